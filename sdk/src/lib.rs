@@ -1,0 +1,1 @@
+//! Lookout SDK (work in progress; see issue 6).
