@@ -2,3 +2,6 @@
 //! that work on request bytes without decoding them into a message tree, and OTLP/JSON.
 
 pub use opentelemetry_proto::tonic as otlp;
+
+pub mod json;
+pub mod wire;
