@@ -1,2 +1,145 @@
-//! The `lookout` binary.
-fn main() {}
+//! The `lookout` binary: command line, logging and signals around [`lookout_collector`].
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use lookout_collector::config::{self, Config};
+use lookout_collector::service::Service;
+use tracing_subscriber::EnvFilter;
+
+/// Lookout, an OpenTelemetry collector. With no config it runs an embedded default: OTLP in on
+/// 127.0.0.1:4317 (gRPC) and :4318 (HTTP), batched, summarised on stderr and written as OTLP/JSON
+/// to ./lookout-data/.
+#[derive(Parser)]
+#[command(name = "lookout", version, about)]
+struct Cli {
+    /// Configuration file (OpenTelemetry Collector YAML).
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the collector (the default).
+    Run,
+    /// Check a configuration and exit.
+    Validate,
+    /// List the component types this build has.
+    Components,
+}
+
+/// How long exporters may take to flush at shutdown.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("lookout: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Components => {
+            print_components();
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate => {
+            let config = load(cli.config.as_deref())?;
+            let pipelines = config.pipelines().count();
+            println!(
+                "{}: valid ({pipelines} pipeline{})",
+                config_name(cli.config.as_deref()),
+                if pipelines == 1 { "" } else { "s" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run => {
+            let config = load(cli.config.as_deref())?;
+            init_logging(&config.service.telemetry.logs.level);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(serve(config, cli.config))
+        }
+    }
+}
+
+async fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let service = Service::start(&config).await?;
+    tracing::info!(
+        config = %config_name(path.as_deref()),
+        version = env!("CARGO_PKG_VERSION"),
+        "lookout is running"
+    );
+    wait_for_signal().await?;
+    tracing::info!("shutting down: draining pipelines");
+    let clean = service.shutdown(SHUTDOWN_DEADLINE).await;
+    tracing::info!(clean, "stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("cannot listen for SIGINT")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+fn load(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    Ok(match path {
+        Some(path) => Config::load(path)?,
+        None => Config::default_config()?,
+    })
+}
+
+fn config_name(path: Option<&std::path::Path>) -> String {
+    path.map(|p| p.display().to_string())
+        .unwrap_or_else(|| config::DEFAULT_CONFIG_NAME.to_string())
+}
+
+fn init_logging(level: &str) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn print_components() {
+    use lookout_collector::config::components::{EXPORTERS, EXTENSIONS, PROCESSORS, RECEIVERS};
+    let signals = |s: &[lookout_collector::pipeline::Signal]| {
+        s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+    };
+    println!("receivers:");
+    for (kind, s) in RECEIVERS {
+        println!("  {kind:<14} {}", signals(s));
+    }
+    println!("processors:");
+    for (kind, s) in PROCESSORS {
+        println!("  {kind:<14} {}", signals(s));
+    }
+    println!("exporters:");
+    for (kind, s) in EXPORTERS {
+        println!("  {kind:<14} {}", signals(s));
+    }
+    println!("extensions:");
+    for kind in EXTENSIONS {
+        println!("  {kind}");
+    }
+}

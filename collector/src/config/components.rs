@@ -1,0 +1,177 @@
+//! The component registry: every component type Lookout has, its settings, and the signals it
+//! handles. Adding a component is one new file and one line in each table here.
+
+use serde::Deserializer;
+use serde::de::Error as _;
+
+use super::component_map::{ComponentKind, body_or_default};
+use crate::exporters::debug::DebugExporterConfig;
+use crate::exporters::file::FileExporterConfig;
+use crate::exporters::otlp_grpc::OtlpGrpcExporterConfig;
+use crate::exporters::otlp_http::OtlpHttpExporterConfig;
+use crate::extensions::health_check::HealthCheckConfig;
+use crate::pipeline::Signal;
+use crate::processors::batch::BatchConfig;
+use crate::receivers::otlp::OtlpReceiverConfig;
+
+const ALL: &[Signal] = &Signal::ALL;
+
+/// Receiver types and their signals.
+pub const RECEIVERS: &[(&str, &[Signal])] = &[("otlp", ALL)];
+/// Processor types and their signals.
+pub const PROCESSORS: &[(&str, &[Signal])] = &[("batch", ALL)];
+/// Exporter types and their signals.
+pub const EXPORTERS: &[(&str, &[Signal])] = &[
+    ("otlp", ALL),
+    ("otlphttp", ALL),
+    ("file", ALL),
+    ("debug", ALL),
+];
+/// Extension types.
+pub const EXTENSIONS: &[&str] = &["health_check"];
+
+fn unknown<E: serde::de::Error>(what: &str, kind: &str, known: impl Iterator<Item = &'static str>) -> E {
+    let known: Vec<&str> = known.collect();
+    E::custom(format!(
+        "unknown {what} type {kind:?}; supported {what}s: {}",
+        known.join(", ")
+    ))
+}
+
+fn signals_of(table: &[(&str, &'static [Signal])], kind: &str) -> &'static [Signal] {
+    table
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, s)| *s)
+        .unwrap_or(&[])
+}
+
+/// A receiver's settings.
+#[derive(Debug)]
+pub enum ReceiverConfig {
+    /// `otlp`.
+    Otlp(OtlpReceiverConfig),
+}
+
+impl ReceiverConfig {
+    /// The type name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ReceiverConfig::Otlp(_) => "otlp",
+        }
+    }
+
+    /// Signals it can produce.
+    pub fn signals(&self) -> &'static [Signal] {
+        signals_of(RECEIVERS, self.kind())
+    }
+}
+
+impl ComponentKind for ReceiverConfig {
+    const WHAT: &'static str = "receiver";
+
+    fn deserialize_body<'de, D: Deserializer<'de>>(kind: &str, body: D) -> Result<Self, D::Error> {
+        match kind {
+            "otlp" => body_or_default(body).map(ReceiverConfig::Otlp),
+            _ => Err(unknown("receiver", kind, RECEIVERS.iter().map(|(k, _)| *k))),
+        }
+    }
+}
+
+/// A processor's settings.
+#[derive(Debug)]
+pub enum ProcessorConfig {
+    /// `batch`.
+    Batch(BatchConfig),
+}
+
+impl ProcessorConfig {
+    /// The type name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProcessorConfig::Batch(_) => "batch",
+        }
+    }
+
+    /// Signals it handles.
+    pub fn signals(&self) -> &'static [Signal] {
+        signals_of(PROCESSORS, self.kind())
+    }
+}
+
+impl ComponentKind for ProcessorConfig {
+    const WHAT: &'static str = "processor";
+
+    fn deserialize_body<'de, D: Deserializer<'de>>(kind: &str, body: D) -> Result<Self, D::Error> {
+        match kind {
+            "batch" => {
+                let config: BatchConfig = body_or_default(body)?;
+                config.check().map_err(D::Error::custom)?;
+                Ok(ProcessorConfig::Batch(config))
+            }
+            _ => Err(unknown("processor", kind, PROCESSORS.iter().map(|(k, _)| *k))),
+        }
+    }
+}
+
+/// An exporter's settings.
+#[derive(Debug)]
+pub enum ExporterConfig {
+    /// `otlp` (gRPC).
+    Otlp(OtlpGrpcExporterConfig),
+    /// `otlphttp`.
+    OtlpHttp(OtlpHttpExporterConfig),
+    /// `file`.
+    File(FileExporterConfig),
+    /// `debug`.
+    Debug(DebugExporterConfig),
+}
+
+impl ExporterConfig {
+    /// The type name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ExporterConfig::Otlp(_) => "otlp",
+            ExporterConfig::OtlpHttp(_) => "otlphttp",
+            ExporterConfig::File(_) => "file",
+            ExporterConfig::Debug(_) => "debug",
+        }
+    }
+
+    /// Signals it accepts.
+    pub fn signals(&self) -> &'static [Signal] {
+        signals_of(EXPORTERS, self.kind())
+    }
+}
+
+impl ComponentKind for ExporterConfig {
+    const WHAT: &'static str = "exporter";
+
+    fn deserialize_body<'de, D: Deserializer<'de>>(kind: &str, body: D) -> Result<Self, D::Error> {
+        match kind {
+            "otlp" => body_or_default(body).map(ExporterConfig::Otlp),
+            "otlphttp" => body_or_default(body).map(ExporterConfig::OtlpHttp),
+            "file" => body_or_default(body).map(ExporterConfig::File),
+            "debug" | "logging" => body_or_default(body).map(ExporterConfig::Debug),
+            _ => Err(unknown("exporter", kind, EXPORTERS.iter().map(|(k, _)| *k))),
+        }
+    }
+}
+
+/// An extension's settings.
+#[derive(Debug)]
+pub enum ExtensionConfig {
+    /// `health_check`.
+    HealthCheck(HealthCheckConfig),
+}
+
+impl ComponentKind for ExtensionConfig {
+    const WHAT: &'static str = "extension";
+
+    fn deserialize_body<'de, D: Deserializer<'de>>(kind: &str, body: D) -> Result<Self, D::Error> {
+        match kind {
+            "health_check" => body_or_default(body).map(ExtensionConfig::HealthCheck),
+            _ => Err(unknown("extension", kind, EXTENSIONS.iter().copied())),
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The `service:` section.
+
+use std::net::SocketAddr;
+
+use serde::Deserialize;
+
+use super::{ComponentId, Pipelines};
+
+/// `service:` — what actually runs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    /// Extensions to start, by id.
+    #[serde(default, deserialize_with = "ids")]
+    pub extensions: Vec<ComponentId>,
+    /// Self-telemetry settings.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+    /// Pipelines by id (`traces`, `metrics/2`, ...).
+    #[serde(default, deserialize_with = "pipelines")]
+    pub pipelines: Pipelines,
+}
+
+/// One pipeline: receivers → processors (in order) → exporters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// Receivers feeding this pipeline.
+    #[serde(default, deserialize_with = "ids")]
+    pub receivers: Vec<ComponentId>,
+    /// Processors, applied in order.
+    #[serde(default, deserialize_with = "ids")]
+    pub processors: Vec<ComponentId>,
+    /// Exporters, each fed every batch.
+    #[serde(default, deserialize_with = "ids")]
+    pub exporters: Vec<ComponentId>,
+}
+
+/// `service.telemetry:`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Lookout's own log output.
+    pub logs: TelemetryLogsConfig,
+    /// Lookout's own metrics, served in the Prometheus text format.
+    pub metrics: TelemetryMetricsConfig,
+}
+
+/// `service.telemetry.logs:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryLogsConfig {
+    /// Level filter (a `RUST_LOG`-style directive; `RUST_LOG` overrides it).
+    pub level: String,
+}
+
+impl Default for TelemetryLogsConfig {
+    fn default() -> Self {
+        TelemetryLogsConfig {
+            level: "info".into(),
+        }
+    }
+}
+
+/// `service.telemetry.metrics:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryMetricsConfig {
+    /// Where `/metrics` is served (the Collector's default is port 8888).
+    pub address: SocketAddr,
+    /// `none` turns self-metrics off; `basic`, `normal` and `detailed` serve them.
+    pub level: MetricsLevel,
+}
+
+impl Default for TelemetryMetricsConfig {
+    fn default() -> Self {
+        TelemetryMetricsConfig {
+            address: SocketAddr::from(([127, 0, 0, 1], 8888)),
+            level: MetricsLevel::Normal,
+        }
+    }
+}
+
+/// Self-metrics verbosity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsLevel {
+    /// No self-metrics endpoint.
+    None,
+    /// Served.
+    Basic,
+    /// Served.
+    Normal,
+    /// Served.
+    Detailed,
+}
+
+fn ids<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ComponentId>, D::Error> {
+    let raw = Option::<Vec<String>>::deserialize(d)?.unwrap_or_default();
+    let mut out = Vec::with_capacity(raw.len());
+    for s in raw {
+        let id = ComponentId::parse(&s).map_err(serde::de::Error::custom)?;
+        if out.contains(&id) {
+            return Err(serde::de::Error::custom(format!("{id} is listed twice")));
+        }
+        out.push(id);
+    }
+    Ok(out)
+}
+
+fn pipelines<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Pipelines, D::Error> {
+    let raw = Option::<std::collections::BTreeMap<String, PipelineConfig>>::deserialize(d)?
+        .unwrap_or_default();
+    let mut out = Pipelines::new();
+    for (key, pipeline) in raw {
+        let id = ComponentId::parse(&key).map_err(serde::de::Error::custom)?;
+        out.insert(id, pipeline);
+    }
+    Ok(out)
+}

@@ -1,0 +1,167 @@
+//! Settings shared by several components, named as in the Collector's `config*` packages.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Client-side TLS (`tls:` of an exporter), as the Collector's `configtls.ClientConfig`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientTlsConfig {
+    /// Plain-text connection (no TLS). Only meaningful for gRPC endpoints given as `host:port`.
+    pub insecure: bool,
+    /// Skip verifying the server's certificate (testing only).
+    pub insecure_skip_verify: bool,
+    /// PEM file with the CA certificates to trust instead of the built-in web roots.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate for mutual TLS.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key for mutual TLS.
+    pub key_file: Option<PathBuf>,
+    /// Name to verify the server's certificate against, instead of the endpoint's host.
+    pub server_name_override: Option<String>,
+}
+
+/// Payload compression of an exporter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// gzip, the Collector's default for OTLP exporters.
+    #[default]
+    Gzip,
+    /// zstd.
+    Zstd,
+    /// No compression.
+    #[serde(alias = "")]
+    None,
+}
+
+/// Compression tuning (`compression_params:`), as the Collector's `configcompression`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompressionParams {
+    /// Level: gzip 1–12 (libdeflate; 1 is the default, as the Collector's `BestSpeed`), zstd
+    /// 1–22 (default 1).
+    pub level: Option<i32>,
+}
+
+/// `retry_on_failure:`, with the Collector's defaults.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Retry failed, retryable sends.
+    pub enabled: bool,
+    /// First wait.
+    #[serde(with = "humantime_serde")]
+    pub initial_interval: Duration,
+    /// Jitter: each wait is drawn from interval × [1 − f, 1 + f].
+    pub randomization_factor: f64,
+    /// Growth of the wait after each failure.
+    pub multiplier: f64,
+    /// Longest wait.
+    #[serde(with = "humantime_serde")]
+    pub max_interval: Duration,
+    /// Give up (and count the data as failed) after this long; 0 means never.
+    #[serde(with = "humantime_serde")]
+    pub max_elapsed_time: Duration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            enabled: true,
+            initial_interval: Duration::from_secs(5),
+            randomization_factor: 0.5,
+            multiplier: 1.5,
+            max_interval: Duration::from_secs(30),
+            max_elapsed_time: Duration::from_secs(300),
+        }
+    }
+}
+
+/// `sending_queue:`, the exporter's bounded in-memory queue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// Queue batches and send them from `num_consumers` workers. When disabled the queue holds
+    /// one batch and one worker sends.
+    pub enabled: bool,
+    /// Concurrent senders.
+    pub num_consumers: usize,
+    /// Capacity, in batches (the Collector's `requests` sizer).
+    pub queue_size: usize,
+    /// When the queue is full, wait for room (pushing back to the receivers, whose clients then
+    /// get a retryable refusal) instead of dropping the batch and counting it in
+    /// `lookout_exporter_enqueue_failed_*`. Lookout's default is `true`; the Collector's is `false`.
+    pub block_on_overflow: bool,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            enabled: true,
+            num_consumers: 10,
+            queue_size: 1000,
+            block_on_overflow: true,
+        }
+    }
+}
+
+/// Extra headers sent with every export request.
+pub type Headers = BTreeMap<String, String>;
+
+/// Parses a size given as bytes or with a unit (`4MiB`, `512KiB`).
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("expected a size like 1048576 or 4MiB, got {s:?}"))?;
+    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "ki" => 1 << 10,
+        "mib" | "mi" => 1 << 20,
+        "gib" | "gi" => 1 << 30,
+        "kb" | "k" => 1000,
+        "mb" | "m" => 1_000_000,
+        "gb" | "g" => 1_000_000_000,
+        other => return Err(format!("unknown size unit {other:?}; expected B, KiB, MiB or GiB")),
+    };
+    n.checked_mul(mult).ok_or_else(|| format!("size {s:?} is too large"))
+}
+
+/// Serde helper: a byte size given as a number or a string with a unit.
+pub(crate) mod size {
+    use serde::{Deserialize, Deserializer, de};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        N(u64),
+        S(String),
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(n),
+            Raw::S(s) => super::parse_size(&s).map_err(de::Error::custom),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("123").unwrap(), 123);
+        assert_eq!(parse_size("4MiB").unwrap(), 4 << 20);
+        assert_eq!(parse_size("2 KiB").unwrap(), 2048);
+        assert!(parse_size("4 parsecs").is_err());
+        assert!(parse_size("x").is_err());
+    }
+}

@@ -1,0 +1,191 @@
+//! `exporters: otlphttp:` — OTLP/HTTP with protobuf bodies, as the Collector's
+//! `otlphttpexporter`. Jaeger (port 4318) and Tempo ingest this directly.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::Deserialize;
+
+use super::{Export, ExportError};
+use crate::compression::{self, Codec};
+use crate::config::shared::{
+    ClientTlsConfig, Compression, CompressionParams, Headers, QueueConfig, RetryConfig,
+};
+use crate::pipeline::{Batch, Signal};
+
+/// OTLP/HTTP exporter settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpHttpExporterConfig {
+    /// Base URL; `/v1/traces`, `/v1/metrics` and `/v1/logs` are appended.
+    pub endpoint: String,
+    /// Full URL for traces, instead of `endpoint` + `/v1/traces`.
+    pub traces_endpoint: Option<String>,
+    /// Full URL for metrics.
+    pub metrics_endpoint: Option<String>,
+    /// Full URL for logs.
+    pub logs_endpoint: Option<String>,
+    /// TLS for `https://` URLs.
+    pub tls: ClientTlsConfig,
+    /// Extra request headers.
+    pub headers: Headers,
+    /// gzip (default), zstd or none.
+    pub compression: Compression,
+    /// Compression level.
+    pub compression_params: CompressionParams,
+    /// Per-request deadline (default 30s).
+    #[serde(with = "humantime_serde::option")]
+    pub timeout: Option<Duration>,
+    /// Bounded in-memory queue.
+    pub sending_queue: QueueConfig,
+    /// Backoff and deadline for retryable failures.
+    pub retry_on_failure: RetryConfig,
+}
+
+/// The exporter.
+pub struct OtlpHttpExporter {
+    client: reqwest::Client,
+    urls: [String; 3],
+    codec: Codec,
+    level: Option<i32>,
+}
+
+impl OtlpHttpExporter {
+    /// Builds the exporter.
+    pub fn new(config: &OtlpHttpExporterConfig) -> Result<OtlpHttpExporter, String> {
+        let base = config.endpoint.trim_end_matches('/');
+        let url = |own: &Option<String>, path: &str| -> Result<String, String> {
+            match own {
+                Some(url) => Ok(url.clone()),
+                None if base.is_empty() => Err(format!(
+                    "endpoint is required (or a per-signal {path} endpoint)"
+                )),
+                None => Ok(format!("{base}{path}")),
+            }
+        };
+        let urls = [
+            url(&config.traces_endpoint, "/v1/traces")?,
+            url(&config.metrics_endpoint, "/v1/metrics")?,
+            url(&config.logs_endpoint, "/v1/logs")?,
+        ];
+        for u in &urls {
+            reqwest::Url::parse(u).map_err(|err| format!("endpoint {u:?}: {err}"))?;
+        }
+        let tls = super::tls::client_config(&config.tls, &[b"h2", b"http/1.1"])?;
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .default_headers(super::otlp_grpc::header_map(&config.headers)?)
+            .timeout(config.timeout.unwrap_or(Duration::from_secs(30)))
+            .user_agent(concat!("lookout/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|err| format!("HTTP client: {err}"))?;
+        Ok(OtlpHttpExporter {
+            client,
+            urls,
+            codec: match config.compression {
+                Compression::Gzip => Codec::Gzip,
+                Compression::Zstd => Codec::Zstd,
+                Compression::None => Codec::Identity,
+            },
+            level: config.compression_params.level,
+        })
+    }
+}
+
+impl Export for OtlpHttpExporter {
+    fn export<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<(), ExportError>> {
+        Box::pin(async move {
+            let url = &self.urls[batch.signal as usize];
+            let mut request = self
+                .client
+                .post(url)
+                .header(reqwest::header::CONTENT_TYPE, "application/x-protobuf");
+            request = match self.codec {
+                Codec::Identity => request.body(batch.payload.clone()),
+                codec => request
+                    .header(reqwest::header::CONTENT_ENCODING, codec.name())
+                    .body(compression::compress(codec, self.level, &batch.payload)),
+            };
+            let response = request.send().await.map_err(|err| {
+                ExportError::retryable(format!("POST {url} failed: {err}"))
+            })?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(());
+            }
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
+            let body = response.text().await.unwrap_or_default();
+            let message = format!(
+                "POST {url}: HTTP {status}: {}",
+                body.chars().take(300).collect::<String>()
+            );
+            // The OTLP spec lists exactly these as retryable.
+            Err(match status.as_u16() {
+                429 | 502 | 503 | 504 => ExportError::retryable(message).with_throttle(retry_after),
+                _ => ExportError::permanent(message),
+            })
+        })
+    }
+}
+
+/// `Retry-After` as delta-seconds or an HTTP date.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    if let Ok(seconds) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let when = httpdate(value)?;
+    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+}
+
+fn httpdate(value: &str) -> Option<std::time::SystemTime> {
+    humantime::parse_rfc3339_weak(value).ok().or_else(|| {
+        // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
+        let parts: Vec<&str> = value.split_whitespace().collect();
+        let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
+            return None;
+        };
+        let month = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ]
+        .iter()
+        .position(|m| m == month)?
+            + 1;
+        humantime::parse_rfc3339(&format!("{year}-{month:02}-{day:0>2}T{time}Z")).ok()
+    })
+}
+
+impl OtlpHttpExporter {
+    /// The URL used for `signal`.
+    pub fn url(&self, signal: Signal) -> &str {
+        &self.urls[signal as usize]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn urls_from_base_or_per_signal() {
+        let exporter = OtlpHttpExporter::new(&OtlpHttpExporterConfig {
+            endpoint: "http://127.0.0.1:4318/".into(),
+            logs_endpoint: Some("http://logs:9000/custom".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(exporter.url(Signal::Traces), "http://127.0.0.1:4318/v1/traces");
+        assert_eq!(exporter.url(Signal::Logs), "http://logs:9000/custom");
+        assert!(OtlpHttpExporter::new(&OtlpHttpExporterConfig::default()).is_err());
+    }
+}

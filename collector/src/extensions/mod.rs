@@ -1,0 +1,3 @@
+//! Extensions: components outside the data path (`service.extensions`).
+
+pub mod health_check;

@@ -1,0 +1,19 @@
+//! Lookout: an OpenTelemetry collector.
+//!
+//! The folder layout is the data path: [`receivers`] take OTLP in, [`pipeline`] moves encoded
+//! batches through [`processors`] to [`exporters`]; [`config`] reads the Collector-shaped YAML;
+//! [`telemetry`] counts everything; [`service`] starts and stops it all.
+
+pub mod compression;
+pub mod config;
+mod error;
+pub mod exporters;
+pub mod extensions;
+pub mod net;
+pub mod pipeline;
+pub mod processors;
+pub mod receivers;
+pub mod service;
+pub mod telemetry;
+
+pub use error::Error;

@@ -1,0 +1,118 @@
+//! Serving HTTP/1 and HTTP/2 (cleartext) on a bound listener, with graceful shutdown.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::Error;
+
+/// Response bodies served by Lookout.
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+/// A body holding these bytes.
+pub fn full(bytes: impl Into<Bytes>) -> Body {
+    http_body_util::Full::new(bytes.into()).boxed_unsync()
+}
+
+/// Binds `endpoint` (`host:port`), naming `what` in the error.
+pub async fn bind(what: &str, endpoint: &str) -> Result<TcpListener, Error> {
+    TcpListener::bind(endpoint)
+        .await
+        .map_err(|err| Error::bind(what, endpoint, err))
+}
+
+/// How a listener serves its connections.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeOptions {
+    /// Speak only HTTP/2 (gRPC).
+    pub http2_only: bool,
+    /// HTTP/2 concurrent streams per connection.
+    pub max_concurrent_streams: u32,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            http2_only: false,
+            max_concurrent_streams: 100,
+        }
+    }
+}
+
+/// Serves `handler` on `listener` until `shutdown` fires, then lets in-flight requests finish
+/// (for up to 10 s) and returns.
+pub fn serve<H, F>(
+    listener: TcpListener,
+    handler: H,
+    shutdown: CancellationToken,
+    options: ServeOptions,
+) -> JoinHandle<()>
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(options.max_concurrent_streams)
+            // Larger windows than h2's 64 KiB default: OTLP requests are often megabytes.
+            .initial_stream_window_size(1 << 20)
+            .initial_connection_window_size(4 << 20)
+            .max_frame_size(1 << 20);
+        builder.http1().timer(TokioTimer::new()).keep_alive(true);
+        let builder = if options.http2_only {
+            builder.http2_only()
+        } else {
+            builder
+        };
+        let graceful = GracefulShutdown::new();
+        loop {
+            let (stream, _peer) = tokio::select! {
+                () = shutdown.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        // Out of file descriptors and the like: wait rather than spin.
+                        tracing::warn!(error = %err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = stream.set_nodelay(true);
+            let handler = handler.clone();
+            let service = hyper::service::service_fn(move |req| {
+                let fut = handler(req);
+                async move { Ok::<_, Infallible>(fut.await) }
+            });
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let conn = graceful.watch(conn.into_owned());
+            tokio::spawn(async move {
+                if let Err(err) = conn.await {
+                    tracing::debug!(error = %err, "connection ended with an error");
+                }
+            });
+        }
+        drop(listener);
+        if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open after 10s at shutdown; closing them");
+        }
+    })
+}

@@ -1,0 +1,210 @@
+//! Wiring: turns the configuration into running exporters, pipelines and receivers.
+//!
+//! Ownership makes shutdown orderly: receivers hold the only senders into the pipelines, and
+//! pipelines hold the only senders into the exporters' queues. Stopping the receivers therefore
+//! closes each pipeline once it has drained, which closes each exporter queue once it has
+//! drained.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::{Batch, Consumer, ExporterInput, Output, Signal};
+use crate::Error;
+use crate::config::{ComponentId, Config, ExporterConfig, ProcessorConfig, ReceiverConfig};
+use crate::exporters::{
+    Export, debug::DebugExporter, file::FileExporter, otlp_grpc::OtlpGrpcExporter,
+    otlp_http::OtlpHttpExporter, queue,
+};
+use crate::config::shared::{QueueConfig, RetryConfig};
+use crate::processors::{self, ProcessorContext};
+use crate::receivers::{self, ReceiverContext};
+use crate::telemetry::Telemetry;
+
+/// Batches a pipeline's entry queue holds before receivers are told to retry.
+const PIPELINE_QUEUE: usize = 64;
+
+/// The running data path, in the order it must be stopped.
+#[derive(Debug)]
+pub struct Running {
+    /// Receiver tasks: stop when `receivers_shutdown` fires.
+    pub receivers: Vec<JoinHandle<()>>,
+    /// Fires to stop the receivers.
+    pub receivers_shutdown: CancellationToken,
+    /// Processor tasks: stop once their input closes and is drained.
+    pub processors: Vec<JoinHandle<()>>,
+    /// Exporter senders: stop once their queue closes and is drained.
+    pub exporters: Vec<JoinHandle<()>>,
+    /// Fires to make exporters give up retrying.
+    pub exporters_abort: CancellationToken,
+}
+
+/// Starts every exporter, pipeline and receiver the configuration's pipelines use.
+pub async fn start(config: &Config, telemetry: &Telemetry) -> Result<Running, Error> {
+    let exporters_abort = CancellationToken::new();
+    let mut exporter_tasks = Vec::new();
+    let mut exporter_inputs: BTreeMap<ComponentId, ExporterInput> = BTreeMap::new();
+    for (_, _, pipeline) in config.pipelines() {
+        for id in &pipeline.exporters {
+            if exporter_inputs.contains_key(id) {
+                continue;
+            }
+            let Some(exporter_config) = config.exporters.get(id) else {
+                continue;
+            };
+            let (exporter, queue_config, retry) = build_exporter(id, exporter_config)?;
+            let (input, handles) = queue::spawn(
+                id.to_string(),
+                exporter,
+                &queue_config,
+                retry,
+                telemetry.exporter(&id.to_string(), None),
+                exporters_abort.clone(),
+            );
+            exporter_tasks.extend(handles);
+            exporter_inputs.insert(id.clone(), input);
+        }
+    }
+
+    let mut processor_tasks = Vec::new();
+    // Entry queues by (receiver, signal): what each receiver's consumer feeds.
+    let mut entries: BTreeMap<(ComponentId, Signal), Vec<mpsc::Sender<Batch>>> = BTreeMap::new();
+    for (pipeline_id, signal, pipeline) in config.pipelines() {
+        let mut output = Output::Exporters(
+            pipeline
+                .exporters
+                .iter()
+                .filter_map(|id| exporter_inputs.get(id).cloned())
+                .collect(),
+        );
+        // Build back to front so each stage knows the next.
+        for id in pipeline.processors.iter().rev() {
+            let Some(processor_config) = config.processors.get(id) else {
+                continue;
+            };
+            let (tx, rx) = mpsc::channel(PIPELINE_QUEUE);
+            let ctx = ProcessorContext {
+                input: rx,
+                output,
+                metrics: telemetry.processor(&id.to_string(), &pipeline_id.to_string(), signal),
+            };
+            processor_tasks.push(spawn_processor(processor_config, ctx));
+            output = Output::Next(tx);
+        }
+        let entry = match output {
+            Output::Next(tx) => tx,
+            exporters @ Output::Exporters(_) => {
+                // No processors: a forwarding stage keeps one queue per pipeline so a full
+                // exporter queue pushes back to the receivers in the same way.
+                let (tx, mut rx) = mpsc::channel::<Batch>(PIPELINE_QUEUE);
+                processor_tasks.push(tokio::spawn(async move {
+                    while let Some(batch) = rx.recv().await {
+                        exporters.send(batch).await;
+                    }
+                }));
+                tx
+            }
+        };
+        for receiver in &pipeline.receivers {
+            entries
+                .entry((receiver.clone(), signal))
+                .or_default()
+                .push(entry.clone());
+        }
+    }
+    drop(exporter_inputs);
+
+    let receivers_shutdown = CancellationToken::new();
+    let mut receiver_tasks = Vec::new();
+    let receiver_ids: Vec<ComponentId> = entries.keys().map(|(id, _)| id.clone()).collect();
+    let mut started: Vec<ComponentId> = Vec::new();
+    for id in receiver_ids {
+        if started.contains(&id) {
+            continue;
+        }
+        started.push(id.clone());
+        let consumers = Signal::ALL.map(|signal| {
+            entries
+                .remove(&(id.clone(), signal))
+                .map(Consumer::new)
+        });
+        let ctx = ReceiverContext::new(
+            id.clone(),
+            consumers,
+            telemetry.clone(),
+            receivers_shutdown.clone(),
+        );
+        let Some(receiver_config) = config.receivers.get(&id) else {
+            continue;
+        };
+        match start_receiver(receiver_config, ctx).await {
+            Ok(handles) => receiver_tasks.extend(handles),
+            Err(err) => {
+                receivers_shutdown.cancel();
+                exporters_abort.cancel();
+                return Err(err);
+            }
+        }
+    }
+    Ok(Running {
+        receivers: receiver_tasks,
+        receivers_shutdown,
+        processors: processor_tasks,
+        exporters: exporter_tasks,
+        exporters_abort,
+    })
+}
+
+type BuiltExporter = (Arc<dyn Export>, QueueConfig, RetryConfig);
+
+fn build_exporter(id: &ComponentId, config: &ExporterConfig) -> Result<BuiltExporter, Error> {
+    let err = |message: String| Error::component(format!("exporters.{id}"), message);
+    // Exporters that write locally send one batch at a time, in order, and do not retry forever.
+    let local_queue = QueueConfig {
+        num_consumers: 1,
+        ..QueueConfig::default()
+    };
+    Ok(match config {
+        ExporterConfig::Otlp(c) => (
+            Arc::new(OtlpGrpcExporter::new(c).map_err(err)?),
+            c.sending_queue.clone(),
+            c.retry_on_failure.clone(),
+        ),
+        ExporterConfig::OtlpHttp(c) => (
+            Arc::new(OtlpHttpExporter::new(c).map_err(err)?),
+            c.sending_queue.clone(),
+            c.retry_on_failure.clone(),
+        ),
+        ExporterConfig::File(c) => (
+            Arc::new(FileExporter::new(c).map_err(err)?),
+            local_queue,
+            RetryConfig::default(),
+        ),
+        ExporterConfig::Debug(c) => (
+            Arc::new(DebugExporter::new(id.to_string(), c)),
+            local_queue,
+            RetryConfig {
+                enabled: false,
+                ..RetryConfig::default()
+            },
+        ),
+    })
+}
+
+fn spawn_processor(config: &ProcessorConfig, ctx: ProcessorContext) -> JoinHandle<()> {
+    match config {
+        ProcessorConfig::Batch(c) => tokio::spawn(processors::batch::run(c.clone(), ctx)),
+    }
+}
+
+async fn start_receiver(
+    config: &ReceiverConfig,
+    ctx: ReceiverContext,
+) -> Result<Vec<JoinHandle<()>>, Error> {
+    match config {
+        ReceiverConfig::Otlp(c) => receivers::otlp::start(c, ctx).await,
+    }
+}

@@ -1,0 +1,44 @@
+//! Receivers: where data enters. Each hands batches to a [`Consumer`] per signal and stops when
+//! its context's shutdown token fires, dropping its consumers so the pipelines can drain.
+
+pub mod otlp;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ComponentId;
+use crate::pipeline::{Consumer, Signal};
+use crate::telemetry::Telemetry;
+
+/// What a receiver gets when it starts.
+#[derive(Debug)]
+pub struct ReceiverContext {
+    /// The receiver's id, for logs and metrics.
+    pub id: ComponentId,
+    consumers: [Option<Consumer>; 3],
+    /// Self-metrics.
+    pub telemetry: Telemetry,
+    /// Fires when the receiver must stop accepting data.
+    pub shutdown: CancellationToken,
+}
+
+impl ReceiverContext {
+    /// A context handing each signal to the given consumer (`None`: no pipeline takes it).
+    pub fn new(
+        id: ComponentId,
+        consumers: [Option<Consumer>; 3],
+        telemetry: Telemetry,
+        shutdown: CancellationToken,
+    ) -> ReceiverContext {
+        ReceiverContext {
+            id,
+            consumers,
+            telemetry,
+            shutdown,
+        }
+    }
+
+    /// Where to hand data of `signal`, if any pipeline takes it from this receiver.
+    pub fn consumer(&self, signal: Signal) -> Option<&Consumer> {
+        self.consumers[signal as usize].as_ref()
+    }
+}

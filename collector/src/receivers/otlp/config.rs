@@ -1,0 +1,89 @@
+//! `receivers: otlp:` settings, as the Collector's `otlpreceiver`.
+
+use serde::Deserialize;
+
+use crate::config::shared::size;
+
+/// The OTLP receiver. At least one protocol must be listed; an empty protocol body
+/// (`grpc:`) means its defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpReceiverConfig {
+    /// Protocols to serve.
+    pub protocols: Protocols,
+}
+
+/// `protocols:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Protocols {
+    /// OTLP/gRPC.
+    #[serde(deserialize_with = "crate::config::present")]
+    pub grpc: Option<GrpcServerConfig>,
+    /// OTLP/HTTP (protobuf and JSON).
+    #[serde(deserialize_with = "crate::config::present")]
+    pub http: Option<HttpServerConfig>,
+}
+
+/// `protocols: grpc:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpcServerConfig {
+    /// `host:port` to listen on. Default `127.0.0.1:4317` (the Collector's `localhost:4317`).
+    pub endpoint: String,
+    /// Largest request accepted, in MiB, after decompression (default 4, as gRPC's).
+    pub max_recv_msg_size_mib: u64,
+    /// Concurrent streams per HTTP/2 connection (default 100).
+    pub max_concurrent_streams: u32,
+    /// Only `tcp` is supported.
+    pub transport: Transport,
+}
+
+impl Default for GrpcServerConfig {
+    fn default() -> Self {
+        GrpcServerConfig {
+            endpoint: "127.0.0.1:4317".into(),
+            max_recv_msg_size_mib: 4,
+            max_concurrent_streams: 100,
+            transport: Transport::Tcp,
+        }
+    }
+}
+
+/// Listener transport.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// TCP.
+    #[default]
+    Tcp,
+}
+
+/// `protocols: http:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpServerConfig {
+    /// `host:port` to listen on. Default `127.0.0.1:4318`.
+    pub endpoint: String,
+    /// Largest body accepted, compressed or not (default 20 MiB, as the Collector's).
+    #[serde(deserialize_with = "size::deserialize")]
+    pub max_request_body_size: u64,
+    /// Path for traces (default `/v1/traces`).
+    pub traces_url_path: String,
+    /// Path for metrics (default `/v1/metrics`).
+    pub metrics_url_path: String,
+    /// Path for logs (default `/v1/logs`).
+    pub logs_url_path: String,
+}
+
+impl Default for HttpServerConfig {
+    fn default() -> Self {
+        HttpServerConfig {
+            endpoint: "127.0.0.1:4318".into(),
+            max_request_body_size: 20 << 20,
+            traces_url_path: "/v1/traces".into(),
+            metrics_url_path: "/v1/metrics".into(),
+            logs_url_path: "/v1/logs".into(),
+        }
+    }
+}

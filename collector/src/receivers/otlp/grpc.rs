@@ -1,0 +1,219 @@
+//! OTLP/gRPC: unary `Export` calls of the trace, metrics and logs services.
+//!
+//! Served directly on hyper rather than through tonic's generated server so that the request
+//! stays as bytes from socket to pipeline, the size limit is enforced while the body streams in
+//! (answering RESOURCE_EXHAUSTED as the OTLP spec asks; tonic answers OUT_OF_RANGE), and a full
+//! pipeline answers UNAVAILABLE with a RetryInfo delay.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Limited, StreamBody};
+use hyper::body::{Frame, Incoming};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use super::config::GrpcServerConfig;
+use super::ingest::{Ingest, IngestError};
+use crate::compression::{self, Codec, DecompressError};
+use crate::net::{self, Body, ServeOptions};
+use crate::pipeline::Signal;
+use crate::receivers::ReceiverContext;
+
+const TRACES: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+const METRICS: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
+const LOGS: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+
+/// How long a client told UNAVAILABLE should wait before retrying.
+const RETRY_DELAY: Duration = Duration::from_secs(1);
+
+struct State {
+    ingest: Ingest,
+    max_message: usize,
+}
+
+pub(super) fn serve(listener: TcpListener, config: &GrpcServerConfig, ctx: &ReceiverContext) -> JoinHandle<()> {
+    let state = Arc::new(State {
+        ingest: Ingest::new(ctx, "grpc"),
+        max_message: usize::try_from(config.max_recv_msg_size_mib << 20).unwrap_or(usize::MAX),
+    });
+    net::serve(
+        listener,
+        move |req| handle(Arc::clone(&state), req),
+        ctx.shutdown.clone(),
+        ServeOptions {
+            http2_only: true,
+            max_concurrent_streams: config.max_concurrent_streams,
+        },
+    )
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
+    match export(&state, req).await {
+        Ok(response) => response,
+        Err(status) => status.into_http(),
+    }
+}
+
+async fn export(state: &State, req: Request<Incoming>) -> Result<Response<Body>, Status> {
+    let signal = match req.uri().path() {
+        TRACES => Signal::Traces,
+        METRICS => Signal::Metrics,
+        LOGS => Signal::Logs,
+        other => return Err(Status::unimplemented(format!("unknown method {other}"))),
+    };
+    if req.method() != Method::POST {
+        return Ok(plain_http(StatusCode::METHOD_NOT_ALLOWED));
+    }
+    let grpc_content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"));
+    if !grpc_content_type {
+        return Ok(plain_http(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+    }
+    if !state.ingest.serves(signal) {
+        return Err(Status::unimplemented(format!(
+            "this receiver is not in any {signal} pipeline"
+        )));
+    }
+    let codec = match req.headers().get("grpc-encoding") {
+        None => Codec::Identity,
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(Codec::from_name)
+            .ok_or_else(|| {
+                Status::unimplemented(format!(
+                    "unsupported grpc-encoding {value:?}; supported: identity, gzip, deflate, zstd"
+                ))
+            })?,
+    };
+
+    // The frame header is 5 bytes; a compressed message is at most about as large as the
+    // limit, so anything much longer is refused before it is buffered whole.
+    let wire_limit = state.max_message.saturating_add(state.max_message / 8 + 1024);
+    let body = Limited::new(req.into_body(), wire_limit)
+        .collect()
+        .await
+        .map_err(|err| {
+            if err.is::<http_body_util::LengthLimitError>() {
+                too_large(state.max_message)
+            } else {
+                Status::cancelled(format!("reading the request failed: {err}"))
+            }
+        })?
+        .to_bytes();
+    let message = unframe(body, codec, state.max_message)?;
+
+    match state.ingest.ingest(signal, message) {
+        Ok(_) => Ok(ok_response()),
+        Err(IngestError::Invalid(message)) => Err(Status::invalid_argument(message)),
+        Err(IngestError::Full) => Err(Status::with_error_details(
+            Code::Unavailable,
+            "the pipeline is full; retry later",
+            ErrorDetails::with_retry_info(Some(RETRY_DELAY)),
+        )),
+        Err(IngestError::Closed) => Err(Status::unavailable("the collector is shutting down")),
+        Err(IngestError::NotServed) => Err(Status::unimplemented(format!(
+            "this receiver is not in any {signal} pipeline"
+        ))),
+    }
+}
+
+/// Takes the one length-prefixed message of a unary call out of its frame.
+fn unframe(mut body: Bytes, codec: Codec, limit: usize) -> Result<Bytes, Status> {
+    if body.len() < 5 {
+        return Err(Status::invalid_argument(
+            "request body is shorter than a gRPC message header",
+        ));
+    }
+    let compressed = body.get_u8();
+    let len = body.get_u32() as usize;
+    if len > limit && compressed == 0 {
+        return Err(too_large(limit));
+    }
+    if body.len() != len {
+        return Err(Status::invalid_argument(format!(
+            "gRPC message length {len} does not match the {} bytes sent (unary calls carry one message)",
+            body.len()
+        )));
+    }
+    match compressed {
+        0 => Ok(body),
+        1 if codec == Codec::Identity => Err(Status::internal(
+            "compressed message without a grpc-encoding header",
+        )),
+        1 => compression::decompress(codec, body, limit).map_err(|err| match err {
+            DecompressError::TooLarge { .. } => too_large(limit),
+            DecompressError::Corrupt { .. } => Status::invalid_argument(err.to_string()),
+        }),
+        flag => Err(Status::internal(format!("invalid compression flag {flag}"))),
+    }
+}
+
+fn too_large(limit: usize) -> Status {
+    Status::resource_exhausted(format!(
+        "request exceeds max_recv_msg_size_mib ({} MiB)",
+        limit >> 20
+    ))
+}
+
+/// An empty `Export*ServiceResponse` (full success) followed by `grpc-status: 0`.
+fn ok_response() -> Response<Body> {
+    let frames = [
+        Ok(Frame::data(Bytes::from_static(&[0, 0, 0, 0, 0]))),
+        Ok(Frame::trailers({
+            let mut trailers = http::HeaderMap::new();
+            trailers.insert("grpc-status", HeaderValue::from_static("0"));
+            trailers
+        })),
+    ];
+    let mut response = Response::new(StreamBody::new(futures::stream::iter(frames)).boxed_unsync());
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    response
+}
+
+fn plain_http(status: StatusCode) -> Response<Body> {
+    let mut response = Response::new(net::full(""));
+    *response.status_mut() = status;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(flag: u8, payload: &[u8]) -> Bytes {
+        let mut v = vec![flag];
+        v.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        v.extend_from_slice(payload);
+        Bytes::from(v)
+    }
+
+    #[test]
+    fn unframes_plain_and_gzip() {
+        assert_eq!(&unframe(frame(0, b"abc"), Codec::Identity, 100).unwrap()[..], b"abc");
+        let packed = compression::compress(Codec::Gzip, None, b"hello");
+        assert_eq!(&unframe(frame(1, &packed), Codec::Gzip, 100).unwrap()[..], b"hello");
+    }
+
+    #[test]
+    fn rejects_bad_frames_with_spec_codes() {
+        assert_eq!(unframe(Bytes::from_static(b"\0\0"), Codec::Identity, 100).unwrap_err().code(), Code::InvalidArgument);
+        let mut truncated = frame(0, b"abcdef").to_vec();
+        truncated.truncate(8);
+        assert_eq!(unframe(Bytes::from(truncated), Codec::Identity, 100).unwrap_err().code(), Code::InvalidArgument);
+        assert_eq!(unframe(frame(0, &[0; 200]), Codec::Identity, 100).unwrap_err().code(), Code::ResourceExhausted);
+        let bomb = compression::compress(Codec::Gzip, None, &[0; 10_000]);
+        assert_eq!(unframe(frame(1, &bomb), Codec::Gzip, 100).unwrap_err().code(), Code::ResourceExhausted);
+        assert_eq!(unframe(frame(1, b"not gzip"), Codec::Gzip, 100).unwrap_err().code(), Code::InvalidArgument);
+    }
+}

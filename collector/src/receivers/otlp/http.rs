@@ -1,0 +1,243 @@
+//! OTLP/HTTP: `POST /v1/{traces,metrics,logs}` with protobuf or JSON bodies, optionally gzip,
+//! deflate or zstd compressed. Errors carry a `google.rpc.Status` in the request's encoding.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use prost::Message;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use super::config::HttpServerConfig;
+use super::ingest::{Ingest, IngestError};
+use crate::compression::{self, Codec, DecompressError};
+use crate::net::{self, Body, ServeOptions};
+use crate::pipeline::Signal;
+use crate::receivers::ReceiverContext;
+
+/// Seconds a client told 503 should wait (`Retry-After`).
+const RETRY_AFTER_SECONDS: &str = "1";
+
+struct State {
+    ingest: Ingest,
+    max_body: usize,
+    paths: [String; 3],
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Protobuf,
+    Json,
+}
+
+impl Format {
+    fn content_type(self) -> &'static str {
+        match self {
+            Format::Protobuf => "application/x-protobuf",
+            Format::Json => "application/json",
+        }
+    }
+}
+
+pub(super) fn serve(listener: TcpListener, config: &HttpServerConfig, ctx: &ReceiverContext) -> JoinHandle<()> {
+    let state = Arc::new(State {
+        ingest: Ingest::new(ctx, "http"),
+        max_body: usize::try_from(config.max_request_body_size).unwrap_or(usize::MAX),
+        paths: [
+            config.traces_url_path.clone(),
+            config.metrics_url_path.clone(),
+            config.logs_url_path.clone(),
+        ],
+    });
+    net::serve(
+        listener,
+        move |req| handle(Arc::clone(&state), req),
+        ctx.shutdown.clone(),
+        ServeOptions::default(),
+    )
+}
+
+async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path();
+    let Some(signal) = Signal::ALL
+        .into_iter()
+        .find(|s| state.paths[*s as usize] == path)
+    else {
+        return text(StatusCode::NOT_FOUND, format!("no OTLP endpoint at {path}"));
+    };
+    if !state.ingest.serves(signal) {
+        return text(
+            StatusCode::NOT_FOUND,
+            format!("this receiver is not in any {signal} pipeline"),
+        );
+    }
+    if req.method() != Method::POST {
+        let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "use POST".into());
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let format = match media.as_str() {
+        "application/x-protobuf" | "application/protobuf" => Format::Protobuf,
+        "application/json" => Format::Json,
+        _ => {
+            return text(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "unsupported content type {content_type:?}; expected application/x-protobuf or application/json"
+                ),
+            );
+        }
+    };
+    let codec = match req.headers().get(header::CONTENT_ENCODING) {
+        None => Codec::Identity,
+        Some(value) => match value.to_str().ok().and_then(Codec::from_name) {
+            Some(codec) => codec,
+            None => {
+                return status(
+                    format,
+                    StatusCode::BAD_REQUEST,
+                    3,
+                    format!(
+                        "unsupported Content-Encoding {value:?}; supported: gzip, deflate, zstd"
+                    ),
+                );
+            }
+        },
+    };
+    let body = match Limited::new(req.into_body(), state.max_body).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
+            return too_large(format, state.max_body);
+        }
+        Err(err) => {
+            return status(
+                format,
+                StatusCode::BAD_REQUEST,
+                3,
+                format!("reading the body failed: {err}"),
+            );
+        }
+    };
+    let body = match compression::decompress(codec, body, state.max_body) {
+        Ok(body) => body,
+        Err(DecompressError::TooLarge { .. }) => return too_large(format, state.max_body),
+        Err(err) => return status(format, StatusCode::BAD_REQUEST, 3, err.to_string()),
+    };
+    let payload = match format {
+        Format::Protobuf => body,
+        Format::Json => match json_to_protobuf(signal, &body) {
+            Ok(payload) => payload,
+            Err(message) => return status(format, StatusCode::BAD_REQUEST, 3, message),
+        },
+    };
+    match state.ingest.ingest(signal, payload) {
+        Ok(_) => {
+            let body = match format {
+                // An empty Export*ServiceResponse encodes to zero bytes.
+                Format::Protobuf => Bytes::new(),
+                Format::Json => Bytes::from_static(b"{}"),
+            };
+            Response::builder()
+                .header(header::CONTENT_TYPE, format.content_type())
+                .body(net::full(body))
+                .unwrap_or_else(|_| Response::new(net::full("")))
+        }
+        Err(IngestError::Invalid(message)) => status(format, StatusCode::BAD_REQUEST, 3, message),
+        Err(IngestError::Full) => {
+            let mut response = status(
+                format,
+                StatusCode::SERVICE_UNAVAILABLE,
+                14,
+                "the pipeline is full; retry later".into(),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+            response
+        }
+        Err(IngestError::Closed) => {
+            let mut response = status(
+                format,
+                StatusCode::SERVICE_UNAVAILABLE,
+                14,
+                "the collector is shutting down".into(),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+            response
+        }
+        Err(IngestError::NotServed) => text(
+            StatusCode::NOT_FOUND,
+            format!("this receiver is not in any {signal} pipeline"),
+        ),
+    }
+}
+
+/// OTLP/JSON → the protobuf encoding the pipeline carries.
+fn json_to_protobuf(signal: Signal, body: &[u8]) -> Result<Bytes, String> {
+    use lookout_proto::json;
+    let encoded = match signal {
+        Signal::Traces => json::traces_from_json(body).map(|m| m.encode_to_vec()),
+        Signal::Metrics => json::metrics_from_json(body).map(|m| m.encode_to_vec()),
+        Signal::Logs => json::logs_from_json(body).map(|m| m.encode_to_vec()),
+    };
+    encoded
+        .map(Bytes::from)
+        .map_err(|err| format!("malformed OTLP/JSON {signal} request: {err}"))
+}
+
+fn too_large(format: Format, limit: usize) -> Response<Body> {
+    status(
+        format,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        8,
+        format!("request body exceeds max_request_body_size ({limit} bytes)"),
+    )
+}
+
+/// An error response whose body is a `google.rpc.Status` in the request's encoding.
+fn status(format: Format, http: StatusCode, code: i32, message: String) -> Response<Body> {
+    let body = match format {
+        Format::Protobuf => tonic_types::Status {
+            code,
+            message,
+            details: Vec::new(),
+        }
+        .encode_to_vec(),
+        Format::Json => {
+            let mut out = Vec::new();
+            lookout_proto::json::status_to_json(code, &message, &mut out);
+            out
+        }
+    };
+    Response::builder()
+        .status(http)
+        .header(header::CONTENT_TYPE, format.content_type())
+        .body(net::full(body))
+        .unwrap_or_else(|_| Response::new(net::full("")))
+}
+
+fn text(http: StatusCode, message: String) -> Response<Body> {
+    Response::builder()
+        .status(http)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(net::full(message))
+        .unwrap_or_else(|_| Response::new(net::full("")))
+}

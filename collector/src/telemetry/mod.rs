@@ -1,0 +1,265 @@
+//! Lookout's own metrics, named after the Collector's (`otelcol_*` → `lookout_*`) and served in
+//! the Prometheus text format on `service.telemetry.metrics.address` (`/metrics`).
+
+mod process;
+pub mod server;
+
+use std::sync::{Arc, Mutex};
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::pipeline::Signal;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// The self-metrics registry. Cheap to clone; handles taken from it are atomics.
+#[derive(Clone)]
+pub struct Telemetry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Mutex<Registry>,
+    counters: Mutex<Vec<(String, Family<Labels, Counter>)>>,
+    gauges: Mutex<Vec<(String, Family<Labels, Gauge>)>>,
+    process: process::ProcessGauges,
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Telemetry")
+    }
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Telemetry::new()
+    }
+}
+
+impl Telemetry {
+    /// An empty registry with the process metrics registered.
+    pub fn new() -> Telemetry {
+        let mut registry = Registry::default();
+        let process = process::ProcessGauges::register(&mut registry);
+        Telemetry {
+            inner: Arc::new(Inner {
+                registry: Mutex::new(registry),
+                counters: Mutex::new(Vec::new()),
+                gauges: Mutex::new(Vec::new()),
+                process,
+            }),
+        }
+    }
+
+    /// A counter `lookout_<name>` (exposed with the `_total` suffix) with these labels.
+    pub fn counter(&self, name: &str, help: &str, labels: Labels) -> Counter {
+        let family = {
+            let mut counters = lock(&self.inner.counters);
+            match counters.iter().find(|(n, _)| n == name) {
+                Some((_, family)) => family.clone(),
+                None => {
+                    let family = Family::<Labels, Counter>::default();
+                    lock(&self.inner.registry).register(
+                        format!("lookout_{name}"),
+                        help,
+                        family.clone(),
+                    );
+                    counters.push((name.to_string(), family.clone()));
+                    family
+                }
+            }
+        };
+        family.get_or_create(&labels).clone()
+    }
+
+    /// A gauge `lookout_<name>` with these labels.
+    pub fn gauge(&self, name: &str, help: &str, labels: Labels) -> Gauge {
+        let family = {
+            let mut gauges = lock(&self.inner.gauges);
+            match gauges.iter().find(|(n, _)| n == name) {
+                Some((_, family)) => family.clone(),
+                None => {
+                    let family = Family::<Labels, Gauge>::default();
+                    lock(&self.inner.registry).register(
+                        format!("lookout_{name}"),
+                        help,
+                        family.clone(),
+                    );
+                    gauges.push((name.to_string(), family.clone()));
+                    family
+                }
+            }
+        };
+        family.get_or_create(&labels).clone()
+    }
+
+    /// Renders every metric in the Prometheus text format.
+    pub fn render(&self) -> String {
+        self.inner.process.refresh();
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &lock(&self.inner.registry));
+        out
+    }
+
+    /// Counters a receiver updates.
+    pub fn receiver(&self, receiver: &str, transport: &str, signal: Signal) -> ReceiverMetrics {
+        let labels = || {
+            vec![
+                ("receiver", receiver.to_string()),
+                ("transport", transport.to_string()),
+            ]
+        };
+        let item = signal.item_name();
+        ReceiverMetrics {
+            accepted: self.counter(
+                &format!("receiver_accepted_{item}"),
+                "Items successfully pushed into the pipeline.",
+                labels(),
+            ),
+            refused: self.counter(
+                &format!("receiver_refused_{item}"),
+                "Items that could not be pushed into the pipeline (the client was told).",
+                labels(),
+            ),
+        }
+    }
+
+    /// Counters and gauges an exporter updates.
+    pub fn exporter(&self, exporter: &str, signal: Option<Signal>) -> ExporterMetrics {
+        let labels = || vec![("exporter", exporter.to_string())];
+        let counters = |what: &str, help: &str| -> [Counter; 3] {
+            Signal::ALL.map(|s| {
+                if signal.is_some_and(|only| only != s) {
+                    return Counter::default();
+                }
+                self.counter(&format!("exporter_{what}_{}", s.item_name()), help, labels())
+            })
+        };
+        ExporterMetrics {
+            sent: counters("sent", "Items successfully sent to the destination."),
+            send_failed: counters(
+                "send_failed",
+                "Items that could not be sent (permanent error or retries exhausted).",
+            ),
+            enqueue_failed: counters(
+                "enqueue_failed",
+                "Items dropped because the sending queue was full (block_on_overflow: false).",
+            ),
+            queue_size: self.gauge(
+                "exporter_queue_size",
+                "Batches currently in the sending queue.",
+                labels(),
+            ),
+            queue_capacity: self.gauge(
+                "exporter_queue_capacity",
+                "Capacity of the sending queue, in batches.",
+                labels(),
+            ),
+        }
+    }
+
+    /// Counters a processor updates.
+    pub fn processor(&self, processor: &str, pipeline: &str, signal: Signal) -> ProcessorMetrics {
+        let labels = || {
+            vec![
+                ("processor", processor.to_string()),
+                ("pipeline", pipeline.to_string()),
+                ("otel_signal", signal.as_str().to_string()),
+            ]
+        };
+        ProcessorMetrics {
+            incoming: self.counter(
+                "processor_incoming_items",
+                "Items that entered the processor.",
+                labels(),
+            ),
+            outgoing: self.counter(
+                "processor_outgoing_items",
+                "Items that left the processor.",
+                labels(),
+            ),
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding these locks cannot leave the data inconsistent (plain inserts).
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A receiver's counters for one signal and transport.
+#[derive(Clone, Debug)]
+pub struct ReceiverMetrics {
+    /// Items accepted into the pipeline.
+    pub accepted: Counter,
+    /// Items refused (the client was told to retry or that its data was bad).
+    pub refused: Counter,
+}
+
+/// An exporter's counters, indexed by signal (traces, metrics, logs).
+#[derive(Clone, Debug)]
+pub struct ExporterMetrics {
+    sent: [Counter; 3],
+    send_failed: [Counter; 3],
+    enqueue_failed: [Counter; 3],
+    /// Batches in the sending queue.
+    pub queue_size: Gauge,
+    /// Queue capacity in batches.
+    pub queue_capacity: Gauge,
+}
+
+impl ExporterMetrics {
+    /// Items delivered.
+    pub fn sent(&self, signal: Signal) -> &Counter {
+        &self.sent[signal as usize]
+    }
+
+    /// Items that failed for good.
+    pub fn send_failed(&self, signal: Signal) -> &Counter {
+        &self.send_failed[signal as usize]
+    }
+
+    /// Items dropped at a full queue.
+    pub fn enqueue_failed(&self, signal: Signal) -> &Counter {
+        &self.enqueue_failed[signal as usize]
+    }
+}
+
+/// A processor's item counters.
+#[derive(Clone, Debug)]
+pub struct ProcessorMetrics {
+    /// Items in.
+    pub incoming: Counter,
+    /// Items out.
+    pub outgoing: Counter,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_collector_style_names() {
+        let t = Telemetry::new();
+        let r = t.receiver("otlp", "grpc", Signal::Traces);
+        r.accepted.inc_by(7);
+        let e = t.exporter("otlp/2", None);
+        e.send_failed(Signal::Logs).inc_by(3);
+        let text = t.render();
+        assert!(
+            text.contains(r#"lookout_receiver_accepted_spans_total{receiver="otlp",transport="grpc"} 7"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"lookout_exporter_send_failed_log_records_total{exporter="otlp/2"} 3"#),
+            "{text}"
+        );
+        assert!(text.contains("lookout_process_uptime"), "{text}");
+    }
+}
