@@ -146,3 +146,118 @@ fn split_oversized(batch: Batch, max: usize) -> Vec<Batch> {
     batch.acks.settle(true);
     pieces
 }
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::pipeline::{Ack, Output};
+    use crate::telemetry::Telemetry;
+    use lookout_proto::otlp::collector::trace::v1::ExportTraceServiceRequest;
+    use lookout_proto::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    fn request(names: &[&str]) -> Batch {
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: names
+                        .iter()
+                        .map(|n| Span {
+                            trace_id: vec![7; 16],
+                            span_id: vec![1; 8],
+                            name: n.to_string(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        Batch::new(Signal::Traces, Bytes::from(request.encode_to_vec()), names.len())
+    }
+
+    fn names(batch: &Batch) -> Vec<String> {
+        ExportTraceServiceRequest::decode(&batch.payload[..])
+            .unwrap()
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+            .map(|s| s.name.clone())
+            .collect()
+    }
+
+    fn start(config: BatchConfig) -> (mpsc::Sender<Batch>, mpsc::Receiver<Batch>, tokio::task::JoinHandle<()>) {
+        let (in_tx, in_rx) = mpsc::channel(16);
+        let (out_tx, out_rx) = mpsc::channel(16);
+        let ctx = ProcessorContext {
+            input: in_rx,
+            output: Output::Next(out_tx),
+            metrics: Telemetry::new().processor("batch", "traces", Signal::Traces),
+        };
+        (in_tx, out_rx, tokio::spawn(run(config, ctx)))
+    }
+
+    #[tokio::test]
+    async fn sends_when_size_is_reached_by_concatenation() {
+        let config = BatchConfig { send_batch_size: 3, timeout: Duration::from_secs(3600), ..Default::default() };
+        let (tx, mut rx, _task) = start(config);
+        tx.send(request(&["a", "b"])).await.unwrap();
+        tx.send(request(&["c"])).await.unwrap();
+        let out = rx.recv().await.unwrap();
+        assert_eq!(out.items, 3);
+        assert_eq!(names(&out), ["a", "b", "c"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sends_a_partial_batch_after_the_timeout() {
+        let config = BatchConfig { send_batch_size: 100, timeout: Duration::from_millis(200), ..Default::default() };
+        let (tx, mut rx, _task) = start(config);
+        tx.send(request(&["a"])).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert!(rx.try_recv().is_err(), "not before the timeout");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(names(&rx.recv().await.unwrap()), ["a"]);
+    }
+
+    #[tokio::test]
+    async fn splits_inputs_larger_than_the_max_and_acks_after_all_pieces() {
+        let config = BatchConfig { send_batch_size: 2, send_batch_max_size: 2, timeout: Duration::from_secs(3600) };
+        let (tx, mut rx, task) = start(config);
+        let (ack, delivery) = Ack::new();
+        tx.send(request(&["a", "b", "c", "d", "e"]).with_ack(ack)).await.unwrap();
+        drop(tx);
+        let mut seen = Vec::new();
+        let mut pieces = Vec::new();
+        while let Some(out) = rx.recv().await {
+            assert!(out.items <= 2);
+            seen.extend(names(&out));
+            pieces.push(out);
+        }
+        task.await.unwrap();
+        assert_eq!(seen, ["a", "b", "c", "d", "e"]);
+        let outcome = tokio::spawn(delivery.outcome());
+        let last = pieces.pop().unwrap();
+        for piece in pieces {
+            piece.acks.settle(true);
+        }
+        tokio::task::yield_now().await;
+        assert!(!outcome.is_finished(), "delivery waits for every piece");
+        last.acks.settle(true);
+        assert!(outcome.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn flushes_what_is_left_when_the_input_closes() {
+        let config = BatchConfig { send_batch_size: 100, timeout: Duration::from_secs(3600), ..Default::default() };
+        let (tx, mut rx, task) = start(config);
+        tx.send(request(&["x"])).await.unwrap();
+        drop(tx);
+        task.await.unwrap();
+        assert_eq!(names(&rx.recv().await.unwrap()), ["x"]);
+        assert!(rx.recv().await.is_none());
+    }
+}
