@@ -57,11 +57,15 @@ fn default_config_is_valid() {
 fn collector_style_file_parses() {
     let config = Config::parse("c.yaml", COLLECTOR_STYLE).unwrap();
     let id = ComponentId::parse("otlp/2").unwrap();
-    let ReceiverConfig::Otlp(otlp2) = config.receivers.get(&id).unwrap();
+    let Some(ReceiverConfig::Otlp(otlp2)) = config.receivers.get(&id) else {
+        panic!("otlp/2 must be an otlp receiver")
+    };
     let http = otlp2.protocols.http.as_ref().unwrap();
     assert_eq!(http.endpoint, "127.0.0.1:14318", "env default applied");
     assert!(otlp2.protocols.grpc.is_none(), "absent protocol stays off");
-    let ReceiverConfig::Otlp(otlp) = config.receivers.get(&ComponentId::parse("otlp").unwrap()).unwrap();
+    let Some(ReceiverConfig::Otlp(otlp)) = config.receivers.get(&ComponentId::parse("otlp").unwrap()) else {
+        panic!("otlp must be an otlp receiver")
+    };
     assert_eq!(
         otlp.protocols.http.as_ref().unwrap().endpoint,
         "127.0.0.1:4318",

@@ -6,6 +6,7 @@ pub mod file;
 mod grpc_client;
 pub mod otlp_grpc;
 pub mod otlp_http;
+mod partial_success;
 pub mod queue;
 mod tls;
 

@@ -42,6 +42,7 @@ pub struct OtlpGrpcExporterConfig {
 
 /// The exporter.
 pub struct OtlpGrpcExporter {
+    id: String,
     client: GrpcClient,
     codec: Codec,
     level: Option<i32>,
@@ -50,7 +51,7 @@ pub struct OtlpGrpcExporter {
 
 impl OtlpGrpcExporter {
     /// Builds the exporter (no connection is made until the first batch).
-    pub fn new(config: &OtlpGrpcExporterConfig) -> Result<OtlpGrpcExporter, String> {
+    pub fn new(id: String, config: &OtlpGrpcExporterConfig) -> Result<OtlpGrpcExporter, String> {
         let (authority, host, tls_on) = parse_endpoint(&config.endpoint, config.tls.insecure)?;
         let tls = if tls_on {
             let client_config = tls::client_config(&config.tls, &[b"h2"])?;
@@ -65,6 +66,7 @@ impl OtlpGrpcExporter {
             None
         };
         Ok(OtlpGrpcExporter {
+            id,
             client: GrpcClient::new(authority, tls, header_map(&config.headers)?),
             codec: match config.compression {
                 Compression::Gzip => Codec::Gzip,
@@ -86,7 +88,12 @@ impl Export for OtlpGrpcExporter {
                 Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
             };
             let (frame, encoding) = frame(self.codec, self.level, &batch.payload);
-            self.client.unary(path, frame, encoding, self.timeout).await?;
+            let response = self.client.unary(path, frame, encoding, self.timeout).await?;
+            // The response message follows its 5-byte gRPC prefix. Partial success is advisory
+            // (nothing to retry), so a response the server chose to compress is not inspected.
+            if response.len() > 5 && response[0] == 0 {
+                super::partial_success::report(&self.id, batch.signal, &response[5..]);
+            }
             Ok(())
         })
     }

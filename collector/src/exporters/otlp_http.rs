@@ -44,6 +44,7 @@ pub struct OtlpHttpExporterConfig {
 
 /// The exporter.
 pub struct OtlpHttpExporter {
+    id: String,
     client: reqwest::Client,
     urls: [String; 3],
     codec: Codec,
@@ -52,7 +53,7 @@ pub struct OtlpHttpExporter {
 
 impl OtlpHttpExporter {
     /// Builds the exporter.
-    pub fn new(config: &OtlpHttpExporterConfig) -> Result<OtlpHttpExporter, String> {
+    pub fn new(id: String, config: &OtlpHttpExporterConfig) -> Result<OtlpHttpExporter, String> {
         let base = config.endpoint.trim_end_matches('/');
         let url = |own: &Option<String>, path: &str| -> Result<String, String> {
             match own {
@@ -80,6 +81,7 @@ impl OtlpHttpExporter {
             .build()
             .map_err(|err| format!("HTTP client: {err}"))?;
         Ok(OtlpHttpExporter {
+            id,
             client,
             urls,
             codec: match config.compression {
@@ -111,6 +113,9 @@ impl Export for OtlpHttpExporter {
             })?;
             let status = response.status();
             if status.is_success() {
+                if let Ok(body) = response.bytes().await {
+                    super::partial_success::report(&self.id, batch.signal, &body);
+                }
                 return Ok(());
             }
             let retry_after = response
@@ -178,7 +183,7 @@ mod tests {
 
     #[test]
     fn urls_from_base_or_per_signal() {
-        let exporter = OtlpHttpExporter::new(&OtlpHttpExporterConfig {
+        let exporter = OtlpHttpExporter::new("otlphttp".into(), &OtlpHttpExporterConfig {
             endpoint: "http://127.0.0.1:4318/".into(),
             logs_endpoint: Some("http://logs:9000/custom".into()),
             ..Default::default()
@@ -186,6 +191,6 @@ mod tests {
         .unwrap();
         assert_eq!(exporter.url(Signal::Traces), "http://127.0.0.1:4318/v1/traces");
         assert_eq!(exporter.url(Signal::Logs), "http://logs:9000/custom");
-        assert!(OtlpHttpExporter::new(&OtlpHttpExporterConfig::default()).is_err());
+        assert!(OtlpHttpExporter::new("otlphttp".into(), &OtlpHttpExporterConfig::default()).is_err());
     }
 }
