@@ -40,14 +40,18 @@ pub struct LogRecordEdit {
 /// [`validate_traces`](super::validate_traces) first. Fails with an error if a location does
 /// not match a span of `buf` exactly (e.g. it came from another buffer).
 pub fn append_span_attributes(buf: &[u8], edits: &[SpanEdit]) -> Result<Vec<u8>> {
-    let targets = edits.iter().map(|e| (e.location.start, e.location.end, &e.attributes[..]));
+    let targets = edits
+        .iter()
+        .map(|e| (e.location.start, e.location.end, &e.attributes[..]));
     append_attributes(buf, targets, 9)
 }
 
 /// Returns a copy of the encoded `ExportLogsServiceRequest` in which each edited log record has
 /// the edit's attributes appended (field 6). Same rules as [`append_span_attributes`].
 pub fn append_log_attributes(buf: &[u8], edits: &[LogRecordEdit]) -> Result<Vec<u8>> {
-    let targets = edits.iter().map(|e| (e.location.start, e.location.end, &e.attributes[..]));
+    let targets = edits
+        .iter()
+        .map(|e| (e.location.start, e.location.end, &e.attributes[..]));
     append_attributes(buf, targets, 6)
 }
 
@@ -60,7 +64,11 @@ struct Target {
 
 enum Event {
     /// Replace the length varint at `len_start..value_start` with `new_len`.
-    Len { len_start: usize, value_start: usize, new_len: usize },
+    Len {
+        len_start: usize,
+        value_start: usize,
+        new_len: usize,
+    },
     /// Splice target `target`'s bytes in at `at`.
     Insert { at: usize, target: usize },
 }
@@ -80,7 +88,12 @@ fn append_attributes<'e>(
     for (start, end, attrs) in edits {
         let mut extra = Vec::new();
         encode_attributes(attrs, attr_field, &mut extra);
-        targets.push(Target { start, end, extra, matched: false });
+        targets.push(Target {
+            start,
+            end,
+            extra,
+            matched: false,
+        });
     }
     // Stable, so several edits of one span keep their order when merged.
     targets.sort_by_key(|t| (t.start, t.end));
@@ -108,7 +121,11 @@ fn append_attributes<'e>(
     let mut cursor = 0;
     for ev in &events {
         match *ev {
-            Event::Len { len_start, value_start, new_len } => {
+            Event::Len {
+                len_start,
+                value_start,
+                new_len,
+            } => {
                 out.extend_from_slice(buf.get(cursor..len_start).unwrap_or_default());
                 put_varint(&mut out, new_len as u64);
                 cursor = value_start;
@@ -135,14 +152,18 @@ fn walk_level(
     let child_field = if level == 0 { 1 } else { 2 };
     let mut grown = 0;
     while let Some(f) = r.next_field()? {
-        let WireValue::Len(payload) = f.value else { continue };
+        let WireValue::Len(payload) = f.value else {
+            continue;
+        };
         if f.number != child_field {
             continue;
         }
         let (start, end) = (f.value_offset, f.value_offset + payload.len());
         // Targets are sorted, so the first one at or after `start` decides.
         let first = targets.partition_point(|t| t.start < start);
-        let Some(t) = targets.get(first) else { continue };
+        let Some(t) = targets.get(first) else {
+            continue;
+        };
         // Inclusive: an empty last item starts exactly where its container ends.
         if t.start > end {
             continue;
@@ -151,7 +172,11 @@ fn walk_level(
         read_varint(f.raw, &mut key_len).map_err(|k| WireError::new(k, f.offset))?;
         let len_start = f.offset + key_len;
         let event_idx = events.len();
-        events.push(Event::Len { len_start, value_start: start, new_len: 0 });
+        events.push(Event::Len {
+            len_start,
+            value_start: start,
+            new_len: 0,
+        });
         let payload_growth = if level == 2 {
             if t.start != start || t.end != end {
                 // A target inside this span's range that is not the span itself.
@@ -160,14 +185,21 @@ fn walk_level(
             }
             targets[first].matched = true;
             let n = targets[first].extra.len();
-            events.push(Event::Insert { at: end, target: first });
+            events.push(Event::Insert {
+                at: end,
+                target: first,
+            });
             n
         } else {
             let child = FieldReader::nested(payload, start, r.depth_budget().saturating_sub(1));
             walk_level(child, level + 1, targets, events)?
         };
         let new_len = payload.len() + payload_growth;
-        events[event_idx] = Event::Len { len_start, value_start: start, new_len };
+        events[event_idx] = Event::Len {
+            len_start,
+            value_start: start,
+            new_len,
+        };
         grown += payload_growth + varint_len(new_len as u64) - (start - len_start);
     }
     Ok(grown)
@@ -183,7 +215,11 @@ mod tests {
         let req = [0x0a, 0x04, 0x12, 0x02, 0x12, 0x00];
         let edit = SpanEdit {
             location: SpanLocation { start: 1, end: 3 },
-            attributes: vec![KeyValue { key: "k".into(), value: None, key_strindex: 0 }],
+            attributes: vec![KeyValue {
+                key: "k".into(),
+                value: None,
+                key_strindex: 0,
+            }],
         };
         let err = append_span_attributes(&req, &[edit]).unwrap_err();
         assert_eq!(err.kind(), &WireErrorKind::InvalidLocation);
@@ -194,10 +230,19 @@ mod tests {
         let req = [0x0a, 0x04, 0x12, 0x02, 0x12, 0x00];
         let edit = SpanEdit {
             location: SpanLocation { start: 6, end: 6 },
-            attributes: vec![KeyValue { key: "k".into(), value: None, key_strindex: 0 }],
+            attributes: vec![KeyValue {
+                key: "k".into(),
+                value: None,
+                key_strindex: 0,
+            }],
         };
         let out = append_span_attributes(&req, &[edit]).unwrap();
         // span payload = 0x4a 0x03 0x0a 0x01 'k'
-        assert_eq!(out, [0x0a, 0x09, 0x12, 0x07, 0x12, 0x05, 0x4a, 0x03, 0x0a, 0x01, b'k']);
+        assert_eq!(
+            out,
+            [
+                0x0a, 0x09, 0x12, 0x07, 0x12, 0x05, 0x4a, 0x03, 0x0a, 0x01, b'k'
+            ]
+        );
     }
 }

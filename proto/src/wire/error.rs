@@ -9,6 +9,12 @@ use std::fmt;
 /// the request where the problem was found, which is what one needs to debug a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WireError {
+    // Boxed so `Result<T, WireError>` stays small on the hot, error-free path.
+    inner: Box<Inner>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Inner {
     kind: WireErrorKind,
     offset: usize,
 }
@@ -34,7 +40,11 @@ pub(crate) enum WireErrorKind {
     /// A `string` field holding bytes that are not UTF-8.
     InvalidUtf8 { field: &'static str },
     /// A trace or span id that is neither empty nor of the length OTLP requires.
-    InvalidIdLength { field: &'static str, len: usize, expected: usize },
+    InvalidIdLength {
+        field: &'static str,
+        len: usize,
+        expected: usize,
+    },
     /// Messages nested deeper than the recursion limit.
     RecursionLimit,
     /// An editor location that does not name a span or log record of this buffer.
@@ -44,19 +54,22 @@ pub(crate) enum WireErrorKind {
 // === impl WireError ===
 
 impl WireError {
-    #[inline]
+    #[cold]
+    #[inline(never)]
     pub(crate) fn new(kind: WireErrorKind, offset: usize) -> Self {
-        Self { kind, offset }
+        Self {
+            inner: Box::new(Inner { kind, offset }),
+        }
     }
 
     /// Byte offset in the input buffer where the problem was detected.
     pub fn offset(&self) -> usize {
-        self.offset
+        self.inner.offset
     }
 
     /// The OTLP field involved (for example `"Span.trace_id"`), when the error is about one.
     pub fn field(&self) -> Option<&'static str> {
-        match self.kind {
+        match self.inner.kind {
             WireErrorKind::WrongWireType { field, .. }
             | WireErrorKind::PackedLength { field }
             | WireErrorKind::InvalidUtf8 { field }
@@ -68,19 +81,19 @@ impl WireError {
     /// True when the bytes are valid protobuf that prost would decode, but break an OTLP rule
     /// (a trace id or span id of the wrong length).
     pub fn is_semantic(&self) -> bool {
-        matches!(self.kind, WireErrorKind::InvalidIdLength { .. })
+        matches!(self.inner.kind, WireErrorKind::InvalidIdLength { .. })
     }
 
     #[cfg(test)]
     pub(crate) fn kind(&self) -> &WireErrorKind {
-        &self.kind
+        &self.inner.kind
     }
 }
 
 impl fmt::Display for WireError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("invalid OTLP protobuf: ")?;
-        match &self.kind {
+        match &self.inner.kind {
             WireErrorKind::Truncated => f.write_str("length exceeds the remaining bytes")?,
             WireErrorKind::InvalidVarint => f.write_str("invalid varint")?,
             WireErrorKind::InvalidKey => f.write_str("field key does not fit in 32 bits")?,
@@ -90,15 +103,21 @@ impl fmt::Display for WireError {
             WireErrorKind::WrongWireType { field, found } => {
                 write!(f, "field {field} has wrong wire type {found}")?
             }
-            WireErrorKind::PackedLength { field } => {
-                write!(f, "packed field {field} has a length that is not a multiple of its element size")?
-            }
+            WireErrorKind::PackedLength { field } => write!(
+                f,
+                "packed field {field} has a length that is not a multiple of its element size"
+            )?,
             WireErrorKind::InvalidUtf8 { field } => {
                 write!(f, "string field {field} is not valid UTF-8")?
             }
-            WireErrorKind::InvalidIdLength { field, len, expected } => {
-                write!(f, "{field} must be empty or {expected} bytes, got {len} bytes")?
-            }
+            WireErrorKind::InvalidIdLength {
+                field,
+                len,
+                expected,
+            } => write!(
+                f,
+                "{field} must be empty or {expected} bytes, got {len} bytes"
+            )?,
             WireErrorKind::RecursionLimit => write!(
                 f,
                 "messages nested deeper than {} levels",
@@ -108,7 +127,7 @@ impl fmt::Display for WireError {
                 f.write_str("edit location does not name an item of this buffer")?
             }
         }
-        write!(f, " (at byte {})", self.offset)
+        write!(f, " (at byte {})", self.inner.offset)
     }
 }
 

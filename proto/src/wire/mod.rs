@@ -45,7 +45,9 @@ mod view;
 pub use edit::{LogRecordEdit, SpanEdit, append_log_attributes, append_span_attributes};
 pub use error::WireError;
 pub use split::{split_logs, split_metrics, split_traces};
-pub use validate::{LogsSummary, MetricsSummary, TracesSummary, validate_logs, validate_metrics, validate_traces};
+pub use validate::{
+    LogsSummary, MetricsSummary, TracesSummary, validate_logs, validate_metrics, validate_traces,
+};
 pub use view::{
     AnyValueView, ArrayView, KeyValueListView, KeyValueView, KeyValues, LogRecordLocation,
     LogRecordView, LogsView, MetricDataType, MetricView, MetricsView, NestedKeyValues,

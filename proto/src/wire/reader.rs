@@ -143,7 +143,12 @@ impl<'a> FieldReader<'a> {
     /// A reader over a message whose first byte sits at absolute offset `base`, and which may
     /// still nest `depth_budget` levels (prost's `DecodeContext` for that message's fields).
     pub(crate) fn nested(buf: &'a [u8], base: usize, depth_budget: u32) -> Self {
-        Self { buf, pos: 0, base, depth_budget }
+        Self {
+            buf,
+            pos: 0,
+            base,
+            depth_budget,
+        }
     }
 
     /// Absolute offset of the next unread byte.
@@ -152,7 +157,7 @@ impl<'a> FieldReader<'a> {
     }
 
     /// Reads the next field, or `Ok(None)` at the end of the message.
-    #[inline]
+    #[inline(always)]
     pub fn next_field(&mut self) -> Result<Option<Field<'a>>, WireError> {
         let buf = self.buf;
         let start = self.pos;
@@ -177,7 +182,8 @@ impl<'a> FieldReader<'a> {
         let value = match wire_type {
             0 => WireValue::Varint(read_varint(buf, &mut pos).map_err(|k| err(k, value_start))?),
             1 => {
-                let bytes = take::<8>(buf, pos).ok_or_else(|| err(WireErrorKind::Truncated, pos))?;
+                let bytes =
+                    take::<8>(buf, pos).ok_or_else(|| err(WireErrorKind::Truncated, pos))?;
                 pos += 8;
                 WireValue::Fixed64(u64::from_le_bytes(bytes))
             }
@@ -192,14 +198,15 @@ impl<'a> FieldReader<'a> {
                 WireValue::Len(&buf[value_start..pos])
             }
             5 => {
-                let bytes = take::<4>(buf, pos).ok_or_else(|| err(WireErrorKind::Truncated, pos))?;
+                let bytes =
+                    take::<4>(buf, pos).ok_or_else(|| err(WireErrorKind::Truncated, pos))?;
                 pos += 4;
                 WireValue::Fixed32(u32::from_le_bytes(bytes))
             }
             3 => {
                 let end_marker = skip_group(buf, &mut pos, number, self.depth_budget)
                     .map_err(|(k, at)| err(k, at))?;
-                WireValue::Group(&buf[value_start..end_marker])
+                WireValue::Group(buf.get(value_start..end_marker).unwrap_or_default())
             }
             _ => return Err(err(WireErrorKind::UnexpectedEndGroup, start)),
         };
@@ -213,6 +220,35 @@ impl<'a> FieldReader<'a> {
         }))
     }
 
+    /// Fast path for the commonest shape: a length-delimited field whose one-byte key is `key`
+    /// and whose length fits one byte. Returns the payload and its absolute offset, or `None`
+    /// (consuming nothing) so the caller falls back to [`Self::next_field`], which handles —
+    /// and reports errors for — everything else.
+    #[inline(always)]
+    pub(crate) fn take_short_len(&mut self, key: u8) -> Option<(&'a [u8], usize)> {
+        let head = self.buf.get(self.pos..self.pos + 2)?;
+        if head[0] != key || head[1] >= 0x80 {
+            return None;
+        }
+        let start = self.pos + 2;
+        let payload = self.buf.get(start..start + head[1] as usize)?;
+        self.pos = start + payload.len();
+        Some((payload, self.base + start))
+    }
+
+    /// Like [`Self::child`] for a payload found by [`Self::take_short_len`].
+    #[inline]
+    pub(crate) fn child_at(
+        &self,
+        payload: &'a [u8],
+        offset: usize,
+    ) -> Result<FieldReader<'a>, WireError> {
+        if self.depth_budget == 0 {
+            return Err(WireError::new(WireErrorKind::RecursionLimit, offset));
+        }
+        Ok(FieldReader::nested(payload, offset, self.depth_budget - 1))
+    }
+
     /// Depth budget for fields of this message (prost's `DecodeContext` value).
     #[inline]
     pub(crate) fn depth_budget(&self) -> u32 {
@@ -223,11 +259,19 @@ impl<'a> FieldReader<'a> {
     ///
     /// Fails like prost does when the budget is exhausted.
     #[inline]
-    pub(crate) fn child(&self, field: &Field<'a>, payload: &'a [u8]) -> Result<FieldReader<'a>, WireError> {
+    pub(crate) fn child(
+        &self,
+        field: &Field<'a>,
+        payload: &'a [u8],
+    ) -> Result<FieldReader<'a>, WireError> {
         if self.depth_budget == 0 {
             return Err(WireError::new(WireErrorKind::RecursionLimit, field.offset));
         }
-        Ok(FieldReader::nested(payload, field.value_offset, self.depth_budget - 1))
+        Ok(FieldReader::nested(
+            payload,
+            field.value_offset,
+            self.depth_budget - 1,
+        ))
     }
 
     /// Accepts a field this message does not know, as prost's `skip_field` does.
@@ -343,16 +387,34 @@ mod tests {
         assert_eq!(read_varint(&ten, &mut 0), Ok(u64::MAX));
         let mut over = vec![0xff; 9];
         over.push(0x02);
-        assert_eq!(read_varint(&over, &mut 0), Err(WireErrorKind::InvalidVarint));
-        assert_eq!(read_varint(&[0x80; 11], &mut 0), Err(WireErrorKind::InvalidVarint));
-        assert_eq!(read_varint(&[0x80], &mut 0), Err(WireErrorKind::InvalidVarint));
+        assert_eq!(
+            read_varint(&over, &mut 0),
+            Err(WireErrorKind::InvalidVarint)
+        );
+        assert_eq!(
+            read_varint(&[0x80; 11], &mut 0),
+            Err(WireErrorKind::InvalidVarint)
+        );
+        assert_eq!(
+            read_varint(&[0x80], &mut 0),
+            Err(WireErrorKind::InvalidVarint)
+        );
         // Non-canonical (padded) varints are accepted, as prost does.
         assert_eq!(read_varint(&[0x81, 0x00], &mut 0), Ok(1));
     }
 
     #[test]
     fn varint_len_and_put_agree() {
-        for v in [0u64, 1, 127, 128, 16_383, 16_384, u64::from(u32::MAX), u64::MAX] {
+        for v in [
+            0u64,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            u64::from(u32::MAX),
+            u64::MAX,
+        ] {
             let mut out = Vec::new();
             put_varint(&mut out, v);
             assert_eq!(out.len(), varint_len(v), "{v}");
@@ -368,7 +430,10 @@ mod tests {
         assert!(fields(&[0x07]).is_err(), "wire type 7");
         assert!(fields(&[0x02, 0x00]).is_err(), "field number 0");
         assert!(fields(&[0x0c]).is_err(), "lone end group");
-        assert!(fields(&[0x80, 0x80, 0x80, 0x80, 0x10, 0x00]).is_err(), "key > u32");
+        assert!(
+            fields(&[0x80, 0x80, 0x80, 0x80, 0x10, 0x00]).is_err(),
+            "key > u32"
+        );
     }
 
     #[test]
@@ -387,7 +452,10 @@ mod tests {
             fields(&[0x08, 0x01, 0x13, 0x18, 0x05, 0x14, 0x22, 0x00]).unwrap(),
             vec![(1, 0), (2, 3), (4, 2)]
         );
-        assert!(fields(&[0x13, 0x18, 0x05, 0x1c]).is_err(), "mismatched end group");
+        assert!(
+            fields(&[0x13, 0x18, 0x05, 0x1c]).is_err(),
+            "mismatched end group"
+        );
         assert!(fields(&[0x13, 0x18, 0x05]).is_err(), "unterminated group");
     }
 

@@ -86,12 +86,18 @@ struct Chunker<'a> {
 
 impl<'a> Chunker<'a> {
     fn open_resource(&mut self, meta: Vec<&'a [u8]>) {
-        self.resources.push(ResourceOut { meta, scopes: Vec::new() });
+        self.resources.push(ResourceOut {
+            meta,
+            scopes: Vec::new(),
+        });
     }
 
     fn open_scope(&mut self, meta: Vec<&'a [u8]>) {
         if let Some(r) = self.resources.last_mut() {
-            r.scopes.push(ScopeOut { meta, items: Vec::new() });
+            r.scopes.push(ScopeOut {
+                meta,
+                items: Vec::new(),
+            });
         }
     }
 
@@ -108,7 +114,9 @@ impl<'a> Chunker<'a> {
 
     /// Emits the chunk being filled and starts a new one under the same resource and scope.
     fn flush_and_reopen(&mut self) {
-        let Some(r) = self.resources.last_mut() else { return };
+        let Some(r) = self.resources.last_mut() else {
+            return;
+        };
         let rmeta = r.meta.clone();
         let smeta = r.scopes.last().map(|s| s.meta.clone());
         // The open resource/scope is reopened in the next chunk; if nothing was put in it yet,
@@ -154,7 +162,9 @@ impl<'a> Chunker<'a> {
                 put_len_key(&mut out, 2);
                 put_varint(&mut out, *slen as u64);
                 s.meta.iter().for_each(|m| out.extend_from_slice(m));
-                s.items.iter().for_each(|i| out.extend_from_slice(i.bytes()));
+                s.items
+                    .iter()
+                    .for_each(|i| out.extend_from_slice(i.bytes()));
             }
         }
         debug_assert_eq!(out.len(), total);
@@ -166,7 +176,11 @@ impl<'a> Chunker<'a> {
 
 /// Splits one resource-level or scope-level message into its copied fields and its children
 /// (field 2).
-fn partition<'a>(payload: &'a [u8], base: usize, budget: u32) -> Result<(Vec<&'a [u8]>, Vec<Field<'a>>)> {
+fn partition<'a>(
+    payload: &'a [u8],
+    base: usize,
+    budget: u32,
+) -> Result<(Vec<&'a [u8]>, Vec<Field<'a>>)> {
     let mut meta = Vec::new();
     let mut children = Vec::new();
     let mut r = FieldReader::nested(payload, base, budget);
@@ -186,18 +200,27 @@ fn split(buf: &[u8], max: usize, signal: Signal) -> Result<Vec<Vec<u8>>> {
     if max == 0 {
         return Ok(vec![buf.to_vec()]);
     }
-    let mut c = Chunker { max, count: 0, resources: Vec::new(), chunks: Vec::new() };
+    let mut c = Chunker {
+        max,
+        count: 0,
+        resources: Vec::new(),
+        chunks: Vec::new(),
+    };
     let mut top = FieldReader::new(buf);
     // Unknown top-level fields are dropped: prost ignores them when decoding anyway.
     while let Some(rf) = top.next_field()? {
-        let WireValue::Len(rpayload) = rf.value else { continue };
+        let WireValue::Len(rpayload) = rf.value else {
+            continue;
+        };
         if rf.number != 1 {
             continue;
         }
         let (rmeta, scopes) = partition(rpayload, rf.value_offset, 99)?;
         c.open_resource(rmeta);
         for sf in scopes {
-            let WireValue::Len(spayload) = sf.value else { continue };
+            let WireValue::Len(spayload) = sf.value else {
+                continue;
+            };
             let (smeta, items) = partition(spayload, sf.value_offset, 98)?;
             c.open_scope(smeta);
             for item in items {
@@ -223,7 +246,9 @@ type RawFieldsPair<'a> = (Vec<&'a [u8]>, Vec<&'a [u8]>);
 const DATA_FIELDS: [u32; 5] = [5, 7, 9, 10, 11];
 
 fn push_metric<'a>(c: &mut Chunker<'a>, item: &Field<'a>) -> Result<()> {
-    let WireValue::Len(payload) = item.value else { return Ok(()) };
+    let WireValue::Len(payload) = item.value else {
+        return Ok(());
+    };
     let n = metric_data_points(FieldReader::nested(payload, item.value_offset, 97))?;
     if n <= c.room() {
         c.push(Item::Raw(item.raw), n);
@@ -259,7 +284,9 @@ fn push_metric<'a>(c: &mut Chunker<'a>, item: &Field<'a>) -> Result<()> {
     let mut data_meta = Vec::new();
     let mut points = Vec::new();
     for d in &data {
-        let WireValue::Len(dp) = d.value else { continue };
+        let WireValue::Len(dp) = d.value else {
+            continue;
+        };
         let (m, p) = partition_points(dp, d.value_offset)?;
         data_meta.extend(m);
         points.extend(p);

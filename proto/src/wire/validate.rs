@@ -45,7 +45,13 @@ pub struct MetricsSummary {
 
 #[inline]
 fn wrong(f: &Field<'_>, field: &'static str) -> WireError {
-    WireError::new(WireErrorKind::WrongWireType { field, found: f.value.wire_type() }, f.offset)
+    WireError::new(
+        WireErrorKind::WrongWireType {
+            field,
+            found: f.value.wire_type(),
+        },
+        f.offset,
+    )
 }
 
 #[inline]
@@ -56,11 +62,24 @@ fn len<'a>(f: &Field<'a>, field: &'static str) -> Result<&'a [u8]> {
     }
 }
 
+/// Checks a `string` field. Only validity matters here, so the common short-ASCII case is
+/// answered by `is_ascii` (inlined) without calling into `from_utf8`.
 #[inline]
-fn string<'a>(f: &Field<'a>, field: &'static str) -> Result<&'a str> {
-    let b = len(f, field)?;
-    std::str::from_utf8(b)
-        .map_err(|e| WireError::new(WireErrorKind::InvalidUtf8 { field }, f.value_offset + e.valid_up_to()))
+fn string(f: &Field<'_>, field: &'static str) -> Result<()> {
+    utf8(len(f, field)?, f.value_offset, field)
+}
+
+#[inline]
+fn utf8(b: &[u8], offset: usize, field: &'static str) -> Result<()> {
+    if b.is_ascii() {
+        return Ok(());
+    }
+    std::str::from_utf8(b).map(drop).map_err(|e| {
+        WireError::new(
+            WireErrorKind::InvalidUtf8 { field },
+            offset + e.valid_up_to(),
+        )
+    })
 }
 
 #[inline]
@@ -115,7 +134,11 @@ impl LastId {
             Ok(())
         } else {
             Err(WireError::new(
-                WireErrorKind::InvalidIdLength { field, len: self.len, expected },
+                WireErrorKind::InvalidIdLength {
+                    field,
+                    len: self.len,
+                    expected,
+                },
                 self.offset,
             ))
         }
@@ -128,7 +151,10 @@ fn packed_fixed64(f: &Field<'_>, field: &'static str) -> Result<()> {
     match f.value {
         WireValue::Fixed64(_) => Ok(()),
         WireValue::Len(b) if b.len() % 8 == 0 => Ok(()),
-        WireValue::Len(_) => Err(WireError::new(WireErrorKind::PackedLength { field }, f.offset)),
+        WireValue::Len(_) => Err(WireError::new(
+            WireErrorKind::PackedLength { field },
+            f.offset,
+        )),
         _ => Err(wrong(f, field)),
     }
 }
@@ -162,7 +188,10 @@ pub fn validate_traces(buf: &[u8]) -> Result<TracesSummary> {
     while let Some(f) = r.next_field()? {
         match f.number {
             1 => {
-                resource_spans(message(&r, &f, "ExportTraceServiceRequest.resource_spans")?, &mut s)?;
+                resource_spans(
+                    message(&r, &f, "ExportTraceServiceRequest.resource_spans")?,
+                    &mut s,
+                )?;
                 s.resource_spans += 1;
             }
             _ => r.skip_unknown(&f)?,
@@ -181,7 +210,10 @@ pub fn validate_logs(buf: &[u8]) -> Result<LogsSummary> {
     while let Some(f) = r.next_field()? {
         match f.number {
             1 => {
-                resource_logs(message(&r, &f, "ExportLogsServiceRequest.resource_logs")?, &mut s)?;
+                resource_logs(
+                    message(&r, &f, "ExportLogsServiceRequest.resource_logs")?,
+                    &mut s,
+                )?;
                 s.resource_logs += 1;
             }
             _ => r.skip_unknown(&f)?,
@@ -201,7 +233,10 @@ pub fn validate_metrics(buf: &[u8]) -> Result<MetricsSummary> {
     while let Some(f) = r.next_field()? {
         match f.number {
             1 => {
-                resource_metrics(message(&r, &f, "ExportMetricsServiceRequest.resource_metrics")?, &mut s)?;
+                resource_metrics(
+                    message(&r, &f, "ExportMetricsServiceRequest.resource_metrics")?,
+                    &mut s,
+                )?;
                 s.resource_metrics += 1;
             }
             _ => r.skip_unknown(&f)?,
@@ -247,8 +282,15 @@ fn scope_spans(mut r: FieldReader<'_>, s: &mut TracesSummary) -> Result<()> {
 }
 
 fn span(mut r: FieldReader<'_>) -> Result<()> {
-    let (mut trace_id, mut span_id, mut parent) = (LastId::default(), LastId::default(), LastId::default());
-    while let Some(f) = r.next_field()? {
+    let (mut trace_id, mut span_id, mut parent) =
+        (LastId::default(), LastId::default(), LastId::default());
+    loop {
+        // Attributes dominate span bytes; take them without building a `Field`.
+        if let Some((b, off)) = r.take_short_len(0x4a) {
+            key_value(r.child_at(b, off)?)?;
+            continue;
+        }
+        let Some(f) = r.next_field()? else { break };
         match f.number {
             1 => trace_id.set(&f, "Span.trace_id")?,
             2 => span_id.set(&f, "Span.span_id")?,
@@ -406,7 +448,16 @@ fn scope(mut r: FieldReader<'_>) -> Result<()> {
 }
 
 fn key_value(mut r: FieldReader<'_>) -> Result<()> {
-    while let Some(f) = r.next_field()? {
+    loop {
+        if let Some((b, off)) = r.take_short_len(0x0a) {
+            utf8(b, off, "KeyValue.key")?;
+            continue;
+        }
+        if let Some((b, off)) = r.take_short_len(0x12) {
+            any_value(r.child_at(b, off)?)?;
+            continue;
+        }
+        let Some(f) = r.next_field()? else { break };
         match f.number {
             1 => {
                 string(&f, "KeyValue.key")?;
@@ -424,7 +475,12 @@ fn key_value(mut r: FieldReader<'_>) -> Result<()> {
 /// Recursion here is bounded by the reader's depth budget: every nested message costs one
 /// level, so hostile nesting ends in `RecursionLimit` long before the stack is at risk.
 fn any_value(mut r: FieldReader<'_>) -> Result<()> {
-    while let Some(f) = r.next_field()? {
+    loop {
+        if let Some((b, off)) = r.take_short_len(0x0a) {
+            utf8(b, off, "AnyValue.string_value")?;
+            continue;
+        }
+        let Some(f) = r.next_field()? else { break };
         match f.number {
             1 => {
                 string(&f, "AnyValue.string_value")?;
@@ -601,7 +657,10 @@ fn metric(mut r: FieldReader<'_>) -> Result<usize> {
             5 => data(message(&r, &f, "Metric.gauge")?, DataKind::Gauge)?,
             7 => data(message(&r, &f, "Metric.sum")?, DataKind::Sum)?,
             9 => data(message(&r, &f, "Metric.histogram")?, DataKind::Histogram)?,
-            10 => data(message(&r, &f, "Metric.exponential_histogram")?, DataKind::ExpHistogram)?,
+            10 => data(
+                message(&r, &f, "Metric.exponential_histogram")?,
+                DataKind::ExpHistogram,
+            )?,
             11 => data(message(&r, &f, "Metric.summary")?, DataKind::Summary)?,
             _ => {
                 r.skip_unknown(&f)?;
@@ -797,11 +856,11 @@ fn summary_data_point(mut r: FieldReader<'_>) -> Result<()> {
                 while let Some(g) = q.next_field()? {
                     match g.number {
                         1 => {
-                fixed64(&g, "ValueAtQuantile.quantile")?;
-            }
+                            fixed64(&g, "ValueAtQuantile.quantile")?;
+                        }
                         2 => {
-                fixed64(&g, "ValueAtQuantile.value")?;
-            }
+                            fixed64(&g, "ValueAtQuantile.value")?;
+                        }
                         _ => q.skip_unknown(&g)?,
                     }
                 }
@@ -861,7 +920,10 @@ mod tests {
         let err = validate_traces(&req).unwrap_err();
         assert!(err.is_semantic());
         assert_eq!(err.field(), Some("Span.trace_id"));
-        assert!(err.to_string().contains("must be empty or 16 bytes, got 3"), "{err}");
+        assert!(
+            err.to_string().contains("must be empty or 16 bytes, got 3"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -19,7 +19,13 @@ type Result<T> = std::result::Result<T, WireError>;
 // === field access ===
 
 fn wrong(f: &Field<'_>, field: &'static str) -> WireError {
-    WireError::new(WireErrorKind::WrongWireType { field, found: f.value.wire_type() }, f.offset)
+    WireError::new(
+        WireErrorKind::WrongWireType {
+            field,
+            found: f.value.wire_type(),
+        },
+        f.offset,
+    )
 }
 
 fn as_len<'a>(f: &Field<'a>, field: &'static str) -> Result<&'a [u8]> {
@@ -69,7 +75,11 @@ struct Repeated<'a> {
 
 impl<'a> Repeated<'a> {
     fn new(body: &'a [u8], base: usize, number: u32, name: &'static str) -> Self {
-        Self { r: reader(body, base), number, name }
+        Self {
+            r: reader(body, base),
+            number,
+            name,
+        }
     }
 }
 
@@ -140,7 +150,9 @@ impl<'a> AnyValueView<'a> {
                     base: f.value_offset,
                 }),
                 7 => AnyValueView::Bytes(as_len(&f, "AnyValue.bytes_value")?),
-                8 => AnyValueView::StringIndex(as_varint(&f, "AnyValue.string_value_strindex")? as i32),
+                8 => AnyValueView::StringIndex(
+                    as_varint(&f, "AnyValue.string_value_strindex")? as i32
+                ),
                 _ => continue,
             };
         }
@@ -194,12 +206,20 @@ pub struct KeyValueView<'a> {
 
 impl<'a> KeyValueView<'a> {
     fn parse(body: &'a [u8], base: usize) -> Result<Self> {
-        let mut kv = KeyValueView { key: "", value: None };
+        let mut kv = KeyValueView {
+            key: "",
+            value: None,
+        };
         let mut r = reader(body, base);
         while let Some(f) = r.next_field()? {
             match f.number {
                 1 => kv.key = as_str(&f, "KeyValue.key")?,
-                2 => kv.value = Some(AnyValueView::parse(as_len(&f, "KeyValue.value")?, f.value_offset)?),
+                2 => {
+                    kv.value = Some(AnyValueView::parse(
+                        as_len(&f, "KeyValue.value")?,
+                        f.value_offset,
+                    )?)
+                }
                 _ => {}
             }
         }
@@ -242,7 +262,11 @@ impl<'a> Iterator for KeyValues<'a> {
     type Item = Result<KeyValueView<'a>>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        Some(self.0.next()?.and_then(|(b, off)| KeyValueView::parse(b, off)))
+        Some(
+            self.0
+                .next()?
+                .and_then(|(b, off)| KeyValueView::parse(b, off)),
+        )
     }
 }
 
@@ -259,7 +283,11 @@ struct ResourceLevel<'a> {
 
 impl<'a> ResourceLevel<'a> {
     fn parse(body: &'a [u8], base: usize) -> Result<Self> {
-        let mut out = ResourceLevel { body, base, schema_url: "" };
+        let mut out = ResourceLevel {
+            body,
+            base,
+            schema_url: "",
+        };
         let mut r = reader(body, base);
         while let Some(f) = r.next_field()? {
             if f.number == 3 {
@@ -290,7 +318,13 @@ struct ScopeLevel<'a> {
 
 impl<'a> ScopeLevel<'a> {
     fn parse(body: &'a [u8], base: usize) -> Result<Self> {
-        let mut out = ScopeLevel { body, base, name: "", version: "", schema_url: "" };
+        let mut out = ScopeLevel {
+            body,
+            base,
+            name: "",
+            version: "",
+            schema_url: "",
+        };
         let mut r = reader(body, base);
         while let Some(f) = r.next_field()? {
             match f.number {
@@ -368,7 +402,9 @@ pub struct ViewIter<'a, V> {
 
 impl<V> std::fmt::Debug for ViewIter<'_, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ViewIter").field("offset", &self.inner.r.offset()).finish()
+        f.debug_struct("ViewIter")
+            .field("offset", &self.inner.r.offset())
+            .finish()
     }
 }
 
@@ -380,7 +416,10 @@ impl<'a, V> ViewIter<'a, V> {
         name: &'static str,
         parse: fn(&'a [u8], usize) -> Result<V>,
     ) -> Self {
-        Self { inner: Repeated::new(body, base, number, name), parse }
+        Self {
+            inner: Repeated::new(body, base, number, name),
+            parse,
+        }
     }
 }
 
@@ -417,7 +456,13 @@ macro_rules! signal_views {
 
             /// The resource-level entries, in order.
             pub fn $resources_fn(&self) -> ViewIter<'a, $resource<'a>> {
-                ViewIter::new(self.buf, 0, 1, stringify!($resources_fn), $resource::from_payload)
+                ViewIter::new(
+                    self.buf,
+                    0,
+                    1,
+                    stringify!($resources_fn),
+                    $resource::from_payload,
+                )
             }
         }
 
@@ -429,7 +474,9 @@ macro_rules! signal_views {
 
         impl<'a> $resource<'a> {
             fn from_payload(body: &'a [u8], base: usize) -> Result<Self> {
-                Ok(Self { level: ResourceLevel::parse(body, base)? })
+                Ok(Self {
+                    level: ResourceLevel::parse(body, base)?,
+                })
             }
         }
 
@@ -456,7 +503,13 @@ macro_rules! signal_views {
 
             /// The scope-level entries, in order.
             pub fn $scopes_fn(&self) -> ViewIter<'a, $scope<'a>> {
-                ViewIter::new(self.level.body, self.level.base, 2, stringify!($scopes_fn), $scope::from_payload)
+                ViewIter::new(
+                    self.level.body,
+                    self.level.base,
+                    2,
+                    stringify!($scopes_fn),
+                    $scope::from_payload,
+                )
             }
         }
 
@@ -468,7 +521,9 @@ macro_rules! signal_views {
 
         impl<'a> $scope<'a> {
             fn from_payload(body: &'a [u8], base: usize) -> Result<Self> {
-                Ok(Self { level: ScopeLevel::parse(body, base)? })
+                Ok(Self {
+                    level: ScopeLevel::parse(body, base)?,
+                })
             }
         }
 
@@ -495,7 +550,13 @@ macro_rules! signal_views {
 
             /// The items of this scope, in order.
             pub fn $items_fn(&self) -> ViewIter<'a, $item<'a>> {
-                ViewIter::new(self.level.body, self.level.base, 2, stringify!($items_fn), $item::from_payload)
+                ViewIter::new(
+                    self.level.body,
+                    self.level.base,
+                    2,
+                    stringify!($items_fn),
+                    $item::from_payload,
+                )
             }
         }
     };
@@ -667,7 +728,10 @@ impl<'a> SpanView<'a> {
     }
     /// Handle for the editor.
     pub fn location(&self) -> SpanLocation {
-        SpanLocation { start: self.base, end: self.base + self.body.len() }
+        SpanLocation {
+            start: self.base,
+            end: self.base + self.body.len(),
+        }
     }
 }
 
@@ -724,7 +788,12 @@ impl<'a> LogRecordView<'a> {
                 11 => l.observed_time = as_fixed64(&f, "LogRecord.observed_time_unix_nano")?,
                 2 => l.severity_number = as_varint(&f, "LogRecord.severity_number")? as i32,
                 3 => l.severity_text = as_str(&f, "LogRecord.severity_text")?,
-                5 => l.body = Some(AnyValueView::parse(as_len(&f, "LogRecord.body")?, f.value_offset)?),
+                5 => {
+                    l.body = Some(AnyValueView::parse(
+                        as_len(&f, "LogRecord.body")?,
+                        f.value_offset,
+                    )?)
+                }
                 8 => l.flags = as_fixed32(&f, "LogRecord.flags")?,
                 9 => l.trace_id = as_len(&f, "LogRecord.trace_id")?,
                 10 => l.span_id = as_len(&f, "LogRecord.span_id")?,
@@ -783,7 +852,10 @@ impl<'a> LogRecordView<'a> {
     }
     /// Handle for the editor.
     pub fn location(&self) -> LogRecordLocation {
-        LogRecordLocation { start: self.base, end: self.base + self.body_bytes.len() }
+        LogRecordLocation {
+            start: self.base,
+            end: self.base + self.body_bytes.len(),
+        }
     }
 }
 
