@@ -112,7 +112,9 @@ async fn export(state: &State, req: Request<Incoming>) -> Result<Response<Body>,
     let message = unframe(body, codec, state.max_message)?;
 
     match state.ingest.ingest(signal, message) {
-        Ok(_) => Ok(ok_response()),
+        Ok(accepted) => Ok(ok_response(accepted.rejected.map(|(count, message)| {
+            super::salvage::response_protobuf(signal, count, &message)
+        }))),
         Err(IngestError::Invalid(message)) => Err(Status::invalid_argument(message)),
         Err(IngestError::Full) => Err(Status::with_error_details(
             Code::Unavailable,
@@ -164,10 +166,21 @@ fn too_large(limit: usize) -> Status {
     ))
 }
 
-/// An empty `Export*ServiceResponse` (full success) followed by `grpc-status: 0`.
-fn ok_response() -> Response<Body> {
+/// The `Export*ServiceResponse` (empty for full success, else the partial success) followed
+/// by `grpc-status: 0`.
+fn ok_response(message: Option<Vec<u8>>) -> Response<Body> {
+    let data = match message {
+        None => Bytes::from_static(&[0, 0, 0, 0, 0]),
+        Some(message) => {
+            let mut framed = Vec::with_capacity(5 + message.len());
+            framed.push(0);
+            framed.extend_from_slice(&(message.len() as u32).to_be_bytes());
+            framed.extend_from_slice(&message);
+            Bytes::from(framed)
+        }
+    };
     let frames = [
-        Ok(Frame::data(Bytes::from_static(&[0, 0, 0, 0, 0]))),
+        Ok(Frame::data(data)),
         Ok(Frame::trailers({
             let mut trailers = http::HeaderMap::new();
             trailers.insert("grpc-status", HeaderValue::from_static("0"));

@@ -147,11 +147,17 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
         },
     };
     match state.ingest.ingest(signal, payload) {
-        Ok(_) => {
-            let body = match format {
+        Ok(accepted) => {
+            let body = match (format, accepted.rejected) {
                 // An empty Export*ServiceResponse encodes to zero bytes.
-                Format::Protobuf => Bytes::new(),
-                Format::Json => Bytes::from_static(b"{}"),
+                (Format::Protobuf, None) => Bytes::new(),
+                (Format::Json, None) => Bytes::from_static(b"{}"),
+                (Format::Protobuf, Some((count, message))) => {
+                    Bytes::from(super::salvage::response_protobuf(signal, count, &message))
+                }
+                (Format::Json, Some((count, message))) => {
+                    Bytes::from(super::salvage::response_json(signal, count, &message))
+                }
             };
             Response::builder()
                 .header(header::CONTENT_TYPE, format.content_type())

@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 
+use super::salvage;
 use crate::pipeline::{self, Batch, Consumer, Signal};
 use crate::receivers::ReceiverContext;
 use crate::telemetry::ReceiverMetrics;
@@ -10,6 +11,12 @@ use crate::telemetry::ReceiverMetrics;
 #[derive(Clone)]
 pub(super) struct Ingest {
     routes: [Option<(Consumer, ReceiverMetrics)>; 3],
+}
+
+/// A request that was taken, possibly only in part.
+pub(super) struct Accepted {
+    /// Items rejected (and why), to report as an OTLP partial success.
+    pub(super) rejected: Option<(i64, String)>,
 }
 
 /// Why a request was not taken.
@@ -45,20 +52,32 @@ impl Ingest {
         self.routes[signal as usize].is_some()
     }
 
-    /// Validates and hands on an encoded export request; returns the number of items taken.
-    pub(super) fn ingest(&self, signal: Signal, payload: Bytes) -> Result<usize, IngestError> {
+    /// Validates and hands on an encoded export request. Items with wrong-length ids are
+    /// dropped and reported back (partial success); any other fault rejects the request.
+    pub(super) fn ingest(&self, signal: Signal, payload: Bytes) -> Result<Accepted, IngestError> {
         let Some((consumer, metrics)) = &self.routes[signal as usize] else {
             return Err(IngestError::NotServed);
         };
-        let items = pipeline::validate(signal, &payload)
-            .map_err(|err| IngestError::Invalid(format!("malformed {signal} request: {err}")))?;
+        let invalid = |err: &dyn std::fmt::Display| {
+            IngestError::Invalid(format!("malformed {signal} request: {err}"))
+        };
+        let (payload, items, rejected) = match pipeline::validate(signal, &payload) {
+            Ok(items) => (payload, items, None),
+            Err(err) if err.is_semantic() => {
+                let salvaged = salvage::salvage(signal, &payload).ok_or_else(|| invalid(&err))?;
+                let items = pipeline::validate(signal, &salvaged.payload).map_err(|e| invalid(&e))?;
+                metrics.refused.inc_by(salvaged.rejected as u64);
+                (salvaged.payload, items, Some((salvaged.rejected, salvaged.message)))
+            }
+            Err(err) => return Err(invalid(&err)),
+        };
         if items == 0 {
-            return Ok(0);
+            return Ok(Accepted { rejected });
         }
         match consumer.try_send(Batch::new(signal, payload, items)) {
             Ok(()) => {
                 metrics.accepted.inc_by(items as u64);
-                Ok(items)
+                Ok(Accepted { rejected })
             }
             Err(refused) => {
                 metrics.refused.inc_by(items as u64);

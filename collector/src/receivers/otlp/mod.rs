@@ -7,6 +7,7 @@ pub mod config;
 mod grpc;
 mod http;
 mod ingest;
+mod salvage;
 
 use tokio::task::JoinHandle;
 
