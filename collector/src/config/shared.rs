@@ -42,8 +42,8 @@ pub enum Compression {
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CompressionParams {
-    /// Level: gzip 1–12 (libdeflate; 1 is the default, as the Collector's `BestSpeed`), zstd
-    /// 1–22 (default 1).
+    /// Level: gzip 1–12 (libdeflate; default 1, the fastest — compression is most of what an
+    /// OTLP hop costs; 6 matches zlib's default ratio), zstd 1–22 (default 1).
     pub level: Option<i32>,
 }
 
