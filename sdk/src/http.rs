@@ -1,0 +1,254 @@
+//! Server spans for `tower`-based HTTP servers (axum, hyper, tonic).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use opentelemetry::KeyValue;
+use opentelemetry::trace::Status;
+use tracing::Span;
+use tracing::field::Empty;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+type RouteFn = Arc<dyn Fn(&http::Extensions) -> Option<String> + Send + Sync>;
+
+/// A [`tower::Layer`] that gives every request a server span.
+///
+/// The span continues the trace found in the `traceparent` header, is named
+/// `"{method} {route}"` and carries the HTTP semantic-convention attributes
+/// `http.request.method`, `url.path`, `url.scheme`, `server.address`,
+/// `http.route`, `http.response.status_code` and, for 5xx responses and
+/// service errors, `error.type` with span status `Error`.
+///
+/// With axum, the matched route is only known inside the router, so add the
+/// layer with `route_layer` and tell it how to read the route:
+///
+/// ```
+/// use axum::{Router, extract::MatchedPath, routing::get};
+/// use lookout_sdk::http::ServerLayer;
+///
+/// let app: Router = Router::new()
+///     .route("/orders/{id}", get(|| async { "ok" }))
+///     .route_layer(ServerLayer::new().with_route(|ext| {
+///         ext.get::<MatchedPath>().map(|p| p.as_str().to_owned())
+///     }));
+/// # drop(app);
+/// ```
+#[derive(Clone, Default)]
+pub struct ServerLayer {
+    route: Option<RouteFn>,
+}
+
+impl fmt::Debug for ServerLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerLayer")
+            .field("route", &self.route.is_some())
+            .finish()
+    }
+}
+
+impl ServerLayer {
+    /// Creates the layer. Without [`with_route`](Self::with_route) spans are
+    /// named after the method only, because a raw path would give every
+    /// `/orders/{id}` its own span name.
+    ///
+    /// ```
+    /// let layer = lookout_sdk::http::ServerLayer::new();
+    /// # drop(layer);
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets how to find the matched route template (for `http.route` and the
+    /// span name) in the request extensions.
+    ///
+    /// ```
+    /// #[derive(Clone)]
+    /// struct Route(&'static str);
+    ///
+    /// let layer = lookout_sdk::http::ServerLayer::new()
+    ///     .with_route(|ext| ext.get::<Route>().map(|r| r.0.to_owned()));
+    /// # drop(layer);
+    /// ```
+    #[must_use]
+    pub fn with_route(
+        mut self,
+        route: impl Fn(&http::Extensions) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.route = Some(Arc::new(route));
+        self
+    }
+}
+
+impl<S> tower::Layer<S> for ServerLayer {
+    type Service = ServerService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ServerService {
+            inner,
+            route: self.route.clone(),
+        }
+    }
+}
+
+/// The service produced by [`ServerLayer`].
+#[derive(Clone)]
+pub struct ServerService<S> {
+    inner: S,
+    route: Option<RouteFn>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for ServerService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerService")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl<S, ReqBody, ResBody> tower::Service<http::Request<ReqBody>> for ServerService<S>
+where
+    S: tower::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S::Error: fmt::Display,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
+        let span = make_span(&req, self.route.as_ref());
+        let fut = {
+            let _entered = span.enter();
+            self.inner.call(req)
+        };
+        ResponseFuture { fut, span }
+    }
+}
+
+fn make_span<B>(req: &http::Request<B>, route: Option<&RouteFn>) -> Span {
+    let method = req.method().as_str();
+    let route = route.and_then(|f| f(req.extensions()));
+    let name = match &route {
+        Some(r) => format!("{method} {r}"),
+        None => method.to_owned(),
+    };
+    let host = req.uri().host().map(str::to_owned).or_else(|| {
+        let h = req.headers().get(http::header::HOST)?.to_str().ok()?;
+        // Drop the port, including for bracketed IPv6 literals.
+        let host = match h.rfind(':') {
+            Some(i) if !h[i..].contains(']') => &h[..i],
+            _ => h,
+        };
+        Some(host.to_owned())
+    });
+    let span = tracing::info_span!(
+        target: "lookout_sdk::http",
+        "HTTP request",
+        otel.name = %name,
+        otel.kind = "server",
+        http.request.method = %method,
+        url.path = %req.uri().path(),
+        url.scheme = req.uri().scheme_str().unwrap_or("http"),
+        server.address = Empty,
+        http.route = Empty,
+        http.response.status_code = Empty,
+        error.type = Empty,
+        otel.status_code = Empty,
+    );
+    if let Some(host) = host {
+        span.record("server.address", host.as_str());
+    }
+    if let Some(route) = route {
+        span.record("http.route", route.as_str());
+    }
+    // An invalid or missing traceparent leaves the span as a new root.
+    let _ = span.set_parent(crate::propagation::extract_context(req.headers()));
+    span
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`ServerService`].
+    pub struct ResponseFuture<F> {
+        #[pin]
+        fut: F,
+        span: Span,
+    }
+}
+
+impl<F: fmt::Debug> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture")
+            .field("fut", &self.fut)
+            .finish()
+    }
+}
+
+impl<F, ResBody, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<http::Response<ResBody>, E>>,
+    E: fmt::Display,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        let result = ready!(this.fut.poll(cx));
+        match &result {
+            Ok(resp) => {
+                let code = resp.status().as_u16();
+                this.span.record("http.response.status_code", code);
+                // Per the HTTP conventions only 5xx is a server-side error.
+                if resp.status().is_server_error() {
+                    this.span.record("error.type", code.to_string().as_str());
+                    this.span.record("otel.status_code", "ERROR");
+                }
+            }
+            Err(err) => {
+                this.span.record("error.type", "service_error");
+                record_error_message(this.span, std::any::type_name::<E>(), &err.to_string());
+            }
+        }
+        Poll::Ready(result)
+    }
+}
+
+/// Marks `span` as failed and records an `exception` event for `error`, as
+/// the OpenTelemetry exception conventions describe (`exception.type`,
+/// `exception.message`). The error's `source()` chain is appended to the
+/// message.
+///
+/// ```
+/// let span = tracing::info_span!("charge card");
+/// let err = std::io::Error::other("card declined");
+/// lookout_sdk::http::record_error(&span, &err);
+/// ```
+pub fn record_error<E: std::error::Error + ?Sized>(span: &Span, error: &E) {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    record_error_message(span, std::any::type_name::<E>(), &message);
+}
+
+fn record_error_message(span: &Span, type_name: &str, message: &str) {
+    span.set_status(Status::error(message.to_owned()));
+    span.add_event(
+        "exception",
+        vec![
+            KeyValue::new("exception.type", type_name.to_owned()),
+            KeyValue::new("exception.message", message.to_owned()),
+        ],
+    );
+}
