@@ -10,6 +10,7 @@ mod error;
 pub mod exporters;
 pub mod extensions;
 pub mod net;
+pub mod operators;
 pub mod pipeline;
 pub mod processors;
 pub mod receivers;

@@ -46,6 +46,8 @@ impl Service {
                     servers.push(health_check::start(c, health.clone(), servers_shutdown.clone()).await?);
                     tracing::info!(extension = %id, endpoint = %c.endpoint, "health check listening");
                 }
+                // Passive: the receivers naming it in `storage:` open it themselves.
+                Some(ExtensionConfig::FileStorage(_)) => {}
                 None => return Err(Error::component(id, "extension is not defined")),
             }
         }

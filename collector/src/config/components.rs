@@ -9,15 +9,24 @@ use crate::exporters::debug::DebugExporterConfig;
 use crate::exporters::file::FileExporterConfig;
 use crate::exporters::otlp_grpc::OtlpGrpcExporterConfig;
 use crate::exporters::otlp_http::OtlpHttpExporterConfig;
+use crate::extensions::file_storage::FileStorageConfig;
 use crate::extensions::health_check::HealthCheckConfig;
 use crate::pipeline::Signal;
 use crate::processors::batch::BatchConfig;
+use crate::receivers::hostmetrics::HostMetricsConfig;
+use crate::receivers::httpcheck::HttpCheckConfig;
+use crate::receivers::filelog::FileLogConfig;
 use crate::receivers::otlp::OtlpReceiverConfig;
 
 const ALL: &[Signal] = &Signal::ALL;
 
 /// Receiver types and their signals.
-pub const RECEIVERS: &[(&str, &[Signal])] = &[("otlp", ALL)];
+pub const RECEIVERS: &[(&str, &[Signal])] = &[
+    ("otlp", ALL),
+    ("hostmetrics", &[Signal::Metrics]),
+    ("httpcheck", &[Signal::Metrics]),
+    ("filelog", &[Signal::Logs]),
+];
 /// Processor types and their signals.
 pub const PROCESSORS: &[(&str, &[Signal])] = &[("batch", ALL)];
 /// Exporter types and their signals.
@@ -28,7 +37,7 @@ pub const EXPORTERS: &[(&str, &[Signal])] = &[
     ("debug", ALL),
 ];
 /// Extension types.
-pub const EXTENSIONS: &[&str] = &["health_check"];
+pub const EXTENSIONS: &[&str] = &["health_check", "file_storage"];
 
 fn unknown<E: serde::de::Error>(what: &str, kind: &str, known: impl Iterator<Item = &'static str>) -> E {
     let known: Vec<&str> = known.collect();
@@ -51,6 +60,12 @@ fn signals_of(table: &[(&str, &'static [Signal])], kind: &str) -> &'static [Sign
 pub enum ReceiverConfig {
     /// `otlp`.
     Otlp(OtlpReceiverConfig),
+    /// `hostmetrics`.
+    HostMetrics(Box<HostMetricsConfig>),
+    /// `httpcheck`.
+    HttpCheck(HttpCheckConfig),
+    /// `filelog`.
+    FileLog(Box<FileLogConfig>),
 }
 
 impl ReceiverConfig {
@@ -58,6 +73,9 @@ impl ReceiverConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             ReceiverConfig::Otlp(_) => "otlp",
+            ReceiverConfig::HostMetrics(_) => "hostmetrics",
+            ReceiverConfig::HttpCheck(_) => "httpcheck",
+            ReceiverConfig::FileLog(_) => "filelog",
         }
     }
 
@@ -73,6 +91,17 @@ impl ComponentKind for ReceiverConfig {
     fn deserialize_body<'de, D: Deserializer<'de>>(kind: &str, body: D) -> Result<Self, D::Error> {
         match kind {
             "otlp" => body_or_default(body).map(ReceiverConfig::Otlp),
+            "hostmetrics" => {
+                let config: HostMetricsConfig = body_or_default(body)?;
+                config.scrapers().map_err(D::Error::custom)?;
+                Ok(ReceiverConfig::HostMetrics(Box::new(config)))
+            }
+            "httpcheck" => {
+                let config: HttpCheckConfig = body_or_default(body)?;
+                config.targets().map_err(D::Error::custom)?;
+                Ok(ReceiverConfig::HttpCheck(config))
+            }
+            "filelog" => serde::Deserialize::deserialize(body).map(|c| ReceiverConfig::FileLog(Box::new(c))),
             _ => Err(unknown("receiver", kind, RECEIVERS.iter().map(|(k, _)| *k))),
         }
     }
@@ -163,6 +192,8 @@ impl ComponentKind for ExporterConfig {
 pub enum ExtensionConfig {
     /// `health_check`.
     HealthCheck(HealthCheckConfig),
+    /// `file_storage`.
+    FileStorage(FileStorageConfig),
 }
 
 impl ComponentKind for ExtensionConfig {
@@ -171,6 +202,7 @@ impl ComponentKind for ExtensionConfig {
     fn deserialize_body<'de, D: Deserializer<'de>>(kind: &str, body: D) -> Result<Self, D::Error> {
         match kind {
             "health_check" => body_or_default(body).map(ExtensionConfig::HealthCheck),
+            "file_storage" => body_or_default(body).map(ExtensionConfig::FileStorage),
             _ => Err(unknown("extension", kind, EXTENSIONS.iter().copied())),
         }
     }

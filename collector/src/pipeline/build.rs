@@ -140,7 +140,7 @@ pub async fn start(config: &Config, telemetry: &Telemetry) -> Result<Running, Er
         let Some(receiver_config) = config.receivers.get(&id) else {
             continue;
         };
-        match start_receiver(receiver_config, ctx).await {
+        match start_receiver(receiver_config, config, ctx).await {
             Ok(handles) => receiver_tasks.extend(handles),
             Err(err) => {
                 receivers_shutdown.cancel();
@@ -169,12 +169,12 @@ fn build_exporter(id: &ComponentId, config: &ExporterConfig) -> Result<BuiltExpo
     };
     Ok(match config {
         ExporterConfig::Otlp(c) => (
-            Arc::new(OtlpGrpcExporter::new(c).map_err(err)?),
+            Arc::new(OtlpGrpcExporter::new(id.to_string(), c).map_err(err)?),
             c.sending_queue.clone(),
             c.retry_on_failure.clone(),
         ),
         ExporterConfig::OtlpHttp(c) => (
-            Arc::new(OtlpHttpExporter::new(c).map_err(err)?),
+            Arc::new(OtlpHttpExporter::new(id.to_string(), c).map_err(err)?),
             c.sending_queue.clone(),
             c.retry_on_failure.clone(),
         ),
@@ -202,9 +202,13 @@ fn spawn_processor(config: &ProcessorConfig, ctx: ProcessorContext) -> JoinHandl
 
 async fn start_receiver(
     config: &ReceiverConfig,
+    full: &Config,
     ctx: ReceiverContext,
 ) -> Result<Vec<JoinHandle<()>>, Error> {
     match config {
         ReceiverConfig::Otlp(c) => receivers::otlp::start(c, ctx).await,
+        ReceiverConfig::HostMetrics(c) => receivers::hostmetrics::start(c, ctx).await,
+        ReceiverConfig::HttpCheck(c) => receivers::httpcheck::start(c, ctx).await,
+        ReceiverConfig::FileLog(c) => receivers::filelog::start_with_storage(c, full, ctx).await,
     }
 }

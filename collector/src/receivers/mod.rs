@@ -1,7 +1,12 @@
 //! Receivers: where data enters. Each hands batches to a [`Consumer`] per signal and stops when
 //! its context's shutdown token fires, dropping its consumers so the pipelines can drain.
 
+pub mod hostmetrics;
+pub mod httpcheck;
+mod metric_build;
+pub mod filelog;
 pub mod otlp;
+mod scraping;
 
 use tokio_util::sync::CancellationToken;
 

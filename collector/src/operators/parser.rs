@@ -1,0 +1,298 @@
+//! `json_parser` and `regex_parser`: read a field, write a map to `parse_to`, then run the
+//! embedded `timestamp:`, `severity:` and `trace:` blocks.
+
+use regex::Regex;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::OnError;
+use super::entry::{Entry, Field};
+use super::severity::{SeverityConfig, SeverityParser};
+use super::time::{TimeConfig, TimeParser};
+use super::trace::{TraceConfig, TraceParser};
+
+fn body() -> Field {
+    Field::body()
+}
+
+fn attributes() -> Field {
+    Field::Attributes(Vec::new())
+}
+
+/// `type: json_parser`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonParserConfig {
+    /// `id` (default: the type).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// `parse_from` (default `body`).
+    #[serde(default = "body")]
+    pub parse_from: Field,
+    /// `parse_to` (default `attributes`).
+    #[serde(default = "attributes")]
+    pub parse_to: Field,
+    /// `on_error` (default `send`).
+    #[serde(default)]
+    pub on_error: OnError,
+    /// Embedded `timestamp:` block.
+    #[serde(default)]
+    pub timestamp: Option<TimeConfig>,
+    /// Embedded `severity:` block.
+    #[serde(default)]
+    pub severity: Option<SeverityConfig>,
+    /// Embedded `trace:` block.
+    #[serde(default)]
+    pub trace: Option<TraceConfig>,
+}
+
+/// `type: regex_parser`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegexParserConfig {
+    /// `id` (default: the type).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// `regex`: named captures become keys (required).
+    pub regex: String,
+    /// `parse_from` (default `body`).
+    #[serde(default = "body")]
+    pub parse_from: Field,
+    /// `parse_to` (default `attributes`).
+    #[serde(default = "attributes")]
+    pub parse_to: Field,
+    /// `on_error` (default `send`).
+    #[serde(default)]
+    pub on_error: OnError,
+    /// Embedded `timestamp:` block.
+    #[serde(default)]
+    pub timestamp: Option<TimeConfig>,
+    /// Embedded `severity:` block.
+    #[serde(default)]
+    pub severity: Option<SeverityConfig>,
+    /// Embedded `trace:` block.
+    #[serde(default)]
+    pub trace: Option<TraceConfig>,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Json,
+    Regex(Regex),
+}
+
+/// A built parser.
+#[derive(Debug, Clone)]
+pub struct Parser {
+    kind: Kind,
+    parse_from: Field,
+    parse_to: Field,
+    timestamp: Option<TimeParser>,
+    severity: Option<SeverityParser>,
+    trace: Option<TraceParser>,
+}
+
+/// What a parser run found besides success or failure.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ParseStats {
+    /// Trace or span ids that were present but invalid.
+    pub invalid_trace_ids: usize,
+}
+
+impl Parser {
+    /// A JSON parser.
+    pub fn json(c: &JsonParserConfig) -> Result<Parser, String> {
+        Parser::build(
+            Kind::Json,
+            c.parse_from.clone(),
+            c.parse_to.clone(),
+            c.timestamp.as_ref(),
+            c.severity.as_ref(),
+            c.trace.as_ref(),
+        )
+    }
+
+    /// A regex parser.
+    pub fn regex(c: &RegexParserConfig) -> Result<Parser, String> {
+        let regex = Regex::new(&c.regex).map_err(|e| format!("invalid regex: {e}"))?;
+        if regex.capture_names().flatten().next().is_none() {
+            return Err("regex has no named capture groups ((?P<name>...))".into());
+        }
+        Parser::build(
+            Kind::Regex(regex),
+            c.parse_from.clone(),
+            c.parse_to.clone(),
+            c.timestamp.as_ref(),
+            c.severity.as_ref(),
+            c.trace.as_ref(),
+        )
+    }
+
+    fn build(
+        kind: Kind,
+        parse_from: Field,
+        parse_to: Field,
+        timestamp: Option<&TimeConfig>,
+        severity: Option<&SeverityConfig>,
+        trace: Option<&TraceConfig>,
+    ) -> Result<Parser, String> {
+        Ok(Parser {
+            kind,
+            parse_from,
+            parse_to,
+            timestamp: timestamp
+                .map(TimeParser::new)
+                .transpose()
+                .map_err(|e| format!("timestamp: {e}"))?,
+            severity: severity
+                .map(SeverityParser::new)
+                .transpose()
+                .map_err(|e| format!("severity: {e}"))?,
+            trace: trace.map(TraceParser::new),
+        })
+    }
+
+    /// Parses; on error the entry is unchanged.
+    pub fn apply(&self, entry: &mut Entry) -> Result<ParseStats, String> {
+        let value = entry
+            .get(&self.parse_from)
+            .ok_or_else(|| format!("field {} is missing", self.parse_from))?;
+        let map = match &self.kind {
+            Kind::Json => parse_json(value)?,
+            Kind::Regex(regex) => parse_regex(regex, value)?,
+        };
+        merge(entry, &self.parse_to, map);
+        let mut stats = ParseStats::default();
+        // Embedded blocks run after the fields exist; their failures fail the parser, as in
+        // the Collector, but the parsed fields stay.
+        if let Some(t) = &self.timestamp {
+            t.apply(entry)?;
+        }
+        if let Some(s) = &self.severity {
+            s.apply(entry)?;
+        }
+        if let Some(t) = &self.trace {
+            stats.invalid_trace_ids += t.apply(entry);
+        }
+        Ok(stats)
+    }
+}
+
+fn parse_json(value: &Value) -> Result<Map<String, Value>, String> {
+    let Value::String(text) = value else {
+        if let Value::Object(map) = value {
+            return Ok(map.clone());
+        }
+        return Err(format!("expected a JSON string, found {value}"));
+    };
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(other) => Err(format!(
+            "expected a JSON object, found {}",
+            json_kind(&other)
+        )),
+        Err(e) => Err(format!("invalid JSON: {e}")),
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn parse_regex(regex: &Regex, value: &Value) -> Result<Map<String, Value>, String> {
+    let Value::String(text) = value else {
+        return Err(format!("expected a string, found {}", json_kind(value)));
+    };
+    let captures = regex
+        .captures(text)
+        .ok_or_else(|| "regex pattern does not match".to_string())?;
+    let mut map = Map::new();
+    for name in regex.capture_names().flatten() {
+        if let Some(m) = captures.name(name) {
+            map.insert(name.to_string(), Value::String(m.as_str().to_string()));
+        }
+    }
+    Ok(map)
+}
+
+/// Parsed keys are merged into an existing map at `parse_to` (attributes keep other keys).
+fn merge(entry: &mut Entry, parse_to: &Field, map: Map<String, Value>) {
+    let target = match parse_to {
+        Field::Attributes(p) if p.is_empty() => Some(&mut entry.attributes),
+        Field::Resource(p) if p.is_empty() => Some(&mut entry.resource),
+        _ => None,
+    };
+    match target {
+        Some(target) => target.extend(map),
+        None => entry.set(parse_to, Value::Object(map)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn json_into_attributes_with_embedded_blocks() {
+        let c: JsonParserConfig = serde_yaml_ng::from_str(
+            "timestamp:\n  parse_from: attributes.ts\n  layout_type: epoch\n  layout: s\nseverity:\n  parse_from: attributes.level\ntrace:\n  trace_id:\n    parse_from: attributes.tid\n",
+        )
+        .unwrap();
+        let p = Parser::json(&c).unwrap();
+        let mut e = Entry::from_line(
+            r#"{"msg":"hi","ts":10,"level":"warn","tid":"4bf92f3577b34da6a3ce929d0e0e4736","n":{"a":1}}"#.into(),
+        );
+        assert_eq!(p.apply(&mut e), Ok(ParseStats::default()));
+        assert_eq!(e.attributes["msg"], json!("hi"));
+        assert_eq!(e.attributes["n"], json!({"a": 1}));
+        assert_eq!(e.timestamp, Some(10_000_000_000));
+        assert_eq!(e.severity, 13);
+        assert!(e.trace_id.is_some());
+        assert!(e.body.is_string(), "the body stays the raw line");
+    }
+
+    #[test]
+    fn json_errors_leave_entry_unchanged() {
+        let p = Parser::json(&serde_yaml_ng::from_str("{}").unwrap()).unwrap();
+        for line in ["not json", "[1,2]", r#"{"a":"#] {
+            let mut e = Entry::from_line(line.into());
+            let before = e.clone();
+            assert!(p.apply(&mut e).is_err());
+            assert_eq!(e, before);
+        }
+    }
+
+    #[test]
+    fn regex_named_captures_to_body_map() {
+        let c: RegexParserConfig = serde_yaml_ng::from_str(
+            "regex: '^(?P<time>\\S+) (?P<sev>[A-Z]+)(?: (?P<opt>\\d+))? (?P<msg>.*)$'\nparse_to: body.parsed",
+        )
+        .unwrap();
+        let p = Parser::regex(&c).unwrap();
+        let mut e = Entry::from_line("2024-01-01 INFO hello world".into());
+        p.apply(&mut e).unwrap();
+        assert_eq!(
+            e.body,
+            json!({"parsed": {"time": "2024-01-01", "sev": "INFO", "msg": "hello world"}})
+        );
+        let mut e = Entry::from_line("nope".into());
+        assert!(p.apply(&mut e).is_err());
+    }
+
+    #[test]
+    fn regex_without_names_or_invalid_is_a_config_error() {
+        let c: RegexParserConfig = serde_yaml_ng::from_str("regex: '(a)'").unwrap();
+        assert!(Parser::regex(&c).is_err());
+        let c: RegexParserConfig = serde_yaml_ng::from_str("regex: '(?P<a>'").unwrap();
+        assert!(Parser::regex(&c).is_err());
+    }
+}

@@ -1,0 +1,157 @@
+//! Finding the files `include` names and `exclude` does not: each pattern's fixed leading
+//! directory is walked only as deep as the pattern reaches.
+
+use std::path::{Component, Path, PathBuf};
+
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+
+/// Directory levels followed below a `**`.
+const MAX_DEPTH: usize = 32;
+
+/// Built `include` / `exclude`.
+#[derive(Debug)]
+pub struct Finder {
+    roots: Vec<(PathBuf, usize)>,
+    include: GlobSet,
+    exclude: GlobSet,
+}
+
+fn glob(pattern: &str) -> Result<Glob, String> {
+    GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .build()
+        .map_err(|e| format!("invalid glob {pattern:?}: {e}"))
+}
+
+fn has_magic(s: &str) -> bool {
+    s.contains(['*', '?', '[', '{'])
+}
+
+impl Finder {
+    /// Checks the patterns.
+    pub fn new(include: &[String], exclude: &[String]) -> Result<Finder, String> {
+        if include.is_empty() {
+            return Err("include must list at least one pattern".into());
+        }
+        let mut inc = GlobSetBuilder::new();
+        let mut roots = Vec::new();
+        for pattern in include {
+            inc.add(glob(pattern)?);
+            let mut root = PathBuf::new();
+            let mut depth = 0usize;
+            let mut magic = false;
+            for component in Path::new(pattern).components() {
+                let text = component.as_os_str().to_string_lossy();
+                if magic || has_magic(&text) {
+                    magic = true;
+                    depth = if text == "**" || depth == MAX_DEPTH {
+                        MAX_DEPTH
+                    } else {
+                        depth + 1
+                    };
+                } else if !matches!(component, Component::CurDir) {
+                    root.push(component);
+                }
+            }
+            if !magic {
+                // A plain path: its parent is walked one level deep.
+                let parent = root.parent().map(Path::to_path_buf).unwrap_or_default();
+                roots.push((parent, 1));
+            } else {
+                roots.push((root, depth));
+            }
+        }
+        let mut exc = GlobSetBuilder::new();
+        for pattern in exclude {
+            exc.add(glob(pattern)?);
+        }
+        Ok(Finder {
+            roots,
+            include: inc.build().map_err(|e| e.to_string())?,
+            exclude: exc.build().map_err(|e| e.to_string())?,
+        })
+    }
+
+    /// Directories worth watching for changes.
+    pub fn watch_roots(&self) -> impl Iterator<Item = (&Path, bool)> {
+        self.roots
+            .iter()
+            .map(|(p, depth)| (p.as_path(), *depth > 1))
+    }
+
+    /// Matching regular files (symlinks followed), sorted and without duplicates.
+    pub fn find(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for (root, depth) in &self.roots {
+            let start = if root.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                root.as_path()
+            };
+            self.walk(start, *depth, &mut out);
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn walk(&self, dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+        if depth == 0 {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            if meta.is_dir() {
+                self.walk(&path, depth - 1, out);
+            } else if meta.is_file()
+                && self.include.is_match(&path)
+                && !self.exclude.is_match(&path)
+            {
+                out.push(path);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn include_exclude_and_depth() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("a/b")).unwrap();
+        for f in [
+            "x.log",
+            "y.txt",
+            "x.log.1",
+            "a/z.log",
+            "a/b/deep.log",
+            "skip.log",
+        ] {
+            std::fs::write(d.join(f), "1\n").unwrap();
+        }
+        let p = |s: &str| d.join(s).to_string_lossy().into_owned();
+        let f = Finder::new(&[p("*.log"), p("x.log.1")], &[p("skip.log")]).unwrap();
+        assert_eq!(f.find(), vec![d.join("x.log"), d.join("x.log.1")]);
+        let f = Finder::new(&[p("**/*.log")], &[]).unwrap();
+        assert_eq!(
+            f.find(),
+            vec![
+                d.join("a/b/deep.log"),
+                d.join("a/z.log"),
+                d.join("skip.log"),
+                d.join("x.log")
+            ]
+        );
+        assert!(Finder::new(&[], &[]).is_err());
+        assert!(Finder::new(&[p("[")], &[]).is_err());
+    }
+}

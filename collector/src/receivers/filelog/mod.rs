@@ -1,0 +1,186 @@
+//! `receivers: filelog:` — tails log files the way the Collector's filelog receiver does
+//! (same keys, same operators), without its data loss: checkpoints advance only once the
+//! pipeline delivered a batch, rotation by rename or copytruncate is followed by fingerprint
+//! and inode, and a full pipeline pauses reading instead of dropping.
+//!
+//! Layout: [`config`] settings; [`discover`] globbing; [`identity`] which file is which;
+//! [`reader`] one open file; [`split`] bytes to lines to records; [`acks`] delivery
+//! tracking; [`checkpoint`] what is persisted; [`encode`] records to OTLP; [`tailer`] the loop.
+
+pub mod acks;
+pub mod checkpoint;
+pub mod config;
+pub mod discover;
+pub mod encode;
+pub mod identity;
+pub mod reader;
+pub mod split;
+pub mod tailer;
+
+use notify::{RecursiveMode, Watcher};
+use regex::Regex;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub use config::FileLogConfig;
+
+use super::ReceiverContext;
+use crate::Error;
+use crate::config::{Config, ExtensionConfig};
+use crate::extensions::file_storage::{FileStorageConfig, StorageClient};
+use crate::operators::Pipeline;
+use crate::pipeline::Signal;
+use config::StartAt;
+use discover::Finder;
+use reader::ReaderSettings;
+use split::{Encoding, Multiline};
+use tailer::{Metrics, Setup, Tailer};
+
+/// Resolves `storage:` to a `file_storage` extension enabled in `service.extensions`, then
+/// starts.
+pub async fn start_with_storage(
+    config: &FileLogConfig,
+    full: &Config,
+    ctx: ReceiverContext,
+) -> Result<Vec<JoinHandle<()>>, Error> {
+    let storage = match &config.storage {
+        None => None,
+        Some(id) => {
+            let err = |m: String| Error::component(format!("receivers.{}.storage", ctx.id), m);
+            if !full.service.extensions.contains(id) {
+                return Err(err(format!(
+                    "extension {id} is not enabled in service.extensions"
+                )));
+            }
+            match full.extensions.get(id) {
+                Some(ExtensionConfig::FileStorage(c)) => Some(c),
+                Some(_) => {
+                    return Err(err(format!(
+                        "extension {id} is not a file_storage extension"
+                    )));
+                }
+                None => return Err(err(format!("extension {id} is not defined"))),
+            }
+        }
+    };
+    start(config, storage, ctx).await
+}
+
+/// Checks the settings, opens the checkpoint storage and starts tailing.
+pub async fn start(
+    config: &FileLogConfig,
+    storage: Option<&FileStorageConfig>,
+    ctx: ReceiverContext,
+) -> Result<Vec<JoinHandle<()>>, Error> {
+    let err = |m: String| Error::component(format!("receivers.{}", ctx.id), m);
+    let finder = Finder::new(&config.include, &config.exclude).map_err(err)?;
+    let encoding = Encoding::parse(&config.encoding).map_err(err)?;
+    let multiline = match &config.multiline {
+        None => None,
+        Some(m) => match (&m.line_start_pattern, &m.line_end_pattern) {
+            (Some(p), None) => {
+                Some(Multiline::Start(Regex::new(p).map_err(|e| {
+                    err(format!("multiline.line_start_pattern: {e}"))
+                })?))
+            }
+            (None, Some(p)) => {
+                Some(Multiline::End(Regex::new(p).map_err(|e| {
+                    err(format!("multiline.line_end_pattern: {e}"))
+                })?))
+            }
+            _ => {
+                return Err(err(
+                    "multiline needs exactly one of line_start_pattern and line_end_pattern".into(),
+                ));
+            }
+        },
+    };
+    let gzip = match config.compression.as_deref() {
+        None | Some("") => false,
+        Some("gzip") => true,
+        Some(other) => {
+            return Err(err(format!(
+                "unsupported compression {other:?}; supported: gzip"
+            )));
+        }
+    };
+    if config.delete_after_read && config.start_at != StartAt::Beginning {
+        return Err(err("delete_after_read requires start_at: beginning".into()));
+    }
+    if config.fingerprint_size < 16 {
+        return Err(err("fingerprint_size must be at least 16 bytes".into()));
+    }
+    let pipeline = Pipeline::new(&config.operators).map_err(err)?;
+    let storage = match storage {
+        Some(s) => {
+            let owner = format!("receiver_filelog_{}", ctx.id);
+            Some(StorageClient::open(s, &owner).map_err(|e| err(format!("storage: {e}")))?)
+        }
+        None => {
+            tracing::warn!(
+                receiver = %ctx.id,
+                "no storage configured: read positions are not saved, so after a restart files are read again according to start_at (duplicates or gaps); set storage: file_storage"
+            );
+            None
+        }
+    };
+    let Some(consumer) = ctx.consumer(Signal::Logs).cloned() else {
+        return Ok(Vec::new());
+    };
+    let setup = Setup {
+        id: ctx.id.to_string(),
+        config: config.clone(),
+        finder,
+        settings: ReaderSettings {
+            fingerprint_size: config.fingerprint_size,
+            max_log_size: config.max_log_size,
+            encoding,
+            multiline,
+            force_flush: config.force_flush_period,
+            gzip,
+        },
+        pipeline,
+        storage,
+        consumer: Some(consumer),
+        metrics: Metrics::new(&ctx.telemetry, &ctx.id.to_string()),
+    };
+    let (wake_tx, wake_rx) = mpsc::channel(1);
+    // notify only shortens latency; polling finds everything even when it misses events.
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok() {
+            let _ = wake_tx.try_send(());
+        }
+    });
+    let watcher = match watcher {
+        Ok(mut w) => {
+            for (root, recursive) in setup.finder.watch_roots() {
+                let mode = if recursive {
+                    RecursiveMode::Recursive
+                } else {
+                    RecursiveMode::NonRecursive
+                };
+                if let Err(e) = w.watch(root, mode) {
+                    tracing::debug!(path = %root.display(), error = %e, "not watching; polling only");
+                }
+            }
+            Some(w)
+        }
+        Err(e) => {
+            tracing::warn!(receiver = %ctx.id, error = %e, "file notifications unavailable; polling only");
+            None
+        }
+    };
+    let shutdown = ctx.shutdown.clone();
+    let id = ctx.id.to_string();
+    // The context holds the pipeline senders; only the tailer's clone may keep them open.
+    drop(ctx);
+    tracing::info!(receiver = %id, include = ?config.include, "filelog receiver started");
+    let tailer = Tailer::new(setup);
+    Ok(vec![tokio::spawn(async move {
+        let _watcher = watcher;
+        tailer.run(shutdown, wake_rx).await;
+    })])
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,396 @@
+//! Turning raw file bytes into records: encoding-aware line splitting, `max_log_size`, and
+//! multiline aggregation. Pure code: the reader feeds bytes and gets records with the file
+//! offset where each ends, which is what checkpoints store.
+
+use regex::Regex;
+
+/// `encoding`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// UTF-8; invalid bytes become U+FFFD, never dropped.
+    Utf8,
+    /// UTF-16 little-endian.
+    Utf16Le,
+    /// UTF-16 big-endian.
+    Utf16Be,
+}
+
+impl Encoding {
+    /// Parses the Collector's names (case-insensitive).
+    pub fn parse(s: &str) -> Result<Encoding, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "" | "utf-8" | "utf8" | "ascii" | "us-ascii" => Ok(Encoding::Utf8),
+            "utf-16le" | "utf16le" | "utf-16" => Ok(Encoding::Utf16Le),
+            "utf-16be" | "utf16be" => Ok(Encoding::Utf16Be),
+            other => Err(format!(
+                "unsupported encoding {other:?}; supported: utf-8, utf-16le, utf-16be"
+            )),
+        }
+    }
+
+    fn unit(self) -> usize {
+        match self {
+            Encoding::Utf8 => 1,
+            Encoding::Utf16Le | Encoding::Utf16Be => 2,
+        }
+    }
+
+    fn newline(self) -> &'static [u8] {
+        match self {
+            Encoding::Utf8 => b"\n",
+            Encoding::Utf16Le => b"\n\0",
+            Encoding::Utf16Be => b"\0\n",
+        }
+    }
+
+    /// Decodes, replacing invalid sequences.
+    pub fn decode(self, bytes: &[u8]) -> String {
+        match self {
+            Encoding::Utf8 => String::from_utf8_lossy(bytes).into_owned(),
+            Encoding::Utf16Le | Encoding::Utf16Be => {
+                let units: Vec<u16> = bytes
+                    .chunks(2)
+                    .map(|c| match (self, c) {
+                        (Encoding::Utf16Le, [a, b]) => u16::from_le_bytes([*a, *b]),
+                        (_, [a, b]) => u16::from_be_bytes([*a, *b]),
+                        // A dangling odd byte cannot be a character.
+                        _ => 0xFFFD,
+                    })
+                    .collect();
+                String::from_utf16_lossy(&units)
+            }
+        }
+    }
+}
+
+/// One line (or a `max_log_size` piece of one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// Decoded text without the newline.
+    pub text: String,
+    /// File offset just past this line (and its newline).
+    pub end: u64,
+    /// The line was longer than `max_log_size` and this is a piece of it.
+    pub split: bool,
+}
+
+/// Bytes read but not yet returned as lines.
+#[derive(Debug)]
+pub struct LineBuffer {
+    encoding: Encoding,
+    max_log_size: usize,
+    buf: Vec<u8>,
+    /// File offset of `buf[0]`.
+    start: u64,
+}
+
+impl LineBuffer {
+    /// An empty buffer positioned at `offset`.
+    pub fn new(encoding: Encoding, max_log_size: usize, offset: u64) -> LineBuffer {
+        LineBuffer {
+            encoding,
+            max_log_size: max_log_size.max(encoding.unit() * 2),
+            buf: Vec::new(),
+            start: offset,
+        }
+    }
+
+    /// File offset just past the bytes held.
+    pub fn end(&self) -> u64 {
+        self.start + self.buf.len() as u64
+    }
+
+    /// Bytes held.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Whether the buffer is full enough that reading more is pointless before taking a line.
+    pub fn is_full(&self) -> bool {
+        self.buf.len() >= self.max_log_size
+    }
+
+    /// Room left before a line would be split.
+    pub fn room(&self) -> usize {
+        self.max_log_size.saturating_sub(self.buf.len())
+    }
+
+    /// Appends bytes read at [`end`](Self::end).
+    pub fn extend(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// The next complete line; with `flush`, the unterminated rest counts as a line too.
+    pub fn next_line(&mut self, flush: bool) -> Option<Line> {
+        let newline = self.encoding.newline();
+        let unit = self.encoding.unit();
+        let limit = self.buf.len().min(self.max_log_size + newline.len());
+        let found = self.buf[..limit]
+            .chunks_exact(unit)
+            .position(|c| c == newline)
+            .map(|i| i * unit);
+        let (content, consumed, split) = match found {
+            Some(pos) if pos <= self.max_log_size => (pos, pos + newline.len(), false),
+            _ if self.buf.len() >= self.max_log_size => {
+                let cut = self.split_point();
+                (cut, cut, true)
+            }
+            _ if flush && !self.buf.is_empty() => (self.buf.len(), self.buf.len(), false),
+            _ => return None,
+        };
+        let mut bytes = &self.buf[..content];
+        let cr: &[u8] = match self.encoding {
+            Encoding::Utf8 => b"\r",
+            Encoding::Utf16Le => b"\r\0",
+            Encoding::Utf16Be => b"\0\r",
+        };
+        if !split && bytes.ends_with(cr) {
+            bytes = &bytes[..bytes.len() - cr.len()];
+        }
+        let text = self.encoding.decode(bytes);
+        self.buf.drain(..consumed);
+        self.start += consumed as u64;
+        Some(Line {
+            text,
+            end: self.start,
+            split,
+        })
+    }
+
+    /// Where to cut an overlong line: at `max_log_size`, moved back to a character boundary so
+    /// no character is broken in two.
+    fn split_point(&self) -> usize {
+        let mut cut = self.max_log_size;
+        match self.encoding {
+            Encoding::Utf8 => {
+                let floor = cut.saturating_sub(3);
+                while cut > floor && cut < self.buf.len() && (self.buf[cut] & 0xC0) == 0x80 {
+                    cut -= 1;
+                }
+                if cut == floor {
+                    cut = self.max_log_size;
+                }
+            }
+            Encoding::Utf16Le | Encoding::Utf16Be => cut -= cut % 2,
+        }
+        cut
+    }
+}
+
+/// `multiline:` settings, built.
+#[derive(Debug, Clone)]
+pub enum Multiline {
+    /// A record starts at each line matching the pattern.
+    Start(Regex),
+    /// A record ends at each line matching the pattern.
+    End(Regex),
+}
+
+/// A record: one line, or several joined by multiline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The text.
+    pub text: String,
+    /// File offset just past the record.
+    pub end: u64,
+    /// The record was cut at `max_log_size`.
+    pub split: bool,
+}
+
+/// Joins lines into records.
+#[derive(Debug)]
+pub struct Aggregator {
+    multiline: Option<Multiline>,
+    max_log_size: usize,
+    pending: Option<Record>,
+}
+
+impl Aggregator {
+    /// An aggregator; without `multiline` every line is a record.
+    pub fn new(multiline: Option<Multiline>, max_log_size: usize) -> Aggregator {
+        Aggregator {
+            multiline,
+            max_log_size,
+            pending: None,
+        }
+    }
+
+    /// Whether a record is waiting for more lines.
+    pub fn has_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Takes a line; returns a record when one is complete.
+    pub fn push(&mut self, line: Line) -> Option<Record> {
+        let Some(multiline) = &self.multiline else {
+            return Some(Record {
+                text: line.text,
+                end: line.end,
+                split: line.split,
+            });
+        };
+        match multiline {
+            Multiline::Start(re) => {
+                if re.is_match(&line.text) {
+                    let done = self.pending.take();
+                    self.pending = Some(Record {
+                        text: line.text,
+                        end: line.end,
+                        split: line.split,
+                    });
+                    done
+                } else {
+                    self.append(line)
+                }
+            }
+            Multiline::End(re) => {
+                let is_end = re.is_match(&line.text);
+                let over = self.append(line);
+                if over.is_some() {
+                    return over;
+                }
+                if is_end { self.pending.take() } else { None }
+            }
+        }
+    }
+
+    fn append(&mut self, line: Line) -> Option<Record> {
+        match &mut self.pending {
+            Some(record) => {
+                record.text.push('\n');
+                record.text.push_str(&line.text);
+                record.end = line.end;
+                record.split |= line.split;
+            }
+            None => {
+                self.pending = Some(Record {
+                    text: line.text,
+                    end: line.end,
+                    split: line.split,
+                });
+            }
+        }
+        // A record that never sees its next start line must not grow without bound.
+        if self
+            .pending
+            .as_ref()
+            .is_some_and(|r| r.text.len() >= self.max_log_size)
+        {
+            let mut record = self.pending.take()?;
+            record.split = true;
+            return Some(record);
+        }
+        None
+    }
+
+    /// The waiting record (force flush or end of file).
+    pub fn flush(&mut self) -> Option<Record> {
+        self.pending.take()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(buf: &mut LineBuffer, flush: bool) -> Vec<(String, u64, bool)> {
+        std::iter::from_fn(|| buf.next_line(flush))
+            .map(|l| (l.text, l.end, l.split))
+            .collect()
+    }
+
+    #[test]
+    fn utf8_lines_offsets_crlf_and_partial() {
+        let mut b = LineBuffer::new(Encoding::Utf8, 1024, 100);
+        b.extend(b"one\r\ntwo\nthr");
+        assert_eq!(
+            lines(&mut b, false),
+            vec![("one".into(), 105, false), ("two".into(), 109, false)]
+        );
+        assert_eq!(b.len(), 3);
+        b.extend(b"ee\n");
+        assert_eq!(lines(&mut b, false), vec![("three".into(), 115, false)]);
+        b.extend(b"tail");
+        assert!(lines(&mut b, false).is_empty());
+        assert_eq!(lines(&mut b, true), vec![("tail".into(), 119, false)]);
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_not_dropped() {
+        let mut b = LineBuffer::new(Encoding::Utf8, 1024, 0);
+        b.extend(b"a\xffb\n");
+        assert_eq!(lines(&mut b, false), vec![("a\u{FFFD}b".into(), 4, false)]);
+    }
+
+    #[test]
+    fn long_lines_are_split_on_char_boundaries() {
+        let mut b = LineBuffer::new(Encoding::Utf8, 4, 0);
+        b.extend("abcdefgh\nabcé\n".as_bytes());
+        // The cut backs off so é is not broken in two.
+        assert_eq!(
+            lines(&mut b, false),
+            vec![
+                ("abcd".into(), 4, true),
+                ("efgh".into(), 9, false),
+                ("abc".into(), 12, true),
+                ("é".into(), 15, false)
+            ]
+        );
+    }
+
+    #[test]
+    fn utf16_both_byte_orders() {
+        let text = "héllo\nwörld\n";
+        let le: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let be: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+        for (enc, bytes) in [(Encoding::Utf16Le, le), (Encoding::Utf16Be, be)] {
+            let mut b = LineBuffer::new(enc, 1024, 0);
+            b.extend(&bytes);
+            assert_eq!(
+                lines(&mut b, false),
+                vec![("héllo".into(), 12, false), ("wörld".into(), 24, false)]
+            );
+        }
+        assert!(Encoding::parse("latin1").is_err());
+        assert_eq!(Encoding::parse("UTF-16LE"), Ok(Encoding::Utf16Le));
+    }
+
+    fn line(text: &str, end: u64) -> Line {
+        Line {
+            text: text.into(),
+            end,
+            split: false,
+        }
+    }
+
+    #[test]
+    fn multiline_start_pattern_holds_last_record_until_flush() {
+        let mut a = Aggregator::new(
+            Some(Multiline::Start(Regex::new(r"^\d{4}-").unwrap())),
+            1 << 20,
+        );
+        assert_eq!(a.push(line("2024-01 boom", 10)), None);
+        assert_eq!(a.push(line("  at frame 1", 20)), None);
+        let r = a.push(line("2024-02 next", 30)).unwrap();
+        assert_eq!((r.text.as_str(), r.end), ("2024-01 boom\n  at frame 1", 20));
+        assert!(a.has_pending());
+        assert_eq!(a.flush().unwrap().text, "2024-02 next");
+    }
+
+    #[test]
+    fn multiline_end_pattern_and_size_cap() {
+        let mut a = Aggregator::new(Some(Multiline::End(Regex::new(r";$").unwrap())), 1 << 20);
+        assert_eq!(a.push(line("select *", 9)), None);
+        let r = a.push(line("from t;", 17)).unwrap();
+        assert_eq!((r.text.as_str(), r.end), ("select *\nfrom t;", 17));
+        let mut a = Aggregator::new(Some(Multiline::End(Regex::new(r";$").unwrap())), 8);
+        assert_eq!(a.push(line("1234", 5)), None);
+        let r = a.push(line("5678", 10)).unwrap();
+        assert!(r.split);
+    }
+}

@@ -1,0 +1,653 @@
+//! The receiver's loop: list files every `poll_interval` (and on notify events), decide which
+//! tracked file each one is, read records in bounded batches, hand them on with an
+//! acknowledgement, and persist checkpoints once batches are delivered.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::pin::Pin;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::acks::Settled;
+use super::checkpoint::{self, Checkpoints, FileCheckpoint};
+use super::config::{FileLogConfig, StartAt};
+use super::discover::Finder;
+use super::encode;
+use super::identity::{self, Candidate, Decision, FileId, Known};
+use super::reader::{self, ReadStatus, Reader, ReaderSettings};
+use super::split::Record;
+use crate::extensions::file_storage::StorageClient;
+use crate::operators::{Entry, Pipeline};
+use crate::pipeline::{Ack, Batch, Consumer, Signal};
+use crate::telemetry::{ReceiverMetrics, Telemetry};
+
+/// Records per batch.
+const MAX_RECORDS: usize = 1000;
+/// Text bytes per batch.
+const MAX_BYTES: usize = 1024 * 1024;
+/// Batches of one file in flight at once.
+const MAX_IN_FLIGHT: usize = 8;
+/// Polls a vanished or replaced file is remembered for.
+const FORGET_AFTER_POLLS: u32 = 5;
+/// Checkpoints are written at most this often while data flows (and always at shutdown).
+const PERSIST_EVERY: Duration = Duration::from_millis(100);
+/// The shortest gap between file listings prompted by notify events.
+const NOTIFY_POLL_GAP: Duration = Duration::from_millis(20);
+/// How long shutdown waits for batches in flight to be delivered.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
+
+type AckFuture = Pin<Box<dyn Future<Output = (u64, u64, bool)> + Send>>;
+
+/// Self-metrics of one filelog receiver.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    receiver: ReceiverMetrics,
+    open_files: Gauge,
+    reading_files: Gauge,
+    split_records: Counter,
+    operator_errors: Counter,
+    invalid_trace_ids: Counter,
+    delivery_failures: Counter,
+    truncations: Counter,
+}
+
+impl Metrics {
+    /// Registers the receiver's metrics.
+    pub fn new(telemetry: &Telemetry, id: &str) -> Metrics {
+        let labels = || vec![("receiver", id.to_string())];
+        Metrics {
+            receiver: telemetry.receiver(id, "file", Signal::Logs),
+            open_files: telemetry.gauge("filelog_open_files", "Files held open by the filelog receiver.", labels()),
+            reading_files: telemetry.gauge(
+                "filelog_reading_files",
+                "Files with data not yet read to the end.",
+                labels(),
+            ),
+            split_records: telemetry.counter(
+                "filelog_split_records",
+                "Records cut because they were longer than max_log_size.",
+                labels(),
+            ),
+            operator_errors: telemetry.counter(
+                "filelog_operator_errors",
+                "Operator failures (the record was sent on unchanged unless on_error drops it).",
+                labels(),
+            ),
+            invalid_trace_ids: telemetry.counter(
+                "filelog_invalid_trace_ids",
+                "Trace or span ids that were present but invalid (left in attributes).",
+                labels(),
+            ),
+            delivery_failures: telemetry.counter(
+                "filelog_delivery_failures",
+                "Batches the pipeline failed to deliver; the file is read again from its checkpoint.",
+                labels(),
+            ),
+            truncations: telemetry.counter(
+                "filelog_truncations",
+                "Files found truncated or replaced in place (copytruncate).",
+                labels(),
+            ),
+        }
+    }
+}
+
+/// Everything the loop needs, built and checked by `start`.
+#[derive(Debug)]
+pub struct Setup {
+    /// The receiver id.
+    pub id: String,
+    /// The configuration.
+    pub config: FileLogConfig,
+    /// Built include / exclude.
+    pub finder: Finder,
+    /// Built reader settings.
+    pub settings: ReaderSettings,
+    /// Built operators.
+    pub pipeline: Pipeline,
+    /// Checkpoint storage, if configured.
+    pub storage: Option<StorageClient>,
+    /// Where records go (taken by the tailer, which drops it at shutdown).
+    pub consumer: Option<Consumer>,
+    /// Metrics.
+    pub metrics: Metrics,
+}
+
+struct Restored {
+    known: Known,
+    entry: FileCheckpoint,
+}
+
+/// The running receiver.
+pub struct Tailer {
+    s: Setup,
+    consumer: Option<Consumer>,
+    readers: BTreeMap<u64, Reader>,
+    restored: BTreeMap<u64, Restored>,
+    next_key: u64,
+    first_poll: bool,
+    acks: FuturesUnordered<AckFuture>,
+    dirty: bool,
+    last_persist: Instant,
+    warned_limit: bool,
+    static_attributes: Map<String, Value>,
+    static_resource: Map<String, Value>,
+}
+
+enum Flow {
+    Continue,
+    Stop,
+}
+
+impl Tailer {
+    /// Loads checkpoints (a corrupt document is reported and ignored: files are then read
+    /// according to `start_at`).
+    pub fn new(mut s: Setup) -> Tailer {
+        let mut restored = BTreeMap::new();
+        let mut next_key = 0;
+        if let Some(storage) = &s.storage {
+            match storage.get(checkpoint::KEY) {
+                Ok(Some(bytes)) => match Checkpoints::decode(&bytes) {
+                    Ok(doc) => {
+                        for entry in doc.files {
+                            let Ok(fingerprint) = hex::decode(&entry.fingerprint) else {
+                                continue;
+                            };
+                            let known = Known {
+                                key: next_key,
+                                id: entry.id,
+                                fingerprint,
+                                offset: entry.offset,
+                                by_inode: true,
+                            };
+                            restored.insert(next_key, Restored { known, entry });
+                            next_key += 1;
+                        }
+                        tracing::info!(receiver = %s.id, files = restored.len(), "filelog checkpoints restored");
+                    }
+                    Err(err) => {
+                        tracing::error!(receiver = %s.id, error = %err, "ignoring unreadable filelog checkpoints")
+                    }
+                },
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::error!(receiver = %s.id, error = %err, "cannot read filelog checkpoints")
+                }
+            }
+        }
+        let static_attributes = s.config.attributes.clone().into_iter().collect();
+        let static_resource = s.config.resource.clone().into_iter().collect();
+        let consumer = s.consumer.take();
+        Tailer {
+            s,
+            consumer,
+            readers: BTreeMap::new(),
+            restored,
+            next_key,
+            first_poll: true,
+            acks: FuturesUnordered::new(),
+            dirty: false,
+            last_persist: Instant::now(),
+            warned_limit: false,
+            static_attributes,
+            static_resource,
+        }
+    }
+
+    /// Runs until `shutdown`, then waits for batches in flight and saves checkpoints.
+    pub async fn run(mut self, shutdown: CancellationToken, mut wake: mpsc::Receiver<()>) {
+        let poll_interval = self.s.config.poll_interval.max(Duration::from_millis(1));
+        let mut next_poll = Instant::now();
+        let mut last_poll = Instant::now();
+        let mut woke = false;
+        loop {
+            let now = Instant::now();
+            // A notify event also lists files (new or rotated ones), but not more often than
+            // NOTIFY_POLL_GAP so a busy file's stream of events costs no extra listing.
+            if now >= next_poll || (woke && now.duration_since(last_poll) >= NOTIFY_POLL_GAP) {
+                self.poll();
+                last_poll = Instant::now();
+                next_poll = last_poll + poll_interval;
+                woke = false;
+            }
+            let more = match self.read_pass(&shutdown).await {
+                FlowMore::Continue(more) => more,
+                FlowMore::Stop => break,
+            };
+            while let Some(Some((key, seq, ok))) =
+                futures::FutureExt::now_or_never(self.acks.next())
+            {
+                self.settle(key, seq, ok);
+            }
+            self.maybe_persist(false);
+            self.update_gauges();
+            if shutdown.is_cancelled() {
+                break;
+            }
+            if more {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            let wake_at = if woke {
+                next_poll.min(last_poll + NOTIFY_POLL_GAP)
+            } else {
+                next_poll
+            };
+            let deadline = tokio::time::Instant::from_std(wake_at);
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                Some((key, seq, ok)) = self.acks.next(), if !self.acks.is_empty() => self.settle(key, seq, ok),
+                _ = wake.recv() => woke = true,
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+        self.finish().await;
+    }
+
+    async fn finish(mut self) {
+        // The consumer goes first so the pipeline can close and flush what it holds.
+        self.consumer = None;
+        let wait = tokio::time::sleep(SHUTDOWN_WAIT);
+        tokio::pin!(wait);
+        while !self.acks.is_empty() {
+            tokio::select! {
+                Some((key, seq, ok)) = self.acks.next() => self.settle(key, seq, ok),
+                _ = &mut wait => {
+                    tracing::warn!(receiver = %self.s.id, batches = self.acks.len(), "shutdown: batches still undelivered; they will be read again at the next start");
+                    break;
+                }
+            }
+        }
+        self.maybe_persist(true);
+        self.s.metrics.open_files.set(0);
+        self.s.metrics.reading_files.set(0);
+    }
+
+    fn new_key(&mut self) -> u64 {
+        let key = self.next_key;
+        self.next_key += 1;
+        key
+    }
+
+    /// Lists files and matches them to tracked ones.
+    fn poll(&mut self) {
+        let paths = self.s.finder.find();
+        let cutoff = self
+            .s
+            .config
+            .exclude_older_than
+            .and_then(|age| SystemTime::now().checked_sub(age));
+        let mut candidates = Vec::with_capacity(paths.len());
+        let mut files = Vec::with_capacity(paths.len());
+        for path in paths {
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            let Ok(meta) = file.metadata() else {
+                continue;
+            };
+            if let (Some(cutoff), Ok(modified)) = (cutoff, meta.modified())
+                && modified < cutoff
+            {
+                continue;
+            }
+            let Ok(fingerprint) = reader::fingerprint(&file, self.s.settings.fingerprint_size)
+            else {
+                continue;
+            };
+            // An empty file cannot be told apart from any other yet.
+            if fingerprint.is_empty() {
+                continue;
+            }
+            candidates.push(Candidate {
+                path,
+                id: FileId {
+                    dev: meta.dev(),
+                    ino: meta.ino(),
+                },
+                size: meta.len(),
+                fingerprint,
+            });
+            files.push(file);
+        }
+        let known: Vec<Known> = self
+            .readers
+            .values()
+            .map(Reader::known)
+            .chain(self.restored.values().map(|r| r.known.clone()))
+            .collect();
+        let decisions = identity::decide(&known, &candidates);
+        for reader in self.readers.values_mut() {
+            reader.missed_polls += 1;
+        }
+        for ((candidate, file), decision) in candidates.into_iter().zip(files).zip(decisions) {
+            self.apply(decision, candidate, file);
+        }
+        self.first_poll = false;
+        if !self.restored.is_empty() {
+            // Checkpointed files not found at start-up are gone.
+            self.restored.clear();
+            self.dirty = true;
+        }
+        self.forget_and_delete();
+    }
+
+    fn apply(&mut self, decision: Decision, c: Candidate, file: File) {
+        match decision {
+            Decision::Same(key) | Decision::Moved(key) if self.restored.contains_key(&key) => {
+                if let Some(r) = self.restored.remove(&key) {
+                    tracing::debug!(path = %c.path.display(), offset = r.entry.offset, "resuming from checkpoint");
+                    self.open_reader(key, &c, file, r.entry.offset);
+                }
+            }
+            Decision::Same(key) => {
+                if let Some(reader) = self.readers.get_mut(&key) {
+                    reader.missed_polls = 0;
+                    reader.path = c.path;
+                    reader.refresh_fingerprint(c.fingerprint);
+                }
+            }
+            Decision::Moved(key) => {
+                if let Some(reader) = self.readers.get_mut(&key) {
+                    tracing::debug!(from = %reader.path.display(), to = %c.path.display(), "file continues in another file");
+                    reader.missed_polls = 0;
+                    if let Err(err) = reader.adopt(&c.path, file, c.fingerprint) {
+                        tracing::warn!(path = %c.path.display(), error = %err, "cannot follow file");
+                    }
+                }
+            }
+            Decision::Truncated(key) => {
+                self.s.metrics.truncations.inc();
+                if let Some(reader) = self.readers.get_mut(&key) {
+                    tracing::debug!(path = %c.path.display(), "file truncated or replaced; reading it from the start");
+                    reader.orphan();
+                }
+                // A checkpointed file stays restorable: its rotated copy may be further down
+                // this same poll.
+                let new = self.new_key();
+                self.open_reader(new, &c, file, 0);
+            }
+            Decision::Duplicate => {}
+            Decision::New => {
+                let offset = if self.first_poll
+                    && self.s.config.start_at == StartAt::End
+                    && !self.s.settings.gzip
+                {
+                    c.size
+                } else {
+                    0
+                };
+                let key = self.new_key();
+                self.open_reader(key, &c, file, offset);
+            }
+        }
+    }
+
+    fn open_reader(&mut self, key: u64, c: &Candidate, file: File, offset: u64) {
+        let open = self.readers.values().filter(|r| r.is_open()).count();
+        if open >= self.s.config.max_concurrent_files {
+            if !self.warned_limit {
+                self.warned_limit = true;
+                tracing::warn!(receiver = %self.s.id, limit = self.s.config.max_concurrent_files, "max_concurrent_files reached; more files wait for a free slot");
+            }
+            return;
+        }
+        match Reader::open(
+            key,
+            &c.path,
+            file,
+            c.fingerprint.clone(),
+            offset,
+            &self.s.settings,
+        ) {
+            Ok(reader) => {
+                self.readers.insert(key, reader);
+                self.dirty = true;
+            }
+            Err(err) => tracing::warn!(path = %c.path.display(), error = %err, "cannot open file"),
+        }
+    }
+
+    fn forget_and_delete(&mut self) {
+        let delete = self.s.config.delete_after_read;
+        let mut gone = Vec::new();
+        for (key, reader) in &self.readers {
+            if !reader.acks.is_empty() {
+                continue;
+            }
+            if delete && reader.missed_polls == 0 && reader.finished() {
+                match std::fs::remove_file(&reader.path) {
+                    Ok(()) => gone.push(*key),
+                    Err(err) => {
+                        tracing::warn!(path = %reader.path.display(), error = %err, "delete_after_read failed")
+                    }
+                }
+                continue;
+            }
+            let idle = reader.finished() || !reader.is_open();
+            if reader.missed_polls >= FORGET_AFTER_POLLS && idle {
+                gone.push(*key);
+            }
+        }
+        for key in gone {
+            self.readers.remove(&key);
+            self.dirty = true;
+        }
+    }
+
+    /// Reads one batch from each file that has data and room in flight. `true`: more is
+    /// waiting.
+    async fn read_pass(&mut self, shutdown: &CancellationToken) -> FlowMore {
+        let now = Instant::now();
+        let keys: Vec<u64> = self.readers.keys().copied().collect();
+        let mut more = false;
+        for key in keys {
+            let Some(reader) = self.readers.get_mut(&key) else {
+                continue;
+            };
+            if !reader.is_open() || reader.acks.len() >= MAX_IN_FLIGHT {
+                continue;
+            }
+            if reader.retry_at.is_some_and(|t| now < t) {
+                continue;
+            }
+            reader.retry_at = None;
+            let mut records = Vec::new();
+            let status = match reader.read(now, MAX_RECORDS, MAX_BYTES, &mut records) {
+                Ok(status) => status,
+                Err(err) => {
+                    tracing::warn!(path = %reader.path.display(), error = %err, "read failed");
+                    ReadStatus::Eof
+                }
+            };
+            if status == ReadStatus::Replaced {
+                self.s.metrics.truncations.inc();
+                // The next poll finds the new content (and the copy, if rotated).
+            }
+            if status == ReadStatus::More {
+                more = true;
+            }
+            if records.is_empty() {
+                continue;
+            }
+            let end = reader.emitted;
+            let path = reader.path.clone();
+            let entries = self.entries(&path, records);
+            if let Flow::Stop = self.send(key, entries, end, shutdown).await {
+                return FlowMore::Stop;
+            }
+        }
+        FlowMore::Continue(more)
+    }
+
+    fn entries(&self, path: &Path, records: Vec<Record>) -> Vec<Entry> {
+        let config = &self.s.config;
+        let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let mut entries = Vec::with_capacity(records.len());
+        let mut split = 0u64;
+        let mut errors = 0u64;
+        let mut invalid = 0u64;
+        for record in records {
+            if record.split {
+                split += 1;
+            }
+            let mut text = record.text;
+            if !config.preserve_leading_whitespaces && text.starts_with(char::is_whitespace) {
+                text = text.trim_start().to_string();
+            }
+            if !config.preserve_trailing_whitespaces {
+                text.truncate(text.trim_end().len());
+            }
+            let mut entry = Entry::from_line(text);
+            entry.attributes = self.static_attributes.clone();
+            entry.resource = self.static_resource.clone();
+            if config.include_file_name
+                && let Some(name) = &file_name
+            {
+                entry
+                    .attributes
+                    .insert("log.file.name".into(), Value::String(name.clone()));
+            }
+            if config.include_file_path {
+                entry.attributes.insert(
+                    "log.file.path".into(),
+                    Value::String(path.to_string_lossy().into_owned()),
+                );
+            }
+            let outcome = self.s.pipeline.process(&mut entry);
+            errors += outcome.errors as u64;
+            invalid += outcome.invalid_trace_ids as u64;
+            if outcome.keep {
+                entries.push(entry);
+            }
+        }
+        self.s.metrics.split_records.inc_by(split);
+        self.s.metrics.operator_errors.inc_by(errors);
+        self.s.metrics.invalid_trace_ids.inc_by(invalid);
+        entries
+    }
+
+    /// Hands a batch on, waiting while the pipeline is full (never dropping), and tracks its
+    /// delivery.
+    async fn send(
+        &mut self,
+        key: u64,
+        entries: Vec<Entry>,
+        end: u64,
+        shutdown: &CancellationToken,
+    ) -> Flow {
+        let items = entries.len();
+        if items == 0 {
+            // Everything was dropped by on_error: drop; the offset still moves.
+            if let Some(reader) = self.readers.get_mut(&key) {
+                let seq = reader.acks.push(end);
+                self.settle(key, seq, true);
+            }
+            return Flow::Continue;
+        }
+        let observed = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let payload = encode::encode(entries, observed);
+        let (ack, delivery) = Ack::new();
+        let batch = Batch::new(Signal::Logs, payload.into(), items).with_ack(ack);
+        let Some(consumer) = self.consumer.clone() else {
+            return Flow::Stop;
+        };
+        match consumer.try_send(batch) {
+            Ok(()) => {}
+            Err(refused) if refused.is_closed() => return Flow::Stop,
+            Err(refused) => {
+                self.s.metrics.receiver.refused.inc_by(items as u64);
+                tokio::select! {
+                    sent = consumer.send(refused.batch) => {
+                        if sent.is_err() {
+                            return Flow::Stop;
+                        }
+                    }
+                    _ = shutdown.cancelled() => return Flow::Stop,
+                }
+            }
+        }
+        self.s.metrics.receiver.accepted.inc_by(items as u64);
+        if let Some(reader) = self.readers.get_mut(&key) {
+            let seq = reader.acks.push(end);
+            self.acks.push(Box::pin(
+                async move { (key, seq, delivery.outcome().await) },
+            ));
+        }
+        Flow::Continue
+    }
+
+    fn settle(&mut self, key: u64, seq: u64, ok: bool) {
+        let Some(reader) = self.readers.get_mut(&key) else {
+            return;
+        };
+        match reader.acks.settle(seq, ok) {
+            Settled::Advanced(_) => self.dirty = true,
+            Settled::Rewind(offset) => {
+                self.s.metrics.delivery_failures.inc();
+                tracing::warn!(path = %reader.path.display(), offset, "batch not delivered; reading again from the last delivered offset");
+                reader.rewind(offset);
+                reader.retry_at = Some(Instant::now() + Duration::from_secs(1));
+            }
+            Settled::Waiting | Settled::Unknown => {}
+        }
+    }
+
+    fn maybe_persist(&mut self, force: bool) {
+        let Some(storage) = &self.s.storage else {
+            return;
+        };
+        if !self.dirty || (!force && self.last_persist.elapsed() < PERSIST_EVERY) {
+            return;
+        }
+        let mut files: Vec<FileCheckpoint> = self
+            .readers
+            .values()
+            .map(|r| FileCheckpoint {
+                path: r.path.to_string_lossy().into_owned(),
+                id: r.id,
+                fingerprint: hex::encode(&r.fingerprint),
+                offset: r.acks.committed(),
+            })
+            .collect();
+        files.extend(self.restored.values().map(|r| r.entry.clone()));
+        let doc = Checkpoints { version: 1, files };
+        match storage.set(checkpoint::KEY, &doc.encode()) {
+            Ok(()) => {
+                self.dirty = false;
+                self.last_persist = Instant::now();
+            }
+            Err(err) => {
+                tracing::error!(receiver = %self.s.id, error = %err, "cannot save filelog checkpoints")
+            }
+        }
+    }
+
+    fn update_gauges(&self) {
+        let open = self.readers.values().filter(|r| r.is_open()).count();
+        let reading = self
+            .readers
+            .values()
+            .filter(|r| r.is_open() && !r.drained)
+            .count();
+        self.s.metrics.open_files.set(open as i64);
+        self.s.metrics.reading_files.set(reading as i64);
+    }
+}
+
+enum FlowMore {
+    Continue(bool),
+    Stop,
+}

@@ -1,0 +1,81 @@
+//! `receivers: httpcheck:` settings, as the Collector's `httpcheckreceiver`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The httpcheck receiver: HTTP endpoints probed on an interval.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpCheckConfig {
+    /// Endpoints to probe; at least one.
+    pub targets: Vec<TargetConfig>,
+    /// Time between probes (default `1m`, as the Collector's).
+    #[serde(with = "humantime_serde")]
+    pub collection_interval: Duration,
+    /// Wait before the first probe (default `1s`).
+    #[serde(with = "humantime_serde")]
+    pub initial_delay: Duration,
+    /// Longest a probe may take before it is reported as an error (default `10s`); a target
+    /// may set its own.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for HttpCheckConfig {
+    fn default() -> Self {
+        HttpCheckConfig {
+            targets: Vec::new(),
+            collection_interval: Duration::from_secs(60),
+            initial_delay: Duration::from_secs(1),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One `targets:` entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TargetConfig {
+    /// URL to probe (`http://` or `https://`).
+    pub endpoint: String,
+    /// Further URLs probed with the same settings, as the Collector's `endpoints:`.
+    pub endpoints: Vec<String>,
+    /// HTTP method (default `GET`).
+    pub method: String,
+    /// Request headers.
+    pub headers: BTreeMap<String, String>,
+    /// Request body, sent as is.
+    pub body: Option<String>,
+    /// This target's timeout, overriding the receiver's.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    /// TLS settings for `https://` endpoints.
+    pub tls: TlsConfig,
+}
+
+impl Default for TargetConfig {
+    fn default() -> Self {
+        TargetConfig {
+            endpoint: String::new(),
+            endpoints: Vec::new(),
+            method: "GET".into(),
+            headers: BTreeMap::new(),
+            body: None,
+            timeout: None,
+            tls: TlsConfig::default(),
+        }
+    }
+}
+
+/// `tls:` of a target.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// Extra CA certificates (PEM) trusted besides the built-in web roots.
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate (testing only). The expiry metric is still reported.
+    pub insecure_skip_verify: bool,
+}
