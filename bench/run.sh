@@ -1,0 +1,303 @@
+#!/usr/bin/env bash
+# Whole-process benchmark: loadgen -> {sink directly, rotel, lookout} -> counting sink.
+#
+# Usage: bench/run.sh            (from anywhere; paths are relative to the repo root)
+# Environment knobs (defaults in brackets):
+#   DURATION [12]        seconds of load per run
+#   R [3]                repetitions (medians are reported)
+#   TARGETS ["ceiling rotel lookout"]
+#   BATCH [512]          spans per loadgen request
+#   CONCURRENCY [4]      loadgen requests in flight
+#   COLLECTOR_BATCH [8192], BATCH_TIMEOUT_MS [200]   collector batch settings (same for both)
+#   COMPRESSION [gzip]   lookout exporter compression (rotel always gzips)
+#   COLLECTOR_CPU [0], LOAD_CPU [1]   cores for taskset pinning
+#   DRAIN_MAX [20]       max seconds to wait for the collector to deliver everything it accepted
+#   VERIFY [0]           1 = sink also fully decodes every trace request (costs sink CPU)
+#   SKIP_BUILD [0]       1 = use existing target/release binaries
+#   ROTEL_VERSION [0.0.1a15]
+#   LOOKOUT_BIN [target/release/lookout]   collector binary to test as "lookout"
+#   ROTEL_BIN [rotel-agent from bench/.venv]
+# Output: a markdown table on stdout; raw per-run files and summary.md under bench/results/<stamp>/.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/.." && pwd)
+DURATION=${DURATION:-12}
+R=${R:-3}
+TARGETS=${TARGETS:-"ceiling rotel lookout"}
+BATCH=${BATCH:-512}
+CONCURRENCY=${CONCURRENCY:-4}
+COLLECTOR_BATCH=${COLLECTOR_BATCH:-8192}
+BATCH_TIMEOUT_MS=${BATCH_TIMEOUT_MS:-200}
+COMPRESSION=${COMPRESSION:-gzip}
+COLLECTOR_CPU=${COLLECTOR_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+DRAIN_MAX=${DRAIN_MAX:-20}
+SKIP_BUILD=${SKIP_BUILD:-0}
+VERIFY=${VERIFY:-0}
+SINK_FLAGS=()
+[[ $VERIFY == 1 ]] && SINK_FLAGS+=(--verify)
+ROTEL_VERSION=${ROTEL_VERSION:-0.0.1a15}
+
+BIN=$ROOT/target/release
+VENV=$HERE/.venv
+OUT=$HERE/results/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$OUT"
+# Bound on any single background process: load + drain + slack.
+MAX_LIFE=$((DURATION + DRAIN_MAX + 60))
+
+log() { echo "[bench $(date +%H:%M:%S)] $*" >&2; }
+
+# ---- process bookkeeping: every background process is recorded and killed by PID ----------
+declare -A LIVE=()     # pid -> 1 for processes we started and have not stopped yet
+declare -A WATCHDOG=() # pid -> pid of its watchdog subshell
+# The watchdogs block on a FIFO nobody writes to (bash builtin read -t), so they spawn no child.
+mkfifo "$OUT/.watchdog"
+exec 9<>"$OUT/.watchdog"
+cleanup() {
+  local p
+  for p in "${!LIVE[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  sleep 0.3
+  for p in "${!LIVE[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  for p in "${WATCHDOG[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  rm -f "$OUT/.watchdog"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start_bg CPU LOGPREFIX CMD...  -> sets BG_PID; a watchdog kills it after MAX_LIFE seconds.
+start_bg() {
+  local cpu=$1 prefix=$2
+  shift 2
+  taskset -c "$cpu" "$@" >"$prefix.out" 2>"$prefix.err" 9<&- &
+  BG_PID=$!
+  LIVE[$BG_PID]=1
+  (read -r -t "$MAX_LIFE" -u 9 || kill -KILL "$BG_PID" 2>/dev/null) &
+  WATCHDOG[$BG_PID]=$!
+  disown "$!" # no job-control chatter when it is killed
+}
+
+# alive PID: the process exists and is not a zombie.
+alive() {
+  local s
+  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  s=${s##*) }
+  [[ ${s:0:1} != Z ]]
+}
+
+# stop_pid PID: TERM, wait up to 5 s, then KILL; also ends its watchdog.
+stop_pid() {
+  local p=$1 i
+  if kill -TERM "$p" 2>/dev/null; then
+    for i in $(seq 50); do
+      alive "$p" || break
+      sleep 0.1
+    done
+    kill -KILL "$p" 2>/dev/null || true
+  fi
+  wait "$p" 2>/dev/null || true
+  unset "LIVE[$p]"
+  if [[ -n ${WATCHDOG[$p]:-} ]]; then
+    kill -KILL "${WATCHDOG[$p]}" 2>/dev/null || true
+    unset "WATCHDOG[$p]"
+  fi
+}
+
+free_ports() { # prints N free loopback ports, picked below the usual ephemeral range (32768+)
+  # so that sockets left over from earlier runs (TIME_WAIT etc.) cannot hold them.
+  python3 - "$1" <<'EOF'
+import random, socket, sys
+want, ports = int(sys.argv[1]), []
+for port in random.sample(range(20000, 32000), 400):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        ports.append(port)
+    except OSError:
+        pass
+    finally:
+        s.close()
+    if len(ports) == want:
+        break
+print(" ".join(map(str, ports)))
+EOF
+}
+
+# wait_port PORT PID SECS: succeed once PORT accepts connections, fail if PID dies or time runs out.
+wait_port() {
+  local port=$1 pid=$2 deadline=$((SECONDS + $3))
+  while ((SECONDS < deadline)); do
+    alive "$pid" || return 1
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+cpu_of() { # utime+stime seconds of PID
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); split($0, f, " "); printf "%.2f", (f[12] + f[13]) / hz }' "/proc/$1/stat"
+}
+hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
+sink_spans() { jq -r '.spans // 0' "$1" 2>/dev/null || echo 0; }
+
+# ---- setup ----------------------------------------------------------------------------------
+ROTEL=${ROTEL_BIN:-}
+if [[ -z $ROTEL && " $TARGETS " == *" rotel "* ]]; then
+  if [[ ! -x $VENV/bin/python ]]; then
+    log "installing rotel==$ROTEL_VERSION into bench/.venv"
+    python3 -m venv "$VENV"
+    timeout 600 "$VENV/bin/pip" install -q "rotel==$ROTEL_VERSION"
+  fi
+  ROTEL=$("$VENV/bin/python" -c "import rotel, os; print(os.path.join(os.path.dirname(rotel.__file__), 'rotel-agent'))")
+  chmod +x "$ROTEL"
+fi
+
+LOOKOUT_BUILT=1
+if [[ $SKIP_BUILD != 1 ]]; then
+  log "building lookout-bench and lookout-collector (release)"
+  if ! (cd "$ROOT" && cargo build --release -p lookout-bench -p lookout-collector) >"$OUT/build.log" 2>&1; then
+    log "building lookout-collector failed (see $OUT/build.log); building lookout-bench alone"
+    LOOKOUT_BUILT=0
+    (cd "$ROOT" && cargo build --release -p lookout-bench) >>"$OUT/build.log" 2>&1
+  fi
+fi
+LOOKOUT=${LOOKOUT_BIN:-$BIN/lookout}
+if [[ -n ${LOOKOUT_BIN:-} ]]; then LOOKOUT_BUILT=1; fi
+[[ -x $LOOKOUT ]] || LOOKOUT_BUILT=0
+
+{
+  echo "date=$(date -u +%FT%TZ) duration=$DURATION reps=$R batch=$BATCH concurrency=$CONCURRENCY"
+  echo "collector_batch=$COLLECTOR_BATCH timeout_ms=$BATCH_TIMEOUT_MS lookout_compression=$COMPRESSION"
+  echo "collector_cpu=$COLLECTOR_CPU load_cpu=$LOAD_CPU nproc=$(nproc)"
+  echo "git=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo none)"
+  [[ -n $ROTEL ]] && echo "rotel=$("$VENV/bin/pip" show rotel 2>/dev/null | awk '/^Version/ {print $2}')"
+  true
+} >"$OUT/env.txt"
+
+# ---- one run ----------------------------------------------------------------------------------
+# run_one TARGET REP -> writes $OUT/<rep>-<target>/{meta.json,loadgen.json,sink.json,...}
+run_one() {
+  local target=$1 rep=$2
+  local dir=$OUT/$rep-$target
+  mkdir -p "$dir"
+  local sink_port sink_http cport cport2 mport sink_pid attempt
+  for attempt in 1 2 3; do
+    read -r sink_port sink_http cport cport2 mport < <(free_ports 5)
+    start_bg "$LOAD_CPU" "$dir/sink" "$BIN/sink" --listen "127.0.0.1:$sink_port" \
+      --http-listen "127.0.0.1:$sink_http" --count-file "$dir/count.json" "${SINK_FLAGS[@]}"
+    sink_pid=$BG_PID
+    wait_port "$sink_port" "$sink_pid" 10 && break
+    log "sink failed to start (attempt $attempt): $(tail -n 3 "$dir/sink.err")"
+    stop_pid "$sink_pid"
+    ((attempt == 3)) && return 1
+  done
+
+  local cpid="" target_port=$sink_port
+  case $target in
+    ceiling) ;;
+    rotel)
+      start_bg "$COLLECTOR_CPU" "$dir/collector" "$ROTEL" start \
+        --otlp-grpc-endpoint "127.0.0.1:$cport" --otlp-http-endpoint "127.0.0.1:$cport2" \
+        --exporter otlp --otlp-exporter-endpoint "http://127.0.0.1:$sink_port" \
+        --otlp-exporter-protocol grpc \
+        --batch-max-size "$COLLECTOR_BATCH" --batch-timeout "${BATCH_TIMEOUT_MS}ms" \
+        --pid-file "$dir/rotel.pid" --log-file "$dir/rotel.log"
+      cpid=$BG_PID target_port=$cport
+      ;;
+    lookout)
+      if [[ $LOOKOUT_BUILT != 1 ]]; then
+        echo "{\"target\":\"lookout\",\"rep\":$rep,\"skipped\":\"lookout binary not built\"}" >"$dir/meta.json"
+        stop_pid "$sink_pid"
+        log "SKIP lookout: binary not built (see $OUT/build.log)"
+        return 0
+      fi
+      cat >"$dir/lookout.yaml" <<EOF
+receivers:
+  otlp:
+    protocols:
+      grpc: { endpoint: 127.0.0.1:$cport }
+processors:
+  batch: { send_batch_size: $COLLECTOR_BATCH, send_batch_max_size: $COLLECTOR_BATCH, timeout: ${BATCH_TIMEOUT_MS}ms }
+exporters:
+  otlp:
+    endpoint: 127.0.0.1:$sink_port
+    tls: { insecure: true }
+    compression: $COMPRESSION
+service:
+  telemetry: { metrics: { address: 127.0.0.1:$mport } }
+  pipelines:
+    traces: { receivers: [otlp], processors: [batch], exporters: [otlp] }
+EOF
+      start_bg "$COLLECTOR_CPU" "$dir/collector" "$LOOKOUT" --config "$dir/lookout.yaml"
+      cpid=$BG_PID target_port=$cport
+      ;;
+    *) log "unknown target $target"; return 1 ;;
+  esac
+
+  if [[ -n $cpid ]] && ! wait_port "$target_port" "$cpid" 15; then
+    local why
+    why=$(tail -q -n 5 "$dir/collector.err" "$dir/collector.out" 2>/dev/null | tr '\n"\\' '   ' | cut -c1-400 || true)
+    log "SKIP $target: collector did not start listening on $target_port: $why"
+    echo "{\"target\":\"$target\",\"rep\":$rep,\"skipped\":\"did not start: $why\"}" >"$dir/meta.json"
+    stop_pid "$cpid"
+    stop_pid "$sink_pid"
+    return 0
+  fi
+
+  local cpu0=0
+  [[ -n $cpid ]] && cpu0=$(cpu_of "$cpid")
+  local t0=$SECONDS
+  taskset -c "$LOAD_CPU" timeout $((DURATION + 60)) "$BIN/loadgen" --endpoint "127.0.0.1:$target_port" \
+    --batch-size "$BATCH" --concurrency "$CONCURRENCY" --duration "$DURATION" \
+    --seed "$rep" >"$dir/loadgen.json" 2>"$dir/loadgen.err" || log "loadgen exited non-zero ($target)"
+  local accepted
+  accepted=$(jq -r '.spans_sent // 0' "$dir/loadgen.json" 2>/dev/null || echo 0)
+
+  # Drain: wait until the sink saw everything accepted, or the count stops moving for 3 s.
+  local delivered last_change=$SECONDS last=-1 drain_start=$SECONDS
+  while :; do
+    sleep 0.2
+    delivered=$(sink_spans "$dir/count.json")
+    ((delivered >= accepted)) && break
+    if ((delivered != last)); then last=$delivered last_change=$SECONDS; fi
+    ((SECONDS - last_change >= 3)) && break
+    ((SECONDS - drain_start >= DRAIN_MAX)) && break
+  done
+  sleep 0.3 # one more count-file period
+  delivered=$(sink_spans "$dir/count.json")
+  local drain_s=$((SECONDS - drain_start))
+
+  local cpu1=0 hwm=0 alive=1
+  if [[ -n $cpid ]]; then
+    if alive "$cpid"; then
+      cpu1=$(cpu_of "$cpid")
+      hwm=$(hwm_kib "$cpid")
+    else
+      alive=0
+      log "WARNING: $target died during the run"
+    fi
+    stop_pid "$cpid"
+  fi
+  stop_pid "$sink_pid"
+  cp "$dir/sink.out" "$dir/sink.json" 2>/dev/null || true
+  local delivered_final
+  delivered_final=$(jq -r '.spans // 0' "$dir/sink.json" 2>/dev/null || echo "$delivered")
+
+  cat >"$dir/meta.json" <<EOF
+{"target":"$target","rep":$rep,"accepted":$accepted,"delivered":$delivered,
+ "delivered_after_stop":${delivered_final:-$delivered},"lost":$((accepted - delivered)),
+ "collector_cpu_s":$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN{printf "%.2f", b-a}'),
+ "collector_peak_rss_kib":${hwm:-0},"collector_alive":$alive,"drain_s":$drain_s,
+ "wall_s":$((SECONDS - t0))}
+EOF
+  log "$target rep $rep: accepted=$accepted delivered=$delivered cpu=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN{print b-a}')s rss=${hwm}KiB"
+}
+
+for rep in $(seq "$R"); do
+  for target in $TARGETS; do
+    run_one "$target" "$rep" || log "run $target/$rep failed"
+  done
+done
+
+python3 "$HERE/summarize.py" "$OUT" | tee "$OUT/summary.md"
+log "raw results in ${OUT#"$ROOT"/}"
