@@ -1,0 +1,107 @@
+//! `lookout validate` on bad configurations: exits non-zero and says which file, which line and
+//! which key; an unknown component type lists the supported ones. A good config validates.
+
+mod support;
+
+use std::process::{Command, Output};
+
+use support::lookout_bin;
+
+fn validate(config: &str) -> (tempfile::TempDir, std::path::PathBuf, Output) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("collector.yaml");
+    std::fs::write(&path, config).expect("write config");
+    let output = Command::new(lookout_bin())
+        .args(["validate", "--config"])
+        .arg(&path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run lookout validate");
+    (dir, path, output)
+}
+
+const PIPELINES: &str = "service:
+  pipelines:
+    traces:
+      receivers: [otlp]
+      exporters: [debug]
+";
+
+#[test]
+fn good_config_validates() {
+    let config = format!(
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:0\nexporters:\n  debug:\n{PIPELINES}"
+    );
+    let (_dir, path, output) = validate(&config);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    assert!(
+        stdout.contains(&path.display().to_string()) && stdout.contains("valid"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn unknown_key_names_file_line_and_key() {
+    // Line 6 holds the misspelled key.
+    let config = format!(
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\n        endpoint: 127.0.0.1:0\n        max_recv_msg_size_mb: 4\nexporters:\n  debug:\n{PIPELINES}"
+    );
+    let (_dir, path, output) = validate(&config);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "validate accepted an unknown key: {output:?}"
+    );
+    assert!(
+        stderr.contains(&format!("{}:6", path.display())),
+        "the error names the file and line 6: {stderr}"
+    );
+    assert!(
+        stderr.contains("max_recv_msg_size_mb"),
+        "the error names the key: {stderr}"
+    );
+}
+
+#[test]
+fn unknown_component_type_lists_supported_ones() {
+    let config = format!(
+        "receivers:\n  otlp:\nexporters:\n  debug:\n  kafka:\n    brokers: [x]\n{PIPELINES}"
+    );
+    let (_dir, path, output) = validate(&config);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success(),
+        "validate accepted an unknown exporter type: {output:?}"
+    );
+    assert!(
+        stderr.contains(&path.display().to_string()),
+        "the error names the file: {stderr}"
+    );
+    assert!(
+        stderr.contains("kafka"),
+        "the error names the type: {stderr}"
+    );
+    for supported in ["otlp", "otlphttp", "file", "debug"] {
+        assert!(
+            stderr.contains(supported),
+            "the error lists {supported}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn pipeline_naming_an_undefined_exporter_is_rejected() {
+    let config = "receivers:\n  otlp:\nexporters:\n  debug:\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [otlp/missing]\n";
+    let (_dir, path, output) = validate(config);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{output:?}");
+    assert!(
+        stderr.contains(&format!("{}:9", path.display())),
+        "file and line 9: {stderr}"
+    );
+    assert!(
+        stderr.contains("otlp/missing"),
+        "names the exporter: {stderr}"
+    );
+}
