@@ -1,0 +1,250 @@
+//! Scoring one detector's tags against the ground truth of one seed.
+
+use std::collections::BTreeMap;
+
+use lookout_anomaly::AnomalyKind;
+
+use crate::baselines::Tagged;
+use crate::synth::{CATS, Cat, InjKind, Label, NONE, NS, SpanRec, World};
+
+/// Per-seed results of one detector; every value is a plain number so
+/// seeds can be aggregated uniformly (NaN = not applicable / no data).
+pub(crate) type Row = BTreeMap<String, f64>;
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+pub(crate) fn cat_name(c: Cat) -> &'static str {
+    match c {
+        Cat::Steady => "steady",
+        Cat::Warmup => "warm-up",
+        Cat::Diurnal => "diurnal transitions",
+        Cat::Drift => "drift",
+        Cat::NearEpisode => "near an episode (same or caller key)",
+    }
+}
+
+/// (detected, delay spans, delay s, ramp factor at detection, chance of a
+/// hit from false-positive-rate tagging alone over the episode's spans)
+type EpOutcome = (bool, f64, f64, f64, f64);
+
+#[derive(Default)]
+struct Ep {
+    n: usize,
+    first: Option<(usize, f64, f32)>,
+}
+
+pub(crate) fn score(w: &World, spans: &[SpanRec], tags: &[Tagged]) -> Row {
+    let mut row = Row::new();
+    // False positives on normal spans, per category.
+    let mut n_cat = [0u64; 5];
+    let mut fp_cat = [0u64; 5];
+    // Spikes.
+    let (mut n_spike, mut tp_spike) = (0u64, 0u64);
+    let mut oracle_ps = Vec::new();
+    // Episodes.
+    let mut eps: Vec<Ep> = (0..w.injections.len()).map(|_| Ep::default()).collect();
+    // Root attribution.
+    let (mut prop_tagged, mut prop_right) = (0u64, 0u64);
+    for (s, t) in spans.iter().zip(tags) {
+        match s.label {
+            Label::Normal => {
+                let c = CATS.iter().position(|&c| c == s.cat).unwrap_or(0);
+                n_cat[c] += 1;
+                fp_cat[c] += t.flagged as u64;
+            }
+            Label::Spike => {
+                n_spike += 1;
+                tp_spike += t.flagged as u64;
+                oracle_ps.push(s.oracle_p);
+            }
+            Label::Affected | Label::Unaffected | Label::Propagated => {
+                if s.label == Label::Propagated && t.flagged {
+                    prop_tagged += 1;
+                    prop_right +=
+                        (t.kind == Some(AnomalyKind::Propagated) && t.root == s.root) as u64;
+                }
+                if s.inj == NONE {
+                    continue;
+                }
+                let j = &w.injections[s.inj as usize];
+                // Propagation episodes are judged on the ancestors only.
+                let counts = match j.kind {
+                    InjKind::Propagation => s.label == Label::Propagated,
+                    _ => s.label != Label::Propagated,
+                };
+                if !counts {
+                    continue;
+                }
+                let e = &mut eps[s.inj as usize];
+                if t.flagged && e.first.is_none() {
+                    let secs = s.end_ns.saturating_sub(j.start) as f64 / NS;
+                    e.first = Some((e.n, secs, s.ramp_factor));
+                }
+                e.n += 1;
+            }
+        }
+    }
+    // Diagnostics on stderr: LATENCY_EVAL_DEBUG=1 prints tags by (label,
+    // category, kind) and the keys with most false positives;
+    // LATENCY_EVAL_KEY=<hex key> adds a per-minute timeline of that key's
+    // false positives and the injection schedule.
+    if std::env::var_os("LATENCY_EVAL_DEBUG").is_some() {
+        let mut by: BTreeMap<String, u64> = BTreeMap::new();
+        for (s, t) in spans.iter().zip(tags) {
+            if t.flagged {
+                *by.entry(if s.label == Label::Normal {
+                    format!("N/{:?}/{:?}", s.cat, t.kind)
+                } else {
+                    format!("{:?}/{:?}", s.label, t.kind)
+                })
+                .or_default() += 1;
+            }
+        }
+        eprintln!("{by:?}");
+        if let Some(k) = std::env::var("LATENCY_EVAL_KEY")
+            .ok()
+            .and_then(|k| u64::from_str_radix(&k, 16).ok())
+        {
+            let mut last_min = u64::MAX;
+            for (s, t) in spans.iter().zip(tags) {
+                if s.key == k && t.flagged && s.label == Label::Normal {
+                    let m = s.end_ns / 60_000_000_000;
+                    if m != last_min {
+                        eprintln!(
+                            "  min {m}: {:?} {:?} dur {:.1}ms",
+                            t.kind,
+                            s.cat,
+                            s.dur_ns as f64 / 1e6
+                        );
+                        last_min = m;
+                    }
+                }
+            }
+            for j in &w.injections {
+                eprintln!(
+                    "  inj {:?} op {} {}..{} min",
+                    j.kind,
+                    j.op,
+                    j.start / 60_000_000_000,
+                    j.end / 60_000_000_000
+                );
+            }
+        }
+        let mut per_key: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+        for (s, t) in spans.iter().zip(tags) {
+            if s.label == Label::Normal {
+                let e = per_key.entry(s.key).or_default();
+                e.0 += 1;
+                e.1 += t.flagged as u64;
+            }
+        }
+        let mut v: Vec<_> = per_key.into_iter().collect();
+        v.sort_by_key(|x| std::cmp::Reverse(x.1.1));
+        for (k, (n, f)) in v.iter().take(6) {
+            eprintln!("key {k:x}: {f} fp / {n} normal; {}", w.describe(*k));
+        }
+    }
+    let n_normal: u64 = n_cat.iter().sum();
+    let fp: u64 = fp_cat.iter().sum();
+    let fp_rate = fp as f64 / n_normal.max(1) as f64;
+    for (i, c) in CATS.iter().enumerate() {
+        row.insert(
+            format!("FP/M normal: {}", cat_name(*c)),
+            1e6 * fp_cat[i] as f64 / n_cat[i].max(1) as f64,
+        );
+        row.insert(format!("normal spans: {}", cat_name(*c)), n_cat[i] as f64);
+    }
+    row.insert("FP/M normal: overall".into(), 1e6 * fp_rate);
+    let recall = tp_spike as f64 / n_spike.max(1) as f64;
+    let precision = tp_spike as f64 / (tp_spike + fp).max(1) as f64;
+    row.insert("spike spans".into(), n_spike as f64);
+    row.insert("spike recall".into(), recall);
+    row.insert("spike precision".into(), precision);
+    row.insert(
+        "spike F1".into(),
+        2.0 * precision * recall / (precision + recall).max(1e-12),
+    );
+    // The oracle tags a span when its true tail probability is below t; on
+    // normal spans that fires at rate t, so at our FP rate it recalls:
+    let oracle_recall =
+        oracle_ps.iter().filter(|&&p| p < fp_rate).count() as f64 / n_spike.max(1) as f64;
+    row.insert("oracle spike recall at same FP rate".into(), oracle_recall);
+    row.insert(
+        "spike recall / oracle".into(),
+        if oracle_recall > 0.0 {
+            recall / oracle_recall
+        } else {
+            f64::NAN
+        },
+    );
+    // Episodes grouped by kind (shifts by factor and σ).
+    let mut groups: BTreeMap<String, Vec<EpOutcome>> = BTreeMap::new();
+    for (j, e) in w.injections.iter().zip(&eps) {
+        if e.n == 0 {
+            continue;
+        }
+        let name = match j.kind {
+            InjKind::Shift => {
+                format!(
+                    "shift ×{} σ{}0.5",
+                    j.factor,
+                    if j.sigma <= 0.5 { "≤" } else { ">" }
+                )
+            }
+            InjKind::Ramp => "ramp to ×3".into(),
+            InjKind::Variance => "variance ×2–3".into(),
+            InjKind::Partial => "10% of requests ×2–4".into(),
+            InjKind::Propagation => "propagation to ancestors".into(),
+        };
+        let (det, d_sp, d_s, f) = match e.first {
+            Some((sp, s, f)) => (true, sp as f64, s, f as f64),
+            None => (false, f64::NAN, f64::NAN, f64::NAN),
+        };
+        let chance = 1.0 - (1.0 - fp_rate).powf(e.n as f64);
+        groups
+            .entry(name)
+            .or_default()
+            .push((det, d_sp, d_s, f, chance));
+    }
+    for (name, v) in groups {
+        let n = v.len() as f64;
+        row.insert(format!("{name}: episodes"), n);
+        row.insert(
+            format!("{name}: recall"),
+            v.iter().filter(|x| x.0).count() as f64 / n,
+        );
+        row.insert(
+            format!("{name}: recall expected by chance at this FP rate"),
+            v.iter().map(|x| x.4).sum::<f64>() / n,
+        );
+        let mut sp: Vec<f64> = v.iter().filter(|x| x.0).map(|x| x.1).collect();
+        let mut ss: Vec<f64> = v.iter().filter(|x| x.0).map(|x| x.2).collect();
+        row.insert(format!("{name}: median delay (spans)"), median(&mut sp));
+        row.insert(format!("{name}: median delay (s)"), median(&mut ss));
+        if name.starts_with("ramp") {
+            let before = v.iter().filter(|x| x.0 && x.3 < 1.5).count() as f64 / n;
+            row.insert(format!("{name}: caught before ×1.5"), before);
+            let mut f: Vec<f64> = v.iter().filter(|x| x.0).map(|x| x.3).collect();
+            row.insert(
+                format!("{name}: median factor at detection"),
+                median(&mut f),
+            );
+        }
+    }
+    row.insert(
+        "root attribution accuracy".into(),
+        if prop_tagged > 0 {
+            prop_right as f64 / prop_tagged as f64
+        } else {
+            f64::NAN
+        },
+    );
+    row.insert("tagged propagated-truth spans".into(), prop_tagged as f64);
+    row
+}

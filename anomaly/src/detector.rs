@@ -1,0 +1,719 @@
+//! Per-key state machine (tail test + sequential test + episodes) and the
+//! LRU-bounded key table.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use crate::config::DetectorConfig;
+use crate::error::ConfigError;
+use crate::key::{KeyHash, KeyRef};
+use crate::sketch::{LogSketch, ThresholdParams, Thresholds};
+use crate::verdict::{AnomalyKind, Category, Verdict};
+
+/// Slots sampled per eviction (approximate LRU, as in Redis): exact LRU
+/// needs a linked list whose neighbour updates cost two extra cache misses
+/// per span at 100k keys.
+const EVICTION_SAMPLES: usize = 16;
+
+/// Constants derived once from the config so the hot path does no config math.
+#[derive(Debug, Clone)]
+struct Derived {
+    inv_width: f64,
+    params: ThresholdParams,
+    /// -ln2 / half-life in ns.
+    neg_ln2_per_ns: f64,
+    /// ln of the smallest per-span decay factor (span-count half-life floor).
+    min_ln_decay: f64,
+    /// The same for the location average.
+    loc_min_ln_decay: f64,
+    /// -ln2 / location_max_half_life in ns.
+    loc_max_neg_ln2_per_ns: f64,
+    llr_exceed: f64,
+    llr_below: f64,
+    relearn_ns: u64,
+}
+
+// === impl Episode ===
+
+/// A detected shift or degradation in progress.
+#[derive(Debug, Clone)]
+struct Episode {
+    kind: AnomalyKind,
+    start_ns: u64,
+    /// Baseline before the episode; spans are judged against it.
+    frozen: Thresholds,
+    /// The level during the episode, learned to replace the baseline on relearn.
+    fresh: LogSketch,
+    fresh_last_ns: u64,
+    /// Evidence that the key is back at the frozen baseline: a reverse
+    /// CUSUM (shift) or a recent exceedance rate (degradation).
+    back: f64,
+}
+
+// === impl KeyState ===
+
+#[derive(Debug, Clone)]
+struct KeyState {
+    key: u64,
+    /// Detector-wide tick of the last observation (for eviction).
+    last_tick: u64,
+    seen: u32,
+    since_refresh: u32,
+    last_ns: u64,
+    s_mean: f64,
+    s_exceed: f64,
+    /// Faster average of clipped log-durations: the level the (slower)
+    /// sketch shape is placed at, so trends are tracked without the lag a
+    /// long sketch half-life would have.
+    loc: f64,
+    loc_init: bool,
+    th: Thresholds,
+    sketch: LogSketch,
+    episode: Option<Box<Episode>>,
+}
+
+impl KeyState {
+    fn new(key: u64) -> Self {
+        Self {
+            key,
+            last_tick: 0,
+            seen: 0,
+            since_refresh: 0,
+            last_ns: 0,
+            s_mean: 0.0,
+            s_exceed: 0.0,
+            loc: 0.0,
+            loc_init: false,
+            th: Thresholds::default(),
+            sketch: LogSketch::new(),
+            episode: None,
+        }
+    }
+
+    fn decay(d: &Derived, last_ns: u64, now_ns: u64, first: bool) -> f64 {
+        if first {
+            return 1.0;
+        }
+        // Spans may end out of order: time never runs backwards for the decay.
+        let dt = now_ns.saturating_sub(last_ns) as f64;
+        (dt * d.neg_ln2_per_ns).max(d.min_ln_decay).exp()
+    }
+
+    fn refresh(&mut self, d: &Derived) {
+        let base = Thresholds::compute(&self.sketch, &d.params);
+        if !self.loc_init {
+            self.loc = base.mean_c;
+            self.loc_init = true;
+        }
+        let shift = self.loc - base.mean_c;
+        self.th = base.shifted(shift);
+        self.since_refresh = 0;
+    }
+
+    fn observe(&mut self, cfg: &DetectorConfig, d: &Derived, dur_ns: u64, now_ns: u64) -> Verdict {
+        let ln_x = (dur_ns.max(1) as f64).ln();
+        self.seen = self.seen.saturating_add(1);
+        if self.episode.is_some() {
+            return self.observe_in_episode(cfg, d, dur_ns, ln_x, now_ns);
+        }
+        let decay = Self::decay(d, self.last_ns, now_ns, self.seen == 1);
+        let loc_keep = if self.seen == 1 {
+            1.0
+        } else {
+            let dt = now_ns.saturating_sub(self.last_ns) as f64;
+            // At least `location_min_half_life_spans`, at most `location_max_half_life`.
+            (dt * d.neg_ln2_per_ns)
+                .max(d.loc_min_ln_decay)
+                .min(dt * d.loc_max_neg_ln2_per_ns)
+                .exp()
+        };
+        self.last_ns = self.last_ns.max(now_ns);
+        if self.seen <= cfg.min_samples {
+            self.sketch.insert(ln_x, d.inv_width, decay);
+            if self.seen == cfg.min_samples {
+                self.refresh(d);
+            }
+            return Verdict::warmup();
+        }
+
+        let mut verdict = self.judge(cfg, dur_ns, ln_x, &self.th);
+        let clipped = ln_x.clamp(self.th.clip_lo, self.th.clip_hi);
+        self.loc = loc_keep * self.loc + (1.0 - loc_keep) * clipped;
+
+        if self.seen > cfg.sequential_min_samples {
+            let z = self.th.z(ln_x);
+            self.s_mean = (self.s_mean + z - cfg.cusum_k).max(0.0);
+            let llr = if ln_x > self.th.exceed_ln {
+                d.llr_exceed
+            } else {
+                d.llr_below
+            };
+            self.s_exceed = (self.s_exceed + llr).max(0.0);
+            let kind = if self.s_mean >= cfg.cusum_h {
+                Some(AnomalyKind::Shift)
+            } else if self.s_exceed >= cfg.exceedance_h {
+                Some(AnomalyKind::Degradation)
+            } else {
+                None
+            };
+            if let Some(kind) = kind {
+                let mut fresh = LogSketch::new();
+                fresh.insert(ln_x, d.inv_width, 1.0);
+                self.episode = Some(Box::new(Episode {
+                    kind,
+                    start_ns: now_ns,
+                    frozen: self.th.clone(),
+                    fresh,
+                    fresh_last_ns: now_ns,
+                    back: if kind == AnomalyKind::Shift {
+                        0.0
+                    } else {
+                        cfg.exceedance_alt_rate
+                    },
+                }));
+                let tag_ln = if kind == AnomalyKind::Shift {
+                    self.th.tag_ln
+                } else {
+                    self.th.exceed_ln
+                };
+                if verdict.kind.is_none() && ln_x > tag_ln {
+                    verdict = self.episode_verdict(cfg, kind, dur_ns, ln_x, &self.th);
+                }
+                return verdict;
+            }
+        }
+
+        // Spikes go into the baseline too: leaving them out biases the tail
+        // estimate light, which lowers the threshold, which leaves out more
+        // spans — a feedback loop that turned heavy-tailed keys into false
+        // "degradations" in the evaluation.
+        self.sketch.insert(ln_x, d.inv_width, decay);
+        self.since_refresh += 1;
+        if self.since_refresh >= cfg.refresh_every {
+            self.refresh(d);
+        }
+        verdict
+    }
+
+    /// Tail test against cached thresholds.
+    fn judge(&self, cfg: &DetectorConfig, dur_ns: u64, ln_x: f64, th: &Thresholds) -> Verdict {
+        let ratio = dur_ns as f64 / th.median_ns;
+        let mut v = Verdict {
+            kind: None,
+            score: 0.0,
+            baseline_ms: th.median_ns / 1e6,
+            ratio,
+            category: None,
+            root_span_id: None,
+            warming_up: false,
+        };
+        if dur_ns > th.spike_ns {
+            let p = th.tail_probability(ln_x);
+            v.kind = Some(AnomalyKind::Spike);
+            v.score = p;
+            v.category = Some(if p < cfg.very_slow_tail_probability {
+                Category::VerySlow
+            } else {
+                Category::Slow
+            });
+        }
+        v
+    }
+
+    fn episode_verdict(
+        &self,
+        cfg: &DetectorConfig,
+        kind: AnomalyKind,
+        dur_ns: u64,
+        ln_x: f64,
+        frozen: &Thresholds,
+    ) -> Verdict {
+        let mut v = self.judge(cfg, dur_ns, ln_x, frozen);
+        if v.kind.is_none() {
+            v.kind = Some(kind);
+            v.score = frozen.robust_z(ln_x);
+            v.category = Some(Category::Slow);
+        } else {
+            // Inside an episode even an extreme span is reported with the
+            // episode's kind, so the incident reads as one thing.
+            v.kind = Some(kind);
+        }
+        v
+    }
+
+    fn observe_in_episode(
+        &mut self,
+        cfg: &DetectorConfig,
+        d: &Derived,
+        dur_ns: u64,
+        ln_x: f64,
+        now_ns: u64,
+    ) -> Verdict {
+        let Some(ep) = self.episode.as_mut() else {
+            unreachable!("checked by caller")
+        };
+        let decay = Self::decay(d, ep.fresh_last_ns, now_ns, false);
+        ep.fresh_last_ns = ep.fresh_last_ns.max(now_ns);
+        ep.fresh.insert(ln_x, d.inv_width, decay);
+        // The episode ends when spans look like the frozen baseline again.
+        // Shift: a reverse CUSUM on z with half the reference value. Degradation:
+        // an exceedance-rate average over ~100 spans back under twice the
+        // nominal rate (a reverse Bernoulli CUSUM would need ~1000 spans to
+        // tell 1 % from 2 %, and stalls when the tail estimate is slightly off).
+        let ended = match ep.kind {
+            AnomalyKind::Shift => {
+                ep.back = (ep.back + 0.5 * cfg.cusum_k - ep.frozen.z(ln_x)).max(0.0);
+                ep.back >= 0.5 * cfg.cusum_h
+            }
+            _ => {
+                let hit = if ln_x > ep.frozen.exceed_ln { 1.0 } else { 0.0 };
+                ep.back += (hit - ep.back) * 0.01;
+                ep.back < 2.0 * (1.0 - cfg.exceedance_quantile)
+            }
+        };
+        let relearn = now_ns.saturating_sub(ep.start_ns) >= d.relearn_ns
+            && ep.fresh.weight() >= cfg.min_samples as f64;
+        let kind = ep.kind;
+        let frozen = ep.frozen.clone();
+        // A degradation lives in the tail: tagging its spans above p90 would
+        // mostly tag unaffected ones.
+        let tag_ln = if kind == AnomalyKind::Shift {
+            frozen.tag_ln
+        } else {
+            frozen.exceed_ln
+        };
+        let verdict = if ln_x > tag_ln || dur_ns > frozen.spike_ns {
+            self.episode_verdict(cfg, kind, dur_ns, ln_x, &frozen)
+        } else {
+            self.judge(cfg, dur_ns, ln_x, &frozen)
+        };
+        if relearn {
+            // The new level held for `relearn_after`: it is the new normal.
+            let ep = self.episode.take().map(|e| *e);
+            if let Some(ep) = ep {
+                self.sketch = ep.fresh;
+                self.last_ns = ep.fresh_last_ns;
+            }
+            self.s_mean = 0.0;
+            self.s_exceed = 0.0;
+            self.loc_init = false;
+            self.refresh(d);
+        } else if ended {
+            // Back to the old level: resume the untouched pre-episode baseline.
+            self.episode = None;
+            self.s_mean = 0.0;
+            self.s_exceed = 0.0;
+        }
+        verdict
+    }
+}
+
+// === impl Detector ===
+
+/// Identity hasher for keys that are already well-mixed 64-bit hashes.
+#[derive(Default, Clone, Copy)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | b as u64;
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+/// Streaming latency-anomaly detector over many keys.
+///
+/// Not thread-safe by design: a processor shards keys over detectors (one
+/// per worker) so the hot path takes no lock.
+#[derive(Debug)]
+pub struct Detector {
+    cfg: DetectorConfig,
+    d: Derived,
+    map: HashMap<u64, u32, BuildHasherDefault<PassThrough>>,
+    slots: Vec<KeyState>,
+    /// Observations so far: the recency clock.
+    tick: u64,
+    /// xorshift state for eviction sampling.
+    sample_state: u64,
+    evictions: u64,
+}
+
+impl std::fmt::Debug for PassThrough {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PassThrough")
+    }
+}
+
+impl Detector {
+    /// Builds a detector; the config is validated first.
+    pub fn new(cfg: DetectorConfig) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        let a = cfg.relative_accuracy;
+        let width = ((1.0 + a) / (1.0 - a)).ln();
+        let p0 = 1.0 - cfg.exceedance_quantile;
+        let p1 = cfg.exceedance_alt_rate;
+        let d = Derived {
+            inv_width: 1.0 / width,
+            params: ThresholdParams {
+                width,
+                spike_p: cfg.spike_tail_probability,
+                tail_margin: cfg.tail_margin,
+                exceed_q: cfg.exceedance_quantile,
+                tag_q: cfg.episode_tag_quantile,
+            },
+            neg_ln2_per_ns: -std::f64::consts::LN_2 / (cfg.half_life.as_nanos() as f64),
+            min_ln_decay: -std::f64::consts::LN_2 / cfg.min_half_life_spans,
+            loc_min_ln_decay: -std::f64::consts::LN_2 / cfg.location_min_half_life_spans,
+            loc_max_neg_ln2_per_ns: -std::f64::consts::LN_2
+                / (cfg.location_max_half_life.as_nanos() as f64),
+            llr_exceed: (p1 / p0).ln(),
+            llr_below: ((1.0 - p1) / (1.0 - p0)).ln(),
+            relearn_ns: cfg.relearn_after.as_nanos().min(u64::MAX as u128) as u64,
+        };
+        let cap = cfg.max_keys.min(1 << 20);
+        Ok(Self {
+            d,
+            map: HashMap::with_capacity_and_hasher(cap, Default::default()),
+            slots: Vec::with_capacity(cap),
+            tick: 0,
+            sample_state: 0x9E37_79B9_7F4A_7C15,
+            evictions: 0,
+            cfg,
+        })
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &DetectorConfig {
+        &self.cfg
+    }
+
+    /// Judges one span of `key` that lasted `duration_ns` and ended at
+    /// `now_unix_nanos` (the span's end time: the decay clock).
+    pub fn observe(&mut self, key: KeyRef<'_>, duration_ns: u64, now_unix_nanos: u64) -> Verdict {
+        self.observe_hashed(key.hash(), duration_ns, now_unix_nanos)
+    }
+
+    /// Like [`Detector::observe`] with a precomputed key hash.
+    pub fn observe_hashed(
+        &mut self,
+        key: KeyHash,
+        duration_ns: u64,
+        now_unix_nanos: u64,
+    ) -> Verdict {
+        let idx = self.slot_for(key.0);
+        let st = &mut self.slots[idx as usize];
+        st.observe(&self.cfg, &self.d, duration_ns, now_unix_nanos)
+    }
+
+    /// Number of keys currently tracked.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when no key is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Keys evicted by the LRU so far.
+    pub fn evictions(&self) -> u64 {
+        self.evictions
+    }
+
+    /// Bytes held per key outside an episode: the key state (inline sketch)
+    /// plus the key table entry (padded `(u64, u32)` and a control byte, at
+    /// the table's 7/8 maximum load).
+    pub fn bytes_per_key() -> usize {
+        std::mem::size_of::<KeyState>() + (std::mem::size_of::<(u64, u32)>() + 1) * 8 / 7
+    }
+
+    /// Extra bytes a key holds while an episode is open (the boxed episode
+    /// with its second sketch); so the worst case per key is
+    /// `bytes_per_key() + episode_bytes()`.
+    pub fn episode_bytes() -> usize {
+        std::mem::size_of::<Episode>()
+    }
+
+    /// Number of keys that currently have an open episode.
+    pub fn open_episodes(&self) -> usize {
+        self.slots.iter().filter(|s| s.episode.is_some()).count()
+    }
+
+    fn slot_for(&mut self, key: u64) -> u32 {
+        self.tick += 1;
+        let tick = self.tick;
+        if let Some(&idx) = self.map.get(&key) {
+            self.slots[idx as usize].last_tick = tick;
+            return idx;
+        }
+        let idx = if self.slots.len() < self.cfg.max_keys {
+            self.slots.push(KeyState::new(key));
+            (self.slots.len() - 1) as u32
+        } else {
+            let victim = self.pick_victim();
+            let old = self.slots[victim as usize].key;
+            self.map.remove(&old);
+            self.slots[victim as usize] = KeyState::new(key);
+            self.evictions += 1;
+            victim
+        };
+        self.slots[idx as usize].last_tick = tick;
+        self.map.insert(key, idx);
+        idx
+    }
+
+    /// Least recently seen slot: exact for small tables, else the oldest of
+    /// a random sample.
+    fn pick_victim(&mut self) -> u32 {
+        let n = self.slots.len();
+        let oldest = |it: &mut dyn Iterator<Item = usize>, slots: &[KeyState]| {
+            it.min_by_key(|&i| slots[i].last_tick).unwrap_or(0) as u32
+        };
+        if n <= EVICTION_SAMPLES {
+            return oldest(&mut (0..n), &self.slots);
+        }
+        let mut picks = [0usize; EVICTION_SAMPLES];
+        for p in &mut picks {
+            let mut x = self.sample_state;
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.sample_state = x;
+            *p = (x % n as u64) as usize;
+        }
+        oldest(&mut picks.into_iter(), &self.slots)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// splitmix64 + Box–Muller: deterministic streams without a dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn u64(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+        fn unit(&mut self) -> f64 {
+            ((self.u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        }
+        fn normal(&mut self) -> f64 {
+            (-2.0 * self.unit().ln()).sqrt() * (std::f64::consts::TAU * self.unit()).cos()
+        }
+        /// Log-normal around `median_ms` with an optional Pareto(α=1.5) tail.
+        fn duration(&mut self, median_ms: f64, sigma: f64, pareto_p: f64) -> u64 {
+            let mut ms = median_ms * (sigma * self.normal()).exp();
+            if self.unit() < pareto_p {
+                ms *= self.unit().powf(-1.0 / 1.5);
+            }
+            (ms * 1e6) as u64
+        }
+    }
+
+    const KEY: KeyHash = KeyHash(42);
+    const STEP_NS: u64 = 100_000_000; // 10 spans/s
+
+    fn det() -> Detector {
+        Detector::new(DetectorConfig::default()).unwrap()
+    }
+
+    /// Feeds `n` spans; returns the verdicts.
+    fn feed(
+        d: &mut Detector,
+        rng: &mut Rng,
+        t: &mut u64,
+        n: usize,
+        mut dur: impl FnMut(&mut Rng) -> u64,
+    ) -> Vec<Verdict> {
+        (0..n)
+            .map(|_| {
+                *t += STEP_NS;
+                let x = dur(rng);
+                d.observe_hashed(KEY, x, *t)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn stationary_heavy_tailed_stream_stays_under_fp_bound() {
+        let mut d = det();
+        let mut rng = Rng(7);
+        let mut t = 0;
+        let n = 400_000;
+        let v = feed(&mut d, &mut rng, &mut t, n, |r| r.duration(20.0, 0.6, 0.02));
+        let tagged = v.iter().filter(|v| v.is_anomalous()).count();
+        for k in [
+            AnomalyKind::Spike,
+            AnomalyKind::Shift,
+            AnomalyKind::Degradation,
+        ] {
+            eprintln!("{k}: {}", v.iter().filter(|v| v.kind == Some(k)).count());
+        }
+        // 100 per million normal spans is the steady-state target.
+        assert!(
+            tagged as f64 <= 100e-6 * n as f64,
+            "{tagged} tags in {n} normal spans"
+        );
+    }
+
+    #[test]
+    fn step_shift_is_found_and_tagged_against_old_baseline() {
+        let mut d = det();
+        let mut rng = Rng(11);
+        let mut t = 0;
+        feed(&mut d, &mut rng, &mut t, 5_000, |r| {
+            r.duration(20.0, 0.5, 0.0)
+        });
+        let v = feed(&mut d, &mut rng, &mut t, 300, |r| {
+            r.duration(30.0, 0.5, 0.0)
+        });
+        let first = v
+            .iter()
+            .position(|v| v.is_anomalous())
+            .expect("x1.5 shift not detected");
+        assert!(first < 100, "detected after {first} spans");
+        let seq: Vec<_> = v
+            .iter()
+            .filter(|v| v.kind == Some(AnomalyKind::Shift))
+            .collect();
+        assert!(seq.len() > 60, "only {} episode spans tagged", seq.len());
+        // Judged against the pre-shift baseline (~20 ms), not the new level.
+        assert!((seq[seq.len() - 1].baseline_ms - 20.0).abs() < 2.0);
+    }
+
+    #[test]
+    fn episode_ends_when_level_returns() {
+        let mut d = det();
+        let mut rng = Rng(3);
+        let mut t = 0;
+        feed(&mut d, &mut rng, &mut t, 5_000, |r| {
+            r.duration(20.0, 0.4, 0.0)
+        });
+        feed(&mut d, &mut rng, &mut t, 200, |r| {
+            r.duration(40.0, 0.4, 0.0)
+        });
+        assert_eq!(d.open_episodes(), 1);
+        let v = feed(&mut d, &mut rng, &mut t, 2_000, |r| {
+            r.duration(20.0, 0.4, 0.0)
+        });
+        assert_eq!(d.open_episodes(), 0);
+        let late = v[200..].iter().filter(|v| v.is_anomalous()).count();
+        assert_eq!(late, 0, "tags long after recovery");
+    }
+
+    #[test]
+    fn busy_key_relearns_only_after_wall_time() {
+        let cfg = DetectorConfig {
+            relearn_after: Duration::from_secs(600),
+            ..DetectorConfig::default()
+        };
+        let mut d = Detector::new(cfg).unwrap();
+        let mut rng = Rng(5);
+        let mut t = 0;
+        feed(&mut d, &mut rng, &mut t, 5_000, |r| {
+            r.duration(20.0, 0.3, 0.0)
+        });
+        // 10 spans/s for 9 minutes: still an episode, slow spans still tagged.
+        let v = feed(&mut d, &mut rng, &mut t, 5_400, |r| {
+            r.duration(60.0, 0.3, 0.0)
+        });
+        let tail = v[5_000..].iter().filter(|v| v.is_anomalous()).count();
+        assert!(
+            tail > 350,
+            "only {tail} of the last 400 tagged before relearn"
+        );
+        // Past 10 minutes the new level is normal.
+        let v = feed(&mut d, &mut rng, &mut t, 3_000, |r| {
+            r.duration(60.0, 0.3, 0.0)
+        });
+        assert!(v[1_000..].iter().all(|v| !v.is_anomalous()));
+        assert!(
+            (v[2_999].baseline_ms - 60.0).abs() < 6.0,
+            "baseline {}",
+            v[2_999].baseline_ms
+        );
+    }
+
+    #[test]
+    fn isolated_spike_is_a_spike() {
+        let mut d = det();
+        let mut rng = Rng(9);
+        let mut t = 0;
+        feed(&mut d, &mut rng, &mut t, 20_000, |r| {
+            r.duration(10.0, 0.3, 0.0)
+        });
+        t += STEP_NS;
+        let v = d.observe_hashed(KEY, 200_000_000, t);
+        assert_eq!(v.kind, Some(AnomalyKind::Spike));
+        assert!(v.score < 1e-6 && v.ratio > 15.0, "{v:?}");
+    }
+
+    #[test]
+    fn variance_inflation_is_a_degradation() {
+        let mut d = det();
+        let mut rng = Rng(13);
+        let mut t = 0;
+        feed(&mut d, &mut rng, &mut t, 10_000, |r| {
+            r.duration(20.0, 0.4, 0.0)
+        });
+        let v = feed(&mut d, &mut rng, &mut t, 600, |r| {
+            r.duration(20.0, 1.0, 0.0)
+        });
+        let kinds: Vec<_> = v.iter().filter_map(|v| v.kind).collect();
+        assert!(
+            kinds.contains(&AnomalyKind::Degradation) || kinds.contains(&AnomalyKind::Shift),
+            "{kinds:?}"
+        );
+        assert!(d.open_episodes() == 1);
+    }
+
+    #[test]
+    fn degradation_episode_ends_when_variance_returns() {
+        let mut d = det();
+        let mut rng = Rng(17);
+        let mut t = 0;
+        feed(&mut d, &mut rng, &mut t, 20_000, |r| {
+            r.duration(20.0, 0.9, 0.0)
+        });
+        let v = feed(&mut d, &mut rng, &mut t, 1_800, |r| {
+            let z = r.normal();
+            (20e6 * (2.5 * 0.9 * z).exp()) as u64
+        });
+        assert!(v.iter().any(|v| v.kind == Some(AnomalyKind::Degradation)));
+        let v = feed(&mut d, &mut rng, &mut t, 3_000, |r| {
+            r.duration(20.0, 0.9, 0.0)
+        });
+        let late = v[1_000..].iter().filter(|v| v.is_anomalous()).count();
+        assert_eq!(d.open_episodes(), 0, "episode still open; {late} late tags");
+        assert!(late <= 2, "{late} tags long after recovery");
+    }
+
+    #[test]
+    fn lru_bounds_keys() {
+        let cfg = DetectorConfig {
+            max_keys: 2,
+            ..DetectorConfig::default()
+        };
+        let mut d = Detector::new(cfg).unwrap();
+        d.observe_hashed(KeyHash(1), 10, 1);
+        d.observe_hashed(KeyHash(2), 10, 2);
+        d.observe_hashed(KeyHash(1), 10, 3);
+        d.observe_hashed(KeyHash(3), 10, 4); // evicts 2, the least recent
+        assert_eq!((d.len(), d.evictions()), (2, 1));
+        assert!(d.map.contains_key(&1) && d.map.contains_key(&3));
+        assert!(Detector::bytes_per_key() + Detector::episode_bytes() <= 4096);
+    }
+}

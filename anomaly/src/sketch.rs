@@ -1,0 +1,429 @@
+//! Decaying, relative-error quantile sketch over log-durations, and the
+//! per-key thresholds derived from it.
+//!
+//! The sketch is DDSketch's log-bucket mapping (bucket `i` holds values in
+//! `[γ^i, γ^(i+1))`, so every quantile has relative error ≤ α) with three
+//! changes the `sketches-ddsketch` crate does not offer:
+//! - exponential decay, needed for drift adaptation (that crate's counts are
+//!   integers and cannot decay);
+//! - a fixed 256-bucket inline window of `f32`s (1 KiB), so a key never
+//!   allocates and stays far below the 4 KiB budget (that crate uses a
+//!   growable `Vec<u64>` store of up to 2048 bins);
+//! - in-bucket interpolation, which matters for the narrow keys (σ = 0.2)
+//!   whose whole body spans a handful of buckets.
+//!
+//! Decay is applied lazily: instead of multiplying every bucket by the decay
+//! factor on each insert, the weight of new samples grows by the inverse
+//! factor and all buckets are rescaled once that weight exceeds 2^20.
+
+/// Buckets per sketch.
+pub(crate) const BINS: usize = 256;
+/// Where the first sample lands: more room above than below because the
+/// interesting direction is up.
+const ANCHOR: i64 = 112;
+/// The window only moves when the mass it would collapse is below this
+/// fraction of the total; otherwise the outlier is clamped into the edge
+/// bucket. Collapsing the body to make room for one extreme value would
+/// corrupt every quantile (seen with variance inflation in the evaluation).
+const MAX_SPILL: f32 = 0.01;
+/// Extra buckets moved when the window shifts, so a slowly moving key does
+/// not shift on every sample.
+const SHIFT_SLACK: i64 = 8;
+const RESCALE_AT: f32 = 1_048_576.0;
+
+// === impl LogSketch ===
+
+/// Decaying log-bucket histogram.
+#[derive(Clone, Debug)]
+pub(crate) struct LogSketch {
+    bins: [f32; BINS],
+    /// Absolute bucket index of `bins[0]`.
+    base: i64,
+    /// Weight given to the next sample (grows instead of old weights shrinking).
+    growth: f32,
+    /// Sum of `bins`, in the same (growth-scaled) units.
+    total: f32,
+    anchored: bool,
+    /// Occupied bucket range, so threshold refreshes skip empty buckets.
+    lo: u16,
+    hi: u16,
+}
+
+impl LogSketch {
+    pub(crate) fn new() -> Self {
+        Self {
+            bins: [0.0; BINS],
+            base: 0,
+            growth: 1.0,
+            total: 0.0,
+            anchored: false,
+            lo: BINS as u16,
+            hi: 0,
+        }
+    }
+
+    /// Effective (decayed) number of samples.
+    pub(crate) fn weight(&self) -> f64 {
+        if self.growth > 0.0 {
+            (self.total / self.growth) as f64
+        } else {
+            0.0
+        }
+    }
+
+    /// Inserts a log-duration after decaying history by `decay` ∈ (0, 1].
+    pub(crate) fn insert(&mut self, ln_x: f64, inv_width: f64, decay: f64) {
+        self.growth /= decay as f32;
+        if self.growth > RESCALE_AT {
+            let s = 1.0 / self.growth;
+            for b in &mut self.bins {
+                *b *= s;
+            }
+            self.total *= s;
+            self.growth = 1.0;
+        }
+        let abs = (ln_x * inv_width).floor() as i64;
+        if !self.anchored {
+            self.base = abs - ANCHOR;
+            self.anchored = true;
+        }
+        let mut idx = abs - self.base;
+        if idx < 0 {
+            let s = (-idx + SHIFT_SLACK).min(BINS as i64 - 1);
+            let spill: f32 = self.bins[BINS - 1 - s as usize..].iter().sum();
+            if spill <= MAX_SPILL * self.total {
+                self.shift_down(s);
+                idx = abs - self.base;
+            }
+        } else if idx >= BINS as i64 {
+            let s = (idx - BINS as i64 + 1 + SHIFT_SLACK).min(BINS as i64 - 1);
+            let spill: f32 = self.bins[..=s as usize].iter().sum();
+            if spill <= MAX_SPILL * self.total {
+                self.shift_up(s);
+                idx = abs - self.base;
+            }
+        }
+        let idx = idx.clamp(0, BINS as i64 - 1) as usize;
+        self.lo = self.lo.min(idx as u16);
+        self.hi = self.hi.max(idx as u16);
+        self.bins[idx] += self.growth;
+        self.total += self.growth;
+    }
+
+    /// Moves the window `s` buckets towards smaller values; the top buckets
+    /// that fall off are collapsed into the new top bucket.
+    fn shift_down(&mut self, s: i64) {
+        let s = s.min(BINS as i64 - 1) as usize;
+        let spill: f32 = self.bins[BINS - 1 - s..].iter().sum();
+        self.bins.copy_within(0..BINS - s, s);
+        self.bins[..s].fill(0.0);
+        self.bins[BINS - 1] = spill;
+        self.base -= s as i64;
+        self.lo = (self.lo as usize + s).min(BINS - 1) as u16;
+        self.hi = (self.hi as usize + s).min(BINS - 1) as u16;
+    }
+
+    /// Moves the window `s` buckets towards larger values; the bottom
+    /// buckets are collapsed into the new bottom bucket.
+    fn shift_up(&mut self, s: i64) {
+        let s = s.min(BINS as i64 - 1) as usize;
+        let spill: f32 = self.bins[..=s].iter().sum();
+        self.bins.copy_within(s.., 0);
+        self.bins[BINS - s..].fill(0.0);
+        self.bins[0] = spill;
+        self.base += s as i64;
+        self.lo = (self.lo as usize).saturating_sub(s) as u16;
+        self.hi = (self.hi as usize).saturating_sub(s) as u16;
+    }
+
+    /// Occupied bucket range (inclusive); the full window when empty.
+    fn range(&self) -> (usize, usize) {
+        if self.lo as usize > self.hi as usize {
+            (0, BINS - 1)
+        } else {
+            (self.lo as usize, self.hi as usize)
+        }
+    }
+
+    /// Log-value quantiles for ascending `levels`, interpolated within buckets.
+    pub(crate) fn quantiles<const N: usize>(&self, levels: [f64; N], width: f64) -> [f64; N] {
+        let mut out = [0.0; N];
+        let total = self.total as f64;
+        let mut cum = 0.0f64;
+        let mut li = 0;
+        let (lo, hi) = self.range();
+        for (j, &b) in self.bins.iter().enumerate().take(hi + 1).skip(lo) {
+            let b = b as f64;
+            if b <= 0.0 {
+                continue;
+            }
+            while li < N && levels[li] * total <= cum + b {
+                let frac = ((levels[li] * total - cum) / b).clamp(0.0, 1.0);
+                out[li] = ((self.base + j as i64) as f64 + frac) * width;
+                li += 1;
+            }
+            cum += b;
+        }
+        // Rounding can leave the top levels unassigned: they sit at the top.
+        let top = self.bins[..=hi].iter().rposition(|&b| b > 0.0).unwrap_or(0);
+        for o in &mut out[li..] {
+            *o = ((self.base + top as i64) as f64 + 1.0) * width;
+        }
+        out
+    }
+
+    /// Mean of `x - u` over the mass above `u` (the Hill estimator of an
+    /// exponential tail's scale in log space).
+    pub(crate) fn mean_excess(&self, u: f64, width: f64) -> f64 {
+        let (mut w, mut s) = (0.0f64, 0.0f64);
+        let (lo, hi) = self.range();
+        for (j, &b) in self.bins.iter().enumerate().take(hi + 1).skip(lo).rev() {
+            if b <= 0.0 {
+                continue;
+            }
+            let lo = (self.base + j as i64) as f64 * width;
+            let hi = lo + width;
+            if hi <= u {
+                break;
+            }
+            // Part of the bucket above u, assuming uniform mass inside it.
+            let frac = ((hi - u.max(lo)) / width).clamp(0.0, 1.0);
+            let mid = (u.max(lo) + hi) * 0.5;
+            let m = b as f64 * frac;
+            w += m;
+            s += m * (mid - u);
+        }
+        if w > 0.0 { s / w } else { width }
+    }
+
+    /// Mean and standard deviation of the log-values clipped to `[lo, hi]`,
+    /// using bucket midpoints.
+    pub(crate) fn clipped_moments(&self, lo: f64, hi: f64, width: f64) -> (f64, f64) {
+        let (mut w, mut s1, mut s2) = (0.0f64, 0.0f64, 0.0f64);
+        let (first, last) = self.range();
+        for (j, &b) in self.bins.iter().enumerate().take(last + 1).skip(first) {
+            if b <= 0.0 {
+                continue;
+            }
+            let x = (((self.base + j as i64) as f64 + 0.5) * width).clamp(lo, hi);
+            let b = b as f64;
+            w += b;
+            s1 += b * x;
+            s2 += b * x * x;
+        }
+        if w <= 0.0 {
+            return (0.0, 1.0);
+        }
+        let m = s1 / w;
+        // Bucket quantisation adds width²/12 of variance that is not in the data.
+        let var = (s2 / w - m * m).max(0.0);
+        (m, var.sqrt())
+    }
+}
+
+// === impl Thresholds ===
+
+/// Per-key values derived from the sketch; refreshed every
+/// `refresh_every` spans rather than per span.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Thresholds {
+    /// Median log-duration.
+    pub(crate) median_ln: f64,
+    /// `exp(median_ln)`, ns.
+    pub(crate) median_ns: f64,
+    /// Robust log-scale (from the 10–90 % range).
+    pub(crate) scale_ln: f64,
+    /// Spans above this (ns) fail the tail test.
+    pub(crate) spike_ns: u64,
+    /// The same threshold in log space.
+    pub(crate) spike_ln: f64,
+    /// Tail model: P(X > x) = tail_mass · exp(-(x - tail_at) / tail_beta) for x ≥ tail_at.
+    pub(crate) tail_at: f64,
+    pub(crate) tail_mass: f64,
+    pub(crate) tail_beta: f64,
+    /// Exceedance quantile (log) watched by the Bernoulli CUSUM.
+    pub(crate) exceed_ln: f64,
+    /// Episode tagging quantile (log).
+    pub(crate) tag_ln: f64,
+    /// CUSUM standardisation: clip range, mean and 1/sd of clipped values.
+    pub(crate) clip_lo: f64,
+    pub(crate) clip_hi: f64,
+    pub(crate) mean_c: f64,
+    pub(crate) inv_sd_c: f64,
+}
+
+/// Fixed parameters the threshold computation needs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ThresholdParams {
+    pub(crate) width: f64,
+    pub(crate) spike_p: f64,
+    pub(crate) tail_margin: f64,
+    pub(crate) exceed_q: f64,
+    pub(crate) tag_q: f64,
+}
+
+impl Thresholds {
+    pub(crate) fn compute(sk: &LogSketch, p: &ThresholdParams) -> Self {
+        let n = sk.weight().max(1.0);
+        // Beyond the top ~40 samples the tail is extrapolated as exponential
+        // in log space (a Pareto tail in raw space), with its scale from the
+        // Hill estimator: the mean log-excess over the tail start. That uses
+        // all tail samples, so it is far less noisy than a two-quantile fit;
+        // at small n the tail starts at p90, which gives a conservative
+        // (high) threshold rather than a noisy one.
+        let qb = (1.0 - 40.0 / n).clamp(0.9, 0.995);
+        let mut lv = [0.1, 0.5, 0.9, qb, p.exceed_q, p.tag_q];
+        lv.sort_by(f64::total_cmp);
+        let qs = sk.quantiles(lv, p.width);
+        let at = |level: f64| qs[lv.iter().position(|&l| l == level).unwrap_or(0)];
+        let (q10, med, q90, qb_ln) = (at(0.1), at(0.5), at(0.9), at(qb));
+        let scale = ((q90 - q10) / 2.563).max(p.width);
+        // Tails tend to get heavier beyond the observed range (a Pareto regime
+        // taking over from a log-normal body), so the fitted scale is inflated.
+        let beta = (p.tail_margin * sk.mean_excess(qb_ln, p.width)).max(p.width);
+        let tail_mass = 1.0 - qb;
+        let spike_ln = qb_ln + beta * (tail_mass / p.spike_p).ln().max(0.0);
+        let clip_lo = med - 3.0 * scale;
+        let clip_hi = med + 3.0 * scale;
+        let (mean_c, sd_c) = sk.clipped_moments(clip_lo, clip_hi, p.width);
+        Self {
+            median_ln: med,
+            median_ns: med.exp(),
+            scale_ln: scale,
+            spike_ns: spike_ln.exp().min(u64::MAX as f64 / 2.0) as u64,
+            spike_ln,
+            tail_at: qb_ln,
+            tail_mass,
+            tail_beta: beta,
+            exceed_ln: at(p.exceed_q),
+            tag_ln: at(p.tag_q),
+            clip_lo,
+            clip_hi,
+            mean_c,
+            inv_sd_c: 1.0 / sd_c.max(p.width * 0.5),
+        }
+    }
+
+    /// The same distribution moved by `s` in log space (a location
+    /// correction: the shape comes from the slow sketch, the level from a
+    /// faster average).
+    pub(crate) fn shifted(mut self, s: f64) -> Self {
+        self.median_ln += s;
+        self.median_ns = self.median_ln.exp();
+        self.spike_ln += s;
+        self.spike_ns = self.spike_ln.exp().min(u64::MAX as f64 / 2.0) as u64;
+        self.tail_at += s;
+        self.exceed_ln += s;
+        self.tag_ln += s;
+        self.clip_lo += s;
+        self.clip_hi += s;
+        self.mean_c += s;
+        self
+    }
+
+    /// Estimated tail probability of a log-duration (only meaningful in the tail).
+    pub(crate) fn tail_probability(&self, ln_x: f64) -> f64 {
+        if ln_x <= self.tail_at {
+            return self.tail_mass;
+        }
+        self.tail_mass * (-(ln_x - self.tail_at) / self.tail_beta).exp()
+    }
+
+    /// Standardised, clipped log-duration for the mean CUSUM.
+    #[inline]
+    pub(crate) fn z(&self, ln_x: f64) -> f64 {
+        (ln_x.clamp(self.clip_lo, self.clip_hi) - self.mean_c) * self.inv_sd_c
+    }
+
+    /// Robust z-score reported for episode spans.
+    pub(crate) fn robust_z(&self, ln_x: f64) -> f64 {
+        (ln_x - self.median_ln) / self.scale_ln
+    }
+}
+
+// === impl LogQuantileSketch ===
+
+/// Public face of the decaying log-bucket sketch, for callers (and the
+/// evaluation's baselines) that want quantiles of raw values.
+#[derive(Clone, Debug)]
+pub struct LogQuantileSketch {
+    inner: LogSketch,
+    width: f64,
+}
+
+impl LogQuantileSketch {
+    /// A sketch with the given relative accuracy α (clamped to [0.005, 0.1]).
+    pub fn new(relative_accuracy: f64) -> Self {
+        let a = relative_accuracy.clamp(0.005, 0.1);
+        Self {
+            inner: LogSketch::new(),
+            width: ((1.0 + a) / (1.0 - a)).ln(),
+        }
+    }
+
+    /// Adds a positive value after multiplying past weights by `decay` ∈ (0, 1].
+    pub fn insert(&mut self, value: f64, decay: f64) {
+        self.inner.insert(
+            value.max(f64::MIN_POSITIVE).ln(),
+            1.0 / self.width,
+            decay.clamp(1e-9, 1.0),
+        );
+    }
+
+    /// The `q`-quantile of the (decayed) values; 0 when empty.
+    pub fn quantile(&self, q: f64) -> f64 {
+        if self.inner.weight() <= 0.0 {
+            return 0.0;
+        }
+        self.inner.quantiles([q.clamp(0.0, 1.0)], self.width)[0].exp()
+    }
+
+    /// Effective number of values.
+    pub fn weight(&self) -> f64 {
+        self.inner.weight()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn width() -> f64 {
+        (1.025f64 / 0.975).ln()
+    }
+
+    #[test]
+    fn quantiles_have_bounded_relative_error() {
+        let w = width();
+        let mut sk = LogSketch::new();
+        // Uniform 1..=10000 (ns): quantile q is ~10000 q.
+        for v in 1..=10_000u32 {
+            sk.insert((v as f64).ln(), 1.0 / w, 1.0);
+        }
+        let qs = sk.quantiles([0.1, 0.5, 0.9, 0.99], w);
+        for (q, ln) in [0.1, 0.5, 0.9, 0.99].iter().zip(qs) {
+            let rel = (ln.exp() / (q * 10_000.0) - 1.0).abs();
+            assert!(rel < 0.03, "q{q}: {} rel err {rel}", ln.exp());
+        }
+    }
+
+    #[test]
+    fn decay_forgets_old_level_and_window_shifts() {
+        let w = width();
+        let mut sk = LogSketch::new();
+        for _ in 0..2000 {
+            sk.insert(1000f64.ln(), 1.0 / w, 0.99);
+        }
+        // A new level 10^5 times lower forces the window down.
+        for _ in 0..2000 {
+            sk.insert(0.01f64.ln(), 1.0 / w, 0.99);
+        }
+        let [med] = sk.quantiles([0.5], w);
+        assert!(
+            (med.exp() / 0.01 - 1.0).abs() < 0.06,
+            "median {}",
+            med.exp()
+        );
+        assert!(sk.weight() < 101.0, "decayed weight {}", sk.weight());
+    }
+}
