@@ -10,6 +10,8 @@
 #   CONCURRENCY [4]      loadgen requests in flight
 #   COLLECTOR_BATCH [8192], BATCH_TIMEOUT_MS [200]   collector batch settings (same for both)
 #   COMPRESSION [gzip]   lookout exporter compression (rotel always gzips)
+#   LEVEL [1]            lookout exporter compression level (gzip 1-12 via libdeflate; 6 gives
+#                        about rotel's bytes per span)
 #   COLLECTOR_CPU [0], LOAD_CPU [1]   cores for taskset pinning
 #   DRAIN_MAX [20]       max seconds to wait for the collector to deliver everything it accepted
 #   VERIFY [0]           1 = sink also fully decodes every trace request (costs sink CPU)
@@ -30,6 +32,7 @@ CONCURRENCY=${CONCURRENCY:-4}
 COLLECTOR_BATCH=${COLLECTOR_BATCH:-8192}
 BATCH_TIMEOUT_MS=${BATCH_TIMEOUT_MS:-200}
 COMPRESSION=${COMPRESSION:-gzip}
+LEVEL=${LEVEL:-1}
 COLLECTOR_CPU=${COLLECTOR_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 DRAIN_MAX=${DRAIN_MAX:-20}
@@ -167,7 +170,7 @@ if [[ -n ${LOOKOUT_BIN:-} ]]; then LOOKOUT_BUILT=1; fi
 
 {
   echo "date=$(date -u +%FT%TZ) duration=$DURATION reps=$R batch=$BATCH concurrency=$CONCURRENCY"
-  echo "collector_batch=$COLLECTOR_BATCH timeout_ms=$BATCH_TIMEOUT_MS lookout_compression=$COMPRESSION"
+  echo "collector_batch=$COLLECTOR_BATCH timeout_ms=$BATCH_TIMEOUT_MS lookout_compression=$COMPRESSION lookout_level=$LEVEL"
   echo "collector_cpu=$COLLECTOR_CPU load_cpu=$LOAD_CPU nproc=$(nproc)"
   echo "git=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo none)"
   [[ -n $ROTEL ]] && echo "rotel=$("$VENV/bin/pip" show rotel 2>/dev/null | awk '/^Version/ {print $2}')"
@@ -223,6 +226,7 @@ exporters:
     endpoint: 127.0.0.1:$sink_port
     tls: { insecure: true }
     compression: $COMPRESSION
+    compression_params: { level: $LEVEL }
 service:
   telemetry: { metrics: { address: 127.0.0.1:$mport } }
   pipelines:

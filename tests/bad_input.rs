@@ -282,12 +282,7 @@ async fn wrong_length_trace_id_is_a_partial_success() {
 }
 
 /// The same over OTLP/JSON, as the README's status table promises for OTLP/HTTP.
-///
-/// Ignored: lookout's JSON decoder (`lookout_proto::json`) refuses a wrong-length `traceId`
-/// while decoding, so the whole request gets 400 instead of a partial success. Reported to the
-/// lead; remove the `ignore` once the decoder lets such ids through to the salvage step.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known bug: OTLP/JSON wrong-length ids get 400, not a partial success"]
 async fn json_wrong_length_trace_id_is_a_partial_success() {
     let (sink, lookout) = start().await;
     let json = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[

@@ -330,3 +330,16 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
         ]
     })
 }
+
+#[test]
+fn any_id_length_variant_passes_wrong_length_hex_through() {
+    let json = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0102","spanId":"01020304050607"}]}]}]}"#;
+    assert!(lookout_proto::json::traces_from_json(json).is_err());
+    let request = lookout_proto::json::traces_from_json_any_id_length(json).unwrap();
+    let span = &request.resource_spans[0].scope_spans[0].spans[0];
+    assert_eq!(span.trace_id, vec![1, 2]);
+    assert_eq!(span.span_id, vec![1, 2, 3, 4, 5, 6, 7]);
+    // Odd-length or non-hex ids are still errors.
+    let odd = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"010"}]}]}]}"#;
+    assert!(lookout_proto::json::traces_from_json_any_id_length(odd).is_err());
+}

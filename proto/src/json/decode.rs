@@ -28,7 +28,8 @@ type R<T> = Result<T, JsonError>;
 /// Location of the value being decoded, as a linked list living on the call stack.
 #[derive(Clone, Copy)]
 enum Path<'a> {
-    Root,
+    /// `any_id_length`: accept hex ids of any even length (the lenient entry points).
+    Root { any_id_length: bool },
     Key(&'a Path<'a>, &'a str),
     Index(&'a Path<'a>, usize),
 }
@@ -42,6 +43,13 @@ impl<'a> Path<'a> {
         Path::Index(self, i)
     }
 
+    fn any_id_length(&self) -> bool {
+        match self {
+            Path::Root { any_id_length } => *any_id_length,
+            Path::Key(parent, _) | Path::Index(parent, _) => parent.any_id_length(),
+        }
+    }
+
     fn render(&self) -> String {
         let mut s = String::new();
         self.render_into(&mut s);
@@ -50,7 +58,7 @@ impl<'a> Path<'a> {
 
     fn render_into(&self, s: &mut String) {
         match self {
-            Path::Root => {}
+            Path::Root { .. } => {}
             Path::Key(parent, k) => {
                 parent.render_into(s);
                 if !s.is_empty() {
@@ -271,7 +279,7 @@ fn id(v: &Value, p: &Path<'_>, bytes: usize) -> R<Vec<u8>> {
     if s.is_empty() {
         return Ok(Vec::new());
     }
-    if s.len() != bytes * 2 {
+    if s.len() != bytes * 2 && !(p.any_id_length() && s.len() % 2 == 0) {
         return Err(p.err(JsonErrorKind::IdLength {
             expected: bytes * 2,
             got: s.chars().count(),
@@ -448,9 +456,9 @@ fn scope(v: &Value, p: &Path<'_>) -> R<InstrumentationScope> {
 
 // ---- traces ----
 
-pub(crate) fn traces(input: &[u8]) -> R<ExportTraceServiceRequest> {
+pub(crate) fn traces(input: &[u8], any_id_length: bool) -> R<ExportTraceServiceRequest> {
     let v = parse(input)?;
-    let root = Path::Root;
+    let root = Path::Root { any_id_length };
     let mut out = ExportTraceServiceRequest::default();
     for (k, val) in fields(&v, &root)? {
         if matches!(k, "resourceSpans" | "resource_spans") {
@@ -582,9 +590,9 @@ fn span_status(v: &Value, p: &Path<'_>) -> R<Status> {
 
 // ---- logs ----
 
-pub(crate) fn logs(input: &[u8]) -> R<ExportLogsServiceRequest> {
+pub(crate) fn logs(input: &[u8], any_id_length: bool) -> R<ExportLogsServiceRequest> {
     let v = parse(input)?;
-    let root = Path::Root;
+    let root = Path::Root { any_id_length };
     let mut out = ExportLogsServiceRequest::default();
     for (k, val) in fields(&v, &root)? {
         if matches!(k, "resourceLogs" | "resource_logs") {
@@ -656,9 +664,9 @@ fn log_record(v: &Value, p: &Path<'_>) -> R<LogRecord> {
 
 // ---- metrics ----
 
-pub(crate) fn metrics(input: &[u8]) -> R<ExportMetricsServiceRequest> {
+pub(crate) fn metrics(input: &[u8], any_id_length: bool) -> R<ExportMetricsServiceRequest> {
     let v = parse(input)?;
-    let root = Path::Root;
+    let root = Path::Root { any_id_length };
     let mut out = ExportMetricsServiceRequest::default();
     for (k, val) in fields(&v, &root)? {
         if matches!(k, "resourceMetrics" | "resource_metrics") {

@@ -38,17 +38,38 @@ pub const MAX_ANY_VALUE_DEPTH: usize = 32;
 
 /// Decodes an OTLP/JSON `ExportTraceServiceRequest` (also the `TracesData` file format).
 pub fn traces_from_json(input: &[u8]) -> Result<ExportTraceServiceRequest, JsonError> {
-    decode::traces(input)
+    decode::traces(input, false)
+}
+
+/// Like [`traces_from_json`], but trace and span ids of the wrong length (still valid hex) are
+/// decoded as they are instead of failing the whole request, so a receiver can reject just the
+/// items that carry them (OTLP partial success).
+pub fn traces_from_json_any_id_length(input: &[u8]) -> Result<ExportTraceServiceRequest, JsonError> {
+    decode::traces(input, true)
 }
 
 /// Decodes an OTLP/JSON `ExportLogsServiceRequest` (also the `LogsData` file format).
 pub fn logs_from_json(input: &[u8]) -> Result<ExportLogsServiceRequest, JsonError> {
-    decode::logs(input)
+    decode::logs(input, false)
+}
+
+/// Like [`logs_from_json`], but trace and span ids of the wrong length (still valid hex) are
+/// decoded as they are instead of failing the whole request, so a receiver can reject just the
+/// items that carry them (OTLP partial success).
+pub fn logs_from_json_any_id_length(input: &[u8]) -> Result<ExportLogsServiceRequest, JsonError> {
+    decode::logs(input, true)
 }
 
 /// Decodes an OTLP/JSON `ExportMetricsServiceRequest` (also the `MetricsData` file format).
 pub fn metrics_from_json(input: &[u8]) -> Result<ExportMetricsServiceRequest, JsonError> {
-    decode::metrics(input)
+    decode::metrics(input, false)
+}
+
+/// Like [`metrics_from_json`], but trace and span ids of the wrong length (still valid hex) are
+/// decoded as they are instead of failing the whole request, so a receiver can reject just the
+/// items that carry them (OTLP partial success).
+pub fn metrics_from_json_any_id_length(input: &[u8]) -> Result<ExportMetricsServiceRequest, JsonError> {
+    decode::metrics(input, true)
 }
 
 /// Appends `req` as compact OTLP/JSON to `out` (no trailing newline).

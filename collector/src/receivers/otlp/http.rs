@@ -196,13 +196,14 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     }
 }
 
-/// OTLP/JSON → the protobuf encoding the pipeline carries.
+/// OTLP/JSON → the protobuf encoding the pipeline carries. Ids of the wrong length pass
+/// through so that validation rejects just their items (partial success).
 fn json_to_protobuf(signal: Signal, body: &[u8]) -> Result<Bytes, String> {
     use lookout_proto::json;
     let encoded = match signal {
-        Signal::Traces => json::traces_from_json(body).map(|m| m.encode_to_vec()),
-        Signal::Metrics => json::metrics_from_json(body).map(|m| m.encode_to_vec()),
-        Signal::Logs => json::logs_from_json(body).map(|m| m.encode_to_vec()),
+        Signal::Traces => json::traces_from_json_any_id_length(body).map(|m| m.encode_to_vec()),
+        Signal::Metrics => json::metrics_from_json_any_id_length(body).map(|m| m.encode_to_vec()),
+        Signal::Logs => json::logs_from_json_any_id_length(body).map(|m| m.encode_to_vec()),
     };
     encoded
         .map(Bytes::from)
