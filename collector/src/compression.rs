@@ -126,7 +126,9 @@ pub fn compress(codec: Codec, level: Option<i32>, data: &[u8]) -> Vec<u8> {
             enc.finish().unwrap_or_default()
         }
         // zstd::bulk only fails on invalid parameters; the level is clamped into range.
-        Codec::Zstd => zstd::bulk::compress(data, level.unwrap_or(1).clamp(1, 22)).unwrap_or_default(),
+        Codec::Zstd => {
+            zstd::bulk::compress(data, level.unwrap_or(1).clamp(1, 22)).unwrap_or_default()
+        }
     }
 }
 
@@ -157,7 +159,9 @@ mod tests {
 
     #[test]
     fn round_trips_every_codec() {
-        let data: Vec<u8> = (0..100_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        let data: Vec<u8> = (0..100_000u32)
+            .flat_map(|i| (i % 251).to_le_bytes())
+            .collect();
         for codec in [Codec::Identity, Codec::Gzip, Codec::Deflate, Codec::Zstd] {
             let packed = compress(codec, None, &data);
             let back = decompress(codec, Bytes::from(packed), data.len()).unwrap();
@@ -178,7 +182,8 @@ mod tests {
     #[test]
     fn corrupt_input_is_an_error_not_a_panic() {
         for codec in [Codec::Gzip, Codec::Deflate, Codec::Zstd] {
-            let err = decompress(codec, Bytes::from_static(b"\x1f\x8b\x08garbage"), 1024).unwrap_err();
+            let err =
+                decompress(codec, Bytes::from_static(b"\x1f\x8b\x08garbage"), 1024).unwrap_err();
             assert!(matches!(err, DecompressError::Corrupt { .. }), "{codec:?}");
         }
     }

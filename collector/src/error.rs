@@ -26,7 +26,11 @@ enum ErrorKind {
 
 impl Error {
     /// A listener could not be bound.
-    pub fn bind(what: impl Into<String>, endpoint: impl Into<String>, source: std::io::Error) -> Error {
+    pub fn bind(
+        what: impl Into<String>,
+        endpoint: impl Into<String>,
+        source: std::io::Error,
+    ) -> Error {
         Error {
             kind: ErrorKind::Bind {
                 what: what.into(),

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
 use super::ComponentId;
 
@@ -86,7 +86,10 @@ impl<'de, T: ComponentKind> Visitor<'de> for MapVisitor<T> {
                 marker: PhantomData,
             })?;
             if entries.insert(id, body).is_some() {
-                return Err(de::Error::custom(format!("{} {key} is defined twice", T::WHAT)));
+                return Err(de::Error::custom(format!(
+                    "{} {key} is defined twice",
+                    T::WHAT
+                )));
             }
         }
         Ok(ComponentMap { entries })

@@ -30,7 +30,10 @@ impl ConfigError {
         }
     }
 
-    pub(crate) fn parse(file: &str, err: serde_path_to_error::Error<serde_yaml_ng::Error>) -> ConfigError {
+    pub(crate) fn parse(
+        file: &str,
+        err: serde_path_to_error::Error<serde_yaml_ng::Error>,
+    ) -> ConfigError {
         let key = err.path().to_string();
         let inner = err.into_inner();
         let location = inner.location();
@@ -50,7 +53,12 @@ impl ConfigError {
         }
     }
 
-    pub(crate) fn semantic(file: &str, line: Option<usize>, key: String, message: String) -> ConfigError {
+    pub(crate) fn semantic(
+        file: &str,
+        line: Option<usize>,
+        key: String,
+        message: String,
+    ) -> ConfigError {
         ConfigError {
             kind: ConfigErrorKind::Invalid {
                 file: file.to_string(),
@@ -82,7 +90,9 @@ impl ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            ConfigErrorKind::Io { file, source } => write!(f, "cannot read config {file}: {source}"),
+            ConfigErrorKind::Io { file, source } => {
+                write!(f, "cannot read config {file}: {source}")
+            }
             ConfigErrorKind::Invalid {
                 file,
                 line,

@@ -141,33 +141,65 @@ impl Config {
             })?;
             let key = |list: &str| format!("service.pipelines.{id}.{list}");
             if pipeline.receivers.is_empty() {
-                return Err(err(key("receivers"), &id.to_string(), "a pipeline needs at least one receiver".into()));
+                return Err(err(
+                    key("receivers"),
+                    &id.to_string(),
+                    "a pipeline needs at least one receiver".into(),
+                ));
             }
             if pipeline.exporters.is_empty() {
-                return Err(err(key("exporters"), &id.to_string(), "a pipeline needs at least one exporter".into()));
+                return Err(err(
+                    key("exporters"),
+                    &id.to_string(),
+                    "a pipeline needs at least one exporter".into(),
+                ));
             }
             for r in &pipeline.receivers {
                 let config = self.receivers.get(r).ok_or_else(|| {
-                    err(key("receivers"), &r.to_string(), missing("receiver", r, self.receivers.ids()))
+                    err(
+                        key("receivers"),
+                        &r.to_string(),
+                        missing("receiver", r, self.receivers.ids()),
+                    )
                 })?;
                 if !config.signals().contains(&signal) {
-                    return Err(err(key("receivers"), &r.to_string(), format!("receiver {r} does not support {signal}")));
+                    return Err(err(
+                        key("receivers"),
+                        &r.to_string(),
+                        format!("receiver {r} does not support {signal}"),
+                    ));
                 }
             }
             for p in &pipeline.processors {
                 let config = self.processors.get(p).ok_or_else(|| {
-                    err(key("processors"), &p.to_string(), missing("processor", p, self.processors.ids()))
+                    err(
+                        key("processors"),
+                        &p.to_string(),
+                        missing("processor", p, self.processors.ids()),
+                    )
                 })?;
                 if !config.signals().contains(&signal) {
-                    return Err(err(key("processors"), &p.to_string(), format!("processor {p} does not support {signal}")));
+                    return Err(err(
+                        key("processors"),
+                        &p.to_string(),
+                        format!("processor {p} does not support {signal}"),
+                    ));
                 }
             }
             for e in &pipeline.exporters {
                 let config = self.exporters.get(e).ok_or_else(|| {
-                    err(key("exporters"), &e.to_string(), missing("exporter", e, self.exporters.ids()))
+                    err(
+                        key("exporters"),
+                        &e.to_string(),
+                        missing("exporter", e, self.exporters.ids()),
+                    )
                 })?;
                 if !config.signals().contains(&signal) {
-                    return Err(err(key("exporters"), &e.to_string(), format!("exporter {e} does not support {signal}")));
+                    return Err(err(
+                        key("exporters"),
+                        &e.to_string(),
+                        format!("exporter {e} does not support {signal}"),
+                    ));
                 }
             }
         }
@@ -185,9 +217,10 @@ impl Config {
 
     /// The pipelines, with their signal, in a stable order.
     pub fn pipelines(&self) -> impl Iterator<Item = (&ComponentId, Signal, &PipelineConfig)> {
-        self.service.pipelines.iter().filter_map(|(id, p)| {
-            pipeline_signal(id).ok().map(|signal| (id, signal, p))
-        })
+        self.service
+            .pipelines
+            .iter()
+            .filter_map(|(id, p)| pipeline_signal(id).ok().map(|signal| (id, signal, p)))
     }
 }
 
@@ -200,12 +233,19 @@ fn pipeline_signal(id: &ComponentId) -> Result<Signal, String> {
     })
 }
 
-fn missing<'a>(what: &str, id: &ComponentId, defined: impl Iterator<Item = &'a ComponentId>) -> String {
+fn missing<'a>(
+    what: &str,
+    id: &ComponentId,
+    defined: impl Iterator<Item = &'a ComponentId>,
+) -> String {
     let defined: Vec<String> = defined.map(ToString::to_string).collect();
     if defined.is_empty() {
         format!("{what} {id} is not defined (no {what}s are configured)")
     } else {
-        format!("{what} {id} is not defined; defined {what}s: {}", defined.join(", "))
+        format!(
+            "{what} {id} is not defined; defined {what}s: {}",
+            defined.join(", ")
+        )
     }
 }
 

@@ -128,9 +128,14 @@ pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
         "kb" | "k" => 1000,
         "mb" | "m" => 1_000_000,
         "gb" | "g" => 1_000_000_000,
-        other => return Err(format!("unknown size unit {other:?}; expected B, KiB, MiB or GiB")),
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?}; expected B, KiB, MiB or GiB"
+            ));
+        }
     };
-    n.checked_mul(mult).ok_or_else(|| format!("size {s:?} is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("size {s:?} is too large"))
 }
 
 /// Serde helper: a byte size given as a number or a string with a unit.

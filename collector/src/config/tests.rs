@@ -63,7 +63,9 @@ fn collector_style_file_parses() {
     let http = otlp2.protocols.http.as_ref().unwrap();
     assert_eq!(http.endpoint, "127.0.0.1:14318", "env default applied");
     assert!(otlp2.protocols.grpc.is_none(), "absent protocol stays off");
-    let Some(ReceiverConfig::Otlp(otlp)) = config.receivers.get(&ComponentId::parse("otlp").unwrap()) else {
+    let Some(ReceiverConfig::Otlp(otlp)) =
+        config.receivers.get(&ComponentId::parse("otlp").unwrap())
+    else {
         panic!("otlp must be an otlp receiver")
     };
     assert_eq!(
@@ -71,7 +73,10 @@ fn collector_style_file_parses() {
         "127.0.0.1:4318",
         "empty body means defaults"
     );
-    let Some(ProcessorConfig::Batch(big)) = config.processors.get(&ComponentId::parse("batch/big").unwrap()) else {
+    let Some(ProcessorConfig::Batch(big)) = config
+        .processors
+        .get(&ComponentId::parse("batch/big").unwrap())
+    else {
         panic!("batch/big missing");
     };
     assert_eq!(big.send_batch_size, 10000);
@@ -106,7 +111,10 @@ fn undefined_component_in_pipeline_is_named() {
     let err = Config::parse("m.yaml", text).unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("service.pipelines.traces.exporters"), "{msg}");
-    assert!(msg.contains("exporter otlp/missing is not defined; defined exporters: debug"), "{msg}");
+    assert!(
+        msg.contains("exporter otlp/missing is not defined; defined exporters: debug"),
+        "{msg}"
+    );
     assert_eq!(err.line(), Some(11));
 }
 
@@ -118,7 +126,10 @@ fn bad_pipeline_type_and_wrong_values() {
 
     let text = "receivers:\n  otlp:\n    protocols:\n      grpc:\nprocessors:\n  batch:\n    timeout: soon\nexporters:\n  debug:\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [debug]\n";
     let err = Config::parse("t.yaml", text).unwrap_err();
-    assert!(err.to_string().contains("processors.batch.timeout"), "{err}");
+    assert!(
+        err.to_string().contains("processors.batch.timeout"),
+        "{err}"
+    );
     assert_eq!(err.line(), Some(7));
 }
 
@@ -126,5 +137,8 @@ fn bad_pipeline_type_and_wrong_values() {
 fn batch_max_below_size_is_rejected() {
     let text = "receivers:\n  otlp:\n    protocols:\n      grpc:\nprocessors:\n  batch:\n    send_batch_size: 100\n    send_batch_max_size: 10\nexporters:\n  debug:\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      processors: [batch]\n      exporters: [debug]\n";
     let msg = Config::parse("b.yaml", text).unwrap_err().to_string();
-    assert!(msg.contains("send_batch_max_size (10) must be 0 or at least send_batch_size (100)"), "{msg}");
+    assert!(
+        msg.contains("send_batch_max_size (10) must be 0 or at least send_batch_size (100)"),
+        "{msg}"
+    );
 }

@@ -113,15 +113,22 @@ impl FileExporter {
                 let mut out = Vec::with_capacity(batch.payload.len() * 2);
                 match batch.signal {
                     Signal::Traces => lookout_proto::json::traces_to_json(
-                        &collector::trace::v1::ExportTraceServiceRequest::decode(&batch.payload[..]).map_err(bad)?,
+                        &collector::trace::v1::ExportTraceServiceRequest::decode(
+                            &batch.payload[..],
+                        )
+                        .map_err(bad)?,
                         &mut out,
                     ),
                     Signal::Metrics => lookout_proto::json::metrics_to_json(
-                        &collector::metrics::v1::ExportMetricsServiceRequest::decode(&batch.payload[..]).map_err(bad)?,
+                        &collector::metrics::v1::ExportMetricsServiceRequest::decode(
+                            &batch.payload[..],
+                        )
+                        .map_err(bad)?,
                         &mut out,
                     ),
                     Signal::Logs => lookout_proto::json::logs_to_json(
-                        &collector::logs::v1::ExportLogsServiceRequest::decode(&batch.payload[..]).map_err(bad)?,
+                        &collector::logs::v1::ExportLogsServiceRequest::decode(&batch.payload[..])
+                            .map_err(bad)?,
                         &mut out,
                     ),
                 }
@@ -185,7 +192,10 @@ fn open(path: &Path, append: bool) -> Result<File, String> {
 
 /// `dir/name-STAMP.ext` for `dir/name.ext`.
 fn backup_name(path: &Path, stamp: &str) -> PathBuf {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let name = match path.extension() {
         Some(ext) => format!("{stem}-{stamp}.{}", ext.to_string_lossy()),
         None => format!("{stem}-{stamp}"),
@@ -198,7 +208,10 @@ fn prune_backups(path: &Path, keep: usize) -> std::io::Result<()> {
         Some(dir) => dir.to_path_buf(),
         None => PathBuf::from("."),
     };
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let prefix = format!("{stem}-");
     let mut backups: Vec<PathBuf> = fs::read_dir(&dir)?
         .filter_map(Result::ok)
@@ -263,7 +276,10 @@ mod tests {
         let text = fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 1);
         let back = lookout_proto::json::traces_from_json(text.trim_end().as_bytes()).unwrap();
-        assert_eq!(back.resource_spans[0].scope_spans[0].spans[1].name, "span-1");
+        assert_eq!(
+            back.resource_spans[0].scope_spans[0].spans[1].name,
+            "span-1"
+        );
 
         // ~300 KiB per batch: rotation happens and at most 2 backups are kept.
         for _ in 0..20 {

@@ -147,9 +147,15 @@ impl GrpcClient {
             .map_err(|e| ExportError::permanent(format!("bad request: {e}")))?;
         let headers = request.headers_mut();
         headers.extend(self.headers.clone());
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc"),
+        );
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
-        headers.insert("grpc-accept-encoding", HeaderValue::from_static("gzip,identity"));
+        headers.insert(
+            "grpc-accept-encoding",
+            HeaderValue::from_static("gzip,identity"),
+        );
         if let Some(encoding) = encoding {
             headers.insert("grpc-encoding", HeaderValue::from_static(encoding));
         }
@@ -178,16 +184,15 @@ impl GrpcClient {
         if let Some(status) = Status::from_header_map(&parts.headers) {
             return check(status).map(|()| Bytes::new());
         }
-        let collected = body.collect().await.map_err(|err| {
-            ExportError::retryable(format!("reading the response failed: {err}"))
-        })?;
+        let collected = body
+            .collect()
+            .await
+            .map_err(|err| ExportError::retryable(format!("reading the response failed: {err}")))?;
         let trailers = collected.trailers().cloned();
         let data = collected.to_bytes();
         match trailers.as_ref().and_then(Status::from_header_map) {
             Some(status) => check(status).map(|()| data),
-            None => Err(ExportError::retryable(
-                "response ended without grpc-status",
-            )),
+            None => Err(ExportError::retryable("response ended without grpc-status")),
         }
     }
 }
@@ -236,8 +241,16 @@ mod tests {
     #[test]
     fn retryable_codes_follow_the_otlp_spec() {
         assert!(check(Status::unavailable("x")).unwrap_err().is_retryable());
-        assert!(!check(Status::invalid_argument("x")).unwrap_err().is_retryable());
-        assert!(!check(Status::resource_exhausted("x")).unwrap_err().is_retryable());
+        assert!(
+            !check(Status::invalid_argument("x"))
+                .unwrap_err()
+                .is_retryable()
+        );
+        assert!(
+            !check(Status::resource_exhausted("x"))
+                .unwrap_err()
+                .is_retryable()
+        );
         let throttled = Status::with_error_details(
             Code::ResourceExhausted,
             "slow down",

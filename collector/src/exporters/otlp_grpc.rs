@@ -84,11 +84,16 @@ impl Export for OtlpGrpcExporter {
         Box::pin(async move {
             let path = match batch.signal {
                 Signal::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-                Signal::Metrics => "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+                Signal::Metrics => {
+                    "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
+                }
                 Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
             };
             let (frame, encoding) = frame(self.codec, self.level, &batch.payload);
-            let response = self.client.unary(path, frame, encoding, self.timeout).await?;
+            let response = self
+                .client
+                .unary(path, frame, encoding, self.timeout)
+                .await?;
             // The response message follows its 5-byte gRPC prefix. Partial success is advisory
             // (nothing to retry), so a response the server chose to compress is not inspected.
             if response.len() > 5 && response[0] == 0 {
@@ -103,7 +108,11 @@ impl Export for OtlpGrpcExporter {
 fn frame(codec: Codec, level: Option<i32>, payload: &[u8]) -> (Bytes, Option<&'static str>) {
     let (body, flag, encoding) = match codec {
         Codec::Identity => (None, 0u8, None),
-        codec => (Some(compression::compress(codec, level, payload)), 1u8, Some(codec.name())),
+        codec => (
+            Some(compression::compress(codec, level, payload)),
+            1u8,
+            Some(codec.name()),
+        ),
     };
     let data: &[u8] = body.as_deref().unwrap_or(payload);
     let mut out = Vec::with_capacity(5 + data.len());
@@ -114,7 +123,10 @@ fn frame(codec: Codec, level: Option<i32>, payload: &[u8]) -> (Bytes, Option<&'s
 }
 
 /// Splits an endpoint into `host:port`, host and whether to use TLS.
-pub(crate) fn parse_endpoint(endpoint: &str, insecure: bool) -> Result<(String, String, bool), String> {
+pub(crate) fn parse_endpoint(
+    endpoint: &str,
+    insecure: bool,
+) -> Result<(String, String, bool), String> {
     if endpoint.is_empty() {
         return Err("endpoint is required (host:port)".into());
     }
@@ -123,20 +135,27 @@ pub(crate) fn parse_endpoint(endpoint: &str, insecure: bool) -> Result<(String, 
     } else if let Some(rest) = endpoint.strip_prefix("https://") {
         (rest, true)
     } else if endpoint.contains("://") {
-        return Err(format!("endpoint {endpoint:?}: expected host:port, http:// or https://"));
+        return Err(format!(
+            "endpoint {endpoint:?}: expected host:port, http:// or https://"
+        ));
     } else {
         (endpoint, !insecure)
     };
     let authority = rest.trim_end_matches('/');
     if authority.contains('/') {
-        return Err(format!("endpoint {endpoint:?}: a gRPC endpoint has no path"));
+        return Err(format!(
+            "endpoint {endpoint:?}: a gRPC endpoint has no path"
+        ));
     }
     let (host, port) = authority
         .rsplit_once(':')
         .ok_or_else(|| format!("endpoint {endpoint:?}: expected host:port"))?;
     port.parse::<u16>()
         .map_err(|_| format!("endpoint {endpoint:?}: {port:?} is not a port"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     Ok((authority.to_string(), host, tls))
 }
 
@@ -145,13 +164,12 @@ pub(crate) fn header_map(headers: &Headers) -> Result<HeaderMap, String> {
     for (name, value) in headers {
         let name = HeaderName::try_from(name.to_ascii_lowercase())
             .map_err(|err| format!("header {name:?}: {err}"))?;
-        let value = HeaderValue::try_from(value.as_str())
-            .map_err(|err| format!("header {name}: {err}"))?;
+        let value =
+            HeaderValue::try_from(value.as_str()).map_err(|err| format!("header {name}: {err}"))?;
         map.insert(name, value);
     }
     Ok(map)
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -159,9 +177,15 @@ mod tests {
 
     #[test]
     fn endpoints() {
-        assert_eq!(parse_endpoint("collector:4317", false).unwrap(), ("collector:4317".into(), "collector".into(), true));
+        assert_eq!(
+            parse_endpoint("collector:4317", false).unwrap(),
+            ("collector:4317".into(), "collector".into(), true)
+        );
         assert!(!parse_endpoint("collector:4317", true).unwrap().2);
-        assert_eq!(parse_endpoint("http://127.0.0.1:4317", false).unwrap(), ("127.0.0.1:4317".into(), "127.0.0.1".into(), false));
+        assert_eq!(
+            parse_endpoint("http://127.0.0.1:4317", false).unwrap(),
+            ("127.0.0.1:4317".into(), "127.0.0.1".into(), false)
+        );
         assert!(parse_endpoint("https://tempo:4317/", true).unwrap().2);
         assert!(parse_endpoint("tempo", true).is_err());
         assert!(parse_endpoint("grpc://tempo:4317", true).is_err());
@@ -175,7 +199,10 @@ mod tests {
         assert_eq!(enc, None);
         let (f, enc) = frame(Codec::Gzip, None, b"abcabcabc");
         assert_eq!(f[0], 1);
-        assert_eq!(u32::from_be_bytes([f[1], f[2], f[3], f[4]]) as usize, f.len() - 5);
+        assert_eq!(
+            u32::from_be_bytes([f[1], f[2], f[3], f[4]]) as usize,
+            f.len() - 5
+        );
         assert_eq!(enc, Some("gzip"));
     }
 }

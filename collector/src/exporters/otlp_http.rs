@@ -108,9 +108,10 @@ impl Export for OtlpHttpExporter {
                     .header(reqwest::header::CONTENT_ENCODING, codec.name())
                     .body(compression::compress(codec, self.level, &batch.payload)),
             };
-            let response = request.send().await.map_err(|err| {
-                ExportError::retryable(format!("POST {url} failed: {err}"))
-            })?;
+            let response = request
+                .send()
+                .await
+                .map_err(|err| ExportError::retryable(format!("POST {url} failed: {err}")))?;
             let status = response.status();
             if status.is_success() {
                 if let Ok(body) = response.bytes().await {
@@ -143,7 +144,10 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
         return Some(Duration::from_secs(seconds));
     }
     let when = httpdate(value)?;
-    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
 }
 
 fn httpdate(value: &str) -> Option<std::time::SystemTime> {
@@ -177,20 +181,31 @@ mod tests {
     #[test]
     fn retry_after_forms() {
         assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon"), None);
     }
 
     #[test]
     fn urls_from_base_or_per_signal() {
-        let exporter = OtlpHttpExporter::new("otlphttp".into(), &OtlpHttpExporterConfig {
-            endpoint: "http://127.0.0.1:4318/".into(),
-            logs_endpoint: Some("http://logs:9000/custom".into()),
-            ..Default::default()
-        })
+        let exporter = OtlpHttpExporter::new(
+            "otlphttp".into(),
+            &OtlpHttpExporterConfig {
+                endpoint: "http://127.0.0.1:4318/".into(),
+                logs_endpoint: Some("http://logs:9000/custom".into()),
+                ..Default::default()
+            },
+        )
         .unwrap();
-        assert_eq!(exporter.url(Signal::Traces), "http://127.0.0.1:4318/v1/traces");
+        assert_eq!(
+            exporter.url(Signal::Traces),
+            "http://127.0.0.1:4318/v1/traces"
+        );
         assert_eq!(exporter.url(Signal::Logs), "http://logs:9000/custom");
-        assert!(OtlpHttpExporter::new("otlphttp".into(), &OtlpHttpExporterConfig::default()).is_err());
+        assert!(
+            OtlpHttpExporter::new("otlphttp".into(), &OtlpHttpExporterConfig::default()).is_err()
+        );
     }
 }

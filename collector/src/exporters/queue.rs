@@ -101,7 +101,9 @@ impl Worker {
                 give_up("send failed and retry_on_failure is disabled");
                 break;
             }
-            let wait = error.throttle().unwrap_or_else(|| jitter(interval, self.retry.randomization_factor));
+            let wait = error
+                .throttle()
+                .unwrap_or_else(|| jitter(interval, self.retry.randomization_factor));
             let max_elapsed = self.retry.max_elapsed_time;
             if !max_elapsed.is_zero() && started.elapsed() + wait > max_elapsed {
                 give_up("retries exhausted (retry_on_failure.max_elapsed_time)");
@@ -199,24 +201,59 @@ mod tests {
 
     #[tokio::test]
     async fn retries_until_success_and_acks() {
-        let (ok, flaky, telemetry) = run(Flaky { calls: AtomicUsize::new(0), fail_first: 3, retryable: true }, fast_retry()).await;
+        let (ok, flaky, telemetry) = run(
+            Flaky {
+                calls: AtomicUsize::new(0),
+                fail_first: 3,
+                retryable: true,
+            },
+            fast_retry(),
+        )
+        .await;
         assert!(ok);
         assert_eq!(flaky.calls.load(Ordering::SeqCst), 4);
-        assert!(telemetry.render().contains(r#"lookout_exporter_sent_spans_total{exporter="test"} 3"#));
+        assert!(
+            telemetry
+                .render()
+                .contains(r#"lookout_exporter_sent_spans_total{exporter="test"} 3"#)
+        );
     }
 
     #[tokio::test]
     async fn permanent_errors_are_not_retried_and_fail_the_ack() {
-        let (ok, flaky, telemetry) = run(Flaky { calls: AtomicUsize::new(0), fail_first: 1, retryable: false }, fast_retry()).await;
+        let (ok, flaky, telemetry) = run(
+            Flaky {
+                calls: AtomicUsize::new(0),
+                fail_first: 1,
+                retryable: false,
+            },
+            fast_retry(),
+        )
+        .await;
         assert!(!ok);
         assert_eq!(flaky.calls.load(Ordering::SeqCst), 1);
-        assert!(telemetry.render().contains(r#"lookout_exporter_send_failed_spans_total{exporter="test"} 3"#));
+        assert!(
+            telemetry
+                .render()
+                .contains(r#"lookout_exporter_send_failed_spans_total{exporter="test"} 3"#)
+        );
     }
 
     #[tokio::test]
     async fn gives_up_after_max_elapsed_time() {
-        let retry = RetryConfig { max_elapsed_time: Duration::from_millis(30), ..fast_retry() };
-        let (ok, flaky, _) = run(Flaky { calls: AtomicUsize::new(0), fail_first: usize::MAX, retryable: true }, retry).await;
+        let retry = RetryConfig {
+            max_elapsed_time: Duration::from_millis(30),
+            ..fast_retry()
+        };
+        let (ok, flaky, _) = run(
+            Flaky {
+                calls: AtomicUsize::new(0),
+                fail_first: usize::MAX,
+                retryable: true,
+            },
+            retry,
+        )
+        .await;
         assert!(!ok);
         assert!(flaky.calls.load(Ordering::SeqCst) > 1);
     }

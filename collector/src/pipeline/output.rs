@@ -63,7 +63,9 @@ async fn enqueue(exporter: &ExporterInput, batch: Batch) {
         exporter.tx.send(batch).await.map_err(|e| e.0)
     } else {
         exporter.tx.try_send(batch).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(batch) | mpsc::error::TrySendError::Closed(batch) => batch,
+            mpsc::error::TrySendError::Full(batch) | mpsc::error::TrySendError::Closed(batch) => {
+                batch
+            }
         })
     };
     if let Err(batch) = result {

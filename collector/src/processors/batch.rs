@@ -176,7 +176,11 @@ mod tests {
                 ..Default::default()
             }],
         };
-        Batch::new(Signal::Traces, Bytes::from(request.encode_to_vec()), names.len())
+        Batch::new(
+            Signal::Traces,
+            Bytes::from(request.encode_to_vec()),
+            names.len(),
+        )
     }
 
     fn names(batch: &Batch) -> Vec<String> {
@@ -190,7 +194,13 @@ mod tests {
             .collect()
     }
 
-    fn start(config: BatchConfig) -> (mpsc::Sender<Batch>, mpsc::Receiver<Batch>, tokio::task::JoinHandle<()>) {
+    fn start(
+        config: BatchConfig,
+    ) -> (
+        mpsc::Sender<Batch>,
+        mpsc::Receiver<Batch>,
+        tokio::task::JoinHandle<()>,
+    ) {
         let (in_tx, in_rx) = mpsc::channel(16);
         let (out_tx, out_rx) = mpsc::channel(16);
         let ctx = ProcessorContext {
@@ -203,7 +213,11 @@ mod tests {
 
     #[tokio::test]
     async fn sends_when_size_is_reached_by_concatenation() {
-        let config = BatchConfig { send_batch_size: 3, timeout: Duration::from_secs(3600), ..Default::default() };
+        let config = BatchConfig {
+            send_batch_size: 3,
+            timeout: Duration::from_secs(3600),
+            ..Default::default()
+        };
         let (tx, mut rx, _task) = start(config);
         tx.send(request(&["a", "b"])).await.unwrap();
         tx.send(request(&["c"])).await.unwrap();
@@ -214,7 +228,11 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn sends_a_partial_batch_after_the_timeout() {
-        let config = BatchConfig { send_batch_size: 100, timeout: Duration::from_millis(200), ..Default::default() };
+        let config = BatchConfig {
+            send_batch_size: 100,
+            timeout: Duration::from_millis(200),
+            ..Default::default()
+        };
         let (tx, mut rx, _task) = start(config);
         tx.send(request(&["a"])).await.unwrap();
         tokio::time::sleep(Duration::from_millis(150)).await;
@@ -225,10 +243,16 @@ mod tests {
 
     #[tokio::test]
     async fn splits_inputs_larger_than_the_max_and_acks_after_all_pieces() {
-        let config = BatchConfig { send_batch_size: 2, send_batch_max_size: 2, timeout: Duration::from_secs(3600) };
+        let config = BatchConfig {
+            send_batch_size: 2,
+            send_batch_max_size: 2,
+            timeout: Duration::from_secs(3600),
+        };
         let (tx, mut rx, task) = start(config);
         let (ack, delivery) = Ack::new();
-        tx.send(request(&["a", "b", "c", "d", "e"]).with_ack(ack)).await.unwrap();
+        tx.send(request(&["a", "b", "c", "d", "e"]).with_ack(ack))
+            .await
+            .unwrap();
         drop(tx);
         let mut seen = Vec::new();
         let mut pieces = Vec::new();
@@ -252,7 +276,11 @@ mod tests {
 
     #[tokio::test]
     async fn flushes_what_is_left_when_the_input_closes() {
-        let config = BatchConfig { send_batch_size: 100, timeout: Duration::from_secs(3600), ..Default::default() };
+        let config = BatchConfig {
+            send_batch_size: 100,
+            timeout: Duration::from_secs(3600),
+            ..Default::default()
+        };
         let (tx, mut rx, task) = start(config);
         tx.send(request(&["x"])).await.unwrap();
         drop(tx);

@@ -138,7 +138,11 @@ impl Telemetry {
                 if signal.is_some_and(|only| only != s) {
                     return Counter::default();
                 }
-                self.counter(&format!("exporter_{what}_{}", s.item_name()), help, labels())
+                self.counter(
+                    &format!("exporter_{what}_{}", s.item_name()),
+                    help,
+                    labels(),
+                )
             })
         };
         ExporterMetrics {
@@ -253,7 +257,9 @@ mod tests {
         e.send_failed(Signal::Logs).inc_by(3);
         let text = t.render();
         assert!(
-            text.contains(r#"lookout_receiver_accepted_spans_total{receiver="otlp",transport="grpc"} 7"#),
+            text.contains(
+                r#"lookout_receiver_accepted_spans_total{receiver="otlp",transport="grpc"} 7"#
+            ),
             "{text}"
         );
         assert!(

@@ -36,7 +36,11 @@ struct State {
     max_message: usize,
 }
 
-pub(super) fn serve(listener: TcpListener, config: &GrpcServerConfig, ctx: &ReceiverContext) -> JoinHandle<()> {
+pub(super) fn serve(
+    listener: TcpListener,
+    config: &GrpcServerConfig,
+    ctx: &ReceiverContext,
+) -> JoinHandle<()> {
     let state = Arc::new(State {
         ingest: Ingest::new(ctx, "grpc"),
         max_message: usize::try_from(config.max_recv_msg_size_mib << 20).unwrap_or(usize::MAX),
@@ -97,7 +101,9 @@ async fn export(state: &State, req: Request<Incoming>) -> Result<Response<Body>,
 
     // The frame header is 5 bytes; a compressed message is at most about as large as the
     // limit, so anything much longer is refused before it is buffered whole.
-    let wire_limit = state.max_message.saturating_add(state.max_message / 8 + 1024);
+    let wire_limit = state
+        .max_message
+        .saturating_add(state.max_message / 8 + 1024);
     let body = Limited::new(req.into_body(), wire_limit)
         .collect()
         .await
@@ -188,9 +194,10 @@ fn ok_response(message: Option<Vec<u8>>) -> Response<Body> {
         })),
     ];
     let mut response = Response::new(StreamBody::new(futures::stream::iter(frames)).boxed_unsync());
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/grpc"),
+    );
     response
 }
 
@@ -213,20 +220,51 @@ mod tests {
 
     #[test]
     fn unframes_plain_and_gzip() {
-        assert_eq!(&unframe(frame(0, b"abc"), Codec::Identity, 100).unwrap()[..], b"abc");
+        assert_eq!(
+            &unframe(frame(0, b"abc"), Codec::Identity, 100).unwrap()[..],
+            b"abc"
+        );
         let packed = compression::compress(Codec::Gzip, None, b"hello");
-        assert_eq!(&unframe(frame(1, &packed), Codec::Gzip, 100).unwrap()[..], b"hello");
+        assert_eq!(
+            &unframe(frame(1, &packed), Codec::Gzip, 100).unwrap()[..],
+            b"hello"
+        );
     }
 
     #[test]
     fn rejects_bad_frames_with_spec_codes() {
-        assert_eq!(unframe(Bytes::from_static(b"\0\0"), Codec::Identity, 100).unwrap_err().code(), Code::InvalidArgument);
+        assert_eq!(
+            unframe(Bytes::from_static(b"\0\0"), Codec::Identity, 100)
+                .unwrap_err()
+                .code(),
+            Code::InvalidArgument
+        );
         let mut truncated = frame(0, b"abcdef").to_vec();
         truncated.truncate(8);
-        assert_eq!(unframe(Bytes::from(truncated), Codec::Identity, 100).unwrap_err().code(), Code::InvalidArgument);
-        assert_eq!(unframe(frame(0, &[0; 200]), Codec::Identity, 100).unwrap_err().code(), Code::ResourceExhausted);
+        assert_eq!(
+            unframe(Bytes::from(truncated), Codec::Identity, 100)
+                .unwrap_err()
+                .code(),
+            Code::InvalidArgument
+        );
+        assert_eq!(
+            unframe(frame(0, &[0; 200]), Codec::Identity, 100)
+                .unwrap_err()
+                .code(),
+            Code::ResourceExhausted
+        );
         let bomb = compression::compress(Codec::Gzip, None, &[0; 10_000]);
-        assert_eq!(unframe(frame(1, &bomb), Codec::Gzip, 100).unwrap_err().code(), Code::ResourceExhausted);
-        assert_eq!(unframe(frame(1, b"not gzip"), Codec::Gzip, 100).unwrap_err().code(), Code::InvalidArgument);
+        assert_eq!(
+            unframe(frame(1, &bomb), Codec::Gzip, 100)
+                .unwrap_err()
+                .code(),
+            Code::ResourceExhausted
+        );
+        assert_eq!(
+            unframe(frame(1, b"not gzip"), Codec::Gzip, 100)
+                .unwrap_err()
+                .code(),
+            Code::InvalidArgument
+        );
     }
 }

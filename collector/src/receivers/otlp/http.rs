@@ -42,7 +42,11 @@ impl Format {
     }
 }
 
-pub(super) fn serve(listener: TcpListener, config: &HttpServerConfig, ctx: &ReceiverContext) -> JoinHandle<()> {
+pub(super) fn serve(
+    listener: TcpListener,
+    config: &HttpServerConfig,
+    ctx: &ReceiverContext,
+) -> JoinHandle<()> {
     let state = Arc::new(State {
         ingest: Ingest::new(ctx, "http"),
         max_body: usize::try_from(config.max_request_body_size).unwrap_or(usize::MAX),
@@ -120,7 +124,10 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
             }
         },
     };
-    let body = match Limited::new(req.into_body(), state.max_body).collect().await {
+    let body = match Limited::new(req.into_body(), state.max_body)
+        .collect()
+        .await
+    {
         Ok(collected) => collected.to_bytes(),
         Err(err) if err.is::<http_body_util::LengthLimitError>() => {
             return too_large(format, state.max_body);
@@ -172,9 +179,10 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
                 14,
                 "the pipeline is full; retry later".into(),
             );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
             response
         }
         Err(IngestError::Closed) => {
@@ -184,9 +192,10 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
                 14,
                 "the collector is shutting down".into(),
             );
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
             response
         }
         Err(IngestError::NotServed) => text(

@@ -65,9 +65,14 @@ impl Ingest {
             Ok(items) => (payload, items, None),
             Err(err) if err.is_semantic() => {
                 let salvaged = salvage::salvage(signal, &payload).ok_or_else(|| invalid(&err))?;
-                let items = pipeline::validate(signal, &salvaged.payload).map_err(|e| invalid(&e))?;
+                let items =
+                    pipeline::validate(signal, &salvaged.payload).map_err(|e| invalid(&e))?;
                 metrics.refused.inc_by(salvaged.rejected as u64);
-                (salvaged.payload, items, Some((salvaged.rejected, salvaged.message)))
+                (
+                    salvaged.payload,
+                    items,
+                    Some((salvaged.rejected, salvaged.message)),
+                )
             }
             Err(err) => return Err(invalid(&err)),
         };
