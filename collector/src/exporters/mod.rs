@@ -9,6 +9,8 @@ pub mod otlp_http;
 mod partial_success;
 pub mod queue;
 mod tls;
+#[cfg(test)]
+mod tls_tests;
 
 use std::fmt;
 use std::time::Duration;
