@@ -205,7 +205,9 @@ where
         match &result {
             Ok(resp) => {
                 let code = resp.status().as_u16();
-                this.span.record("http.response.status_code", code);
+                // As i64: tracing-opentelemetry would export an unsigned field as a string, and the
+                // conventions make this attribute an int.
+                this.span.record("http.response.status_code", i64::from(code));
                 // Per the HTTP conventions only 5xx is a server-side error.
                 if resp.status().is_server_error() {
                     this.span.record("error.type", code.to_string().as_str());
