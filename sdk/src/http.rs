@@ -4,9 +4,12 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::task::{Context, Poll, ready};
+use std::time::Instant;
 
 use opentelemetry::KeyValue;
+use opentelemetry::metrics::Histogram;
 use opentelemetry::trace::Status;
 use tracing::Span;
 use tracing::field::Empty;
@@ -39,6 +42,7 @@ type RouteFn = Arc<dyn Fn(&http::Extensions) -> Option<String> + Send + Sync>;
 #[derive(Clone, Default)]
 pub struct ServerLayer {
     route: Option<RouteFn>,
+    metrics: bool,
 }
 
 impl fmt::Debug for ServerLayer {
@@ -82,6 +86,45 @@ impl ServerLayer {
         self.route = Some(Arc::new(route));
         self
     }
+
+    /// Also records the RED metrics of every request in the semantic-convention histogram
+    /// `http.server.request.duration` (seconds; attributes `http.request.method`, `http.route`,
+    /// `http.response.status_code`, `error.type`): its count is the rate, the points with
+    /// `error.type` are the errors, its buckets the duration. Recorded through the global meter
+    /// provider that [`Builder::install`](crate::Builder::install) sets.
+    ///
+    /// ```
+    /// let layer = lookout_sdk::http::ServerLayer::new().with_red_metrics();
+    /// # drop(layer);
+    /// ```
+    #[must_use]
+    pub fn with_red_metrics(mut self) -> Self {
+        self.metrics = true;
+        self
+    }
+}
+
+/// The request-duration histogram, created once per process on first use.
+fn duration_histogram() -> &'static Histogram<f64> {
+    static HISTOGRAM: OnceLock<Histogram<f64>> = OnceLock::new();
+    HISTOGRAM.get_or_init(|| {
+        opentelemetry::global::meter("lookout_sdk")
+            .f64_histogram("http.server.request.duration")
+            .with_unit("s")
+            .with_description("Duration of HTTP server requests.")
+            // The semantic conventions' advised buckets for this metric.
+            .with_boundaries(vec![
+                0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+            ])
+            .build()
+    })
+}
+
+/// What the RED metrics need from the request, kept until the response.
+struct RedRecord {
+    start: Instant,
+    method: String,
+    route: Option<String>,
 }
 
 impl<S> tower::Layer<S> for ServerLayer {
@@ -91,6 +134,7 @@ impl<S> tower::Layer<S> for ServerLayer {
         ServerService {
             inner,
             route: self.route.clone(),
+            metrics: self.metrics,
         }
     }
 }
@@ -100,6 +144,7 @@ impl<S> tower::Layer<S> for ServerLayer {
 pub struct ServerService<S> {
     inner: S,
     route: Option<RouteFn>,
+    metrics: bool,
 }
 
 impl<S: fmt::Debug> fmt::Debug for ServerService<S> {
@@ -124,19 +169,24 @@ where
     }
 
     fn call(&mut self, req: http::Request<ReqBody>) -> Self::Future {
-        let span = make_span(&req, self.route.as_ref());
+        let route = self.route.as_ref().and_then(|f| f(req.extensions()));
+        let span = make_span(&req, route.as_deref());
+        let red = self.metrics.then(|| RedRecord {
+            start: Instant::now(),
+            method: req.method().as_str().to_owned(),
+            route,
+        });
         let fut = {
             let _entered = span.enter();
             self.inner.call(req)
         };
-        ResponseFuture { fut, span }
+        ResponseFuture { fut, span, red }
     }
 }
 
-fn make_span<B>(req: &http::Request<B>, route: Option<&RouteFn>) -> Span {
+fn make_span<B>(req: &http::Request<B>, route: Option<&str>) -> Span {
     let method = req.method().as_str();
-    let route = route.and_then(|f| f(req.extensions()));
-    let name = match &route {
+    let name = match route {
         Some(r) => format!("{method} {r}"),
         None => method.to_owned(),
     };
@@ -167,7 +217,7 @@ fn make_span<B>(req: &http::Request<B>, route: Option<&RouteFn>) -> Span {
         span.record("server.address", host.as_str());
     }
     if let Some(route) = route {
-        span.record("http.route", route.as_str());
+        span.record("http.route", route);
     }
     // An invalid or missing traceparent leaves the span as a new root.
     let _ = span.set_parent(crate::propagation::extract_context(req.headers()));
@@ -180,6 +230,7 @@ pin_project_lite::pin_project! {
         #[pin]
         fut: F,
         span: Span,
+        red: Option<RedRecord>,
     }
 }
 
@@ -202,12 +253,16 @@ where
         let this = self.project();
         let _entered = this.span.enter();
         let result = ready!(this.fut.poll(cx));
+        if let Some(red) = this.red.take() {
+            record_red(&red, &result);
+        }
         match &result {
             Ok(resp) => {
                 let code = resp.status().as_u16();
                 // As i64: tracing-opentelemetry would export an unsigned field as a string, and the
                 // conventions make this attribute an int.
-                this.span.record("http.response.status_code", i64::from(code));
+                this.span
+                    .record("http.response.status_code", i64::from(code));
                 // Per the HTTP conventions only 5xx is a server-side error.
                 if resp.status().is_server_error() {
                     this.span.record("error.type", code.to_string().as_str());
@@ -221,6 +276,24 @@ where
         }
         Poll::Ready(result)
     }
+}
+
+fn record_red<B, E>(red: &RedRecord, result: &Result<http::Response<B>, E>) {
+    let mut attributes = vec![KeyValue::new("http.request.method", red.method.clone())];
+    if let Some(route) = &red.route {
+        attributes.push(KeyValue::new("http.route", route.clone()));
+    }
+    match result {
+        Ok(resp) => {
+            let code = resp.status().as_u16();
+            attributes.push(KeyValue::new("http.response.status_code", i64::from(code)));
+            if resp.status().is_server_error() {
+                attributes.push(KeyValue::new("error.type", code.to_string()));
+            }
+        }
+        Err(_) => attributes.push(KeyValue::new("error.type", "service_error")),
+    }
+    duration_histogram().record(red.start.elapsed().as_secs_f64(), &attributes);
 }
 
 /// Marks `span` as failed and records an `exception` event for `error`, as
