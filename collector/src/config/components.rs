@@ -13,9 +13,10 @@ use crate::extensions::file_storage::FileStorageConfig;
 use crate::extensions::health_check::HealthCheckConfig;
 use crate::pipeline::Signal;
 use crate::processors::batch::BatchConfig;
+use crate::processors::latency_anomaly::LatencyAnomalyConfig;
+use crate::receivers::filelog::FileLogConfig;
 use crate::receivers::hostmetrics::HostMetricsConfig;
 use crate::receivers::httpcheck::HttpCheckConfig;
-use crate::receivers::filelog::FileLogConfig;
 use crate::receivers::otlp::OtlpReceiverConfig;
 
 const ALL: &[Signal] = &Signal::ALL;
@@ -28,7 +29,10 @@ pub const RECEIVERS: &[(&str, &[Signal])] = &[
     ("filelog", &[Signal::Logs]),
 ];
 /// Processor types and their signals.
-pub const PROCESSORS: &[(&str, &[Signal])] = &[("batch", ALL)];
+pub const PROCESSORS: &[(&str, &[Signal])] = &[
+    ("batch", ALL),
+    ("latency_anomaly", &[Signal::Traces]),
+];
 /// Exporter types and their signals.
 pub const EXPORTERS: &[(&str, &[Signal])] = &[
     ("otlp", ALL),
@@ -39,7 +43,11 @@ pub const EXPORTERS: &[(&str, &[Signal])] = &[
 /// Extension types.
 pub const EXTENSIONS: &[&str] = &["health_check", "file_storage"];
 
-fn unknown<E: serde::de::Error>(what: &str, kind: &str, known: impl Iterator<Item = &'static str>) -> E {
+fn unknown<E: serde::de::Error>(
+    what: &str,
+    kind: &str,
+    known: impl Iterator<Item = &'static str>,
+) -> E {
     let known: Vec<&str> = known.collect();
     E::custom(format!(
         "unknown {what} type {kind:?}; supported {what}s: {}",
@@ -101,7 +109,9 @@ impl ComponentKind for ReceiverConfig {
                 config.targets().map_err(D::Error::custom)?;
                 Ok(ReceiverConfig::HttpCheck(config))
             }
-            "filelog" => serde::Deserialize::deserialize(body).map(|c| ReceiverConfig::FileLog(Box::new(c))),
+            "filelog" => {
+                serde::Deserialize::deserialize(body).map(|c| ReceiverConfig::FileLog(Box::new(c)))
+            }
             _ => Err(unknown("receiver", kind, RECEIVERS.iter().map(|(k, _)| *k))),
         }
     }
@@ -112,6 +122,8 @@ impl ComponentKind for ReceiverConfig {
 pub enum ProcessorConfig {
     /// `batch`.
     Batch(BatchConfig),
+    /// `latency_anomaly`.
+    LatencyAnomaly(Box<LatencyAnomalyConfig>),
 }
 
 impl ProcessorConfig {
@@ -119,6 +131,7 @@ impl ProcessorConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             ProcessorConfig::Batch(_) => "batch",
+            ProcessorConfig::LatencyAnomaly(_) => "latency_anomaly",
         }
     }
 
@@ -138,7 +151,16 @@ impl ComponentKind for ProcessorConfig {
                 config.check().map_err(D::Error::custom)?;
                 Ok(ProcessorConfig::Batch(config))
             }
-            _ => Err(unknown("processor", kind, PROCESSORS.iter().map(|(k, _)| *k))),
+            "latency_anomaly" => {
+                let config: LatencyAnomalyConfig = body_or_default(body)?;
+                config.check().map_err(D::Error::custom)?;
+                Ok(ProcessorConfig::LatencyAnomaly(Box::new(config)))
+            }
+            _ => Err(unknown(
+                "processor",
+                kind,
+                PROCESSORS.iter().map(|(k, _)| *k),
+            )),
         }
     }
 }

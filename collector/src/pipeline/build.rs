@@ -14,12 +14,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Batch, Consumer, ExporterInput, Output, Signal};
 use crate::Error;
+use crate::config::shared::{QueueConfig, RetryConfig};
 use crate::config::{ComponentId, Config, ExporterConfig, ProcessorConfig, ReceiverConfig};
 use crate::exporters::{
     Export, debug::DebugExporter, file::FileExporter, otlp_grpc::OtlpGrpcExporter,
     otlp_http::OtlpHttpExporter, queue,
 };
-use crate::config::shared::{QueueConfig, RetryConfig};
 use crate::processors::{self, ProcessorContext};
 use crate::receivers::{self, ReceiverContext};
 use crate::telemetry::Telemetry;
@@ -91,7 +91,8 @@ pub async fn start(config: &Config, telemetry: &Telemetry) -> Result<Running, Er
                 output,
                 metrics: telemetry.processor(&id.to_string(), &pipeline_id.to_string(), signal),
             };
-            processor_tasks.push(spawn_processor(processor_config, ctx));
+            let names = (id.to_string(), pipeline_id.to_string());
+            processor_tasks.push(spawn_processor(processor_config, ctx, telemetry, names));
             output = Output::Next(tx);
         }
         let entry = match output {
@@ -126,11 +127,8 @@ pub async fn start(config: &Config, telemetry: &Telemetry) -> Result<Running, Er
             continue;
         }
         started.push(id.clone());
-        let consumers = Signal::ALL.map(|signal| {
-            entries
-                .remove(&(id.clone(), signal))
-                .map(Consumer::new)
-        });
+        let consumers =
+            Signal::ALL.map(|signal| entries.remove(&(id.clone(), signal)).map(Consumer::new));
         let ctx = ReceiverContext::new(
             id.clone(),
             consumers,
@@ -194,9 +192,20 @@ fn build_exporter(id: &ComponentId, config: &ExporterConfig) -> Result<BuiltExpo
     })
 }
 
-fn spawn_processor(config: &ProcessorConfig, ctx: ProcessorContext) -> JoinHandle<()> {
+/// `names` is (processor id, pipeline id), for processors with their own self-metrics.
+fn spawn_processor(
+    config: &ProcessorConfig,
+    ctx: ProcessorContext,
+    telemetry: &Telemetry,
+    names: (String, String),
+) -> JoinHandle<()> {
     match config {
         ProcessorConfig::Batch(c) => tokio::spawn(processors::batch::run(c.clone(), ctx)),
+        ProcessorConfig::LatencyAnomaly(c) => {
+            use processors::latency_anomaly::{LatencyMetrics, run};
+            let metrics = LatencyMetrics::new(telemetry, &names.0, &names.1);
+            tokio::spawn(run((**c).clone(), ctx, metrics))
+        }
     }
 }
 

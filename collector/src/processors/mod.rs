@@ -2,6 +2,7 @@
 //! queue and writing to the next stage; when its input closes it flushes and returns.
 
 pub mod batch;
+pub mod latency_anomaly;
 
 use tokio::sync::mpsc;
 

@@ -1,0 +1,231 @@
+//! `processors: latency_anomaly:` settings: the detector's own fields (flattened, see
+//! [`lookout_anomaly::DetectorConfig`]) plus episode tracking and alert notifiers.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lookout_anomaly::DetectorConfig;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
+
+/// The whole processor body.
+///
+/// Detector fields sit at the top level, as in the examples; `episodes` and `alerts`
+/// are nested. serde's `flatten` silently drops `deny_unknown_fields`, so the body is split
+/// by hand (see the `Deserialize` impl) and each part keeps its own unknown-field check.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LatencyAnomalyConfig {
+    /// Detector and attributor settings (key fields, `max_keys`, thresholds, `emit_category`).
+    pub detector: DetectorConfig,
+    /// How anomaly episodes are opened and closed for alerting.
+    pub episodes: EpisodeConfig,
+    /// Where episode notifications go.
+    pub alerts: AlertsConfig,
+}
+
+impl<'de> Deserialize<'de> for LatencyAnomalyConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut map = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+        let part = |map: &mut serde_json::Map<String, serde_json::Value>, name: &str| {
+            map.remove(name)
+                .filter(|v| !v.is_null())
+                .unwrap_or_else(|| serde_json::Value::Object(Default::default()))
+        };
+        let episodes = serde_json::from_value(part(&mut map, "episodes"))
+            .map_err(|e| D::Error::custom(format!("episodes: {e}")))?;
+        let alerts = serde_json::from_value(part(&mut map, "alerts"))
+            .map_err(|e| D::Error::custom(format!("alerts: {e}")))?;
+        let detector: DetectorConfig = serde_json::from_value(serde_json::Value::Object(map))
+            .map_err(|e| {
+                let e = e.to_string();
+                if e.starts_with("unknown field") {
+                    D::Error::custom(format!("{e}, `episodes`, `alerts`"))
+                } else {
+                    D::Error::custom(e)
+                }
+            })?;
+        Ok(LatencyAnomalyConfig {
+            detector,
+            episodes,
+            alerts,
+        })
+    }
+}
+
+impl LatencyAnomalyConfig {
+    /// Rejects settings the processor cannot run with (checked at config load).
+    pub(crate) fn check(&self) -> Result<(), String> {
+        self.detector.validate().map_err(|e| e.to_string())?;
+        if self.episodes.resolve_after.is_zero() {
+            return Err("episodes.resolve_after must be > 0".into());
+        }
+        if self.episodes.max_open == 0 {
+            return Err("episodes.max_open must be >= 1".into());
+        }
+        if self.alerts.queue_size == 0 {
+            return Err("alerts.queue_size must be >= 1".into());
+        }
+        if let Some(w) = &self.alerts.webhook {
+            w.check()?;
+            // Building the client reads `ca_file` and parses headers: fail at load, not later.
+            super::alerts::webhook::Webhook::new(w).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+}
+
+/// Episode tracking. The detector opens an episode (shift or degradation) per key; it does
+/// not report when one closes, so the processor considers an episode over once no span of the
+/// key has been tagged with the episode's kind for `resolve_after`, or at once when the
+/// detector has no open episode left.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EpisodeConfig {
+    /// Quiet time after which an open episode is reported resolved. Default 2m.
+    #[serde(with = "humantime_serde")]
+    pub resolve_after: Duration,
+    /// Episodes tracked at once; further ones are not reported (counted). Default 1000.
+    pub max_open: usize,
+    /// Example trace ids kept per episode. Default 5.
+    pub max_examples: usize,
+}
+
+impl Default for EpisodeConfig {
+    fn default() -> Self {
+        EpisodeConfig {
+            resolve_after: Duration::from_secs(120),
+            max_open: 1000,
+            max_examples: 5,
+        }
+    }
+}
+
+/// `alerts:` — notifiers for episode start and end.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// POST Alertmanager-style webhook JSON to this endpoint.
+    pub webhook: Option<WebhookConfig>,
+    /// Log every episode event at WARN level on the collector's own log.
+    pub console: bool,
+    /// Events waiting for the notifier; when full, new events are dropped (counted) so the
+    /// span path never waits on a slow webhook. Default 1024.
+    pub queue_size: usize,
+    /// How long shutdown waits for the notifier to deliver what is pending. Default 5s.
+    #[serde(with = "humantime_serde")]
+    pub flush_timeout: Duration,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            webhook: None,
+            console: false,
+            queue_size: 1024,
+            flush_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl AlertsConfig {
+    /// True when some notifier is configured.
+    pub(crate) fn enabled(&self) -> bool {
+        self.webhook.is_some() || self.console
+    }
+}
+
+/// `alerts: webhook:`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// URL to POST to (`http://` or `https://`).
+    pub endpoint: String,
+    /// Extra request headers (e.g. `Authorization`).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Per-request timeout. Default 10s.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// TLS for `https://` endpoints.
+    #[serde(default)]
+    pub tls: WebhookTlsConfig,
+    /// At most one POST per key per this interval; events in between are coalesced and the
+    /// latest state is sent when the interval has passed (or at shutdown). Default 1m.
+    #[serde(default = "default_min_interval", with = "humantime_serde")]
+    pub min_interval: Duration,
+    /// `receiver` field of the payload. Default `lookout`.
+    #[serde(default = "default_receiver")]
+    pub receiver: String,
+    /// Retries of failed POSTs (connection errors, 429, 5xx).
+    #[serde(default)]
+    pub retry: WebhookRetryConfig,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_min_interval() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_receiver() -> String {
+    "lookout".into()
+}
+
+impl WebhookConfig {
+    fn check(&self) -> Result<(), String> {
+        let url = reqwest::Url::parse(&self.endpoint)
+            .map_err(|e| format!("alerts.webhook.endpoint {:?}: {e}", self.endpoint))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!(
+                "alerts.webhook.endpoint {:?}: scheme must be http or https",
+                self.endpoint
+            ));
+        }
+        if self.retry.max_attempts == 0 {
+            return Err("alerts.webhook.retry.max_attempts must be >= 1".into());
+        }
+        if self.retry.initial_interval > self.retry.max_interval {
+            return Err(
+                "alerts.webhook.retry.initial_interval must not exceed max_interval".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `alerts: webhook: tls:`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookTlsConfig {
+    /// Skip verifying the server's certificate (testing only).
+    pub insecure_skip_verify: bool,
+    /// PEM file with CA certificates to trust in addition to the built-in web roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// `alerts: webhook: retry:` — exponential backoff.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookRetryConfig {
+    /// Attempts per notification, the first included. Default 5.
+    pub max_attempts: u32,
+    /// Wait before the first retry; doubled after each failure. Default 500ms.
+    #[serde(with = "humantime_serde")]
+    pub initial_interval: Duration,
+    /// Upper bound of the wait. Default 30s.
+    #[serde(with = "humantime_serde")]
+    pub max_interval: Duration,
+}
+
+impl Default for WebhookRetryConfig {
+    fn default() -> Self {
+        WebhookRetryConfig {
+            max_attempts: 5,
+            initial_interval: Duration::from_millis(500),
+            max_interval: Duration::from_secs(30),
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Episode bookkeeping for alerts: which keys are in a shift or degradation episode, and when
+//! one starts or ends.
+//!
+//! The detector exposes only the verdicts and a global count of open episodes, so an episode
+//! is opened by the first span of a key tagged `shift` or `degradation`, and closed after
+//! `resolve_after` without such a tag, or at once when the detector's count drops to zero.
+
+use std::collections::HashMap;
+use std::time::{Instant, SystemTime};
+
+use lookout_anomaly::{AnomalyKind, KeyHash};
+
+use super::config::EpisodeConfig;
+
+/// Whether an episode event opens or closes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EpisodeStatus {
+    /// The episode started.
+    Firing,
+    /// The episode is over.
+    Resolved,
+}
+
+impl EpisodeStatus {
+    /// Alertmanager's spelling.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            EpisodeStatus::Firing => "firing",
+            EpisodeStatus::Resolved => "resolved",
+        }
+    }
+}
+
+/// One start or end of an anomaly episode of one key.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct EpisodeEvent {
+    /// Firing or resolved.
+    pub(crate) status: EpisodeStatus,
+    /// The detector key.
+    pub(crate) key: KeyHash,
+    /// The key's fields as (name, value), e.g. `("service", "checkout")`.
+    pub(crate) labels: Vec<(String, String)>,
+    /// `shift` or `degradation`.
+    pub(crate) kind: AnomalyKind,
+    /// Baseline median of the key before the episode, ms.
+    pub(crate) baseline_ms: f64,
+    /// Largest duration / baseline ratio seen in the episode so far.
+    pub(crate) max_ratio: f64,
+    /// Hex trace ids of the first tagged spans.
+    pub(crate) example_trace_ids: Vec<String>,
+    /// When the episode was opened.
+    pub(crate) starts_at: SystemTime,
+    /// When it was closed (resolved events only).
+    pub(crate) ends_at: Option<SystemTime>,
+}
+
+struct Open {
+    event: EpisodeEvent,
+    last_tag: Instant,
+}
+
+/// One tagged episode span, as the tracker needs it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EpisodeTag<'a> {
+    /// The detector key.
+    pub(crate) key: KeyHash,
+    /// The detector's kind (before propagation re-labelling).
+    pub(crate) kind: AnomalyKind,
+    /// Verdict baseline, ms.
+    pub(crate) baseline_ms: f64,
+    /// Verdict ratio.
+    pub(crate) ratio: f64,
+    /// The span's trace id.
+    pub(crate) trace_id: &'a [u8],
+}
+
+/// Open episodes, bounded by `max_open`.
+pub(crate) struct Episodes {
+    config: EpisodeConfig,
+    open: HashMap<KeyHash, Open>,
+    /// Episodes not reported because `max_open` were already open.
+    pub(crate) overflow: u64,
+}
+
+impl Episodes {
+    pub(crate) fn new(config: EpisodeConfig) -> Episodes {
+        Episodes {
+            config,
+            open: HashMap::new(),
+            overflow: 0,
+        }
+    }
+
+    /// Episodes currently open.
+    pub(crate) fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Records a span tagged `shift` or `degradation`; returns the firing event when it opens
+    /// an episode. `labels` is called only then (building them allocates).
+    pub(crate) fn on_tag(
+        &mut self,
+        tag: EpisodeTag<'_>,
+        now: Instant,
+        wall: SystemTime,
+        labels: impl FnOnce() -> Vec<(String, String)>,
+    ) -> Option<EpisodeEvent> {
+        if !matches!(tag.kind, AnomalyKind::Shift | AnomalyKind::Degradation) {
+            return None;
+        }
+        let max_examples = self.config.max_examples;
+        if let Some(open) = self.open.get_mut(&tag.key) {
+            open.last_tag = now;
+            let e = &mut open.event;
+            e.max_ratio = e.max_ratio.max(tag.ratio);
+            if e.example_trace_ids.len() < max_examples && !tag.trace_id.is_empty() {
+                let id = hex::encode(tag.trace_id);
+                if !e.example_trace_ids.contains(&id) {
+                    e.example_trace_ids.push(id);
+                }
+            }
+            return None;
+        }
+        if self.open.len() >= self.config.max_open {
+            self.overflow += 1;
+            return None;
+        }
+        let mut example_trace_ids = Vec::new();
+        if max_examples > 0 && !tag.trace_id.is_empty() {
+            example_trace_ids.push(hex::encode(tag.trace_id));
+        }
+        let event = EpisodeEvent {
+            status: EpisodeStatus::Firing,
+            key: tag.key,
+            labels: labels(),
+            kind: tag.kind,
+            baseline_ms: tag.baseline_ms,
+            max_ratio: tag.ratio,
+            example_trace_ids,
+            starts_at: wall,
+            ends_at: None,
+        };
+        self.open.insert(
+            tag.key,
+            Open {
+                event: event.clone(),
+                last_tag: now,
+            },
+        );
+        Some(event)
+    }
+
+    /// Closes episodes quiet for `resolve_after`, or all of them when `detector_open` (the
+    /// detector's own count, when the caller looked) is zero. Returns the resolved events.
+    pub(crate) fn sweep(
+        &mut self,
+        now: Instant,
+        wall: SystemTime,
+        detector_open: Option<usize>,
+    ) -> Vec<EpisodeEvent> {
+        let all = detector_open == Some(0);
+        let resolve_after = self.config.resolve_after;
+        let done: Vec<KeyHash> = self
+            .open
+            .iter()
+            .filter(|(_, o)| all || now.saturating_duration_since(o.last_tag) >= resolve_after)
+            .map(|(k, _)| *k)
+            .collect();
+        let mut events = Vec::with_capacity(done.len());
+        for key in done {
+            if let Some(open) = self.open.remove(&key) {
+                let mut e = open.event;
+                e.status = EpisodeStatus::Resolved;
+                e.ends_at = Some(wall);
+                events.push(e);
+            }
+        }
+        events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn tag(key: u64, kind: AnomalyKind, ratio: f64, trace: u8) -> EpisodeTag<'static> {
+        let id: &'static [u8] = Box::leak(vec![trace; 16].into_boxed_slice());
+        EpisodeTag {
+            key: KeyHash(key),
+            kind,
+            baseline_ms: 10.0,
+            ratio,
+            trace_id: id,
+        }
+    }
+
+    fn labels() -> Vec<(String, String)> {
+        vec![("service".into(), "svc".into())]
+    }
+
+    #[test]
+    fn opens_once_tracks_examples_and_resolves_when_quiet() {
+        let cfg = EpisodeConfig {
+            resolve_after: Duration::from_secs(10),
+            max_open: 10,
+            max_examples: 2,
+        };
+        let mut eps = Episodes::new(cfg);
+        let t0 = Instant::now();
+        let wall = SystemTime::UNIX_EPOCH;
+        assert!(
+            eps.on_tag(tag(1, AnomalyKind::Spike, 9.0, 1), t0, wall, labels)
+                .is_none()
+        );
+        let fired = eps
+            .on_tag(tag(1, AnomalyKind::Shift, 2.0, 1), t0, wall, labels)
+            .expect("first shift tag opens");
+        assert_eq!(fired.status, EpisodeStatus::Firing);
+        for (i, trace) in [1u8, 2, 3].into_iter().enumerate() {
+            let later = t0 + Duration::from_secs(i as u64 + 1);
+            assert!(
+                eps.on_tag(tag(1, AnomalyKind::Shift, 3.0, trace), later, wall, labels)
+                    .is_none()
+            );
+        }
+        assert!(
+            eps.sweep(t0 + Duration::from_secs(12), wall, Some(1))
+                .is_empty()
+        );
+        let resolved = eps.sweep(t0 + Duration::from_secs(13), wall, Some(1));
+        assert_eq!(resolved.len(), 1);
+        let r = &resolved[0];
+        assert_eq!(r.status, EpisodeStatus::Resolved);
+        assert_eq!(r.max_ratio, 3.0);
+        assert_eq!(
+            r.example_trace_ids,
+            vec![hex::encode([1; 16]), hex::encode([2; 16])]
+        );
+        assert_eq!(eps.len(), 0);
+    }
+
+    #[test]
+    fn detector_count_zero_resolves_all_and_max_open_bounds() {
+        let cfg = EpisodeConfig {
+            max_open: 1,
+            ..EpisodeConfig::default()
+        };
+        let mut eps = Episodes::new(cfg);
+        let t0 = Instant::now();
+        let wall = SystemTime::UNIX_EPOCH;
+        assert!(
+            eps.on_tag(tag(1, AnomalyKind::Degradation, 2.0, 1), t0, wall, labels)
+                .is_some()
+        );
+        assert!(
+            eps.on_tag(tag(2, AnomalyKind::Shift, 2.0, 1), t0, wall, labels)
+                .is_none()
+        );
+        assert_eq!(eps.overflow, 1);
+        assert!(eps.sweep(t0, wall, None).is_empty());
+        assert_eq!(eps.sweep(t0, wall, Some(0)).len(), 1);
+    }
+}

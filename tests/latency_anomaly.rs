@@ -1,0 +1,372 @@
+//! Whole process: spans sent over OTLP/HTTP (built with prost) go through the
+//! `latency_anomaly` processor to the OTLP test sink. Injected slow spans come out tagged with
+//! the `lookout.latency.*` attributes (decoded with prost at the sink), a parent slowed by its
+//! child is tagged `propagated`, normal spans come out untagged, and a latency shift posts an
+//! Alertmanager-style firing and then resolved notification to a local webhook.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::post;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use support::sink::Sink;
+use support::{Lookout, http_client, otlp_exporter, otlp_receiver, service, wait_until};
+
+const MS: u64 = 1_000_000;
+/// Span clock start (the detector decays on span end times, not wall time).
+const T0: u64 = 1_700_000_000_000_000_000;
+
+/// Deterministic log-normal durations (σ = 0.3) around a median.
+struct Durations(u64);
+
+impl Durations {
+    fn unit(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (((z ^ (z >> 31)) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    fn around(&mut self, median_ms: f64) -> u64 {
+        let n = (-2.0 * self.unit().ln()).sqrt() * (std::f64::consts::TAU * self.unit()).cos();
+        (median_ms * (0.3 * n).exp() * MS as f64) as u64
+    }
+}
+
+/// Builds spans with unique ids on a shared span clock.
+struct Gen {
+    clock: u64,
+    next_id: u64,
+    durations: Durations,
+}
+
+impl Gen {
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn span(&mut self, name: &str, trace: u64, parent: Option<u64>, dur: u64) -> Span {
+        self.clock += 5 * MS;
+        let mut trace_id = [0x5au8; 16];
+        trace_id[8..].copy_from_slice(&trace.to_be_bytes());
+        Span {
+            trace_id: trace_id.to_vec(),
+            span_id: self.id().to_be_bytes().to_vec(),
+            parent_span_id: parent.map(|p| p.to_be_bytes().to_vec()).unwrap_or_default(),
+            name: name.into(),
+            kind: 2,
+            start_time_unix_nano: self.clock - dur,
+            end_time_unix_nano: self.clock,
+            ..Default::default()
+        }
+    }
+
+    /// One span of `name` around `median_ms` in its own trace.
+    fn single(&mut self, name: &str, median_ms: f64) -> Span {
+        let trace = self.id();
+        let dur = self.durations.around(median_ms);
+        self.span(name, trace, None, dur)
+    }
+
+    /// A `GET /order` server span with a `db.query` child (child ends, and is listed, first).
+    fn pair(&mut self, child_ms: u64, parent_ms: u64) -> [Span; 2] {
+        let trace = self.id();
+        let parent_id = self.id();
+        let child = self.span("db.query", trace, Some(parent_id), child_ms);
+        let mut parent = self.span("GET /order", trace, None, parent_ms);
+        parent.span_id = parent_id.to_be_bytes().to_vec();
+        [child, parent]
+    }
+}
+
+fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![KeyValue {
+                    key: "service.name".into(),
+                    value: Some(AnyValue {
+                        value: Some(Value::StringValue("shop".into())),
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+async fn send(client: &reqwest::Client, lookout: &Lookout, spans: Vec<Span>) {
+    let body = support::encode(&request(spans));
+    let response = client
+        .post(lookout.http_url("/v1/traces"))
+        .header("content-type", "application/x-protobuf")
+        .body(body)
+        .send()
+        .await
+        .expect("send spans");
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+}
+
+fn attr<'a>(span: &'a Span, key: &str) -> Option<&'a Value> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|v| v.value.as_ref())
+}
+
+fn string<'a>(span: &'a Span, key: &str) -> &'a str {
+    match attr(span, key) {
+        Some(Value::StringValue(s)) => s,
+        other => panic!("{key} on {}: {other:?}", span.name),
+    }
+}
+
+fn double(span: &Span, key: &str) -> f64 {
+    match attr(span, key) {
+        Some(Value::DoubleValue(d)) => *d,
+        other => panic!("{key} on {}: {other:?}", span.name),
+    }
+}
+
+/// Webhook bodies received by the local Alertmanager stand-in.
+type Hooks = Arc<Mutex<Vec<serde_json::Value>>>;
+
+async fn start_webhook() -> (u16, Hooks, tokio::task::JoinHandle<()>) {
+    async fn hook(State(seen): State<Hooks>, body: String) -> &'static str {
+        let value = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+        seen.lock().unwrap().push(value);
+        "ok"
+    }
+    let seen: Hooks = Arc::default();
+    let app = Router::new()
+        .route("/hook", post(hook))
+        .with_state(Arc::clone(&seen));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind webhook");
+    let port = listener.local_addr().expect("address").port();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (port, seen, task)
+}
+
+fn hook_statuses(hooks: &Hooks, span_name: &str) -> Vec<String> {
+    hooks
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|b| b["alerts"][0]["labels"]["span_name"] == span_name)
+        .map(|b| b["status"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_spans_come_out_tagged_and_a_shift_alerts_the_webhook() {
+    let sink = Sink::start().await;
+    let (hook_port, hooks, hook_task) = start_webhook().await;
+    let sink_port = sink.port;
+    let lookout = Lookout::start(|p| {
+        let pipelines = "    traces:\n      receivers: [otlp]\n      processors: [latency_anomaly]\n      exporters: [otlp]\n";
+        format!(
+            "{}processors:\n  latency_anomaly:\n    min_samples: 50\n    sequential_min_samples: 100\n    emit_category: true\n    episodes:\n      resolve_after: 1s\n    alerts:\n      console: true\n      webhook:\n        endpoint: http://127.0.0.1:{hook_port}/hook\n        min_interval: 0s\nexporters:\n{}{}",
+            otlp_receiver(p, "", ""),
+            otlp_exporter("otlp", sink_port, "none"),
+            service(p, pipelines)
+        )
+    })
+    .await;
+    let client = http_client();
+    let mut g = Gen {
+        clock: T0,
+        next_id: 0,
+        durations: Durations(42),
+    };
+
+    // Warm-up: 400 spans per key, 40 per request, interleaved as real traffic is.
+    let mut sent = 0;
+    for _ in 0..10 {
+        let mut spans = Vec::new();
+        for _ in 0..10 {
+            spans.push(g.single("GET /cart", 10.0));
+            spans.push(g.single("GET /search", 10.0));
+            let child = g.durations.around(10.0);
+            let own = g.durations.around(40.0);
+            spans.extend(g.pair(child, child + own));
+        }
+        sent += spans.len();
+        send(&client, &lookout, spans).await;
+    }
+    // Injected slowness: five isolated slow cart requests and one trace whose database call
+    // is slow, making its parent slow too. Normal spans travel in the same request.
+    let mut spans = Vec::new();
+    let mut slow_cart = HashSet::new();
+    for _ in 0..5 {
+        let s = g.single("GET /cart", 500.0);
+        slow_cart.insert(s.span_id.clone());
+        spans.push(s);
+        spans.push(g.single("GET /cart", 10.0));
+    }
+    let [slow_child, slow_parent] = g.pair(400 * MS, 440 * MS);
+    let (child_id, parent_id) = (slow_child.span_id.clone(), slow_parent.span_id.clone());
+    spans.extend([slow_child, slow_parent]);
+    sent += spans.len();
+    send(&client, &lookout, spans).await;
+    // A lasting shift of `GET /search` (10 ms → 40 ms): an episode, and an alert.
+    let mut shifted = HashSet::new();
+    for _ in 0..5 {
+        let spans: Vec<Span> = (0..40).map(|_| g.single("GET /search", 40.0)).collect();
+        shifted.extend(spans.iter().map(|s| s.span_id.clone()));
+        sent += spans.len();
+        send(&client, &lookout, spans).await;
+    }
+
+    wait_until("every span at the sink", Duration::from_secs(30), || {
+        sink.span_count() >= sent
+    })
+    .await;
+    let spans: Vec<Span> = sink
+        .traces()
+        .into_iter()
+        .flat_map(|r| r.resource_spans)
+        .flat_map(|r| r.scope_spans)
+        .flat_map(|s| s.spans)
+        .collect();
+    assert_eq!(spans.len(), sent);
+
+    let mut kinds: HashMap<String, usize> = HashMap::new();
+    let mut search_tagged = 0;
+    for span in &spans {
+        let tagged = attr(span, "lookout.latency.anomaly").is_some();
+        if tagged {
+            *kinds
+                .entry(string(span, "lookout.latency.kind").to_string())
+                .or_default() += 1;
+        }
+        if slow_cart.contains(&span.span_id) {
+            assert_eq!(
+                attr(span, "lookout.latency.anomaly"),
+                Some(&Value::BoolValue(true))
+            );
+            assert_eq!(string(span, "lookout.latency.kind"), "spike");
+            let baseline = double(span, "lookout.latency.baseline_ms");
+            assert!((7.0..13.0).contains(&baseline), "baseline {baseline}");
+            assert!(double(span, "lookout.latency.ratio") > 30.0);
+            let score = double(span, "lookout.latency.score");
+            assert!(score > 0.0 && score < 1e-4, "score {score}");
+            assert!(matches!(
+                string(span, "latency.category"),
+                "slow" | "very_slow"
+            ));
+        } else if span.span_id == child_id {
+            assert_eq!(string(span, "lookout.latency.kind"), "spike");
+        } else if span.span_id == parent_id {
+            assert_eq!(string(span, "lookout.latency.kind"), "propagated");
+            assert_eq!(
+                string(span, "lookout.latency.root_span_id"),
+                hex::encode(&child_id)
+            );
+        } else if shifted.contains(&span.span_id) {
+            search_tagged += usize::from(tagged);
+        } else {
+            assert!(
+                span.attributes.is_empty(),
+                "normal span {} ({} ms) was tagged: {:?}",
+                span.name,
+                (span.end_time_unix_nano - span.start_time_unix_nano) / MS,
+                span.attributes
+            );
+        }
+    }
+    assert!(
+        search_tagged > 100,
+        "only {search_tagged} of 200 shifted spans tagged"
+    );
+    assert!(
+        kinds.get("shift").copied().unwrap_or(0) + kinds.get("degradation").copied().unwrap_or(0)
+            > 0,
+        "{kinds:?}"
+    );
+
+    // The episode fires, then resolves once `GET /search` is quiet for `resolve_after`.
+    wait_until(
+        "firing then resolved webhook posts",
+        Duration::from_secs(30),
+        || hook_statuses(&hooks, "GET /search") == ["firing", "resolved"],
+    )
+    .await;
+    let firing = hooks.lock().unwrap()[0].clone();
+    assert_eq!(firing["version"], "4");
+    let alert = &firing["alerts"][0];
+    assert_eq!(alert["labels"]["alertname"], "LatencyAnomaly");
+    assert_eq!(alert["labels"]["service"], "shop");
+    assert_eq!(alert["labels"]["span_kind"], "server");
+    assert!(matches!(
+        alert["labels"]["kind"].as_str(),
+        Some("shift" | "degradation")
+    ));
+    let baseline: f64 = alert["annotations"]["baseline_ms"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((7.0..13.0).contains(&baseline), "{alert}");
+    assert!(
+        !alert["annotations"]["example_trace_ids"]
+            .as_str()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        hook_statuses(&hooks, "GET /cart").is_empty(),
+        "spikes are not episodes"
+    );
+
+    // Self-metrics agree with what the sink saw.
+    let metrics = lookout.metrics().await;
+    for (kind, n) in &kinds {
+        assert_eq!(
+            metrics.value(
+                "lookout_latency_anomaly_tagged_spans_total",
+                &[("kind", kind)]
+            ),
+            *n as f64,
+            "{kind}"
+        );
+    }
+    assert_eq!(
+        metrics.value(
+            "lookout_latency_anomaly_episodes_total",
+            &[("status", "firing")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        metrics.value("lookout_latency_anomaly_alerts_sent_total", &[]),
+        2.0
+    );
+    // The console notifier logs both ends of the episode (read before stopping: the log lives
+    // in the process's temporary directory).
+    let log = lookout.logs();
+    assert!(log.contains("latency anomaly episode firing"), "{log}");
+    assert!(log.contains("latency anomaly episode resolved"), "{log}");
+    assert!(lookout.stop().await.success());
+    hook_task.abort();
+}
