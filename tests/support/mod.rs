@@ -270,6 +270,11 @@ impl Lookout {
 
     /// Waits (bounded) for the process to exit; returns its exit status.
     pub(crate) async fn wait_exit(mut self) -> ExitStatus {
+        self.wait_status().await
+    }
+
+    /// Waits (bounded) for the process to exit, keeping the guard (and its log) alive.
+    async fn wait_status(&mut self) -> ExitStatus {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child_mut().try_wait().expect("poll lookout") {
@@ -278,7 +283,11 @@ impl Lookout {
             }
             if started.elapsed() > STOP_LIMIT {
                 let logs = self.logs();
-                drop(self);
+                // Drop kills the process before the panic unwinds further.
+                if let Some(child) = self.child.as_mut() {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
                 panic!("lookout did not exit within {STOP_LIMIT:?}; log:\n{logs}");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -298,10 +307,10 @@ impl Lookout {
     }
 
     /// [`Lookout::wait_exit`], asserting a clean exit (code 0); returns the log.
-    pub(crate) async fn wait_exit_ok(self) -> String {
-        let log_path = self.log.clone();
-        let status = self.wait_exit().await;
-        let logs = std::fs::read_to_string(&log_path).unwrap_or_default();
+    pub(crate) async fn wait_exit_ok(mut self) -> String {
+        let status = self.wait_status().await;
+        // Read before `self` (and the temporary directory holding the log) is dropped.
+        let logs = self.logs();
         assert_eq!(
             status.code(),
             Some(0),
