@@ -33,9 +33,12 @@ impl Service {
         let mut metrics_address = None;
         let metrics = &config.service.telemetry.metrics;
         if metrics.level != MetricsLevel::None {
-            let (bound, handle) =
-                telemetry::server::start(telemetry.clone(), metrics.address, servers_shutdown.clone())
-                    .await?;
+            let (bound, handle) = telemetry::server::start(
+                telemetry.clone(),
+                metrics.address,
+                servers_shutdown.clone(),
+            )
+            .await?;
             tracing::info!(address = %bound, "self-metrics at /metrics");
             metrics_address = Some(bound);
             servers.push(handle);
@@ -43,7 +46,9 @@ impl Service {
         for id in &config.service.extensions {
             match config.extensions.get(id) {
                 Some(ExtensionConfig::HealthCheck(c)) => {
-                    servers.push(health_check::start(c, health.clone(), servers_shutdown.clone()).await?);
+                    servers.push(
+                        health_check::start(c, health.clone(), servers_shutdown.clone()).await?,
+                    );
                     tracing::info!(extension = %id, endpoint = %c.endpoint, "health check listening");
                 }
                 // Passive: the receivers naming it in `storage:` open it themselves.
@@ -101,7 +106,10 @@ impl Service {
         // (counting what they held as failed) and the process exits without waiting longer.
         if drained.await.is_err() {
             clean = false;
-            tracing::warn!(?deadline, "exporters did not drain before the shutdown deadline");
+            tracing::warn!(
+                ?deadline,
+                "exporters did not drain before the shutdown deadline"
+            );
             exporters_abort.cancel();
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

@@ -14,7 +14,8 @@ use super::entry::{Entry, Field, value_text};
 pub struct SeverityConfig {
     /// `parse_from`: the field holding the severity (required).
     pub parse_from: Field,
-    /// `preset`: `default` (the level names) or `none`.
+    /// `preset`: `default` (level names, their numbers 1-24, `warning*`, `err*`), `otel`
+    /// (names and numbers only) or `none`.
     #[serde(default = "default_preset")]
     pub preset: String,
     /// `mapping`: severity name to one value, a list of values, or `{min, max}` ranges;
@@ -85,13 +86,13 @@ const LEVELS: &[(&str, i32)] = &[
     ("fatal4", 24),
 ];
 
+/// A severity named in `mapping:` keys: a level name or its number, as the Collector's
+/// `aliases` preset.
 fn level_number(name: &str) -> Option<i32> {
     let name = name.to_ascii_lowercase();
-    let name = match name.as_str() {
-        "warning" => "warn",
-        "default" => return Some(0),
-        other => other,
-    };
+    if let Ok(n) = name.parse::<i32>() {
+        return (1..=24).contains(&n).then_some(n);
+    }
     LEVELS.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
 }
 
@@ -117,15 +118,22 @@ impl SeverityParser {
     pub fn new(config: &SeverityConfig) -> Result<SeverityParser, String> {
         let mut exact = HashMap::new();
         match config.preset.as_str() {
-            "default" => {
+            "default" | "" | "otel" | "aliases" => {
                 for (name, number) in LEVELS {
                     exact.insert((*name).to_string(), *number);
+                    exact.insert(number.to_string(), *number);
+                }
+                if !matches!(config.preset.as_str(), "otel" | "aliases") {
+                    for (suffix, n) in [("", 0), ("2", 1), ("3", 2), ("4", 3)] {
+                        exact.insert(format!("warning{suffix}"), 13 + n);
+                        exact.insert(format!("err{suffix}"), 17 + n);
+                    }
                 }
             }
             "none" => {}
             other => {
                 return Err(format!(
-                    "unknown severity preset {other:?}; expected default or none"
+                    "unknown severity preset {other:?}; expected default, otel or none"
                 ));
             }
         }
@@ -239,6 +247,12 @@ mod tests {
         assert_eq!(apply(&p, json!("error3")), (19, Some("error3".into())));
         assert_eq!(apply(&p, json!("Fatal")), (21, Some("Fatal".into())));
         assert_eq!(apply(&p, json!("chatty")), (0, Some("chatty".into())));
+        assert_eq!(apply(&p, json!("Warning")).0, 13);
+        assert_eq!(apply(&p, json!("ERR2")).0, 18);
+        assert_eq!(apply(&p, json!(17)).0, 17);
+        let otel = parser("parse_from: attributes.level\npreset: otel");
+        assert_eq!(apply(&otel, json!("warning")).0, 0);
+        assert_eq!(apply(&otel, json!("warn3")).0, 15);
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! Receivers: where data enters. Each hands batches to a [`Consumer`] per signal and stops when
 //! its context's shutdown token fires, dropping its consumers so the pipelines can drain.
 
+pub mod filelog;
 pub mod hostmetrics;
 pub mod httpcheck;
 mod metric_build;
-pub mod filelog;
 pub mod otlp;
 mod scraping;
 

@@ -72,6 +72,13 @@ impl Finder {
         })
     }
 
+    /// A test for paths `include` matches and `exclude` does not, usable on another thread.
+    pub fn matcher(&self) -> impl Fn(&Path) -> bool + Send + 'static {
+        let include = self.include.clone();
+        let exclude = self.exclude.clone();
+        move |path| include.is_match(path) && !exclude.is_match(path)
+    }
+
     /// Directories worth watching for changes.
     pub fn watch_roots(&self) -> impl Iterator<Item = (&Path, bool)> {
         self.roots

@@ -17,7 +17,8 @@ pub mod reader;
 pub mod split;
 pub mod tailer;
 
-use notify::{RecursiveMode, Watcher};
+use notify::event::{ModifyKind, RenameMode};
+use notify::{EventKind, RecursiveMode, Watcher};
 use regex::Regex;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -35,6 +36,9 @@ use discover::Finder;
 use reader::ReaderSettings;
 use split::{Encoding, Multiline};
 use tailer::{Metrics, Setup, Tailer};
+
+/// Rename notifications waiting for the next listing; more are dropped (polling remains).
+const RENAMES_QUEUE: usize = 1024;
 
 /// Resolves `storage:` to a `file_storage` extension enabled in `service.extensions`, then
 /// starts.
@@ -127,6 +131,7 @@ pub async fn start(
     let Some(consumer) = ctx.consumer(Signal::Logs).cloned() else {
         return Ok(Vec::new());
     };
+    let (rename_tx, rename_rx) = mpsc::channel(RENAMES_QUEUE);
     let setup = Setup {
         id: ctx.id.to_string(),
         config: config.clone(),
@@ -142,14 +147,26 @@ pub async fn start(
         pipeline,
         storage,
         consumer: Some(consumer),
+        renames: Some(rename_rx),
         metrics: Metrics::new(&ctx.telemetry, &ctx.id.to_string()),
     };
     let (wake_tx, wake_rx) = mpsc::channel(1);
-    // notify only shortens latency; polling finds everything even when it misses events.
+    // notify shortens latency and reports where a tracked file was renamed to, so a file
+    // rotated out of the include patterns before any listing saw it is still read. Polling
+    // finds everything else even when notify misses events.
+    let is_included = setup.finder.matcher();
+    let renames_tx = rename_tx;
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
-            let _ = wake_tx.try_send(());
+        let Ok(event) = event else {
+            return;
+        };
+        if let EventKind::Modify(ModifyKind::Name(RenameMode::Both)) = event.kind
+            && let [from, to] = event.paths.as_slice()
+            && is_included(from)
+        {
+            let _ = renames_tx.try_send(to.clone());
         }
+        let _ = wake_tx.try_send(());
     });
     let watcher = match watcher {
         Ok(mut w) => {

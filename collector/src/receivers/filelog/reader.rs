@@ -290,6 +290,12 @@ impl Reader {
                 return Ok(ReadStatus::Eof);
             };
             let n = source.read_at(offset, &mut chunk[..want])?;
+            // Checked after the read: a copytruncate that happened before it shows as changed
+            // first bytes now, so bytes of the new content are never taken for the old.
+            if n > 0 && !self.settings.gzip && self.head_changed()? {
+                self.source = None;
+                return Ok(ReadStatus::Replaced);
+            }
             if n > 0 {
                 self.lines.extend(&chunk[..n]);
                 self.last_growth = now;
@@ -323,12 +329,26 @@ impl Reader {
         if file.metadata()?.len() < self.lines.end() {
             return Ok(true);
         }
+        self.head_changed()
+    }
+
+    /// Whether the handle's file no longer starts with the fingerprint.
+    fn head_changed(&self) -> io::Result<bool> {
+        let Some(source) = &self.source else {
+            return Ok(false);
+        };
         if self.fingerprint.is_empty() {
             return Ok(false);
         }
         let mut head = vec![0u8; self.fingerprint.len()];
-        let n = read_full_at(file, &mut head, 0)?;
+        let n = read_full_at(source.file(), &mut head, 0)?;
         Ok(!same_start(&self.fingerprint, &head[..n]))
+    }
+
+    /// The size of the open file (compressed size for gzip).
+    pub fn size(&self) -> Option<u64> {
+        let source = self.source.as_ref()?;
+        source.file().metadata().ok().map(|m| m.len())
     }
 
     /// Whether the file was read to its end and everything read was delivered.

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -40,6 +40,11 @@ const MAX_IN_FLIGHT: usize = 8;
 const FORGET_AFTER_POLLS: u32 = 5;
 /// Checkpoints are written at most this often while data flows (and always at shutdown).
 const PERSIST_EVERY: Duration = Duration::from_millis(100);
+/// Polls a renamed file is listed for after notify reported the rename: fewer than
+/// FORGET_AFTER_POLLS, so a file is never forgotten while still listed (and read again).
+const FOLLOW_POLLS: u32 = 2;
+/// Renamed files followed at once.
+const MAX_FOLLOWED: usize = 1024;
 /// The shortest gap between file listings prompted by notify events.
 const NOTIFY_POLL_GAP: Duration = Duration::from_millis(20);
 /// How long shutdown waits for batches in flight to be delivered.
@@ -116,15 +121,24 @@ pub struct Setup {
     pub pipeline: Pipeline,
     /// Checkpoint storage, if configured.
     pub storage: Option<StorageClient>,
+    /// New names of renamed files that matched `include` (from notify).
+    pub renames: Option<mpsc::Receiver<PathBuf>>,
     /// Where records go (taken by the tailer, which drops it at shutdown).
     pub consumer: Option<Consumer>,
     /// Metrics.
     pub metrics: Metrics,
 }
 
-struct Restored {
+/// A file tracked without an open handle: restored from checkpoints at start-up, or parked
+/// to stay within `max_concurrent_files`. It is reopened at its offset when found again and a
+/// slot is free.
+struct Parked {
     known: Known,
     entry: FileCheckpoint,
+    missed_polls: u32,
+    /// File size when it was closed for being read to the end: it is reopened only once the
+    /// size changes, so idle files do not take the slots of files waiting to be read.
+    idle_size: Option<u64>,
 }
 
 /// The running receiver.
@@ -132,7 +146,12 @@ pub struct Tailer {
     s: Setup,
     consumer: Option<Consumer>,
     readers: BTreeMap<u64, Reader>,
-    restored: BTreeMap<u64, Restored>,
+    parked: BTreeMap<u64, Parked>,
+    /// A file could not be opened for lack of a slot in the last poll.
+    starved: bool,
+    renames: Option<mpsc::Receiver<PathBuf>>,
+    /// Renamed files listed even if `include` no longer matches them, with polls left.
+    followed: Vec<(PathBuf, u32)>,
     next_key: u64,
     first_poll: bool,
     acks: FuturesUnordered<AckFuture>,
@@ -152,7 +171,7 @@ impl Tailer {
     /// Loads checkpoints (a corrupt document is reported and ignored: files are then read
     /// according to `start_at`).
     pub fn new(mut s: Setup) -> Tailer {
-        let mut restored = BTreeMap::new();
+        let mut parked = BTreeMap::new();
         let mut next_key = 0;
         if let Some(storage) = &s.storage {
             match storage.get(checkpoint::KEY) {
@@ -169,10 +188,19 @@ impl Tailer {
                                 offset: entry.offset,
                                 by_inode: true,
                             };
-                            restored.insert(next_key, Restored { known, entry });
+                            let missed_polls = 0;
+                            parked.insert(
+                                next_key,
+                                Parked {
+                                    known,
+                                    entry,
+                                    missed_polls,
+                                    idle_size: None,
+                                },
+                            );
                             next_key += 1;
                         }
-                        tracing::info!(receiver = %s.id, files = restored.len(), "filelog checkpoints restored");
+                        tracing::info!(receiver = %s.id, files = parked.len(), "filelog checkpoints restored");
                     }
                     Err(err) => {
                         tracing::error!(receiver = %s.id, error = %err, "ignoring unreadable filelog checkpoints")
@@ -187,11 +215,15 @@ impl Tailer {
         let static_attributes = s.config.attributes.clone().into_iter().collect();
         let static_resource = s.config.resource.clone().into_iter().collect();
         let consumer = s.consumer.take();
+        let renames = s.renames.take();
         Tailer {
             s,
             consumer,
             readers: BTreeMap::new(),
-            restored,
+            parked,
+            starved: false,
+            renames,
+            followed: Vec::new(),
             next_key,
             first_poll: true,
             acks: FuturesUnordered::new(),
@@ -280,7 +312,23 @@ impl Tailer {
 
     /// Lists files and matches them to tracked ones.
     fn poll(&mut self) {
-        let paths = self.s.finder.find();
+        let mut paths = self.s.finder.find();
+        if let Some(renames) = &mut self.renames {
+            while let Ok(path) = renames.try_recv() {
+                if self.followed.len() < MAX_FOLLOWED
+                    && !self.followed.iter().any(|(p, _)| *p == path)
+                {
+                    self.followed.push((path, FOLLOW_POLLS));
+                }
+            }
+        }
+        for (path, left) in &mut self.followed {
+            *left -= 1;
+            if !paths.contains(path) {
+                paths.push(path.clone());
+            }
+        }
+        self.followed.retain(|(_, left)| *left > 0);
         let cutoff = self
             .s
             .config
@@ -323,30 +371,46 @@ impl Tailer {
             .readers
             .values()
             .map(Reader::known)
-            .chain(self.restored.values().map(|r| r.known.clone()))
+            .chain(self.parked.values().map(|r| r.known.clone()))
             .collect();
         let decisions = identity::decide(&known, &candidates);
         for reader in self.readers.values_mut() {
             reader.missed_polls += 1;
         }
+        for parked in self.parked.values_mut() {
+            parked.missed_polls += 1;
+        }
+        self.starved = false;
         for ((candidate, file), decision) in candidates.into_iter().zip(files).zip(decisions) {
             self.apply(decision, candidate, file);
         }
         self.first_poll = false;
-        if !self.restored.is_empty() {
-            // Checkpointed files not found at start-up are gone.
-            self.restored.clear();
-            self.dirty = true;
-        }
+        let before = self.parked.len();
+        self.parked
+            .retain(|_, p| p.missed_polls < FORGET_AFTER_POLLS);
+        self.dirty |= self.parked.len() != before;
         self.forget_and_delete();
+        if self.starved {
+            self.park_finished();
+        }
     }
 
     fn apply(&mut self, decision: Decision, c: Candidate, file: File) {
         match decision {
-            Decision::Same(key) | Decision::Moved(key) if self.restored.contains_key(&key) => {
-                if let Some(r) = self.restored.remove(&key) {
-                    tracing::debug!(path = %c.path.display(), offset = r.entry.offset, "resuming from checkpoint");
-                    self.open_reader(key, &c, file, r.entry.offset);
+            Decision::Same(key) | Decision::Moved(key) if self.parked.contains_key(&key) => {
+                let idle = self.parked.get(&key).and_then(|p| p.idle_size) == Some(c.size);
+                if !idle && self.has_slot() {
+                    if let Some(p) = self.parked.remove(&key) {
+                        tracing::debug!(path = %c.path.display(), offset = p.entry.offset, "resuming from checkpoint");
+                        self.open_reader(key, &c, file, p.entry.offset);
+                    }
+                } else if let Some(p) = self.parked.get_mut(&key) {
+                    self.starved |= !idle;
+                    p.missed_polls = 0;
+                    p.known.id = c.id;
+                    p.known.by_inode = true;
+                    p.entry.id = c.id;
+                    p.entry.path = c.path.to_string_lossy().into_owned();
                 }
             }
             Decision::Same(key) => {
@@ -371,6 +435,10 @@ impl Tailer {
                     tracing::debug!(path = %c.path.display(), "file truncated or replaced; reading it from the start");
                     reader.orphan();
                 }
+                if let Some(p) = self.parked.get_mut(&key) {
+                    // Its inode now holds other content; only a copy can continue it.
+                    p.known.by_inode = false;
+                }
                 // A checkpointed file stays restorable: its rotated copy may be further down
                 // this same poll.
                 let new = self.new_key();
@@ -392,13 +460,42 @@ impl Tailer {
         }
     }
 
-    fn open_reader(&mut self, key: u64, c: &Candidate, file: File, offset: u64) {
+    fn has_slot(&self) -> bool {
         let open = self.readers.values().filter(|r| r.is_open()).count();
-        if open >= self.s.config.max_concurrent_files {
+        open < self.s.config.max_concurrent_files
+    }
+
+    fn open_reader(&mut self, key: u64, c: &Candidate, file: File, offset: u64) {
+        if !self.has_slot() {
             if !self.warned_limit {
                 self.warned_limit = true;
-                tracing::warn!(receiver = %self.s.id, limit = self.s.config.max_concurrent_files, "max_concurrent_files reached; more files wait for a free slot");
+                tracing::info!(receiver = %self.s.id, limit = self.s.config.max_concurrent_files, "max_concurrent_files reached; files that were read to the end are closed to make room");
             }
+            // Remembered with its start offset, so waiting does not change where it is read from.
+            self.starved = true;
+            let entry = FileCheckpoint {
+                path: c.path.to_string_lossy().into_owned(),
+                id: c.id,
+                fingerprint: hex::encode(&c.fingerprint),
+                offset,
+            };
+            let known = Known {
+                key,
+                id: c.id,
+                fingerprint: c.fingerprint.clone(),
+                offset,
+                by_inode: true,
+            };
+            self.parked.insert(
+                key,
+                Parked {
+                    known,
+                    entry,
+                    missed_polls: 0,
+                    idle_size: None,
+                },
+            );
+            self.dirty = true;
             return;
         }
         match Reader::open(
@@ -414,6 +511,38 @@ impl Tailer {
                 self.dirty = true;
             }
             Err(err) => tracing::warn!(path = %c.path.display(), error = %err, "cannot open file"),
+        }
+    }
+
+    /// Closes files that are read to the end and delivered, keeping their place, so files
+    /// waiting for a slot get one at the next poll.
+    fn park_finished(&mut self) {
+        let idle: Vec<u64> = self
+            .readers
+            .iter()
+            .filter(|(_, r)| r.is_open() && r.finished())
+            .map(|(k, _)| *k)
+            .collect();
+        for key in idle {
+            if let Some(r) = self.readers.remove(&key) {
+                let mut known = r.known();
+                known.offset = r.acks.committed();
+                let entry = FileCheckpoint {
+                    path: r.path.to_string_lossy().into_owned(),
+                    id: r.id,
+                    fingerprint: hex::encode(&r.fingerprint),
+                    offset: r.acks.committed(),
+                };
+                self.parked.insert(
+                    key,
+                    Parked {
+                        known,
+                        entry,
+                        missed_polls: 0,
+                        idle_size: r.size(),
+                    },
+                );
+            }
         }
     }
 
@@ -622,7 +751,7 @@ impl Tailer {
                 offset: r.acks.committed(),
             })
             .collect();
-        files.extend(self.restored.values().map(|r| r.entry.clone()));
+        files.extend(self.parked.values().map(|r| r.entry.clone()));
         let doc = Checkpoints { version: 1, files };
         match storage.set(checkpoint::KEY, &doc.encode()) {
             Ok(()) => {

@@ -176,7 +176,10 @@ async fn utf16_multiline_and_delete_after_read() {
     let mut h = harness_with(&bytes, extra, 8).await;
     let mut seen = Vec::new();
     while seen.len() < 2 {
-        let batch = tokio::time::timeout(Duration::from_secs(10), h.rx.recv()).await.unwrap().unwrap();
+        let batch = tokio::time::timeout(Duration::from_secs(10), h.rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
         seen.extend(bodies(&batch));
         batch.acks.settle(true);
     }
@@ -186,5 +189,56 @@ async fn utf16_multiline_and_delete_after_read() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(!h.file.exists(), "delivered file was not deleted");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_settings_are_refused_at_start() {
+    for extra in [
+        "delete_after_read: true\nstart_at: end\n",
+        "multiline:\n  line_start_pattern: a\n  line_end_pattern: b\n",
+        "multiline:\n  line_start_pattern: '('\n",
+        "encoding: latin-9\n",
+        "compression: zip\n",
+        "fingerprint_size: 8\n",
+        "operators:\n  - type: regex_parser\n    regex: 'no names'\n",
+    ] {
+        let yaml = format!("include: ['/nonexistent/*.log']\n{extra}");
+        let config: FileLogConfig = serde_yaml_ng::from_str(&yaml).unwrap();
+        let (tx, _rx) = mpsc::channel(1);
+        let ctx = ReceiverContext::new(
+            ComponentId::parse("filelog").unwrap(),
+            [None, None, Some(Consumer::new(vec![tx]))],
+            Telemetry::new(),
+            CancellationToken::new(),
+        );
+        assert!(
+            start(&config, None, ctx).await.is_err(),
+            "accepted: {extra}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn more_files_than_max_concurrent_files_are_all_read() {
+    let text: String = (0..300).map(|i| format!("a {i}\n")).collect();
+    let mut h = harness_with(text.as_bytes(), "max_concurrent_files: 2\n", 64).await;
+    let dir = h.file.parent().unwrap().to_path_buf();
+    for name in ["b", "c", "d", "e", "f"] {
+        let text: String = (0..300).map(|i| format!("{name} {i}\n")).collect();
+        std::fs::write(dir.join(format!("{name}.log")), text).unwrap();
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 1800 {
+        let batch = tokio::time::timeout(Duration::from_secs(10), h.rx.recv())
+            .await
+            .expect("all files are read in turn")
+            .unwrap();
+        seen.extend(bodies(&batch));
+        batch.acks.settle(true);
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 1800);
     h.stop().await;
 }
