@@ -29,10 +29,8 @@ pub const RECEIVERS: &[(&str, &[Signal])] = &[
     ("filelog", &[Signal::Logs]),
 ];
 /// Processor types and their signals.
-pub const PROCESSORS: &[(&str, &[Signal])] = &[
-    ("batch", ALL),
-    ("latency_anomaly", &[Signal::Traces]),
-];
+pub const PROCESSORS: &[(&str, &[Signal])] =
+    &[("batch", ALL), ("latency_anomaly", &[Signal::Traces])];
 /// Exporter types and their signals.
 pub const EXPORTERS: &[(&str, &[Signal])] = &[
     ("otlp", ALL),

@@ -29,7 +29,9 @@ type R<T> = Result<T, JsonError>;
 #[derive(Clone, Copy)]
 enum Path<'a> {
     /// `any_id_length`: accept hex ids of any even length (the lenient entry points).
-    Root { any_id_length: bool },
+    Root {
+        any_id_length: bool,
+    },
     Key(&'a Path<'a>, &'a str),
     Index(&'a Path<'a>, usize),
 }

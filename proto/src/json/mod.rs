@@ -44,7 +44,9 @@ pub fn traces_from_json(input: &[u8]) -> Result<ExportTraceServiceRequest, JsonE
 /// Like [`traces_from_json`], but trace and span ids of the wrong length (still valid hex) are
 /// decoded as they are instead of failing the whole request, so a receiver can reject just the
 /// items that carry them (OTLP partial success).
-pub fn traces_from_json_any_id_length(input: &[u8]) -> Result<ExportTraceServiceRequest, JsonError> {
+pub fn traces_from_json_any_id_length(
+    input: &[u8],
+) -> Result<ExportTraceServiceRequest, JsonError> {
     decode::traces(input, true)
 }
 
@@ -68,7 +70,9 @@ pub fn metrics_from_json(input: &[u8]) -> Result<ExportMetricsServiceRequest, Js
 /// Like [`metrics_from_json`], but trace and span ids of the wrong length (still valid hex) are
 /// decoded as they are instead of failing the whole request, so a receiver can reject just the
 /// items that carry them (OTLP partial success).
-pub fn metrics_from_json_any_id_length(input: &[u8]) -> Result<ExportMetricsServiceRequest, JsonError> {
+pub fn metrics_from_json_any_id_length(
+    input: &[u8],
+) -> Result<ExportMetricsServiceRequest, JsonError> {
     decode::metrics(input, true)
 }
 
