@@ -61,6 +61,30 @@ fn signals_of(table: &[(&str, &'static [Signal])], kind: &str) -> &'static [Sign
         .unwrap_or(&[])
 }
 
+/// What every pipeline component's settings tell about it.
+pub trait Component {
+    /// The signals it handles.
+    fn signals(&self) -> &'static [Signal];
+}
+
+impl Component for ReceiverConfig {
+    fn signals(&self) -> &'static [Signal] {
+        signals_of(RECEIVERS, self.kind())
+    }
+}
+
+impl Component for ProcessorConfig {
+    fn signals(&self) -> &'static [Signal] {
+        signals_of(PROCESSORS, self.kind())
+    }
+}
+
+impl Component for ExporterConfig {
+    fn signals(&self) -> &'static [Signal] {
+        signals_of(EXPORTERS, self.kind())
+    }
+}
+
 /// A receiver's settings.
 #[derive(Debug)]
 pub enum ReceiverConfig {
@@ -83,11 +107,6 @@ impl ReceiverConfig {
             ReceiverConfig::HttpCheck(_) => "httpcheck",
             ReceiverConfig::FileLog(_) => "filelog",
         }
-    }
-
-    /// Signals it can produce.
-    pub fn signals(&self) -> &'static [Signal] {
-        signals_of(RECEIVERS, self.kind())
     }
 }
 
@@ -131,11 +150,6 @@ impl ProcessorConfig {
             ProcessorConfig::Batch(_) => "batch",
             ProcessorConfig::LatencyAnomaly(_) => "latency_anomaly",
         }
-    }
-
-    /// Signals it handles.
-    pub fn signals(&self) -> &'static [Signal] {
-        signals_of(PROCESSORS, self.kind())
     }
 }
 
@@ -185,11 +199,6 @@ impl ExporterConfig {
             ExporterConfig::File(_) => "file",
             ExporterConfig::Debug(_) => "debug",
         }
-    }
-
-    /// Signals it accepts.
-    pub fn signals(&self) -> &'static [Signal] {
-        signals_of(EXPORTERS, self.kind())
     }
 }
 

@@ -154,52 +154,14 @@ impl Config {
                     "a pipeline needs at least one exporter".into(),
                 ));
             }
-            for r in &pipeline.receivers {
-                let config = self.receivers.get(r).ok_or_else(|| {
-                    err(
-                        key("receivers"),
-                        &r.to_string(),
-                        missing("receiver", r, self.receivers.ids()),
-                    )
-                })?;
-                if !config.signals().contains(&signal) {
-                    return Err(err(
-                        key("receivers"),
-                        &r.to_string(),
-                        format!("receiver {r} does not support {signal}"),
-                    ));
-                }
-            }
-            for p in &pipeline.processors {
-                let config = self.processors.get(p).ok_or_else(|| {
-                    err(
-                        key("processors"),
-                        &p.to_string(),
-                        missing("processor", p, self.processors.ids()),
-                    )
-                })?;
-                if !config.signals().contains(&signal) {
-                    return Err(err(
-                        key("processors"),
-                        &p.to_string(),
-                        format!("processor {p} does not support {signal}"),
-                    ));
-                }
-            }
-            for e in &pipeline.exporters {
-                let config = self.exporters.get(e).ok_or_else(|| {
-                    err(
-                        key("exporters"),
-                        &e.to_string(),
-                        missing("exporter", e, self.exporters.ids()),
-                    )
-                })?;
-                if !config.signals().contains(&signal) {
-                    return Err(err(
-                        key("exporters"),
-                        &e.to_string(),
-                        format!("exporter {e} does not support {signal}"),
-                    ));
+            let lists = [
+                refs("receiver", &pipeline.receivers, &self.receivers, signal),
+                refs("processor", &pipeline.processors, &self.processors, signal),
+                refs("exporter", &pipeline.exporters, &self.exporters, signal),
+            ];
+            for result in lists {
+                if let Err((what, component, message)) = result {
+                    return Err(err(key(&format!("{what}s")), &component, message));
                 }
             }
         }
@@ -231,6 +193,29 @@ fn pipeline_signal(id: &ComponentId) -> Result<Signal, String> {
             id.kind()
         )
     })
+}
+
+/// Checks that every id in a pipeline's `{what}s` list is defined and handles `signal`; on
+/// failure gives (what, the offending id, the message).
+fn refs<T: components::Component>(
+    what: &'static str,
+    ids: &[ComponentId],
+    defined: &ComponentMap<T>,
+    signal: Signal,
+) -> Result<(), (&'static str, String, String)> {
+    for id in ids {
+        let Some(config) = defined.get(id) else {
+            return Err((what, id.to_string(), missing(what, id, defined.ids())));
+        };
+        if !config.signals().contains(&signal) {
+            return Err((
+                what,
+                id.to_string(),
+                format!("{what} {id} does not support {signal}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn missing<'a>(

@@ -38,6 +38,17 @@ pub enum Compression {
     None,
 }
 
+impl Compression {
+    /// The codec that implements this setting.
+    pub fn codec(self) -> crate::compression::Codec {
+        match self {
+            Compression::Gzip => crate::compression::Codec::Gzip,
+            Compression::Zstd => crate::compression::Codec::Zstd,
+            Compression::None => crate::compression::Codec::Identity,
+        }
+    }
+}
+
 /// Compression tuning (`compression_params:`), as the Collector's `configcompression`.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]

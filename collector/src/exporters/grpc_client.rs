@@ -72,36 +72,18 @@ impl GrpcClient {
             .max_frame_size(1 << 20)
             .keep_alive_interval(Duration::from_secs(30))
             .keep_alive_while_idle(false);
-        // The connection task ends when the connection closes or the last sender is dropped
-        // (the client is dropped at shutdown), so nothing outlives the exporter.
         match &self.tls {
-            None => {
-                let (sender, conn) = builder
-                    .handshake(TokioIo::new(tcp))
-                    .await
-                    .map_err(|e| unavailable("HTTP/2 handshake with", &e))?;
-                tokio::spawn(async move {
-                    if let Err(err) = conn.await {
-                        tracing::debug!(error = %err, "gRPC connection closed");
-                    }
-                });
-                Ok(sender)
-            }
+            None => handshake(&builder, tcp)
+                .await
+                .map_err(|e| unavailable("HTTP/2 handshake with", &e)),
             Some((connector, name)) => {
                 let stream = connector
                     .connect(name.clone(), tcp)
                     .await
                     .map_err(|e| unavailable("TLS handshake with", &e))?;
-                let (sender, conn) = builder
-                    .handshake(TokioIo::new(stream))
+                handshake(&builder, stream)
                     .await
-                    .map_err(|e| unavailable("HTTP/2 handshake with", &e))?;
-                tokio::spawn(async move {
-                    if let Err(err) = conn.await {
-                        tracing::debug!(error = %err, "gRPC connection closed");
-                    }
-                });
-                Ok(sender)
+                    .map_err(|e| unavailable("HTTP/2 handshake with", &e))
             }
         }
     }
@@ -195,6 +177,25 @@ impl GrpcClient {
             None => Err(ExportError::retryable("response ended without grpc-status")),
         }
     }
+}
+
+/// Starts HTTP/2 on `io` and drives the connection in a task. That task ends when the
+/// connection closes or the last sender is dropped (the client is dropped at shutdown), so nothing
+/// outlives the exporter.
+async fn handshake<T>(
+    builder: &hyper::client::conn::http2::Builder<TokioExecutor>,
+    io: T,
+) -> hyper::Result<SendRequest<Full<Bytes>>>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = builder.handshake(TokioIo::new(io)).await?;
+    tokio::spawn(async move {
+        if let Err(err) = conn.await {
+            tracing::debug!(error = %err, "gRPC connection closed");
+        }
+    });
+    Ok(sender)
 }
 
 /// Maps a non-OK gRPC status to a retryable or permanent error, as the OTLP spec lists them.

@@ -68,11 +68,7 @@ impl OtlpGrpcExporter {
         Ok(OtlpGrpcExporter {
             id,
             client: GrpcClient::new(authority, tls, header_map(&config.headers)?),
-            codec: match config.compression {
-                Compression::Gzip => Codec::Gzip,
-                Compression::Zstd => Codec::Zstd,
-                Compression::None => Codec::Identity,
-            },
+            codec: config.compression.codec(),
             level: config.compression_params.level,
             timeout: config.timeout.unwrap_or(Duration::from_secs(5)),
         })

@@ -84,11 +84,7 @@ impl OtlpHttpExporter {
             id,
             client,
             urls,
-            codec: match config.compression {
-                Compression::Gzip => Codec::Gzip,
-                Compression::Zstd => Codec::Zstd,
-                Compression::None => Codec::Identity,
-            },
+            codec: config.compression.codec(),
             level: config.compression_params.level,
         })
     }
