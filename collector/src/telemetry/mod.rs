@@ -66,7 +66,8 @@ impl Telemetry {
                     let family = Family::<Labels, Counter>::default();
                     lock(&self.inner.registry).register(
                         format!("lookout_{name}"),
-                        help,
+                        // prometheus-client ends every HELP text with a period itself.
+                        help.trim_end_matches('.'),
                         family.clone(),
                     );
                     counters.push((name.to_string(), family.clone()));
@@ -87,7 +88,8 @@ impl Telemetry {
                     let family = Family::<Labels, Gauge>::default();
                     lock(&self.inner.registry).register(
                         format!("lookout_{name}"),
-                        help,
+                        // prometheus-client ends every HELP text with a period itself.
+                        help.trim_end_matches('.'),
                         family.clone(),
                     );
                     gauges.push((name.to_string(), family.clone()));

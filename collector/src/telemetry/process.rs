@@ -25,17 +25,17 @@ impl ProcessGauges {
         };
         registry.register(
             "lookout_process_uptime",
-            "Seconds since the process started.",
+            "Seconds since the process started",
             gauges.uptime.clone(),
         );
         registry.register(
             "lookout_process_cpu_seconds",
-            "Total CPU user and system time, in seconds.",
+            "Total CPU user and system time, in seconds",
             gauges.cpu_seconds.clone(),
         );
         registry.register(
             "lookout_process_memory_rss",
-            "Resident set size, in bytes.",
+            "Resident set size, in bytes",
             gauges.rss.clone(),
         );
         gauges
