@@ -45,6 +45,10 @@ struct Entry {
     parent: Option<SpanId>,
     /// Duration above the key's baseline median, ns.
     excess: f64,
+    /// Duration, ns.
+    duration: f64,
+    /// Duration (ns) above which the span was tagged; 0 when unknown.
+    threshold: f64,
     /// Where the slowness started (the span itself for an own anomaly).
     root: SpanId,
     /// The span is tagged (can be re-attributed by a late child).
@@ -106,26 +110,37 @@ impl Attributor {
         } else {
             0.0
         };
+        // An untagged span of a key in an episode is still slower than its
+        // baseline because of the episode: its parent's slowness may come
+        // from it (episode spans below the tagging quantile are common).
+        let episode_carrier = verdict.episode_open && excess > 0.0;
         let entries = self.traces.get(&span.trace_id);
-        if entries.is_none() && !verdict.is_anomalous() {
+        if entries.is_none() && !verdict.is_anomalous() && !episode_carrier {
             return None;
         }
-        // Strongest buffered child that explains most of our excess.
+        // Only a tagged span has a threshold it crossed; an untagged one
+        // carries a child's slowness by the fraction rule alone.
+        let threshold = if verdict.is_anomalous() {
+            verdict.threshold_ms * 1e6
+        } else {
+            0.0
+        };
+        let duration = span.duration_ns as f64;
+        // Strongest buffered child that explains our excess.
         let mut carrier: Option<SpanId> = None;
-        let mut late_parent: Option<(usize, f64)> = None;
+        let mut late_parent: Option<(usize, Entry)> = None;
         if let Some(es) = entries {
             let mut best = 0.0;
             for (i, e) in es.iter().enumerate() {
                 if e.parent == Some(span.span_id)
-                    && excess > 0.0
-                    && e.excess >= self.explain_fraction * excess
+                    && self.explains(e.excess, excess, duration, threshold)
                     && e.excess > best
                 {
                     best = e.excess;
                     carrier = Some(e.root);
                 }
                 if Some(e.span_id) == span.parent_span_id && e.tagged && e.root == e.span_id {
-                    late_parent = Some((i, e.excess));
+                    late_parent = Some((i, *e));
                 }
             }
         }
@@ -136,14 +151,13 @@ impl Attributor {
             verdict.root_span_id = Some(root);
         }
         let root = carrier.unwrap_or(span.span_id);
-        let carries = verdict.is_anomalous() || carrier.is_some();
+        let carries = verdict.is_anomalous() || carrier.is_some() || episode_carrier;
         if !carries {
             return None;
         }
         let mut fix = None;
-        if let Some((i, parent_excess)) = late_parent
-            && excess > 0.0
-            && excess >= self.explain_fraction * parent_excess
+        if let Some((i, p)) = late_parent
+            && self.explains(excess, p.excess, p.duration, p.threshold)
             && let Some(es) = self.traces.get_mut(&span.trace_id)
         {
             es[i].root = root;
@@ -158,11 +172,27 @@ impl Attributor {
                 span_id: span.span_id,
                 parent: span.parent_span_id,
                 excess,
+                duration,
+                threshold,
                 root,
                 tagged: verdict.is_anomalous(),
             },
         );
         fix
+    }
+
+    /// A child with excess `child` explains a parent with excess `parent`,
+    /// duration `duration` and tagging threshold `threshold` (0 = unknown)
+    /// when it is at least `explain_fraction` of the parent's excess, or when
+    /// the parent would not have been tagged without it. The second rule
+    /// covers parents whose excess also holds their other children's normal
+    /// variation: a ×1.5 child is then a small share of the excess and yet
+    /// the reason the parent crossed its threshold.
+    fn explains(&self, child: f64, parent: f64, duration: f64, threshold: f64) -> bool {
+        parent > 0.0
+            && child > 0.0
+            && (child >= self.explain_fraction * parent
+                || (threshold > 0.0 && duration - child <= threshold))
     }
 
     fn push(&mut self, trace: TraceId, e: Entry) {
@@ -196,6 +226,8 @@ mod tests {
             category: None,
             root_span_id: None,
             warming_up: false,
+            threshold_ms: 0.0,
+            episode_open: false,
         }
     }
 
@@ -225,6 +257,33 @@ mod tests {
         a.attribute(&span(1, None, 160), &mut root);
         assert_eq!(root.kind, Some(AnomalyKind::Propagated));
         assert_eq!(root.root_span_id, Some([3; 8]));
+    }
+
+    #[test]
+    fn child_that_pushed_parent_over_its_threshold_explains_it() {
+        let mut a = Attributor::new(&DetectorConfig::default());
+        // Child 10 ms over its baseline; parent 40 ms over its own (its other
+        // children were slowish too), so the child is only 25 % of the excess.
+        let mut child = tagged(10.0);
+        a.attribute(&span(2, Some(1), 20), &mut child);
+        // Tagged above 85 ms: without the child's 10 ms it would be 80 ms.
+        let mut parent = Verdict {
+            threshold_ms: 85.0,
+            ..tagged(50.0)
+        };
+        a.attribute(&span(1, None, 90), &mut parent);
+        assert_eq!(parent.kind, Some(AnomalyKind::Propagated));
+        assert_eq!(parent.root_span_id, Some([2; 8]));
+        // A parent far above its threshold is slow on its own.
+        let mut a = Attributor::new(&DetectorConfig::default());
+        let mut child = tagged(10.0);
+        a.attribute(&span(2, Some(1), 20), &mut child);
+        let mut parent = Verdict {
+            threshold_ms: 60.0,
+            ..tagged(50.0)
+        };
+        a.attribute(&span(1, None, 90), &mut parent);
+        assert_eq!(parent.kind, Some(AnomalyKind::Spike));
     }
 
     #[test]

@@ -31,22 +31,77 @@ const MAX_SPILL: f32 = 0.01;
 const SHIFT_SLACK: i64 = 8;
 const RESCALE_AT: f32 = 1_048_576.0;
 
+/// Quantile levels a threshold refresh reads (p10, p50, p90, the tail
+/// start, the exceedance and the tagging quantile).
+pub(crate) const SCAN_LEVELS: usize = 6;
+
+// === impl Scan ===
+
+/// A threshold refresh's bucket pass in progress (see [`LogSketch::scan_begin`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Scan {
+    levels: [f64; SCAN_LEVELS],
+    out: [f64; SCAN_LEVELS],
+    u: f64,
+    lo: f64,
+    hi: f64,
+    total: f64,
+    cum: f64,
+    ew: f64,
+    es: f64,
+    w: f64,
+    s1: f64,
+    s2: f64,
+    base: i64,
+    growth: f32,
+    next: u16,
+    last: u16,
+    top: u16,
+    li: u8,
+    /// Level of the tail start (one of `levels`).
+    qb: f64,
+}
+
+impl Scan {
+    fn excess(&self, width: f64) -> f64 {
+        if self.ew > 0.0 {
+            self.es / self.ew
+        } else {
+            width
+        }
+    }
+
+    fn moments(&self) -> (f64, f64) {
+        if self.w > 0.0 {
+            let m = self.s1 / self.w;
+            (m, (self.s2 / self.w - m * m).max(0.0).sqrt())
+        } else {
+            (0.0, 1.0)
+        }
+    }
+}
+
 // === impl LogSketch ===
 
 /// Decaying log-bucket histogram.
+///
+/// `repr(C)` with the header before the buckets: an insert touches the
+/// header and one bucket, and the header then shares a cache line with the
+/// end of the key state in front of it (see `KeyState`).
 #[derive(Clone, Debug)]
+#[repr(C)]
 pub(crate) struct LogSketch {
-    bins: [f32; BINS],
     /// Absolute bucket index of `bins[0]`.
     base: i64,
     /// Weight given to the next sample (grows instead of old weights shrinking).
     growth: f32,
     /// Sum of `bins`, in the same (growth-scaled) units.
     total: f32,
-    anchored: bool,
     /// Occupied bucket range, so threshold refreshes skip empty buckets.
     lo: u16,
     hi: u16,
+    anchored: bool,
+    bins: [f32; BINS],
 }
 
 impl LogSketch {
@@ -172,8 +227,126 @@ impl LogSketch {
         out
     }
 
+    /// Starts a bucket pass computing what a threshold refresh needs:
+    /// log-value quantiles for ascending `levels` (as
+    /// [`LogSketch::quantiles`]), the mean excess over `u` (as
+    /// [`LogSketch::mean_excess`]) and the moments clipped to `[lo, hi]` (as
+    /// [`LogSketch::clipped_moments`]). The pass is resumable so a refresh
+    /// can be spread over several spans (see [`LogSketch::scan_step`]).
+    pub(crate) fn scan_begin(&self, levels: [f64; SCAN_LEVELS], u: f64, lo: f64, hi: f64) -> Scan {
+        let (first, last) = self.range();
+        Scan {
+            levels,
+            out: [0.0; SCAN_LEVELS],
+            u,
+            lo,
+            hi,
+            total: self.total as f64,
+            cum: 0.0,
+            ew: 0.0,
+            es: 0.0,
+            w: 0.0,
+            s1: 0.0,
+            s2: 0.0,
+            base: self.base,
+            growth: self.growth,
+            next: first as u16,
+            last: last as u16,
+            top: first as u16,
+            li: 0,
+            qb: 1.0,
+        }
+    }
+
+    /// Advances `sc` by at most `max_buckets` buckets; true when the pass is
+    /// complete. A pass that the window shift or the lazy-decay rescale
+    /// invalidated (its bucket indices or units changed) starts over.
+    pub(crate) fn scan_step(&self, sc: &mut Scan, width: f64, max_buckets: usize) -> bool {
+        if sc.base != self.base || self.growth < sc.growth {
+            let qb = sc.qb;
+            *sc = self.scan_begin(sc.levels, sc.u, sc.lo, sc.hi);
+            sc.qb = qb;
+        }
+        let start = sc.next as usize;
+        let end = (start + max_buckets).min(sc.last as usize + 1);
+        // Accumulators in locals and the next quantile target precomputed:
+        // this loop is the whole cost of a refresh.
+        let (u, lo, hi) = (sc.u, sc.lo, sc.hi);
+        let (mut cum, mut ew, mut es) = (sc.cum, sc.ew, sc.es);
+        let (mut w, mut s1, mut s2) = (sc.w, sc.s1, sc.s2);
+        let mut li = sc.li as usize;
+        let mut target = if li < SCAN_LEVELS {
+            sc.levels[li] * sc.total
+        } else {
+            f64::INFINITY
+        };
+        let mut top = sc.top;
+        let mut blo = (self.base + start as i64) as f64 * width;
+        for (j, &b) in self.bins[..end].iter().enumerate().skip(start) {
+            let here = blo;
+            blo += width;
+            if b <= 0.0 {
+                continue;
+            }
+            top = j as u16;
+            let b = b as f64;
+            while target <= cum + b {
+                let frac = ((target - cum) / b).clamp(0.0, 1.0);
+                sc.out[li] = here + frac * width;
+                li += 1;
+                target = if li < SCAN_LEVELS {
+                    sc.levels[li] * sc.total
+                } else {
+                    f64::INFINITY
+                };
+            }
+            cum += b;
+            let bhi = here + width;
+            if bhi > u {
+                let from = u.max(here);
+                let m = b * ((bhi - from) / width).clamp(0.0, 1.0);
+                ew += m;
+                es += m * ((from + bhi) * 0.5 - u);
+            }
+            let x = (here + 0.5 * width).clamp(lo, hi);
+            w += b;
+            s1 += b * x;
+            s2 += b * x * x;
+        }
+        (sc.cum, sc.ew, sc.es, sc.w, sc.s1, sc.s2) = (cum, ew, es, w, s1, s2);
+        sc.li = li as u8;
+        sc.top = top;
+        sc.next = end as u16;
+        if end <= sc.last as usize {
+            return false;
+        }
+        // Rounding can leave the top levels unassigned: they sit at the top.
+        let top = ((self.base + sc.top as i64) as f64 + 1.0) * width;
+        for o in &mut sc.out[sc.li as usize..] {
+            *o = top;
+        }
+        sc.li = SCAN_LEVELS as u8;
+        true
+    }
+
+    /// A complete pass at once: (quantiles, mean excess, clipped mean and sd).
+    #[cfg(test)]
+    pub(crate) fn scan(
+        &self,
+        levels: [f64; SCAN_LEVELS],
+        width: f64,
+        u: f64,
+        lo: f64,
+        hi: f64,
+    ) -> ([f64; SCAN_LEVELS], f64, (f64, f64)) {
+        let mut sc = self.scan_begin(levels, u, lo, hi);
+        self.scan_step(&mut sc, width, BINS);
+        (sc.out, sc.excess(width), sc.moments())
+    }
+
     /// Mean of `x - u` over the mass above `u` (the Hill estimator of an
     /// exponential tail's scale in log space).
+    #[cfg(test)]
     pub(crate) fn mean_excess(&self, u: f64, width: f64) -> f64 {
         let (mut w, mut s) = (0.0f64, 0.0f64);
         let (lo, hi) = self.range();
@@ -198,6 +371,7 @@ impl LogSketch {
 
     /// Mean and standard deviation of the log-values clipped to `[lo, hi]`,
     /// using bucket midpoints.
+    #[cfg(test)]
     pub(crate) fn clipped_moments(&self, lo: f64, hi: f64, width: f64) -> (f64, f64) {
         let (mut w, mut s1, mut s2) = (0.0f64, 0.0f64, 0.0f64);
         let (first, last) = self.range();
@@ -225,31 +399,40 @@ impl LogSketch {
 
 /// Per-key values derived from the sketch; refreshed every
 /// `refresh_every` spans rather than per span.
+///
+/// `repr(C)`: the fields every span reads come first (one cache line).
 #[derive(Clone, Debug, Default)]
+#[repr(C)]
 pub(crate) struct Thresholds {
-    /// Median log-duration.
-    pub(crate) median_ln: f64,
-    /// `exp(median_ln)`, ns.
-    pub(crate) median_ns: f64,
-    /// Robust log-scale (from the 10–90 % range).
-    pub(crate) scale_ln: f64,
     /// Spans above this (ns) fail the tail test.
     pub(crate) spike_ns: u64,
+    /// `exp(median_ln)`, ns.
+    pub(crate) median_ns: f64,
+    /// Exceedance quantile (log) watched by the Bernoulli CUSUM.
+    pub(crate) exceed_ln: f64,
+    /// CUSUM standardisation: clip range, mean and 1/sd of clipped values.
+    pub(crate) clip_lo: f64,
+    pub(crate) clip_hi: f64,
+    pub(crate) mean_c: f64,
+    pub(crate) inv_sd_c: f64,
+    /// Median log-duration.
+    pub(crate) median_ln: f64,
+    /// Robust log-scale (from the 10–90 % range).
+    pub(crate) scale_ln: f64,
     /// The same threshold in log space.
     pub(crate) spike_ln: f64,
     /// Tail model: P(X > x) = tail_mass · exp(-(x - tail_at) / tail_beta) for x ≥ tail_at.
     pub(crate) tail_at: f64,
     pub(crate) tail_mass: f64,
     pub(crate) tail_beta: f64,
-    /// Exceedance quantile (log) watched by the Bernoulli CUSUM.
-    pub(crate) exceed_ln: f64,
     /// Episode tagging quantile (log).
     pub(crate) tag_ln: f64,
-    /// CUSUM standardisation: clip range, mean and 1/sd of clipped values.
-    pub(crate) clip_lo: f64,
-    pub(crate) clip_hi: f64,
-    pub(crate) mean_c: f64,
-    pub(crate) inv_sd_c: f64,
+    /// Tail start and clip range in the sketch's own coordinates (not moved
+    /// by [`Thresholds::shifted`]): the next refresh's single pass uses them.
+    pub(crate) src_valid: bool,
+    pub(crate) src_tail_at: f64,
+    pub(crate) src_clip_lo: f64,
+    pub(crate) src_clip_hi: f64,
 }
 
 /// Fixed parameters the threshold computation needs.
@@ -263,7 +446,12 @@ pub(crate) struct ThresholdParams {
 }
 
 impl Thresholds {
-    pub(crate) fn compute(sk: &LogSketch, p: &ThresholdParams) -> Self {
+    /// Starts a refresh. `prev` (the last thresholds of the same key, if
+    /// any) supplies the tail start and clip range the single bucket pass
+    /// uses; they lag one refresh (≤ `refresh_every` spans of a sketch whose
+    /// half-life is ≥ 2000 spans), which changes them negligibly. Without
+    /// them a quantile pass comes first.
+    pub(crate) fn begin(sk: &LogSketch, p: &ThresholdParams, prev: Option<&Thresholds>) -> Scan {
         let n = sk.weight().max(1.0);
         // Beyond the top ~40 samples the tail is extrapolated as exponential
         // in log space (a Pareto tail in raw space), with its scale from the
@@ -274,18 +462,39 @@ impl Thresholds {
         let qb = (1.0 - 40.0 / n).clamp(0.9, 0.995);
         let mut lv = [0.1, 0.5, 0.9, qb, p.exceed_q, p.tag_q];
         lv.sort_by(f64::total_cmp);
-        let qs = sk.quantiles(lv, p.width);
+        let (u, lo, hi) = match prev {
+            Some(t) if t.src_valid => (t.src_tail_at, t.src_clip_lo, t.src_clip_hi),
+            _ => {
+                let qs = sk.quantiles(lv, p.width);
+                let at = |level: f64| qs[lv.iter().position(|&l| l == level).unwrap_or(0)];
+                let (q10, med, q90) = (at(0.1), at(0.5), at(0.9));
+                let scale = ((q90 - q10) / 2.563).max(p.width);
+                (at(qb), med - 3.0 * scale, med + 3.0 * scale)
+            }
+        };
+        let mut sc = sk.scan_begin(lv, u, lo, hi);
+        // The tail start's level travels in the scan (levels are sorted, so
+        // its position is looked up again in `finish`).
+        sc.qb = qb;
+        sc
+    }
+
+    /// Thresholds from a completed pass.
+    pub(crate) fn finish(sc: &Scan, p: &ThresholdParams) -> Self {
+        let lv = sc.levels;
+        let qs = sc.out;
+        let qb = sc.qb;
         let at = |level: f64| qs[lv.iter().position(|&l| l == level).unwrap_or(0)];
         let (q10, med, q90, qb_ln) = (at(0.1), at(0.5), at(0.9), at(qb));
         let scale = ((q90 - q10) / 2.563).max(p.width);
+        let (mean_c, sd_c) = sc.moments();
         // Tails tend to get heavier beyond the observed range (a Pareto regime
         // taking over from a log-normal body), so the fitted scale is inflated.
-        let beta = (p.tail_margin * sk.mean_excess(qb_ln, p.width)).max(p.width);
+        let beta = (p.tail_margin * sc.excess(p.width)).max(p.width);
         let tail_mass = 1.0 - qb;
         let spike_ln = qb_ln + beta * (tail_mass / p.spike_p).ln().max(0.0);
         let clip_lo = med - 3.0 * scale;
         let clip_hi = med + 3.0 * scale;
-        let (mean_c, sd_c) = sk.clipped_moments(clip_lo, clip_hi, p.width);
         Self {
             median_ln: med,
             median_ns: med.exp(),
@@ -301,6 +510,10 @@ impl Thresholds {
             clip_hi,
             mean_c,
             inv_sd_c: 1.0 / sd_c.max(p.width * 0.5),
+            src_valid: true,
+            src_tail_at: qb_ln,
+            src_clip_lo: clip_lo,
+            src_clip_hi: clip_hi,
         }
     }
 
@@ -405,6 +618,42 @@ mod tests {
             let rel = (ln.exp() / (q * 10_000.0) - 1.0).abs();
             assert!(rel < 0.03, "q{q}: {} rel err {rel}", ln.exp());
         }
+    }
+
+    #[test]
+    fn single_pass_scan_matches_separate_passes() {
+        let w = width();
+        let mut sk = LogSketch::new();
+        let mut x = 0.5f64;
+        for i in 0..5000u32 {
+            // Deterministic spread of values over ~3 decades.
+            x = (x * 3.9 * (1.0 - x)).clamp(1e-6, 1.0 - 1e-6);
+            sk.insert(
+                (1e3 * (1.0 + 1e3 * x * x)).ln() + (i % 7) as f64 * 0.01,
+                1.0 / w,
+                0.999,
+            );
+        }
+        let lv = [0.1, 0.3, 0.5, 0.9, 0.95, 0.99];
+        let (u, lo, hi) = (9.0, 7.5, 12.0);
+        let (qs, ex, (m, sd)) = sk.scan(lv, w, u, lo, hi);
+        // Spread over several steps, as the detector does, it is the same pass.
+        let mut sc = sk.scan_begin(lv, u, lo, hi);
+        let mut steps = 1;
+        while !sk.scan_step(&mut sc, w, 16) {
+            steps += 1;
+        }
+        assert!(steps > 2, "{steps}");
+        for (a, b) in sc.out.iter().zip(qs) {
+            assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+        }
+        let qs2 = sk.quantiles(lv, w);
+        let ex2 = sk.mean_excess(u, w);
+        let (m2, sd2) = sk.clipped_moments(lo, hi, w);
+        for (a, b) in qs.iter().zip(qs2) {
+            assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+        }
+        assert!((ex - ex2).abs() < 1e-9 && (m - m2).abs() < 1e-9 && (sd - sd2).abs() < 1e-9);
     }
 
     #[test]

@@ -91,6 +91,14 @@ pub struct Verdict {
     pub root_span_id: Option<SpanId>,
     /// The key has fewer than `min_samples` spans: no judgement was made.
     pub warming_up: bool,
+    /// Duration (ms) above which the rule that judged this span tags it: the
+    /// spike threshold, or the episode's tagging quantile while an episode
+    /// is open (0 while warming up). [`crate::Attributor`] uses it to ask
+    /// whether a span would still be tagged without its child's excess.
+    pub threshold_ms: f64,
+    /// The key has an open episode (shift or degradation) at this span, so
+    /// even an untagged span may carry the episode's slowness to its parent.
+    pub episode_open: bool,
 }
 
 impl Verdict {
@@ -104,6 +112,8 @@ impl Verdict {
             category: None,
             root_span_id: None,
             warming_up: true,
+            threshold_ms: 0.0,
+            episode_open: false,
         }
     }
 
