@@ -230,6 +230,16 @@ fn merge(entry: &mut Entry, parse_to: &Field, map: Map<String, Value>) {
         _ => None,
     };
     match target {
+        // Parsed keys win over existing ones either way; inserting the smaller map into the
+        // larger one gives the same map with fewer tree insertions (usually only the file name
+        // is already there).
+        Some(target) if target.len() < map.len() => {
+            let mut map = map;
+            for (key, value) in std::mem::take(target) {
+                map.entry(key).or_insert(value);
+            }
+            *target = map;
+        }
         Some(target) => target.extend(map),
         None => entry.set(parse_to, Value::Object(map)),
     }

@@ -193,8 +193,21 @@ impl SeverityParser {
     }
 
     fn lookup(&self, value: &Value, text: &str) -> i32 {
-        let key = text.trim().to_ascii_lowercase();
-        if let Some(n) = self.exact.get(&key) {
+        let trimmed = text.trim();
+        // Level names are short: lower-case them on the stack instead of allocating per record.
+        let mut small = [0u8; 32];
+        let owned;
+        let key: &str = if trimmed.len() <= small.len() {
+            let bytes = &mut small[..trimmed.len()];
+            bytes.copy_from_slice(trimmed.as_bytes());
+            bytes.make_ascii_lowercase();
+            // ASCII lower-casing keeps UTF-8 valid.
+            std::str::from_utf8(bytes).unwrap_or(trimmed)
+        } else {
+            owned = trimmed.to_ascii_lowercase();
+            &owned
+        };
+        if let Some(n) = self.exact.get(key) {
             return *n;
         }
         let as_int = match value {

@@ -114,8 +114,12 @@ impl TraceParser {
                 None => invalid += 1,
             }
         }
-        if let Some((field, form)) = self.trace_id.iter().find(|(f, _)| entry.get(f).is_some()) {
-            match entry.get(field).and_then(|v| decode_id::<16>(v, *form)) {
+        let found = self
+            .trace_id
+            .iter()
+            .find_map(|(f, form)| entry.get(f).map(|v| (f, decode_id::<16>(v, *form))));
+        if let Some((field, decoded)) = found {
+            match decoded {
                 Some(id) => {
                     entry.trace_id = Some(id);
                     entry.delete(field);
@@ -123,8 +127,12 @@ impl TraceParser {
                 None => invalid += 1,
             }
         }
-        if let Some((field, form)) = self.span_id.iter().find(|(f, _)| entry.get(f).is_some()) {
-            match entry.get(field).and_then(|v| decode_id::<8>(v, *form)) {
+        let found = self
+            .span_id
+            .iter()
+            .find_map(|(f, form)| entry.get(f).map(|v| (f, decode_id::<8>(v, *form))));
+        if let Some((field, decoded)) = found {
+            match decoded {
                 Some(id) => {
                     entry.span_id = Some(id);
                     entry.delete(field);
@@ -152,7 +160,15 @@ impl TraceParser {
 }
 
 fn decode_id<const N: usize>(value: &Value, form: IdForm) -> Option<[u8; N]> {
-    let text = value_text(value)?;
+    // Ids are almost always strings: read them in place instead of copying.
+    let owned;
+    let text = match value {
+        Value::String(s) => s.as_str(),
+        other => {
+            owned = value_text(other)?;
+            owned.as_str()
+        }
+    };
     let id = match form {
         IdForm::Hex => decode_hex::<N>(text.trim())?,
         IdForm::Decimal => {
@@ -169,13 +185,51 @@ fn decode_id<const N: usize>(value: &Value, form: IdForm) -> Option<[u8; N]> {
 
 /// Decodes exactly `N` bytes of hex; shorter ids are left-padded with zeros as the Collector does.
 fn decode_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
-    if s.is_empty() || s.len() > N * 2 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if s.is_empty() || s.len() > N * 2 {
         return None;
     }
-    let padded = format!("{s:0>width$}", width = N * 2);
     let mut out = [0u8; N];
-    hex::decode_to_slice(padded, &mut out).ok()?;
+    let digits = s.as_bytes();
+    if digits.len() == N * 2 {
+        for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+            *byte = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
+        }
+        return Some(out);
+    }
+    // Right-aligned: an odd or short id gets leading zero nibbles.
+    let skip = N * 2 - digits.len();
+    for (i, d) in digits.iter().enumerate() {
+        let nibble = hex_value(*d)?;
+        let at = skip + i;
+        out[at / 2] |= if at.is_multiple_of(2) {
+            nibble << 4
+        } else {
+            nibble
+        };
+    }
     Some(out)
+}
+
+/// Hex digit values; 0xFF marks a byte that is not a hex digit.
+const HEX: [u8; 256] = {
+    let mut t = [0xFF; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
+fn hex_value(d: u8) -> Option<u8> {
+    let v = HEX[usize::from(d)];
+    (v != 0xFF).then_some(v)
 }
 
 /// `version-traceid-spanid-flags`, version 00 (later versions: the first four fields).
@@ -227,6 +281,17 @@ mod tests {
             assert_eq!(e.trace_flags, Some(1));
             assert!(e.attributes.is_empty(), "{:?}", e.attributes);
         }
+    }
+
+    #[test]
+    fn hex_ids_of_any_length_case_and_invalid_digits() {
+        assert_eq!(decode_hex::<2>("abCD"), Some([0xab, 0xcd]));
+        assert_eq!(decode_hex::<2>("bcd"), Some([0x0b, 0xcd]));
+        assert_eq!(decode_hex::<2>("1"), Some([0, 1]));
+        assert_eq!(decode_hex::<2>("0g00"), None);
+        assert_eq!(decode_hex::<2>("x"), None);
+        assert_eq!(decode_hex::<2>("12345"), None);
+        assert_eq!(decode_hex::<2>(""), None);
     }
 
     #[test]

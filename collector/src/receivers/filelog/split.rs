@@ -46,7 +46,12 @@ impl Encoding {
     /// Decodes, replacing invalid sequences.
     pub fn decode(self, bytes: &[u8]) -> String {
         match self {
-            Encoding::Utf8 => String::from_utf8_lossy(bytes).into_owned(),
+            // Valid UTF-8 is by far the common case, and checking it whole is much cheaper
+            // than the chunk-by-chunk walk of `from_utf8_lossy`.
+            Encoding::Utf8 => match std::str::from_utf8(bytes) {
+                Ok(text) => text.to_owned(),
+                Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+            },
             Encoding::Utf16Le | Encoding::Utf16Be => {
                 let units: Vec<u16> = bytes
                     .chunks(2)
@@ -79,8 +84,11 @@ pub struct Line {
 pub struct LineBuffer {
     encoding: Encoding,
     max_log_size: usize,
+    /// `buf[pos..]` is held; the consumed prefix is dropped only when more bytes are appended,
+    /// so taking a line never moves the rest of the buffer.
     buf: Vec<u8>,
-    /// File offset of `buf[0]`.
+    pos: usize,
+    /// File offset of `buf[pos]`.
     start: u64,
 }
 
@@ -91,59 +99,73 @@ impl LineBuffer {
             encoding,
             max_log_size: max_log_size.max(encoding.unit() * 2),
             buf: Vec::new(),
+            pos: 0,
             start: offset,
         }
     }
 
+    fn held(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
     /// File offset just past the bytes held.
     pub fn end(&self) -> u64 {
-        self.start + self.buf.len() as u64
+        self.start + self.len() as u64
     }
 
     /// Bytes held.
     pub fn len(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.pos
     }
 
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+        self.len() == 0
     }
 
     /// Whether the buffer is full enough that reading more is pointless before taking a line.
     pub fn is_full(&self) -> bool {
-        self.buf.len() >= self.max_log_size
+        self.len() >= self.max_log_size
     }
 
     /// Room left before a line would be split.
     pub fn room(&self) -> usize {
-        self.max_log_size.saturating_sub(self.buf.len())
+        self.max_log_size.saturating_sub(self.len())
     }
 
     /// Appends bytes read at [`end`](Self::end).
     pub fn extend(&mut self, bytes: &[u8]) {
+        if self.pos > 0 {
+            // Only the unfinished tail moves, once per read.
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
         self.buf.extend_from_slice(bytes);
     }
 
     /// The next complete line; with `flush`, the unterminated rest counts as a line too.
     pub fn next_line(&mut self, flush: bool) -> Option<Line> {
         let newline = self.encoding.newline();
-        let unit = self.encoding.unit();
-        let limit = self.buf.len().min(self.max_log_size + newline.len());
-        let found = self.buf[..limit]
-            .chunks_exact(unit)
-            .position(|c| c == newline)
-            .map(|i| i * unit);
+        let held = self.held();
+        let limit = held.len().min(self.max_log_size + newline.len());
+        let found = match self.encoding {
+            // A plain byte search (vectorised), not a slice comparison per byte.
+            Encoding::Utf8 => held[..limit].iter().position(|b| *b == b'\n'),
+            Encoding::Utf16Le | Encoding::Utf16Be => held[..limit]
+                .chunks_exact(2)
+                .position(|c| c == newline)
+                .map(|i| i * 2),
+        };
         let (content, consumed, split) = match found {
             Some(pos) if pos <= self.max_log_size => (pos, pos + newline.len(), false),
-            _ if self.buf.len() >= self.max_log_size => {
+            _ if held.len() >= self.max_log_size => {
                 let cut = self.split_point();
                 (cut, cut, true)
             }
-            _ if flush && !self.buf.is_empty() => (self.buf.len(), self.buf.len(), false),
+            _ if flush && !held.is_empty() => (held.len(), held.len(), false),
             _ => return None,
         };
-        let mut bytes = &self.buf[..content];
+        let mut bytes = &held[..content];
         let cr: &[u8] = match self.encoding {
             Encoding::Utf8 => b"\r",
             Encoding::Utf16Le => b"\r\0",
@@ -153,7 +175,11 @@ impl LineBuffer {
             bytes = &bytes[..bytes.len() - cr.len()];
         }
         let text = self.encoding.decode(bytes);
-        self.buf.drain(..consumed);
+        self.pos += consumed;
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        }
         self.start += consumed as u64;
         Some(Line {
             text,
@@ -166,10 +192,11 @@ impl LineBuffer {
     /// no character is broken in two.
     fn split_point(&self) -> usize {
         let mut cut = self.max_log_size;
+        let held = self.held();
         match self.encoding {
             Encoding::Utf8 => {
                 let floor = cut.saturating_sub(3);
-                while cut > floor && cut < self.buf.len() && (self.buf[cut] & 0xC0) == 0x80 {
+                while cut > floor && cut < held.len() && (held[cut] & 0xC0) == 0x80 {
                     cut -= 1;
                 }
                 if cut == floor {

@@ -34,8 +34,10 @@ use crate::telemetry::{ReceiverMetrics, Telemetry};
 const MAX_RECORDS: usize = 1000;
 /// Text bytes per batch.
 const MAX_BYTES: usize = 1024 * 1024;
-/// Batches of one file in flight at once.
-const MAX_IN_FLIGHT: usize = 8;
+/// Batches of one file in flight at once. Delivery is acknowledged only after export, so this
+/// must hold more records than a default batch processor batch (8192): with 8 × 1000 every
+/// batch waited for the processor's timeout, capping one file at ~40k lines per second.
+const MAX_IN_FLIGHT: usize = 16;
 /// Polls a vanished or replaced file is remembered for.
 const FORGET_AFTER_POLLS: u32 = 5;
 /// Checkpoints are written at most this often while data flows (and always at shutdown).
