@@ -2,9 +2,283 @@
 //! that name its parts, as in the Collector's stanza.
 
 use std::fmt;
+use std::ops::Index;
 
 use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
+
+/// Keys up to this many bytes are stored in the key itself.
+const INLINE_KEY: usize = 22;
+
+/// An attribute key. Keys are short and repeat on every record, so storing them inline saves
+/// one allocation (and its free) per key and record.
+#[derive(Clone)]
+pub struct Key(KeyRepr);
+
+#[derive(Clone)]
+enum KeyRepr {
+    Inline { len: u8, bytes: [u8; INLINE_KEY] },
+    Heap(Box<str>),
+}
+
+impl Key {
+    /// The key's UTF-8 bytes: what lookups compare (byte order is `str` order), without
+    /// checking the inline bytes again.
+    fn as_bytes(&self) -> &[u8] {
+        match &self.0 {
+            KeyRepr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            KeyRepr::Heap(s) => s.as_bytes(),
+        }
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            // Built from a `&str` in `From`, so always valid.
+            KeyRepr::Inline { len, bytes } => {
+                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
+            }
+            KeyRepr::Heap(s) => s,
+        }
+    }
+}
+
+impl From<&str> for Key {
+    fn from(s: &str) -> Key {
+        if s.len() <= INLINE_KEY {
+            let mut bytes = [0; INLINE_KEY];
+            bytes[..s.len()].copy_from_slice(s.as_bytes());
+            Key(KeyRepr::Inline {
+                len: s.len() as u8,
+                bytes,
+            })
+        } else {
+            Key(KeyRepr::Heap(s.into()))
+        }
+    }
+}
+
+impl From<String> for Key {
+    fn from(s: String) -> Key {
+        if s.len() <= INLINE_KEY {
+            Key::from(s.as_str())
+        } else {
+            Key(KeyRepr::Heap(s.into_boxed_str()))
+        }
+    }
+}
+
+impl From<&String> for Key {
+    fn from(s: &String) -> Key {
+        Key::from(s.as_str())
+    }
+}
+
+impl AsRef<str> for Key {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        bytes_eq(self.as_bytes(), other.as_bytes())
+    }
+}
+
+impl Eq for Key {}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+/// Keys are a few bytes long and usually differ early: a plain loop beats a `memcmp` call.
+fn bytes_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bytes_cmp(a, b).is_eq()
+}
+
+/// Record or resource attributes: a vector kept sorted by key. Records carry about ten keys,
+/// where a vector beats a B-tree (one allocation, no nodes); the order is the one
+/// `serde_json::Map` iterates in, so the encoded records are unchanged.
+#[derive(Clone, Default, PartialEq)]
+pub struct Attributes {
+    items: Vec<(Key, Value)>,
+}
+
+impl Attributes {
+    /// An empty map.
+    pub fn new() -> Attributes {
+        Attributes::default()
+    }
+
+    /// The position of `key`. A linear scan: with about ten keys most candidates differ in
+    /// length, which is cheaper than ordering comparisons.
+    fn position(&self, key: &str) -> Option<usize> {
+        let key = key.as_bytes();
+        self.items
+            .iter()
+            .position(|(k, _)| bytes_eq(k.as_bytes(), key))
+    }
+
+    /// The position of `key`, or where it would go.
+    fn find(&self, key: &str) -> Result<usize, usize> {
+        match self.position(key) {
+            Some(i) => Ok(i),
+            None => Err(self
+                .items
+                .partition_point(|(k, _)| bytes_cmp(k.as_bytes(), key.as_bytes()).is_lt())),
+        }
+    }
+
+    /// Built from keys in any order, possibly repeated (the last value wins, as with
+    /// `serde_json::Map`): one sort instead of an ordered insertion per key.
+    pub fn from_unsorted(mut items: Vec<(Key, Value)>) -> Attributes {
+        if !items.is_sorted_by(|(a, _), (b, _)| bytes_cmp(a.as_bytes(), b.as_bytes()).is_lt()) {
+            // Stable, so equal keys stay in input order and the last one can be kept.
+            items.sort_by(|(a, _), (b, _)| bytes_cmp(a.as_bytes(), b.as_bytes()));
+            if items.windows(2).any(|w| w[0].0 == w[1].0) {
+                let mut kept: Vec<(Key, Value)> = Vec::with_capacity(items.len());
+                for item in items {
+                    match kept.last_mut() {
+                        Some(last) if last.0 == item.0 => *last = item,
+                        _ => kept.push(item),
+                    }
+                }
+                items = kept;
+            }
+        }
+        Attributes { items }
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.position(key).map(|i| &self.items[i].1)
+    }
+
+    /// The value of `key`, mutably.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        self.position(key).map(|i| &mut self.items[i].1)
+    }
+
+    /// Whether `key` is present.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.position(key).is_some()
+    }
+
+    /// Sets `key`, returning the value it replaced.
+    pub fn insert(&mut self, key: Key, value: Value) -> Option<Value> {
+        match self.find(key.as_str()) {
+            Ok(i) => Some(std::mem::replace(&mut self.items[i].1, value)),
+            Err(i) => {
+                self.items.insert(i, (key, value));
+                None
+            }
+        }
+    }
+
+    /// Sets `key` unless it is present.
+    pub fn insert_if_absent(&mut self, key: Key, value: Value) {
+        if let Err(i) = self.find(key.as_str()) {
+            self.items.insert(i, (key, value));
+        }
+    }
+
+    /// The value of `key`, inserting `make()` first if it is missing.
+    pub fn get_or_insert_with(&mut self, key: &str, make: impl FnOnce() -> Value) -> &mut Value {
+        let i = match self.find(key) {
+            Ok(i) => i,
+            Err(i) => {
+                self.items.insert(i, (Key::from(key), make()));
+                i
+            }
+        };
+        &mut self.items[i].1
+    }
+
+    /// Removes `key`.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        self.position(key).map(|i| self.items.remove(i).1)
+    }
+
+    /// Keys and values in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.items.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Keys (as UTF-8 bytes) and values in key order, for writers that need no `&str`.
+    pub fn iter_bytes(&self) -> impl Iterator<Item = (&[u8], &Value)> {
+        self.items.iter().map(|(k, v)| (k.as_bytes(), v))
+    }
+
+    /// The map as a JSON object.
+    pub fn into_json(self) -> Map<String, Value> {
+        self.items
+            .into_iter()
+            .map(|(k, v)| (k.as_str().to_string(), v))
+            .collect()
+    }
+}
+
+impl fmt::Debug for Attributes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl Index<&str> for Attributes {
+    type Output = Value;
+
+    fn index(&self, key: &str) -> &Value {
+        self.get(key)
+            .unwrap_or_else(|| panic!("no attribute {key:?}"))
+    }
+}
+
+impl<K: Into<Key>> Extend<(K, Value)> for Attributes {
+    fn extend<I: IntoIterator<Item = (K, Value)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.insert(k.into(), v);
+        }
+    }
+}
+
+impl<K: Into<Key>> FromIterator<(K, Value)> for Attributes {
+    fn from_iter<I: IntoIterator<Item = (K, Value)>>(iter: I) -> Attributes {
+        let mut map = Attributes::new();
+        map.extend(iter);
+        map
+    }
+}
+
+impl IntoIterator for Attributes {
+    type Item = (Key, Value);
+    type IntoIter = std::vec::IntoIter<(Key, Value)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter()
+    }
+}
 
 /// One log record while it moves through the operators.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -12,9 +286,9 @@ pub struct Entry {
     /// The body: the raw line until a parser replaces or extends it.
     pub body: Value,
     /// Record attributes.
-    pub attributes: Map<String, Value>,
+    pub attributes: Attributes,
     /// Resource attributes.
-    pub resource: Map<String, Value>,
+    pub resource: Attributes,
     /// Event time in Unix nanoseconds, if a time parser found one.
     pub timestamp: Option<u64>,
     /// OTLP severity number (0 = unspecified).
@@ -71,12 +345,31 @@ impl Entry {
                 let Value::Object(map) = &mut self.body else {
                     return;
                 };
-                (map, path.as_slice())
+                set_in(map, path, value);
+                return;
             }
             Field::Attributes(path) => (&mut self.attributes, path.as_slice()),
             Field::Resource(path) => (&mut self.resource, path.as_slice()),
         };
-        set_in(map, path, value);
+        let Some((first, rest)) = path.split_first() else {
+            // `attributes` / `resource` as a whole: a map replaces it, anything else is merged
+            // under no key and therefore ignored, as stanza does.
+            if let Value::Object(new) = value {
+                *map = new.into_iter().collect();
+            }
+            return;
+        };
+        if rest.is_empty() {
+            map.insert(Key::from(first), value);
+            return;
+        }
+        let slot = map.get_or_insert_with(first, || Value::Object(Map::new()));
+        if !slot.is_object() {
+            *slot = Value::Object(Map::new());
+        }
+        if let Value::Object(next) = slot {
+            set_in(next, rest, value);
+        }
     }
 
     /// Removes and returns the value at `field`.
@@ -86,19 +379,23 @@ impl Entry {
                 if path.is_empty() {
                     return Some(std::mem::replace(&mut self.body, Value::Null));
                 }
-                (self.body.as_object_mut()?, path.as_slice())
+                return delete_in(self.body.as_object_mut()?, path);
             }
             Field::Attributes(path) => (&mut self.attributes, path.as_slice()),
             Field::Resource(path) => (&mut self.resource, path.as_slice()),
         };
-        delete_in(map, path)
+        let Some((first, rest)) = path.split_first() else {
+            return Some(Value::Object(std::mem::take(map).into_json()));
+        };
+        if rest.is_empty() {
+            return map.remove(first);
+        }
+        delete_in(map.get_mut(first)?.as_object_mut()?, rest)
     }
 }
 
 fn set_in(map: &mut Map<String, Value>, path: &[String], value: Value) {
     let Some((last, parents)) = path.split_last() else {
-        // `attributes` / `resource` as a whole: a map replaces it, anything else is merged
-        // under no key and therefore ignored, as stanza does.
         if let Value::Object(new) = value {
             *map = new;
         }
@@ -289,5 +586,29 @@ mod tests {
         assert_eq!(e.delete(&a), Some(json!(200)));
         assert_eq!(e.get(&a), None);
         assert_eq!(e.delete(&Field::parse("resource.none").unwrap()), None);
+    }
+
+    #[test]
+    fn attributes_iterate_like_a_json_map() {
+        let long = "a.key.longer.than.the.inline.limit";
+        let pairs = [("b", 1), (long, 2), ("a", 3), ("", 4), ("b", 5), ("é", 6)];
+        let attributes: Attributes = pairs.iter().map(|(k, v)| (*k, json!(v))).collect();
+        let map: Map<String, Value> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        let keys: Vec<&str> = attributes.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, map.keys().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(attributes["b"], json!(5));
+        assert_eq!(attributes[long], json!(2));
+        assert_eq!(attributes.clone().into_json(), map);
+        let mut e = Entry::default();
+        e.set(&Field::Attributes(vec![]), Value::Object(map.clone()));
+        assert_eq!(e.attributes, attributes);
+        assert_eq!(
+            e.delete(&Field::Attributes(vec![])),
+            Some(Value::Object(map))
+        );
+        assert!(e.attributes.is_empty());
     }
 }

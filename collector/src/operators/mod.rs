@@ -16,7 +16,7 @@ pub mod trace;
 use serde::Deserialize;
 use serde_json::Value;
 
-pub use entry::{Entry, Field};
+pub use entry::{Attributes, Entry, Field, Key};
 
 use fields::{AddConfig, CopyConfig, MoveConfig, RemoveConfig};
 use parser::{JsonParserConfig, ParseStats, Parser, RegexParserConfig};
@@ -216,7 +216,7 @@ impl Pipeline {
                         return outcome;
                     }
                     entry.attributes.insert(
-                        PARSE_ERROR_ATTRIBUTE.to_string(),
+                        PARSE_ERROR_ATTRIBUTE.into(),
                         Value::String(format!("{}: {message}", step.id)),
                     );
                 }

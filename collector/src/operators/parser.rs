@@ -1,12 +1,15 @@
 //! `json_parser` and `regex_parser`: read a field, write a map to `parse_to`, then run the
 //! embedded `timestamp:`, `severity:` and `trace:` blocks.
 
+use std::fmt;
+
 use regex::Regex;
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde::de::{MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
 
 use super::OnError;
-use super::entry::{Entry, Field};
+use super::entry::{Attributes, Entry, Field, Key};
 use super::severity::{SeverityConfig, SeverityParser};
 use super::time::{TimeConfig, TimeParser};
 use super::trace::{TraceConfig, TraceParser};
@@ -178,20 +181,106 @@ impl Parser {
     }
 }
 
-fn parse_json(value: &Value) -> Result<Map<String, Value>, String> {
+fn parse_json(value: &Value) -> Result<Attributes, String> {
     let Value::String(text) = value else {
         if let Value::Object(map) = value {
-            return Ok(map.clone());
+            return Ok(map.iter().map(|(k, v)| (k, v.clone())).collect());
         }
         return Err(format!("expected a JSON string, found {value}"));
     };
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => Err(format!(
-            "expected a JSON object, found {}",
-            json_kind(&other)
-        )),
+    match serde_json::from_str::<TopLevel>(text) {
+        Ok(TopLevel::Object(map)) => Ok(map),
+        Ok(TopLevel::Other(kind)) => Err(format!("expected a JSON object, found {kind}")),
         Err(e) => Err(format!("invalid JSON: {e}")),
+    }
+}
+
+/// A parsed line: the object's keys go straight into [`Attributes`] (no `String` per key, no
+/// intermediate `serde_json::Map`); anything else only reports its kind.
+enum TopLevel {
+    Object(Attributes),
+    Other(&'static str),
+}
+
+impl<'de> Deserialize<'de> for TopLevel {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TopLevelVisitor)
+    }
+}
+
+struct TopLevelVisitor;
+
+impl<'de> Visitor<'de> for TopLevelVisitor {
+    type Value = TopLevel;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("a boolean"))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("a number"))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("a number"))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("a number"))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("a string"))
+    }
+
+    fn visit_unit<E>(self) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("null"))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TopLevel, A::Error> {
+        // Read to the end so that invalid JSON inside is still reported as invalid, as when
+        // the whole value was parsed.
+        while seq.next_element::<Value>()?.is_some() {}
+        Ok(TopLevel::Other("an array"))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<TopLevel, A::Error> {
+        let mut items = Vec::with_capacity(access.size_hint().unwrap_or(16));
+        while let Some(key) = access.next_key::<KeyIn>()? {
+            items.push((key.0, access.next_value()?));
+        }
+        Ok(TopLevel::Object(Attributes::from_unsorted(items)))
+    }
+}
+
+/// A key read from borrowed or transient text, without an intermediate `String`.
+struct KeyIn(Key);
+
+impl<'de> Deserialize<'de> for KeyIn {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl Visitor<'_> for KeyVisitor {
+    type Value = KeyIn;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_str<E>(self, s: &str) -> Result<KeyIn, E> {
+        Ok(KeyIn(Key::from(s)))
+    }
+
+    fn visit_string<E>(self, s: String) -> Result<KeyIn, E> {
+        Ok(KeyIn(Key::from(s)))
     }
 }
 
@@ -206,24 +295,24 @@ fn json_kind(v: &Value) -> &'static str {
     }
 }
 
-fn parse_regex(regex: &Regex, value: &Value) -> Result<Map<String, Value>, String> {
+fn parse_regex(regex: &Regex, value: &Value) -> Result<Attributes, String> {
     let Value::String(text) = value else {
         return Err(format!("expected a string, found {}", json_kind(value)));
     };
     let captures = regex
         .captures(text)
         .ok_or_else(|| "regex pattern does not match".to_string())?;
-    let mut map = Map::new();
+    let mut map = Attributes::new();
     for name in regex.capture_names().flatten() {
         if let Some(m) = captures.name(name) {
-            map.insert(name.to_string(), Value::String(m.as_str().to_string()));
+            map.insert(Key::from(name), Value::String(m.as_str().to_string()));
         }
     }
     Ok(map)
 }
 
 /// Parsed keys are merged into an existing map at `parse_to` (attributes keep other keys).
-fn merge(entry: &mut Entry, parse_to: &Field, map: Map<String, Value>) {
+fn merge(entry: &mut Entry, parse_to: &Field, map: Attributes) {
     let target = match parse_to {
         Field::Attributes(p) if p.is_empty() => Some(&mut entry.attributes),
         Field::Resource(p) if p.is_empty() => Some(&mut entry.resource),
@@ -231,17 +320,17 @@ fn merge(entry: &mut Entry, parse_to: &Field, map: Map<String, Value>) {
     };
     match target {
         // Parsed keys win over existing ones either way; inserting the smaller map into the
-        // larger one gives the same map with fewer tree insertions (usually only the file name
-        // is already there).
+        // larger one gives the same map with fewer insertions (usually only the file name is
+        // already there).
         Some(target) if target.len() < map.len() => {
             let mut map = map;
             for (key, value) in std::mem::take(target) {
-                map.entry(key).or_insert(value);
+                map.insert_if_absent(key, value);
             }
             *target = map;
         }
         Some(target) => target.extend(map),
-        None => entry.set(parse_to, Value::Object(map)),
+        None => entry.set(parse_to, Value::Object(map.into_json())),
     }
 }
 
@@ -268,6 +357,33 @@ mod tests {
         assert_eq!(e.severity, 13);
         assert!(e.trace_id.is_some());
         assert!(e.body.is_string(), "the body stays the raw line");
+    }
+
+    #[test]
+    fn json_error_messages_name_the_kind() {
+        let cases = [
+            ("[1,2]", "expected a JSON object, found an array"),
+            ("\"x\"", "expected a JSON object, found a string"),
+            ("1.5", "expected a JSON object, found a number"),
+            ("-1", "expected a JSON object, found a number"),
+            ("true", "expected a JSON object, found a boolean"),
+            ("null", "expected a JSON object, found null"),
+        ];
+        for (line, message) in cases {
+            assert_eq!(parse_json(&json!(line)).unwrap_err(), message);
+        }
+        for line in ["[1,", "{\"a\":1} x", "{1:2}", "[{\"a\":}]"] {
+            let expected = serde_json::from_str::<Value>(line).unwrap_err().to_string();
+            assert_eq!(
+                parse_json(&json!(line)).unwrap_err(),
+                format!("invalid JSON: {expected}")
+            );
+        }
+        let parsed = parse_json(&json!(
+            r#"{"b":1,"a":{"x":[1]},"b":"two","a.very.long.key.name.here":null}"#
+        ));
+        let expected = json!({"b":"two","a":{"x":[1]},"a.very.long.key.name.here":null});
+        assert_eq!(Value::Object(parsed.unwrap().into_json()), expected);
     }
 
     #[test]

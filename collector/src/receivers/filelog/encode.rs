@@ -6,7 +6,7 @@
 //! (fields in tag order, proto3 defaults omitted, oneof values always present); the tests
 //! check that against prost.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::operators::Entry;
 
@@ -100,7 +100,7 @@ fn put_any_value(out: &mut Vec<u8>, value: &Value) {
 }
 
 /// Content length of a `KeyValue`.
-fn key_value_len(key: &str, value: &Value) -> usize {
+fn key_value_len(key: &[u8], value: &Value) -> usize {
     let key = if key.is_empty() {
         0
     } else {
@@ -110,14 +110,21 @@ fn key_value_len(key: &str, value: &Value) -> usize {
 }
 
 /// Length of a map written as repeated `KeyValue` fields.
-fn key_values_len(map: &Map<String, Value>) -> usize {
-    map.iter()
-        .map(|(k, v)| field_len(key_value_len(k, v)))
+fn key_values_len<'a, K: AsRef<[u8]> + ?Sized + 'a>(
+    map: impl IntoIterator<Item = (&'a K, &'a Value)>,
+) -> usize {
+    map.into_iter()
+        .map(|(k, v)| field_len(key_value_len(k.as_ref(), v)))
         .sum()
 }
 
-fn put_key_values(out: &mut Vec<u8>, field: u8, map: &Map<String, Value>) {
+fn put_key_values<'a, K: AsRef<[u8]> + ?Sized + 'a>(
+    out: &mut Vec<u8>,
+    field: u8,
+    map: impl IntoIterator<Item = (&'a K, &'a Value)>,
+) {
     for (key, value) in map {
+        let key = key.as_ref();
         // The value's size is needed for both length prefixes: computed once.
         let value_len = any_value_len(value);
         let key_len = if key.is_empty() {
@@ -127,7 +134,7 @@ fn put_key_values(out: &mut Vec<u8>, field: u8, map: &Map<String, Value>) {
         };
         put_len_field(out, field, key_len + field_len(value_len));
         if !key.is_empty() {
-            put_bytes_field(out, 1, key.as_bytes());
+            put_bytes_field(out, 1, key);
         }
         put_len_field(out, 2, value_len);
         put_any_value(out, value);
@@ -149,7 +156,7 @@ fn log_record_len(entry: &Entry, observed: u64) -> usize {
     if !entry.body.is_null() {
         n += field_len(any_value_len(&entry.body));
     }
-    n += key_values_len(&entry.attributes);
+    n += key_values_len(entry.attributes.iter_bytes());
     if entry.trace_flags.unwrap_or(0) != 0 {
         n += 5;
     }
@@ -181,7 +188,7 @@ fn put_log_record(out: &mut Vec<u8>, entry: &Entry, observed: u64) {
         put_len_field(out, 5, any_value_len(&entry.body));
         put_any_value(out, &entry.body);
     }
-    put_key_values(out, 6, &entry.attributes);
+    put_key_values(out, 6, entry.attributes.iter_bytes());
     if let Some(flags) = entry.trace_flags.filter(|f| *f != 0) {
         out.push(tag(8, FIXED32));
         out.extend_from_slice(&u32::from(flags).to_le_bytes());
@@ -226,7 +233,7 @@ pub fn encode_entries(entries: &[Entry], observed_unix_nano: u64) -> Vec<u8> {
             .iter()
             .map(|n| field_len(*n))
             .sum::<usize>();
-        let resource_len = field_len(key_values_len(resource)) + field_len(scope_len);
+        let resource_len = field_len(key_values_len(resource.iter_bytes())) + field_len(scope_len);
         runs.push((start, end, resource_len, scope_len));
         start = end;
     }
@@ -235,8 +242,8 @@ pub fn encode_entries(entries: &[Entry], observed_unix_nano: u64) -> Vec<u8> {
     for (start, end, resource_len, scope_len) in runs {
         let resource = &entries[start].resource;
         put_len_field(&mut out, 1, resource_len);
-        put_len_field(&mut out, 1, key_values_len(resource));
-        put_key_values(&mut out, 1, resource);
+        put_len_field(&mut out, 1, key_values_len(resource.iter_bytes()));
+        put_key_values(&mut out, 1, resource.iter_bytes());
         put_len_field(&mut out, 2, scope_len);
         put_len_field(&mut out, 1, 0);
         for (entry, len) in entries[start..end].iter().zip(&record_lens[start..end]) {
@@ -257,14 +264,16 @@ mod tests {
     use lookout_proto::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
     use lookout_proto::otlp::resource::v1::Resource;
     use prost::Message;
-    use serde_json::json;
+    use serde_json::{Map, json};
+
+    use crate::operators::Attributes;
 
     use super::*;
 
     /// The previous encoder (a prost message tree), kept as the reference for the bytes.
     fn encode_with_prost(entries: Vec<Entry>, observed_unix_nano: u64) -> Vec<u8> {
         let mut resource_logs: Vec<ResourceLogs> = Vec::new();
-        let mut current: Option<Map<String, Value>> = None;
+        let mut current: Option<Attributes> = None;
         for entry in entries {
             let record = LogRecord {
                 time_unix_nano: entry.timestamp.unwrap_or(0),
@@ -272,7 +281,7 @@ mod tests {
                 severity_number: entry.severity,
                 severity_text: entry.severity_text.unwrap_or_default(),
                 body: (!entry.body.is_null()).then(|| prost_any_value(entry.body)),
-                attributes: prost_key_values(entry.attributes),
+                attributes: prost_key_values(entry.attributes.into_json()),
                 flags: entry.trace_flags.map(u32::from).unwrap_or(0),
                 trace_id: entry.trace_id.map(|t| t.to_vec()).unwrap_or_default(),
                 span_id: entry.span_id.map(|s| s.to_vec()).unwrap_or_default(),
@@ -281,7 +290,7 @@ mod tests {
             if current.as_ref() != Some(&entry.resource) || resource_logs.is_empty() {
                 resource_logs.push(ResourceLogs {
                     resource: Some(Resource {
-                        attributes: prost_key_values(entry.resource.clone()),
+                        attributes: prost_key_values(entry.resource.clone().into_json()),
                         ..Resource::default()
                     }),
                     scope_logs: vec![ScopeLogs {

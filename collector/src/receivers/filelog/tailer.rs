@@ -13,7 +13,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -26,7 +26,7 @@ use super::identity::{self, Candidate, Decision, FileId, Known};
 use super::reader::{self, ReadStatus, Reader, ReaderSettings};
 use super::split::Record;
 use crate::extensions::file_storage::StorageClient;
-use crate::operators::{Entry, Pipeline};
+use crate::operators::{Attributes, Entry, Pipeline};
 use crate::pipeline::{Ack, Batch, Consumer, Signal};
 use crate::telemetry::{ReceiverMetrics, Telemetry};
 
@@ -160,8 +160,8 @@ pub struct Tailer {
     dirty: bool,
     last_persist: Instant,
     warned_limit: bool,
-    static_attributes: Map<String, Value>,
-    static_resource: Map<String, Value>,
+    static_attributes: Attributes,
+    static_resource: Attributes,
 }
 
 enum Flow {
