@@ -68,43 +68,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# start_bg CPU LOGPREFIX CMD...  -> sets BG_PID; a watchdog kills it after MAX_LIFE seconds.
-start_bg() {
-  local cpu=$1 prefix=$2
-  shift 2
-  taskset -c "$cpu" "$@" >"$prefix.out" 2>"$prefix.err" 9<&- &
-  BG_PID=$!
-  LIVE[$BG_PID]=1
-  (read -r -t "$MAX_LIFE" -u 9 || kill -KILL "$BG_PID" 2>/dev/null) &
-  WATCHDOG[$BG_PID]=$!
-  disown "$!" # no job-control chatter when it is killed
-}
-
-# alive PID: the process exists and is not a zombie.
-alive() {
-  local s
-  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  s=${s##*) }
-  [[ ${s:0:1} != Z ]]
-}
-
-# stop_pid PID: TERM, wait up to 5 s, then KILL; also ends its watchdog.
-stop_pid() {
-  local p=$1 i
-  if kill -TERM "$p" 2>/dev/null; then
-    for i in $(seq 50); do
-      alive "$p" || break
-      sleep 0.1
-    done
-    kill -KILL "$p" 2>/dev/null || true
-  fi
-  wait "$p" 2>/dev/null || true
-  unset "LIVE[$p]"
-  if [[ -n ${WATCHDOG[$p]:-} ]]; then
-    kill -KILL "${WATCHDOG[$p]}" 2>/dev/null || true
-    unset "WATCHDOG[$p]"
-  fi
-}
+# start_bg, alive, stop_pid: process bookkeeping shared with the other bench scripts.
+source "$HERE/procs.sh"
 
 free_ports() { # prints N free loopback ports, picked below the usual ephemeral range (32768+)
   # so that sockets left over from earlier runs (TIME_WAIT etc.) cannot hold them.
