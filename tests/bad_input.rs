@@ -104,6 +104,29 @@ async fn expect_json_status(response: reqwest::Response, http: u16, code: i64) {
 /// One good request over HTTP and one over gRPC succeed; then, after a clean stop, the sink
 /// holds exactly those spans (plus `salvaged` good spans the test sent beside bad ones, all
 /// named `good-*`) and the accepted counter counts exactly them.
+/// The same malformed request body gets HTTP 400 (google.rpc.Status code 3) and gRPC
+/// INVALID_ARGUMENT.
+async fn rejected_as_malformed_on_both_transports(lookout: &Lookout, body: Vec<u8>) {
+    let response = post(
+        lookout,
+        "/v1/traces",
+        "application/x-protobuf",
+        None,
+        body.clone(),
+    )
+    .await;
+    expect_protobuf_status(response, 400, 3).await;
+    let reply = grpc_call(
+        lookout.ports.grpc,
+        GRPC_TRACES,
+        "application/grpc",
+        None,
+        grpc_frame(&body, false),
+    )
+    .await;
+    assert_eq!(reply.code(), Code::InvalidArgument, "{reply:?}");
+}
+
 async fn assert_still_serves(sink: Sink, lookout: Lookout, salvaged: usize) {
     let response = post(
         &lookout,
@@ -197,24 +220,7 @@ fn invalid_utf8_name() -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn truncated_protobuf() {
     let (sink, lookout) = start().await;
-    let response = post(
-        &lookout,
-        "/v1/traces",
-        "application/x-protobuf",
-        None,
-        truncated(),
-    )
-    .await;
-    expect_protobuf_status(response, 400, 3).await;
-    let reply = grpc_call(
-        lookout.ports.grpc,
-        GRPC_TRACES,
-        "application/grpc",
-        None,
-        grpc_frame(&truncated(), false),
-    )
-    .await;
-    assert_eq!(reply.code(), Code::InvalidArgument, "{reply:?}");
+    rejected_as_malformed_on_both_transports(&lookout, truncated()).await;
     // A gRPC frame that announces more bytes than it carries.
     let mut frame = grpc_frame(&encode(&trace_request("frame", 1, 0)), false).to_vec();
     frame.truncate(frame.len() - 3);
@@ -318,24 +324,7 @@ async fn json_wrong_length_trace_id_is_a_partial_success() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_utf8_in_span_name() {
     let (sink, lookout) = start().await;
-    let response = post(
-        &lookout,
-        "/v1/traces",
-        "application/x-protobuf",
-        None,
-        invalid_utf8_name(),
-    )
-    .await;
-    expect_protobuf_status(response, 400, 3).await;
-    let reply = grpc_call(
-        lookout.ports.grpc,
-        GRPC_TRACES,
-        "application/grpc",
-        None,
-        grpc_frame(&invalid_utf8_name(), false),
-    )
-    .await;
-    assert_eq!(reply.code(), Code::InvalidArgument, "{reply:?}");
+    rejected_as_malformed_on_both_transports(&lookout, invalid_utf8_name()).await;
     assert_still_serves(sink, lookout, 0).await;
 }
 
