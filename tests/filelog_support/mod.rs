@@ -243,7 +243,11 @@ impl Collector {
     pub(crate) fn start(dir: &Path, config: &str) -> Collector {
         let path = dir.join("lookout.yaml");
         std::fs::write(&path, config).expect("write config");
-        let log = File::create(dir.join("lookout.log")).expect("collector log");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("lookout.log"))
+            .expect("collector log");
         let child = Command::new(env!("CARGO_BIN_EXE_lookout"))
             .arg("--config")
             .arg(&path)

@@ -9,6 +9,8 @@
 //!   data is being read from the original); otherwise the reader continues in the new file at
 //!   its offset, which is how copytruncate's rotated copy delivers what was appended before the
 //!   truncation.
+//! - Several unknown files with the same start in one poll: a file and its copy (the collector
+//!   started, or polled, between copytruncate's copy and its truncate); one is read.
 
 use std::path::PathBuf;
 
@@ -103,7 +105,33 @@ pub fn decide(known: &[Known], candidates: &[Candidate]) -> Vec<Decision> {
             claimed.push(k.key);
         }
     }
+    skip_copies_among_new(candidates, &mut decisions);
     decisions
+}
+
+/// Two files never seen before that start alike are one file and its copy (copytruncate's
+/// copy made, or being made, before the original is truncated): only one is read. The one
+/// kept has the longest start, then the largest size (a copy in progress is never larger than
+/// its original); the others are skipped for this poll and, at the next, match the kept
+/// reader's fingerprint like any copy of a tracked file.
+fn skip_copies_among_new(candidates: &[Candidate], decisions: &mut [Decision]) {
+    let rank = |c: &Candidate| (c.fingerprint.len(), c.size);
+    for i in 0..candidates.len() {
+        if decisions[i] != Decision::New {
+            continue;
+        }
+        let c = &candidates[i];
+        let beaten = candidates.iter().enumerate().any(|(j, other)| {
+            j != i
+                && decisions[j] == Decision::New
+                && (same_start(&c.fingerprint, &other.fingerprint)
+                    || same_start(&other.fingerprint, &c.fingerprint))
+                && (rank(other) > rank(c) || (rank(other) == rank(c) && j < i))
+        });
+        if beaten {
+            decisions[i] = Decision::Duplicate;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -205,6 +233,44 @@ mod tests {
             ],
         );
         assert_eq!(d, vec![Decision::Moved(1), Decision::Duplicate]);
+    }
+
+    #[test]
+    fn a_copy_found_with_its_original_in_one_poll_is_read_once() {
+        // copytruncate copied app.log before the collector ever saw either file.
+        let d = decide(
+            &[],
+            &[
+                cand("app.log", 10, 150, "gen two"),
+                cand("app.log.1", 11, 90, "gen one"),
+                cand("app.log.2", 12, 150, "gen two"),
+            ],
+        );
+        assert_eq!(d, vec![Decision::New, Decision::New, Decision::Duplicate]);
+        // The copy is still being written: shorter, its start a prefix of the original's.
+        let d = decide(
+            &[],
+            &[
+                cand("app.log.3", 13, 3, "gen"),
+                cand("app.log", 10, 150, "gen three"),
+            ],
+        );
+        assert_eq!(d, vec![Decision::Duplicate, Decision::New]);
+        // Same start but diverging content: two files.
+        let d = decide(
+            &[],
+            &[cand("a", 10, 9, "header a"), cand("b", 11, 9, "header b")],
+        );
+        assert_eq!(d, vec![Decision::New, Decision::New]);
+        // A skipped copy is a copy of a tracked file at the next poll.
+        let d = decide(
+            &[known(0, 10, "gen two", 150)],
+            &[
+                cand("app.log", 10, 150, "gen two"),
+                cand("app.log.2", 12, 150, "gen two"),
+            ],
+        );
+        assert_eq!(d, vec![Decision::Same(0), Decision::Duplicate]);
     }
 
     #[test]

@@ -446,7 +446,9 @@ impl Tailer {
                 let new = self.new_key();
                 self.open_reader(new, &c, file, 0);
             }
-            Decision::Duplicate => {}
+            Decision::Duplicate => {
+                tracing::debug!(path = %c.path.display(), "copy of a file being read; skipped");
+            }
             Decision::New => {
                 let offset = if self.first_poll
                     && self.s.config.start_at == StartAt::End
@@ -457,6 +459,7 @@ impl Tailer {
                     0
                 };
                 let key = self.new_key();
+                tracing::debug!(path = %c.path.display(), offset, "new file");
                 self.open_reader(key, &c, file, offset);
             }
         }
