@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
 # Log-file tailing benchmark: otelcol-contrib filelog vs Lookout filelog, same file, same
-# operators, same batch settings, same counting sink (OTLP/HTTP, no export compression).
+# operators, same batch settings, same export compression, same counting sink (OTLP/HTTP).
 #
 #   file (LINES JSON lines, ~280 B) -> {otelcol-contrib, lookout}
 #     filelog (start_at: beginning; json_parser + timestamp (gotime) + severity; trace_parser)
-#     -> batch (8192 / 200ms) -> otlphttp (compression: none) -> bench sink --http-listen
+#     -> batch (8192 / 200ms) -> otlphttp (compression: $COMPRESSION) -> bench sink --http-listen
+#
+# Then, unless LATENCY_RATE=0, a latency run per collector and repetition: a writer appends the
+# same kind of lines, stamped with the time they are written, at LATENCY_RATE lines/s for
+# LATENCY_SECONDS to an empty file each collector tails; the sink reports, per record, the time
+# from that stamp (parsed into the LogRecord's time by the timestamp operator) to its arrival.
 #
 # Usage: bench/filelog.sh        (from anywhere; paths are relative to the repo root)
 # Environment knobs (defaults in brackets):
 #   R [3]                  repetitions (medians are reported)
 #   LINES [1000000]        log lines in the generated file
 #   TARGETS ["otelcol lookout"]   add lookout-base (with LOOKOUT_BASE_BIN) to compare two builds
+#   COMPRESSION [none]     otlphttp export compression for both collectors (none | gzip)
+#   LEVEL [unset]          Lookout's compression_params.level (its gzip default is 1; otelcol
+#                        keeps its own default) — e.g. to compare at equal bytes on the wire
 #   COLLECTOR_BATCH [8192], BATCH_TIMEOUT_MS [200]   batch processor settings (same for both)
+#   LATENCY_RATE [10000], LATENCY_SECONDS [20]   latency run (LATENCY_RATE=0 skips it)
 #   COLLECTOR_CPU [0], LOAD_CPU [1]   cores for taskset pinning (collector / sink)
 #   RUN_MAX [180]          max seconds to wait for one collector to deliver every line
 #   SKIP_BUILD [0]         1 = use existing target/release binaries
@@ -36,8 +45,12 @@ LOAD_CPU=${LOAD_CPU:-1}
 RUN_MAX=${RUN_MAX:-180}
 SKIP_BUILD=${SKIP_BUILD:-0}
 KEEP_FILE=${KEEP_FILE:-0}
+COMPRESSION=${COMPRESSION:-none}
+LEVEL=${LEVEL:-}
+LATENCY_RATE=${LATENCY_RATE:-10000}
+LATENCY_SECONDS=${LATENCY_SECONDS:-20}
 
-BIN=$ROOT/target/release
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
 VENV=$HERE/.venv
 OUT=$HERE/results/filelog-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT"
@@ -171,7 +184,7 @@ log "file: $FILE_BYTES bytes, $((FILE_BYTES / LINES)) B/line"
 
 {
   echo "date=$(date -u +%FT%TZ) reps=$R lines=$LINES file_bytes=$FILE_BYTES"
-  echo "collector_batch=$COLLECTOR_BATCH timeout_ms=$BATCH_TIMEOUT_MS export_compression=none"
+  echo "collector_batch=$COLLECTOR_BATCH timeout_ms=$BATCH_TIMEOUT_MS export_compression=$COMPRESSION lookout_level=${LEVEL:-default} latency_rate=$LATENCY_RATE latency_seconds=$LATENCY_SECONDS"
   echo "collector_cpu=$COLLECTOR_CPU load_cpu=$LOAD_CPU nproc=$(nproc)"
   echo "git=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo none)"
   [[ -n $OTELCOL ]] && echo "otelcol=$("$OTELCOL" --version 2>/dev/null | head -n1)"
@@ -194,15 +207,24 @@ OPERATORS="      - type: json_parser
           parse_from: attributes.span_id"
 
 # ---- one run ----------------------------------------------------------------------------------
+# run_one TARGET REP [latency]: one collector reads the big file (or, with `latency`, tails a
+# file written at LATENCY_RATE lines/s).
 run_one() {
-  local target=$1 rep=$2
-  local dir=$OUT/$rep-$target
+  local target=$1 rep=$2 mode=${3:-throughput}
+  local dir=$OUT/$rep-$target input=$LOGFILE expect=$LINES sink_extra=()
+  if [[ $mode == latency ]]; then
+    dir=$OUT/latency-$rep-$target
+    input=$WORK/latency-$rep-$target.log
+    : >"$input"
+    expect=$((LATENCY_RATE * LATENCY_SECONDS))
+    sink_extra=(--log-latency)
+  fi
   mkdir -p "$dir"
   local sink_grpc sink_http mport sink_pid attempt
   for attempt in 1 2 3; do
     read -r sink_grpc sink_http mport < <(free_ports 3)
     start_bg "$LOAD_CPU" "$dir/sink" "$BIN/sink" --listen "127.0.0.1:$sink_grpc" \
-      --http-listen "127.0.0.1:$sink_http" --count-file "$dir/count.json"
+      --http-listen "127.0.0.1:$sink_http" --count-file "$dir/count.json" "${sink_extra[@]}"
     sink_pid=$BG_PID
     wait_port "$sink_http" "$sink_pid" 10 && break
     log "sink failed to start (attempt $attempt): $(tail -n 3 "$dir/sink.err")"
@@ -216,7 +238,7 @@ run_one() {
       cat >"$dir/config.yaml" <<EOF
 receivers:
   filelog:
-    include: [$LOGFILE]
+    include: [$input]
     start_at: beginning
     operators:
 $OPERATORS
@@ -225,7 +247,7 @@ processors:
 exporters:
   otlphttp:
     endpoint: http://127.0.0.1:$sink_http
-    compression: none
+    compression: $COMPRESSION
 service:
   telemetry:
     metrics: { level: none }
@@ -235,10 +257,13 @@ EOF
       cmd=("$OTELCOL" --config "$dir/config.yaml")
       ;;
     lookout | lookout-base)
+      local LEVEL_LINE=""
+      [[ -n $LEVEL ]] && LEVEL_LINE="    compression_params: { level: $LEVEL }
+"
       cat >"$dir/config.yaml" <<EOF
 receivers:
   filelog:
-    include: [$LOGFILE]
+    include: [$input]
     start_at: beginning
     operators:
 $OPERATORS
@@ -247,8 +272,8 @@ processors:
 exporters:
   otlphttp:
     endpoint: http://127.0.0.1:$sink_http
-    compression: none
-service:
+    compression: $COMPRESSION
+${LEVEL_LINE}service:
   telemetry: { metrics: { address: 127.0.0.1:$mport } }
   pipelines:
     logs: { receivers: [filelog], processors: [batch], exporters: [otlphttp] }
@@ -263,18 +288,29 @@ EOF
     *) log "unknown target $target"; return 1 ;;
   esac
 
-  # The collector starts reading at once, so its whole life (start-up included) is measured.
   local t0 t1 cpid
-  t0=$(now_ms)
-  start_bg "$COLLECTOR_CPU" "$dir/collector" "${cmd[@]}"
-  cpid=$BG_PID
+  if [[ $mode == latency ]]; then
+    start_bg "$COLLECTOR_CPU" "$dir/collector" "${cmd[@]}"
+    cpid=$BG_PID
+    sleep 2 # both are tailing the empty file by then
+    local cpu0
+    cpu0=$(cpu_of "$cpid")
+    t0=$(now_ms)
+    taskset -c "$LOAD_CPU" python3 "$HERE/filelog_writer.py" "$input" "$LATENCY_RATE" "$LATENCY_SECONDS" \
+      >"$dir/writer.out" 2>&1 || log "writer failed: $(tail -n 2 "$dir/writer.out")"
+  else
+    # The collector starts reading at once, so its whole life (start-up included) is measured.
+    t0=$(now_ms)
+    start_bg "$COLLECTOR_CPU" "$dir/collector" "${cmd[@]}"
+    cpid=$BG_PID
+  fi
 
   local delivered=0 cpu=0 hwm=0 reached=0 deadline=$((SECONDS + RUN_MAX))
   while ((SECONDS < deadline)); do
     sleep 0.05
     alive "$cpid" || break
     delivered=$(sink_records "$dir/count.json")
-    if ((delivered >= LINES)); then
+    if ((delivered >= expect)); then
       # Read the collector's CPU as soon as the sink has everything.
       cpu=$(cpu_of "$cpid")
       hwm=$(hwm_kib "$cpid")
@@ -283,12 +319,13 @@ EOF
     fi
   done
   t1=$(now_ms)
+  [[ $mode == latency ]] && cpu=$(awk -v a="$cpu" -v b="$cpu0" 'BEGIN{printf "%.2f", a-b}')
   local alive=1
   if ((reached == 0)); then
     if alive "$cpid"; then
       cpu=$(cpu_of "$cpid")
       hwm=$(hwm_kib "$cpid")
-      log "WARNING: $target delivered only $delivered of $LINES within ${RUN_MAX}s"
+      log "WARNING: $target delivered only $delivered of $expect within ${RUN_MAX}s"
     else
       alive=0
       log "WARNING: $target died: $(tail -n 3 "$dir/collector.err" | tr '\n' ' ' | cut -c1-300)"
@@ -305,8 +342,8 @@ EOF
   [[ -n $final ]] || final=$delivered
 
   cat >"$dir/meta.json" <<EOF
-{"target":"$target","rep":$rep,"lines":$LINES,"reached":$reached,"delivered":$final,
- "lost":$((LINES > final ? LINES - final : 0)),"duplicated":$((final > LINES ? final - LINES : 0)),
+{"target":"$target","mode":"$mode","rep":$rep,"lines":$expect,"reached":$reached,"delivered":$final,
+ "lost":$((expect > final ? expect - final : 0)),"duplicated":$((final > expect ? final - expect : 0)),
  "collector_cpu_s":$cpu,"collector_peak_rss_kib":${hwm:-0},"collector_alive":$alive,
  "wall_s":$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", (b-a)/1000}')}
 EOF
@@ -318,6 +355,13 @@ for rep in $(seq "$R"); do
     run_one "$target" "$rep" || log "run $target/$rep failed"
   done
 done
+if ((LATENCY_RATE > 0)); then
+  for rep in $(seq "$R"); do
+    for target in $TARGETS; do
+      run_one "$target" "$rep" latency || log "latency run $target/$rep failed"
+    done
+  done
+fi
 
 python3 - "$OUT" $TARGETS <<'EOF' | tee "$OUT/summary.md"
 import json, statistics, sys
@@ -325,6 +369,7 @@ from pathlib import Path
 
 out = Path(sys.argv[1])
 runs = {}
+latency = {}
 for d in sorted(p for p in out.iterdir() if p.is_dir()):
     try:
         m = json.loads((d / "meta.json").read_text())
@@ -334,12 +379,20 @@ for d in sorted(p for p in out.iterdir() if p.is_dir()):
         s = json.loads((d / "sink.json").read_text())
     except (OSError, ValueError):
         s = {}
+    if m.get("mode", "throughput") == "latency":
+        lat = s.get("latency_ms") or {}
+        m["p50"], m["p99"] = lat.get("p50"), lat.get("p99")
+        m["cpu_per_s"] = m["collector_cpu_s"] / m["wall_s"] if m["wall_s"] > 0 else None
+        m["rss_mib"] = m["collector_peak_rss_kib"] / 1024
+        latency.setdefault(m["target"], []).append(m)
+        continue
     cpu = m["collector_cpu_s"]
     m["lines_per_cpu_s"] = m["delivered"] / cpu if cpu > 0 and m["reached"] else None
     m["lines_per_wall_s"] = m["delivered"] / m["wall_s"] if m["wall_s"] > 0 and m["reached"] else None
     m["rss_mib"] = m["collector_peak_rss_kib"] / 1024
     m["sink_cpu_s"] = s.get("cpu_seconds")
     m["bytes_per_record"] = s["bytes_uncompressed"] / s["log_records"] if s.get("log_records") else None
+    m["wire_bytes_per_record"] = s["bytes_on_wire"] / s["log_records"] if s.get("log_records") else None
     runs.setdefault(m["target"], []).append(m)
 
 def med(t, k):
@@ -358,6 +411,7 @@ rows = [
     ("lines per wall second", "lines_per_wall_s", 0),
     ("collector peak RSS (MiB)", "rss_mib", 1),
     ("exported OTLP bytes per record", "bytes_per_record", 0),
+    ("bytes per record on the wire", "wire_bytes_per_record", 0),
     ("sink CPU-seconds", "sink_cpu_s", 2),
 ]
 reps = max((len(v) for v in runs.values()), default=0)
@@ -379,5 +433,20 @@ for t in targets:
     print(f"{t} per run: " + ", ".join(
         f"{f(r['lines_per_cpu_s'])} lines/CPU-s, {r['collector_cpu_s']} CPU-s, {r['rss_mib']:.1f} MiB"
         for r in runs[t]))
+lt = [t for t in sys.argv[2:] if t in latency]
+if lt:
+    def lmed(t, k):
+        v = [r[k] for r in latency[t] if r.get(k) is not None]
+        return statistics.median(v) if v else None
+    print(f"\nLatency from line written to record at the sink, {latency[lt[0]][0]['lines']:,} lines "
+          f"written at a steady rate (medians of {max(len(v) for v in latency.values())} runs):\n")
+    print("| metric | " + " | ".join(lt) + " |")
+    print("|---|" + "---|" * len(lt))
+    for name, key, d in [("p50 latency (ms)", "p50", 1), ("p99 latency (ms)", "p99", 1),
+                         ("collector CPU (cores) while tailing", "cpu_per_s", 3),
+                         ("collector peak RSS (MiB)", "rss_mib", 1)]:
+        print(f"| {name} | " + " | ".join(f(lmed(t, key), d) for t in lt) + " |")
+    print("| lost / duplicated records (sum over runs) | " + " | ".join(
+        f"{sum(r['lost'] for r in latency[t])} / {sum(r['duplicated'] for r in latency[t])}" for t in lt) + " |")
 EOF
 log "raw results in ${OUT#"$ROOT"/}"

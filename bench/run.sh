@@ -42,7 +42,7 @@ SINK_FLAGS=()
 [[ $VERIFY == 1 ]] && SINK_FLAGS+=(--verify)
 ROTEL_VERSION=${ROTEL_VERSION:-0.0.1a15}
 
-BIN=$ROOT/target/release
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
 VENV=$HERE/.venv
 OUT=$HERE/results/$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT"

@@ -22,6 +22,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use lookout_bench::codec::RawCodec;
 use lookout_bench::{LOGS_EXPORT_PATH, METRICS_EXPORT_PATH, TRACE_EXPORT_PATH, procstat, wire};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
 use tonic::codec::CompressionEncoding;
@@ -47,7 +48,15 @@ struct Args {
     /// Tokio worker threads.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Decode log requests and record, per log record, the time from its `time_unix_nano`
+    /// (the moment the line was written, when the writer puts it in the line) to its arrival;
+    /// percentiles go into the count file as `latency_ms`.
+    #[arg(long)]
+    log_latency: bool,
 }
+
+/// Arrival delays in microseconds (bounded: the first `LATENCY_MAX` records).
+const LATENCY_MAX: usize = 4_000_000;
 
 #[derive(Default)]
 struct Counters {
@@ -68,6 +77,7 @@ struct Counters {
 struct State {
     counters: Counters,
     verify: bool,
+    latency_us: Option<std::sync::Mutex<Vec<u64>>>,
     started: Instant,
     cpu_start: f64,
 }
@@ -92,7 +102,48 @@ impl State {
             "uptime_s": self.started.elapsed().as_secs_f64(),
             "cpu_seconds": procstat::cpu_seconds("self").unwrap_or(0.0) - self.cpu_start,
             "peak_rss_kib": procstat::peak_rss_kib("self").unwrap_or(0),
+            "latency_ms": self.latency_summary(),
         })
+    }
+
+    /// p50 / p99 / max of the recorded delays in ms, or null.
+    fn latency_summary(&self) -> serde_json::Value {
+        let Some(lat) = &self.latency_us else {
+            return serde_json::Value::Null;
+        };
+        let mut v = lat.lock().map(|v| v.clone()).unwrap_or_default();
+        if v.is_empty() {
+            return serde_json::Value::Null;
+        }
+        v.sort_unstable();
+        let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0;
+        serde_json::json!({"count": v.len(), "p50": q(0.5), "p99": q(0.99), "max": q(1.0)})
+    }
+
+    /// Records the delay of every log record in `body` that carries a timestamp.
+    fn record_latency(&self, body: &[u8]) {
+        let Some(lat) = &self.latency_us else {
+            return;
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let Ok(req) = ExportLogsServiceRequest::decode(body) else {
+            return;
+        };
+        let Ok(mut lat) = lat.lock() else {
+            return;
+        };
+        for r in req
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .flat_map(|s| &s.log_records)
+        {
+            if r.time_unix_nano > 0 && lat.len() < LATENCY_MAX {
+                lat.push(now.saturating_sub(r.time_unix_nano) / 1000);
+            }
+        }
     }
 
     /// Counts one request of `signal`; `Err` when the body is not valid protobuf.
@@ -117,6 +168,7 @@ impl State {
                 c.trace_requests.fetch_add(1, Ordering::Relaxed);
             }),
             Signal::Logs => wire::count_log_records(body).map(|n| {
+                self.record_latency(body);
                 c.log_records.fetch_add(n, Ordering::Relaxed);
                 c.logs_requests.fetch_add(1, Ordering::Relaxed);
             }),
@@ -457,6 +509,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let state = Arc::new(State {
         counters: Counters::default(),
         verify: args.verify,
+        latency_us: args.log_latency.then(|| std::sync::Mutex::new(Vec::new())),
         started: Instant::now(),
         cpu_start: procstat::cpu_seconds("self").unwrap_or(0.0),
     });
