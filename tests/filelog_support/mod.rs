@@ -38,6 +38,8 @@ pub(crate) struct Counts {
     pub(crate) calls: u64,
     /// Multiline records whose continuation lines did not follow their head line.
     pub(crate) broken_multi: u64,
+    /// Foreign records by their `log.file.name`: (records, body characters, first bodies).
+    pub(crate) foreign_by_file: std::collections::BTreeMap<String, (u64, u64, Vec<String>)>,
 }
 
 impl Counts {
@@ -89,6 +91,22 @@ impl LogsService for Sink {
                     let mut lines = body.split('\n');
                     let Some(head) = lines.next().and_then(line_number) else {
                         counts.foreign += 1;
+                        let file = record
+                            .attributes
+                            .iter()
+                            .find(|kv| kv.key == "log.file.name")
+                            .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+                            .map(|v| match v {
+                                Value::StringValue(s) => s.clone(),
+                                other => format!("{other:?}"),
+                            })
+                            .unwrap_or_default();
+                        let entry = counts.foreign_by_file.entry(file).or_default();
+                        entry.0 += 1;
+                        entry.1 += body.chars().count() as u64;
+                        if entry.2.len() < 8 {
+                            entry.2.push(body.chars().take(200).collect());
+                        }
                         continue;
                     };
                     let mut parts = 1;

@@ -86,23 +86,26 @@ impl Finder {
             .map(|(p, depth)| (p.as_path(), *depth > 1))
     }
 
-    /// Matching regular files (symlinks followed), sorted and without duplicates.
-    pub fn find(&self) -> Vec<PathBuf> {
-        let mut out = Vec::new();
+    /// Matching regular files (symlinks followed), sorted and without duplicates, and the
+    /// matching paths that cannot be read as files.
+    pub fn find(&self) -> Found {
+        let mut found = Found::default();
         for (root, depth) in &self.roots {
             let start = if root.as_os_str().is_empty() {
                 Path::new(".")
             } else {
                 root.as_path()
             };
-            self.walk(start, *depth, &mut out);
+            self.walk(start, *depth, &mut found);
         }
-        out.sort();
-        out.dedup();
-        out
+        found.files.sort();
+        found.files.dedup();
+        found.skipped.sort();
+        found.skipped.dedup();
+        found
     }
 
-    fn walk(&self, dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    fn walk(&self, dir: &Path, depth: usize, found: &mut Found) {
         if depth == 0 {
             return;
         }
@@ -111,17 +114,58 @@ impl Finder {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            let Ok(meta) = std::fs::metadata(&path) else {
-                continue;
+            let matched = self.include.is_match(&path) && !self.exclude.is_match(&path);
+            let meta = match std::fs::metadata(&path) {
+                Ok(meta) => meta,
+                Err(err) => {
+                    if matched {
+                        found.skipped.push((path, Unusable::Stat(err.kind())));
+                    }
+                    continue;
+                }
             };
             if meta.is_dir() {
-                self.walk(&path, depth - 1, out);
-            } else if meta.is_file()
-                && self.include.is_match(&path)
-                && !self.exclude.is_match(&path)
-            {
-                out.push(path);
+                if matched {
+                    found.skipped.push((path.clone(), Unusable::Directory));
+                }
+                self.walk(&path, depth - 1, found);
+            } else if matched {
+                if meta.is_file() {
+                    found.files.push(path);
+                } else {
+                    found.skipped.push((path, Unusable::NotAFile));
+                }
             }
+        }
+    }
+}
+
+/// What one walk found.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// Regular files to read.
+    pub files: Vec<PathBuf>,
+    /// Paths the patterns match that are not readable files.
+    pub skipped: Vec<(PathBuf, Unusable)>,
+}
+
+/// Why a matching path is not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Unusable {
+    /// A directory (its contents are still searched).
+    Directory,
+    /// A FIFO, socket or device: opening or reading it could block.
+    NotAFile,
+    /// `stat` failed: a dangling symlink, no permission on the path.
+    Stat(std::io::ErrorKind),
+}
+
+impl std::fmt::Display for Unusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unusable::Directory => f.write_str("is a directory"),
+            Unusable::NotAFile => f.write_str("not a regular file (FIFO, socket or device)"),
+            Unusable::Stat(kind) => write!(f, "cannot stat: {kind}"),
         }
     }
 }
@@ -147,10 +191,10 @@ mod tests {
         }
         let p = |s: &str| d.join(s).to_string_lossy().into_owned();
         let f = Finder::new(&[p("*.log"), p("x.log.1")], &[p("skip.log")]).unwrap();
-        assert_eq!(f.find(), vec![d.join("x.log"), d.join("x.log.1")]);
+        assert_eq!(f.find().files, vec![d.join("x.log"), d.join("x.log.1")]);
         let f = Finder::new(&[p("**/*.log")], &[]).unwrap();
         assert_eq!(
-            f.find(),
+            f.find().files,
             vec![
                 d.join("a/b/deep.log"),
                 d.join("a/z.log"),
@@ -160,5 +204,37 @@ mod tests {
         );
         assert!(Finder::new(&[], &[]).is_err());
         assert!(Finder::new(&[p("[")], &[]).is_err());
+    }
+
+    #[test]
+    fn matching_paths_that_are_not_files_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("ok.log"), "1\n").unwrap();
+        std::fs::create_dir(d.join("dir.log")).unwrap();
+        std::fs::write(d.join("dir.log/inner.log"), "1\n").unwrap();
+        std::os::unix::fs::symlink(d.join("missing"), d.join("dangling.log")).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(d.join("fifo.log"))
+            .status()
+            .unwrap();
+        assert!(made.success(), "mkfifo");
+        let p = |s: &str| d.join(s).to_string_lossy().into_owned();
+        let found = Finder::new(&[p("*.log")], &[]).unwrap().find();
+        assert_eq!(found.files, vec![d.join("ok.log")]);
+        assert_eq!(
+            found.skipped,
+            vec![
+                (
+                    d.join("dangling.log"),
+                    Unusable::Stat(std::io::ErrorKind::NotFound)
+                ),
+                (d.join("dir.log"), Unusable::Directory),
+                (d.join("fifo.log"), Unusable::NotAFile),
+            ]
+        );
+        // Directories are still searched.
+        let found = Finder::new(&[p("*/*.log")], &[]).unwrap().find();
+        assert_eq!(found.files, vec![d.join("dir.log/inner.log")]);
     }
 }

@@ -123,14 +123,22 @@ impl LineBuffer {
         self.len() == 0
     }
 
+    /// Bytes that decide whether a line is split: `max_log_size` of content plus room for the
+    /// newline that may end it. A line of exactly `max_log_size` bytes is not split, and a piece
+    /// is cut only once a byte that is not its newline follows it (so no empty record trails a
+    /// line whose length is a multiple of `max_log_size`).
+    fn window(&self) -> usize {
+        self.max_log_size + self.encoding.newline().len()
+    }
+
     /// Whether the buffer is full enough that reading more is pointless before taking a line.
     pub fn is_full(&self) -> bool {
-        self.len() >= self.max_log_size
+        self.len() >= self.window()
     }
 
     /// Room left before a line would be split.
     pub fn room(&self) -> usize {
-        self.max_log_size.saturating_sub(self.len())
+        self.window().saturating_sub(self.len())
     }
 
     /// Appends bytes read at [`end`](Self::end).
@@ -158,7 +166,7 @@ impl LineBuffer {
         };
         let (content, consumed, split) = match found {
             Some(pos) if pos <= self.max_log_size => (pos, pos + newline.len(), false),
-            _ if held.len() >= self.max_log_size => {
+            _ if held.len() >= limit && limit == self.window() => {
                 let cut = self.split_point();
                 (cut, cut, true)
             }
@@ -367,6 +375,20 @@ mod tests {
                 ("abc".into(), 12, true),
                 ("é".into(), 15, false)
             ]
+        );
+    }
+
+    #[test]
+    fn a_line_of_a_multiple_of_max_log_size_leaves_no_empty_record() {
+        let mut b = LineBuffer::new(Encoding::Utf8, 4, 0);
+        // The newline arrives in a later read than the bytes before it.
+        b.extend(b"abcdefgh");
+        assert_eq!(lines(&mut b, false), vec![("abcd".into(), 4, true)]);
+        assert!(b.room() > 0, "the reader must be able to fetch the newline");
+        b.extend(b"\nnext\n");
+        assert_eq!(
+            lines(&mut b, false),
+            vec![("efgh".into(), 9, false), ("next".into(), 14, false)]
         );
     }
 

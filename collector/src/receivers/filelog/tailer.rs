@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::{Duration, Instant, SystemTime};
@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::acks::Settled;
 use super::checkpoint::{self, Checkpoints, FileCheckpoint};
 use super::config::{FileLogConfig, StartAt};
-use super::discover::Finder;
+use super::discover::{Finder, Unusable};
 use super::encode;
 use super::identity::{self, Candidate, Decision, FileId, Known};
 use super::reader::{self, ReadStatus, Reader, ReaderSettings};
@@ -40,6 +40,8 @@ const MAX_BYTES: usize = 1024 * 1024;
 const MAX_IN_FLIGHT: usize = 16;
 /// Polls a vanished or replaced file is remembered for.
 const FORGET_AFTER_POLLS: u32 = 5;
+/// Unusable paths remembered so that each is logged once.
+const MAX_UNUSABLE: usize = 4096;
 /// Checkpoints are written at most this often while data flows (and always at shutdown).
 const PERSIST_EVERY: Duration = Duration::from_millis(100);
 /// Polls a renamed file is listed for after notify reported the rename: fewer than
@@ -160,6 +162,8 @@ pub struct Tailer {
     dirty: bool,
     last_persist: Instant,
     warned_limit: bool,
+    /// Matching paths that cannot be read, with the reason last logged for each.
+    unusable: BTreeMap<PathBuf, String>,
     static_attributes: Attributes,
     static_resource: Attributes,
 }
@@ -232,6 +236,7 @@ impl Tailer {
             dirty: false,
             last_persist: Instant::now(),
             warned_limit: false,
+            unusable: BTreeMap::new(),
             static_attributes,
             static_resource,
         }
@@ -314,7 +319,15 @@ impl Tailer {
 
     /// Lists files and matches them to tracked ones.
     fn poll(&mut self) {
-        let mut paths = self.s.finder.find();
+        let found = self.s.finder.find();
+        let mut paths = found.files;
+        // A directory matching `include` is only worth a warning where a file used to be.
+        let mut problems: Vec<(PathBuf, String)> = found
+            .skipped
+            .into_iter()
+            .filter(|(path, why)| *why != Unusable::Directory || self.was_file(path))
+            .map(|(path, why)| (path, why.to_string()))
+            .collect();
         if let Some(renames) = &mut self.renames {
             while let Ok(path) = renames.try_recv() {
                 if self.followed.len() < MAX_FOLLOWED
@@ -339,12 +352,28 @@ impl Tailer {
         let mut candidates = Vec::with_capacity(paths.len());
         let mut files = Vec::with_capacity(paths.len());
         for path in paths {
-            let Ok(file) = File::open(&path) else {
-                continue;
+            // Non-blocking, so a FIFO renamed into a watched name cannot hang the open.
+            let file = match File::options()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(&path)
+            {
+                Ok(file) => file,
+                Err(err) => {
+                    // Gone between the listing and the open: nothing to say.
+                    if err.kind() != std::io::ErrorKind::NotFound {
+                        problems.push((path, format!("cannot open: {err}")));
+                    }
+                    continue;
+                }
             };
             let Ok(meta) = file.metadata() else {
                 continue;
             };
+            if !meta.is_file() {
+                problems.push((path, Unusable::NotAFile.to_string()));
+                continue;
+            }
             if let (Some(cutoff), Ok(modified)) = (cutoff, meta.modified())
                 && modified < cutoff
             {
@@ -369,6 +398,7 @@ impl Tailer {
             });
             files.push(file);
         }
+        self.report_unusable(problems);
         let known: Vec<Known> = self
             .readers
             .values()
@@ -395,6 +425,31 @@ impl Tailer {
         if self.starved {
             self.park_finished();
         }
+    }
+
+    /// Whether `path` is, or was until recently, a tracked file.
+    fn was_file(&self, path: &Path) -> bool {
+        self.readers.values().any(|r| r.path == path)
+            || self
+                .parked
+                .values()
+                .any(|p| Path::new(&p.entry.path) == path)
+    }
+
+    /// Logs each unusable matching path once (again if the reason changes); the other files
+    /// are read as usual.
+    fn report_unusable(&mut self, problems: Vec<(PathBuf, String)>) {
+        let mut now = BTreeMap::new();
+        for (path, why) in problems {
+            if now.len() == MAX_UNUSABLE {
+                break;
+            }
+            if self.unusable.get(&path) != Some(&why) {
+                tracing::warn!(receiver = %self.s.id, path = %path.display(), "skipping a path that include matches: {why}");
+            }
+            now.insert(path, why);
+        }
+        self.unusable = now;
     }
 
     fn apply(&mut self, decision: Decision, c: Candidate, file: File) {
