@@ -2,7 +2,10 @@
 //! `latency_anomaly` processor to the OTLP test sink. Injected slow spans come out tagged with
 //! the `lookout.latency.*` attributes (decoded with prost at the sink), a parent slowed by its
 //! child is tagged `propagated`, normal spans come out untagged, and a latency shift posts an
-//! Alertmanager-style firing and then resolved notification to a local webhook.
+//! Alertmanager-style firing and then resolved notification to a local webhook. With `events`
+//! and `red_metrics` set, the same shift reaches a logs pipeline as `lookout.latency.anomaly`
+//! log records, and RED metrics counting every span reach a metrics pipeline when the
+//! collector stops.
 
 mod support;
 
@@ -15,6 +18,8 @@ use axum::extract::State;
 use axum::routing::post;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use support::sink::Sink;
@@ -50,6 +55,14 @@ struct Gen {
 }
 
 impl Gen {
+    fn new(seed: u64) -> Gen {
+        Gen {
+            clock: T0,
+            next_id: 0,
+            durations: Durations(seed),
+        }
+    }
+
     fn id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
@@ -109,6 +122,24 @@ fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
             ..Default::default()
         }],
     }
+}
+
+/// Lookout with OTLP in and a traces pipeline through `latency_anomaly` to the sink. The
+/// processor has the shared detector settings plus `processor` (indented by 4);
+/// `extra_pipelines` (indented by 4) are added to `service.pipelines`.
+async fn start_lookout(sink: &Sink, processor: &str, extra_pipelines: &str) -> Lookout {
+    Lookout::start(|p| {
+        let pipelines = format!(
+            "    traces:\n      receivers: [otlp]\n      processors: [latency_anomaly]\n      exporters: [otlp]\n{extra_pipelines}"
+        );
+        format!(
+            "{}processors:\n  latency_anomaly:\n    min_samples: 50\n    sequential_min_samples: 100\n    episodes:\n      resolve_after: 1s\n{processor}exporters:\n{}{}",
+            otlp_receiver(p, "", ""),
+            otlp_exporter("otlp", sink.port, "none"),
+            service(p, &pipelines)
+        )
+    })
+    .await
 }
 
 async fn send(client: &reqwest::Client, lookout: &Lookout, spans: Vec<Span>) {
@@ -182,23 +213,14 @@ fn hook_statuses(hooks: &Hooks, span_name: &str) -> Vec<String> {
 async fn slow_spans_come_out_tagged_and_a_shift_alerts_the_webhook() {
     let sink = Sink::start().await;
     let (hook_port, hooks, hook_task) = start_webhook().await;
-    let sink_port = sink.port;
-    let lookout = Lookout::start(|p| {
-        let pipelines = "    traces:\n      receivers: [otlp]\n      processors: [latency_anomaly]\n      exporters: [otlp]\n";
-        format!(
-            "{}processors:\n  latency_anomaly:\n    min_samples: 50\n    sequential_min_samples: 100\n    emit_category: true\n    episodes:\n      resolve_after: 1s\n    alerts:\n      console: true\n      webhook:\n        endpoint: http://127.0.0.1:{hook_port}/hook\n        min_interval: 0s\nexporters:\n{}{}",
-            otlp_receiver(p, "", ""),
-            otlp_exporter("otlp", sink_port, "none"),
-            service(p, pipelines)
-        )
-    })
+    let lookout = start_lookout(
+        &sink,
+        &format!("    emit_category: true\n    alerts:\n      console: true\n      webhook:\n        endpoint: http://127.0.0.1:{hook_port}/hook\n        min_interval: 0s\n"),
+        "",
+    )
     .await;
     let client = http_client();
-    let mut g = Gen {
-        clock: T0,
-        next_id: 0,
-        durations: Durations(42),
-    };
+    let mut g = Gen::new(42);
 
     // Warm-up: 400 spans per key, 40 per request, interleaved as real traffic is.
     let mut sent = 0;
@@ -369,4 +391,161 @@ async fn slow_spans_come_out_tagged_and_a_shift_alerts_the_webhook() {
     assert!(log.contains("latency anomaly episode resolved"), "{log}");
     assert!(lookout.stop().await.success());
     hook_task.abort();
+}
+
+fn log_attr<'a>(record: &'a LogRecord, key: &str) -> Option<&'a Value> {
+    record
+        .attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|v| v.value.as_ref())
+}
+
+fn episode_records(sink: &Sink) -> Vec<LogRecord> {
+    sink.logs()
+        .into_iter()
+        .flat_map(|r| r.resource_logs)
+        .flat_map(|r| r.scope_logs)
+        .flat_map(|s| s.log_records)
+        .filter(|r| r.event_name == "lookout.latency.anomaly")
+        .collect()
+}
+
+/// The sum of `traces.span.metrics.calls` and of the `duration` histograms' counts in the
+/// last metrics request (cumulative: it holds the totals).
+fn red_totals(sink: &Sink) -> Option<(i64, u64)> {
+    let last = sink.metrics().pop()?;
+    let metrics: Vec<_> = last
+        .resource_metrics
+        .into_iter()
+        .flat_map(|r| r.scope_metrics)
+        .flat_map(|s| s.metrics)
+        .collect();
+    let mut calls = 0;
+    let mut durations = 0;
+    for m in metrics {
+        match (m.name.as_str(), m.data) {
+            ("traces.span.metrics.calls", Some(Data::Sum(s))) => {
+                calls += s
+                    .data_points
+                    .iter()
+                    .map(|p| match p.value {
+                        Some(opentelemetry_proto::tonic::metrics::v1::number_data_point::Value::AsInt(v)) => v,
+                        _ => 0,
+                    })
+                    .sum::<i64>();
+            }
+            ("traces.span.metrics.duration", Some(Data::Histogram(h))) => {
+                durations += h.data_points.iter().map(|p| p.count).sum::<u64>();
+            }
+            _ => {}
+        }
+    }
+    Some((calls, durations))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shift_is_logged_to_a_logs_pipeline_and_red_metrics_count_every_span() {
+    let sink = Sink::start().await;
+    // Fed by the processor: these pipelines have no receiver.
+    let lookout = start_lookout(
+        &sink,
+        "    events:\n      pipelines: [logs/anomaly]\n    red_metrics:\n      pipelines: [metrics/red]\n      flush_interval: 1h\n",
+        "    logs/anomaly:\n      exporters: [otlp]\n    metrics/red:\n      exporters: [otlp]\n",
+    )
+    .await;
+    let client = http_client();
+    let mut g = Gen::new(7);
+    let mut sent = 0;
+    for _ in 0..10 {
+        let spans: Vec<Span> = (0..40).map(|_| g.single("GET /search", 10.0)).collect();
+        sent += spans.len();
+        send(&client, &lookout, spans).await;
+    }
+    // A lasting shift of `GET /search` (10 ms -> 40 ms).
+    let mut shifted: HashMap<Vec<u8>, HashSet<Vec<u8>>> = HashMap::new();
+    for _ in 0..5 {
+        let spans: Vec<Span> = (0..40).map(|_| g.single("GET /search", 40.0)).collect();
+        for s in &spans {
+            shifted
+                .entry(s.trace_id.clone())
+                .or_default()
+                .insert(s.span_id.clone());
+        }
+        sent += spans.len();
+        send(&client, &lookout, spans).await;
+    }
+    wait_until("every span at the sink", Duration::from_secs(30), || {
+        sink.span_count() >= sent
+    })
+    .await;
+
+    // The episode reaches the logs pipeline as it starts, and again once it is over.
+    wait_until(
+        "firing and resolved episode records",
+        Duration::from_secs(30),
+        || episode_records(&sink).len() >= 2,
+    )
+    .await;
+    let records = episode_records(&sink);
+    assert_eq!(records.len(), 2, "{records:?}");
+    let (firing, resolved) = (&records[0], &records[1]);
+    assert_eq!(
+        log_attr(firing, "lookout.latency.status"),
+        Some(&Value::StringValue("firing".into()))
+    );
+    assert_eq!(firing.severity_text, "WARN");
+    assert_eq!(
+        log_attr(resolved, "lookout.latency.status"),
+        Some(&Value::StringValue("resolved".into()))
+    );
+    assert_eq!(resolved.severity_text, "INFO");
+    for (key, value) in [
+        ("service.name", "shop"),
+        ("span.name", "GET /search"),
+        ("span.kind", "SPAN_KIND_SERVER"),
+        ("status.code", "STATUS_CODE_UNSET"),
+    ] {
+        assert_eq!(
+            log_attr(firing, key),
+            Some(&Value::StringValue(value.into())),
+            "{key}"
+        );
+    }
+    assert!(matches!(
+        log_attr(firing, "lookout.latency.kind"),
+        Some(Value::StringValue(k)) if k == "shift" || k == "degradation"
+    ));
+    match log_attr(firing, "lookout.latency.baseline_ms") {
+        Some(Value::DoubleValue(b)) => assert!((7.0..13.0).contains(b), "baseline {b}"),
+        other => panic!("baseline_ms: {other:?}"),
+    }
+    // The record points at a shifted span, so a backend can join it to the trace.
+    let spans_of_trace = shifted.get(&firing.trace_id).unwrap_or_else(|| {
+        panic!(
+            "trace id {} is not a shifted span's",
+            hex::encode(&firing.trace_id)
+        )
+    });
+    assert!(spans_of_trace.contains(&firing.span_id));
+    let logs = sink.logs();
+    let resource = logs[0].resource_logs[0].resource.as_ref().unwrap();
+    assert_eq!(resource.attributes[0].key, "service.name");
+    assert_eq!(
+        logs[0].resource_logs[0].scope_logs[0]
+            .scope
+            .as_ref()
+            .unwrap()
+            .name,
+        "lookout.latency_anomaly"
+    );
+
+    // RED metrics: `flush_interval` is an hour, so only the flush at shutdown sends them, and
+    // the metrics pipeline must still be open to take it.
+    assert!(sink.metrics().is_empty(), "no RED flush before shutdown");
+    assert!(lookout.stop().await.success());
+    let (calls, durations) = red_totals(&sink).expect("RED metrics flushed at shutdown");
+    assert_eq!(calls, sent as i64);
+    assert_eq!(durations, sent as u64);
 }

@@ -18,7 +18,7 @@ pub struct DetectorConfig {
     pub key_fields: Vec<KeyField>,
     /// Maximum number of keys tracked; beyond it the least recently seen of
     /// 16 randomly sampled keys is evicted (approximate LRU; exact for tables
-    /// of ≤ 16 keys). Default 100 000 (~1.2 KiB each).
+    /// of ≤ 16 keys). Default 100 000 (~1.4 KiB each).
     pub max_keys: usize,
     /// Relative accuracy of the log-space quantile sketch (DDSketch's α).
     /// Default 0.025, i.e. buckets 5 % wide; the 256 buckets span a 360 000× range.
@@ -46,8 +46,9 @@ pub struct DetectorConfig {
     /// A span is a spike when its estimated tail probability is below this.
     /// Default 1e-4 (the extrapolated tail is conservative, see `tail_margin`).
     pub spike_tail_probability: f64,
-    /// Multiplier on the fitted scale of the extrapolated tail: a margin for
-    /// tails that get heavier beyond the observed range. Default 1.5.
+    /// Multiplier on the fitted scale of the extrapolated tail (a GPD whose
+    /// shape is estimated per key): a margin for the noise of a fit to the
+    /// top ~100 samples. Default 1.3.
     pub tail_margin: f64,
     /// Tail probability below which `latency.category` is `very_slow`
     /// rather than `slow`. Default 1e-6.
@@ -68,6 +69,18 @@ pub struct DetectorConfig {
     pub exceedance_alt_rate: f64,
     /// Decision threshold of the Bernoulli CUSUM (log-likelihood ratio). Default 12.
     pub exceedance_h: f64,
+    /// Partial-shift CUSUM: the fraction ε of requests it is tuned to see
+    /// slowed (a slow dependency behind a cache, one bad replica). Its
+    /// per-span score is the log-likelihood ratio of the span's baseline
+    /// quantile band under "ε of spans × `partial_shift_factor`" against
+    /// the baseline. Default 0.1.
+    pub partial_shift_fraction: f64,
+    /// Slow-down factor of the affected requests the partial-shift CUSUM
+    /// is tuned to. Default 2.5.
+    pub partial_shift_factor: f64,
+    /// Decision threshold of the partial-shift CUSUM (log-likelihood
+    /// ratio). Default 12.
+    pub partial_shift_h: f64,
     /// During an episode, spans above this quantile of the pre-episode
     /// baseline are tagged. Default 0.9.
     pub episode_tag_quantile: f64,
@@ -100,13 +113,16 @@ impl Default for DetectorConfig {
             sequential_min_samples: 200,
             spike_tail_probability: 1e-4,
             very_slow_tail_probability: 1e-6,
-            tail_margin: 1.5,
+            tail_margin: 1.35,
             refresh_every: 32,
             cusum_k: 0.5,
             cusum_h: 12.0,
             exceedance_quantile: 0.99,
             exceedance_alt_rate: 0.05,
             exceedance_h: 12.0,
+            partial_shift_fraction: 0.1,
+            partial_shift_factor: 2.5,
+            partial_shift_h: 12.0,
             episode_tag_quantile: 0.9,
             relearn_after: Duration::from_secs(1800),
             explain_fraction: 0.5,
@@ -196,6 +212,17 @@ impl DetectorConfig {
             self.exceedance_h,
             "> 0",
         )?;
+        let pf = self.partial_shift_fraction;
+        check(
+            pf > 0.0 && pf <= 1.0,
+            "partial_shift_fraction",
+            pf,
+            "in (0, 1]",
+        )?;
+        let pc = self.partial_shift_factor;
+        check(pc > 1.0, "partial_shift_factor", pc, "> 1")?;
+        let ph = self.partial_shift_h;
+        check(ph > 0.0, "partial_shift_h", ph, "> 0")?;
         let tq = self.episode_tag_quantile;
         check(
             tq > 0.0 && tq < 1.0,

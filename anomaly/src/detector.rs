@@ -35,10 +35,40 @@ struct Derived {
 
 // === impl Episode ===
 
+/// Which sequential test opened an episode: it decides the episode's kind,
+/// which of its spans are tagged and when it ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trigger {
+    /// Mean CUSUM on standardised log-durations: a shift.
+    Mean,
+    /// Bernoulli CUSUM on exceedances of the baseline's high quantile: a
+    /// heavier tail (variance inflation).
+    Exceedance,
+    /// Banded CUSUM for "a fraction of requests slower": a partial shift.
+    Partial,
+}
+
+impl Trigger {
+    fn kind(self) -> AnomalyKind {
+        match self {
+            Self::Mean => AnomalyKind::Shift,
+            Self::Exceedance | Self::Partial => AnomalyKind::Degradation,
+        }
+    }
+}
+
 /// A detected shift or degradation in progress.
 #[derive(Debug, Clone)]
 struct Episode {
+    trigger: Trigger,
     kind: AnomalyKind,
+    /// Spans above this log-duration are tagged: the baseline's
+    /// `episode_tag_quantile` for a shift, its exceedance quantile for a
+    /// degradation: it lives in the tail, and tagging its spans above p90
+    /// would mostly tag unaffected ones (measured for partial shifts:
+    /// tagging above the first band with a positive score multiplied the
+    /// false positives near episodes by 13).
+    tag_ln: f64,
     start_ns: u64,
     /// Baseline before the episode; spans are judged against it.
     frozen: Thresholds,
@@ -72,6 +102,8 @@ struct KeyState {
     last_ns: u64,
     s_mean: f64,
     s_exceed: f64,
+    /// Partial-shift CUSUM (banded log-likelihood ratio).
+    s_mix: f64,
     /// Faster average of clipped log-durations: the level the (slower)
     /// sketch shape is placed at, so trends are tracked without the lag a
     /// long sketch half-life would have.
@@ -94,6 +126,7 @@ impl KeyState {
             last_ns: 0,
             s_mean: 0.0,
             s_exceed: 0.0,
+            s_mix: 0.0,
             loc: 0.0,
             loc_init: false,
             th: Thresholds::default(),
@@ -167,23 +200,39 @@ impl KeyState {
                 d.llr_below
             };
             self.s_exceed = (self.s_exceed + llr).max(0.0);
-            let kind = if self.s_mean >= cfg.cusum_h {
-                Some(AnomalyKind::Shift)
+            self.s_mix = (self.s_mix + self.th.band_score(ln_x)).max(0.0);
+            let trigger = if self.s_mean >= cfg.cusum_h {
+                Some(Trigger::Mean)
             } else if self.s_exceed >= cfg.exceedance_h {
-                Some(AnomalyKind::Degradation)
+                Some(Trigger::Exceedance)
+            } else if self.s_mix >= cfg.partial_shift_h && self.s_mean < 0.5 * cfg.cusum_h {
+                // A full shift also drives the banded score up, usually a
+                // few spans before the mean CUSUM: while the mean CUSUM has
+                // half its evidence too, the mean CUSUM decides (a shift
+                // episode ends as soon as the level is back; opening a
+                // shift on half the evidence instead tripled the warm-up
+                // false positives).
+                Some(Trigger::Partial)
             } else {
                 None
             };
-            if let Some(kind) = kind {
+            if let Some(trigger) = trigger {
+                let kind = trigger.kind();
                 let mut fresh = LogSketch::new();
                 fresh.insert(ln_x, d.inv_width, 1.0);
+                let tag_ln = match trigger {
+                    Trigger::Mean => self.th.tag_ln,
+                    Trigger::Exceedance | Trigger::Partial => self.th.exceed_ln,
+                };
                 self.episode = Some(Box::new(Episode {
+                    trigger,
                     kind,
+                    tag_ln,
                     start_ns: now_ns,
                     frozen: self.th.clone(),
                     fresh,
                     fresh_last_ns: now_ns,
-                    back: if kind == AnomalyKind::Shift {
+                    back: if trigger == Trigger::Mean {
                         0.0
                     } else {
                         cfg.exceedance_alt_rate
@@ -192,11 +241,6 @@ impl KeyState {
                     lvl_sum: 0.0,
                     lvl_n: 0.0,
                 }));
-                let tag_ln = if kind == AnomalyKind::Shift {
-                    self.th.tag_ln
-                } else {
-                    self.th.exceed_ln
-                };
                 if verdict.kind.is_none() && ln_x > tag_ln {
                     verdict = self.episode_verdict(cfg, kind, dur_ns, ln_x, &self.th);
                 }
@@ -285,8 +329,8 @@ impl KeyState {
         // an exceedance-rate average over ~100 spans back under twice the
         // nominal rate (a reverse Bernoulli CUSUM would need ~1000 spans to
         // tell 1 % from 2 %, and stalls when the tail estimate is slightly off).
-        let ended = match ep.kind {
-            AnomalyKind::Shift => {
+        let ended = match ep.trigger {
+            Trigger::Mean => {
                 // Two reverse CUSUMs; the episode ends when either fires.
                 // `back` has the fixed reference k/2 (right for small shifts).
                 // `back_fit` tests "back at the baseline" against "still at the
@@ -309,7 +353,7 @@ impl KeyState {
                 ep.back_fit = (ep.back_fit + 0.5 * delta - z).max(0.0);
                 ep.back >= 0.5 * cfg.cusum_h || ep.back_fit * delta >= 0.5 * cfg.cusum_h
             }
-            _ => {
+            Trigger::Exceedance | Trigger::Partial => {
                 let hit = if ln_x > ep.frozen.exceed_ln { 1.0 } else { 0.0 };
                 ep.back += (hit - ep.back) * 0.03;
                 ep.back < 2.0 * (1.0 - cfg.exceedance_quantile)
@@ -318,14 +362,8 @@ impl KeyState {
         let relearn = now_ns.saturating_sub(ep.start_ns) >= d.relearn_ns
             && ep.fresh.weight() >= cfg.min_samples as f64;
         let kind = ep.kind;
+        let tag_ln = ep.tag_ln;
         let frozen = ep.frozen.clone();
-        // A degradation lives in the tail: tagging its spans above p90 would
-        // mostly tag unaffected ones.
-        let tag_ln = if kind == AnomalyKind::Shift {
-            frozen.tag_ln
-        } else {
-            frozen.exceed_ln
-        };
         let mut verdict = if ln_x > tag_ln || dur_ns > frozen.spike_ns {
             self.episode_verdict(cfg, kind, dur_ns, ln_x, &frozen)
         } else {
@@ -342,6 +380,7 @@ impl KeyState {
             }
             self.s_mean = 0.0;
             self.s_exceed = 0.0;
+            self.s_mix = 0.0;
             self.loc_init = false;
             // A different sketch: the last tail start and clip range are stale.
             self.th.src_valid = false;
@@ -351,6 +390,7 @@ impl KeyState {
             self.episode = None;
             self.s_mean = 0.0;
             self.s_exceed = 0.0;
+            self.s_mix = 0.0;
         }
         verdict
     }
@@ -415,6 +455,8 @@ impl Detector {
                 tail_margin: cfg.tail_margin,
                 exceed_q: cfg.exceedance_quantile,
                 tag_q: cfg.episode_tag_quantile,
+                mix_eps: cfg.partial_shift_fraction,
+                mix_ln_factor: cfg.partial_shift_factor.ln(),
             },
             neg_ln2_per_ns: -std::f64::consts::LN_2 / (cfg.half_life.as_nanos() as f64),
             min_ln_decay: -std::f64::consts::LN_2 / cfg.min_half_life_spans,
@@ -766,6 +808,73 @@ mod tests {
         let late = v[1_000..].iter().filter(|v| v.is_anomalous()).count();
         assert_eq!(d.open_episodes(), 0, "episode still open; {late} late tags");
         assert!(late <= 2, "{late} tags long after recovery");
+    }
+
+    #[test]
+    fn partial_shift_on_a_tenth_of_requests_is_a_degradation() {
+        let mut d = det();
+        let mut rng = Rng(19);
+        let mut t = 0;
+        feed(&mut d, &mut rng, &mut t, 10_000, |r| {
+            r.duration(20.0, 0.3, 0.001)
+        });
+        // 10 % of requests ×3: the median and the p90 barely move.
+        let v = feed(&mut d, &mut rng, &mut t, 300, |r| {
+            let slow = r.unit() < 0.1;
+            let x = r.duration(20.0, 0.3, 0.001);
+            if slow { 3 * x } else { x }
+        });
+        let kinds: Vec<_> = v.iter().filter_map(|v| v.kind).collect();
+        let first = v
+            .iter()
+            .position(|v| v.kind == Some(AnomalyKind::Degradation));
+        assert!(
+            first.is_some_and(|f| f < 200),
+            "first at {first:?}: {kinds:?}"
+        );
+    }
+
+    #[test]
+    fn stationary_bimodal_stream_stays_under_fp_bound() {
+        // A cache: 70 % hits, misses ×8. The partial-shift CUSUM reads the
+        // misses off the baseline's own bands, so they are no evidence.
+        let mut d = det();
+        let mut rng = Rng(23);
+        let mut t = 0;
+        let n = 400_000;
+        let v = feed(&mut d, &mut rng, &mut t, n, |r| {
+            let miss = r.unit() < 0.3;
+            let x = r.duration(5.0, 0.4, 0.002);
+            if miss { 8 * x } else { x }
+        });
+        let tagged = v.iter().filter(|v| v.is_anomalous()).count();
+        let kinds: Vec<_> = v.iter().filter_map(|v| v.kind).collect();
+        assert!(
+            tagged as f64 <= 100e-6 * n as f64,
+            "{tagged} tags in {n} normal spans: {kinds:?}"
+        );
+    }
+
+    #[test]
+    fn light_tail_threshold_is_not_padded_far_beyond_its_target() {
+        // Log-normal σ 0.4 with a rare, light Pareto tail: the log tail bends
+        // down, the fitted GPD shape goes negative and the spike threshold
+        // sits near the target tail probability (1e-4) instead of the ~1e-6 a
+        // padded exponential extrapolation gave.
+        let mut d = det();
+        let mut rng = Rng(29);
+        let mut t = 0;
+        let v = feed(&mut d, &mut rng, &mut t, 30_000, |r| {
+            r.duration(20.0, 0.4, 0.0)
+        });
+        let thr = v[v.len() - 1].threshold_ms;
+        let z = (thr / 20.0).ln() / 0.4;
+        // Upper tail of the standard normal at z (z > 3 here): Mills ratio.
+        let p = (-z * z / 2.0).exp() / (z * (std::f64::consts::TAU).sqrt()) * (1.0 - 1.0 / (z * z));
+        assert!(
+            (1e-5..=3e-4).contains(&p),
+            "threshold {thr} ms: true tail {p:e}"
+        );
     }
 
     #[test]

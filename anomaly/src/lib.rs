@@ -4,11 +4,12 @@
 //! sketch for the *shape* of the duration distribution, placed at a *level*
 //! tracked by a faster average so diurnal trends do not look like shifts
 //! (see [`Detector`]). Keys are 64-bit hashes ([`KeyRef::hash`]) in a table
-//! bounded by `max_keys` (sampled LRU), ~1.2 KiB per key.
+//! bounded by `max_keys` (sampled LRU), ~1.4 KiB per key.
 //! - a per-span **tail test** against cached thresholds extrapolated from the
 //!   sketch's tail: catches spikes;
 //! - per-key **sequential tests** (a CUSUM on standardised log-duration and a
-//!   Bernoulli CUSUM on exceedances of the baseline p99): catch step shifts,
+//!   Bernoulli CUSUM on exceedances of the baseline p99, and a banded CUSUM
+//!   for a fraction of requests slowed): catch step shifts,
 //!   ramps, variance inflation and partial shifts. An alarm opens an
 //!   *episode*: the baseline is frozen and every span slow against it is
 //!   tagged until the key returns to the old level, or until the new level

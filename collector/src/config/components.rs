@@ -4,6 +4,7 @@
 use serde::Deserializer;
 use serde::de::Error as _;
 
+use super::ComponentId;
 use super::component_map::{ComponentKind, body_or_default};
 use crate::exporters::debug::DebugExporterConfig;
 use crate::exporters::file::FileExporterConfig;
@@ -151,6 +152,27 @@ impl ProcessorConfig {
             ProcessorConfig::LatencyAnomaly(_) => "latency_anomaly",
         }
     }
+
+    /// The pipelines it feeds with data it derives, besides passing its input on.
+    pub fn feeds(&self) -> Vec<Feed<'_>> {
+        match self {
+            ProcessorConfig::Batch(_) => Vec::new(),
+            ProcessorConfig::LatencyAnomaly(c) => c.feeds().to_vec(),
+        }
+    }
+}
+
+/// Pipelines a processor hands data it derives to (the way a Collector connector feeds the
+/// pipelines that list it as a receiver). Such a pipeline needs no receiver of its own, and is
+/// built before the pipeline holding the processor.
+#[derive(Debug, Clone, Copy)]
+pub struct Feed<'a> {
+    /// The setting naming the pipelines, under the processor's body (`events.pipelines`).
+    pub key: &'static str,
+    /// The signal those pipelines must carry.
+    pub signal: Signal,
+    /// The pipelines.
+    pub pipelines: &'a [ComponentId],
 }
 
 impl ComponentKind for ProcessorConfig {

@@ -129,14 +129,24 @@ impl std::error::Error for ConfigError {
 /// The 1-based line of the last mention of `needle` under `service:` (where pipelines name
 /// components), or anywhere if the file has no such section.
 pub(crate) fn locate(text: &str, needle: &str) -> Option<usize> {
+    mentions(text, "service:", needle).last()
+}
+
+/// The 1-based line of the first mention of `needle` after the line `section` (e.g.
+/// `processors:`), or anywhere if the file has no such line.
+pub(crate) fn locate_first_after(text: &str, section: &str, needle: &str) -> Option<usize> {
+    mentions(text, section, needle).next()
+}
+
+/// 1-based lines mentioning `needle` from the line `section` on (from the top without one).
+fn mentions<'a>(text: &'a str, section: &str, needle: &'a str) -> impl Iterator<Item = usize> + 'a {
     let start = text
         .lines()
-        .position(|l| l.trim_end() == "service:")
+        .position(|l| l.trim_end() == section)
         .unwrap_or(0);
     text.lines()
         .enumerate()
         .skip(start)
-        .filter(|(_, l)| l.contains(needle))
+        .filter(move |(_, l)| l.contains(needle))
         .map(|(i, _)| i + 1)
-        .last()
 }

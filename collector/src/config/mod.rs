@@ -12,7 +12,7 @@ mod error;
 pub mod service;
 pub mod shared;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
@@ -61,6 +61,13 @@ impl ComponentId {
     /// The component type (`otlp` in `otlp/2`).
     pub fn kind(&self) -> &str {
         &self.kind
+    }
+}
+
+impl<'de> Deserialize<'de> for ComponentId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        ComponentId::parse(&s).map_err(serde::de::Error::custom)
     }
 }
 
@@ -135,16 +142,19 @@ impl Config {
                 "no pipelines are defined; expected at least one of traces, metrics, logs".into(),
             ));
         }
+        let fed = self.check_feeds(file, text)?;
         for (id, pipeline) in &self.service.pipelines {
             let signal = pipeline_signal(id).map_err(|message| {
                 err(format!("service.pipelines.{id}"), &id.to_string(), message)
             })?;
             let key = |list: &str| format!("service.pipelines.{id}.{list}");
-            if pipeline.receivers.is_empty() {
+            if pipeline.receivers.is_empty() && !fed.contains(id) {
                 return Err(err(
                     key("receivers"),
                     &id.to_string(),
-                    "a pipeline needs at least one receiver".into(),
+                    "a pipeline needs at least one receiver, or a processor feeding it \
+                     (latency_anomaly's events.pipelines or red_metrics.pipelines)"
+                        .into(),
                 ));
             }
             if pipeline.exporters.is_empty() {
@@ -175,6 +185,60 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Checks that the pipelines processors feed (see [`components::Feed`]) exist and carry
+    /// the right signal; returns those fed by processors that some pipeline runs.
+    fn check_feeds(&self, file: &str, text: &str) -> Result<BTreeSet<&ComponentId>, ConfigError> {
+        let used: BTreeSet<&ComponentId> = self
+            .service
+            .pipelines
+            .values()
+            .flat_map(|p| &p.processors)
+            .collect();
+        let mut fed = BTreeSet::new();
+        for (processor, config) in self.processors.iter() {
+            for feed in config.feeds() {
+                for target in feed.pipelines {
+                    let fail = |message: String| {
+                        let line =
+                            error::locate_first_after(text, "processors:", &target.to_string());
+                        ConfigError::semantic(
+                            file,
+                            line,
+                            format!("processors.{processor}.{}", feed.key),
+                            message,
+                        )
+                    };
+                    if !self.service.pipelines.contains_key(target) {
+                        let defined: Vec<String> = self
+                            .service
+                            .pipelines
+                            .keys()
+                            .map(ToString::to_string)
+                            .collect();
+                        return Err(fail(format!(
+                            "pipeline {target} is not defined; defined pipelines: {}",
+                            defined.join(", ")
+                        )));
+                    }
+                    match pipeline_signal(target) {
+                        Ok(signal) if signal == feed.signal => {}
+                        _ => {
+                            return Err(fail(format!(
+                                "pipeline {target} is not a {} pipeline; {} takes {} pipelines \
+                                 (`{}` or `{}/<name>`)",
+                                feed.signal, feed.key, feed.signal, feed.signal, feed.signal
+                            )));
+                        }
+                    }
+                    if used.contains(processor) {
+                        fed.insert(target);
+                    }
+                }
+            }
+        }
+        Ok(fed)
     }
 
     /// The pipelines, with their signal, in a stable order.

@@ -142,3 +142,123 @@ fn batch_max_below_size_is_rejected() {
         "{msg}"
     );
 }
+
+/// A traces pipeline through `latency_anomaly` whose body is `body` (indented by 4), plus a
+/// receiverless logs/anomaly and metrics/red pipeline, and `extra` pipelines (indented by 4).
+fn fed_config(body: &str, traces_processors: &str, extra: &str) -> String {
+    format!(
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\nprocessors:\n  latency_anomaly:\n{body}exporters:\n  debug:\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      processors: {traces_processors}\n      exporters: [debug]\n    logs/anomaly:\n      exporters: [debug]\n    metrics/red:\n      exporters: [debug]\n{extra}"
+    )
+}
+
+const FEEDS: &str = "    events:\n      pipelines: [logs/anomaly]\n    red_metrics:\n      pipelines: [metrics/red]\n";
+
+#[test]
+fn processor_fed_pipelines_need_no_receiver() {
+    let config = Config::parse("f.yaml", &fed_config(FEEDS, "[latency_anomaly]", "")).unwrap();
+    let Some(ProcessorConfig::LatencyAnomaly(c)) = config
+        .processors
+        .get(&ComponentId::parse("latency_anomaly").unwrap())
+    else {
+        panic!("latency_anomaly missing")
+    };
+    assert_eq!(
+        c.events.pipelines,
+        [ComponentId::parse("logs/anomaly").unwrap()]
+    );
+    assert_eq!(
+        c.red_metrics.pipelines,
+        [ComponentId::parse("metrics/red").unwrap()]
+    );
+    assert_eq!(config.pipelines().count(), 3);
+
+    // The processor feeds them only if some pipeline runs it.
+    let err = Config::parse("f.yaml", &fed_config(FEEDS, "[]", "")).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("service.pipelines.logs/anomaly.receivers"),
+        "{msg}"
+    );
+    assert!(msg.contains("needs at least one receiver"), "{msg}");
+}
+
+#[test]
+fn processor_feeding_an_undefined_pipeline_is_named() {
+    let body = "    events:\n      pipelines: [logs/anomaly]\n    red_metrics:\n      pipelines: [metrics/missing]\n";
+    let err = Config::parse("u.yaml", &fed_config(body, "[latency_anomaly]", "")).unwrap_err();
+    let msg = err.to_string();
+    assert_eq!(
+        err.key(),
+        "processors.latency_anomaly.red_metrics.pipelines",
+        "{msg}"
+    );
+    assert!(
+        msg.contains("pipeline metrics/missing is not defined; defined pipelines: logs/anomaly, metrics/red, traces"),
+        "{msg}"
+    );
+    assert_eq!(err.line(), Some(10), "{msg}");
+}
+
+#[test]
+fn processor_feeding_a_pipeline_of_the_wrong_signal_is_named() {
+    let body = "    events:\n      pipelines: [metrics/red]\n";
+    let err = Config::parse("w.yaml", &fed_config(body, "[latency_anomaly]", "")).unwrap_err();
+    let msg = err.to_string();
+    assert_eq!(
+        err.key(),
+        "processors.latency_anomaly.events.pipelines",
+        "{msg}"
+    );
+    assert!(
+        msg.contains(
+            "pipeline metrics/red is not a logs pipeline; events.pipelines takes logs pipelines"
+        ),
+        "{msg}"
+    );
+    assert_eq!(err.line(), Some(8), "{msg}");
+    // A traces pipeline cannot take RED metrics either.
+    let body = "    red_metrics:\n      pipelines: [traces]\n";
+    let msg = Config::parse("w.yaml", &fed_config(body, "[latency_anomaly]", ""))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("pipeline traces is not a metrics pipeline"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn red_metrics_settings_are_checked() {
+    for (body, expected) in [
+        (
+            "    red_metrics:\n      pipelines: [metrics/red]\n      max_serie: 5\n",
+            "unknown field `max_serie`",
+        ),
+        (
+            "    events:\n      pipeline: [logs/anomaly]\n",
+            "unknown field `pipeline`",
+        ),
+        (
+            "    red_metrics:\n      pipelines: [metrics/red]\n      histogram_buckets: [10ms, 5ms]\n",
+            "must increase",
+        ),
+        (
+            "    red_metrics:\n      pipelines: [metrics/red]\n      histogram_buckets: [10 parsecs]\n",
+            "is not a duration",
+        ),
+        (
+            "    red_metrics:\n      pipelines: [metrics/red]\n      max_series: 0\n",
+            "max_series must be >= 1",
+        ),
+        (
+            "    red_metrics:\n      pipelines: [metrics/red, metrics/red]\n",
+            "metrics/red is listed twice",
+        ),
+    ] {
+        let msg = Config::parse("r.yaml", &fed_config(body, "[latency_anomaly]", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains(expected), "{body}: {msg}");
+        assert!(msg.contains("processors.latency_anomaly"), "{body}: {msg}");
+    }
+}

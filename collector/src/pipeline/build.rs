@@ -3,7 +3,9 @@
 //! Ownership makes shutdown orderly: receivers hold the only senders into the pipelines, and
 //! pipelines hold the only senders into the exporters' queues. Stopping the receivers therefore
 //! closes each pipeline once it has drained, which closes each exporter queue once it has
-//! drained.
+//! drained. A processor that feeds other pipelines (see [`crate::config::components::Feed`])
+//! holds senders into them too, so a fed pipeline closes only after that processor has made
+//! its final flush and returned.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,7 +17,9 @@ use tokio_util::sync::CancellationToken;
 use super::{Batch, Consumer, ExporterInput, Output, Signal};
 use crate::Error;
 use crate::config::shared::{QueueConfig, RetryConfig};
-use crate::config::{ComponentId, Config, ExporterConfig, ProcessorConfig, ReceiverConfig};
+use crate::config::{
+    ComponentId, Config, ExporterConfig, PipelineConfig, ProcessorConfig, ReceiverConfig,
+};
 use crate::exporters::{
     Export, debug::DebugExporter, file::FileExporter, otlp_grpc::OtlpGrpcExporter,
     otlp_http::OtlpHttpExporter, queue,
@@ -72,7 +76,9 @@ pub async fn start(config: &Config, telemetry: &Telemetry) -> Result<Running, Er
     let mut processor_tasks = Vec::new();
     // Entry queues by (receiver, signal): what each receiver's consumer feeds.
     let mut entries: BTreeMap<(ComponentId, Signal), Vec<mpsc::Sender<Batch>>> = BTreeMap::new();
-    for (pipeline_id, signal, pipeline) in config.pipelines() {
+    // Entry queues by pipeline, for processors that feed pipelines built before theirs.
+    let mut pipeline_entries: BTreeMap<&ComponentId, mpsc::Sender<Batch>> = BTreeMap::new();
+    for (pipeline_id, signal, pipeline) in build_order(config)? {
         let mut output = Output::Exporters(
             pipeline
                 .exporters
@@ -92,7 +98,13 @@ pub async fn start(config: &Config, telemetry: &Telemetry) -> Result<Running, Er
                 metrics: telemetry.processor(&id.to_string(), &pipeline_id.to_string(), signal),
             };
             let names = (id.to_string(), pipeline_id.to_string());
-            processor_tasks.push(spawn_processor(processor_config, ctx, telemetry, names));
+            processor_tasks.push(spawn_processor(
+                processor_config,
+                ctx,
+                telemetry,
+                names,
+                &pipeline_entries,
+            )?);
             output = Output::Next(tx);
         }
         let entry = match output {
@@ -115,7 +127,10 @@ pub async fn start(config: &Config, telemetry: &Telemetry) -> Result<Running, Er
                 .or_default()
                 .push(entry.clone());
         }
+        pipeline_entries.insert(pipeline_id, entry);
     }
+    // From here on only receivers and feeding processors hold pipeline senders.
+    drop(pipeline_entries);
     drop(exporter_inputs);
 
     let receivers_shutdown = CancellationToken::new();
@@ -156,6 +171,42 @@ pub async fn start(config: &Config, telemetry: &Telemetry) -> Result<Running, Er
     })
 }
 
+/// The pipelines in the order they are built: a pipeline a processor feeds comes before the
+/// pipeline running that processor, so its entry queue exists when the processor is spawned.
+/// (Config checks make such links go from traces to logs or metrics pipelines, so there is no
+/// cycle; one is reported rather than looped on.)
+fn build_order(config: &Config) -> Result<Vec<(&ComponentId, Signal, &PipelineConfig)>, Error> {
+    let fed_by = |p: &PipelineConfig| -> Vec<&ComponentId> {
+        p.processors
+            .iter()
+            .filter_map(|id| config.processors.get(id))
+            .flat_map(|c| c.feeds())
+            .flat_map(|f| f.pipelines)
+            .collect()
+    };
+    let mut pending: Vec<_> = config.pipelines().collect();
+    let mut order: Vec<(&ComponentId, Signal, &PipelineConfig)> = Vec::with_capacity(pending.len());
+    while !pending.is_empty() {
+        let ready = pending.iter().position(|(_, _, p)| {
+            fed_by(p)
+                .into_iter()
+                .all(|target| order.iter().any(|(id, _, _)| *id == target))
+        });
+        let Some(i) = ready else {
+            let ids: Vec<String> = pending.iter().map(|(id, _, _)| id.to_string()).collect();
+            return Err(Error::component(
+                "service.pipelines",
+                format!(
+                    "pipelines {} feed each other through their processors",
+                    ids.join(", ")
+                ),
+            ));
+        };
+        order.push(pending.remove(i));
+    }
+    Ok(order)
+}
+
 type BuiltExporter = (Arc<dyn Export>, QueueConfig, RetryConfig);
 
 fn build_exporter(id: &ComponentId, config: &ExporterConfig) -> Result<BuiltExporter, Error> {
@@ -192,21 +243,40 @@ fn build_exporter(id: &ComponentId, config: &ExporterConfig) -> Result<BuiltExpo
     })
 }
 
-/// `names` is (processor id, pipeline id), for processors with their own self-metrics.
+/// `names` is (processor id, pipeline id), for processors with their own self-metrics;
+/// `pipelines` holds the entry queues of the pipelines built so far, for processors that feed
+/// other pipelines.
 fn spawn_processor(
     config: &ProcessorConfig,
     ctx: ProcessorContext,
     telemetry: &Telemetry,
     names: (String, String),
-) -> JoinHandle<()> {
-    match config {
+    pipelines: &BTreeMap<&ComponentId, mpsc::Sender<Batch>>,
+) -> Result<JoinHandle<()>, Error> {
+    let senders = |ids: &[ComponentId]| -> Result<Vec<mpsc::Sender<Batch>>, Error> {
+        ids.iter()
+            .map(|id| {
+                pipelines.get(id).cloned().ok_or_else(|| {
+                    Error::component(
+                        format!("processors.{}", names.0),
+                        format!("pipeline {id} it feeds was not built before it"),
+                    )
+                })
+            })
+            .collect()
+    };
+    Ok(match config {
         ProcessorConfig::Batch(c) => tokio::spawn(processors::batch::run(c.clone(), ctx)),
         ProcessorConfig::LatencyAnomaly(c) => {
-            use processors::latency_anomaly::{LatencyMetrics, run};
+            use processors::latency_anomaly::{LatencyMetrics, Targets, run};
             let metrics = LatencyMetrics::new(telemetry, &names.0, &names.1);
-            tokio::spawn(run((**c).clone(), ctx, metrics))
+            let targets = Targets {
+                events: senders(&c.events.pipelines)?,
+                red_metrics: senders(&c.red_metrics.pipelines)?,
+            };
+            tokio::spawn(run((**c).clone(), ctx, metrics, targets))
         }
-    }
+    })
 }
 
 async fn start_receiver(

@@ -1,11 +1,13 @@
-//! Small constructors for OTLP metric trees, shared by the receivers that produce metrics
-//! themselves (scrapers) rather than forwarding encoded requests.
+//! Small constructors for OTLP metric trees, shared by the components that produce metrics
+//! themselves (scrapers, the `latency_anomaly` processor's RED metrics) rather than forwarding
+//! encoded requests.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use lookout_proto::otlp::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use lookout_proto::otlp::metrics::v1::{
-    AggregationTemporality, Gauge, Metric, NumberDataPoint, Sum, metric::Data, number_data_point,
+    AggregationTemporality, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, Sum,
+    metric::Data, number_data_point,
 };
 
 /// Nanoseconds since the Unix epoch, as OTLP timestamps are.
@@ -65,22 +67,31 @@ pub(crate) struct Times {
     pub(crate) now: u64,
 }
 
+/// One number data point; `times.start` is the series start (0 for gauges).
+pub(crate) fn number_point(attributes: Vec<KeyValue>, times: Times, value: Num) -> NumberDataPoint {
+    NumberDataPoint {
+        attributes,
+        start_time_unix_nano: times.start,
+        time_unix_nano: times.now,
+        value: Some(match value {
+            Num::Int(v) => number_data_point::Value::AsInt(v),
+            Num::Double(v) => number_data_point::Value::AsDouble(v),
+        }),
+        ..Default::default()
+    }
+}
+
 fn points(list: Vec<Point>, times: Times, cumulative: bool) -> Vec<NumberDataPoint> {
+    let times = Times {
+        start: if cumulative { times.start } else { 0 },
+        now: times.now,
+    };
     list.into_iter()
-        .map(|(attributes, value)| NumberDataPoint {
-            attributes,
-            start_time_unix_nano: if cumulative { times.start } else { 0 },
-            time_unix_nano: times.now,
-            value: Some(match value {
-                Num::Int(v) => number_data_point::Value::AsInt(v),
-                Num::Double(v) => number_data_point::Value::AsDouble(v),
-            }),
-            ..Default::default()
-        })
+        .map(|(attributes, value)| number_point(attributes, times, value))
         .collect()
 }
 
-/// A cumulative sum.
+/// A cumulative sum whose points share one start time.
 pub(crate) fn sum(
     name: &str,
     description: &str,
@@ -89,17 +100,43 @@ pub(crate) fn sum(
     times: Times,
     list: Vec<Point>,
 ) -> Metric {
-    Metric {
-        name: name.to_owned(),
-        description: description.to_owned(),
-        unit: unit.to_owned(),
-        data: Some(Data::Sum(Sum {
-            data_points: points(list, times, true),
-            aggregation_temporality: AggregationTemporality::Cumulative as i32,
-            is_monotonic: monotonic,
-        })),
-        ..Default::default()
-    }
+    sum_of(
+        name,
+        description,
+        unit,
+        monotonic,
+        points(list, times, true),
+    )
+}
+
+/// A cumulative sum of prepared points (each with its own series start time).
+pub(crate) fn sum_of(
+    name: &str,
+    description: &str,
+    unit: &str,
+    monotonic: bool,
+    data_points: Vec<NumberDataPoint>,
+) -> Metric {
+    let data = Data::Sum(Sum {
+        data_points,
+        aggregation_temporality: AggregationTemporality::Cumulative as i32,
+        is_monotonic: monotonic,
+    });
+    metric(name, description, unit, data)
+}
+
+/// A cumulative explicit-bucket histogram of prepared points.
+pub(crate) fn histogram(
+    name: &str,
+    description: &str,
+    unit: &str,
+    data_points: Vec<HistogramDataPoint>,
+) -> Metric {
+    let data = Data::Histogram(Histogram {
+        data_points,
+        aggregation_temporality: AggregationTemporality::Cumulative as i32,
+    });
+    metric(name, description, unit, data)
 }
 
 /// A gauge.
@@ -110,13 +147,18 @@ pub(crate) fn gauge(
     times: Times,
     list: Vec<Point>,
 ) -> Metric {
+    let data = Data::Gauge(Gauge {
+        data_points: points(list, times, false),
+    });
+    metric(name, description, unit, data)
+}
+
+fn metric(name: &str, description: &str, unit: &str, data: Data) -> Metric {
     Metric {
         name: name.to_owned(),
         description: description.to_owned(),
         unit: unit.to_owned(),
-        data: Some(Data::Gauge(Gauge {
-            data_points: points(list, times, false),
-        })),
+        data: Some(data),
         ..Default::default()
     }
 }

@@ -4,7 +4,7 @@
 pub mod filelog;
 pub mod hostmetrics;
 pub mod httpcheck;
-mod metric_build;
+pub(crate) mod metric_build;
 pub mod otlp;
 mod scraping;
 

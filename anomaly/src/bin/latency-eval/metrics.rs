@@ -136,6 +136,18 @@ pub(crate) fn score(w: &World, spans: &[SpanRec], tags: &[Tagged]) -> Row {
                 );
             }
         }
+        // One line per episode injection: what it was and whether/when it was caught.
+        for (j, e) in w.injections.iter().zip(&eps) {
+            eprintln!(
+                "ep {:?} ×{:.2} σ {:.2} rate {:.2}/s: {} spans, first tag {:?}",
+                j.kind,
+                j.factor,
+                j.sigma,
+                w.ops[j.op].rate,
+                e.n,
+                e.first.map(|f| (f.0, f.2))
+            );
+        }
         let mut per_key: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
         for (s, t) in spans.iter().zip(tags) {
             if s.label == Label::Normal {

@@ -1,5 +1,6 @@
 //! `processors: latency_anomaly:` settings: the detector's own fields (flattened, see
-//! [`lookout_anomaly::DetectorConfig`]) plus episode tracking and alert notifiers.
+//! [`lookout_anomaly::DetectorConfig`]) plus episode tracking, alert notifiers, and the
+//! pipelines fed with episode log records and RED metrics.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,10 +10,14 @@ use lookout_anomaly::DetectorConfig;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 
+use crate::config::ComponentId;
+use crate::config::components::Feed;
+use crate::pipeline::Signal;
+
 /// The whole processor body.
 ///
-/// Detector fields sit at the top level, as in the examples; `episodes` and `alerts`
-/// are nested. serde's `flatten` silently drops `deny_unknown_fields`, so the body is split
+/// Detector fields sit at the top level, as in the examples; `episodes`, `alerts`,
+/// `events` and `red_metrics` are nested. serde's `flatten` silently drops `deny_unknown_fields`, so the body is split
 /// by hand (see the `Deserialize` impl) and each part keeps its own unknown-field check.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LatencyAnomalyConfig {
@@ -22,6 +27,10 @@ pub struct LatencyAnomalyConfig {
     pub episodes: EpisodeConfig,
     /// Where episode notifications go.
     pub alerts: AlertsConfig,
+    /// Logs pipelines fed with a log record per episode start and end.
+    pub events: EventsConfig,
+    /// Metrics pipelines fed with spanmetrics-style RED metrics.
+    pub red_metrics: RedMetricsConfig,
 }
 
 impl<'de> Deserialize<'de> for LatencyAnomalyConfig {
@@ -36,11 +45,17 @@ impl<'de> Deserialize<'de> for LatencyAnomalyConfig {
             .map_err(|e| D::Error::custom(format!("episodes: {e}")))?;
         let alerts = serde_json::from_value(part(&mut map, "alerts"))
             .map_err(|e| D::Error::custom(format!("alerts: {e}")))?;
+        let events = serde_json::from_value(part(&mut map, "events"))
+            .map_err(|e| D::Error::custom(format!("events: {e}")))?;
+        let red_metrics = serde_json::from_value(part(&mut map, "red_metrics"))
+            .map_err(|e| D::Error::custom(format!("red_metrics: {e}")))?;
         let detector: DetectorConfig = serde_json::from_value(serde_json::Value::Object(map))
             .map_err(|e| {
                 let e = e.to_string();
                 if e.starts_with("unknown field") {
-                    D::Error::custom(format!("{e}, `episodes`, `alerts`"))
+                    D::Error::custom(format!(
+                        "{e}, `episodes`, `alerts`, `events`, `red_metrics`"
+                    ))
                 } else {
                     D::Error::custom(e)
                 }
@@ -49,6 +64,8 @@ impl<'de> Deserialize<'de> for LatencyAnomalyConfig {
             detector,
             episodes,
             alerts,
+            events,
+            red_metrics,
         })
     }
 }
@@ -71,8 +88,123 @@ impl LatencyAnomalyConfig {
             // Building the client reads `ca_file` and parses headers: fail at load, not later.
             super::alerts::webhook::Webhook::new(w).map_err(|e| e.to_string())?;
         }
+        for feed in self.feeds() {
+            if let Some(twice) = feed
+                .pipelines
+                .iter()
+                .enumerate()
+                .find(|(i, p)| feed.pipelines[..*i].contains(p))
+            {
+                return Err(format!("{}: {} is listed twice", feed.key, twice.1));
+            }
+        }
+        self.red_metrics.check()
+    }
+
+    /// The pipelines this processor feeds besides its own: episode log records to
+    /// `events.pipelines`, RED metrics to `red_metrics.pipelines`.
+    pub(crate) fn feeds(&self) -> [Feed<'_>; 2] {
+        [
+            Feed {
+                key: "events.pipelines",
+                signal: Signal::Logs,
+                pipelines: &self.events.pipelines,
+            },
+            Feed {
+                key: "red_metrics.pipelines",
+                signal: Signal::Metrics,
+                pipelines: &self.red_metrics.pipelines,
+            },
+        ]
+    }
+}
+
+/// `events:` — episode starts and ends as OTLP log records (event name
+/// `lookout.latency.anomaly`), handed to logs pipelines of this collector.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Logs pipelines (`logs`, `logs/anomaly`, ...) that receive the records. A pipeline fed
+    /// this way needs no receiver. Empty (the default): no records are made.
+    pub pipelines: Vec<ComponentId>,
+}
+
+/// `red_metrics:` — rate, errors and duration per (service, span name, kind, status code)
+/// like the Collector-contrib `spanmetrics` connector, plus anomalies by kind, handed to
+/// metrics pipelines of this collector. Cumulative temporality.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedMetricsConfig {
+    /// Metrics pipelines that receive the metrics. A pipeline fed this way needs no receiver.
+    /// Empty (the default): no RED metrics are kept.
+    pub pipelines: Vec<ComponentId>,
+    /// Series kept (like spanmetrics' `aggregation_cardinality_limit`); spans of further keys
+    /// are counted in one overflow series with the attribute `otel.metric.overflow=true`.
+    /// Default 2000.
+    pub max_series: usize,
+    /// How often the metrics are sent (and once more at shutdown). Default 15s.
+    #[serde(with = "humantime_serde")]
+    pub flush_interval: Duration,
+    /// Upper bounds of the `duration` histogram buckets, increasing. Default spanmetrics'
+    /// `[2ms, 4ms, 6ms, 8ms, 10ms, 50ms, 100ms, 200ms, 400ms, 800ms, 1s, 1400ms, 2s, 5s, 10s, 15s]`.
+    #[serde(deserialize_with = "durations")]
+    pub histogram_buckets: Vec<Duration>,
+    /// Prefix of the `calls` and `duration` metric names, joined with a dot; empty for the bare
+    /// names. Default `traces.span.metrics`, as spanmetrics.
+    pub namespace: String,
+}
+
+/// spanmetrics' default explicit buckets, in milliseconds.
+const DEFAULT_BUCKETS_MS: [u64; 16] = [
+    2, 4, 6, 8, 10, 50, 100, 200, 400, 800, 1000, 1400, 2000, 5000, 10_000, 15_000,
+];
+
+impl Default for RedMetricsConfig {
+    fn default() -> Self {
+        RedMetricsConfig {
+            pipelines: Vec::new(),
+            max_series: 2000,
+            flush_interval: Duration::from_secs(15),
+            histogram_buckets: DEFAULT_BUCKETS_MS.map(Duration::from_millis).to_vec(),
+            namespace: "traces.span.metrics".into(),
+        }
+    }
+}
+
+impl RedMetricsConfig {
+    /// Whether RED metrics are kept at all.
+    pub(crate) fn enabled(&self) -> bool {
+        !self.pipelines.is_empty()
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.max_series == 0 {
+            return Err("red_metrics.max_series must be >= 1".into());
+        }
+        if self.flush_interval.is_zero() {
+            return Err("red_metrics.flush_interval must be > 0".into());
+        }
+        if self.histogram_buckets.is_empty() {
+            return Err("red_metrics.histogram_buckets must list at least one bound".into());
+        }
+        if let Some(w) = self.histogram_buckets.windows(2).find(|w| w[0] >= w[1]) {
+            return Err(format!(
+                "red_metrics.histogram_buckets must increase: {:?} is followed by {:?}",
+                w[0], w[1]
+            ));
+        }
         Ok(())
     }
+}
+
+fn durations<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+    Vec::<String>::deserialize(d)?
+        .iter()
+        .map(|s| {
+            humantime::parse_duration(s)
+                .map_err(|e| D::Error::custom(format!("{s:?} is not a duration: {e}")))
+        })
+        .collect()
 }
 
 /// Episode tracking. The detector opens an episode (shift or degradation) per key; it does

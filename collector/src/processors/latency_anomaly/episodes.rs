@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
 
 use lookout_anomaly::{AnomalyKind, KeyHash};
+use lookout_proto::otlp::common::v1::KeyValue;
 
 use super::config::EpisodeConfig;
 
@@ -38,8 +39,13 @@ pub(crate) struct EpisodeEvent {
     pub(crate) status: EpisodeStatus,
     /// The detector key.
     pub(crate) key: KeyHash,
+    /// `service.name` of the first tagged span's resource (empty when it had none).
+    pub(crate) service: String,
     /// The key's fields as (name, value), e.g. `("service", "checkout")`.
     pub(crate) labels: Vec<(String, String)>,
+    /// The key's fields as OTLP attributes with spanmetrics' names (`service.name`, `span.name`,
+    /// `span.kind`, `status.code`, attribute fields under their own name).
+    pub(crate) key_attributes: Vec<KeyValue>,
     /// `shift` or `degradation`.
     pub(crate) kind: AnomalyKind,
     /// Baseline median of the key before the episode, ms.
@@ -48,10 +54,29 @@ pub(crate) struct EpisodeEvent {
     pub(crate) max_ratio: f64,
     /// Hex trace ids of the first tagged spans.
     pub(crate) example_trace_ids: Vec<String>,
+    /// (trace id, span id) of the first tagged span with well-formed ids, for log correlation.
+    pub(crate) first_example: Option<([u8; 16], [u8; 8])>,
     /// When the episode was opened.
     pub(crate) starts_at: SystemTime,
     /// When it was closed (resolved events only).
     pub(crate) ends_at: Option<SystemTime>,
+}
+
+impl EpisodeEvent {
+    /// One line for people: key values, kind, baseline and worst ratio.
+    pub(crate) fn summary(&self) -> String {
+        format!(
+            "{} latency {} (baseline {:.3} ms, up to x{:.2})",
+            self.labels
+                .iter()
+                .map(|(_, v)| v.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            self.kind,
+            self.baseline_ms,
+            self.max_ratio
+        )
+    }
 }
 
 struct Open {
@@ -72,6 +97,19 @@ pub(crate) struct EpisodeTag<'a> {
     pub(crate) ratio: f64,
     /// The span's trace id.
     pub(crate) trace_id: &'a [u8],
+    /// The span's id.
+    pub(crate) span_id: &'a [u8],
+    /// `service.name` of the span's resource.
+    pub(crate) service: &'a str,
+}
+
+impl EpisodeTag<'_> {
+    fn ids(&self) -> Option<([u8; 16], [u8; 8])> {
+        Some((
+            self.trace_id.try_into().ok()?,
+            self.span_id.try_into().ok()?,
+        ))
+    }
 }
 
 /// Open episodes, bounded by `max_open`.
@@ -97,13 +135,14 @@ impl Episodes {
     }
 
     /// Records a span tagged `shift` or `degradation`; returns the firing event when it opens
-    /// an episode. `labels` is called only then (building them allocates).
+    /// an episode. `describe` gives the key's labels and attributes and is called only then
+    /// (building them allocates).
     pub(crate) fn on_tag(
         &mut self,
         tag: EpisodeTag<'_>,
         now: Instant,
         wall: SystemTime,
-        labels: impl FnOnce() -> Vec<(String, String)>,
+        describe: impl FnOnce() -> (Vec<(String, String)>, Vec<KeyValue>),
     ) -> Option<EpisodeEvent> {
         if !matches!(tag.kind, AnomalyKind::Shift | AnomalyKind::Degradation) {
             return None;
@@ -113,6 +152,9 @@ impl Episodes {
             open.last_tag = now;
             let e = &mut open.event;
             e.max_ratio = e.max_ratio.max(tag.ratio);
+            if e.first_example.is_none() {
+                e.first_example = tag.ids();
+            }
             if e.example_trace_ids.len() < max_examples && !tag.trace_id.is_empty() {
                 let id = hex::encode(tag.trace_id);
                 if !e.example_trace_ids.contains(&id) {
@@ -129,14 +171,18 @@ impl Episodes {
         if max_examples > 0 && !tag.trace_id.is_empty() {
             example_trace_ids.push(hex::encode(tag.trace_id));
         }
+        let (labels, key_attributes) = describe();
         let event = EpisodeEvent {
             status: EpisodeStatus::Firing,
             key: tag.key,
-            labels: labels(),
+            service: tag.service.to_owned(),
+            labels,
+            key_attributes,
             kind: tag.kind,
             baseline_ms: tag.baseline_ms,
             max_ratio: tag.ratio,
             example_trace_ids,
+            first_example: tag.ids(),
             starts_at: wall,
             ends_at: None,
         };
@@ -187,17 +233,20 @@ mod tests {
 
     fn tag(key: u64, kind: AnomalyKind, ratio: f64, trace: u8) -> EpisodeTag<'static> {
         let id: &'static [u8] = Box::leak(vec![trace; 16].into_boxed_slice());
+        let span: &'static [u8] = Box::leak(vec![trace; 8].into_boxed_slice());
         EpisodeTag {
             key: KeyHash(key),
             kind,
             baseline_ms: 10.0,
             ratio,
             trace_id: id,
+            span_id: span,
+            service: "svc",
         }
     }
 
-    fn labels() -> Vec<(String, String)> {
-        vec![("service".into(), "svc".into())]
+    fn labels() -> (Vec<(String, String)>, Vec<KeyValue>) {
+        (vec![("service".into(), "svc".into())], Vec::new())
     }
 
     #[test]
@@ -218,6 +267,8 @@ mod tests {
             .on_tag(tag(1, AnomalyKind::Shift, 2.0, 1), t0, wall, labels)
             .expect("first shift tag opens");
         assert_eq!(fired.status, EpisodeStatus::Firing);
+        assert_eq!(fired.service, "svc");
+        assert_eq!(fired.first_example, Some(([1; 16], [1; 8])));
         for (i, trace) in [1u8, 2, 3].into_iter().enumerate() {
             let later = t0 + Duration::from_secs(i as u64 + 1);
             assert!(

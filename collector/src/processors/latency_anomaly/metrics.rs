@@ -4,6 +4,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 
 use super::alerts::AlertMetrics;
+use super::handoff::HandoffMetrics;
 use super::tagger::KINDS;
 use crate::telemetry::Telemetry;
 
@@ -28,6 +29,14 @@ pub struct LatencyMetrics {
     pub(crate) episode_overflow: Gauge,
     /// Notifier counters.
     pub(crate) alerts: AlertMetrics,
+    /// Episode log records handed to `events.pipelines`.
+    pub(crate) events: HandoffMetrics,
+    /// RED data points handed to `red_metrics.pipelines`.
+    pub(crate) red: HandoffMetrics,
+    /// RED series kept (the overflow series not included).
+    pub(crate) red_series: Gauge,
+    /// Spans counted in the RED overflow series.
+    pub(crate) red_overflow: Counter,
 }
 
 impl LatencyMetrics {
@@ -53,6 +62,20 @@ impl LatencyMetrics {
         });
         let alert =
             |name: &str, help: &str| telemetry.counter(name, help, with("notifier", "webhook"));
+        let handoff = |signal: &str| {
+            HandoffMetrics {
+            sent: telemetry.counter(
+                "latency_anomaly_emitted_items",
+                "Episode log records and RED data points handed to the pipelines named in events.pipelines and red_metrics.pipelines, counted per pipeline.",
+                with("signal", signal),
+            ),
+            dropped: telemetry.counter(
+                "latency_anomaly_emit_dropped_items",
+                "Episode log records and RED data points dropped because a target pipeline was full or closed.",
+                with("signal", signal),
+            ),
+        }
+        };
         LatencyMetrics {
             tagged,
             errors: telemetry.counter(
@@ -109,6 +132,18 @@ impl LatencyMetrics {
                     "Alert notifications replaced by a later one within min_interval.",
                 ),
             },
+            events: handoff("logs"),
+            red: handoff("metrics"),
+            red_series: telemetry.gauge(
+                "latency_anomaly_red_series",
+                "RED metric series kept (the overflow series not included).",
+                labels(),
+            ),
+            red_overflow: telemetry.counter(
+                "latency_anomaly_red_overflow_spans",
+                "Spans counted in the RED overflow series because red_metrics.max_series were kept.",
+                labels(),
+            ),
         }
     }
 }

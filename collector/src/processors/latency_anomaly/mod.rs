@@ -1,6 +1,7 @@
 //! `processors: latency_anomaly:` — tags spans whose duration is anomalous for their key
 //! (see [`lookout_anomaly`]) by appending `lookout.latency.*` attributes with the wire-level
-//! editor, and reports shift/degradation episodes to the alert notifiers.
+//! editor, reports shift/degradation episodes to the alert notifiers and, as OTLP log records,
+//! to logs pipelines, and keeps spanmetrics-style RED metrics for metrics pipelines.
 //!
 //! The detector state is owned by the processor task: no locks on the span path. Requests
 //! without a tagged span are forwarded as the very same bytes.
@@ -20,12 +21,26 @@
 //!         min_interval: 1m        # per key
 //!         tls: {ca_file: ca.pem}
 //!         retry: {max_attempts: 5, initial_interval: 500ms, max_interval: 30s}
+//!     events: {pipelines: [logs/anomaly]}         # a log record per episode start and end
+//!     red_metrics:
+//!       pipelines: [metrics/red]
+//!       max_series: 2000
+//!       flush_interval: 15s
+//!       histogram_buckets: [2ms, 10ms, 100ms, 1s, 10s]
+//! service:
+//!   pipelines:
+//!     traces: {receivers: [otlp], processors: [latency_anomaly], exporters: [otlp]}
+//!     logs/anomaly: {exporters: [debug]}          # fed by the processor: no receiver needed
+//!     metrics/red: {exporters: [otlp]}
 //! ```
 
 mod alerts;
 pub mod config;
 mod episodes;
+mod event_log;
+mod handoff;
 mod metrics;
+mod red;
 mod tagger;
 
 #[cfg(test)]
@@ -34,21 +49,41 @@ mod tests;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use lookout_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
+use lookout_proto::otlp::resource::v1::Resource;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::ProcessorContext;
 use crate::pipeline::{Batch, Signal};
+use crate::receivers::metric_build::{attr, unix_nanos};
 use alerts::Notifier;
 pub use config::LatencyAnomalyConfig;
+use episodes::EpisodeEvent;
+use handoff::Link;
+pub use handoff::Targets;
 pub use metrics::LatencyMetrics;
 use tagger::{KINDS, Tagger};
 
 /// The detector's open-episode count scans every key: look at most this often.
 const EPISODE_COUNT_EVERY: Duration = Duration::from_secs(1);
 
-/// Runs the processor until its input closes.
-pub async fn run(config: LatencyAnomalyConfig, mut ctx: ProcessorContext, metrics: LatencyMetrics) {
-    let mut tagger = match Tagger::new(config.detector.clone(), config.episodes.clone()) {
+/// How long the final RED flush at shutdown waits for room in a target pipeline.
+const FINAL_FLUSH_WAIT: Duration = Duration::from_secs(2);
+
+/// Runs the processor until its input closes, then sends the RED metrics a last time and
+/// returns, releasing the pipelines in `targets`.
+pub async fn run(
+    config: LatencyAnomalyConfig,
+    mut ctx: ProcessorContext,
+    metrics: LatencyMetrics,
+    targets: Targets,
+) {
+    let tagger = Tagger::new(
+        config.detector.clone(),
+        config.episodes.clone(),
+        &config.red_metrics,
+    );
+    let mut tagger = match tagger {
         Ok(t) => Some(t),
         Err(err) => {
             // Checked at config load, so unreachable in practice; keep the data flowing.
@@ -63,23 +98,28 @@ pub async fn run(config: LatencyAnomalyConfig, mut ctx: ProcessorContext, metric
             None
         }
     };
+    let sinks = Sinks {
+        notifier,
+        events: Link::new(Signal::Logs, targets.events, metrics.events.clone()),
+    };
+    let red_link = Link::new(Signal::Metrics, targets.red_metrics, metrics.red.clone());
     let period = (config.episodes.resolve_after / 4)
         .clamp(Duration::from_millis(10), Duration::from_secs(1));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let every = config.red_metrics.flush_interval;
+    let mut flush = tokio::time::interval_at(Instant::now() + every, every);
+    flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_count = Instant::now();
     loop {
+        // Timers first: under sustained input the queue is never empty, and a timer that
+        // only fires on an idle queue would never flush or resolve anything.
         tokio::select! {
             biased;
-            next = ctx.input.recv() => {
-                let Some(batch) = next else { break };
-                let batch = match tagger.as_mut() {
-                    Some(t) => process(t, batch, &metrics, notifier.as_ref()),
-                    None => batch,
-                };
-                ctx.metrics.incoming.inc_by(batch.items as u64);
-                ctx.metrics.outgoing.inc_by(batch.items as u64);
-                ctx.output.send(batch).await;
+            _ = flush.tick(), if red_link.is_some() => {
+                if let (Some(link), Some(request)) = (&red_link, red_request(tagger.as_ref())) {
+                    link.offer(&request);
+                }
             }
             _ = tick.tick() => {
                 let Some(t) = tagger.as_mut() else { continue };
@@ -93,14 +133,64 @@ pub async fn run(config: LatencyAnomalyConfig, mut ctx: ProcessorContext, metric
                 let resolved = t.episodes.sweep(std::time::Instant::now(), SystemTime::now(), count);
                 metrics.episodes_resolved.inc_by(resolved.len() as u64);
                 metrics.episodes_open.set(t.episodes.len() as i64);
-                if let Some(n) = &notifier {
-                    resolved.into_iter().for_each(|e| n.notify(e));
-                }
+                sinks.emit(resolved);
+            }
+            next = ctx.input.recv() => {
+                let Some(batch) = next else { break };
+                let batch = match tagger.as_mut() {
+                    Some(t) => process(t, batch, &metrics, &sinks),
+                    None => batch,
+                };
+                ctx.metrics.incoming.inc_by(batch.items as u64);
+                ctx.metrics.outgoing.inc_by(batch.items as u64);
+                ctx.output.send(batch).await;
             }
         }
     }
-    if let Some(n) = notifier {
+    if let (Some(link), Some(request)) = (&red_link, red_request(tagger.as_ref())) {
+        link.deliver(&request, FINAL_FLUSH_WAIT).await;
+    }
+    if let Some(n) = sinks.notifier {
         n.close().await;
+    }
+}
+
+/// The RED metrics as of now, if kept and any span was seen.
+fn red_request(tagger: Option<&Tagger>) -> Option<ExportMetricsServiceRequest> {
+    tagger?.red.as_ref()?.request(unix_nanos(SystemTime::now()))
+}
+
+/// Where episode events go besides the span path.
+#[derive(Debug, Default)]
+struct Sinks {
+    notifier: Option<Notifier>,
+    /// `events.pipelines`.
+    events: Option<Link>,
+}
+
+impl Sinks {
+    fn emit(&self, events: Vec<EpisodeEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        if let Some(link) = &self.events {
+            link.offer(&event_log::request(&events, SystemTime::now()));
+        }
+        if let Some(n) = &self.notifier {
+            events.into_iter().for_each(|e| n.notify(e));
+        }
+    }
+}
+
+/// The resource of what the processor derives for `service` (none when it is empty).
+fn service_resource(service: &str) -> Resource {
+    Resource {
+        attributes: if service.is_empty() {
+            Vec::new()
+        } else {
+            vec![attr("service.name", service)]
+        },
+        ..Default::default()
     }
 }
 
@@ -109,7 +199,7 @@ fn process(
     tagger: &mut Tagger,
     mut batch: Batch,
     metrics: &LatencyMetrics,
-    notifier: Option<&Notifier>,
+    sinks: &Sinks,
 ) -> Batch {
     if batch.signal != Signal::Traces {
         return batch;
@@ -135,9 +225,13 @@ fn process(
     metrics
         .episode_overflow
         .set(tagger.episodes.overflow as i64);
-    if let Some(n) = notifier {
-        tagged.events.into_iter().for_each(|e| n.notify(e));
+    if let Some(red) = &mut tagger.red {
+        metrics.red_series.set(red.len() as i64);
+        metrics
+            .red_overflow
+            .inc_by(std::mem::take(&mut red.overflowed));
     }
+    sinks.emit(tagged.events);
     if let Some(payload) = tagged.payload {
         batch.payload = Bytes::from(payload);
     }

@@ -1,6 +1,6 @@
 //! The per-batch work: judge every span of an encoded traces request, refine the verdicts with
-//! the propagation attributor, and append the anomaly attributes to the tagged spans in one
-//! pass over the bytes.
+//! the propagation attributor, count it in the RED metrics, and append the anomaly attributes
+//! to the tagged spans in one pass over the bytes.
 
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime};
 use lookout_anomaly::{
     ATTR_ANOMALY, ATTR_BASELINE_MS, ATTR_CATEGORY, ATTR_KIND, ATTR_RATIO, ATTR_ROOT_SPAN_ID,
     ATTR_SCORE, AnomalyKind, Attributor, ConfigError, Detector, DetectorConfig, KeyField, KeyHash,
-    KeyHasher, SpanId, SpanTiming, Verdict,
+    KeyHasher, SpanId, SpanTiming, Verdict, default_key_fields,
 };
 use lookout_proto::otlp::common::v1::{AnyValue, KeyValue, any_value::Value};
 use lookout_proto::wire::{
@@ -16,8 +16,10 @@ use lookout_proto::wire::{
     append_span_attributes,
 };
 
-use super::config::EpisodeConfig;
+use super::config::{EpisodeConfig, RedMetricsConfig};
 use super::episodes::{EpisodeEvent, EpisodeTag, Episodes};
+use super::red::Red;
+use crate::receivers::metric_build::unix_nanos;
 
 /// What tagging one request produced.
 #[derive(Debug, Default)]
@@ -28,6 +30,17 @@ pub(crate) struct Tagged {
     pub(crate) by_kind: [u64; 4],
     /// Episodes opened by this request.
     pub(crate) events: Vec<EpisodeEvent>,
+}
+
+/// The time one request is judged at.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    /// Monotonic, for episode quiet times.
+    now: Instant,
+    /// Wall clock, for episode start and end.
+    wall: SystemTime,
+    /// `wall` as Unix nanoseconds, for RED series start times.
+    wall_nanos: u64,
 }
 
 /// Index of a kind in [`Tagged::by_kind`] and in the per-kind counters.
@@ -48,29 +61,46 @@ pub(crate) const KINDS: [AnomalyKind; 4] = [
     AnomalyKind::Propagated,
 ];
 
-/// Detector, attributor and episode state of one processor instance. Owned by its task.
+/// Detector, attributor, episode and RED state of one processor instance. Owned by its task.
 pub(crate) struct Tagger {
     detector: Detector,
     attributor: Attributor,
     key_fields: Vec<KeyField>,
     emit_category: bool,
     pub(crate) episodes: Episodes,
+    /// RED metrics, when some pipeline takes them.
+    pub(crate) red: Option<Red>,
+    /// The RED key: spanmetrics' four dimensions plus the detector's attribute key fields.
+    red_fields: Vec<KeyField>,
+    /// Whether the RED key is the detector key (the default), so one hash serves both.
+    red_is_detector_key: bool,
 }
 
 impl Tagger {
     pub(crate) fn new(
         detector: DetectorConfig,
         episodes: EpisodeConfig,
+        red: &RedMetricsConfig,
     ) -> Result<Tagger, ConfigError> {
         let attributor = Attributor::new(&detector);
         let key_fields = detector.key_fields.clone();
         let emit_category = detector.emit_category;
+        let mut red_fields = default_key_fields();
+        red_fields.extend(
+            key_fields
+                .iter()
+                .filter(|f| matches!(f, KeyField::Attribute(_)))
+                .cloned(),
+        );
         Ok(Tagger {
             detector: Detector::new(detector)?,
             attributor,
+            red_is_detector_key: red_fields == key_fields,
             key_fields,
             emit_category,
             episodes: Episodes::new(episodes),
+            red: red.enabled().then(|| Red::new(red)),
+            red_fields,
         })
     }
 
@@ -89,7 +119,9 @@ impl Tagger {
         wall: SystemTime,
     ) -> Result<Tagged, WireError> {
         let mut out = Tagged::default();
-        let mut pending: Vec<(SpanLocation, Verdict)> = Vec::new();
+        let wall_nanos = unix_nanos(wall);
+        // Tagged spans: where they are, their verdict, and their RED series.
+        let mut pending: Vec<(SpanLocation, Verdict, Option<usize>)> = Vec::new();
         // Tagged spans of this request by id, so a late child can re-label its parent.
         let mut by_id: HashMap<SpanId, usize> = HashMap::new();
         for rs in TracesView::new(buf).resource_spans() {
@@ -102,8 +134,11 @@ impl Tagger {
                         &rs,
                         service,
                         &span,
-                        now,
-                        wall,
+                        Clock {
+                            now,
+                            wall,
+                            wall_nanos,
+                        },
                         &mut pending,
                         &mut by_id,
                         &mut out,
@@ -114,9 +149,17 @@ impl Tagger {
         if pending.is_empty() {
             return Ok(out);
         }
+        if let Some(red) = &mut self.red {
+            // Final kinds: a parent is re-labelled `propagated` only once its child is seen.
+            for (_, v, series) in &pending {
+                if let (Some(kind), Some(series)) = (v.kind, *series) {
+                    red.anomaly(series, kind);
+                }
+            }
+        }
         let edits: Vec<SpanEdit> = pending
             .iter()
-            .map(|(location, v)| {
+            .map(|(location, v, _)| {
                 if let Some(kind) = v.kind {
                     out.by_kind[kind_index(kind)] += 1;
                 }
@@ -136,18 +179,39 @@ impl Tagger {
         rs: &ResourceSpansView<'_>,
         service: &str,
         span: &SpanView<'_>,
-        now: Instant,
-        wall: SystemTime,
-        pending: &mut Vec<(SpanLocation, Verdict)>,
+        clock: Clock,
+        pending: &mut Vec<(SpanLocation, Verdict, Option<usize>)>,
         by_id: &mut HashMap<SpanId, usize>,
         out: &mut Tagged,
     ) {
+        let Clock {
+            now,
+            wall,
+            wall_nanos,
+        } = clock;
         let (start, end) = (span.start_time_unix_nano(), span.end_time_unix_nano());
-        // Unfinished or clock-skewed spans have no meaningful duration.
-        if end == 0 || end < start {
+        // Unfinished or clock-skewed spans have no meaningful duration: the detector skips
+        // them, RED counts them as lasting 0 (as spanmetrics does).
+        let timed = end != 0 && end >= start;
+        let key = key_of(&self.key_fields, rs, service, span);
+        let series = self.red.as_mut().map(|red| {
+            let red_key = if self.red_is_detector_key {
+                key
+            } else {
+                key_of(&self.red_fields, rs, service, span)
+            };
+            let fields = &self.red_fields;
+            let duration = if timed { end - start } else { 0 };
+            red.record(red_key, duration, wall_nanos, || {
+                (
+                    service.to_owned(),
+                    key_attributes(fields, rs, service, span),
+                )
+            })
+        });
+        if !timed {
             return;
         }
-        let key = key_of(&self.key_fields, rs, service, span);
         let mut verdict = self.detector.observe_hashed(key, end - start, end);
         let own_kind = verdict.kind;
         if let Some(timing) = timing(span, end - start) {
@@ -163,7 +227,7 @@ impl Tagger {
             }
         }
         if verdict.is_anomalous() {
-            pending.push((span.location(), verdict));
+            pending.push((span.location(), verdict, series));
         }
         if let Some(kind) = own_kind {
             let tag = EpisodeTag {
@@ -172,12 +236,17 @@ impl Tagger {
                 baseline_ms: verdict.baseline_ms,
                 ratio: verdict.ratio,
                 trace_id: span.trace_id(),
+                span_id: span.span_id(),
+                service,
             };
             let fields = &self.key_fields;
-            if let Some(event) = self
-                .episodes
-                .on_tag(tag, now, wall, || labels(fields, rs, service, span))
-            {
+            let describe = || {
+                (
+                    labels(fields, rs, service, span),
+                    key_attributes(fields, rs, service, span),
+                )
+            };
+            if let Some(event) = self.episodes.on_tag(tag, now, wall, describe) {
                 out.events.push(event);
             }
         }
@@ -262,18 +331,75 @@ fn labels(
             KeyField::SpanKind => ("span_kind".into(), span_kind_name(span.kind()).into()),
             KeyField::StatusCode => ("status_code".into(), status_name(span.status_code()).into()),
             KeyField::Attribute(name) => {
-                let value = match lookup(rs, span, name) {
-                    Some(AnyValueView::String(s)) => s.to_string(),
-                    Some(AnyValueView::Int(i)) => i.to_string(),
-                    Some(AnyValueView::Bool(b)) => b.to_string(),
-                    Some(AnyValueView::Double(d)) => d.to_string(),
-                    Some(_) => "<complex>".into(),
-                    None => String::new(),
+                let value = lookup(rs, span, name).map(attribute_value);
+                let value = match value {
+                    Some(Value::StringValue(s)) => s,
+                    Some(Value::IntValue(i)) => i.to_string(),
+                    Some(Value::BoolValue(b)) => b.to_string(),
+                    Some(Value::DoubleValue(d)) => d.to_string(),
+                    Some(_) | None => String::new(),
                 };
                 (name.clone(), value)
             }
         })
         .collect()
+}
+
+/// The key fields as OTLP attributes, named and spelled as the spanmetrics connector's
+/// dimensions (`span.kind=SPAN_KIND_SERVER`); an attribute field missing from the span and its
+/// resource is left out, as spanmetrics leaves out a dimension without a default.
+pub(crate) fn key_attributes(
+    fields: &[KeyField],
+    rs: &ResourceSpansView<'_>,
+    service: &str,
+    span: &SpanView<'_>,
+) -> Vec<KeyValue> {
+    let string = |s: &str| Value::StringValue(s.to_owned());
+    fields
+        .iter()
+        .filter_map(|field| {
+            Some(match field {
+                KeyField::ServiceName => kv("service.name", string(service)),
+                KeyField::SpanName => kv("span.name", string(span.name())),
+                KeyField::SpanKind => kv("span.kind", string(span_kind_otel(span.kind()))),
+                KeyField::StatusCode => kv("status.code", string(status_otel(span.status_code()))),
+                KeyField::Attribute(name) => kv(name, attribute_value(lookup(rs, span, name)?)),
+            })
+        })
+        .collect()
+}
+
+/// A scalar attribute's value; arrays, maps and bytes (never useful grouping values) become
+/// the string `<complex>`.
+fn attribute_value(v: AnyValueView<'_>) -> Value {
+    match v {
+        AnyValueView::String(s) => Value::StringValue(s.to_owned()),
+        AnyValueView::Int(i) => Value::IntValue(i),
+        AnyValueView::Bool(b) => Value::BoolValue(b),
+        AnyValueView::Double(d) => Value::DoubleValue(d),
+        _ => Value::StringValue("<complex>".into()),
+    }
+}
+
+/// OTLP's enum name of a span kind, as spanmetrics writes `span.kind`.
+fn span_kind_otel(kind: i32) -> &'static str {
+    match kind {
+        1 => "SPAN_KIND_INTERNAL",
+        2 => "SPAN_KIND_SERVER",
+        3 => "SPAN_KIND_CLIENT",
+        4 => "SPAN_KIND_PRODUCER",
+        5 => "SPAN_KIND_CONSUMER",
+        _ => "SPAN_KIND_UNSPECIFIED",
+    }
+}
+
+/// OTLP's enum name of a status code, as spanmetrics writes `status.code`.
+fn status_otel(code: i32) -> &'static str {
+    match code {
+        1 => "STATUS_CODE_OK",
+        2 => "STATUS_CODE_ERROR",
+        _ => "STATUS_CODE_UNSET",
+    }
 }
 
 fn span_kind_name(kind: i32) -> &'static str {
@@ -295,7 +421,8 @@ fn status_name(code: i32) -> &'static str {
     }
 }
 
-fn kv(key: &str, value: Value) -> KeyValue {
+/// An attribute.
+pub(crate) fn kv(key: &str, value: Value) -> KeyValue {
     KeyValue {
         key: key.into(),
         value: Some(AnyValue { value: Some(value) }),

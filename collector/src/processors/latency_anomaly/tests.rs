@@ -12,7 +12,11 @@ use lookout_proto::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use tokio::sync::mpsc;
 
-use super::config::{EpisodeConfig, LatencyAnomalyConfig};
+use lookout_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
+use lookout_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
+use lookout_proto::otlp::metrics::v1::{Metric, metric::Data, number_data_point};
+
+use super::config::{EpisodeConfig, LatencyAnomalyConfig, RedMetricsConfig};
 use super::episodes::EpisodeStatus;
 use super::tagger::Tagger;
 use super::*;
@@ -154,14 +158,19 @@ impl Harness {
     fn new(detector: DetectorConfig) -> Harness {
         let telemetry = Telemetry::new();
         Harness {
-            tagger: Tagger::new(detector, EpisodeConfig::default()).unwrap(),
+            tagger: Tagger::new(detector, EpisodeConfig::default(), &Default::default()).unwrap(),
             metrics: LatencyMetrics::new(&telemetry, "latency_anomaly", "traces"),
             telemetry,
         }
     }
 
     fn feed(&mut self, spans: &[S]) -> Batch {
-        process(&mut self.tagger, batch(spans), &self.metrics, None)
+        process(
+            &mut self.tagger,
+            batch(spans),
+            &self.metrics,
+            &Sinks::default(),
+        )
     }
 
     /// Feeds in batches of 100, asserting every output is the input's own bytes.
@@ -170,7 +179,7 @@ impl Harness {
             let input = batch(chunk);
             let ptr = input.payload.as_ptr();
             let len = input.payload.len();
-            let out = process(&mut self.tagger, input, &self.metrics, None);
+            let out = process(&mut self.tagger, input, &self.metrics, &Sinks::default());
             assert_eq!(
                 (out.payload.as_ptr(), out.payload.len()),
                 (ptr, len),
@@ -492,7 +501,7 @@ async fn latency_task_forwards_every_batch_and_non_trace_signals_untouched() {
         },
         ..LatencyAnomalyConfig::default()
     };
-    let task = tokio::spawn(run(config, ctx, metrics));
+    let task = tokio::spawn(run(config, ctx, metrics, Targets::default()));
     let (mut t, mut j, mut id) = (T0, Jitter(6), 0);
     let warm = normal("op", 200, 10.0, &mut t, &mut j, &mut id);
     for chunk in warm.chunks(50) {
@@ -578,4 +587,281 @@ fn latency_tagging_throughput() {
         spans as f64 / all.as_secs_f64() / 1e6,
         4 * n
     );
+}
+
+// === RED metrics and episode records ===
+
+fn red_config() -> RedMetricsConfig {
+    RedMetricsConfig {
+        pipelines: vec![crate::config::ComponentId::parse("metrics/red").unwrap()],
+        ..RedMetricsConfig::default()
+    }
+}
+
+fn metric<'a>(req: &'a ExportMetricsServiceRequest, name: &str) -> Vec<&'a Metric> {
+    req.resource_metrics
+        .iter()
+        .flat_map(|rm| &rm.scope_metrics)
+        .flat_map(|sm| &sm.metrics)
+        .filter(|m| m.name == name)
+        .collect()
+}
+
+/// (attributes, value) of every point of the sum `name`.
+fn sum_values(req: &ExportMetricsServiceRequest, name: &str) -> Vec<(Vec<KeyValue>, i64)> {
+    metric(req, name)
+        .into_iter()
+        .flat_map(|m| match &m.data {
+            Some(Data::Sum(s)) => s.data_points.clone(),
+            other => panic!("{name} is not a sum: {other:?}"),
+        })
+        .map(|p| match p.value {
+            Some(number_data_point::Value::AsInt(v)) => (p.attributes, v),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+fn kv_str(attrs: &[KeyValue], key: &str) -> Option<String> {
+    attrs.iter().find(|kv| kv.key == key).and_then(|kv| {
+        match kv.value.as_ref()?.value.as_ref()? {
+            Value::StringValue(s) => Some(s.clone()),
+            _ => None,
+        }
+    })
+}
+
+#[test]
+fn latency_red_counts_every_span_with_spanmetrics_attributes_and_the_tags() {
+    let telemetry = Telemetry::new();
+    let mut h = Harness {
+        tagger: Tagger::new(
+            DetectorConfig::default(),
+            EpisodeConfig::default(),
+            &red_config(),
+        )
+        .unwrap(),
+        metrics: LatencyMetrics::new(&telemetry, "latency_anomaly", "traces"),
+        telemetry,
+    };
+    let (mut t, mut j, mut id) = (T0, Jitter(7), 0);
+    let warm = normal("GET /cart", 2000, 10.0, &mut t, &mut j, &mut id);
+    h.warm(&warm);
+    t += 10 * MS;
+    let mut unfinished = s("GET /cart", 5, 5, t, 0);
+    unfinished.end = 0;
+    let out = h.feed(&[s("GET /cart", 99_999, 99_999, t, 300 * MS), unfinished]);
+    assert_eq!(string(&decoded(&out)[0], "lookout.latency.kind"), "spike");
+
+    let red = h.tagger.red.as_ref().unwrap();
+    let req = red.request(T0).unwrap();
+    let calls = sum_values(&req, "traces.span.metrics.calls");
+    assert_eq!(calls.len(), 1, "one key: {calls:?}");
+    let (attrs, n) = &calls[0];
+    // Every span counts, the unfinished one included.
+    assert_eq!(*n, 2002);
+    let expected = [
+        ("service.name", "checkout"),
+        ("span.name", "GET /cart"),
+        ("span.kind", "SPAN_KIND_SERVER"),
+        ("status.code", "STATUS_CODE_UNSET"),
+    ];
+    for (k, v) in expected {
+        assert_eq!(kv_str(attrs, k).as_deref(), Some(v), "{k}");
+    }
+    assert_eq!(attrs.len(), 4);
+    let anomalies = sum_values(&req, "lookout.latency.anomalies");
+    assert_eq!(anomalies.len(), 1);
+    assert_eq!(
+        kv_str(&anomalies[0].0, "lookout.latency.kind").as_deref(),
+        Some("spike")
+    );
+    assert_eq!(anomalies[0].1, 1);
+    let Some(Data::Histogram(hist)) = &metric(&req, "traces.span.metrics.duration")[0].data else {
+        panic!("no duration histogram")
+    };
+    let p = &hist.data_points[0];
+    assert_eq!(p.count, 2002);
+    assert_eq!(p.bucket_counts.iter().sum::<u64>(), 2002);
+    // 300 ms lands in (200, 400]; the unfinished span counts as 0 ms, in the first bucket.
+    assert_eq!(p.bucket_counts[8], 1, "{:?}", p.bucket_counts);
+    assert!(p.bucket_counts[0] >= 1);
+    assert!(h.telemetry.render().contains(
+        "lookout_latency_anomaly_red_series{processor=\"latency_anomaly\",pipeline=\"traces\"} 1"
+    ));
+}
+
+#[test]
+fn latency_red_keys_by_attribute_key_fields_too() {
+    let detector = DetectorConfig {
+        key_fields: vec![KeyField::SpanName, KeyField::Attribute("http.route".into())],
+        ..DetectorConfig::default()
+    };
+    let mut tagger = Tagger::new(detector, EpisodeConfig::default(), &red_config()).unwrap();
+    let mut spans = Vec::new();
+    for (i, route) in ["/a", "/b", "/a"].into_iter().enumerate() {
+        let mut x = s("GET", i as u64 + 1, i as u64 + 1, T0 + i as u64 * MS, MS);
+        x.attrs = vec![str_kv("http.route", route)];
+        spans.push(x);
+    }
+    spans.push(s("GET", 9, 9, T0 + 9 * MS, MS));
+    let bytes = request(&spans).encode_to_vec();
+    tagger
+        .tag(&bytes, Instant::now(), SystemTime::now())
+        .unwrap();
+    let req = tagger.red.as_ref().unwrap().request(T0).unwrap();
+    let mut by_route: Vec<(Option<String>, i64)> = sum_values(&req, "traces.span.metrics.calls")
+        .into_iter()
+        .map(|(attrs, n)| {
+            // The four spanmetrics dimensions are always there, whatever the detector key.
+            assert_eq!(kv_str(&attrs, "service.name").as_deref(), Some("checkout"));
+            (kv_str(&attrs, "http.route"), n)
+        })
+        .collect();
+    by_route.sort();
+    // A span without the attribute has its own series without it (spanmetrics omits it).
+    assert_eq!(
+        by_route,
+        [(None, 1), (Some("/a".into()), 2), (Some("/b".into()), 1)]
+    );
+}
+
+/// Spans of `GET /cart` that warm it up, then a lasting shift (10 ms → 30 ms), in batches of 50.
+fn warm_then_shift() -> Vec<Vec<S>> {
+    let (mut t, mut j, mut id) = (T0, Jitter(5), 0);
+    let mut spans = normal("GET /cart", 2000, 10.0, &mut t, &mut j, &mut id);
+    spans.extend(normal("GET /cart", 300, 30.0, &mut t, &mut j, &mut id));
+    spans.chunks(50).map(<[S]>::to_vec).collect()
+}
+
+/// The processor task with RED metrics flushed every `flush_interval`, feeding `logs` and
+/// `metrics`; returns its input, its output and the task.
+fn spawn_feeding(
+    telemetry: &Telemetry,
+    flush_interval: Duration,
+    logs: mpsc::Sender<Batch>,
+    metrics: mpsc::Sender<Batch>,
+) -> (
+    mpsc::Sender<Batch>,
+    mpsc::Receiver<Batch>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (in_tx, in_rx) = mpsc::channel(64);
+    let (out_tx, out_rx) = mpsc::channel(64);
+    let ctx = ProcessorContext {
+        input: in_rx,
+        output: Output::Next(out_tx),
+        metrics: telemetry.processor("latency_anomaly", "traces", Signal::Traces),
+    };
+    let config = LatencyAnomalyConfig {
+        red_metrics: RedMetricsConfig {
+            flush_interval,
+            ..red_config()
+        },
+        ..LatencyAnomalyConfig::default()
+    };
+    let targets = Targets {
+        events: vec![logs],
+        red_metrics: vec![metrics],
+    };
+    let latency_metrics = LatencyMetrics::new(telemetry, "latency_anomaly", "traces");
+    let task = tokio::spawn(run(config, ctx, latency_metrics, targets));
+    (in_tx, out_rx, task)
+}
+
+#[tokio::test]
+async fn latency_task_feeds_episode_records_and_flushes_red_metrics_at_shutdown() {
+    let telemetry = Telemetry::new();
+    let (logs_tx, mut logs_rx) = mpsc::channel(16);
+    let (metrics_tx, mut metrics_rx) = mpsc::channel(16);
+    // Longer than the test: only the shutdown flush sends.
+    let hour = Duration::from_secs(3600);
+    let (in_tx, mut out_rx, task) = spawn_feeding(&telemetry, hour, logs_tx, metrics_tx);
+    let batches = warm_then_shift();
+    let mut shifted_traces = std::collections::HashSet::new();
+    for (i, chunk) in batches.iter().enumerate() {
+        if i >= 40 {
+            shifted_traces.extend(chunk.iter().map(|x| trace_id(x.trace)));
+        }
+        in_tx.send(batch(chunk)).await.unwrap();
+    }
+    let sent: usize = batches.iter().map(Vec::len).sum();
+    let mut spans_out = 0;
+    while spans_out < sent {
+        spans_out += out_rx.recv().await.unwrap().items;
+    }
+    // The firing record is on its way while the traces pipeline is still open.
+    let logs = logs_rx.recv().await.unwrap();
+    assert_eq!((logs.signal, logs.items), (Signal::Logs, 1));
+    let req = ExportLogsServiceRequest::decode(&logs.payload[..]).unwrap();
+    let record = &req.resource_logs[0].scope_logs[0].log_records[0];
+    assert_eq!(record.event_name, "lookout.latency.anomaly");
+    assert_eq!(
+        kv_str(&record.attributes, "lookout.latency.status").as_deref(),
+        Some("firing")
+    );
+    assert!(
+        shifted_traces.contains(&record.trace_id),
+        "trace id of a shifted span"
+    );
+    assert_eq!(record.span_id.len(), 8);
+    assert!(
+        metrics_rx.try_recv().is_err(),
+        "no RED flush before shutdown"
+    );
+
+    drop(in_tx);
+    task.await.unwrap();
+    let red = metrics_rx.recv().await.expect("the shutdown flush");
+    assert_eq!(red.signal, Signal::Metrics);
+    let req = ExportMetricsServiceRequest::decode(&red.payload[..]).unwrap();
+    let calls = sum_values(&req, "traces.span.metrics.calls");
+    assert_eq!(calls.iter().map(|(_, n)| *n).sum::<i64>(), sent as i64);
+    // The processor returned: it let go of the fed pipelines, so they can drain and close.
+    assert!(metrics_rx.recv().await.is_none());
+    assert!(logs_rx.recv().await.is_none());
+    let m = telemetry.render();
+    assert!(m.contains("lookout_latency_anomaly_emitted_items_total{processor=\"latency_anomaly\",pipeline=\"traces\",signal=\"logs\"} 1"), "{m}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn latency_full_target_pipelines_drop_and_never_hold_up_spans() {
+    let telemetry = Telemetry::new();
+    // Target pipelines that are full and never read.
+    let (logs_tx, _logs_rx) = mpsc::channel(1);
+    let (metrics_tx, _metrics_rx) = mpsc::channel(1);
+    logs_tx
+        .try_send(Batch::new(Signal::Logs, Bytes::new(), 0))
+        .unwrap();
+    metrics_tx
+        .try_send(Batch::new(Signal::Metrics, Bytes::new(), 0))
+        .unwrap();
+    let every = Duration::from_millis(1);
+    let (in_tx, mut out_rx, task) = spawn_feeding(&telemetry, every, logs_tx, metrics_tx);
+    let batches = warm_then_shift();
+    let sent: usize = batches.iter().map(Vec::len).sum();
+    for chunk in &batches {
+        in_tx.send(batch(chunk)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    drop(in_tx);
+    let mut spans_out = 0;
+    while let Some(b) = out_rx.recv().await {
+        spans_out += b.items;
+    }
+    assert_eq!(spans_out, sent);
+    task.await.unwrap();
+    let m = telemetry.render();
+    let dropped = |signal: &str| {
+        let prefix = format!(
+            "lookout_latency_anomaly_emit_dropped_items_total{{processor=\"latency_anomaly\",pipeline=\"traces\",signal=\"{signal}\"}} "
+        );
+        m.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    assert_eq!(dropped("logs"), 1.0, "{m}");
+    // Periodic flushes and the final one, each 3 points (calls, duration, anomalies) or 2.
+    assert!(dropped("metrics") >= 4.0, "{m}");
 }

@@ -105,11 +105,14 @@ mod tests {
         EpisodeEvent {
             status,
             key: KeyHash(key),
+            service: String::new(),
+            key_attributes: Vec::new(),
             labels: Vec::new(),
             kind: AnomalyKind::Shift,
             baseline_ms: 1.0,
             max_ratio: 2.0,
             example_trace_ids: Vec::new(),
+            first_example: None,
             starts_at: SystemTime::UNIX_EPOCH,
             ends_at: None,
         }

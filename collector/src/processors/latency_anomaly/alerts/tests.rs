@@ -98,6 +98,8 @@ fn event(key: u64, status: EpisodeStatus) -> EpisodeEvent {
     EpisodeEvent {
         status,
         key: KeyHash(key),
+        service: "checkout".into(),
+        key_attributes: Vec::new(),
         labels: vec![
             ("service".into(), "checkout".into()),
             ("span_name".into(), format!("GET /{key}")),
@@ -106,6 +108,7 @@ fn event(key: u64, status: EpisodeStatus) -> EpisodeEvent {
         baseline_ms: 12.5,
         max_ratio: 3.25,
         example_trace_ids: vec!["ab".repeat(16), "cd".repeat(16)],
+        first_example: Some(([0xab; 16], [0x01; 8])),
         starts_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
         ends_at: (status == EpisodeStatus::Resolved)
             .then(|| SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_060)),

@@ -146,13 +146,7 @@ pub(crate) fn payload(event: &EpisodeEvent, receiver: &str) -> Value {
     let labels = alert_labels(event);
     let status = event.status.as_str();
     let annotations = json!({
-        "summary": format!(
-            "{} latency {} (baseline {:.3} ms, up to x{:.2})",
-            event.labels.iter().map(|(_, v)| v.as_str()).collect::<Vec<_>>().join(" "),
-            event.kind,
-            event.baseline_ms,
-            event.max_ratio
-        ),
+        "summary": event.summary(),
         "baseline_ms": format!("{:.3}", event.baseline_ms),
         "ratio": format!("{:.3}", event.max_ratio),
         "example_trace_ids": event.example_trace_ids.join(","),
