@@ -242,3 +242,43 @@ async fn more_files_than_max_concurrent_files_are_all_read() {
     assert_eq!(seen.len(), 1800);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn files_not_modified_within_exclude_older_than_are_skipped_until_written() {
+    let mut h = harness_with(b"fresh 0\n", "exclude_older_than: 1h\n", 64).await;
+    let dir = h.file.parent().unwrap().to_path_buf();
+    // Made outside the pattern, aged, then renamed in (a rename keeps the mtime), so no poll
+    // sees it young.
+    std::fs::write(dir.join("old.tmp"), "old 0\n").unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(dir.join("old.tmp"))
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    std::fs::rename(dir.join("old.tmp"), dir.join("old.log")).unwrap();
+
+    let mut seen = Vec::new();
+    let until = Instant::now() + Duration::from_millis(500);
+    while let Ok(Some(batch)) = tokio::time::timeout_at(until.into(), h.rx.recv()).await {
+        seen.extend(bodies(&batch));
+        batch.acks.settle(true);
+    }
+    assert_eq!(seen, vec!["fresh 0".to_string()], "the aged file was read");
+
+    // Written to: modified now, so it is read (from the start, as a new file).
+    let mut f = std::fs::File::options()
+        .append(true)
+        .open(dir.join("old.log"))
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"old 1\n").unwrap();
+    let batch = tokio::time::timeout(Duration::from_secs(10), h.rx.recv())
+        .await
+        .expect("the file is read once modified")
+        .unwrap();
+    seen = bodies(&batch);
+    batch.acks.settle(true);
+    assert_eq!(seen, vec!["old 0".to_string(), "old 1".to_string()]);
+    h.stop().await;
+}
