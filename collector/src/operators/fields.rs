@@ -3,8 +3,8 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::OnError;
 use super::entry::{Entry, Field};
+use super::{OnError, OutputId};
 
 /// `type: move`.
 #[derive(Debug, Clone, Deserialize)]
@@ -13,6 +13,12 @@ pub struct MoveConfig {
     /// `id`.
     #[serde(default)]
     pub id: Option<String>,
+    /// `if`: the operator runs only on records for which this expression is true.
+    #[serde(default, rename = "if")]
+    pub if_expr: Option<String>,
+    /// `output`: the id of the operator that runs next (default: the next in the list).
+    #[serde(default)]
+    pub output: Option<OutputId>,
     /// `from` (required).
     pub from: Field,
     /// `to` (required).
@@ -29,6 +35,12 @@ pub struct CopyConfig {
     /// `id`.
     #[serde(default)]
     pub id: Option<String>,
+    /// `if`: the operator runs only on records for which this expression is true.
+    #[serde(default, rename = "if")]
+    pub if_expr: Option<String>,
+    /// `output`: the id of the operator that runs next (default: the next in the list).
+    #[serde(default)]
+    pub output: Option<OutputId>,
     /// `from` (required).
     pub from: Field,
     /// `to` (required).
@@ -45,6 +57,12 @@ pub struct RemoveConfig {
     /// `id`.
     #[serde(default)]
     pub id: Option<String>,
+    /// `if`: the operator runs only on records for which this expression is true.
+    #[serde(default, rename = "if")]
+    pub if_expr: Option<String>,
+    /// `output`: the id of the operator that runs next (default: the next in the list).
+    #[serde(default)]
+    pub output: Option<OutputId>,
     /// `field` (required).
     pub field: Field,
     /// `on_error` (default `send`).
@@ -59,6 +77,12 @@ pub struct AddConfig {
     /// `id`.
     #[serde(default)]
     pub id: Option<String>,
+    /// `if`: the operator runs only on records for which this expression is true.
+    #[serde(default, rename = "if")]
+    pub if_expr: Option<String>,
+    /// `output`: the id of the operator that runs next (default: the next in the list).
+    #[serde(default)]
+    pub output: Option<OutputId>,
     /// `field` (required).
     pub field: Field,
     /// `value`: a string, number, map or list (`EXPR(...)` is not supported).

@@ -1,22 +1,27 @@
 //! The Collector's stanza operators (`operators:` of `filelog`), with the same names and
 //! fields so existing configurations work: `json_parser`, `regex_parser`, `severity_parser`,
-//! `time_parser`, `trace_parser`, `move`, `remove`, `add`, `copy`.
+//! `time_parser`, `trace_parser`, `move`, `remove`, `add`, `copy`, and `router`.
 //!
-//! Operators run in list order (`output:` routing is not supported). A failing operator never
-//! loses the record: with `on_error: send` (the default) the record goes on unchanged, marked
-//! with the [`PARSE_ERROR_ATTRIBUTE`] attribute.
+//! Operators run in list order unless one names another in `output:` (a later one: the list
+//! is a chain, as stanza requires it to be acyclic) or a `router` sends the record to the first
+//! route whose `expr` is true. `if:` skips an operator for records the expression is false for
+//! (see [`expr`] for the expression subset). A failing operator never loses the record: with
+//! `on_error: send` (the default) the record goes on unchanged, marked with the
+//! [`PARSE_ERROR_ATTRIBUTE`] attribute.
 
 pub mod entry;
+pub mod expr;
 pub mod fields;
 pub mod parser;
 pub mod severity;
 pub mod time;
 pub mod trace;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 pub use entry::{Attributes, Entry, Field, Key};
+use expr::Expr;
 
 use fields::{AddConfig, CopyConfig, MoveConfig, RemoveConfig};
 use parser::{JsonParserConfig, ParseStats, Parser, RegexParserConfig};
@@ -64,6 +69,57 @@ pub enum OperatorConfig {
     Add(AddConfig),
     /// `copy`.
     Copy(CopyConfig),
+    /// `router`.
+    Router(RouterConfig),
+}
+
+/// `output:`: one operator id (stanza also accepts a one-element list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputId(pub String);
+
+impl<'de> Deserialize<'de> for OutputId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            One(String),
+            Many(Vec<String>),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::One(id) => Ok(OutputId(id)),
+            Raw::Many(mut ids) if ids.len() == 1 => Ok(OutputId(ids.remove(0))),
+            Raw::Many(_) => Err(serde::de::Error::custom(
+                "output: exactly one operator id (sending a record to several operators is not supported)",
+            )),
+        }
+    }
+}
+
+/// `type: router`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterConfig {
+    /// `id`.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// `routes`: tried in order; the first whose `expr` is true decides where the record goes.
+    pub routes: Vec<RouteConfig>,
+    /// `default`: where records no route matches go; without it they are dropped, as in stanza.
+    #[serde(default)]
+    pub default: Option<OutputId>,
+}
+
+/// One entry of a router's `routes`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// `expr` (required).
+    pub expr: String,
+    /// `output`: the operator id records of this route go to (required).
+    pub output: OutputId,
+    /// `attributes`: added to records of this route.
+    #[serde(default)]
+    pub attributes: serde_json::Map<String, Value>,
 }
 
 /// `type: severity_parser`: the `severity:` fields plus `id` and `on_error`.
@@ -73,6 +129,12 @@ pub struct SeverityParserConfig {
     /// `id`.
     #[serde(default)]
     pub id: Option<String>,
+    /// `if`: the operator runs only on records for which this expression is true.
+    #[serde(default, rename = "if")]
+    pub if_expr: Option<String>,
+    /// `output`: the id of the operator that runs next (default: the next in the list).
+    #[serde(default)]
+    pub output: Option<OutputId>,
     /// `on_error` (default `send`).
     #[serde(default)]
     pub on_error: OnError,
@@ -96,6 +158,12 @@ pub struct TimeParserConfig {
     /// `id`.
     #[serde(default)]
     pub id: Option<String>,
+    /// `if`: the operator runs only on records for which this expression is true.
+    #[serde(default, rename = "if")]
+    pub if_expr: Option<String>,
+    /// `output`: the id of the operator that runs next (default: the next in the list).
+    #[serde(default)]
+    pub output: Option<OutputId>,
     /// `on_error` (default `send`).
     #[serde(default)]
     pub on_error: OnError,
@@ -118,6 +186,12 @@ pub struct TraceParserConfig {
     /// `id`.
     #[serde(default)]
     pub id: Option<String>,
+    /// `if`: the operator runs only on records for which this expression is true.
+    #[serde(default, rename = "if")]
+    pub if_expr: Option<String>,
+    /// `output`: the id of the operator that runs next (default: the next in the list).
+    #[serde(default)]
+    pub output: Option<OutputId>,
     /// `on_error` (default `send`).
     #[serde(default)]
     pub on_error: OnError,
@@ -142,6 +216,15 @@ enum Op {
     Copy(Field, Field),
     Remove(Field),
     Add(Field, Value),
+    /// (condition, target step, attributes to add) per route; the default target.
+    Router(Vec<Route>, Option<usize>),
+}
+
+#[derive(Debug, Clone)]
+struct Route {
+    expr: Expr,
+    target: usize,
+    attributes: Vec<(String, Value)>,
 }
 
 #[derive(Debug, Clone)]
@@ -149,6 +232,10 @@ struct Step {
     id: String,
     on_error: OnError,
     op: Op,
+    /// `if:`.
+    cond: Option<Expr>,
+    /// `output:` resolved to a step index; `None` is the next step.
+    next: Option<usize>,
 }
 
 /// The built operator list.
@@ -166,15 +253,95 @@ pub struct Outcome {
     pub errors: usize,
     /// Ids that were present but invalid (left in place).
     pub invalid_trace_ids: usize,
+    /// Dropped by a `router` that no route matched and that has no `default`.
+    pub unrouted: bool,
+}
+
+/// Where a step sends the record: by index into the list, or to the end of the list.
+fn resolve(ids: &[String], from: usize, target: &OutputId) -> Result<usize, String> {
+    let found: Vec<usize> = ids
+        .iter()
+        .enumerate()
+        .filter(|(_, id)| **id == target.0)
+        .map(|(i, _)| i)
+        .collect();
+    match found.as_slice() {
+        [] => Err(format!(
+            "output {:?} names no operator (ids: {})",
+            target.0,
+            ids.join(", ")
+        )),
+        [i] if *i > from => Ok(*i),
+        [_] => Err(format!(
+            "output {:?} points back to an earlier operator; operators form a chain without cycles",
+            target.0
+        )),
+        _ => Err(format!(
+            "output {:?} is ambiguous: several operators have that id (give them distinct `id`s)",
+            target.0
+        )),
+    }
 }
 
 impl Pipeline {
     /// Builds and checks every operator; errors name the operator.
     pub fn new(configs: &[OperatorConfig]) -> Result<Pipeline, String> {
-        let mut steps = Vec::with_capacity(configs.len());
+        let mut built = Vec::with_capacity(configs.len());
         for (i, config) in configs.iter().enumerate() {
-            let (id, on_error, op) = build(config).map_err(|e| format!("operators[{i}]: {e}"))?;
-            steps.push(Step { id, on_error, op });
+            built.push(build(config).map_err(|e| format!("operators[{i}]: {e}"))?);
+        }
+        let ids: Vec<String> = built.iter().map(|b| b.id.clone()).collect();
+        let mut steps = Vec::with_capacity(built.len());
+        for (i, b) in built.into_iter().enumerate() {
+            let err = |e: String| format!("operators[{i}] ({}): {e}", b.id);
+            let cond = b
+                .cond
+                .as_deref()
+                .map(Expr::parse)
+                .transpose()
+                .map_err(|e| err(format!("if: {e}")))?;
+            let next = b
+                .output
+                .as_ref()
+                .map(|o| resolve(&ids, i, o))
+                .transpose()
+                .map_err(err)?;
+            let op = match b.op {
+                BuiltOp::Op(op) => op,
+                BuiltOp::Router(config) => {
+                    let mut routes = Vec::with_capacity(config.routes.len());
+                    for (r, route) in config.routes.iter().enumerate() {
+                        let expr = Expr::parse(&route.expr)
+                            .map_err(|e| err(format!("routes[{r}].expr: {e}")))?;
+                        let target = resolve(&ids, i, &route.output)
+                            .map_err(|e| err(format!("routes[{r}]: {e}")))?;
+                        let attributes = route
+                            .attributes
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect();
+                        routes.push(Route {
+                            expr,
+                            target,
+                            attributes,
+                        });
+                    }
+                    let default = config
+                        .default
+                        .as_ref()
+                        .map(|o| resolve(&ids, i, o))
+                        .transpose()
+                        .map_err(|e| err(format!("default: {e}")))?;
+                    Op::Router(routes, default)
+                }
+            };
+            steps.push(Step {
+                id: b.id,
+                on_error: b.on_error,
+                op,
+                cond,
+                next,
+            });
         }
         Ok(Pipeline { steps })
     }
@@ -184,13 +351,19 @@ impl Pipeline {
         self.steps.is_empty()
     }
 
-    /// Runs every operator on `entry`.
+    /// Runs the operators on `entry`, following `if`, `output` and routers.
     pub fn process(&self, entry: &mut Entry) -> Outcome {
         let mut outcome = Outcome {
             keep: true,
             ..Outcome::default()
         };
-        for step in &self.steps {
+        let mut i = 0;
+        while let Some(step) = self.steps.get(i) {
+            let after = step.next.unwrap_or(i + 1);
+            if step.cond.as_ref().is_some_and(|c| !c.is_true(entry)) {
+                i = after;
+                continue;
+            }
             let result = match &step.op {
                 Op::Parse(p) => p.apply(entry).map(|s: ParseStats| s.invalid_trace_ids),
                 Op::Severity(p) => p.apply(entry).map(|()| 0),
@@ -202,6 +375,25 @@ impl Pipeline {
                 Op::Add(field, value) => {
                     entry.set(field, value.clone());
                     Ok(0)
+                }
+                Op::Router(routes, default) => {
+                    match routes.iter().find(|r| r.expr.is_true(entry)) {
+                        Some(route) => {
+                            for (k, v) in &route.attributes {
+                                entry.attributes.insert(k.as_str().into(), v.clone());
+                            }
+                            i = route.target;
+                        }
+                        None => match default {
+                            Some(target) => i = *target,
+                            None => {
+                                outcome.keep = false;
+                                outcome.unrouted = true;
+                                return outcome;
+                            }
+                        },
+                    }
+                    continue;
                 }
             };
             match result {
@@ -221,12 +413,61 @@ impl Pipeline {
                     );
                 }
             }
+            i = after;
         }
         outcome
     }
 }
 
-fn build(config: &OperatorConfig) -> Result<(String, OnError, Op), String> {
+/// One operator before `output` ids are resolved.
+struct Built {
+    id: String,
+    on_error: OnError,
+    cond: Option<String>,
+    output: Option<OutputId>,
+    op: BuiltOp,
+}
+
+enum BuiltOp {
+    Op(Op),
+    Router(RouterConfig),
+}
+
+fn build(config: &OperatorConfig) -> Result<Built, String> {
+    let (cond, output) = match config {
+        OperatorConfig::JsonParser(c) => (&c.if_expr, &c.output),
+        OperatorConfig::RegexParser(c) => (&c.if_expr, &c.output),
+        OperatorConfig::SeverityParser(c) => (&c.if_expr, &c.output),
+        OperatorConfig::TimeParser(c) => (&c.if_expr, &c.output),
+        OperatorConfig::TraceParser(c) => (&c.if_expr, &c.output),
+        OperatorConfig::Move(c) => (&c.if_expr, &c.output),
+        OperatorConfig::Copy(c) => (&c.if_expr, &c.output),
+        OperatorConfig::Remove(c) => (&c.if_expr, &c.output),
+        OperatorConfig::Add(c) => (&c.if_expr, &c.output),
+        OperatorConfig::Router(c) => {
+            if c.routes.is_empty() {
+                return Err("router: routes must list at least one route".into());
+            }
+            return Ok(Built {
+                id: c.id.clone().unwrap_or_else(|| "router".into()),
+                on_error: OnError::Send,
+                cond: None,
+                output: None,
+                op: BuiltOp::Router(c.clone()),
+            });
+        }
+    };
+    let (id, on_error, op) = build_op(config)?;
+    Ok(Built {
+        id,
+        on_error,
+        cond: cond.clone(),
+        output: output.clone(),
+        op: BuiltOp::Op(op),
+    })
+}
+
+fn build_op(config: &OperatorConfig) -> Result<(String, OnError, Op), String> {
     let name = |id: &Option<String>, kind: &str| id.clone().unwrap_or_else(|| kind.to_string());
     Ok(match config {
         OperatorConfig::JsonParser(c) => (
@@ -292,6 +533,7 @@ fn build(config: &OperatorConfig) -> Result<(String, OnError, Op), String> {
             c.on_error,
             Op::Remove(c.field.clone()),
         ),
+        OperatorConfig::Router(_) => return Err("router is built by `build`".into()),
         OperatorConfig::Add(c) => {
             fields::check_add_value(&c.value)?;
             (
@@ -346,7 +588,8 @@ mod tests {
             Outcome {
                 keep: true,
                 errors: 0,
-                invalid_trace_ids: 0
+                invalid_trace_ids: 0,
+                unrouted: false
             }
         );
         assert_eq!(e.body, json!("disk full"));
@@ -405,5 +648,96 @@ mod tests {
         let configs: Vec<OperatorConfig> =
             serde_yaml_ng::from_str("- type: add\n  field: body\n  value: EXPR(x)\n").unwrap();
         assert!(Pipeline::new(&configs).is_err());
+    }
+
+    #[test]
+    fn router_if_and_output_route_records_like_stanza() {
+        // The container-log layout: JSON lines go to the JSON parser, others to a regex one,
+        // and both continue at the common tail.
+        let p = pipeline(
+            r#"
+- type: router
+  id: format
+  routes:
+    - output: json
+      expr: 'body matches "^\\{"'
+      attributes: { format: json }
+    - output: text
+      expr: 'body startsWith "T "'
+  default: tail
+- type: json_parser
+  id: json
+  output: tail
+- type: regex_parser
+  id: text
+  regex: '^T (?P<msg>.*)$'
+- type: add
+  id: tail
+  field: attributes.seen
+  value: true
+- type: add
+  if: 'attributes.level == "error"'
+  field: attributes.alert
+  value: yes
+"#,
+        );
+        let mut e = Entry::from_line(r#"{"level":"error"}"#.into());
+        assert!(p.process(&mut e).keep);
+        assert_eq!(e.attributes["format"], json!("json"));
+        assert_eq!(e.attributes["level"], json!("error"));
+        assert!(
+            !e.attributes.contains_key("msg"),
+            "the regex parser was skipped"
+        );
+        assert_eq!(e.attributes["seen"], json!(true));
+        assert_eq!(e.attributes["alert"], json!("yes"));
+
+        let mut e = Entry::from_line("T hello".into());
+        let out = p.process(&mut e);
+        assert_eq!(out.errors, 0, "{:?}", e.attributes);
+        assert_eq!(e.attributes["msg"], json!("hello"));
+        assert!(!e.attributes.contains_key("format"));
+        assert!(!e.attributes.contains_key("alert"), "if was false");
+
+        // No route: the default.
+        let mut e = Entry::from_line("plain".into());
+        let out = p.process(&mut e);
+        assert!(out.keep && out.errors == 0);
+        assert_eq!(e.attributes["seen"], json!(true));
+        assert!(!e.attributes.contains_key(PARSE_ERROR_ATTRIBUTE));
+
+        // Without a default, unmatched records are dropped (stanza's behaviour), and say so.
+        let p = pipeline(
+            "- type: router\n  routes:\n    - output: j\n      expr: 'body matches \"^x\"'\n- type: json_parser\n  id: j\n",
+        );
+        let out = p.process(&mut Entry::from_line("y".into()));
+        assert!(!out.keep && out.unrouted);
+    }
+
+    #[test]
+    fn bad_routing_is_refused_naming_the_operator() {
+        let err = |yaml: &str| {
+            let configs: Vec<OperatorConfig> = serde_yaml_ng::from_str(yaml).unwrap();
+            Pipeline::new(&configs).unwrap_err()
+        };
+        let e = err("- type: json_parser\n  output: nowhere\n");
+        assert!(
+            e.contains("operators[0] (json_parser)") && e.contains("names no operator"),
+            "{e}"
+        );
+        let e = err("- type: json_parser\n  id: a\n- type: json_parser\n  output: a\n");
+        assert!(e.contains("points back"), "{e}");
+        let e = err(
+            "- type: router\n  routes:\n    - {output: p, expr: 'x == 1'}\n- type: json_parser\n  id: p\n",
+        );
+        assert!(
+            e.contains("routes[0].expr") && e.contains("not supported"),
+            "{e}"
+        );
+        let e = err("- type: json_parser\n  if: 'body matches'\n");
+        assert!(e.contains("if:") && e.contains("string literal"), "{e}");
+        let bad: Result<Vec<OperatorConfig>, _> =
+            serde_yaml_ng::from_str("- type: json_parser\n  output: [a, b]\n");
+        assert!(bad.is_err());
     }
 }

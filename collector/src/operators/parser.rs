@@ -8,11 +8,11 @@ use serde::Deserialize;
 use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use super::OnError;
 use super::entry::{Attributes, Entry, Field, Key};
 use super::severity::{SeverityConfig, SeverityParser};
 use super::time::{TimeConfig, TimeParser};
 use super::trace::{TraceConfig, TraceParser};
+use super::{OnError, OutputId};
 
 fn body() -> Field {
     Field::body()
@@ -29,6 +29,12 @@ pub struct JsonParserConfig {
     /// `id` (default: the type).
     #[serde(default)]
     pub id: Option<String>,
+    /// `if`: the operator runs only on records for which this expression is true.
+    #[serde(default, rename = "if")]
+    pub if_expr: Option<String>,
+    /// `output`: the id of the operator that runs next (default: the next in the list).
+    #[serde(default)]
+    pub output: Option<OutputId>,
     /// `parse_from` (default `body`).
     #[serde(default = "body")]
     pub parse_from: Field,
@@ -56,6 +62,12 @@ pub struct RegexParserConfig {
     /// `id` (default: the type).
     #[serde(default)]
     pub id: Option<String>,
+    /// `if`: the operator runs only on records for which this expression is true.
+    #[serde(default, rename = "if")]
+    pub if_expr: Option<String>,
+    /// `output`: the id of the operator that runs next (default: the next in the list).
+    #[serde(default)]
+    pub output: Option<OutputId>,
     /// `regex`: named captures become keys (required).
     pub regex: String,
     /// `parse_from` (default `body`).

@@ -64,6 +64,7 @@ pub struct Metrics {
     reading_files: Gauge,
     split_records: Counter,
     operator_errors: Counter,
+    operator_dropped: Counter,
     invalid_trace_ids: Counter,
     delivery_failures: Counter,
     truncations: Counter,
@@ -89,6 +90,11 @@ impl Metrics {
             operator_errors: telemetry.counter(
                 "filelog_operator_errors",
                 "Operator failures (the record was sent on unchanged unless on_error drops it).",
+                labels(),
+            ),
+            operator_dropped: telemetry.counter(
+                "filelog_operator_dropped_records",
+                "Records dropped by the operators as configured: on_error drop or drop_quiet, or a router no route matched and without a default.",
                 labels(),
             ),
             invalid_trace_ids: telemetry.counter(
@@ -684,6 +690,7 @@ impl Tailer {
         let mut entries = Vec::with_capacity(records.len());
         let mut split = 0u64;
         let mut errors = 0u64;
+        let mut dropped = 0u64;
         let mut invalid = 0u64;
         for record in records {
             if record.split {
@@ -717,8 +724,11 @@ impl Tailer {
             invalid += outcome.invalid_trace_ids as u64;
             if outcome.keep {
                 entries.push(entry);
+            } else {
+                dropped += 1;
             }
         }
+        self.s.metrics.operator_dropped.inc_by(dropped);
         self.s.metrics.split_records.inc_by(split);
         self.s.metrics.operator_errors.inc_by(errors);
         self.s.metrics.invalid_trace_ids.inc_by(invalid);
