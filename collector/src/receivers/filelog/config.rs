@@ -48,6 +48,13 @@ pub struct FileLogConfig {
     /// `include_file_path`: add `log.file.path` (default false).
     #[serde(default)]
     pub include_file_path: bool,
+    /// `include_file_name_resolved`: add `log.file.name_resolved`, the name after following
+    /// symlinks (default false).
+    #[serde(default)]
+    pub include_file_name_resolved: bool,
+    /// `include_file_path_resolved`: add `log.file.path_resolved` (default false).
+    #[serde(default)]
+    pub include_file_path_resolved: bool,
     /// `multiline`: join lines into records.
     #[serde(default)]
     pub multiline: Option<MultilineConfig>,

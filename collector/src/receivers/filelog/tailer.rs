@@ -687,6 +687,11 @@ impl Tailer {
     fn entries(&self, path: &Path, records: Vec<Record>) -> Vec<Entry> {
         let config = &self.s.config;
         let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        // Symlinks resolved, once per batch (the file may be gone: then the attributes are left
+        // out rather than guessed).
+        let resolved = (config.include_file_name_resolved || config.include_file_path_resolved)
+            .then(|| std::fs::canonicalize(path).ok())
+            .flatten();
         let mut entries = Vec::with_capacity(records.len());
         let mut split = 0u64;
         let mut errors = 0u64;
@@ -718,6 +723,22 @@ impl Tailer {
                     "log.file.path".into(),
                     Value::String(path.to_string_lossy().into_owned()),
                 );
+            }
+            if let Some(resolved) = &resolved {
+                if config.include_file_name_resolved
+                    && let Some(name) = resolved.file_name()
+                {
+                    entry.attributes.insert(
+                        "log.file.name_resolved".into(),
+                        Value::String(name.to_string_lossy().into_owned()),
+                    );
+                }
+                if config.include_file_path_resolved {
+                    entry.attributes.insert(
+                        "log.file.path_resolved".into(),
+                        Value::String(resolved.to_string_lossy().into_owned()),
+                    );
+                }
             }
             let outcome = self.s.pipeline.process(&mut entry);
             errors += outcome.errors as u64;

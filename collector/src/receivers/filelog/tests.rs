@@ -282,3 +282,54 @@ async fn files_not_modified_within_exclude_older_than_are_skipped_until_written(
     assert_eq!(seen, vec!["old 0".to_string(), "old 1".to_string()]);
     h.stop().await;
 }
+
+#[tokio::test]
+async fn resolved_file_name_and_path_follow_symlinks() {
+    // The pattern matches only the link; its target lives in a subdirectory.
+    let dir = tempfile::tempdir().unwrap();
+    let real_dir = dir.path().join("real");
+    std::fs::create_dir(&real_dir).unwrap();
+    std::fs::write(real_dir.join("app-2026.txt"), "hello\n").unwrap();
+    let mut h = harness_with(
+        b"",
+        "include_file_path: true\ninclude_file_name_resolved: true\ninclude_file_path_resolved: true\n",
+        64,
+    )
+    .await;
+    let link = h.file.parent().unwrap().join("current.log");
+    std::os::unix::fs::symlink(real_dir.join("app-2026.txt"), &link).unwrap();
+    let batch = tokio::time::timeout(Duration::from_secs(10), h.rx.recv())
+        .await
+        .expect("the linked file is read")
+        .unwrap();
+    let req = ExportLogsServiceRequest::decode(batch.payload.as_ref()).unwrap();
+    batch.acks.settle(true);
+    let record = &req.resource_logs[0].scope_logs[0].log_records[0];
+    let attr = |k: &str| {
+        record
+            .attributes
+            .iter()
+            .find(|kv| kv.key == k)
+            .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                lookout_proto::otlp::common::v1::any_value::Value::StringValue(s) => {
+                    Some(s.clone())
+                }
+                _ => None,
+            })
+    };
+    let real = std::fs::canonicalize(real_dir.join("app-2026.txt")).unwrap();
+    assert_eq!(attr("log.file.name").as_deref(), Some("current.log"));
+    assert_eq!(
+        attr("log.file.path"),
+        Some(link.to_string_lossy().into_owned())
+    );
+    assert_eq!(
+        attr("log.file.name_resolved").as_deref(),
+        Some("app-2026.txt")
+    );
+    assert_eq!(
+        attr("log.file.path_resolved"),
+        Some(real.to_string_lossy().into_owned())
+    );
+    h.stop().await;
+}
