@@ -34,10 +34,15 @@ use crate::telemetry::{ReceiverMetrics, Telemetry};
 const MAX_RECORDS: usize = 1000;
 /// Text bytes per batch.
 const MAX_BYTES: usize = 1024 * 1024;
-/// Batches of one file in flight at once. Delivery is acknowledged only after export, so this
-/// must hold more records than a default batch processor batch (8192): with 8 × 1000 every
-/// batch waited for the processor's timeout, capping one file at ~40k lines per second.
-const MAX_IN_FLIGHT: usize = 16;
+/// Bytes of one file read and handed on but not yet acknowledged. Delivery is acknowledged only
+/// after export, so this must hold more records than a default batch processor batch (8192
+/// records, ~2.3 MiB of 285-byte lines): with less, every batch waited for the processor's
+/// timeout, capping one file at ~40k lines per second.
+const MAX_IN_FLIGHT_BYTES: u64 = 4 << 20;
+/// Batches of one file in flight at once. A file written slowly is read in small batches (one
+/// per write, every few ms); a count limit near the processor's batch would stall reading
+/// until its timeout fired, adding that timeout to the latency of every line.
+const MAX_IN_FLIGHT: usize = 256;
 /// Polls a vanished or replaced file is remembered for.
 const FORGET_AFTER_POLLS: u32 = 5;
 /// Unusable paths remembered so that each is logged once.
@@ -649,7 +654,10 @@ impl Tailer {
             let Some(reader) = self.readers.get_mut(&key) else {
                 continue;
             };
-            if !reader.is_open() || reader.acks.len() >= MAX_IN_FLIGHT {
+            if !reader.is_open()
+                || reader.acks.len() >= MAX_IN_FLIGHT
+                || reader.emitted.saturating_sub(reader.acks.committed()) >= MAX_IN_FLIGHT_BYTES
+            {
                 continue;
             }
             if reader.retry_at.is_some_and(|t| now < t) {
