@@ -31,79 +31,169 @@ const MAX_SPILL: f32 = 0.01;
 const SHIFT_SLACK: i64 = 8;
 const RESCALE_AT: f32 = 1_048_576.0;
 
-/// Quantile levels a threshold refresh reads (p10, p50, p90, the upper band
-/// edges p97 and p99.7, the two tail starts, the exceedance and the tagging
-/// quantile).
-pub(crate) const SCAN_LEVELS: usize = 9;
-
 /// Baseline quantiles that split log-durations into the bands of the
 /// partial-shift CUSUM (see [`Thresholds::band_llr`]).
 pub(crate) const BAND_LEVELS: [f64; BANDS - 1] = [0.5, 0.9, 0.97, 0.99, 0.997];
 /// Bands of the partial-shift CUSUM.
 pub(crate) const BANDS: usize = 6;
 
-// === impl Scan ===
+// === impl LevelPlan ===
 
-/// A threshold refresh's bucket pass in progress (see [`LogSketch::scan_begin`]).
-#[derive(Clone, Debug)]
-pub(crate) struct Scan {
-    levels: [f64; SCAN_LEVELS],
-    out: [f64; SCAN_LEVELS],
-    u: f64,
-    lo: f64,
-    hi: f64,
-    total: f64,
-    cum: f64,
-    ew: f64,
-    es: f64,
-    w: f64,
-    s1: f64,
-    s2: f64,
-    base: i64,
-    growth: f32,
-    next: u16,
-    last: u16,
-    top: u16,
-    li: u8,
-    /// Level of the tail start (one of `levels`).
-    qb: f64,
-    /// A lower tail start (level `qa`, log-value `ua`) and the mean excess
-    /// over it: with the one over `u`, the slope of the mean-excess line.
-    qa: f64,
-    ua: f64,
-    ewa: f64,
-    esa: f64,
-    /// Ascending log-values at which the pass also evaluates the CDF.
-    pts: [f64; BANDS - 1],
-    cdf: [f64; BANDS - 1],
-    pi: u8,
+/// Most quantile levels a refresh reads: the fixed ones of a [`LevelPlan`]
+/// and the two tail starts.
+pub(crate) const MAX_LEVELS: usize = STATIC_LEVELS + 2;
+/// p10, p50, p90, the band edges p97, p99, p99.7, the exceedance and the
+/// tagging quantile (before duplicates are merged).
+const STATIC_LEVELS: usize = 8;
+
+/// The quantile levels every refresh reads, sorted and deduplicated once
+/// per detector rather than sorted in every refresh, with where each
+/// named level sits. The two tail starts depend on the sample count and are
+/// merged in per refresh ([`LevelPlan::with_tail_starts`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LevelPlan {
+    levels: [f64; STATIC_LEVELS],
+    n: u8,
+    idx: LevelIdx,
 }
 
-impl Scan {
-    fn excess(&self, width: f64) -> f64 {
-        if self.ew > 0.0 {
-            self.es / self.ew
-        } else {
-            width
+/// Positions of the named levels in a sorted level array.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct LevelIdx {
+    p10: u8,
+    p50: u8,
+    p90: u8,
+    exceed: u8,
+    tag: u8,
+    band: [u8; BANDS - 1],
+    qa: u8,
+    qb: u8,
+}
+
+impl LevelPlan {
+    pub(crate) fn new(exceed_q: f64, tag_q: f64) -> Self {
+        let named = [
+            0.1,
+            0.5,
+            0.9,
+            BAND_LEVELS[2],
+            BAND_LEVELS[3],
+            BAND_LEVELS[4],
+            exceed_q,
+            tag_q,
+        ];
+        let mut levels = named;
+        levels.sort_by(f64::total_cmp);
+        let mut n = 0;
+        for i in 0..STATIC_LEVELS {
+            if n == 0 || levels[i] != levels[n - 1] {
+                levels[n] = levels[i];
+                n += 1;
+            }
+        }
+        let at = |l: f64| levels[..n].iter().position(|&x| x == l).unwrap_or(0) as u8;
+        Self {
+            levels,
+            n: n as u8,
+            idx: LevelIdx {
+                p10: at(0.1),
+                p50: at(0.5),
+                p90: at(0.9),
+                exceed: at(exceed_q),
+                tag: at(tag_q),
+                band: BAND_LEVELS.map(at),
+                qa: 0,
+                qb: 0,
+            },
         }
     }
 
-    fn excess_a(&self, width: f64) -> f64 {
-        if self.ewa > 0.0 {
-            self.esa / self.ewa
-        } else {
-            width
+    /// The sorted levels with the tail starts `qa` ≤ `qb` merged in, their
+    /// count, and where every named level ended up.
+    fn with_tail_starts(&self, qa: f64, qb: f64) -> ([f64; MAX_LEVELS], usize, LevelIdx) {
+        let n = self.n as usize;
+        let mut out = [0.0; MAX_LEVELS];
+        // A fixed level moves up by the tail starts below it; a tail start
+        // sits after the fixed levels ≤ it.
+        let moved = |i: u8| {
+            let l = self.levels[i as usize];
+            i + (qa < l) as u8 + (qb < l) as u8
+        };
+        for (i, &l) in self.levels[..n].iter().enumerate() {
+            out[moved(i as u8) as usize] = l;
         }
+        let below = |q: f64| self.levels[..n].iter().filter(|&&l| l <= q).count() as u8;
+        let (ia, ib) = (below(qa), below(qb) + 1);
+        out[ia as usize] = qa;
+        out[ib as usize] = qb;
+        // Unused slots stay ascending (a plain quantile pass reads them all).
+        out[n + 2..].fill(1.0);
+        let s = self.idx;
+        let idx = LevelIdx {
+            p10: moved(s.p10),
+            p50: moved(s.p50),
+            p90: moved(s.p90),
+            exceed: moved(s.exceed),
+            tag: moved(s.tag),
+            band: s.band.map(moved),
+            qa: ia,
+            qb: ib,
+        };
+        (out, n + 2, idx)
     }
+}
 
-    fn moments(&self) -> (f64, f64) {
-        if self.w > 0.0 {
-            let m = self.s1 / self.w;
-            (m, (self.s2 / self.w - m * m).max(0.0).sqrt())
-        } else {
-            (0.0, 1.0)
-        }
+// === impl Scan ===
+
+/// What a threshold refresh asks of the sketch's one bucket pass.
+#[derive(Clone, Debug)]
+pub(crate) struct ScanSpec {
+    /// Ascending quantile levels (the first `n_levels`).
+    levels: [f64; MAX_LEVELS],
+    n_levels: usize,
+    /// Mean excess over these two log-values (tail starts).
+    u: f64,
+    ua: f64,
+    /// Moments of the log-values clipped to `[lo, hi]`.
+    lo: f64,
+    hi: f64,
+    /// Ascending log-values at which the pass evaluates the CDF.
+    pts: [f64; BANDS - 1],
+}
+
+/// Prefix sums a scan writes (6 KiB), owned by the detector and reused so
+/// that a refresh neither allocates nor zeroes them.
+#[derive(Clone, Debug)]
+pub(crate) struct ScanScratch {
+    mass: [f64; BINS + 1],
+    m1: [f64; BINS + 1],
+    m2: [f64; BINS + 1],
+}
+
+impl ScanScratch {
+    pub(crate) fn new() -> Box<Self> {
+        Box::new(Self {
+            mass: [0.0; BINS + 1],
+            m1: [0.0; BINS + 1],
+            m2: [0.0; BINS + 1],
+        })
     }
+}
+
+/// The results of [`LogSketch::scan`].
+#[derive(Clone, Debug)]
+pub(crate) struct ScanOut {
+    /// Log-value quantiles, as [`LogSketch::quantiles`].
+    q: [f64; MAX_LEVELS],
+    /// Fraction of the mass below each of the spec's `pts`.
+    cdf: [f64; BANDS - 1],
+    /// Mean excess over `u` and over `ua` (as [`LogSketch::mean_excess`]).
+    me_u: f64,
+    me_ua: f64,
+    /// Mean and standard deviation of the clipped log-values (as
+    /// [`LogSketch::clipped_moments`]).
+    mean: f64,
+    sd: f64,
 }
 
 // === impl LogSketch ===
@@ -140,6 +230,12 @@ impl LogSketch {
             lo: BINS as u16,
             hi: 0,
         }
+    }
+
+    /// Address of bucket `i` (layout tests).
+    #[cfg(test)]
+    pub(crate) fn bucket_addr(&self, i: usize) -> usize {
+        &self.bins[i] as *const f32 as usize
     }
 
     /// Effective (decayed) number of samples.
@@ -252,163 +348,139 @@ impl LogSketch {
         out
     }
 
-    /// Starts a bucket pass computing what a threshold refresh needs:
-    /// log-value quantiles for ascending `levels` (as
-    /// [`LogSketch::quantiles`]), the mean excess over `u` (as
-    /// [`LogSketch::mean_excess`]) and the moments clipped to `[lo, hi]` (as
-    /// [`LogSketch::clipped_moments`]). The pass is resumable so a refresh
-    /// can be spread over several spans (see [`LogSketch::scan_step`]).
-    pub(crate) fn scan_begin(
-        &self,
-        levels: [f64; SCAN_LEVELS],
-        u: f64,
-        lo: f64,
-        hi: f64,
-        pts: [f64; BANDS - 1],
-    ) -> Scan {
+    /// One pass over the occupied buckets computing everything a threshold
+    /// refresh needs (see [`ScanSpec`]).
+    ///
+    /// The pass is the bulk of a refresh's cost, so it is one branch-free
+    /// loop writing prefix sums (mass and the first two moments of the
+    /// bucket index, unclipped) into `scratch`; everything else
+    /// is read off them: quantiles by binary search, the CDF points, the
+    /// clipped moments and the mean excesses by differences at their
+    /// bucket. (The first version branched per bucket for each quantile,
+    /// CDF point and tail bucket; the ~15 mispredictions were half its
+    /// cost.) Positions are in bucket units: bucket `first + t` covers
+    /// `[t, t + 1)`. The loop reads nothing but the buckets, so at 100k keys
+    /// it runs while the previous refresh's anchors (the spec) are still
+    /// on their way from memory.
+    pub(crate) fn scan(&self, spec: &ScanSpec, width: f64, scratch: &mut ScanScratch) -> ScanOut {
         let (first, last) = self.range();
-        Scan {
-            pts,
-            cdf: [0.0; BANDS - 1],
-            pi: 0,
-            levels,
-            out: [0.0; SCAN_LEVELS],
-            u,
-            lo,
-            hi,
-            total: self.total as f64,
-            cum: 0.0,
-            ew: 0.0,
-            es: 0.0,
-            qa: 1.0,
-            ua: f64::INFINITY,
-            ewa: 0.0,
-            esa: 0.0,
-            w: 0.0,
-            s1: 0.0,
-            s2: 0.0,
-            base: self.base,
-            growth: self.growth,
-            next: first as u16,
-            last: last as u16,
-            top: first as u16,
-            li: 0,
-            qb: 1.0,
-        }
-    }
+        let bins = &self.bins[first..=last];
+        let n = bins.len();
+        let total = self.total as f64;
+        let inv_w = 1.0 / width;
+        let x0 = (self.base + first as i64) as f64 * width;
+        let to_t = |x: f64| (x - x0) * inv_w;
+        // A bucket's midpoint clipped to [lo, hi] is clamp(t, tlo, thi) + ½.
+        let (tlo, thi) = (to_t(spec.lo) - 0.5, to_t(spec.hi) - 0.5);
 
-    /// Advances `sc` by at most `max_buckets` buckets; true when the pass is
-    /// complete. A pass that the window shift or the lazy-decay rescale
-    /// invalidated (its bucket indices or units changed) starts over.
-    pub(crate) fn scan_step(&self, sc: &mut Scan, width: f64, max_buckets: usize) -> bool {
-        if sc.base != self.base || self.growth < sc.growth {
-            let (qb, qa, ua) = (sc.qb, sc.qa, sc.ua);
-            *sc = self.scan_begin(sc.levels, sc.u, sc.lo, sc.hi, sc.pts);
-            (sc.qb, sc.qa, sc.ua) = (qb, qa, ua);
-        }
-        let start = sc.next as usize;
-        let end = (start + max_buckets).min(sc.last as usize + 1);
-        // Accumulators in locals and the next quantile target precomputed:
-        // this loop is the whole cost of a refresh.
-        let (u, lo, hi) = (sc.u, sc.lo, sc.hi);
-        let (mut cum, mut ew, mut es) = (sc.cum, sc.ew, sc.es);
-        let (ua, mut ewa, mut esa) = (sc.ua, sc.ewa, sc.esa);
-        let (mut w, mut s1, mut s2) = (sc.w, sc.s1, sc.s2);
-        let mut li = sc.li as usize;
-        let mut target = if li < SCAN_LEVELS {
-            sc.levels[li] * sc.total
-        } else {
-            f64::INFINITY
-        };
-        let mut top = sc.top;
-        let mut pi = sc.pi as usize;
-        let mut next_pt = if pi < BANDS - 1 {
-            sc.pts[pi]
-        } else {
-            f64::INFINITY
-        };
-        let mut blo = (self.base + start as i64) as f64 * width;
-        for (j, &b) in self.bins[..end].iter().enumerate().skip(start) {
-            let here = blo;
-            blo += width;
-            if b <= 0.0 {
-                continue;
-            }
-            top = j as u16;
+        // Element k: the sum over the buckets before k.
+        let ScanScratch { mass, m1, m2 } = scratch;
+        let (mass, m1, m2) = (&mut mass[..=n], &mut m1[..=n], &mut m2[..=n]);
+        (mass[0], m1[0], m2[0]) = (0.0, 0.0, 0.0);
+        let (mut c, mut a1, mut a2, mut y) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        let outs = mass[1..].iter_mut().zip(&mut m1[1..]).zip(&mut m2[1..]);
+        for (&b, ((om, o1), o2)) in bins.iter().zip(outs) {
             let b = b as f64;
-            while target <= cum + b {
-                let frac = ((target - cum) / b).clamp(0.0, 1.0);
-                sc.out[li] = here + frac * width;
-                li += 1;
-                target = if li < SCAN_LEVELS {
-                    sc.levels[li] * sc.total
-                } else {
-                    f64::INFINITY
-                };
-            }
-            let bhi = here + width;
-            while next_pt < bhi {
-                sc.cdf[pi] = cum + b * ((next_pt - here) / width).clamp(0.0, 1.0);
-                pi += 1;
-                next_pt = if pi < BANDS - 1 {
-                    sc.pts[pi]
-                } else {
-                    f64::INFINITY
-                };
-            }
-            cum += b;
-            if bhi > u {
-                let from = u.max(here);
-                let m = b * ((bhi - from) / width).clamp(0.0, 1.0);
-                ew += m;
-                es += m * ((from + bhi) * 0.5 - u);
-            }
-            if bhi > ua {
-                let from = ua.max(here);
-                let m = b * ((bhi - from) / width).clamp(0.0, 1.0);
-                ewa += m;
-                esa += m * ((from + bhi) * 0.5 - ua);
-            }
-            let x = (here + 0.5 * width).clamp(lo, hi);
-            w += b;
-            s1 += b * x;
-            s2 += b * x * x;
+            let by = b * y;
+            c += b;
+            a1 += by;
+            a2 += by * y;
+            y += 1.0;
+            (*om, *o1, *o2) = (c, a1, a2);
         }
-        (sc.cum, sc.ew, sc.es, sc.w, sc.s1, sc.s2) = (cum, ew, es, w, s1, s2);
-        (sc.ewa, sc.esa) = (ewa, esa);
-        sc.li = li as u8;
-        sc.pi = pi as u8;
-        sc.top = top;
-        sc.next = end as u16;
-        if end <= sc.last as usize {
-            return false;
-        }
-        // Rounding can leave the top levels unassigned: they sit at the top.
-        let top = ((self.base + sc.top as i64) as f64 + 1.0) * width;
-        for o in &mut sc.out[sc.li as usize..] {
-            *o = top;
-        }
-        sc.li = SCAN_LEVELS as u8;
-        for c in &mut sc.cdf[sc.pi as usize..] {
-            *c = sc.total;
-        }
-        sc.pi = (BANDS - 1) as u8;
-        true
-    }
+        let (mass, m1, m2) = (&*mass, &*m1, &*m2);
 
-    /// A complete pass at once: (quantiles, mean excess, clipped mean and sd).
-    #[cfg(test)]
-    pub(crate) fn scan(
-        &self,
-        levels: [f64; SCAN_LEVELS],
-        width: f64,
-        u: f64,
-        lo: f64,
-        hi: f64,
-    ) -> ([f64; SCAN_LEVELS], f64, (f64, f64)) {
-        let mut sc = self.scan_begin(levels, u, lo, hi, [f64::INFINITY; BANDS - 1]);
-        self.scan_step(&mut sc, width, BINS);
-        (sc.out, sc.excess(width), sc.moments())
+        // Quantiles: the first bucket whose end reaches level × total,
+        // interpolated inside it; rounding can leave the top levels
+        // unassigned: they sit at the top.
+        let top = bins.iter().rposition(|&b| b > 0.0).unwrap_or(0);
+        let mut q = [0.0; MAX_LEVELS];
+        for (o, &level) in q.iter_mut().zip(&spec.levels[..spec.n_levels]) {
+            let target = level * total;
+            let k = mass[1..].partition_point(|&m| m < target);
+            *o = if k < n {
+                let b = bins[k] as f64;
+                let frac = if b > 0.0 {
+                    ((target - mass[k]) / b).clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
+                x0 + (k as f64 + frac) * width
+            } else {
+                x0 + (top + 1) as f64 * width
+            };
+        }
+
+        // The CDF with uniform mass inside each bucket.
+        let cdf_at = |t: f64| {
+            if t >= n as f64 {
+                total
+            } else if t <= 0.0 {
+                0.0
+            } else {
+                let k = t as usize;
+                mass[k] + bins[k] as f64 * (t - k as f64)
+            }
+        };
+        let norm = 1.0 / total.max(f64::MIN_POSITIVE);
+        let mut cdf = [0.0; BANDS - 1];
+        for (c, &x) in cdf.iter_mut().zip(&spec.pts) {
+            *c = (cdf_at(to_t(x)) * norm).clamp(0.0, 1.0);
+        }
+
+        // Mean excess over a tail start: the part of its bucket above it
+        // (uniform mass) plus the whole buckets above, whose midpoints are
+        // t + ½ with Σ b·t = m1 differences.
+        let excess = |x: f64| {
+            let ut = to_t(x);
+            if ut >= n as f64 {
+                return width;
+            }
+            let (k_full, w_part, s_part) = if ut < 0.0 {
+                (0, 0.0, 0.0)
+            } else {
+                let k = ut as usize;
+                let f = k as f64 + 1.0 - ut;
+                let m = bins[k] as f64 * f;
+                (k + 1, m, m * f * 0.5)
+            };
+            let w_full = mass[n] - mass[k_full];
+            let s_full = m1[n] - m1[k_full] + (0.5 - ut) * w_full;
+            let w = w_part + w_full;
+            if w > 0.0 {
+                (s_part + s_full) / w * width
+            } else {
+                width
+            }
+        };
+
+        // Clipped moments: buckets below `k_lo` sit at tlo, from `k_hi` on
+        // at thi.
+        let edge = |t: f64| t.clamp(0.0, n as f64) as usize;
+        let k_lo = edge(tlo.ceil());
+        let k_hi = edge(thi.floor() + 1.0).max(k_lo);
+        let (y_lo, y_hi) = (tlo, thi);
+        let (w_lo, w_hi) = (mass[k_lo], mass[n] - mass[k_hi]);
+        let w = mass[n];
+        let s1 = m1[k_hi] - m1[k_lo] + w_lo * y_lo + w_hi * y_hi;
+        let s2 = m2[k_hi] - m2[k_lo] + w_lo * y_lo * y_lo + w_hi * y_hi * y_hi;
+        let (mean, sd) = if w > 0.0 {
+            let m = s1 / w;
+            (
+                x0 + (0.5 + m) * width,
+                (s2 / w - m * m).max(0.0).sqrt() * width,
+            )
+        } else {
+            (0.0, 1.0)
+        };
+        ScanOut {
+            q,
+            cdf,
+            me_u: excess(spec.u),
+            me_ua: excess(spec.ua),
+            mean,
+            sd,
+        }
     }
 
     /// Mean of `x - u` over the mass above `u` (the Hill estimator of an
@@ -462,18 +534,26 @@ impl LogSketch {
     }
 }
 
-// === impl Thresholds ===
+// === impl Baseline ===
 
-/// Per-key values derived from the sketch; refreshed every
-/// `refresh_every` spans rather than per span.
-///
-/// `repr(C)`: the fields every span reads come first (one cache line).
+/// Per-key values derived from the sketch, refreshed every `refresh_every`
+/// spans rather than per span: the thresholds every span reads and the tail
+/// model behind them, which spikes, episodes and refreshes read. A key keeps
+/// the two apart (see `KeyState`), so a span touches only the first.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Baseline {
+    pub(crate) th: Thresholds,
+    pub(crate) tail: TailModel,
+}
+
+/// The per-span part of a [`Baseline`] (100 bytes; the band tables are
+/// `f32`, which is ample for log-durations and CUSUM scores).
 #[derive(Clone, Debug, Default)]
 #[repr(C)]
 pub(crate) struct Thresholds {
     /// Spans above this (ns) fail the tail test.
     pub(crate) spike_ns: u64,
-    /// `exp(median_ln)`, ns.
+    /// The median, ns.
     pub(crate) median_ns: f64,
     /// Exceedance quantile (log) watched by the Bernoulli CUSUM.
     pub(crate) exceed_ln: f64,
@@ -482,13 +562,24 @@ pub(crate) struct Thresholds {
     pub(crate) clip_hi: f64,
     pub(crate) mean_c: f64,
     pub(crate) inv_sd_c: f64,
+    /// Upper edges of the partial-shift CUSUM's bands (log; the baseline
+    /// quantiles [`BAND_LEVELS`]); the last band is open-ended.
+    pub(crate) band_ln: [f32; BANDS - 1],
+    /// Per-band log-likelihood ratio of "a fraction ε of spans is slower by
+    /// a factor c" against the baseline: ln((1 − ε) + ε · P₀(band − ln c) / P₀(band)).
+    /// Bounded (≤ ln(1 + ε / P₀(top band))) and computed from the sketch
+    /// itself, so a heavy or bimodal tail cannot inflate it.
+    pub(crate) band_llr: [f32; BANDS],
+}
+
+/// The part of a [`Baseline`] that spikes, episodes and refreshes read.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct TailModel {
     /// Median log-duration.
     pub(crate) median_ln: f64,
     /// Robust log-scale (from the 10–90 % range).
     pub(crate) scale_ln: f64,
-    /// The same threshold in log space.
-    pub(crate) spike_ln: f64,
-    /// Tail model, a generalised Pareto distribution of the log-excess:
+    /// A generalised Pareto distribution of the log-excess:
     /// P(X > x) = tail_mass · (1 + tail_xi · (x − tail_at) / tail_beta)^(−1/tail_xi)
     /// for x ≥ tail_at (exponential when tail_xi = 0).
     pub(crate) tail_at: f64,
@@ -497,22 +588,21 @@ pub(crate) struct Thresholds {
     pub(crate) tail_xi: f64,
     /// Episode tagging quantile (log).
     pub(crate) tag_ln: f64,
-    /// Upper edges of the partial-shift CUSUM's bands (log; the baseline
-    /// quantiles [`BAND_LEVELS`]); the last band is open-ended.
-    pub(crate) band_ln: [f64; BANDS - 1],
-    /// Per-band log-likelihood ratio of "a fraction ε of spans is slower by
-    /// a factor c" against the baseline: ln((1 − ε) + ε · P₀(band − ln c) / P₀(band)).
-    /// Bounded (≤ ln(1 + ε / P₀(top band))) and computed from the sketch
-    /// itself, so a heavy or bimodal tail cannot inflate it.
-    pub(crate) band_llr: [f64; BANDS],
-    /// Tail start and clip range in the sketch's own coordinates (not moved
-    /// by [`Thresholds::shifted`]): the next refresh's single pass uses them.
-    pub(crate) src_valid: bool,
-    pub(crate) src_tail_at: f64,
-    pub(crate) src_tail_at_a: f64,
-    pub(crate) src_clip_lo: f64,
-    pub(crate) src_clip_hi: f64,
-    pub(crate) src_band: [f64; BANDS - 1],
+    /// Where the next refresh's single pass starts from (see [`Anchors`]).
+    anchors: Option<Anchors>,
+}
+
+/// Tail starts, clip range and band edges in the sketch's own coordinates
+/// (not moved to the tracked level): the next refresh's single pass uses
+/// them. They lag one refresh (≤ `refresh_every` spans of a sketch whose
+/// half-life is ≥ 2000 spans), which changes them negligibly.
+#[derive(Clone, Copy, Debug)]
+struct Anchors {
+    tail_at: f64,
+    tail_at_a: f64,
+    clip_lo: f64,
+    clip_hi: f64,
+    band: [f64; BANDS - 1],
 }
 
 /// Fixed parameters the threshold computation needs.
@@ -521,11 +611,29 @@ pub(crate) struct ThresholdParams {
     pub(crate) width: f64,
     pub(crate) spike_p: f64,
     pub(crate) tail_margin: f64,
-    pub(crate) exceed_q: f64,
-    pub(crate) tag_q: f64,
+    /// Quantile levels of a refresh (exceedance and tagging quantile
+    /// included).
+    pub(crate) levels: LevelPlan,
     /// Partial-shift alternative: fraction ε of spans slower by ln c.
     pub(crate) mix_eps: f64,
     pub(crate) mix_ln_factor: f64,
+    /// ε / P₀(band) for each band of the partial-shift CUSUM.
+    pub(crate) eps_per_band_mass: [f64; BANDS],
+}
+
+impl ThresholdParams {
+    /// ε / P₀(band) for each band (the bands' baseline masses are fixed by
+    /// [`BAND_LEVELS`]).
+    pub(crate) fn eps_per_band_mass(eps: f64) -> [f64; BANDS] {
+        let mut out = [0.0; BANDS];
+        let mut lo = 0.0;
+        for (j, o) in out.iter_mut().enumerate() {
+            let hi = BAND_LEVELS.get(j).copied().unwrap_or(1.0);
+            *o = eps / (hi - lo);
+            lo = hi;
+        }
+        out
+    }
 }
 
 /// Range the GPD shape of the log tail is clamped to: beyond it the
@@ -534,73 +642,85 @@ pub(crate) struct ThresholdParams {
 const XI_MIN: f64 = -0.2;
 const XI_MAX: f64 = 0.3;
 
-impl Thresholds {
-    /// Starts a refresh. `prev` (the last thresholds of the same key, if
-    /// any) supplies the tail start and clip range the single bucket pass
-    /// uses; they lag one refresh (≤ `refresh_every` spans of a sketch whose
-    /// half-life is ≥ 2000 spans), which changes them negligibly. Without
-    /// them a quantile pass comes first.
-    pub(crate) fn begin(sk: &LogSketch, p: &ThresholdParams, prev: Option<&Thresholds>) -> Scan {
+impl Baseline {
+    /// Recomputes the baseline from the sketch in one bucket pass, with
+    /// the sketch's shape placed at the log-level `loc` (the mean of the
+    /// clipped log-durations; `None`: where the sketch has it). `prev` (the
+    /// last thresholds of the same key, if any) supplies the pass's
+    /// [`Anchors`]; without them a quantile pass comes first.
+    pub(crate) fn compute(
+        sk: &LogSketch,
+        p: &ThresholdParams,
+        prev: Option<&TailModel>,
+        loc: Option<f64>,
+        scratch: &mut ScanScratch,
+    ) -> Self {
         let n = sk.weight().max(1.0);
-        // Beyond the top ~40 samples the tail is extrapolated as exponential
-        // in log space (a Pareto tail in raw space), with its scale from the
-        // Hill estimator: the mean log-excess over the tail start. That uses
-        // all tail samples, so it is far less noisy than a two-quantile fit;
-        // at small n the tail starts at p90, which gives a conservative
-        // (high) threshold rather than a noisy one.
+        // Beyond the top ~40 samples the tail is extrapolated (a GPD in log
+        // space, see `finish`); its scale and shape come from the mean
+        // excesses over the top ~40 and ~120 samples. At small n the tail
+        // starts at p90, which gives a conservative (high) threshold rather
+        // than a noisy one.
         let qb = (1.0 - 40.0 / n).clamp(0.9, 0.995);
-        let qa = (1.0 - 120.0 / n).clamp(0.7, 0.985);
-        let mut lv = [0.1, 0.5, 0.9, 0.97, 0.997, qa, qb, p.exceed_q, p.tag_q];
-        lv.sort_by(f64::total_cmp);
-        let (u, ua, lo, hi, band) = match prev {
-            Some(t) if t.src_valid => (
-                t.src_tail_at,
-                t.src_tail_at_a,
-                t.src_clip_lo,
-                t.src_clip_hi,
-                t.src_band,
-            ),
-            _ => {
-                let qs = sk.quantiles(lv, p.width);
-                let at = |level: f64| qs[lv.iter().position(|&l| l == level).unwrap_or(0)];
-                let (q10, med, q90) = (at(0.1), at(0.5), at(0.9));
+        let qa = (1.0 - 120.0 / n).clamp(0.7, 0.985).min(qb);
+        let (levels, n_levels, idx) = p.levels.with_tail_starts(qa, qb);
+        let anchors = match prev.and_then(|t| t.anchors) {
+            Some(a) => a,
+            None => {
+                let qs = sk.quantiles(levels, p.width);
+                let (q10, med, q90) = (
+                    qs[idx.p10 as usize],
+                    qs[idx.p50 as usize],
+                    qs[idx.p90 as usize],
+                );
                 let scale = ((q90 - q10) / 2.563).max(p.width);
-                (
-                    at(qb),
-                    at(qa),
-                    med - 3.0 * scale,
-                    med + 3.0 * scale,
-                    BAND_LEVELS.map(at),
-                )
+                Anchors {
+                    tail_at: qs[idx.qb as usize],
+                    tail_at_a: qs[idx.qa as usize],
+                    clip_lo: med - 3.0 * scale,
+                    clip_hi: med + 3.0 * scale,
+                    band: idx.band.map(|i| qs[i as usize]),
+                }
             }
         };
-        // The CDF at the band edges moved down by ln c: the mass a slowed
-        // span would put in each band.
-        let pts = band.map(|e| e - p.mix_ln_factor);
-        let mut sc = sk.scan_begin(lv, u, lo, hi, pts);
-        // The tail start's level travels in the scan (levels are sorted, so
-        // its position is looked up again in `finish`).
-        sc.qb = qb;
-        (sc.qa, sc.ua) = (qa, ua);
-        sc
+        let spec = ScanSpec {
+            levels,
+            n_levels,
+            u: anchors.tail_at,
+            ua: anchors.tail_at_a,
+            lo: anchors.clip_lo,
+            hi: anchors.clip_hi,
+            // The CDF at the band edges moved down by ln c: the mass a
+            // slowed span would put in each band.
+            pts: anchors.band.map(|e| e - p.mix_ln_factor),
+        };
+        let out = sk.scan(&spec, p.width, scratch);
+        Self::finish(&out, &idx, qb, p, loc)
     }
 
     /// Thresholds from a completed pass.
-    pub(crate) fn finish(sc: &Scan, p: &ThresholdParams) -> Self {
-        let lv = sc.levels;
-        let qs = sc.out;
-        let qb = sc.qb;
-        let at = |level: f64| qs[lv.iter().position(|&l| l == level).unwrap_or(0)];
-        let (q10, med, q90, qb_ln, qa_ln) = (at(0.1), at(0.5), at(0.9), at(qb), at(sc.qa));
+    fn finish(
+        sc: &ScanOut,
+        idx: &LevelIdx,
+        qb: f64,
+        p: &ThresholdParams,
+        loc: Option<f64>,
+    ) -> Self {
+        let at = |i: u8| sc.q[i as usize];
+        let (q10, med, q90, qb_ln, qa_ln) = (
+            at(idx.p10),
+            at(idx.p50),
+            at(idx.p90),
+            at(idx.qb),
+            at(idx.qa),
+        );
         let scale = ((q90 - q10) / 2.563).max(p.width);
-        let (mean_c, sd_c) = sc.moments();
         // GPD shape from the slope of the mean-excess line between the two
         // tail starts (ME(u) = (β + ξu) / (1 − ξ) for a GPD): a log-normal
         // body's tail bends down (ξ < 0), a Pareto regime taking over from it
         // bends up (ξ > 0), which a plain exponential (Hill) fit misses in
         // both directions.
-        let (me_a, me_b) = (sc.excess_a(p.width), sc.excess(p.width));
-        let slope = (me_b - me_a) / (qb_ln - qa_ln).max(p.width);
+        let slope = (sc.me_u - sc.me_ua) / (qb_ln - qa_ln).max(p.width);
         // Only once the sketch holds ≥ 1000 samples (the top 40 are ≤ 4 %):
         // on fewer, the slope is noise (a shape fitted from the first
         // hundreds of spans quadrupled the warm-up false positives).
@@ -609,79 +729,75 @@ impl Thresholds {
         } else {
             0.0
         };
-        let beta = (p.tail_margin * me_b * (1.0 - xi)).max(p.width);
+        let beta = (p.tail_margin * sc.me_u * (1.0 - xi)).max(p.width);
         let tail_mass = 1.0 - qb;
-        let ratio = (tail_mass / p.spike_p).max(1.0);
-        let spike_ln = qb_ln
-            + if xi.abs() > 1e-6 {
-                beta * (ratio.powf(xi) - 1.0) / xi
-            } else {
-                beta * ratio.ln()
-            };
+        let ln_ratio = (tail_mass / p.spike_p).max(1.0).ln();
+        // (ratio^ξ − 1) / ξ, → ln(ratio) as ξ → 0 (`powf` and `exp_m1`
+        // cost 2–3 times an `exp`; for |ξ| > 1e-6 the cancellation in
+        // exp − 1 leaves < 1e-10 relative error).
+        let spike_excess = if xi.abs() > 1e-6 {
+            ((xi * ln_ratio).exp() - 1.0) / xi
+        } else {
+            ln_ratio
+        };
+        let spike_ln = qb_ln + beta * spike_excess;
         let clip_lo = med - 3.0 * scale;
         let clip_hi = med + 3.0 * scale;
-        let band_ln = BAND_LEVELS.map(at);
-        let total = sc.total.max(f64::MIN_POSITIVE);
-        let mut band_llr = [0.0; BANDS];
-        let (mut lvl_lo, mut cdf_lo) = (0.0, 0.0);
-        for (j, llr) in band_llr.iter_mut().enumerate() {
-            let (lvl_hi, cdf_hi) = if j + 1 < BANDS {
-                (BAND_LEVELS[j], (sc.cdf[j] / total).clamp(0.0, 1.0))
-            } else {
-                (1.0, 1.0)
-            };
-            let p0 = lvl_hi - lvl_lo;
-            let p_slow = (cdf_hi - cdf_lo).max(0.0);
-            *llr = ((1.0 - p.mix_eps) + p.mix_eps * p_slow / p0).ln();
-            (lvl_lo, cdf_lo) = (lvl_hi, cdf_hi.max(cdf_lo));
+        // A location correction: the shape comes from the slow sketch, the
+        // level from a faster average.
+        let s = loc.map_or(0.0, |l| l - sc.mean);
+        let mut band = [0.0; BANDS - 1];
+        let mut band_ln = [0.0f32; BANDS - 1];
+        for ((e, e_ln), &i) in band.iter_mut().zip(&mut band_ln).zip(&idx.band) {
+            *e = at(i);
+            *e_ln = (*e + s) as f32;
         }
-        Self {
-            band_ln,
-            band_llr,
-            src_band: band_ln,
-            median_ln: med,
-            median_ns: med.exp(),
-            scale_ln: scale,
-            spike_ns: spike_ln.exp().min(u64::MAX as f64 / 2.0) as u64,
-            spike_ln,
+        let mut band_llr = [0.0f32; BANDS];
+        let mut cdf_lo = 0.0f64;
+        for (j, llr) in band_llr.iter_mut().enumerate() {
+            let cdf_hi = if j + 1 < BANDS { sc.cdf[j] } else { 1.0 };
+            let p_slow = (cdf_hi - cdf_lo).max(0.0);
+            *llr = ((1.0 - p.mix_eps) + p.eps_per_band_mass[j] * p_slow).ln() as f32;
+            cdf_lo = cdf_hi.max(cdf_lo);
+        }
+        let anchors = Anchors {
             tail_at: qb_ln,
-            tail_mass,
-            tail_beta: beta,
-            tail_xi: xi,
-            exceed_ln: at(p.exceed_q),
-            tag_ln: at(p.tag_q),
+            tail_at_a: qa_ln,
             clip_lo,
             clip_hi,
-            mean_c,
-            inv_sd_c: 1.0 / sd_c.max(p.width * 0.5),
-            src_valid: true,
-            src_tail_at: qb_ln,
-            src_tail_at_a: qa_ln,
-            src_clip_lo: clip_lo,
-            src_clip_hi: clip_hi,
+            band,
+        };
+        let median_ln = med + s;
+        let spike_ln = spike_ln + s;
+        Self {
+            th: Thresholds {
+                spike_ns: spike_ln.exp().min(u64::MAX as f64 / 2.0) as u64,
+                median_ns: median_ln.exp(),
+                exceed_ln: at(idx.exceed) + s,
+                clip_lo: clip_lo + s,
+                clip_hi: clip_hi + s,
+                mean_c: sc.mean + s,
+                inv_sd_c: 1.0 / sc.sd.max(p.width * 0.5),
+                band_ln,
+                band_llr,
+            },
+            tail: TailModel {
+                median_ln,
+                scale_ln: scale,
+                tail_at: qb_ln + s,
+                tail_mass,
+                tail_beta: beta,
+                tail_xi: xi,
+                tag_ln: at(idx.tag) + s,
+                anchors: Some(anchors),
+            },
         }
     }
+}
 
-    /// The same distribution moved by `s` in log space (a location
-    /// correction: the shape comes from the slow sketch, the level from a
-    /// faster average).
-    pub(crate) fn shifted(mut self, s: f64) -> Self {
-        self.median_ln += s;
-        self.median_ns = self.median_ln.exp();
-        self.spike_ln += s;
-        self.spike_ns = self.spike_ln.exp().min(u64::MAX as f64 / 2.0) as u64;
-        self.tail_at += s;
-        self.exceed_ln += s;
-        self.tag_ln += s;
-        for b in &mut self.band_ln {
-            *b += s;
-        }
-        self.clip_lo += s;
-        self.clip_hi += s;
-        self.mean_c += s;
-        self
-    }
+// === impl TailModel ===
 
+impl TailModel {
     /// Estimated tail probability of a log-duration (only meaningful in the tail).
     pub(crate) fn tail_probability(&self, ln_x: f64) -> f64 {
         if ln_x <= self.tail_at {
@@ -699,22 +815,33 @@ impl Thresholds {
         self.tail_mass * base.powf(-1.0 / self.tail_xi)
     }
 
-    /// Partial-shift CUSUM increment of a log-duration.
+    /// Robust z-score reported for episode spans.
+    pub(crate) fn robust_z(&self, ln_x: f64) -> f64 {
+        (ln_x - self.median_ln) / self.scale_ln
+    }
+
+    /// Forgets the [`Anchors`]: the next refresh reads a different sketch.
+    pub(crate) fn drop_anchors(&mut self) {
+        self.anchors = None;
+    }
+}
+
+// === impl Thresholds ===
+
+impl Thresholds {
+    /// Partial-shift CUSUM increment of a log-duration: a count of the band
+    /// edges below it (no branches) and a table lookup.
     #[inline]
     pub(crate) fn band_score(&self, ln_x: f64) -> f64 {
-        let j = self.band_ln.iter().take_while(|&&e| ln_x > e).count();
-        self.band_llr[j]
+        let x = ln_x as f32;
+        let j: usize = self.band_ln.iter().map(|&e| (x > e) as usize).sum();
+        self.band_llr[j] as f64
     }
 
     /// Standardised, clipped log-duration for the mean CUSUM.
     #[inline]
     pub(crate) fn z(&self, ln_x: f64) -> f64 {
         (ln_x.clamp(self.clip_lo, self.clip_hi) - self.mean_c) * self.inv_sd_c
-    }
-
-    /// Robust z-score reported for episode spans.
-    pub(crate) fn robust_z(&self, ln_x: f64) -> f64 {
-        (ln_x - self.median_ln) / self.scale_ln
     }
 }
 
@@ -790,34 +917,83 @@ mod tests {
         let mut sk = LogSketch::new();
         let mut x = 0.5f64;
         for i in 0..5000u32 {
-            // Deterministic spread of values over ~3 decades.
+            // Deterministic spread of values over ~3 decades, with gaps.
             x = (x * 3.9 * (1.0 - x)).clamp(1e-6, 1.0 - 1e-6);
             sk.insert(
                 (1e3 * (1.0 + 1e3 * x * x)).ln() + (i % 7) as f64 * 0.01,
                 1.0 / w,
                 0.999,
             );
+            if i % 500 == 0 {
+                // Isolated far values leave empty buckets below them.
+                sk.insert(16.0 + (i / 500) as f64 * 0.3, 1.0 / w, 0.999);
+            }
         }
-        let lv = [0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99];
-        let (u, lo, hi) = (9.0, 7.5, 12.0);
-        let (qs, ex, (m, sd)) = sk.scan(lv, w, u, lo, hi);
-        // Spread over several steps, as the detector does, it is the same pass.
-        let mut sc = sk.scan_begin(lv, u, lo, hi, [f64::INFINITY; BANDS - 1]);
-        let mut steps = 1;
-        while !sk.scan_step(&mut sc, w, 16) {
-            steps += 1;
-        }
-        assert!(steps > 2, "{steps}");
-        for (a, b) in sc.out.iter().zip(qs) {
+        let (first, last) = sk.range();
+        let empty = sk.bins[first..=last].iter().filter(|&&b| b == 0.0).count();
+        assert!(empty > 3, "the sketch should have gaps: {empty}");
+        let mut levels = [0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99, 1.0];
+        let n_levels = 9;
+        let pts = [9.0, 11.01, 12.5, 16.44, 20.0];
+        let spec = ScanSpec {
+            levels,
+            n_levels,
+            u: 13.7,
+            ua: 12.9,
+            lo: 10.5,
+            hi: 13.5,
+            pts,
+        };
+        let out = sk.scan(&spec, w, &mut ScanScratch::new());
+        levels[n_levels..].fill(1.0);
+        let qs = sk.quantiles(levels, w);
+        for (a, b) in out.q[..n_levels].iter().zip(qs) {
             assert!((a - b).abs() < 1e-9, "{a} vs {b}");
         }
-        let qs2 = sk.quantiles(lv, w);
-        let ex2 = sk.mean_excess(u, w);
-        let (m2, sd2) = sk.clipped_moments(lo, hi, w);
-        for (a, b) in qs.iter().zip(qs2) {
-            assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+        let close = |a: f64, b: f64| assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+        close(out.me_u, sk.mean_excess(spec.u, w));
+        close(out.me_ua, sk.mean_excess(spec.ua, w));
+        let (m, sd) = sk.clipped_moments(spec.lo, spec.hi, w);
+        close(out.mean, m);
+        close(out.sd, sd);
+        // The CDF with uniform mass inside each bucket.
+        for (&pt, &c) in pts.iter().zip(&out.cdf) {
+            let below: f64 = (first..=last)
+                .map(|j| {
+                    let lo = (sk.base + j as i64) as f64 * w;
+                    sk.bins[j] as f64 * ((pt - lo) / w).clamp(0.0, 1.0)
+                })
+                .sum();
+            close(c, (below / sk.total as f64).min(1.0));
         }
-        assert!((ex - ex2).abs() < 1e-9 && (m - m2).abs() < 1e-9 && (sd - sd2).abs() < 1e-9);
+    }
+
+    #[test]
+    fn level_plan_places_every_named_level() {
+        for (exceed, tag) in [(0.99, 0.9), (0.95, 0.8), (0.999, 0.97)] {
+            let plan = LevelPlan::new(exceed, tag);
+            for (qa, qb) in [(0.7, 0.9), (0.97, 0.99), (0.985, 0.995), (0.95, 0.95)] {
+                let (lv, n, idx) = plan.with_tail_starts(qa, qb);
+                assert!(lv.windows(2).all(|p| p[0] <= p[1]), "{lv:?}");
+                assert!(n <= MAX_LEVELS);
+                let named = [
+                    (idx.p10, 0.1),
+                    (idx.p50, 0.5),
+                    (idx.p90, 0.9),
+                    (idx.exceed, exceed),
+                    (idx.tag, tag),
+                    (idx.qa, qa),
+                    (idx.qb, qb),
+                ];
+                let bands = idx.band.into_iter().zip(BAND_LEVELS);
+                for (i, l) in named.into_iter().chain(bands) {
+                    assert!(
+                        (i as usize) < n && lv[i as usize] == l,
+                        "{l} at {i}: {lv:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
