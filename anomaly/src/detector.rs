@@ -697,6 +697,41 @@ mod tests {
     }
 
     #[test]
+    fn young_keys_do_not_call_ordinary_spans_spikes() {
+        // 400 keys, each judged from its 51st span on (the collector test's `min_samples: 50`),
+        // log-normal σ = 0.3: the tail scale is fitted on 5–40 tail samples. The spike test
+        // must keep to its 1e-4 false-positive rate there too: ≤ 10 of the 100,000 judged
+        // spans (3 with the young-key margin, 7 without it, on this seed).
+        let cfg = DetectorConfig {
+            min_samples: 50,
+            sequential_min_samples: 100_000,
+            ..DetectorConfig::default()
+        };
+        let mut d = Detector::new(cfg).unwrap();
+        let mut rng = Rng(5);
+        let mut spikes = 0;
+        let mut t = 0;
+        for span in 0..300 {
+            for key in 0..400u64 {
+                t += 1_000_000;
+                let v = d.observe_hashed(KeyHash(key), rng.duration(10.0, 0.3, 0.0), t);
+                if span >= 50 && v.kind == Some(AnomalyKind::Spike) {
+                    spikes += 1;
+                }
+            }
+        }
+        assert!(
+            spikes <= 10,
+            "{spikes} spikes among 100,000 ordinary spans of young keys"
+        );
+        // A real spike on a young key is still one.
+        t += 1_000_000;
+        let v = d.observe_hashed(KeyHash(7), 200_000_000, t);
+        assert_eq!(v.kind, Some(AnomalyKind::Spike));
+        assert!(v.score > 0.0 && v.score < 1e-4, "{v:?}");
+    }
+
+    #[test]
     fn step_shift_is_found_and_tagged_against_old_baseline() {
         let mut d = det();
         let mut rng = Rng(11);

@@ -640,6 +640,8 @@ impl ThresholdParams {
 /// mean-excess slope of ~100 tail samples is noise (measured: −0.4 raised
 /// the false positives with no recall gained; 0.5 changed nothing).
 const XI_MIN: f64 = -0.2;
+/// 1 + 1/√40: the relative error of a tail scale fitted on the full 40 tail samples.
+const YOUNG_KEY_NORM: f64 = 1.158_113_883_008_419;
 const XI_MAX: f64 = 0.3;
 
 impl Baseline {
@@ -695,14 +697,14 @@ impl Baseline {
             pts: anchors.band.map(|e| e - p.mix_ln_factor),
         };
         let out = sk.scan(&spec, p.width, scratch);
-        Self::finish(&out, &idx, qb, p, loc)
+        Self::finish(&out, &idx, (n, qb), p, loc)
     }
 
     /// Thresholds from a completed pass.
     fn finish(
         sc: &ScanOut,
         idx: &LevelIdx,
-        qb: f64,
+        (n, qb): (f64, f64),
         p: &ThresholdParams,
         loc: Option<f64>,
     ) -> Self {
@@ -729,7 +731,13 @@ impl Baseline {
         } else {
             0.0
         };
-        let beta = (p.tail_margin * sc.me_u * (1.0 - xi)).max(p.width);
+        // The scale is a mean over the k = n·(1 − qb) tail samples, with a relative standard
+        // error of ~1/√k: on young keys (k down to 5 at `min_samples` 50) the margin widens by
+        // that error, normalised so that a key with the full 40 tail samples keeps
+        // `tail_margin` (a 2.8σ span of a σ = 0.3 key was a "spike" after 100 samples).
+        let k = (n * (1.0 - qb)).max(1.0);
+        let margin = p.tail_margin * ((1.0 + k.sqrt().recip()) / YOUNG_KEY_NORM).max(1.0);
+        let beta = (margin * sc.me_u * (1.0 - xi)).max(p.width);
         let tail_mass = 1.0 - qb;
         let ln_ratio = (tail_mass / p.spike_p).max(1.0).ln();
         // (ratio^ξ − 1) / ξ, → ln(ratio) as ξ → 0 (`powf` and `exp_m1`
@@ -809,8 +817,9 @@ impl TailModel {
         }
         let base = 1.0 + self.tail_xi * y;
         if base <= 0.0 {
-            // Beyond the end point of a bounded (ξ < 0) tail.
-            return 0.0;
+            // Beyond the end point of a bounded (ξ < 0) tail: rarer than anything the fit can
+            // express, yet never reported as a probability of exactly 0.
+            return f64::MIN_POSITIVE;
         }
         self.tail_mass * base.powf(-1.0 / self.tail_xi)
     }
