@@ -62,6 +62,14 @@ pub struct DetectorConfig {
     /// CUSUM decision threshold h. Default 12 (~1e6 spans between false
     /// alarms for a Gaussian stream).
     pub cusum_h: f64,
+    /// Trend CUSUM reference value: a second mean CUSUM on the same
+    /// standardised log-durations (less their slow average, when positive)
+    /// with a smaller reference, so a ramp is caught while it is still
+    /// small. Default 0.15.
+    pub trend_k: f64,
+    /// Trend CUSUM decision threshold; it opens a shift episode whose tag
+    /// threshold starts higher than the mean CUSUM's. Default 30.
+    pub trend_h: f64,
     /// Baseline quantile whose exceedance rate the Bernoulli CUSUM watches.
     /// Default 0.99.
     pub exceedance_quantile: f64,
@@ -117,6 +125,8 @@ impl Default for DetectorConfig {
             refresh_every: 32,
             cusum_k: 0.5,
             cusum_h: 12.0,
+            trend_k: 0.15,
+            trend_h: 30.0,
             exceedance_quantile: 0.99,
             exceedance_alt_rate: 0.05,
             exceedance_h: 12.0,
@@ -197,6 +207,8 @@ impl DetectorConfig {
         check(r >= 1.0, "refresh_every", r, ">= 1")?;
         check(self.cusum_k >= 0.0, "cusum_k", self.cusum_k, ">= 0")?;
         check(self.cusum_h > 0.0, "cusum_h", self.cusum_h, "> 0")?;
+        check(self.trend_k >= 0.0, "trend_k", self.trend_k, ">= 0")?;
+        check(self.trend_h > 0.0, "trend_h", self.trend_h, "> 0")?;
         let q = self.exceedance_quantile;
         check(q > 0.5 && q < 1.0, "exceedance_quantile", q, "in (0.5, 1)")?;
         let alt = self.exceedance_alt_rate;

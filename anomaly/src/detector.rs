@@ -17,6 +17,17 @@ use crate::verdict::{AnomalyKind, Category, Verdict};
 /// per span at 100k keys.
 const EVICTION_SAMPLES: usize = 16;
 
+/// Per-span rate of the trend CUSUM's bias average (half-life ~350 spans of
+/// the key): slow next to the ×1.5 point of a ramp, fast next to a
+/// diurnal cycle.
+const TREND_BIAS_RATE: f32 = 0.002;
+
+/// Until the mean CUSUM confirms it, a trend episode tags spans this many
+/// (log-space) standard deviations above the shift episodes' tag
+/// threshold, less the episode's level: a false alarm of the
+/// small-reference CUSUM tags little, a real ramp soon tags like a shift.
+const TREND_TAG_MARGIN: f64 = 1.0;
+
 /// Constants derived once from the config so the hot path does no config math.
 #[derive(Debug, Clone)]
 struct Derived {
@@ -48,12 +59,15 @@ enum Trigger {
     Exceedance,
     /// Banded CUSUM for "a fraction of requests slower": a partial shift.
     Partial,
+    /// Mean CUSUM with a small reference (`trend_k`) on z above its slow
+    /// average: a ramp, caught while it is small. A shift.
+    Trend,
 }
 
 impl Trigger {
     fn kind(self) -> AnomalyKind {
         match self {
-            Self::Mean => AnomalyKind::Shift,
+            Self::Mean | Self::Trend => AnomalyKind::Shift,
             Self::Exceedance | Self::Partial => AnomalyKind::Degradation,
         }
     }
@@ -87,6 +101,8 @@ struct Episode {
     /// `back_fit`'s reference.
     lvl_sum: f64,
     lvl_n: f64,
+    /// Trend episodes: the mean CUSUM has fired since (see `tag_ln`).
+    confirmed: bool,
 }
 
 // === impl KeyState ===
@@ -118,8 +134,14 @@ struct KeyState {
     episode: Option<Box<Episode>>,
     seen: u32,
     since_refresh: u32,
+    /// Trend CUSUM: the mean CUSUM's sum with a smaller reference value
+    /// (`trend_k`), for ramps. `f32` so it fits the padding before `th`.
+    s_trend: f32,
     loc_init: bool,
     th: Thresholds,
+    /// Slow average of z (rate `TREND_BIAS_RATE`), removed from the trend
+    /// CUSUM's input when positive.
+    z_bias: f32,
     tail: TailModel,
     sketch: LogSketch,
 }
@@ -135,6 +157,8 @@ impl KeyState {
             s_mean: 0.0,
             s_exceed: 0.0,
             s_mix: 0.0,
+            s_trend: 0.0,
+            z_bias: 0.0,
             loc: 0.0,
             loc_init: false,
             th: Thresholds::default(),
@@ -208,6 +232,13 @@ impl KeyState {
         if self.seen > cfg.sequential_min_samples {
             let z = self.th.z(ln_x);
             self.s_mean = (self.s_mean + z - cfg.cusum_k).max(0.0);
+            // The trend CUSUM watches z above its own slow average (only a
+            // positive one is removed): with a reference this small, a
+            // baseline that sits a little low for hours (diurnal load, a
+            // skewed key) would otherwise drive it to false alarms.
+            let zf = z as f32;
+            self.z_bias += TREND_BIAS_RATE * (zf - self.z_bias);
+            self.s_trend = (self.s_trend + zf - self.z_bias.max(0.0) - cfg.trend_k as f32).max(0.0);
             let llr = if ln_x > self.th.exceed_ln {
                 d.llr_exceed
             } else {
@@ -217,6 +248,8 @@ impl KeyState {
             self.s_mix = (self.s_mix + self.th.band_score(ln_x)).max(0.0);
             let trigger = if self.s_mean >= cfg.cusum_h {
                 Some(Trigger::Mean)
+            } else if self.s_trend >= cfg.trend_h as f32 {
+                Some(Trigger::Trend)
             } else if self.s_exceed >= cfg.exceedance_h {
                 Some(Trigger::Exceedance)
             } else if self.s_mix >= cfg.partial_shift_h && self.s_mean < 0.5 * cfg.cusum_h {
@@ -235,7 +268,7 @@ impl KeyState {
                 let mut fresh = LogSketch::new();
                 fresh.insert(ln_x, d.inv_width, 1.0);
                 let tag_ln = match trigger {
-                    Trigger::Mean => self.tail.tag_ln,
+                    Trigger::Mean | Trigger::Trend => self.tail.tag_ln,
                     Trigger::Exceedance | Trigger::Partial => self.th.exceed_ln,
                 };
                 self.episode = Some(Box::new(Episode {
@@ -249,7 +282,7 @@ impl KeyState {
                     },
                     fresh,
                     fresh_last_ns: now_ns,
-                    back: if trigger == Trigger::Mean {
+                    back: if matches!(trigger, Trigger::Mean | Trigger::Trend) {
                         0.0
                     } else {
                         cfg.exceedance_alt_rate
@@ -257,6 +290,7 @@ impl KeyState {
                     back_fit: 0.0,
                     lvl_sum: 0.0,
                     lvl_n: 0.0,
+                    confirmed: false,
                 }));
                 if verdict.kind.is_none() && ln_x > tag_ln {
                     verdict = Self::episode_verdict(cfg, kind, dur_ns, ln_x, &self.th, &self.tail);
@@ -354,7 +388,15 @@ impl KeyState {
         // nominal rate (a reverse Bernoulli CUSUM would need ~1000 spans to
         // tell 1 % from 2 %, and stalls when the tail estimate is slightly off).
         let ended = match ep.trigger {
-            Trigger::Mean => {
+            Trigger::Mean | Trigger::Trend => {
+                // A trend episode opens on weaker evidence: until the mean
+                // CUSUM confirms it, it ends once the level is back under k
+                // rather than k/2.
+                let kb = if ep.trigger == Trigger::Trend && !ep.confirmed {
+                    cfg.cusum_k
+                } else {
+                    0.5 * cfg.cusum_k
+                };
                 // Two reverse CUSUMs; the episode ends when either fires.
                 // `back` has the fixed reference k/2 (right for small shifts).
                 // `back_fit` tests "back at the baseline" against "still at the
@@ -365,6 +407,12 @@ impl KeyState {
                 // tagging the p90 exceedances of normal spans all that time:
                 // the bulk of the near-episode false positives.
                 let z = ep.frozen.th.z(ln_x);
+                if ep.trigger == Trigger::Trend && !ep.confirmed {
+                    // The mean CUSUM keeps running: once it fires too, the
+                    // level is a shift's, and spans are tagged like one.
+                    self.s_mean = (self.s_mean + z - cfg.cusum_k).max(0.0);
+                    ep.confirmed = self.s_mean >= cfg.cusum_h;
+                }
                 ep.lvl_sum += z;
                 ep.lvl_n += 1.0;
                 // Mean z over the whole episode, shrunk towards k by a prior
@@ -373,7 +421,7 @@ impl KeyState {
                 let prior = 8.0;
                 let delta =
                     ((ep.lvl_sum + prior * cfg.cusum_k) / (ep.lvl_n + prior)).max(cfg.cusum_k);
-                ep.back = (ep.back + 0.5 * cfg.cusum_k - z).max(0.0);
+                ep.back = (ep.back + kb - z).max(0.0);
                 ep.back_fit = (ep.back_fit + 0.5 * delta - z).max(0.0);
                 ep.back >= 0.5 * cfg.cusum_h || ep.back_fit * delta >= 0.5 * cfg.cusum_h
             }
@@ -390,7 +438,14 @@ impl KeyState {
         let relearn = now_ns.saturating_sub(ep.start_ns) >= d.relearn_ns
             && ep.fresh.weight() >= cfg.min_samples as f64;
         let kind = ep.kind;
-        let tag_ln = ep.tag_ln;
+        let tag_ln = if ep.trigger == Trigger::Trend && !ep.confirmed {
+            // The tag threshold comes down to the shift episodes' as the
+            // episode's level (mean z, shrunk to 0 by 8 spans) grows.
+            let lvl = ep.lvl_sum / (ep.lvl_n + 8.0);
+            ep.frozen.tail.tag_ln + (TREND_TAG_MARGIN - lvl).max(0.0) / ep.frozen.th.inv_sd_c
+        } else {
+            ep.tag_ln
+        };
         let Baseline { th, tail } = &ep.frozen;
         let mut verdict = if ln_x > tag_ln || dur_ns > th.spike_ns {
             Self::episode_verdict(cfg, kind, dur_ns, ln_x, th, tail)
@@ -407,6 +462,8 @@ impl KeyState {
                 self.last_ns = ep.fresh_last_ns;
             }
             self.s_mean = 0.0;
+            self.s_trend = 0.0;
+            self.z_bias = 0.0;
             self.s_exceed = 0.0;
             self.s_mix = 0.0;
             self.loc_init = false;
@@ -417,6 +474,7 @@ impl KeyState {
             // Back to the old level: resume the untouched pre-episode baseline.
             self.episode = None;
             self.s_mean = 0.0;
+            self.s_trend = 0.0;
             self.s_exceed = 0.0;
             self.s_mix = 0.0;
         }
@@ -754,6 +812,52 @@ mod tests {
         assert!(seq.len() > 60, "only {} episode spans tagged", seq.len());
         // Judged against the pre-shift baseline (~20 ms), not the new level.
         assert!((seq[seq.len() - 1].baseline_ms - 20.0).abs() < 2.0);
+    }
+
+    /// Spans of a linear ramp to ×3 over 2000 spans (log-σ `sigma`, after
+    /// 5000 stationary ones) until an episode opens; `None` if none does.
+    fn ramp_open_span(cfg: DetectorConfig, sigma: f64, seed: u64) -> Option<usize> {
+        let mut d = Detector::new(cfg).unwrap();
+        let mut rng = Rng(seed);
+        let mut t = 0;
+        feed(&mut d, &mut rng, &mut t, 5_000, |r| {
+            r.duration(20.0, sigma, 0.0)
+        });
+        let mut i = 0;
+        let v = feed(&mut d, &mut rng, &mut t, 2_000, |r| {
+            i += 1;
+            let f = 1.0 + 2.0 * i as f64 / 2_000.0;
+            (r.duration(20.0, sigma, 0.0) as f64 * f) as u64
+        });
+        v.iter().position(|v| v.episode_open)
+    }
+
+    #[test]
+    fn ramp_opens_an_episode_before_one_and_a_half_times_the_baseline() {
+        // The factor reaches ×1.5 at span 500 of the ramp. The mean CUSUM
+        // (k = 0.5σ) only accumulates above ×e^(σ/2): at σ = 0.8 that is
+        // ×1.49, and without the trend CUSUM 4 of these 10 σ = 0.8 ramps
+        // opened an episode after span 500 (spans 521–584); with it, 1 of
+        // these 20 did (σ 0.8, seed 2: span 517), the rest by span 422.
+        let mut late = [0u32; 2];
+        for sigma in [0.4, 0.8] {
+            for seed in 1..=10 {
+                let at = ramp_open_span(DetectorConfig::default(), sigma, seed);
+                let without = DetectorConfig {
+                    trend_h: 1e9,
+                    ..DetectorConfig::default()
+                };
+                let without = ramp_open_span(without, sigma, seed);
+                eprintln!("σ {sigma} seed {seed}: trend CUSUM {at:?}, without it {without:?}");
+                late[0] += at.is_none_or(|a| a >= 500) as u32;
+                late[1] += without.is_none_or(|w| w >= 500) as u32;
+            }
+        }
+        assert!(late[0] <= 1, "{} of 20 ramps opened after ×1.5", late[0]);
+        assert!(
+            late[1] >= 3,
+            "the ramps are too easy to test the trend CUSUM"
+        );
     }
 
     #[test]
