@@ -86,40 +86,6 @@ trap 'exit 130' INT TERM
 # start_bg, alive, stop_pid: process bookkeeping shared with the other bench scripts.
 source "$HERE/procs.sh"
 
-free_ports() { # prints N free loopback ports below the usual ephemeral range (32768+)
-  python3 - "$1" <<'EOF'
-import random, socket, sys
-want, ports = int(sys.argv[1]), []
-for port in random.sample(range(20000, 32000), 400):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", port))
-        ports.append(port)
-    except OSError:
-        pass
-    finally:
-        s.close()
-    if len(ports) == want:
-        break
-print(" ".join(map(str, ports)))
-EOF
-}
-
-# wait_port PORT PID SECS: succeed once PORT accepts connections, fail if PID dies or time runs out.
-wait_port() {
-  local port=$1 pid=$2 deadline=$((SECONDS + $3))
-  while ((SECONDS < deadline)); do
-    alive "$pid" || return 1
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  return 1
-}
-
-cpu_of() { # utime+stime seconds of PID
-  awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); split($0, f, " "); printf "%.2f", (f[12] + f[13]) / hz }' "/proc/$1/stat"
-}
-hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 sink_records() { jq -r '.log_records // 0' "$1" 2>/dev/null || echo 0; }
 now_ms() { date +%s%3N; }
 

@@ -1,6 +1,7 @@
-# Process bookkeeping for the bench scripts (sourced, not run): every background process is
-# recorded in LIVE, watched by a watchdog that kills it after MAX_LIFE seconds (the watchdogs
-# block on fd 9, a FIFO nobody writes to), and stopped by PID.
+# Process bookkeeping for the bench scripts (sourced, not run): free loopback ports, waiting for
+# a port, CPU-seconds and peak RSS of a PID; every background process is recorded in LIVE,
+# watched by a watchdog that kills it after MAX_LIFE seconds (the watchdogs block on fd 9, a
+# FIFO nobody writes to), and stopped by PID.
 # Expects: associative arrays LIVE and WATCHDOG, MAX_LIFE, and fd 9 open on the FIFO.
 
 # start_bg CPU LOGPREFIX CMD...  -> sets BG_PID; a watchdog kills it after MAX_LIFE seconds.
@@ -40,3 +41,39 @@ stop_pid() {
     unset "WATCHDOG[$p]"
   fi
 }
+
+free_ports() { # prints N free loopback ports, picked below the usual ephemeral range (32768+)
+  # so that sockets left over from earlier runs (TIME_WAIT etc.) cannot hold them.
+  python3 - "$1" <<'EOF'
+import random, socket, sys
+want, ports = int(sys.argv[1]), []
+for port in random.sample(range(20000, 32000), 400):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        ports.append(port)
+    except OSError:
+        pass
+    finally:
+        s.close()
+    if len(ports) == want:
+        break
+print(" ".join(map(str, ports)))
+EOF
+}
+
+# wait_port PORT PID SECS: succeed once PORT accepts connections, fail if PID dies or time runs out.
+wait_port() {
+  local port=$1 pid=$2 deadline=$((SECONDS + $3))
+  while ((SECONDS < deadline)); do
+    alive "$pid" || return 1
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
+cpu_of() { # utime+stime seconds of PID
+  awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); split($0, f, " "); printf "%.2f", (f[12] + f[13]) / hz }' "/proc/$1/stat"
+}
+hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
