@@ -18,7 +18,6 @@ use super::entry::{Entry, Field};
 #[derive(Debug, Clone)]
 pub struct Expr {
     node: Node,
-    source: String,
 }
 
 #[derive(Debug, Clone)]
@@ -81,20 +80,12 @@ impl Expr {
                 "expression {source:?}: unexpected {tok} at character {at}"
             ));
         }
-        Ok(Expr {
-            node,
-            source: source.to_string(),
-        })
+        Ok(Expr { node })
     }
 
     /// Whether the expression is true for `entry` (a non-boolean result is false).
     pub fn is_true(&self, entry: &Entry) -> bool {
         matches!(eval(&self.node, entry), Val::Bool(true))
-    }
-
-    /// The text it was parsed from.
-    pub fn source(&self) -> &str {
-        &self.source
     }
 }
 

@@ -253,8 +253,6 @@ pub struct Outcome {
     pub errors: usize,
     /// Ids that were present but invalid (left in place).
     pub invalid_trace_ids: usize,
-    /// Dropped by a `router` that no route matched and that has no `default`.
-    pub unrouted: bool,
 }
 
 /// Where a step sends the record: by index into the list, or to the end of the list.
@@ -388,7 +386,6 @@ impl Pipeline {
                             Some(target) => i = *target,
                             None => {
                                 outcome.keep = false;
-                                outcome.unrouted = true;
                                 return outcome;
                             }
                         },
@@ -444,18 +441,8 @@ fn build(config: &OperatorConfig) -> Result<Built, String> {
         OperatorConfig::Copy(c) => (&c.if_expr, &c.output),
         OperatorConfig::Remove(c) => (&c.if_expr, &c.output),
         OperatorConfig::Add(c) => (&c.if_expr, &c.output),
-        OperatorConfig::Router(c) => {
-            if c.routes.is_empty() {
-                return Err("router: routes must list at least one route".into());
-            }
-            return Ok(Built {
-                id: c.id.clone().unwrap_or_else(|| "router".into()),
-                on_error: OnError::Send,
-                cond: None,
-                output: None,
-                op: BuiltOp::Router(c.clone()),
-            });
-        }
+        // A router's routes are its outputs; it has no `if`.
+        OperatorConfig::Router(_) => (&None, &None),
     };
     let (id, on_error, op) = build_op(config)?;
     Ok(Built {
@@ -463,22 +450,22 @@ fn build(config: &OperatorConfig) -> Result<Built, String> {
         on_error,
         cond: cond.clone(),
         output: output.clone(),
-        op: BuiltOp::Op(op),
+        op,
     })
 }
 
-fn build_op(config: &OperatorConfig) -> Result<(String, OnError, Op), String> {
+fn build_op(config: &OperatorConfig) -> Result<(String, OnError, BuiltOp), String> {
     let name = |id: &Option<String>, kind: &str| id.clone().unwrap_or_else(|| kind.to_string());
     Ok(match config {
         OperatorConfig::JsonParser(c) => (
             name(&c.id, "json_parser"),
             c.on_error,
-            Op::Parse(Box::new(Parser::json(c)?)),
+            BuiltOp::Op(Op::Parse(Box::new(Parser::json(c)?))),
         ),
         OperatorConfig::RegexParser(c) => (
             name(&c.id, "regex_parser"),
             c.on_error,
-            Op::Parse(Box::new(Parser::regex(c)?)),
+            BuiltOp::Op(Op::Parse(Box::new(Parser::regex(c)?))),
         ),
         OperatorConfig::SeverityParser(c) => {
             let inner = SeverityConfig {
@@ -490,7 +477,7 @@ fn build_op(config: &OperatorConfig) -> Result<(String, OnError, Op), String> {
             (
                 name(&c.id, "severity_parser"),
                 c.on_error,
-                Op::Severity(SeverityParser::new(&inner)?),
+                BuiltOp::Op(Op::Severity(SeverityParser::new(&inner)?)),
             )
         }
         OperatorConfig::TimeParser(c) => {
@@ -503,7 +490,7 @@ fn build_op(config: &OperatorConfig) -> Result<(String, OnError, Op), String> {
             (
                 name(&c.id, "time_parser"),
                 c.on_error,
-                Op::Time(TimeParser::new(&inner)?),
+                BuiltOp::Op(Op::Time(TimeParser::new(&inner)?)),
             )
         }
         OperatorConfig::TraceParser(c) => {
@@ -515,31 +502,40 @@ fn build_op(config: &OperatorConfig) -> Result<(String, OnError, Op), String> {
             (
                 name(&c.id, "trace_parser"),
                 c.on_error,
-                Op::Trace(TraceParser::new(&inner)),
+                BuiltOp::Op(Op::Trace(TraceParser::new(&inner))),
             )
         }
         OperatorConfig::Move(c) => (
             name(&c.id, "move"),
             c.on_error,
-            Op::Move(c.from.clone(), c.to.clone()),
+            BuiltOp::Op(Op::Move(c.from.clone(), c.to.clone())),
         ),
         OperatorConfig::Copy(c) => (
             name(&c.id, "copy"),
             c.on_error,
-            Op::Copy(c.from.clone(), c.to.clone()),
+            BuiltOp::Op(Op::Copy(c.from.clone(), c.to.clone())),
         ),
         OperatorConfig::Remove(c) => (
             name(&c.id, "remove"),
             c.on_error,
-            Op::Remove(c.field.clone()),
+            BuiltOp::Op(Op::Remove(c.field.clone())),
         ),
-        OperatorConfig::Router(_) => return Err("router is built by `build`".into()),
+        OperatorConfig::Router(c) => {
+            if c.routes.is_empty() {
+                return Err("router: routes must list at least one route".into());
+            }
+            (
+                name(&c.id, "router"),
+                OnError::Send,
+                BuiltOp::Router(c.clone()),
+            )
+        }
         OperatorConfig::Add(c) => {
             fields::check_add_value(&c.value)?;
             (
                 name(&c.id, "add"),
                 c.on_error,
-                Op::Add(c.field.clone(), c.value.clone()),
+                BuiltOp::Op(Op::Add(c.field.clone(), c.value.clone())),
             )
         }
     })
@@ -588,8 +584,7 @@ mod tests {
             Outcome {
                 keep: true,
                 errors: 0,
-                invalid_trace_ids: 0,
-                unrouted: false
+                invalid_trace_ids: 0
             }
         );
         assert_eq!(e.body, json!("disk full"));
@@ -706,12 +701,12 @@ mod tests {
         assert_eq!(e.attributes["seen"], json!(true));
         assert!(!e.attributes.contains_key(PARSE_ERROR_ATTRIBUTE));
 
-        // Without a default, unmatched records are dropped (stanza's behaviour), and say so.
+        // Without a default, unmatched records are dropped (stanza's behaviour), not as errors.
         let p = pipeline(
             "- type: router\n  routes:\n    - output: j\n      expr: 'body matches \"^x\"'\n- type: json_parser\n  id: j\n",
         );
         let out = p.process(&mut Entry::from_line("y".into()));
-        assert!(!out.keep && out.unrouted);
+        assert!(!out.keep && out.errors == 0);
     }
 
     #[test]
@@ -734,6 +729,8 @@ mod tests {
             e.contains("routes[0].expr") && e.contains("not supported"),
             "{e}"
         );
+        let e = err("- type: router\n  routes: []\n");
+        assert!(e.contains("at least one route"), "{e}");
         let e = err("- type: json_parser\n  if: 'body matches'\n");
         assert!(e.contains("if:") && e.contains("string literal"), "{e}");
         let bad: Result<Vec<OperatorConfig>, _> =
