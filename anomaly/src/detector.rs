@@ -28,6 +28,14 @@ const TREND_BIAS_RATE: f32 = 0.002;
 /// small-reference CUSUM tags little, a real ramp soon tags like a shift.
 const TREND_TAG_MARGIN: f64 = 1.0;
 
+/// Per-tagged-span decay of an episode's count of tagged spans and of those
+/// a slow descendant explained (memory ~20 tagged spans).
+const EXPLAINED_DECAY: f32 = 0.95;
+
+/// Tagged spans (decayed) an episode needs before it can be judged
+/// propagated: its first tags always stand.
+const PROPAGATED_MIN_TAGS: f32 = 3.0;
+
 /// Constants derived once from the config so the hot path does no config math.
 #[derive(Debug, Clone)]
 struct Derived {
@@ -103,6 +111,13 @@ struct Episode {
     lvl_n: f64,
     /// Trend episodes: the mean CUSUM has fired since (see `tag_ln`).
     confirmed: bool,
+    /// Tagged spans of the episode, and those of them a slow descendant in
+    /// their trace explained (decayed by [`EXPLAINED_DECAY`] per tagged
+    /// span): when most are explained, the key only carries another key's
+    /// slowness, and its unexplained spans are not tagged (see
+    /// [`Detector::after_attribution`]).
+    tagged: f32,
+    explained: f32,
 }
 
 // === impl KeyState ===
@@ -291,6 +306,8 @@ impl KeyState {
                     lvl_sum: 0.0,
                     lvl_n: 0.0,
                     confirmed: false,
+                    tagged: 0.0,
+                    explained: 0.0,
                 }));
                 if verdict.kind.is_none() && ln_x > tag_ln {
                     verdict = Self::episode_verdict(cfg, kind, dur_ns, ln_x, &self.th, &self.tail);
@@ -482,6 +499,31 @@ impl KeyState {
     }
 }
 
+impl KeyState {
+    /// See [`Detector::after_attribution`].
+    fn after_attribution(&mut self, cfg: &DetectorConfig, dur_ns: u64, verdict: &mut Verdict) {
+        let Some(ep) = self.episode.as_mut() else {
+            return;
+        };
+        let explained = verdict.kind == Some(AnomalyKind::Propagated);
+        ep.tagged = EXPLAINED_DECAY * ep.tagged + 1.0;
+        ep.explained = EXPLAINED_DECAY * ep.explained + f32::from(u8::from(explained));
+        if explained || ep.tagged < PROPAGATED_MIN_TAGS || ep.explained <= 0.5 * ep.tagged {
+            return;
+        }
+        // A propagated episode, and a span no descendant explains: slow
+        // against the frozen baseline only as often as any normal span is
+        // (it did not take the slow path), unless it is a spike of its own.
+        let Baseline { th, tail } = &ep.frozen;
+        let ln_x = (dur_ns.max(1) as f64).ln();
+        let own = Self::judge(cfg, dur_ns, ln_x, th, tail);
+        verdict.kind = own.kind;
+        verdict.score = own.score;
+        verdict.category = own.category;
+        verdict.root_span_id = None;
+    }
+}
+
 // === impl Detector ===
 
 /// Identity hasher for keys that are already well-mixed 64-bit hashes.
@@ -595,6 +637,25 @@ impl Detector {
             duration_ns,
             now_unix_nanos,
         )
+    }
+
+    /// Call after [`crate::Attributor::attribute`] has refined a verdict of
+    /// [`Detector::observe`] for the same span (`key`, `duration_ns`).
+    ///
+    /// A key's episode learns which of its tagged spans a slow descendant
+    /// explained (kind `propagated`). Once most of them are, the episode is
+    /// a propagated one — the caller of a slow dependency, whose requests
+    /// that did not take the slow path are as fast as ever — and a tagged
+    /// span that no descendant explains loses its tag, unless it fails the
+    /// tail test against the pre-episode baseline on its own (a `spike`).
+    /// Costs a key lookup for tagged spans of keys in an episode only.
+    pub fn after_attribution(&mut self, key: KeyHash, duration_ns: u64, verdict: &mut Verdict) {
+        if !verdict.episode_open || !verdict.is_anomalous() {
+            return;
+        }
+        if let Some(&idx) = self.map.get(&key.0) {
+            self.slots[idx as usize].after_attribution(&self.cfg, duration_ns, verdict);
+        }
     }
 
     /// Number of keys currently tracked.
@@ -1085,6 +1146,85 @@ mod tests {
             th_end <= tail && tail < first_bucket,
             "{th_end} {tail} {first_bucket}"
         );
+    }
+
+    /// Tags among the parent spans of a two-level service during an
+    /// incident: `(unexplained, propagated)`. The parent (own work ~20 ms)
+    /// calls the child (~10 ms) in 80 % of its requests; from trace 3000 on,
+    /// the child is `child_factor` slower and the parent's own work
+    /// `own_factor` slower. `settle` applies [`Detector::after_attribution`].
+    fn parent_tags(child_factor: f64, own_factor: f64, settle: bool) -> (usize, usize) {
+        use crate::propagation::{Attributor, SpanTiming};
+        let cfg = DetectorConfig::default();
+        let mut d = Detector::new(cfg.clone()).unwrap();
+        let mut attr = Attributor::new(&cfg);
+        let mut rng = Rng(11);
+        let (parent_key, child_key) = (KeyHash(1), KeyHash(2));
+        let (mut unexplained, mut propagated) = (0, 0);
+        for i in 0..7000u64 {
+            let t = (i + 1) * STEP_NS;
+            let incident = i >= 3000;
+            let mut trace_id = [0u8; 16];
+            trace_id[..8].copy_from_slice(&i.to_le_bytes());
+            let span = |n: u8, parent: Option<u8>, ns: u64| SpanTiming {
+                trace_id,
+                span_id: [n; 8],
+                parent_span_id: parent.map(|p| [p; 8]),
+                duration_ns: ns,
+            };
+            let mut parent_ns = rng.duration(20.0, 0.3, 0.0);
+            if incident {
+                parent_ns = (parent_ns as f64 * own_factor) as u64;
+            }
+            if rng.unit() < 0.8 {
+                let mut child_ns = rng.duration(10.0, 0.3, 0.0);
+                if incident {
+                    child_ns = (child_ns as f64 * child_factor) as u64;
+                }
+                parent_ns += child_ns;
+                let mut v = d.observe_hashed(child_key, child_ns, t);
+                attr.attribute(&span(2, Some(1), child_ns), &mut v);
+                if settle {
+                    d.after_attribution(child_key, child_ns, &mut v);
+                }
+            }
+            let mut v = d.observe_hashed(parent_key, parent_ns, t + 1);
+            attr.attribute(&span(1, None, parent_ns), &mut v);
+            if settle {
+                d.after_attribution(parent_key, parent_ns, &mut v);
+            }
+            if incident {
+                match v.kind {
+                    Some(AnomalyKind::Propagated) => propagated += 1,
+                    Some(_) => unexplained += 1,
+                    None => {}
+                }
+            }
+        }
+        (unexplained, propagated)
+    }
+
+    #[test]
+    fn caller_of_a_slow_dependency_tags_only_the_requests_that_took_it() {
+        // The child ×3: the parent is slower in the 80 % of its requests
+        // that call it (a shift episode), which are tagged as propagated.
+        let (unexplained, propagated) = parent_tags(3.0, 1.0, true);
+        assert!(propagated > 2000, "{propagated} propagated of ~3200");
+        // Its other ~800 requests are as fast as before; without the
+        // episode's learning, those above its p90 were tagged too.
+        assert!(unexplained <= 5, "{unexplained} unexplained tags");
+        let (unexplained_before, propagated_before) = parent_tags(3.0, 1.0, false);
+        assert_eq!(propagated_before, propagated);
+        assert!(unexplained_before > 40, "{unexplained_before}");
+    }
+
+    #[test]
+    fn a_callers_own_shift_keeps_its_tags() {
+        // The parent's own work ×2 with a healthy child: nothing explains
+        // its slowness, and every tag stands.
+        let (unexplained, propagated) = parent_tags(1.0, 2.0, true);
+        assert!(unexplained > 3000, "{unexplained}");
+        assert_eq!((unexplained, propagated), parent_tags(1.0, 2.0, false));
     }
 
     #[test]

@@ -76,6 +76,7 @@ impl Scorer for Lookout {
             }
             let mut v = det.observe_hashed(KeyHash(s.key), s.dur_ns, s.end_ns);
             let fix = attr.attribute(&timing(s), &mut v);
+            det.after_attribution(KeyHash(s.key), s.dur_ns, &mut v);
             pos.insert(s.span_id, out.len());
             if let Some(fix) = fix
                 && let Some(&i) = pos.get(&u64::from_be_bytes(fix.span_id))

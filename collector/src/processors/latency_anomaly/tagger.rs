@@ -213,7 +213,7 @@ impl Tagger {
             return;
         }
         let mut verdict = self.detector.observe_hashed(key, end - start, end);
-        let own_kind = verdict.kind;
+        let mut own_kind = verdict.kind;
         if let Some(timing) = timing(span, end - start) {
             if let Some(fix) = self.attributor.attribute(&timing, &mut verdict)
                 && let Some(&i) = by_id.get(&fix.span_id)
@@ -221,6 +221,15 @@ impl Tagger {
                 let parent = &mut pending[i].1;
                 parent.kind = Some(AnomalyKind::Propagated);
                 parent.root_span_id = Some(fix.root_span_id);
+            }
+            // A key that only carries a dependency's slowness stops tagging
+            // the requests that did not take the slow path (or calls one of
+            // them a spike of its own).
+            let attributed = verdict.kind;
+            self.detector
+                .after_attribution(key, end - start, &mut verdict);
+            if verdict.kind != attributed {
+                own_kind = verdict.kind;
             }
             if verdict.is_anomalous() {
                 by_id.insert(timing.span_id, pending.len());
