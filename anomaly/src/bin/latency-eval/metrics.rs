@@ -30,13 +30,25 @@ pub(crate) fn cat_name(c: Cat) -> &'static str {
 }
 
 /// (detected, delay spans, delay s, ramp factor at detection, chance of a
-/// hit from false-positive-rate tagging alone over the episode's spans)
-type EpOutcome = (bool, f64, f64, f64, f64);
+/// hit from false-positive-rate tagging alone over the episode's spans,
+/// the clairvoyant CUSUM's (delay spans, factor) if it fired)
+type EpOutcome = (bool, f64, f64, f64, f64, Option<(usize, f32)>);
+
+/// Decision threshold (nats) of the clairvoyant CUSUM: at most one false
+/// alarm per e^13.8 ≈ 10⁶ normal spans (Lorden's bound).
+const CLAIRVOYANT_H: f64 = 13.8;
 
 #[derive(Default)]
 struct Ep {
     n: usize,
     first: Option<(usize, f64, f32)>,
+    /// A clairvoyant CUSUM (shifts and ramps): it knows the key's true
+    /// baseline and σ and the injected factor at every span, and sums their
+    /// log-likelihood ratios from the injection's start. Its (delay in
+    /// spans, factor at detection) is what any detector could achieve at
+    /// ~10⁶ spans between false alarms.
+    cv: f64,
+    cv_first: Option<(usize, f32)>,
 }
 
 pub(crate) fn score(w: &World, spans: &[SpanRec], tags: &[Tagged]) -> Row {
@@ -46,6 +58,8 @@ pub(crate) fn score(w: &World, spans: &[SpanRec], tags: &[Tagged]) -> Row {
     let mut fp_cat = [0u64; 5];
     // Spikes.
     let (mut n_spike, mut tp_spike) = (0u64, 0u64);
+    // The same for the per-span tail test alone: tags of kind `spike`.
+    let (mut tp_spike_kind, mut fp_spike_kind) = (0u64, 0u64);
     let mut oracle_ps = Vec::new();
     // Episodes.
     let mut eps: Vec<Ep> = (0..w.injections.len()).map(|_| Ep::default()).collect();
@@ -57,10 +71,12 @@ pub(crate) fn score(w: &World, spans: &[SpanRec], tags: &[Tagged]) -> Row {
                 let c = CATS.iter().position(|&c| c == s.cat).unwrap_or(0);
                 n_cat[c] += 1;
                 fp_cat[c] += t.flagged as u64;
+                fp_spike_kind += (t.flagged && t.kind == Some(AnomalyKind::Spike)) as u64;
             }
             Label::Spike => {
                 n_spike += 1;
                 tp_spike += t.flagged as u64;
+                tp_spike_kind += (t.flagged && t.kind == Some(AnomalyKind::Spike)) as u64;
                 oracle_ps.push(s.oracle_p);
             }
             Label::Affected | Label::Unaffected | Label::Propagated => {
@@ -82,6 +98,19 @@ pub(crate) fn score(w: &World, spans: &[SpanRec], tags: &[Tagged]) -> Row {
                     continue;
                 }
                 let e = &mut eps[s.inj as usize];
+                if matches!(j.kind, InjKind::Shift | InjKind::Ramp) && e.cv_first.is_none() {
+                    let factor = if j.kind == InjKind::Ramp {
+                        s.ramp_factor as f64
+                    } else {
+                        j.factor
+                    };
+                    let start = s.end_ns - s.dur_ns;
+                    let llr = w.shift_llr(s.inj as usize, start, s.dur_ns as f64, factor);
+                    e.cv = (e.cv + llr).max(0.0);
+                    if e.cv >= CLAIRVOYANT_H {
+                        e.cv_first = Some((e.n, s.ramp_factor));
+                    }
+                }
                 if t.flagged && e.first.is_none() {
                     let secs = s.end_ns.saturating_sub(j.start) as f64 / NS;
                     e.first = Some((e.n, secs, s.ramp_factor));
@@ -195,6 +224,24 @@ pub(crate) fn score(w: &World, spans: &[SpanRec], tags: &[Tagged]) -> Row {
             f64::NAN
         },
     );
+    // The tail test alone against the oracle at the tail test's own false
+    // positive rate (baselines have no kinds: NaN).
+    let fp_rate_kind = fp_spike_kind as f64 / n_normal.max(1) as f64;
+    let oracle_kind =
+        oracle_ps.iter().filter(|&&p| p < fp_rate_kind).count() as f64 / n_spike.max(1) as f64;
+    let (kind_fp, kind_ratio) = if tp_spike_kind + fp_spike_kind > 0 {
+        (
+            1e6 * fp_rate_kind,
+            tp_spike_kind as f64 / n_spike.max(1) as f64 / oracle_kind.max(1e-12),
+        )
+    } else {
+        (f64::NAN, f64::NAN)
+    };
+    row.insert("tail test alone: FP/M normal".into(), kind_fp);
+    row.insert(
+        "tail test alone: spike recall / oracle at its FP rate".into(),
+        kind_ratio,
+    );
     // Episodes grouped by kind (shifts by factor and σ).
     let mut groups: BTreeMap<String, Vec<EpOutcome>> = BTreeMap::new();
     for (j, e) in w.injections.iter().zip(&eps) {
@@ -222,7 +269,7 @@ pub(crate) fn score(w: &World, spans: &[SpanRec], tags: &[Tagged]) -> Row {
         groups
             .entry(name)
             .or_default()
-            .push((det, d_sp, d_s, f, chance));
+            .push((det, d_sp, d_s, f, chance, e.cv_first));
     }
     for (name, v) in groups {
         let n = v.len() as f64;
@@ -239,6 +286,25 @@ pub(crate) fn score(w: &World, spans: &[SpanRec], tags: &[Tagged]) -> Row {
         let mut ss: Vec<f64> = v.iter().filter(|x| x.0).map(|x| x.2).collect();
         row.insert(format!("{name}: median delay (spans)"), median(&mut sp));
         row.insert(format!("{name}: median delay (s)"), median(&mut ss));
+        if name.starts_with("shift") || name.starts_with("ramp") {
+            let cv: Vec<(usize, f32)> = v.iter().filter_map(|x| x.5).collect();
+            row.insert(
+                format!("{name}: clairvoyant CUSUM recall"),
+                cv.len() as f64 / n,
+            );
+            let mut d: Vec<f64> = cv.iter().map(|c| c.0 as f64).collect();
+            row.insert(
+                format!("{name}: clairvoyant CUSUM median delay (spans)"),
+                median(&mut d),
+            );
+            if name.starts_with("ramp") {
+                let before = cv.iter().filter(|c| c.1 < 1.5).count() as f64 / n;
+                row.insert(
+                    format!("{name}: clairvoyant CUSUM caught before ×1.5"),
+                    before,
+                );
+            }
+        }
         if name.starts_with("ramp") {
             let before = v.iter().filter(|x| x.0 && x.3 < 1.5).count() as f64 / n;
             row.insert(format!("{name}: caught before ×1.5"), before);

@@ -391,6 +391,26 @@ impl World {
         o.mu + latency_factor(t).ln() + drift
     }
 
+    /// Per-span log-likelihood ratio, under the true normal model of
+    /// injection `inj`'s operation, of "own work slowed by `factor`"
+    /// against "normal", for a span of it that started at `start` and
+    /// lasted `dur_ns`. The model is the log-normal body (both components
+    /// of a bimodal operation); the residual is clipped to 3σ beyond them,
+    /// so a Pareto-tail span counts as a 3σ one.
+    pub(crate) fn shift_llr(&self, inj: usize, start: u64, dur_ns: f64, factor: f64) -> f64 {
+        let o = &self.ops[self.injections[inj].op];
+        let s = o.sigma;
+        let (hit, miss) = o.bimodal.unwrap_or((1.0, 0.0));
+        let y = (dur_ns.ln() - self.base_ln(self.injections[inj].op, start))
+            .clamp(-3.0 * s, miss + 3.0 * s);
+        let dens = |u: f64| {
+            let g = |v: f64| (-0.5 * (v / s) * (v / s)).exp();
+            hit * g(u) + (1.0 - hit) * g(u - miss)
+        };
+        let m = factor.ln();
+        (dens(y - m).max(1e-300) / dens(y).max(1e-300)).ln()
+    }
+
     /// True P(duration ≥ d) of a leaf span under the normal model at time t.
     fn oracle_tail(&self, op: usize, t: u64, dur_ns: f64) -> f64 {
         let o = &self.ops[op];
