@@ -48,7 +48,7 @@ pub struct DetectorConfig {
     pub spike_tail_probability: f64,
     /// Multiplier on the fitted scale of the extrapolated tail (a GPD whose
     /// shape is estimated per key): a margin for the noise of a fit to the
-    /// top ~100 samples. Default 1.3.
+    /// top ~100 samples. Default 1.35.
     pub tail_margin: f64,
     /// Tail probability below which `latency.category` is `very_slow`
     /// rather than `slow`. Default 1e-6.

@@ -132,7 +132,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     if args.perf_spans > 0 {
-        println!("\n## Hot path (one core, `observe_hashed` + `Attributor::attribute` + `after_attribution`)\n");
+        println!(
+            "\n## Hot path (one core, `observe_hashed` + `Attributor::attribute` + `after_attribution`)\n"
+        );
         println!(
             "Bytes per key: {} (state with inline sketch + table entry); +{} while an episode is open.\n",
             Detector::bytes_per_key(),
