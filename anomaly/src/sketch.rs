@@ -238,6 +238,13 @@ impl LogSketch {
         &self.bins[i] as *const f32 as usize
     }
 
+    /// Reads the sketch header and the bucket a log-duration would go to
+    /// (see [`crate::Detector::prefetch`]); returns a value built from them.
+    pub(crate) fn touch(&self, ln_x: f64, inv_width: f64) -> f32 {
+        let idx = ((ln_x * inv_width).floor() as i64 - self.base).clamp(0, BINS as i64 - 1);
+        self.bins[idx as usize] + self.total
+    }
+
     /// Effective (decayed) number of samples.
     pub(crate) fn weight(&self) -> f64 {
         if self.growth > 0.0 {

@@ -141,15 +141,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Detector::episode_bytes()
         );
         println!(
-            "| keys | ns/span p50 | ns/span p99 | ns/span mean (incl. timer) | timer overhead (ns) |"
+            "Spans one at a time, each timed; and in batches of {} (as the processor does from {} keys \
+             on), where `Detector::prefetch` first runs over the batch and a span's time is its own \
+             plus an equal share of the prefetch pass.\n",
+            perf::BATCH,
+            perf::BATCH_FROM_KEYS
         );
-        println!("|---|---|---|---|---|");
+        println!(
+            "| keys | spans | ns/span p50 | ns/span p99 | ns/span mean (incl. timer) | timer overhead (ns) |"
+        );
+        println!("|---|---|---|---|---|---|");
         for keys in [10_000, 100_000] {
-            let p = perf::measure(keys, args.perf_spans, 99);
-            println!(
-                "| {} | {:.0} | {:.0} | {:.0} | {:.0} |",
-                p.keys, p.p50, p.p99, p.mean, p.timer_overhead
-            );
+            for batch in [0, perf::BATCH] {
+                let p = perf::measure(&cfg, keys, args.perf_spans, batch, 99);
+                println!(
+                    "| {} | {} | {:.0} | {:.0} | {:.0} | {:.0} |",
+                    p.keys,
+                    if batch == 0 {
+                        "one at a time".to_string()
+                    } else {
+                        format!("batches of {batch}, prefetched")
+                    },
+                    p.p50,
+                    p.p99,
+                    p.mean,
+                    p.timer_overhead
+                );
+            }
         }
     }
     eprintln!("total {:.1}s", started.elapsed().as_secs_f64());

@@ -17,14 +17,30 @@ pub(crate) struct Perf {
     pub(crate) timer_overhead: f64,
 }
 
+/// Spans per batch in the prefetched measurement.
+pub(crate) const BATCH: usize = 64;
+
+/// The key count from which the collector's processor prefetches (its
+/// `PREFETCH_MIN_KEYS`).
+pub(crate) const BATCH_FROM_KEYS: usize = 16_384;
+
 /// `n` spans over `keys` keys (Zipf 0.8 popularity, log-normal durations),
-/// after a warm pass that gives every key its full state. Each call is timed
-/// individually; the timer's own cost is measured and reported separately.
-pub(crate) fn measure(keys: usize, n: usize, seed: u64) -> Perf {
+/// after a warm pass that gives every key its full state, with `base`'s
+/// detector settings. `batch` 0: each span is timed on its own; else spans go
+/// in batches that [`Detector::prefetch`] runs over first, and each span's
+/// time is its own plus an equal share of its batch's prefetch pass. The
+/// timer's own cost is measured and reported separately.
+pub(crate) fn measure(
+    base: &DetectorConfig,
+    keys: usize,
+    n: usize,
+    batch: usize,
+    seed: u64,
+) -> Perf {
     let mut r = Rng::new(seed);
     let cfg = DetectorConfig {
         max_keys: keys,
-        ..DetectorConfig::default()
+        ..base.clone()
     };
     let mut det = Detector::new(cfg.clone()).expect("valid");
     let mut attr = Attributor::new(&cfg);
@@ -71,13 +87,31 @@ pub(crate) fn measure(keys: usize, n: usize, seed: u64) -> Perf {
         overhead.push(a.elapsed().as_nanos() as f64);
     }
     let all = Instant::now();
-    for s in &timed {
-        let a = Instant::now();
+    let one = |det: &mut Detector, attr: &mut Attributor, s: &SpanRec| {
         let mut v = det.observe_hashed(KeyHash(s.key), s.dur_ns, s.end_ns);
         black_box(attr.attribute(&timing(s), &mut v));
         det.after_attribution(KeyHash(s.key), s.dur_ns, &mut v);
         black_box(v);
-        ns.push(a.elapsed().as_nanos() as f64);
+    };
+    if batch == 0 {
+        for s in &timed {
+            let a = Instant::now();
+            one(&mut det, &mut attr, s);
+            ns.push(a.elapsed().as_nanos() as f64);
+        }
+    } else {
+        for chunk in timed.chunks(batch) {
+            let a = Instant::now();
+            for s in chunk {
+                det.prefetch(KeyHash(s.key), s.dur_ns);
+            }
+            let share = a.elapsed().as_nanos() as f64 / chunk.len() as f64;
+            for s in chunk {
+                let a = Instant::now();
+                one(&mut det, &mut attr, s);
+                ns.push(a.elapsed().as_nanos() as f64 + share);
+            }
+        }
     }
     let mean = all.elapsed().as_nanos() as f64 / timed.len() as f64;
     ns.sort_by(f64::total_cmp);

@@ -666,6 +666,99 @@ fn latency_tagging_throughput() {
 
 // === RED metrics and episode records ===
 
+#[test]
+fn latency_prefetch_pass_changes_no_verdict() {
+    // The same requests through a tagger that prefetches every request and one that never
+    // does (too few keys): byte-identical outputs, the same kinds and episodes, and the same
+    // error at the same point for a truncated request.
+    let mut plain = Harness::new(DetectorConfig::default());
+    let mut ahead = Harness::new(DetectorConfig::default());
+    ahead.tagger.prefetch_from(0);
+    let (mut t, mut j, mut id) = (T0, Jitter(12), 0);
+    let mut requests: Vec<Vec<u8>> = Vec::new();
+    for _ in 0..20 {
+        let mut spans = normal("GET /cart", 60, 10.0, &mut t, &mut j, &mut id);
+        spans.extend(normal("db.query", 60, 2.0, &mut t, &mut j, &mut id));
+        requests.push(request(&spans).encode_to_vec());
+    }
+    requests
+        .push(request(&normal("GET /cart", 200, 40.0, &mut t, &mut j, &mut id)).encode_to_vec());
+    requests.push(request(&slow_pair(t + 10 * MS, false)).encode_to_vec());
+    let whole = request(&normal("db.query", 50, 2.0, &mut t, &mut j, &mut id)).encode_to_vec();
+    requests.push(whole[..whole.len() - 7].to_vec());
+    let now = Instant::now();
+    let wall = SystemTime::now();
+    let mut tagged = 0;
+    for r in &requests {
+        let a = plain.tagger.tag(r, now, wall);
+        let b = ahead.tagger.tag(r, now, wall);
+        match (a, b) {
+            (Ok(a), Ok(b)) => {
+                assert_eq!(a.payload, b.payload);
+                assert_eq!(a.by_kind, b.by_kind);
+                assert_eq!(a.events.len(), b.events.len());
+                tagged += a.by_kind.iter().sum::<u64>();
+            }
+            (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+            (a, b) => panic!("{a:?} vs {b:?}"),
+        }
+    }
+    assert!(tagged > 50, "{tagged}: the requests must exercise tagging");
+    assert!(
+        plain
+            .tagger
+            .tag(requests.last().unwrap(), now, wall)
+            .is_err()
+    );
+}
+
+/// The same at 100,000 keys, every key past its warm-up: the detector's state (~140 MB)
+/// no longer fits any cache. `cargo test --release -p lookout-collector --lib
+/// latency_tagging_throughput_many_keys -- --ignored --nocapture`.
+#[test]
+#[ignore = "measurement; run in release with --nocapture"]
+fn latency_tagging_throughput_many_keys() {
+    const KEYS: usize = 100_000;
+    let names: Vec<&'static str> = (0..KEYS)
+        .map(|k| &*Box::leak(format!("op {k}").into_boxed_str()))
+        .collect();
+    let mut h = Harness::new(DetectorConfig::default());
+    let (mut t, mut j, mut id) = (T0, Jitter(9), 0);
+    let mut pick = Jitter(10);
+    let mut make = |n: usize, t: &mut u64, id: &mut u64, j: &mut Jitter| -> Bytes {
+        let spans: Vec<S> = (0..n)
+            .map(|i| {
+                let k = if n == KEYS {
+                    i
+                } else {
+                    ((pick.unit() * KEYS as f64) as usize).min(KEYS - 1)
+                };
+                normal(names[k], 1, 10.0 + (k % 50) as f64, t, j, id).remove(0)
+            })
+            .collect();
+        Bytes::from(request(&spans).encode_to_vec())
+    };
+    for _ in 0..210 {
+        let b = make(KEYS, &mut t, &mut id, &mut j);
+        h.tagger.tag(&b, Instant::now(), SystemTime::now()).unwrap();
+    }
+    for size in [512, 8192] {
+        let batches: Vec<Bytes> = (0..204_800 / size)
+            .map(|_| make(size, &mut t, &mut id, &mut j))
+            .collect();
+        let start = Instant::now();
+        for b in &batches {
+            h.tagger.tag(b, Instant::now(), SystemTime::now()).unwrap();
+        }
+        let all = start.elapsed();
+        eprintln!(
+            "{} keys, {size}-span requests: tag {:.0} ns/span",
+            h.tagger.detector().len(),
+            all.as_nanos() as f64 / 204_800.0
+        );
+    }
+}
+
 fn red_config() -> RedMetricsConfig {
     RedMetricsConfig {
         pipelines: vec![crate::config::ComponentId::parse("metrics/red").unwrap()],
