@@ -141,7 +141,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Detector::episode_bytes()
         );
         println!(
-            "Spans one at a time, each timed; and in batches of {} (as the processor does from {} keys \
+            "Spans one at a time, each timed; and in batches of {} (the processor's prefetch window, used from {} keys \
              on), where `Detector::prefetch` first runs over the batch and a span's time is its own \
              plus an equal share of the prefetch pass.\n",
             perf::BATCH,

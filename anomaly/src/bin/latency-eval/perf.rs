@@ -17,8 +17,8 @@ pub(crate) struct Perf {
     pub(crate) timer_overhead: f64,
 }
 
-/// Spans per batch in the prefetched measurement.
-pub(crate) const BATCH: usize = 64;
+/// Spans per batch in the prefetched measurement (the processor's prefetch window).
+pub(crate) const BATCH: usize = 256;
 
 /// The key count from which the collector's processor prefetches (its
 /// `PREFETCH_MIN_KEYS`).
