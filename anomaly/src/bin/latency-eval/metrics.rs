@@ -11,6 +11,10 @@ use crate::synth::{CATS, Cat, InjKind, Label, NONE, NS, SpanRec, World};
 /// seeds can be aggregated uniformly (NaN = not applicable / no data).
 pub(crate) type Row = BTreeMap<String, f64>;
 
+/// Per-episode detection delays (spans) of one seed by episode group, to be
+/// pooled over seeds: `(detector's, clairvoyant CUSUM's)`, `None` = missed.
+pub(crate) type Delays = BTreeMap<String, Vec<(Option<f64>, Option<f64>)>>;
+
 fn median(v: &mut [f64]) -> f64 {
     if v.is_empty() {
         return f64::NAN;
@@ -51,7 +55,7 @@ struct Ep {
     cv_first: Option<(usize, f32)>,
 }
 
-pub(crate) fn score(w: &World, spans: &[SpanRec], tags: &[Tagged]) -> Row {
+pub(crate) fn score(w: &World, spans: &[SpanRec], tags: &[Tagged]) -> (Row, Delays) {
     let mut row = Row::new();
     // False positives on normal spans, per category.
     let mut n_cat = [0u64; 5];
@@ -271,7 +275,16 @@ pub(crate) fn score(w: &World, spans: &[SpanRec], tags: &[Tagged]) -> Row {
             .or_default()
             .push((det, d_sp, d_s, f, chance, e.cv_first));
     }
+    let mut delays = Delays::new();
     for (name, v) in groups {
+        if name.starts_with("shift") || name.starts_with("ramp") {
+            delays.insert(
+                name.clone(),
+                v.iter()
+                    .map(|x| (x.0.then_some(x.1), x.5.map(|c| c.0 as f64)))
+                    .collect(),
+            );
+        }
         let n = v.len() as f64;
         row.insert(format!("{name}: episodes"), n);
         row.insert(
@@ -324,5 +337,5 @@ pub(crate) fn score(w: &World, spans: &[SpanRec], tags: &[Tagged]) -> Row {
         },
     );
     row.insert("tagged propagated-truth spans".into(), prop_tagged as f64);
-    row
+    (row, delays)
 }
