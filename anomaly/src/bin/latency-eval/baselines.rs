@@ -13,6 +13,9 @@ use crate::synth::{NS, SpanRec};
 pub(crate) struct Tagged {
     pub(crate) flagged: bool,
     pub(crate) kind: Option<AnomalyKind>,
+    /// The span failed the per-span tail test (its kind may since have
+    /// become `propagated`).
+    pub(crate) tail_test: bool,
     /// Claimed root span (propagated), 0 if none.
     pub(crate) root: u64,
 }
@@ -75,6 +78,7 @@ impl Scorer for Lookout {
                 cur_trace = s.trace;
             }
             let mut v = det.observe_hashed(KeyHash(s.key), s.dur_ns, s.end_ns);
+            let tail_test = v.kind == Some(AnomalyKind::Spike);
             let fix = attr.attribute(&timing(s), &mut v);
             det.after_attribution(KeyHash(s.key), s.dur_ns, &mut v);
             pos.insert(s.span_id, out.len());
@@ -88,6 +92,7 @@ impl Scorer for Lookout {
             out.push(Tagged {
                 flagged: v.is_anomalous(),
                 kind: v.kind,
+                tail_test: tail_test && v.is_anomalous(),
                 root: v.root_span_id.map_or(0, u64::from_be_bytes),
             });
         }

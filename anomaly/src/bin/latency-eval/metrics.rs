@@ -62,7 +62,8 @@ pub(crate) fn score(w: &World, spans: &[SpanRec], tags: &[Tagged]) -> (Row, Dela
     let mut fp_cat = [0u64; 5];
     // Spikes.
     let (mut n_spike, mut tp_spike) = (0u64, 0u64);
-    // The same for the per-span tail test alone: tags of kind `spike`.
+    // The same for the per-span tail test alone: spans it tagged (a parent it
+    // tagged may since be `propagated`: it still counts).
     let (mut tp_spike_kind, mut fp_spike_kind) = (0u64, 0u64);
     let mut oracle_ps = Vec::new();
     // Episodes.
@@ -75,12 +76,12 @@ pub(crate) fn score(w: &World, spans: &[SpanRec], tags: &[Tagged]) -> (Row, Dela
                 let c = CATS.iter().position(|&c| c == s.cat).unwrap_or(0);
                 n_cat[c] += 1;
                 fp_cat[c] += t.flagged as u64;
-                fp_spike_kind += (t.flagged && t.kind == Some(AnomalyKind::Spike)) as u64;
+                fp_spike_kind += (t.flagged && t.tail_test) as u64;
             }
             Label::Spike => {
                 n_spike += 1;
                 tp_spike += t.flagged as u64;
-                tp_spike_kind += (t.flagged && t.kind == Some(AnomalyKind::Spike)) as u64;
+                tp_spike_kind += (t.flagged && t.tail_test) as u64;
                 oracle_ps.push(s.oracle_p);
             }
             Label::Affected | Label::Unaffected | Label::Propagated => {
