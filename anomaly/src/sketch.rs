@@ -597,7 +597,17 @@ pub(crate) struct TailModel {
     pub(crate) tag_ln: f64,
     /// Where the next refresh's single pass starts from (see [`Anchors`]).
     anchors: Option<Anchors>,
+    /// The tail fit averaged over refreshes (mean excess over the tail start, shape, fits
+    /// averaged): see [`FIT_RATE`].
+    fit: (f32, f32, u32),
 }
+
+/// Weight of a refresh's tail fit in its running average, once the key has ≥ 1000 samples:
+/// a time constant of ~10,000 spans at one refresh per 32. The sketch remembers ~3,000
+/// spans, so the average spans several of its windows: the tail's scale and shape in log
+/// space do not move with the level (diurnal load, drift, the location follows those), and a
+/// fit to the top ~40 samples has a ~16 % sampling error that the average divides.
+const FIT_RATE: f64 = 32.0 / 10_000.0;
 
 /// Tail starts, clip range and band edges in the sketch's own coordinates
 /// (not moved to the tracked level): the next refresh's single pass uses
@@ -704,7 +714,7 @@ impl Baseline {
             pts: anchors.band.map(|e| e - p.mix_ln_factor),
         };
         let out = sk.scan(&spec, p.width, scratch);
-        Self::finish(&out, &idx, (n, qb), p, loc)
+        Self::finish(&out, &idx, (n, qb), p, loc, prev.map(|t| t.fit))
     }
 
     /// Thresholds from a completed pass.
@@ -714,6 +724,7 @@ impl Baseline {
         (n, qb): (f64, f64),
         p: &ThresholdParams,
         loc: Option<f64>,
+        prev_fit: Option<(f32, f32, u32)>,
     ) -> Self {
         let at = |i: u8| sc.q[i as usize];
         let (q10, med, q90, qb_ln, qa_ln) = (
@@ -742,9 +753,23 @@ impl Baseline {
         // error of ~1/√k: on young keys (k down to 5 at `min_samples` 50) the margin widens by
         // that error, normalised so that a key with the full 40 tail samples keeps
         // `tail_margin` (a 2.8σ span of a σ = 0.3 key was a "spike" after 100 samples).
+        // Mature keys: the running average of the fits (young keys' fits change with n).
+        let (me, xi, fit) = match prev_fit {
+            Some((pm, px, pn)) if qb >= 0.96 && pn > 0 => {
+                let w = (1.0 / (pn as f64 + 1.0)).max(FIT_RATE);
+                let me = pm as f64 + w * (sc.me_u - pm as f64);
+                let xi = px as f64 + w * (xi - px as f64);
+                (me, xi, (me as f32, xi as f32, pn.saturating_add(1)))
+            }
+            _ => (
+                sc.me_u,
+                xi,
+                (sc.me_u as f32, xi as f32, u32::from(qb >= 0.96)),
+            ),
+        };
         let k = (n * (1.0 - qb)).max(1.0);
         let margin = p.tail_margin * ((1.0 + k.sqrt().recip()) / YOUNG_KEY_NORM).max(1.0);
-        let beta = (margin * sc.me_u * (1.0 - xi)).max(p.width);
+        let beta = (margin * me * (1.0 - xi)).max(p.width);
         let tail_mass = 1.0 - qb;
         let ln_ratio = (tail_mass / p.spike_p).max(1.0).ln();
         // (ratio^ξ − 1) / ξ, → ln(ratio) as ξ → 0 (`powf` and `exp_m1`
@@ -805,6 +830,7 @@ impl Baseline {
                 tail_xi: xi,
                 tag_ln: at(idx.tag) + s,
                 anchors: Some(anchors),
+                fit,
             },
         }
     }
@@ -836,9 +862,11 @@ impl TailModel {
         (ln_x - self.median_ln) / self.scale_ln
     }
 
-    /// Forgets the [`Anchors`]: the next refresh reads a different sketch.
+    /// Forgets the [`Anchors`] and the averaged tail fit: the next refresh reads a
+    /// different sketch.
     pub(crate) fn drop_anchors(&mut self) {
         self.anchors = None;
+        self.fit = (0.0, 0.0, 0);
     }
 }
 
@@ -1010,6 +1038,70 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn averaged_tail_fit_steadies_the_spike_threshold_without_moving_it() {
+        // A stationary log-normal (σ 0.4) stream with a 1 % Pareto(α 2) tail in a sketch
+        // with a 2000-span half-life, refreshed every 32 spans: the spike threshold from the
+        // running average of the fits against the one from each refresh's own fit.
+        let w = width();
+        let p = ThresholdParams {
+            width: w,
+            spike_p: 1e-4,
+            tail_margin: 1.35,
+            levels: LevelPlan::new(0.99, 0.9),
+            mix_eps: 0.1,
+            mix_ln_factor: 2.5f64.ln(),
+            eps_per_band_mass: ThresholdParams::eps_per_band_mass(0.1),
+        };
+        let mut state = 7u64;
+        let mut unit = move || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            (((z ^ (z >> 31)) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        };
+        let decay = (-std::f64::consts::LN_2 / 2000.0).exp();
+        let mut sk = LogSketch::new();
+        let mut scratch = ScanScratch::new();
+        let mut avg: Option<TailModel> = None;
+        let (mut raw_ln, mut avg_ln) = (Vec::new(), Vec::new());
+        for i in 0..300_000 {
+            let z = (-2.0 * unit().ln()).sqrt() * (std::f64::consts::TAU * unit()).cos();
+            let tail = if unit() < 0.01 {
+                -unit().ln() / 2.0
+            } else {
+                0.0
+            };
+            sk.insert(3.0 + 0.4 * z + tail, 1.0 / w, decay);
+            if i >= 10_000 && i % 32 == 0 {
+                let mut fresh = avg.clone().unwrap_or_default();
+                fresh.fit = (0.0, 0.0, 0);
+                let raw = Baseline::compute(&sk, &p, Some(&fresh), None, &mut scratch);
+                let b = Baseline::compute(&sk, &p, avg.as_ref(), None, &mut scratch);
+                if i >= 50_000 {
+                    raw_ln.push((raw.th.spike_ns as f64).ln());
+                    avg_ln.push((b.th.spike_ns as f64).ln());
+                }
+                avg = Some(b.tail);
+            }
+        }
+        let stats = |v: &[f64]| {
+            let m = v.iter().sum::<f64>() / v.len() as f64;
+            let sd = (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / v.len() as f64).sqrt();
+            (m, sd)
+        };
+        let ((m_raw, sd_raw), (m_avg, sd_avg)) = (stats(&raw_ln), stats(&avg_ln));
+        assert!(
+            sd_avg < 0.6 * sd_raw,
+            "sd of ln threshold: {sd_avg} vs {sd_raw}"
+        );
+        assert!(
+            (m_avg - m_raw).abs() < 0.3 * sd_raw,
+            "mean {m_avg} vs {m_raw}"
+        );
     }
 
     #[test]
