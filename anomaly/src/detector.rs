@@ -497,9 +497,7 @@ impl KeyState {
         }
         verdict
     }
-}
 
-impl KeyState {
     /// See [`Detector::after_attribution`].
     fn after_attribution(&mut self, cfg: &DetectorConfig, dur_ns: u64, verdict: &mut Verdict) {
         let Some(ep) = self.episode.as_mut() else {
