@@ -169,15 +169,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "Spans one at a time, each timed; and in batches of {} (the processor's prefetch window, used from {} keys \
              on), where `Detector::prefetch` first runs over the batch and a span's time is its own \
              plus an equal share of the prefetch pass.\n",
-            perf::BATCH,
-            perf::BATCH_FROM_KEYS
+            Detector::PREFETCH_WINDOW,
+            Detector::PREFETCH_MIN_KEYS
         );
         println!(
             "| keys | spans | ns/span p50 | ns/span p99 | ns/span mean (incl. timer) | timer overhead (ns) |"
         );
         println!("|---|---|---|---|---|---|");
         for keys in [10_000, 100_000] {
-            for batch in [0, perf::BATCH] {
+            for batch in [0, Detector::PREFETCH_WINDOW] {
                 let p = perf::measure(&cfg, keys, args.perf_spans, batch, 99);
                 println!(
                     "| {} | {} | {:.0} | {:.0} | {:.0} | {:.0} |",

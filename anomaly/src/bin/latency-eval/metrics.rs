@@ -278,14 +278,6 @@ pub(crate) fn score(w: &World, spans: &[SpanRec], tags: &[Tagged]) -> (Row, Dela
     }
     let mut delays = Delays::new();
     for (name, v) in groups {
-        if name.starts_with("shift") || name.starts_with("ramp") {
-            delays.insert(
-                name.clone(),
-                v.iter()
-                    .map(|x| (x.0.then_some(x.1), x.5.map(|c| c.0 as f64)))
-                    .collect(),
-            );
-        }
         let n = v.len() as f64;
         row.insert(format!("{name}: episodes"), n);
         row.insert(
@@ -301,6 +293,12 @@ pub(crate) fn score(w: &World, spans: &[SpanRec], tags: &[Tagged]) -> (Row, Dela
         row.insert(format!("{name}: median delay (spans)"), median(&mut sp));
         row.insert(format!("{name}: median delay (s)"), median(&mut ss));
         if name.starts_with("shift") || name.starts_with("ramp") {
+            delays.insert(
+                name.clone(),
+                v.iter()
+                    .map(|x| (x.0.then_some(x.1), x.5.map(|c| c.0 as f64)))
+                    .collect(),
+            );
             let cv: Vec<(usize, f32)> = v.iter().filter_map(|x| x.5).collect();
             row.insert(
                 format!("{name}: clairvoyant CUSUM recall"),

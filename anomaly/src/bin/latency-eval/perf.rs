@@ -17,13 +17,6 @@ pub(crate) struct Perf {
     pub(crate) timer_overhead: f64,
 }
 
-/// Spans per batch in the prefetched measurement (the processor's prefetch window).
-pub(crate) const BATCH: usize = 256;
-
-/// The key count from which the collector's processor prefetches (its
-/// `PREFETCH_MIN_KEYS`).
-pub(crate) const BATCH_FROM_KEYS: usize = 16_384;
-
 /// `n` spans over `keys` keys (Zipf 0.8 popularity, log-normal durations),
 /// after a warm pass that gives every key its full state, with `base`'s
 /// detector settings. `batch` 0: each span is timed on its own; else spans go

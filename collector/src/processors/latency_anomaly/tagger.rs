@@ -77,21 +77,13 @@ pub(crate) struct Tagger {
     /// Keys and durations of the current request's spans in order, when they are computed
     /// ahead to prefetch the detector's state; reused across requests.
     ahead: Vec<(KeyHash, u64)>,
-    /// Key count from which requests are prefetched ([`PREFETCH_MIN_KEYS`]; tests lower it).
+    /// Key count from which requests are prefetched: [`Detector::PREFETCH_MIN_KEYS`] (tests
+    /// lower it). The keys of a request are computed first, and before each window of
+    /// [`Detector::PREFETCH_WINDOW`] spans is judged their state is fetched in one tight
+    /// loop, where the CPU overlaps the spans' misses (at 100k keys ~25 % less time per
+    /// span; `latency_tagging_throughput_many_keys`).
     prefetch_min_keys: usize,
 }
-
-/// From this many keys on, the detector's state (~1.4 KiB per key) is well beyond the CPU
-/// caches and every span's state is a chain of cache misses: the keys of a request are
-/// computed first, and before each window of [`PREFETCH_WINDOW`] spans is judged, their state
-/// is fetched in one tight loop, where the CPU overlaps the spans' misses (at 100k keys,
-/// ~30 % less time per span; `latency_tagging_throughput_many_keys`). Below it the state is
-/// mostly cached and the extra pass would only cost.
-const PREFETCH_MIN_KEYS: usize = 16_384;
-
-/// Spans whose state is fetched together, before they are judged: enough for the CPU to
-/// overlap their misses, few enough that their state (~6 cache lines each) stays in L2.
-const PREFETCH_WINDOW: usize = 256;
 
 impl Tagger {
     pub(crate) fn new(
@@ -119,7 +111,7 @@ impl Tagger {
             red: red.enabled().then(|| Red::new(red)),
             red_fields,
             ahead: Vec::new(),
-            prefetch_min_keys: PREFETCH_MIN_KEYS,
+            prefetch_min_keys: Detector::PREFETCH_MIN_KEYS,
         })
     }
 
@@ -152,9 +144,9 @@ impl Tagger {
         }
         let mut i = 0;
         let result = for_each_span(buf, |rs, service, span| {
-            if i % PREFETCH_WINDOW == 0 {
+            if i % Detector::PREFETCH_WINDOW == 0 {
                 let window = ahead.get(i..).unwrap_or_default().iter();
-                for &(key, duration) in window.take(PREFETCH_WINDOW) {
+                for &(key, duration) in window.take(Detector::PREFETCH_WINDOW) {
                     self.detector.prefetch(key, duration);
                 }
             }
