@@ -21,8 +21,13 @@ fn names(sink: &Sink) -> Vec<String> {
 #[tokio::test]
 async fn scraped_metrics_reach_the_exporter_and_are_counted() {
     let sink = Sink::start().await;
-    let closed = free_port();
     let lookout = Lookout::start(|p| {
+        // A port nothing listens on. `free_port` releases the port it found, so it may hand
+        // out one of lookout's own ports again: the check would then get an HTTP answer and
+        // no `httpcheck.error` (the likely cause of one 30 s timeout seen in a CI run).
+        let closed = std::iter::repeat_with(free_port)
+            .find(|c| ![p.grpc, p.http, p.health, p.metrics].contains(c))
+            .expect("an endless iterator");
         format!(
             "receivers:\n  hostmetrics:\n    collection_interval: 100ms\n    initial_delay: 0s\n    scrapers:\n      cpu:\n      memory:\n      network:\n\
              \x20 httpcheck:\n    collection_interval: 100ms\n    initial_delay: 0s\n    timeout: 1s\n    targets:\n      - endpoint: http://127.0.0.1:{closed}/\n\
