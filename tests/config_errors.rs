@@ -66,7 +66,7 @@ fn unknown_key_names_file_line_and_key() {
 #[test]
 fn unknown_component_type_lists_supported_ones() {
     let config = format!(
-        "receivers:\n  otlp:\nexporters:\n  debug:\n  kafka:\n    brokers: [x]\n{PIPELINES}"
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\nexporters:\n  debug:\n  kafka:\n    brokers: [x]\n{PIPELINES}"
     );
     let (_dir, path, output) = validate(&config);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -92,16 +92,52 @@ fn unknown_component_type_lists_supported_ones() {
 
 #[test]
 fn pipeline_naming_an_undefined_exporter_is_rejected() {
-    let config = "receivers:\n  otlp:\nexporters:\n  debug:\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [otlp/missing]\n";
+    let config = "receivers:\n  otlp:\n    protocols:\n      grpc:\nexporters:\n  debug:\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [otlp/missing]\n";
     let (_dir, path, output) = validate(config);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{output:?}");
     assert!(
-        stderr.contains(&format!("{}:9", path.display())),
-        "file and line 9: {stderr}"
+        stderr.contains(&format!("{}:11:", path.display())),
+        "file and line 11: {stderr}"
     );
     assert!(
         stderr.contains("otlp/missing"),
         "names the exporter: {stderr}"
     );
+}
+
+/// `validate` refuses what `run` used to refuse only when starting: an otlp receiver with no
+/// protocol, filelog settings, an exporter endpoint. Each config is also run, and fails the
+/// same way before binding anything.
+#[test]
+fn validate_refuses_what_run_refuses() {
+    for (config, expected) in [
+        (
+            "receivers:\n  otlp:\nexporters:\n  debug:\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [debug]\n",
+            "no protocols enabled",
+        ),
+        (
+            "receivers:\n  filelog:\n    include: [/x/*.log]\n    multiline:\n      line_start_pattern: '('\nexporters:\n  debug:\nservice:\n  pipelines:\n    logs:\n      receivers: [filelog]\n      exporters: [debug]\n",
+            "multiline.line_start_pattern",
+        ),
+        (
+            "receivers:\n  otlp:\n    protocols:\n      grpc:\nexporters:\n  otlp:\n    endpoint: tempo\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [otlp]\n",
+            "expected host:port",
+        ),
+    ] {
+        let (dir, path, output) = validate(config);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "validate accepted: {config}");
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+        let run = Command::new(lookout_bin())
+            .arg("--config")
+            .arg(&path)
+            .current_dir(dir.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run lookout");
+        let run_err = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "run accepted: {config}");
+        assert!(run_err.contains(expected), "{expected}: {run_err}");
+    }
 }

@@ -2,8 +2,8 @@
 //! `latency_anomaly` processor to the OTLP test sink. Injected slow spans come out tagged with
 //! the `lookout.latency.*` attributes (decoded with prost at the sink), a parent slowed by its
 //! child is tagged `propagated`, normal spans come out untagged, and a latency shift posts an
-//! Alertmanager-style firing and then resolved notification to a local webhook. With `events`
-//! and `red_metrics` set, the same shift reaches a logs pipeline as `lookout.latency.anomaly`
+//! Alertmanager-style firing and then resolved notification to a local webhook. Through the
+//! `latency_anomaly` connector, the same shift reaches a logs pipeline as `lookout.latency.anomaly`
 //! log records, and RED metrics counting every span reach a metrics pipeline when the
 //! collector stops.
 
@@ -125,15 +125,29 @@ fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
 }
 
 /// Lookout with OTLP in and a traces pipeline through `latency_anomaly` to the sink. The
-/// processor has the shared detector settings plus `processor` (indented by 4);
-/// `extra_pipelines` (indented by 4) are added to `service.pipelines`.
-async fn start_lookout(sink: &Sink, processor: &str, extra_pipelines: &str) -> Lookout {
+/// processor has the shared detector settings plus `processor` (indented by 4); with
+/// `connector` (its body, indented by 4) the traces pipeline also exports to the
+/// `latency_anomaly` connector; `extra_pipelines` (indented by 4) are added to
+/// `service.pipelines`.
+async fn start_lookout(
+    sink: &Sink,
+    processor: &str,
+    connector: Option<&str>,
+    extra_pipelines: &str,
+) -> Lookout {
     Lookout::start(|p| {
+        let (connectors, exporters) = match connector {
+            Some(body) => (
+                format!("connectors:\n  latency_anomaly:\n{body}"),
+                "[otlp, latency_anomaly]",
+            ),
+            None => (String::new(), "[otlp]"),
+        };
         let pipelines = format!(
-            "    traces:\n      receivers: [otlp]\n      processors: [latency_anomaly]\n      exporters: [otlp]\n{extra_pipelines}"
+            "    traces:\n      receivers: [otlp]\n      processors: [latency_anomaly]\n      exporters: {exporters}\n{extra_pipelines}"
         );
         format!(
-            "{}processors:\n  latency_anomaly:\n    min_samples: 50\n    sequential_min_samples: 100\n    episodes:\n      resolve_after: 1s\n{processor}exporters:\n{}{}",
+            "{}processors:\n  latency_anomaly:\n    min_samples: 50\n    sequential_min_samples: 100\n    episodes:\n      resolve_after: 1s\n{processor}{connectors}exporters:\n{}{}",
             otlp_receiver(p, "", ""),
             otlp_exporter("otlp", sink.port, "none"),
             service(p, &pipelines)
@@ -216,6 +230,7 @@ async fn slow_spans_come_out_tagged_and_a_shift_alerts_the_webhook() {
     let lookout = start_lookout(
         &sink,
         &format!("    emit_category: true\n    alerts:\n      console: true\n      webhook:\n        endpoint: http://127.0.0.1:{hook_port}/hook\n        min_interval: 0s\n"),
+        None,
         "",
     )
     .await;
@@ -476,11 +491,12 @@ fn red_totals(sink: &Sink) -> Option<(i64, u64)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shift_is_logged_to_a_logs_pipeline_and_red_metrics_count_every_span() {
     let sink = Sink::start().await;
-    // Fed by the processor: these pipelines have no receiver.
+    // Fed through the connector of the processor's id.
     let lookout = start_lookout(
         &sink,
-        "    events:\n      pipelines: [logs/anomaly]\n    red_metrics:\n      pipelines: [metrics/red]\n      flush_interval: 1h\n",
-        "    logs/anomaly:\n      exporters: [otlp]\n    metrics/red:\n      exporters: [otlp]\n",
+        "",
+        Some("    red_metrics:\n      flush_interval: 1h\n"),
+        "    logs/anomaly:\n      receivers: [latency_anomaly]\n      exporters: [otlp]\n    metrics/red:\n      receivers: [latency_anomaly]\n      exporters: [otlp]\n",
     )
     .await;
     let client = http_client();

@@ -4,13 +4,15 @@
 //! batches through [`processors`] to [`exporters`]; [`config`] reads the Collector-shaped YAML;
 //! [`telemetry`] counts everything; [`service`] starts and stops it all.
 
+pub mod component;
 pub mod compression;
 pub mod config;
+pub mod connectors;
+pub mod core;
 mod error;
 pub mod exporters;
 pub mod extensions;
 pub mod net;
-pub mod operators;
 pub mod pipeline;
 pub mod processors;
 pub mod receivers;

@@ -76,7 +76,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let service = Service::start(&config).await?;
+    let service = Service::start(config).await?;
     tracing::info!(
         config = %config_name(path.as_deref()),
         version = env!("CARGO_PKG_VERSION"),
@@ -124,24 +124,5 @@ fn init_logging(level: &str) {
 }
 
 fn print_components() {
-    use lookout_collector::config::components::{EXPORTERS, EXTENSIONS, PROCESSORS, RECEIVERS};
-    let signals = |s: &[lookout_collector::pipeline::Signal]| {
-        s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-    };
-    println!("receivers:");
-    for (kind, s) in RECEIVERS {
-        println!("  {kind:<14} {}", signals(s));
-    }
-    println!("processors:");
-    for (kind, s) in PROCESSORS {
-        println!("  {kind:<14} {}", signals(s));
-    }
-    println!("exporters:");
-    for (kind, s) in EXPORTERS {
-        println!("  {kind:<14} {}", signals(s));
-    }
-    println!("extensions:");
-    for kind in EXTENSIONS {
-        println!("  {kind}");
-    }
+    print!("{}", lookout_collector::component::registry::describe());
 }

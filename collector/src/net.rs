@@ -116,3 +116,21 @@ where
         }
     })
 }
+
+/// Checks a `host:port` listen endpoint without binding it: a port is required, and the host
+/// is an address or a name (names are resolved when binding).
+pub fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    let (host, port) = endpoint
+        .rsplit_once(':')
+        .ok_or_else(|| format!("endpoint {endpoint:?} must be host:port"))?;
+    port.parse::<u16>().map_err(|_| {
+        format!("endpoint {endpoint:?}: port {port:?} is not a number from 0 to 65535")
+    })?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(format!(
+            "endpoint {endpoint:?} has no host (use 0.0.0.0 to listen on every interface)"
+        ));
+    }
+    Ok(())
+}

@@ -1,14 +1,17 @@
-//! Lifecycle: start everything a configuration describes, and stop it in order.
+//! Lifecycle: start everything a configuration describes, and stop it in order: receivers,
+//! then (once drained) processors, connectors and exporters, then extensions and the admin
+//! listener.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use crate::Error;
-use crate::config::{Config, ExtensionConfig, service::MetricsLevel};
-use crate::extensions::health_check::{self, Health};
+use crate::component::{AdminRoutes, Host};
+use crate::config::{Config, service::MetricsLevel};
+use crate::extensions::health_check::Health;
 use crate::pipeline::build::{self, Running};
 use crate::telemetry::{self, Telemetry};
 
@@ -16,70 +19,66 @@ use crate::telemetry::{self, Telemetry};
 #[derive(Debug)]
 pub struct Service {
     running: Running,
+    /// Extension tasks and the admin listener: stopped by the host's shutdown token, last.
     servers: Vec<JoinHandle<()>>,
-    servers_shutdown: CancellationToken,
-    health: Health,
-    telemetry: Telemetry,
+    host: Host,
     metrics_address: Option<SocketAddr>,
 }
 
 impl Service {
-    /// Starts extensions, self-telemetry, exporters, pipelines and receivers.
-    pub async fn start(config: &Config) -> Result<Service, Error> {
+    /// Starts the admin listener, extensions, exporters, connectors, pipelines and receivers.
+    pub async fn start(config: Config) -> Result<Service, Error> {
+        let config = Arc::new(config);
         let telemetry = Telemetry::new();
-        let servers_shutdown = CancellationToken::new();
-        let health = Health::default();
+        let host = Host::new(telemetry.clone(), Health::default(), AdminRoutes::default());
         let mut servers = Vec::new();
         let mut metrics_address = None;
         let metrics = &config.service.telemetry.metrics;
         if metrics.level != MetricsLevel::None {
             let (bound, handle) = telemetry::server::start(
                 telemetry.clone(),
+                host.admin().clone(),
                 metrics.address,
-                servers_shutdown.clone(),
+                host.shutdown(),
             )
             .await?;
-            tracing::info!(address = %bound, "self-metrics at /metrics");
+            tracing::info!(address = %bound, "admin listener: self-metrics at /metrics");
             metrics_address = Some(bound);
             servers.push(handle);
         }
-        for id in &config.service.extensions {
-            match config.extensions.get(id) {
-                Some(ExtensionConfig::HealthCheck(c)) => {
-                    servers.push(
-                        health_check::start(c, health.clone(), servers_shutdown.clone()).await?,
-                    );
-                    tracing::info!(extension = %id, endpoint = %c.endpoint, "health check listening");
-                }
-                // Passive: the receivers naming it in `storage:` open it themselves.
-                Some(ExtensionConfig::FileStorage(_)) => {}
-                None => return Err(Error::component(id, "extension is not defined")),
+        let started = async {
+            for id in &config.service.extensions {
+                let Some(c) = config.extensions.get(id) else {
+                    return Err(Error::component(id, "extension is not defined"));
+                };
+                let extension = c.factory.start(c.config.as_ref(), id, &host).await?;
+                servers.extend(extension.tasks);
+                host.add_extension(id.clone(), extension.service);
             }
-        }
-        let running = match build::start(config, &telemetry).await {
+            build::start(&config, &host).await
+        };
+        let running = match started.await {
             Ok(running) => running,
             Err(err) => {
-                servers_shutdown.cancel();
+                host.shutdown().cancel();
                 return Err(err);
             }
         };
-        health.set_ready(true);
+        host.health().set_ready(true);
         Ok(Service {
             running,
             servers,
-            servers_shutdown,
-            health,
-            telemetry,
+            host,
             metrics_address,
         })
     }
 
     /// The self-metrics registry.
     pub fn telemetry(&self) -> &Telemetry {
-        &self.telemetry
+        self.host.telemetry()
     }
 
-    /// Where `/metrics` is served, if it is.
+    /// Where the admin listener (`/metrics` and components' routes) is, if it runs.
     pub fn metrics_address(&self) -> Option<SocketAddr> {
         self.metrics_address
     }
@@ -87,7 +86,7 @@ impl Service {
     /// Stops accepting data, drains the pipelines and lets exporters flush for up to `deadline`;
     /// returns whether everything drained in time.
     pub async fn shutdown(self, deadline: Duration) -> bool {
-        self.health.set_ready(false);
+        self.host.health().set_ready(false);
         let Running {
             receivers,
             receivers_shutdown,
@@ -113,7 +112,7 @@ impl Service {
             exporters_abort.cancel();
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        self.servers_shutdown.cancel();
+        self.host.shutdown().cancel();
         join_all(self.servers).await;
         clean
     }

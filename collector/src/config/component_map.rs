@@ -1,4 +1,4 @@
-//! A map of components keyed by id, whose body type is chosen by the id's type.
+//! A map of components keyed by id, each body parsed by the factory its id's type names.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -7,25 +7,121 @@ use std::marker::PhantomData;
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
-use super::ComponentId;
+use crate::component::factory::{
+    AnyConfig, DynConnector, DynExporter, DynExtension, DynProcessor, DynReceiver, Kind, Registered,
+};
+use crate::component::registry;
+use crate::core::ComponentId;
 
-/// A family of component configurations (receivers, processors, ...).
-pub trait ComponentKind: Sized {
-    /// "receiver", "exporter", ...
-    const WHAT: &'static str;
-    /// Deserializes the body of a component of type `kind`. An unknown type is an error that
-    /// lists the supported ones.
-    fn deserialize_body<'de, D: Deserializer<'de>>(kind: &str, body: D) -> Result<Self, D::Error>;
+/// One kind of component (the receivers section, ...): its registry.
+pub trait Family: 'static {
+    /// The kind.
+    const KIND: Kind;
+    /// The erased factory trait of this kind.
+    type Dyn: ?Sized + Registered + 'static;
+    /// Every registered type of this kind.
+    fn registry() -> &'static [&'static Self::Dyn];
 }
 
-/// Components by id. Deserializing dispatches each body on its id's type, so errors inside a
-/// body keep their YAML location.
+/// `receivers:`.
 #[derive(Debug)]
-pub struct ComponentMap<T> {
-    entries: BTreeMap<ComponentId, T>,
+pub enum Receivers {}
+/// `processors:`.
+#[derive(Debug)]
+pub enum Processors {}
+/// `exporters:`.
+#[derive(Debug)]
+pub enum Exporters {}
+/// `extensions:`.
+#[derive(Debug)]
+pub enum Extensions {}
+/// `connectors:`.
+#[derive(Debug)]
+pub enum Connectors {}
+
+impl Family for Receivers {
+    const KIND: Kind = Kind::Receiver;
+    type Dyn = dyn DynReceiver;
+    fn registry() -> &'static [&'static Self::Dyn] {
+        registry::RECEIVERS
+    }
 }
 
-impl<T> Default for ComponentMap<T> {
+impl Family for Processors {
+    const KIND: Kind = Kind::Processor;
+    type Dyn = dyn DynProcessor;
+    fn registry() -> &'static [&'static Self::Dyn] {
+        registry::PROCESSORS
+    }
+}
+
+impl Family for Exporters {
+    const KIND: Kind = Kind::Exporter;
+    type Dyn = dyn DynExporter;
+    fn registry() -> &'static [&'static Self::Dyn] {
+        registry::EXPORTERS
+    }
+}
+
+impl Family for Extensions {
+    const KIND: Kind = Kind::Extension;
+    type Dyn = dyn DynExtension;
+    fn registry() -> &'static [&'static Self::Dyn] {
+        registry::EXTENSIONS
+    }
+}
+
+impl Family for Connectors {
+    const KIND: Kind = Kind::Connector;
+    type Dyn = dyn DynConnector;
+    fn registry() -> &'static [&'static Self::Dyn] {
+        registry::CONNECTORS
+    }
+}
+
+/// A configured component: its factory and its parsed, validated settings.
+pub struct Configured<F: Family> {
+    /// The factory of its type.
+    pub factory: &'static F::Dyn,
+    /// Its settings.
+    pub config: Box<dyn AnyConfig>,
+}
+
+impl<F: Family> Configured<F> {
+    /// Type name, signals, stability.
+    pub fn about(&self) -> &'static crate::component::About {
+        self.factory.about()
+    }
+
+    /// The settings as their concrete type (tests look inside).
+    #[cfg(test)]
+    pub fn settings<T: 'static>(&self) -> Option<&T> {
+        self.config.as_any().downcast_ref::<T>()
+    }
+}
+
+impl<F: Family> fmt::Debug for Configured<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Configured")
+            .field("type", &self.about().type_name)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+/// Components by id. Deserializing dispatches each body to its type's factory, so errors
+/// inside a body keep their YAML location.
+pub struct ComponentMap<F: Family> {
+    entries: BTreeMap<ComponentId, Configured<F>>,
+}
+
+impl<F: Family> fmt::Debug for ComponentMap<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.entries.iter()).finish()
+    }
+}
+
+impl<F: Family> Default for ComponentMap<F> {
     fn default() -> Self {
         ComponentMap {
             entries: BTreeMap::new(),
@@ -33,9 +129,9 @@ impl<T> Default for ComponentMap<T> {
     }
 }
 
-impl<T> ComponentMap<T> {
+impl<F: Family> ComponentMap<F> {
     /// The component with this id.
-    pub fn get(&self, id: &ComponentId) -> Option<&T> {
+    pub fn get(&self, id: &ComponentId) -> Option<&Configured<F>> {
         self.entries.get(id)
     }
 
@@ -45,24 +141,32 @@ impl<T> ComponentMap<T> {
     }
 
     /// All components.
-    pub fn iter(&self) -> impl Iterator<Item = (&ComponentId, &T)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&ComponentId, &Configured<F>)> {
         self.entries.iter()
     }
 }
 
-impl<'de, T: ComponentKind> Deserialize<'de> for ComponentMap<T> {
+/// The factory registered for `type_name` (or one of its aliases).
+pub(crate) fn factory<F: Family>(type_name: &str) -> Option<&'static F::Dyn> {
+    F::registry().iter().copied().find(|f| {
+        let about = f.about();
+        about.type_name == type_name || about.aliases.contains(&type_name)
+    })
+}
+
+impl<'de, F: Family> Deserialize<'de> for ComponentMap<F> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_option(MapVisitor(PhantomData))
     }
 }
 
-struct MapVisitor<T>(PhantomData<T>);
+struct MapVisitor<F>(PhantomData<F>);
 
-impl<'de, T: ComponentKind> Visitor<'de> for MapVisitor<T> {
-    type Value = ComponentMap<T>;
+impl<'de, F: Family> Visitor<'de> for MapVisitor<F> {
+    type Value = ComponentMap<F>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "a map of {} ids to their settings", T::WHAT)
+        write!(f, "a map of {} ids to their settings", F::KIND)
     }
 
     fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
@@ -81,14 +185,26 @@ impl<'de, T: ComponentKind> Visitor<'de> for MapVisitor<T> {
         let mut entries = BTreeMap::new();
         while let Some(key) = map.next_key::<String>()? {
             let id = ComponentId::parse(&key).map_err(de::Error::custom)?;
-            let body = map.next_value_seed(BodySeed::<T> {
-                kind: id.kind().to_string(),
+            let Some(factory) = factory::<F>(id.kind()) else {
+                let known: Vec<&str> = F::registry().iter().map(|f| f.about().type_name).collect();
+                return Err(de::Error::custom(format!(
+                    "unknown {what} type {kind:?}; supported {what}s: {}",
+                    known.join(", "),
+                    what = F::KIND,
+                    kind = id.kind(),
+                )));
+            };
+            let config = map.next_value_seed(BodySeed::<F> {
+                factory,
                 marker: PhantomData,
             })?;
-            if entries.insert(id, body).is_some() {
+            if entries
+                .insert(id, Configured::<F> { factory, config })
+                .is_some()
+            {
                 return Err(de::Error::custom(format!(
                     "{} {key} is defined twice",
-                    T::WHAT
+                    F::KIND
                 )));
             }
         }
@@ -96,26 +212,20 @@ impl<'de, T: ComponentKind> Visitor<'de> for MapVisitor<T> {
     }
 }
 
-struct BodySeed<T> {
-    kind: String,
-    marker: PhantomData<T>,
+struct BodySeed<F: Family> {
+    factory: &'static F::Dyn,
+    marker: PhantomData<F>,
 }
 
-impl<'de, T: ComponentKind> DeserializeSeed<'de> for BodySeed<T> {
-    type Value = T;
+impl<'de, F: Family> DeserializeSeed<'de> for BodySeed<F> {
+    type Value = Box<dyn AnyConfig>;
 
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
-        T::deserialize_body(&self.kind, deserializer)
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        let mut erased = <dyn erased_serde::Deserializer<'de>>::erase(deserializer);
+        let config = self.factory.parse(&mut erased).map_err(de::Error::custom)?;
+        config.validate().map_err(de::Error::custom)?;
+        Ok(config)
     }
-}
-
-/// Deserializes a component body where an empty body (`batch:`) means all defaults.
-pub(crate) fn body_or_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// For optional sections where presence matters (`protocols: grpc:` enables gRPC even when
@@ -125,5 +235,7 @@ where
     D: Deserializer<'de>,
     T: Deserialize<'de> + Default,
 {
-    body_or_default(deserializer).map(Some)
+    Ok(Some(
+        Option::<T>::deserialize(deserializer)?.unwrap_or_default(),
+    ))
 }

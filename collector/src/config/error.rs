@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use super::spans::Position;
+
 /// A configuration that cannot be used: the file, the line, the key, and what was expected.
 #[derive(Debug)]
 pub struct ConfigError {
@@ -35,19 +37,23 @@ impl ConfigError {
         err: serde_path_to_error::Error<serde_yaml_ng::Error>,
     ) -> ConfigError {
         let key = err.path().to_string();
+        let key = if key == "." { String::new() } else { key };
         let inner = err.into_inner();
+        let (message, at) = innermost(&inner.to_string(), &key);
         let location = inner.location();
-        let mut message = inner.to_string();
-        // serde_yaml appends " at line L column C"; we print the location up front instead.
-        if let Some(cut) = message.find(" at line ") {
-            message.truncate(cut);
-        }
+        let (line, column) = match at {
+            Some((line, column)) => (Some(line), Some(column)),
+            None => (
+                location.as_ref().map(|l| l.line()),
+                location.as_ref().map(|l| l.column()),
+            ),
+        };
         ConfigError {
             kind: ConfigErrorKind::Invalid {
                 file: file.to_string(),
-                line: location.as_ref().map(|l| l.line()),
-                column: location.as_ref().map(|l| l.column()),
-                key: if key == "." { String::new() } else { key },
+                line,
+                column,
+                key,
                 message,
             },
         }
@@ -55,15 +61,15 @@ impl ConfigError {
 
     pub(crate) fn semantic(
         file: &str,
-        line: Option<usize>,
+        at: Option<Position>,
         key: String,
         message: String,
     ) -> ConfigError {
         ConfigError {
             kind: ConfigErrorKind::Invalid {
                 file: file.to_string(),
-                line,
-                column: None,
+                line: at.map(|p| p.line),
+                column: at.map(|p| p.column),
                 key,
                 message,
             },
@@ -126,27 +132,53 @@ impl std::error::Error for ConfigError {
     }
 }
 
-/// The 1-based line of the last mention of `needle` under `service:` (where pipelines name
-/// components), or anywhere if the file has no such section.
-pub(crate) fn locate(text: &str, needle: &str) -> Option<usize> {
-    mentions(text, "service:", needle).last()
+/// The parser's own message and location from a YAML error's text. A component body is parsed
+/// by its factory through a type-erased deserializer, and each erased layer passes the error
+/// on as text: `receivers: receivers.otlp: unknown field ... at line 5 column 9 at line 2 ...`.
+/// The innermost (first) location is the precise one; the leading path prefixes repeat `key`.
+fn innermost(text: &str, key: &str) -> (String, Option<(usize, usize)>) {
+    let mut message = text;
+    loop {
+        let stripped = message.split_once(": ").and_then(|(head, rest)| {
+            let is_prefix = !head.is_empty()
+                && !head.contains(' ')
+                && (key == head
+                    || key.starts_with(&format!("{head}."))
+                    || key.starts_with(&format!("{head}[")));
+            is_prefix.then_some(rest)
+        });
+        match stripped {
+            Some(rest) => message = rest,
+            None => break,
+        }
+    }
+    let Some(cut) = message.find(" at line ") else {
+        return (message.to_string(), None);
+    };
+    let (head, tail) = message.split_at(cut);
+    let mut numbers = tail
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<usize>().ok());
+    let at = match (numbers.next().flatten(), numbers.next().flatten()) {
+        (Some(line), Some(column)) => Some((line, column)),
+        _ => None,
+    };
+    (head.to_string(), at)
 }
 
-/// The 1-based line of the first mention of `needle` after the line `section` (e.g.
-/// `processors:`), or anywhere if the file has no such line.
-pub(crate) fn locate_first_after(text: &str, section: &str, needle: &str) -> Option<usize> {
-    mentions(text, section, needle).next()
-}
+#[cfg(test)]
+mod tests {
+    use super::innermost;
 
-/// 1-based lines mentioning `needle` from the line `section` on (from the top without one).
-fn mentions<'a>(text: &'a str, section: &str, needle: &'a str) -> impl Iterator<Item = usize> + 'a {
-    let start = text
-        .lines()
-        .position(|l| l.trim_end() == section)
-        .unwrap_or(0);
-    text.lines()
-        .enumerate()
-        .skip(start)
-        .filter(move |(_, l)| l.contains(needle))
-        .map(|(i, _)| i + 1)
+    #[test]
+    fn innermost_message_and_location() {
+        let text = "receivers: receivers.otlp: receivers.otlp.protocols.grpc: unknown field `x`, expected `endpoint` at line 5 column 9 at line 2 column 3";
+        let (m, at) = innermost(text, "receivers.otlp.protocols.grpc.x");
+        assert_eq!(m, "unknown field `x`, expected `endpoint`");
+        assert_eq!(at, Some((5, 9)));
+        // A message's own "word: " is not a path prefix and stays.
+        let (m, _) = innermost("receivers.otlp: protocols.grpc: bad", "receivers.otlp");
+        assert_eq!(m, "protocols.grpc: bad");
+    }
 }

@@ -5,26 +5,28 @@
 //! (`otlp/2`), empty bodies meaning defaults, and `${env:VAR}` substitution. Every struct denies
 //! unknown keys, and errors name the file, line, key and what was expected.
 
-mod component_map;
-pub mod components;
+pub(crate) mod component_map;
 mod env;
 mod error;
 pub mod service;
 pub mod shared;
+mod spans;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
 
-pub use component_map::ComponentMap;
 pub(crate) use component_map::present;
-pub use components::{ExporterConfig, ExtensionConfig, ProcessorConfig, ReceiverConfig};
+pub use component_map::{
+    ComponentMap, Configured, Connectors, Exporters, Extensions, Family, Processors, Receivers,
+};
 pub use error::ConfigError;
 pub use service::{PipelineConfig, ServiceConfig};
 
-use crate::pipeline::Signal;
+use crate::component::{Kind, Refs, Registered};
+use crate::core::{ComponentId, Signal};
+use spans::Spans;
 
 /// The configuration Lookout runs when none is given (see the README).
 pub const DEFAULT_CONFIG: &str = include_str!("default.yaml");
@@ -32,70 +34,25 @@ pub const DEFAULT_CONFIG: &str = include_str!("default.yaml");
 /// The name of [`DEFAULT_CONFIG`] in messages.
 pub const DEFAULT_CONFIG_NAME: &str = "<embedded default config>";
 
-/// A component's id: its type and an optional instance name (`otlp`, `otlp/2`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ComponentId {
-    kind: String,
-    name: Option<String>,
-}
-
-impl ComponentId {
-    /// Parses `type[/name]`.
-    pub fn parse(s: &str) -> Result<ComponentId, String> {
-        let (kind, name) = match s.split_once('/') {
-            Some((kind, name)) => (kind.trim(), Some(name.trim())),
-            None => (s.trim(), None),
-        };
-        if kind.is_empty() {
-            return Err(format!("component id {s:?} has an empty type"));
-        }
-        if name.is_some_and(str::is_empty) {
-            return Err(format!("component id {s:?} has an empty name after '/'"));
-        }
-        Ok(ComponentId {
-            kind: kind.to_string(),
-            name: name.map(str::to_string),
-        })
-    }
-
-    /// The component type (`otlp` in `otlp/2`).
-    pub fn kind(&self) -> &str {
-        &self.kind
-    }
-}
-
-impl<'de> Deserialize<'de> for ComponentId {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        ComponentId::parse(&s).map_err(serde::de::Error::custom)
-    }
-}
-
-impl fmt::Display for ComponentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.name {
-            Some(name) => write!(f, "{}/{name}", self.kind),
-            None => f.write_str(&self.kind),
-        }
-    }
-}
-
 /// A whole configuration file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Receivers by id.
     #[serde(default)]
-    pub receivers: ComponentMap<ReceiverConfig>,
+    pub receivers: ComponentMap<Receivers>,
     /// Processors by id.
     #[serde(default)]
-    pub processors: ComponentMap<ProcessorConfig>,
+    pub processors: ComponentMap<Processors>,
     /// Exporters by id.
     #[serde(default)]
-    pub exporters: ComponentMap<ExporterConfig>,
+    pub exporters: ComponentMap<Exporters>,
+    /// Connectors by id: each is an exporter of some pipelines and a receiver of others.
+    #[serde(default)]
+    pub connectors: ComponentMap<Connectors>,
     /// Extensions by id.
     #[serde(default)]
-    pub extensions: ComponentMap<ExtensionConfig>,
+    pub extensions: ComponentMap<Extensions>,
     /// What runs: pipelines, enabled extensions, self-telemetry.
     pub service: ServiceConfig,
 }
@@ -113,7 +70,9 @@ impl Config {
         Config::parse(DEFAULT_CONFIG_NAME, DEFAULT_CONFIG)
     }
 
-    /// Parses configuration text; `file` names it in errors.
+    /// Parses configuration text; `file` names it in errors. Every check `lookout run` makes
+    /// before it binds a port happens here: each component's `validate()`, the pipelines'
+    /// references, and each factory's `check_refs`.
     pub fn parse(file: &str, text: &str) -> Result<Config, ConfigError> {
         let (expanded, missing) = env::expand(text, |name| std::env::var(name).ok());
         for name in missing {
@@ -126,119 +85,173 @@ impl Config {
         let deserializer = serde_yaml_ng::Deserializer::from_str(&expanded);
         let config: Config = serde_path_to_error::deserialize(deserializer)
             .map_err(|err| ConfigError::parse(file, err))?;
-        config.check(file, &expanded)?;
+        let spans = Spans::index(&expanded);
+        config.check().map_err(|(path, message)| {
+            ConfigError::semantic(file, spans.find(&path), path, message)
+        })?;
         Ok(config)
     }
 
-    /// Cross-references: pipelines name existing components that support their signal.
-    fn check(&self, file: &str, text: &str) -> Result<(), ConfigError> {
-        let err = |key: String, needle: &str, message: String| {
-            ConfigError::semantic(file, error::locate(text, needle), key, message)
-        };
+    /// Cross-references: pipelines name existing components that support their signal,
+    /// connectors join pipelines of the signals they support, and each factory's references
+    /// resolve. Errors are (the dotted path they are about, message).
+    fn check(&self) -> Result<(), (String, String)> {
         if self.service.pipelines.is_empty() {
-            return Err(err(
+            return Err((
                 "service.pipelines".into(),
-                "pipelines",
                 "no pipelines are defined; expected at least one of traces, metrics, logs".into(),
             ));
         }
-        let fed = self.check_feeds(file, text)?;
         for (id, pipeline) in &self.service.pipelines {
-            let signal = pipeline_signal(id).map_err(|message| {
-                err(format!("service.pipelines.{id}"), &id.to_string(), message)
-            })?;
-            let key = |list: &str| format!("service.pipelines.{id}.{list}");
-            if pipeline.receivers.is_empty() && !fed.contains(id) {
-                return Err(err(
-                    key("receivers"),
-                    &id.to_string(),
-                    "a pipeline needs at least one receiver, or a processor feeding it \
-                     (latency_anomaly's events.pipelines or red_metrics.pipelines)"
-                        .into(),
+            let path = format!("service.pipelines.{id}");
+            let signal = pipeline_signal(id).map_err(|m| (path.clone(), m))?;
+            if pipeline.receivers.is_empty() {
+                return Err((
+                    format!("{path}.receivers"),
+                    "a pipeline needs at least one receiver (or a connector listed as one)".into(),
                 ));
             }
             if pipeline.exporters.is_empty() {
-                return Err(err(
-                    key("exporters"),
-                    &id.to_string(),
-                    "a pipeline needs at least one exporter".into(),
+                return Err((
+                    format!("{path}.exporters"),
+                    "a pipeline needs at least one exporter (or a connector listed as one)".into(),
                 ));
             }
-            let lists = [
-                refs("receiver", &pipeline.receivers, &self.receivers, signal),
-                refs("processor", &pipeline.processors, &self.processors, signal),
-                refs("exporter", &pipeline.exporters, &self.exporters, signal),
-            ];
-            for result in lists {
-                if let Err((what, component, message)) = result {
-                    return Err(err(key(&format!("{what}s")), &component, message));
-                }
-            }
+            self.check_list(
+                &path,
+                "receivers",
+                &pipeline.receivers,
+                signal,
+                &self.receivers,
+            )?;
+            self.check_list(
+                &path,
+                "processors",
+                &pipeline.processors,
+                signal,
+                &self.processors,
+            )?;
+            self.check_list(
+                &path,
+                "exporters",
+                &pipeline.exporters,
+                signal,
+                &self.exporters,
+            )?;
         }
-        for x in &self.service.extensions {
+        self.check_connectors()?;
+        for (i, x) in self.service.extensions.iter().enumerate() {
             if self.extensions.get(x).is_none() {
-                return Err(err(
-                    "service.extensions".into(),
-                    &x.to_string(),
+                return Err((
+                    format!("service.extensions[{i}]"),
                     missing("extension", x, self.extensions.ids()),
                 ));
+            }
+        }
+        let refs = Refs::new(self);
+        self.check_refs(&self.receivers, &refs)?;
+        self.check_refs(&self.processors, &refs)?;
+        self.check_refs(&self.exporters, &refs)?;
+        self.check_refs(&self.connectors, &refs)?;
+        self.check_refs(&self.extensions, &refs)?;
+        Ok(())
+    }
+
+    fn check_refs<F: Family>(
+        &self,
+        map: &ComponentMap<F>,
+        refs: &Refs<'_>,
+    ) -> Result<(), (String, String)> {
+        for (id, c) in map.iter() {
+            c.factory
+                .check_refs(c.config.as_ref(), id, refs)
+                .map_err(|m| (format!("{}.{id}", F::KIND.section()), m))?;
+        }
+        Ok(())
+    }
+
+    /// Checks one of a pipeline's lists; receiver and exporter lists may also name connectors.
+    fn check_list<F: Family>(
+        &self,
+        pipeline: &str,
+        list: &str,
+        ids: &[ComponentId],
+        signal: Signal,
+        defined: &ComponentMap<F>,
+    ) -> Result<(), (String, String)> {
+        let what = F::KIND.as_str();
+        for (i, id) in ids.iter().enumerate() {
+            let path = format!("{pipeline}.{list}[{i}]");
+            match (defined.get(id), self.connectors.get(id)) {
+                (Some(c), _) => {
+                    if !c.about().signals.contains(&signal) {
+                        return Err((path, format!("{what} {id} does not support {signal}")));
+                    }
+                }
+                // A connector's signal pairs are checked once both its ends are known.
+                (None, Some(_)) if F::KIND != Kind::Processor => {}
+                (None, _) => return Err((path, missing(what, id, defined.ids()))),
             }
         }
         Ok(())
     }
 
-    /// Checks that the pipelines processors feed (see [`components::Feed`]) exist and carry
-    /// the right signal; returns those fed by processors that some pipeline runs.
-    fn check_feeds(&self, file: &str, text: &str) -> Result<BTreeSet<&ComponentId>, ConfigError> {
-        let used: BTreeSet<&ComponentId> = self
-            .service
-            .pipelines
-            .values()
-            .flat_map(|p| &p.processors)
-            .collect();
-        let mut fed = BTreeSet::new();
-        for (processor, config) in self.processors.iter() {
-            for feed in config.feeds() {
-                for target in feed.pipelines {
-                    let fail = |message: String| {
-                        let line =
-                            error::locate_first_after(text, "processors:", &target.to_string());
-                        ConfigError::semantic(
-                            file,
-                            line,
-                            format!("processors.{processor}.{}", feed.key),
-                            message,
-                        )
-                    };
-                    if !self.service.pipelines.contains_key(target) {
-                        let defined: Vec<String> = self
-                            .service
-                            .pipelines
-                            .keys()
-                            .map(ToString::to_string)
-                            .collect();
-                        return Err(fail(format!(
-                            "pipeline {target} is not defined; defined pipelines: {}",
-                            defined.join(", ")
-                        )));
-                    }
-                    match pipeline_signal(target) {
-                        Ok(signal) if signal == feed.signal => {}
-                        _ => {
-                            return Err(fail(format!(
-                                "pipeline {target} is not a {} pipeline; {} takes {} pipelines \
-                                 (`{}` or `{}/<name>`)",
-                                feed.signal, feed.key, feed.signal, feed.signal, feed.signal
-                            )));
-                        }
-                    }
-                    if used.contains(processor) {
-                        fed.insert(target);
-                    }
+    /// Every connector is an exporter of some pipeline and a receiver of another, and each
+    /// (exporting pipeline's signal, receiving pipeline's signal) pair is one it supports.
+    fn check_connectors(&self) -> Result<(), (String, String)> {
+        for (id, c) in self.connectors.iter() {
+            let path = format!("connectors.{id}");
+            let routes = c.factory.routes();
+            let from: Vec<Signal> = self
+                .pipelines()
+                .filter(|(_, _, p)| p.exporters.contains(id))
+                .map(|(_, s, _)| s)
+                .collect();
+            let to: Vec<(String, Signal)> = self
+                .pipelines()
+                .filter_map(|(pid, s, p)| {
+                    let i = p.receivers.iter().position(|r| r == id)?;
+                    Some((format!("service.pipelines.{pid}.receivers[{i}]"), s))
+                })
+                .collect();
+            let used = !from.is_empty() || !to.is_empty();
+            if !used {
+                continue;
+            }
+            if from.is_empty() {
+                return Err((
+                    path,
+                    format!(
+                        "connector {id} is a receiver of some pipeline but the exporter of none; \
+                     list it under the exporters of the pipeline it takes data from"
+                    ),
+                ));
+            }
+            if to.is_empty() {
+                return Err((
+                    path,
+                    format!(
+                        "connector {id} is an exporter of some pipeline but the receiver of none; \
+                     list it under the receivers of the pipeline it feeds"
+                    ),
+                ));
+            }
+            for (item, t) in &to {
+                if !from.iter().any(|f| routes.contains(&(*f, *t))) {
+                    let supported: Vec<String> =
+                        routes.iter().map(|(a, b)| format!("{a} -> {b}")).collect();
+                    return Err((
+                        item.clone(),
+                        format!(
+                            "connector {id} cannot feed a {t} pipeline from the pipelines it \
+                             exports from; it supports {}",
+                            supported.join(", ")
+                        ),
+                    ));
                 }
             }
         }
-        Ok(fed)
+        Ok(())
     }
 
     /// The pipelines, with their signal, in a stable order.
@@ -257,29 +270,6 @@ fn pipeline_signal(id: &ComponentId) -> Result<Signal, String> {
             id.kind()
         )
     })
-}
-
-/// Checks that every id in a pipeline's `{what}s` list is defined and handles `signal`; on
-/// failure gives (what, the offending id, the message).
-fn refs<T: components::Component>(
-    what: &'static str,
-    ids: &[ComponentId],
-    defined: &ComponentMap<T>,
-    signal: Signal,
-) -> Result<(), (&'static str, String, String)> {
-    for id in ids {
-        let Some(config) = defined.get(id) else {
-            return Err((what, id.to_string(), missing(what, id, defined.ids())));
-        };
-        if !config.signals().contains(&signal) {
-            return Err((
-                what,
-                id.to_string(),
-                format!("{what} {id} does not support {signal}"),
-            ));
-        }
-    }
-    Ok(())
 }
 
 fn missing<'a>(

@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 
 use serde::Deserialize;
 
-use super::{ComponentId, Pipelines};
+use super::Pipelines;
+use crate::core::ComponentId;
 
 /// `service:` — what actually runs.
 #[derive(Debug, Deserialize)]

@@ -1,4 +1,6 @@
 use super::*;
+use crate::processors::batch::BatchConfig;
+use crate::receivers::otlp::OtlpReceiverConfig;
 
 const COLLECTOR_STYLE: &str = r#"
 receivers:
@@ -57,14 +59,20 @@ fn default_config_is_valid() {
 fn collector_style_file_parses() {
     let config = Config::parse("c.yaml", COLLECTOR_STYLE).unwrap();
     let id = ComponentId::parse("otlp/2").unwrap();
-    let Some(ReceiverConfig::Otlp(otlp2)) = config.receivers.get(&id) else {
+    let Some(otlp2) = config
+        .receivers
+        .get(&id)
+        .and_then(|c| c.settings::<OtlpReceiverConfig>())
+    else {
         panic!("otlp/2 must be an otlp receiver")
     };
     let http = otlp2.protocols.http.as_ref().unwrap();
     assert_eq!(http.endpoint, "127.0.0.1:14318", "env default applied");
     assert!(otlp2.protocols.grpc.is_none(), "absent protocol stays off");
-    let Some(ReceiverConfig::Otlp(otlp)) =
-        config.receivers.get(&ComponentId::parse("otlp").unwrap())
+    let Some(otlp) = config
+        .receivers
+        .get(&ComponentId::parse("otlp").unwrap())
+        .and_then(|c| c.settings::<OtlpReceiverConfig>())
     else {
         panic!("otlp must be an otlp receiver")
     };
@@ -73,9 +81,10 @@ fn collector_style_file_parses() {
         "127.0.0.1:4318",
         "empty body means defaults"
     );
-    let Some(ProcessorConfig::Batch(big)) = config
+    let Some(big) = config
         .processors
         .get(&ComponentId::parse("batch/big").unwrap())
+        .and_then(|c| c.settings::<BatchConfig>())
     else {
         panic!("batch/big missing");
     };
@@ -143,122 +152,184 @@ fn batch_max_below_size_is_rejected() {
     );
 }
 
-/// A traces pipeline through `latency_anomaly` whose body is `body` (indented by 4), plus a
-/// receiverless logs/anomaly and metrics/red pipeline, and `extra` pipelines (indented by 4).
-fn fed_config(body: &str, traces_processors: &str, extra: &str) -> String {
+/// A traces pipeline through the `latency_anomaly` processor (body `body`, indented by 4)
+/// exporting to the connector (settings `connector`, indented by 4), which feeds a
+/// logs/anomaly and a metrics/red pipeline, plus `extra` pipelines (indented by 4).
+fn fed_config(body: &str, connector: &str, traces_processors: &str, extra: &str) -> String {
     format!(
-        "receivers:\n  otlp:\n    protocols:\n      grpc:\nprocessors:\n  latency_anomaly:\n{body}exporters:\n  debug:\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      processors: {traces_processors}\n      exporters: [debug]\n    logs/anomaly:\n      exporters: [debug]\n    metrics/red:\n      exporters: [debug]\n{extra}"
+        "receivers:\n  otlp:\n    protocols:\n      grpc:\nprocessors:\n  latency_anomaly:\n{body}connectors:\n  latency_anomaly:\n{connector}exporters:\n  debug:\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      processors: {traces_processors}\n      exporters: [debug, latency_anomaly]\n    logs/anomaly:\n      receivers: [latency_anomaly]\n      exporters: [debug]\n    metrics/red:\n      receivers: [latency_anomaly]\n      exporters: [debug]\n{extra}"
     )
 }
 
-const FEEDS: &str = "    events:\n      pipelines: [logs/anomaly]\n    red_metrics:\n      pipelines: [metrics/red]\n";
-
 #[test]
-fn processor_fed_pipelines_need_no_receiver() {
-    let config = Config::parse("f.yaml", &fed_config(FEEDS, "[latency_anomaly]", "")).unwrap();
-    let Some(ProcessorConfig::LatencyAnomaly(c)) = config
-        .processors
-        .get(&ComponentId::parse("latency_anomaly").unwrap())
-    else {
-        panic!("latency_anomaly missing")
-    };
+fn connector_fed_pipelines_parse() {
+    let config = Config::parse("f.yaml", &fed_config("", "", "[latency_anomaly]", "")).unwrap();
+    let id = ComponentId::parse("latency_anomaly").unwrap();
     assert_eq!(
-        c.events.pipelines,
-        [ComponentId::parse("logs/anomaly").unwrap()]
-    );
-    assert_eq!(
-        c.red_metrics.pipelines,
-        [ComponentId::parse("metrics/red").unwrap()]
+        config.connectors.get(&id).map(|c| c.about().type_name),
+        Some("latency_anomaly")
     );
     assert_eq!(config.pipelines().count(), 3);
-
-    // The processor feeds them only if some pipeline runs it.
-    let err = Config::parse("f.yaml", &fed_config(FEEDS, "[]", "")).unwrap_err();
-    let msg = err.to_string();
-    assert!(
-        msg.contains("service.pipelines.logs/anomaly.receivers"),
-        "{msg}"
-    );
-    assert!(msg.contains("needs at least one receiver"), "{msg}");
 }
 
 #[test]
-fn processor_feeding_an_undefined_pipeline_is_named() {
-    let body = "    events:\n      pipelines: [logs/anomaly]\n    red_metrics:\n      pipelines: [metrics/missing]\n";
-    let err = Config::parse("u.yaml", &fed_config(body, "[latency_anomaly]", "")).unwrap_err();
+fn the_connector_needs_its_processor() {
+    let err = Config::parse("f.yaml", &fed_config("", "", "[]", "")).unwrap_err();
     let msg = err.to_string();
-    assert_eq!(
-        err.key(),
-        "processors.latency_anomaly.red_metrics.pipelines",
-        "{msg}"
-    );
+    assert_eq!(err.key(), "connectors.latency_anomaly", "{msg}");
     assert!(
-        msg.contains("pipeline metrics/missing is not defined; defined pipelines: logs/anomaly, metrics/red, traces"),
-        "{msg}"
-    );
-    assert_eq!(err.line(), Some(10), "{msg}");
-}
-
-#[test]
-fn processor_feeding_a_pipeline_of_the_wrong_signal_is_named() {
-    let body = "    events:\n      pipelines: [metrics/red]\n";
-    let err = Config::parse("w.yaml", &fed_config(body, "[latency_anomaly]", "")).unwrap_err();
-    let msg = err.to_string();
-    assert_eq!(
-        err.key(),
-        "processors.latency_anomaly.events.pipelines",
-        "{msg}"
-    );
-    assert!(
-        msg.contains(
-            "pipeline metrics/red is not a logs pipeline; events.pipelines takes logs pipelines"
-        ),
+        msg.contains("no pipeline runs a processor latency_anomaly"),
         "{msg}"
     );
     assert_eq!(err.line(), Some(8), "{msg}");
-    // A traces pipeline cannot take RED metrics either.
-    let body = "    red_metrics:\n      pipelines: [traces]\n";
-    let msg = Config::parse("w.yaml", &fed_config(body, "[latency_anomaly]", ""))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        msg.contains("pipeline traces is not a metrics pipeline"),
+}
+
+#[test]
+fn processor_pipeline_keys_of_earlier_versions_say_what_to_write() {
+    let body = "    events:\n      pipelines: [logs/anomaly]\n";
+    let err = Config::parse("o.yaml", &fed_config(body, "", "[latency_anomaly]", "")).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("o.yaml:6:"), "{msg}");
+    assert!(msg.contains("processors.latency_anomaly"), "{msg}");
+    assert!(msg.contains("connectors:\n    latency_anomaly:"), "{msg}");
+    assert!(msg.contains("receivers: [latency_anomaly]"), "{msg}");
+}
+
+#[test]
+fn a_connector_feeding_a_signal_it_cannot_is_named() {
+    let extra = "    traces/2:\n      receivers: [latency_anomaly]\n      exporters: [debug]\n";
+    let err = Config::parse("w.yaml", &fed_config("", "", "[latency_anomaly]", extra)).unwrap_err();
+    let msg = err.to_string();
+    assert_eq!(
+        err.key(),
+        "service.pipelines.traces/2.receivers[0]",
         "{msg}"
     );
+    assert!(
+        msg.contains("cannot feed a traces pipeline") && msg.contains("traces -> logs"),
+        "{msg}"
+    );
+    assert_eq!(err.line(), Some(24), "{msg}");
+}
+
+#[test]
+fn a_connector_used_on_one_side_only_is_named() {
+    let text = fed_config("", "", "[latency_anomaly]", "")
+        .replace("exporters: [debug, latency_anomaly]", "exporters: [debug]");
+    let msg = Config::parse("o.yaml", &text).unwrap_err().to_string();
+    assert!(msg.contains("the exporter of none"), "{msg}");
 }
 
 #[test]
 fn red_metrics_settings_are_checked() {
-    for (body, expected) in [
+    for (connector, expected) in [
         (
-            "    red_metrics:\n      pipelines: [metrics/red]\n      max_serie: 5\n",
+            "    red_metrics:\n      max_serie: 5\n",
             "unknown field `max_serie`",
         ),
         (
-            "    events:\n      pipeline: [logs/anomaly]\n",
-            "unknown field `pipeline`",
-        ),
-        (
-            "    red_metrics:\n      pipelines: [metrics/red]\n      histogram_buckets: [10ms, 5ms]\n",
+            "    red_metrics:\n      histogram_buckets: [10ms, 5ms]\n",
             "must increase",
         ),
         (
-            "    red_metrics:\n      pipelines: [metrics/red]\n      histogram_buckets: [10 parsecs]\n",
+            "    red_metrics:\n      histogram_buckets: [10 parsecs]\n",
             "is not a duration",
         ),
         (
-            "    red_metrics:\n      pipelines: [metrics/red]\n      max_series: 0\n",
+            "    red_metrics:\n      max_series: 0\n",
             "max_series must be >= 1",
         ),
-        (
-            "    red_metrics:\n      pipelines: [metrics/red, metrics/red]\n",
-            "metrics/red is listed twice",
-        ),
     ] {
-        let msg = Config::parse("r.yaml", &fed_config(body, "[latency_anomaly]", ""))
-            .unwrap_err()
-            .to_string();
-        assert!(msg.contains(expected), "{body}: {msg}");
-        assert!(msg.contains("processors.latency_anomaly"), "{body}: {msg}");
+        let msg = Config::parse(
+            "r.yaml",
+            &fed_config("", connector, "[latency_anomaly]", ""),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains(expected), "{connector}: {msg}");
+        assert!(
+            msg.contains("connectors.latency_anomaly"),
+            "{connector}: {msg}"
+        );
+    }
+}
+
+#[test]
+fn pipeline_errors_point_at_the_exact_item() {
+    // `otlp` is also a substring of `otlphttp` on an earlier line: the error must point at
+    // the list item, not the first or last mention.
+    let text = "receivers:\n  otlp:\n    protocols:\n      grpc:\nexporters:\n  otlphttp:\n    endpoint: http://x:4318\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters:\n        - otlphttp\n        - otlp\n    logs:\n      receivers: [otlp]\n      exporters: [otlphttp]\n";
+    let err = Config::parse("p.yaml", text).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("p.yaml:14:11:"), "{msg}");
+    assert_eq!(err.key(), "service.pipelines.traces.exporters[1]", "{msg}");
+    assert!(
+        msg.contains("exporter otlp is not defined; defined exporters: otlphttp"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn start_time_checks_run_at_load() {
+    for (receivers, expected) in [
+        ("  otlp:\n", "no protocols enabled"),
+        (
+            "  otlp:\n    protocols:\n      grpc:\n        endpoint: localhost\n",
+            "must be host:port",
+        ),
+        (
+            "  filelog:\n",
+            "include must list at least one glob pattern",
+        ),
+        (
+            "  filelog:\n    include: [a.log]\n    encoding: ebcdic\n",
+            "ebcdic",
+        ),
+        (
+            "  filelog:\n    include: [a.log]\n    storage: file_storage\n",
+            "extension file_storage is not defined",
+        ),
+        ("  hostmetrics:\n", "no scrapers configured"),
+        ("  httpcheck:\n", "no targets configured"),
+    ] {
+        let id = receivers.trim().split(':').next().unwrap_or_default();
+        let text = format!(
+            "receivers:\n{receivers}exporters:\n  debug:\nservice:\n  pipelines:\n    logs:\n      receivers: [{id}]\n      exporters: [debug]\n"
+        );
+        let text = if id == "filelog" {
+            text
+        } else {
+            text.replace("logs:", "metrics:")
+        };
+        let msg = Config::parse("s.yaml", &text).unwrap_err().to_string();
+        assert!(msg.contains(expected), "{receivers}: {msg}");
+        assert!(
+            msg.contains(&format!("receivers.{id}")),
+            "{receivers}: {msg}"
+        );
+    }
+    for (exporters, expected) in [
+        ("  otlp:\n", "endpoint is required"),
+        (
+            "  otlp:\n    endpoint: grpc://x:4317\n",
+            "expected host:port",
+        ),
+        ("  otlphttp:\n", "endpoint is required"),
+        (
+            "  otlphttp:\n    endpoint: http://x:4318\n    tls:\n      ca_file: /nonexistent/ca.pem\n",
+            "ca.pem",
+        ),
+        ("  file:\n", "path is required"),
+    ] {
+        let id = exporters.trim().split(':').next().unwrap_or_default();
+        let text = format!(
+            "receivers:\n  otlp:\n    protocols:\n      grpc:\nexporters:\n{exporters}service:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [{id}]\n"
+        );
+        let msg = Config::parse("e.yaml", &text).unwrap_err().to_string();
+        assert!(msg.contains(expected), "{exporters}: {msg}");
+        assert!(
+            msg.contains(&format!("exporters.{id}")),
+            "{exporters}: {msg}"
+        );
     }
 }

@@ -4,8 +4,8 @@
 pub mod debug;
 pub mod file;
 mod grpc_client;
-pub mod otlp_grpc;
-pub mod otlp_http;
+pub mod otlp;
+pub mod otlphttp;
 mod partial_success;
 pub mod queue;
 mod tls;
@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use crate::pipeline::Batch;
+use crate::core::Batch;
 
 /// Sends batches somewhere.
 pub trait Export: Send + Sync + 'static {

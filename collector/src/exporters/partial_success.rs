@@ -3,7 +3,7 @@
 
 use prost::Message;
 
-use crate::pipeline::Signal;
+use crate::core::Signal;
 use lookout_proto::otlp::collector;
 
 /// Rejected item count and message, if the response reports a partial success.

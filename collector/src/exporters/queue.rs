@@ -12,7 +12,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::Export;
 use crate::config::shared::{QueueConfig, RetryConfig};
-use crate::pipeline::{Batch, ExporterInput};
+use crate::core::Batch;
+use crate::pipeline::ExporterInput;
 use crate::telemetry::ExporterMetrics;
 
 /// Starts an exporter's senders. The returned input is what pipelines hand batches to; the
@@ -142,8 +143,8 @@ mod tests {
     use futures::future::BoxFuture;
 
     use super::*;
+    use crate::core::{Ack, Signal};
     use crate::exporters::ExportError;
-    use crate::pipeline::{Ack, Signal};
     use crate::telemetry::Telemetry;
 
     struct Flaky {

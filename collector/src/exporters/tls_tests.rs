@@ -12,11 +12,11 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use super::Export;
-use super::otlp_grpc::{OtlpGrpcExporter, OtlpGrpcExporterConfig};
-use super::otlp_http::{OtlpHttpExporter, OtlpHttpExporterConfig};
+use super::otlp::{OtlpGrpcExporter, OtlpGrpcExporterConfig};
+use super::otlphttp::{OtlpHttpExporter, OtlpHttpExporterConfig};
 use crate::config::shared::ClientTlsConfig;
+use crate::core::{Batch, Signal};
 use crate::net::{self, Body};
-use crate::pipeline::{Batch, Signal};
 
 const CERT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

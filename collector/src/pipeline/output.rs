@@ -3,7 +3,7 @@
 
 use tokio::sync::mpsc;
 
-use super::Batch;
+use crate::core::Batch;
 use crate::telemetry::ExporterMetrics;
 
 /// An exporter's queue, as seen by the pipelines that feed it.

@@ -6,12 +6,17 @@ pub mod latency_anomaly;
 
 use tokio::sync::mpsc;
 
-use crate::pipeline::{Batch, Output};
+use crate::core::Batch;
+use crate::pipeline::Output;
 use crate::telemetry::ProcessorMetrics;
 
 /// What a processor task gets.
 #[derive(Debug)]
 pub struct ProcessorContext {
+    /// The processor's id (`batch/big`).
+    pub id: String,
+    /// The pipeline this stage belongs to (`traces/2`).
+    pub pipeline: String,
     /// Its input queue.
     pub input: mpsc::Receiver<Batch>,
     /// The next stage.

@@ -4,14 +4,13 @@
 pub mod filelog;
 pub mod hostmetrics;
 pub mod httpcheck;
-pub(crate) mod metric_build;
 pub mod otlp;
 mod scraping;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::ComponentId;
-use crate::pipeline::{Consumer, Signal};
+use crate::core::ComponentId;
+use crate::core::{Consumer, Signal};
 use crate::telemetry::Telemetry;
 
 /// What a receiver gets when it starts.
@@ -44,6 +43,16 @@ impl ReceiverContext {
 
     /// Where to hand data of `signal`, if any pipeline takes it from this receiver.
     pub fn consumer(&self, signal: Signal) -> Option<&Consumer> {
-        self.consumers[signal as usize].as_ref()
+        self.consumers.get(signal as usize).and_then(Option::as_ref)
+    }
+
+    /// The same receiver's context for another start, stopped by `shutdown`.
+    pub(crate) fn again(&self, shutdown: CancellationToken) -> ReceiverContext {
+        ReceiverContext {
+            id: self.id.clone(),
+            consumers: self.consumers.clone(),
+            telemetry: self.telemetry.clone(),
+            shutdown,
+        }
     }
 }

@@ -10,7 +10,7 @@ use prost::Message;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use crate::pipeline::{self, Batch, Consumer, Signal};
+use crate::core::{self, Batch, Consumer, Signal};
 use crate::telemetry::ReceiverMetrics;
 
 /// When to scrape.
@@ -55,7 +55,7 @@ pub(crate) async fn run<F, Fut>(
             request = scrape() => request,
         };
         let payload = Bytes::from(request.encode_to_vec());
-        let items = match pipeline::validate(Signal::Metrics, &payload) {
+        let items = match core::validate(Signal::Metrics, &payload) {
             Ok(0) => continue,
             Ok(items) => items,
             Err(err) => {

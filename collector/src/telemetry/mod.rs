@@ -12,7 +12,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::pipeline::Signal;
+use crate::core::Signal;
 
 type Labels = Vec<(&'static str, String)>;
 

@@ -1,18 +1,24 @@
-//! `GET /metrics` in the Prometheus text format.
+//! The admin listener: `GET /metrics` in the Prometheus text format, and the routes components
+//! mount on it ([`AdminRoutes`]).
 
 use std::net::SocketAddr;
 
-use http::{Method, Response, StatusCode, header};
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::Telemetry;
 use crate::Error;
-use crate::net::{self, ServeOptions};
+use crate::component::AdminRoutes;
+use crate::component::admin::MAX_BODY;
+use crate::net::{self, Body, ServeOptions};
 
-/// Binds `address` and serves the registry until `shutdown` fires.
+/// Binds `address` and serves until `shutdown` fires.
 pub async fn start(
     telemetry: Telemetry,
+    routes: AdminRoutes,
     address: SocketAddr,
     shutdown: CancellationToken,
 ) -> Result<(SocketAddr, JoinHandle<()>), Error> {
@@ -24,24 +30,51 @@ pub async fn start(
         listener,
         move |req| {
             let telemetry = telemetry.clone();
-            async move {
-                let response = if req.method() == Method::GET && req.uri().path() == "/metrics" {
-                    Response::builder()
-                        .header(
-                            header::CONTENT_TYPE,
-                            "text/plain; version=0.0.4; charset=utf-8",
-                        )
-                        .body(net::full(telemetry.render()))
-                } else {
-                    Response::builder()
-                        .status(StatusCode::NOT_FOUND)
-                        .body(net::full("not found; metrics are at /metrics\n"))
-                };
-                response.unwrap_or_else(|_| Response::new(net::full("")))
-            }
+            let routes = routes.clone();
+            async move { answer(req, &telemetry, &routes).await }
         },
         shutdown,
         ServeOptions::default(),
     );
     Ok((bound, handle))
+}
+
+async fn answer(
+    req: Request<Incoming>,
+    telemetry: &Telemetry,
+    routes: &AdminRoutes,
+) -> Response<Body> {
+    let path = req.uri().path();
+    if path == "/metrics" {
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return plain(StatusCode::METHOD_NOT_ALLOWED, "use GET /metrics\n");
+        }
+        return Response::builder()
+            .header(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )
+            .body(net::full(telemetry.render()))
+            .unwrap_or_else(|_| Response::new(net::full("")));
+    }
+    let Some(handler) = routes.find(path) else {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "not found; metrics are at /metrics\n",
+        );
+    };
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"),
+    };
+    handler(Request::from_parts(parts, body)).await
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(net::full(text))
+        .unwrap_or_else(|_| Response::new(net::full("")))
 }

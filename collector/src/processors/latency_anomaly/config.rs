@@ -10,9 +10,7 @@ use lookout_anomaly::DetectorConfig;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 
-use crate::config::ComponentId;
-use crate::config::components::Feed;
-use crate::pipeline::Signal;
+use crate::component::Validate;
 
 /// The whole processor body.
 ///
@@ -27,11 +25,25 @@ pub struct LatencyAnomalyConfig {
     pub episodes: EpisodeConfig,
     /// Where episode notifications go.
     pub alerts: AlertsConfig,
-    /// Logs pipelines fed with a log record per episode start and end.
-    pub events: EventsConfig,
-    /// Metrics pipelines fed with spanmetrics-style RED metrics.
-    pub red_metrics: RedMetricsConfig,
+    /// RED metrics settings, when a `latency_anomaly` connector of the same id feeds a
+    /// metrics pipeline (set at build from the connector, not read from this body).
+    pub red_metrics: Option<RedMetricsConfig>,
 }
+
+/// What a config that still names pipelines in the processor is told to write instead.
+const MOVED_TO_CONNECTOR: &str = concat!(
+    "`events` and `red_metrics` are now settings of the `latency_anomaly` connector: ",
+    "remove them here and write\n",
+    "  connectors:\n",
+    "    latency_anomaly:            # the same id as this processor\n",
+    "      red_metrics: {max_series: 2000, flush_interval: 15s}   # optional settings\n",
+    "then list the connector under the exporters of the traces pipeline that runs this ",
+    "processor, and under the receivers of the logs pipeline (episode records) and/or the ",
+    "metrics pipeline (RED metrics) it feeds, e.g.\n",
+    "    traces:       {receivers: [otlp], processors: [latency_anomaly], exporters: [otlp, latency_anomaly]}\n",
+    "    logs/anomaly: {receivers: [latency_anomaly], exporters: [debug]}\n",
+    "    metrics/red:  {receivers: [latency_anomaly], exporters: [otlp]}",
+);
 
 impl<'de> Deserialize<'de> for LatencyAnomalyConfig {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -45,17 +57,14 @@ impl<'de> Deserialize<'de> for LatencyAnomalyConfig {
             .map_err(|e| D::Error::custom(format!("episodes: {e}")))?;
         let alerts = serde_json::from_value(part(&mut map, "alerts"))
             .map_err(|e| D::Error::custom(format!("alerts: {e}")))?;
-        let events = serde_json::from_value(part(&mut map, "events"))
-            .map_err(|e| D::Error::custom(format!("events: {e}")))?;
-        let red_metrics = serde_json::from_value(part(&mut map, "red_metrics"))
-            .map_err(|e| D::Error::custom(format!("red_metrics: {e}")))?;
+        if map.contains_key("events") || map.contains_key("red_metrics") {
+            return Err(D::Error::custom(MOVED_TO_CONNECTOR));
+        }
         let detector: DetectorConfig = serde_json::from_value(serde_json::Value::Object(map))
             .map_err(|e| {
                 let e = e.to_string();
                 if e.starts_with("unknown field") {
-                    D::Error::custom(format!(
-                        "{e}, `episodes`, `alerts`, `events`, `red_metrics`"
-                    ))
+                    D::Error::custom(format!("{e}, `episodes`, `alerts`"))
                 } else {
                     D::Error::custom(e)
                 }
@@ -64,15 +73,13 @@ impl<'de> Deserialize<'de> for LatencyAnomalyConfig {
             detector,
             episodes,
             alerts,
-            events,
-            red_metrics,
+            red_metrics: None,
         })
     }
 }
 
-impl LatencyAnomalyConfig {
-    /// Rejects settings the processor cannot run with (checked at config load).
-    pub(crate) fn check(&self) -> Result<(), String> {
+impl Validate for LatencyAnomalyConfig {
+    fn validate(&self) -> Result<(), String> {
         self.detector.validate().map_err(|e| e.to_string())?;
         if self.episodes.resolve_after.is_zero() {
             return Err("episodes.resolve_after must be > 0".into());
@@ -88,56 +95,16 @@ impl LatencyAnomalyConfig {
             // Building the client reads `ca_file` and parses headers: fail at load, not later.
             super::alerts::webhook::Webhook::new(w).map_err(|e| e.to_string())?;
         }
-        for feed in self.feeds() {
-            if let Some(twice) = feed
-                .pipelines
-                .iter()
-                .enumerate()
-                .find(|(i, p)| feed.pipelines[..*i].contains(p))
-            {
-                return Err(format!("{}: {} is listed twice", feed.key, twice.1));
-            }
-        }
-        self.red_metrics.check()
-    }
-
-    /// The pipelines this processor feeds besides its own: episode log records to
-    /// `events.pipelines`, RED metrics to `red_metrics.pipelines`.
-    pub(crate) fn feeds(&self) -> [Feed<'_>; 2] {
-        [
-            Feed {
-                key: "events.pipelines",
-                signal: Signal::Logs,
-                pipelines: &self.events.pipelines,
-            },
-            Feed {
-                key: "red_metrics.pipelines",
-                signal: Signal::Metrics,
-                pipelines: &self.red_metrics.pipelines,
-            },
-        ]
+        Ok(())
     }
 }
 
-/// `events:` — episode starts and ends as OTLP log records (event name
-/// `lookout.latency.anomaly`), handed to logs pipelines of this collector.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EventsConfig {
-    /// Logs pipelines (`logs`, `logs/anomaly`, ...) that receive the records. A pipeline fed
-    /// this way needs no receiver. Empty (the default): no records are made.
-    pub pipelines: Vec<ComponentId>,
-}
-
-/// `red_metrics:` — rate, errors and duration per (service, span name, kind, status code)
-/// like the Collector-contrib `spanmetrics` connector, plus anomalies by kind, handed to
-/// metrics pipelines of this collector. Cumulative temporality.
+/// `red_metrics:` of the `latency_anomaly` connector — rate, errors and duration per
+/// (service, span name, kind, status code) like the Collector-contrib `spanmetrics` connector,
+/// plus anomalies by kind. Cumulative temporality.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedMetricsConfig {
-    /// Metrics pipelines that receive the metrics. A pipeline fed this way needs no receiver.
-    /// Empty (the default): no RED metrics are kept.
-    pub pipelines: Vec<ComponentId>,
     /// Series kept (like spanmetrics' `aggregation_cardinality_limit`); spans of further keys
     /// are counted in one overflow series with the attribute `otel.metric.overflow=true`.
     /// Default 2000.
@@ -162,7 +129,6 @@ const DEFAULT_BUCKETS_MS: [u64; 16] = [
 impl Default for RedMetricsConfig {
     fn default() -> Self {
         RedMetricsConfig {
-            pipelines: Vec::new(),
             max_series: 2000,
             flush_interval: Duration::from_secs(15),
             histogram_buckets: DEFAULT_BUCKETS_MS.map(Duration::from_millis).to_vec(),
@@ -171,13 +137,8 @@ impl Default for RedMetricsConfig {
     }
 }
 
-impl RedMetricsConfig {
-    /// Whether RED metrics are kept at all.
-    pub(crate) fn enabled(&self) -> bool {
-        !self.pipelines.is_empty()
-    }
-
-    fn check(&self) -> Result<(), String> {
+impl Validate for RedMetricsConfig {
+    fn validate(&self) -> Result<(), String> {
         if self.max_series == 0 {
             return Err("red_metrics.max_series must be >= 1".into());
         }

@@ -14,7 +14,7 @@ use super::episodes::{EpisodeEvent, EpisodeStatus};
 use super::red::SCOPE;
 use super::service_resource;
 use super::tagger::kv;
-use crate::receivers::metric_build::{attr, scope, unix_nanos};
+use crate::core::otlp_build::{attr, scope, unix_nanos};
 
 /// The `event_name` of every record.
 pub(crate) const EVENT_NAME: &str = "lookout.latency.anomaly";

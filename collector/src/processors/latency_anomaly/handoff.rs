@@ -12,7 +12,7 @@ use prometheus_client::metrics::counter::Counter;
 use prost::Message;
 use tokio::sync::mpsc;
 
-use crate::pipeline::{self, Batch, Signal};
+use crate::core::{self, Batch, Signal};
 
 /// The entry queues of the pipelines fed by one processor instance, from the wiring.
 #[derive(Debug, Default)]
@@ -104,7 +104,7 @@ impl Link {
 
     fn batch(&self, request: &impl Message) -> Option<Batch> {
         let payload = Bytes::from(request.encode_to_vec());
-        match pipeline::validate(self.signal, &payload) {
+        match core::validate(self.signal, &payload) {
             Ok(0) => None,
             Ok(items) => Some(Batch::new(self.signal, payload, items)),
             Err(err) => {

@@ -1,7 +1,9 @@
 //! `processors: latency_anomaly:` — tags spans whose duration is anomalous for their key
 //! (see [`lookout_anomaly`]) by appending `lookout.latency.*` attributes with the wire-level
-//! editor, reports shift/degradation episodes to the alert notifiers and, as OTLP log records,
-//! to logs pipelines, and keeps spanmetrics-style RED metrics for metrics pipelines.
+//! editor, reports shift/degradation episodes to the alert notifiers and, through the
+//! `latency_anomaly` connector of the same id ([`crate::connectors::latency_anomaly`]), as
+//! OTLP log records to logs pipelines and as spanmetrics-style RED metrics to metrics
+//! pipelines.
 //!
 //! The detector state is owned by the processor task: no locks on the span path. Requests
 //! without a tagged span are forwarded as the very same bytes.
@@ -21,17 +23,17 @@
 //!         min_interval: 1m        # per key
 //!         tls: {ca_file: ca.pem}
 //!         retry: {max_attempts: 5, initial_interval: 500ms, max_interval: 30s}
-//!     events: {pipelines: [logs/anomaly]}         # a log record per episode start and end
+//! connectors:
+//!   latency_anomaly:              # same id: carries what the processor derives
 //!     red_metrics:
-//!       pipelines: [metrics/red]
 //!       max_series: 2000
 //!       flush_interval: 15s
 //!       histogram_buckets: [2ms, 10ms, 100ms, 1s, 10s]
 //! service:
 //!   pipelines:
-//!     traces: {receivers: [otlp], processors: [latency_anomaly], exporters: [otlp]}
-//!     logs/anomaly: {exporters: [debug]}          # fed by the processor: no receiver needed
-//!     metrics/red: {exporters: [otlp]}
+//!     traces: {receivers: [otlp], processors: [latency_anomaly], exporters: [otlp, latency_anomaly]}
+//!     logs/anomaly: {receivers: [latency_anomaly], exporters: [debug]}   # episode records
+//!     metrics/red: {receivers: [latency_anomaly], exporters: [otlp]}     # RED metrics
 //! ```
 
 mod alerts;
@@ -54,11 +56,14 @@ use lookout_proto::otlp::resource::v1::Resource;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::ProcessorContext;
-use crate::pipeline::{Batch, Signal};
-use crate::receivers::metric_build::{attr, unix_nanos};
+use crate::core::otlp_build::{attr, unix_nanos};
+use crate::core::{Batch, Signal};
+
+mod factory;
 use alerts::Notifier;
 pub use config::LatencyAnomalyConfig;
 use episodes::EpisodeEvent;
+pub use factory::Factory;
 use handoff::Link;
 pub use handoff::Targets;
 pub use metrics::LatencyMetrics;
@@ -81,7 +86,7 @@ pub async fn run(
     let tagger = Tagger::new(
         config.detector.clone(),
         config.episodes.clone(),
-        &config.red_metrics,
+        config.red_metrics.as_ref(),
     );
     let mut tagger = match tagger {
         Ok(t) => Some(t),
@@ -107,7 +112,10 @@ pub async fn run(
         .clamp(Duration::from_millis(10), Duration::from_secs(1));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let every = config.red_metrics.flush_interval;
+    let every = config
+        .red_metrics
+        .as_ref()
+        .map_or(Duration::from_secs(15), |r| r.flush_interval);
     let mut flush = tokio::time::interval_at(Instant::now() + every, every);
     flush.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_count = Instant::now();

@@ -18,7 +18,7 @@ use lookout_proto::otlp::metrics::v1::{HistogramDataPoint, ResourceMetrics, Scop
 use super::config::RedMetricsConfig;
 use super::service_resource;
 use super::tagger::{KINDS, kind_index, kv};
-use crate::receivers::metric_build::{Num, Times, attr, histogram, number_point, scope, sum_of};
+use crate::core::otlp_build::{Num, Times, attr, histogram, number_point, scope, sum_of};
 
 /// The instrumentation scope of everything the processor produces.
 pub(crate) const SCOPE: &str = "lookout.latency_anomaly";

@@ -19,7 +19,7 @@ use lookout_proto::wire::{
 use super::config::{EpisodeConfig, RedMetricsConfig};
 use super::episodes::{EpisodeEvent, EpisodeTag, Episodes};
 use super::red::Red;
-use crate::receivers::metric_build::unix_nanos;
+use crate::core::otlp_build::unix_nanos;
 
 /// What tagging one request produced.
 #[derive(Debug, Default)]
@@ -89,7 +89,7 @@ impl Tagger {
     pub(crate) fn new(
         detector: DetectorConfig,
         episodes: EpisodeConfig,
-        red: &RedMetricsConfig,
+        red: Option<&RedMetricsConfig>,
     ) -> Result<Tagger, ConfigError> {
         let attributor = Attributor::new(&detector);
         let key_fields = detector.key_fields.clone();
@@ -108,7 +108,7 @@ impl Tagger {
             key_fields,
             emit_category,
             episodes: Episodes::new(episodes),
-            red: red.enabled().then(|| Red::new(red)),
+            red: red.map(Red::new),
             red_fields,
             ahead: Vec::new(),
             prefetch_min_keys: Detector::PREFETCH_MIN_KEYS,

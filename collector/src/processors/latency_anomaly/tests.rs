@@ -20,6 +20,7 @@ use super::config::{EpisodeConfig, LatencyAnomalyConfig, RedMetricsConfig};
 use super::episodes::EpisodeStatus;
 use super::tagger::Tagger;
 use super::*;
+use crate::component::Validate;
 use crate::pipeline::Output;
 use crate::telemetry::Telemetry;
 
@@ -158,7 +159,7 @@ impl Harness {
     fn new(detector: DetectorConfig) -> Harness {
         let telemetry = Telemetry::new();
         Harness {
-            tagger: Tagger::new(detector, EpisodeConfig::default(), &Default::default()).unwrap(),
+            tagger: Tagger::new(detector, EpisodeConfig::default(), None).unwrap(),
             metrics: LatencyMetrics::new(&telemetry, "latency_anomaly", "traces"),
             telemetry,
         }
@@ -520,7 +521,7 @@ alerts:
     retry: {max_attempts: 3, initial_interval: 100ms}
 "#;
     let c: LatencyAnomalyConfig = serde_yaml_ng::from_str(yaml).unwrap();
-    c.check().unwrap();
+    c.validate().unwrap();
     assert_eq!(c.detector.min_samples, 20);
     assert_eq!(c.detector.max_keys, 500);
     assert!(c.detector.emit_category);
@@ -547,15 +548,15 @@ alerts:
         assert!(err.to_string().contains("unknown field"), "{bad}: {err}");
     }
     let out_of_range: LatencyAnomalyConfig = serde_yaml_ng::from_str("min_samples: 2").unwrap();
-    assert!(out_of_range.check().unwrap_err().contains("min_samples"));
+    assert!(out_of_range.validate().unwrap_err().contains("min_samples"));
     let bad_url: LatencyAnomalyConfig =
         serde_yaml_ng::from_str("alerts: {webhook: {endpoint: 'ftp://x'}}").unwrap();
-    assert!(bad_url.check().unwrap_err().contains("scheme"));
+    assert!(bad_url.validate().unwrap_err().contains("scheme"));
     let bad_ca: LatencyAnomalyConfig = serde_yaml_ng::from_str(
         "alerts: {webhook: {endpoint: 'https://x', tls: {ca_file: /nonexistent/ca.pem}}}",
     )
     .unwrap();
-    assert!(bad_ca.check().unwrap_err().contains("ca_file"));
+    assert!(bad_ca.validate().unwrap_err().contains("ca_file"));
 }
 
 #[tokio::test]
@@ -564,6 +565,8 @@ async fn latency_task_forwards_every_batch_and_non_trace_signals_untouched() {
     let (out_tx, mut out_rx) = mpsc::channel(16);
     let telemetry = Telemetry::new();
     let ctx = ProcessorContext {
+        id: "latency_anomaly".into(),
+        pipeline: "traces".into(),
         input: in_rx,
         output: Output::Next(out_tx),
         metrics: telemetry.processor("latency_anomaly", "traces", Signal::Traces),
@@ -761,7 +764,6 @@ fn latency_tagging_throughput_many_keys() {
 
 fn red_config() -> RedMetricsConfig {
     RedMetricsConfig {
-        pipelines: vec![crate::config::ComponentId::parse("metrics/red").unwrap()],
         ..RedMetricsConfig::default()
     }
 }
@@ -806,7 +808,7 @@ fn latency_red_counts_every_span_with_spanmetrics_attributes_and_the_tags() {
         tagger: Tagger::new(
             DetectorConfig::default(),
             EpisodeConfig::default(),
-            &red_config(),
+            Some(&red_config()),
         )
         .unwrap(),
         metrics: LatencyMetrics::new(&telemetry, "latency_anomaly", "traces"),
@@ -865,7 +867,7 @@ fn latency_red_keys_by_attribute_key_fields_too() {
         key_fields: vec![KeyField::SpanName, KeyField::Attribute("http.route".into())],
         ..DetectorConfig::default()
     };
-    let mut tagger = Tagger::new(detector, EpisodeConfig::default(), &red_config()).unwrap();
+    let mut tagger = Tagger::new(detector, EpisodeConfig::default(), Some(&red_config())).unwrap();
     let mut spans = Vec::new();
     for (i, route) in ["/a", "/b", "/a"].into_iter().enumerate() {
         let mut x = s("GET", i as u64 + 1, i as u64 + 1, T0 + i as u64 * MS, MS);
@@ -917,15 +919,17 @@ fn spawn_feeding(
     let (in_tx, in_rx) = mpsc::channel(64);
     let (out_tx, out_rx) = mpsc::channel(64);
     let ctx = ProcessorContext {
+        id: "latency_anomaly".into(),
+        pipeline: "traces".into(),
         input: in_rx,
         output: Output::Next(out_tx),
         metrics: telemetry.processor("latency_anomaly", "traces", Signal::Traces),
     };
     let config = LatencyAnomalyConfig {
-        red_metrics: RedMetricsConfig {
+        red_metrics: Some(RedMetricsConfig {
             flush_interval,
             ..red_config()
-        },
+        }),
         ..LatencyAnomalyConfig::default()
     };
     let targets = Targets {

@@ -6,14 +6,15 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::config::ComponentId;
-use crate::operators::OperatorConfig;
+use crate::core::ComponentId;
+use crate::receivers::filelog::operators::OperatorConfig;
 
 /// The filelog receiver's settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileLogConfig {
     /// `include`: glob patterns of files to read (required).
+    #[serde(default)]
     pub include: Vec<String>,
     /// `exclude`: glob patterns of files to skip.
     #[serde(default)]
@@ -178,6 +179,38 @@ pub(crate) fn parse_byte_size(s: &str) -> Result<u64, String> {
     };
     n.checked_mul(mult)
         .ok_or_else(|| format!("byte size {s:?} is too large"))
+}
+
+impl Default for FileLogConfig {
+    /// The serde defaults, with no `include` (which validation then refuses, as the
+    /// Collector's `'include' must be specified`).
+    fn default() -> Self {
+        FileLogConfig {
+            include: Vec::new(),
+            exclude: Vec::new(),
+            exclude_older_than: None,
+            start_at: StartAt::default(),
+            poll_interval: default_poll_interval(),
+            fingerprint_size: default_fingerprint_size(),
+            max_log_size: default_max_log_size(),
+            max_concurrent_files: default_max_concurrent_files(),
+            encoding: default_encoding(),
+            include_file_name: yes(),
+            include_file_path: false,
+            include_file_name_resolved: false,
+            include_file_path_resolved: false,
+            multiline: None,
+            force_flush_period: default_force_flush(),
+            delete_after_read: false,
+            compression: None,
+            preserve_leading_whitespaces: false,
+            preserve_trailing_whitespaces: false,
+            storage: None,
+            attributes: BTreeMap::new(),
+            resource: BTreeMap::new(),
+            operators: Vec::new(),
+        }
+    }
 }
 
 #[cfg(test)]

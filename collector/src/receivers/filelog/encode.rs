@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use crate::operators::Entry;
+use crate::receivers::filelog::operators::Entry;
 
 // Wire types.
 const VARINT: u8 = 0;
@@ -266,7 +266,7 @@ mod tests {
     use prost::Message;
     use serde_json::{Map, json};
 
-    use crate::operators::Attributes;
+    use crate::receivers::filelog::operators::Attributes;
 
     use super::*;
 
@@ -412,7 +412,7 @@ mod tests {
         assert_eq!(first.observed_time_unix_nano, 5);
         assert_eq!(req.resource_logs[1].scope_logs[0].log_records.len(), 2);
         assert_eq!(
-            crate::pipeline::validate(crate::pipeline::Signal::Logs, &bytes).unwrap(),
+            crate::core::validate(crate::core::Signal::Logs, &bytes).unwrap(),
             3
         );
     }

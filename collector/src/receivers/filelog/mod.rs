@@ -12,7 +12,9 @@ pub mod checkpoint;
 pub mod config;
 pub mod discover;
 pub mod encode;
+mod factory;
 pub mod identity;
+pub mod operators;
 pub mod reader;
 pub mod split;
 pub mod tailer;
@@ -24,13 +26,14 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use config::FileLogConfig;
+pub use factory::Factory;
 
 use super::ReceiverContext;
 use crate::Error;
-use crate::config::{Config, ExtensionConfig};
-use crate::extensions::file_storage::{FileStorageConfig, StorageClient};
-use crate::operators::Pipeline;
-use crate::pipeline::Signal;
+use crate::component::Validate;
+use crate::core::Signal;
+use crate::extensions::file_storage::FileStorage;
+use crate::receivers::filelog::operators::Pipeline;
 use config::StartAt;
 use discover::Finder;
 use reader::ReaderSettings;
@@ -40,62 +43,35 @@ use tailer::{Metrics, Setup, Tailer};
 /// Rename notifications waiting for the next listing; more are dropped (polling remains).
 const RENAMES_QUEUE: usize = 1024;
 
-/// Resolves `storage:` to a `file_storage` extension enabled in `service.extensions`, then
-/// starts.
-pub async fn start_with_storage(
-    config: &FileLogConfig,
-    full: &Config,
-    ctx: ReceiverContext,
-) -> Result<Vec<JoinHandle<()>>, Error> {
-    let storage = match &config.storage {
-        None => None,
-        Some(id) => {
-            let err = |m: String| Error::component(format!("receivers.{}.storage", ctx.id), m);
-            if !full.service.extensions.contains(id) {
-                return Err(err(format!(
-                    "extension {id} is not enabled in service.extensions"
-                )));
-            }
-            match full.extensions.get(id) {
-                Some(ExtensionConfig::FileStorage(c)) => Some(c),
-                Some(_) => {
-                    return Err(err(format!(
-                        "extension {id} is not a file_storage extension"
-                    )));
-                }
-                None => return Err(err(format!("extension {id} is not defined"))),
-            }
-        }
-    };
-    start(config, storage, ctx).await
+/// The settings turned into the objects the tailer uses; [`Validate`] builds them too, so a
+/// config that loads is one that starts.
+struct Parsed {
+    finder: Finder,
+    encoding: Encoding,
+    multiline: Option<Multiline>,
+    gzip: bool,
+    pipeline: Pipeline,
 }
 
-/// Checks the settings, opens the checkpoint storage and starts tailing.
-pub async fn start(
-    config: &FileLogConfig,
-    storage: Option<&FileStorageConfig>,
-    ctx: ReceiverContext,
-) -> Result<Vec<JoinHandle<()>>, Error> {
-    let err = |m: String| Error::component(format!("receivers.{}", ctx.id), m);
-    let finder = Finder::new(&config.include, &config.exclude).map_err(err)?;
-    let encoding = Encoding::parse(&config.encoding).map_err(err)?;
+fn parse_settings(config: &FileLogConfig) -> Result<Parsed, String> {
+    if config.include.is_empty() {
+        return Err("include must list at least one glob pattern".into());
+    }
+    let finder = Finder::new(&config.include, &config.exclude)?;
+    let encoding = Encoding::parse(&config.encoding)?;
     let multiline = match &config.multiline {
         None => None,
         Some(m) => match (&m.line_start_pattern, &m.line_end_pattern) {
-            (Some(p), None) => {
-                Some(Multiline::Start(Regex::new(p).map_err(|e| {
-                    err(format!("multiline.line_start_pattern: {e}"))
-                })?))
-            }
-            (None, Some(p)) => {
-                Some(Multiline::End(Regex::new(p).map_err(|e| {
-                    err(format!("multiline.line_end_pattern: {e}"))
-                })?))
-            }
+            (Some(p), None) => Some(Multiline::Start(
+                Regex::new(p).map_err(|e| format!("multiline.line_start_pattern: {e}"))?,
+            )),
+            (None, Some(p)) => Some(Multiline::End(
+                Regex::new(p).map_err(|e| format!("multiline.line_end_pattern: {e}"))?,
+            )),
             _ => {
-                return Err(err(
+                return Err(
                     "multiline needs exactly one of line_start_pattern and line_end_pattern".into(),
-                ));
+                );
             }
         },
     };
@@ -103,22 +79,51 @@ pub async fn start(
         None | Some("") => false,
         Some("gzip") => true,
         Some(other) => {
-            return Err(err(format!(
+            return Err(format!(
                 "unsupported compression {other:?}; supported: gzip"
-            )));
+            ));
         }
     };
     if config.delete_after_read && config.start_at != StartAt::Beginning {
-        return Err(err("delete_after_read requires start_at: beginning".into()));
+        return Err("delete_after_read requires start_at: beginning".into());
     }
     if config.fingerprint_size < 16 {
-        return Err(err("fingerprint_size must be at least 16 bytes".into()));
+        return Err("fingerprint_size must be at least 16 bytes".into());
     }
-    let pipeline = Pipeline::new(&config.operators).map_err(err)?;
+    let pipeline = Pipeline::new(&config.operators)?;
+    Ok(Parsed {
+        finder,
+        encoding,
+        multiline,
+        gzip,
+        pipeline,
+    })
+}
+
+impl Validate for FileLogConfig {
+    fn validate(&self) -> Result<(), String> {
+        parse_settings(self).map(drop)
+    }
+}
+
+/// Starts tailing, keeping checkpoints in `storage` when given.
+pub async fn start(
+    config: &FileLogConfig,
+    storage: Option<&FileStorage>,
+    ctx: ReceiverContext,
+) -> Result<Vec<JoinHandle<()>>, Error> {
+    let err = |m: String| Error::component(format!("receivers.{}", ctx.id), m);
+    let Parsed {
+        finder,
+        encoding,
+        multiline,
+        gzip,
+        pipeline,
+    } = parse_settings(config).map_err(err)?;
     let storage = match storage {
         Some(s) => {
             let owner = format!("receiver_filelog_{}", ctx.id);
-            Some(StorageClient::open(s, &owner).map_err(|e| err(format!("storage: {e}")))?)
+            Some(s.client(&owner).map_err(|e| err(format!("storage: {e}")))?)
         }
         None => {
             tracing::warn!(

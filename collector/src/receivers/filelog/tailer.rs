@@ -25,9 +25,9 @@ use super::encode;
 use super::identity::{self, Candidate, Decision, FileId, Known};
 use super::reader::{self, ReadStatus, Reader, ReaderSettings};
 use super::split::Record;
+use crate::core::{Ack, Batch, Consumer, Signal};
 use crate::extensions::file_storage::StorageClient;
-use crate::operators::{Attributes, Entry, Pipeline};
-use crate::pipeline::{Ack, Batch, Consumer, Signal};
+use crate::receivers::filelog::operators::{Attributes, Entry, Pipeline};
 use crate::telemetry::{ReceiverMetrics, Telemetry};
 
 /// Records per batch.

@@ -11,9 +11,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::checkpoint::{self, Checkpoints};
 use super::{FileLogConfig, start};
-use crate::config::ComponentId;
+use crate::core::ComponentId;
+use crate::core::{Batch, Consumer};
 use crate::extensions::file_storage::{FileStorageConfig, StorageClient};
-use crate::pipeline::{Batch, Consumer};
 use crate::receivers::ReceiverContext;
 use crate::telemetry::Telemetry;
 
@@ -54,7 +54,15 @@ async fn harness_with(content: &[u8], extra: &str, queue: usize) -> Harness {
         telemetry.clone(),
         shutdown.clone(),
     );
-    let tasks = start(&config, Some(&storage), ctx).await.unwrap();
+    let tasks = start(
+        &config,
+        Some(&crate::extensions::file_storage::FileStorage::new(
+            storage.clone(),
+        )),
+        ctx,
+    )
+    .await
+    .unwrap();
     Harness {
         rx,
         telemetry,

@@ -11,7 +11,7 @@ use prost::Message;
 use super::config::HostMetricsConfig;
 use super::test_support::{attr_text, data_points, int_points, metric, points_by};
 use super::{HostScrape, scrapers};
-use crate::receivers::metric_build::Num;
+use crate::core::otlp_build::Num;
 
 fn host_metrics(request: &ExportMetricsServiceRequest) -> Vec<Metric> {
     request
@@ -189,7 +189,7 @@ fn own_process_is_reported_with_its_resource() {
         .find(|rm| {
             rm.resource.as_ref().is_some_and(|r| {
                 r.attributes
-                    .contains(&crate::receivers::metric_build::attr_int("process.pid", me))
+                    .contains(&crate::core::otlp_build::attr_int("process.pid", me))
             })
         })
         .expect("own process not reported");
@@ -246,8 +246,8 @@ fn root_path_reads_another_tree() {
 async fn receiver_sends_scrapes_into_the_pipeline_and_stops_on_shutdown() {
     use tokio_util::sync::CancellationToken;
 
-    use crate::config::ComponentId;
-    use crate::pipeline::{Consumer, Signal};
+    use crate::core::ComponentId;
+    use crate::core::{Consumer, Signal};
     use crate::receivers::ReceiverContext;
     use crate::telemetry::Telemetry;
 

@@ -3,6 +3,7 @@
 //! `hostmetricsreceiver` names them, and hands them to the metrics pipelines.
 
 pub mod config;
+mod factory;
 pub(crate) mod scrapers;
 
 #[cfg(test)]
@@ -12,6 +13,7 @@ mod semconv_tests;
 #[cfg(test)]
 pub(crate) mod test_support;
 
+pub use factory::Factory;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -28,10 +30,10 @@ use self::scrapers::{
     Enabled, Env, Scraper, cpu, disk, filesystem, load, memory, network, paging, process, processes,
 };
 use super::ReceiverContext;
-use super::metric_build::{Times, attr, scope, unix_nanos};
 use super::scraping::{self, Schedule};
 use crate::Error;
-use crate::pipeline::Signal;
+use crate::core::Signal;
+use crate::core::otlp_build::{Times, attr, scope, unix_nanos};
 
 /// Scope name metrics are reported under, suffixed with the scraper name.
 const SCOPE_PREFIX: &str = "lookout/receiver/hostmetrics/";
@@ -114,6 +116,12 @@ impl HostMetricsConfig {
             return Err("no scrapers configured; add e.g. `scrapers: cpu: memory:`".into());
         }
         Ok(out)
+    }
+}
+
+impl crate::component::Validate for HostMetricsConfig {
+    fn validate(&self) -> Result<(), String> {
+        self.scrapers().map(drop)
     }
 }
 

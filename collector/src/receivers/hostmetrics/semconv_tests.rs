@@ -10,8 +10,8 @@ use lookout_proto::otlp::metrics::v1::{AggregationTemporality, Metric, metric::D
 use super::config::{HostMetricsConfig, MetricToggle, MetricToggles};
 use super::scrapers::{cpu, disk, filesystem, load, memory, network, paging, process, processes};
 use super::test_support::{attr_text, data_points};
+use crate::core::otlp_build::Times;
 use crate::receivers::hostmetrics::config::Filter;
-use crate::receivers::metric_build::Times;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Kind {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use lookout_proto::otlp::common::v1::any_value;
 use lookout_proto::otlp::metrics::v1::{Metric, NumberDataPoint, metric::Data, number_data_point};
 
-use crate::receivers::metric_build::Num;
+use crate::core::otlp_build::Num;
 
 /// The number data points of a sum or gauge (empty for other kinds).
 pub(crate) fn data_points(m: &Metric) -> &[NumberDataPoint] {

@@ -8,10 +8,12 @@
 
 pub(crate) mod cert;
 pub mod config;
+mod factory;
 mod probe;
 #[cfg(test)]
 mod tests;
 
+pub use factory::Factory;
 use std::sync::Arc;
 
 use lookout_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -22,10 +24,10 @@ pub use config::HttpCheckConfig;
 
 use self::probe::Target;
 use super::ReceiverContext;
-use super::metric_build::scope;
 use super::scraping::{self, Schedule};
 use crate::Error;
-use crate::pipeline::Signal;
+use crate::core::Signal;
+use crate::core::otlp_build::scope;
 
 impl HttpCheckConfig {
     /// Checks the settings and prepares one probe per endpoint.
@@ -53,6 +55,12 @@ impl HttpCheckConfig {
             return Err("no targets configured".into());
         }
         Ok(out)
+    }
+}
+
+impl crate::component::Validate for HttpCheckConfig {
+    fn validate(&self) -> Result<(), String> {
+        self.targets().map(drop)
     }
 }
 

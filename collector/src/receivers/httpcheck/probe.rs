@@ -9,7 +9,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::cert::{self, CertSummary};
 use super::config::TargetConfig;
-use crate::receivers::metric_build::{Num, Times, attr, attr_int, gauge, sum, unix_nanos};
+use crate::core::otlp_build::{Num, Times, attr, attr_int, gauge, sum, unix_nanos};
 
 /// The status classes `httpcheck.status` reports, one point each.
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];

@@ -13,8 +13,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::check_all;
 use super::config::HttpCheckConfig;
 use super::probe::Target;
+use crate::core::otlp_build::Num;
 use crate::receivers::hostmetrics::test_support::{attr_text, data_points};
-use crate::receivers::metric_build::Num;
 
 const CERT_PEM: &str = include_str!("testdata/cert.pem");
 const KEY_PEM: &str = include_str!("testdata/key.pem");

@@ -87,3 +87,22 @@ impl Default for HttpServerConfig {
         }
     }
 }
+
+impl crate::component::Validate for OtlpReceiverConfig {
+    fn validate(&self) -> Result<(), String> {
+        if self.protocols.grpc.is_none() && self.protocols.http.is_none() {
+            return Err(
+                "no protocols enabled; add `protocols: grpc:` and/or `protocols: http:`".into(),
+            );
+        }
+        if let Some(grpc) = &self.protocols.grpc {
+            crate::net::check_endpoint(&grpc.endpoint)
+                .map_err(|e| format!("protocols.grpc: {e}"))?;
+        }
+        if let Some(http) = &self.protocols.http {
+            crate::net::check_endpoint(&http.endpoint)
+                .map_err(|e| format!("protocols.http: {e}"))?;
+        }
+        Ok(())
+    }
+}

@@ -20,8 +20,8 @@ use tonic_types::{ErrorDetails, StatusExt};
 use super::config::GrpcServerConfig;
 use super::ingest::{Ingest, IngestError};
 use crate::compression::{self, Codec, DecompressError};
+use crate::core::Signal;
 use crate::net::{self, Body, ServeOptions};
-use crate::pipeline::Signal;
 use crate::receivers::ReceiverContext;
 
 const TRACES: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";

@@ -14,8 +14,8 @@ use tokio::task::JoinHandle;
 use super::config::HttpServerConfig;
 use super::ingest::{Ingest, IngestError};
 use crate::compression::{self, Codec, DecompressError};
+use crate::core::Signal;
 use crate::net::{self, Body, ServeOptions};
-use crate::pipeline::Signal;
 use crate::receivers::ReceiverContext;
 
 /// Seconds a client told 503 should wait (`Retry-After`).

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::salvage;
-use crate::pipeline::{self, Batch, Consumer, Signal};
+use crate::core::{self, Batch, Consumer, Signal};
 use crate::receivers::ReceiverContext;
 use crate::telemetry::ReceiverMetrics;
 
@@ -61,12 +61,11 @@ impl Ingest {
         let invalid = |err: &dyn std::fmt::Display| {
             IngestError::Invalid(format!("malformed {signal} request: {err}"))
         };
-        let (payload, items, rejected) = match pipeline::validate(signal, &payload) {
+        let (payload, items, rejected) = match core::validate(signal, &payload) {
             Ok(items) => (payload, items, None),
             Err(err) if err.is_semantic() => {
                 let salvaged = salvage::salvage(signal, &payload).ok_or_else(|| invalid(&err))?;
-                let items =
-                    pipeline::validate(signal, &salvaged.payload).map_err(|e| invalid(&e))?;
+                let items = core::validate(signal, &salvaged.payload).map_err(|e| invalid(&e))?;
                 metrics.refused.inc_by(salvaged.rejected as u64);
                 (
                     salvaged.payload,

@@ -4,6 +4,7 @@
 //! decoded into message trees (JSON bodies are converted to protobuf once, at the edge).
 
 pub mod config;
+mod factory;
 mod grpc;
 mod http;
 mod ingest;
@@ -12,6 +13,7 @@ mod salvage;
 use tokio::task::JoinHandle;
 
 pub use config::OtlpReceiverConfig;
+pub use factory::Factory;
 
 use super::ReceiverContext;
 use crate::Error;
@@ -23,12 +25,6 @@ pub async fn start(
     ctx: ReceiverContext,
 ) -> Result<Vec<JoinHandle<()>>, Error> {
     let mut tasks = Vec::new();
-    if config.protocols.grpc.is_none() && config.protocols.http.is_none() {
-        return Err(Error::component(
-            &ctx.id,
-            "no protocols enabled; add `protocols: grpc:` and/or `protocols: http:`",
-        ));
-    }
     if let Some(grpc) = &config.protocols.grpc {
         let what = format!("receivers.{}.protocols.grpc", ctx.id);
         let listener = net::bind(&what, &grpc.endpoint).await?;

@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use prost::Message;
 
-use crate::pipeline::Signal;
+use crate::core::Signal;
 use lookout_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use lookout_proto::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use lookout_proto::otlp::trace::v1::Span;
@@ -178,7 +178,7 @@ mod tests {
             .map(|s| s.name.as_str())
             .collect();
         assert_eq!(names, ["good", "good2"]);
-        assert!(crate::pipeline::validate(Signal::Traces, &salvaged.payload).is_ok());
+        assert!(crate::core::validate(Signal::Traces, &salvaged.payload).is_ok());
     }
 
     #[test]

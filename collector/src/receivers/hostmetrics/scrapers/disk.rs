@@ -3,8 +3,8 @@
 use lookout_proto::otlp::metrics::v1::Metric;
 
 use super::{Enabled, Env, Output, ScrapeError, Scraper, parse_u64};
+use crate::core::otlp_build::{Num, Point, Times, attr, sum};
 use crate::receivers::hostmetrics::config::Filter;
-use crate::receivers::metric_build::{Num, Point, Times, attr, sum};
 
 /// The scraper's metrics and whether each is on by default.
 pub(crate) const METRICS: &[(&str, bool)] = &[

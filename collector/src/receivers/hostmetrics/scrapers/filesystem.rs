@@ -6,8 +6,8 @@ use std::path::Path;
 use lookout_proto::otlp::metrics::v1::Metric;
 
 use super::{Enabled, Env, Output, ScrapeError, Scraper, under};
+use crate::core::otlp_build::{Num, Times, attr, gauge, sum};
 use crate::receivers::hostmetrics::config::FilesystemFilters;
-use crate::receivers::metric_build::{Num, Times, attr, gauge, sum};
 
 /// The scraper's metrics and whether each is on by default.
 pub(crate) const METRICS: &[(&str, bool)] = &[

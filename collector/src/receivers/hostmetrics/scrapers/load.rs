@@ -3,7 +3,7 @@
 use lookout_proto::otlp::metrics::v1::Metric;
 
 use super::{Enabled, Env, Output, ScrapeError, Scraper};
-use crate::receivers::metric_build::{Num, Times, gauge};
+use crate::core::otlp_build::{Num, Times, gauge};
 
 /// The scraper's metrics and whether each is on by default.
 pub(crate) const METRICS: &[(&str, bool)] = &[

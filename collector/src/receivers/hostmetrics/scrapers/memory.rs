@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use lookout_proto::otlp::metrics::v1::Metric;
 
 use super::{Enabled, Env, Output, ScrapeError, Scraper, parse_u64};
-use crate::receivers::metric_build::{Num, Times, attr, gauge, sum};
+use crate::core::otlp_build::{Num, Times, attr, gauge, sum};
 
 /// The scraper's metrics and whether each is on by default.
 pub(crate) const METRICS: &[(&str, bool)] = &[

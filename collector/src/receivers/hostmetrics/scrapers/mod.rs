@@ -20,7 +20,7 @@ use lookout_proto::otlp::common::v1::KeyValue;
 use lookout_proto::otlp::metrics::v1::Metric;
 
 use super::config::MetricToggles;
-use crate::receivers::metric_build::Times;
+use crate::core::otlp_build::Times;
 
 /// Where and when a scrape reads.
 #[derive(Debug, Clone)]

@@ -8,8 +8,8 @@ use lookout_proto::otlp::metrics::v1::Metric;
 
 use super::processes::pids;
 use super::{Enabled, Env, Output, ScrapeError, Scraper};
+use crate::core::otlp_build::{Num, Times, attr, attr_int, sum};
 use crate::receivers::hostmetrics::config::Filter;
-use crate::receivers::metric_build::{Num, Times, attr, attr_int, sum};
 
 /// The scraper's metrics and whether each is on by default.
 pub(crate) const METRICS: &[(&str, bool)] = &[

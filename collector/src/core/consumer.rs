@@ -116,7 +116,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
-    use crate::pipeline::Signal;
+    use crate::core::Signal;
 
     fn batch() -> Batch {
         Batch::new(Signal::Traces, Bytes::from_static(b"x"), 1)

@@ -1,5 +1,8 @@
 //! `exporters: debug:` — writes what passes to stderr, as the Collector's `debugexporter`.
 
+mod factory;
+pub use factory::Factory;
+
 use std::io::Write;
 
 use futures::future::BoxFuture;
@@ -7,7 +10,7 @@ use prost::Message;
 use serde::Deserialize;
 
 use super::{Export, ExportError};
-use crate::pipeline::{Batch, Signal};
+use crate::core::{Batch, Signal};
 use lookout_proto::otlp::collector;
 
 /// Debug exporter settings.
@@ -133,3 +136,5 @@ impl Export for DebugExporter {
         })
     }
 }
+
+impl crate::component::Validate for DebugExporterConfig {}

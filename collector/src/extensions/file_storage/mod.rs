@@ -12,6 +12,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::component::Validate;
+
+mod factory;
+pub use factory::Factory;
+
 /// `file_storage` settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +41,34 @@ impl Default for FileStorageConfig {
             directory: default_directory(),
             create_directory: false,
         }
+    }
+}
+
+/// The running extension, as components get it from
+/// [`Host::extension`](crate::component::Host::extension).
+#[derive(Debug, Clone)]
+pub struct FileStorage {
+    config: FileStorageConfig,
+}
+
+impl FileStorage {
+    /// The extension with these settings.
+    pub fn new(config: FileStorageConfig) -> FileStorage {
+        FileStorage { config }
+    }
+
+    /// The storage of component `owner` (e.g. `receiver_filelog_app`).
+    pub fn client(&self, owner: &str) -> io::Result<StorageClient> {
+        StorageClient::open(&self.config, owner)
+    }
+}
+
+impl Validate for FileStorageConfig {
+    fn validate(&self) -> Result<(), String> {
+        if self.directory.as_os_str().is_empty() {
+            return Err("directory must not be empty".into());
+        }
+        Ok(())
     }
 }
 

@@ -1,6 +1,9 @@
 //! `exporters: otlp:` — OTLP/gRPC out, as the Collector's `otlpexporter`. Jaeger (≥ 1.35, port
 //! 4317) and Tempo ingest this directly.
 
+mod factory;
+pub use factory::Factory;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +18,7 @@ use crate::compression::{self, Codec};
 use crate::config::shared::{
     ClientTlsConfig, Compression, CompressionParams, Headers, QueueConfig, RetryConfig,
 };
-use crate::pipeline::{Batch, Signal};
+use crate::core::{Batch, Signal};
 
 /// OTLP/gRPC exporter settings.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -165,6 +168,13 @@ pub(crate) fn header_map(headers: &Headers) -> Result<HeaderMap, String> {
         map.insert(name, value);
     }
     Ok(map)
+}
+
+impl crate::component::Validate for OtlpGrpcExporterConfig {
+    /// Builds the exporter once (endpoint, TLS files, headers) without connecting.
+    fn validate(&self) -> Result<(), String> {
+        OtlpGrpcExporter::new(String::new(), self).map(drop)
+    }
 }
 
 #[cfg(test)]

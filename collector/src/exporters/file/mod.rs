@@ -1,6 +1,9 @@
 //! `exporters: file:` — one OTLP/JSON export request per line (or length-prefixed protobuf),
 //! with size-based rotation, as the Collector's `fileexporter`.
 
+mod factory;
+pub use factory::Factory;
+
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -11,7 +14,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use super::{Export, ExportError};
-use crate::pipeline::{Batch, Signal};
+use crate::core::{Batch, Signal};
 use lookout_proto::otlp::collector;
 
 /// File exporter settings.
@@ -229,6 +232,20 @@ fn prune_backups(path: &Path, keep: usize) -> std::io::Result<()> {
         fs::remove_file(old)?;
     }
     Ok(())
+}
+
+impl crate::component::Validate for FileExporterConfig {
+    fn validate(&self) -> Result<(), String> {
+        if self.path.as_os_str().is_empty() {
+            return Err("path is required".into());
+        }
+        if let Some(r) = &self.rotation
+            && r.max_megabytes == 0
+        {
+            return Err("rotation.max_megabytes must be >= 1".into());
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! `exporters: otlphttp:` — OTLP/HTTP with protobuf bodies, as the Collector's
 //! `otlphttpexporter`. Jaeger (port 4318) and Tempo ingest this directly.
 
+mod factory;
+pub use factory::Factory;
+
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -11,7 +14,7 @@ use crate::compression::{self, Codec};
 use crate::config::shared::{
     ClientTlsConfig, Compression, CompressionParams, Headers, QueueConfig, RetryConfig,
 };
-use crate::pipeline::{Batch, Signal};
+use crate::core::{Batch, Signal};
 
 /// OTLP/HTTP exporter settings.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -75,7 +78,7 @@ impl OtlpHttpExporter {
         let tls = super::tls::client_config(&config.tls, &[b"h2", b"http/1.1"])?;
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
-            .default_headers(super::otlp_grpc::header_map(&config.headers)?)
+            .default_headers(super::otlp::header_map(&config.headers)?)
             .timeout(config.timeout.unwrap_or(Duration::from_secs(30)))
             .user_agent(concat!("lookout/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -167,6 +170,13 @@ impl OtlpHttpExporter {
     /// The URL used for `signal`.
     pub fn url(&self, signal: Signal) -> &str {
         &self.urls[signal as usize]
+    }
+}
+
+impl crate::component::Validate for OtlpHttpExporterConfig {
+    /// Builds the exporter once (URLs, TLS files, headers) without connecting.
+    fn validate(&self) -> Result<(), String> {
+        OtlpHttpExporter::new(String::new(), self).map(drop)
     }
 }
 

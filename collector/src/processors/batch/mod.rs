@@ -1,5 +1,5 @@
 //! `processors: batch:` — merges requests into batches by size or time, as the Collector's
-//! `batchprocessor`. Merging is byte concatenation (see [`crate::pipeline`]).
+//! `batchprocessor`. Merging is byte concatenation (see [`crate::core::Batch`]).
 
 use std::time::Duration;
 
@@ -7,8 +7,12 @@ use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
 use tokio::time::Instant;
 
+mod factory;
+pub use factory::Factory;
+
 use super::ProcessorContext;
-use crate::pipeline::{self, AckSet, Batch, Signal};
+use crate::component::Validate;
+use crate::core::{self, AckSet, Batch, Signal};
 
 /// Batch settings, with the Collector's defaults.
 #[derive(Debug, Clone, Deserialize)]
@@ -33,8 +37,8 @@ impl Default for BatchConfig {
     }
 }
 
-impl BatchConfig {
-    pub(crate) fn check(&self) -> Result<(), String> {
+impl Validate for BatchConfig {
+    fn validate(&self) -> Result<(), String> {
         if self.send_batch_max_size > 0 && self.send_batch_max_size < self.send_batch_size {
             return Err(format!(
                 "send_batch_max_size ({}) must be 0 or at least send_batch_size ({})",
@@ -124,7 +128,7 @@ fn split_oversized(batch: Batch, max: usize) -> Vec<Batch> {
     if max == 0 || batch.items <= max {
         return vec![batch];
     }
-    let chunks = match pipeline::split(batch.signal, &batch.payload, max) {
+    let chunks = match core::split(batch.signal, &batch.payload, max) {
         Ok(chunks) => chunks,
         Err(err) => {
             // Receivers validated the payload, so this means a bug: keep the data whole.
@@ -134,7 +138,7 @@ fn split_oversized(batch: Batch, max: usize) -> Vec<Batch> {
     };
     let mut pieces = Vec::with_capacity(chunks.len());
     for chunk in chunks {
-        let items = pipeline::validate(batch.signal, &chunk).unwrap_or(0);
+        let items = core::validate(batch.signal, &chunk).unwrap_or(0);
         pieces.push(Batch {
             signal: batch.signal,
             payload: Bytes::from(chunk),
@@ -153,7 +157,8 @@ mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
-    use crate::pipeline::{Ack, Output};
+    use crate::core::Ack;
+    use crate::pipeline::Output;
     use crate::telemetry::Telemetry;
     use lookout_proto::otlp::collector::trace::v1::ExportTraceServiceRequest;
     use lookout_proto::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span};
@@ -204,6 +209,8 @@ mod tests {
         let (in_tx, in_rx) = mpsc::channel(16);
         let (out_tx, out_rx) = mpsc::channel(16);
         let ctx = ProcessorContext {
+            id: "batch".into(),
+            pipeline: "traces".into(),
             input: in_rx,
             output: Output::Next(out_tx),
             metrics: Telemetry::new().processor("batch", "traces", Signal::Traces),

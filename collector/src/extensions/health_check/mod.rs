@@ -1,8 +1,9 @@
 //! `extensions: health_check:` — 200 while every pipeline runs, 503 otherwise, as the
 //! Collector's `healthcheckextension`.
 
-use std::sync::Arc;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use http::{Response, StatusCode, header};
 use serde::Deserialize;
@@ -10,7 +11,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
+use crate::component::Validate;
 use crate::net::{self, ServeOptions};
+
+mod factory;
+pub use factory::Factory;
 
 /// Health-check settings.
 #[derive(Debug, Clone, Deserialize)]
@@ -31,10 +36,12 @@ impl Default for HealthCheckConfig {
     }
 }
 
-/// Whether the collector is up: set once every pipeline runs, cleared when shutdown begins.
+/// Whether the collector is up: set once every pipeline runs, cleared when shutdown begins,
+/// and not ready while any supervised component is down.
 #[derive(Debug, Clone, Default)]
 pub struct Health {
     ready: Arc<AtomicBool>,
+    down: Arc<Mutex<BTreeSet<String>>>,
 }
 
 impl Health {
@@ -43,9 +50,33 @@ impl Health {
         self.ready.store(ready, Ordering::Release);
     }
 
-    /// Whether the collector is ready.
+    /// Records that component `id` stopped (`false`) or runs again (`true`).
+    pub fn set_component(&self, id: &str, up: bool) {
+        let mut down = self
+            .down
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if up {
+            down.remove(id);
+        } else {
+            down.insert(id.to_string());
+        }
+    }
+
+    /// Whether the collector is ready: started, not stopping, and no component down.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
+            && self.down.lock().map(|d| d.is_empty()).unwrap_or(false)
+    }
+}
+
+impl Validate for HealthCheckConfig {
+    fn validate(&self) -> Result<(), String> {
+        crate::net::check_endpoint(&self.endpoint)?;
+        if !self.path.starts_with('/') {
+            return Err(format!("path {:?} must start with '/'", self.path));
+        }
+        Ok(())
     }
 }
 

@@ -1,0 +1,135 @@
+//! The services a component may use while it is built and while it runs: running extensions
+//! by typed lookup, instances shared by several pipelines, routes on the admin listener,
+//! self-metrics, health, and the shutdown token.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use tokio_util::sync::CancellationToken;
+
+use super::admin::AdminRoutes;
+use crate::Error;
+use crate::core::ComponentId;
+use crate::extensions::health_check::Health;
+use crate::telemetry::Telemetry;
+
+type Shared = Arc<dyn Any + Send + Sync>;
+
+/// What components get from the collector (the Collector's `component.Host`, Vector's
+/// `SourceContext`). Cheap to clone.
+#[derive(Clone)]
+pub struct Host {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    telemetry: Telemetry,
+    health: Health,
+    admin: AdminRoutes,
+    shutdown: CancellationToken,
+    /// Running extensions' services, by id (only those enabled in `service.extensions`).
+    extensions: Mutex<BTreeMap<ComponentId, Option<Shared>>>,
+    /// Instances shared by every pipeline listing a component, by key.
+    shared: Mutex<BTreeMap<String, Shared>>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Host {
+    /// A host with no extension running yet.
+    pub fn new(telemetry: Telemetry, health: Health, admin: AdminRoutes) -> Host {
+        Host {
+            inner: Arc::new(Inner {
+                telemetry,
+                health,
+                admin,
+                shutdown: CancellationToken::new(),
+                extensions: Mutex::new(BTreeMap::new()),
+                shared: Mutex::new(BTreeMap::new()),
+            }),
+        }
+    }
+
+    /// Self-metrics.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.inner.telemetry
+    }
+
+    /// Whether the collector reports itself ready.
+    pub fn health(&self) -> &Health {
+        &self.inner.health
+    }
+
+    /// Routes on the admin listener (the one serving `/metrics`).
+    pub fn admin(&self) -> &AdminRoutes {
+        &self.inner.admin
+    }
+
+    /// Fires when the collector stops, after the data path drained: for components' own
+    /// background tasks that are not part of the data path (servers, timers).
+    pub fn shutdown(&self) -> CancellationToken {
+        self.inner.shutdown.clone()
+    }
+
+    /// Records a running extension's service.
+    pub(crate) fn add_extension(&self, id: ComponentId, service: Option<Shared>) {
+        lock(&self.inner.extensions).insert(id, service);
+    }
+
+    /// The running extension `id`, as the type `T` it offers. Errors say whether it is not
+    /// running or offers something else.
+    pub fn extension<T: Any + Send + Sync>(&self, id: &ComponentId) -> Result<Arc<T>, String> {
+        let extensions = lock(&self.inner.extensions);
+        match extensions.get(id) {
+            None => Err(format!(
+                "extension {id} is not running (define it and list it in service.extensions)"
+            )),
+            Some(None) => Err(format!("extension {id} offers no service to components")),
+            Some(Some(service)) => Arc::clone(service)
+                .downcast::<T>()
+                .map_err(|_| format!("extension {id} is not of the expected type")),
+        }
+    }
+
+    /// The instance stored under `key`, made by `init` the first time it is asked for. This is
+    /// how one component configured once and listed in several pipelines (possibly of
+    /// different signals) keeps one state: its factory, called once per pipeline, asks for
+    /// the same key (its id) each time — the Collector's `sharedcomponent`.
+    pub fn shared<T, F>(&self, key: &str, init: F) -> Result<Arc<T>, Error>
+    where
+        T: Any + Send + Sync,
+        F: FnOnce() -> Result<T, Error>,
+    {
+        let mut shared = lock(&self.inner.shared);
+        if let Some(existing) = shared.get(key) {
+            return Arc::clone(existing).downcast::<T>().map_err(|_| {
+                Error::component(key, "internal error: shared instance of another type")
+            });
+        }
+        let made = Arc::new(init()?);
+        shared.insert(key.to_string(), Arc::clone(&made) as Shared);
+        Ok(made)
+    }
+
+    /// The instance stored under `key`, if some component made one.
+    pub fn find_shared<T: Any + Send + Sync>(&self, key: &str) -> Option<Arc<T>> {
+        let shared = lock(&self.inner.shared);
+        shared
+            .get(key)
+            .and_then(|s| Arc::clone(s).downcast::<T>().ok())
+    }
+
+    /// Drops the shared instances, so channels they hold close once their users are done.
+    pub(crate) fn release_shared(&self) {
+        lock(&self.inner.shared).clear();
+    }
+}

@@ -1,0 +1,27 @@
+//! The component model: how a component type describes itself ([`factory`]), the list of
+//! types this build has ([`registry`]), and the services components get from the collector
+//! while they are built and run ([`host`], [`admin`], [`refs`]).
+//!
+//! A component is a folder (`receivers/otlp/`, `processors/batch/`, ...) with its config
+//! type, which validates itself, and a unit-struct factory implementing one of
+//! [`ReceiverFactory`], [`ProcessorFactory`], [`ExporterFactory`], [`ExtensionFactory`] or
+//! [`ConnectorFactory`]; registering it is one line in [`registry`]. The wiring in
+//! [`crate::pipeline::build`] knows no component by name.
+
+pub mod admin;
+pub mod factory;
+pub mod host;
+pub mod refs;
+pub mod registry;
+pub(crate) mod supervise;
+#[cfg(test)]
+mod test_components;
+
+pub use admin::AdminRoutes;
+pub use factory::{
+    About, AnyConfig, BuiltExporter, ConnectorContext, ConnectorFactory, DynConnector, DynExporter,
+    DynExtension, DynProcessor, DynReceiver, ExporterFactory, Extension, ExtensionFactory, Factory,
+    Kind, ProcessorFactory, ReceiverFactory, Registered, Stability, Validate,
+};
+pub use host::Host;
+pub use refs::Refs;

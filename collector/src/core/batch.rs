@@ -1,0 +1,77 @@
+//! The unit of data that moves through pipelines, and the wire-level checks on it.
+
+use bytes::Bytes;
+
+use super::{Ack, AckSet, Signal};
+
+/// One unit of telemetry moving through a pipeline: an encoded OTLP export request of one
+/// signal, how many items (spans, data points, log records) it holds, and the acknowledgements
+/// owed to whoever handed it in.
+#[derive(Debug)]
+pub struct Batch {
+    /// Which signal `payload` encodes.
+    pub signal: Signal,
+    /// An encoded `ExportTraceServiceRequest`, `ExportMetricsServiceRequest` or
+    /// `ExportLogsServiceRequest`.
+    pub payload: Bytes,
+    /// Items in `payload`, counted the way the Collector counts them.
+    pub items: usize,
+    /// Acknowledgements resolved when every exporter that got this data is done with it.
+    pub acks: AckSet,
+}
+
+impl Batch {
+    /// A batch with no acknowledgement attached.
+    pub fn new(signal: Signal, payload: Bytes, items: usize) -> Batch {
+        Batch {
+            signal,
+            payload,
+            items,
+            acks: AckSet::default(),
+        }
+    }
+
+    /// Attaches an acknowledgement that resolves once this batch is delivered (or fails).
+    #[must_use]
+    pub fn with_ack(mut self, ack: Ack) -> Batch {
+        self.acks.push(ack);
+        self
+    }
+
+    /// A copy for a second consumer (fan-out): shares the payload bytes and holds its own
+    /// claim on every acknowledgement, so the sender learns of delivery only when all copies
+    /// are done.
+    pub fn fork(&self) -> Batch {
+        Batch {
+            signal: self.signal,
+            payload: self.payload.clone(),
+            items: self.items,
+            acks: self.acks.fork(),
+        }
+    }
+}
+
+/// Checks that `payload` is a well-formed export request of `signal` (structure, UTF-8, id
+/// lengths) and counts its items, without decoding it into a message tree.
+pub fn validate(signal: Signal, payload: &[u8]) -> Result<usize, lookout_proto::wire::WireError> {
+    use lookout_proto::wire;
+    Ok(match signal {
+        Signal::Traces => wire::validate_traces(payload)?.spans,
+        Signal::Metrics => wire::validate_metrics(payload)?.data_points,
+        Signal::Logs => wire::validate_logs(payload)?.log_records,
+    })
+}
+
+/// Splits an export request into requests of at most `max_items` items each, in order.
+pub fn split(
+    signal: Signal,
+    payload: &[u8],
+    max_items: usize,
+) -> Result<Vec<Vec<u8>>, lookout_proto::wire::WireError> {
+    use lookout_proto::wire;
+    match signal {
+        Signal::Traces => wire::split_traces(payload, max_items),
+        Signal::Metrics => wire::split_metrics(payload, max_items),
+        Signal::Logs => wire::split_logs(payload, max_items),
+    }
+}

@@ -1,0 +1,41 @@
+//! The `otlp` exporter type.
+
+use std::sync::Arc;
+
+use super::{OtlpGrpcExporter, OtlpGrpcExporterConfig};
+use crate::Error;
+use crate::component::{
+    About, BuiltExporter, ExporterFactory, Factory as FactoryTrait, Host, Stability,
+};
+use crate::core::{ComponentId, Signal};
+
+/// Builds `otlp` exporters.
+#[derive(Debug)]
+pub struct Factory;
+
+impl FactoryTrait for Factory {
+    type Config = OtlpGrpcExporterConfig;
+    const ABOUT: About = About {
+        type_name: "otlp",
+        aliases: &[],
+        signals: &Signal::ALL,
+        stability: Stability::Beta,
+    };
+}
+
+impl ExporterFactory for Factory {
+    fn build(
+        &self,
+        config: &OtlpGrpcExporterConfig,
+        id: &ComponentId,
+        _host: &Host,
+    ) -> Result<BuiltExporter, Error> {
+        let export = OtlpGrpcExporter::new(id.to_string(), config)
+            .map_err(|m| Error::component(format!("exporters.{id}"), m))?;
+        Ok(BuiltExporter {
+            export: Arc::new(export),
+            queue: config.sending_queue.clone(),
+            retry: config.retry_on_failure.clone(),
+        })
+    }
+}
