@@ -4,6 +4,9 @@
 //! batches through [`processors`] to [`exporters`]; [`config`] reads the Collector-shaped YAML;
 //! [`telemetry`] counts everything; [`service`] starts and stops it all.
 
+// No unwrap/expect outside tests: bad input or a bug must not stop the collector.
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod component;
 pub mod compression;
 pub mod config;

@@ -178,28 +178,36 @@ fn subject_alt_names(mut extensions: &[u8]) -> Result<Vec<String>, CertError> {
     Ok(Vec::new())
 }
 
-/// UTCTime (`YYMMDDHHMMSSZ`) or GeneralizedTime (`YYYYMMDDHHMMSSZ`) as Unix seconds.
+/// UTCTime (`YYMMDDHHMMSSZ`) or GeneralizedTime (`YYYYMMDDHHMMSSZ`) as Unix seconds. Works on
+/// bytes: the field comes from the server, and anything but ASCII digits is an error, never a
+/// slice at a non-character boundary.
 fn parse_time(tag: u8, body: &[u8]) -> Result<i64, CertError> {
-    let text = std::str::from_utf8(body).map_err(|_| CertError("time is not text"))?;
-    let digits = text.strip_suffix('Z').ok_or(CertError("time is not UTC"))?;
-    let num = |s: &str| {
-        s.parse::<i64>()
-            .map_err(|_| CertError("time has non-digits"))
+    let digits = body.strip_suffix(b"Z").ok_or(CertError("time is not UTC"))?;
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return Err(CertError("time has non-digits"));
+    }
+    let num = |from: usize, len: usize| -> Result<i64, CertError> {
+        let field = digits
+            .get(from..from + len)
+            .ok_or(CertError("time is too short"))?;
+        Ok(field
+            .iter()
+            .fold(0i64, |acc, d| acc * 10 + i64::from(d - b'0')))
     };
-    let (year, rest) = match (tag, digits.len()) {
+    let (year, at) = match (tag, digits.len()) {
         (UTC_TIME, 12) => {
-            let yy = num(&digits[..2])?;
+            let yy = num(0, 2)?;
             // RFC 5280: two-digit years 50-99 are 19xx.
-            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, &digits[2..])
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, 2)
         }
-        (GENERALIZED_TIME, 14) => (num(&digits[..4])?, &digits[4..]),
+        (GENERALIZED_TIME, 14) => (num(0, 4)?, 4),
         _ => return Err(CertError("unsupported time format")),
     };
-    let month = num(&rest[0..2])?;
-    let day = num(&rest[2..4])?;
-    let hour = num(&rest[4..6])?;
-    let minute = num(&rest[6..8])?;
-    let second = num(&rest[8..10])?;
+    let month = num(at, 2)?;
+    let day = num(at + 2, 2)?;
+    let hour = num(at + 4, 2)?;
+    let minute = num(at + 6, 2)?;
+    let second = num(at + 8, 2)?;
     if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
         return Err(CertError("date out of range"));
     }
@@ -220,6 +228,19 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_ascii_time_fields_are_errors_not_panics() {
+        // 12 bytes before the Z, so the length check passes, with a two-byte character where
+        // the old code sliced the year: it panicked and stopped the receiver.
+        let body = "2\u{e9}010203040Z".as_bytes();
+        assert_eq!(body.len(), 13);
+        assert!(parse_time(UTC_TIME, body).is_err());
+        let body = "20\u{e9}0102030405Z".as_bytes();
+        assert!(parse_time(GENERALIZED_TIME, body).is_err());
+        assert!(parse_time(UTC_TIME, b"4912312359+9Z").is_err());
+        assert!(parse_time(UTC_TIME, b"").is_err());
+    }
 
     #[test]
     fn civil_days() {
