@@ -141,3 +141,43 @@ fn validate_refuses_what_run_refuses() {
         assert!(run_err.contains(expected), "{expected}: {run_err}");
     }
 }
+
+/// Every component type `lookout components` lists has a folder with a `testdata/config.yaml`
+/// that `lookout validate` accepts.
+#[test]
+fn every_component_has_a_testdata_config_that_validates() {
+    let listed = Command::new(lookout_bin())
+        .arg("components")
+        .output()
+        .expect("run lookout components");
+    assert!(listed.status.success(), "{listed:?}");
+    let text = String::from_utf8_lossy(&listed.stdout).to_string();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut section = String::new();
+    let mut checked = 0;
+    for line in text.lines() {
+        if let Some(name) = line.strip_suffix(':') {
+            section = name.to_string();
+            continue;
+        }
+        let Some(kind) = line.split_whitespace().next() else {
+            continue;
+        };
+        let path = src.join(&section).join(kind).join("testdata/config.yaml");
+        assert!(path.is_file(), "{section} {kind} has no {}", path.display());
+        let output = Command::new(lookout_bin())
+            .args(["validate", "--config"])
+            .arg(&path)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run lookout validate");
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        checked += 1;
+    }
+    assert!(checked >= 13, "only {checked} components listed:\n{text}");
+}

@@ -79,3 +79,46 @@ fn a_test_component_is_validated_at_load_with_its_line() {
     assert!(err.contains("scale must be >= 1"), "{err}");
     assert!(err.starts_with("test.yaml:5:"), "{err}");
 }
+
+#[tokio::test]
+async fn a_receiver_task_that_panics_is_restarted_and_counted() {
+    let config = "\
+receivers:
+  test_source/flaky:
+    items: 3
+    panic_once: true
+exporters:
+  test_memory/flaky:
+service:
+  telemetry:
+    metrics:
+      address: 127.0.0.1:0
+  pipelines:
+    metrics:
+      receivers: [test_source/flaky]
+      exporters: [test_memory/flaky]
+";
+    let service = Service::start(Config::parse("flaky.yaml", config).unwrap())
+        .await
+        .unwrap();
+    let restarted =
+        "lookout_component_restarts_total{component=\"test_source/flaky\",kind=\"receiver\"} 1";
+    let mut rendered = String::new();
+    for _ in 0..100 {
+        rendered = service.telemetry().render();
+        if rendered.contains(restarted) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(rendered.contains(restarted), "{rendered}");
+    assert!(service.shutdown(Duration::from_secs(5)).await);
+    let exporters = super::memory_exporter::REGISTRY.lock().unwrap();
+    let got: Vec<(Signal, usize)> = exporters
+        .iter()
+        .filter(|(e, _)| e == "test_memory/flaky")
+        .flat_map(|(_, r)| r.batches.lock().unwrap().clone())
+        .collect();
+    // The first start handed its items on before panicking; the restart did it again.
+    assert_eq!(got, [(Signal::Metrics, 3), (Signal::Metrics, 3)]);
+}

@@ -182,7 +182,9 @@ fn subject_alt_names(mut extensions: &[u8]) -> Result<Vec<String>, CertError> {
 /// bytes: the field comes from the server, and anything but ASCII digits is an error, never a
 /// slice at a non-character boundary.
 fn parse_time(tag: u8, body: &[u8]) -> Result<i64, CertError> {
-    let digits = body.strip_suffix(b"Z").ok_or(CertError("time is not UTC"))?;
+    let digits = body
+        .strip_suffix(b"Z")
+        .ok_or(CertError("time is not UTC"))?;
     if !digits.iter().all(u8::is_ascii_digit) {
         return Err(CertError("time has non-digits"));
     }

@@ -1,6 +1,8 @@
 //! `receivers: test_source:` — hands `items` items of every signal a pipeline takes from it
 //! once at start, then waits for shutdown.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use serde::Deserialize;
@@ -19,6 +21,8 @@ use crate::receivers::ReceiverContext;
 pub(crate) struct Config {
     /// Items per signal.
     pub(crate) items: usize,
+    /// The first start's task panics after handing its items on (to test supervision).
+    pub(crate) panic_once: bool,
 }
 
 impl Validate for Config {}
@@ -45,6 +49,7 @@ impl ReceiverFactory for Factory {
         _host: &'a Host,
     ) -> BoxFuture<'a, Result<Vec<JoinHandle<()>>, Error>> {
         let items = config.items;
+        let panic = config.panic_once && !PANICKED.swap(true, Ordering::SeqCst);
         Box::pin(async move {
             Ok(vec![tokio::spawn(async move {
                 for signal in Signal::ALL {
@@ -52,8 +57,15 @@ impl ReceiverFactory for Factory {
                         let _ = c.send(Batch::new(signal, Bytes::new(), items)).await;
                     }
                 }
+                assert!(
+                    !panic,
+                    "test_source: the panic a supervision test asked for"
+                );
                 ctx.shutdown.cancelled().await;
             })])
         })
     }
 }
+
+/// Whether a `panic_once` source has panicked in this test process.
+static PANICKED: AtomicBool = AtomicBool::new(false);
