@@ -128,6 +128,8 @@ pub(crate) fn metric_data_points(r: FieldReader<'_>) -> Result<usize> {
 }
 
 #[cfg(test)]
+// In a test a failed unwrap is the failure report.
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
