@@ -90,7 +90,7 @@ impl<'a> MetricView<'a> {
     pub fn data_type(&self) -> MetricDataType {
         self.data_type
     }
-    /// Number of data points, counted like [`validate_metrics`](super::validate_metrics).
+    /// Number of data points, counted like [`validate_metrics`](crate::wire::validate_metrics).
     pub fn data_point_count(&self) -> usize {
         self.data_points
     }
