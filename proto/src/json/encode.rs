@@ -46,11 +46,18 @@ fn write_f64(out: &mut Vec<u8>, f: f64) {
 }
 
 fn write_hex(out: &mut Vec<u8>, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    // Arithmetic instead of a digit table: no index to bound-check, same lowercase output.
+    fn digit(nibble: u8) -> u8 {
+        if nibble < 10 {
+            b'0' + nibble
+        } else {
+            b'a' + (nibble - 10)
+        }
+    }
     out.push(b'"');
     for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)]);
-        out.push(DIGITS[usize::from(b & 0x0f)]);
+        out.push(digit(b >> 4));
+        out.push(digit(b & 0x0f));
     }
     out.push(b'"');
 }

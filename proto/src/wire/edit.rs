@@ -132,7 +132,11 @@ fn append_attributes<'e>(
             }
             Event::Insert { at, target } => {
                 out.extend_from_slice(buf.get(cursor..at).unwrap_or_default());
-                out.extend_from_slice(&targets[target].extra);
+                let extra = targets
+                    .get(target)
+                    .map(|t| t.extra.as_slice())
+                    .ok_or_else(|| WireError::new(WireErrorKind::InvalidLocation, at))?;
+                out.extend_from_slice(extra);
                 cursor = at;
             }
         }
@@ -178,13 +182,16 @@ fn walk_level(
             new_len: 0,
         });
         let payload_growth = if level == 2 {
-            if t.start != start || t.end != end {
+            let Some(t) = targets
+                .get_mut(first)
+                .filter(|t| t.start == start && t.end == end)
+            else {
                 // A target inside this span's range that is not the span itself.
                 events.pop();
                 continue;
-            }
-            targets[first].matched = true;
-            let n = targets[first].extra.len();
+            };
+            t.matched = true;
+            let n = t.extra.len();
             events.push(Event::Insert {
                 at: end,
                 target: first,
@@ -195,17 +202,21 @@ fn walk_level(
             walk_level(child, level + 1, targets, events)?
         };
         let new_len = payload.len() + payload_growth;
-        events[event_idx] = Event::Len {
-            len_start,
-            value_start: start,
-            new_len,
-        };
+        if let Some(ev) = events.get_mut(event_idx) {
+            *ev = Event::Len {
+                len_start,
+                value_start: start,
+                new_len,
+            };
+        }
         grown += payload_growth + varint_len(new_len as u64) - (start - len_start);
     }
     Ok(grown)
 }
 
 #[cfg(test)]
+// In a test a failed unwrap is the failure report.
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

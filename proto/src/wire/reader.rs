@@ -189,13 +189,14 @@ impl<'a> FieldReader<'a> {
             }
             2 => {
                 let len = read_varint(buf, &mut pos).map_err(|k| err(k, value_start))?;
-                let remaining = buf.len() - pos;
-                if len > remaining as u64 {
-                    return Err(err(WireErrorKind::Truncated, value_start));
-                }
+                // One checked slice both bounds the claimed length and yields the payload.
+                let payload = usize::try_from(len)
+                    .ok()
+                    .and_then(|len| buf.get(pos..)?.get(..len))
+                    .ok_or_else(|| err(WireErrorKind::Truncated, value_start))?;
                 value_start = pos;
-                pos += len as usize;
-                WireValue::Len(&buf[value_start..pos])
+                pos += payload.len();
+                WireValue::Len(payload)
             }
             5 => {
                 let bytes =
@@ -210,11 +211,15 @@ impl<'a> FieldReader<'a> {
             }
             _ => return Err(err(WireErrorKind::UnexpectedEndGroup, start)),
         };
+        // Every arm above only advanced `pos` over bytes it read from `buf`.
+        let raw = buf
+            .get(start..pos)
+            .ok_or_else(|| err(WireErrorKind::Truncated, start))?;
         self.pos = pos;
         Ok(Some(Field {
             number,
             value,
-            raw: &buf[start..pos],
+            raw,
             offset: self.base + start,
             value_offset: self.base + value_start,
         }))
@@ -226,12 +231,12 @@ impl<'a> FieldReader<'a> {
     /// and reports errors for — everything else.
     #[inline(always)]
     pub(crate) fn take_short_len(&mut self, key: u8) -> Option<(&'a [u8], usize)> {
-        let head = self.buf.get(self.pos..self.pos + 2)?;
-        if head[0] != key || head[1] >= 0x80 {
+        let (&[k, len], rest) = self.buf.get(self.pos..)?.split_first_chunk::<2>()?;
+        if k != key || len >= 0x80 {
             return None;
         }
         let start = self.pos + 2;
-        let payload = self.buf.get(start..start + head[1] as usize)?;
+        let payload = rest.get(..usize::from(len))?;
         self.pos = start + payload.len();
         Some((payload, self.base + start))
     }
@@ -371,6 +376,8 @@ fn skip_group(
 }
 
 #[cfg(test)]
+// In a test a failed unwrap is the failure report.
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
