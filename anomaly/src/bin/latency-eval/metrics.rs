@@ -465,12 +465,14 @@ fn intermittent_rows(
         }
         let name = format!("burst {}% ×5–50", level * 100.0);
         let sum = |k: usize| ids.iter().map(|&i| bursts[i][k]).sum::<u64>() as f64;
+        // A seed without such spans or windows has no value (NaN), not 0.
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
         row.insert(format!("{name}: windows"), ids.len() as f64);
         row.insert(format!("{name}: burst spans"), sum(0));
-        row.insert(format!("{name}: recall"), sum(1) / sum(0).max(1.0));
+        row.insert(format!("{name}: recall"), ratio(sum(1), sum(0)));
         row.insert(
             format!("{name}: recall on tail events (true p < 1e-4)"),
-            sum(3) / sum(2).max(1.0),
+            ratio(sum(3), sum(2)),
         );
         let n = ids.len() as f64;
         let open: Vec<(u64, u64)> = ids.iter().filter_map(|&i| opened[i]).collect();
@@ -490,11 +492,13 @@ fn intermittent_rows(
         );
         row.insert(
             format!("{name}: opened within 10 tail events (of those)"),
-            enough
-                .iter()
-                .filter(|&&i| opened[i].is_some_and(|o| o.1 <= 10))
-                .count() as f64
-                / enough.len().max(1) as f64,
+            ratio(
+                enough
+                    .iter()
+                    .filter(|&&i| opened[i].is_some_and(|o| o.1 <= 10))
+                    .count() as f64,
+                enough.len() as f64,
+            ),
         );
         let mut tails: Vec<f64> = open.iter().map(|o| o.1 as f64).collect();
         row.insert(
