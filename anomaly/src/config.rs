@@ -299,6 +299,27 @@ mod tests {
     }
 
     #[test]
+    fn outlier_and_intermittent_settings_are_range_checked() {
+        let bad = [
+            r#"{"outlier_weight": 1.5}"#,
+            r#"{"outlier_weight": -0.1}"#,
+            r#"{"intermittent_rate": 0.00005}"#,
+            r#"{"intermittent_rate": 1.0}"#,
+            r#"{"intermittent_h": 0}"#,
+        ];
+        for json in bad {
+            let c: DetectorConfig = serde_json::from_str(json).unwrap();
+            assert!(
+                matches!(c.validate(), Err(ConfigError::OutOfRange { .. })),
+                "{json}"
+            );
+        }
+        let ok: DetectorConfig =
+            serde_json::from_str(r#"{"outlier_weight": 1, "intermittent_rate": 0.02}"#).unwrap();
+        ok.validate().unwrap();
+    }
+
+    #[test]
     fn unknown_fields_and_bad_ranges_are_rejected() {
         assert!(serde_json::from_str::<DetectorConfig>(r#"{"max_kyes": 3}"#).is_err());
         let c: DetectorConfig =
