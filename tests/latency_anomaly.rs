@@ -254,7 +254,8 @@ async fn slow_spans_come_out_tagged_and_a_shift_alerts_the_webhook() {
     // Injected slowness: five slow cart requests, each followed by a normal one, and one trace
     // whose database call is slow, making its parent slow too. Normal spans travel in the same
     // request. Five slow in ten consecutive requests is a burst: the first are spikes, and the
-    // partial-shift test may open a degradation episode for the rest, which then carry its kind.
+    // intermittent test (or the partial-shift test, a degradation) may open an episode for the
+    // rest, which then carry its kind.
     let mut spans = Vec::new();
     let mut slow_cart = HashSet::new();
     for _ in 0..5 {
@@ -314,7 +315,7 @@ async fn slow_spans_come_out_tagged_and_a_shift_alerts_the_webhook() {
             assert!(score > 0.0 && score < 1e-4, "score {score}");
             match kind.as_str() {
                 "spike" => cart_spikes += 1,
-                "degradation" => {}
+                "degradation" | "intermittent" => {}
                 other => panic!("slow cart span tagged {other}"),
             }
             assert!(matches!(
@@ -363,7 +364,14 @@ async fn slow_spans_come_out_tagged_and_a_shift_alerts_the_webhook() {
         || hook_statuses(&hooks, "GET /search") == ["firing", "resolved"],
     )
     .await;
-    let firing = hooks.lock().unwrap()[0].clone();
+    // The cart burst may have alerted first (see below): the search shift's own post.
+    let firing = hooks
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|b| b["alerts"][0]["labels"]["span_name"] == "GET /search")
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(firing["version"], "4");
     let alert = &firing["alerts"][0];
     assert_eq!(alert["labels"]["alertname"], "LatencyAnomaly");
@@ -385,15 +393,21 @@ async fn slow_spans_come_out_tagged_and_a_shift_alerts_the_webhook() {
             .unwrap()
             .is_empty()
     );
-    // The cart burst may alert, but only as a degradation (never a shift: the level of the
-    // normal requests did not move).
+    // The cart burst may alert, but only as a degradation or an intermittent failure (never a
+    // shift: the level of the normal requests did not move).
     for post in hooks
         .lock()
         .unwrap()
         .iter()
         .filter(|b| b["alerts"][0]["labels"]["span_name"] == "GET /cart")
     {
-        assert_eq!(post["alerts"][0]["labels"]["kind"], "degradation", "{post}");
+        assert!(
+            matches!(
+                post["alerts"][0]["labels"]["kind"].as_str(),
+                Some("degradation" | "intermittent")
+            ),
+            "{post}"
+        );
     }
 
     // Self-metrics agree with what the sink saw.

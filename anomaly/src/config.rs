@@ -89,6 +89,23 @@ pub struct DetectorConfig {
     /// Decision threshold of the partial-shift CUSUM (log-likelihood
     /// ratio). Default 12.
     pub partial_shift_h: f64,
+    /// Weight in the baseline (sketch and location average), relative to a
+    /// normal span, of a span beyond the spike threshold that arrives while
+    /// the intermittent test holds evidence (its episode is open, or two
+    /// other such spans came within the last ~800): 0 excludes it, 1 learns
+    /// it (at the threshold: tail spans are always winsorized there). Below
+    /// 1, intermittent slow requests cannot fatten the tail fit until they
+    /// look ordinary; a real change of regime is still learned through
+    /// episodes and `relearn_after`. Default 0 (see EVALUATION.md).
+    pub outlier_weight: f64,
+    /// Rate of spans beyond the spike threshold the intermittent test
+    /// (a Bernoulli CUSUM against `spike_tail_probability`) is tuned to
+    /// detect. Default 0.005.
+    pub intermittent_rate: f64,
+    /// Decision threshold (log-likelihood ratio) of the intermittent test;
+    /// it opens an `intermittent` episode. Default 14 (~4 tail spans at a 1 %
+    /// rate).
+    pub intermittent_h: f64,
     /// During an episode, spans above this quantile of the pre-episode
     /// baseline are tagged. Default 0.9.
     pub episode_tag_quantile: f64,
@@ -133,6 +150,9 @@ impl Default for DetectorConfig {
             partial_shift_fraction: 0.1,
             partial_shift_factor: 2.5,
             partial_shift_h: 12.0,
+            outlier_weight: 0.0,
+            intermittent_rate: 0.005,
+            intermittent_h: 14.0,
             episode_tag_quantile: 0.9,
             relearn_after: Duration::from_secs(1800),
             explain_fraction: 0.5,
@@ -235,6 +255,17 @@ impl DetectorConfig {
         check(pc > 1.0, "partial_shift_factor", pc, "> 1")?;
         let ph = self.partial_shift_h;
         check(ph > 0.0, "partial_shift_h", ph, "> 0")?;
+        let ow = self.outlier_weight;
+        check((0.0..=1.0).contains(&ow), "outlier_weight", ow, "in [0, 1]")?;
+        let ir = self.intermittent_rate;
+        check(
+            ir > p && ir < 1.0,
+            "intermittent_rate",
+            ir,
+            "in (spike_tail_probability, 1)",
+        )?;
+        let ih = self.intermittent_h;
+        check(ih > 0.0, "intermittent_h", ih, "> 0")?;
         let tq = self.episode_tag_quantile;
         check(
             tq > 0.0 && tq < 1.0,
@@ -265,6 +296,27 @@ mod tests {
         let c: DetectorConfig = serde_json::from_str("{}").unwrap();
         assert_eq!(c, DetectorConfig::default());
         c.validate().unwrap();
+    }
+
+    #[test]
+    fn outlier_and_intermittent_settings_are_range_checked() {
+        let bad = [
+            r#"{"outlier_weight": 1.5}"#,
+            r#"{"outlier_weight": -0.1}"#,
+            r#"{"intermittent_rate": 0.00005}"#,
+            r#"{"intermittent_rate": 1.0}"#,
+            r#"{"intermittent_h": 0}"#,
+        ];
+        for json in bad {
+            let c: DetectorConfig = serde_json::from_str(json).unwrap();
+            assert!(
+                matches!(c.validate(), Err(ConfigError::OutOfRange { .. })),
+                "{json}"
+            );
+        }
+        let ok: DetectorConfig =
+            serde_json::from_str(r#"{"outlier_weight": 1, "intermittent_rate": 0.02}"#).unwrap();
+        ok.validate().unwrap();
     }
 
     #[test]

@@ -256,6 +256,12 @@ impl LogSketch {
 
     /// Inserts a log-duration after decaying history by `decay` ∈ (0, 1].
     pub(crate) fn insert(&mut self, ln_x: f64, inv_width: f64, decay: f64) {
+        self.insert_weighted(ln_x, inv_width, decay, 1.0);
+    }
+
+    /// Like [`LogSketch::insert`], the sample counting `weight` ∈ [0, 1]
+    /// of a full one (history decays all the same: time passed).
+    pub(crate) fn insert_weighted(&mut self, ln_x: f64, inv_width: f64, decay: f64, weight: f32) {
         self.growth /= decay as f32;
         if self.growth > RESCALE_AT {
             let s = 1.0 / self.growth;
@@ -264,6 +270,10 @@ impl LogSketch {
             }
             self.total *= s;
             self.growth = 1.0;
+        }
+        // An excluded sample must not move the window either.
+        if weight <= 0.0 {
+            return;
         }
         let abs = (ln_x * inv_width).floor() as i64;
         if !self.anchored {
@@ -289,8 +299,8 @@ impl LogSketch {
         let idx = idx.clamp(0, BINS as i64 - 1) as usize;
         self.lo = self.lo.min(idx as u16);
         self.hi = self.hi.max(idx as u16);
-        self.bins[idx] += self.growth;
-        self.total += self.growth;
+        self.bins[idx] += self.growth * weight;
+        self.total += self.growth * weight;
     }
 
     /// Moves the window `s` buckets towards smaller values; the top buckets
@@ -880,6 +890,12 @@ impl Thresholds {
         let x = ln_x as f32;
         let j: usize = self.band_ln.iter().map(|&e| (x > e) as usize).sum();
         self.band_llr[j] as f64
+    }
+
+    /// The spike threshold in log space.
+    #[inline]
+    pub(crate) fn spike_ln(&self) -> f64 {
+        (self.spike_ns as f64).ln()
     }
 
     /// Standardised, clipped log-duration for the mean CUSUM.

@@ -30,6 +30,11 @@ pub enum AnomalyKind {
     Degradation,
     /// The span is slow because a descendant in the same trace is.
     Propagated,
+    /// The span lies beyond the spike threshold while such spans arrive far
+    /// more often than the baseline's tail allows (a sequential test on
+    /// their count): an intermittent failure, e.g. a downstream timeout hit
+    /// by a few percent of requests.
+    Intermittent,
 }
 
 impl AnomalyKind {
@@ -40,6 +45,7 @@ impl AnomalyKind {
             Self::Shift => "shift",
             Self::Degradation => "degradation",
             Self::Propagated => "propagated",
+            Self::Intermittent => "intermittent",
         }
     }
 }

@@ -18,6 +18,8 @@ pub(crate) struct Tagged {
     pub(crate) tail_test: bool,
     /// Claimed root span (propagated), 0 if none.
     pub(crate) root: u64,
+    /// The span's key is in an intermittent episode after it.
+    pub(crate) intermittent: bool,
 }
 
 pub(crate) trait Scorer {
@@ -94,6 +96,7 @@ impl Scorer for Lookout {
                 kind: v.kind,
                 tail_test: tail_test && v.is_anomalous(),
                 root: v.root_span_id.map_or(0, u64::from_be_bytes),
+                intermittent: det.episode_kind(KeyHash(s.key)) == Some(AnomalyKind::Intermittent),
             });
         }
         out

@@ -220,6 +220,9 @@ fn fmt_stat(metric: &str, v: &[f64]) -> String {
     let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let counts = metric.contains("episodes")
+        || metric.ends_with(": windows")
+        || metric.ends_with("≥ 10 tail events")
+        || metric.ends_with("burst spans")
         || metric.starts_with("normal spans")
         || metric.starts_with("spike spans")
         || metric.starts_with("tagged");

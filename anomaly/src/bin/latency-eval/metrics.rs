@@ -1,11 +1,16 @@
 //! Scoring one detector's tags against the ground truth of one seed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use lookout_anomaly::AnomalyKind;
 
 use crate::baselines::Tagged;
-use crate::synth::{CATS, Cat, InjKind, Label, NONE, NS, SpanRec, World};
+use crate::synth::{CATS, CONTAMINATION_LEVELS, Cat, InjKind, Label, NONE, NS, SpanRec, World};
+
+/// A contamination burst is a tail event when its true tail probability is
+/// below the detector's default `spike_tail_probability`: only those can be
+/// told from the key's own slow requests at the FP budget.
+const TAIL_EVENT_P: f64 = 1e-4;
 
 /// Per-seed results of one detector; every value is a plain number so
 /// seeds can be aggregated uniformly (NaN = not applicable / no data).
@@ -70,8 +75,18 @@ pub(crate) fn score(w: &World, spans: &[SpanRec], tags: &[Tagged]) -> (Row, Dela
     let mut eps: Vec<Ep> = (0..w.injections.len()).map(|_| Ep::default()).collect();
     // Root attribution.
     let (mut prop_tagged, mut prop_right) = (0u64, 0u64);
+    // Contamination bursts per injection: (all, tagged, tail events, tagged tail events).
+    let mut bursts: Vec<[u64; 4]> = vec![[0; 4]; w.injections.len()];
     for (s, t) in spans.iter().zip(tags) {
         match s.label {
+            Label::Burst => {
+                let b = &mut bursts[s.inj as usize];
+                let tail = s.oracle_p < TAIL_EVENT_P;
+                b[0] += 1;
+                b[1] += t.flagged as u64;
+                b[2] += tail as u64;
+                b[3] += (tail && t.flagged) as u64;
+            }
             Label::Normal => {
                 let c = CATS.iter().position(|&c| c == s.cat).unwrap_or(0);
                 n_cat[c] += 1;
@@ -265,6 +280,7 @@ pub(crate) fn score(w: &World, spans: &[SpanRec], tags: &[Tagged]) -> (Row, Dela
             InjKind::Variance => "variance ×2–3".into(),
             InjKind::Partial => "10% of requests ×2–4".into(),
             InjKind::Propagation => "propagation to ancestors".into(),
+            InjKind::Contamination => continue,
         };
         let (det, d_sp, d_s, f) = match e.first {
             Some((sp, s, f)) => (true, sp as f64, s, f as f64),
@@ -336,5 +352,176 @@ pub(crate) fn score(w: &World, spans: &[SpanRec], tags: &[Tagged]) -> (Row, Dela
         },
     );
     row.insert("tagged propagated-truth spans".into(), prop_tagged as f64);
+    intermittent_rows(w, spans, tags, &bursts, &mut row);
     (row, delays)
+}
+
+/// Contamination recall per level, how many tail events each window's
+/// intermittent episode took to open, and intermittent episodes opened away
+/// from any injection (false ones), by the key's shape.
+fn intermittent_rows(
+    w: &World,
+    spans: &[SpanRec],
+    tags: &[Tagged],
+    bursts: &[[u64; 4]],
+    row: &mut Row,
+) {
+    let mut op_of: HashMap<u64, usize> = HashMap::new();
+    for (i, o) in w.ops.iter().enumerate() {
+        op_of.insert(o.key_ok, i);
+    }
+    let near = (15.0 * 60.0 * NS) as u64;
+    let mut by_op: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (id, j) in w.injections.iter().enumerate() {
+        by_op.entry(j.op).or_default().push(id);
+    }
+    // Per contamination injection: (bursts, tail events) seen when its
+    // intermittent episode opened.
+    let mut opened: Vec<Option<(u64, u64)>> = vec![None; w.injections.len()];
+    let mut seen: Vec<(u64, u64)> = vec![(0, 0); w.injections.len()];
+    let mut was: HashMap<u64, bool> = HashMap::new();
+    // False openings: [bimodal, heavy-tailed (Pareto on ≥ 1 %), other].
+    let mut false_open = [0u64; 3];
+    let mut true_open = 0u64;
+    let mut other_open = 0u64;
+    for (s, t) in spans.iter().zip(tags) {
+        let prev = was.insert(s.key, t.intermittent).unwrap_or(false);
+        let Some(&op) = op_of.get(&s.key) else {
+            continue;
+        };
+        let start = s.end_ns - s.dur_ns;
+        let mut in_contamination = false;
+        let mut near_other = false;
+        for &id in by_op.get(&op).map_or(&[][..], |v| v.as_slice()) {
+            let j = &w.injections[id];
+            if start + 1 < j.start || start >= j.end + near {
+                continue;
+            }
+            if j.kind != InjKind::Contamination {
+                near_other = true;
+                continue;
+            }
+            in_contamination = true;
+            if start >= j.end {
+                continue;
+            }
+            if s.label == Label::Burst && s.inj as usize == id {
+                seen[id].0 += 1;
+                seen[id].1 += (s.oracle_p < TAIL_EVENT_P) as u64;
+            }
+            if t.intermittent && opened[id].is_none() {
+                opened[id] = Some(seen[id]);
+            }
+        }
+        if t.intermittent && !prev {
+            if in_contamination {
+                true_open += 1;
+            } else if near_other || s.cat == Cat::NearEpisode {
+                other_open += 1;
+            } else {
+                let o = &w.ops[op];
+                let shape = if o.bimodal.is_some() {
+                    0
+                } else if o.pareto_p >= 0.01 {
+                    1
+                } else {
+                    2
+                };
+                false_open[shape] += 1;
+                if std::env::var_os("LATENCY_EVAL_DEBUG").is_some() {
+                    eprintln!(
+                        "false intermittent: key {:x} at {:.2} h, {:?}; {}",
+                        s.key,
+                        s.end_ns as f64 / NS / 3600.0,
+                        s.cat,
+                        w.describe(s.key)
+                    );
+                }
+            }
+        }
+    }
+    if std::env::var_os("LATENCY_EVAL_DEBUG").is_some() {
+        for (id, j) in w.injections.iter().enumerate() {
+            if j.kind == InjKind::Contamination {
+                eprintln!(
+                    "contamination {:.3}: bursts {:?} opened at {:?}; {}",
+                    j.factor,
+                    bursts[id],
+                    opened[id],
+                    w.describe(w.ops[j.op].key_ok)
+                );
+            }
+        }
+    }
+    for &level in &CONTAMINATION_LEVELS {
+        let ids: Vec<usize> = (0..w.injections.len())
+            .filter(|&i| {
+                let j = &w.injections[i];
+                j.kind == InjKind::Contamination && j.factor == level
+            })
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let name = format!("burst {}% ×5–50", level * 100.0);
+        let sum = |k: usize| ids.iter().map(|&i| bursts[i][k]).sum::<u64>() as f64;
+        // A seed without such spans or windows has no value (NaN), not 0.
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+        row.insert(format!("{name}: windows"), ids.len() as f64);
+        row.insert(format!("{name}: burst spans"), sum(0));
+        row.insert(format!("{name}: recall"), ratio(sum(1), sum(0)));
+        row.insert(
+            format!("{name}: recall on tail events (true p < 1e-4)"),
+            ratio(sum(3), sum(2)),
+        );
+        let n = ids.len() as f64;
+        let open: Vec<(u64, u64)> = ids.iter().filter_map(|&i| opened[i]).collect();
+        row.insert(
+            format!("{name}: intermittent episode opened"),
+            open.len() as f64 / n,
+        );
+        // Judged on the windows that hold at least 10 tail events.
+        let enough: Vec<usize> = ids
+            .iter()
+            .copied()
+            .filter(|&i| bursts[i][2] >= 10)
+            .collect();
+        row.insert(
+            format!("{name}: windows with ≥ 10 tail events"),
+            enough.len() as f64,
+        );
+        row.insert(
+            format!("{name}: opened within 10 tail events (of those)"),
+            ratio(
+                enough
+                    .iter()
+                    .filter(|&&i| opened[i].is_some_and(|o| o.1 <= 10))
+                    .count() as f64,
+                enough.len() as f64,
+            ),
+        );
+        let mut tails: Vec<f64> = open.iter().map(|o| o.1 as f64).collect();
+        row.insert(
+            format!("{name}: tail events before opening (median)"),
+            median(&mut tails),
+        );
+        row.insert(
+            format!("{name}: tail events before opening (max)"),
+            tails.iter().copied().fold(f64::NAN, f64::max),
+        );
+    }
+    row.insert(
+        "intermittent episodes: opened in contamination windows".into(),
+        true_open as f64,
+    );
+    row.insert(
+        "intermittent episodes: opened near other injections (same or caller key)".into(),
+        other_open as f64,
+    );
+    for (i, shape) in ["bimodal", "heavy-tailed", "other"].iter().enumerate() {
+        row.insert(
+            format!("intermittent episodes: opened elsewhere (false), {shape} keys"),
+            false_open[i] as f64,
+        );
+    }
 }

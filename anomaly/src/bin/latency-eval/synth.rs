@@ -16,6 +16,10 @@
 //! ×1.2/1.5/2/3, linear ramps to ×3, variance-only inflation (log-σ ×2–×3),
 //! ×2–×4 on 10 % of requests, and slow leaf dependencies ×3–×5 whose
 //! ancestors carry the delay (ground truth records the root span).
+//! Contamination: for a window, 0.5/1/2/5 % of a leaf operation's requests
+//! are ×5–×50 (log-uniform; bimodal keys included, one window per level
+//! laid over a shift of the same key), drawn from a separate stream so the
+//! rest of the world is the same as without them.
 
 use std::collections::HashMap;
 
@@ -32,6 +36,8 @@ pub(crate) const NONE: u32 = u32::MAX;
 pub(crate) enum Label {
     Normal,
     Spike,
+    /// One of a contamination window's slow requests.
+    Burst,
     /// Own work changed by an episode injection.
     Affected,
     /// Span of an injected key inside the window but not slowed (the 90 %
@@ -68,7 +74,14 @@ pub(crate) enum InjKind {
     Variance,
     Partial,
     Propagation,
+    /// A fraction (`factor`) of requests ×5–×50: intermittent failures.
+    Contamination,
 }
+
+/// Contamination levels (fraction of the key's requests).
+pub(crate) const CONTAMINATION_LEVELS: [f64; 4] = [0.005, 0.01, 0.02, 0.05];
+/// Expected slow requests per contamination window (sets its length).
+const BURSTS_PER_WINDOW: f64 = 30.0;
 
 #[derive(Clone, Debug)]
 pub(crate) struct Injection {
@@ -93,14 +106,14 @@ pub(crate) struct Op {
     level: usize,
     mu: f64,
     pub(crate) sigma: f64,
-    pareto_p: f64,
+    pub(crate) pareto_p: f64,
     alpha: f64,
     /// (hit probability, ln of the miss multiplier)
-    bimodal: Option<(f64, f64)>,
+    pub(crate) bimodal: Option<(f64, f64)>,
     error_p: f64,
     parallel: bool,
     children: Vec<Call>,
-    key_ok: u64,
+    pub(crate) key_ok: u64,
     key_err: u64,
     /// Expected spans/s at mean load.
     pub(crate) rate: f64,
@@ -361,6 +374,102 @@ impl World {
                 break;
             }
         }
+        self.contaminate(r);
+    }
+
+    /// Contamination windows, four per level: one on a bimodal key, one
+    /// laid over a shift of the same key, two on any leaf key.
+    fn contaminate(&mut self, r: &mut Rng) {
+        let h = self.horizon_ns as f64 / NS;
+        // Keys busy enough that a window at 0.5 % holds ~30 slow requests
+        // in under two hours (a looser bound when a world has none).
+        let busy = |w: &Self, min: f64| -> Vec<usize> {
+            (0..w.ops.len())
+                .filter(|&i| w.ops[i].children.is_empty() && w.ops[i].rate >= min)
+                .collect()
+        };
+        let mut leaves = busy(self, 1.0);
+        if leaves.len() < 4 {
+            leaves = busy(self, 0.2);
+        }
+        if leaves.is_empty() {
+            return;
+        }
+        let shifts: Vec<usize> = (0..self.injections.len())
+            .filter(|&i| {
+                let j = &self.injections[i];
+                j.kind == InjKind::Shift && leaves.contains(&j.op)
+            })
+            .collect();
+        for &frac in &CONTAMINATION_LEVELS {
+            for slot in 0..4 {
+                for _ in 0..50 {
+                    let (op, over) = match slot {
+                        0 => {
+                            let b: Vec<usize> = leaves
+                                .iter()
+                                .copied()
+                                .filter(|&i| self.ops[i].bimodal.is_some())
+                                .collect();
+                            if b.is_empty() {
+                                (leaves[r.below(leaves.len())], None)
+                            } else {
+                                (b[r.below(b.len())], None)
+                            }
+                        }
+                        1 if !shifts.is_empty() => {
+                            let j = shifts[r.below(shifts.len())];
+                            (self.injections[j].op, Some(j))
+                        }
+                        _ => (leaves[r.below(leaves.len())], None),
+                    };
+                    let secs =
+                        (BURSTS_PER_WINDOW / frac / self.ops[op].rate).clamp(600.0, 4.0 * 3600.0);
+                    let (start, end) = match over {
+                        Some(j) => {
+                            let sh = &self.injections[j];
+                            let start = (sh.start as f64 / NS - secs / 3.0).max(2.0 * 3600.0);
+                            let end = (start + secs).max(sh.end as f64 / NS + 600.0);
+                            (start, end)
+                        }
+                        None => {
+                            if h - secs - 1800.0 <= 2.0 * 3600.0 {
+                                continue;
+                            }
+                            let start = r.uniform(2.0 * 3600.0, h - secs - 1800.0);
+                            (start, start + secs)
+                        }
+                    };
+                    if end > h {
+                        continue;
+                    }
+                    let (start, end) = ((start * NS) as u64, (end * NS) as u64);
+                    let gap = (45.0 * 60.0 * NS) as u64;
+                    let clash = self.inj_by_op.get(&op).is_some_and(|ids| {
+                        ids.iter().any(|&id| {
+                            let j = &self.injections[id as usize];
+                            j.kind == InjKind::Contamination
+                                && start < j.end + gap
+                                && j.start < end + gap
+                        })
+                    });
+                    if clash {
+                        continue;
+                    }
+                    let id = self.injections.len() as u32;
+                    self.injections.push(Injection {
+                        kind: InjKind::Contamination,
+                        op,
+                        start,
+                        end,
+                        factor: frac,
+                        sigma: self.ops[op].sigma,
+                    });
+                    self.inj_by_op.entry(op).or_default().push(id);
+                    break;
+                }
+            }
+        }
     }
 
     pub(crate) fn describe(&self, key: u64) -> String {
@@ -437,6 +546,7 @@ impl World {
         let mut g = Gen {
             w: self,
             r: Rng::new(seed ^ 0xA5A5_5A5A),
+            rc: Rng::new(seed ^ 0xC0C0_0C0C),
             next_id: 1,
             trace: Vec::new(),
         };
@@ -548,6 +658,8 @@ impl World {
 struct Gen<'a> {
     w: &'a World,
     r: Rng,
+    /// Contamination's own stream: the other spans are as without it.
+    rc: Rng,
     next_id: u64,
     trace: Vec<SpanRec>,
 }
@@ -588,7 +700,7 @@ impl Gen<'_> {
         if !err && let Some(ids) = w.inj_by_op.get(&op) {
             for &jid in ids {
                 let j = &w.injections[jid as usize];
-                if start < j.start || start >= j.end {
+                if start < j.start || start >= j.end || j.kind == InjKind::Contamination {
                     continue;
                 }
                 own = match j.kind {
@@ -608,6 +720,7 @@ impl Gen<'_> {
                             own
                         }
                     }
+                    InjKind::Contamination => own,
                 };
                 inj = jid;
                 label = if own > normal_own * 1.0001 {
@@ -621,6 +734,26 @@ impl Gen<'_> {
             own *= self.r.log_uniform(3.0, 30.0);
             label = Label::Spike;
             oracle_p = w.oracle_tail(op, start, own);
+        }
+        // After the isolated spikes, whose draws keep the main stream as it was.
+        if !err
+            && label != Label::Spike
+            && o.children.is_empty()
+            && let Some(ids) = w.inj_by_op.get(&op)
+        {
+            for &jid in ids {
+                let j = &w.injections[jid as usize];
+                if j.kind == InjKind::Contamination
+                    && start >= j.start
+                    && start < j.end
+                    && self.rc.chance(j.factor)
+                {
+                    own *= self.rc.log_uniform(5.0, 50.0);
+                    label = Label::Burst;
+                    inj = jid;
+                    oracle_p = w.oracle_tail(op, start, own);
+                }
+            }
         }
         let (mut kids, mut kids_normal) = (0.0f64, 0.0f64);
         let mut best: Option<(f64, u64, u32)> = None;
@@ -648,7 +781,7 @@ impl Gen<'_> {
         let dur = own + kids;
         let normal = normal_own + kids_normal;
         let (mut root, mut root_inj) = (0, NONE);
-        if matches!(label, Label::Spike | Label::Affected) {
+        if matches!(label, Label::Spike | Label::Burst | Label::Affected) {
             root = id;
             root_inj = inj;
         } else if let Some((_, r, ri)) = best

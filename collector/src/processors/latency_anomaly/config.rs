@@ -168,8 +168,8 @@ fn durations<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error>
         .collect()
 }
 
-/// Episode tracking. The detector opens an episode (shift or degradation) per key; it does
-/// not report when one closes, so the processor considers an episode over once no span of the
+/// Episode tracking. The detector opens an episode (shift, degradation or intermittent) per
+/// key; it does not report when one closes, so the processor considers an episode over once no span of the
 /// key has been tagged with the episode's kind for `resolve_after`, or at once when the
 /// detector has no open episode left.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

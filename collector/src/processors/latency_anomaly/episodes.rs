@@ -1,9 +1,10 @@
-//! Episode bookkeeping for alerts: which keys are in a shift or degradation episode, and when
-//! one starts or ends.
+//! Episode bookkeeping for alerts: which keys are in a shift, degradation or intermittent
+//! episode, and when one starts or ends.
 //!
 //! The detector exposes only the verdicts and a global count of open episodes, so an episode
-//! is opened by the first span of a key tagged `shift` or `degradation`, and closed after
-//! `resolve_after` without such a tag, or at once when the detector's count drops to zero.
+//! is opened by the first span of a key tagged `shift`, `degradation` or `intermittent`, and
+//! closed after `resolve_after` without such a tag, or at once when the detector's count drops
+//! to zero.
 
 use std::collections::HashMap;
 use std::time::{Instant, SystemTime};
@@ -46,7 +47,7 @@ pub(crate) struct EpisodeEvent {
     /// The key's fields as OTLP attributes with spanmetrics' names (`service.name`, `span.name`,
     /// `span.kind`, `status.code`, attribute fields under their own name).
     pub(crate) key_attributes: Vec<KeyValue>,
-    /// `shift` or `degradation`.
+    /// `shift`, `degradation` or `intermittent`.
     pub(crate) kind: AnomalyKind,
     /// Baseline median of the key before the episode, ms.
     pub(crate) baseline_ms: f64,
@@ -134,7 +135,7 @@ impl Episodes {
         self.open.len()
     }
 
-    /// Records a span tagged `shift` or `degradation`; returns the firing event when it opens
+    /// Records a span tagged `shift`, `degradation` or `intermittent`; returns the firing event when it opens
     /// an episode. `describe` gives the key's labels and attributes and is called only then
     /// (building them allocates).
     pub(crate) fn on_tag(
@@ -144,7 +145,10 @@ impl Episodes {
         wall: SystemTime,
         describe: impl FnOnce() -> (Vec<(String, String)>, Vec<KeyValue>),
     ) -> Option<EpisodeEvent> {
-        if !matches!(tag.kind, AnomalyKind::Shift | AnomalyKind::Degradation) {
+        if !matches!(
+            tag.kind,
+            AnomalyKind::Shift | AnomalyKind::Degradation | AnomalyKind::Intermittent
+        ) {
             return None;
         }
         let max_examples = self.config.max_examples;
@@ -290,6 +294,25 @@ mod tests {
             vec![hex::encode([1; 16]), hex::encode([2; 16])]
         );
         assert_eq!(eps.len(), 0);
+    }
+
+    #[test]
+    fn intermittent_tags_open_an_episode_of_their_kind() {
+        let mut eps = Episodes::new(EpisodeConfig::default());
+        let t0 = Instant::now();
+        let wall = SystemTime::UNIX_EPOCH;
+        let fired = eps
+            .on_tag(tag(3, AnomalyKind::Intermittent, 20.0, 7), t0, wall, labels)
+            .expect("an intermittent tag opens an episode");
+        assert_eq!(fired.kind, AnomalyKind::Intermittent);
+        assert_eq!(fired.example_trace_ids, vec![hex::encode([7; 16])]);
+        assert!(
+            eps.on_tag(tag(3, AnomalyKind::Intermittent, 25.0, 8), t0, wall, labels)
+                .is_none()
+        );
+        let resolved = eps.sweep(t0, wall, Some(0));
+        assert_eq!(resolved[0].kind, AnomalyKind::Intermittent);
+        assert_eq!(resolved[0].max_ratio, 25.0);
     }
 
     #[test]

@@ -11,8 +11,8 @@ use crate::telemetry::Telemetry;
 /// Counters and gauges of one processor instance in one pipeline.
 #[derive(Debug, Clone)]
 pub struct LatencyMetrics {
-    /// Tagged spans by kind (spike, shift, degradation, propagated).
-    pub(crate) tagged: [Counter; 4],
+    /// Tagged spans by kind (spike, shift, degradation, propagated, intermittent).
+    pub(crate) tagged: [Counter; 5],
     /// Requests forwarded untagged because they could not be read.
     pub(crate) errors: Counter,
     /// Keys tracked by the detector.

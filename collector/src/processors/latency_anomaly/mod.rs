@@ -1,9 +1,9 @@
 //! `processors: latency_anomaly:` — tags spans whose duration is anomalous for their key
 //! (see [`lookout_anomaly`]) by appending `lookout.latency.*` attributes with the wire-level
-//! editor, reports shift/degradation episodes to the alert notifiers and, through the
-//! `latency_anomaly` connector of the same id ([`crate::connectors::latency_anomaly`]), as
-//! OTLP log records to logs pipelines and as spanmetrics-style RED metrics to metrics
-//! pipelines.
+//! editor, reports shift/degradation/intermittent episodes to the alert notifiers and,
+//! through the `latency_anomaly` connector of the same id
+//! ([`crate::connectors::latency_anomaly`]), as OTLP log records to logs pipelines and as
+//! spanmetrics-style RED metrics to metrics pipelines.
 //!
 //! The detector state is owned by the processor task: no locks on the span path. Requests
 //! without a tagged span are forwarded as the very same bytes.

@@ -40,7 +40,7 @@ struct Series {
     buckets: Vec<u64>,
     sum_ms: f64,
     /// Tagged spans by kind, in [`kind_index`] order.
-    anomalies: [u64; 4],
+    anomalies: [u64; 5],
 }
 
 /// The RED aggregation of one processor instance. Owned by its task; no locks.
@@ -142,7 +142,7 @@ impl Red {
             calls: 0,
             buckets: vec![0; self.bounds_ms.len() + 1],
             sum_ms: 0.0,
-            anomalies: [0; 4],
+            anomalies: [0; 5],
         });
         self.series.len() - 1
     }

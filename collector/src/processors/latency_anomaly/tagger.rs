@@ -27,7 +27,7 @@ pub(crate) struct Tagged {
     /// The edited request, `None` when no span was tagged (forward the input unchanged).
     pub(crate) payload: Option<Vec<u8>>,
     /// Tagged spans by final kind, in [`kind_index`] order.
-    pub(crate) by_kind: [u64; 4],
+    pub(crate) by_kind: [u64; 5],
     /// Episodes opened by this request.
     pub(crate) events: Vec<EpisodeEvent>,
 }
@@ -50,15 +50,17 @@ pub(crate) fn kind_index(kind: AnomalyKind) -> usize {
         AnomalyKind::Shift => 1,
         AnomalyKind::Degradation => 2,
         AnomalyKind::Propagated => 3,
+        AnomalyKind::Intermittent => 4,
     }
 }
 
 /// The four kinds in [`kind_index`] order.
-pub(crate) const KINDS: [AnomalyKind; 4] = [
+pub(crate) const KINDS: [AnomalyKind; 5] = [
     AnomalyKind::Spike,
     AnomalyKind::Shift,
     AnomalyKind::Degradation,
     AnomalyKind::Propagated,
+    AnomalyKind::Intermittent,
 ];
 
 /// Detector, attributor, episode and RED state of one processor instance. Owned by its task.

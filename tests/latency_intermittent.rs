@@ -1,0 +1,279 @@
+//! Whole process: an intermittent failure through the real `lookout` binary. After a warm-up,
+//! one request in 40 of `GET /checkout` takes 20× its median (a downstream timeout hit by a
+//! few percent of requests). Every one of those slow spans must come out tagged, the later
+//! ones as `intermittent` rather than being learned as normal, and the key must open exactly
+//! one `intermittent` episode, reported to the webhook and to a logs pipeline with example
+//! trace ids of slow spans.
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::routing::post;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use support::sink::Sink;
+use support::{Lookout, http_client, otlp_exporter, otlp_receiver, service, wait_until};
+
+const MS: u64 = 1_000_000;
+/// Span clock start (the detector decays on span end times, not wall time).
+const T0: u64 = 1_700_000_000_000_000_000;
+/// Median of `GET /checkout`, ms.
+const MEDIAN_MS: f64 = 20.0;
+
+/// Deterministic log-normal (σ = 0.3) spans, one per trace, on a shared span clock.
+struct Gen {
+    rng: u64,
+    clock: u64,
+    next_id: u64,
+}
+
+impl Gen {
+    fn unit(&mut self) -> f64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (((z ^ (z >> 31)) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// A `GET /checkout` span of `factor` × a normal duration.
+    fn span(&mut self, factor: f64) -> Span {
+        let n = (-2.0 * self.unit().ln()).sqrt() * (std::f64::consts::TAU * self.unit()).cos();
+        let dur = (factor * MEDIAN_MS * (0.3 * n).exp() * MS as f64) as u64;
+        self.clock += 50 * MS;
+        self.next_id += 1;
+        let mut trace_id = [0x17u8; 16];
+        trace_id[8..].copy_from_slice(&self.next_id.to_be_bytes());
+        Span {
+            trace_id: trace_id.to_vec(),
+            span_id: self.next_id.to_be_bytes().to_vec(),
+            name: "GET /checkout".into(),
+            kind: 2,
+            start_time_unix_nano: self.clock - dur,
+            end_time_unix_nano: self.clock,
+            ..Default::default()
+        }
+    }
+}
+
+fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![KeyValue {
+                    key: "service.name".into(),
+                    value: Some(AnyValue {
+                        value: Some(Value::StringValue("shop".into())),
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+fn attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a Value> {
+    attributes
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|v| v.value.as_ref())
+}
+
+type Hooks = Arc<Mutex<Vec<serde_json::Value>>>;
+
+async fn start_webhook() -> (u16, Hooks, tokio::task::JoinHandle<()>) {
+    async fn hook(State(seen): State<Hooks>, body: String) -> &'static str {
+        let value = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
+        seen.lock().unwrap().push(value);
+        "ok"
+    }
+    let seen: Hooks = Arc::default();
+    let app = Router::new()
+        .route("/hook", post(hook))
+        .with_state(Arc::clone(&seen));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind webhook");
+    let port = listener.local_addr().expect("address").port();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (port, seen, task)
+}
+
+fn episode_records(sink: &Sink) -> Vec<LogRecord> {
+    sink.logs()
+        .into_iter()
+        .flat_map(|r| r.resource_logs)
+        .flat_map(|r| r.scope_logs)
+        .flat_map(|s| s.log_records)
+        .filter(|r| r.event_name == "lookout.latency.anomaly")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_intermittent_burst_is_tagged_throughout_and_opens_one_intermittent_episode() {
+    let sink = Sink::start().await;
+    let (hook_port, hooks, hook_task) = start_webhook().await;
+    let lookout = Lookout::start(|p| {
+        let pipelines = "    traces:\n      receivers: [otlp]\n      processors: [latency_anomaly]\n      exporters: [otlp, latency_anomaly]\n    logs/anomaly:\n      receivers: [latency_anomaly]\n      exporters: [otlp]\n";
+        format!(
+            "{}processors:\n  latency_anomaly:\n    min_samples: 50\n    sequential_min_samples: 100\n    episodes:\n      resolve_after: 30s\n    alerts:\n      webhook:\n        endpoint: http://127.0.0.1:{hook_port}/hook\n        min_interval: 0s\nconnectors:\n  latency_anomaly:\nexporters:\n{}{}",
+            otlp_receiver(p, "", ""),
+            otlp_exporter("otlp", sink.port, "none"),
+            service(p, pipelines)
+        )
+    })
+    .await;
+    let client = http_client();
+    let mut g = Gen {
+        rng: 17,
+        clock: T0,
+        next_id: 0,
+    };
+    let send = |spans: Vec<Span>| {
+        let body = support::encode(&request(spans));
+        let post = client
+            .post(lookout.http_url("/v1/traces"))
+            .header("content-type", "application/x-protobuf")
+            .body(body);
+        async move {
+            let response = post.send().await.expect("send spans");
+            assert_eq!(response.status(), reqwest::StatusCode::OK);
+        }
+    };
+
+    // Warm-up: 600 normal spans.
+    let mut sent = 0;
+    for _ in 0..6 {
+        let spans: Vec<Span> = (0..100).map(|_| g.span(1.0)).collect();
+        sent += spans.len();
+        send(spans).await;
+    }
+    // The failure: one request in 40 is ×20, for 1200 requests (30 slow ones).
+    let mut slow = HashSet::new();
+    let mut slow_traces = HashSet::new();
+    for _ in 0..12 {
+        let spans: Vec<Span> = (0..100)
+            .map(|i| {
+                if (i + sent) % 40 == 39 {
+                    let s = g.span(20.0);
+                    slow.insert(s.span_id.clone());
+                    slow_traces.insert(hex::encode(&s.trace_id));
+                    s
+                } else {
+                    g.span(1.0)
+                }
+            })
+            .collect();
+        sent += spans.len();
+        send(spans).await;
+    }
+    assert_eq!(slow.len(), 30);
+
+    wait_until("every span at the sink", Duration::from_secs(30), || {
+        sink.span_count() >= sent
+    })
+    .await;
+    let spans: Vec<Span> = sink
+        .traces()
+        .into_iter()
+        .flat_map(|r| r.resource_spans)
+        .flat_map(|r| r.scope_spans)
+        .flat_map(|s| s.spans)
+        .collect();
+    assert_eq!(spans.len(), sent);
+    // The exporter may deliver batches out of order: the span clock gives the send order.
+    let mut kinds = Vec::new();
+    let mut normal_tagged = 0;
+    for span in &spans {
+        let kind = match attr(&span.attributes, "lookout.latency.kind") {
+            Some(Value::StringValue(k)) => Some(k.as_str()),
+            _ => None,
+        };
+        if slow.contains(&span.span_id) {
+            kinds.push((span.end_time_unix_nano, kind.unwrap_or("untagged")));
+        } else if kind.is_some() {
+            normal_tagged += 1;
+        }
+    }
+    kinds.sort_unstable();
+    let kinds: Vec<&str> = kinds.into_iter().map(|(_, k)| k).collect();
+    // Tagged throughout: no slow span was learned as normal.
+    assert!(
+        kinds.iter().all(|k| *k == "spike" || *k == "intermittent"),
+        "{kinds:?}"
+    );
+    // The first few are spikes; from the episode on they are `intermittent`, to the end.
+    let first = kinds.iter().position(|k| *k == "intermittent");
+    assert!(first.is_some_and(|f| f <= 10), "{kinds:?}");
+    assert!(
+        kinds[first.unwrap_or(0)..]
+            .iter()
+            .all(|k| *k == "intermittent"),
+        "{kinds:?}"
+    );
+    // The episode may tag a normal span far out in its tail; not more than a few of ~1800.
+    assert!(normal_tagged <= 3, "{normal_tagged} normal spans tagged");
+
+    // One intermittent episode, to the webhook and the logs pipeline, with slow traces as
+    // examples.
+    wait_until("the firing webhook post", Duration::from_secs(30), || {
+        !hooks.lock().unwrap().is_empty()
+    })
+    .await;
+    wait_until("the firing episode record", Duration::from_secs(30), || {
+        !episode_records(&sink).is_empty()
+    })
+    .await;
+    let posts = hooks.lock().unwrap().clone();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    let alert = &posts[0]["alerts"][0];
+    assert_eq!(posts[0]["status"], "firing");
+    assert_eq!(alert["labels"]["kind"], "intermittent", "{alert}");
+    assert_eq!(alert["labels"]["span_name"], "GET /checkout");
+    let examples = alert["annotations"]["example_trace_ids"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(!examples.is_empty(), "{alert}");
+    for id in examples.split(',') {
+        assert!(slow_traces.contains(id), "{id} is not a slow trace");
+    }
+    let records = episode_records(&sink);
+    assert_eq!(records.len(), 1, "{records:?}");
+    let record = &records[0];
+    assert_eq!(
+        attr(&record.attributes, "lookout.latency.kind"),
+        Some(&Value::StringValue("intermittent".into()))
+    );
+    assert!(slow_traces.contains(&hex::encode(&record.trace_id)));
+    match attr(&record.attributes, "lookout.latency.example_trace_ids") {
+        Some(Value::ArrayValue(a)) => {
+            assert!(!a.values.is_empty());
+            for v in &a.values {
+                match &v.value {
+                    Some(Value::StringValue(id)) => assert!(slow_traces.contains(id), "{id}"),
+                    other => panic!("example trace id {other:?}"),
+                }
+            }
+        }
+        other => panic!("example_trace_ids: {other:?}"),
+    }
+    assert!(lookout.stop().await.success());
+    hook_task.abort();
+}
