@@ -586,6 +586,18 @@ mod tests {
         );
         assert!(Field::parse("foo.bar").is_err());
         assert!(Field::parse("attributes..x").is_err());
+        assert_eq!(
+            Field::parse("attributes['\u{e9}.x']").unwrap(),
+            Field::attribute("\u{e9}.x")
+        );
+        for bad in [
+            r#"attributes[""#,
+            r#"attributes["a.b"#,
+            "attributes[x]",
+            "attributes[",
+        ] {
+            assert!(Field::parse(bad).is_err(), "{bad}");
+        }
         assert_eq!(Field::attribute("a.b").to_string(), r#"attributes["a.b"]"#);
     }
 
