@@ -1,6 +1,9 @@
 //! Receivers: where data enters. Each hands batches to a [`Consumer`] per signal and stops when
 //! its context's shutdown token fires, dropping its consumers so the pipelines can drain.
 
+// Receivers read what clients and files send: an out-of-range index must be an error, not a panic.
+#![warn(clippy::string_slice, clippy::indexing_slicing)]
+
 pub mod filelog;
 pub mod hostmetrics;
 pub mod httpcheck;

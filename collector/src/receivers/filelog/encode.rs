@@ -6,6 +6,9 @@
 //! (fields in tag order, proto3 defaults omitted, oneof values always present); the tests
 //! check that against prost.
 
+// Checked index use is pending the tailer rework (issue 18).
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
+
 use serde_json::Value;
 
 use crate::receivers::filelog::operators::Entry;

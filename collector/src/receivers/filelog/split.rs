@@ -2,6 +2,9 @@
 //! multiline aggregation. Pure code: the reader feeds bytes and gets records with the file
 //! offset where each ends, which is what checkpoints store.
 
+// Checked index use is pending the tailer rework (issue 18).
+#![allow(clippy::indexing_slicing, clippy::string_slice)]
+
 use regex::Regex;
 
 /// `encoding`.

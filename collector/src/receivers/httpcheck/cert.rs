@@ -44,18 +44,20 @@ fn next<'a>(input: &mut &'a [u8]) -> Result<Tlv<'a>, CertError> {
         (usize::from(first), rest)
     } else {
         let n = usize::from(first & 0x7f);
-        if n == 0 || n > 4 || rest.len() < n {
+        if n == 0 || n > 4 {
             return Err(CertError("bad length"));
         }
-        let len = rest[..n]
+        let Some((len, rest)) = rest.split_at_checked(n) else {
+            return Err(CertError("bad length"));
+        };
+        let len = len
             .iter()
             .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-        (len, &rest[n..])
+        (len, rest)
     };
-    if rest.len() < len {
+    let Some((body, rest)) = rest.split_at_checked(len) else {
         return Err(CertError("element longer than its container"));
-    }
-    let (body, rest) = rest.split_at(len);
+    };
     *input = rest;
     Ok(Tlv { tag, body })
 }
@@ -159,16 +161,13 @@ fn subject_alt_names(mut extensions: &[u8]) -> Result<Vec<String>, CertError> {
         let mut out = Vec::new();
         while !names.is_empty() {
             let name = next(&mut names)?;
-            match (name.tag, name.body.len()) {
-                (0x82, _) => out.push(String::from_utf8_lossy(name.body).into_owned()),
-                (0x87, 4) => out.push(
-                    std::net::Ipv4Addr::new(name.body[0], name.body[1], name.body[2], name.body[3])
-                        .to_string(),
-                ),
-                (0x87, 16) => {
-                    let mut b = [0u8; 16];
-                    b.copy_from_slice(name.body);
-                    out.push(std::net::Ipv6Addr::from(b).to_string());
+            match (name.tag, name.body) {
+                (0x82, body) => out.push(String::from_utf8_lossy(body).into_owned()),
+                (0x87, &[a, b, c, d]) => out.push(std::net::Ipv4Addr::new(a, b, c, d).to_string()),
+                (0x87, body) => {
+                    if let Ok(octets) = <[u8; 16]>::try_from(body) {
+                        out.push(std::net::Ipv6Addr::from(octets).to_string());
+                    }
                 }
                 _ => {}
             }

@@ -68,7 +68,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path();
     let Some(signal) = Signal::ALL
         .into_iter()
-        .find(|s| state.paths[*s as usize] == path)
+        .find(|s| state.paths.get(*s as usize).is_some_and(|p| p == path))
     else {
         return text(StatusCode::NOT_FOUND, format!("no OTLP endpoint at {path}"));
     };

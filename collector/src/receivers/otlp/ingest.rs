@@ -49,13 +49,16 @@ impl Ingest {
 
     /// Whether some pipeline takes `signal`.
     pub(super) fn serves(&self, signal: Signal) -> bool {
-        self.routes[signal as usize].is_some()
+        self.routes
+            .get(signal as usize)
+            .is_some_and(Option::is_some)
     }
 
     /// Validates and hands on an encoded export request. Items with wrong-length ids are
     /// dropped and reported back (partial success); any other fault rejects the request.
     pub(super) fn ingest(&self, signal: Signal, payload: Bytes) -> Result<Accepted, IngestError> {
-        let Some((consumer, metrics)) = &self.routes[signal as usize] else {
+        let Some((consumer, metrics)) = self.routes.get(signal as usize).and_then(Option::as_ref)
+        else {
             return Err(IngestError::NotServed);
         };
         let invalid = |err: &dyn std::fmt::Display| {

@@ -26,7 +26,9 @@ impl Key {
     /// checking the inline bytes again.
     fn as_bytes(&self) -> &[u8] {
         match &self.0 {
-            KeyRepr::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            // `len` is at most `INLINE_KEY` (checked in `From`), so the empty fallback is never
+            // taken.
+            KeyRepr::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
             KeyRepr::Heap(s) => s.as_bytes(),
         }
     }
@@ -35,9 +37,7 @@ impl Key {
     pub fn as_str(&self) -> &str {
         match &self.0 {
             // Built from a `&str` in `From`, so always valid.
-            KeyRepr::Inline { len, bytes } => {
-                std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default()
-            }
+            KeyRepr::Inline { .. } => std::str::from_utf8(self.as_bytes()).unwrap_or_default(),
             KeyRepr::Heap(s) => s,
         }
     }
@@ -45,16 +45,16 @@ impl Key {
 
 impl From<&str> for Key {
     fn from(s: &str) -> Key {
-        if s.len() <= INLINE_KEY {
-            let mut bytes = [0; INLINE_KEY];
-            bytes[..s.len()].copy_from_slice(s.as_bytes());
-            Key(KeyRepr::Inline {
+        let mut bytes = [0; INLINE_KEY];
+        // `Some` exactly when the key fits inline.
+        if let Some(inline) = bytes.get_mut(..s.len()) {
+            inline.copy_from_slice(s.as_bytes());
+            return Key(KeyRepr::Inline {
                 len: s.len() as u8,
                 bytes,
-            })
-        } else {
-            Key(KeyRepr::Heap(s.into()))
+            });
         }
+        Key(KeyRepr::Heap(s.into()))
     }
 }
 
@@ -135,10 +135,14 @@ impl Attributes {
     fn find(&self, key: &str) -> Result<usize, usize> {
         match self.position(key) {
             Some(i) => Ok(i),
-            None => Err(self
-                .items
-                .partition_point(|(k, _)| bytes_cmp(k.as_bytes(), key.as_bytes()).is_lt())),
+            None => Err(self.insertion_point(key)),
         }
+    }
+
+    /// Where `key` would go if it were inserted.
+    fn insertion_point(&self, key: &str) -> usize {
+        self.items
+            .partition_point(|(k, _)| bytes_cmp(k.as_bytes(), key.as_bytes()).is_lt())
     }
 
     /// Built from keys in any order, possibly repeated (the last value wins, as with
@@ -147,7 +151,7 @@ impl Attributes {
         if !items.is_sorted_by(|(a, _), (b, _)| bytes_cmp(a.as_bytes(), b.as_bytes()).is_lt()) {
             // Stable, so equal keys stay in input order and the last one can be kept.
             items.sort_by(|(a, _), (b, _)| bytes_cmp(a.as_bytes(), b.as_bytes()));
-            if items.windows(2).any(|w| w[0].0 == w[1].0) {
+            if items.windows(2).any(|w| matches!(w, [a, b] if a.0 == b.0)) {
                 let mut kept: Vec<(Key, Value)> = Vec::with_capacity(items.len());
                 for item in items {
                     match kept.last_mut() {
@@ -173,12 +177,20 @@ impl Attributes {
 
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.position(key).map(|i| &self.items[i].1)
+        let key = key.as_bytes();
+        self.items
+            .iter()
+            .find(|(k, _)| bytes_eq(k.as_bytes(), key))
+            .map(|(_, v)| v)
     }
 
     /// The value of `key`, mutably.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
-        self.position(key).map(|i| &mut self.items[i].1)
+        let key = key.as_bytes();
+        self.items
+            .iter_mut()
+            .find(|(k, _)| bytes_eq(k.as_bytes(), key))
+            .map(|(_, v)| v)
     }
 
     /// Whether `key` is present.
@@ -188,13 +200,12 @@ impl Attributes {
 
     /// Sets `key`, returning the value it replaced.
     pub fn insert(&mut self, key: Key, value: Value) -> Option<Value> {
-        match self.find(key.as_str()) {
-            Ok(i) => Some(std::mem::replace(&mut self.items[i].1, value)),
-            Err(i) => {
-                self.items.insert(i, (key, value));
-                None
-            }
+        if let Some(old) = self.get_mut(key.as_str()) {
+            return Some(std::mem::replace(old, value));
         }
+        let i = self.insertion_point(key.as_str());
+        self.items.insert(i, (key, value));
+        None
     }
 
     /// Sets `key` unless it is present.
@@ -205,6 +216,10 @@ impl Attributes {
     }
 
     /// The value of `key`, inserting `make()` first if it is missing.
+    // `i` is where `key` was found or where it was just inserted, so it is below `len()`;
+    // `get_mut` cannot express this, as returning its borrow keeps `self` borrowed on the
+    // insertion path too.
+    #[allow(clippy::indexing_slicing)]
     pub fn get_or_insert_with(&mut self, key: &str, make: impl FnOnce() -> Value) -> &mut Value {
         let i = match self.find(key) {
             Ok(i) => i,
@@ -475,25 +490,27 @@ fn split_path(s: &str) -> Result<Vec<String>, String> {
     let mut current = String::new();
     while !rest.is_empty() {
         if let Some(after) = rest.strip_prefix("[") {
-            let quote = after.chars().next().filter(|c| *c == '"' || *c == '\'');
-            let Some(q) = quote else {
+            let quoted = ['"', '\'']
+                .into_iter()
+                .find_map(|q| after.strip_prefix(q).map(|inner| (q, inner)));
+            let Some((q, inner)) = quoted else {
                 return Err(format!("field {s:?}: expected a quoted key after '['"));
             };
-            let inner = &after[1..];
-            let end = inner
-                .find(&format!("{q}]"))
+            let (key, after_key) = inner
+                .split_once(&format!("{q}]"))
                 .ok_or_else(|| format!("field {s:?}: unterminated [\"...\"]"))?;
             if !current.is_empty() {
                 parts.push(std::mem::take(&mut current));
             }
-            parts.push(inner[..end].to_string());
-            rest = &inner[end + 2..];
-            rest = rest.strip_prefix('.').unwrap_or(rest);
+            parts.push(key.to_string());
+            rest = after_key.strip_prefix('.').unwrap_or(after_key);
             continue;
         }
         let next = rest.find(['.', '[']).unwrap_or(rest.len());
-        current.push_str(&rest[..next]);
-        rest = &rest[next..];
+        // `find` gives a character boundary, so the fallback (no separator) is never taken.
+        let (key, after_key) = rest.split_at_checked(next).unwrap_or((rest, ""));
+        current.push_str(key);
+        rest = after_key;
         if let Some(after) = rest.strip_prefix('.') {
             parts.push(std::mem::take(&mut current));
             rest = after;
@@ -569,6 +586,18 @@ mod tests {
         );
         assert!(Field::parse("foo.bar").is_err());
         assert!(Field::parse("attributes..x").is_err());
+        assert_eq!(
+            Field::parse("attributes['\u{e9}.x']").unwrap(),
+            Field::attribute("\u{e9}.x")
+        );
+        for bad in [
+            r#"attributes[""#,
+            r#"attributes["a.b"#,
+            "attributes[x]",
+            "attributes[",
+        ] {
+            assert!(Field::parse(bad).is_err(), "{bad}");
+        }
         assert_eq!(Field::attribute("a.b").to_string(), r#"attributes["a.b"]"#);
     }
 

@@ -211,8 +211,7 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, String> {
     let chars: Vec<(usize, char)> = src.char_indices().collect();
     let mut out = Vec::new();
     let mut i = 0;
-    while i < chars.len() {
-        let (at, c) = chars[i];
+    while let Some(&(at, c)) = chars.get(i) {
         match c {
             c if c.is_whitespace() => i += 1,
             '(' | ')' | '[' | ']' | '.' => {
@@ -267,30 +266,21 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, String> {
                 out.push((Tok::Str(s), at));
             }
             c if c.is_ascii_digit() => {
-                let start = i;
-                while i < chars.len() && (chars[i].1.is_ascii_alphanumeric() || chars[i].1 == '.') {
-                    i += 1;
-                }
-                let text: String = chars[start..i].iter().map(|(_, c)| c).collect();
+                let text = take_while(&chars, &mut i, |c| c.is_ascii_alphanumeric() || c == '.');
                 let n = text.parse::<f64>().map_err(|_| {
                     format!("expression {src:?}: bad number {text:?} at character {at}")
                 })?;
                 out.push((Tok::Num(n), at));
             }
             c if c.is_alphabetic() || c == '_' || c == '$' => {
-                let start = i;
-                while i < chars.len()
-                    && (chars[i].1.is_alphanumeric() || chars[i].1 == '_' || chars[i].1 == '$')
-                {
-                    i += 1;
-                }
-                out.push((
-                    Tok::Ident(chars[start..i].iter().map(|(_, c)| c).collect()),
-                    at,
-                ));
+                let name = take_while(&chars, &mut i, |c| {
+                    c.is_alphanumeric() || c == '_' || c == '$'
+                });
+                out.push((Tok::Ident(name), at));
             }
             _ => {
-                let rest = &src[at..];
+                // `at` comes from `char_indices`, so the fallback is never taken.
+                let rest = src.get(at..).unwrap_or_default();
                 let Some(op) = OPERATORS.iter().find(|op| rest.starts_with(**op)) else {
                     return Err(format!(
                         "expression {src:?}: unexpected {c:?} at character {at}"
@@ -302,6 +292,16 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, String> {
         }
     }
     Ok(out)
+}
+
+/// The characters from `chars[*i]` on while `keep` holds; `*i` ends past them.
+fn take_while(chars: &[(usize, char)], i: &mut usize, keep: impl Fn(char) -> bool) -> String {
+    let mut text = String::new();
+    while let Some(&(_, c)) = chars.get(*i).filter(|(_, c)| keep(*c)) {
+        text.push(c);
+        *i += 1;
+    }
+    text
 }
 
 // ---- parsing --------------------------------------------------------------------------------

@@ -197,8 +197,7 @@ impl SeverityParser {
         // Level names are short: lower-case them on the stack instead of allocating per record.
         let mut small = [0u8; 32];
         let owned;
-        let key: &str = if trimmed.len() <= small.len() {
-            let bytes = &mut small[..trimmed.len()];
+        let key: &str = if let Some(bytes) = small.get_mut(..trimmed.len()) {
             bytes.copy_from_slice(trimmed.as_bytes());
             bytes.make_ascii_lowercase();
             // ASCII lower-casing keeps UTF-8 valid.
@@ -227,11 +226,9 @@ impl SeverityParser {
 }
 
 fn http_class(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() == 3 && (b'1'..=b'5').contains(&b[0]) && b[1] == b'x' && b[2] == b'x' {
-        Some(i64::from(b[0] - b'0'))
-    } else {
-        None
+    match s.as_bytes() {
+        [class @ b'1'..=b'5', b'x', b'x'] => Some(i64::from(class - b'0')),
+        _ => None,
     }
 }
 

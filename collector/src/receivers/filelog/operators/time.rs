@@ -287,15 +287,12 @@ fn gotime_items(layout: &str) -> Vec<Item<'static>> {
     let mut rest = layout;
     'outer: while !rest.is_empty() {
         // `.000`, `.999`, `,000`: fractional seconds of any precision.
-        let bytes = rest.as_bytes();
-        if (bytes[0] == b'.' || bytes[0] == b',')
-            && bytes.len() > 1
-            && (bytes[1] == b'0' || bytes[1] == b'9')
+        if let Some(fraction) = rest.strip_prefix(['.', ','])
+            && let Some(digit) = fraction.chars().next().filter(|d| matches!(d, '0' | '9'))
         {
-            let n = bytes[1..].iter().take_while(|b| **b == bytes[1]).count();
             flush(&mut items, &mut literal);
             items.push(F(Fixed::Nanosecond));
-            rest = &rest[1 + n..];
+            rest = fraction.trim_start_matches(digit);
             continue;
         }
         for (token, item) in TOKENS {

@@ -174,8 +174,7 @@ fn decode_id<const N: usize>(value: &Value, form: IdForm) -> Option<[u8; N]> {
         IdForm::Decimal => {
             let n: u64 = text.trim().parse().ok()?;
             let mut id = [0u8; N];
-            let be = n.to_be_bytes();
-            id[N.checked_sub(8)?..].copy_from_slice(&be);
+            id.last_chunk_mut::<8>()?.copy_from_slice(&n.to_be_bytes());
             id
         }
     };
@@ -191,8 +190,9 @@ fn decode_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
     let mut out = [0u8; N];
     let digits = s.as_bytes();
     if digits.len() == N * 2 {
-        for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
-            *byte = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
+        let (pairs, _) = digits.as_chunks::<2>();
+        for (byte, &[hi, lo]) in out.iter_mut().zip(pairs) {
+            *byte = (hex_value(hi)? << 4) | hex_value(lo)?;
         }
         return Some(out);
     }
@@ -201,7 +201,8 @@ fn decode_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
     for (i, d) in digits.iter().enumerate() {
         let nibble = hex_value(*d)?;
         let at = skip + i;
-        out[at / 2] |= if at.is_multiple_of(2) {
+        // `at` is below `N * 2`, so `?` never returns here.
+        *out.get_mut(at / 2)? |= if at.is_multiple_of(2) {
             nibble << 4
         } else {
             nibble
@@ -211,6 +212,8 @@ fn decode_hex<const N: usize>(s: &str) -> Option<[u8; N]> {
 }
 
 /// Hex digit values; 0xFF marks a byte that is not a hex digit.
+// Indexed only during constant evaluation, where an out-of-range index fails the build.
+#[allow(clippy::indexing_slicing)]
 const HEX: [u8; 256] = {
     let mut t = [0xFF; 256];
     let mut i = 0;
@@ -228,8 +231,7 @@ const HEX: [u8; 256] = {
 };
 
 fn hex_value(d: u8) -> Option<u8> {
-    let v = HEX[usize::from(d)];
-    (v != 0xFF).then_some(v)
+    HEX.get(usize::from(d)).copied().filter(|v| *v != 0xFF)
 }
 
 /// `version-traceid-spanid-flags`, version 00 (later versions: the first four fields).
@@ -247,8 +249,8 @@ fn parse_traceparent(s: &str) -> Option<([u8; 16], [u8; 8], u8)> {
     }
     let t = decode_hex::<16>(trace).filter(|t| t.iter().any(|b| *b != 0))?;
     let sp = decode_hex::<8>(span).filter(|s| s.iter().any(|b| *b != 0))?;
-    let f = decode_hex::<1>(flags)?;
-    Some((t, sp, f[0]))
+    let [f] = decode_hex::<1>(flags)?;
+    Some((t, sp, f))
 }
 
 #[cfg(test)]

@@ -54,23 +54,40 @@ pub(crate) fn parse_diskstats(text: &str) -> Result<Vec<DiskStats>, ScrapeError>
     let mut out = Vec::new();
     for line in text.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 14 {
+        let [
+            _,
+            _,
+            device,
+            reads,
+            reads_merged,
+            sectors_read,
+            read_ms,
+            writes,
+            writes_merged,
+            sectors_written,
+            write_ms,
+            in_progress,
+            io_ms,
+            weighted_ms,
+            ..,
+        ] = f.as_slice()
+        else {
             continue;
-        }
-        let n = |i: usize| parse_u64("/proc/diskstats", f[i]);
+        };
+        let n = |s: &str| parse_u64("/proc/diskstats", s);
         out.push(DiskStats {
-            device: f[2].to_owned(),
-            reads: n(3)?,
-            reads_merged: n(4)?,
-            sectors_read: n(5)?,
-            read_ms: n(6)?,
-            writes: n(7)?,
-            writes_merged: n(8)?,
-            sectors_written: n(9)?,
-            write_ms: n(10)?,
-            in_progress: n(11)?,
-            io_ms: n(12)?,
-            weighted_ms: n(13)?,
+            device: (*device).to_owned(),
+            reads: n(reads)?,
+            reads_merged: n(reads_merged)?,
+            sectors_read: n(sectors_read)?,
+            read_ms: n(read_ms)?,
+            writes: n(writes)?,
+            writes_merged: n(writes_merged)?,
+            sectors_written: n(sectors_written)?,
+            write_ms: n(write_ms)?,
+            in_progress: n(in_progress)?,
+            io_ms: n(io_ms)?,
+            weighted_ms: n(weighted_ms)?,
         });
     }
     Ok(out)
@@ -241,5 +258,10 @@ mod tests {
     #[test]
     fn bad_numbers_are_errors() {
         assert!(parse_diskstats("8 0 sda x 5 2000 300 50 6 4000 700 2 900 1000").is_err());
+        // Lines too short to be a device are skipped, as before.
+        assert_eq!(
+            parse_diskstats("8 0 sda 1 5 2000 300 50 6 4000 700 2 900").unwrap(),
+            []
+        );
     }
 }

@@ -69,8 +69,8 @@ fn unescape(field: &str) -> String {
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
+    while let Some(&b) = bytes.get(i) {
+        if b == b'\\'
             && let Some(digits) = field.get(i + 1..i + 4)
             && let Ok(v) = u8::from_str_radix(digits, 8)
         {
@@ -78,7 +78,7 @@ fn unescape(field: &str) -> String {
             i += 4;
             continue;
         }
-        out.push(bytes[i]);
+        out.push(b);
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()

@@ -35,14 +35,14 @@ pub(crate) fn parse_net_dev(text: &str) -> Result<Vec<Interface>, ScrapeError> {
             continue;
         };
         let f: Vec<&str> = rest.split_whitespace().collect();
-        if f.len() < 16 {
+        let [r0, r1, r2, r3, _, _, _, _, t0, t1, t2, t3, _, _, _, _, ..] = f.as_slice() else {
             continue;
-        }
-        let n = |i: usize| parse_u64("/proc/net/dev", f[i]);
+        };
+        let n = |s: &str| parse_u64("/proc/net/dev", s);
         out.push(Interface {
             device: name.trim().to_owned(),
-            rx: [n(0)?, n(1)?, n(2)?, n(3)?],
-            tx: [n(8)?, n(9)?, n(10)?, n(11)?],
+            rx: [n(r0)?, n(r1)?, n(r2)?, n(r3)?],
+            tx: [n(t0)?, n(t1)?, n(t2)?, n(t3)?],
         });
     }
     Ok(out)
@@ -73,8 +73,12 @@ pub(crate) fn count_tcp(text: &str, counts: &mut [u64; 11]) {
         let Ok(st) = u8::from_str_radix(st, 16) else {
             continue;
         };
-        if let Some(i) = TCP_STATES.iter().position(|(n, _)| *n == st) {
-            counts[i] += 1;
+        if let Some((_, count)) = TCP_STATES
+            .iter()
+            .zip(counts.iter_mut())
+            .find(|((n, _), _)| *n == st)
+        {
+            *count += 1;
         }
     }
 }
@@ -87,18 +91,18 @@ pub(crate) fn metrics(
     times: Times,
 ) -> Vec<Metric> {
     let ifaces: Vec<&Interface> = ifaces.iter().filter(|i| filter.allows(&i.device)).collect();
-    let rw = |idx: usize| -> Vec<Point> {
+    let rw = |pick: fn(&[u64; 4]) -> u64| -> Vec<Point> {
         ifaces
             .iter()
             .flat_map(|i| {
                 [
                     (
                         vec![attr("device", &i.device), attr("direction", "receive")],
-                        Num::from_u64(i.rx[idx]),
+                        Num::from_u64(pick(&i.rx)),
                     ),
                     (
                         vec![attr("device", &i.device), attr("direction", "transmit")],
-                        Num::from_u64(i.tx[idx]),
+                        Num::from_u64(pick(&i.tx)),
                     ),
                 ]
             })
@@ -121,7 +125,7 @@ pub(crate) fn metrics(
             "By",
             true,
             times,
-            rw(0),
+            rw(|c| c[0]),
         ),
         sum(
             "system.network.packets",
@@ -129,7 +133,7 @@ pub(crate) fn metrics(
             "{packets}",
             true,
             times,
-            rw(1),
+            rw(|c| c[1]),
         ),
         sum(
             "system.network.errors",
@@ -137,7 +141,7 @@ pub(crate) fn metrics(
             "{errors}",
             true,
             times,
-            rw(2),
+            rw(|c| c[2]),
         ),
         sum(
             "system.network.dropped",
@@ -145,7 +149,7 @@ pub(crate) fn metrics(
             "{packets}",
             true,
             times,
-            rw(3),
+            rw(|c| c[3]),
         ),
         sum(
             "system.network.connections",
@@ -214,6 +218,12 @@ mod tests {
     fn interfaces_and_connections() {
         let ifaces = parse_net_dev(NET_DEV).unwrap();
         assert_eq!(ifaces.len(), 2);
+        assert_eq!(ifaces[1].rx, [5, 6, 7, 8]);
+        assert_eq!(ifaces[1].tx, [9, 10, 11, 12]);
+        assert_eq!(
+            parse_net_dev("eth1: 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15").unwrap(),
+            []
+        );
         let mut tcp = [0; 11];
         count_tcp(TCP, &mut tcp);
         let include = vec!["lo".to_owned()];

@@ -32,13 +32,13 @@ pub(crate) fn parse_swaps(text: &str) -> Result<Vec<Swap>, ScrapeError> {
     let mut out = Vec::new();
     for line in text.lines().skip(1) {
         let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 4 {
+        let [device, _, size, used, ..] = f.as_slice() else {
             continue;
-        }
+        };
         out.push(Swap {
-            device: f[0].to_owned(),
-            size: parse_u64("/proc/swaps", f[2])?.saturating_mul(1024),
-            used: parse_u64("/proc/swaps", f[3])?.saturating_mul(1024),
+            device: (*device).to_owned(),
+            size: parse_u64("/proc/swaps", size)?.saturating_mul(1024),
+            used: parse_u64("/proc/swaps", used)?.saturating_mul(1024),
         });
     }
     Ok(out)
@@ -193,5 +193,9 @@ mod tests {
         assert_eq!(faults["major"], Num::Int(7));
         assert_eq!(faults["minor"], Num::Int(93));
         assert!(parse_vmstat("pgfault many\n").is_err());
+        assert_eq!(
+            parse_swaps("Filename\n/dev/sda3 partition 8000\n").unwrap(),
+            []
+        );
     }
 }
