@@ -1,28 +1,14 @@
 //! Settings shared by several components, named as in the Collector's `config*` packages.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-/// Client-side TLS (`tls:` of an exporter), as the Collector's `configtls.ClientConfig`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ClientTlsConfig {
-    /// Plain-text connection (no TLS). Only meaningful for gRPC endpoints given as `host:port`.
-    pub insecure: bool,
-    /// Skip verifying the server's certificate (testing only).
-    pub insecure_skip_verify: bool,
-    /// PEM file with the CA certificates to trust instead of the built-in web roots.
-    pub ca_file: Option<PathBuf>,
-    /// PEM client certificate for mutual TLS.
-    pub cert_file: Option<PathBuf>,
-    /// PEM private key for mutual TLS.
-    pub key_file: Option<PathBuf>,
-    /// Name to verify the server's certificate against, instead of the endpoint's host.
-    pub server_name_override: Option<String>,
-}
+use crate::net::client::Backoff;
+
+/// Client-side TLS (`tls:`), one struct and one meaning of `ca_file` for every outbound client.
+pub use crate::net::client::tls::ClientTlsConfig;
 
 /// Payload compression of an exporter.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -77,6 +63,22 @@ pub struct RetryConfig {
     /// Give up (and count the data as failed) after this long; 0 means never.
     #[serde(with = "humantime_serde")]
     pub max_elapsed_time: Duration,
+}
+
+impl RetryConfig {
+    /// The backoff these settings describe (`enabled` is the sender's to check).
+    pub fn backoff(&self) -> Backoff {
+        Backoff {
+            initial_interval: self.initial_interval,
+            multiplier: self.multiplier,
+            randomization_factor: self.randomization_factor,
+            max_interval: self.max_interval,
+            max_elapsed_time: (!self.max_elapsed_time.is_zero()).then_some(self.max_elapsed_time),
+            max_attempts: None,
+            // As the Collector: a throttled export waits as long as asked, within max_elapsed_time.
+            max_server_delay: None,
+        }
+    }
 }
 
 impl Default for RetryConfig {
