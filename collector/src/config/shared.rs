@@ -1,28 +1,14 @@
 //! Settings shared by several components, named as in the Collector's `config*` packages.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
 
-/// Client-side TLS (`tls:` of an exporter), as the Collector's `configtls.ClientConfig`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ClientTlsConfig {
-    /// Plain-text connection (no TLS). Only meaningful for gRPC endpoints given as `host:port`.
-    pub insecure: bool,
-    /// Skip verifying the server's certificate (testing only).
-    pub insecure_skip_verify: bool,
-    /// PEM file with the CA certificates to trust instead of the built-in web roots.
-    pub ca_file: Option<PathBuf>,
-    /// PEM client certificate for mutual TLS.
-    pub cert_file: Option<PathBuf>,
-    /// PEM private key for mutual TLS.
-    pub key_file: Option<PathBuf>,
-    /// Name to verify the server's certificate against, instead of the endpoint's host.
-    pub server_name_override: Option<String>,
-}
+use crate::net::client::Backoff;
+
+/// Client-side TLS (`tls:`), one struct and one meaning of `ca_file` for every outbound client.
+pub use crate::net::client::tls::ClientTlsConfig;
 
 /// Payload compression of an exporter.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -79,6 +65,22 @@ pub struct RetryConfig {
     pub max_elapsed_time: Duration,
 }
 
+impl RetryConfig {
+    /// The backoff these settings describe (`enabled` is the sender's to check).
+    pub fn backoff(&self) -> Backoff {
+        Backoff {
+            initial_interval: self.initial_interval,
+            multiplier: self.multiplier,
+            randomization_factor: self.randomization_factor,
+            max_interval: self.max_interval,
+            max_elapsed_time: (!self.max_elapsed_time.is_zero()).then_some(self.max_elapsed_time),
+            max_attempts: None,
+            // As the Collector: a throttled export waits as long as asked, within max_elapsed_time.
+            max_server_delay: None,
+        }
+    }
+}
+
 impl Default for RetryConfig {
     fn default() -> Self {
         RetryConfig {
@@ -123,30 +125,33 @@ impl Default for QueueConfig {
 /// Extra headers sent with every export request.
 pub type Headers = BTreeMap<String, String>;
 
-/// Parses a size given as bytes or with a unit (`4MiB`, `512KiB`).
+/// Parses a byte size: a number of bytes, or a number and a unit, case-insensitive and
+/// optionally separated by spaces: `b`, decimal `kb`/`mb`/`gb` (also `k`/`m`/`g`) and binary
+/// `kib`/`mib`/`gib` (also `ki`/`mi`/`gi`). The Collector writes both `1kb` and `16KiB`.
 pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (digits, unit) = s.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("expected a size like 1048576 or 4MiB, got {s:?}"))?;
-    let mult = match unit.trim().to_ascii_lowercase().as_str() {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| {
+        format!("invalid byte size {s:?}: expected a size like 1048576, 1kb or 4MiB")
+    })?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
-        "kib" | "ki" => 1 << 10,
-        "mib" | "mi" => 1 << 20,
-        "gib" | "gi" => 1 << 30,
         "kb" | "k" => 1000,
+        "kib" | "ki" => 1 << 10,
         "mb" | "m" => 1_000_000,
+        "mib" | "mi" => 1 << 20,
         "gb" | "g" => 1_000_000_000,
+        "gib" | "gi" => 1 << 30,
         other => {
             return Err(format!(
-                "unknown size unit {other:?}; expected B, KiB, MiB or GiB"
+                "invalid byte size {s:?}: unknown unit {other:?}; use a number of bytes or B, kB, \
+                 KiB, MB, MiB, GB, GiB"
             ));
         }
     };
     n.checked_mul(mult)
-        .ok_or_else(|| format!("size {s:?} is too large"))
+        .ok_or_else(|| format!("byte size {s:?} is too large"))
 }
 
 /// Serde helper: a byte size given as a number or a string with a unit.
@@ -173,11 +178,74 @@ mod tests {
     use super::parse_size;
 
     #[test]
-    fn sizes() {
-        assert_eq!(parse_size("123").unwrap(), 123);
-        assert_eq!(parse_size("4MiB").unwrap(), 4 << 20);
-        assert_eq!(parse_size("2 KiB").unwrap(), 2048);
-        assert!(parse_size("4 parsecs").is_err());
-        assert!(parse_size("x").is_err());
+    fn sizes_in_every_unit_any_case() {
+        for (text, bytes) in [
+            ("123", 123),
+            (" 123 ", 123),
+            ("0", 0),
+            ("7b", 7),
+            ("7B", 7),
+            ("1kb", 1000),
+            ("1KB", 1000),
+            ("1kB", 1000),
+            ("2k", 2000),
+            ("1kib", 1024),
+            ("16KiB", 16 << 10),
+            ("2 KiB", 2048),
+            ("3Ki", 3 << 10),
+            ("1mb", 1_000_000),
+            ("1MB", 1_000_000),
+            ("4MiB", 4 << 20),
+            ("4mib", 4 << 20),
+            ("1gb", 1_000_000_000),
+            ("1GiB", 1 << 30),
+            ("2gi", 2 << 30),
+        ] {
+            assert_eq!(parse_size(text), Ok(bytes), "{text:?}");
+        }
+    }
+
+    /// What the otlp receiver's `max_request_body_size` and filelog's `fingerprint_size` /
+    /// `max_log_size` are written as in Collector configs, through their deserializers.
+    #[test]
+    fn both_call_sites_read_the_collector_forms() {
+        #[derive(serde::Deserialize)]
+        struct Body {
+            #[serde(deserialize_with = "super::size::deserialize")]
+            size: u64,
+        }
+        for (yaml, bytes) in [
+            ("size: 20971520", 20 << 20),
+            ("size: 20MiB", 20 << 20),
+            ("size: 1kb", 1000),
+        ] {
+            assert_eq!(
+                serde_yaml_ng::from_str::<Body>(yaml).unwrap().size,
+                bytes,
+                "{yaml}"
+            );
+        }
+        let filelog: crate::receivers::filelog::FileLogConfig = serde_yaml_ng::from_str(
+            "include: [a.log]\nfingerprint_size: 1KB\nmax_log_size: 4mib\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (filelog.fingerprint_size, filelog.max_log_size),
+            (1000, 4 << 20)
+        );
+    }
+
+    #[test]
+    fn bad_sizes_say_what_is_accepted() {
+        for text in ["4 parsecs", "x", "", "-1", "1.5MiB", "kb"] {
+            let err = parse_size(text).unwrap_err();
+            assert!(err.contains("invalid byte size"), "{text:?}: {err}");
+        }
+        assert!(parse_size("4 parsecs").unwrap_err().contains("KiB"));
+        assert!(
+            parse_size("99999999999GiB")
+                .unwrap_err()
+                .contains("too large")
+        );
     }
 }

@@ -8,7 +8,6 @@ pub mod otlp;
 pub mod otlphttp;
 mod partial_success;
 pub mod queue;
-mod tls;
 #[cfg(test)]
 mod tls_tests;
 

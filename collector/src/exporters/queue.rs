@@ -1,11 +1,9 @@
 //! The sending queue and retry loop every exporter runs behind (the Collector's
-//! `exporterhelper`): a bounded queue, `num_consumers` senders, exponential backoff that honours
-//! the server's requested delay, and a deadline.
+//! `exporterhelper`): a bounded queue, `num_consumers` senders, and the shared client backoff
+//! ([`crate::net::client::retry`]) that honours the server's requested delay, with a deadline.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use rand::Rng;
 use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -78,8 +76,7 @@ struct Worker {
 
 impl Worker {
     async fn send(&self, batch: Batch) {
-        let started = Instant::now();
-        let mut interval = self.retry.initial_interval;
+        let mut backoff = self.retry.backoff().start();
         let items = batch.items as u64;
         loop {
             let error = match self.exporter.export(&batch).await {
@@ -102,14 +99,10 @@ impl Worker {
                 give_up("send failed and retry_on_failure is disabled");
                 break;
             }
-            let wait = error
-                .throttle()
-                .unwrap_or_else(|| jitter(interval, self.retry.randomization_factor));
-            let max_elapsed = self.retry.max_elapsed_time;
-            if !max_elapsed.is_zero() && started.elapsed() + wait > max_elapsed {
+            let Some(wait) = backoff.next_delay(error.throttle()) else {
                 give_up("retries exhausted (retry_on_failure.max_elapsed_time)");
                 break;
-            }
+            };
             tracing::warn!(exporter = %self.id, items, error = %error, retry_in = ?wait, "send failed; will retry");
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
@@ -118,26 +111,15 @@ impl Worker {
                     break;
                 }
             }
-            interval = interval
-                .mul_f64(self.retry.multiplier.max(1.0))
-                .min(self.retry.max_interval);
         }
         batch.acks.settle(false);
     }
 }
 
-fn jitter(interval: Duration, factor: f64) -> Duration {
-    let factor = factor.clamp(0.0, 1.0);
-    if factor == 0.0 {
-        return interval;
-    }
-    let scale = rand::rng().random_range(1.0 - factor..=1.0 + factor);
-    interval.mul_f64(scale)
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
 
     use bytes::Bytes;
     use futures::future::BoxFuture;

@@ -9,16 +9,16 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes};
 use futures::future::BoxFuture;
-use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Deserialize;
 
 use super::grpc_client::GrpcClient;
-use super::{Export, ExportError, tls};
+use super::{Export, ExportError};
 use crate::compression::{self, Codec};
 use crate::config::shared::{
     ClientTlsConfig, Compression, CompressionParams, Headers, QueueConfig, RetryConfig,
 };
 use crate::core::{Batch, Signal};
+use crate::net::client;
 
 /// OTLP/gRPC exporter settings.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -57,7 +57,8 @@ impl OtlpGrpcExporter {
     pub fn new(id: String, config: &OtlpGrpcExporterConfig) -> Result<OtlpGrpcExporter, String> {
         let (authority, host, tls_on) = parse_endpoint(&config.endpoint, config.tls.insecure)?;
         let tls = if tls_on {
-            let client_config = tls::client_config(&config.tls, &[b"h2"])?;
+            let client_config =
+                client::client_config(&config.tls, &[b"h2"]).map_err(|err| err.to_string())?;
             let name = config.tls.server_name_override.clone().unwrap_or(host);
             let server_name = rustls::pki_types::ServerName::try_from(name.clone())
                 .map_err(|err| format!("invalid TLS server name {name:?}: {err}"))?;
@@ -70,7 +71,7 @@ impl OtlpGrpcExporter {
         };
         Ok(OtlpGrpcExporter {
             id,
-            client: GrpcClient::new(authority, tls, header_map(&config.headers)?),
+            client: GrpcClient::new(authority, tls, client::header_map(&config.headers)?),
             codec: config.compression.codec(),
             level: config.compression_params.level,
             timeout: config.timeout.unwrap_or(Duration::from_secs(5)),
@@ -156,18 +157,6 @@ pub(crate) fn parse_endpoint(
         .trim_end_matches(']')
         .to_string();
     Ok((authority.to_string(), host, tls))
-}
-
-pub(crate) fn header_map(headers: &Headers) -> Result<HeaderMap, String> {
-    let mut map = HeaderMap::new();
-    for (name, value) in headers {
-        let name = HeaderName::try_from(name.to_ascii_lowercase())
-            .map_err(|err| format!("header {name:?}: {err}"))?;
-        let value =
-            HeaderValue::try_from(value.as_str()).map_err(|err| format!("header {name}: {err}"))?;
-        map.insert(name, value);
-    }
-    Ok(map)
 }
 
 impl crate::component::Validate for OtlpGrpcExporterConfig {

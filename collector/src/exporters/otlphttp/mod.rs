@@ -15,6 +15,7 @@ use crate::config::shared::{
     ClientTlsConfig, Compression, CompressionParams, Headers, QueueConfig, RetryConfig,
 };
 use crate::core::{Batch, Signal};
+use crate::net::client::{self, retry};
 
 /// OTLP/HTTP exporter settings.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -75,10 +76,11 @@ impl OtlpHttpExporter {
         for u in &urls {
             reqwest::Url::parse(u).map_err(|err| format!("endpoint {u:?}: {err}"))?;
         }
-        let tls = super::tls::client_config(&config.tls, &[b"h2", b"http/1.1"])?;
+        let tls = client::client_config(&config.tls, &[b"h2", b"http/1.1"])
+            .map_err(|err| err.to_string())?;
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
-            .default_headers(super::otlp::header_map(&config.headers)?)
+            .default_headers(client::header_map(&config.headers)?)
             .timeout(config.timeout.unwrap_or(Duration::from_secs(30)))
             .user_agent(concat!("lookout/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -118,11 +120,7 @@ impl Export for OtlpHttpExporter {
                 }
                 return Ok(());
             }
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(parse_retry_after);
+            let retry_after = retry::retry_after(response.headers());
             let body = response.text().await.unwrap_or_default();
             let message = format!(
                 "POST {url}: HTTP {status}: {}",
@@ -135,35 +133,6 @@ impl Export for OtlpHttpExporter {
             })
         })
     }
-}
-
-/// `Retry-After` as delta-seconds or an HTTP date.
-fn parse_retry_after(value: &str) -> Option<Duration> {
-    if let Ok(seconds) = value.trim().parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let when = httpdate(value)?;
-    Some(
-        when.duration_since(std::time::SystemTime::now())
-            .unwrap_or_default(),
-    )
-}
-
-fn httpdate(value: &str) -> Option<std::time::SystemTime> {
-    humantime::parse_rfc3339_weak(value).ok().or_else(|| {
-        // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
-        let parts: Vec<&str> = value.split_whitespace().collect();
-        let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
-            return None;
-        };
-        let month = [
-            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-        ]
-        .iter()
-        .position(|m| m == month)?
-            + 1;
-        humantime::parse_rfc3339(&format!("{year}-{month:02}-{day:0>2}T{time}Z")).ok()
-    })
 }
 
 impl OtlpHttpExporter {
@@ -183,16 +152,6 @@ impl crate::component::Validate for OtlpHttpExporterConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_forms() {
-        assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon"), None);
-    }
 
     #[test]
     fn urls_from_base_or_per_signal() {

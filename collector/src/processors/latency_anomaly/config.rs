@@ -3,7 +3,6 @@
 //! pipelines fed with episode log records and RED metrics.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use lookout_anomaly::DetectorConfig;
@@ -11,6 +10,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 
 use crate::component::Validate;
+use crate::net::client::{Backoff, ClientTlsConfig};
 
 /// The whole processor body.
 ///
@@ -240,9 +240,13 @@ pub struct WebhookConfig {
     /// Per-request timeout. Default 10s.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
-    /// TLS for `https://` endpoints.
-    #[serde(default)]
-    pub tls: WebhookTlsConfig,
+    /// TLS for `https://` endpoints. `ca_file` replaces the built-in roots, as in the
+    /// Collector (it used to add to them here); `include_system_ca_certs_pool: true` keeps them.
+    #[serde(
+        default,
+        deserialize_with = "crate::net::client::tls::deserialize_for_url"
+    )]
+    pub tls: ClientTlsConfig,
     /// At most one POST per key per this interval; events in between are coalesced and the
     /// latest state is sent when the interval has passed (or at shutdown). Default 1m.
     #[serde(default = "default_min_interval", with = "humantime_serde")]
@@ -289,16 +293,6 @@ impl WebhookConfig {
     }
 }
 
-/// `alerts: webhook: tls:`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct WebhookTlsConfig {
-    /// Skip verifying the server's certificate (testing only).
-    pub insecure_skip_verify: bool,
-    /// PEM file with CA certificates to trust in addition to the built-in web roots.
-    pub ca_file: Option<PathBuf>,
-}
-
 /// `alerts: webhook: retry:` — exponential backoff.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -311,6 +305,23 @@ pub struct WebhookRetryConfig {
     /// Upper bound of the wait. Default 30s.
     #[serde(with = "humantime_serde")]
     pub max_interval: Duration,
+}
+
+impl WebhookRetryConfig {
+    /// The shared client backoff with these settings: doubling waits without jitter, as this
+    /// notifier always had, and a server's `Retry-After` honoured up to `max_interval`.
+    pub(crate) fn backoff(&self) -> Backoff {
+        Backoff {
+            initial_interval: self.initial_interval,
+            multiplier: 2.0,
+            randomization_factor: 0.0,
+            max_interval: self.max_interval,
+            max_elapsed_time: None,
+            max_attempts: Some(self.max_attempts),
+            // One notifier task posts every alert in turn: a long Retry-After would hold them all.
+            max_server_delay: Some(self.max_interval),
+        }
+    }
 }
 
 impl Default for WebhookRetryConfig {

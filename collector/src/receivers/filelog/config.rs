@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use crate::config::shared::parse_size as parse_byte_size;
 use crate::core::ComponentId;
 use crate::receivers::filelog::operators::OperatorConfig;
 
@@ -154,31 +155,6 @@ fn byte_size<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
         Raw::S(s) => parse_byte_size(&s).map_err(serde::de::Error::custom)?,
     };
     usize::try_from(n).map_err(|_| serde::de::Error::custom("byte size is too large"))
-}
-
-pub(crate) fn parse_byte_size(s: &str) -> Result<u64, String> {
-    let t = s.trim().to_ascii_lowercase();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("invalid byte size {s:?}"))?;
-    let mult: u64 = match unit.trim() {
-        "" | "b" => 1,
-        "kb" => 1000,
-        "kib" => 1024,
-        "mb" => 1000 * 1000,
-        "mib" => 1024 * 1024,
-        "gb" => 1000 * 1000 * 1000,
-        "gib" => 1024 * 1024 * 1024,
-        _ => {
-            return Err(format!(
-                "invalid byte size {s:?}; use a number of bytes or kb, KiB, MB, MiB, GB, GiB"
-            ));
-        }
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("byte size {s:?} is too large"))
 }
 
 impl Default for FileLogConfig {

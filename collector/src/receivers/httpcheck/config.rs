@@ -1,10 +1,11 @@
 //! `receivers: httpcheck:` settings, as the Collector's `httpcheckreceiver`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::net::client::ClientTlsConfig;
 
 /// The httpcheck receiver: HTTP endpoints probed on an interval.
 #[derive(Debug, Clone, Deserialize)]
@@ -52,8 +53,11 @@ pub struct TargetConfig {
     /// This target's timeout, overriding the receiver's.
     #[serde(with = "humantime_serde")]
     pub timeout: Option<Duration>,
-    /// TLS settings for `https://` endpoints.
-    pub tls: TlsConfig,
+    /// TLS settings for `https://` endpoints. `ca_file` replaces the built-in roots, as in the
+    /// Collector (it used to add to them here); `include_system_ca_certs_pool: true` keeps them.
+    /// `insecure_skip_verify` still reports the certificate's expiry.
+    #[serde(deserialize_with = "crate::net::client::tls::deserialize_for_url")]
+    pub tls: ClientTlsConfig,
 }
 
 impl Default for TargetConfig {
@@ -65,17 +69,7 @@ impl Default for TargetConfig {
             headers: BTreeMap::new(),
             body: None,
             timeout: None,
-            tls: TlsConfig::default(),
+            tls: ClientTlsConfig::default(),
         }
     }
-}
-
-/// `tls:` of a target.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TlsConfig {
-    /// Extra CA certificates (PEM) trusted besides the built-in web roots.
-    pub ca_file: Option<PathBuf>,
-    /// Accept any certificate (testing only). The expiry metric is still reported.
-    pub insecure_skip_verify: bool,
 }

@@ -5,11 +5,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use lookout_proto::otlp::common::v1::{AnyValue, ArrayValue, KeyValue, any_value};
 use lookout_proto::otlp::metrics::v1::Metric;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::HeaderMap;
 
 use super::cert::{self, CertSummary};
 use super::config::TargetConfig;
 use crate::core::otlp_build::{Num, Times, attr, attr_int, gauge, sum, unix_nanos};
+use crate::net::client;
 
 /// The status classes `httpcheck.status` reports, one point each.
 const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
@@ -47,28 +48,13 @@ impl Target {
         };
         let method = reqwest::Method::from_bytes(config.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| format!("invalid method {:?}", config.method))?;
-        let mut headers = HeaderMap::new();
-        for (name, value) in &config.headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("invalid header name {name:?}"))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| format!("invalid value for header {name}"))?;
-            headers.insert(name, value);
-        }
-        let mut builder = reqwest::Client::builder()
+        let headers = client::header_map(&config.headers)?;
+        // HTTP/1.1 only, as reqwest offers without its http2 feature.
+        let tls = client::client_config(&config.tls, &[b"http/1.1"]).map_err(|e| e.to_string())?;
+        let client = reqwest::Client::builder()
             .timeout(config.timeout.unwrap_or(default_timeout))
             .tls_info(true)
-            .danger_accept_invalid_certs(config.tls.insecure_skip_verify);
-        if let Some(path) = &config.tls.ca_file {
-            let pem =
-                std::fs::read(path).map_err(|e| format!("tls.ca_file {}: {e}", path.display()))?;
-            for cert in reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("tls.ca_file {}: {e}", path.display()))?
-            {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let client = builder
+            .use_preconfigured_tls(tls)
             .build()
             .map_err(|e| format!("cannot build HTTP client: {e}"))?;
         Ok(Target {

@@ -296,3 +296,31 @@ async fn untrusted_certificate_is_an_error_not_a_crash() {
     let metrics = request.resource_metrics[0].scope_metrics[0].metrics.clone();
     assert!(by_url(&metrics, "httpcheck.error").contains_key(&url));
 }
+
+/// `ca_file` replaces the built-in roots (the Collector's meaning); with
+/// `include_system_ca_certs_pool: true` the test certificate is trusted all the same, and
+/// `insecure` is refused because the URL's scheme decides.
+#[tokio::test]
+async fn ca_file_with_the_system_pool_still_trusts_the_ca() {
+    let addr = serve_https().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, CERT_PEM).unwrap();
+    let url = format!("https://localhost:{}/", addr.port());
+    let yaml = format!(
+        "targets: [{{endpoint: '{url}', tls: {{ca_file: '{}', include_system_ca_certs_pool: true}}}}]",
+        ca.display()
+    );
+    let request = check_all(&targets(&yaml)).await;
+    let metrics = request.resource_metrics[0].scope_metrics[0].metrics.clone();
+    assert!(
+        by_url(&metrics, "httpcheck.error").is_empty(),
+        "{metrics:?}"
+    );
+    assert_eq!(status_of(&metrics, &url), ("2xx".into(), "200".into()));
+    let err = serde_yaml_ng::from_str::<HttpCheckConfig>(
+        "targets: [{endpoint: 'https://x/', tls: {insecure: true}}]",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("insecure"), "{err}");
+}

@@ -379,3 +379,65 @@ async fn latency_webhook_tls_trusts_ca_file_or_skip_verify_and_rejects_unknown_i
         );
     }
 }
+
+/// A server answering 429 with `Retry-After: 1` once, then 200; returns the hook URL.
+async fn throttling_server() -> (String, tokio::task::JoinHandle<()>) {
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let app = Router::new().route(
+        "/hook",
+        post(move || {
+            let calls = Arc::clone(&calls);
+            async move {
+                if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                    (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")])
+                } else {
+                    (StatusCode::OK, [("retry-after", "0")])
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (url, task)
+}
+
+#[tokio::test]
+async fn latency_webhook_honours_retry_after_up_to_max_interval() {
+    for (max_interval, waited_at_least, waited_below) in [
+        (
+            Duration::from_secs(3),
+            Duration::from_millis(950),
+            Duration::from_secs(3),
+        ),
+        (
+            Duration::from_millis(40),
+            Duration::ZERO,
+            Duration::from_millis(900),
+        ),
+    ] {
+        let (url, task) = throttling_server().await;
+        let mut c = config(&url, Duration::ZERO);
+        let Some(w) = c.webhook.as_mut() else {
+            panic!("config has a webhook")
+        };
+        w.retry.max_interval = max_interval;
+        let webhook = Webhook::new(w).unwrap();
+        let began = std::time::Instant::now();
+        assert_eq!(
+            webhook
+                .deliver(&event(1, EpisodeStatus::Firing))
+                .await
+                .unwrap(),
+            2
+        );
+        let waited = began.elapsed();
+        assert!(
+            (waited_at_least..waited_below).contains(&waited),
+            "max_interval {max_interval:?}: waited {waited:?}"
+        );
+        task.abort();
+    }
+}

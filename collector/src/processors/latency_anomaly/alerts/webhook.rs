@@ -1,13 +1,15 @@
 //! The webhook notifier: Prometheus Alertmanager webhook JSON (version 4), one POST per
-//! key's event, retried with exponential backoff on connection errors, 429 and 5xx.
+//! key's event, retried with the shared client backoff on connection errors, 429 and 5xx
+//! (honouring `Retry-After` up to `retry.max_interval`).
 
 use std::time::SystemTime;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::HeaderMap;
 use serde_json::{Map, Value, json};
 
-use crate::processors::latency_anomaly::config::{WebhookConfig, WebhookRetryConfig};
+use crate::net::client::{self, Backoff, retry};
+use crate::processors::latency_anomaly::config::WebhookConfig;
 use crate::processors::latency_anomaly::episodes::EpisodeEvent;
 
 /// The `alertname` label of every alert.
@@ -42,7 +44,7 @@ pub(crate) struct Webhook {
     url: reqwest::Url,
     headers: HeaderMap,
     receiver: String,
-    retry: WebhookRetryConfig,
+    retry: Backoff,
 }
 
 impl Webhook {
@@ -50,27 +52,13 @@ impl Webhook {
         let err = WebhookError::Config;
         let url = reqwest::Url::parse(&config.endpoint)
             .map_err(|e| err(format!("endpoint {:?}: {e}", config.endpoint)))?;
-        let mut headers = HeaderMap::new();
-        for (name, value) in &config.headers {
-            let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| err(format!("invalid header name {name:?}")))?;
-            let value = HeaderValue::from_str(value)
-                .map_err(|_| err(format!("invalid value for header {name}")))?;
-            headers.insert(name, value);
-        }
-        let mut builder = reqwest::Client::builder()
+        let headers = client::header_map(&config.headers).map_err(err)?;
+        // HTTP/1.1 only, as reqwest offers without its http2 feature.
+        let tls =
+            client::client_config(&config.tls, &[b"http/1.1"]).map_err(|e| err(e.to_string()))?;
+        let client = reqwest::Client::builder()
             .timeout(config.timeout)
-            .danger_accept_invalid_certs(config.tls.insecure_skip_verify);
-        if let Some(path) = &config.tls.ca_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| err(format!("tls.ca_file {}: {e}", path.display())))?;
-            for cert in reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| err(format!("tls.ca_file {}: {e}", path.display())))?
-            {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        let client = builder
+            .use_preconfigured_tls(tls)
             .build()
             .map_err(|e| err(format!("cannot build HTTP client: {e}")))?;
         Ok(Webhook {
@@ -78,16 +66,15 @@ impl Webhook {
             url,
             headers,
             receiver: config.receiver.clone(),
-            retry: config.retry.clone(),
+            retry: config.retry.backoff(),
         })
     }
 
     /// POSTs `event`, retrying as configured. Returns the attempts made on success.
     pub(crate) async fn deliver(&self, event: &EpisodeEvent) -> Result<u32, WebhookError> {
         let body = payload(event, &self.receiver);
-        let mut wait = self.retry.initial_interval;
-        let mut last = String::new();
-        for attempt in 1..=self.retry.max_attempts {
+        let mut backoff = self.retry.start();
+        loop {
             let sent = self
                 .client
                 .post(self.url.clone())
@@ -95,23 +82,25 @@ impl Webhook {
                 .json(&body)
                 .send()
                 .await;
-            match sent {
-                Ok(r) if r.status().is_success() => return Ok(attempt),
-                Ok(r) if r.status().is_server_error() || r.status().as_u16() == 429 => {
-                    last = format!("status {}", r.status());
-                }
+            let (last, server_delay) = match sent {
+                Ok(r) if r.status().is_success() => return Ok(backoff.attempts() + 1),
+                Ok(r) if r.status().is_server_error() || r.status().as_u16() == 429 => (
+                    format!("status {}", r.status()),
+                    retry::retry_after(r.headers()),
+                ),
                 Ok(r) => return Err(WebhookError::Rejected(r.status())),
-                Err(e) => last = e.to_string(),
-            }
-            if attempt < self.retry.max_attempts {
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(self.retry.max_interval);
+                Err(e) => (e.to_string(), None),
+            };
+            match backoff.next_delay(server_delay) {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => {
+                    return Err(WebhookError::GaveUp {
+                        attempts: backoff.attempts(),
+                        last,
+                    });
+                }
             }
         }
-        Err(WebhookError::GaveUp {
-            attempts: self.retry.max_attempts,
-            last,
-        })
     }
 }
 

@@ -1,4 +1,7 @@
-//! Serving HTTP/1 and HTTP/2 (cleartext) on a bound listener, with graceful shutdown.
+//! Serving HTTP/1 and HTTP/2 (cleartext) on a bound listener, with graceful shutdown; and, in
+//! [`client`], what every outbound connection shares (TLS settings, headers, retry backoff).
+
+pub mod client;
 
 use std::convert::Infallible;
 use std::future::Future;
