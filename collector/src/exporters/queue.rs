@@ -8,7 +8,11 @@ use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::Export;
+use std::panic::AssertUnwindSafe;
+
+use futures::FutureExt;
+
+use super::{Export, ExportError};
 use crate::config::shared::{QueueConfig, RetryConfig};
 use crate::core::Batch;
 use crate::pipeline::ExporterInput;
@@ -79,7 +83,21 @@ impl Worker {
         let mut backoff = self.retry.backoff().start();
         let items = batch.items as u64;
         loop {
-            let error = match self.exporter.export(&batch).await {
+            // A panicking exporter is a failed, retryable send: the worker, the queue and the
+            // batch's acknowledgements survive it (counted as a restart of the exporter).
+            let sent = AssertUnwindSafe(self.exporter.export(&batch))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| {
+                    self.metrics.panics.inc();
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(ToString::to_string)
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    Err(ExportError::retryable(format!("exporter panicked: {what}")))
+                });
+            let error = match sent {
                 Ok(()) => {
                     self.metrics.sent(batch.signal).inc_by(items);
                     batch.acks.settle(true);
@@ -133,6 +151,63 @@ mod tests {
         calls: AtomicUsize,
         fail_first: usize,
         retryable: bool,
+    }
+
+    /// Panics on its first send, inside the future, then delivers.
+    struct PanicsOnce {
+        calls: AtomicUsize,
+    }
+
+    impl Export for PanicsOnce {
+        fn export<'a>(&'a self, _batch: &'a Batch) -> BoxFuture<'a, Result<(), ExportError>> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                assert!(n > 0, "the exporter bug a test asked for");
+                Ok(())
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_send_is_retried_counted_and_the_worker_survives() {
+        let telemetry = Telemetry::new();
+        let exporter = Arc::new(PanicsOnce {
+            calls: AtomicUsize::new(0),
+        });
+        let (input, handles) = spawn(
+            "test".into(),
+            exporter.clone(),
+            &QueueConfig {
+                num_consumers: 1,
+                ..QueueConfig::default()
+            },
+            fast_retry(),
+            telemetry.exporter("test", None),
+            CancellationToken::new(),
+        );
+        let (ack, delivery) = Ack::new();
+        let batch = Batch::new(Signal::Traces, Bytes::from_static(b""), 3).with_ack(ack);
+        input.tx.send(batch).await.unwrap();
+        // The same worker takes a second batch after the panic.
+        input
+            .tx
+            .send(Batch::new(Signal::Traces, Bytes::from_static(b""), 2))
+            .await
+            .unwrap();
+        drop(input);
+        for h in handles {
+            h.await.unwrap();
+        }
+        assert!(delivery.outcome().await, "delivered on the retry");
+        assert_eq!(exporter.calls.load(Ordering::SeqCst), 3);
+        let rendered = telemetry.render();
+        assert!(
+            rendered.contains(
+                r#"lookout_component_restarts_total{component="test",kind="exporter"} 1"#
+            ),
+            "{rendered}"
+        );
+        assert!(rendered.contains(r#"lookout_exporter_sent_spans_total{exporter="test"} 5"#));
     }
 
     impl Export for Flaky {

@@ -167,6 +167,11 @@ impl Telemetry {
                 "Capacity of the sending queue, in batches.",
                 labels(),
             ),
+            panics: self.counter(
+                "component_restarts",
+                "Times a component task exited or panicked while the collector ran and was started again.",
+                vec![("component", exporter.to_string()), ("kind", "exporter".to_string())],
+            ),
         }
     }
 
@@ -218,6 +223,8 @@ pub struct ExporterMetrics {
     pub queue_size: Gauge,
     /// Queue capacity in batches.
     pub queue_capacity: Gauge,
+    /// Sends that panicked (and were retried).
+    pub panics: Counter,
 }
 
 impl ExporterMetrics {
