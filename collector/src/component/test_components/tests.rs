@@ -17,7 +17,7 @@ exporters:
 service:
   telemetry:
     metrics:
-      level: none
+      address: 127.0.0.1:0
   pipelines:
     traces:
       receivers: [test_source/a]
@@ -34,6 +34,19 @@ async fn one_processor_instance_serves_a_traces_and_a_logs_pipeline() {
     let config = Config::parse("test.yaml", CONFIG).unwrap();
     let service = Service::start(config).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
+    // The instance's route is served by the one admin listener, beside /metrics.
+    let admin = service.metrics_address().unwrap();
+    let body = reqwest::get(format!("http://{admin}/api/test/test_shared_counter_one"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, r#"{"traces":7,"logs":7}"#);
+    let missing = reqwest::get(format!("http://{admin}/api/test/other"))
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), reqwest::StatusCode::NOT_FOUND);
     assert!(service.shutdown(Duration::from_secs(5)).await);
 
     let counters = super::shared_counter::COUNTERS.lock().unwrap();

@@ -11,7 +11,7 @@ use crate::Error;
 use crate::component::{
     About, Factory as FactoryTrait, Host, ProcessorFactory, Stability, Validate,
 };
-use crate::core::Signal;
+use crate::core::{ComponentId, Signal};
 use crate::processors::ProcessorContext;
 
 /// Settings.
@@ -66,6 +66,24 @@ impl ProcessorFactory for Factory {
             if let Ok(mut all) = COUNTERS.lock() {
                 all.push((stage.id.clone(), Arc::clone(&counts)));
             }
+            // One route for the one instance, on the admin listener.
+            let served = Arc::clone(&counts);
+            let owner =
+                ComponentId::parse(&stage.id).map_err(|e| Error::component(&stage.id, e))?;
+            host.admin()
+                .mount(
+                    &owner,
+                    &format!("/api/test/{}", stage.id.replace('/', "_")),
+                    Arc::new(move |_req| {
+                        let body = format!(
+                            "{{\"traces\":{},\"logs\":{}}}",
+                            served.items[Signal::Traces as usize].load(Ordering::Relaxed),
+                            served.items[Signal::Logs as usize].load(Ordering::Relaxed)
+                        );
+                        Box::pin(async move { http::Response::new(crate::net::full(body)) })
+                    }),
+                )
+                .map_err(|e| Error::component(&stage.id, e))?;
             Ok(counts)
         })?;
         let counts = Arc::clone(&counts);
