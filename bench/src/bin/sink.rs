@@ -53,6 +53,10 @@ struct Args {
     /// percentiles go into the count file as `latency_ms`.
     #[arg(long)]
     log_latency: bool,
+    /// With `--log-latency`: leave out records stamped before this sink started (a backlog
+    /// read at start-up, whose delay says nothing about tailing).
+    #[arg(long)]
+    latency_from_start: bool,
 }
 
 /// Arrival delays in microseconds (bounded: the first `LATENCY_MAX` records).
@@ -78,6 +82,8 @@ struct State {
     counters: Counters,
     verify: bool,
     latency_us: Option<std::sync::Mutex<Vec<u64>>>,
+    /// Records stamped before this (ns since the epoch) are not timed.
+    latency_since_ns: u64,
     started: Instant,
     cpu_start: f64,
 }
@@ -140,7 +146,10 @@ impl State {
             .flat_map(|r| &r.scope_logs)
             .flat_map(|s| &s.log_records)
         {
-            if r.time_unix_nano > 0 && lat.len() < LATENCY_MAX {
+            if r.time_unix_nano > 0
+                && r.time_unix_nano >= self.latency_since_ns
+                && lat.len() < LATENCY_MAX
+            {
                 lat.push(now.saturating_sub(r.time_unix_nano) / 1000);
             }
         }
@@ -511,6 +520,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         verify: args.verify,
         latency_us: args.log_latency.then(|| std::sync::Mutex::new(Vec::new())),
         started: Instant::now(),
+        latency_since_ns: if args.latency_from_start {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+        } else {
+            0
+        },
         cpu_start: procstat::cpu_seconds("self").unwrap_or(0.0),
     });
     let grpc_listener = tokio::net::TcpListener::bind(&args.listen)

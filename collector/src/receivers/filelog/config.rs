@@ -28,8 +28,9 @@ pub struct FileLogConfig {
     /// are always read from their beginning.
     #[serde(default)]
     pub start_at: StartAt,
-    /// `poll_interval`: how often files are listed and checked, even when notify is working
-    /// (default 200ms).
+    /// `poll_interval`: how often files are listed and checked when file notifications are
+    /// incomplete (default 200ms). While every directory is watched, files are read as
+    /// notifications name them and the safety listing runs every `max(poll_interval, 1s)`.
     #[serde(default = "default_poll_interval", with = "humantime_serde")]
     pub poll_interval: Duration,
     /// `fingerprint_size`: bytes at the start of a file that identify it (default 1kb).

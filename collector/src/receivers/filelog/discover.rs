@@ -1,7 +1,14 @@
 //! Finding the files `include` names and `exclude` does not: each pattern's fixed leading
-//! directory is walked only as deep as the pattern reaches.
+//! directory is walked only as deep as the pattern reaches, and every directory is listed once
+//! per walk however many patterns start in it. Each file's `stat` is kept with its path, so a
+//! poll can tell unchanged files without opening them.
 
+use std::collections::{BTreeMap, HashMap};
+use std::fs::Metadata;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
+
+use super::identity::FileId;
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
@@ -61,6 +68,14 @@ impl Finder {
                 roots.push((root, depth));
             }
         }
+        // One walk per directory: patterns sharing a root are walked together, as deep as the
+        // deepest of them reaches.
+        let mut merged: BTreeMap<PathBuf, usize> = BTreeMap::new();
+        for (root, depth) in roots {
+            let d = merged.entry(root).or_insert(0);
+            *d = (*d).max(depth);
+        }
+        let roots: Vec<(PathBuf, usize)> = merged.into_iter().collect();
         let mut exc = GlobSetBuilder::new();
         for pattern in exclude {
             exc.add(glob(pattern)?);
@@ -86,29 +101,44 @@ impl Finder {
             .map(|(p, depth)| (p.as_path(), *depth > 1))
     }
 
-    /// Matching regular files (symlinks followed), sorted and without duplicates, and the
-    /// matching paths that cannot be read as files.
+    /// Whether `include` matches `path` and `exclude` does not.
+    pub fn is_match(&self, path: &Path) -> bool {
+        self.include.is_match(path) && !self.exclude.is_match(path)
+    }
+
+    /// Matching regular files (symlinks followed) with their `stat`, sorted and without
+    /// duplicates, and the matching paths that cannot be read as files.
     pub fn find(&self) -> Found {
         let mut found = Found::default();
+        let mut listed = HashMap::new();
         for (root, depth) in &self.roots {
             let start = if root.as_os_str().is_empty() {
                 Path::new(".")
             } else {
                 root.as_path()
             };
-            self.walk(start, *depth, &mut found);
+            self.walk(start, *depth, &mut found, &mut listed);
         }
-        found.files.sort();
-        found.files.dedup();
+        found.files.sort_by(|a, b| a.path.cmp(&b.path));
+        found.files.dedup_by(|a, b| a.path == b.path);
         found.skipped.sort();
         found.skipped.dedup();
         found
     }
 
-    fn walk(&self, dir: &Path, depth: usize, found: &mut Found) {
-        if depth == 0 {
+    /// Lists `dir` unless this walk already listed it at least `depth` deep (nested roots,
+    /// or symlinks back into a root).
+    fn walk(
+        &self,
+        dir: &Path,
+        depth: usize,
+        found: &mut Found,
+        listed: &mut HashMap<PathBuf, usize>,
+    ) {
+        if depth == 0 || listed.get(dir).is_some_and(|&d| d >= depth) {
             return;
         }
+        listed.insert(dir.to_path_buf(), depth);
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
         };
@@ -128,10 +158,13 @@ impl Finder {
                 if matched {
                     found.skipped.push((path.clone(), Unusable::Directory));
                 }
-                self.walk(&path, depth - 1, found);
+                self.walk(&path, depth - 1, found, listed);
             } else if matched {
                 if meta.is_file() {
-                    found.files.push(path);
+                    found.files.push(Listed {
+                        path,
+                        stat: Stat::of(&meta),
+                    });
                 } else {
                     found.skipped.push((path, Unusable::NotAFile));
                 }
@@ -140,11 +173,55 @@ impl Finder {
     }
 }
 
+/// What a file's `stat` said: enough to tell that it did not change since the last look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    /// Device and inode.
+    pub id: FileId,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i128,
+}
+
+impl Stat {
+    /// From `metadata` (symlinks followed).
+    pub fn of(meta: &Metadata) -> Stat {
+        Stat {
+            id: FileId {
+                dev: meta.dev(),
+                ino: meta.ino(),
+            },
+            size: meta.len(),
+            mtime_ns: i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec()),
+        }
+    }
+}
+
+/// A matching regular file.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// Where it was found.
+    pub path: PathBuf,
+    /// Its `stat` at that moment.
+    pub stat: Stat,
+}
+
+/// Looks at one path (an event named it): its `stat` if it is a regular file.
+pub fn look(path: &Path) -> Result<Stat, Unusable> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => Ok(Stat::of(&meta)),
+        Ok(meta) if meta.is_dir() => Err(Unusable::Directory),
+        Ok(_) => Err(Unusable::NotAFile),
+        Err(err) => Err(Unusable::Stat(err.kind())),
+    }
+}
+
 /// What one walk found.
 #[derive(Debug, Default)]
 pub struct Found {
     /// Regular files to read.
-    pub files: Vec<PathBuf>,
+    pub files: Vec<Listed>,
     /// Paths the patterns match that are not readable files.
     pub skipped: Vec<(PathBuf, Unusable)>,
 }
@@ -158,6 +235,13 @@ pub enum Unusable {
     NotAFile,
     /// `stat` failed: a dangling symlink, no permission on the path.
     Stat(std::io::ErrorKind),
+}
+
+impl Found {
+    /// The files' paths.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.files.iter().map(|f| f.path.clone()).collect()
+    }
 }
 
 impl std::fmt::Display for Unusable {
@@ -191,10 +275,10 @@ mod tests {
         }
         let p = |s: &str| d.join(s).to_string_lossy().into_owned();
         let f = Finder::new(&[p("*.log"), p("x.log.1")], &[p("skip.log")]).unwrap();
-        assert_eq!(f.find().files, vec![d.join("x.log"), d.join("x.log.1")]);
+        assert_eq!(f.find().paths(), vec![d.join("x.log"), d.join("x.log.1")]);
         let f = Finder::new(&[p("**/*.log")], &[]).unwrap();
         assert_eq!(
-            f.find().files,
+            f.find().paths(),
             vec![
                 d.join("a/b/deep.log"),
                 d.join("a/z.log"),
@@ -202,6 +286,22 @@ mod tests {
                 d.join("x.log")
             ]
         );
+        // Two patterns in one directory: it is listed once and each file reported once.
+        let f = Finder::new(&[p("*.log"), p("x.*"), p("*.txt")], &[]).unwrap();
+        assert_eq!(f.roots.len(), 1);
+        let found = f.find();
+        assert_eq!(
+            found.paths(),
+            vec![
+                d.join("skip.log"),
+                d.join("x.log"),
+                d.join("x.log.1"),
+                d.join("y.txt")
+            ]
+        );
+        let meta = std::fs::metadata(d.join("x.log")).unwrap();
+        assert_eq!(found.files[1].stat, Stat::of(&meta));
+        assert_eq!(found.files[1].stat.size, 2);
         assert!(Finder::new(&[], &[]).is_err());
         assert!(Finder::new(&[p("[")], &[]).is_err());
     }
@@ -221,7 +321,7 @@ mod tests {
         assert!(made.success(), "mkfifo");
         let p = |s: &str| d.join(s).to_string_lossy().into_owned();
         let found = Finder::new(&[p("*.log")], &[]).unwrap().find();
-        assert_eq!(found.files, vec![d.join("ok.log")]);
+        assert_eq!(found.paths(), vec![d.join("ok.log")]);
         assert_eq!(
             found.skipped,
             vec![
@@ -235,6 +335,6 @@ mod tests {
         );
         // Directories are still searched.
         let found = Finder::new(&[p("*/*.log")], &[]).unwrap().find();
-        assert_eq!(found.files, vec![d.join("dir.log/inner.log")]);
+        assert_eq!(found.paths(), vec![d.join("dir.log/inner.log")]);
     }
 }

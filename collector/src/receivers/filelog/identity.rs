@@ -12,9 +12,7 @@
 //! - Several unknown files with the same start in one poll: a file and its copy (the collector
 //!   started, or polled, between copytruncate's copy and its truncate); one is read.
 
-// Checked index use is pending the tailer rework (issue 18).
-#![allow(clippy::indexing_slicing, clippy::string_slice)]
-
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 
 /// Device and inode.
@@ -75,37 +73,83 @@ pub fn same_start(known: &[u8], candidate: &[u8]) -> bool {
     !known.is_empty() && candidate.starts_with(known)
 }
 
+/// Tracked files indexed for matching: by (device, inode) and by exact fingerprint, so a
+/// poll costs O(files × distinct fingerprint lengths) instead of O(files²). Distinct lengths
+/// are few in practice: every file longer than `fingerprint_size` has the full length.
+struct Index<'a> {
+    by_inode: HashMap<FileId, &'a Known>,
+    by_start: HashMap<&'a [u8], &'a Known>,
+    /// Distinct fingerprint lengths, longest first.
+    lengths: Vec<usize>,
+}
+
+impl<'a> Index<'a> {
+    fn new(known: &'a [Known]) -> Index<'a> {
+        let mut by_inode = HashMap::with_capacity(known.len());
+        let mut by_start: HashMap<&[u8], &Known> = HashMap::with_capacity(known.len());
+        let mut lengths = Vec::new();
+        for k in known {
+            if k.by_inode {
+                // The first one listed claims an inode, as a linear search would.
+                by_inode.entry(k.id).or_insert(k);
+            }
+            if k.fingerprint.is_empty() {
+                continue;
+            }
+            // Among equal fingerprints the last one listed wins, as `max_by_key` would.
+            by_start.insert(k.fingerprint.as_slice(), k);
+            lengths.push(k.fingerprint.len());
+        }
+        lengths.sort_unstable_by(|a, b| b.cmp(a));
+        lengths.dedup();
+        Index {
+            by_inode,
+            by_start,
+            lengths,
+        }
+    }
+
+    /// The tracked file with the longest fingerprint that `fingerprint` starts with.
+    fn longest_start(&self, fingerprint: &[u8]) -> Option<&'a Known> {
+        self.lengths
+            .iter()
+            .filter(|&&len| len <= fingerprint.len())
+            .find_map(|&len| {
+                fingerprint
+                    .get(..len)
+                    .and_then(|start| self.by_start.get(start))
+            })
+            .copied()
+    }
+}
+
 /// One decision per candidate, in order.
 pub fn decide(known: &[Known], candidates: &[Candidate]) -> Vec<Decision> {
+    let index = Index::new(known);
     let mut decisions = vec![Decision::New; candidates.len()];
-    let mut claimed: Vec<u64> = Vec::new();
-    for (i, c) in candidates.iter().enumerate() {
-        if let Some(k) = known.iter().find(|k| k.by_inode && k.id == c.id) {
+    let mut claimed: HashSet<u64> = HashSet::new();
+    for (d, c) in decisions.iter_mut().zip(candidates) {
+        if let Some(k) = index.by_inode.get(&c.id) {
             if same_start(&k.fingerprint, &c.fingerprint) && c.size >= k.offset {
-                decisions[i] = Decision::Same(k.key);
-                claimed.push(k.key);
+                *d = Decision::Same(k.key);
+                claimed.insert(k.key);
             } else {
-                decisions[i] = Decision::Truncated(k.key);
+                *d = Decision::Truncated(k.key);
             }
         }
     }
-    for (i, c) in candidates.iter().enumerate() {
-        if decisions[i] != Decision::New {
+    for (d, c) in decisions.iter_mut().zip(candidates) {
+        if *d != Decision::New {
             continue;
         }
-        let Some(k) = known
-            .iter()
-            .filter(|k| same_start(&k.fingerprint, &c.fingerprint))
-            // The longest fingerprint is the most specific match.
-            .max_by_key(|k| k.fingerprint.len())
-        else {
+        let Some(k) = index.longest_start(&c.fingerprint) else {
             continue;
         };
         if claimed.contains(&k.key) || c.size < k.offset {
-            decisions[i] = Decision::Duplicate;
+            *d = Decision::Duplicate;
         } else {
-            decisions[i] = Decision::Moved(k.key);
-            claimed.push(k.key);
+            *d = Decision::Moved(k.key);
+            claimed.insert(k.key);
         }
     }
     skip_copies_among_new(candidates, &mut decisions);
@@ -115,24 +159,58 @@ pub fn decide(known: &[Known], candidates: &[Candidate]) -> Vec<Decision> {
 /// Two files never seen before that start alike are one file and its copy (copytruncate's
 /// copy made, or being made, before the original is truncated): only one is read. The one
 /// kept has the longest start, then the largest size (a copy in progress is never larger than
-/// its original); the others are skipped for this poll and, at the next, match the kept
-/// reader's fingerprint like any copy of a tracked file.
+/// its original), then comes first; the others are skipped for this poll and, at the next,
+/// match the kept reader's fingerprint like any copy of a tracked file.
+///
+/// Candidates are visited best first and kept unless a kept one starts with their start.
+/// Sorted by fingerprint, the fingerprints that start with a given one follow it in one run,
+/// so that test is a range query: O(n log n) rather than comparing every pair.
 fn skip_copies_among_new(candidates: &[Candidate], decisions: &mut [Decision]) {
+    // (position in `candidates`, candidate) for the candidates still `New`.
+    let new: Vec<(usize, &Candidate)> = candidates
+        .iter()
+        .zip(decisions.iter())
+        .enumerate()
+        .filter(|(_, (_, d))| **d == Decision::New)
+        .map(|(i, (c, _))| (i, c))
+        .collect();
+    if new.len() < 2 {
+        return;
+    }
+    let mut sorted = new.clone();
+    sorted.sort_by(|(_, a), (_, b)| a.fingerprint.cmp(&b.fingerprint));
+    let position: HashMap<usize, usize> = sorted
+        .iter()
+        .enumerate()
+        .map(|(pos, &(i, _))| (i, pos))
+        .collect();
     let rank = |c: &Candidate| (c.fingerprint.len(), c.size);
-    for i in 0..candidates.len() {
-        if decisions[i] != Decision::New {
+    let mut order = new;
+    order.sort_by(|&(a, ca), &(b, cb)| rank(cb).cmp(&rank(ca)).then(a.cmp(&b)));
+    let mut kept: BTreeSet<usize> = BTreeSet::new();
+    for (i, c) in order {
+        let fp = &c.fingerprint;
+        // An empty start tells nothing apart (see `same_start`).
+        if fp.is_empty() {
             continue;
         }
-        let c = &candidates[i];
-        let beaten = candidates.iter().enumerate().any(|(j, other)| {
-            j != i
-                && decisions[j] == Decision::New
-                && (same_start(&c.fingerprint, &other.fingerprint)
-                    || same_start(&other.fingerprint, &c.fingerprint))
-                && (rank(other) > rank(c) || (rank(other) == rank(c) && j < i))
-        });
-        if beaten {
-            decisions[i] = Decision::Duplicate;
+        let Some((before, after)) = position
+            .get(&i)
+            .and_then(|&pos| sorted.split_at_checked(pos))
+        else {
+            continue;
+        };
+        // Equal fingerprints sort next to each other in any order: start at the first one.
+        let from = before.partition_point(|(_, o)| o.fingerprint < *fp);
+        let to = before.len() + after.partition_point(|(_, o)| o.fingerprint.starts_with(fp));
+        // A kept candidate that ranks higher either starts with this one's start or is equal;
+        // one that this one's start begins with is shorter and visited later.
+        if kept.range(from..to).next().is_some() {
+            if let Some(d) = decisions.get_mut(i) {
+                *d = Decision::Duplicate;
+            }
+        } else {
+            kept.insert(before.len());
         }
     }
 }
@@ -274,6 +352,47 @@ mod tests {
             ],
         );
         assert_eq!(d, vec![Decision::Same(0), Decision::Duplicate]);
+    }
+
+    #[test]
+    #[allow(clippy::string_slice)] // ASCII fingerprints
+    fn ten_thousand_files_with_shared_prefixes_are_told_apart() {
+        // Fingerprints of many lengths (small files) sharing prefixes of many lengths.
+        let fp = |i: u64| format!("{{\"file\":{i:06},\"timestamp\":\"2026-01-01\"}}");
+        let n = 10_000u64;
+        let known: Vec<Known> = (0..n)
+            .map(|i| known(i, 100_000 + i, &fp(i)[..20 + (i % 17) as usize], 20))
+            .collect();
+        let mut cands = Vec::new();
+        let mut want = Vec::new();
+        for i in 0..n {
+            match i % 4 {
+                // Still there, grown.
+                0 => {
+                    cands.push(cand("a", 100_000 + i, 500, &fp(i)));
+                    want.push(Decision::Same(i));
+                }
+                // Restored from a checkpoint on another inode.
+                1 => {
+                    cands.push(cand("b", 300_000 + i, 500, &fp(i)));
+                    want.push(Decision::Moved(i));
+                }
+                // Truncated in place and rewritten.
+                2 => {
+                    cands.push(cand("c", 100_000 + i, 5, "rewritten"));
+                    want.push(Decision::Truncated(i));
+                }
+                _ => {}
+            }
+        }
+        // A copy of a file seen in the same poll, and new files with unseen starts.
+        cands.push(cand("copy", 900_000, 500, &fp(0)));
+        want.push(Decision::Duplicate);
+        for i in n..n + 100 {
+            cands.push(cand("new", 500_000 + i, 500, &fp(i)));
+            want.push(Decision::New);
+        }
+        assert_eq!(decide(&known, &cands), want);
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //!
 //! Layout: [`config`] settings; [`discover`] globbing; [`identity`] which file is which;
 //! [`reader`] one open file; [`split`] bytes to lines to records; [`acks`] delivery
-//! tracking; [`checkpoint`] what is persisted; [`encode`] records to OTLP; [`tailer`] the loop.
+//! tracking; [`checkpoint`] what is persisted; [`encode`] records to OTLP; [`watch`] change
+//! notifications; [`tailer`] the loop.
 
 pub mod acks;
 pub mod checkpoint;
@@ -18,9 +19,11 @@ pub mod operators;
 pub mod reader;
 pub mod split;
 pub mod tailer;
+pub mod watch;
 
-use notify::event::{ModifyKind, RenameMode};
-use notify::{EventKind, RecursiveMode, Watcher};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
 use regex::Regex;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -39,9 +42,6 @@ use discover::Finder;
 use reader::ReaderSettings;
 use split::{Encoding, Multiline};
 use tailer::{Metrics, Setup, Tailer};
-
-/// Rename notifications waiting for the next listing; more are dropped (polling remains).
-const RENAMES_QUEUE: usize = 1024;
 
 /// The settings turned into the objects the tailer uses; [`Validate`] builds them too, so a
 /// config that loads is one that starts.
@@ -136,7 +136,8 @@ pub async fn start(
     let Some(consumer) = ctx.consumer(Signal::Logs).cloned() else {
         return Ok(Vec::new());
     };
-    let (rename_tx, rename_rx) = mpsc::channel(RENAMES_QUEUE);
+    let (notice_tx, notice_rx) = mpsc::channel(watch::QUEUE);
+    let lost = Arc::new(AtomicBool::new(false));
     let setup = Setup {
         id: ctx.id.to_string(),
         config: config.clone(),
@@ -152,46 +153,12 @@ pub async fn start(
         pipeline,
         storage,
         consumer: Some(consumer),
-        renames: Some(rename_rx),
+        notices: Some(notice_rx),
+        lost: lost.clone(),
         metrics: Metrics::new(&ctx.telemetry, &ctx.id.to_string()),
     };
-    let (wake_tx, wake_rx) = mpsc::channel(1);
-    // notify shortens latency and reports where a tracked file was renamed to, so a file
-    // rotated out of the include patterns before any listing saw it is still read. Polling
-    // finds everything else even when notify misses events.
-    let is_included = setup.finder.matcher();
-    let renames_tx = rename_tx;
-    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let Ok(event) = event else {
-            return;
-        };
-        if let EventKind::Modify(ModifyKind::Name(RenameMode::Both)) = event.kind
-            && let [from, to] = event.paths.as_slice()
-            && is_included(from)
-        {
-            let _ = renames_tx.try_send(to.clone());
-        }
-        let _ = wake_tx.try_send(());
-    });
-    let watcher = match watcher {
-        Ok(mut w) => {
-            for (root, recursive) in setup.finder.watch_roots() {
-                let mode = if recursive {
-                    RecursiveMode::Recursive
-                } else {
-                    RecursiveMode::NonRecursive
-                };
-                if let Err(e) = w.watch(root, mode) {
-                    tracing::debug!(path = %root.display(), error = %e, "not watching; polling only");
-                }
-            }
-            Some(w)
-        }
-        Err(e) => {
-            tracing::warn!(receiver = %ctx.id, error = %e, "file notifications unavailable; polling only");
-            None
-        }
-    };
+    // Notifications say which files to read; polling finds what they miss (see `watch`).
+    let watcher = watch::start(&ctx.id.to_string(), &setup.finder, notice_tx, lost);
     let shutdown = ctx.shutdown.clone();
     let id = ctx.id.to_string();
     // The context holds the pipeline senders; only the tailer's clone may keep them open.
@@ -200,7 +167,7 @@ pub async fn start(
     let tailer = Tailer::new(setup);
     Ok(vec![tokio::spawn(async move {
         let _watcher = watcher;
-        tailer.run(shutdown, wake_rx).await;
+        tailer.run(shutdown).await;
     })])
 }
 

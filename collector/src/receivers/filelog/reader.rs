@@ -153,6 +153,14 @@ pub struct Reader {
     pub drained: bool,
     /// Don't read before this (after a delivery failure).
     pub retry_at: Option<Instant>,
+    /// Something may be left to read: set by notifications, polls and partial reads; only
+    /// such readers are read, so idle files cost nothing between polls.
+    pub wants_read: bool,
+    /// When it took its slot (for turns when more files wait than `max_concurrent_files`).
+    pub opened_at: Instant,
+    /// It had its turn and is no longer read, so that its batches drain and its slot goes to
+    /// a waiting file.
+    pub yielding: bool,
     settings: ReaderSettings,
 }
 
@@ -193,6 +201,9 @@ impl Reader {
             missed_polls: 0,
             drained: false,
             retry_at: None,
+            wants_read: true,
+            opened_at: Instant::now(),
+            yielding: false,
             settings: settings.clone(),
         })
     }
@@ -237,6 +248,7 @@ impl Reader {
             Source::Plain(file)
         });
         self.drained = false;
+        self.wants_read = true;
         Ok(())
     }
 
@@ -255,6 +267,7 @@ impl Reader {
             Aggregator::new(self.settings.multiline.clone(), self.settings.max_log_size);
         self.emitted = offset;
         self.drained = false;
+        self.wants_read = true;
     }
 
     /// Reads records into `out` until `max_records` or `max_bytes` of text, or the end.

@@ -1,12 +1,21 @@
-//! The receiver's loop: list files every `poll_interval` (and on notify events), decide which
-//! tracked file each one is, read records in bounded batches, hand them on with an
-//! acknowledgement, and persist checkpoints once batches are delivered.
+//! The receiver's loop: take change notifications, look at the files they name, read the
+//! files that have something to read in bounded batches, hand them on with an
+//! acknowledgement, and persist checkpoints once batches are delivered. [`scan`] finds and
+//! identifies files (full polls and looks at single paths) and shares the open-file slots out.
+//!
+//! Cost at rest: with notifications working, an idle file costs one `stat` per full poll
+//! (every `max(poll_interval, RESCAN_INTERVAL)`) and nothing in between; a written file costs
+//! its reads. Without them (`fs.inotify.max_user_watches` reached, a directory that did not
+//! exist at start, no inotify), full polls run every `poll_interval`, still one `stat` per
+//! unchanged file.
 
-use std::collections::BTreeMap;
-use std::fs::File;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+mod scan;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use futures::StreamExt;
@@ -19,12 +28,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::acks::Settled;
 use super::checkpoint::{self, Checkpoints, FileCheckpoint};
-use super::config::{FileLogConfig, StartAt};
-use super::discover::{Finder, Unusable};
+use super::config::FileLogConfig;
+use super::discover::{Finder, Stat};
 use super::encode;
-use super::identity::{self, Candidate, Decision, FileId, Known};
-use super::reader::{self, ReadStatus, Reader, ReaderSettings};
+use super::identity::Known;
+use super::reader::{ReadStatus, Reader, ReaderSettings};
 use super::split::Record;
+use super::watch::Notice;
 use crate::core::{Ack, Batch, Consumer, Signal};
 use crate::extensions::file_storage::StorageClient;
 use crate::receivers::filelog::operators::{Attributes, Entry, Pipeline};
@@ -43,21 +53,17 @@ const MAX_IN_FLIGHT_BYTES: u64 = 4 << 20;
 /// per write, every few ms); a count limit near the processor's batch would stall reading
 /// until its timeout fired, adding that timeout to the latency of every line.
 const MAX_IN_FLIGHT: usize = 256;
-/// Polls a vanished or replaced file is remembered for.
-const FORGET_AFTER_POLLS: u32 = 5;
-/// Unusable paths remembered so that each is logged once.
-const MAX_UNUSABLE: usize = 4096;
 /// Checkpoints are written at most this often while data flows (and always at shutdown).
 const PERSIST_EVERY: Duration = Duration::from_millis(100);
-/// Polls a renamed file is listed for after notify reported the rename: fewer than
-/// FORGET_AFTER_POLLS, so a file is never forgotten while still listed (and read again).
-const FOLLOW_POLLS: u32 = 2;
-/// Renamed files followed at once.
-const MAX_FOLLOWED: usize = 1024;
-/// The shortest gap between file listings prompted by notify events.
-const NOTIFY_POLL_GAP: Duration = Duration::from_millis(20);
 /// How long shutdown waits for batches in flight to be delivered.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
+/// The shortest time between full polls while notifications are complete. They only catch
+/// what notifications cannot see (writes through another host on a network filesystem, files
+/// renamed out of the watched directories), so one second bounds that delay while 10,000 idle
+/// files cost about 10,000 `stat`s a second.
+pub const RESCAN_INTERVAL: Duration = Duration::from_secs(1);
+/// Paths named by notifications and looked at in one pass; more wait for the next pass.
+const MAX_LOOKS: usize = 4096;
 
 type AckFuture = Pin<Box<dyn Future<Output = (u64, u64, bool)> + Send>>;
 
@@ -67,12 +73,16 @@ pub struct Metrics {
     receiver: ReceiverMetrics,
     open_files: Gauge,
     reading_files: Gauge,
+    tracked_files: Gauge,
+    waiting_files: Gauge,
     split_records: Counter,
     operator_errors: Counter,
     operator_dropped: Counter,
     invalid_trace_ids: Counter,
     delivery_failures: Counter,
     truncations: Counter,
+    rescans: Counter,
+    notify_fallbacks: Counter,
 }
 
 impl Metrics {
@@ -85,6 +95,16 @@ impl Metrics {
             reading_files: telemetry.gauge(
                 "filelog_reading_files",
                 "Files with data not yet read to the end.",
+                labels(),
+            ),
+            tracked_files: telemetry.gauge(
+                "filelog_tracked_files",
+                "Files the receiver remembers, open or closed.",
+                labels(),
+            ),
+            waiting_files: telemetry.gauge(
+                "filelog_waiting_files",
+                "Files with data to read waiting for one of max_concurrent_files slots.",
                 labels(),
             ),
             split_records: telemetry.counter(
@@ -117,6 +137,16 @@ impl Metrics {
                 "Files found truncated or replaced in place (copytruncate).",
                 labels(),
             ),
+            rescans: telemetry.counter(
+                "filelog_notify_rescans",
+                "Full rescans because file notifications were lost (inotify queue overflow, IN_Q_OVERFLOW, or the receiver's own notice queue full).",
+                labels(),
+            ),
+            notify_fallbacks: telemetry.counter(
+                "filelog_notify_fallbacks",
+                "Times file notifications became incomplete (fs.inotify.max_user_watches reached, a directory not watchable) and the receiver went back to polling every poll_interval.",
+                labels(),
+            ),
         }
     }
 }
@@ -136,8 +166,10 @@ pub struct Setup {
     pub pipeline: Pipeline,
     /// Checkpoint storage, if configured.
     pub storage: Option<StorageClient>,
-    /// New names of renamed files that matched `include` (from notify).
-    pub renames: Option<mpsc::Receiver<PathBuf>>,
+    /// Change notifications (see [`super::watch`]); `None`: poll only.
+    pub notices: Option<mpsc::Receiver<Notice>>,
+    /// Set when a notice was lost for lack of room in `notices`.
+    pub lost: Arc<AtomicBool>,
     /// Where records go (taken by the tailer, which drops it at shutdown).
     pub consumer: Option<Consumer>,
     /// Metrics.
@@ -145,15 +177,24 @@ pub struct Setup {
 }
 
 /// A file tracked without an open handle: restored from checkpoints at start-up, or parked
-/// to stay within `max_concurrent_files`. It is reopened at its offset when found again and a
-/// slot is free.
+/// to stay within `max_concurrent_files`. It is reopened at its offset when it has data and
+/// its turn comes.
 struct Parked {
     known: Known,
     entry: FileCheckpoint,
     missed_polls: u32,
-    /// File size when it was closed for being read to the end: it is reopened only once the
-    /// size changes, so idle files do not take the slots of files waiting to be read.
+    /// File size when it was closed for being read to the end: it waits for a slot only once
+    /// the size changes, so idle files do not take the slots of files with data.
     idle_size: Option<u64>,
+    /// In the queue of files waiting for a slot.
+    queued: bool,
+}
+
+/// What the last look at a path saw, and which tracked file it was.
+#[derive(Debug, Clone, Copy)]
+struct Look {
+    stat: Stat,
+    key: Option<u64>,
 }
 
 /// The running receiver.
@@ -162,9 +203,20 @@ pub struct Tailer {
     consumer: Option<Consumer>,
     readers: BTreeMap<u64, Reader>,
     parked: BTreeMap<u64, Parked>,
-    /// A file could not be opened for lack of a slot in the last poll.
-    starved: bool,
-    renames: Option<mpsc::Receiver<PathBuf>>,
+    /// Parked files with data, in the order they started waiting: slots go first come, first
+    /// served, so no file is starved.
+    waiting: VecDeque<u64>,
+    /// Open readers, counted at each scan and kept up to date by it.
+    open_count: usize,
+    notices: Option<mpsc::Receiver<Notice>>,
+    /// Notifications cover every directory listed: full polls can be rare.
+    notify_complete: bool,
+    /// A full poll is due at once (notifications were lost).
+    rescan: bool,
+    /// The last look at every listed path.
+    looks: HashMap<PathBuf, Look>,
+    /// Paths notifications named, looked at in the next pass.
+    to_look: BTreeSet<PathBuf>,
     /// Renamed files listed even if `include` no longer matches them, with polls left.
     followed: Vec<(PathBuf, u32)>,
     next_key: u64,
@@ -175,6 +227,8 @@ pub struct Tailer {
     warned_limit: bool,
     /// Matching paths that cannot be read, with the reason last logged for each.
     unusable: BTreeMap<PathBuf, String>,
+    /// Readers with held-back data or a delivery retry: the next pass is due by then.
+    recheck_at: Option<Instant>,
     static_attributes: Attributes,
     static_resource: Attributes,
 }
@@ -205,14 +259,14 @@ impl Tailer {
                                 offset: entry.offset,
                                 by_inode: true,
                             };
-                            let missed_polls = 0;
                             parked.insert(
                                 next_key,
                                 Parked {
                                     known,
                                     entry,
-                                    missed_polls,
+                                    missed_polls: 0,
                                     idle_size: None,
+                                    queued: false,
                                 },
                             );
                             next_key += 1;
@@ -232,14 +286,20 @@ impl Tailer {
         let static_attributes = s.config.attributes.clone().into_iter().collect();
         let static_resource = s.config.resource.clone().into_iter().collect();
         let consumer = s.consumer.take();
-        let renames = s.renames.take();
+        let notices = s.notices.take();
+        let notify_complete = notices.is_some();
         Tailer {
             s,
             consumer,
             readers: BTreeMap::new(),
             parked,
-            starved: false,
-            renames,
+            waiting: VecDeque::new(),
+            open_count: 0,
+            notices,
+            notify_complete,
+            rescan: false,
+            looks: HashMap::new(),
+            to_look: BTreeSet::new(),
             followed: Vec::new(),
             next_key,
             first_poll: true,
@@ -248,27 +308,36 @@ impl Tailer {
             last_persist: Instant::now(),
             warned_limit: false,
             unusable: BTreeMap::new(),
+            recheck_at: None,
             static_attributes,
             static_resource,
         }
     }
 
+    /// Time between full polls.
+    fn poll_every(&self) -> Duration {
+        let poll = self.s.config.poll_interval.max(Duration::from_millis(1));
+        if self.notify_complete {
+            poll.max(RESCAN_INTERVAL)
+        } else {
+            poll
+        }
+    }
+
     /// Runs until `shutdown`, then waits for batches in flight and saves checkpoints.
-    pub async fn run(mut self, shutdown: CancellationToken, mut wake: mpsc::Receiver<()>) {
-        let poll_interval = self.s.config.poll_interval.max(Duration::from_millis(1));
+    pub async fn run(mut self, shutdown: CancellationToken) {
         let mut next_poll = Instant::now();
-        let mut last_poll = Instant::now();
-        let mut woke = false;
         loop {
+            self.take_notices();
             let now = Instant::now();
-            // A notify event also lists files (new or rotated ones), but not more often than
-            // NOTIFY_POLL_GAP so a busy file's stream of events costs no extra listing.
-            if now >= next_poll || (woke && now.duration_since(last_poll) >= NOTIFY_POLL_GAP) {
+            if self.rescan || now >= next_poll {
+                self.rescan = false;
                 self.poll();
-                last_poll = Instant::now();
-                next_poll = last_poll + poll_interval;
-                woke = false;
+                next_poll = Instant::now() + self.poll_every();
+            } else if !self.to_look.is_empty() {
+                self.look_at_named();
             }
+            self.share_slots();
             let more = match self.read_pass(&shutdown).await {
                 FlowMore::Continue(more) => more,
                 FlowMore::Stop => break,
@@ -283,24 +352,98 @@ impl Tailer {
             if shutdown.is_cancelled() {
                 break;
             }
-            if more {
+            if more || !self.to_look.is_empty() {
                 tokio::task::yield_now().await;
                 continue;
             }
-            let wake_at = if woke {
-                next_poll.min(last_poll + NOTIFY_POLL_GAP)
-            } else {
-                next_poll
-            };
+            // A notifications fallback shortens the wait for the next full poll.
+            next_poll = next_poll.min(Instant::now() + self.poll_every());
+            let wake_at = self.recheck_at.map_or(next_poll, |t| t.min(next_poll));
             let deadline = tokio::time::Instant::from_std(wake_at);
+            let notices = self.notices.as_mut();
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 Some((key, seq, ok)) = self.acks.next(), if !self.acks.is_empty() => self.settle(key, seq, ok),
-                _ = wake.recv() => woke = true,
+                notice = async { match notices { Some(n) => n.recv().await, None => std::future::pending().await } } => match notice {
+                    Some(notice) => self.on_notice(notice),
+                    None => {
+                        self.notices = None;
+                        self.on_notice(Notice::Unreliable("file notifications ended".into()));
+                    }
+                },
                 _ = tokio::time::sleep_until(deadline) => {}
             }
         }
         self.finish().await;
+    }
+
+    /// Takes every queued notice, and asks for a rescan if some did not fit in the queue.
+    fn take_notices(&mut self) {
+        while let Some(notice) = self.notices.as_mut().and_then(|n| n.try_recv().ok()) {
+            self.on_notice(notice);
+        }
+        if self.s.lost.swap(false, Ordering::AcqRel) {
+            self.on_notice(Notice::Rescan);
+        }
+    }
+
+    fn on_notice(&mut self, notice: Notice) {
+        match notice {
+            Notice::Written(path) => {
+                if let Some(key) = self.looks.get(&path).and_then(|l| l.key)
+                    && let Some(reader) = self.readers.get_mut(&key)
+                    && reader.is_open()
+                    && reader.path == path
+                {
+                    // The open handle is read as is; a truncation shows in the read.
+                    reader.wants_read = true;
+                } else {
+                    self.want_look(path);
+                }
+            }
+            Notice::Appeared(path) => self.want_look(path),
+            Notice::Gone(path) => {
+                // Read to its end through the open handle; the next full poll forgets it.
+                if let Some(key) = self.looks.remove(&path).and_then(|l| l.key)
+                    && let Some(reader) = self.readers.get_mut(&key)
+                {
+                    reader.wants_read = true;
+                }
+            }
+            Notice::Renamed { from, to } => {
+                if let Some(key) = self.looks.get(&from).and_then(|l| l.key)
+                    && let Some(reader) = self.readers.get_mut(&key)
+                {
+                    reader.wants_read = true;
+                }
+                self.follow(to.clone());
+                self.want_look(to);
+            }
+            Notice::Rescan => {
+                self.s.metrics.rescans.inc();
+                self.rescan = true;
+            }
+            Notice::Unreliable(why) => {
+                if self.notify_complete {
+                    self.notify_complete = false;
+                    self.s.metrics.notify_fallbacks.inc();
+                    tracing::warn!(receiver = %self.s.id, reason = %why, poll_interval = ?self.s.config.poll_interval, "file notifications incomplete; polling every poll_interval");
+                }
+            }
+        }
+    }
+
+    /// Queues a look at `path` if it is, or may become, one of the files read.
+    fn want_look(&mut self, path: PathBuf) {
+        let wanted = self.looks.contains_key(&path)
+            || self.s.finder.is_match(&path)
+            || self.followed.iter().any(|(p, _)| *p == path);
+        if wanted && self.to_look.len() < MAX_LOOKS {
+            self.to_look.insert(path);
+        } else if wanted {
+            // Too many at once: one listing replaces them all.
+            self.rescan = true;
+        }
     }
 
     async fn finish(mut self) {
@@ -322,345 +465,36 @@ impl Tailer {
         self.s.metrics.reading_files.set(0);
     }
 
-    fn new_key(&mut self) -> u64 {
-        let key = self.next_key;
-        self.next_key += 1;
-        key
-    }
-
-    /// Lists files and matches them to tracked ones.
-    fn poll(&mut self) {
-        let found = self.s.finder.find();
-        let mut paths = found.files;
-        // A directory matching `include` is only worth a warning where a file used to be.
-        let mut problems: Vec<(PathBuf, String)> = found
-            .skipped
-            .into_iter()
-            .filter(|(path, why)| *why != Unusable::Directory || self.was_file(path))
-            .map(|(path, why)| (path, why.to_string()))
-            .collect();
-        if let Some(renames) = &mut self.renames {
-            while let Ok(path) = renames.try_recv() {
-                if self.followed.len() < MAX_FOLLOWED
-                    && !self.followed.iter().any(|(p, _)| *p == path)
-                {
-                    self.followed.push((path, FOLLOW_POLLS));
-                }
-            }
-        }
-        for (path, left) in &mut self.followed {
-            *left -= 1;
-            if !paths.contains(path) {
-                paths.push(path.clone());
-            }
-        }
-        self.followed.retain(|(_, left)| *left > 0);
-        let cutoff = self
-            .s
-            .config
-            .exclude_older_than
-            .and_then(|age| SystemTime::now().checked_sub(age));
-        let mut candidates = Vec::with_capacity(paths.len());
-        let mut files = Vec::with_capacity(paths.len());
-        for path in paths {
-            // Non-blocking, so a FIFO renamed into a watched name cannot hang the open.
-            let file = match File::options()
-                .read(true)
-                .custom_flags(libc::O_NONBLOCK)
-                .open(&path)
-            {
-                Ok(file) => file,
-                Err(err) => {
-                    // Gone between the listing and the open: nothing to say.
-                    if err.kind() != std::io::ErrorKind::NotFound {
-                        problems.push((path, format!("cannot open: {err}")));
-                    }
-                    continue;
-                }
-            };
-            let Ok(meta) = file.metadata() else {
-                continue;
-            };
-            if !meta.is_file() {
-                problems.push((path, Unusable::NotAFile.to_string()));
-                continue;
-            }
-            if let (Some(cutoff), Ok(modified)) = (cutoff, meta.modified())
-                && modified < cutoff
-            {
-                continue;
-            }
-            let Ok(fingerprint) = reader::fingerprint(&file, self.s.settings.fingerprint_size)
-            else {
-                continue;
-            };
-            // An empty file cannot be told apart from any other yet.
-            if fingerprint.is_empty() {
-                continue;
-            }
-            candidates.push(Candidate {
-                path,
-                id: FileId {
-                    dev: meta.dev(),
-                    ino: meta.ino(),
-                },
-                size: meta.len(),
-                fingerprint,
-            });
-            files.push(file);
-        }
-        self.report_unusable(problems);
-        let known: Vec<Known> = self
-            .readers
-            .values()
-            .map(Reader::known)
-            .chain(self.parked.values().map(|r| r.known.clone()))
-            .collect();
-        let decisions = identity::decide(&known, &candidates);
-        for reader in self.readers.values_mut() {
-            reader.missed_polls += 1;
-        }
-        for parked in self.parked.values_mut() {
-            parked.missed_polls += 1;
-        }
-        self.starved = false;
-        for ((candidate, file), decision) in candidates.into_iter().zip(files).zip(decisions) {
-            self.apply(decision, candidate, file);
-        }
-        self.first_poll = false;
-        let before = self.parked.len();
-        self.parked
-            .retain(|_, p| p.missed_polls < FORGET_AFTER_POLLS);
-        self.dirty |= self.parked.len() != before;
-        self.forget_and_delete();
-        if self.starved {
-            self.park_finished();
-        }
-    }
-
-    /// Whether `path` is, or was until recently, a tracked file.
-    fn was_file(&self, path: &Path) -> bool {
-        self.readers.values().any(|r| r.path == path)
-            || self
-                .parked
-                .values()
-                .any(|p| Path::new(&p.entry.path) == path)
-    }
-
-    /// Logs each unusable matching path once (again if the reason changes); the other files
-    /// are read as usual.
-    fn report_unusable(&mut self, problems: Vec<(PathBuf, String)>) {
-        let mut now = BTreeMap::new();
-        for (path, why) in problems {
-            if now.len() == MAX_UNUSABLE {
-                break;
-            }
-            if self.unusable.get(&path) != Some(&why) {
-                tracing::warn!(receiver = %self.s.id, path = %path.display(), "skipping a path that include matches: {why}");
-            }
-            now.insert(path, why);
-        }
-        self.unusable = now;
-    }
-
-    fn apply(&mut self, decision: Decision, c: Candidate, file: File) {
-        match decision {
-            Decision::Same(key) | Decision::Moved(key) if self.parked.contains_key(&key) => {
-                let idle = self.parked.get(&key).and_then(|p| p.idle_size) == Some(c.size);
-                if !idle && self.has_slot() {
-                    if let Some(p) = self.parked.remove(&key) {
-                        tracing::debug!(path = %c.path.display(), offset = p.entry.offset, "resuming from checkpoint");
-                        self.open_reader(key, &c, file, p.entry.offset);
-                    }
-                } else if let Some(p) = self.parked.get_mut(&key) {
-                    self.starved |= !idle;
-                    p.missed_polls = 0;
-                    p.known.id = c.id;
-                    p.known.by_inode = true;
-                    p.entry.id = c.id;
-                    p.entry.path = c.path.to_string_lossy().into_owned();
-                }
-            }
-            Decision::Same(key) => {
-                if let Some(reader) = self.readers.get_mut(&key) {
-                    reader.missed_polls = 0;
-                    reader.path = c.path;
-                    reader.refresh_fingerprint(c.fingerprint);
-                }
-            }
-            Decision::Moved(key) => {
-                if let Some(reader) = self.readers.get_mut(&key) {
-                    tracing::debug!(from = %reader.path.display(), to = %c.path.display(), "file continues in another file");
-                    reader.missed_polls = 0;
-                    if let Err(err) = reader.adopt(&c.path, file, c.fingerprint) {
-                        tracing::warn!(path = %c.path.display(), error = %err, "cannot follow file");
-                    }
-                }
-            }
-            Decision::Truncated(key) => {
-                self.s.metrics.truncations.inc();
-                if let Some(reader) = self.readers.get_mut(&key) {
-                    tracing::debug!(path = %c.path.display(), "file truncated or replaced; reading it from the start");
-                    reader.orphan();
-                }
-                if let Some(p) = self.parked.get_mut(&key) {
-                    // Its inode now holds other content; only a copy can continue it.
-                    p.known.by_inode = false;
-                }
-                // A checkpointed file stays restorable: its rotated copy may be further down
-                // this same poll.
-                let new = self.new_key();
-                self.open_reader(new, &c, file, 0);
-            }
-            Decision::Duplicate => {
-                tracing::debug!(path = %c.path.display(), "copy of a file being read; skipped");
-            }
-            Decision::New => {
-                let offset = if self.first_poll
-                    && self.s.config.start_at == StartAt::End
-                    && !self.s.settings.gzip
-                {
-                    c.size
-                } else {
-                    0
-                };
-                let key = self.new_key();
-                tracing::debug!(path = %c.path.display(), offset, "new file");
-                self.open_reader(key, &c, file, offset);
-            }
-        }
-    }
-
-    fn has_slot(&self) -> bool {
-        let open = self.readers.values().filter(|r| r.is_open()).count();
-        open < self.s.config.max_concurrent_files
-    }
-
-    fn open_reader(&mut self, key: u64, c: &Candidate, file: File, offset: u64) {
-        if !self.has_slot() {
-            if !self.warned_limit {
-                self.warned_limit = true;
-                tracing::info!(receiver = %self.s.id, limit = self.s.config.max_concurrent_files, "max_concurrent_files reached; files that were read to the end are closed to make room");
-            }
-            // Remembered with its start offset, so waiting does not change where it is read from.
-            self.starved = true;
-            let entry = FileCheckpoint {
-                path: c.path.to_string_lossy().into_owned(),
-                id: c.id,
-                fingerprint: hex::encode(&c.fingerprint),
-                offset,
-            };
-            let known = Known {
-                key,
-                id: c.id,
-                fingerprint: c.fingerprint.clone(),
-                offset,
-                by_inode: true,
-            };
-            self.parked.insert(
-                key,
-                Parked {
-                    known,
-                    entry,
-                    missed_polls: 0,
-                    idle_size: None,
-                },
-            );
-            self.dirty = true;
-            return;
-        }
-        match Reader::open(
-            key,
-            &c.path,
-            file,
-            c.fingerprint.clone(),
-            offset,
-            &self.s.settings,
-        ) {
-            Ok(reader) => {
-                self.readers.insert(key, reader);
-                self.dirty = true;
-            }
-            Err(err) => tracing::warn!(path = %c.path.display(), error = %err, "cannot open file"),
-        }
-    }
-
-    /// Closes files that are read to the end and delivered, keeping their place, so files
-    /// waiting for a slot get one at the next poll.
-    fn park_finished(&mut self) {
-        let idle: Vec<u64> = self
-            .readers
-            .iter()
-            .filter(|(_, r)| r.is_open() && r.finished())
-            .map(|(k, _)| *k)
-            .collect();
-        for key in idle {
-            if let Some(r) = self.readers.remove(&key) {
-                let mut known = r.known();
-                known.offset = r.acks.committed();
-                let entry = FileCheckpoint {
-                    path: r.path.to_string_lossy().into_owned(),
-                    id: r.id,
-                    fingerprint: hex::encode(&r.fingerprint),
-                    offset: r.acks.committed(),
-                };
-                self.parked.insert(
-                    key,
-                    Parked {
-                        known,
-                        entry,
-                        missed_polls: 0,
-                        idle_size: r.size(),
-                    },
-                );
-            }
-        }
-    }
-
-    fn forget_and_delete(&mut self) {
-        let delete = self.s.config.delete_after_read;
-        let mut gone = Vec::new();
-        for (key, reader) in &self.readers {
-            if !reader.acks.is_empty() {
-                continue;
-            }
-            if delete && reader.missed_polls == 0 && reader.finished() {
-                match std::fs::remove_file(&reader.path) {
-                    Ok(()) => gone.push(*key),
-                    Err(err) => {
-                        tracing::warn!(path = %reader.path.display(), error = %err, "delete_after_read failed")
-                    }
-                }
-                continue;
-            }
-            let idle = reader.finished() || !reader.is_open();
-            if reader.missed_polls >= FORGET_AFTER_POLLS && idle {
-                gone.push(*key);
-            }
-        }
-        for key in gone {
-            self.readers.remove(&key);
-            self.dirty = true;
-        }
-    }
-
-    /// Reads one batch from each file that has data and room in flight. `true`: more is
-    /// waiting.
+    /// Reads one batch from each file that has something to read and room in flight.
+    /// `true`: more is waiting.
     async fn read_pass(&mut self, shutdown: &CancellationToken) -> FlowMore {
         let now = Instant::now();
-        let keys: Vec<u64> = self.readers.keys().copied().collect();
+        self.recheck_at = None;
+        let recheck = self
+            .s
+            .config
+            .poll_interval
+            .min(self.s.config.force_flush_period)
+            .max(Duration::from_millis(1));
+        let keys: Vec<u64> = self
+            .readers
+            .iter()
+            .filter(|(_, r)| r.wants_read && r.is_open() && !r.yielding)
+            .map(|(k, _)| *k)
+            .collect();
         let mut more = false;
         for key in keys {
             let Some(reader) = self.readers.get_mut(&key) else {
                 continue;
             };
-            if !reader.is_open()
-                || reader.acks.len() >= MAX_IN_FLIGHT
+            // Settled acknowledgements wake the loop, which reads it again.
+            if reader.acks.len() >= MAX_IN_FLIGHT
                 || reader.emitted.saturating_sub(reader.acks.committed()) >= MAX_IN_FLIGHT_BYTES
             {
                 continue;
             }
-            if reader.retry_at.is_some_and(|t| now < t) {
+            if let Some(at) = reader.retry_at.filter(|t| now < *t) {
+                self.recheck_at = Some(self.recheck_at.map_or(at, |r| r.min(at)));
                 continue;
             }
             reader.retry_at = None;
@@ -672,13 +506,25 @@ impl Tailer {
                     ReadStatus::Eof
                 }
             };
-            if status == ReadStatus::Replaced {
-                self.s.metrics.truncations.inc();
-                // The next poll finds the new content (and the copy, if rotated).
+            match status {
+                ReadStatus::More => more = true,
+                ReadStatus::Eof if reader.drained => reader.wants_read = false,
+                ReadStatus::Eof => {
+                    // Held back until force_flush_period: looked at again by then.
+                    let at = now + recheck;
+                    self.recheck_at = Some(self.recheck_at.map_or(at, |r| r.min(at)));
+                }
+                ReadStatus::Replaced => {
+                    self.s.metrics.truncations.inc();
+                    reader.wants_read = false;
+                    // The new content (and the copy, if rotated) is found by a look.
+                    let path = reader.path.clone();
+                    self.to_look.insert(path);
+                }
             }
-            if status == ReadStatus::More {
-                more = true;
-            }
+            let Some(reader) = self.readers.get(&key) else {
+                continue;
+            };
             if records.is_empty() {
                 continue;
             }
@@ -872,6 +718,11 @@ impl Tailer {
             .count();
         self.s.metrics.open_files.set(open as i64);
         self.s.metrics.reading_files.set(reading as i64);
+        self.s
+            .metrics
+            .tracked_files
+            .set((self.readers.len() + self.parked.len()) as i64);
+        self.s.metrics.waiting_files.set(self.waiting.len() as i64);
     }
 }
 
