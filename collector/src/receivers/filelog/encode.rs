@@ -6,12 +6,9 @@
 //! (fields in tag order, proto3 defaults omitted, oneof values always present); the tests
 //! check that against prost.
 
-// Checked index use is pending the tailer rework (issue 18).
-#![allow(clippy::indexing_slicing, clippy::string_slice)]
-
 use serde_json::Value;
 
-use crate::receivers::filelog::operators::Entry;
+use crate::receivers::filelog::operators::{Attributes, Entry};
 
 // Wire types.
 const VARINT: u8 = 0;
@@ -214,42 +211,50 @@ pub fn encode(entries: Vec<Entry>, observed_unix_nano: u64) -> Vec<u8> {
     encode_entries(&entries, observed_unix_nano)
 }
 
+/// Consecutive entries that share one resource: one `ResourceLogs` in the output.
+struct Run<'a> {
+    resource: &'a Attributes,
+    entries: &'a [Entry],
+    record_lens: Vec<usize>,
+    resource_len: usize,
+    scope_len: usize,
+}
+
 /// [`encode`] without taking ownership.
 pub fn encode_entries(entries: &[Entry], observed_unix_nano: u64) -> Vec<u8> {
-    // Record sizes are needed twice (the enclosing lengths, then each record's own prefix).
-    let record_lens: Vec<usize> = entries
-        .iter()
-        .map(|e| log_record_len(e, observed_unix_nano))
+    // Runs of entries sharing a resource, each with its records' sizes (needed twice: the
+    // enclosing lengths, then each record's own prefix), its ResourceLogs and its ScopeLogs
+    // content lengths.
+    let runs: Vec<Run<'_>> = entries
+        .chunk_by(|a, b| a.resource == b.resource)
+        .filter_map(|entries| {
+            let resource = &entries.first()?.resource;
+            let record_lens: Vec<usize> = entries
+                .iter()
+                .map(|e| log_record_len(e, observed_unix_nano))
+                .collect();
+            // ScopeLogs: an empty InstrumentationScope (field 1, length 0), then the records.
+            let scope_len = 2 + record_lens.iter().map(|n| field_len(*n)).sum::<usize>();
+            let resource_len =
+                field_len(key_values_len(resource.iter_bytes())) + field_len(scope_len);
+            Some(Run {
+                resource,
+                entries,
+                record_lens,
+                resource_len,
+                scope_len,
+            })
+        })
         .collect();
-    // Runs of entries sharing a resource: (start, end, ResourceLogs content length, ScopeLogs
-    // content length).
-    let mut runs: Vec<(usize, usize, usize, usize)> = Vec::new();
-    let mut start = 0;
-    while start < entries.len() {
-        let resource = &entries[start].resource;
-        let mut end = start + 1;
-        while end < entries.len() && entries[end].resource == *resource {
-            end += 1;
-        }
-        // ScopeLogs: an empty InstrumentationScope (field 1, length 0), then the records.
-        let scope_len = 2 + record_lens[start..end]
-            .iter()
-            .map(|n| field_len(*n))
-            .sum::<usize>();
-        let resource_len = field_len(key_values_len(resource.iter_bytes())) + field_len(scope_len);
-        runs.push((start, end, resource_len, scope_len));
-        start = end;
-    }
-    let total: usize = runs.iter().map(|r| field_len(r.2)).sum();
+    let total: usize = runs.iter().map(|r| field_len(r.resource_len)).sum();
     let mut out = Vec::with_capacity(total);
-    for (start, end, resource_len, scope_len) in runs {
-        let resource = &entries[start].resource;
-        put_len_field(&mut out, 1, resource_len);
-        put_len_field(&mut out, 1, key_values_len(resource.iter_bytes()));
-        put_key_values(&mut out, 1, resource.iter_bytes());
-        put_len_field(&mut out, 2, scope_len);
+    for run in runs {
+        put_len_field(&mut out, 1, run.resource_len);
+        put_len_field(&mut out, 1, key_values_len(run.resource.iter_bytes()));
+        put_key_values(&mut out, 1, run.resource.iter_bytes());
+        put_len_field(&mut out, 2, run.scope_len);
         put_len_field(&mut out, 1, 0);
-        for (entry, len) in entries[start..end].iter().zip(&record_lens[start..end]) {
+        for (entry, len) in run.entries.iter().zip(&run.record_lens) {
             put_len_field(&mut out, 2, *len);
             put_log_record(&mut out, entry, observed_unix_nano);
         }

@@ -5,9 +5,6 @@
 //! its end. Before each read the fingerprint is checked again, so a file truncated in place is
 //! never read at a stale offset.
 
-// Checked index use is pending the tailer rework (issue 18).
-#![allow(clippy::indexing_slicing, clippy::string_slice)]
-
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -305,7 +302,7 @@ impl Reader {
             let Some(source) = self.source.as_mut() else {
                 return Ok(ReadStatus::Eof);
             };
-            let n = source.read_at(offset, &mut chunk[..want])?;
+            let n = source.read_at(offset, chunk.get_mut(..want).unwrap_or_default())?;
             // Checked after the read: a copytruncate that happened before it shows as changed
             // first bytes now, so bytes of the new content are never taken for the old.
             if n > 0 && !self.settings.gzip && self.head_changed()? {
@@ -313,7 +310,7 @@ impl Reader {
                 return Ok(ReadStatus::Replaced);
             }
             if n > 0 {
-                self.lines.extend(&chunk[..n]);
+                self.lines.extend(chunk.get(..n).unwrap_or_default());
                 self.last_growth = now;
                 continue;
             }
@@ -358,7 +355,8 @@ impl Reader {
         }
         let mut head = vec![0u8; self.fingerprint.len()];
         let n = read_full_at(source.file(), &mut head, 0)?;
-        Ok(!same_start(&self.fingerprint, &head[..n]))
+        head.truncate(n);
+        Ok(!same_start(&self.fingerprint, &head))
     }
 
     /// The size of the open file (compressed size for gzip).
@@ -384,7 +382,10 @@ pub fn fingerprint(file: &File, size: usize) -> io::Result<Vec<u8>> {
 fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut done = 0;
     while done < buf.len() {
-        match file.read_at(&mut buf[done..], offset + done as u64) {
+        match file.read_at(
+            buf.get_mut(done..).unwrap_or_default(),
+            offset + done as u64,
+        ) {
             Ok(0) => break,
             Ok(n) => done += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

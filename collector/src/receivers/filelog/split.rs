@@ -2,9 +2,6 @@
 //! multiline aggregation. Pure code: the reader feeds bytes and gets records with the file
 //! offset where each ends, which is what checkpoints store.
 
-// Checked index use is pending the tailer rework (issue 18).
-#![allow(clippy::indexing_slicing, clippy::string_slice)]
-
 use regex::Regex;
 
 /// `encoding`.
@@ -108,7 +105,7 @@ impl LineBuffer {
     }
 
     fn held(&self) -> &[u8] {
-        &self.buf[self.pos..]
+        self.buf.get(self.pos..).unwrap_or_default()
     }
 
     /// File offset just past the bytes held.
@@ -159,10 +156,11 @@ impl LineBuffer {
         let newline = self.encoding.newline();
         let held = self.held();
         let limit = held.len().min(self.max_log_size + newline.len());
+        let window = held.get(..limit).unwrap_or(held);
         let found = match self.encoding {
             // A plain byte search (vectorised), not a slice comparison per byte.
-            Encoding::Utf8 => held[..limit].iter().position(|b| *b == b'\n'),
-            Encoding::Utf16Le | Encoding::Utf16Be => held[..limit]
+            Encoding::Utf8 => window.iter().position(|b| *b == b'\n'),
+            Encoding::Utf16Le | Encoding::Utf16Be => window
                 .chunks_exact(2)
                 .position(|c| c == newline)
                 .map(|i| i * 2),
@@ -176,14 +174,14 @@ impl LineBuffer {
             _ if flush && !held.is_empty() => (held.len(), held.len(), false),
             _ => return None,
         };
-        let mut bytes = &held[..content];
+        let mut bytes = held.get(..content).unwrap_or(held);
         let cr: &[u8] = match self.encoding {
             Encoding::Utf8 => b"\r",
             Encoding::Utf16Le => b"\r\0",
             Encoding::Utf16Be => b"\0\r",
         };
         if !split && bytes.ends_with(cr) {
-            bytes = &bytes[..bytes.len() - cr.len()];
+            bytes = bytes.strip_suffix(cr).unwrap_or(bytes);
         }
         let text = self.encoding.decode(bytes);
         self.pos += consumed;
@@ -207,7 +205,7 @@ impl LineBuffer {
         match self.encoding {
             Encoding::Utf8 => {
                 let floor = cut.saturating_sub(3);
-                while cut > floor && cut < held.len() && (held[cut] & 0xC0) == 0x80 {
+                while cut > floor && held.get(cut).is_some_and(|b| (b & 0xC0) == 0x80) {
                     cut -= 1;
                 }
                 if cut == floor {
