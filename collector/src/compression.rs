@@ -48,7 +48,7 @@ impl Codec {
 
 /// Why a body could not be decompressed.
 #[derive(Debug)]
-pub enum DecompressError {
+pub(crate) enum DecompressError {
     /// It decompresses to more than the limit.
     TooLarge {
         /// The limit, in bytes.
@@ -80,7 +80,11 @@ impl std::error::Error for DecompressError {}
 
 /// Decompresses `data`, refusing output larger than `limit` bytes without ever holding more
 /// than `limit + 1` of it.
-pub fn decompress(codec: Codec, data: Bytes, limit: usize) -> Result<Bytes, DecompressError> {
+pub(crate) fn decompress(
+    codec: Codec,
+    data: Bytes,
+    limit: usize,
+) -> Result<Bytes, DecompressError> {
     let corrupt = |err: std::io::Error| DecompressError::Corrupt {
         codec,
         message: err.to_string(),
@@ -112,7 +116,7 @@ thread_local! {
 }
 
 /// Compresses `data` with `codec` at `level` (codec-specific; `None` for its default).
-pub fn compress(codec: Codec, level: Option<i32>, data: &[u8]) -> Vec<u8> {
+pub(crate) fn compress(codec: Codec, level: Option<i32>, data: &[u8]) -> Vec<u8> {
     match codec {
         Codec::Identity => data.to_vec(),
         Codec::Gzip => gzip(level.unwrap_or(1), data),

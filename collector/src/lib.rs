@@ -1,25 +1,30 @@
 //! Lookout: an OpenTelemetry collector.
 //!
-//! The folder layout is the data path: [`receivers`] take OTLP in, [`pipeline`] moves encoded
-//! batches through [`processors`] to [`exporters`]; [`config`] reads the Collector-shaped YAML;
-//! [`telemetry`] counts everything; [`service`] starts and stops it all.
+//! The folder layout is the data path: `receivers` take OTLP in, `pipeline` moves encoded
+//! batches through `processors` to `exporters`; [`config`] reads the Collector-shaped YAML;
+//! `telemetry` counts everything; [`service`] starts and stops it all.
+//!
+//! The library's public surface is what the `lookout` binary needs: [`config::Config`] to load
+//! and check a configuration, [`service::Service`] to run it, and [`describe`] to list the
+//! component types. Everything else is crate-private, so it can change without a release note.
 
 // No unwrap/expect outside tests: bad input or a bug must not stop the collector.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
-pub mod component;
-pub mod compression;
+pub(crate) mod component;
+pub(crate) mod compression;
 pub mod config;
-pub mod connectors;
-pub mod core;
+pub(crate) mod connectors;
+pub(crate) mod core;
 mod error;
-pub mod exporters;
-pub mod extensions;
-pub mod net;
-pub mod pipeline;
-pub mod processors;
-pub mod receivers;
+pub(crate) mod exporters;
+pub(crate) mod extensions;
+pub(crate) mod net;
+pub(crate) mod pipeline;
+pub(crate) mod processors;
+pub(crate) mod receivers;
 pub mod service;
-pub mod telemetry;
+pub(crate) mod telemetry;
 
+pub use component::registry::describe;
 pub use error::Error;

@@ -55,7 +55,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Validate => {
             let config = load(cli.config.as_deref())?;
-            let pipelines = config.pipelines().count();
+            let pipelines = config.pipeline_count();
             println!(
                 "{}: valid ({pipelines} pipeline{})",
                 config_name(cli.config.as_deref()),
@@ -65,7 +65,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Run => {
             let config = load(cli.config.as_deref())?;
-            init_logging(&config.service.telemetry.logs.level);
+            init_logging(config.log_level());
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -124,5 +124,5 @@ fn init_logging(level: &str) {
 }
 
 fn print_components() {
-    print!("{}", lookout_collector::component::registry::describe());
+    print!("{}", lookout_collector::describe());
 }

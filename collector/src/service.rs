@@ -74,7 +74,8 @@ impl Service {
     }
 
     /// The self-metrics registry.
-    pub fn telemetry(&self) -> &Telemetry {
+    #[cfg(test)]
+    pub(crate) fn telemetry(&self) -> &Telemetry {
         self.host.telemetry()
     }
 

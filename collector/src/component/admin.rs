@@ -12,10 +12,11 @@ use crate::core::ComponentId;
 use crate::net::Body;
 
 /// Largest request body a route gets; larger requests are answered 413 before it runs.
-pub const MAX_BODY: usize = 1 << 20;
+pub(crate) const MAX_BODY: usize = 1 << 20;
 
 /// Answers one request; the body has been read (at most [`MAX_BODY`] bytes).
-pub type Handler = Arc<dyn Fn(Request<Bytes>) -> BoxFuture<'static, Response<Body>> + Send + Sync>;
+pub(crate) type Handler =
+    Arc<dyn Fn(Request<Bytes>) -> BoxFuture<'static, Response<Body>> + Send + Sync>;
 
 #[derive(Clone)]
 struct Route {

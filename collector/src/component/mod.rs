@@ -8,20 +8,20 @@
 //! [`ConnectorFactory`]; registering it is one line in [`registry`]. The wiring in
 //! [`crate::pipeline::build`] knows no component by name.
 
-pub mod admin;
-pub mod factory;
-pub mod host;
-pub mod refs;
-pub mod registry;
+pub(crate) mod admin;
+pub(crate) mod factory;
+pub(crate) mod host;
+pub(crate) mod refs;
+pub(crate) mod registry;
 pub(crate) mod supervise;
 #[cfg(test)]
 mod test_components;
 
-pub use admin::AdminRoutes;
-pub use factory::{
-    About, AnyConfig, BuiltExporter, ConnectorContext, ConnectorFactory, DynConnector, DynExporter,
-    DynExtension, DynProcessor, DynReceiver, ExporterFactory, Extension, ExtensionFactory, Factory,
-    Kind, ProcessorFactory, ReceiverFactory, Registered, Stability, Validate,
+pub(crate) use admin::AdminRoutes;
+pub(crate) use factory::{
+    About, AnyConfig, BuiltExporter, ConnectorContext, ConnectorFactory, DynReceiver,
+    ExporterFactory, Extension, ExtensionFactory, Factory, Kind, ProcessorFactory, ReceiverFactory,
+    Registered, Stability, Validate,
 };
-pub use host::Host;
-pub use refs::Refs;
+pub(crate) use host::Host;
+pub(crate) use refs::Refs;

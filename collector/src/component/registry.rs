@@ -5,7 +5,7 @@ use super::factory::{DynConnector, DynExporter, DynExtension, DynProcessor, DynR
 use crate::{connectors, exporters, extensions, processors, receivers};
 
 /// Receiver types.
-pub static RECEIVERS: &[&dyn DynReceiver] = &[
+pub(crate) static RECEIVERS: &[&dyn DynReceiver] = &[
     &receivers::otlp::Factory,
     &receivers::hostmetrics::Factory,
     &receivers::httpcheck::Factory,
@@ -15,7 +15,7 @@ pub static RECEIVERS: &[&dyn DynReceiver] = &[
 ];
 
 /// Processor types.
-pub static PROCESSORS: &[&dyn DynProcessor] = &[
+pub(crate) static PROCESSORS: &[&dyn DynProcessor] = &[
     &processors::batch::Factory,
     &processors::latency_anomaly::Factory,
     #[cfg(test)]
@@ -23,7 +23,7 @@ pub static PROCESSORS: &[&dyn DynProcessor] = &[
 ];
 
 /// Exporter types.
-pub static EXPORTERS: &[&dyn DynExporter] = &[
+pub(crate) static EXPORTERS: &[&dyn DynExporter] = &[
     &exporters::otlp::Factory,
     &exporters::otlphttp::Factory,
     &exporters::file::Factory,
@@ -33,13 +33,13 @@ pub static EXPORTERS: &[&dyn DynExporter] = &[
 ];
 
 /// Extension types.
-pub static EXTENSIONS: &[&dyn DynExtension] = &[
+pub(crate) static EXTENSIONS: &[&dyn DynExtension] = &[
     &extensions::health_check::Factory,
     &extensions::file_storage::Factory,
 ];
 
 /// Connector types.
-pub static CONNECTORS: &[&dyn DynConnector] = &[&connectors::latency_anomaly::Factory];
+pub(crate) static CONNECTORS: &[&dyn DynConnector] = &[&connectors::latency_anomaly::Factory];
 
 /// The registry as `lookout components` prints it: each type with its stability and signals
 /// (for connectors, the signal pairs they join).

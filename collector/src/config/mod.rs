@@ -40,21 +40,21 @@ pub const DEFAULT_CONFIG_NAME: &str = "<embedded default config>";
 pub struct Config {
     /// Receivers by id.
     #[serde(default)]
-    pub receivers: ComponentMap<Receivers>,
+    pub(crate) receivers: ComponentMap<Receivers>,
     /// Processors by id.
     #[serde(default)]
-    pub processors: ComponentMap<Processors>,
+    pub(crate) processors: ComponentMap<Processors>,
     /// Exporters by id.
     #[serde(default)]
-    pub exporters: ComponentMap<Exporters>,
+    pub(crate) exporters: ComponentMap<Exporters>,
     /// Connectors by id: each is an exporter of some pipelines and a receiver of others.
     #[serde(default)]
-    pub connectors: ComponentMap<Connectors>,
+    pub(crate) connectors: ComponentMap<Connectors>,
     /// Extensions by id.
     #[serde(default)]
-    pub extensions: ComponentMap<Extensions>,
+    pub(crate) extensions: ComponentMap<Extensions>,
     /// What runs: pipelines, enabled extensions, self-telemetry.
-    pub service: ServiceConfig,
+    pub(crate) service: ServiceConfig,
 }
 
 impl Config {
@@ -254,8 +254,20 @@ impl Config {
         Ok(())
     }
 
+    /// How many pipelines the configuration runs.
+    pub fn pipeline_count(&self) -> usize {
+        self.pipelines().count()
+    }
+
+    /// The level filter for Lookout's own logs (`service.telemetry.logs.level`).
+    pub fn log_level(&self) -> &str {
+        &self.service.telemetry.logs.level
+    }
+
     /// The pipelines, with their signal, in a stable order.
-    pub fn pipelines(&self) -> impl Iterator<Item = (&ComponentId, Signal, &PipelineConfig)> {
+    pub(crate) fn pipelines(
+        &self,
+    ) -> impl Iterator<Item = (&ComponentId, Signal, &PipelineConfig)> {
         self.service
             .pipelines
             .iter()

@@ -53,7 +53,10 @@ impl Batch {
 
 /// Checks that `payload` is a well-formed export request of `signal` (structure, UTF-8, id
 /// lengths) and counts its items, without decoding it into a message tree.
-pub fn validate(signal: Signal, payload: &[u8]) -> Result<usize, lookout_proto::wire::WireError> {
+pub(crate) fn validate(
+    signal: Signal,
+    payload: &[u8],
+) -> Result<usize, lookout_proto::wire::WireError> {
     use lookout_proto::wire;
     Ok(match signal {
         Signal::Traces => wire::validate_traces(payload)?.spans,
@@ -63,7 +66,7 @@ pub fn validate(signal: Signal, payload: &[u8]) -> Result<usize, lookout_proto::
 }
 
 /// Splits an export request into requests of at most `max_items` items each, in order.
-pub fn split(
+pub(crate) fn split(
     signal: Signal,
     payload: &[u8],
     max_items: usize,

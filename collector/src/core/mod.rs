@@ -9,8 +9,8 @@ pub(crate) mod id;
 pub(crate) mod otlp_build;
 pub(crate) mod signal;
 
-pub use ack::{Ack, AckSet, Delivery};
-pub use batch::{Batch, split, validate};
-pub use consumer::{Consumer, Refused};
-pub use id::ComponentId;
-pub use signal::Signal;
+pub(crate) use ack::{Ack, AckSet};
+pub(crate) use batch::{Batch, split, validate};
+pub(crate) use consumer::Consumer;
+pub(crate) use id::ComponentId;
+pub(crate) use signal::Signal;

@@ -1,13 +1,13 @@
 //! Exporters: where data leaves. Each implements [`Export`] (send one batch, say whether a
 //! failure is worth retrying); [`queue`] runs it behind a bounded sending queue with retries.
 
-pub mod debug;
-pub mod file;
+pub(crate) mod debug;
+pub(crate) mod file;
 mod grpc_client;
-pub mod otlp;
-pub mod otlphttp;
+pub(crate) mod otlp;
+pub(crate) mod otlphttp;
 mod partial_success;
-pub mod queue;
+pub(crate) mod queue;
 #[cfg(test)]
 mod tls_tests;
 

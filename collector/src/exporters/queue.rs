@@ -21,7 +21,7 @@ use crate::telemetry::ExporterMetrics;
 /// Starts an exporter's senders. The returned input is what pipelines hand batches to; the
 /// senders exit once every copy of it is dropped and the queue is empty. Firing `abort` stops
 /// retrying (what is still queued or retrying is then counted as failed).
-pub fn spawn(
+pub(crate) fn spawn(
     id: String,
     exporter: Arc<dyn Export>,
     queue: &QueueConfig,

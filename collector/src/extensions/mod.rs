@@ -1,4 +1,4 @@
 //! Extensions: components outside the data path (`service.extensions`).
 
-pub mod file_storage;
-pub mod health_check;
+pub(crate) mod file_storage;
+pub(crate) mod health_check;

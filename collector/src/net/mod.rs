@@ -1,7 +1,7 @@
 //! Serving HTTP/1 and HTTP/2 (cleartext) on a bound listener, with graceful shutdown; and, in
 //! [`client`], what every outbound connection shares (TLS settings, headers, retry backoff).
 
-pub mod client;
+pub(crate) mod client;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -22,15 +22,15 @@ use tokio_util::sync::CancellationToken;
 use crate::Error;
 
 /// Response bodies served by Lookout.
-pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+pub(crate) type Body = UnsyncBoxBody<Bytes, Infallible>;
 
 /// A body holding these bytes.
-pub fn full(bytes: impl Into<Bytes>) -> Body {
+pub(crate) fn full(bytes: impl Into<Bytes>) -> Body {
     http_body_util::Full::new(bytes.into()).boxed_unsync()
 }
 
 /// Binds `endpoint` (`host:port`), naming `what` in the error.
-pub async fn bind(what: &str, endpoint: &str) -> Result<TcpListener, Error> {
+pub(crate) async fn bind(what: &str, endpoint: &str) -> Result<TcpListener, Error> {
     TcpListener::bind(endpoint)
         .await
         .map_err(|err| Error::bind(what, endpoint, err))
@@ -38,7 +38,7 @@ pub async fn bind(what: &str, endpoint: &str) -> Result<TcpListener, Error> {
 
 /// How a listener serves its connections.
 #[derive(Debug, Clone, Copy)]
-pub struct ServeOptions {
+pub(crate) struct ServeOptions {
     /// Speak only HTTP/2 (gRPC).
     pub http2_only: bool,
     /// HTTP/2 concurrent streams per connection.
@@ -56,7 +56,7 @@ impl Default for ServeOptions {
 
 /// Serves `handler` on `listener` until `shutdown` fires, then lets in-flight requests finish
 /// (for up to 10 s) and returns.
-pub fn serve<H, F>(
+pub(crate) fn serve<H, F>(
     listener: TcpListener,
     handler: H,
     shutdown: CancellationToken,
@@ -122,7 +122,7 @@ where
 
 /// Checks a `host:port` listen endpoint without binding it: a port is required, and the host
 /// is an address or a name (names are resolved when binding).
-pub fn check_endpoint(endpoint: &str) -> Result<(), String> {
+pub(crate) fn check_endpoint(endpoint: &str) -> Result<(), String> {
     let (host, port) = endpoint
         .rsplit_once(':')
         .ok_or_else(|| format!("endpoint {endpoint:?} must be host:port"))?;

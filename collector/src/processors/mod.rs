@@ -1,8 +1,8 @@
 //! Processors: stages between receivers and exporters. Each runs as a task reading a bounded
 //! queue and writing to the next stage; when its input closes it flushes and returns.
 
-pub mod batch;
-pub mod latency_anomaly;
+pub(crate) mod batch;
+pub(crate) mod latency_anomaly;
 
 use tokio::sync::mpsc;
 

@@ -4,10 +4,10 @@
 // Receivers read what clients and files send: an out-of-range index must be an error, not a panic.
 #![warn(clippy::string_slice, clippy::indexing_slicing)]
 
-pub mod filelog;
-pub mod hostmetrics;
-pub mod httpcheck;
-pub mod otlp;
+pub(crate) mod filelog;
+pub(crate) mod hostmetrics;
+pub(crate) mod httpcheck;
+pub(crate) mod otlp;
 mod scraping;
 
 use tokio_util::sync::CancellationToken;

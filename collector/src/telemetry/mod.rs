@@ -2,7 +2,7 @@
 //! the Prometheus text format on `service.telemetry.metrics.address` (`/metrics`).
 
 mod process;
-pub mod server;
+pub(crate) mod server;
 
 use std::sync::{Arc, Mutex};
 

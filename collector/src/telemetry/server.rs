@@ -16,7 +16,7 @@ use crate::component::admin::MAX_BODY;
 use crate::net::{self, Body, ServeOptions};
 
 /// Binds `address` and serves until `shutdown` fires.
-pub async fn start(
+pub(crate) async fn start(
     telemetry: Telemetry,
     routes: AdminRoutes,
     address: SocketAddr,

@@ -11,7 +11,7 @@ use crate::core::{ComponentId, Signal};
 
 /// Builds `latency_anomaly` connectors.
 #[derive(Debug)]
-pub struct Factory;
+pub(crate) struct Factory;
 
 impl FactoryTrait for Factory {
     type Config = LatencyAnomalyConnectorConfig;

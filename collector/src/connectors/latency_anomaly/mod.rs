@@ -27,7 +27,7 @@ use std::sync::Mutex;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-pub use factory::Factory;
+pub(crate) use factory::Factory;
 
 use crate::component::{ConnectorContext, Validate};
 use crate::core::{Batch, Signal};
@@ -40,7 +40,7 @@ const OUTLET_QUEUE: usize = 64;
 /// The connector's settings.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct LatencyAnomalyConnectorConfig {
+pub(crate) struct LatencyAnomalyConnectorConfig {
     /// RED metrics settings, used when a metrics pipeline lists the connector.
     pub red_metrics: RedMetricsConfig,
 }
@@ -57,7 +57,7 @@ type Receivers = (Option<mpsc::Receiver<Batch>>, Option<mpsc::Receiver<Batch>>);
 /// What the processor and the connector of one id share: senders for the processor, the
 /// receiving ends for the connector.
 #[derive(Debug)]
-pub struct Outlet {
+pub(crate) struct Outlet {
     /// Episode records, when a logs pipeline lists the connector.
     pub events: Option<mpsc::Sender<Batch>>,
     /// RED metrics, when a metrics pipeline lists the connector.
@@ -69,7 +69,7 @@ pub struct Outlet {
 
 impl Outlet {
     /// The shared-instance key of the outlet of processor/connector `id`.
-    pub fn key(id: &str) -> String {
+    pub(crate) fn key(id: &str) -> String {
         format!("latency_anomaly.outlet/{id}")
     }
 

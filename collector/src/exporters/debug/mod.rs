@@ -1,7 +1,7 @@
 //! `exporters: debug:` — writes what passes to stderr, as the Collector's `debugexporter`.
 
 mod factory;
-pub use factory::Factory;
+pub(crate) use factory::Factory;
 
 use std::io::Write;
 
@@ -16,7 +16,7 @@ use lookout_proto::otlp::collector;
 /// Debug exporter settings.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct DebugExporterConfig {
+pub(crate) struct DebugExporterConfig {
     /// `basic` (a line per batch, the default), `normal` (a line per item) or `detailed`
     /// (every field).
     pub verbosity: Verbosity,
@@ -25,7 +25,7 @@ pub struct DebugExporterConfig {
 /// How much to print.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Verbosity {
+pub(crate) enum Verbosity {
     /// Item counts per batch.
     #[default]
     Basic,
@@ -36,14 +36,14 @@ pub enum Verbosity {
 }
 
 /// The exporter.
-pub struct DebugExporter {
+pub(crate) struct DebugExporter {
     id: String,
     verbosity: Verbosity,
 }
 
 impl DebugExporter {
     /// Builds the exporter.
-    pub fn new(id: String, config: &DebugExporterConfig) -> DebugExporter {
+    pub(crate) fn new(id: String, config: &DebugExporterConfig) -> DebugExporter {
         DebugExporter {
             id,
             verbosity: config.verbosity,

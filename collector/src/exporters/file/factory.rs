@@ -12,7 +12,7 @@ use crate::core::{ComponentId, Signal};
 
 /// Builds `file` exporters.
 #[derive(Debug)]
-pub struct Factory;
+pub(crate) struct Factory;
 
 impl FactoryTrait for Factory {
     type Config = FileExporterConfig;

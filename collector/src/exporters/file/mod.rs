@@ -2,7 +2,7 @@
 //! with size-based rotation, as the Collector's `fileexporter`.
 
 mod factory;
-pub use factory::Factory;
+pub(crate) use factory::Factory;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -20,7 +20,7 @@ use lookout_proto::otlp::collector;
 /// File exporter settings.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileExporterConfig {
+pub(crate) struct FileExporterConfig {
     /// The file to write (its directory is created if missing).
     pub path: PathBuf,
     /// `json` (OTLP/JSON lines, the default) or `proto` (each request prefixed by its
@@ -38,7 +38,7 @@ pub struct FileExporterConfig {
 /// Output format.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum FileFormat {
+pub(crate) enum FileFormat {
     /// OTLP/JSON, one export request per line.
     #[default]
     Json,
@@ -49,7 +49,7 @@ pub enum FileFormat {
 /// `rotation:`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RotationConfig {
+pub(crate) struct RotationConfig {
     /// Rotate once the file reaches this many MiB (default 100).
     pub max_megabytes: u64,
     /// Rotated files to keep, newest first (default 100; 0 keeps all).
@@ -71,7 +71,7 @@ struct Sink {
 }
 
 /// The exporter.
-pub struct FileExporter {
+pub(crate) struct FileExporter {
     path: PathBuf,
     format: FileFormat,
     rotation: Option<RotationConfig>,
@@ -80,7 +80,7 @@ pub struct FileExporter {
 
 impl FileExporter {
     /// Opens (creating or truncating) the file.
-    pub fn new(config: &FileExporterConfig) -> Result<FileExporter, String> {
+    pub(crate) fn new(config: &FileExporterConfig) -> Result<FileExporter, String> {
         if config.path.as_os_str().is_empty() {
             return Err("path is required".into());
         }

@@ -2,7 +2,7 @@
 //! 4317) and Tempo ingest this directly.
 
 mod factory;
-pub use factory::Factory;
+pub(crate) use factory::Factory;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +23,7 @@ use crate::net::client;
 /// OTLP/gRPC exporter settings.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct OtlpGrpcExporterConfig {
+pub(crate) struct OtlpGrpcExporterConfig {
     /// `host:port`, or a URL (`http://` means plain text, `https://` TLS).
     pub endpoint: String,
     /// TLS; `insecure: true` for plain text.
@@ -44,7 +44,7 @@ pub struct OtlpGrpcExporterConfig {
 }
 
 /// The exporter.
-pub struct OtlpGrpcExporter {
+pub(crate) struct OtlpGrpcExporter {
     id: String,
     client: GrpcClient,
     codec: Codec,
@@ -54,7 +54,10 @@ pub struct OtlpGrpcExporter {
 
 impl OtlpGrpcExporter {
     /// Builds the exporter (no connection is made until the first batch).
-    pub fn new(id: String, config: &OtlpGrpcExporterConfig) -> Result<OtlpGrpcExporter, String> {
+    pub(crate) fn new(
+        id: String,
+        config: &OtlpGrpcExporterConfig,
+    ) -> Result<OtlpGrpcExporter, String> {
         let (authority, host, tls_on) = parse_endpoint(&config.endpoint, config.tls.insecure)?;
         let tls = if tls_on {
             let client_config =

@@ -2,7 +2,7 @@
 //! `otlphttpexporter`. Jaeger (port 4318) and Tempo ingest this directly.
 
 mod factory;
-pub use factory::Factory;
+pub(crate) use factory::Factory;
 
 use std::time::Duration;
 
@@ -14,13 +14,13 @@ use crate::compression::{self, Codec};
 use crate::config::shared::{
     ClientTlsConfig, Compression, CompressionParams, Headers, QueueConfig, RetryConfig,
 };
-use crate::core::{Batch, Signal};
+use crate::core::Batch;
 use crate::net::client::{self, retry};
 
 /// OTLP/HTTP exporter settings.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct OtlpHttpExporterConfig {
+pub(crate) struct OtlpHttpExporterConfig {
     /// Base URL; `/v1/traces`, `/v1/metrics` and `/v1/logs` are appended.
     pub endpoint: String,
     /// Full URL for traces, instead of `endpoint` + `/v1/traces`.
@@ -47,7 +47,7 @@ pub struct OtlpHttpExporterConfig {
 }
 
 /// The exporter.
-pub struct OtlpHttpExporter {
+pub(crate) struct OtlpHttpExporter {
     id: String,
     client: reqwest::Client,
     urls: [String; 3],
@@ -57,7 +57,10 @@ pub struct OtlpHttpExporter {
 
 impl OtlpHttpExporter {
     /// Builds the exporter.
-    pub fn new(id: String, config: &OtlpHttpExporterConfig) -> Result<OtlpHttpExporter, String> {
+    pub(crate) fn new(
+        id: String,
+        config: &OtlpHttpExporterConfig,
+    ) -> Result<OtlpHttpExporter, String> {
         let base = config.endpoint.trim_end_matches('/');
         let url = |own: &Option<String>, path: &str| -> Result<String, String> {
             match own {
@@ -135,9 +138,10 @@ impl Export for OtlpHttpExporter {
     }
 }
 
+#[cfg(test)]
 impl OtlpHttpExporter {
     /// The URL used for `signal`.
-    pub fn url(&self, signal: Signal) -> &str {
+    fn url(&self, signal: crate::core::Signal) -> &str {
         &self.urls[signal as usize]
     }
 }
@@ -152,6 +156,7 @@ impl crate::component::Validate for OtlpHttpExporterConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::Signal;
 
     #[test]
     fn urls_from_base_or_per_signal() {

@@ -13,7 +13,7 @@ use crate::core::ComponentId;
 
 /// Builds `file_storage` extensions.
 #[derive(Debug)]
-pub struct Factory;
+pub(crate) struct Factory;
 
 impl FactoryTrait for Factory {
     type Config = FileStorageConfig;

@@ -15,12 +15,12 @@ use serde::Deserialize;
 use crate::component::Validate;
 
 mod factory;
-pub use factory::Factory;
+pub(crate) use factory::Factory;
 
 /// `file_storage` settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileStorageConfig {
+pub(crate) struct FileStorageConfig {
     /// `directory`: where state is kept (default `/var/lib/otelcol/file_storage`, as the
     /// Collector on Linux).
     #[serde(default = "default_directory")]
@@ -47,18 +47,18 @@ impl Default for FileStorageConfig {
 /// The running extension, as components get it from
 /// [`Host::extension`](crate::component::Host::extension).
 #[derive(Debug, Clone)]
-pub struct FileStorage {
+pub(crate) struct FileStorage {
     config: FileStorageConfig,
 }
 
 impl FileStorage {
     /// The extension with these settings.
-    pub fn new(config: FileStorageConfig) -> FileStorage {
+    pub(crate) fn new(config: FileStorageConfig) -> FileStorage {
         FileStorage { config }
     }
 
     /// The storage of component `owner` (e.g. `receiver_filelog_app`).
-    pub fn client(&self, owner: &str) -> io::Result<StorageClient> {
+    pub(crate) fn client(&self, owner: &str) -> io::Result<StorageClient> {
         StorageClient::open(&self.config, owner)
     }
 }
@@ -74,14 +74,14 @@ impl Validate for FileStorageConfig {
 
 /// One component's storage.
 #[derive(Debug, Clone)]
-pub struct StorageClient {
+pub(crate) struct StorageClient {
     dir: PathBuf,
 }
 
 impl StorageClient {
     /// Opens the storage of component `owner` (e.g. `receiver_filelog_app`) under the
     /// extension's directory.
-    pub fn open(config: &FileStorageConfig, owner: &str) -> io::Result<StorageClient> {
+    pub(crate) fn open(config: &FileStorageConfig, owner: &str) -> io::Result<StorageClient> {
         if !config.directory.is_dir() {
             if config.create_directory {
                 fs::create_dir_all(&config.directory)?;
@@ -101,7 +101,7 @@ impl StorageClient {
     }
 
     /// The stored value of `key`, if any.
-    pub fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
+    pub(crate) fn get(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
         match fs::read(self.path(key)) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -110,7 +110,7 @@ impl StorageClient {
     }
 
     /// Replaces the value of `key` durably.
-    pub fn set(&self, key: &str, value: &[u8]) -> io::Result<()> {
+    pub(crate) fn set(&self, key: &str, value: &[u8]) -> io::Result<()> {
         let path = self.path(key);
         let tmp = self.dir.join(format!(".{}.tmp", sanitize(key)));
         {

@@ -11,7 +11,7 @@ use crate::core::ComponentId;
 
 /// Builds `health_check` extensions.
 #[derive(Debug)]
-pub struct Factory;
+pub(crate) struct Factory;
 
 impl FactoryTrait for Factory {
     type Config = HealthCheckConfig;

@@ -15,12 +15,12 @@ use crate::component::Validate;
 use crate::net::{self, ServeOptions};
 
 mod factory;
-pub use factory::Factory;
+pub(crate) use factory::Factory;
 
 /// Health-check settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct HealthCheckConfig {
+pub(crate) struct HealthCheckConfig {
     /// `host:port` to listen on (default `127.0.0.1:13133`).
     pub endpoint: String,
     /// Path answered (default `/`).
@@ -81,7 +81,7 @@ impl Validate for HealthCheckConfig {
 }
 
 /// Binds and serves the health endpoint until `shutdown` fires.
-pub async fn start(
+pub(crate) async fn start(
     config: &HealthCheckConfig,
     health: Health,
     shutdown: CancellationToken,

@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// Checks configured headers and turns them into a header map. Names are case-insensitive
 /// (stored lowercase, as HTTP/2 requires); an invalid name or value is an error naming it.
-pub fn header_map(headers: &BTreeMap<String, String>) -> Result<HeaderMap, String> {
+pub(crate) fn header_map(headers: &BTreeMap<String, String>) -> Result<HeaderMap, String> {
     let mut map = HeaderMap::new();
     for (name, value) in headers {
         let name = HeaderName::from_bytes(name.as_bytes())

@@ -2,10 +2,10 @@
 //! latency_anomaly alert webhook all read one `tls:` block with one meaning ([`tls`]), parse
 //! configured headers one way ([`headers`]) and back off between retries one way ([`retry`]).
 
-pub mod headers;
-pub mod retry;
-pub mod tls;
+pub(crate) mod headers;
+pub(crate) mod retry;
+pub(crate) mod tls;
 
-pub use headers::header_map;
-pub use retry::{Backoff, Retry};
-pub use tls::{ClientTlsConfig, TlsError, client_config};
+pub(crate) use headers::header_map;
+pub(crate) use retry::Backoff;
+pub(crate) use tls::{ClientTlsConfig, client_config};

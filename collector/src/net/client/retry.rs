@@ -110,7 +110,7 @@ fn jitter(interval: Duration, factor: f64) -> Duration {
 }
 
 /// The delay an HTTP response asks for in `Retry-After`, if any and well formed.
-pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
     headers
         .get(http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
@@ -118,7 +118,7 @@ pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
 }
 
 /// `Retry-After` as delta-seconds or an HTTP date (a date in the past means no wait).
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     if let Ok(seconds) = value.trim().parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }

@@ -58,7 +58,7 @@ pub enum TlsVersion {
 
 /// Why a `tls:` block cannot produce a client configuration.
 #[derive(Debug, thiserror::Error)]
-pub enum TlsError {
+pub(crate) enum TlsError {
     /// A configured file cannot be read.
     #[error("tls.{key} {}: {source}", .path.display())]
     Read {
@@ -90,7 +90,10 @@ pub enum TlsError {
 
 /// Builds the rustls client configuration for `tls`, offering the `alpn` protocols. Whether to
 /// use TLS at all (`insecure`, the URL's scheme) is the caller's decision.
-pub fn client_config(tls: &ClientTlsConfig, alpn: &[&[u8]]) -> Result<ClientConfig, TlsError> {
+pub(crate) fn client_config(
+    tls: &ClientTlsConfig,
+    alpn: &[&[u8]],
+) -> Result<ClientConfig, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let versions: &[&'static rustls::SupportedProtocolVersion] = match tls.min_version {
         Some(TlsVersion::Tls13) => &[&rustls::version::TLS13],
@@ -201,7 +204,9 @@ fn certs(pem: &[u8], origin: &str) -> Result<Vec<CertificateDer<'static>>, TlsEr
 /// targets, the alert webhook). There the scheme decides between plain text and TLS, so
 /// `insecure: true` is refused rather than silently ignored, as before these clients shared
 /// [`ClientTlsConfig`].
-pub fn deserialize_for_url<'de, D: Deserializer<'de>>(d: D) -> Result<ClientTlsConfig, D::Error> {
+pub(crate) fn deserialize_for_url<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<ClientTlsConfig, D::Error> {
     let tls = ClientTlsConfig::deserialize(d)?;
     if tls.insecure {
         return Err(serde::de::Error::custom(

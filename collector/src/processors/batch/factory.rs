@@ -10,7 +10,7 @@ use crate::processors::ProcessorContext;
 
 /// Builds `batch` processors.
 #[derive(Debug)]
-pub struct Factory;
+pub(crate) struct Factory;
 
 impl FactoryTrait for Factory {
     type Config = BatchConfig;

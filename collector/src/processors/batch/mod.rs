@@ -8,7 +8,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 mod factory;
-pub use factory::Factory;
+pub(crate) use factory::Factory;
 
 use super::ProcessorContext;
 use crate::component::Validate;
@@ -17,7 +17,7 @@ use crate::core::{self, AckSet, Batch, Signal};
 /// Batch settings, with the Collector's defaults.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct BatchConfig {
+pub(crate) struct BatchConfig {
     /// Send once this many items are waiting (default 8192).
     pub send_batch_size: usize,
     /// Never send more items than this in one batch; larger inputs are split (0: no limit).
@@ -50,7 +50,7 @@ impl Validate for BatchConfig {
 }
 
 /// Runs the batch processor until its input closes, then sends what is left.
-pub async fn run(config: BatchConfig, mut ctx: ProcessorContext) {
+pub(crate) async fn run(config: BatchConfig, mut ctx: ProcessorContext) {
     let mut pending = Pending::default();
     let mut deadline: Option<Instant> = None;
     loop {

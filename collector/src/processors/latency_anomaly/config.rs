@@ -18,7 +18,7 @@ use crate::net::client::{Backoff, ClientTlsConfig};
 /// `events` and `red_metrics` are nested. serde's `flatten` silently drops `deny_unknown_fields`, so the body is split
 /// by hand (see the `Deserialize` impl) and each part keeps its own unknown-field check.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct LatencyAnomalyConfig {
+pub(crate) struct LatencyAnomalyConfig {
     /// Detector and attributor settings (key fields, `max_keys`, thresholds, `emit_category`).
     pub detector: DetectorConfig,
     /// How anomaly episodes are opened and closed for alerting.
@@ -104,7 +104,7 @@ impl Validate for LatencyAnomalyConfig {
 /// plus anomalies by kind. Cumulative temporality.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RedMetricsConfig {
+pub(crate) struct RedMetricsConfig {
     /// Series kept (like spanmetrics' `aggregation_cardinality_limit`); spans of further keys
     /// are counted in one overflow series with the attribute `otel.metric.overflow=true`.
     /// Default 2000.
@@ -174,7 +174,7 @@ fn durations<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error>
 /// detector has no open episode left.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct EpisodeConfig {
+pub(crate) struct EpisodeConfig {
     /// Quiet time after which an open episode is reported resolved. Default 2m.
     #[serde(with = "humantime_serde")]
     pub resolve_after: Duration,
@@ -197,7 +197,7 @@ impl Default for EpisodeConfig {
 /// `alerts:` — notifiers for episode start and end.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct AlertsConfig {
+pub(crate) struct AlertsConfig {
     /// POST Alertmanager-style webhook JSON to this endpoint.
     pub webhook: Option<WebhookConfig>,
     /// Log every episode event at WARN level on the collector's own log.
@@ -231,7 +231,7 @@ impl AlertsConfig {
 /// `alerts: webhook:`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct WebhookConfig {
+pub(crate) struct WebhookConfig {
     /// URL to POST to (`http://` or `https://`).
     pub endpoint: String,
     /// Extra request headers (e.g. `Authorization`).
@@ -296,7 +296,7 @@ impl WebhookConfig {
 /// `alerts: webhook: retry:` — exponential backoff.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct WebhookRetryConfig {
+pub(crate) struct WebhookRetryConfig {
     /// Attempts per notification, the first included. Default 5.
     pub max_attempts: u32,
     /// Wait before the first retry; doubled after each failure. Default 500ms.

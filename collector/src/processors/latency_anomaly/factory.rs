@@ -11,7 +11,7 @@ use crate::processors::ProcessorContext;
 
 /// Builds `latency_anomaly` processors.
 #[derive(Debug)]
-pub struct Factory;
+pub(crate) struct Factory;
 
 impl FactoryTrait for Factory {
     type Config = LatencyAnomalyConfig;

@@ -16,7 +16,7 @@ use crate::core::{self, Batch, Signal};
 
 /// The entry queues of the pipelines fed by one processor instance, from the wiring.
 #[derive(Debug, Default)]
-pub struct Targets {
+pub(crate) struct Targets {
     /// `events.pipelines`.
     pub events: Vec<mpsc::Sender<Batch>>,
     /// `red_metrics.pipelines`.

@@ -10,7 +10,7 @@ use crate::telemetry::Telemetry;
 
 /// Counters and gauges of one processor instance in one pipeline.
 #[derive(Debug, Clone)]
-pub struct LatencyMetrics {
+pub(crate) struct LatencyMetrics {
     /// Tagged spans by kind (spike, shift, degradation, propagated, intermittent).
     pub(crate) tagged: [Counter; 5],
     /// Requests forwarded untagged because they could not be read.
@@ -41,7 +41,7 @@ pub struct LatencyMetrics {
 
 impl LatencyMetrics {
     /// Registers the series for `processor` in `pipeline`.
-    pub fn new(telemetry: &Telemetry, processor: &str, pipeline: &str) -> LatencyMetrics {
+    pub(crate) fn new(telemetry: &Telemetry, processor: &str, pipeline: &str) -> LatencyMetrics {
         let labels = || {
             vec![
                 ("processor", processor.to_string()),

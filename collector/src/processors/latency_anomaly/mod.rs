@@ -37,7 +37,7 @@
 //! ```
 
 mod alerts;
-pub mod config;
+pub(crate) mod config;
 mod episodes;
 mod event_log;
 mod handoff;
@@ -61,12 +61,12 @@ use crate::core::{Batch, Signal};
 
 mod factory;
 use alerts::Notifier;
-pub use config::LatencyAnomalyConfig;
+pub(crate) use config::LatencyAnomalyConfig;
 use episodes::EpisodeEvent;
-pub use factory::Factory;
+pub(crate) use factory::Factory;
 use handoff::Link;
-pub use handoff::Targets;
-pub use metrics::LatencyMetrics;
+pub(crate) use handoff::Targets;
+pub(crate) use metrics::LatencyMetrics;
 use tagger::{KINDS, Tagger};
 
 /// The detector's open-episode count scans every key: look at most this often.
@@ -77,7 +77,7 @@ const FINAL_FLUSH_WAIT: Duration = Duration::from_secs(2);
 
 /// Runs the processor until its input closes, then sends the RED metrics a last time and
 /// returns, releasing the pipelines in `targets`.
-pub async fn run(
+pub(crate) async fn run(
     config: LatencyAnomalyConfig,
     mut ctx: ProcessorContext,
     metrics: LatencyMetrics,

@@ -12,7 +12,7 @@ struct InFlight {
 
 /// The batches of one file that were handed on and not yet settled.
 #[derive(Debug)]
-pub struct AckWindow {
+pub(crate) struct AckWindow {
     next_seq: u64,
     inflight: VecDeque<InFlight>,
     committed: u64,
@@ -20,7 +20,7 @@ pub struct AckWindow {
 
 /// What settling a batch changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Settled {
+pub(crate) enum Settled {
     /// The committed offset moved.
     Advanced(u64),
     /// Recorded; the committed offset waits for an earlier batch.
@@ -34,7 +34,7 @@ pub enum Settled {
 
 impl AckWindow {
     /// A window whose data up to `committed` is already delivered.
-    pub fn new(committed: u64) -> AckWindow {
+    pub(crate) fn new(committed: u64) -> AckWindow {
         AckWindow {
             next_seq: 0,
             inflight: VecDeque::new(),
@@ -43,22 +43,22 @@ impl AckWindow {
     }
 
     /// The offset up to which everything is delivered.
-    pub fn committed(&self) -> u64 {
+    pub(crate) fn committed(&self) -> u64 {
         self.committed
     }
 
     /// Batches not yet settled.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.inflight.len()
     }
 
     /// Whether nothing is in flight.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.inflight.is_empty()
     }
 
     /// Records a batch ending at `end`; returns its sequence number.
-    pub fn push(&mut self, end: u64) -> u64 {
+    pub(crate) fn push(&mut self, end: u64) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.inflight.push_back(InFlight {
@@ -70,7 +70,7 @@ impl AckWindow {
     }
 
     /// Settles batch `seq`.
-    pub fn settle(&mut self, seq: u64, delivered: bool) -> Settled {
+    pub(crate) fn settle(&mut self, seq: u64, delivered: bool) -> Settled {
         let Some(entry) = self.inflight.iter_mut().find(|e| e.seq == seq) else {
             return Settled::Unknown;
         };

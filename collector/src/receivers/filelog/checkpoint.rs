@@ -6,12 +6,12 @@ use serde::{Deserialize, Serialize};
 use super::identity::FileId;
 
 /// The storage key.
-pub const KEY: &str = "checkpoints.json";
+pub(crate) const KEY: &str = "checkpoints.json";
 
 /// All files' checkpoints.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Checkpoints {
+pub(crate) struct Checkpoints {
     /// Format version.
     pub version: u32,
     /// One entry per tracked file.
@@ -21,7 +21,7 @@ pub struct Checkpoints {
 /// One file's checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileCheckpoint {
+pub(crate) struct FileCheckpoint {
     /// Last path (informational: identity is the fingerprint and inode).
     pub path: String,
     /// Device and inode.
@@ -34,13 +34,13 @@ pub struct FileCheckpoint {
 
 impl Checkpoints {
     /// Serializes.
-    pub fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         // Serializing plain structs of strings and integers cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
     }
 
     /// Parses a stored document.
-    pub fn decode(bytes: &[u8]) -> Result<Checkpoints, String> {
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Checkpoints, String> {
         let c: Checkpoints = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
         if c.version != 1 {
             return Err(format!("unsupported checkpoint version {}", c.version));

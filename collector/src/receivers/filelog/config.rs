@@ -13,7 +13,7 @@ use crate::receivers::filelog::operators::OperatorConfig;
 /// The filelog receiver's settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileLogConfig {
+pub(crate) struct FileLogConfig {
     /// `include`: glob patterns of files to read (required).
     #[serde(default)]
     pub include: Vec<String>,
@@ -95,7 +95,7 @@ pub struct FileLogConfig {
 /// `start_at`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum StartAt {
+pub(crate) enum StartAt {
     /// From the start of the file.
     Beginning,
     /// From the end (default).
@@ -106,7 +106,7 @@ pub enum StartAt {
 /// `multiline:`: exactly one of the patterns.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MultilineConfig {
+pub(crate) struct MultilineConfig {
     /// `line_start_pattern`: a record starts at each matching line.
     #[serde(default)]
     pub line_start_pattern: Option<String>,

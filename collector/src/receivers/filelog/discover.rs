@@ -17,7 +17,7 @@ const MAX_DEPTH: usize = 32;
 
 /// Built `include` / `exclude`.
 #[derive(Debug)]
-pub struct Finder {
+pub(crate) struct Finder {
     roots: Vec<(PathBuf, usize)>,
     include: GlobSet,
     exclude: GlobSet,
@@ -36,7 +36,7 @@ fn has_magic(s: &str) -> bool {
 
 impl Finder {
     /// Checks the patterns.
-    pub fn new(include: &[String], exclude: &[String]) -> Result<Finder, String> {
+    pub(crate) fn new(include: &[String], exclude: &[String]) -> Result<Finder, String> {
         if include.is_empty() {
             return Err("include must list at least one pattern".into());
         }
@@ -88,27 +88,27 @@ impl Finder {
     }
 
     /// A test for paths `include` matches and `exclude` does not, usable on another thread.
-    pub fn matcher(&self) -> impl Fn(&Path) -> bool + Send + 'static {
+    pub(crate) fn matcher(&self) -> impl Fn(&Path) -> bool + Send + 'static {
         let include = self.include.clone();
         let exclude = self.exclude.clone();
         move |path| include.is_match(path) && !exclude.is_match(path)
     }
 
     /// Directories worth watching for changes.
-    pub fn watch_roots(&self) -> impl Iterator<Item = (&Path, bool)> {
+    pub(crate) fn watch_roots(&self) -> impl Iterator<Item = (&Path, bool)> {
         self.roots
             .iter()
             .map(|(p, depth)| (p.as_path(), *depth > 1))
     }
 
     /// Whether `include` matches `path` and `exclude` does not.
-    pub fn is_match(&self, path: &Path) -> bool {
+    pub(crate) fn is_match(&self, path: &Path) -> bool {
         self.include.is_match(path) && !self.exclude.is_match(path)
     }
 
     /// Matching regular files (symlinks followed) with their `stat`, sorted and without
     /// duplicates, and the matching paths that cannot be read as files.
-    pub fn find(&self) -> Found {
+    pub(crate) fn find(&self) -> Found {
         let mut found = Found::default();
         let mut listed = HashMap::new();
         for (root, depth) in &self.roots {
@@ -175,7 +175,7 @@ impl Finder {
 
 /// What a file's `stat` said: enough to tell that it did not change since the last look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stat {
+pub(crate) struct Stat {
     /// Device and inode.
     pub id: FileId,
     /// Size in bytes.
@@ -186,7 +186,7 @@ pub struct Stat {
 
 impl Stat {
     /// From `metadata` (symlinks followed).
-    pub fn of(meta: &Metadata) -> Stat {
+    pub(crate) fn of(meta: &Metadata) -> Stat {
         Stat {
             id: FileId {
                 dev: meta.dev(),
@@ -200,7 +200,7 @@ impl Stat {
 
 /// A matching regular file.
 #[derive(Debug, Clone)]
-pub struct Listed {
+pub(crate) struct Listed {
     /// Where it was found.
     pub path: PathBuf,
     /// Its `stat` at that moment.
@@ -208,7 +208,7 @@ pub struct Listed {
 }
 
 /// Looks at one path (an event named it): its `stat` if it is a regular file.
-pub fn look(path: &Path) -> Result<Stat, Unusable> {
+pub(crate) fn look(path: &Path) -> Result<Stat, Unusable> {
     match std::fs::metadata(path) {
         Ok(meta) if meta.is_file() => Ok(Stat::of(&meta)),
         Ok(meta) if meta.is_dir() => Err(Unusable::Directory),
@@ -219,7 +219,7 @@ pub fn look(path: &Path) -> Result<Stat, Unusable> {
 
 /// What one walk found.
 #[derive(Debug, Default)]
-pub struct Found {
+pub(crate) struct Found {
     /// Regular files to read.
     pub files: Vec<Listed>,
     /// Paths the patterns match that are not readable files.
@@ -228,7 +228,7 @@ pub struct Found {
 
 /// Why a matching path is not read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Unusable {
+pub(crate) enum Unusable {
     /// A directory (its contents are still searched).
     Directory,
     /// A FIFO, socket or device: opening or reading it could block.
@@ -239,7 +239,8 @@ pub enum Unusable {
 
 impl Found {
     /// The files' paths.
-    pub fn paths(&self) -> Vec<PathBuf> {
+    #[cfg(test)]
+    pub(crate) fn paths(&self) -> Vec<PathBuf> {
         self.files.iter().map(|f| f.path.clone()).collect()
     }
 }

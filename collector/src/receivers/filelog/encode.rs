@@ -207,7 +207,7 @@ fn put_log_record(out: &mut Vec<u8>, entry: &Entry, observed: u64) {
 
 /// Encodes entries, one `ResourceLogs` (with one empty-scope `ScopeLogs`) per run of entries
 /// with the same resource.
-pub fn encode(entries: Vec<Entry>, observed_unix_nano: u64) -> Vec<u8> {
+pub(crate) fn encode(entries: Vec<Entry>, observed_unix_nano: u64) -> Vec<u8> {
     encode_entries(&entries, observed_unix_nano)
 }
 
@@ -221,7 +221,7 @@ struct Run<'a> {
 }
 
 /// [`encode`] without taking ownership.
-pub fn encode_entries(entries: &[Entry], observed_unix_nano: u64) -> Vec<u8> {
+pub(crate) fn encode_entries(entries: &[Entry], observed_unix_nano: u64) -> Vec<u8> {
     // Runs of entries sharing a resource, each with its records' sizes (needed twice: the
     // enclosing lengths, then each record's own prefix), its ResourceLogs and its ScopeLogs
     // content lengths.

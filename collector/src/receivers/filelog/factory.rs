@@ -12,7 +12,7 @@ use crate::receivers::ReceiverContext;
 
 /// Builds `filelog` receivers.
 #[derive(Debug)]
-pub struct Factory;
+pub(crate) struct Factory;
 
 impl FactoryTrait for Factory {
     type Config = FileLogConfig;

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 /// Device and inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct FileId {
+pub(crate) struct FileId {
     /// Device.
     pub dev: u64,
     /// Inode.
@@ -26,7 +26,7 @@ pub struct FileId {
 
 /// A file found by this poll.
 #[derive(Debug, Clone)]
-pub struct Candidate {
+pub(crate) struct Candidate {
     /// Where it was found.
     pub path: PathBuf,
     /// Its device and inode.
@@ -39,7 +39,7 @@ pub struct Candidate {
 
 /// A file already tracked (an open reader or a checkpoint entry).
 #[derive(Debug, Clone)]
-pub struct Known {
+pub(crate) struct Known {
     /// The tracker's key.
     pub key: u64,
     /// Device and inode when last seen.
@@ -54,7 +54,7 @@ pub struct Known {
 
 /// What to do with a candidate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// It is tracked file `key`.
     Same(u64),
     /// Its inode is tracked as `key` but its content was replaced: orphan `key`, read this
@@ -69,7 +69,7 @@ pub enum Decision {
 }
 
 /// Whether `candidate` begins with the bytes `known` began with.
-pub fn same_start(known: &[u8], candidate: &[u8]) -> bool {
+pub(crate) fn same_start(known: &[u8], candidate: &[u8]) -> bool {
     !known.is_empty() && candidate.starts_with(known)
 }
 
@@ -124,7 +124,7 @@ impl<'a> Index<'a> {
 }
 
 /// One decision per candidate, in order.
-pub fn decide(known: &[Known], candidates: &[Candidate]) -> Vec<Decision> {
+pub(crate) fn decide(known: &[Known], candidates: &[Candidate]) -> Vec<Decision> {
     let index = Index::new(known);
     let mut decisions = vec![Decision::New; candidates.len()];
     let mut claimed: HashSet<u64> = HashSet::new();

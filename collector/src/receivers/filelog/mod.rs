@@ -8,18 +8,18 @@
 //! tracking; [`checkpoint`] what is persisted; [`encode`] records to OTLP; [`watch`] change
 //! notifications; [`tailer`] the loop.
 
-pub mod acks;
-pub mod checkpoint;
-pub mod config;
-pub mod discover;
-pub mod encode;
+pub(crate) mod acks;
+pub(crate) mod checkpoint;
+pub(crate) mod config;
+pub(crate) mod discover;
+pub(crate) mod encode;
 mod factory;
-pub mod identity;
-pub mod operators;
-pub mod reader;
-pub mod split;
-pub mod tailer;
-pub mod watch;
+pub(crate) mod identity;
+pub(crate) mod operators;
+pub(crate) mod reader;
+pub(crate) mod split;
+pub(crate) mod tailer;
+pub(crate) mod watch;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -28,8 +28,8 @@ use regex::Regex;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub use config::FileLogConfig;
-pub use factory::Factory;
+pub(crate) use config::FileLogConfig;
+pub(crate) use factory::Factory;
 
 use super::ReceiverContext;
 use crate::Error;
@@ -107,7 +107,7 @@ impl Validate for FileLogConfig {
 }
 
 /// Starts tailing, keeping checkpoints in `storage` when given.
-pub async fn start(
+pub(crate) async fn start(
     config: &FileLogConfig,
     storage: Option<&FileStorage>,
     ctx: ReceiverContext,

@@ -22,7 +22,7 @@ const CHUNK: usize = 64 * 1024;
 
 /// How a reader is built.
 #[derive(Debug, Clone)]
-pub struct ReaderSettings {
+pub(crate) struct ReaderSettings {
     /// `fingerprint_size`.
     pub fingerprint_size: usize,
     /// `max_log_size`.
@@ -116,7 +116,7 @@ impl Source {
 
 /// Why reading stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadStatus {
+pub(crate) enum ReadStatus {
     /// The batch limits were reached; there is more to read.
     More,
     /// The end of the file.
@@ -127,7 +127,7 @@ pub enum ReadStatus {
 
 /// One tracked file.
 #[derive(Debug)]
-pub struct Reader {
+pub(crate) struct Reader {
     /// Tracker key.
     pub key: u64,
     /// Last path it was seen at.
@@ -163,7 +163,7 @@ pub struct Reader {
 
 impl Reader {
     /// Opens `path` for reading from `offset`.
-    pub fn open(
+    pub(crate) fn open(
         key: u64,
         path: &Path,
         file: File,
@@ -206,7 +206,7 @@ impl Reader {
     }
 
     /// Identity for matching against this poll's files.
-    pub fn known(&self) -> Known {
+    pub(crate) fn known(&self) -> Known {
         Known {
             key: self.key,
             id: self.id,
@@ -217,17 +217,22 @@ impl Reader {
     }
 
     /// Whether it still holds an open handle it may read.
-    pub fn is_open(&self) -> bool {
+    pub(crate) fn is_open(&self) -> bool {
         self.source.is_some()
     }
 
     /// Stops reading the handle (the content was replaced); the reader waits for a copy.
-    pub fn orphan(&mut self) {
+    pub(crate) fn orphan(&mut self) {
         self.source = None;
     }
 
     /// Continues in another file that holds the same content (a rotated copy).
-    pub fn adopt(&mut self, path: &Path, file: File, fingerprint: Vec<u8>) -> io::Result<()> {
+    pub(crate) fn adopt(
+        &mut self,
+        path: &Path,
+        file: File,
+        fingerprint: Vec<u8>,
+    ) -> io::Result<()> {
         let meta = file.metadata()?;
         self.id = FileId {
             dev: meta.dev(),
@@ -250,7 +255,7 @@ impl Reader {
     }
 
     /// Extends a short fingerprint as the file grows.
-    pub fn refresh_fingerprint(&mut self, fingerprint: Vec<u8>) {
+    pub(crate) fn refresh_fingerprint(&mut self, fingerprint: Vec<u8>) {
         if fingerprint.len() > self.fingerprint.len() && fingerprint.starts_with(&self.fingerprint)
         {
             self.fingerprint = fingerprint;
@@ -258,7 +263,7 @@ impl Reader {
     }
 
     /// Forgets everything after `offset` and reads from there again (a delivery failed).
-    pub fn rewind(&mut self, offset: u64) {
+    pub(crate) fn rewind(&mut self, offset: u64) {
         self.lines = LineBuffer::new(self.settings.encoding, self.settings.max_log_size, offset);
         self.aggregator =
             Aggregator::new(self.settings.multiline.clone(), self.settings.max_log_size);
@@ -268,7 +273,7 @@ impl Reader {
     }
 
     /// Reads records into `out` until `max_records` or `max_bytes` of text, or the end.
-    pub fn read(
+    pub(crate) fn read(
         &mut self,
         now: Instant,
         max_records: usize,
@@ -360,19 +365,19 @@ impl Reader {
     }
 
     /// The size of the open file (compressed size for gzip).
-    pub fn size(&self) -> Option<u64> {
+    pub(crate) fn size(&self) -> Option<u64> {
         let source = self.source.as_ref()?;
         source.file().metadata().ok().map(|m| m.len())
     }
 
     /// Whether the file was read to its end and everything read was delivered.
-    pub fn finished(&self) -> bool {
+    pub(crate) fn finished(&self) -> bool {
         self.drained && self.acks.is_empty() && self.acks.committed() == self.emitted
     }
 }
 
 /// Reads the first `size` bytes (fewer if the file is shorter).
-pub fn fingerprint(file: &File, size: usize) -> io::Result<Vec<u8>> {
+pub(crate) fn fingerprint(file: &File, size: usize) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; size];
     let n = read_full_at(file, &mut buf, 0)?;
     buf.truncate(n);

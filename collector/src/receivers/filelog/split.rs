@@ -6,7 +6,7 @@ use regex::Regex;
 
 /// `encoding`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
+pub(crate) enum Encoding {
     /// UTF-8; invalid bytes become U+FFFD, never dropped.
     Utf8,
     /// UTF-16 little-endian.
@@ -17,7 +17,7 @@ pub enum Encoding {
 
 impl Encoding {
     /// Parses the Collector's names (case-insensitive).
-    pub fn parse(s: &str) -> Result<Encoding, String> {
+    pub(crate) fn parse(s: &str) -> Result<Encoding, String> {
         match s.to_ascii_lowercase().as_str() {
             "" | "utf-8" | "utf8" | "ascii" | "us-ascii" => Ok(Encoding::Utf8),
             "utf-16le" | "utf16le" | "utf-16" => Ok(Encoding::Utf16Le),
@@ -44,7 +44,7 @@ impl Encoding {
     }
 
     /// Decodes, replacing invalid sequences.
-    pub fn decode(self, bytes: &[u8]) -> String {
+    pub(crate) fn decode(self, bytes: &[u8]) -> String {
         match self {
             // Valid UTF-8 is by far the common case, and checking it whole is much cheaper
             // than the chunk-by-chunk walk of `from_utf8_lossy`.
@@ -70,7 +70,7 @@ impl Encoding {
 
 /// One line (or a `max_log_size` piece of one).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Line {
+pub(crate) struct Line {
     /// Decoded text without the newline.
     pub text: String,
     /// File offset just past this line (and its newline).
@@ -81,7 +81,7 @@ pub struct Line {
 
 /// Bytes read but not yet returned as lines.
 #[derive(Debug)]
-pub struct LineBuffer {
+pub(crate) struct LineBuffer {
     encoding: Encoding,
     max_log_size: usize,
     /// `buf[pos..]` is held; the consumed prefix is dropped only when more bytes are appended,
@@ -94,7 +94,7 @@ pub struct LineBuffer {
 
 impl LineBuffer {
     /// An empty buffer positioned at `offset`.
-    pub fn new(encoding: Encoding, max_log_size: usize, offset: u64) -> LineBuffer {
+    pub(crate) fn new(encoding: Encoding, max_log_size: usize, offset: u64) -> LineBuffer {
         LineBuffer {
             encoding,
             max_log_size: max_log_size.max(encoding.unit() * 2),
@@ -109,17 +109,17 @@ impl LineBuffer {
     }
 
     /// File offset just past the bytes held.
-    pub fn end(&self) -> u64 {
+    pub(crate) fn end(&self) -> u64 {
         self.start + self.len() as u64
     }
 
     /// Bytes held.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.buf.len() - self.pos
     }
 
     /// Whether nothing is held.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
@@ -131,18 +131,13 @@ impl LineBuffer {
         self.max_log_size + self.encoding.newline().len()
     }
 
-    /// Whether the buffer is full enough that reading more is pointless before taking a line.
-    pub fn is_full(&self) -> bool {
-        self.len() >= self.window()
-    }
-
     /// Room left before a line would be split.
-    pub fn room(&self) -> usize {
+    pub(crate) fn room(&self) -> usize {
         self.window().saturating_sub(self.len())
     }
 
     /// Appends bytes read at [`end`](Self::end).
-    pub fn extend(&mut self, bytes: &[u8]) {
+    pub(crate) fn extend(&mut self, bytes: &[u8]) {
         if self.pos > 0 {
             // Only the unfinished tail moves, once per read.
             self.buf.drain(..self.pos);
@@ -152,7 +147,7 @@ impl LineBuffer {
     }
 
     /// The next complete line; with `flush`, the unterminated rest counts as a line too.
-    pub fn next_line(&mut self, flush: bool) -> Option<Line> {
+    pub(crate) fn next_line(&mut self, flush: bool) -> Option<Line> {
         let newline = self.encoding.newline();
         let held = self.held();
         let limit = held.len().min(self.max_log_size + newline.len());
@@ -220,7 +215,7 @@ impl LineBuffer {
 
 /// `multiline:` settings, built.
 #[derive(Debug, Clone)]
-pub enum Multiline {
+pub(crate) enum Multiline {
     /// A record starts at each line matching the pattern.
     Start(Regex),
     /// A record ends at each line matching the pattern.
@@ -229,7 +224,7 @@ pub enum Multiline {
 
 /// A record: one line, or several joined by multiline.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
+pub(crate) struct Record {
     /// The text.
     pub text: String,
     /// File offset just past the record.
@@ -240,7 +235,7 @@ pub struct Record {
 
 /// Joins lines into records.
 #[derive(Debug)]
-pub struct Aggregator {
+pub(crate) struct Aggregator {
     multiline: Option<Multiline>,
     max_log_size: usize,
     pending: Option<Record>,
@@ -248,7 +243,7 @@ pub struct Aggregator {
 
 impl Aggregator {
     /// An aggregator; without `multiline` every line is a record.
-    pub fn new(multiline: Option<Multiline>, max_log_size: usize) -> Aggregator {
+    pub(crate) fn new(multiline: Option<Multiline>, max_log_size: usize) -> Aggregator {
         Aggregator {
             multiline,
             max_log_size,
@@ -257,12 +252,12 @@ impl Aggregator {
     }
 
     /// Whether a record is waiting for more lines.
-    pub fn has_pending(&self) -> bool {
+    pub(crate) fn has_pending(&self) -> bool {
         self.pending.is_some()
     }
 
     /// Takes a line; returns a record when one is complete.
-    pub fn push(&mut self, line: Line) -> Option<Record> {
+    pub(crate) fn push(&mut self, line: Line) -> Option<Record> {
         let Some(multiline) = &self.multiline else {
             return Some(Record {
                 text: line.text,
@@ -325,7 +320,7 @@ impl Aggregator {
     }
 
     /// The waiting record (force flush or end of file).
-    pub fn flush(&mut self) -> Option<Record> {
+    pub(crate) fn flush(&mut self) -> Option<Record> {
         self.pending.take()
     }
 }

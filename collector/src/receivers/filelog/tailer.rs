@@ -61,7 +61,7 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(10);
 /// what notifications cannot see (writes through another host on a network filesystem, files
 /// renamed out of the watched directories), so one second bounds that delay while 10,000 idle
 /// files cost about 10,000 `stat`s a second.
-pub const RESCAN_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const RESCAN_INTERVAL: Duration = Duration::from_secs(1);
 /// Paths named by notifications and looked at in one pass; more wait for the next pass.
 const MAX_LOOKS: usize = 4096;
 
@@ -69,7 +69,7 @@ type AckFuture = Pin<Box<dyn Future<Output = (u64, u64, bool)> + Send>>;
 
 /// Self-metrics of one filelog receiver.
 #[derive(Debug, Clone)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     receiver: ReceiverMetrics,
     open_files: Gauge,
     reading_files: Gauge,
@@ -87,7 +87,7 @@ pub struct Metrics {
 
 impl Metrics {
     /// Registers the receiver's metrics.
-    pub fn new(telemetry: &Telemetry, id: &str) -> Metrics {
+    pub(crate) fn new(telemetry: &Telemetry, id: &str) -> Metrics {
         let labels = || vec![("receiver", id.to_string())];
         Metrics {
             receiver: telemetry.receiver(id, "file", Signal::Logs),
@@ -153,7 +153,7 @@ impl Metrics {
 
 /// Everything the loop needs, built and checked by `start`.
 #[derive(Debug)]
-pub struct Setup {
+pub(crate) struct Setup {
     /// The receiver id.
     pub id: String,
     /// The configuration.
@@ -198,7 +198,7 @@ struct Look {
 }
 
 /// The running receiver.
-pub struct Tailer {
+pub(crate) struct Tailer {
     s: Setup,
     consumer: Option<Consumer>,
     readers: BTreeMap<u64, Reader>,
@@ -241,7 +241,7 @@ enum Flow {
 impl Tailer {
     /// Loads checkpoints (a corrupt document is reported and ignored: files are then read
     /// according to `start_at`).
-    pub fn new(mut s: Setup) -> Tailer {
+    pub(crate) fn new(mut s: Setup) -> Tailer {
         let mut parked = BTreeMap::new();
         let mut next_key = 0;
         if let Some(storage) = &s.storage {
@@ -325,7 +325,7 @@ impl Tailer {
     }
 
     /// Runs until `shutdown`, then waits for batches in flight and saves checkpoints.
-    pub async fn run(mut self, shutdown: CancellationToken) {
+    pub(crate) async fn run(mut self, shutdown: CancellationToken) {
         let mut next_poll = Instant::now();
         loop {
             self.take_notices();

@@ -20,11 +20,11 @@ use super::discover::Finder;
 
 /// Notices waiting for the tailer. Beyond this the tailer is told to rescan instead: one full
 /// listing replaces any number of lost notices.
-pub const QUEUE: usize = 8192;
+pub(crate) const QUEUE: usize = 8192;
 
 /// What a notification said.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Notice {
+pub(crate) enum Notice {
     /// Data was written to this path (or it was truncated, or its attributes changed).
     Written(PathBuf),
     /// Something appeared at this path (created, or renamed to it).
@@ -45,7 +45,7 @@ pub enum Notice {
 }
 
 /// A running watch. Dropping it stops the notifications.
-pub struct Watch {
+pub(crate) struct Watch {
     _watcher: Option<notify::RecommendedWatcher>,
     /// Whether every directory to list is watched (otherwise the tailer polls).
     pub complete: bool,
@@ -92,7 +92,7 @@ fn translate(event: notify::Event, is_included: &dyn Fn(&Path) -> bool) -> Vec<N
 /// Starts watching the directories `finder` lists. Never fails: without notifications the
 /// tailer polls. `lost` is set when a notice did not fit in `tx`'s queue; the queue being full,
 /// the tailer is awake and sees it once it has taken what is queued.
-pub fn start(
+pub(crate) fn start(
     receiver: &str,
     finder: &Finder,
     tx: mpsc::Sender<Notice>,

@@ -10,7 +10,7 @@ use serde::Deserialize;
 /// The hostmetrics receiver: which scrapers run, how often, and against which root.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct HostMetricsConfig {
+pub(crate) struct HostMetricsConfig {
     /// Time between scrapes (default `1m`, as the Collector's).
     #[serde(with = "humantime_serde")]
     pub collection_interval: Duration,
@@ -38,7 +38,7 @@ impl Default for HostMetricsConfig {
 /// `scrapers:`; a key that is present (even with an empty body) enables that scraper.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Scrapers {
+pub(crate) struct Scrapers {
     /// `system.cpu.*` per logical CPU.
     #[serde(deserialize_with = "crate::config::present")]
     pub cpu: Option<CpuConfig>,
@@ -71,18 +71,18 @@ pub struct Scrapers {
 /// Per-metric switch, as the Collector's `metrics: <name>: enabled:`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MetricToggle {
+pub(crate) struct MetricToggle {
     /// Whether the metric is emitted.
     pub enabled: bool,
 }
 
 /// Overrides of which metrics a scraper emits, by metric name.
-pub type MetricToggles = BTreeMap<String, MetricToggle>;
+pub(crate) type MetricToggles = BTreeMap<String, MetricToggle>;
 
 /// A scraper with no options besides metric switches.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct BasicConfig {
+pub(crate) struct BasicConfig {
     /// Metric switches.
     pub metrics: MetricToggles,
 }
@@ -90,7 +90,7 @@ pub struct BasicConfig {
 /// `scrapers: cpu:`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct CpuConfig {
+pub(crate) struct CpuConfig {
     /// Metric switches (`system.cpu.utilization`, `system.cpu.frequency`,
     /// `system.cpu.logical.count` are off by default).
     pub metrics: MetricToggles,
@@ -99,7 +99,7 @@ pub struct CpuConfig {
 /// `scrapers: load:`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct LoadConfig {
+pub(crate) struct LoadConfig {
     /// Divide the load averages by the number of logical CPUs.
     pub cpu_average: bool,
     /// Metric switches.
@@ -109,7 +109,7 @@ pub struct LoadConfig {
 /// How filter entries are compared.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum MatchType {
+pub(crate) enum MatchType {
     /// Exact string equality.
     #[default]
     Strict,
@@ -120,7 +120,7 @@ pub enum MatchType {
 /// `include:`/`exclude:` of device names.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct DeviceFilter {
+pub(crate) struct DeviceFilter {
     /// Device names or patterns.
     pub devices: Vec<String>,
     /// How `devices` match.
@@ -130,7 +130,7 @@ pub struct DeviceFilter {
 /// `include:`/`exclude:` of network interfaces.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct InterfaceFilter {
+pub(crate) struct InterfaceFilter {
     /// Interface names or patterns.
     pub interfaces: Vec<String>,
     /// How `interfaces` match.
@@ -140,7 +140,7 @@ pub struct InterfaceFilter {
 /// Filesystem type filter.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct FsTypeFilter {
+pub(crate) struct FsTypeFilter {
     /// Filesystem types or patterns (`ext4`, `tmpfs`).
     pub fs_types: Vec<String>,
     /// How `fs_types` match.
@@ -150,7 +150,7 @@ pub struct FsTypeFilter {
 /// Mount point filter.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct MountPointFilter {
+pub(crate) struct MountPointFilter {
     /// Mount points or patterns.
     pub mount_points: Vec<String>,
     /// How `mount_points` match.
@@ -160,7 +160,7 @@ pub struct MountPointFilter {
 /// Process executable name filter.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct NameFilter {
+pub(crate) struct NameFilter {
     /// Executable names or patterns.
     pub names: Vec<String>,
     /// How `names` match.
@@ -170,7 +170,7 @@ pub struct NameFilter {
 /// `scrapers: disk:`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct DiskConfig {
+pub(crate) struct DiskConfig {
     /// Only these devices.
     pub include: Option<DeviceFilter>,
     /// Never these devices.
@@ -182,7 +182,7 @@ pub struct DiskConfig {
 /// `scrapers: filesystem:`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct FilesystemConfig {
+pub(crate) struct FilesystemConfig {
     /// Only these devices.
     pub include_devices: Option<DeviceFilter>,
     /// Never these devices.
@@ -205,7 +205,7 @@ pub struct FilesystemConfig {
 /// `scrapers: network:`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct NetworkConfig {
+pub(crate) struct NetworkConfig {
     /// Only these interfaces.
     pub include: Option<InterfaceFilter>,
     /// Never these interfaces.
@@ -217,7 +217,7 @@ pub struct NetworkConfig {
 /// `scrapers: process:`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ProcessConfig {
+pub(crate) struct ProcessConfig {
     /// Only processes whose executable name matches.
     pub include: Option<NameFilter>,
     /// Never processes whose executable name matches.

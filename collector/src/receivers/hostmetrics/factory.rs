@@ -11,7 +11,7 @@ use crate::receivers::ReceiverContext;
 
 /// Builds `hostmetrics` receivers.
 #[derive(Debug)]
-pub struct Factory;
+pub(crate) struct Factory;
 
 impl FactoryTrait for Factory {
     type Config = HostMetricsConfig;

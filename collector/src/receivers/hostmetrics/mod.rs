@@ -2,7 +2,7 @@
 //! process figures from the kernel on an interval, named exactly as the Collector's
 //! `hostmetricsreceiver` names them, and hands them to the metrics pipelines.
 
-pub mod config;
+pub(crate) mod config;
 mod factory;
 pub(crate) mod scrapers;
 
@@ -13,7 +13,7 @@ mod semconv_tests;
 #[cfg(test)]
 pub(crate) mod test_support;
 
-pub use factory::Factory;
+pub(crate) use factory::Factory;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -24,7 +24,7 @@ use lookout_proto::otlp::metrics::v1::{ResourceMetrics, ScopeMetrics};
 use lookout_proto::otlp::resource::v1::Resource;
 use tokio::task::JoinHandle;
 
-pub use config::HostMetricsConfig;
+pub(crate) use config::HostMetricsConfig;
 
 use self::scrapers::{
     Enabled, Env, Scraper, cpu, disk, filesystem, load, memory, network, paging, process, processes,
@@ -126,7 +126,7 @@ impl crate::component::Validate for HostMetricsConfig {
 }
 
 /// Starts the scrape loop; it stops when the context's shutdown fires.
-pub async fn start(
+pub(crate) async fn start(
     config: &HostMetricsConfig,
     ctx: ReceiverContext,
 ) -> Result<Vec<JoinHandle<()>>, Error> {

@@ -10,7 +10,7 @@ use crate::net::client::ClientTlsConfig;
 /// The httpcheck receiver: HTTP endpoints probed on an interval.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct HttpCheckConfig {
+pub(crate) struct HttpCheckConfig {
     /// Endpoints to probe; at least one.
     pub targets: Vec<TargetConfig>,
     /// Time between probes (default `1m`, as the Collector's).
@@ -39,7 +39,7 @@ impl Default for HttpCheckConfig {
 /// One `targets:` entry.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct TargetConfig {
+pub(crate) struct TargetConfig {
     /// URL to probe (`http://` or `https://`).
     pub endpoint: String,
     /// Further URLs probed with the same settings, as the Collector's `endpoints:`.

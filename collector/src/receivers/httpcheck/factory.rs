@@ -11,7 +11,7 @@ use crate::receivers::ReceiverContext;
 
 /// Builds `httpcheck` receivers.
 #[derive(Debug)]
-pub struct Factory;
+pub(crate) struct Factory;
 
 impl FactoryTrait for Factory {
     type Config = HttpCheckConfig;

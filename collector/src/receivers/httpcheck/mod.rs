@@ -7,20 +7,20 @@
 //! another's report.
 
 pub(crate) mod cert;
-pub mod config;
+pub(crate) mod config;
 mod factory;
 mod probe;
 #[cfg(test)]
 mod tests;
 
-pub use factory::Factory;
+pub(crate) use factory::Factory;
 use std::sync::Arc;
 
 use lookout_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use lookout_proto::otlp::metrics::v1::{ResourceMetrics, ScopeMetrics};
 use tokio::task::JoinHandle;
 
-pub use config::HttpCheckConfig;
+pub(crate) use config::HttpCheckConfig;
 
 use self::probe::Target;
 use super::ReceiverContext;
@@ -65,7 +65,7 @@ impl crate::component::Validate for HttpCheckConfig {
 }
 
 /// Starts the probe loop; it stops when the context's shutdown fires.
-pub async fn start(
+pub(crate) async fn start(
     config: &HttpCheckConfig,
     ctx: ReceiverContext,
 ) -> Result<Vec<JoinHandle<()>>, Error> {

@@ -8,7 +8,7 @@ use crate::config::shared::size;
 /// (`grpc:`) means its defaults.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct OtlpReceiverConfig {
+pub(crate) struct OtlpReceiverConfig {
     /// Protocols to serve.
     pub protocols: Protocols,
 }
@@ -16,7 +16,7 @@ pub struct OtlpReceiverConfig {
 /// `protocols:`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Protocols {
+pub(crate) struct Protocols {
     /// OTLP/gRPC.
     #[serde(deserialize_with = "crate::config::present")]
     pub grpc: Option<GrpcServerConfig>,
@@ -28,7 +28,7 @@ pub struct Protocols {
 /// `protocols: grpc:`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct GrpcServerConfig {
+pub(crate) struct GrpcServerConfig {
     /// `host:port` to listen on. Default `127.0.0.1:4317` (the Collector's `localhost:4317`).
     pub endpoint: String,
     /// Largest request accepted, in MiB, after decompression (default 4, as gRPC's).
@@ -53,7 +53,7 @@ impl Default for GrpcServerConfig {
 /// Listener transport.
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Transport {
+pub(crate) enum Transport {
     /// TCP.
     #[default]
     Tcp,
@@ -62,7 +62,7 @@ pub enum Transport {
 /// `protocols: http:`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct HttpServerConfig {
+pub(crate) struct HttpServerConfig {
     /// `host:port` to listen on. Default `127.0.0.1:4318`.
     pub endpoint: String,
     /// Largest body accepted, compressed or not (default 20 MiB, as the Collector's).

@@ -3,7 +3,7 @@
 //! Requests are checked in one pass over their bytes and handed on as bytes; they are never
 //! decoded into message trees (JSON bodies are converted to protobuf once, at the edge).
 
-pub mod config;
+pub(crate) mod config;
 mod factory;
 mod grpc;
 mod http;
@@ -12,15 +12,15 @@ mod salvage;
 
 use tokio::task::JoinHandle;
 
-pub use config::OtlpReceiverConfig;
-pub use factory::Factory;
+pub(crate) use config::OtlpReceiverConfig;
+pub(crate) use factory::Factory;
 
 use super::ReceiverContext;
 use crate::Error;
 use crate::net;
 
 /// Binds the configured listeners and serves them until the context's shutdown fires.
-pub async fn start(
+pub(crate) async fn start(
     config: &OtlpReceiverConfig,
     ctx: ReceiverContext,
 ) -> Result<Vec<JoinHandle<()>>, Error> {

@@ -13,7 +13,7 @@ const INLINE_KEY: usize = 22;
 /// An attribute key. Keys are short and repeat on every record, so storing them inline saves
 /// one allocation (and its free) per key and record.
 #[derive(Clone)]
-pub struct Key(KeyRepr);
+pub(crate) struct Key(KeyRepr);
 
 #[derive(Clone)]
 enum KeyRepr {
@@ -34,7 +34,7 @@ impl Key {
     }
 
     /// The key as text.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         match &self.0 {
             // Built from a `&str` in `From`, so always valid.
             KeyRepr::Inline { .. } => std::str::from_utf8(self.as_bytes()).unwrap_or_default(),
@@ -112,13 +112,13 @@ fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
 /// where a vector beats a B-tree (one allocation, no nodes); the order is the one
 /// `serde_json::Map` iterates in, so the encoded records are unchanged.
 #[derive(Clone, Default, PartialEq)]
-pub struct Attributes {
+pub(crate) struct Attributes {
     items: Vec<(Key, Value)>,
 }
 
 impl Attributes {
     /// An empty map.
-    pub fn new() -> Attributes {
+    pub(crate) fn new() -> Attributes {
         Attributes::default()
     }
 
@@ -147,7 +147,7 @@ impl Attributes {
 
     /// Built from keys in any order, possibly repeated (the last value wins, as with
     /// `serde_json::Map`): one sort instead of an ordered insertion per key.
-    pub fn from_unsorted(mut items: Vec<(Key, Value)>) -> Attributes {
+    pub(crate) fn from_unsorted(mut items: Vec<(Key, Value)>) -> Attributes {
         if !items.is_sorted_by(|(a, _), (b, _)| bytes_cmp(a.as_bytes(), b.as_bytes()).is_lt()) {
             // Stable, so equal keys stay in input order and the last one can be kept.
             items.sort_by(|(a, _), (b, _)| bytes_cmp(a.as_bytes(), b.as_bytes()));
@@ -166,17 +166,18 @@ impl Attributes {
     }
 
     /// Number of keys.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.items.len()
     }
 
     /// Whether there are no keys.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
 
     /// The value of `key`.
-    pub fn get(&self, key: &str) -> Option<&Value> {
+    pub(crate) fn get(&self, key: &str) -> Option<&Value> {
         let key = key.as_bytes();
         self.items
             .iter()
@@ -185,7 +186,7 @@ impl Attributes {
     }
 
     /// The value of `key`, mutably.
-    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+    pub(crate) fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
         let key = key.as_bytes();
         self.items
             .iter_mut()
@@ -194,12 +195,12 @@ impl Attributes {
     }
 
     /// Whether `key` is present.
-    pub fn contains_key(&self, key: &str) -> bool {
+    pub(crate) fn contains_key(&self, key: &str) -> bool {
         self.position(key).is_some()
     }
 
     /// Sets `key`, returning the value it replaced.
-    pub fn insert(&mut self, key: Key, value: Value) -> Option<Value> {
+    pub(crate) fn insert(&mut self, key: Key, value: Value) -> Option<Value> {
         if let Some(old) = self.get_mut(key.as_str()) {
             return Some(std::mem::replace(old, value));
         }
@@ -209,7 +210,7 @@ impl Attributes {
     }
 
     /// Sets `key` unless it is present.
-    pub fn insert_if_absent(&mut self, key: Key, value: Value) {
+    pub(crate) fn insert_if_absent(&mut self, key: Key, value: Value) {
         if let Err(i) = self.find(key.as_str()) {
             self.items.insert(i, (key, value));
         }
@@ -220,7 +221,11 @@ impl Attributes {
     // `get_mut` cannot express this, as returning its borrow keeps `self` borrowed on the
     // insertion path too.
     #[allow(clippy::indexing_slicing)]
-    pub fn get_or_insert_with(&mut self, key: &str, make: impl FnOnce() -> Value) -> &mut Value {
+    pub(crate) fn get_or_insert_with(
+        &mut self,
+        key: &str,
+        make: impl FnOnce() -> Value,
+    ) -> &mut Value {
         let i = match self.find(key) {
             Ok(i) => i,
             Err(i) => {
@@ -232,22 +237,22 @@ impl Attributes {
     }
 
     /// Removes `key`.
-    pub fn remove(&mut self, key: &str) -> Option<Value> {
+    pub(crate) fn remove(&mut self, key: &str) -> Option<Value> {
         self.position(key).map(|i| self.items.remove(i).1)
     }
 
     /// Keys and values in key order.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.items.iter().map(|(k, v)| (k.as_str(), v))
     }
 
     /// Keys (as UTF-8 bytes) and values in key order, for writers that need no `&str`.
-    pub fn iter_bytes(&self) -> impl Iterator<Item = (&[u8], &Value)> {
+    pub(crate) fn iter_bytes(&self) -> impl Iterator<Item = (&[u8], &Value)> {
         self.items.iter().map(|(k, v)| (k.as_bytes(), v))
     }
 
     /// The map as a JSON object.
-    pub fn into_json(self) -> Map<String, Value> {
+    pub(crate) fn into_json(self) -> Map<String, Value> {
         self.items
             .into_iter()
             .map(|(k, v)| (k.as_str().to_string(), v))
@@ -297,7 +302,7 @@ impl IntoIterator for Attributes {
 
 /// One log record while it moves through the operators.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// The body: the raw line until a parser replaces or extends it.
     pub body: Value,
     /// Record attributes.
@@ -320,7 +325,7 @@ pub struct Entry {
 
 impl Entry {
     /// A record whose body is `line`.
-    pub fn from_line(line: String) -> Entry {
+    pub(crate) fn from_line(line: String) -> Entry {
         Entry {
             body: Value::String(line),
             ..Entry::default()
@@ -328,7 +333,7 @@ impl Entry {
     }
 
     /// The value at `field`, if present.
-    pub fn get(&self, field: &Field) -> Option<&Value> {
+    pub(crate) fn get(&self, field: &Field) -> Option<&Value> {
         let (mut current, path) = match field {
             Field::Body(path) => (&self.body, path.as_slice()),
             Field::Attributes(path) => {
@@ -347,7 +352,7 @@ impl Entry {
     }
 
     /// Sets `field`, creating intermediate maps (and replacing non-map values on the way).
-    pub fn set(&mut self, field: &Field, value: Value) {
+    pub(crate) fn set(&mut self, field: &Field, value: Value) {
         let (map, path) = match field {
             Field::Body(path) => {
                 if path.is_empty() {
@@ -388,7 +393,7 @@ impl Entry {
     }
 
     /// Removes and returns the value at `field`.
-    pub fn delete(&mut self, field: &Field) -> Option<Value> {
+    pub(crate) fn delete(&mut self, field: &Field) -> Option<Value> {
         let (map, path) = match field {
             Field::Body(path) => {
                 if path.is_empty() {
@@ -445,7 +450,7 @@ fn delete_in(map: &mut Map<String, Value>, path: &[String]) -> Option<Value> {
 
 /// A path into an [`Entry`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Field {
+pub(crate) enum Field {
     /// `body` or `body.a.b`.
     Body(Vec<String>),
     /// `attributes` or `attributes.a.b`.
@@ -456,18 +461,18 @@ pub enum Field {
 
 impl Field {
     /// `body`.
-    pub fn body() -> Field {
+    pub(crate) fn body() -> Field {
         Field::Body(Vec::new())
     }
 
     /// `attributes.<key>` for a single (possibly dotted) key.
-    pub fn attribute(key: &str) -> Field {
+    pub(crate) fn attribute(key: &str) -> Field {
         Field::Attributes(vec![key.to_string()])
     }
 
     /// Parses the Collector's field syntax: dots separate keys; `["a.b"]` quotes a key that
     /// contains dots.
-    pub fn parse(s: &str) -> Result<Field, String> {
+    pub(crate) fn parse(s: &str) -> Result<Field, String> {
         let parts = split_path(s)?;
         let Some((root, rest)) = parts.split_first() else {
             return Err("empty field".into());
@@ -554,7 +559,7 @@ impl<'de> Deserialize<'de> for Field {
 }
 
 /// The value as text, the way parsers read their input (numbers and booleans in their JSON form).
-pub fn value_text(value: &Value) -> Option<String> {
+pub(crate) fn value_text(value: &Value) -> Option<String> {
     match value {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

@@ -16,7 +16,7 @@ use super::entry::{Entry, Field};
 
 /// A compiled expression.
 #[derive(Debug, Clone)]
-pub struct Expr {
+pub(crate) struct Expr {
     node: Node,
 }
 
@@ -68,7 +68,7 @@ enum Val<'a> {
 
 impl Expr {
     /// Parses `source`; errors name the position.
-    pub fn parse(source: &str) -> Result<Expr, String> {
+    pub(crate) fn parse(source: &str) -> Result<Expr, String> {
         let tokens = lex(source)?;
         let mut p = ParserState {
             tokens: &tokens,
@@ -84,7 +84,7 @@ impl Expr {
     }
 
     /// Whether the expression is true for `entry` (a non-boolean result is false).
-    pub fn is_true(&self, entry: &Entry) -> bool {
+    pub(crate) fn is_true(&self, entry: &Entry) -> bool {
         matches!(eval(&self.node, entry), Val::Bool(true))
     }
 }

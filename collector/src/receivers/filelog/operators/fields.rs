@@ -9,7 +9,7 @@ use super::{OnError, OutputId};
 /// `type: move`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct MoveConfig {
+pub(crate) struct MoveConfig {
     /// `id`.
     #[serde(default)]
     pub id: Option<String>,
@@ -31,7 +31,7 @@ pub struct MoveConfig {
 /// `type: copy`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CopyConfig {
+pub(crate) struct CopyConfig {
     /// `id`.
     #[serde(default)]
     pub id: Option<String>,
@@ -53,7 +53,7 @@ pub struct CopyConfig {
 /// `type: remove`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RemoveConfig {
+pub(crate) struct RemoveConfig {
     /// `id`.
     #[serde(default)]
     pub id: Option<String>,
@@ -73,7 +73,7 @@ pub struct RemoveConfig {
 /// `type: add`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AddConfig {
+pub(crate) struct AddConfig {
     /// `id`.
     #[serde(default)]
     pub id: Option<String>,
@@ -93,7 +93,7 @@ pub struct AddConfig {
 }
 
 /// `move`: fails when `from` is missing.
-pub fn move_field(entry: &mut Entry, from: &Field, to: &Field) -> Result<(), String> {
+pub(crate) fn move_field(entry: &mut Entry, from: &Field, to: &Field) -> Result<(), String> {
     let value = entry
         .delete(from)
         .ok_or_else(|| format!("field {from} is missing"))?;
@@ -102,7 +102,7 @@ pub fn move_field(entry: &mut Entry, from: &Field, to: &Field) -> Result<(), Str
 }
 
 /// `copy`: fails when `from` is missing.
-pub fn copy_field(entry: &mut Entry, from: &Field, to: &Field) -> Result<(), String> {
+pub(crate) fn copy_field(entry: &mut Entry, from: &Field, to: &Field) -> Result<(), String> {
     let value = entry
         .get(from)
         .cloned()
@@ -112,7 +112,7 @@ pub fn copy_field(entry: &mut Entry, from: &Field, to: &Field) -> Result<(), Str
 }
 
 /// `remove`: fails when the field is missing, as the Collector's does.
-pub fn remove_field(entry: &mut Entry, field: &Field) -> Result<(), String> {
+pub(crate) fn remove_field(entry: &mut Entry, field: &Field) -> Result<(), String> {
     entry
         .delete(field)
         .map(|_| ())
@@ -120,7 +120,7 @@ pub fn remove_field(entry: &mut Entry, field: &Field) -> Result<(), String> {
 }
 
 /// Rejects values the Collector would evaluate as expressions.
-pub fn check_add_value(value: &Value) -> Result<(), String> {
+pub(crate) fn check_add_value(value: &Value) -> Result<(), String> {
     if let Value::String(s) = value
         && s.starts_with("EXPR(")
     {

@@ -9,18 +9,18 @@
 //! `on_error: send` (the default) the record goes on unchanged, marked with the
 //! [`PARSE_ERROR_ATTRIBUTE`] attribute.
 
-pub mod entry;
-pub mod expr;
-pub mod fields;
-pub mod parser;
-pub mod severity;
-pub mod time;
-pub mod trace;
+pub(crate) mod entry;
+pub(crate) mod expr;
+pub(crate) mod fields;
+pub(crate) mod parser;
+pub(crate) mod severity;
+pub(crate) mod time;
+pub(crate) mod trace;
 
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-pub use entry::{Attributes, Entry, Field, Key};
+pub(crate) use entry::{Attributes, Entry, Field};
 use expr::Expr;
 
 use fields::{AddConfig, CopyConfig, MoveConfig, RemoveConfig};
@@ -30,12 +30,12 @@ use time::{LayoutType, TimeConfig, TimeParser};
 use trace::{ParseFrom, TraceConfig, TraceParser};
 
 /// The attribute that marks a record an operator failed on; its value is the error.
-pub const PARSE_ERROR_ATTRIBUTE: &str = "log.parse.error";
+pub(crate) const PARSE_ERROR_ATTRIBUTE: &str = "log.parse.error";
 
 /// `on_error`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum OnError {
+pub(crate) enum OnError {
     /// Log the error and send the record on (default).
     #[default]
     Send,
@@ -50,7 +50,7 @@ pub enum OnError {
 /// One entry of `operators:`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum OperatorConfig {
+pub(crate) enum OperatorConfig {
     /// `json_parser`.
     JsonParser(JsonParserConfig),
     /// `regex_parser`.
@@ -75,7 +75,7 @@ pub enum OperatorConfig {
 
 /// `output:`: one operator id (stanza also accepts a one-element list).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutputId(pub String);
+pub(crate) struct OutputId(pub String);
 
 impl<'de> Deserialize<'de> for OutputId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -98,7 +98,7 @@ impl<'de> Deserialize<'de> for OutputId {
 /// `type: router`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RouterConfig {
+pub(crate) struct RouterConfig {
     /// `id`.
     #[serde(default)]
     pub id: Option<String>,
@@ -112,7 +112,7 @@ pub struct RouterConfig {
 /// One entry of a router's `routes`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RouteConfig {
+pub(crate) struct RouteConfig {
     /// `expr` (required).
     pub expr: String,
     /// `output`: the operator id records of this route go to (required).
@@ -125,7 +125,7 @@ pub struct RouteConfig {
 /// `type: severity_parser`: the `severity:` fields plus `id` and `on_error`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SeverityParserConfig {
+pub(crate) struct SeverityParserConfig {
     /// `id`.
     #[serde(default)]
     pub id: Option<String>,
@@ -154,7 +154,7 @@ pub struct SeverityParserConfig {
 /// `type: time_parser`: the `timestamp:` fields plus `id` and `on_error`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TimeParserConfig {
+pub(crate) struct TimeParserConfig {
     /// `id`.
     #[serde(default)]
     pub id: Option<String>,
@@ -182,7 +182,7 @@ pub struct TimeParserConfig {
 /// `type: trace_parser`: the `trace:` fields plus `id` and `on_error`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TraceParserConfig {
+pub(crate) struct TraceParserConfig {
     /// `id`.
     #[serde(default)]
     pub id: Option<String>,
@@ -240,13 +240,13 @@ struct Step {
 
 /// The built operator list.
 #[derive(Debug, Clone, Default)]
-pub struct Pipeline {
+pub(crate) struct Pipeline {
     steps: Vec<Step>,
 }
 
 /// What happened to one record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// False when an operator with `on_error: drop*` failed.
     pub keep: bool,
     /// Operators that failed on this record.
@@ -283,7 +283,7 @@ fn resolve(ids: &[String], from: usize, target: &OutputId) -> Result<usize, Stri
 
 impl Pipeline {
     /// Builds and checks every operator; errors name the operator.
-    pub fn new(configs: &[OperatorConfig]) -> Result<Pipeline, String> {
+    pub(crate) fn new(configs: &[OperatorConfig]) -> Result<Pipeline, String> {
         let mut built = Vec::with_capacity(configs.len());
         for (i, config) in configs.iter().enumerate() {
             built.push(build(config).map_err(|e| format!("operators[{i}]: {e}"))?);
@@ -344,13 +344,8 @@ impl Pipeline {
         Ok(Pipeline { steps })
     }
 
-    /// Whether there is nothing to do.
-    pub fn is_empty(&self) -> bool {
-        self.steps.is_empty()
-    }
-
     /// Runs the operators on `entry`, following `if`, `output` and routers.
-    pub fn process(&self, entry: &mut Entry) -> Outcome {
+    pub(crate) fn process(&self, entry: &mut Entry) -> Outcome {
         let mut outcome = Outcome {
             keep: true,
             ..Outcome::default()

@@ -25,7 +25,7 @@ fn attributes() -> Field {
 /// `type: json_parser`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct JsonParserConfig {
+pub(crate) struct JsonParserConfig {
     /// `id` (default: the type).
     #[serde(default)]
     pub id: Option<String>,
@@ -58,7 +58,7 @@ pub struct JsonParserConfig {
 /// `type: regex_parser`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RegexParserConfig {
+pub(crate) struct RegexParserConfig {
     /// `id` (default: the type).
     #[serde(default)]
     pub id: Option<String>,
@@ -98,7 +98,7 @@ enum Kind {
 
 /// A built parser.
 #[derive(Debug, Clone)]
-pub struct Parser {
+pub(crate) struct Parser {
     kind: Kind,
     parse_from: Field,
     parse_to: Field,
@@ -109,14 +109,14 @@ pub struct Parser {
 
 /// What a parser run found besides success or failure.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ParseStats {
+pub(crate) struct ParseStats {
     /// Trace or span ids that were present but invalid.
     pub invalid_trace_ids: usize,
 }
 
 impl Parser {
     /// A JSON parser.
-    pub fn json(c: &JsonParserConfig) -> Result<Parser, String> {
+    pub(crate) fn json(c: &JsonParserConfig) -> Result<Parser, String> {
         Parser::build(
             Kind::Json,
             c.parse_from.clone(),
@@ -128,7 +128,7 @@ impl Parser {
     }
 
     /// A regex parser.
-    pub fn regex(c: &RegexParserConfig) -> Result<Parser, String> {
+    pub(crate) fn regex(c: &RegexParserConfig) -> Result<Parser, String> {
         let regex = Regex::new(&c.regex).map_err(|e| format!("invalid regex: {e}"))?;
         if regex.capture_names().flatten().next().is_none() {
             return Err("regex has no named capture groups ((?P<name>...))".into());
@@ -168,7 +168,7 @@ impl Parser {
     }
 
     /// Parses; on error the entry is unchanged.
-    pub fn apply(&self, entry: &mut Entry) -> Result<ParseStats, String> {
+    pub(crate) fn apply(&self, entry: &mut Entry) -> Result<ParseStats, String> {
         let value = entry
             .get(&self.parse_from)
             .ok_or_else(|| format!("field {} is missing", self.parse_from))?;

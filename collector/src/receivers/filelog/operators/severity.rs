@@ -11,7 +11,7 @@ use super::entry::{Entry, Field, value_text};
 /// `severity:` settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SeverityConfig {
+pub(crate) struct SeverityConfig {
     /// `parse_from`: the field holding the severity (required).
     pub parse_from: Field,
     /// `preset`: `default` (level names, their numbers 1-24, `warning*`, `err*`), `otel`
@@ -34,7 +34,7 @@ fn default_preset() -> String {
 /// The values one severity name maps from.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-pub enum MappingValues {
+pub(crate) enum MappingValues {
     /// A list.
     Many(Vec<MappingValue>),
     /// A single value.
@@ -44,7 +44,7 @@ pub enum MappingValues {
 /// One value in a mapping.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-pub enum MappingValue {
+pub(crate) enum MappingValue {
     /// An inclusive numeric range.
     Range {
         /// Lowest value.
@@ -106,7 +106,7 @@ fn level_name(number: i32) -> &'static str {
 
 /// A built severity parser.
 #[derive(Debug, Clone)]
-pub struct SeverityParser {
+pub(crate) struct SeverityParser {
     parse_from: Field,
     exact: HashMap<String, i32>,
     ranges: Vec<(i64, i64, i32)>,
@@ -115,7 +115,7 @@ pub struct SeverityParser {
 
 impl SeverityParser {
     /// Builds the lookup tables; unknown level names or presets are errors.
-    pub fn new(config: &SeverityConfig) -> Result<SeverityParser, String> {
+    pub(crate) fn new(config: &SeverityConfig) -> Result<SeverityParser, String> {
         let mut exact = HashMap::new();
         match config.preset.as_str() {
             "default" | "" | "otel" | "aliases" => {
@@ -172,7 +172,7 @@ impl SeverityParser {
 
     /// Sets the entry's severity from its `parse_from` field. A missing field is an error; a
     /// value that matches nothing gives severity 0 with the text kept, as the Collector does.
-    pub fn apply(&self, entry: &mut Entry) -> Result<(), String> {
+    pub(crate) fn apply(&self, entry: &mut Entry) -> Result<(), String> {
         let value = entry
             .get(&self.parse_from)
             .ok_or_else(|| format!("severity field {} is missing", self.parse_from))?;

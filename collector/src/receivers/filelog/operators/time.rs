@@ -12,7 +12,7 @@ use super::entry::{Entry, Field};
 /// `timestamp:` settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TimeConfig {
+pub(crate) struct TimeConfig {
     /// `parse_from`: the field holding the time (required).
     pub parse_from: Field,
     /// `layout_type`: `strptime` (default), `gotime` or `epoch`.
@@ -28,7 +28,7 @@ pub struct TimeConfig {
 /// How `layout` is written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum LayoutType {
+pub(crate) enum LayoutType {
     /// `%Y-%m-%d`.
     #[default]
     Strptime,
@@ -62,7 +62,7 @@ enum Zone {
 
 /// A built time parser.
 #[derive(Debug, Clone)]
-pub struct TimeParser {
+pub(crate) struct TimeParser {
     parse_from: Field,
     layout: Layout,
     zone: Zone,
@@ -70,7 +70,7 @@ pub struct TimeParser {
 
 impl TimeParser {
     /// Checks the layout and location.
-    pub fn new(config: &TimeConfig) -> Result<TimeParser, String> {
+    pub(crate) fn new(config: &TimeConfig) -> Result<TimeParser, String> {
         let layout = match config.layout_type {
             LayoutType::Strptime => {
                 Layout::Items(strftime_items(&strptime_to_chrono(&config.layout))?)
@@ -104,7 +104,7 @@ impl TimeParser {
     }
 
     /// Sets the entry's timestamp from its `parse_from` field.
-    pub fn apply(&self, entry: &mut Entry) -> Result<(), String> {
+    pub(crate) fn apply(&self, entry: &mut Entry) -> Result<(), String> {
         let value = entry
             .get(&self.parse_from)
             .ok_or_else(|| format!("time field {} is missing", self.parse_from))?;

@@ -14,7 +14,7 @@ use super::entry::{Entry, Field, value_text};
 /// `trace:` settings.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct TraceConfig {
+pub(crate) struct TraceConfig {
     /// `trace_id.parse_from` (default `attributes.trace_id`).
     pub trace_id: Option<ParseFrom>,
     /// `span_id.parse_from` (default `attributes.span_id`).
@@ -26,14 +26,14 @@ pub struct TraceConfig {
 /// `{ parse_from: <field> }`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ParseFrom {
+pub(crate) struct ParseFrom {
     /// The field to read.
     pub parse_from: Field,
 }
 
 /// A built trace parser.
 #[derive(Debug, Clone)]
-pub struct TraceParser {
+pub(crate) struct TraceParser {
     trace_id: Vec<(Field, IdForm)>,
     span_id: Vec<(Field, IdForm)>,
     trace_flags: Field,
@@ -49,7 +49,7 @@ enum IdForm {
 
 impl TraceParser {
     /// Builds the field lists; explicit fields turn off the alias search.
-    pub fn new(config: &TraceConfig) -> TraceParser {
+    pub(crate) fn new(config: &TraceConfig) -> TraceParser {
         let attr = |k: &str| Field::attribute(k);
         let trace_id = match &config.trace_id {
             Some(p) => vec![(p.parse_from.clone(), IdForm::Hex)],
@@ -99,7 +99,7 @@ impl TraceParser {
     }
 
     /// Sets the trace fields; returns how many ids were present but invalid.
-    pub fn apply(&self, entry: &mut Entry) -> usize {
+    pub(crate) fn apply(&self, entry: &mut Entry) -> usize {
         let mut invalid = 0;
         if let Some(field) = &self.traceparent
             && let Some(value) = entry.get(field).and_then(value_text)
