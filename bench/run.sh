@@ -18,6 +18,8 @@
 #   SKIP_BUILD [0]       1 = use existing target/release binaries
 #   ROTEL_VERSION [0.0.1a15]
 #   LOOKOUT_BIN [target/release/lookout]   collector binary to test as "lookout"
+#   LOOKOUT_BASE_BIN []  a second build to test as "lookout-base" (add it to TARGETS) to compare
+#                        two builds side by side in one run
 #   ROTEL_BIN [rotel-agent from bench/.venv]
 # Output: a markdown table on stdout; raw per-run files and summary.md under bench/results/<stamp>/.
 set -euo pipefail
@@ -137,9 +139,11 @@ run_one() {
         --pid-file "$dir/rotel.pid" --log-file "$dir/rotel.log"
       cpid=$BG_PID target_port=$cport
       ;;
-    lookout)
-      if [[ $LOOKOUT_BUILT != 1 ]]; then
-        echo "{\"target\":\"lookout\",\"rep\":$rep,\"skipped\":\"lookout binary not built\"}" >"$dir/meta.json"
+    lookout | lookout-base)
+      local bin=$LOOKOUT
+      if [[ $target == lookout-base ]]; then bin=${LOOKOUT_BASE_BIN:-}; fi
+      if [[ $LOOKOUT_BUILT != 1 || ! -x $bin ]]; then
+        echo "{\"target\":\"$target\",\"rep\":$rep,\"skipped\":\"$target binary not built\"}" >"$dir/meta.json"
         stop_pid "$sink_pid"
         log "SKIP lookout: binary not built (see $OUT/build.log)"
         return 0
@@ -162,7 +166,7 @@ service:
   pipelines:
     traces: { receivers: [otlp], processors: [batch], exporters: [otlp] }
 EOF
-      start_bg "$COLLECTOR_CPU" "$dir/collector" "$LOOKOUT" --config "$dir/lookout.yaml"
+      start_bg "$COLLECTOR_CPU" "$dir/collector" "$bin" --config "$dir/lookout.yaml"
       cpid=$BG_PID target_port=$cport
       ;;
     *) log "unknown target $target"; return 1 ;;

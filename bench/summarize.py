@@ -76,14 +76,16 @@ def main(out):
               f"| {fmt(m['per_cpu'])} | {fmt(m['rss'], 1)} | {fmt(m['p50'], 2)} / {fmt(m['p99'], 2)} "
               f"| {fmt(m['lost'])} ({lost_max:,}) | {retries} / {failed} | {fmt(m['lg_cpu'], 2)} "
               f"| {fmt(m['sink_cpu'], 2)} | {fmt(m['wire_bps'], 1)} |")
-    if "rotel" in summary and "lookout" in summary:
-        a, b = summary["lookout"], summary["rotel"]
+    for base in ["rotel", "lookout-base"]:
+        if base not in summary or "lookout" not in summary:
+            continue
+        a, b = summary["lookout"], summary[base]
 
         def ratio(k):
             return f"{a[k] / b[k]:.2f}×" if a[k] and b[k] else "—"
 
         print()
-        print(f"lookout / rotel (medians): spans per CPU-s {ratio('per_cpu')}, "
+        print(f"lookout / {base} (medians): spans per CPU-s {ratio('per_cpu')}, "
               f"throughput {ratio('throughput')}, peak RSS {ratio('rss')}, p99 latency {ratio('p99')}")
     print("\nMedians over runs; lost = spans accepted by the collector (loadgen OK responses) minus "
           "spans counted at the sink after the drain wait. CPU-s = utime+stime over the load + drain window. "

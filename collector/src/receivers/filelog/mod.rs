@@ -112,6 +112,16 @@ pub(crate) async fn start(
     storage: Option<&FileStorage>,
     ctx: ReceiverContext,
 ) -> Result<Vec<JoinHandle<()>>, Error> {
+    start_with_queue(config, storage, ctx, watch::QUEUE).await
+}
+
+/// [`start`] with `notice_queue` notices held for the tailer (tests make it tiny to lose some).
+async fn start_with_queue(
+    config: &FileLogConfig,
+    storage: Option<&FileStorage>,
+    ctx: ReceiverContext,
+    notice_queue: usize,
+) -> Result<Vec<JoinHandle<()>>, Error> {
     let err = |m: String| Error::component(format!("receivers.{}", ctx.id), m);
     let Parsed {
         finder,
@@ -136,7 +146,7 @@ pub(crate) async fn start(
     let Some(consumer) = ctx.consumer(Signal::Logs).cloned() else {
         return Ok(Vec::new());
     };
-    let (notice_tx, notice_rx) = mpsc::channel(watch::QUEUE);
+    let (notice_tx, notice_rx) = mpsc::channel(notice_queue.max(1));
     let lost = Arc::new(AtomicBool::new(false));
     let setup = Setup {
         id: ctx.id.to_string(),

@@ -1,6 +1,7 @@
 //! The receiver in-process against a hand-driven pipeline: backpressure pauses reading
 //! without loss and is counted; checkpoints follow acknowledgements; failed deliveries are
-//! read again.
+//! read again; lost file notices become a counted rescan; a directory missing at start-up
+//! falls back to polling, counted once.
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +11,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::checkpoint::{self, Checkpoints};
-use super::{FileLogConfig, start};
+use super::watch::QUEUE;
+use super::{FileLogConfig, start, start_with_queue};
 use crate::core::ComponentId;
 use crate::core::{Batch, Consumer};
 use crate::extensions::file_storage::{FileStorageConfig, StorageClient};
@@ -33,11 +35,30 @@ async fn harness(lines: usize, queue: usize) -> Harness {
 }
 
 async fn harness_with(content: &[u8], extra: &str, queue: usize) -> Harness {
+    harness_full(
+        content,
+        "*.log",
+        &format!("poll_interval: 10ms\n{extra}"),
+        queue,
+        QUEUE,
+    )
+    .await
+}
+
+/// A receiver tailing `include` (relative to a new directory holding `a.log` with `content`),
+/// with `queue` batches of room in its pipeline and `notice_queue` file notices.
+async fn harness_full(
+    content: &[u8],
+    include: &str,
+    extra: &str,
+    queue: usize,
+    notice_queue: usize,
+) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("a.log");
     std::fs::write(&file, content).unwrap();
     let yaml = format!(
-        "include: ['{}/*.log']\nstart_at: beginning\npoll_interval: 10ms\n{extra}",
+        "include: ['{}/{include}']\nstart_at: beginning\n{extra}",
         dir.path().display()
     );
     let config: FileLogConfig = serde_yaml_ng::from_str(&yaml).unwrap();
@@ -54,12 +75,13 @@ async fn harness_with(content: &[u8], extra: &str, queue: usize) -> Harness {
         telemetry.clone(),
         shutdown.clone(),
     );
-    let tasks = start(
+    let tasks = start_with_queue(
         &config,
         Some(&crate::extensions::file_storage::FileStorage::new(
             storage.clone(),
         )),
         ctx,
+        notice_queue,
     )
     .await
     .unwrap();
@@ -100,6 +122,36 @@ impl Harness {
             t.await.unwrap();
         }
     }
+}
+
+/// The sum of the self-metric series `name` (all label sets).
+fn counter(telemetry: &Telemetry, name: &str) -> u64 {
+    telemetry
+        .render()
+        .lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(['{', ' ']))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Takes batches (acknowledging them) until `want` distinct bodies arrived or 10 s passed.
+async fn collect_bodies(h: &mut Harness, want: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seen.len() < want {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(Some(batch)) = tokio::time::timeout(left, h.rx.recv()).await else {
+            break;
+        };
+        seen.extend(bodies(&batch));
+        batch.acks.settle(true);
+        seen.sort();
+        seen.dedup();
+    }
+    seen
 }
 
 fn bodies(batch: &Batch) -> Vec<String> {
@@ -338,6 +390,61 @@ async fn resolved_file_name_and_path_follow_symlinks() {
     assert_eq!(
         attr("log.file.path_resolved"),
         Some(real.to_string_lossy().into_owned())
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn lost_notices_become_a_counted_rescan_that_finds_every_file() {
+    // The safety poll is ten minutes away: only notices and rescans find new files. The
+    // pipeline has room for one batch and is not drained, so the tailer stops taking notices
+    // while it waits for room, and a one-notice queue overflows.
+    let first: String = (0..20_000).map(|i| format!("a {i}\n")).collect();
+    let mut h = harness_full(first.as_bytes(), "*.log", "poll_interval: 10m\n", 1, 1).await;
+    let dir = h.file.parent().unwrap().to_path_buf();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for name in ["b", "c", "d", "e", "f", "g", "h", "i"] {
+        let text: String = (0..10).map(|i| format!("{name} {i}\n")).collect();
+        std::fs::write(dir.join(format!("{name}.log")), text).unwrap();
+    }
+    let seen = collect_bodies(&mut h, 20_080).await;
+    assert_eq!(seen.len(), 20_080, "every line of every file arrives");
+    let rescans = counter(&h.telemetry, "lookout_filelog_notify_rescans_total");
+    assert!(rescans >= 1, "{}", h.telemetry.render());
+    assert_eq!(
+        counter(&h.telemetry, "lookout_filelog_notify_fallbacks_total"),
+        0,
+        "lost notices are not a fallback to polling"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_directory_missing_at_start_falls_back_to_polling_once_and_is_read() {
+    let mut h = harness_full(b"", "later/*.log", "poll_interval: 50ms\n", 64, QUEUE).await;
+    let dir = h.file.parent().unwrap().join("later");
+    let start = Instant::now();
+    while counter(&h.telemetry, "lookout_filelog_notify_fallbacks_total") == 0
+        && start.elapsed() < Duration::from_secs(10)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    std::fs::create_dir(&dir).unwrap();
+    for name in ["x", "y"] {
+        let text: String = (0..100).map(|i| format!("{name} {i}\n")).collect();
+        std::fs::write(dir.join(format!("{name}.log")), text).unwrap();
+    }
+    let seen = collect_bodies(&mut h, 200).await;
+    assert_eq!(
+        seen.len(),
+        200,
+        "files in the late directory are found by polling"
+    );
+    assert_eq!(
+        counter(&h.telemetry, "lookout_filelog_notify_fallbacks_total"),
+        1,
+        "counted once: {}",
+        h.telemetry.render()
     );
     h.stop().await;
 }
