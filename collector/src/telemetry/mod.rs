@@ -159,12 +159,12 @@ impl Telemetry {
             ),
             queue_size: self.gauge(
                 "exporter_queue_size",
-                "Batches currently in the sending queue.",
+                "What the sending queue holds (queued and being sent), in its sizer's unit (bytes by default).",
                 labels(),
             ),
             queue_capacity: self.gauge(
                 "exporter_queue_capacity",
-                "Capacity of the sending queue, in batches.",
+                "Capacity of the sending queue, in its sizer's unit (bytes by default).",
                 labels(),
             ),
             panics: self.counter(
@@ -219,9 +219,9 @@ pub struct ExporterMetrics {
     sent: [Counter; 3],
     send_failed: [Counter; 3],
     enqueue_failed: [Counter; 3],
-    /// Batches in the sending queue.
+    /// What the sending queue holds, in its sizer unit.
     pub queue_size: Gauge,
-    /// Queue capacity in batches.
+    /// Queue capacity, in the queue's sizer unit.
     pub queue_capacity: Gauge,
     /// Sends that panicked (and were retried).
     pub panics: Counter,

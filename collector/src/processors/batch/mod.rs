@@ -12,7 +12,7 @@ pub use factory::Factory;
 
 use super::ProcessorContext;
 use crate::component::Validate;
-use crate::core::{self, AckSet, Batch, Signal};
+use crate::core::{self, AckSet, Batch, Hold, Signal};
 
 /// Batch settings, with the Collector's defaults.
 #[derive(Debug, Clone, Deserialize)]
@@ -97,6 +97,7 @@ struct Pending {
     buf: BytesMut,
     items: usize,
     acks: AckSet,
+    hold: Hold,
 }
 
 impl Pending {
@@ -105,6 +106,7 @@ impl Pending {
         self.buf.extend_from_slice(&batch.payload);
         self.items += batch.items;
         self.acks.extend(batch.acks);
+        self.hold.extend(batch.hold);
     }
 
     async fn flush(&mut self, ctx: &ProcessorContext) {
@@ -117,6 +119,7 @@ impl Pending {
             payload: self.buf.split().freeze(),
             items: std::mem::take(&mut self.items),
             acks: std::mem::take(&mut self.acks),
+            hold: std::mem::take(&mut self.hold),
         };
         ctx.metrics.outgoing.inc_by(batch.items as u64);
         ctx.output.send(batch).await;
@@ -144,6 +147,7 @@ fn split_oversized(batch: Batch, max: usize) -> Vec<Batch> {
             payload: Bytes::from(chunk),
             items,
             acks: batch.acks.fork(),
+            hold: batch.hold.clone(),
         });
     }
     // Each piece holds its own claim; the original's is released as done.
