@@ -129,6 +129,11 @@ impl Telemetry {
                 "Items that could not be pushed into the pipeline (the client was told).",
                 labels(),
             ),
+            refused_requests: self.counter(
+                "receiver_refused_requests",
+                "Requests refused with a retryable status (pipeline full, memory budget, shutting down). A request refused by the memory budget before its body was read has its items uncounted in receiver_refused_*.",
+                labels(),
+            ),
         }
     }
 
@@ -211,6 +216,8 @@ pub struct ReceiverMetrics {
     pub accepted: Counter,
     /// Items refused (the client was told to retry or that its data was bad).
     pub refused: Counter,
+    /// Requests refused with a retryable status (shared by the receiver's signals).
+    pub refused_requests: Counter,
 }
 
 /// An exporter's counters, indexed by signal (traces, metrics, logs).
