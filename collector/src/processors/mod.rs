@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod latency_anomaly;
+pub mod memory_limiter;
 
 use tokio::sync::mpsc;
 

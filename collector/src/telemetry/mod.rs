@@ -14,6 +14,11 @@ use prometheus_client::registry::Registry;
 
 use crate::core::Signal;
 
+/// This process's resident set size, in bytes (`VmRSS`), if the system reports it.
+pub(crate) fn rss_bytes() -> Option<u64> {
+    process::rss_bytes().and_then(|b| u64::try_from(b).ok())
+}
+
 type Labels = Vec<(&'static str, String)>;
 
 /// The self-metrics registry. Cheap to clone; handles taken from it are atomics.
