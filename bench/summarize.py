@@ -85,6 +85,11 @@ def main(out):
         print()
         print(f"lookout / rotel (medians): spans per CPU-s {ratio('per_cpu')}, "
               f"throughput {ratio('throughput')}, peak RSS {ratio('rss')}, p99 latency {ratio('p99')}")
+    if "baseline" in summary and "lookout" in summary:
+        a, b = summary["lookout"], summary["baseline"]
+        print(f"lookout / baseline (medians): spans per CPU-s "
+              f"{a['per_cpu'] / b['per_cpu']:.2f}×, peak RSS {a['rss'] / b['rss']:.2f}×"
+              if a["per_cpu"] and b["per_cpu"] and a["rss"] and b["rss"] else "lookout / baseline: —")
     print("\nMedians over runs; lost = spans accepted by the collector (loadgen OK responses) minus "
           "spans counted at the sink after the drain wait. CPU-s = utime+stime over the load + drain window. "
           "bytes/span into sink = bytes on the wire (compressed gRPC frames) received by the sink per span.")
