@@ -109,7 +109,7 @@ pub enum QueueSizer {
 }
 
 impl QueueSizer {
-    /// `queue_size` when none is given: 64 MiB, 131,072 items, or the Collector's 1000 requests.
+    /// `queue_size` when none is given: 16 MiB, 131,072 items, or the Collector's 1000 requests.
     pub fn default_size(self) -> u64 {
         match self {
             QueueSizer::Bytes => DEFAULT_QUEUE_BYTES,
@@ -122,7 +122,7 @@ impl QueueSizer {
 /// The default bytes a sending queue holds (queued plus being sent): with the default memory
 /// budget this keeps a collector whose destination is slower than its intake within a few
 /// hundred MiB (see BENCHMARKS.md, "unpinned").
-pub const DEFAULT_QUEUE_BYTES: u64 = 64 << 20;
+pub const DEFAULT_QUEUE_BYTES: u64 = 16 << 20;
 
 /// `sending_queue:`, the exporter's bounded in-memory queue.
 #[derive(Debug, Clone, Deserialize)]
@@ -137,7 +137,7 @@ pub struct QueueConfig {
     pub sizer: QueueSizer,
     /// Capacity in the sizer's unit, counting batches queued and batches being sent or retried
     /// (default: [`QueueSizer::default_size`]). With the bytes sizer a unit may be given
-    /// (`64MiB`). A batch larger than the whole queue is sent alone once the queue is empty.
+    /// (`16MiB`). A batch larger than the whole queue is sent alone once the queue is empty.
     #[serde(deserialize_with = "size::deserialize_opt")]
     pub queue_size: Option<u64>,
     /// When the queue is full, wait for room (pushing back to the receivers, whose clients then

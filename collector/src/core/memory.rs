@@ -23,7 +23,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit};
 const UNLIMITED: u64 = u64::MAX;
 
 /// The soft limit of a collector whose pipelines have no `memory_limiter`: with the exporters'
-/// default queues (64 MiB each) it keeps the default configuration within a few hundred MiB
+/// default queues (16 MiB each) it keeps the default configuration within a few hundred MiB
 /// whatever the load.
 pub const DEFAULT_SOFT_LIMIT: u64 = 192 << 20;
 
