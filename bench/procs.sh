@@ -9,7 +9,10 @@
 start_bg() {
   local cpu=$1 prefix=$2
   shift 2
-  pinned "$cpu" "$@" >"$prefix.out" 2>"$prefix.err" 9<&- &
+  # Not through `pinned`: $! must be the command's own PID, not a subshell's.
+  local pin=()
+  [[ -n $cpu ]] && pin=(taskset -c "$cpu")
+  "${pin[@]}" "$@" >"$prefix.out" 2>"$prefix.err" 9<&- &
   BG_PID=$!
   LIVE[$BG_PID]=1
   (read -r -t "$MAX_LIFE" -u 9 || kill -KILL "$BG_PID" 2>/dev/null) &
