@@ -5,15 +5,30 @@
 # Expects: associative arrays LIVE and WATCHDOG, MAX_LIFE, and fd 9 open on the FIFO.
 
 # start_bg CPU LOGPREFIX CMD...  -> sets BG_PID; a watchdog kills it after MAX_LIFE seconds.
+# An empty CPU runs the command unpinned.
 start_bg() {
   local cpu=$1 prefix=$2
   shift 2
-  taskset -c "$cpu" "$@" >"$prefix.out" 2>"$prefix.err" 9<&- &
+  # Not through `pinned`: $! must be the command's own PID, not a subshell's.
+  local pin=()
+  [[ -n $cpu ]] && pin=(taskset -c "$cpu")
+  "${pin[@]}" "$@" >"$prefix.out" 2>"$prefix.err" 9<&- &
   BG_PID=$!
   LIVE[$BG_PID]=1
   (read -r -t "$MAX_LIFE" -u 9 || kill -KILL "$BG_PID" 2>/dev/null) &
   WATCHDOG[$BG_PID]=$!
   disown "$!" # no job-control chatter when it is killed
+}
+
+# pinned CPU CMD...: runs CMD on core CPU, or unpinned when CPU is empty.
+pinned() {
+  local cpu=$1
+  shift
+  if [[ -n $cpu ]]; then
+    taskset -c "$cpu" "$@"
+  else
+    "$@"
+  fi
 }
 
 # alive PID: the process exists and is not a zombie.

@@ -5,7 +5,7 @@
 # Environment knobs (defaults in brackets):
 #   DURATION [12]        seconds of load per run
 #   R [3]                repetitions (medians are reported)
-#   TARGETS ["ceiling rotel lookout"]
+#   TARGETS ["ceiling rotel lookout"]   (also: lookout-base = lookout's config run by LOOKOUT_BASE_BIN)
 #   BATCH [512]          spans per loadgen request
 #   CONCURRENCY [4]      loadgen requests in flight
 #   COLLECTOR_BATCH [8192], BATCH_TIMEOUT_MS [200]   collector batch settings (same for both)
@@ -13,6 +13,8 @@
 #   LEVEL [1]            lookout exporter compression level (gzip 1-12 via libdeflate; 6 gives
 #                        about rotel's bytes per span)
 #   COLLECTOR_CPU [0], LOAD_CPU [1]   cores for taskset pinning
+#   PIN [1]              0 = nothing pinned: collector, loadgen and sink share both cores and the
+#                        load generator is free to outrun the collector's exporter
 #   DRAIN_MAX [20]       max seconds to wait for the collector to deliver everything it accepted
 #   VERIFY [0]           1 = sink also fully decodes every trace request (costs sink CPU)
 #   SKIP_BUILD [0]       1 = use existing target/release binaries
@@ -37,6 +39,8 @@ COMPRESSION=${COMPRESSION:-gzip}
 LEVEL=${LEVEL:-1}
 COLLECTOR_CPU=${COLLECTOR_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
+PIN=${PIN:-1}
+if [[ $PIN == 0 ]]; then COLLECTOR_CPU="" LOAD_CPU=""; fi
 DRAIN_MAX=${DRAIN_MAX:-20}
 SKIP_BUILD=${SKIP_BUILD:-0}
 VERIFY=${VERIFY:-0}
@@ -103,7 +107,7 @@ if [[ -n ${LOOKOUT_BIN:-} ]]; then LOOKOUT_BUILT=1; fi
 {
   echo "date=$(date -u +%FT%TZ) duration=$DURATION reps=$R batch=$BATCH concurrency=$CONCURRENCY"
   echo "collector_batch=$COLLECTOR_BATCH timeout_ms=$BATCH_TIMEOUT_MS lookout_compression=$COMPRESSION lookout_level=$LEVEL"
-  echo "collector_cpu=$COLLECTOR_CPU load_cpu=$LOAD_CPU nproc=$(nproc)"
+  echo "pin=$PIN collector_cpu=${COLLECTOR_CPU:-none} load_cpu=${LOAD_CPU:-none} nproc=$(nproc)"
   echo "git=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo none)"
   [[ -n $ROTEL ]] && echo "rotel=$("$VENV/bin/pip" show rotel 2>/dev/null | awk '/^Version/ {print $2}')"
   true
@@ -185,7 +189,7 @@ EOF
   local cpu0=0
   [[ -n $cpid ]] && cpu0=$(cpu_of "$cpid")
   local t0=$SECONDS
-  taskset -c "$LOAD_CPU" timeout $((DURATION + 60)) "$BIN/loadgen" --endpoint "127.0.0.1:$target_port" \
+  pinned "$LOAD_CPU" timeout $((DURATION + 60)) "$BIN/loadgen" --endpoint "127.0.0.1:$target_port" \
     --batch-size "$BATCH" --concurrency "$CONCURRENCY" --duration "$DURATION" \
     --seed "$rep" >"$dir/loadgen.json" 2>"$dir/loadgen.err" || log "loadgen exited non-zero ($target)"
   local accepted

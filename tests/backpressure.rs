@@ -48,7 +48,7 @@ async fn dead_exporter_pushes_back_with_retryable_refusals_and_bounded_memory() 
         format!(
             "{}processors:\n  batch:\n    send_batch_size: {FLOOD_SPANS}\n    send_batch_max_size: {FLOOD_SPANS}\n    timeout: 10ms\n\
              exporters:\n  otlp:\n    endpoint: 127.0.0.1:{dead_port}\n    tls:\n      insecure: true\n    compression: none\n\
-             \x20   sending_queue:\n      queue_size: 2\n      num_consumers: 1\n\
+             \x20   sending_queue:\n      sizer: requests\n      queue_size: 2\n      num_consumers: 1\n\
              \x20   retry_on_failure:\n      initial_interval: 1s\n      max_interval: 1s\n      max_elapsed_time: 0s\n{}",
             otlp_receiver(p, "", ""),
             service(p, &traces_pipeline("[otlp]"))
@@ -178,7 +178,7 @@ async fn dead_exporter_does_not_hold_back_a_healthy_one_in_a_fan_out() {
         format!(
             "{}processors:\n  batch:\n    send_batch_size: {SPANS}\n    send_batch_max_size: {SPANS}\n    timeout: 10ms\n\
              exporters:\n  otlp/dead:\n    endpoint: 127.0.0.1:{dead_port}\n    tls:\n      insecure: true\n\
-             \x20   sending_queue:\n      queue_size: 100\n      num_consumers: 1\n\
+             \x20   sending_queue:\n      sizer: requests\n      queue_size: 100\n      num_consumers: 1\n\
              \x20   retry_on_failure:\n      initial_interval: 1s\n      max_interval: 1s\n      max_elapsed_time: 0s\n\
              \x20 otlp/healthy:\n    endpoint: 127.0.0.1:{}\n    tls:\n      insecure: true\n{}",
             otlp_receiver(p, "", ""),

@@ -2,7 +2,7 @@
 """Emits a known set of spans, metrics or logs through the OpenTelemetry Python SDK's real OTLP
 exporter and prints, as one JSON document on stdout, exactly what was exported.
 
-    send.py --protocol grpc|http|json --endpoint URL --signal traces|metrics|logs
+    send.py --protocol grpc|http|json --endpoint URL --signal traces|metrics|logs [--timeout S]
 
 --endpoint is `127.0.0.1:PORT` for grpc and `http://127.0.0.1:PORT` for http/json (the signal
 path is appended). What was emitted is learned from the SDK itself, not re-stated: spans and
@@ -56,27 +56,28 @@ from opentelemetry.trace import (
 FAILURES = []
 
 
-def exporters(protocol, endpoint):
-    """The SDK's real OTLP exporters for the protocol: (span, metric, log)."""
+def exporters(protocol, endpoint, timeout):
+    """The SDK's real OTLP exporters for the protocol: (span, metric, log). `timeout` (seconds)
+    bounds each export, retries of retryable refusals included."""
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        kw = {"endpoint": endpoint, "insecure": True, "timeout": 10}
+        kw = {"endpoint": endpoint, "insecure": True, "timeout": timeout}
         return OTLPSpanExporter, OTLPMetricExporter, OTLPLogExporter, kw, None
     if protocol == "http":
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        return OTLPSpanExporter, OTLPMetricExporter, OTLPLogExporter, {"timeout": 10}, endpoint
+        return OTLPSpanExporter, OTLPMetricExporter, OTLPLogExporter, {"timeout": timeout}, endpoint
     if protocol == "json":
         from opentelemetry.exporter.otlp.json.http._log_exporter import OTLPLogExporter
         from opentelemetry.exporter.otlp.json.http.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.json.http.trace_exporter import OTLPSpanExporter
 
-        return OTLPSpanExporter, OTLPMetricExporter, OTLPLogExporter, {"timeout": 10}, endpoint
+        return OTLPSpanExporter, OTLPMetricExporter, OTLPLogExporter, {"timeout": timeout}, endpoint
     raise SystemExit(f"unknown protocol {protocol}")
 
 
@@ -388,8 +389,9 @@ def main():
     parser.add_argument("--protocol", required=True, choices=["grpc", "http", "json"])
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--signal", required=True, choices=["traces", "metrics", "logs"])
+    parser.add_argument("--timeout", type=float, default=10.0)
     args = parser.parse_args()
-    span_cls, metric_cls, log_cls, kw, base = exporters(args.protocol, args.endpoint)
+    span_cls, metric_cls, log_cls, kw, base = exporters(args.protocol, args.endpoint, args.timeout)
     if args.signal == "traces":
         items = send_traces(span_cls, kw, base)
     elif args.signal == "metrics":

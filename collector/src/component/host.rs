@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::admin::AdminRoutes;
 use crate::Error;
-use crate::core::ComponentId;
+use crate::core::{ComponentId, DEFAULT_HARD_LIMIT, DEFAULT_SOFT_LIMIT, MemoryBudget};
 use crate::extensions::health_check::Health;
 use crate::telemetry::Telemetry;
 
@@ -28,6 +28,7 @@ struct Inner {
     health: Health,
     admin: AdminRoutes,
     shutdown: CancellationToken,
+    memory: MemoryBudget,
     /// Running extensions' services, by id (only those enabled in `service.extensions`).
     extensions: Mutex<BTreeMap<ComponentId, Option<Shared>>>,
     /// Instances shared by every pipeline listing a component, by key.
@@ -53,6 +54,7 @@ impl Host {
                 health,
                 admin,
                 shutdown: CancellationToken::new(),
+                memory: MemoryBudget::with_limits(DEFAULT_SOFT_LIMIT, DEFAULT_HARD_LIMIT),
                 extensions: Mutex::new(BTreeMap::new()),
                 shared: Mutex::new(BTreeMap::new()),
             }),
@@ -72,6 +74,12 @@ impl Host {
     /// Routes on the admin listener (the one serving `/metrics`).
     pub fn admin(&self) -> &AdminRoutes {
         &self.inner.admin
+    }
+
+    /// The process-wide budget of bytes in flight that receivers reserve before reading data
+    /// (the `memory_limiter` processor sets its limits).
+    pub fn memory(&self) -> &MemoryBudget {
+        &self.inner.memory
     }
 
     /// Fires when the collector stops, after the data path drained: for components' own

@@ -94,6 +94,36 @@ impl Default for RetryConfig {
     }
 }
 
+/// How a sending queue measures what it holds (`sending_queue.sizer`), as the newer
+/// Collector spells it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueSizer {
+    /// Encoded bytes of the batches (the default: what bounds memory).
+    #[default]
+    Bytes,
+    /// Items: spans, data points, log records.
+    Items,
+    /// Batches, whatever their size (the Collector's historical unit).
+    Requests,
+}
+
+impl QueueSizer {
+    /// `queue_size` when none is given: 16 MiB, 131,072 items, or the Collector's 1000 requests.
+    pub fn default_size(self) -> u64 {
+        match self {
+            QueueSizer::Bytes => DEFAULT_QUEUE_BYTES,
+            QueueSizer::Items => 131_072,
+            QueueSizer::Requests => 1000,
+        }
+    }
+}
+
+/// The default bytes a sending queue holds (queued plus being sent): with the default memory
+/// budget this keeps a collector whose destination is slower than its intake within a few
+/// hundred MiB (see BENCHMARKS.md, "unpinned").
+pub const DEFAULT_QUEUE_BYTES: u64 = 16 << 20;
+
 /// `sending_queue:`, the exporter's bounded in-memory queue.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -103,12 +133,37 @@ pub struct QueueConfig {
     pub enabled: bool,
     /// Concurrent senders.
     pub num_consumers: usize,
-    /// Capacity, in batches (the Collector's `requests` sizer).
-    pub queue_size: usize,
+    /// The unit of `queue_size`: `bytes` (default), `items` or `requests`.
+    pub sizer: QueueSizer,
+    /// Capacity in the sizer's unit, counting batches queued and batches being sent or retried
+    /// (default: [`QueueSizer::default_size`]). With the bytes sizer a unit may be given
+    /// (`16MiB`). A batch larger than the whole queue is sent alone once the queue is empty.
+    #[serde(deserialize_with = "size::deserialize_opt")]
+    pub queue_size: Option<u64>,
     /// When the queue is full, wait for room (pushing back to the receivers, whose clients then
     /// get a retryable refusal) instead of dropping the batch and counting it in
     /// `lookout_exporter_enqueue_failed_*`. Lookout's default is `true`; the Collector's is `false`.
     pub block_on_overflow: bool,
+}
+
+impl QueueConfig {
+    /// The capacity in force, in the sizer's unit.
+    pub fn capacity(&self) -> u64 {
+        self.queue_size
+            .unwrap_or_else(|| self.sizer.default_size())
+            .max(1)
+    }
+
+    /// Checks the settings (an exporter's `validate` calls it).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.queue_size == Some(0) {
+            return Err("sending_queue.queue_size must be at least 1".into());
+        }
+        if self.enabled && self.num_consumers == 0 {
+            return Err("sending_queue.num_consumers must be at least 1".into());
+        }
+        Ok(())
+    }
 }
 
 impl Default for QueueConfig {
@@ -116,7 +171,8 @@ impl Default for QueueConfig {
         QueueConfig {
             enabled: true,
             num_consumers: 10,
-            queue_size: 1000,
+            sizer: QueueSizer::Bytes,
+            queue_size: None,
             block_on_overflow: true,
         }
     }
@@ -169,6 +225,17 @@ pub(crate) mod size {
         match Raw::deserialize(d)? {
             Raw::N(n) => Ok(n),
             Raw::S(s) => super::parse_size(&s).map_err(de::Error::custom),
+        }
+    }
+
+    /// As [`deserialize`], for an optional field (`null` or absent: `None`).
+    pub(crate) fn deserialize_opt<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<u64>, D::Error> {
+        match Option::<Raw>::deserialize(d)? {
+            None => Ok(None),
+            Some(Raw::N(n)) => Ok(Some(n)),
+            Some(Raw::S(s)) => super::parse_size(&s).map(Some).map_err(de::Error::custom),
         }
     }
 }

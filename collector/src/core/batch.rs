@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::{Ack, AckSet, Signal};
+use super::{Ack, AckSet, Hold, Signal};
 
 /// One unit of telemetry moving through a pipeline: an encoded OTLP export request of one
 /// signal, how many items (spans, data points, log records) it holds, and the acknowledgements
@@ -18,6 +18,9 @@ pub struct Batch {
     pub items: usize,
     /// Acknowledgements resolved when every exporter that got this data is done with it.
     pub acks: AckSet,
+    /// Room this data holds in the memory budget and in exporters' queues, given back when
+    /// the last copy is dropped.
+    pub hold: Hold,
 }
 
 impl Batch {
@@ -28,6 +31,7 @@ impl Batch {
             payload,
             items,
             acks: AckSet::default(),
+            hold: Hold::default(),
         }
     }
 
@@ -47,6 +51,7 @@ impl Batch {
             payload: self.payload.clone(),
             items: self.items,
             acks: self.acks.fork(),
+            hold: self.hold.clone(),
         }
     }
 }

@@ -5,15 +5,20 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use super::Batch;
+use super::{Batch, Hold, MemoryBudget, OverBudget};
 
 /// Hands batches to the pipelines a receiver feeds for one signal.
 ///
 /// A batch is taken by all pipelines or by none: the receiver can then refuse the request as a
 /// whole and the client's retry never duplicates data in the pipelines that had room.
+///
+/// Every batch holds room in the process's [`MemoryBudget`] while it is in flight: a receiver
+/// that reserved it while reading the request attaches it (see [`Consumer::budget`]); for one
+/// that did not, the consumer reserves the payload's size before handing it on.
 #[derive(Clone, Debug)]
 pub struct Consumer {
     pipelines: Arc<[mpsc::Sender<Batch>]>,
+    budget: MemoryBudget,
 }
 
 /// Why a batch was not taken. The batch comes back so nothing is lost by refusing.
@@ -21,12 +26,19 @@ pub struct Refused {
     /// The batch, unchanged.
     pub batch: Batch,
     closed: bool,
+    over_budget: Option<OverBudget>,
 }
 
 impl Refused {
-    /// True when the pipeline is shutting down, false when it is only full (retry later).
+    /// True when the pipeline is shutting down, false when it is only full or over the memory
+    /// budget (retry later).
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// The memory budget refused the batch (`None`: a pipeline was full or closed).
+    pub fn over_budget(&self) -> Option<OverBudget> {
+        self.over_budget
     }
 }
 
@@ -35,6 +47,7 @@ impl fmt::Debug for Refused {
         f.debug_struct("Refused")
             .field("items", &self.batch.items)
             .field("closed", &self.closed)
+            .field("over_budget", &self.over_budget)
             .finish()
     }
 }
@@ -43,6 +56,8 @@ impl fmt::Display for Refused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.closed {
             f.write_str("the collector is shutting down")
+        } else if let Some(over) = self.over_budget {
+            write!(f, "{over}")
         } else {
             f.write_str("the pipeline is full, retry later")
         }
@@ -50,15 +65,39 @@ impl fmt::Display for Refused {
 }
 
 impl Consumer {
-    /// A consumer feeding the given pipeline entry queues.
+    /// A consumer feeding the given pipeline entry queues, with no memory limit.
     pub fn new(pipelines: Vec<mpsc::Sender<Batch>>) -> Consumer {
+        Consumer::with_budget(pipelines, MemoryBudget::unlimited())
+    }
+
+    /// A consumer feeding the given pipeline entry queues, holding room in `budget`.
+    pub fn with_budget(pipelines: Vec<mpsc::Sender<Batch>>, budget: MemoryBudget) -> Consumer {
         Consumer {
             pipelines: pipelines.into(),
+            budget,
         }
     }
 
-    /// Hands the batch on without waiting; refuses it whole if any pipeline is full.
-    pub fn try_send(&self, batch: Batch) -> Result<(), Refused> {
+    /// The memory budget: a receiver reserves room in it before it buffers a request.
+    pub fn budget(&self) -> &MemoryBudget {
+        &self.budget
+    }
+
+    /// Hands the batch on without waiting; refuses it whole if any pipeline is full or the
+    /// memory budget has no room for it.
+    pub fn try_send(&self, mut batch: Batch) -> Result<(), Refused> {
+        if !batch.hold.is_reserved() {
+            match self.budget.try_reserve(batch.payload.len() as u64) {
+                Ok(reservation) => batch.hold.extend(Hold::reserved(reservation)),
+                Err(over) => {
+                    return Err(Refused {
+                        batch,
+                        closed: false,
+                        over_budget: Some(over),
+                    });
+                }
+            }
+        }
         let mut permits = Vec::with_capacity(self.pipelines.len());
         for tx in self.pipelines.iter() {
             match tx.try_reserve() {
@@ -67,12 +106,14 @@ impl Consumer {
                     return Err(Refused {
                         batch,
                         closed: false,
+                        over_budget: None,
                     });
                 }
                 Err(mpsc::error::TrySendError::Closed(())) => {
                     return Err(Refused {
                         batch,
                         closed: true,
+                        over_budget: None,
                     });
                 }
             }
@@ -81,8 +122,13 @@ impl Consumer {
         Ok(())
     }
 
-    /// Hands the batch on, waiting for room; for receivers that pull their data and can pause.
-    pub async fn send(&self, batch: Batch) -> Result<(), Refused> {
+    /// Hands the batch on, waiting for room in the memory budget and in every pipeline; for
+    /// receivers that pull their data and can pause.
+    pub async fn send(&self, mut batch: Batch) -> Result<(), Refused> {
+        if !batch.hold.is_reserved() {
+            let reservation = self.budget.reserve(batch.payload.len() as u64).await;
+            batch.hold.extend(Hold::reserved(reservation));
+        }
         let mut permits = Vec::with_capacity(self.pipelines.len());
         for tx in self.pipelines.iter() {
             match tx.reserve().await {
@@ -91,6 +137,7 @@ impl Consumer {
                     return Err(Refused {
                         batch,
                         closed: true,
+                        over_budget: None,
                     });
                 }
             }
@@ -134,6 +181,50 @@ mod tests {
         assert!(b_rx.recv().await.is_some());
         // Pipeline a got only the first batch: the refused one went nowhere.
         assert!(a_rx.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn over_budget_is_refused_whole_and_room_travels_with_the_batch() {
+        let (a_tx, mut a_rx) = mpsc::channel(4);
+        let (b_tx, mut b_rx) = mpsc::channel(4);
+        let budget = MemoryBudget::with_limits(2, 2);
+        let consumer = Consumer::with_budget(vec![a_tx, b_tx], budget.clone());
+        let two = || Batch::new(Signal::Traces, Bytes::from_static(b"xy"), 1);
+        consumer.try_send(two()).unwrap();
+        assert_eq!(budget.used(), 2);
+        let refused = consumer.try_send(two()).unwrap_err();
+        assert!(!refused.is_closed());
+        assert!(refused.over_budget().is_some());
+        assert!(!refused.batch.hold.is_reserved());
+        // Both pipelines hold a copy; the room is given back when the last copy is dropped.
+        let a = a_rx.recv().await.unwrap();
+        let b = b_rx.recv().await.unwrap();
+        assert!(a_rx.try_recv().is_err() && b_rx.try_recv().is_err());
+        drop(a);
+        assert_eq!(budget.used(), 2);
+        drop(b);
+        assert_eq!(budget.used(), 0);
+        consumer.try_send(two()).unwrap();
+    }
+
+    #[tokio::test]
+    async fn send_waits_for_room_in_the_budget() {
+        let (tx, mut rx) = mpsc::channel(4);
+        let budget = MemoryBudget::with_limits(1, 1);
+        let consumer = Consumer::with_budget(vec![tx], budget.clone());
+        consumer.send(batch()).await.unwrap();
+        let second = tokio::spawn({
+            let consumer = consumer.clone();
+            async move { consumer.send(batch()).await.is_ok() }
+        });
+        tokio::task::yield_now().await;
+        assert!(
+            !second.is_finished(),
+            "no room until the first batch is done"
+        );
+        assert!(rx.try_recv().is_ok());
+        assert!(second.await.unwrap());
+        assert_eq!(budget.used(), 1);
     }
 
     #[tokio::test]

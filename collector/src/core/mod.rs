@@ -1,11 +1,12 @@
 //! What every part of the collector shares: the [`Signal`]s, the [`Batch`] that moves through
-//! pipelines, delivery acknowledgement ([`Ack`]), component ids ([`ComponentId`]) and the
+//! pipelines, delivery acknowledgement ([`Ack`]), the memory budget ([`MemoryBudget`]), component ids ([`ComponentId`]) and the
 //! receiver-facing fan-out ([`Consumer`]). This module depends on nothing else in the crate.
 
 pub(crate) mod ack;
 pub(crate) mod batch;
 pub(crate) mod consumer;
 pub(crate) mod id;
+pub(crate) mod memory;
 pub(crate) mod otlp_build;
 pub(crate) mod signal;
 
@@ -13,4 +14,7 @@ pub(crate) use ack::{Ack, AckSet};
 pub(crate) use batch::{Batch, split, validate};
 pub(crate) use consumer::Consumer;
 pub(crate) use id::ComponentId;
+pub(crate) use memory::{
+    DEFAULT_HARD_LIMIT, DEFAULT_SOFT_LIMIT, Hold, MemoryBudget, OverBudget, Reservation,
+};
 pub(crate) use signal::Signal;

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -13,10 +13,74 @@ use std::panic::AssertUnwindSafe;
 use futures::FutureExt;
 
 use super::{Export, ExportError};
-use crate::config::shared::{QueueConfig, RetryConfig};
+use crate::config::shared::{QueueConfig, QueueSizer, RetryConfig};
 use crate::core::Batch;
 use crate::pipeline::ExporterInput;
 use crate::telemetry::ExporterMetrics;
+
+/// Batches a queue's channel holds at most, whatever its sizer (the sizer's bound is usually
+/// reached long before).
+const MAX_QUEUED_BATCHES: u64 = 1 << 16;
+
+/// The room of a sending queue, in its sizer's unit. A batch takes room when it is enqueued and
+/// gives it back when the exporter is done with it (sent, or given up), so the bound covers
+/// batches queued and batches being sent or retried: what the queue keeps in memory.
+#[derive(Clone, Debug)]
+pub(crate) struct QueueGate {
+    room: Arc<Semaphore>,
+    sizer: QueueSizer,
+    capacity: u64,
+}
+
+impl QueueGate {
+    pub(crate) fn new(sizer: QueueSizer, capacity: u64) -> QueueGate {
+        let capacity = capacity.clamp(1, Semaphore::MAX_PERMITS as u64);
+        QueueGate {
+            room: Arc::new(Semaphore::new(
+                usize::try_from(capacity).unwrap_or(usize::MAX),
+            )),
+            sizer,
+            capacity,
+        }
+    }
+
+    /// The room `batch` takes; never more than the whole queue, so an oversized batch goes
+    /// alone once the queue is empty instead of never.
+    fn cost(&self, batch: &Batch) -> u32 {
+        let size = match self.sizer {
+            QueueSizer::Bytes => batch.payload.len() as u64,
+            QueueSizer::Items => batch.items as u64,
+            QueueSizer::Requests => 1,
+        };
+        u32::try_from(size.clamp(1, self.capacity)).unwrap_or(u32::MAX)
+    }
+
+    /// Room for `batch`, waiting for it (`None`: the queue is closed).
+    pub(crate) async fn acquire(&self, batch: &Batch) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.room)
+            .acquire_many_owned(self.cost(batch))
+            .await
+            .ok()
+    }
+
+    /// Room for `batch` if there is some now.
+    pub(crate) fn try_acquire(&self, batch: &Batch) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.room)
+            .try_acquire_many_owned(self.cost(batch))
+            .ok()
+    }
+
+    /// Room in use, in the sizer's unit.
+    pub(crate) fn used(&self) -> u64 {
+        self.capacity
+            .saturating_sub(self.room.available_permits() as u64)
+    }
+
+    /// The capacity, in the sizer's unit.
+    pub(crate) fn capacity(&self) -> u64 {
+        self.capacity
+    }
+}
 
 /// Starts an exporter's senders. The returned input is what pipelines hand batches to; the
 /// senders exit once every copy of it is dropped and the queue is empty. Firing `abort` stops
@@ -29,17 +93,27 @@ pub(crate) fn spawn(
     metrics: ExporterMetrics,
     abort: CancellationToken,
 ) -> (ExporterInput, Vec<JoinHandle<()>>) {
-    let (capacity, consumers) = if queue.enabled {
-        (queue.queue_size.max(1), queue.num_consumers.max(1))
+    let (gate, batches, consumers) = if queue.enabled {
+        let gate = QueueGate::new(queue.sizer, queue.capacity());
+        let batches = match queue.sizer {
+            QueueSizer::Requests => gate.capacity(),
+            QueueSizer::Bytes | QueueSizer::Items => MAX_QUEUED_BATCHES,
+        };
+        (Some(gate), batches, queue.num_consumers.max(1))
     } else {
-        (1, 1)
+        (None, 1, 1)
     };
-    let (tx, rx) = mpsc::channel::<Batch>(capacity);
-    metrics.queue_capacity.set(capacity as i64);
+    let batches = usize::try_from(batches.clamp(1, MAX_QUEUED_BATCHES)).unwrap_or(1);
+    let (tx, rx) = mpsc::channel::<Batch>(batches);
+    metrics.queue_capacity.set(
+        gate.as_ref()
+            .map_or(1, |g| i64::try_from(g.capacity()).unwrap_or(i64::MAX)),
+    );
     let rx = Arc::new(Mutex::new(rx));
     let input = ExporterInput {
         id: id.clone(),
         tx,
+        gate,
         block_on_overflow: queue.block_on_overflow,
         metrics: metrics.clone(),
     };
@@ -53,16 +127,20 @@ pub(crate) fn spawn(
                 abort: abort.clone(),
             };
             let rx = Arc::clone(&rx);
+            let input = input.clone();
             tokio::spawn(async move {
+                // The worker's copy of the input is for the gauge only: it must not keep the
+                // queue open.
+                let gauge = input.gauge();
+                drop(input);
                 loop {
                     let batch = {
                         let mut rx = rx.lock().await;
-                        let batch = rx.recv().await;
-                        worker.metrics.queue_size.set(rx.len() as i64);
-                        batch
+                        rx.recv().await
                     };
                     let Some(batch) = batch else { break };
                     worker.send(batch).await;
+                    gauge.update();
                 }
             })
         })
@@ -143,6 +221,7 @@ mod tests {
     use futures::future::BoxFuture;
 
     use super::*;
+    use crate::core::ack::Delivery;
     use crate::core::{Ack, Signal};
     use crate::exporters::ExportError;
     use crate::telemetry::Telemetry;
@@ -314,5 +393,184 @@ mod tests {
         .await;
         assert!(!ok);
         assert!(flaky.calls.load(Ordering::SeqCst) > 1);
+    }
+
+    /// Holds every send until the test lets it through, one per permit.
+    struct Stalled {
+        gate: Semaphore,
+        sent: AtomicUsize,
+    }
+
+    impl Export for Stalled {
+        fn export<'a>(&'a self, _batch: &'a Batch) -> BoxFuture<'a, Result<(), ExportError>> {
+            Box::pin(async move {
+                if let Ok(permit) = self.gate.acquire().await {
+                    permit.forget();
+                }
+                self.sent.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            })
+        }
+    }
+
+    fn bytes(n: usize) -> Batch {
+        Batch::new(Signal::Traces, Bytes::from(vec![b'x'; n]), 1)
+    }
+
+    fn stalled_queue(
+        sizer: QueueSizer,
+        size: u64,
+        block_on_overflow: bool,
+    ) -> (
+        Arc<Stalled>,
+        crate::pipeline::Output,
+        Vec<JoinHandle<()>>,
+        Telemetry,
+    ) {
+        let telemetry = Telemetry::new();
+        let exporter = Arc::new(Stalled {
+            gate: Semaphore::new(0),
+            sent: AtomicUsize::new(0),
+        });
+        let (input, handles) = spawn(
+            "q".into(),
+            exporter.clone(),
+            &QueueConfig {
+                num_consumers: 2,
+                sizer,
+                queue_size: Some(size),
+                block_on_overflow,
+                ..QueueConfig::default()
+            },
+            fast_retry(),
+            telemetry.exporter("q", None),
+            CancellationToken::new(),
+        );
+        (
+            exporter,
+            crate::pipeline::Output::Exporters(vec![input]),
+            handles,
+            telemetry,
+        )
+    }
+
+    /// Lets every held send through, closes the queue and waits for the workers.
+    async fn release_all(
+        exporter: &Stalled,
+        output: crate::pipeline::Output,
+        handles: Vec<JoinHandle<()>>,
+    ) {
+        exporter.gate.add_permits(100);
+        drop(output);
+        for h in handles {
+            h.await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bytes_queue_holds_at_most_its_size_queued_and_in_flight() {
+        let (exporter, output, handles, telemetry) = stalled_queue(QueueSizer::Bytes, 100, false);
+        let mut deliveries = Vec::new();
+        for _ in 0..3 {
+            let (ack, delivery) = Ack::new();
+            output.send(bytes(40).with_ack(ack)).await;
+            deliveries.push(delivery);
+        }
+        let rendered = telemetry.render();
+        assert!(
+            rendered.contains(r#"lookout_exporter_queue_size{exporter="q"} 80"#),
+            "{rendered}"
+        );
+        assert!(
+            rendered.contains(r#"lookout_exporter_queue_capacity{exporter="q"} 100"#),
+            "{rendered}"
+        );
+        assert!(
+            rendered.contains(r#"lookout_exporter_enqueue_failed_spans_total{exporter="q"} 1"#),
+            "the third batch did not fit: {rendered}"
+        );
+        release_all(&exporter, output, handles).await;
+        let outcomes: Vec<bool> =
+            futures::future::join_all(deliveries.into_iter().map(Delivery::outcome)).await;
+        assert_eq!(outcomes, [true, true, false]);
+        assert_eq!(exporter.sent.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn room_is_given_back_when_the_send_is_done_and_a_full_queue_pushes_back() {
+        let (exporter, output, handles, _telemetry) = stalled_queue(QueueSizer::Bytes, 100, true);
+        output.send(bytes(60)).await;
+        let output = Arc::new(output);
+        let second = tokio::spawn({
+            let output = Arc::clone(&output);
+            async move { output.send(bytes(60)).await }
+        });
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!second.is_finished(), "60 + 60 bytes do not fit in 100");
+        exporter.gate.add_permits(1);
+        second.await.unwrap();
+        exporter.gate.add_permits(1);
+        drop(output);
+        for h in handles {
+            h.await.unwrap();
+        }
+        assert_eq!(exporter.sent.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_batch_larger_than_the_queue_goes_alone_and_other_sizers_count_their_unit() {
+        let (exporter, output, handles, telemetry) = stalled_queue(QueueSizer::Bytes, 10, false);
+        output.send(bytes(50)).await;
+        output.send(bytes(1)).await;
+        assert!(
+            telemetry
+                .render()
+                .contains(r#"lookout_exporter_enqueue_failed_spans_total{exporter="q"} 1"#)
+        );
+        release_all(&exporter, output, handles).await;
+        assert_eq!(exporter.sent.load(Ordering::SeqCst), 1);
+
+        let (exporter, output, handles, telemetry) = stalled_queue(QueueSizer::Requests, 2, false);
+        for _ in 0..3 {
+            output.send(bytes(1_000)).await;
+        }
+        assert!(
+            telemetry
+                .render()
+                .contains(r#"lookout_exporter_queue_size{exporter="q"} 2"#)
+        );
+        release_all(&exporter, output, handles).await;
+        assert_eq!(exporter.sent.load(Ordering::SeqCst), 2);
+
+        let (exporter, output, handles, _) = stalled_queue(QueueSizer::Items, 5, false);
+        let items = |n| Batch::new(Signal::Traces, Bytes::from_static(b"x"), n);
+        output.send(items(3)).await;
+        output.send(items(3)).await;
+        output.send(items(2)).await;
+        release_all(&exporter, output, handles).await;
+        assert_eq!(
+            exporter.sent.load(Ordering::SeqCst),
+            2,
+            "3 + 2 items fit in 5, 3 + 3 do not"
+        );
+    }
+
+    #[test]
+    fn sending_queue_settings_in_the_collectors_spelling() {
+        let parse = |yaml: &str| serde_yaml_ng::from_str::<QueueConfig>(yaml);
+        let default = parse("{}").unwrap();
+        assert_eq!(default.sizer, QueueSizer::Bytes);
+        assert_eq!(
+            default.capacity(),
+            crate::config::shared::DEFAULT_QUEUE_BYTES
+        );
+        assert_eq!(parse("queue_size: 32MiB").unwrap().capacity(), 32 << 20);
+        let items = parse("{sizer: items, queue_size: 5000}").unwrap();
+        assert_eq!((items.sizer, items.capacity()), (QueueSizer::Items, 5000));
+        assert_eq!(parse("sizer: requests").unwrap().capacity(), 1000);
+        assert!(parse("sizer: spans").is_err());
+        assert!(parse("queue_size: 0").unwrap().validate().is_err());
     }
 }

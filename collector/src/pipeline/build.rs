@@ -95,6 +95,7 @@ pub(crate) async fn start(config: &Arc<Config>, host: &Host) -> Result<Running, 
             ExporterInput {
                 id: id.to_string(),
                 tx,
+                gate: None,
                 block_on_overflow: true,
                 metrics: telemetry.exporter(&id.to_string(), None),
             },
@@ -154,7 +155,11 @@ pub(crate) async fn start(config: &Arc<Config>, host: &Host) -> Result<Running, 
     drop(inputs);
 
     let mut take_consumers = |id: &ComponentId| {
-        Signal::ALL.map(|signal| entries.remove(&(id.clone(), signal)).map(Consumer::new))
+        Signal::ALL.map(|signal| {
+            entries
+                .remove(&(id.clone(), signal))
+                .map(|pipelines| Consumer::with_budget(pipelines, host.memory().clone()))
+        })
     };
     for (id, rx) in connector_rx {
         let Some(c) = config.connectors.get(&id) else {

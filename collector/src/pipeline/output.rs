@@ -4,6 +4,7 @@
 use tokio::sync::mpsc;
 
 use crate::core::Batch;
+use crate::exporters::queue::QueueGate;
 use crate::telemetry::ExporterMetrics;
 
 /// An exporter's queue, as seen by the pipelines that feed it.
@@ -12,14 +13,44 @@ pub struct ExporterInput {
     /// The exporter's id, for logs.
     pub id: String,
     pub(crate) tx: mpsc::Sender<Batch>,
+    /// The queue's room in its sizer's unit (`None`: bounded by the channel alone).
+    pub(crate) gate: Option<QueueGate>,
     pub(crate) block_on_overflow: bool,
     pub(crate) metrics: ExporterMetrics,
 }
 
 impl ExporterInput {
     pub(crate) fn update_queue_gauge(&self) {
-        let used = self.tx.max_capacity() - self.tx.capacity();
-        self.metrics.queue_size.set(used as i64);
+        self.gauge().update();
+    }
+
+    /// What the queue gauge reads, without holding the queue open.
+    pub(crate) fn gauge(&self) -> QueueGauge {
+        QueueGauge {
+            gate: self.gate.clone(),
+            tx: self.tx.downgrade(),
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+/// Sets `lookout_exporter_queue_size` from what a queue holds.
+pub(crate) struct QueueGauge {
+    gate: Option<QueueGate>,
+    tx: mpsc::WeakSender<Batch>,
+    metrics: ExporterMetrics,
+}
+
+impl QueueGauge {
+    pub(crate) fn update(&self) {
+        let used = match (&self.gate, self.tx.upgrade()) {
+            (Some(gate), _) => gate.used(),
+            (None, Some(tx)) => (tx.max_capacity() - tx.capacity()) as u64,
+            (None, None) => 0,
+        };
+        self.metrics
+            .queue_size
+            .set(i64::try_from(used).unwrap_or(i64::MAX));
     }
 }
 
@@ -56,10 +87,26 @@ impl Output {
     }
 }
 
-async fn enqueue(exporter: &ExporterInput, batch: Batch) {
+async fn enqueue(exporter: &ExporterInput, mut batch: Batch) {
     let signal = batch.signal;
     let items = batch.items as u64;
-    let result = if exporter.block_on_overflow {
+    let block = exporter.block_on_overflow;
+    // Room in the queue's unit first (held by the batch until the exporter is done with it),
+    // then a place in the channel.
+    let room = match &exporter.gate {
+        None => true,
+        Some(gate) => {
+            let permit = if block {
+                gate.acquire(&batch).await
+            } else {
+                gate.try_acquire(&batch)
+            };
+            permit.map(|p| batch.hold.push_queue_permit(p)).is_some()
+        }
+    };
+    let result = if !room {
+        Err(batch)
+    } else if block {
         exporter.tx.send(batch).await.map_err(|e| e.0)
     } else {
         exporter.tx.try_send(batch).map_err(|e| match e {

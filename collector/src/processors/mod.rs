@@ -3,6 +3,7 @@
 
 pub(crate) mod batch;
 pub(crate) mod latency_anomaly;
+pub(crate) mod memory_limiter;
 
 use tokio::sync::mpsc;
 

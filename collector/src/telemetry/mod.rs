@@ -14,6 +14,11 @@ use prometheus_client::registry::Registry;
 
 use crate::core::Signal;
 
+/// This process's resident set size, in bytes (`VmRSS`), if the system reports it.
+pub(crate) fn rss_bytes() -> Option<u64> {
+    process::rss_bytes().and_then(|b| u64::try_from(b).ok())
+}
+
 type Labels = Vec<(&'static str, String)>;
 
 /// The self-metrics registry. Cheap to clone; handles taken from it are atomics.
@@ -129,6 +134,11 @@ impl Telemetry {
                 "Items that could not be pushed into the pipeline (the client was told).",
                 labels(),
             ),
+            refused_requests: self.counter(
+                "receiver_refused_requests",
+                "Requests refused with a retryable status (pipeline full, memory budget, shutting down). A request refused by the memory budget before its body was read has its items uncounted in receiver_refused_*.",
+                labels(),
+            ),
         }
     }
 
@@ -159,12 +169,12 @@ impl Telemetry {
             ),
             queue_size: self.gauge(
                 "exporter_queue_size",
-                "Batches currently in the sending queue.",
+                "What the sending queue holds (queued and being sent), in its sizer's unit (bytes by default).",
                 labels(),
             ),
             queue_capacity: self.gauge(
                 "exporter_queue_capacity",
-                "Capacity of the sending queue, in batches.",
+                "Capacity of the sending queue, in its sizer's unit (bytes by default).",
                 labels(),
             ),
             panics: self.counter(
@@ -211,6 +221,8 @@ pub struct ReceiverMetrics {
     pub accepted: Counter,
     /// Items refused (the client was told to retry or that its data was bad).
     pub refused: Counter,
+    /// Requests refused with a retryable status (shared by the receiver's signals).
+    pub refused_requests: Counter,
 }
 
 /// An exporter's counters, indexed by signal (traces, metrics, logs).
@@ -219,9 +231,9 @@ pub struct ExporterMetrics {
     sent: [Counter; 3],
     send_failed: [Counter; 3],
     enqueue_failed: [Counter; 3],
-    /// Batches in the sending queue.
+    /// What the sending queue holds, in its sizer unit.
     pub queue_size: Gauge,
-    /// Queue capacity in batches.
+    /// Queue capacity, in the queue's sizer unit.
     pub queue_capacity: Gauge,
     /// Sends that panicked (and were retried).
     pub panics: Counter,

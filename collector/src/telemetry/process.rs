@@ -70,7 +70,7 @@ fn clock_ticks() -> f64 {
 }
 
 /// Resident set size from `/proc/self/status` (`VmRSS`, in KiB).
-fn rss_bytes() -> Option<i64> {
+pub(super) fn rss_bytes() -> Option<i64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: i64 = line.split_whitespace().nth(1)?.parse().ok()?;

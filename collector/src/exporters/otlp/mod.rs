@@ -165,6 +165,7 @@ pub(crate) fn parse_endpoint(
 impl crate::component::Validate for OtlpGrpcExporterConfig {
     /// Builds the exporter once (endpoint, TLS files, headers) without connecting.
     fn validate(&self) -> Result<(), String> {
+        self.sending_queue.validate()?;
         OtlpGrpcExporter::new(String::new(), self).map(drop)
     }
 }

@@ -149,6 +149,7 @@ impl OtlpHttpExporter {
 impl crate::component::Validate for OtlpHttpExporterConfig {
     /// Builds the exporter once (URLs, TLS files, headers) without connecting.
     fn validate(&self) -> Result<(), String> {
+        self.sending_queue.validate()?;
         OtlpHttpExporter::new(String::new(), self).map(drop)
     }
 }

@@ -12,7 +12,7 @@ pub(crate) use factory::Factory;
 
 use super::ProcessorContext;
 use crate::component::Validate;
-use crate::core::{self, AckSet, Batch, Signal};
+use crate::core::{self, AckSet, Batch, Hold, Signal};
 
 /// Batch settings, with the Collector's defaults.
 #[derive(Debug, Clone, Deserialize)]
@@ -72,7 +72,7 @@ pub(crate) async fn run(config: BatchConfig, mut ctx: ProcessorContext) {
                 pending.flush(&ctx).await;
                 deadline = None;
             }
-            pending.add(piece);
+            pending.add(piece, config.send_batch_size);
             if pending.items >= config.send_batch_size || config.timeout.is_zero() {
                 pending.flush(&ctx).await;
                 deadline = None;
@@ -91,20 +91,35 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+/// The largest buffer sized ahead for a batch (a larger one grows as it fills).
+const MAX_PRESIZE: usize = 64 << 20;
+
 #[derive(Default)]
 struct Pending {
     signal: Option<Signal>,
     buf: BytesMut,
     items: usize,
     acks: AckSet,
+    hold: Hold,
 }
 
 impl Pending {
-    fn add(&mut self, batch: Batch) {
+    /// Appends a request. The buffer of a new batch is sized once for `send_batch_size` items
+    /// at this request's bytes per item: growing by doubling would copy the batch several times
+    /// and leave up to half of its memory unused — memory a queue bounded in bytes does not see.
+    fn add(&mut self, batch: Batch, send_batch_size: usize) {
+        if self.buf.is_empty() && batch.items > 0 {
+            let per_item = batch.payload.len().div_ceil(batch.items);
+            let expected = per_item
+                .saturating_mul(send_batch_size.max(batch.items))
+                .min(MAX_PRESIZE);
+            self.buf.reserve(expected.saturating_add(expected / 16));
+        }
         self.signal = Some(batch.signal);
         self.buf.extend_from_slice(&batch.payload);
         self.items += batch.items;
         self.acks.extend(batch.acks);
+        self.hold.extend(batch.hold);
     }
 
     async fn flush(&mut self, ctx: &ProcessorContext) {
@@ -117,6 +132,7 @@ impl Pending {
             payload: self.buf.split().freeze(),
             items: std::mem::take(&mut self.items),
             acks: std::mem::take(&mut self.acks),
+            hold: std::mem::take(&mut self.hold),
         };
         ctx.metrics.outgoing.inc_by(batch.items as u64);
         ctx.output.send(batch).await;
@@ -144,6 +160,7 @@ fn split_oversized(batch: Batch, max: usize) -> Vec<Batch> {
             payload: Bytes::from(chunk),
             items,
             acks: batch.acks.fork(),
+            hold: batch.hold.clone(),
         });
     }
     // Each piece holds its own claim; the original's is released as done.

@@ -10,17 +10,18 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Limited, StreamBody};
+use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use super::body::{self, Announced, ReadError};
 use super::config::GrpcServerConfig;
 use super::ingest::{Ingest, IngestError};
 use crate::compression::{self, Codec, DecompressError};
-use crate::core::Signal;
+use crate::core::{OverBudget, Signal};
 use crate::net::{self, Body, ServeOptions};
 use crate::receivers::ReceiverContext;
 
@@ -57,18 +58,35 @@ pub(super) fn serve(
 }
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
+    let signal = signal_of(req.uri().path());
     match export(&state, req).await {
         Ok(response) => response,
-        Err(status) => status.into_http(),
+        Err(status) => {
+            if status.code() == Code::Unavailable
+                && let Some(signal) = signal
+            {
+                state.ingest.count_retryable_refusal(signal);
+            }
+            status.into_http()
+        }
+    }
+}
+
+fn signal_of(path: &str) -> Option<Signal> {
+    match path {
+        TRACES => Some(Signal::Traces),
+        METRICS => Some(Signal::Metrics),
+        LOGS => Some(Signal::Logs),
+        _ => None,
     }
 }
 
 async fn export(state: &State, req: Request<Incoming>) -> Result<Response<Body>, Status> {
-    let signal = match req.uri().path() {
-        TRACES => Signal::Traces,
-        METRICS => Signal::Metrics,
-        LOGS => Signal::Logs,
-        other => return Err(Status::unimplemented(format!("unknown method {other}"))),
+    let Some(signal) = signal_of(req.uri().path()) else {
+        return Err(Status::unimplemented(format!(
+            "unknown method {}",
+            req.uri().path()
+        )));
     };
     if req.method() != Method::POST {
         return Ok(plain_http(StatusCode::METHOD_NOT_ALLOWED));
@@ -104,20 +122,25 @@ async fn export(state: &State, req: Request<Incoming>) -> Result<Response<Body>,
     let wire_limit = state
         .max_message
         .saturating_add(state.max_message / 8 + 1024);
-    let body = Limited::new(req.into_body(), wire_limit)
-        .collect()
-        .await
-        .map_err(|err| {
-            if err.is::<http_body_util::LengthLimitError>() {
-                too_large(state.max_message)
-            } else {
-                Status::cancelled(format!("reading the request failed: {err}"))
-            }
-        })?
-        .to_bytes();
+    let (body, mut reservation) = body::read(
+        req.into_body(),
+        wire_limit,
+        state.ingest.budget(),
+        Announced::GrpcFrame,
+    )
+    .await
+    .map_err(|err| match err {
+        ReadError::TooLarge => too_large(state.max_message),
+        ReadError::OverBudget(over) => over_budget(over),
+        ReadError::Failed(err) => Status::cancelled(format!("reading the request failed: {err}")),
+    })?;
     let message = unframe(body, codec, state.max_message)?;
+    // Decompressed, the message is what the pipelines will hold.
+    reservation
+        .try_grow_to(message.len() as u64)
+        .map_err(over_budget)?;
 
-    match state.ingest.ingest(signal, message) {
+    match state.ingest.ingest(signal, message, reservation) {
         Ok(accepted) => Ok(ok_response(accepted.rejected.map(|(count, message)| {
             super::salvage::response_protobuf(signal, count, &message)
         }))),
@@ -127,11 +150,22 @@ async fn export(state: &State, req: Request<Incoming>) -> Result<Response<Body>,
             "the pipeline is full; retry later",
             ErrorDetails::with_retry_info(Some(RETRY_DELAY)),
         )),
+        Err(IngestError::OverBudget(over)) => Err(over_budget(over)),
         Err(IngestError::Closed) => Err(Status::unavailable("the collector is shutting down")),
         Err(IngestError::NotServed) => Err(Status::unimplemented(format!(
             "this receiver is not in any {signal} pipeline"
         ))),
     }
+}
+
+/// Over the memory budget: UNAVAILABLE with a RetryInfo delay, retryable as the OTLP spec
+/// asks, so the client's own queue holds the data meanwhile.
+fn over_budget(over: OverBudget) -> Status {
+    Status::with_error_details(
+        Code::Unavailable,
+        over.to_string(),
+        ErrorDetails::with_retry_info(Some(RETRY_DELAY)),
+    )
 }
 
 /// Takes the one length-prefixed message of a unary call out of its frame.

@@ -5,16 +5,16 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use prost::Message;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use super::body::{self, Announced, ReadError};
 use super::config::HttpServerConfig;
 use super::ingest::{Ingest, IngestError};
 use crate::compression::{self, Codec, DecompressError};
-use crate::core::Signal;
+use crate::core::{OverBudget, Signal};
 use crate::net::{self, Body, ServeOptions};
 use crate::receivers::ReceiverContext;
 
@@ -65,11 +65,25 @@ pub(super) fn serve(
 }
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
-    let path = req.uri().path();
-    let Some(signal) = Signal::ALL
+    let signal = signal_of(&state, req.uri().path());
+    let response = export(&state, req).await;
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE
+        && let Some(signal) = signal
+    {
+        state.ingest.count_retryable_refusal(signal);
+    }
+    response
+}
+
+fn signal_of(state: &State, path: &str) -> Option<Signal> {
+    Signal::ALL
         .into_iter()
         .find(|s| state.paths.get(*s as usize).is_some_and(|p| p == path))
-    else {
+}
+
+async fn export(state: &State, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path();
+    let Some(signal) = signal_of(state, path) else {
         return text(StatusCode::NOT_FOUND, format!("no OTLP endpoint at {path}"));
     };
     if !state.ingest.serves(signal) {
@@ -124,15 +138,23 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
             }
         },
     };
-    let body = match Limited::new(req.into_body(), state.max_body)
-        .collect()
-        .await
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let (body, mut reservation) = match body::read(
+        req.into_body(),
+        state.max_body,
+        state.ingest.budget(),
+        Announced::Header(announced),
+    )
+    .await
     {
-        Ok(collected) => collected.to_bytes(),
-        Err(err) if err.is::<http_body_util::LengthLimitError>() => {
-            return too_large(format, state.max_body);
-        }
-        Err(err) => {
+        Ok(read) => read,
+        Err(ReadError::TooLarge) => return too_large(format, state.max_body),
+        Err(ReadError::OverBudget(over)) => return over_budget(format, over),
+        Err(ReadError::Failed(err)) => {
             return status(
                 format,
                 StatusCode::BAD_REQUEST,
@@ -146,6 +168,9 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
         Err(DecompressError::TooLarge { .. }) => return too_large(format, state.max_body),
         Err(err) => return status(format, StatusCode::BAD_REQUEST, 3, err.to_string()),
     };
+    if let Err(over) = reservation.try_grow_to(body.len() as u64) {
+        return over_budget(format, over);
+    }
     let payload = match format {
         Format::Protobuf => body,
         Format::Json => match json_to_protobuf(signal, &body) {
@@ -153,7 +178,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
             Err(message) => return status(format, StatusCode::BAD_REQUEST, 3, message),
         },
     };
-    match state.ingest.ingest(signal, payload) {
+    match state.ingest.ingest(signal, payload, reservation) {
         Ok(accepted) => {
             let body = match (format, accepted.rejected) {
                 // An empty Export*ServiceResponse encodes to zero bytes.
@@ -185,6 +210,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
             );
             response
         }
+        Err(IngestError::OverBudget(over)) => over_budget(format, over),
         Err(IngestError::Closed) => {
             let mut response = status(
                 format,
@@ -217,6 +243,22 @@ fn json_to_protobuf(signal: Signal, body: &[u8]) -> Result<Bytes, String> {
     encoded
         .map(Bytes::from)
         .map_err(|err| format!("malformed OTLP/JSON {signal} request: {err}"))
+}
+
+/// Over the memory budget: 503 with `Retry-After`, retryable as the OTLP spec asks, so the
+/// client's own queue holds the data meanwhile.
+fn over_budget(format: Format, over: OverBudget) -> Response<Body> {
+    let mut response = status(
+        format,
+        StatusCode::SERVICE_UNAVAILABLE,
+        14,
+        over.to_string(),
+    );
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_static(RETRY_AFTER_SECONDS),
+    );
+    response
 }
 
 fn too_large(format: Format, limit: usize) -> Response<Body> {

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::salvage;
-use crate::core::{self, Batch, Consumer, Signal};
+use crate::core::{self, Batch, Consumer, MemoryBudget, OverBudget, Reservation, Signal};
 use crate::receivers::ReceiverContext;
 use crate::telemetry::ReceiverMetrics;
 
@@ -11,6 +11,7 @@ use crate::telemetry::ReceiverMetrics;
 #[derive(Clone)]
 pub(super) struct Ingest {
     routes: [Option<(Consumer, ReceiverMetrics)>; 3],
+    budget: MemoryBudget,
 }
 
 /// A request that was taken, possibly only in part.
@@ -25,6 +26,8 @@ pub(super) enum IngestError {
     Invalid(String),
     /// The pipelines are full: retry later.
     Full,
+    /// Over the memory budget: retry later.
+    OverBudget(OverBudget),
     /// Shutting down: retry elsewhere or later.
     Closed,
     /// No pipeline takes this signal from this receiver.
@@ -42,9 +45,27 @@ impl Ingest {
                 )
             })
         };
-        Ingest {
-            routes: Signal::ALL.map(route),
+        let routes = Signal::ALL.map(route);
+        // Every consumer of a collector holds the one process-wide budget.
+        let budget = routes
+            .iter()
+            .flatten()
+            .next()
+            .map(|(consumer, _)| consumer.budget().clone())
+            .unwrap_or_default();
+        Ingest { routes, budget }
+    }
+
+    /// Counts a request of `signal` refused with a retryable status.
+    pub(super) fn count_retryable_refusal(&self, signal: Signal) {
+        if let Some((_, metrics)) = self.routes.get(signal as usize).and_then(Option::as_ref) {
+            metrics.refused_requests.inc();
         }
+    }
+
+    /// The memory budget request bodies are read under.
+    pub(super) fn budget(&self) -> &MemoryBudget {
+        &self.budget
     }
 
     /// Whether some pipeline takes `signal`.
@@ -54,9 +75,15 @@ impl Ingest {
             .is_some_and(Option::is_some)
     }
 
-    /// Validates and hands on an encoded export request. Items with wrong-length ids are
-    /// dropped and reported back (partial success); any other fault rejects the request.
-    pub(super) fn ingest(&self, signal: Signal, payload: Bytes) -> Result<Accepted, IngestError> {
+    /// Validates and hands on an encoded export request, with the room it holds in the memory
+    /// budget. Items with wrong-length ids are dropped and reported back (partial success); any
+    /// other fault rejects the request.
+    pub(super) fn ingest(
+        &self,
+        signal: Signal,
+        payload: Bytes,
+        mut reservation: Reservation,
+    ) -> Result<Accepted, IngestError> {
         let Some((consumer, metrics)) = self.routes.get(signal as usize).and_then(Option::as_ref)
         else {
             return Err(IngestError::NotServed);
@@ -81,7 +108,14 @@ impl Ingest {
         if items == 0 {
             return Ok(Accepted { rejected });
         }
-        match consumer.try_send(Batch::new(signal, payload, items)) {
+        reservation.shrink_to(payload.len() as u64);
+        if let Err(over) = reservation.try_grow_to(payload.len() as u64) {
+            metrics.refused.inc_by(items as u64);
+            return Err(IngestError::OverBudget(over));
+        }
+        let mut batch = Batch::new(signal, payload, items);
+        batch.hold.push_reservation(reservation);
+        match consumer.try_send(batch) {
             Ok(()) => {
                 metrics.accepted.inc_by(items as u64);
                 Ok(Accepted { rejected })
@@ -90,6 +124,8 @@ impl Ingest {
                 metrics.refused.inc_by(items as u64);
                 Err(if refused.is_closed() {
                     IngestError::Closed
+                } else if let Some(over) = refused.over_budget() {
+                    IngestError::OverBudget(over)
                 } else {
                     IngestError::Full
                 })

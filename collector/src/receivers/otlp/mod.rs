@@ -3,6 +3,7 @@
 //! Requests are checked in one pass over their bytes and handed on as bytes; they are never
 //! decoded into message trees (JSON bodies are converted to protobuf once, at the edge).
 
+mod body;
 pub(crate) mod config;
 mod factory;
 mod grpc;

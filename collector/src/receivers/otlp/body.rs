@@ -1,0 +1,133 @@
+//! Reading a request body under the memory budget: room is reserved before bytes are
+//! buffered, so a collector short of memory refuses a request before it reads it, not after.
+
+use bytes::{Bytes, BytesMut};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use crate::core::{MemoryBudget, OverBudget, Reservation};
+
+/// Why a body was not read.
+pub(super) enum ReadError {
+    /// Longer than the limit.
+    TooLarge,
+    /// No room in the memory budget (retryable).
+    OverBudget(OverBudget),
+    /// The connection failed while reading.
+    Failed(String),
+}
+
+impl From<OverBudget> for ReadError {
+    fn from(over: OverBudget) -> Self {
+        ReadError::OverBudget(over)
+    }
+}
+
+/// How the body announces its length before it arrives.
+#[derive(Clone, Copy)]
+pub(super) enum Announced {
+    /// `Content-Length` (or nothing).
+    Header(Option<u64>),
+    /// A gRPC message: the length prefix in its first 5 bytes.
+    GrpcFrame,
+}
+
+/// Reads the whole body, at most `limit` bytes. Admission is decided on what the request
+/// announces (its `Content-Length`, or its gRPC length prefix), under the soft limit, before
+/// the body is buffered; the reservation then grows with what arrives, up to the hard limit.
+///
+/// Over HTTP/1.1 a refused body is still read, and thrown away frame by frame, so the client
+/// gets the 503 instead of a connection reset in the middle of its upload (gRPC over HTTP/2
+/// ends just the stream).
+pub(super) async fn read(
+    mut body: Incoming,
+    limit: usize,
+    budget: &MemoryBudget,
+    announced: Announced,
+) -> Result<(Bytes, Reservation), ReadError> {
+    let read = read_under_budget(&mut body, limit, budget, announced).await;
+    if let (Err(ReadError::OverBudget(_)), Announced::Header(_)) = (&read, announced) {
+        discard(&mut body, limit).await;
+    }
+    read
+}
+
+/// Reads and drops what is left of the body, at most `limit` bytes.
+async fn discard(body: &mut Incoming, limit: usize) {
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        if let Ok(data) = frame.into_data() {
+            seen = seen.saturating_add(data.len());
+            if seen > limit {
+                return;
+            }
+        }
+    }
+}
+
+async fn read_under_budget(
+    body: &mut Incoming,
+    limit: usize,
+    budget: &MemoryBudget,
+    announced: Announced,
+) -> Result<(Bytes, Reservation), ReadError> {
+    let limit64 = limit as u64;
+    // Refused at once, before a byte is read, while the budget is over its soft limit.
+    drop(budget.try_reserve(0)?);
+    let mut reservation = match announced {
+        Announced::Header(Some(len)) if len > limit64 => return Err(ReadError::TooLarge),
+        Announced::Header(len) => Some(budget.try_reserve(len.unwrap_or(0))?),
+        // Reserved once the length prefix is in (the first frame, at most 16 KiB by default).
+        Announced::GrpcFrame => None,
+    };
+    let mut buf = BytesMut::with_capacity(
+        reservation
+            .as_ref()
+            .map_or(0, |r| usize::try_from(r.bytes()).unwrap_or(0)),
+    );
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| ReadError::Failed(err.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let len = buf.len().saturating_add(data.len());
+        if len > limit {
+            return Err(ReadError::TooLarge);
+        }
+        buf.extend_from_slice(&data);
+        match &mut reservation {
+            Some(reservation) => reservation.try_grow_to(len as u64)?,
+            None => {
+                if let Some(total) = grpc_length(&buf) {
+                    // Admission: the whole message must fit under the soft limit.
+                    let total = total.min(limit64).max(len as u64);
+                    reservation = Some(budget.try_reserve(total)?);
+                    buf.reserve(usize::try_from(total).unwrap_or(0).saturating_sub(len));
+                }
+            }
+        }
+    }
+    let mut reservation = match reservation {
+        Some(reservation) => reservation,
+        None => budget.try_reserve(buf.len() as u64)?,
+    };
+    reservation.shrink_to(buf.len() as u64);
+    Ok((buf.freeze(), reservation))
+}
+
+/// The whole length of a gRPC message (prefix included) once its 5-byte prefix is in `buf`.
+fn grpc_length(buf: &[u8]) -> Option<u64> {
+    let prefix: [u8; 4] = buf.get(1..5)?.try_into().ok()?;
+    Some(u64::from(u32::from_be_bytes(prefix)) + 5)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grpc_length;
+
+    #[test]
+    fn grpc_length_reads_the_prefix_once_complete() {
+        assert_eq!(grpc_length(&[0, 0, 0]), None);
+        assert_eq!(grpc_length(&[0, 0, 0, 1, 0]), Some(256 + 5));
+    }
+}
