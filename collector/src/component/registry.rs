@@ -18,6 +18,7 @@ pub(crate) static RECEIVERS: &[&dyn DynReceiver] = &[
 pub(crate) static PROCESSORS: &[&dyn DynProcessor] = &[
     &processors::batch::Factory,
     &processors::latency_anomaly::Factory,
+    &processors::correlate::Factory,
     #[cfg(test)]
     &super::test_components::shared_counter::Factory,
 ];
