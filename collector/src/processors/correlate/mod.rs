@@ -70,7 +70,7 @@ pub(crate) struct Correlator {
 struct Metrics {
     /// Log records that got attributes from their span.
     enriched: Counter,
-    /// Log records that waited for their span.
+    /// Log records whose span was not in the window when they arrived (they wait for it).
     waited: Counter,
     /// Log records sent on without their span after `log_wait`.
     timed_out: Counter,
@@ -91,7 +91,7 @@ impl Metrics {
             ),
             waited: telemetry.counter(
                 "correlate_waiting_log_records",
-                "Log records that waited for their span to arrive.",
+                "Log records whose span was not in the window when they arrived; they wait for it up to log_wait.",
                 labels(),
             ),
             timed_out: telemetry.counter(
@@ -160,7 +160,6 @@ struct Waiting {
     batch: Batch,
     needs: Vec<enrich::Need>,
     deadline: Instant,
-    waited: bool,
 }
 
 /// Runs one pipeline's stage until its input closes; waiting log batches are then sent on.
@@ -171,7 +170,7 @@ pub(crate) async fn run(shared: std::sync::Arc<Correlator>, mut ctx: ProcessorCo
     let wait = shared.config.log_wait;
     loop {
         // Send on every head that is ready, in order.
-        while let Some(head) = waiting.front_mut() {
+        while let Some(head) = waiting.front() {
             let full = waiting_records > shared.config.max_waiting_logs;
             let expired = Instant::now() >= head.deadline;
             let ready = {
@@ -179,10 +178,6 @@ pub(crate) async fn run(shared: std::sync::Arc<Correlator>, mut ctx: ProcessorCo
                 head.needs.iter().all(|n| enrich::resolvable(&window, n))
             };
             if !(ready || expired || full) {
-                if !head.waited {
-                    head.waited = true;
-                    shared.metrics.waited.inc_by(head.needs.len() as u64);
-                }
                 break;
             }
             let Some(head) = waiting.pop_front() else {
@@ -232,12 +227,16 @@ pub(crate) async fn run(shared: std::sync::Arc<Correlator>, mut ctx: ProcessorCo
                     ctx.output.send(batch).await;
                     continue;
                 }
+                let unresolved = {
+                    let window = shared.window();
+                    needs.iter().filter(|n| !enrich::resolvable(&window, n)).count()
+                };
+                shared.metrics.waited.inc_by(unresolved as u64);
                 waiting_records += needs.len();
                 waiting.push_back(Waiting {
                     batch,
                     needs,
                     deadline: Instant::now() + wait,
-                    waited: false,
                 });
             }
         }
