@@ -7,10 +7,12 @@
 //! worst load, its entry in the activity index, the `Trace` itself), the capacity of each of
 //! its vectors times the element size, and the length of every string it owns. Strings are
 //! capped when copied in (names, bodies, attribute values), so no single item can be large.
-//! What is not counted is the allocator's rounding (at most 16 bytes per allocation on glibc,
-//! and an item holds at most `2 + attributes` allocations) and the hash table's spare capacity
-//! after traces left it; the margin is therefore about 25 % of `max_bytes` for span-heavy
-//! input, documented in the processor's README entry.
+//! What is not counted is the allocator's rounding (each string and boxed slice is one
+//! allocation, so at most `3 + attributes` allocations per item) and the hash table's spare
+//! capacity after traces left it. Bytes are checked against `max_bytes` every
+//! [`SETTLE_EVERY`] items, so the window overshoots by at most that many items before the
+//! least recently active traces are evicted. BENCHMARKS.md compares the accounted bytes with
+//! the process's RSS.
 
 use std::collections::{BTreeMap, HashMap};
 use std::mem::size_of;
