@@ -277,14 +277,16 @@ impl Filter {
             nonempty(query, key).map(|v| go_duration(&v)).transpose()
         };
         let now = crate::core::otlp_build::unix_nanos(std::time::SystemTime::now());
-        let since_ns = match (nonempty(query, "start"), duration("lookback")?) {
-            // `start` is in microseconds.
-            (Some(start), _) => start
+        // `start` (microseconds) wins; Grafana sends `lookback=custom` beside it.
+        let since_ns = match nonempty(query, "start") {
+            Some(start) => start
                 .parse::<u64>()
                 .map_err(|_| format!("start must be microseconds, got {start:?}"))?
                 .saturating_mul(1000),
-            (None, Some(lookback)) => now.saturating_sub(lookback),
-            (None, None) => 0,
+            None => match nonempty(query, "lookback").filter(|l| l != "custom") {
+                Some(lookback) => now.saturating_sub(go_duration(&lookback)?),
+                None => 0,
+            },
         };
         Ok(Filter {
             service: nonempty(query, "service"),
@@ -413,7 +415,7 @@ fn span_json(trace: &Trace, span: &SpanSummary, children: Vec<Json>) -> Json {
         "start_unix_nano": span.start,
         "duration_ns": span.duration(),
         "status": {"code": span.status, "message": &*span.status_message},
-        "attributes": attrs_json(&span.attrs),
+        "attributes": attrs_json(&span.attributes()),
         "verdict": span.verdict.as_ref().map(|v| json!({
             "anomaly": true, "kind": &*v.kind, "root_span_id": &*v.root_span_id,
         })),
@@ -552,7 +554,11 @@ pub(crate) fn jaeger_trace(id: &TraceId, trace: &Trace) -> Json {
             if !processes.contains_key(&pid) {
                 processes.insert(pid.clone(), process(trace.resource_of(span)));
             }
-            let mut tags: Vec<Json> = span.attrs.iter().map(|(k, v)| jaeger_tag(k, v)).collect();
+            let mut tags: Vec<Json> = span
+                .attributes()
+                .iter()
+                .map(|(k, v)| jaeger_tag(k, v))
+                .collect();
             if let Some(kind) = kind_name(span.kind) {
                 tags.push(jaeger_string_tag("span.kind", kind));
             }

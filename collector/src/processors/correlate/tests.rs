@@ -757,6 +757,10 @@ fn api_fixture() -> Arc<Correlator> {
         code: 2,
         message: "declined".into(),
     });
+    child.attributes = vec![
+        kv("db.system", "pg"),
+        bool_kv("lookout.latency.anomaly", false),
+    ];
     shared
         .window()
         .add_spans(
@@ -801,6 +805,7 @@ fn lookup_returns_the_tree_with_logs_on_their_spans() {
     let child = &root["children"][0];
     assert_eq!(child["span_id"], hex::encode(sid(2)));
     assert_eq!(child["status"]["code"], 2);
+    assert_eq!(child["attributes"], serde_json::json!({"db.system": "pg"}));
     assert_eq!(child["logs"][0]["body"], "first");
     assert_eq!(child["logs"][1]["body"], "second");
     assert_eq!(body["logs_without_span"][0]["body"], "trace-level");
@@ -873,12 +878,29 @@ fn jaeger_api_answers_in_jaegers_shape() {
             .any(|t| t["key"] == "error" && t["value"] == true)
     );
     assert_eq!(child["logs"][0]["fields"][0]["value"], "first");
+    assert!(
+        child["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!({"key": "db.system", "type": "string", "value": "pg"}))
+    );
 
     let (_, found) = get(
         &shared,
         "/api/traces?service=checkout&lookback=1h&minDuration=5ms&limit=20",
     );
     assert_eq!(found["data"].as_array().unwrap().len(), 1);
+    let (_, custom) = get(
+        &shared,
+        "/api/traces?service=checkout&lookback=custom&start=0&limit=20",
+    );
+    assert_eq!(custom["data"].as_array().unwrap().len(), 1);
+    let future = (T0 / 1000) * 2;
+    let (_, none) = get(
+        &shared,
+        &format!("/api/traces?service=checkout&start={future}"),
+    );
+    assert_eq!(none["data"].as_array().unwrap().len(), 0);
     let (status, missing) = get(&shared, &format!("/api/traces/{}", hex::encode(tid(3))));
     assert_eq!(status, 404);
     assert_eq!(missing["errors"][0]["code"], 404);

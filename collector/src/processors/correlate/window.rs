@@ -16,12 +16,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::mem::size_of;
+use std::sync::Arc;
 use std::time::Instant;
 
 use lookout_anomaly::{ATTR_ANOMALY, ATTR_KIND, ATTR_ROOT_SPAN_ID};
+use lookout_proto::otlp::common::v1::{KeyValue, any_value};
+use lookout_proto::wire::reader::{FieldReader, WireValue};
 use lookout_proto::wire::{AnyValueView, KeyValueView, LogsView, TracesView, WireError};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
+use prost::Message;
 
 use super::config::CorrelateConfig;
 use crate::telemetry::Telemetry;
@@ -37,8 +41,8 @@ const MAX_NAME: usize = 256;
 const MAX_VALUE: usize = 256;
 /// Longest log body kept.
 const MAX_BODY: usize = 1024;
-/// Span attributes kept per span (verdict attributes are kept apart).
-const MAX_SPAN_ATTRS: usize = 32;
+/// Encoded span attributes kept per span (whole `KeyValue`s, in order, until this many bytes).
+const MAX_SPAN_ATTR_BYTES: usize = 1024;
 /// Resource attributes kept per resource.
 const MAX_RESOURCE_ATTRS: usize = 64;
 /// Distinct resources kept per trace; spans of further resources keep no resource.
@@ -149,7 +153,9 @@ pub(crate) struct SpanSummary {
     pub(crate) end: u64,
     pub(crate) status: i32,
     pub(crate) status_message: Box<str>,
-    pub(crate) attrs: Box<[Attr]>,
+    /// The span's `attributes` entries as encoded (field 9, key and length included), so
+    /// indexing costs one copy; decoded only when an API asks ([`SpanSummary::attributes`]).
+    pub(crate) attrs: Box<[u8]>,
     pub(crate) verdict: Option<Verdict>,
 }
 
@@ -157,11 +163,34 @@ impl SpanSummary {
     fn heap(&self) -> usize {
         self.name.len()
             + self.status_message.len()
-            + attr_heap(&self.attrs)
+            + self.attrs.len()
             + self
                 .verdict
                 .as_ref()
                 .map_or(0, |v| v.kind.len() + v.root_span_id.len())
+    }
+
+    /// The scalar attributes kept (verdict attributes excluded), decoded.
+    pub(crate) fn attributes(&self) -> Vec<Attr> {
+        let mut out = Vec::new();
+        let mut r = FieldReader::new(&self.attrs);
+        while let Ok(Some(f)) = r.next_field() {
+            let WireValue::Len(b) = f.value else { continue };
+            let Ok(kv) = KeyValue::decode(b) else {
+                continue;
+            };
+            let value = match kv.value.and_then(|v| v.value) {
+                Some(any_value::Value::StringValue(s)) => Value::Str(s.into()),
+                Some(any_value::Value::IntValue(i)) => Value::Int(i),
+                Some(any_value::Value::DoubleValue(d)) => Value::Double(d),
+                Some(any_value::Value::BoolValue(b)) => Value::Bool(b),
+                _ => continue,
+            };
+            if ![ATTR_ANOMALY, ATTR_KIND, ATTR_ROOT_SPAN_ID].contains(&kv.key.as_str()) {
+                out.push((kv.key.into(), value));
+            }
+        }
+        out
     }
 
     /// Duration in nanoseconds (0 when the end precedes the start).
@@ -205,7 +234,8 @@ pub(crate) struct ExemplarSummary {
 /// One trace in the window.
 #[derive(Debug, Default)]
 pub(crate) struct Trace {
-    pub(crate) resources: Vec<Resource>,
+    /// Shared with the other traces of the request that brought it.
+    pub(crate) resources: Vec<Arc<Resource>>,
     pub(crate) spans: Vec<SpanSummary>,
     pub(crate) logs: Vec<LogSummary>,
     pub(crate) exemplars: Vec<ExemplarSummary>,
@@ -223,8 +253,12 @@ impl Trace {
     #[cfg(test)]
     pub(crate) fn account(&self) -> usize {
         TRACE_OVERHEAD
-            + self.resources.capacity() * size_of::<Resource>()
-            + self.resources.iter().map(Resource::heap).sum::<usize>()
+            + self.resources.capacity() * size_of::<Arc<Resource>>()
+            + self
+                .resources
+                .iter()
+                .map(|r| r.heap() + size_of::<Resource>())
+                .sum::<usize>()
             + self.spans.capacity() * size_of::<SpanSummary>()
             + self.spans.iter().map(SpanSummary::heap).sum::<usize>()
             + self.logs.capacity() * size_of::<LogSummary>()
@@ -242,6 +276,7 @@ impl Trace {
     pub(crate) fn resource_of(&self, span: &SpanSummary) -> Option<&Resource> {
         span.resource
             .and_then(|i| self.resources.get(usize::from(i)))
+            .map(|r| &**r)
     }
 
     /// The root span, or else the earliest span.
@@ -485,6 +520,14 @@ impl Window {
 
     /// The trace `id`, created (evicting to make room) if absent, its activity refreshed.
     fn touch(&mut self, id: TraceId, now: Now) -> &mut Trace {
+        // Consecutive items of one trace (the usual order) skip the activity index.
+        let newest = self.seq != 0 && self.activity.last_key_value() == Some((&self.seq, &id));
+        if newest {
+            let trace = self.traces.entry(id).or_default();
+            trace.last_active = Some(now.mono);
+            trace.last_wall = now.wall;
+            return trace;
+        }
         self.seq += 1;
         let seq = self.seq;
         if !self.traces.contains_key(&id) {
@@ -560,7 +603,7 @@ impl Window {
         let mut pending = 0;
         for rs in TracesView::new(payload).resource_spans() {
             let rs = rs?;
-            let mut resource: Option<Resource> = None;
+            let mut resource: Option<Arc<Resource>> = None;
             for ss in rs.scope_spans() {
                 for span in ss?.spans() {
                     let span = span?;
@@ -569,9 +612,12 @@ impl Window {
                     else {
                         continue;
                     };
-                    let resource =
-                        resource.get_or_insert_with(|| resource_of(rs.resource_attributes()));
-                    let summary = summarize_span(&span, sid);
+                    let resource = resource
+                        .get_or_insert_with(|| Arc::new(resource_of(rs.resource_attributes())));
+                    let raw = payload
+                        .get(span.location().byte_range())
+                        .unwrap_or_default();
+                    let summary = summarize_span(&span, raw, sid);
                     self.push_span(tid, summary, resource, now);
                     pending += 1;
                     if pending >= SETTLE_EVERY {
@@ -584,7 +630,13 @@ impl Window {
         Ok(())
     }
 
-    fn push_span(&mut self, tid: TraceId, mut span: SpanSummary, resource: &Resource, now: Now) {
+    fn push_span(
+        &mut self,
+        tid: TraceId,
+        mut span: SpanSummary,
+        resource: &Arc<Resource>,
+        now: Now,
+    ) {
         let max_spans = self.limits.max_spans_per_trace;
         let trace = self.touch(tid, now);
         if trace.spans.len() >= max_spans {
@@ -592,13 +644,15 @@ impl Window {
             return;
         }
         let mut delta = 0;
-        span.resource = match trace.resources.iter().position(|r| r == resource) {
+        let same = |r: &Arc<Resource>| Arc::ptr_eq(r, resource) || **r == **resource;
+        span.resource = match trace.resources.iter().position(same) {
             Some(i) => u8::try_from(i).ok(),
             None if trace.resources.len() < MAX_RESOURCES_PER_TRACE => {
                 let before = trace.resources.capacity();
-                trace.resources.push(resource.clone());
-                delta +=
-                    (trace.resources.capacity() - before) * size_of::<Resource>() + resource.heap();
+                trace.resources.push(Arc::clone(resource));
+                delta += (trace.resources.capacity() - before) * size_of::<Arc<Resource>>()
+                    + size_of::<Resource>()
+                    + resource.heap();
                 u8::try_from(trace.resources.len() - 1).ok()
             }
             None => None,
@@ -695,19 +749,17 @@ impl Window {
 /// Items indexed between two checks of `max_bytes`: bounds the overshoot to this many items.
 const SETTLE_EVERY: usize = 64;
 
-fn summarize_span(span: &lookout_proto::wire::SpanView<'_>, sid: SpanId) -> SpanSummary {
-    let mut attrs = Vec::new();
+fn summarize_span(
+    span: &lookout_proto::wire::SpanView<'_>,
+    raw: &[u8],
+    sid: SpanId,
+) -> SpanSummary {
     let (mut anomaly, mut kind, mut root) = (false, None, None);
     for kv in span.attributes().flatten() {
         match (kv.key(), kv.value()) {
             (ATTR_ANOMALY, Some(AnyValueView::Bool(b))) => anomaly = b,
             (ATTR_KIND, Some(AnyValueView::String(s))) => kind = Some(cap(s, MAX_NAME)),
             (ATTR_ROOT_SPAN_ID, Some(AnyValueView::String(s))) => root = Some(cap(s, MAX_NAME)),
-            (key, Some(v)) if attrs.len() < MAX_SPAN_ATTRS => {
-                if let Some(v) = Value::from_view(v) {
-                    attrs.push((cap(key, MAX_NAME).into(), v));
-                }
-            }
             _ => {}
         }
     }
@@ -715,6 +767,14 @@ fn summarize_span(span: &lookout_proto::wire::SpanView<'_>, sid: SpanId) -> Span
         kind: kind.unwrap_or("").into(),
         root_span_id: root.unwrap_or("").into(),
     });
+    // Whole attribute entries, copied as they are, until the cap.
+    let mut attrs = Vec::new();
+    let mut r = FieldReader::new(raw);
+    while let Ok(Some(f)) = r.next_field() {
+        if f.number == 9 && attrs.len() + f.raw.len() <= MAX_SPAN_ATTR_BYTES {
+            attrs.extend_from_slice(f.raw);
+        }
+    }
     SpanSummary {
         span_id: sid,
         parent: span.parent_span_id().try_into().unwrap_or([0; 8]),
