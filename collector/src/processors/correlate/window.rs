@@ -568,14 +568,6 @@ impl Window {
         true
     }
 
-    /// Adds `delta` accounted bytes to trace `id` and the total.
-    fn grow(&mut self, id: &TraceId, delta: usize) {
-        if let Some(trace) = self.traces.get_mut(id) {
-            trace.bytes += delta;
-            self.bytes += delta;
-        }
-    }
-
     /// Evicts expired traces and, beyond `max_bytes`, the least recently active ones.
     pub(crate) fn enforce(&mut self, now: Instant) {
         while let Some((_, id)) = self.activity.first_key_value() {
@@ -662,10 +654,11 @@ impl Window {
         delta += span.heap();
         trace.spans.push(span);
         delta += (trace.spans.capacity() - before) * size_of::<SpanSummary>();
+        trace.bytes += delta;
+        self.bytes += delta;
         if unresourced {
             self.metrics.resources_overflow.inc();
         }
-        self.grow(&tid, delta);
     }
 
     /// Evicts what the items added since the last call made too much.
@@ -718,7 +711,8 @@ impl Window {
         let mut delta = log.heap();
         trace.logs.push(log);
         delta += (trace.logs.capacity() - before) * size_of::<LogSummary>();
-        self.grow(&tid, delta);
+        trace.bytes += delta;
+        self.bytes += delta;
     }
 
     /// Indexes exemplars that carry a trace id.
@@ -736,7 +730,8 @@ impl Window {
             let mut delta = exemplar.metric.len();
             trace.exemplars.push(exemplar);
             delta += (trace.exemplars.capacity() - before) * size_of::<ExemplarSummary>();
-            self.grow(&tid, delta);
+            trace.bytes += delta;
+            self.bytes += delta;
             pending += 1;
             if pending >= SETTLE_EVERY {
                 self.settle(&mut pending, now);
