@@ -5,7 +5,9 @@
 # Environment knobs (defaults in brackets):
 #   DURATION [12]        seconds of load per run
 #   R [3]                repetitions (medians are reported)
-#   TARGETS ["ceiling rotel lookout"]
+#   TARGETS ["ceiling rotel lookout"]   add lookout-correlate for lookout with the correlate
+#                        processor (enrichment mode) before batch; its window's traces and
+#                        accounted bytes are scraped after the load (correlate.txt)
 #   BATCH [512]          spans per loadgen request
 #   CONCURRENCY [4]      loadgen requests in flight
 #   COLLECTOR_BATCH [8192], BATCH_TIMEOUT_MS [200]   collector batch settings (same for both)
@@ -139,8 +141,14 @@ run_one() {
         --pid-file "$dir/rotel.pid" --log-file "$dir/rotel.log"
       cpid=$BG_PID target_port=$cport
       ;;
-    lookout | lookout-base)
-      local bin=$LOOKOUT
+    lookout | lookout-base | lookout-correlate)
+      local bin=$LOOKOUT processors="[batch]" correlate=""
+      if [[ $target == lookout-correlate ]]; then
+        processors="[correlate, batch]"
+        # The generator's traces have 8 spans; loadgen re-sends its request pool, so later
+        # copies of a span count as overflow instead of growing a trace past its real size.
+        correlate="  correlate: { max_spans_per_trace: 8, num_traces: 200000 }"
+      fi
       if [[ $target == lookout-base ]]; then bin=${LOOKOUT_BASE_BIN:-}; fi
       if [[ $LOOKOUT_BUILT != 1 || ! -x $bin ]]; then
         echo "{\"target\":\"$target\",\"rep\":$rep,\"skipped\":\"$target binary not built\"}" >"$dir/meta.json"
@@ -155,6 +163,7 @@ receivers:
       grpc: { endpoint: 127.0.0.1:$cport }
 processors:
   batch: { send_batch_size: $COLLECTOR_BATCH, send_batch_max_size: $COLLECTOR_BATCH, timeout: ${BATCH_TIMEOUT_MS}ms }
+$correlate
 exporters:
   otlp:
     endpoint: 127.0.0.1:$sink_port
@@ -164,7 +173,7 @@ exporters:
 service:
   telemetry: { metrics: { address: 127.0.0.1:$mport } }
   pipelines:
-    traces: { receivers: [otlp], processors: [batch], exporters: [otlp] }
+    traces: { receivers: [otlp], processors: $processors, exporters: [otlp] }
 EOF
       start_bg "$COLLECTOR_CPU" "$dir/collector" "$bin" --config "$dir/lookout.yaml"
       cpid=$BG_PID target_port=$cport
@@ -205,7 +214,12 @@ EOF
   delivered=$(sink_spans "$dir/count.json")
   local drain_s=$((SECONDS - drain_start))
 
-  local cpu1=0 hwm=0 alive=1
+  local cpu1=0 hwm=0 alive=1 window_traces=0 window_bytes=0
+  if [[ $target == lookout-correlate ]] && alive "$cpid"; then
+    curl -s --max-time 5 "http://127.0.0.1:$mport/metrics" | grep '^lookout_correlate' >"$dir/correlate.txt" || true
+    window_traces=$(awk '/^lookout_correlate_traces/ {print $2}' "$dir/correlate.txt")
+    window_bytes=$(awk '/^lookout_correlate_bytes/ {print $2}' "$dir/correlate.txt")
+  fi
   if [[ -n $cpid ]]; then
     if alive "$cpid"; then
       cpu1=$(cpu_of "$cpid")
@@ -226,7 +240,7 @@ EOF
  "delivered_after_stop":${delivered_final:-$delivered},"lost":$((accepted - delivered)),
  "collector_cpu_s":$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN{printf "%.2f", b-a}'),
  "collector_peak_rss_kib":${hwm:-0},"collector_alive":$alive,"drain_s":$drain_s,
- "wall_s":$((SECONDS - t0))}
+ "wall_s":$((SECONDS - t0)),"window_traces":${window_traces:-0},"window_bytes":${window_bytes:-0}}
 EOF
   log "$target rep $rep: accepted=$accepted delivered=$delivered cpu=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN{print b-a}')s rss=${hwm}KiB"
 }
