@@ -744,32 +744,79 @@ impl Window {
 /// Items indexed between two checks of `max_bytes`: bounds the overshoot to this many items.
 const SETTLE_EVERY: usize = 64;
 
+/// The key and the encoded value of an encoded `KeyValue` (the last of each, as protobuf
+/// merges them).
+fn key_and_value(kv: &[u8]) -> (&[u8], &[u8]) {
+    let (mut key, mut value): (&[u8], &[u8]) = (&[], &[]);
+    let mut r = FieldReader::new(kv);
+    while let Ok(Some(f)) = r.next_field() {
+        match (f.number, f.value) {
+            (1, WireValue::Len(b)) => key = b,
+            (2, WireValue::Len(b)) => value = b,
+            _ => {}
+        }
+    }
+    (key, value)
+}
+
+/// An encoded `AnyValue` as a borrowed view (only read for the few verdict attributes).
+fn any_value(value: &[u8]) -> Option<AnyValueView<'_>> {
+    let mut out = None;
+    let mut r = FieldReader::new(value);
+    while let Ok(Some(f)) = r.next_field() {
+        out = match (f.number, f.value) {
+            (1, WireValue::Len(b)) => std::str::from_utf8(b).ok().map(AnyValueView::String),
+            (2, WireValue::Varint(v)) => Some(AnyValueView::Bool(v != 0)),
+            _ => None,
+        };
+    }
+    out
+}
+
+/// Attribute keys of the verdict share this prefix; only those keys' values are read.
+const VERDICT_PREFIX: &[u8] = b"lookout.latency.";
+
+/// The summary of a span; `raw` is its encoded payload. One pass over its attribute entries
+/// finds the verdict and copies the others whole, until [`MAX_SPAN_ATTR_BYTES`].
 fn summarize_span(
     span: &lookout_proto::wire::SpanView<'_>,
     raw: &[u8],
     sid: SpanId,
 ) -> SpanSummary {
     let (mut anomaly, mut kind, mut root) = (false, None, None);
-    for kv in span.attributes().flatten() {
-        match (kv.key(), kv.value()) {
-            (ATTR_ANOMALY, Some(AnyValueView::Bool(b))) => anomaly = b,
-            (ATTR_KIND, Some(AnyValueView::String(s))) => kind = Some(cap(s, MAX_NAME)),
-            (ATTR_ROOT_SPAN_ID, Some(AnyValueView::String(s))) => root = Some(cap(s, MAX_NAME)),
-            _ => {}
+    let mut attrs = Vec::new();
+    let mut r = FieldReader::new(raw);
+    while let Ok(Some(f)) = r.next_field() {
+        let (9, WireValue::Len(kv)) = (f.number, f.value) else {
+            continue;
+        };
+        let (key, value) = key_and_value(kv);
+        if key.starts_with(VERDICT_PREFIX) {
+            match (key, any_value(value)) {
+                (k, Some(AnyValueView::Bool(b))) if k == ATTR_ANOMALY.as_bytes() => anomaly = b,
+                (k, Some(AnyValueView::String(s))) if k == ATTR_KIND.as_bytes() => {
+                    kind = Some(cap(s, MAX_NAME))
+                }
+                (k, Some(AnyValueView::String(s))) if k == ATTR_ROOT_SPAN_ID.as_bytes() => {
+                    root = Some(cap(s, MAX_NAME))
+                }
+                _ => {}
+            }
+            if [ATTR_ANOMALY, ATTR_KIND, ATTR_ROOT_SPAN_ID]
+                .iter()
+                .any(|a| a.as_bytes() == key)
+            {
+                continue;
+            }
+        }
+        if attrs.len() + f.raw.len() <= MAX_SPAN_ATTR_BYTES {
+            attrs.extend_from_slice(f.raw);
         }
     }
     let verdict = anomaly.then(|| Verdict {
         kind: kind.unwrap_or("").into(),
         root_span_id: root.unwrap_or("").into(),
     });
-    // Whole attribute entries, copied as they are, until the cap.
-    let mut attrs = Vec::new();
-    let mut r = FieldReader::new(raw);
-    while let Ok(Some(f)) = r.next_field() {
-        if f.number == 9 && attrs.len() + f.raw.len() <= MAX_SPAN_ATTR_BYTES {
-            attrs.extend_from_slice(f.raw);
-        }
-    }
     SpanSummary {
         span_id: sid,
         parent: span.parent_span_id().try_into().unwrap_or([0; 8]),
