@@ -27,8 +27,9 @@ pub(crate) struct CorrelateConfig {
     /// How long a log record whose span is not in the window yet may wait for it.
     #[serde(with = "humantime_serde")]
     pub(crate) log_wait: Duration,
-    /// Log records that may wait for their span at once; beyond it the oldest waiting batch
-    /// goes on un-enriched (counted).
+    /// Log records that may be held at once (waiting for their span, or queued behind one
+    /// that waits); beyond it the oldest held batch goes on as far as it can be enriched
+    /// (counted).
     pub(crate) max_waiting_logs: usize,
     /// Largest answer of the trace search APIs.
     pub(crate) max_search_results: usize,

@@ -183,7 +183,7 @@ pub(crate) async fn run(shared: std::sync::Arc<Correlator>, mut ctx: ProcessorCo
             let Some(head) = waiting.pop_front() else {
                 break;
             };
-            waiting_records = waiting_records.saturating_sub(head.needs.len());
+            waiting_records = waiting_records.saturating_sub(held(&head.batch));
             if !ready {
                 let counter = if full {
                     &shared.metrics.released_early
@@ -232,7 +232,9 @@ pub(crate) async fn run(shared: std::sync::Arc<Correlator>, mut ctx: ProcessorCo
                     needs.iter().filter(|n| !enrich::resolvable(&window, n)).count()
                 };
                 shared.metrics.waited.inc_by(unresolved as u64);
-                waiting_records += needs.len();
+                // Every record held counts, with or without a trace id: batches queued behind
+                // a waiting one are held too.
+                waiting_records += held(&batch);
                 waiting.push_back(Waiting {
                     batch,
                     needs,
@@ -245,6 +247,11 @@ pub(crate) async fn run(shared: std::sync::Arc<Correlator>, mut ctx: ProcessorCo
     while let Some(w) = waiting.pop_front() {
         send_enriched(&shared, &ctx, w.batch).await;
     }
+}
+
+/// Records a held batch counts against `max_waiting_logs`.
+fn held(batch: &Batch) -> usize {
+    batch.items.max(1)
 }
 
 /// Enriches a logs batch from the window and sends it on, acknowledgements attached.

@@ -738,6 +738,42 @@ async fn waiting_beyond_max_waiting_logs_releases_the_oldest_in_order() {
     logs_stage.task.await.unwrap();
 }
 
+#[tokio::test(start_paused = true)]
+async fn batches_queued_behind_a_waiting_one_count_against_max_waiting_logs() {
+    let config = CorrelateConfig {
+        max_waiting_logs: 2,
+        ..CorrelateConfig::default()
+    };
+    let (shared, _telemetry) = correlator(config);
+    let mut logs_stage = stage(&shared, "logs", Signal::Logs);
+    let head = logs(vec![], vec![record(Some(200), Some(1), "waits")]);
+    logs_stage
+        .tx
+        .send(batch(Signal::Logs, head, 1))
+        .await
+        .unwrap();
+    for i in 0..2 {
+        let plain = logs(vec![], vec![record(None, None, &format!("plain {i}"))]);
+        logs_stage
+            .tx
+            .send(batch(Signal::Logs, plain, 1))
+            .await
+            .unwrap();
+    }
+    // Three records held, two allowed: the waiting head leaves without its span, in order.
+    let out = tokio::time::timeout(Duration::from_millis(1), logs_stage.rx.recv())
+        .await
+        .expect("released early")
+        .unwrap();
+    let req = decode_logs(&out.payload);
+    assert_eq!(
+        req.resource_logs[0].scope_logs[0].log_records[0].trace_id,
+        tid(200)
+    );
+    drop(logs_stage.tx);
+    logs_stage.task.await.unwrap();
+}
+
 // === API ===
 
 fn get(shared: &Correlator, uri: &str) -> (u16, serde_json::Value) {
