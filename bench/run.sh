@@ -10,6 +10,9 @@
 #                        accounted bytes are scraped after the load (correlate.txt)
 #   BATCH [512]          spans per loadgen request
 #   CONCURRENCY [4]      loadgen requests in flight
+#   FRESH_IDS [0]        1 = every request gets trace ids never sent before (loadgen
+#                        --fresh-trace-ids), as production traffic does; needed for a fair
+#                        lookout-correlate figure (otherwise its window sees the pool's traces again)
 #   COLLECTOR_BATCH [8192], BATCH_TIMEOUT_MS [200]   collector batch settings (same for both)
 #   COMPRESSION [gzip]   lookout exporter compression (rotel always gzips)
 #   LEVEL [1]            lookout exporter compression level (gzip 1-12 via libdeflate; 6 gives
@@ -33,6 +36,9 @@ R=${R:-3}
 TARGETS=${TARGETS:-"ceiling rotel lookout"}
 BATCH=${BATCH:-512}
 CONCURRENCY=${CONCURRENCY:-4}
+FRESH_IDS=${FRESH_IDS:-0}
+LOADGEN_FLAGS=()
+[[ $FRESH_IDS == 1 ]] && LOADGEN_FLAGS+=(--fresh-trace-ids)
 COLLECTOR_BATCH=${COLLECTOR_BATCH:-8192}
 BATCH_TIMEOUT_MS=${BATCH_TIMEOUT_MS:-200}
 COMPRESSION=${COMPRESSION:-gzip}
@@ -145,9 +151,9 @@ run_one() {
       local bin=$LOOKOUT processors="[batch]" correlate=""
       if [[ $target == lookout-correlate ]]; then
         processors="[correlate, batch]"
-        # The generator's traces have 8 spans; loadgen re-sends its request pool, so later
-        # copies of a span count as overflow instead of growing a trace past its real size.
-        correlate="  correlate: { max_spans_per_trace: 8, num_traces: 200000 }"
+        # Defaults but the window's size: 100,000 traces (FRESH_IDS=1 makes every trace new,
+        # so the window fills and then evicts the least recently active trace per new one).
+        correlate="  correlate: { num_traces: 100000 }"
       fi
       if [[ $target == lookout-base ]]; then bin=${LOOKOUT_BASE_BIN:-}; fi
       if [[ $LOOKOUT_BUILT != 1 || ! -x $bin ]]; then
@@ -196,7 +202,7 @@ EOF
   local t0=$SECONDS
   taskset -c "$LOAD_CPU" timeout $((DURATION + 60)) "$BIN/loadgen" --endpoint "127.0.0.1:$target_port" \
     --batch-size "$BATCH" --concurrency "$CONCURRENCY" --duration "$DURATION" \
-    --seed "$rep" >"$dir/loadgen.json" 2>"$dir/loadgen.err" || log "loadgen exited non-zero ($target)"
+    --seed "$rep" "${LOADGEN_FLAGS[@]}" >"$dir/loadgen.json" 2>"$dir/loadgen.err" || log "loadgen exited non-zero ($target)"
   local accepted
   accepted=$(jq -r '.spans_sent // 0' "$dir/loadgen.json" 2>/dev/null || echo 0)
 

@@ -117,7 +117,7 @@ pub(crate) fn answer(shared: &Correlator, req: &Request<Bytes>) -> Response<Body
         for (_, trace) in window.newest_first() {
             for span in &trace.spans {
                 if service_of(trace, span) == service {
-                    operations.insert(&*span.name);
+                    operations.insert(span.name());
                 }
             }
         }
@@ -307,7 +307,7 @@ impl Filter {
                 self.service
                     .as_deref()
                     .is_none_or(|want| service_of(trace, s) == want)
-                    && self.operation.as_deref().is_none_or(|op| &*s.name == op)
+                    && self.operation.as_deref().is_none_or(|op| s.name() == op)
             })
         };
         if (self.service.is_some() || self.operation.is_some()) && spans().next().is_none() {
@@ -350,7 +350,7 @@ fn search(window: &Window, filter: &Filter, limit: usize) -> Json {
             json!({
                 "trace_id": hex::encode(id),
                 "root_service": root.map(|r| service_of(t, r)),
-                "root_name": root.map(|r| &*r.name),
+                "root_name": root.map(|r| r.name()),
                 "start_unix_nano": t.spans.iter().map(|s| s.start).min(),
                 "duration_ns": trace_duration(t),
                 "spans": t.spans.len(),
@@ -410,11 +410,11 @@ fn span_json(trace: &Trace, span: &SpanSummary, children: Vec<Json>) -> Json {
         "span_id": hex::encode(span.span_id),
         "parent_span_id": (!span.is_root()).then(|| hex::encode(span.parent)),
         "service": service_of(trace, span),
-        "name": &*span.name,
+        "name": span.name(),
         "kind": span.kind,
         "start_unix_nano": span.start,
         "duration_ns": span.duration(),
-        "status": {"code": span.status, "message": &*span.status_message},
+        "status": {"code": span.status, "message": span.status_message()},
         "attributes": attrs_json(&span.attributes()),
         "verdict": span.verdict.as_ref().map(|v| json!({
             "anomaly": true, "kind": &*v.kind, "root_span_id": &*v.root_span_id,
@@ -570,8 +570,8 @@ pub(crate) fn jaeger_trace(id: &TraceId, trace: &Trace) -> Json {
                 }
                 _ => {}
             }
-            if !span.status_message.is_empty() {
-                tags.push(jaeger_string_tag("otel.status_description", &span.status_message));
+            if !span.status_message().is_empty() {
+                tags.push(jaeger_string_tag("otel.status_description", span.status_message()));
             }
             if let Some(v) = &span.verdict {
                 tags.push(json!({"key": lookout_anomaly::ATTR_ANOMALY, "type": "bool", "value": true}));
@@ -592,7 +592,7 @@ pub(crate) fn jaeger_trace(id: &TraceId, trace: &Trace) -> Json {
                 "traceID": trace_hex,
                 "spanID": hex::encode(span.span_id),
                 "flags": 1,
-                "operationName": &*span.name,
+                "operationName": span.name(),
                 "references": references,
                 "startTime": span.start / 1000,
                 "duration": span.duration() / 1000,

@@ -147,33 +147,60 @@ pub(crate) struct SpanSummary {
     pub(crate) parent: SpanId,
     /// Index in [`Trace::resources`], `None` beyond [`MAX_RESOURCES_PER_TRACE`].
     pub(crate) resource: Option<u8>,
-    pub(crate) name: Box<str>,
     pub(crate) kind: i32,
     pub(crate) start: u64,
     pub(crate) end: u64,
     pub(crate) status: i32,
-    pub(crate) status_message: Box<str>,
-    /// The span's `attributes` entries as encoded (field 9, key and length included), so
-    /// indexing costs one copy; decoded only when an API asks ([`SpanSummary::attributes`]).
-    pub(crate) attrs: Box<[u8]>,
+    /// The name, the status message and the span's `attributes` entries as encoded (field 9,
+    /// key and length included), one after the other in one allocation: indexing a span costs
+    /// one exact-size copy, and attributes are decoded only when an API asks
+    /// ([`SpanSummary::attributes`]).
+    text: Box<[u8]>,
+    /// Bytes of the name at the start of `text` (at most [`MAX_NAME`]).
+    name_len: u16,
+    /// Bytes of the status message after the name (at most [`MAX_VALUE`]).
+    status_len: u16,
     pub(crate) verdict: Option<Verdict>,
 }
 
 impl SpanSummary {
     fn heap(&self) -> usize {
-        self.name.len()
-            + self.status_message.len()
-            + self.attrs.len()
+        self.text.len()
             + self
                 .verdict
                 .as_ref()
                 .map_or(0, |v| v.kind.len() + v.root_span_id.len())
     }
 
+    /// The span's name (capped at [`MAX_NAME`] bytes).
+    pub(crate) fn name(&self) -> &str {
+        let end = usize::from(self.name_len);
+        self.text
+            .get(..end)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
+    }
+
+    /// The status message (capped at [`MAX_VALUE`] bytes).
+    pub(crate) fn status_message(&self) -> &str {
+        let start = usize::from(self.name_len);
+        let end = start + usize::from(self.status_len);
+        self.text
+            .get(start..end)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or("")
+    }
+
+    /// The encoded attribute entries kept.
+    fn attrs(&self) -> &[u8] {
+        let start = usize::from(self.name_len) + usize::from(self.status_len);
+        self.text.get(start..).unwrap_or_default()
+    }
+
     /// The scalar attributes kept (verdict attributes excluded), decoded.
     pub(crate) fn attributes(&self) -> Vec<Attr> {
         let mut out = Vec::new();
-        let mut r = FieldReader::new(&self.attrs);
+        let mut r = FieldReader::new(self.attrs());
         while let Ok(Some(f)) = r.next_field() {
             let WireValue::Len(b) = f.value else { continue };
             let Ok(kv) = KeyValue::decode(b) else {
@@ -372,13 +399,17 @@ impl WindowMetrics {
 /// The window.
 #[derive(Debug)]
 pub(crate) struct Window {
-    traces: HashMap<TraceId, Trace>,
+    /// Trace ids are chosen by clients, so the table keeps a seeded hasher (foldhash: fast on
+    /// 16-byte keys, unlike SipHash, and still randomised per process).
+    traces: HashMap<TraceId, Trace, foldhash::fast::RandomState>,
     /// Trace ids by last activity (oldest first).
     activity: BTreeMap<u64, TraceId>,
     seq: u64,
     bytes: usize,
     limits: Limits,
     metrics: WindowMetrics,
+    /// Reused to gather a span's text before its one allocation ([`summarize_span`]).
+    scratch: Vec<u8>,
 }
 
 /// The bounds of a window.
@@ -484,12 +515,13 @@ impl Window {
     /// An empty window.
     pub(crate) fn new(limits: Limits, metrics: WindowMetrics) -> Window {
         Window {
-            traces: HashMap::new(),
+            traces: HashMap::default(),
             activity: BTreeMap::new(),
             seq: 0,
             bytes: 0,
             limits,
             metrics,
+            scratch: Vec::new(),
         }
     }
 
@@ -609,8 +641,9 @@ impl Window {
                     let raw = payload
                         .get(span.location().byte_range())
                         .unwrap_or_default();
-                    let summary = summarize_span(&span, raw, sid);
-                    self.push_span(tid, summary, resource, now);
+                    self.push_span(tid, resource, now, |scratch| {
+                        summarize_span(&span, raw, sid, scratch)
+                    });
                     pending += 1;
                     if pending >= SETTLE_EVERY {
                         self.settle(&mut pending, now);
@@ -622,19 +655,24 @@ impl Window {
         Ok(())
     }
 
+    /// Adds the span `summarize` makes (with the window's scratch buffer) to trace `tid`,
+    /// unless the trace is full: a span over `max_spans_per_trace` is not even summarized.
     fn push_span(
         &mut self,
         tid: TraceId,
-        mut span: SpanSummary,
         resource: &Arc<Resource>,
         now: Now,
+        summarize: impl FnOnce(&mut Vec<u8>) -> SpanSummary,
     ) {
         let max_spans = self.limits.max_spans_per_trace;
+        let mut scratch = std::mem::take(&mut self.scratch);
         let trace = self.touch(tid, now);
         if trace.spans.len() >= max_spans {
+            self.scratch = scratch;
             self.metrics.spans_overflow.inc();
             return;
         }
+        let mut span = summarize(&mut scratch);
         let mut delta = 0;
         let same = |r: &Arc<Resource>| Arc::ptr_eq(r, resource) || **r == **resource;
         span.resource = match trace.resources.iter().position(same) {
@@ -656,6 +694,7 @@ impl Window {
         delta += (trace.spans.capacity() - before) * size_of::<SpanSummary>();
         trace.bytes += delta;
         self.bytes += delta;
+        self.scratch = scratch;
         if unresourced {
             self.metrics.resources_overflow.inc();
         }
@@ -777,14 +816,22 @@ fn any_value(value: &[u8]) -> Option<AnyValueView<'_>> {
 const VERDICT_PREFIX: &[u8] = b"lookout.latency.";
 
 /// The summary of a span; `raw` is its encoded payload. One pass over its attribute entries
-/// finds the verdict and copies the others whole, until [`MAX_SPAN_ATTR_BYTES`].
+/// finds the verdict and copies the others whole, until [`MAX_SPAN_ATTR_BYTES`]; the name,
+/// status message and attributes are gathered in `scratch` (reused between spans) and copied
+/// out in one allocation of their exact size.
 fn summarize_span(
     span: &lookout_proto::wire::SpanView<'_>,
     raw: &[u8],
     sid: SpanId,
+    scratch: &mut Vec<u8>,
 ) -> SpanSummary {
+    let name = cap(span.name(), MAX_NAME);
+    let status_message = cap(span.status_message(), MAX_VALUE);
+    scratch.clear();
+    scratch.extend_from_slice(name.as_bytes());
+    scratch.extend_from_slice(status_message.as_bytes());
+    let attrs_start = scratch.len();
     let (mut anomaly, mut kind, mut root) = (false, None, None);
-    let mut attrs = Vec::new();
     let mut r = FieldReader::new(raw);
     while let Ok(Some(f)) = r.next_field() {
         let (9, WireValue::Len(kv)) = (f.number, f.value) else {
@@ -809,8 +856,8 @@ fn summarize_span(
                 continue;
             }
         }
-        if attrs.len() + f.raw.len() <= MAX_SPAN_ATTR_BYTES {
-            attrs.extend_from_slice(f.raw);
+        if scratch.len() - attrs_start + f.raw.len() <= MAX_SPAN_ATTR_BYTES {
+            scratch.extend_from_slice(f.raw);
         }
     }
     let verdict = anomaly.then(|| Verdict {
@@ -821,13 +868,14 @@ fn summarize_span(
         span_id: sid,
         parent: span.parent_span_id().try_into().unwrap_or([0; 8]),
         resource: None,
-        name: cap(span.name(), MAX_NAME).into(),
         kind: span.kind(),
         start: span.start_time_unix_nano(),
         end: span.end_time_unix_nano(),
         status: span.status_code(),
-        status_message: cap(span.status_message(), MAX_VALUE).into(),
-        attrs: attrs.into_boxed_slice(),
+        text: Box::from(scratch.as_slice()),
+        // Both are capped far below u16::MAX.
+        name_len: u16::try_from(name.len()).unwrap_or(0),
+        status_len: u16::try_from(status_message.len()).unwrap_or(0),
         verdict,
     }
 }
