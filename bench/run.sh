@@ -5,9 +5,15 @@
 # Environment knobs (defaults in brackets):
 #   DURATION [12]        seconds of load per run
 #   R [3]                repetitions (medians are reported)
-#   TARGETS ["ceiling rotel lookout"]   (also: lookout-base = lookout's config run by LOOKOUT_BASE_BIN)
+#   TARGETS ["ceiling rotel lookout"]   also lookout-base (lookout's config run by LOOKOUT_BASE_BIN)
+#                        and lookout-correlate (lookout with the correlate
+#                        processor (enrichment mode) before batch; its window's traces and
+#                        accounted bytes are scraped after the load (correlate.txt))
 #   BATCH [512]          spans per loadgen request
 #   CONCURRENCY [4]      loadgen requests in flight
+#   FRESH_IDS [0]        1 = every request gets trace ids never sent before (loadgen
+#                        --fresh-trace-ids), as production traffic does; needed for a fair
+#                        lookout-correlate figure (otherwise its window sees the pool's traces again)
 #   COLLECTOR_BATCH [8192], BATCH_TIMEOUT_MS [200]   collector batch settings (same for both)
 #   COMPRESSION [gzip]   lookout exporter compression (rotel always gzips)
 #   LEVEL [1]            lookout exporter compression level (gzip 1-12 via libdeflate; 6 gives
@@ -33,6 +39,9 @@ R=${R:-3}
 TARGETS=${TARGETS:-"ceiling rotel lookout"}
 BATCH=${BATCH:-512}
 CONCURRENCY=${CONCURRENCY:-4}
+FRESH_IDS=${FRESH_IDS:-0}
+LOADGEN_FLAGS=()
+[[ $FRESH_IDS == 1 ]] && LOADGEN_FLAGS+=(--fresh-trace-ids)
 COLLECTOR_BATCH=${COLLECTOR_BATCH:-8192}
 BATCH_TIMEOUT_MS=${BATCH_TIMEOUT_MS:-200}
 COMPRESSION=${COMPRESSION:-gzip}
@@ -143,8 +152,14 @@ run_one() {
         --pid-file "$dir/rotel.pid" --log-file "$dir/rotel.log"
       cpid=$BG_PID target_port=$cport
       ;;
-    lookout | lookout-base)
-      local bin=$LOOKOUT
+    lookout | lookout-base | lookout-correlate)
+      local bin=$LOOKOUT processors="[batch]" correlate=""
+      if [[ $target == lookout-correlate ]]; then
+        processors="[correlate, batch]"
+        # Defaults but the window's size: 100,000 traces (FRESH_IDS=1 makes every trace new,
+        # so the window fills and then evicts the least recently active trace per new one).
+        correlate="  correlate: { num_traces: 100000 }"
+      fi
       if [[ $target == lookout-base ]]; then bin=${LOOKOUT_BASE_BIN:-}; fi
       if [[ $LOOKOUT_BUILT != 1 || ! -x $bin ]]; then
         echo "{\"target\":\"$target\",\"rep\":$rep,\"skipped\":\"$target binary not built\"}" >"$dir/meta.json"
@@ -159,6 +174,7 @@ receivers:
       grpc: { endpoint: 127.0.0.1:$cport }
 processors:
   batch: { send_batch_size: $COLLECTOR_BATCH, send_batch_max_size: $COLLECTOR_BATCH, timeout: ${BATCH_TIMEOUT_MS}ms }
+$correlate
 exporters:
   otlp:
     endpoint: 127.0.0.1:$sink_port
@@ -168,7 +184,7 @@ exporters:
 service:
   telemetry: { metrics: { address: 127.0.0.1:$mport } }
   pipelines:
-    traces: { receivers: [otlp], processors: [batch], exporters: [otlp] }
+    traces: { receivers: [otlp], processors: $processors, exporters: [otlp] }
 EOF
       start_bg "$COLLECTOR_CPU" "$dir/collector" "$bin" --config "$dir/lookout.yaml"
       cpid=$BG_PID target_port=$cport
@@ -191,7 +207,7 @@ EOF
   local t0=$SECONDS
   pinned "$LOAD_CPU" timeout $((DURATION + 60)) "$BIN/loadgen" --endpoint "127.0.0.1:$target_port" \
     --batch-size "$BATCH" --concurrency "$CONCURRENCY" --duration "$DURATION" \
-    --seed "$rep" >"$dir/loadgen.json" 2>"$dir/loadgen.err" || log "loadgen exited non-zero ($target)"
+    --seed "$rep" "${LOADGEN_FLAGS[@]}" >"$dir/loadgen.json" 2>"$dir/loadgen.err" || log "loadgen exited non-zero ($target)"
   local accepted
   accepted=$(jq -r '.spans_sent // 0' "$dir/loadgen.json" 2>/dev/null || echo 0)
 
@@ -209,7 +225,12 @@ EOF
   delivered=$(sink_spans "$dir/count.json")
   local drain_s=$((SECONDS - drain_start))
 
-  local cpu1=0 hwm=0 alive=1
+  local cpu1=0 hwm=0 alive=1 window_traces=0 window_bytes=0
+  if [[ $target == lookout-correlate ]] && alive "$cpid"; then
+    curl -s --max-time 5 "http://127.0.0.1:$mport/metrics" | grep '^lookout_correlate' >"$dir/correlate.txt" || true
+    window_traces=$(awk '/^lookout_correlate_traces/ {print $2}' "$dir/correlate.txt")
+    window_bytes=$(awk '/^lookout_correlate_bytes/ {print $2}' "$dir/correlate.txt")
+  fi
   if [[ -n $cpid ]]; then
     if alive "$cpid"; then
       cpu1=$(cpu_of "$cpid")
@@ -230,7 +251,7 @@ EOF
  "delivered_after_stop":${delivered_final:-$delivered},"lost":$((accepted - delivered)),
  "collector_cpu_s":$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN{printf "%.2f", b-a}'),
  "collector_peak_rss_kib":${hwm:-0},"collector_alive":$alive,"drain_s":$drain_s,
- "wall_s":$((SECONDS - t0))}
+ "wall_s":$((SECONDS - t0)),"window_traces":${window_traces:-0},"window_bytes":${window_bytes:-0}}
 EOF
   log "$target rep $rep: accepted=$accepted delivered=$delivered cpu=$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN{print b-a}')s rss=${hwm}KiB"
 }

@@ -53,6 +53,9 @@ def main(out):
             "lg_cpu": lg.get("cpu_seconds"),
             "sink_cpu": sk.get("cpu_seconds"),
             "wire_bps": sk["bytes_on_wire"] / sk["spans"] if sk.get("spans") and "bytes_on_wire" in sk else None,
+            "window_traces": meta.get("window_traces") or None,
+            "bytes_per_trace": meta["window_bytes"] / meta["window_traces"]
+            if meta.get("window_traces") else None,
         })
     env = (out / "env.txt").read_text().split() if (out / "env.txt").exists() else []
     print(f"Settings: {' '.join(env)}\n")
@@ -76,17 +79,21 @@ def main(out):
               f"| {fmt(m['per_cpu'])} | {fmt(m['rss'], 1)} | {fmt(m['p50'], 2)} / {fmt(m['p99'], 2)} "
               f"| {fmt(m['lost'])} ({lost_max:,}) | {retries} / {failed} | {fmt(m['lg_cpu'], 2)} "
               f"| {fmt(m['sink_cpu'], 2)} | {fmt(m['wire_bps'], 1)} |")
-    for base in ["rotel", "lookout-base"]:
-        if base not in summary or "lookout" not in summary:
+    for subject, base in [("lookout", "rotel"), ("lookout", "lookout-base"), ("lookout-correlate", "lookout")]:
+        if base not in summary or subject not in summary:
             continue
-        a, b = summary["lookout"], summary[base]
+        a, b = summary[subject], summary[base]
 
         def ratio(k):
             return f"{a[k] / b[k]:.2f}×" if a[k] and b[k] else "—"
 
         print()
-        print(f"lookout / {base} (medians): spans per CPU-s {ratio('per_cpu')}, "
+        print(f"{subject} / {base} (medians): spans per CPU-s {ratio('per_cpu')}, "
               f"throughput {ratio('throughput')}, peak RSS {ratio('rss')}, p99 latency {ratio('p99')}")
+    if "lookout-correlate" in summary and summary["lookout-correlate"]["window_traces"]:
+        m = summary["lookout-correlate"]
+        print(f"\ncorrelate window after the load (medians): {fmt(m['window_traces'])} traces held, "
+              f"{fmt(m['bytes_per_trace'])} accounted bytes per trace")
     print("\nMedians over runs; lost = spans accepted by the collector (loadgen OK responses) minus "
           "spans counted at the sink after the drain wait. CPU-s = utime+stime over the load + drain window. "
           "bytes/span into sink = bytes on the wire (compressed gRPC frames) received by the sink per span.")

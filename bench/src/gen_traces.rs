@@ -63,21 +63,63 @@ pub struct RequestPool {
     pub spans_per_request: usize,
     /// Average encoded bytes per span (request bytes / spans).
     pub bytes_per_span: f64,
+    /// Per request, the byte offsets of every trace id in its encoding (see [`stamp`]).
+    pub trace_id_offsets: Vec<Vec<usize>>,
+}
+
+/// A copy of `request` whose trace ids are made unique to send number `n`: the first 8 bytes of
+/// each id (at `offsets`, from [`RequestPool::trace_id_offsets`]) are XORed with `n + 1`, so
+/// spans of one trace keep sharing an id and no two sends share one.
+pub fn stamp(request: &[u8], offsets: &[usize], n: u64) -> Bytes {
+    let mut out = request.to_vec();
+    let mask = (n + 1).to_le_bytes();
+    for &at in offsets {
+        if let Some(id) = out.get_mut(at..at + 8) {
+            for (b, m) in id.iter_mut().zip(mask) {
+                *b ^= m;
+            }
+        }
+    }
+    Bytes::from(out)
+}
+
+/// Offsets of the trace ids of `request`'s spans in its encoding `bytes` (each id is 16 random
+/// bytes, so an exact match is the field itself).
+fn trace_id_offsets(request: &ExportTraceServiceRequest, bytes: &[u8]) -> Vec<usize> {
+    let ids: std::collections::HashSet<&[u8]> = request
+        .resource_spans
+        .iter()
+        .flat_map(|rs| &rs.scope_spans)
+        .flat_map(|ss| &ss.spans)
+        .map(|s| s.trace_id.as_slice())
+        .collect();
+    bytes
+        .windows(16)
+        .enumerate()
+        .filter(|(_, w)| ids.contains(w))
+        .map(|(at, _)| at)
+        .collect()
 }
 
 impl RequestPool {
     /// Generates `count` requests of `spans_per_request` spans each, deterministically from `seed`.
     pub fn generate(count: usize, spans_per_request: usize, seed: u64) -> Self {
         let mut rng = Rng::new(seed);
-        let requests: Vec<Bytes> = (0..count)
-            .map(|_| Bytes::from(build_request(&mut rng, spans_per_request).encode_to_vec()))
-            .collect();
+        let mut requests = Vec::with_capacity(count);
+        let mut trace_id_offsets = Vec::with_capacity(count);
+        for _ in 0..count {
+            let request = build_request(&mut rng, spans_per_request);
+            let bytes = request.encode_to_vec();
+            trace_id_offsets.push(self::trace_id_offsets(&request, &bytes));
+            requests.push(Bytes::from(bytes));
+        }
         let total: usize = requests.iter().map(Bytes::len).sum();
         let spans = (count * spans_per_request).max(1);
         Self {
             requests,
             spans_per_request,
             bytes_per_span: total as f64 / spans as f64,
+            trace_id_offsets,
         }
     }
 }
@@ -318,5 +360,38 @@ mod tests {
             "{}",
             pool.bytes_per_span
         );
+    }
+
+    fn trace_ids(bytes: &[u8]) -> Vec<Vec<u8>> {
+        let request = ExportTraceServiceRequest::decode(bytes).expect("decodes");
+        request
+            .resource_spans
+            .into_iter()
+            .flat_map(|rs| rs.scope_spans)
+            .flat_map(|ss| ss.spans)
+            .map(|s| s.trace_id)
+            .collect()
+    }
+
+    #[test]
+    fn stamping_gives_each_send_its_own_trace_ids_and_keeps_traces_together() {
+        let pool = RequestPool::generate(2, 64, 7);
+        let original = trace_ids(&pool.requests[0]);
+        let offsets = &pool.trace_id_offsets[0];
+        assert!(offsets.len() >= original.len(), "every span's id was found");
+        let a = trace_ids(&stamp(&pool.requests[0], offsets, 0));
+        let b = trace_ids(&stamp(&pool.requests[0], offsets, 1));
+        assert_eq!(a.len(), original.len());
+        for ((o, a), b) in original.iter().zip(&a).zip(&b) {
+            assert_ne!(o, a, "stamped ids differ from the pool's");
+            assert_ne!(a, b, "two sends do not share an id");
+            assert_eq!(o[8..], a[8..], "only the first 8 bytes change");
+        }
+        // Spans that shared an id still do, and only those.
+        for i in 0..original.len() {
+            for j in 0..original.len() {
+                assert_eq!(original[i] == original[j], a[i] == a[j]);
+            }
+        }
     }
 }

@@ -9,7 +9,7 @@ use anyhow::{Context as _, bail};
 use bytes::Bytes;
 use clap::Parser;
 use lookout_bench::codec::RawCodec;
-use lookout_bench::gen_traces::RequestPool;
+use lookout_bench::gen_traces::{RequestPool, stamp};
 use lookout_bench::{TRACE_EXPORT_PATH, procstat};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message as _;
@@ -61,6 +61,11 @@ struct Args {
     /// Tokio worker threads.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Give every send its own trace ids (a copy of the pooled request with its ids stamped),
+    /// so a collector that keeps per-trace state meets new traces as in production instead of
+    /// the pool's few thousand again and again.
+    #[arg(long)]
+    fresh_trace_ids: bool,
 }
 
 #[derive(Default)]
@@ -121,6 +126,9 @@ async fn run(args: &Args, pool: RequestPool) -> anyhow::Result<serde_json::Value
     }
     let cpu_start = procstat::cpu_seconds("self").unwrap_or(0.0);
     let requests = Arc::new(pool.requests.clone());
+    let offsets = Arc::new(pool.trace_id_offsets.clone());
+    let fresh = args.fresh_trace_ids;
+    let sends = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let issued = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let started = Instant::now();
@@ -134,6 +142,8 @@ async fn run(args: &Args, pool: RequestPool) -> anyhow::Result<serde_json::Value
             grpc = grpc.send_compressed(c);
         }
         let requests = Arc::clone(&requests);
+        let offsets = Arc::clone(&offsets);
+        let sends = Arc::clone(&sends);
         let stop = Arc::clone(&stop);
         let issued = Arc::clone(&issued);
         let limit = args.requests;
@@ -159,7 +169,16 @@ async fn run(args: &Args, pool: RequestPool) -> anyhow::Result<serde_json::Value
                         }
                     }
                 }
-                let body = requests[i % requests.len()].clone();
+                let k = i % requests.len();
+                let body = if fresh {
+                    stamp(
+                        &requests[k],
+                        &offsets[k],
+                        sends.fetch_add(1, Ordering::Relaxed),
+                    )
+                } else {
+                    requests[k].clone()
+                };
                 i += 1;
                 let t0 = Instant::now();
                 match send_one(&mut grpc, body, max_retries, timeout, &mut st.retries).await {
@@ -217,6 +236,7 @@ async fn run(args: &Args, pool: RequestPool) -> anyhow::Result<serde_json::Value
         "concurrency": args.concurrency,
         "connections": args.connections,
         "compression": args.compression,
+        "fresh_trace_ids": args.fresh_trace_ids,
         "bytes_per_span": (pool.bytes_per_span * 10.0).round() / 10.0,
         "elapsed_s": elapsed,
         "requests_ok": total.ok,

@@ -19,6 +19,7 @@ pub(crate) static PROCESSORS: &[&dyn DynProcessor] = &[
     &processors::batch::Factory,
     &processors::latency_anomaly::Factory,
     &processors::memory_limiter::Factory,
+    &processors::correlate::Factory,
     #[cfg(test)]
     &super::test_components::shared_counter::Factory,
 ];

@@ -2,6 +2,7 @@
 //! queue and writing to the next stage; when its input closes it flushes and returns.
 
 pub(crate) mod batch;
+pub(crate) mod correlate;
 pub(crate) mod latency_anomaly;
 pub(crate) mod memory_limiter;
 

@@ -1,0 +1,978 @@
+//! Tests on crafted requests (built and decoded with prost, independently of the wire code).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use lookout_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
+use lookout_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
+use lookout_proto::otlp::collector::trace::v1::ExportTraceServiceRequest;
+use lookout_proto::otlp::common::v1::{AnyValue, KeyValue, any_value};
+use lookout_proto::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use lookout_proto::otlp::metrics::v1::{
+    Exemplar, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, exemplar, metric,
+};
+use lookout_proto::otlp::resource::v1::Resource;
+use lookout_proto::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+use prost::Message;
+use tokio::sync::mpsc;
+
+use super::window::{Limits, Now, Window, WindowMetrics};
+use super::*;
+use crate::component::Validate;
+use crate::core::Ack;
+use crate::pipeline::Output;
+
+const T0: u64 = 1_700_000_000_000_000_000;
+const MS: u64 = 1_000_000;
+
+fn kv(k: &str, v: &str) -> KeyValue {
+    KeyValue {
+        key: k.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(v.into())),
+        }),
+        ..Default::default()
+    }
+}
+
+fn bool_kv(k: &str, v: bool) -> KeyValue {
+    KeyValue {
+        key: k.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::BoolValue(v)),
+        }),
+        ..Default::default()
+    }
+}
+
+fn tid(n: u64) -> Vec<u8> {
+    let mut id = vec![0x0a; 16];
+    id[8..].copy_from_slice(&n.to_be_bytes());
+    id
+}
+
+fn sid(n: u64) -> Vec<u8> {
+    n.to_be_bytes().to_vec()
+}
+
+fn span(trace: u64, id: u64, parent: u64, name: &str) -> Span {
+    Span {
+        trace_id: tid(trace),
+        span_id: sid(id),
+        parent_span_id: if parent == 0 { vec![] } else { sid(parent) },
+        name: name.into(),
+        kind: 2,
+        start_time_unix_nano: T0 + id * MS,
+        end_time_unix_nano: T0 + id * MS + 10 * MS,
+        ..Default::default()
+    }
+}
+
+fn traces(service: &str, extra: Vec<KeyValue>, spans: Vec<Span>) -> Vec<u8> {
+    let mut attributes = vec![kv("service.name", service)];
+    attributes.extend(extra);
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes,
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
+fn record(trace: Option<u64>, span: Option<u64>, body: &str) -> LogRecord {
+    LogRecord {
+        time_unix_nano: T0,
+        trace_id: trace.map(tid).unwrap_or_default(),
+        span_id: span.map(sid).unwrap_or_default(),
+        severity_number: 9,
+        body: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(body.into())),
+        }),
+        ..Default::default()
+    }
+}
+
+fn logs(resource: Vec<KeyValue>, records: Vec<LogRecord>) -> Vec<u8> {
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(Resource {
+                attributes: resource,
+                ..Default::default()
+            }),
+            scope_logs: vec![ScopeLogs {
+                log_records: records,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
+fn limits() -> Limits {
+    Limits::from(&CorrelateConfig::default())
+}
+
+fn window(limits: Limits) -> (Window, Telemetry) {
+    let telemetry = Telemetry::new();
+    let metrics = WindowMetrics::new(&telemetry, "correlate");
+    (Window::new(limits, metrics), telemetry)
+}
+
+fn metric_value(telemetry: &Telemetry, name_and_labels: &str) -> f64 {
+    telemetry
+        .render()
+        .lines()
+        .find(|l| l.starts_with(name_and_labels))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn decode_logs(payload: &[u8]) -> ExportLogsServiceRequest {
+    lookout_proto::wire::validate_logs(payload).expect("valid OTLP");
+    ExportLogsServiceRequest::decode(payload).expect("decodes")
+}
+
+fn attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a any_value::Value> {
+    attrs
+        .iter()
+        .find(|kv| kv.key == key)
+        .and_then(|kv| kv.value.as_ref())
+        .and_then(|v| v.value.as_ref())
+}
+
+fn str_attr<'a>(attrs: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    match attr(attrs, key) {
+        Some(any_value::Value::StringValue(s)) => Some(s),
+        _ => None,
+    }
+}
+
+// === window ===
+
+#[test]
+fn one_trace_with_very_many_spans_keeps_max_spans_and_counts_the_rest() {
+    let limits = Limits {
+        max_spans_per_trace: 100,
+        ..limits()
+    };
+    let (mut w, telemetry) = window(limits);
+    for batch in 0..100u64 {
+        let spans = (0..1000)
+            .map(|i| span(1, batch * 1000 + i + 1, 0, "op"))
+            .collect();
+        w.add_spans(&traces("svc", vec![], spans), Now::current())
+            .unwrap();
+    }
+    let trace = w.get(&tid(1).try_into().unwrap()).unwrap();
+    assert_eq!(trace.spans.len(), 100);
+    assert_eq!(
+        metric_value(
+            &telemetry,
+            "lookout_correlate_overflow_spans_total{processor=\"correlate\"}"
+        ),
+        99_900.0
+    );
+    assert_eq!(w.bytes(), trace.bytes());
+    assert_eq!(
+        trace.bytes(),
+        trace.account(),
+        "incremental accounting drifted"
+    );
+    assert!(w.bytes() < 100 * 1024, "{} bytes for 100 spans", w.bytes());
+}
+
+#[test]
+fn very_many_one_span_traces_stay_within_num_traces_and_max_bytes() {
+    let max_bytes = 2 << 20;
+    let limits = Limits {
+        num_traces: 1_000_000,
+        max_bytes,
+        ..limits()
+    };
+    let (mut w, telemetry) = window(limits);
+    for batch in 0..200u64 {
+        let spans = (0..1000)
+            .map(|i| span(batch * 1000 + i + 1, 1, 0, "GET /a/rather/long/route/name"))
+            .collect();
+        w.add_spans(
+            &traces("svc", vec![kv("host.name", "h")], spans),
+            Now::current(),
+        )
+        .unwrap();
+        assert!(w.bytes() <= max_bytes, "{} > {max_bytes}", w.bytes());
+    }
+    let held = w.len();
+    assert!(held > 100, "only {held} traces held in {max_bytes} bytes");
+    let evicted = metric_value(
+        &telemetry,
+        "lookout_correlate_evicted_traces_total{processor=\"correlate\",reason=\"bytes\"}",
+    );
+    assert_eq!(evicted as usize + held, 200_000);
+    // The newest traces are the ones held.
+    assert!(w.get(&tid(200_000).try_into().unwrap()).is_some());
+    assert!(w.get(&tid(1).try_into().unwrap()).is_none());
+}
+
+#[test]
+fn num_traces_evicts_the_least_recently_active() {
+    let limits = Limits {
+        num_traces: 3,
+        ..limits()
+    };
+    let (mut w, telemetry) = window(limits);
+    for t in 1..=3 {
+        w.add_spans(
+            &traces("svc", vec![], vec![span(t, 1, 0, "a")]),
+            Now::current(),
+        )
+        .unwrap();
+    }
+    // Trace 1 becomes the most recent: trace 2 is the one to go.
+    w.add_spans(
+        &traces("svc", vec![], vec![span(1, 2, 1, "b")]),
+        Now::current(),
+    )
+    .unwrap();
+    w.add_spans(
+        &traces("svc", vec![], vec![span(4, 1, 0, "a")]),
+        Now::current(),
+    )
+    .unwrap();
+    assert!(w.get(&tid(2).try_into().unwrap()).is_none());
+    for t in [1, 3, 4] {
+        assert!(w.get(&tid(t).try_into().unwrap()).is_some(), "trace {t}");
+    }
+    assert_eq!(
+        metric_value(
+            &telemetry,
+            "lookout_correlate_evicted_traces_total{processor=\"correlate\",reason=\"capacity\"}"
+        ),
+        1.0
+    );
+}
+
+#[test]
+fn ttl_evicts_idle_traces() {
+    let limits = Limits {
+        ttl: Duration::from_secs(5),
+        ..limits()
+    };
+    let (mut w, _telemetry) = window(limits);
+    let now = Now::current();
+    w.add_spans(&traces("svc", vec![], vec![span(1, 1, 0, "a")]), now)
+        .unwrap();
+    w.enforce(now.mono + Duration::from_secs(4));
+    assert_eq!(w.len(), 1);
+    w.enforce(now.mono + Duration::from_secs(5));
+    assert_eq!(w.len(), 0);
+    assert_eq!(w.bytes(), 0);
+}
+
+#[test]
+fn ids_colliding_across_services_keep_each_spans_resource() {
+    let (mut w, _telemetry) = window(limits());
+    // Two services reuse trace id 7 and even span id 1.
+    w.add_spans(
+        &traces(
+            "cart",
+            vec![kv("service.version", "1")],
+            vec![span(7, 1, 0, "cart-op")],
+        ),
+        Now::current(),
+    )
+    .unwrap();
+    w.add_spans(
+        &traces(
+            "shop",
+            vec![kv("service.version", "2")],
+            vec![span(7, 1, 0, "shop-op"), span(7, 2, 1, "shop-child")],
+        ),
+        Now::current(),
+    )
+    .unwrap();
+    let trace = w.get(&tid(7).try_into().unwrap()).unwrap();
+    assert_eq!(trace.spans.len(), 3);
+    assert_eq!(trace.resources.len(), 2);
+    assert_eq!(
+        trace.bytes(),
+        trace.account(),
+        "incremental accounting drifted"
+    );
+    let child = trace.span(&sid(2).try_into().unwrap()).unwrap();
+    assert_eq!(&*trace.resource_of(child).unwrap().service, "shop");
+    // A log of span 2 gets shop's resource.
+    let out = enrich::enrich(&logs(vec![], vec![record(Some(7), Some(2), "x")]), &w).unwrap();
+    let req = decode_logs(&out.payload.unwrap());
+    let res = &req.resource_logs[0].resource.as_ref().unwrap().attributes;
+    assert_eq!(str_attr(res, "service.name"), Some("shop"));
+    assert_eq!(str_attr(res, "service.version"), Some("2"));
+}
+
+#[test]
+fn many_resources_in_one_trace_are_capped_and_counted() {
+    let (mut w, telemetry) = window(limits());
+    for i in 0..100u64 {
+        let svc = format!("svc-{i}");
+        w.add_spans(
+            &traces(&svc, vec![], vec![span(9, i + 1, 0, "op")]),
+            Now::current(),
+        )
+        .unwrap();
+    }
+    let trace = w.get(&tid(9).try_into().unwrap()).unwrap();
+    assert_eq!(trace.spans.len(), 100);
+    assert_eq!(trace.resources.len(), 16);
+    assert_eq!(
+        metric_value(
+            &telemetry,
+            "lookout_correlate_overflow_resources_total{processor=\"correlate\"}"
+        ),
+        84.0
+    );
+}
+
+#[test]
+fn logs_and_exemplars_are_indexed_and_capped() {
+    let limits = Limits {
+        max_logs_per_trace: 3,
+        ..limits()
+    };
+    let (mut w, telemetry) = window(limits);
+    let records = (0..5)
+        .map(|i| record(Some(3), Some(1), &format!("line {i}")))
+        .collect();
+    w.add_logs(&logs(vec![], records), Now::current()).unwrap();
+    let trace = w.get(&tid(3).try_into().unwrap()).unwrap();
+    assert_eq!(trace.logs.len(), 3);
+    assert_eq!(&*trace.logs[2].body, "line 2");
+    assert_eq!(
+        metric_value(
+            &telemetry,
+            "lookout_correlate_overflow_log_records_total{processor=\"correlate\"}"
+        ),
+        2.0
+    );
+
+    let metrics = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "latency".into(),
+                    data: Some(metric::Data::Gauge(Gauge {
+                        data_points: vec![NumberDataPoint {
+                            exemplars: vec![
+                                Exemplar {
+                                    trace_id: tid(3),
+                                    span_id: sid(1),
+                                    time_unix_nano: T0,
+                                    value: Some(exemplar::Value::AsDouble(2.5)),
+                                    ..Default::default()
+                                },
+                                Exemplar {
+                                    value: Some(exemplar::Value::AsInt(1)),
+                                    ..Default::default()
+                                },
+                            ],
+                            ..Default::default()
+                        }],
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec();
+    let found = exemplars::exemplars(&metrics).unwrap();
+    assert_eq!(found.len(), 1);
+    w.add_exemplars(found, Now::current());
+    let trace = w.get(&tid(3).try_into().unwrap()).unwrap();
+    assert_eq!(trace.exemplars.len(), 1);
+    assert_eq!(&*trace.exemplars[0].metric, "latency");
+    assert_eq!(trace.exemplars[0].value, 2.5);
+}
+
+// === enrichment ===
+
+fn window_with_checkout() -> Window {
+    let (mut w, _t) = window(limits());
+    let mut tagged = span(1, 2, 1, "charge");
+    tagged.attributes = vec![
+        bool_kv("lookout.latency.anomaly", true),
+        kv("lookout.latency.kind", "spike"),
+        kv("lookout.latency.root_span_id", "0000000000000002"),
+    ];
+    w.add_spans(
+        &traces(
+            "checkout",
+            vec![kv("service.version", "1.2"), kv("host.name", "web-1")],
+            vec![span(1, 1, 0, "GET /checkout"), tagged],
+        ),
+        Now::current(),
+    )
+    .unwrap();
+    w
+}
+
+#[test]
+fn a_tailed_record_gets_its_spans_resource_name_and_verdict() {
+    let w = window_with_checkout();
+    let payload = logs(
+        vec![kv("log.file.name", "app.log")],
+        vec![
+            record(Some(1), Some(2), "charging"),
+            record(Some(1), Some(1), "done"),
+        ],
+    );
+    let out = enrich::enrich(&payload, &w).unwrap();
+    assert_eq!(out.records, 2);
+    let req = decode_logs(&out.payload.unwrap());
+    // Both records get the same resource additions: one ResourceLogs.
+    assert_eq!(req.resource_logs.len(), 1);
+    let rl = &req.resource_logs[0];
+    let res = &rl.resource.as_ref().unwrap().attributes;
+    assert_eq!(str_attr(res, "log.file.name"), Some("app.log"));
+    assert_eq!(str_attr(res, "service.name"), Some("checkout"));
+    assert_eq!(str_attr(res, "service.version"), Some("1.2"));
+    assert_eq!(str_attr(res, "host.name"), Some("web-1"));
+    let records = &rl.scope_logs[0].log_records;
+    assert_eq!(
+        str_attr(&records[0].attributes, "span.name"),
+        Some("charge")
+    );
+    assert_eq!(
+        attr(&records[0].attributes, "lookout.latency.anomaly"),
+        Some(&any_value::Value::BoolValue(true))
+    );
+    assert_eq!(
+        str_attr(&records[0].attributes, "lookout.latency.kind"),
+        Some("spike")
+    );
+    assert_eq!(
+        str_attr(&records[0].attributes, "lookout.latency.root_span_id"),
+        Some("0000000000000002")
+    );
+    // The root was not tagged, but its trace was.
+    assert_eq!(
+        str_attr(&records[1].attributes, "span.name"),
+        Some("GET /checkout")
+    );
+    assert_eq!(
+        str_attr(&records[1].attributes, "lookout.latency.kind"),
+        Some("spike")
+    );
+}
+
+#[test]
+fn only_missing_keys_are_added_and_a_resource_with_service_keeps_it() {
+    let w = window_with_checkout();
+    let mut r = record(Some(1), Some(2), "x");
+    r.attributes = vec![kv("span.name", "mine")];
+    let payload = logs(vec![kv("service.name", "legacy")], vec![r]);
+    let req = decode_logs(&enrich::enrich(&payload, &w).unwrap().payload.unwrap());
+    let rl = &req.resource_logs[0];
+    let res = &rl.resource.as_ref().unwrap().attributes;
+    assert_eq!(res.len(), 1, "{res:?}");
+    assert_eq!(str_attr(res, "service.name"), Some("legacy"));
+    let attrs = &rl.scope_logs[0].log_records[0].attributes;
+    assert_eq!(attrs.iter().filter(|kv| kv.key == "span.name").count(), 1);
+    assert_eq!(str_attr(attrs, "span.name"), Some("mine"));
+    assert_eq!(str_attr(attrs, "lookout.latency.kind"), Some("spike"));
+}
+
+#[test]
+fn records_of_different_services_are_cut_into_runs_in_order() {
+    let (mut w, _t) = window(limits());
+    w.add_spans(
+        &traces("a", vec![], vec![span(1, 1, 0, "a-op")]),
+        Now::current(),
+    )
+    .unwrap();
+    w.add_spans(
+        &traces("b", vec![], vec![span(2, 1, 0, "b-op")]),
+        Now::current(),
+    )
+    .unwrap();
+    let bodies = ["1", "2", "3", "4", "5"];
+    let owners = [Some(1), Some(1), Some(2), None, Some(1)];
+    let records = bodies
+        .iter()
+        .zip(owners)
+        .map(|(b, t)| record(t, t.map(|_| 1), b))
+        .collect();
+    let payload = logs(vec![kv("log.file.name", "f")], records);
+    let req = decode_logs(&enrich::enrich(&payload, &w).unwrap().payload.unwrap());
+    let seen: Vec<(String, Option<String>)> = req
+        .resource_logs
+        .iter()
+        .flat_map(|rl| {
+            let service = str_attr(&rl.resource.as_ref().unwrap().attributes, "service.name")
+                .map(str::to_string);
+            rl.scope_logs.iter().flat_map(move |sl| {
+                let service = service.clone();
+                sl.log_records.iter().map(move |r| {
+                    let Some(any_value::Value::StringValue(b)) =
+                        r.body.as_ref().and_then(|b| b.value.as_ref())
+                    else {
+                        panic!("body")
+                    };
+                    (b.clone(), service.clone())
+                })
+            })
+        })
+        .collect();
+    let expected: Vec<(String, Option<String>)> = [
+        ("1", Some("a")),
+        ("2", Some("a")),
+        ("3", Some("b")),
+        ("4", None),
+        ("5", Some("a")),
+    ]
+    .iter()
+    .map(|(b, s)| (b.to_string(), s.map(str::to_string)))
+    .collect();
+    assert_eq!(seen, expected);
+    assert_eq!(req.resource_logs.len(), 4);
+    for rl in &req.resource_logs {
+        let res = &rl.resource.as_ref().unwrap().attributes;
+        assert_eq!(str_attr(res, "log.file.name"), Some("f"));
+    }
+}
+
+#[test]
+fn nothing_is_invented() {
+    let w = window_with_checkout();
+    // A span id without a trace id, and an unknown trace.
+    let payload = logs(
+        vec![],
+        vec![record(None, Some(2), "x"), record(Some(99), Some(2), "y")],
+    );
+    let out = enrich::enrich(&payload, &w).unwrap();
+    assert_eq!(out, enrich::Enriched::default());
+}
+
+// === the stage ===
+
+struct Stage {
+    tx: mpsc::Sender<Batch>,
+    rx: mpsc::Receiver<Batch>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn stage(shared: &Arc<Correlator>, pipeline: &str, signal: Signal) -> Stage {
+    let (tx, input) = mpsc::channel(16);
+    let (out, rx) = mpsc::channel(16);
+    let telemetry = Telemetry::new();
+    let ctx = ProcessorContext {
+        id: "correlate".into(),
+        pipeline: pipeline.into(),
+        input,
+        output: Output::Next(out),
+        metrics: telemetry.processor("correlate", pipeline, signal),
+    };
+    let task = tokio::spawn(run(Arc::clone(shared), ctx));
+    Stage { tx, rx, task }
+}
+
+fn correlator(config: CorrelateConfig) -> (Arc<Correlator>, Telemetry) {
+    let telemetry = Telemetry::new();
+    (
+        Arc::new(Correlator::new(config, &telemetry, "correlate")),
+        telemetry,
+    )
+}
+
+fn batch(signal: Signal, payload: Vec<u8>, items: usize) -> Batch {
+    Batch::new(signal, Bytes::from(payload), items)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_log_before_its_span_waits_and_is_enriched_with_its_ack() {
+    let (shared, telemetry) = correlator(CorrelateConfig::default());
+    let mut traces_stage = stage(&shared, "traces", Signal::Traces);
+    let mut logs_stage = stage(&shared, "logs", Signal::Logs);
+
+    let (ack, delivery) = Ack::new();
+    let early = logs(vec![], vec![record(Some(5), Some(1), "before")]);
+    logs_stage
+        .tx
+        .send(batch(Signal::Logs, early, 1).with_ack(ack))
+        .await
+        .unwrap();
+    // A later batch of the same source must not overtake it.
+    let later = logs(vec![], vec![record(None, None, "no trace")]);
+    logs_stage
+        .tx
+        .send(batch(Signal::Logs, later, 1))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        logs_stage.rx.try_recv().is_err(),
+        "the log waits for its span"
+    );
+
+    traces_stage
+        .tx
+        .send(batch(
+            Signal::Traces,
+            traces("pay", vec![], vec![span(5, 1, 0, "pay")]),
+            1,
+        ))
+        .await
+        .unwrap();
+    let spans = traces_stage.rx.recv().await.unwrap();
+    assert_eq!(spans.items, 1);
+    let first = logs_stage.rx.recv().await.unwrap();
+    let req = decode_logs(&first.payload);
+    let rl = &req.resource_logs[0];
+    assert_eq!(
+        str_attr(&rl.resource.as_ref().unwrap().attributes, "service.name"),
+        Some("pay")
+    );
+    assert_eq!(
+        str_attr(&rl.scope_logs[0].log_records[0].attributes, "span.name"),
+        Some("pay")
+    );
+    let second = logs_stage.rx.recv().await.unwrap();
+    assert!(
+        decode_logs(&second.payload).resource_logs[0].scope_logs[0].log_records[0]
+            .trace_id
+            .is_empty()
+    );
+    first.acks.settle(true);
+    second.acks.settle(true);
+    assert!(delivery.outcome().await);
+    assert_eq!(
+        metric_value(
+            &telemetry,
+            "lookout_correlate_waiting_log_records_total{processor=\"correlate\"}"
+        ),
+        1.0
+    );
+    drop((traces_stage.tx, logs_stage.tx));
+    traces_stage.task.await.unwrap();
+    logs_stage.task.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_log_whose_span_never_comes_goes_on_after_log_wait() {
+    let config = CorrelateConfig {
+        log_wait: Duration::from_secs(2),
+        ..CorrelateConfig::default()
+    };
+    let (shared, telemetry) = correlator(config);
+    let mut logs_stage = stage(&shared, "logs", Signal::Logs);
+    let payload = logs(vec![], vec![record(Some(8), Some(1), "orphan")]);
+    logs_stage
+        .tx
+        .send(batch(Signal::Logs, payload.clone(), 1))
+        .await
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    let out = logs_stage.rx.recv().await.unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert_eq!(&out.payload[..], &payload[..], "forwarded unchanged");
+    assert_eq!(
+        metric_value(
+            &telemetry,
+            "lookout_correlate_log_wait_expired_log_records_total{processor=\"correlate\"}"
+        ),
+        1.0
+    );
+    drop(logs_stage.tx);
+    logs_stage.task.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiting_beyond_max_waiting_logs_releases_the_oldest_in_order() {
+    let config = CorrelateConfig {
+        max_waiting_logs: 2,
+        ..CorrelateConfig::default()
+    };
+    let (shared, telemetry) = correlator(config);
+    let mut logs_stage = stage(&shared, "logs", Signal::Logs);
+    for i in 0..4u64 {
+        let payload = logs(vec![], vec![record(Some(100 + i), Some(1), &i.to_string())]);
+        logs_stage
+            .tx
+            .send(batch(Signal::Logs, payload, 1))
+            .await
+            .unwrap();
+    }
+    // Without time passing, the first ones leave because too many wait.
+    for i in 0..2u64 {
+        let out = tokio::time::timeout(Duration::from_millis(1), logs_stage.rx.recv())
+            .await
+            .expect("released early")
+            .unwrap();
+        let req = decode_logs(&out.payload);
+        assert_eq!(
+            req.resource_logs[0].scope_logs[0].log_records[0].trace_id,
+            tid(100 + i)
+        );
+    }
+    assert_eq!(
+        metric_value(
+            &telemetry,
+            "lookout_correlate_log_wait_overflow_log_records_total{processor=\"correlate\"}"
+        ),
+        2.0
+    );
+    drop(logs_stage.tx);
+    // Closing the input sends the rest on.
+    assert!(logs_stage.rx.recv().await.is_some());
+    assert!(logs_stage.rx.recv().await.is_some());
+    logs_stage.task.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn batches_queued_behind_a_waiting_one_count_against_max_waiting_logs() {
+    let config = CorrelateConfig {
+        max_waiting_logs: 2,
+        ..CorrelateConfig::default()
+    };
+    let (shared, _telemetry) = correlator(config);
+    let mut logs_stage = stage(&shared, "logs", Signal::Logs);
+    let head = logs(vec![], vec![record(Some(200), Some(1), "waits")]);
+    logs_stage
+        .tx
+        .send(batch(Signal::Logs, head, 1))
+        .await
+        .unwrap();
+    for i in 0..2 {
+        let plain = logs(vec![], vec![record(None, None, &format!("plain {i}"))]);
+        logs_stage
+            .tx
+            .send(batch(Signal::Logs, plain, 1))
+            .await
+            .unwrap();
+    }
+    // Three records held, two allowed: the waiting head leaves without its span, in order.
+    let out = tokio::time::timeout(Duration::from_millis(1), logs_stage.rx.recv())
+        .await
+        .expect("released early")
+        .unwrap();
+    let req = decode_logs(&out.payload);
+    assert_eq!(
+        req.resource_logs[0].scope_logs[0].log_records[0].trace_id,
+        tid(200)
+    );
+    drop(logs_stage.tx);
+    logs_stage.task.await.unwrap();
+}
+
+// === API ===
+
+fn get(shared: &Correlator, uri: &str) -> (u16, serde_json::Value) {
+    let req = http::Request::get(uri).body(Bytes::new()).unwrap();
+    let response = api::answer(shared, &req);
+    let status = response.status().as_u16();
+    let body = futures::executor::block_on(http_body_util::BodyExt::collect(response.into_body()))
+        .unwrap()
+        .to_bytes();
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+fn api_fixture() -> Arc<Correlator> {
+    let (shared, _t) = correlator(CorrelateConfig::default());
+    let mut child = span(1, 2, 1, "charge");
+    child.status = Some(Status {
+        code: 2,
+        message: "declined".into(),
+    });
+    child.attributes = vec![
+        kv("db.system", "pg"),
+        bool_kv("lookout.latency.anomaly", false),
+    ];
+    shared
+        .window()
+        .add_spans(
+            &traces(
+                "checkout",
+                vec![],
+                vec![span(1, 1, 0, "GET /checkout"), child],
+            ),
+            Now::current(),
+        )
+        .unwrap();
+    let mut late = record(Some(1), Some(2), "second");
+    late.time_unix_nano = T0 + 5;
+    let mut error = record(Some(1), None, "trace-level");
+    error.severity_number = 17;
+    shared
+        .window()
+        .add_logs(
+            &logs(vec![], vec![late, record(Some(1), Some(2), "first"), error]),
+            Now::current(),
+        )
+        .unwrap();
+    shared
+        .window()
+        .add_spans(
+            &traces("other", vec![], vec![span(2, 1, 0, "idle")]),
+            Now::current(),
+        )
+        .unwrap();
+    shared
+}
+
+#[test]
+fn lookup_returns_the_tree_with_logs_on_their_spans() {
+    let shared = api_fixture();
+    let (status, body) = get(&shared, &format!("/api/v1/traces/{}", hex::encode(tid(1))));
+    assert_eq!(status, 200);
+    let root = &body["spans"][0];
+    assert_eq!(body["spans"].as_array().unwrap().len(), 1);
+    assert_eq!(root["name"], "GET /checkout");
+    assert_eq!(root["service"], "checkout");
+    let child = &root["children"][0];
+    assert_eq!(child["span_id"], hex::encode(sid(2)));
+    assert_eq!(child["status"]["code"], 2);
+    assert_eq!(child["attributes"], serde_json::json!({"db.system": "pg"}));
+    assert_eq!(child["logs"][0]["body"], "first");
+    assert_eq!(child["logs"][1]["body"], "second");
+    assert_eq!(body["logs_without_span"][0]["body"], "trace-level");
+
+    assert_eq!(
+        get(&shared, &format!("/api/v1/traces/{}", hex::encode(tid(3)))).0,
+        404
+    );
+    assert_eq!(get(&shared, "/api/v1/traces/xyz").0, 400);
+    assert_eq!(
+        get(&shared, "/api/v1/traces/00000000000000000000000000000000").0,
+        400
+    );
+}
+
+#[test]
+fn search_filters_newest_first() {
+    let shared = api_fixture();
+    let (status, body) = get(&shared, "/api/v1/traces");
+    assert_eq!(status, 200);
+    let ids: Vec<&str> = body["traces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["trace_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [hex::encode(tid(2)), hex::encode(tid(1))]);
+    let (_, body) = get(&shared, "/api/v1/traces?error=true&has_error_logs=true");
+    assert_eq!(body["traces"].as_array().unwrap().len(), 1);
+    let (_, body) = get(&shared, "/api/v1/traces?service=other&operation=idle");
+    assert_eq!(body["traces"][0]["trace_id"], hex::encode(tid(2)));
+    let (_, body) = get(&shared, "/api/v1/traces?min_duration_ms=11");
+    assert_eq!(body["traces"].as_array().unwrap().len(), 0);
+    let (_, body) = get(&shared, "/api/v1/traces?limit=1");
+    assert_eq!(body["traces"].as_array().unwrap().len(), 1);
+    assert_eq!(get(&shared, "/api/v1/traces?error=maybe").0, 400);
+}
+
+#[test]
+fn jaeger_api_answers_in_jaegers_shape() {
+    let shared = api_fixture();
+    let (_, services) = get(&shared, "/api/services");
+    assert_eq!(services["data"], serde_json::json!(["checkout", "other"]));
+    assert!(services["errors"].is_null());
+    let (_, ops) = get(&shared, "/api/services/checkout/operations");
+    assert_eq!(ops["data"], serde_json::json!(["GET /checkout", "charge"]));
+
+    let (status, body) = get(&shared, &format!("/api/traces/{}", hex::encode(tid(1))));
+    assert_eq!(status, 200);
+    assert!(body["errors"].is_null());
+    let trace = &body["data"][0];
+    assert_eq!(trace["traceID"], hex::encode(tid(1)));
+    let spans = trace["spans"].as_array().unwrap();
+    assert_eq!(spans.len(), 2);
+    let child = spans
+        .iter()
+        .find(|s| s["operationName"] == "charge")
+        .unwrap();
+    assert_eq!(child["references"][0]["refType"], "CHILD_OF");
+    assert_eq!(child["references"][0]["spanID"], hex::encode(sid(1)));
+    assert_eq!(child["duration"], 10_000);
+    assert_eq!(child["startTime"], (T0 + 2 * MS) / 1000);
+    let pid = child["processID"].as_str().unwrap();
+    assert_eq!(trace["processes"][pid]["serviceName"], "checkout");
+    assert!(
+        child["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["key"] == "error" && t["value"] == true)
+    );
+    assert_eq!(child["logs"][0]["fields"][0]["value"], "first");
+    assert!(
+        child["tags"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!({"key": "db.system", "type": "string", "value": "pg"}))
+    );
+
+    let (_, found) = get(
+        &shared,
+        "/api/traces?service=checkout&lookback=1h&minDuration=5ms&limit=20",
+    );
+    assert_eq!(found["data"].as_array().unwrap().len(), 1);
+    let (_, custom) = get(
+        &shared,
+        "/api/traces?service=checkout&lookback=custom&start=0&limit=20",
+    );
+    assert_eq!(custom["data"].as_array().unwrap().len(), 1);
+    let future = (T0 / 1000) * 2;
+    let (_, none) = get(
+        &shared,
+        &format!("/api/traces?service=checkout&start={future}"),
+    );
+    assert_eq!(none["data"].as_array().unwrap().len(), 0);
+    let (status, missing) = get(&shared, &format!("/api/traces/{}", hex::encode(tid(3))));
+    assert_eq!(status, 404);
+    assert_eq!(missing["errors"][0]["code"], 404);
+    assert_eq!(get(&shared, "/api/traces?minDuration=fast").0, 400);
+}
+
+#[test]
+fn a_parent_cycle_still_lists_every_span() {
+    let (shared, _t) = correlator(CorrelateConfig::default());
+    shared
+        .window()
+        .add_spans(
+            &traces("s", vec![], vec![span(4, 1, 2, "a"), span(4, 2, 1, "b")]),
+            Now::current(),
+        )
+        .unwrap();
+    let (status, body) = get(&shared, &format!("/api/v1/traces/{}", hex::encode(tid(4))));
+    assert_eq!(status, 200);
+    let text = body.to_string();
+    assert!(
+        text.contains("\"name\":\"a\"") && text.contains("\"name\":\"b\""),
+        "{text}"
+    );
+}
+
+// === config ===
+
+#[test]
+fn testdata_config_loads_and_bad_settings_are_refused() {
+    let text = include_str!("testdata/config.yaml");
+    crate::config::Config::parse("testdata/config.yaml", text).unwrap();
+    let bad = CorrelateConfig {
+        num_traces: 0,
+        ..CorrelateConfig::default()
+    };
+    assert!(bad.validate().unwrap_err().contains("num_traces"));
+    let text = text.replace("log_wait: 2s", "log_wait: 2s\n    wait_forever: true");
+    assert!(crate::config::Config::parse("x.yaml", &text).is_err());
+}
