@@ -1,9 +1,12 @@
 //! OpenTelemetry names to Prometheus names, as the OpenTelemetry "Prometheus and OpenMetrics
 //! Compatibility" specification and the Collector's translator
 //! (`pkg/translator/prometheus`, name normalisation on) have them: characters outside
-//! `[a-zA-Z0-9_:]` split the name into words joined by `_`; the unit is appended in
-//! Prometheus's words (`By` → `bytes`, `ms` → `milliseconds`, `{packets}` dropped, `1/s` →
-//! `per_second`); counters end in `_total`; gauges with unit `1` end in `_ratio`.
+//! `[a-zA-Z0-9]` (`.`, `-`, but also `_` and `:`) split the name into words joined by `_`; the
+//! unit is appended in Prometheus's words unless the name has that word already (`By` →
+//! `bytes`, `ms` → `milliseconds`, `{packets}` dropped, `m/s` → `meters_per_second`, `1` →
+//! nothing); monotonic sums end in `_total`; OpenTelemetry gauges with unit `1` end in
+//! `_ratio` (gauges only, not up-down sums: the Collector's choice, since some receivers
+//! misuse `1` for counts).
 
 /// How a metric is exposed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +61,8 @@ fn unit_word(unit: &str) -> Option<&'static str> {
         "Cel" => "celsius",
         "Hz" => "hertz",
         "%" => "percent",
+        // A dimensionless unit adds no word (a gauge gets `_ratio` instead).
+        "1" => "",
         _ => return None,
     })
 }
@@ -76,76 +81,77 @@ fn per_unit_word(unit: &str) -> Option<&'static str> {
     })
 }
 
-fn is_name_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_' || c == ':'
+/// The alphanumeric runs of `s` (everything else separates words).
+fn words(s: &str) -> impl Iterator<Item = &str> {
+    s.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
 }
 
-/// The words of a unit part: a known unit's word, a `{annotation}` dropped, anything else
-/// with its non-alphanumeric characters removed.
-fn unit_words(part: &str, map: fn(&str) -> Option<&'static str>) -> Option<String> {
+/// The word of a unit part: a known unit's word; nothing for a part with a `{annotation}`;
+/// anything else with its non-alphanumeric runs joined by `_`.
+fn unit_word_of(part: &str, map: fn(&str) -> Option<&'static str>) -> Option<String> {
     let part = part.trim();
-    if part.is_empty() || part.starts_with('{') {
+    if part.is_empty() || part.contains(['{', '}']) {
         return None;
     }
-    if let Some(word) = map(part) {
-        return Some(word.to_string());
-    }
-    let cleaned: String = part.chars().filter(char::is_ascii_alphanumeric).collect();
+    let word = map(part).unwrap_or(part);
+    let cleaned = words(word).collect::<Vec<_>>().join("_");
     (!cleaned.is_empty()).then_some(cleaned)
 }
 
 /// The Prometheus name of metric `name` with `unit`, exposed as `kind`, with an optional
-/// `namespace` prefix. Without `suffixes`, only the characters are fixed (no unit, no
-/// `_total`, no `_ratio`).
+/// `namespace` prefix. `otel_gauge` says the metric is an OpenTelemetry gauge (not an
+/// up-down sum, also exposed as a Prometheus gauge): only those get `_ratio`. Without
+/// `suffixes`, only the characters are fixed (no unit, no `_total`, no `_ratio`).
 pub(crate) fn metric_name(
     name: &str,
     unit: &str,
     kind: Kind,
+    otel_gauge: bool,
     namespace: &str,
     suffixes: bool,
 ) -> String {
-    let mut words: Vec<String> = Vec::new();
-    if !namespace.is_empty() {
-        words.extend(
-            namespace
-                .split(|c| !is_name_char(c))
-                .filter(|w| !w.is_empty())
-                .map(str::to_string),
-        );
-    }
-    words.extend(
-        name.split(|c| !is_name_char(c))
-            .filter(|w| !w.is_empty())
-            .map(str::to_string),
-    );
-    if suffixes {
+    let mut out = if suffixes {
+        let mut tokens: Vec<String> = words(name).map(str::to_string).collect();
         let (main, per) = match unit.split_once('/') {
             Some((main, per)) => (main, Some(per)),
             None => (unit, None),
         };
-        if let Some(word) = unit_words(main, unit_word)
-            && !words.contains(&word)
+        if let Some(word) = unit_word_of(main, unit_word)
+            && !tokens.contains(&word)
         {
-            words.push(word);
+            tokens.push(word);
         }
-        if let Some(word) = per.and_then(|p| unit_words(p, per_unit_word))
-            && !words.contains(&word)
+        if let Some(word) = per.and_then(|p| unit_word_of(p, per_unit_word))
+            && !tokens.contains(&word)
         {
-            words.push("per".to_string());
-            words.push(word);
+            tokens.push("per".to_string());
+            tokens.push(word);
         }
-        match kind {
-            Kind::Counter => {
-                words.retain(|w| w != "total");
-                words.push("total".to_string());
-            }
-            Kind::Gauge if unit == "1" && !words.iter().any(|w| w == "ratio") => {
-                words.push("ratio".to_string());
-            }
-            _ => {}
+        if kind == Kind::Counter {
+            tokens.retain(|w| w != "total");
+            tokens.push("total".to_string());
         }
+        if otel_gauge && unit == "1" {
+            tokens.retain(|w| w != "ratio");
+            tokens.push("ratio".to_string());
+        }
+        tokens.join("_")
+    } else {
+        // Only what Prometheus forbids is replaced: `_` and `:` stay.
+        name.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join("_")
+    };
+    let namespace = words(namespace).collect::<Vec<_>>().join("_");
+    if !namespace.is_empty() {
+        out = if out.is_empty() {
+            namespace
+        } else {
+            format!("{namespace}_{out}")
+        };
     }
-    let mut out = words.join("_");
     if out.is_empty() {
         out.push('_');
     }
@@ -234,6 +240,13 @@ mod tests {
                 "throughput_per_second",
             ),
             ("temperature", "Cel", Kind::Gauge, "temperature_celsius"),
+            (
+                "disk.io",
+                "KiBy/s",
+                Kind::Counter,
+                "disk_io_kibibytes_per_second_total",
+            ),
+            ("rate", "foo-bar", Kind::Gauge, "rate_foo_bar"),
             ("2xx.responses", "", Kind::Counter, "_2xx_responses_total"),
             (
                 "http.server.duration_seconds",
@@ -244,18 +257,35 @@ mod tests {
         ];
         for (name, unit, kind, want) in cases {
             assert_eq!(
-                metric_name(name, unit, kind, "", true),
+                metric_name(name, unit, kind, kind == Kind::Gauge, "", true),
                 want,
                 "{name} [{unit}]"
             );
         }
+        // An up-down sum with unit `1` is a Prometheus gauge but gets no `_ratio`.
         assert_eq!(
-            metric_name("cpu.time", "s", Kind::Counter, "my.app", true),
+            metric_name("process.threads", "1", Kind::Gauge, false, "", true),
+            "process_threads"
+        );
+        assert_eq!(
+            metric_name("ratio.of.hits", "1", Kind::Gauge, true, "", true),
+            "of_hits_ratio"
+        );
+        assert_eq!(
+            metric_name("cpu.time", "s", Kind::Counter, false, "my.app", true),
             "my_app_cpu_time_seconds_total"
         );
         assert_eq!(
-            metric_name("cpu.time", "s", Kind::Counter, "", false),
+            metric_name("cpu.time", "s", Kind::Counter, false, "", false),
             "cpu_time"
+        );
+        assert_eq!(
+            metric_name("job:rate_5m", "1/s", Kind::Gauge, true, "", false),
+            "job:rate_5m"
+        );
+        assert_eq!(
+            metric_name("9lives", "", Kind::Gauge, true, "", false),
+            "_9lives"
         );
     }
 

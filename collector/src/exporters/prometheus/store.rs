@@ -1,7 +1,8 @@
 //! The latest value of every series that passed through, by Prometheus name and labels:
-//! what a scrape renders. Cumulative points replace the value; delta points of counters and
-//! histograms are added up (Prometheus only knows cumulative series); series not updated
-//! within `metric_expiration` are forgotten.
+//! what a scrape renders. Cumulative points replace the value; delta points of monotonic sums
+//! and histograms are added up (Prometheus only knows cumulative series); a point older than
+//! the one held is ignored; series not updated within `metric_expiration` are forgotten; no
+//! more than `max_series` series are held (new ones beyond are refused and counted).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -63,6 +64,9 @@ pub(crate) enum Value {
 pub(crate) struct Series {
     /// Its value.
     pub value: Value,
+    /// The point's own time (`time_unix_nano`, 0 when the source gave none).
+    time: u64,
+    /// When it last arrived here (for `metric_expiration`).
     updated: Instant,
 }
 
@@ -81,17 +85,30 @@ pub(crate) struct Family {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Dropped {
     /// Points of a kind Prometheus text cannot carry (exponential histograms, non-monotonic
-    /// delta sums), or whose name is already taken by another type.
+    /// delta sums, sums without a temporality), or whose name is already taken by another
+    /// type.
     pub points: u64,
+    /// Points of new series refused because `max_series` series are held already.
+    pub series: u64,
 }
 
 /// Every series, and the `target_info` of every resource.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Store {
     /// Families by Prometheus name.
     pub families: BTreeMap<String, Family>,
     /// `target_info` label sets, keyed by themselves.
     pub targets: BTreeMap<Labels, Instant>,
+    /// Series held now (a histogram or summary series counts once; `target_info` too).
+    series: usize,
+    /// The most series held at once.
+    max_series: usize,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store::new(usize::MAX)
+    }
 }
 
 fn text(value: Option<&AnyValue>) -> String {
@@ -212,6 +229,16 @@ fn histogram(point: &HistogramDataPoint) -> Value {
 }
 
 impl Store {
+    /// An empty store that holds at most `max_series` series.
+    pub(crate) fn new(max_series: usize) -> Store {
+        Store {
+            families: BTreeMap::new(),
+            targets: BTreeMap::new(),
+            series: 0,
+            max_series,
+        }
+    }
+
     /// Takes in one export request at `now`.
     pub(crate) fn update(
         &mut self,
@@ -233,10 +260,19 @@ impl Store {
                     .collect::<Vec<_>>(),
             );
             let mut target = finish(target);
+            // A resource with nothing but its identity needs no `target_info`, as in the
+            // Collector.
             if !target.is_empty() {
                 target.extend(identity.iter().cloned());
                 target.sort();
-                self.targets.insert(target, now);
+                if let Some(seen) = self.targets.get_mut(&target) {
+                    *seen = now;
+                } else if self.series < self.max_series {
+                    self.targets.insert(target, now);
+                    self.series += 1;
+                } else {
+                    dropped.series += 1;
+                }
             }
             for sm in &rm.scope_metrics {
                 let mut base: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
@@ -261,41 +297,54 @@ impl Store {
                     base.insert(name.clone(), vec![(String::new(), value.clone())]);
                 }
                 for metric in &sm.metrics {
-                    dropped.points += self.metric(metric, &base, naming, now);
+                    self.metric(metric, &base, naming, now, &mut dropped);
                 }
             }
         }
         dropped
     }
 
-    /// Takes in one metric's points; returns how many were dropped.
+    /// Takes in one metric's points, counting in `dropped` what it does not keep.
     fn metric(
         &mut self,
         metric: &lookout_proto::otlp::metrics::v1::Metric,
         base: &BTreeMap<String, Vec<(String, String)>>,
         naming: &Naming,
         now: Instant,
-    ) -> u64 {
+        dropped: &mut Dropped,
+    ) {
         let labels = |attributes: &[KeyValue]| {
             let mut all = base.clone();
             add_attributes(&mut all, attributes);
             finish(all)
         };
         let cumulative = AggregationTemporality::Cumulative as i32;
-        // (kind, accumulate deltas, points as (labels, flags, value))
-        let (kind, delta, points): (Kind, bool, Vec<(Labels, u32, Value)>) = match &metric.data {
+        let delta = AggregationTemporality::Delta as i32;
+        let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        // (kind, accumulate deltas, points as (labels, flags, time, value))
+        let (kind, delta, points): (Kind, bool, Vec<Point>) = match &metric.data {
             Some(Data::Gauge(g)) => (
                 Kind::Gauge,
                 false,
                 g.data_points
                     .iter()
-                    .map(|p| (labels(&p.attributes), p.flags, Value::Number(number(p))))
+                    .map(|p| Point {
+                        labels: labels(&p.attributes),
+                        flags: p.flags,
+                        time: p.time_unix_nano,
+                        value: Value::Number(number(p)),
+                    })
                     .collect(),
             ),
             Some(Data::Sum(s)) => {
-                let delta = s.aggregation_temporality != cumulative;
-                if delta && !s.is_monotonic {
-                    return s.data_points.len() as u64;
+                let is_delta = s.aggregation_temporality == delta;
+                // Without a temporality nothing can be said; a delta up-down sum could be
+                // added up, but the Collector drops those, and so do we.
+                if (s.aggregation_temporality != cumulative && !is_delta)
+                    || (is_delta && !s.is_monotonic)
+                {
+                    dropped.points += count(s.data_points.len());
+                    return;
                 }
                 let kind = if s.is_monotonic {
                     Kind::Counter
@@ -305,18 +354,34 @@ impl Store {
                 let points = s
                     .data_points
                     .iter()
-                    .map(|p| (labels(&p.attributes), p.flags, Value::Number(number(p))))
+                    .map(|p| Point {
+                        labels: labels(&p.attributes),
+                        flags: p.flags,
+                        time: p.time_unix_nano,
+                        value: Value::Number(number(p)),
+                    })
                     .collect();
-                (kind, delta, points)
+                (kind, is_delta, points)
             }
-            Some(Data::Histogram(h)) => (
-                Kind::Histogram,
-                h.aggregation_temporality != cumulative,
-                h.data_points
-                    .iter()
-                    .map(|p| (labels(&p.attributes), p.flags, histogram(p)))
-                    .collect(),
-            ),
+            Some(Data::Histogram(h)) => {
+                if h.aggregation_temporality != cumulative && h.aggregation_temporality != delta {
+                    dropped.points += count(h.data_points.len());
+                    return;
+                }
+                (
+                    Kind::Histogram,
+                    h.aggregation_temporality == delta,
+                    h.data_points
+                        .iter()
+                        .map(|p| Point {
+                            labels: labels(&p.attributes),
+                            flags: p.flags,
+                            time: p.time_unix_nano,
+                            value: histogram(p),
+                        })
+                        .collect(),
+                )
+            }
             Some(Data::Summary(s)) => (
                 Kind::Summary,
                 false,
@@ -332,17 +397,26 @@ impl Store {
                             sum: p.sum,
                             count: p.count,
                         };
-                        (labels(&p.attributes), p.flags, value)
+                        Point {
+                            labels: labels(&p.attributes),
+                            flags: p.flags,
+                            time: p.time_unix_nano,
+                            value,
+                        }
                     })
                     .collect(),
             ),
-            Some(Data::ExponentialHistogram(e)) => return e.data_points.len() as u64,
-            None => return 0,
+            Some(Data::ExponentialHistogram(e)) => {
+                dropped.points += count(e.data_points.len());
+                return;
+            }
+            None => return,
         };
         let name = naming::metric_name(
             &metric.name,
             &metric.unit,
             kind,
+            matches!(metric.data, Some(Data::Gauge(_))),
             &naming.namespace,
             naming.suffixes,
         );
@@ -352,30 +426,51 @@ impl Store {
             series: BTreeMap::new(),
         });
         if family.kind != kind {
-            return points.len() as u64;
+            dropped.points += count(points.len());
+            return;
         }
         if !metric.description.is_empty() {
             family.help.clone_from(&metric.description);
         }
-        for (labels, flags, value) in points {
-            if no_value(flags) {
+        for point in points {
+            if no_value(point.flags) {
                 // The source says the series ended: stop exposing it.
-                family.series.remove(&labels);
+                if family.series.remove(&point.labels).is_some() {
+                    self.series = self.series.saturating_sub(1);
+                }
                 continue;
             }
-            let value = match (delta, family.series.get(&labels)) {
-                (true, Some(old)) => accumulate(&old.value, value),
-                _ => value,
-            };
-            family.series.insert(
-                labels,
-                Series {
-                    value,
-                    updated: now,
-                },
-            );
+            match family.series.get_mut(&point.labels) {
+                Some(old) => {
+                    // Out of order (or, for a delta, seen already): what is held is newer.
+                    let stale = point.time != 0
+                        && old.time != 0
+                        && (point.time < old.time || (delta && point.time == old.time));
+                    if stale {
+                        continue;
+                    }
+                    old.value = if delta {
+                        accumulate(&old.value, point.value)
+                    } else {
+                        point.value
+                    };
+                    old.time = point.time;
+                    old.updated = now;
+                }
+                None if self.series >= self.max_series => dropped.series += 1,
+                None => {
+                    family.series.insert(
+                        point.labels,
+                        Series {
+                            value: point.value,
+                            time: point.time,
+                            updated: now,
+                        },
+                    );
+                    self.series += 1;
+                }
+            }
         }
-        0
     }
 
     /// Forgets series and targets not updated for `ttl` before `now`.
@@ -386,12 +481,27 @@ impl Store {
         }
         self.families.retain(|_, f| !f.series.is_empty());
         self.targets.retain(|_, t| fresh(t));
+        self.series = self.targets.len()
+            + self
+                .families
+                .values()
+                .map(|f| f.series.len())
+                .sum::<usize>();
     }
 
-    /// Number of series held (histogram and summary series count once).
+    /// Number of series held (histogram and summary series count once, so does each
+    /// `target_info`).
     pub(crate) fn series_count(&self) -> usize {
-        self.families.values().map(|f| f.series.len()).sum()
+        self.series
     }
+}
+
+/// One point on its way into the store.
+struct Point {
+    labels: Labels,
+    flags: u32,
+    time: u64,
+    value: Value,
 }
 
 /// A delta point added to the running total (histograms with other bounds start over).

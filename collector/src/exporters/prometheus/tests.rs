@@ -81,6 +81,8 @@ fn sum(points: Vec<NumberDataPoint>, monotonic: bool, temporality: AggregationTe
     })
 }
 
+/// The labels every series of [`request`] has. Labels render sorted by name, so this run
+/// stands together only where no attribute sorts between them.
 const ID: &str =
     "instance=\"i-1\",job=\"prod/shop\",otel_scope_name=\"meter\",otel_scope_version=\"1.0\"";
 
@@ -184,14 +186,14 @@ latency_milliseconds_count{{http_route=\"/a\",{ID}}} 6
 queue_depth{{{ID}}} 6
 # HELP requests_total requests served
 # TYPE requests_total counter
-requests_total{{{ID},ok=\"true\",route=\"/a\"}} 5
+requests_total{{instance=\"i-1\",job=\"prod/shop\",ok=\"true\",otel_scope_name=\"meter\",otel_scope_version=\"1.0\",route=\"/a\"}} 5
 # TYPE rpc_duration_seconds summary
 rpc_duration_seconds{{{ID},quantile=\"0.5\"}} 2
 rpc_duration_seconds{{{ID},quantile=\"0.99\"}} 4
 rpc_duration_seconds_sum{{{ID}}} 10
 rpc_duration_seconds_count{{{ID}}} 4
 # TYPE tags gauge
-tags{{{ID},list=\"[1]\"}} 1
+tags{{instance=\"i-1\",job=\"prod/shop\",list=\"[1]\",otel_scope_name=\"meter\",otel_scope_version=\"1.0\"}} 1
 # HELP target_info Target metadata
 # TYPE target_info gauge
 target_info{{host_name=\"web-1\",instance=\"i-1\",job=\"prod/shop\"}} 1
@@ -288,7 +290,8 @@ fn deltas_add_up_and_what_prometheus_cannot_carry_is_counted() {
         &naming,
         now,
     );
-    assert_eq!(dropped.points, 3);
+    // Two points of `level`, one of `sizes`, one of `hits.total`.
+    assert_eq!(dropped.points, 4);
     let text = render(&store, Format::Prometheus);
     assert!(text.contains(&format!("hits_total{{{ID}}} 5\n")), "{text}");
     assert!(
@@ -344,7 +347,11 @@ fn series_expire_and_a_no_recorded_value_point_ends_a_series() {
     assert!(text.contains("fresh{"), "{text}");
     assert!(!text.contains("old"), "{text}");
     assert!(!text.contains("gone"), "{text}");
-    assert_eq!(store.series_count(), 1);
+    // `fresh` and the resource's `target_info`.
+    assert_eq!(store.series_count(), 2);
+    store.expire(t0 + Duration::from_secs(200), Duration::from_secs(60));
+    assert_eq!(store.series_count(), 0);
+    assert_eq!(render(&store, Format::Prometheus), "");
 }
 
 #[test]
@@ -372,7 +379,8 @@ fn namespace_const_labels_resource_labels_and_colliding_keys() {
     );
     let text = render(&store, Format::Prometheus);
     assert!(
-        text.contains("edge_bytes_sent_bytes_total{a_b=\"1;2\",dc=\"eu\",host_name=\"web-1\","),
+        // `bytes` is in the name already: the unit adds no second one.
+        text.contains("edge_bytes_sent_total{a_b=\"1;2\",dc=\"eu\",host_name=\"web-1\","),
         "{text}"
     );
 }
