@@ -47,7 +47,7 @@ impl ExporterFactory for Factory {
         let labels = vec![("exporter", id.to_string())];
         let telemetry = host.telemetry();
         let shared = Arc::new(Shared {
-            store: Mutex::new(Store::default()),
+            store: Mutex::new(Store::new(config.max_series)),
             expiration: config.metric_expiration,
             open_metrics: config.enable_open_metrics,
             series: telemetry.gauge(
@@ -58,7 +58,12 @@ impl ExporterFactory for Factory {
         });
         let dropped = telemetry.counter(
             "exporter_prometheus_dropped_points",
-            "Points the prometheus exporter could not serve: exponential histograms, non-monotonic delta sums, or a name already used by another metric type.",
+            "Points the prometheus exporter could not serve: exponential histograms, non-monotonic delta sums, points without a temporality, or a name already used by another metric type.",
+            labels.clone(),
+        );
+        let dropped_series = telemetry.counter(
+            "exporter_prometheus_dropped_series",
+            "Points of new series the prometheus exporter refused because it held max_series series.",
             labels,
         );
         let served = shared.clone();
@@ -74,6 +79,9 @@ impl ExporterFactory for Factory {
                 shared,
                 naming: config.naming(),
                 dropped,
+                dropped_series,
+                max_series: config.max_series,
+                warned: Mutex::new(None),
             }),
             // Updating a map in memory: one batch at a time keeps points in order.
             queue: QueueConfig {

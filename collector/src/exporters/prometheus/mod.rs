@@ -5,9 +5,15 @@
 //! `target_info` series per resource, histograms as `_bucket`/`_sum`/`_count`, and series
 //! forgotten `metric_expiration` after their last point.
 //!
-//! Prometheus keeps cumulative series only: delta sums and delta histograms are added up here;
-//! non-monotonic delta sums and exponential histograms (no text-format equivalent) are
+//! Prometheus keeps cumulative series only: delta monotonic sums and delta histograms are
+//! added up here (in arrival order, from the first delta seen); non-monotonic delta sums,
+//! points without a temporality and exponential histograms (no text-format equivalent) are
 //! dropped and counted in `lookout_exporter_prometheus_dropped_points_total`.
+//!
+//! Memory is bounded by `max_series`: once that many series are held, points of new series
+//! are refused (existing series keep updating) and counted in
+//! `lookout_exporter_prometheus_dropped_series_total`, with a warning at most once a minute;
+//! room comes back as series expire.
 
 mod factory;
 mod naming;
@@ -56,6 +62,10 @@ pub(crate) struct PrometheusExporterConfig {
     pub enable_open_metrics: bool,
     /// Unit and type suffixes (`_seconds`, `_total`, `_ratio`) on metric names (default on).
     pub add_metric_suffixes: bool,
+    /// The most series held and served at once (a histogram series counts once, so does
+    /// each `target_info`); points of new series beyond it are dropped and counted (default
+    /// 100000).
+    pub max_series: usize,
 }
 
 /// `resource_to_telemetry_conversion:`.
@@ -76,6 +86,7 @@ impl Default for PrometheusExporterConfig {
             resource_to_telemetry_conversion: ResourceToTelemetry::default(),
             enable_open_metrics: false,
             add_metric_suffixes: true,
+            max_series: 100_000,
         }
     }
 }
@@ -102,6 +113,9 @@ impl crate::component::Validate for PrometheusExporterConfig {
         }
         if self.metric_expiration.is_zero() {
             return Err("metric_expiration must be more than 0".into());
+        }
+        if self.max_series == 0 {
+            return Err("max_series must be at least 1".into());
         }
         Ok(())
     }
@@ -150,8 +164,17 @@ impl Shared {
 pub(crate) struct PrometheusExporter {
     shared: Arc<Shared>,
     naming: Naming,
+    /// Points of kinds Prometheus cannot carry.
     dropped: Counter,
+    /// Points of new series refused at `max_series`.
+    dropped_series: Counter,
+    max_series: usize,
+    /// When the cap was last reported in the log.
+    warned: Mutex<Option<Instant>>,
 }
+
+/// How often, at most, the exporter warns that the series cap refuses series.
+const WARN_EVERY: Duration = Duration::from_secs(60);
 
 impl Export for PrometheusExporter {
     fn export<'a>(&'a self, batch: &'a Batch) -> BoxFuture<'a, Result<(), ExportError>> {
@@ -171,8 +194,29 @@ impl Export for PrometheusExporter {
             if dropped.points > 0 {
                 self.dropped.inc_by(dropped.points);
             }
+            if dropped.series > 0 {
+                self.dropped_series.inc_by(dropped.series);
+                self.warn_cap(dropped.series);
+            }
             Ok(())
         })
+    }
+}
+
+impl PrometheusExporter {
+    fn warn_cap(&self, refused: u64) {
+        let now = Instant::now();
+        let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
+        if warned.is_some_and(|at| now.duration_since(at) < WARN_EVERY) {
+            return;
+        }
+        *warned = Some(now);
+        tracing::warn!(
+            max_series = self.max_series,
+            refused,
+            "prometheus exporter holds max_series series: points of new series are dropped \
+             (lookout_exporter_prometheus_dropped_series_total) until old ones expire"
+        );
     }
 }
 

@@ -96,11 +96,19 @@ fn bound(v: f64) -> String {
 pub(crate) fn render(store: &Store, format: Format) -> String {
     let mut out = String::new();
     for (name, family) in &store.families {
-        // OpenMetrics names a counter family without its `_total`; its samples keep it.
-        let family_name = match (format, family.kind) {
-            (Format::OpenMetrics, Kind::Counter) => name.strip_suffix("_total").unwrap_or(name),
-            _ => name,
+        if family.series.is_empty() {
+            continue;
+        }
+        // OpenMetrics names a counter family without `_total` and requires it on its samples
+        // (which a name without suffixes, `add_metric_suffixes: false`, lacks).
+        let (family_name, sample_name) = match (format, family.kind) {
+            (Format::OpenMetrics, Kind::Counter) => match name.strip_suffix("_total") {
+                Some(family_name) => (family_name, name.clone()),
+                None => (name.as_str(), format!("{name}_total")),
+            },
+            _ => (name.as_str(), name.clone()),
         };
+        let name = &sample_name;
         if !family.help.is_empty() {
             let _ = write!(out, "# HELP {family_name} ");
             escape_help(&mut out, &family.help);

@@ -384,3 +384,175 @@ fn namespace_const_labels_resource_labels_and_colliding_keys() {
         "{text}"
     );
 }
+
+fn gauge_at(name: &str, attrs: Vec<KeyValue>, v: f64, time: u64) -> Metric {
+    metric(
+        name,
+        "",
+        "",
+        Data::Gauge(Gauge {
+            data_points: vec![NumberDataPoint {
+                time_unix_nano: time,
+                ..point(attrs, v)
+            }],
+        }),
+    )
+}
+
+#[test]
+fn the_series_cap_refuses_new_series_and_keeps_updating_old_ones() {
+    // Room for `target_info` and two series.
+    let mut store = Store::new(3);
+    let naming = Naming::default();
+    let now = Instant::now();
+    let d = store.update(
+        &request(vec![
+            gauge_at("g", vec![s("k", "1")], 1.0, 0),
+            gauge_at("g", vec![s("k", "2")], 2.0, 0),
+            gauge_at("g", vec![s("k", "3")], 3.0, 0),
+            gauge_at("other", vec![], 4.0, 0),
+        ]),
+        &naming,
+        now,
+    );
+    assert_eq!(d.series, 2);
+    assert_eq!(d.points, 0);
+    assert_eq!(store.series_count(), 3);
+    let d = store.update(
+        &request(vec![gauge_at("g", vec![s("k", "1")], 10.0, 0)]),
+        &naming,
+        now,
+    );
+    assert_eq!(d.series, 0);
+    let text = render(&store, Format::Prometheus);
+    assert!(
+        text.contains(&format!(
+            "g{{instance=\"i-1\",job=\"prod/shop\",k=\"1\",otel_scope_name=\"meter\",otel_scope_version=\"1.0\"}} 10\n"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "g{{instance=\"i-1\",job=\"prod/shop\",k=\"2\",otel_scope_name=\"meter\",otel_scope_version=\"1.0\"}} 2\n"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("k=\"3\""), "{text}");
+    assert!(!text.contains("other"), "{text}");
+    // Expiry makes room again.
+    store.expire(now + Duration::from_secs(120), Duration::from_secs(60));
+    assert_eq!(store.series_count(), 0);
+    let d = store.update(
+        &request(vec![gauge_at("other", vec![], 4.0, 0)]),
+        &naming,
+        now + Duration::from_secs(120),
+    );
+    assert_eq!(d.series, 0);
+    assert_eq!(store.series_count(), 2);
+}
+
+#[test]
+fn older_points_and_resent_deltas_are_ignored() {
+    let mut store = Store::default();
+    let naming = Naming {
+        suffixes: true,
+        ..Naming::default()
+    };
+    let now = Instant::now();
+    for (v, t) in [(5.0, 200), (7.0, 100)] {
+        store.update(&request(vec![gauge_at("g", vec![], v, t)]), &naming, now);
+    }
+    let delta = |v: f64, t: u64| {
+        metric(
+            "hits",
+            "",
+            "",
+            sum(
+                vec![NumberDataPoint {
+                    time_unix_nano: t,
+                    ..point(vec![], v)
+                }],
+                true,
+                AggregationTemporality::Delta,
+            ),
+        )
+    };
+    for (v, t) in [(1.0, 100), (2.0, 200), (2.0, 200), (4.0, 150), (8.0, 300)] {
+        store.update(&request(vec![delta(v, t)]), &naming, now);
+    }
+    let text = render(&store, Format::Prometheus);
+    assert!(text.contains(&format!("g{{{ID}}} 5\n")), "{text}");
+    assert!(text.contains(&format!("hits_total{{{ID}}} 11\n")), "{text}");
+}
+
+#[test]
+fn open_metrics_counters_always_end_in_total() {
+    let mut store = Store::default();
+    let naming = Naming::default();
+    store.update(
+        &request(vec![metric(
+            "requests",
+            "1",
+            "",
+            sum(
+                vec![point(vec![], 3.0)],
+                true,
+                AggregationTemporality::Cumulative,
+            ),
+        )]),
+        &naming,
+        Instant::now(),
+    );
+    let text = render(&store, Format::Prometheus);
+    assert!(
+        text.contains(&format!("# TYPE requests counter\nrequests{{{ID}}} 3\n")),
+        "{text}"
+    );
+    let om = render(&store, Format::OpenMetrics);
+    assert!(
+        om.contains(&format!(
+            "# TYPE requests counter\nrequests_total{{{ID}}} 3\n"
+        )),
+        "{om}"
+    );
+}
+
+#[test]
+fn testdata_config_parses_and_bad_settings_are_refused() {
+    use crate::config::Config;
+    let text = include_str!("testdata/config.yaml");
+    let config = Config::parse("testdata/config.yaml", text).unwrap();
+    let id = crate::core::ComponentId::parse("prometheus").unwrap();
+    let Some(settings) = config
+        .exporters
+        .get(&id)
+        .and_then(|c| c.settings::<super::PrometheusExporterConfig>())
+    else {
+        panic!("prometheus must be a prometheus exporter")
+    };
+    assert_eq!(settings.endpoint, "127.0.0.1:8889");
+    assert_eq!(settings.metric_expiration, Duration::from_secs(300));
+    assert_eq!(settings.max_series, 100_000);
+    assert!(settings.enable_open_metrics);
+
+    for (bad, want) in [
+        ("    max_series: 0\n", "max_series must be at least 1"),
+        (
+            "    metric_expiration: 0s\n",
+            "metric_expiration must be more than 0",
+        ),
+        ("    endpoint: 8889\n", "is not host:port"),
+        (
+            "    const_labels:\n      __x: y\n",
+            "is not a Prometheus label name",
+        ),
+        ("    max_serie: 5\n", "unknown field `max_serie`"),
+    ] {
+        let text = format!(
+            "receivers:\n  otlp:\n    protocols:\n      grpc:\nexporters:\n  prometheus:\n{bad}service:\n  pipelines:\n    metrics:\n      receivers: [otlp]\n      exporters: [prometheus]\n"
+        );
+        let msg = Config::parse("p.yaml", &text).unwrap_err().to_string();
+        assert!(msg.contains(want), "{bad:?}: {msg}");
+        assert!(msg.contains("exporters.prometheus"), "{bad:?}: {msg}");
+    }
+}
