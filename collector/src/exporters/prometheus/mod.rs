@@ -51,7 +51,7 @@ pub(crate) struct PrometheusExporterConfig {
     pub endpoint: String,
     /// Prefix of every metric name.
     pub namespace: String,
-    /// Labels added to every series.
+    /// Labels added to every series, `target_info` included.
     pub const_labels: BTreeMap<String, String>,
     /// A series not updated for this long is no longer served (default 5m).
     #[serde(with = "humantime_serde")]

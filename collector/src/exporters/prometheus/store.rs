@@ -24,7 +24,7 @@ pub(crate) type Labels = Vec<(String, String)>;
 pub(crate) struct Naming {
     /// Prefix of every metric name.
     pub namespace: String,
-    /// Labels added to every series.
+    /// Labels added to every series, `target_info` included.
     pub const_labels: Labels,
     /// Every resource attribute as a label too (not only `job` and `instance`).
     pub resource_labels: bool,
@@ -263,7 +263,15 @@ impl Store {
             // A resource with nothing but its identity needs no `target_info`, as in the
             // Collector.
             if !target.is_empty() {
-                target.extend(identity.iter().cloned());
+                // Identity and constant labels win over a resource attribute of the same
+                // sanitised name, as on every other series.
+                let extra: Vec<(String, String)> = identity
+                    .iter()
+                    .chain(&naming.const_labels)
+                    .cloned()
+                    .collect();
+                target.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+                target.extend(extra);
                 target.sort();
                 if let Some(seen) = self.targets.get_mut(&target) {
                     *seen = now;

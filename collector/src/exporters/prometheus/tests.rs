@@ -383,6 +383,12 @@ fn namespace_const_labels_resource_labels_and_colliding_keys() {
         text.contains("edge_bytes_sent_total{a_b=\"1;2\",dc=\"eu\",host_name=\"web-1\","),
         "{text}"
     );
+    assert!(
+        text.contains(
+            "target_info{dc=\"eu\",host_name=\"web-1\",instance=\"i-1\",job=\"prod/shop\"} 1\n"
+        ),
+        "{text}"
+    );
 }
 
 fn gauge_at(name: &str, attrs: Vec<KeyValue>, v: f64, time: u64) -> Metric {
