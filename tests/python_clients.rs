@@ -8,8 +8,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use support::normalize::{self, assert_same_items};
 use support::sink::Sink;
 use support::{Lookout, otlp_exporter, run_send_py, simple_config};

@@ -185,8 +185,11 @@ impl Export for PrometheusExporter {
             let request = ExportMetricsServiceRequest::decode(batch.payload.as_ref())
                 .map_err(|e| ExportError::permanent(format!("undecodable metrics: {e}")))?;
             let dropped = {
+                let now = Instant::now();
                 let mut store = self.shared.lock();
-                let dropped = store.update(&request, &self.naming, Instant::now());
+                // Expired series must not hold room under the cap while nobody scrapes.
+                store.sweep(now, self.shared.expiration);
+                let dropped = store.update(&request, &self.naming, now);
                 #[allow(clippy::cast_possible_wrap)]
                 self.shared.series.set(store.series_count() as i64);
                 dropped

@@ -101,6 +101,8 @@ pub(crate) struct Store {
     pub targets: BTreeMap<Labels, Instant>,
     /// Series held now (a histogram or summary series counts once; `target_info` too).
     series: usize,
+    /// When [`Store::sweep`] last expired series.
+    swept: Option<Instant>,
     /// The most series held at once.
     max_series: usize,
 }
@@ -236,6 +238,18 @@ impl Store {
             targets: BTreeMap::new(),
             series: 0,
             max_series,
+            swept: None,
+        }
+    }
+
+    /// [`Store::expire`], at most once a second (a full pass over the series), or whenever
+    /// the store is full.
+    pub(crate) fn sweep(&mut self, now: Instant, ttl: Duration) {
+        let due = self
+            .swept
+            .is_none_or(|at| now.saturating_duration_since(at) >= Duration::from_secs(1));
+        if due || self.series >= self.max_series {
+            self.expire(now, ttl);
         }
     }
 
@@ -329,21 +343,20 @@ impl Store {
         let cumulative = AggregationTemporality::Cumulative as i32;
         let delta = AggregationTemporality::Delta as i32;
         let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
-        // (kind, accumulate deltas, points as (labels, flags, time, value))
+        let numbers = |points: &[NumberDataPoint]| -> Vec<Point> {
+            points
+                .iter()
+                .map(|p| Point {
+                    labels: labels(&p.attributes),
+                    flags: p.flags,
+                    time: p.time_unix_nano,
+                    value: Value::Number(number(p)),
+                })
+                .collect()
+        };
+        // (kind, accumulate deltas, points)
         let (kind, delta, points): (Kind, bool, Vec<Point>) = match &metric.data {
-            Some(Data::Gauge(g)) => (
-                Kind::Gauge,
-                false,
-                g.data_points
-                    .iter()
-                    .map(|p| Point {
-                        labels: labels(&p.attributes),
-                        flags: p.flags,
-                        time: p.time_unix_nano,
-                        value: Value::Number(number(p)),
-                    })
-                    .collect(),
-            ),
+            Some(Data::Gauge(g)) => (Kind::Gauge, false, numbers(&g.data_points)),
             Some(Data::Sum(s)) => {
                 let is_delta = s.aggregation_temporality == delta;
                 // Without a temporality nothing can be said; a delta up-down sum could be
@@ -359,17 +372,7 @@ impl Store {
                 } else {
                     Kind::Gauge
                 };
-                let points = s
-                    .data_points
-                    .iter()
-                    .map(|p| Point {
-                        labels: labels(&p.attributes),
-                        flags: p.flags,
-                        time: p.time_unix_nano,
-                        value: Value::Number(number(p)),
-                    })
-                    .collect();
-                (kind, is_delta, points)
+                (kind, is_delta, numbers(&s.data_points))
             }
             Some(Data::Histogram(h)) => {
                 if h.aggregation_temporality != cumulative && h.aggregation_temporality != delta {
@@ -483,6 +486,7 @@ impl Store {
 
     /// Forgets series and targets not updated for `ttl` before `now`.
     pub(crate) fn expire(&mut self, now: Instant, ttl: Duration) {
+        self.swept = Some(now);
         let fresh = |t: &Instant| now.saturating_duration_since(*t) <= ttl;
         for family in self.families.values_mut() {
             family.series.retain(|_, s| fresh(&s.updated));

@@ -83,6 +83,16 @@ fn sum(points: Vec<NumberDataPoint>, monotonic: bool, temporality: AggregationTe
 
 /// The labels every series of [`request`] has. Labels render sorted by name, so this run
 /// stands together only where no attribute sorts between them.
+/// A cumulative monotonic sum with one point.
+fn counter(name: &str, unit: &str, p: NumberDataPoint) -> Metric {
+    metric(
+        name,
+        unit,
+        "",
+        sum(vec![p], true, AggregationTemporality::Cumulative),
+    )
+}
+
 const ID: &str =
     "instance=\"i-1\",job=\"prod/shop\",otel_scope_name=\"meter\",otel_scope_version=\"1.0\"";
 
@@ -364,15 +374,10 @@ fn namespace_const_labels_resource_labels_and_colliding_keys() {
         suffixes: true,
     };
     store.update(
-        &request(vec![metric(
+        &request(vec![counter(
             "bytes.sent",
             "By",
-            "",
-            sum(
-                vec![point(vec![s("a.b", "1"), s("a_b", "2")], 10.0)],
-                true,
-                AggregationTemporality::Cumulative,
-            ),
+            point(vec![s("a.b", "1"), s("a_b", "2")], 10.0),
         )]),
         &naming,
         Instant::now(),
@@ -432,21 +437,21 @@ fn the_series_cap_refuses_new_series_and_keeps_updating_old_ones() {
     assert_eq!(d.series, 0);
     let text = render(&store, Format::Prometheus);
     assert!(
-        text.contains(&format!(
-            "g{{instance=\"i-1\",job=\"prod/shop\",k=\"1\",otel_scope_name=\"meter\",otel_scope_version=\"1.0\"}} 10\n"
-        )),
+        text.contains(
+            "g{instance=\"i-1\",job=\"prod/shop\",k=\"1\",otel_scope_name=\"meter\",otel_scope_version=\"1.0\"} 10\n"
+        ),
         "{text}"
     );
     assert!(
-        text.contains(&format!(
-            "g{{instance=\"i-1\",job=\"prod/shop\",k=\"2\",otel_scope_name=\"meter\",otel_scope_version=\"1.0\"}} 2\n"
-        )),
+        text.contains(
+            "g{instance=\"i-1\",job=\"prod/shop\",k=\"2\",otel_scope_name=\"meter\",otel_scope_version=\"1.0\"} 2\n"
+        ),
         "{text}"
     );
     assert!(!text.contains("k=\"3\""), "{text}");
     assert!(!text.contains("other"), "{text}");
-    // Expiry makes room again.
-    store.expire(now + Duration::from_secs(120), Duration::from_secs(60));
+    // Expiry makes room again, also without a scrape (the exporter sweeps before updates).
+    store.sweep(now + Duration::from_secs(120), Duration::from_secs(60));
     assert_eq!(store.series_count(), 0);
     let d = store.update(
         &request(vec![gauge_at("other", vec![], 4.0, 0)]),
@@ -496,16 +501,7 @@ fn open_metrics_counters_always_end_in_total() {
     let mut store = Store::default();
     let naming = Naming::default();
     store.update(
-        &request(vec![metric(
-            "requests",
-            "1",
-            "",
-            sum(
-                vec![point(vec![], 3.0)],
-                true,
-                AggregationTemporality::Cumulative,
-            ),
-        )]),
+        &request(vec![counter("requests", "1", point(vec![], 3.0))]),
         &naming,
         Instant::now(),
     );
