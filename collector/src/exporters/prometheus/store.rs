@@ -423,6 +423,19 @@ impl Store {
             }
             None => return,
         };
+        // A label the exposition uses itself would make the series unreadable to Prometheus
+        // (which then refuses the whole scrape): such points are dropped and counted.
+        let reserved: &[&str] = match kind {
+            Kind::Histogram => &["__name__", "le"],
+            Kind::Summary => &["__name__", "quantile"],
+            Kind::Counter | Kind::Gauge => &["__name__"],
+        };
+        let before = points.len();
+        let points: Vec<Point> = points
+            .into_iter()
+            .filter(|p| !p.labels.iter().any(|(k, _)| reserved.contains(&k.as_str())))
+            .collect();
+        dropped.points += count(before - points.len());
         let name = naming::metric_name(
             &metric.name,
             &metric.unit,

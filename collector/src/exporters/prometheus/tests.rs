@@ -558,3 +558,39 @@ fn testdata_config_parses_and_bad_settings_are_refused() {
         assert!(msg.contains("exporters.prometheus"), "{bad:?}: {msg}");
     }
 }
+
+#[test]
+fn points_with_labels_the_format_reserves_are_dropped() {
+    let mut store = Store::default();
+    let naming = Naming::default();
+    let hist = |attrs: Vec<KeyValue>| {
+        Data::Histogram(Histogram {
+            data_points: vec![HistogramDataPoint {
+                attributes: attrs,
+                count: 1,
+                sum: Some(1.0),
+                bucket_counts: vec![1, 0],
+                explicit_bounds: vec![1.0],
+                ..Default::default()
+            }],
+            aggregation_temporality: AggregationTemporality::Cumulative as i32,
+        })
+    };
+    let dropped = store.update(
+        &request(vec![
+            metric("h", "", "", hist(vec![s("le", "x")])),
+            metric("h", "", "", hist(vec![s("route", "/a")])),
+            gauge_at("g", vec![s("__name__", "x")], 1.0, 0),
+            // `le` is an ordinary label on a gauge.
+            gauge_at("g", vec![s("le", "x")], 2.0, 0),
+        ]),
+        &naming,
+        Instant::now(),
+    );
+    assert_eq!(dropped.points, 2);
+    let text = render(&store, Format::Prometheus);
+    assert!(text.contains("route=\"/a\""), "{text}");
+    assert!(text.contains("le=\"x\",otel_scope_name"), "{text}");
+    assert!(!text.contains("__name__"), "{text}");
+    assert_eq!(text.matches("le=\"x\"").count(), 1, "{text}");
+}
