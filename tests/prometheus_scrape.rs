@@ -270,6 +270,20 @@ async fn prometheus_scrapes_what_the_python_sdk_sent() {
         "{content_type}"
     );
 
+    let client = http_client();
+    let other = client
+        .get(format!("http://127.0.0.1:{text_port}/"))
+        .send()
+        .await
+        .expect("GET /");
+    assert_eq!(other.status(), reqwest::StatusCode::NOT_FOUND);
+    let post = client
+        .post(format!("http://127.0.0.1:{text_port}/metrics"))
+        .send()
+        .await
+        .expect("POST /metrics");
+    assert_eq!(post.status(), reqwest::StatusCode::METHOD_NOT_ALLOWED);
+
     for format in ["text", "openmetrics"] {
         let sel = format!("format=\"{format}\"");
         let requests = prometheus
