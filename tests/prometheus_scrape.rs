@@ -243,7 +243,7 @@ async fn prometheus_scrapes_what_the_python_sdk_sent() {
         Prometheus::start(&[("lookout-text", text_port), ("lookout-om", om_port)]).await;
 
     let endpoint = format!("127.0.0.1:{}", lookout.ports.grpc);
-    let emitted = run_send_py("grpc", &endpoint, "metrics", &lookout).await;
+    let emitted = run_send_py("grpc", &endpoint, "metrics", &lookout, &[]).await;
     assert!(
         emitted.iter().any(|p| p["metric"] == "latency"),
         "send.py emitted no latency histogram: {emitted:?}"

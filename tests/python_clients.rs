@@ -27,7 +27,7 @@ async fn roundtrip(protocol: &str, signal: &str) {
         "grpc" => (format!("127.0.0.1:{}", lookout.ports.grpc), "grpc"),
         _ => (format!("http://127.0.0.1:{}", lookout.ports.http), "http"),
     };
-    let expected = run_send_py(protocol, &endpoint, signal, &lookout).await;
+    let expected = run_send_py(protocol, &endpoint, signal, &lookout, &[]).await;
 
     let item_name = match signal {
         "traces" => "spans",

@@ -466,12 +466,14 @@ pub(crate) fn python_dir() -> PathBuf {
 }
 
 /// Runs `tests/python/send.py` (the real OpenTelemetry Python SDK) against `endpoint` and
-/// returns the items it says it emitted; panics, with lookout's log, if it fails.
+/// returns the items it says it emitted; panics, with lookout's log, if it fails. `env` adds
+/// variables for the SDK (e.g. `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`).
 pub(crate) async fn run_send_py(
     protocol: &str,
     endpoint: &str,
     signal: &str,
     lookout: &Lookout,
+    env: &[(&str, &str)],
 ) -> Vec<serde_json::Value> {
     let interpreter = python(protocol == "json");
     let script = python_dir().join("send.py");
@@ -486,6 +488,7 @@ pub(crate) async fn run_send_py(
             "--signal",
             signal,
         ])
+        .envs(env.iter().copied())
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true);
     // The protobuf exporters compress with gzip (exercising lookout's decompression with a
