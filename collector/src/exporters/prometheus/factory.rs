@@ -58,7 +58,7 @@ impl ExporterFactory for Factory {
         });
         let dropped = telemetry.counter(
             "exporter_prometheus_dropped_points",
-            "Points the prometheus exporter could not serve: exponential histograms, non-monotonic delta sums, points without a temporality, or a name already used by another metric type.",
+            "Points the prometheus exporter could not serve: exponential histograms, non-monotonic delta sums, points without a temporality, a name already used by another metric type, or a label the format reserves (__name__, le, quantile).",
             labels.clone(),
         );
         let dropped_series = telemetry.counter(

@@ -8,7 +8,8 @@
 //! Prometheus keeps cumulative series only: delta monotonic sums and delta histograms are
 //! added up here (in arrival order, from the first delta seen); non-monotonic delta sums,
 //! points without a temporality and exponential histograms (no text-format equivalent) are
-//! dropped and counted in `lookout_exporter_prometheus_dropped_points_total`.
+//! dropped and counted in `lookout_exporter_prometheus_dropped_points_total` (so are points
+//! whose name another type took, or with a label the format reserves).
 //!
 //! Memory is bounded by `max_series`: once that many series are held, points of new series
 //! are refused (existing series keep updating) and counted in

@@ -85,8 +85,8 @@ pub(crate) struct Family {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Dropped {
     /// Points of a kind Prometheus text cannot carry (exponential histograms, non-monotonic
-    /// delta sums, sums without a temporality), or whose name is already taken by another
-    /// type.
+    /// delta sums, sums without a temporality), whose name is already taken by another type,
+    /// or with a label the format reserves (`__name__`, `le`, `quantile`).
     pub points: u64,
     /// Points of new series refused because `max_series` series are held already.
     pub series: u64,
