@@ -8,56 +8,9 @@
 
 mod support;
 
-use std::time::Duration;
-
-use serde_json::Value;
 use support::normalize::{self, assert_same_items};
 use support::sink::Sink;
-use support::{Lookout, otlp_exporter, python, python_dir, simple_config};
-
-/// Runs `send.py` and returns the items it says it emitted.
-async fn run_python(protocol: &str, endpoint: &str, signal: &str, lookout: &Lookout) -> Vec<Value> {
-    let interpreter = python(protocol == "json");
-    let script = python_dir().join("send.py");
-    let mut command = tokio::process::Command::new(&interpreter);
-    command
-        .arg(&script)
-        .args([
-            "--protocol",
-            protocol,
-            "--endpoint",
-            endpoint,
-            "--signal",
-            signal,
-        ])
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
-    // The protobuf exporters compress with gzip (exercising lookout's decompression with a
-    // real client); the JSON exporter sends plain bodies.
-    if protocol != "json" {
-        command.env("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip");
-    }
-    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
-        .await
-        .unwrap_or_else(|_| panic!("{interpreter} send.py did not finish within 120 s"))
-        .unwrap_or_else(|err| panic!("cannot run {interpreter}: {err}"));
-    assert!(
-        output.status.success(),
-        "send.py --protocol {protocol} --signal {signal} failed ({}):\n{}\nlookout log:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr),
-        lookout.logs()
-    );
-    let emitted: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
-        panic!(
-            "send.py printed no JSON ({err}):\n{}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    });
-    let items = emitted["items"].as_array().cloned().unwrap_or_default();
-    assert!(!items.is_empty(), "send.py emitted nothing: {emitted}");
-    items
-}
+use support::{Lookout, otlp_exporter, run_send_py, simple_config};
 
 async fn roundtrip(protocol: &str, signal: &str) {
     let sink = Sink::start().await;
@@ -74,7 +27,7 @@ async fn roundtrip(protocol: &str, signal: &str) {
         "grpc" => (format!("127.0.0.1:{}", lookout.ports.grpc), "grpc"),
         _ => (format!("http://127.0.0.1:{}", lookout.ports.http), "http"),
     };
-    let expected = run_python(protocol, &endpoint, signal, &lookout).await;
+    let expected = run_send_py(protocol, &endpoint, signal, &lookout, &[]).await;
 
     let item_name = match signal {
         "traces" => "spans",

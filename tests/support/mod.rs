@@ -465,6 +465,59 @@ pub(crate) fn python_dir() -> PathBuf {
     workspace_root().join("tests").join("python")
 }
 
+/// Runs `tests/python/send.py` (the real OpenTelemetry Python SDK) against `endpoint` and
+/// returns the items it says it emitted; panics, with lookout's log, if it fails. `env` adds
+/// variables for the SDK (e.g. `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`).
+pub(crate) async fn run_send_py(
+    protocol: &str,
+    endpoint: &str,
+    signal: &str,
+    lookout: &Lookout,
+    env: &[(&str, &str)],
+) -> Vec<serde_json::Value> {
+    let interpreter = python(protocol == "json");
+    let script = python_dir().join("send.py");
+    let mut command = tokio::process::Command::new(&interpreter);
+    command
+        .arg(&script)
+        .args([
+            "--protocol",
+            protocol,
+            "--endpoint",
+            endpoint,
+            "--signal",
+            signal,
+        ])
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    // The protobuf exporters compress with gzip (exercising lookout's decompression with a
+    // real client); the JSON exporter sends plain bodies.
+    if protocol != "json" {
+        command.env("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip");
+    }
+    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
+        .await
+        .unwrap_or_else(|_| panic!("{interpreter} send.py did not finish within 120 s"))
+        .unwrap_or_else(|err| panic!("cannot run {interpreter}: {err}"));
+    assert!(
+        output.status.success(),
+        "send.py --protocol {protocol} --signal {signal} failed ({}):\n{}\nlookout log:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr),
+        lookout.logs()
+    );
+    let emitted: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+        panic!(
+            "send.py printed no JSON ({err}):\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    });
+    let items = emitted["items"].as_array().cloned().unwrap_or_default();
+    assert!(!items.is_empty(), "send.py emitted nothing: {emitted}");
+    items
+}
+
 /// A gRPC answer seen at the HTTP/2 level.
 #[derive(Debug)]
 pub(crate) struct GrpcReply {

@@ -30,6 +30,7 @@ pub(crate) static EXPORTERS: &[&dyn DynExporter] = &[
     &exporters::otlphttp::Factory,
     &exporters::file::Factory,
     &exporters::debug::Factory,
+    &exporters::prometheus::Factory,
     #[cfg(test)]
     &super::test_components::memory_exporter::Factory,
 ];
