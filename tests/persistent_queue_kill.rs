@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use support::sink::Sink;
-use support::{Lookout, otlp_exporter, otlp_receiver, service, trace_request, wait_until};
+use support::{
+    Lookout, otlp_exporter, otlp_receiver, service_with_storage, trace_request, wait_until,
+};
 
 /// Concurrent clients, and spans per request.
 const CLIENTS: usize = 4;
@@ -28,18 +30,12 @@ fn config(p: &support::Ports, sink: u16, storage: &std::path::Path) -> String {
          {service}",
         receivers = otlp_receiver(p, "", ""),
         exporter = otlp_exporter("otlp", sink, "none"),
-        service = service(p, "    traces:\n      receivers: [otlp]\n      processors: [batch]\n      exporters: [otlp]\n")
-            .replace(
-                "extensions:\n  health_check:",
-                &format!(
-                    "extensions:\n  file_storage/queue:\n    directory: {}\n    create_directory: true\n  health_check:",
-                    storage.display()
-                ),
-            )
-            .replace(
-                "  extensions: [health_check]",
-                "  extensions: [health_check, file_storage/queue]",
-            ),
+        service = service_with_storage(
+            p,
+            "    traces:\n      receivers: [otlp]\n      processors: [batch]\n      exporters: [otlp]\n",
+            "queue",
+            storage,
+        ),
     )
 }
 
