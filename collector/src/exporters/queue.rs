@@ -671,5 +671,28 @@ mod tests {
         assert_eq!(parse("sizer: requests").unwrap().capacity(), 1000);
         assert!(parse("sizer: spans").is_err());
         assert!(parse("queue_size: 0").unwrap().validate().is_err());
+        let disk = parse(
+            "{storage: file_storage/q, fsync: interval, fsync_interval: 250ms, max_size: 2GiB}",
+        )
+        .unwrap();
+        assert_eq!(
+            disk.storage.as_ref().map(ToString::to_string).as_deref(),
+            Some("file_storage/q")
+        );
+        assert_eq!(disk.fsync, crate::config::shared::FsyncMode::Interval);
+        assert_eq!(disk.fsync_interval, Duration::from_millis(250));
+        assert_eq!(disk.disk_limit(), 2 << 30);
+        assert!(disk.validate().is_ok());
+        let defaults = parse("storage: file_storage/q").unwrap();
+        assert_eq!(defaults.fsync, crate::config::shared::FsyncMode::EveryBatch);
+        assert_eq!(defaults.disk_limit(), 1 << 30);
+        assert!(parse("fsync: sometimes").is_err());
+        assert!(parse("max_size: 1MiB").unwrap().validate().is_err());
+        assert!(
+            parse("{storage: file_storage/q, enabled: false}")
+                .unwrap()
+                .validate()
+                .is_err()
+        );
     }
 }

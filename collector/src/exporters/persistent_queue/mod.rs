@@ -433,6 +433,46 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_fsync_interval_batches_are_acknowledged_once_written_and_survive_a_restart() {
+        let tmp = tempfile::tempdir().unwrap();
+        let interval = QueueConfig {
+            fsync: crate::config::shared::FsyncMode::Interval,
+            fsync_interval: std::time::Duration::from_millis(20),
+            ..queue()
+        };
+        let telemetry = Telemetry::new();
+        let down = Arc::new(Recorder::default());
+        down.down.store(true, Ordering::SeqCst);
+        let abort = CancellationToken::new();
+        let (input, handles) = start(tmp.path(), down, interval.clone(), &telemetry, &abort).await;
+        let output = Output::Exporters(vec![input]);
+        for text in ["a", "b"] {
+            assert!(send(&output, text).await);
+        }
+        drop(output);
+        abort.cancel();
+        for h in handles {
+            h.await.unwrap();
+        }
+        let up = Arc::new(Recorder::default());
+        let (input, handles) = start(
+            tmp.path(),
+            up.clone(),
+            interval,
+            &Telemetry::new(),
+            &CancellationToken::new(),
+        )
+        .await;
+        drop(input);
+        for h in handles {
+            h.await.unwrap();
+        }
+        let mut got = up.got.lock().unwrap().clone();
+        got.sort();
+        assert_eq!(got, ["a", "b"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_disk_refuses_upstream_and_takes_data_again_once_delivered() {
         let tmp = tempfile::tempdir().unwrap();
         let telemetry = Telemetry::new();
