@@ -10,6 +10,7 @@
 //! - `checkpoint`: the lowest unacknowledged id and the ids above it already acknowledged, with
 //!   a CRC, replaced by rename. It only saves duplicates: a lost or stale checkpoint makes
 //!   acknowledged records be sent again, never unacknowledged ones be skipped.
+//! - `lock`: locked (`flock`) by the process that has the queue open.
 //! - `corrupted/`: whatever could not be read at start-up (a torn or damaged segment tail, an
 //!   unknown file), moved aside for inspection. Start-up never fails on bad contents.
 
@@ -29,6 +30,9 @@ const CHECKPOINT_MAGIC: &[u8; 8] = b"LKOQCKP1";
 const CHECKPOINT: &str = "checkpoint";
 const CHECKPOINT_TMP: &str = "checkpoint.tmp";
 const CORRUPTED: &str = "corrupted";
+/// Held with an exclusive `flock` while the log is open: two processes on one queue would
+/// interleave ids and delete each other's segments.
+const LOCK: &str = "lock";
 /// `len` and `crc` come first; the CRC covers the rest of the header and the payload.
 const HEADER: usize = 4 + 4 + 8 + 8 + 1 + 4;
 /// A record longer than this is damage, not data (export requests are a few MiB at most).
@@ -48,6 +52,14 @@ pub(crate) enum LogError {
         path: PathBuf,
         /// The error.
         source: io::Error,
+    },
+    /// Another process has the queue open.
+    #[error(
+        "{path} is in use by another process (another lookout on the same file_storage directory?)"
+    )]
+    Locked {
+        /// The queue's directory.
+        path: PathBuf,
     },
     /// The record does not fit within `max_size` until older records are acknowledged.
     #[error("persistent queue is full ({used} of {max} bytes on disk)")]
@@ -156,6 +168,8 @@ pub(crate) struct SegmentLog {
     /// Bytes of every segment file.
     disk_bytes: u64,
     checkpoint_dirty: bool,
+    /// Keeps the directory's lock.
+    _lock: File,
 }
 
 impl SegmentLog {
@@ -166,6 +180,18 @@ impl SegmentLog {
         options: LogOptions,
     ) -> Result<(SegmentLog, Recovery), LogError> {
         fs::create_dir_all(dir).map_err(LogError::io("create", dir))?;
+        let lock_path = dir.join(LOCK);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(LogError::io("open", &lock_path))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
+            |_| LogError::Locked {
+                path: dir.to_path_buf(),
+            },
+        )?;
         let mut recovery = Recovery::default();
         let (floor, acked) = read_checkpoint(dir, &mut recovery)?;
         let mut log = SegmentLog {
@@ -180,6 +206,7 @@ impl SegmentLog {
             pending_bytes: 0,
             disk_bytes: 0,
             checkpoint_dirty: false,
+            _lock: lock,
         };
         let entries = fs::read_dir(dir).map_err(LogError::io("list", dir))?;
         let mut found = Vec::new();
@@ -187,7 +214,7 @@ impl SegmentLog {
             let entry = entry.map_err(LogError::io("list", dir))?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name == CHECKPOINT || name == CORRUPTED {
+            if name == CHECKPOINT || name == CORRUPTED || name == LOCK {
                 continue;
             }
             if name == CHECKPOINT_TMP {
@@ -986,6 +1013,17 @@ mod tests {
         }
         assert_eq!(log.records(), 0);
         assert!(log.append(Signal::Traces, 1, b"x").is_ok());
+    }
+
+    #[test]
+    fn a_second_open_of_the_same_directory_is_refused_until_the_first_closes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (log, _) = SegmentLog::open(tmp.path(), options(1 << 20, 1 << 20)).unwrap();
+        let err = SegmentLog::open(tmp.path(), options(1 << 20, 1 << 20)).unwrap_err();
+        assert!(matches!(err, LogError::Locked { .. }), "{err}");
+        drop(log);
+        let (_, recovery) = SegmentLog::open(tmp.path(), options(1 << 20, 1 << 20)).unwrap();
+        assert!(recovery.moved_aside.is_empty(), "{recovery:?}");
     }
 
     #[test]
