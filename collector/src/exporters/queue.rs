@@ -219,7 +219,8 @@ pub(crate) async fn spawn_persistent(
                         () = worker.abort.cancelled() => None,
                     };
                     let Some(record) = record else { break };
-                    let batch = Batch::new(record.signal, record.payload, record.items);
+                    let mut batch = Batch::new(record.signal, record.payload, record.items);
+                    batch.hold = record.hold;
                     match worker.deliver(&batch).await {
                         Outcome::Aborted => break,
                         Outcome::Sent | Outcome::Failed => senders.ack(record.id).await,

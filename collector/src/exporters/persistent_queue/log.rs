@@ -23,7 +23,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use crate::core::Signal;
+use crate::core::{Hold, Signal};
 
 const SEGMENT_MAGIC: &[u8; 8] = b"LKOQSEG1";
 const CHECKPOINT_MAGIC: &[u8; 8] = b"LKOQCKP1";
@@ -120,6 +120,8 @@ pub(crate) struct Record {
     pub(crate) items: usize,
     /// The encoded export request.
     pub(crate) payload: Bytes,
+    /// The memory it holds (a record still in memory keeps its batch's budget reservation).
+    pub(crate) hold: Hold,
 }
 
 /// Where an unacknowledged record is.
@@ -459,10 +461,23 @@ impl SegmentLog {
     /// The next record no sender has taken yet, read back from disk. A record that no longer
     /// reads back intact is dropped and reported in the error with its size (it is
     /// acknowledged, so the queue goes on).
+    #[cfg(test)]
     pub(crate) fn next_unread(&mut self) -> Option<Result<Record, (String, u64)>> {
+        self.next_unread_with(|_| None)
+    }
+
+    /// [`SegmentLog::next_unread`], taking the record from `cached` when it has it (what was
+    /// just written need not be read back).
+    pub(crate) fn next_unread_with(
+        &mut self,
+        mut cached: impl FnMut(u64) -> Option<Record>,
+    ) -> Option<Result<Record, (String, u64)>> {
         loop {
             let id = self.unread.pop_front()?;
             if let Some(&loc) = self.pending.get(&id) {
+                if let Some(record) = cached(id) {
+                    return Some(Ok(record));
+                }
                 return Some(self.read(id, loc).map_err(|why| {
                     self.ack(id);
                     (why, HEADER as u64 + u64::from(loc.len))
@@ -516,6 +531,7 @@ impl SegmentLog {
             signal,
             items,
             payload,
+            hold: Hold::default(),
         })
     }
 

@@ -12,7 +12,7 @@
 
 pub(crate) mod log;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -26,6 +26,12 @@ use crate::telemetry::{ExporterMetrics, PersistentQueueMetrics};
 
 /// Batches gathered into one write and one fsync at most.
 const GROUP: usize = 256;
+
+/// Bytes of just-written batches kept in memory for the senders, so that a queue whose
+/// destination keeps up never reads back what it wrote. They stay in the memory budget
+/// (the batch's reservation is kept with them) until sent; beyond this, records are read
+/// back from disk.
+const CACHE_BYTES: u64 = 8 << 20;
 
 /// Requests from the senders.
 #[derive(Debug)]
@@ -113,6 +119,8 @@ pub(crate) async fn start(
         queue_metrics,
         waiters: VecDeque::new(),
         held: None,
+        cache: HashMap::new(),
+        cache_bytes: 0,
     };
     let runtime = tokio::runtime::Handle::current();
     // Blocking file I/O (writes, fsync, reads) stays off the runtime's workers: this task has
@@ -130,6 +138,9 @@ struct Disk {
     waiters: VecDeque<oneshot::Sender<Option<Record>>>,
     /// A batch that did not fit, waiting for room (`block_on_overflow`).
     held: Option<Batch>,
+    /// Records written and not yet handed to a sender, still in memory, by id.
+    cache: HashMap<u64, Record>,
+    cache_bytes: u64,
 }
 
 impl Disk {
@@ -219,7 +230,23 @@ impl Disk {
     /// Appends `batch`; on success it joins `written` (settled after the sync).
     fn write(&mut self, batch: Batch, written: &mut Vec<Batch>) {
         match self.log.append(batch.signal, batch.items, &batch.payload) {
-            Ok(_) => written.push(batch),
+            Ok(id) => {
+                let len = batch.payload.len() as u64;
+                if self.cache_bytes + len <= CACHE_BYTES {
+                    self.cache_bytes += len;
+                    self.cache.insert(
+                        id,
+                        Record {
+                            id,
+                            signal: batch.signal,
+                            items: batch.items,
+                            payload: batch.payload.clone(),
+                            hold: batch.hold.clone(),
+                        },
+                    );
+                }
+                written.push(batch);
+            }
             Err(LogError::Full { .. }) if self.settings.block_on_overflow => {
                 self.held = Some(batch);
             }
@@ -237,7 +264,13 @@ impl Disk {
     /// empty.
     fn serve(&mut self, open: bool) {
         while !self.waiters.is_empty() {
-            match self.log.next_unread() {
+            let (cache, cache_bytes) = (&mut self.cache, &mut self.cache_bytes);
+            let next = self.log.next_unread_with(|id| {
+                let record = cache.remove(&id)?;
+                *cache_bytes = cache_bytes.saturating_sub(record.payload.len() as u64);
+                Some(record)
+            });
+            match next {
                 Some(Ok(record)) => {
                     let id = record.id;
                     let Some(waiter) = self.waiters.pop_front() else {
@@ -470,6 +503,64 @@ mod tests {
         let mut got = up.got.lock().unwrap().clone();
         got.sort();
         assert_eq!(got, ["a", "b"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_kept_in_memory_stay_in_the_budget_and_the_rest_is_read_back_from_disk() {
+        let tmp = tempfile::tempdir().unwrap();
+        let telemetry = Telemetry::new();
+        let exporter = Arc::new(Recorder::default());
+        exporter.down.store(true, Ordering::SeqCst);
+        let abort = CancellationToken::new();
+        let (input, handles) = start(
+            tmp.path(),
+            exporter.clone(),
+            QueueConfig {
+                num_consumers: 1,
+                ..queue()
+            },
+            &telemetry,
+            &abort,
+        )
+        .await;
+        let output = Output::Exporters(vec![input]);
+        let budget = crate::core::MemoryBudget::unlimited();
+        // Four batches of 3 MiB: the sender holds one (retrying), two fit in the 8 MiB
+        // cache, the fourth is only on disk and is read back.
+        let size = 3 << 20;
+        for n in 0..4u8 {
+            let mut batch = Batch::new(Signal::Logs, Bytes::from(vec![n; size]), 1);
+            batch
+                .hold
+                .push_reservation(budget.try_reserve(size as u64).unwrap());
+            let (ack, delivery) = Ack::new();
+            output.send(batch.with_ack(ack)).await;
+            assert!(delivery.outcome().await);
+        }
+        // Written: the fourth batch's memory is given back (just after its ack is settled);
+        // the ones in memory hold theirs.
+        for _ in 0..100 {
+            if budget.used() <= 3 * size as u64 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(budget.used(), 3 * size as u64);
+        exporter.down.store(false, Ordering::SeqCst);
+        drop(output);
+        for h in handles {
+            h.await.unwrap();
+        }
+        assert_eq!(budget.used(), 0, "all sent: nothing held");
+        let got = exporter.got.lock().unwrap().clone();
+        assert_eq!(got.len(), 4);
+        for (n, payload) in got.iter().enumerate() {
+            assert_eq!(payload.len(), size);
+            assert!(
+                payload.iter().all(|&b| usize::from(b) == n),
+                "batch {n} intact"
+            );
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
