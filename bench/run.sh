@@ -23,6 +23,8 @@
 #                        load generator is free to outrun the collector's exporter
 #   DRAIN_MAX [20]       max seconds to wait for the collector to deliver everything it accepted
 #   VERIFY [0]           1 = sink also fully decodes every trace request (costs sink CPU)
+#   QUEUE_FSYNC []       every_batch or interval: lookout's exporter queue on disk (a persistent
+#                        sending_queue in a file_storage directory in the run's folder)
 #   SKIP_BUILD [0]       1 = use existing target/release binaries
 #   ROTEL_VERSION [0.0.1a15]
 #   LOOKOUT_BIN [target/release/lookout]   collector binary to test as "lookout"
@@ -52,6 +54,7 @@ PIN=${PIN:-1}
 if [[ $PIN == 0 ]]; then COLLECTOR_CPU="" LOAD_CPU=""; fi
 DRAIN_MAX=${DRAIN_MAX:-20}
 SKIP_BUILD=${SKIP_BUILD:-0}
+QUEUE_FSYNC=${QUEUE_FSYNC:-}
 VERIFY=${VERIFY:-0}
 SINK_FLAGS=()
 [[ $VERIFY == 1 ]] && SINK_FLAGS+=(--verify)
@@ -116,7 +119,7 @@ if [[ -n ${LOOKOUT_BIN:-} ]]; then LOOKOUT_BUILT=1; fi
 {
   echo "date=$(date -u +%FT%TZ) duration=$DURATION reps=$R batch=$BATCH concurrency=$CONCURRENCY"
   echo "collector_batch=$COLLECTOR_BATCH timeout_ms=$BATCH_TIMEOUT_MS lookout_compression=$COMPRESSION lookout_level=$LEVEL"
-  echo "pin=$PIN collector_cpu=${COLLECTOR_CPU:-none} load_cpu=${LOAD_CPU:-none} nproc=$(nproc)"
+  echo "pin=$PIN collector_cpu=${COLLECTOR_CPU:-none} load_cpu=${LOAD_CPU:-none} nproc=$(nproc) queue_fsync=${QUEUE_FSYNC:-memory}"
   echo "git=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo none)"
   [[ -n $ROTEL ]] && echo "rotel=$("$VENV/bin/pip" show rotel 2>/dev/null | awk '/^Version/ {print $2}')"
   true
@@ -186,6 +189,10 @@ service:
   pipelines:
     traces: { receivers: [otlp], processors: $processors, exporters: [otlp] }
 EOF
+      if [[ -n $QUEUE_FSYNC ]]; then
+        # The same config with the exporter's queue on disk.
+        sed -i "s|^    compression_params:|    sending_queue: { storage: file_storage/q, fsync: $QUEUE_FSYNC }\n    compression_params:|; s|^service:\$|extensions:\n  file_storage/q: { directory: $dir/queue, create_directory: true }\nservice:\n  extensions: [file_storage/q]|" "$dir/lookout.yaml"
+      fi
       start_bg "$COLLECTOR_CPU" "$dir/collector" "$bin" --config "$dir/lookout.yaml"
       cpid=$BG_PID target_port=$cport
       ;;

@@ -80,6 +80,30 @@ pub(crate) fn service(p: &Ports, pipelines: &str) -> String {
     )
 }
 
+/// [`service`] with a `file_storage/<name>` extension keeping its state in `directory`
+/// (created if missing), enabled beside the health check.
+pub(crate) fn service_with_storage(
+    p: &Ports,
+    pipelines: &str,
+    name: &str,
+    directory: &Path,
+) -> String {
+    service(p, pipelines)
+        .replacen(
+            "extensions:\n  health_check:",
+            &format!(
+                "extensions:\n  file_storage/{name}:\n    directory: {}\n    create_directory: true\n  health_check:",
+                directory.display()
+            ),
+            1,
+        )
+        .replacen(
+            "  extensions: [health_check]",
+            &format!("  extensions: [health_check, file_storage/{name}]"),
+            1,
+        )
+}
+
 /// A whole config: the OTLP receiver, a `batch` processor with `batch_body`, the given
 /// `exporters:` body (indented by 2), and traces, metrics and logs pipelines from `otlp`
 /// through batch to `exporter_list` (e.g. `[otlp]`).

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::core::ComponentId;
 use crate::net::client::Backoff;
 
 /// Client-side TLS (`tls:`), one struct and one meaning of `ca_file` for every outbound client.
@@ -124,7 +125,23 @@ impl QueueSizer {
 /// hundred MiB (see BENCHMARKS.md, "unpinned").
 pub const DEFAULT_QUEUE_BYTES: u64 = 16 << 20;
 
-/// `sending_queue:`, the exporter's bounded in-memory queue.
+/// When a persistent sending queue makes what it accepted durable (`sending_queue.fsync`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FsyncMode {
+    /// fsync after every group of batches written, before the clients are acknowledged:
+    /// nothing acknowledged is lost to a crash or a power loss.
+    #[default]
+    EveryBatch,
+    /// fsync every `fsync_interval`: acknowledged data survives the process being killed
+    /// (it is in the OS's page cache), and a power loss loses at most the last interval.
+    Interval,
+}
+
+/// The default disk limit of a persistent sending queue (`sending_queue.max_size`).
+pub const DEFAULT_PERSISTENT_QUEUE_BYTES: u64 = 1 << 30;
+
+/// `sending_queue:`, the exporter's bounded queue: in memory, or on disk with `storage`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueueConfig {
@@ -144,6 +161,20 @@ pub struct QueueConfig {
     /// get a retryable refusal) instead of dropping the batch and counting it in
     /// `lookout_exporter_enqueue_failed_*`. Lookout's default is `true`; the Collector's is `false`.
     pub block_on_overflow: bool,
+    /// A `file_storage` extension (`file_storage/<name>`): keep the queue on disk there, so
+    /// what was accepted survives restarts and crashes. Clients are then acknowledged once
+    /// their data is written (see `fsync`). Without it the queue lives in memory.
+    pub storage: Option<ComponentId>,
+    /// With `storage`: when written data is made durable, `every_batch` (default) or `interval`.
+    pub fsync: FsyncMode,
+    /// With `storage` and `fsync: interval`: how often (default 1s).
+    #[serde(with = "humantime_serde")]
+    pub fsync_interval: Duration,
+    /// With `storage`: bytes of queue files on disk (default 1GiB; units allowed). Beyond it,
+    /// new data is refused upstream with a retryable status (or waits, with
+    /// `block_on_overflow`), never dropped silently.
+    #[serde(deserialize_with = "size::deserialize_opt")]
+    pub max_size: Option<u64>,
 }
 
 impl QueueConfig {
@@ -162,7 +193,39 @@ impl QueueConfig {
         if self.enabled && self.num_consumers == 0 {
             return Err("sending_queue.num_consumers must be at least 1".into());
         }
+        if self.storage.is_none() && self.max_size.is_some() {
+            return Err("sending_queue.max_size bounds a queue on disk: it needs storage".into());
+        }
+        if self.storage.is_some() && !self.enabled {
+            return Err("sending_queue.storage needs the queue enabled".into());
+        }
+        if self.max_size == Some(0) {
+            return Err("sending_queue.max_size must be at least 1".into());
+        }
+        if self.fsync_interval.is_zero() {
+            return Err("sending_queue.fsync_interval must be more than 0".into());
+        }
         Ok(())
+    }
+
+    /// The disk limit of a persistent queue.
+    pub fn disk_limit(&self) -> u64 {
+        self.max_size.unwrap_or(DEFAULT_PERSISTENT_QUEUE_BYTES)
+    }
+
+    /// Checks that `storage` names an enabled `file_storage` extension (an exporter's
+    /// `check_refs` calls it).
+    pub fn check_refs(&self, refs: &crate::component::Refs<'_>) -> Result<(), String> {
+        let Some(storage) = &self.storage else {
+            return Ok(());
+        };
+        match refs.enabled_extension(storage) {
+            Ok("file_storage") => Ok(()),
+            Ok(other) => Err(format!(
+                "sending_queue.storage: extension {storage} is a {other} extension, not a file_storage one"
+            )),
+            Err(e) => Err(format!("sending_queue.storage: {e}")),
+        }
     }
 }
 
@@ -174,6 +237,10 @@ impl Default for QueueConfig {
             sizer: QueueSizer::Bytes,
             queue_size: None,
             block_on_overflow: true,
+            storage: None,
+            fsync: FsyncMode::EveryBatch,
+            fsync_interval: Duration::from_secs(1),
+            max_size: None,
         }
     }
 }

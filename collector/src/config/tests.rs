@@ -270,6 +270,32 @@ fn pipeline_errors_point_at_the_exact_item() {
 }
 
 #[test]
+fn a_persistent_sending_queue_names_an_enabled_file_storage_extension() {
+    let text = |extensions: &str| {
+        format!(
+            "receivers:\n  otlp:\n    protocols:\n      grpc:\nexporters:\n  otlp:\n    endpoint: x:4317\n    sending_queue:\n      storage: file_storage/q\n      fsync: interval\n      fsync_interval: 200ms\n      max_size: 64MiB\n\
+             extensions:\n  file_storage/q:\n    directory: /tmp\n  health_check:\nservice:\n  extensions: {extensions}\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [otlp]\n"
+        )
+    };
+    assert!(Config::parse("q.yaml", &text("[file_storage/q]")).is_ok());
+    let msg = Config::parse("q.yaml", &text("[health_check]"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("extension file_storage/q is not enabled in service.extensions"),
+        "{msg}"
+    );
+    let msg = Config::parse(
+        "q.yaml",
+        &text("[file_storage/q, health_check]")
+            .replace("storage: file_storage/q", "storage: health_check"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(msg.contains("not a file_storage one"), "{msg}");
+}
+
+#[test]
 fn start_time_checks_run_at_load() {
     for (receivers, expected) in [
         ("  otlp:\n", "no protocols enabled"),
@@ -320,6 +346,18 @@ fn start_time_checks_run_at_load() {
             "ca.pem",
         ),
         ("  file:\n", "path is required"),
+        (
+            "  otlp:\n    endpoint: x:4317\n    sending_queue:\n      storage: file_storage/q\n",
+            "sending_queue.storage: extension file_storage/q is not defined",
+        ),
+        (
+            "  otlp:\n    endpoint: x:4317\n    sending_queue:\n      max_size: 1GiB\n",
+            "sending_queue.max_size bounds a queue on disk: it needs storage",
+        ),
+        (
+            "  otlphttp:\n    endpoint: http://x:4318\n    sending_queue:\n      storage: file_storage/q\n      fsync: always\n",
+            "always",
+        ),
     ] {
         let id = exporters.trim().split(':').next().unwrap_or_default();
         let text = format!(

@@ -19,6 +19,7 @@ use super::{Batch, Hold, MemoryBudget, OverBudget};
 pub struct Consumer {
     pipelines: Arc<[mpsc::Sender<Batch>]>,
     budget: MemoryBudget,
+    waits_for_queues: bool,
 }
 
 /// Why a batch was not taken. The batch comes back so nothing is lost by refusing.
@@ -75,7 +76,23 @@ impl Consumer {
         Consumer {
             pipelines: pipelines.into(),
             budget,
+            waits_for_queues: false,
         }
+    }
+
+    /// Marks a consumer whose pipelines end in a persistent sending queue: a receiver that
+    /// answers its client should then attach an [`Ack`](super::Ack) and answer only once it
+    /// resolves — the data is then on disk (or delivered, for an exporter without one).
+    #[must_use]
+    pub fn waiting_for_queues(mut self, waits: bool) -> Consumer {
+        self.waits_for_queues = waits;
+        self
+    }
+
+    /// Whether a receiver should wait for its batches' acknowledgements before answering its
+    /// client (see [`Consumer::waiting_for_queues`]).
+    pub fn waits_for_queues(&self) -> bool {
+        self.waits_for_queues
     }
 
     /// The memory budget: a receiver reserves room in it before it buffers a request.

@@ -7,6 +7,7 @@ mod grpc_client;
 pub(crate) mod otlp;
 pub(crate) mod otlphttp;
 mod partial_success;
+pub(crate) mod persistent_queue;
 pub(crate) mod prometheus;
 pub(crate) mod queue;
 #[cfg(test)]

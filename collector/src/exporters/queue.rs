@@ -12,11 +12,13 @@ use std::panic::AssertUnwindSafe;
 
 use futures::FutureExt;
 
-use super::{Export, ExportError};
+use std::path::PathBuf;
+
+use super::{Export, ExportError, persistent_queue};
 use crate::config::shared::{QueueConfig, QueueSizer, RetryConfig};
 use crate::core::Batch;
 use crate::pipeline::ExporterInput;
-use crate::telemetry::ExporterMetrics;
+use crate::telemetry::{ExporterMetrics, Telemetry};
 
 /// Batches a queue's channel holds at most, whatever its sizer (the sizer's bound is usually
 /// reached long before).
@@ -115,6 +117,7 @@ pub(crate) fn spawn(
         tx,
         gate,
         block_on_overflow: queue.block_on_overflow,
+        persistent: false,
         metrics: metrics.clone(),
     };
     let handles = (0..consumers)
@@ -125,6 +128,7 @@ pub(crate) fn spawn(
                 retry: retry.clone(),
                 metrics: metrics.clone(),
                 abort: abort.clone(),
+                keeps_on_abort: false,
             };
             let rx = Arc::clone(&rx);
             let input = input.clone();
@@ -154,16 +158,110 @@ struct Worker {
     retry: RetryConfig,
     metrics: ExporterMetrics,
     abort: CancellationToken,
+    /// Data aborted at shutdown stays on disk (a persistent queue) rather than being dropped.
+    keeps_on_abort: bool,
+}
+
+/// Starts an exporter behind a persistent queue in `dir` (see [`persistent_queue`]): batches
+/// are written there before their acknowledgements are settled, and `num_consumers` senders
+/// read them back. What an earlier run left in `dir` is sent first.
+pub(crate) async fn spawn_persistent(
+    id: String,
+    exporter: Arc<dyn Export>,
+    queue: &QueueConfig,
+    dir: PathBuf,
+    retry: RetryConfig,
+    telemetry: &Telemetry,
+    abort: CancellationToken,
+) -> Result<(ExporterInput, Vec<JoinHandle<()>>), persistent_queue::log::LogError> {
+    let metrics = telemetry.exporter(&id, None);
+    // Batches waiting to be written hold their memory; the disk bounds the rest.
+    let (tx, rx) = mpsc::channel::<Batch>(PERSISTENT_INPUT_BATCHES);
+    let settings = persistent_queue::Settings {
+        id: id.clone(),
+        dir,
+        max_bytes: queue.disk_limit(),
+        fsync: queue.fsync,
+        fsync_interval: queue.fsync_interval,
+        block_on_overflow: queue.block_on_overflow,
+    };
+    let (senders, disk) = persistent_queue::start(
+        settings,
+        rx,
+        metrics.clone(),
+        telemetry.persistent_queue(&id),
+    )
+    .await?;
+    let input = ExporterInput {
+        id: id.clone(),
+        tx,
+        gate: None,
+        // The disk thread decides between waiting and refusing; the channel always waits.
+        block_on_overflow: true,
+        persistent: true,
+        metrics: metrics.clone(),
+    };
+    let mut handles: Vec<JoinHandle<()>> = (0..queue.num_consumers.max(1))
+        .map(|_| {
+            let worker = Worker {
+                id: id.clone(),
+                exporter: Arc::clone(&exporter),
+                retry: retry.clone(),
+                metrics: metrics.clone(),
+                abort: abort.clone(),
+                keeps_on_abort: true,
+            };
+            let senders = senders.clone();
+            tokio::spawn(async move {
+                loop {
+                    let record = tokio::select! {
+                        record = senders.next() => record,
+                        () = worker.abort.cancelled() => None,
+                    };
+                    let Some(record) = record else { break };
+                    let mut batch = Batch::new(record.signal, record.payload, record.items);
+                    batch.hold = record.hold;
+                    match worker.deliver(&batch).await {
+                        Outcome::Aborted => break,
+                        Outcome::Sent | Outcome::Failed => senders.ack(record.id).await,
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(senders);
+    handles.push(disk);
+    Ok((input, handles))
+}
+
+/// Batches on their way to a persistent queue's disk thread.
+const PERSISTENT_INPUT_BATCHES: usize = 64;
+
+/// How a worker finished with a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The destination accepted it.
+    Sent,
+    /// Given up for good (permanent error, retries exhausted): counted and logged.
+    Failed,
+    /// Shutting down while it was still being retried.
+    Aborted,
 }
 
 impl Worker {
     async fn send(&self, batch: Batch) {
+        let outcome = self.deliver(&batch).await;
+        batch.acks.settle(outcome == Outcome::Sent);
+    }
+
+    /// Sends `batch`, retrying as configured.
+    async fn deliver(&self, batch: &Batch) -> Outcome {
         let mut backoff = self.retry.backoff().start();
         let items = batch.items as u64;
         loop {
             // A panicking exporter is a failed, retryable send: the worker, the queue and the
             // batch's acknowledgements survive it (counted as a restart of the exporter).
-            let sent = AssertUnwindSafe(self.exporter.export(&batch))
+            let sent = AssertUnwindSafe(self.exporter.export(batch))
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|panic| {
@@ -178,8 +276,7 @@ impl Worker {
             let error = match sent {
                 Ok(()) => {
                     self.metrics.sent(batch.signal).inc_by(items);
-                    batch.acks.settle(true);
-                    return;
+                    return Outcome::Sent;
                 }
                 Err(error) => error,
             };
@@ -189,26 +286,29 @@ impl Worker {
             };
             if !error.is_retryable() {
                 give_up("permanent error");
-                break;
+                return Outcome::Failed;
             }
             if !self.retry.enabled {
                 give_up("send failed and retry_on_failure is disabled");
-                break;
+                return Outcome::Failed;
             }
             let Some(wait) = backoff.next_delay(error.throttle()) else {
                 give_up("retries exhausted (retry_on_failure.max_elapsed_time)");
-                break;
+                return Outcome::Failed;
             };
             tracing::warn!(exporter = %self.id, items, error = %error, retry_in = ?wait, "send failed; will retry");
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
                 () = self.abort.cancelled() => {
-                    give_up("shutting down with data still retrying");
-                    break;
+                    if self.keeps_on_abort {
+                        tracing::warn!(exporter = %self.id, items, "shutting down with data still retrying; it stays in the persistent queue");
+                    } else {
+                        give_up("shutting down with data still retrying");
+                    }
+                    return Outcome::Aborted;
                 }
             }
         }
-        batch.acks.settle(false);
     }
 }
 
@@ -572,5 +672,28 @@ mod tests {
         assert_eq!(parse("sizer: requests").unwrap().capacity(), 1000);
         assert!(parse("sizer: spans").is_err());
         assert!(parse("queue_size: 0").unwrap().validate().is_err());
+        let disk = parse(
+            "{storage: file_storage/q, fsync: interval, fsync_interval: 250ms, max_size: 2GiB}",
+        )
+        .unwrap();
+        assert_eq!(
+            disk.storage.as_ref().map(ToString::to_string).as_deref(),
+            Some("file_storage/q")
+        );
+        assert_eq!(disk.fsync, crate::config::shared::FsyncMode::Interval);
+        assert_eq!(disk.fsync_interval, Duration::from_millis(250));
+        assert_eq!(disk.disk_limit(), 2 << 30);
+        assert!(disk.validate().is_ok());
+        let defaults = parse("storage: file_storage/q").unwrap();
+        assert_eq!(defaults.fsync, crate::config::shared::FsyncMode::EveryBatch);
+        assert_eq!(defaults.disk_limit(), 1 << 30);
+        assert!(parse("fsync: sometimes").is_err());
+        assert!(parse("max_size: 1MiB").unwrap().validate().is_err());
+        assert!(
+            parse("{storage: file_storage/q, enabled: false}")
+                .unwrap()
+                .validate()
+                .is_err()
+        );
     }
 }

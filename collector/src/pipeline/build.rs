@@ -8,7 +8,7 @@
 //! exporter queue once it has drained. A connector holds senders into the pipelines it feeds,
 //! so those close only after the pipelines it exports from are done.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -22,6 +22,7 @@ use crate::component::supervise;
 use crate::config::Config;
 use crate::core::{Batch, ComponentId, Consumer, Signal};
 use crate::exporters::queue;
+use crate::extensions::file_storage::FileStorage;
 use crate::processors::ProcessorContext;
 use crate::receivers::ReceiverContext;
 
@@ -56,6 +57,9 @@ pub(crate) async fn start(config: &Arc<Config>, host: &Host) -> Result<Running, 
     let exporters_abort = CancellationToken::new();
     let mut exporter_tasks = Vec::new();
     let mut inputs: Inputs = BTreeMap::new();
+    // Exporters behind a persistent queue: receivers feeding them wait for their data to be
+    // written before answering their clients.
+    let mut persistent: Vec<ComponentId> = Vec::new();
     for id in config.pipelines().flat_map(|(_, _, p)| &p.exporters) {
         if inputs.contains_key(id) {
             continue;
@@ -64,14 +68,42 @@ pub(crate) async fn start(config: &Arc<Config>, host: &Host) -> Result<Running, 
             continue;
         };
         let built = c.factory.build(c.config.as_ref(), id, host)?;
-        let (input, handles) = queue::spawn(
-            id.to_string(),
-            built.export,
-            &built.queue,
-            built.retry,
-            telemetry.exporter(&id.to_string(), None),
-            exporters_abort.clone(),
-        );
+        let (input, handles) = match &built.queue.storage {
+            None => queue::spawn(
+                id.to_string(),
+                built.export,
+                &built.queue,
+                built.retry,
+                telemetry.exporter(&id.to_string(), None),
+                exporters_abort.clone(),
+            ),
+            Some(storage) => {
+                let key = format!("exporters.{id}.sending_queue.storage");
+                let dir = host
+                    .extension::<FileStorage>(storage)
+                    .and_then(|s| {
+                        s.client(&format!("exporter_{id}_queue"))
+                            .map_err(|e| e.to_string())
+                    })
+                    .map_err(|m| Error::component(&key, m))?
+                    .dir()
+                    .to_path_buf();
+                queue::spawn_persistent(
+                    id.to_string(),
+                    built.export,
+                    &built.queue,
+                    dir,
+                    built.retry,
+                    telemetry,
+                    exporters_abort.clone(),
+                )
+                .await
+                .map_err(|e| Error::component(&key, e.to_string()))?
+            }
+        };
+        if built.queue.storage.is_some() {
+            persistent.push(id.clone());
+        }
         exporter_tasks.extend(handles);
         inputs.insert(id.clone(), input);
     }
@@ -97,6 +129,7 @@ pub(crate) async fn start(config: &Arc<Config>, host: &Host) -> Result<Running, 
                 tx,
                 gate: None,
                 block_on_overflow: true,
+                persistent: false,
                 metrics: telemetry.exporter(&id.to_string(), None),
             },
         );
@@ -106,6 +139,8 @@ pub(crate) async fn start(config: &Arc<Config>, host: &Host) -> Result<Running, 
     let mut processor_tasks = Vec::new();
     // Entry queues by (receiver or connector, signal): what each one's consumer feeds.
     let mut entries: BTreeMap<(ComponentId, Signal), Vec<mpsc::Sender<Batch>>> = BTreeMap::new();
+    // Entries with a persistent queue at the end of some pipeline.
+    let mut durable: BTreeSet<(ComponentId, Signal)> = BTreeSet::new();
     for (pipeline_id, signal, pipeline) in config.pipelines() {
         let mut output = Output::Exporters(
             pipeline
@@ -144,11 +179,15 @@ pub(crate) async fn start(config: &Arc<Config>, host: &Host) -> Result<Running, 
                 tx
             }
         };
+        let to_disk = pipeline.exporters.iter().any(|id| persistent.contains(id));
         for receiver in &pipeline.receivers {
             entries
                 .entry((receiver.clone(), signal))
                 .or_default()
                 .push(entry.clone());
+            if to_disk {
+                durable.insert((receiver.clone(), signal));
+            }
         }
     }
     // From here on only receivers, connectors and pipeline stages hold pipeline senders.
@@ -156,9 +195,11 @@ pub(crate) async fn start(config: &Arc<Config>, host: &Host) -> Result<Running, 
 
     let mut take_consumers = |id: &ComponentId| {
         Signal::ALL.map(|signal| {
-            entries
-                .remove(&(id.clone(), signal))
-                .map(|pipelines| Consumer::with_budget(pipelines, host.memory().clone()))
+            let key = (id.clone(), signal);
+            let waits = durable.contains(&key);
+            entries.remove(&key).map(|pipelines| {
+                Consumer::with_budget(pipelines, host.memory().clone()).waiting_for_queues(waits)
+            })
         })
     };
     for (id, rx) in connector_rx {

@@ -16,6 +16,8 @@ pub struct ExporterInput {
     /// The queue's room in its sizer's unit (`None`: bounded by the channel alone).
     pub(crate) gate: Option<QueueGate>,
     pub(crate) block_on_overflow: bool,
+    /// A persistent queue: its disk thread sets the queue gauge.
+    pub(crate) persistent: bool,
     pub(crate) metrics: ExporterMetrics,
 }
 
@@ -27,6 +29,7 @@ impl ExporterInput {
     /// What the queue gauge reads, without holding the queue open.
     pub(crate) fn gauge(&self) -> QueueGauge {
         QueueGauge {
+            persistent: self.persistent,
             gate: self.gate.clone(),
             tx: self.tx.downgrade(),
             metrics: self.metrics.clone(),
@@ -36,6 +39,7 @@ impl ExporterInput {
 
 /// Sets `lookout_exporter_queue_size` from what a queue holds.
 pub(crate) struct QueueGauge {
+    persistent: bool,
     gate: Option<QueueGate>,
     tx: mpsc::WeakSender<Batch>,
     metrics: ExporterMetrics,
@@ -43,6 +47,9 @@ pub(crate) struct QueueGauge {
 
 impl QueueGauge {
     pub(crate) fn update(&self) {
+        if self.persistent {
+            return;
+        }
         let used = match (&self.gate, self.tx.upgrade()) {
             (Some(gate), _) => gate.used(),
             (None, Some(tx)) => (tx.max_capacity() - tx.capacity()) as u64,

@@ -185,6 +185,38 @@ impl Telemetry {
         }
     }
 
+    /// What a persistent sending queue reports.
+    pub fn persistent_queue(&self, exporter: &str) -> PersistentQueueMetrics {
+        let labels = || vec![("exporter", exporter.to_string())];
+        PersistentQueueMetrics {
+            bytes: self.gauge(
+                "exporter_persistent_queue_bytes",
+                "Bytes of the persistent sending queue's files on disk (what sending_queue.max_size bounds).",
+                labels(),
+            ),
+            records: self.gauge(
+                "exporter_persistent_queue_records",
+                "Batches in the persistent sending queue not yet acknowledged by the destination.",
+                labels(),
+            ),
+            oldest_age_seconds: self.gauge(
+                "exporter_persistent_queue_oldest_age_seconds",
+                "Age of the oldest batch in the persistent sending queue (0 when empty).",
+                labels(),
+            ),
+            replayed: self.counter(
+                "exporter_persistent_queue_replayed_records",
+                "Batches found unacknowledged on disk at start-up, sent again.",
+                labels(),
+            ),
+            corrupted_bytes: self.counter(
+                "exporter_persistent_queue_corrupted_bytes",
+                "Bytes of the persistent sending queue that did not read back intact (moved aside to corrupted/ at start-up, or dropped when read).",
+                labels(),
+            ),
+        }
+    }
+
     /// Counters a processor updates.
     pub fn processor(&self, processor: &str, pipeline: &str, signal: Signal) -> ProcessorMetrics {
         let labels = || {
@@ -254,6 +286,21 @@ impl ExporterMetrics {
     pub fn enqueue_failed(&self, signal: Signal) -> &Counter {
         &self.enqueue_failed[signal as usize]
     }
+}
+
+/// What a persistent sending queue reports.
+#[derive(Clone, Debug)]
+pub struct PersistentQueueMetrics {
+    /// Bytes of queue files on disk.
+    pub bytes: Gauge,
+    /// Unacknowledged batches.
+    pub records: Gauge,
+    /// Age of the oldest unacknowledged batch, in seconds.
+    pub oldest_age_seconds: Gauge,
+    /// Batches replayed at start-up.
+    pub replayed: Counter,
+    /// Bytes that did not read back intact.
+    pub corrupted_bytes: Counter,
 }
 
 /// A processor's item counters.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::{OtlpGrpcExporter, OtlpGrpcExporterConfig};
 use crate::Error;
 use crate::component::{
-    About, BuiltExporter, ExporterFactory, Factory as FactoryTrait, Host, Stability,
+    About, BuiltExporter, ExporterFactory, Factory as FactoryTrait, Host, Refs, Stability,
 };
 use crate::core::{ComponentId, Signal};
 
@@ -21,6 +21,10 @@ impl FactoryTrait for Factory {
         signals: &Signal::ALL,
         stability: Stability::Beta,
     };
+
+    fn check_refs(config: &Self::Config, _id: &ComponentId, refs: &Refs<'_>) -> Result<(), String> {
+        config.sending_queue.check_refs(refs)
+    }
 }
 
 impl ExporterFactory for Factory {

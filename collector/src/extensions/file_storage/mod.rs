@@ -122,6 +122,11 @@ impl StorageClient {
         sync_dir(&self.dir)
     }
 
+    /// The component's own directory (a persistent queue keeps its files there).
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn path(&self, key: &str) -> PathBuf {
         self.dir.join(sanitize(key))
     }

@@ -140,7 +140,7 @@ async fn export(state: &State, req: Request<Incoming>) -> Result<Response<Body>,
         .try_grow_to(message.len() as u64)
         .map_err(over_budget)?;
 
-    match state.ingest.ingest(signal, message, reservation) {
+    match state.ingest.ingest(signal, message, reservation).await {
         Ok(accepted) => Ok(ok_response(accepted.rejected.map(|(count, message)| {
             super::salvage::response_protobuf(signal, count, &message)
         }))),
@@ -148,6 +148,11 @@ async fn export(state: &State, req: Request<Incoming>) -> Result<Response<Body>,
         Err(IngestError::Full) => Err(Status::with_error_details(
             Code::Unavailable,
             "the pipeline is full; retry later",
+            ErrorDetails::with_retry_info(Some(RETRY_DELAY)),
+        )),
+        Err(IngestError::NotQueued) => Err(Status::with_error_details(
+            Code::Unavailable,
+            "the sending queue did not take the data; retry later",
             ErrorDetails::with_retry_info(Some(RETRY_DELAY)),
         )),
         Err(IngestError::OverBudget(over)) => Err(over_budget(over)),

@@ -178,7 +178,7 @@ async fn export(state: &State, req: Request<Incoming>) -> Response<Body> {
             Err(message) => return status(format, StatusCode::BAD_REQUEST, 3, message),
         },
     };
-    match state.ingest.ingest(signal, payload, reservation) {
+    match state.ingest.ingest(signal, payload, reservation).await {
         Ok(accepted) => {
             let body = match (format, accepted.rejected) {
                 // An empty Export*ServiceResponse encodes to zero bytes.
@@ -197,13 +197,13 @@ async fn export(state: &State, req: Request<Incoming>) -> Response<Body> {
                 .unwrap_or_else(|_| Response::new(net::full("")))
         }
         Err(IngestError::Invalid(message)) => status(format, StatusCode::BAD_REQUEST, 3, message),
-        Err(IngestError::Full) => {
-            let mut response = status(
-                format,
-                StatusCode::SERVICE_UNAVAILABLE,
-                14,
-                "the pipeline is full; retry later".into(),
-            );
+        Err(err @ (IngestError::Full | IngestError::NotQueued)) => {
+            let message = if matches!(err, IngestError::Full) {
+                "the pipeline is full; retry later"
+            } else {
+                "the sending queue did not take the data; retry later"
+            };
+            let mut response = status(format, StatusCode::SERVICE_UNAVAILABLE, 14, message.into());
             response.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from_static(RETRY_AFTER_SECONDS),

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::salvage;
-use crate::core::{self, Batch, Consumer, MemoryBudget, OverBudget, Reservation, Signal};
+use crate::core::{self, Ack, Batch, Consumer, MemoryBudget, OverBudget, Reservation, Signal};
 use crate::receivers::ReceiverContext;
 use crate::telemetry::ReceiverMetrics;
 
@@ -26,6 +26,8 @@ pub(super) enum IngestError {
     Invalid(String),
     /// The pipelines are full: retry later.
     Full,
+    /// A persistent sending queue did not take the data (full, or a write failed): retry later.
+    NotQueued,
     /// Over the memory budget: retry later.
     OverBudget(OverBudget),
     /// Shutting down: retry elsewhere or later.
@@ -78,7 +80,11 @@ impl Ingest {
     /// Validates and hands on an encoded export request, with the room it holds in the memory
     /// budget. Items with wrong-length ids are dropped and reported back (partial success); any
     /// other fault rejects the request.
-    pub(super) fn ingest(
+    ///
+    /// When the pipelines end in a persistent sending queue, this returns only once the data
+    /// is written there (the batch's acknowledgement resolved), so the client's success means
+    /// the data survives a crash.
+    pub(super) async fn ingest(
         &self,
         signal: Signal,
         payload: Bytes,
@@ -115,8 +121,19 @@ impl Ingest {
         }
         let mut batch = Batch::new(signal, payload, items);
         batch.hold.push_reservation(reservation);
+        let delivery = consumer.waits_for_queues().then(|| {
+            let (ack, delivery) = Ack::new();
+            batch.acks.push(ack);
+            delivery
+        });
         match consumer.try_send(batch) {
             Ok(()) => {
+                if let Some(delivery) = delivery
+                    && !delivery.outcome().await
+                {
+                    metrics.refused.inc_by(items as u64);
+                    return Err(IngestError::NotQueued);
+                }
                 metrics.accepted.inc_by(items as u64);
                 Ok(Accepted { rejected })
             }
