@@ -12,7 +12,8 @@ use futures::future::BoxFuture;
 use http::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 
-use crate::component::{Host, Refs};
+use crate::Error;
+use crate::component::{Extension, Host, Refs};
 use crate::core::ComponentId;
 
 /// The extension types that can authenticate receivers' requests.
@@ -103,6 +104,18 @@ impl ServerAuthenticator {
     pub(crate) fn challenge(&self) -> HeaderValue {
         self.inner.challenge()
     }
+}
+
+/// The running extension `id` offering `built` to receivers (or the reason it cannot start).
+pub(crate) fn extension(
+    id: &ComponentId,
+    built: Result<impl Authenticate + 'static, String>,
+) -> Result<Extension, Error> {
+    let auth = built.map_err(|m| Error::component(format!("extensions.{id}"), m))?;
+    Ok(Extension {
+        service: Some(Arc::new(ServerAuthenticator::new(auth))),
+        tasks: Vec::new(),
+    })
 }
 
 /// A configured secret (token, password file contents): read from the config like a string,

@@ -1,7 +1,5 @@
 //! The `bearertokenauth` extension type.
 
-use std::sync::Arc;
-
 use futures::future::BoxFuture;
 
 use super::{BearerTokenAuth, BearerTokenAuthConfig};
@@ -10,7 +8,7 @@ use crate::component::{
     About, Extension, ExtensionFactory, Factory as FactoryTrait, Host, Stability,
 };
 use crate::core::ComponentId;
-use crate::extensions::auth::ServerAuthenticator;
+use crate::extensions::auth;
 
 /// Builds `bearertokenauth` extensions.
 #[derive(Debug)]
@@ -33,14 +31,7 @@ impl ExtensionFactory for Factory {
         id: &'a ComponentId,
         _host: &'a Host,
     ) -> BoxFuture<'a, Result<Extension, Error>> {
-        let built = BearerTokenAuth::new(config)
-            .map(|auth| Arc::new(ServerAuthenticator::new(auth)))
-            .map_err(|m| Error::component(format!("extensions.{id}"), m));
-        Box::pin(async move {
-            Ok(Extension {
-                service: Some(built?),
-                tasks: Vec::new(),
-            })
-        })
+        let extension = auth::extension(id, BearerTokenAuth::new(config));
+        Box::pin(async move { extension })
     }
 }

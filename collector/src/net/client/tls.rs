@@ -318,4 +318,4 @@ impl ServerCertVerifier for NoVerify {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -6,6 +6,7 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, Connection, ServerConnection};
 
 use super::*;
+use crate::net::client::tls::tests::pump;
 use crate::net::client::{ClientTlsConfig, client_config};
 
 /// A CA that signs certificates for `localhost`.
@@ -74,19 +75,6 @@ fn client(files: &Files, ca: &Ca, identity: Option<(String, String)>) -> ClientT
         tls.key_file = Some(files.write("client.key", &key));
     }
     tls
-}
-
-fn pump(from: &mut Connection, to: &mut Connection) -> Result<(), rustls::Error> {
-    let mut wire = Vec::new();
-    while from.wants_write() {
-        from.write_tls(&mut wire).unwrap();
-    }
-    let mut rest = wire.as_slice();
-    while !rest.is_empty() {
-        to.read_tls(&mut rest).unwrap();
-        to.process_new_packets()?;
-    }
-    Ok(())
 }
 
 /// A full handshake; `Ok` with the certificate the server presented.
