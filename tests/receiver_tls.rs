@@ -399,3 +399,44 @@ fn validate_refuses_a_missing_certificate_file() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn the_admin_listener_serves_tls() {
+    let pki = Pki::new();
+    let tls = format!(
+        "      tls:\n        cert_file: {}\n        key_file: {}\n",
+        pki.path("server.pem"),
+        pki.path("server.key")
+    );
+    let lookout = Lookout::start(|p| {
+        config(p, "").replace(
+            &format!("      address: 127.0.0.1:{}\n", p.metrics),
+            &format!("      address: 127.0.0.1:{}\n{tls}", p.metrics),
+        )
+    })
+    .await;
+    let ca = reqwest::Certificate::from_pem(pki.server_ca.pem().as_bytes()).expect("CA");
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(ca)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let port = lookout.ports.metrics;
+    let metrics = client
+        .get(format!("https://localhost:{port}/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics over TLS");
+    assert_eq!(metrics.status().as_u16(), 200);
+    let plain = client
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await;
+    assert!(
+        plain.is_err(),
+        "plain text on the admin TLS port: {plain:?}"
+    );
+    lookout.stop_ok().await;
+}

@@ -18,10 +18,15 @@ use serde::Deserialize;
 
 use super::client::tls::{TlsError, TlsVersion, certs, origin, private_key, read};
 
+/// ALPN of a gRPC listener.
+pub(crate) const ALPN_GRPC: &[&[u8]] = &[b"h2"];
+/// ALPN of an HTTP listener (HTTP/2 or HTTP/1.1).
+pub(crate) const ALPN_HTTP: &[&[u8]] = &[b"h2", b"http/1.1"];
+
 /// Server-side TLS, as the Collector's `configtls.ServerConfig`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct ServerTlsConfig {
+pub struct ServerTlsConfig {
     /// PEM certificate chain the server presents (leaf first).
     pub cert_file: PathBuf,
     /// PEM private key of that certificate.

@@ -22,13 +22,8 @@ use super::ReceiverContext;
 use crate::Error;
 use crate::component::Host;
 use crate::extensions::auth::{AuthConfig, ServerAuthenticator};
-use crate::net::server_tls::{ServerTls, ServerTlsConfig};
+use crate::net::server_tls::{ALPN_GRPC, ALPN_HTTP, ServerTls, ServerTlsConfig};
 use crate::net::{self, ServeOptions};
-
-/// ALPN of a gRPC listener.
-const ALPN_GRPC: &[&[u8]] = &[b"h2"];
-/// ALPN of an HTTP listener.
-const ALPN_HTTP: &[&[u8]] = &[b"h2", b"http/1.1"];
 
 /// Binds the configured listeners and serves them until the context's shutdown fires.
 pub(crate) async fn start(
