@@ -3,22 +3,9 @@
 
 mod support;
 
-use std::process::{Command, Output};
+use std::process::Command;
 
-use support::lookout_bin;
-
-fn validate(config: &str) -> (tempfile::TempDir, std::path::PathBuf, Output) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("collector.yaml");
-    std::fs::write(&path, config).expect("write config");
-    let output = Command::new(lookout_bin())
-        .args(["validate", "--config"])
-        .arg(&path)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run lookout validate");
-    (dir, path, output)
-}
+use support::{lookout_bin, validate};
 
 const PIPELINES: &str = "service:
   pipelines:

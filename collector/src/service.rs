@@ -39,10 +39,11 @@ impl Service {
                 telemetry.clone(),
                 host.admin().clone(),
                 metrics.address,
+                metrics.tls.as_ref(),
                 host.shutdown(),
             )
             .await?;
-            tracing::info!(address = %bound, "admin listener: self-metrics at /metrics");
+            tracing::info!(address = %bound, tls = metrics.tls.is_some(), "admin listener: self-metrics at /metrics");
             metrics_address = Some(bound);
             servers.push(handle);
         }

@@ -3,9 +3,13 @@
 exporter and prints, as one JSON document on stdout, exactly what was exported.
 
     send.py --protocol grpc|http|json --endpoint URL --signal traces|metrics|logs [--timeout S]
+            [--tls]
 
 --endpoint is `127.0.0.1:PORT` for grpc and `http://127.0.0.1:PORT` for http/json (the signal
-path is appended). What was emitted is learned from the SDK itself, not re-stated: spans and
+path is appended). With --tls, the gRPC exporter is not forced to plain text: give
+`https://127.0.0.1:PORT`, and the CA and client certificate through the SDK's own variables
+(OTEL_EXPORTER_OTLP_CERTIFICATE, OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE,
+OTEL_EXPORTER_OTLP_CLIENT_KEY); for http/json an https:// endpoint is enough. What was emitted is learned from the SDK itself, not re-stated: spans and
 logs through the SDK's in-memory exporters running beside the OTLP one, metrics by recording
 the MetricsData handed to the OTLP exporter. The script exits non-zero if any OTLP export
 reports failure, so a test never compares against data that was not accepted.
@@ -56,7 +60,7 @@ from opentelemetry.trace import (
 FAILURES = []
 
 
-def exporters(protocol, endpoint, timeout):
+def exporters(protocol, endpoint, timeout, tls=False):
     """The SDK's real OTLP exporters for the protocol: (span, metric, log). `timeout` (seconds)
     bounds each export, retries of retryable refusals included."""
     if protocol == "grpc":
@@ -64,7 +68,9 @@ def exporters(protocol, endpoint, timeout):
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-        kw = {"endpoint": endpoint, "insecure": True, "timeout": timeout}
+        kw = {"endpoint": endpoint, "timeout": timeout}
+        if not tls:
+            kw["insecure"] = True
         return OTLPSpanExporter, OTLPMetricExporter, OTLPLogExporter, kw, None
     if protocol == "http":
         from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
@@ -390,8 +396,11 @@ def main():
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--signal", required=True, choices=["traces", "metrics", "logs"])
     parser.add_argument("--timeout", type=float, default=10.0)
+    parser.add_argument("--tls", action="store_true")
     args = parser.parse_args()
-    span_cls, metric_cls, log_cls, kw, base = exporters(args.protocol, args.endpoint, args.timeout)
+    span_cls, metric_cls, log_cls, kw, base = exporters(
+        args.protocol, args.endpoint, args.timeout, args.tls
+    )
     if args.signal == "traces":
         items = send_traces(span_cls, kw, base)
     elif args.signal == "metrics":

@@ -38,6 +38,21 @@ pub(crate) fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Runs `lookout validate --config` on `config` (written to a temp dir, returned with the
+/// config's path and the command's output).
+pub(crate) fn validate(config: &str) -> (tempfile::TempDir, PathBuf, std::process::Output) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("collector.yaml");
+    std::fs::write(&path, config).expect("write config");
+    let output = Command::new(lookout_bin())
+        .args(["validate", "--config"])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run lookout validate");
+    (dir, path, output)
+}
+
 /// The ports one collector listens on.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ports {
@@ -491,7 +506,8 @@ pub(crate) fn python_dir() -> PathBuf {
 
 /// Runs `tests/python/send.py` (the real OpenTelemetry Python SDK) against `endpoint` and
 /// returns the items it says it emitted; panics, with lookout's log, if it fails. `env` adds
-/// variables for the SDK (e.g. `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`).
+/// variables for the SDK (e.g. `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`). An
+/// `https://` endpoint runs it with `--tls` (certificates through the SDK's variables).
 pub(crate) async fn run_send_py(
     protocol: &str,
     endpoint: &str,
@@ -502,8 +518,12 @@ pub(crate) async fn run_send_py(
     let interpreter = python(protocol == "json");
     let script = python_dir().join("send.py");
     let mut command = tokio::process::Command::new(&interpreter);
+    if endpoint.starts_with("https://") {
+        command.arg(&script).arg("--tls");
+    } else {
+        command.arg(&script);
+    }
     command
-        .arg(&script)
         .args([
             "--protocol",
             protocol,
@@ -594,31 +614,56 @@ pub(crate) async fn grpc_call(
     encoding: Option<&str>,
     body: bytes::Bytes,
 ) -> GrpcReply {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect to the gRPC receiver");
+    let headers = [("content-type", content_type)];
+    let encoding = encoding.map(|e| ("grpc-encoding", e));
+    let headers: Vec<(&str, &str)> = headers.into_iter().chain(encoding).collect();
+    grpc_call_on(tcp, path, &headers, body)
+        .await
+        .expect("HTTP/2 call")
+}
+
+/// One unary gRPC call over `io` (a TCP or TLS stream already connected), with `headers`
+/// (which must include `content-type`). `Err` when the connection or the HTTP/2 exchange
+/// fails. Bounded by 30 s.
+pub(crate) async fn grpc_call_on<IO>(
+    io: IO,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: bytes::Bytes,
+) -> Result<GrpcReply, String>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     use http_body_util::BodyExt;
     let call = async {
-        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .expect("connect to the gRPC receiver");
         let (mut sender, conn) = hyper::client::conn::http2::handshake(
             hyper_util::rt::TokioExecutor::new(),
-            hyper_util::rt::TokioIo::new(tcp),
+            hyper_util::rt::TokioIo::new(io),
         )
         .await
-        .expect("HTTP/2 handshake");
+        .map_err(|e| format!("HTTP/2 handshake: {e}"))?;
         let conn = tokio::spawn(conn);
-        let mut request = http::Request::post(format!("http://127.0.0.1:{port}{path}"))
-            .header("content-type", content_type)
-            .header("te", "trailers");
-        if let Some(encoding) = encoding {
-            request = request.header("grpc-encoding", encoding);
+        let mut request =
+            http::Request::post(format!("http://127.0.0.1{path}")).header("te", "trailers");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         let request = request
             .body(http_body_util::Full::new(body))
             .expect("request");
-        let response = sender.send_request(request).await.expect("gRPC request");
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| format!("gRPC request: {e}"))?;
         let (parts, body) = response.into_parts();
         let header_status = tonic::Status::from_header_map(&parts.headers);
-        let collected = body.collect().await.expect("read the gRPC response");
+        let collected = body
+            .collect()
+            .await
+            .map_err(|e| format!("read the gRPC response: {e}"))?;
         let trailer_status = collected
             .trailers()
             .and_then(tonic::Status::from_header_map);
@@ -630,11 +675,11 @@ pub(crate) async fn grpc_call(
         };
         drop(sender);
         conn.abort();
-        GrpcReply {
+        Ok(GrpcReply {
             http: parts.status.as_u16(),
             status: header_status.or(trailer_status),
             message,
-        }
+        })
     };
     tokio::time::timeout(Duration::from_secs(30), call)
         .await

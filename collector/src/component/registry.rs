@@ -39,6 +39,8 @@ pub(crate) static EXPORTERS: &[&dyn DynExporter] = &[
 pub(crate) static EXTENSIONS: &[&dyn DynExtension] = &[
     &extensions::health_check::Factory,
     &extensions::file_storage::Factory,
+    &extensions::bearertokenauth::Factory,
+    &extensions::basicauth::Factory,
 ];
 
 /// Connector types.

@@ -148,6 +148,10 @@ impl Config {
                 ));
             }
         }
+        if let Some(tls) = &self.service.telemetry.metrics.tls {
+            tls.check()
+                .map_err(|e| ("service.telemetry.metrics.tls".to_owned(), e.to_string()))?;
+        }
         let refs = Refs::new(self);
         self.check_refs(&self.receivers, &refs)?;
         self.check_refs(&self.processors, &refs)?;

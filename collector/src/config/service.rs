@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::Pipelines;
 use crate::core::ComponentId;
+use crate::net::server_tls::ServerTlsConfig;
 
 /// `service:` — what actually runs.
 #[derive(Debug, Deserialize)]
@@ -71,6 +72,9 @@ pub struct TelemetryMetricsConfig {
     pub address: SocketAddr,
     /// `none` turns self-metrics off; `basic`, `normal` and `detailed` serve them.
     pub level: MetricsLevel,
+    /// Serve the admin listener (`/metrics` and components' routes) over TLS, as the OTLP
+    /// receiver's `tls:` (mutual TLS with `client_ca_file`).
+    pub tls: Option<ServerTlsConfig>,
 }
 
 impl Default for TelemetryMetricsConfig {
@@ -78,6 +82,7 @@ impl Default for TelemetryMetricsConfig {
         TelemetryMetricsConfig {
             address: SocketAddr::from(([127, 0, 0, 1], 8888)),
             level: MetricsLevel::Normal,
+            tls: None,
         }
     }
 }

@@ -1,10 +1,13 @@
-//! Serving HTTP/1 and HTTP/2 (cleartext) on a bound listener, with graceful shutdown; and, in
-//! [`client`], what every outbound connection shares (TLS settings, headers, retry backoff).
+//! Serving HTTP/1 and HTTP/2 (cleartext, or TLS with [`server_tls`]) on a bound listener,
+//! with graceful shutdown; and, in [`client`], what every outbound connection shares (TLS
+//! settings, headers, retry backoff).
 
 pub(crate) mod client;
+pub(crate) mod server_tls;
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,7 +22,11 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use self::server_tls::ServerTls;
 use crate::Error;
+
+/// How long a client may take to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Response bodies served by Lookout.
 pub(crate) type Body = UnsyncBoxBody<Bytes, Infallible>;
@@ -37,12 +44,14 @@ pub(crate) async fn bind(what: &str, endpoint: &str) -> Result<TcpListener, Erro
 }
 
 /// How a listener serves its connections.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct ServeOptions {
     /// Speak only HTTP/2 (gRPC).
     pub http2_only: bool,
     /// HTTP/2 concurrent streams per connection.
     pub max_concurrent_streams: u32,
+    /// Serve TLS (each connection's handshake runs in its own task, bounded by 10 s).
+    pub tls: Option<Arc<ServerTls>>,
 }
 
 impl Default for ServeOptions {
@@ -50,6 +59,7 @@ impl Default for ServeOptions {
         ServeOptions {
             http2_only: false,
             max_concurrent_streams: 100,
+            tls: None,
         }
     }
 }
@@ -84,7 +94,7 @@ where
         };
         let graceful = GracefulShutdown::new();
         loop {
-            let (stream, _peer) = tokio::select! {
+            let (stream, peer) = tokio::select! {
                 () = shutdown.cancelled() => break,
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
@@ -102,10 +112,33 @@ where
                 let fut = handler(req);
                 async move { Ok::<_, Infallible>(fut.await) }
             });
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            let conn = graceful.watch(conn.into_owned());
+            let Some(tls) = &options.tls else {
+                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn.into_owned());
+                tokio::spawn(async move {
+                    if let Err(err) = conn.await {
+                        tracing::debug!(error = %err, "connection ended with an error");
+                    }
+                });
+                continue;
+            };
+            let (tls, builder, watcher) = (Arc::clone(tls), builder.clone(), graceful.watcher());
             tokio::spawn(async move {
-                if let Err(err) = conn.await {
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
+                let stream =
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(err)) => {
+                            tracing::debug!(peer = %peer, error = %err, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(peer = %peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                if let Err(err) = watcher.watch(conn.into_owned()).await {
                     tracing::debug!(error = %err, "connection ended with an error");
                 }
             });

@@ -13,15 +13,21 @@ use super::Telemetry;
 use crate::Error;
 use crate::component::AdminRoutes;
 use crate::component::admin::MAX_BODY;
+use crate::net::server_tls::{ALPN_HTTP, ServerTls, ServerTlsConfig};
 use crate::net::{self, Body, ServeOptions};
 
-/// Binds `address` and serves until `shutdown` fires.
+/// Binds `address` and serves until `shutdown` fires, over TLS when `tls` is given.
 pub(crate) async fn start(
     telemetry: Telemetry,
     routes: AdminRoutes,
     address: SocketAddr,
+    tls: Option<&ServerTlsConfig>,
     shutdown: CancellationToken,
 ) -> Result<(SocketAddr, JoinHandle<()>), Error> {
+    let tls = tls
+        .map(|tls| ServerTls::new(tls, ALPN_HTTP).map(std::sync::Arc::new))
+        .transpose()
+        .map_err(|err| Error::component("service.telemetry.metrics", err.to_string()))?;
     let listener = net::bind("service.telemetry.metrics", &address.to_string()).await?;
     let bound = listener
         .local_addr()
@@ -34,7 +40,10 @@ pub(crate) async fn start(
             async move { answer(req, &telemetry, &routes).await }
         },
         shutdown,
-        ServeOptions::default(),
+        ServeOptions {
+            tls,
+            ..ServeOptions::default()
+        },
     );
     Ok((bound, handle))
 }

@@ -1,5 +1,6 @@
 //! The `tls:` block of every outbound client (the Collector's `configtls.ClientConfig`) and the
-//! one function that turns it into a rustls client configuration.
+//! one function that turns it into a rustls client configuration; also the PEM readers and
+//! [`TlsVersion`] that the server side ([`crate::net::server_tls`]) shares.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::sync::Arc;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use serde::{Deserialize, Deserializer};
 
@@ -46,7 +47,7 @@ pub struct ClientTlsConfig {
 }
 
 /// A TLS protocol version rustls speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 pub enum TlsVersion {
     /// TLS 1.2.
     #[serde(rename = "1.2")]
@@ -123,11 +124,7 @@ pub(crate) fn client_config(
     let mut config = match (&tls.cert_file, &tls.key_file) {
         (Some(cert), Some(key_path)) => {
             let certs = certs(&read("cert_file", cert)?, &origin("cert_file", cert))?;
-            let key = rustls_pemfile::private_key(&mut read("key_file", key_path)?.as_slice())
-                .map_err(|err| pem_error("key_file", key_path, err.to_string()))?
-                .ok_or_else(|| {
-                    pem_error("key_file", key_path, "no PEM private key found".into())
-                })?;
+            let key = private_key(key_path)?;
             builder
                 .with_client_auth_cert(certs, key)
                 .map_err(|err| TlsError::Setup(format!("client certificate: {err}")))?
@@ -163,7 +160,15 @@ fn root_store(tls: &ClientTlsConfig) -> Result<RootCertStore, TlsError> {
     Ok(roots)
 }
 
-fn origin(key: &str, path: &Path) -> String {
+/// The private key in the PEM file `path` (the `key_file` of a client or a server).
+pub(crate) fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    rustls_pemfile::private_key(&mut read("key_file", path)?.as_slice())
+        .map_err(|err| pem_error("key_file", path, err.to_string()))?
+        .ok_or_else(|| pem_error("key_file", path, "no PEM private key found".into()))
+}
+
+/// `tls.<key> <path>`, naming a file in errors.
+pub(crate) fn origin(key: &str, path: &Path) -> String {
     format!("tls.{key} {}", path.display())
 }
 
@@ -174,7 +179,8 @@ fn pem_error(key: &str, path: &Path, reason: String) -> TlsError {
     }
 }
 
-fn read(key: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
+/// The bytes of the file `path`, configured as `tls.<key>`.
+pub(crate) fn read(key: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(|source| TlsError::Read {
         key,
         path: path.to_owned(),
@@ -184,7 +190,7 @@ fn read(key: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
 
 /// The certificates of a PEM bundle; none at all is an error, since an empty trust list or
 /// certificate chain can only be a wrong file.
-fn certs(pem: &[u8], origin: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub(crate) fn certs(pem: &[u8], origin: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let certs = rustls_pemfile::certs(&mut &pem[..])
         .collect::<Result<Vec<_>, _>>()
         .map_err(|err| TlsError::Pem {
@@ -312,4 +318,4 @@ impl ServerCertVerifier for NoVerify {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

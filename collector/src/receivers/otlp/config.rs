@@ -3,6 +3,8 @@
 use serde::Deserialize;
 
 use crate::config::shared::size;
+use crate::extensions::auth::AuthConfig;
+use crate::net::server_tls::ServerTlsConfig;
 
 /// The OTLP receiver. At least one protocol must be listed; an empty protocol body
 /// (`grpc:`) means its defaults.
@@ -37,6 +39,10 @@ pub(crate) struct GrpcServerConfig {
     pub max_concurrent_streams: u32,
     /// Only `tcp` is supported.
     pub transport: Transport,
+    /// Serve TLS (mutual TLS with `client_ca_file`).
+    pub tls: Option<ServerTlsConfig>,
+    /// Authenticate every call with an authenticator extension.
+    pub auth: Option<AuthConfig>,
 }
 
 impl Default for GrpcServerConfig {
@@ -46,6 +52,8 @@ impl Default for GrpcServerConfig {
             max_recv_msg_size_mib: 4,
             max_concurrent_streams: 100,
             transport: Transport::Tcp,
+            tls: None,
+            auth: None,
         }
     }
 }
@@ -74,6 +82,10 @@ pub(crate) struct HttpServerConfig {
     pub metrics_url_path: String,
     /// Path for logs (default `/v1/logs`).
     pub logs_url_path: String,
+    /// Serve TLS (mutual TLS with `client_ca_file`).
+    pub tls: Option<ServerTlsConfig>,
+    /// Authenticate every request with an authenticator extension.
+    pub auth: Option<AuthConfig>,
 }
 
 impl Default for HttpServerConfig {
@@ -84,6 +96,8 @@ impl Default for HttpServerConfig {
             traces_url_path: "/v1/traces".into(),
             metrics_url_path: "/v1/metrics".into(),
             logs_url_path: "/v1/logs".into(),
+            tls: None,
+            auth: None,
         }
     }
 }
@@ -98,10 +112,16 @@ impl crate::component::Validate for OtlpReceiverConfig {
         if let Some(grpc) = &self.protocols.grpc {
             crate::net::check_endpoint(&grpc.endpoint)
                 .map_err(|e| format!("protocols.grpc: {e}"))?;
+            if let Some(tls) = &grpc.tls {
+                tls.check().map_err(|e| format!("protocols.grpc: {e}"))?;
+            }
         }
         if let Some(http) = &self.protocols.http {
             crate::net::check_endpoint(&http.endpoint)
                 .map_err(|e| format!("protocols.http: {e}"))?;
+            if let Some(tls) = &http.tls {
+                tls.check().map_err(|e| format!("protocols.http: {e}"))?;
+            }
         }
         Ok(())
     }

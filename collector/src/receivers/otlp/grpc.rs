@@ -17,11 +17,13 @@ use tokio::task::JoinHandle;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use super::Guard;
 use super::body::{self, Announced, ReadError};
 use super::config::GrpcServerConfig;
 use super::ingest::{Ingest, IngestError};
 use crate::compression::{self, Codec, DecompressError};
 use crate::core::{OverBudget, Signal};
+use crate::extensions::auth::ServerAuthenticator;
 use crate::net::{self, Body, ServeOptions};
 use crate::receivers::ReceiverContext;
 
@@ -35,29 +37,40 @@ const RETRY_DELAY: Duration = Duration::from_secs(1);
 struct State {
     ingest: Ingest,
     max_message: usize,
+    auth: Option<Arc<ServerAuthenticator>>,
 }
 
 pub(super) fn serve(
     listener: TcpListener,
     config: &GrpcServerConfig,
     ctx: &ReceiverContext,
+    guard: Guard,
 ) -> JoinHandle<()> {
+    let options = guard.options(ServeOptions {
+        http2_only: true,
+        max_concurrent_streams: config.max_concurrent_streams,
+        tls: None,
+    });
     let state = Arc::new(State {
         ingest: Ingest::new(ctx, "grpc"),
         max_message: usize::try_from(config.max_recv_msg_size_mib << 20).unwrap_or(usize::MAX),
+        auth: guard.auth,
     });
     net::serve(
         listener,
         move |req| handle(Arc::clone(&state), req),
         ctx.shutdown.clone(),
-        ServeOptions {
-            http2_only: true,
-            max_concurrent_streams: config.max_concurrent_streams,
-        },
+        options,
     )
 }
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
+    // Before anything else, the body above all: an unauthenticated client costs no memory.
+    if let Some(auth) = &state.auth
+        && let Err(denied) = auth.authenticate(req.headers()).await
+    {
+        return Status::unauthenticated(denied.to_string()).into_http();
+    }
     let signal = signal_of(req.uri().path());
     match export(&state, req).await {
         Ok(response) => response,

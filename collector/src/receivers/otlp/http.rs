@@ -10,11 +10,13 @@ use prost::Message;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use super::Guard;
 use super::body::{self, Announced, ReadError};
 use super::config::HttpServerConfig;
 use super::ingest::{Ingest, IngestError};
 use crate::compression::{self, Codec, DecompressError};
 use crate::core::{OverBudget, Signal};
+use crate::extensions::auth::ServerAuthenticator;
 use crate::net::{self, Body, ServeOptions};
 use crate::receivers::ReceiverContext;
 
@@ -25,6 +27,7 @@ struct State {
     ingest: Ingest,
     max_body: usize,
     paths: [String; 3],
+    auth: Option<Arc<ServerAuthenticator>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -46,7 +49,9 @@ pub(super) fn serve(
     listener: TcpListener,
     config: &HttpServerConfig,
     ctx: &ReceiverContext,
+    guard: Guard,
 ) -> JoinHandle<()> {
+    let options = guard.options(ServeOptions::default());
     let state = Arc::new(State {
         ingest: Ingest::new(ctx, "http"),
         max_body: usize::try_from(config.max_request_body_size).unwrap_or(usize::MAX),
@@ -55,16 +60,27 @@ pub(super) fn serve(
             config.metrics_url_path.clone(),
             config.logs_url_path.clone(),
         ],
+        auth: guard.auth,
     });
     net::serve(
         listener,
         move |req| handle(Arc::clone(&state), req),
         ctx.shutdown.clone(),
-        ServeOptions::default(),
+        options,
     )
 }
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
+    // Before anything else, the body above all: an unauthenticated client costs no memory.
+    if let Some(auth) = &state.auth
+        && let Err(denied) = auth.authenticate(req.headers()).await
+    {
+        let mut response = text(StatusCode::UNAUTHORIZED, denied.to_string());
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, auth.challenge());
+        return response;
+    }
     let signal = signal_of(&state, req.uri().path());
     let response = export(&state, req).await;
     if response.status() == StatusCode::SERVICE_UNAVAILABLE

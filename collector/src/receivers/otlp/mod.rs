@@ -11,6 +11,8 @@ mod http;
 mod ingest;
 mod salvage;
 
+use std::sync::Arc;
+
 use tokio::task::JoinHandle;
 
 pub(crate) use config::OtlpReceiverConfig;
@@ -18,25 +20,78 @@ pub(crate) use factory::Factory;
 
 use super::ReceiverContext;
 use crate::Error;
-use crate::net;
+use crate::component::Host;
+use crate::extensions::auth::{AuthConfig, ServerAuthenticator};
+use crate::net::server_tls::{ALPN_GRPC, ALPN_HTTP, ServerTls, ServerTlsConfig};
+use crate::net::{self, ServeOptions};
 
 /// Binds the configured listeners and serves them until the context's shutdown fires.
 pub(crate) async fn start(
     config: &OtlpReceiverConfig,
     ctx: ReceiverContext,
+    host: &Host,
 ) -> Result<Vec<JoinHandle<()>>, Error> {
     let mut tasks = Vec::new();
     if let Some(grpc) = &config.protocols.grpc {
         let what = format!("receivers.{}.protocols.grpc", ctx.id);
+        let guard = Guard::new(
+            &what,
+            grpc.tls.as_ref(),
+            ALPN_GRPC,
+            grpc.auth.as_ref(),
+            host,
+        )?;
         let listener = net::bind(&what, &grpc.endpoint).await?;
-        tracing::info!(receiver = %ctx.id, endpoint = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "OTLP/gRPC listening");
-        tasks.push(grpc::serve(listener, grpc, &ctx));
+        tracing::info!(receiver = %ctx.id, endpoint = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), tls = guard.tls.is_some(), "OTLP/gRPC listening");
+        tasks.push(grpc::serve(listener, grpc, &ctx, guard));
     }
     if let Some(http) = &config.protocols.http {
         let what = format!("receivers.{}.protocols.http", ctx.id);
+        let guard = Guard::new(
+            &what,
+            http.tls.as_ref(),
+            ALPN_HTTP,
+            http.auth.as_ref(),
+            host,
+        )?;
         let listener = net::bind(&what, &http.endpoint).await?;
-        tracing::info!(receiver = %ctx.id, endpoint = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "OTLP/HTTP listening");
-        tasks.push(http::serve(listener, http, &ctx));
+        tracing::info!(receiver = %ctx.id, endpoint = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), tls = guard.tls.is_some(), "OTLP/HTTP listening");
+        tasks.push(http::serve(listener, http, &ctx, guard));
     }
     Ok(tasks)
+}
+
+/// What stands between a client and a protocol's handler: TLS on the connection, an
+/// authenticator on each request.
+pub(super) struct Guard {
+    tls: Option<Arc<ServerTls>>,
+    auth: Option<Arc<ServerAuthenticator>>,
+}
+
+impl Guard {
+    fn new(
+        what: &str,
+        tls: Option<&ServerTlsConfig>,
+        alpn: &[&[u8]],
+        auth: Option<&AuthConfig>,
+        host: &Host,
+    ) -> Result<Guard, Error> {
+        let tls = tls
+            .map(|tls| ServerTls::new(tls, alpn).map(Arc::new))
+            .transpose()
+            .map_err(|err| Error::component(what, err.to_string()))?;
+        let auth = auth
+            .map(|auth| auth.lookup(host))
+            .transpose()
+            .map_err(|m| Error::component(what, m))?;
+        Ok(Guard { tls, auth })
+    }
+
+    /// Serving options with this guard's TLS.
+    fn options(&self, options: ServeOptions) -> ServeOptions {
+        ServeOptions {
+            tls: self.tls.clone(),
+            ..options
+        }
+    }
 }

@@ -35,8 +35,8 @@ fn server(versions: &[&'static rustls::SupportedProtocolVersion]) -> ServerConfi
         .unwrap()
 }
 
-/// Moves everything `from` has to send into `to`.
-fn pump(from: &mut Connection, to: &mut Connection) -> Result<(), rustls::Error> {
+/// Moves everything `from` has to send into `to` (also for the server side's tests).
+pub(crate) fn pump(from: &mut Connection, to: &mut Connection) -> Result<(), rustls::Error> {
     let mut wire = Vec::new();
     while from.wants_write() {
         from.write_tls(&mut wire).unwrap();
