@@ -17,9 +17,10 @@
 //! room comes back as series expire.
 
 mod factory;
-mod naming;
-mod render;
-mod store;
+pub(crate) mod labels;
+pub(crate) mod naming;
+pub(crate) mod render;
+pub(crate) mod store;
 #[cfg(test)]
 mod tests;
 

@@ -86,7 +86,8 @@ fn sample(out: &mut String, name: &str, labels: &Labels, extra: Option<(&str, &s
     out.push('\n');
 }
 
-fn bound(v: f64) -> String {
+/// A bucket bound or quantile as an `le`/`quantile` label value.
+pub(crate) fn bound(v: f64) -> String {
     let mut s = String::new();
     number(&mut s, v);
     s

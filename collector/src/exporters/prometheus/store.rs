@@ -8,29 +8,15 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use lookout_proto::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
-use lookout_proto::otlp::common::v1::{AnyValue, KeyValue, any_value};
+use lookout_proto::otlp::common::v1::KeyValue;
 use lookout_proto::otlp::metrics::v1::{
     AggregationTemporality, DataPointFlags, HistogramDataPoint, NumberDataPoint, metric::Data,
     number_data_point,
 };
 
+use super::labels::{self, Pending};
+pub(crate) use super::labels::{Labels, Naming};
 use super::naming::{self, Kind};
-
-/// Sorted label pairs of one series.
-pub(crate) type Labels = Vec<(String, String)>;
-
-/// How the store names and labels what it receives.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Naming {
-    /// Prefix of every metric name.
-    pub namespace: String,
-    /// Labels added to every series, `target_info` included.
-    pub const_labels: Labels,
-    /// Every resource attribute as a label too (not only `job` and `instance`).
-    pub resource_labels: bool,
-    /// Unit and type suffixes (`_seconds`, `_total`).
-    pub suffixes: bool,
-}
 
 /// One series' value.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,102 +99,8 @@ impl Default for Store {
     }
 }
 
-fn text(value: Option<&AnyValue>) -> String {
-    match value.and_then(|v| v.value.as_ref()) {
-        Some(any_value::Value::StringValue(s)) => s.clone(),
-        Some(any_value::Value::BoolValue(b)) => b.to_string(),
-        Some(any_value::Value::IntValue(i)) => i.to_string(),
-        Some(any_value::Value::DoubleValue(d)) => d.to_string(),
-        Some(any_value::Value::BytesValue(b)) => {
-            b.iter().map(|x| format!("{x:02x}")).collect::<String>()
-        }
-        // JSON, as the Collector renders composite attributes.
-        Some(any_value::Value::ArrayValue(_) | any_value::Value::KvlistValue(_)) => {
-            value.map_or_else(String::new, |v| json(v).to_string())
-        }
-        // A string-table index (profiles only): no text to show here.
-        Some(any_value::Value::StringValueStrindex(_)) | None => String::new(),
-    }
-}
-
-fn json(value: &AnyValue) -> serde_json::Value {
-    use serde_json::Value as J;
-    match &value.value {
-        Some(any_value::Value::StringValue(s)) => J::String(s.clone()),
-        Some(any_value::Value::BoolValue(b)) => J::Bool(*b),
-        Some(any_value::Value::IntValue(i)) => J::from(*i),
-        Some(any_value::Value::DoubleValue(d)) => J::from(*d),
-        Some(any_value::Value::BytesValue(b)) => {
-            J::String(b.iter().map(|x| format!("{x:02x}")).collect())
-        }
-        Some(any_value::Value::ArrayValue(a)) => J::Array(a.values.iter().map(json).collect()),
-        Some(any_value::Value::KvlistValue(kv)) => J::Object(
-            kv.values
-                .iter()
-                .map(|kv| (kv.key.clone(), kv.value.as_ref().map_or(J::Null, json)))
-                .collect(),
-        ),
-        Some(any_value::Value::StringValueStrindex(_)) | None => J::Null,
-    }
-}
-
-/// Adds `attributes` to `labels` under their Prometheus names; keys that collide once
-/// sanitised get their values joined by `;` in key order, as the Collector does.
-fn add_attributes(labels: &mut BTreeMap<String, Vec<(String, String)>>, attributes: &[KeyValue]) {
-    for kv in attributes {
-        if let Some(name) = naming::label_name(&kv.key) {
-            labels
-                .entry(name)
-                .or_default()
-                .push((kv.key.clone(), text(kv.value.as_ref())));
-        }
-    }
-}
-
-fn finish(labels: BTreeMap<String, Vec<(String, String)>>) -> Labels {
-    labels
-        .into_iter()
-        .map(|(name, mut values)| {
-            values.sort();
-            let joined: Vec<String> = values.into_iter().map(|(_, v)| v).collect();
-            (name, joined.join(";"))
-        })
-        .collect()
-}
-
-fn attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a AnyValue> {
-    attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref())
-}
-
-/// `job` and `instance` from a resource, as the specification derives them.
-fn job_instance(resource: &[KeyValue]) -> Labels {
-    let mut out = Vec::new();
-    let name = attr(resource, "service.name").map(|v| text(Some(v)));
-    let namespace = attr(resource, "service.namespace").map(|v| text(Some(v)));
-    let job = match (namespace, name) {
-        (Some(ns), Some(name)) if !ns.is_empty() => Some(format!("{ns}/{name}")),
-        (_, name) => name,
-    };
-    if let Some(job) = job {
-        out.push(("job".to_string(), job));
-    }
-    if let Some(instance) = attr(resource, "service.instance.id") {
-        out.push(("instance".to_string(), text(Some(instance))));
-    }
-    out
-}
-
-fn is_identity(key: &str) -> bool {
-    matches!(
-        key,
-        "service.name" | "service.namespace" | "service.instance.id"
-    )
-}
-
-fn number(point: &NumberDataPoint) -> f64 {
+/// A number point's value as a float (integers converted).
+pub(crate) fn number(point: &NumberDataPoint) -> f64 {
     match point.value {
         Some(number_data_point::Value::AsDouble(d)) => d,
         #[allow(clippy::cast_precision_loss)]
@@ -217,7 +109,8 @@ fn number(point: &NumberDataPoint) -> f64 {
     }
 }
 
-fn no_value(flags: u32) -> bool {
+/// Whether a point's flags say the series ended (no recorded value).
+pub(crate) fn no_value(flags: u32) -> bool {
     flags & (DataPointFlags::NoRecordedValueMask as u32) != 0
 }
 
@@ -263,30 +156,7 @@ impl Store {
         let mut dropped = Dropped::default();
         for rm in &request.resource_metrics {
             let resource: &[KeyValue] = rm.resource.as_ref().map_or(&[], |r| &r.attributes);
-            let identity = job_instance(resource);
-            let mut target: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-            add_attributes(
-                &mut target,
-                &resource
-                    .iter()
-                    .filter(|kv| !is_identity(&kv.key))
-                    .cloned()
-                    .collect::<Vec<_>>(),
-            );
-            let mut target = finish(target);
-            // A resource with nothing but its identity needs no `target_info`, as in the
-            // Collector.
-            if !target.is_empty() {
-                // Identity and constant labels win over a resource attribute of the same
-                // sanitised name, as on every other series.
-                let extra: Vec<(String, String)> = identity
-                    .iter()
-                    .chain(&naming.const_labels)
-                    .cloned()
-                    .collect();
-                target.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
-                target.extend(extra);
-                target.sort();
+            if let Some(target) = labels::target_info(resource, &naming.const_labels) {
                 if let Some(seen) = self.targets.get_mut(&target) {
                     *seen = now;
                 } else if self.series < self.max_series {
@@ -297,27 +167,7 @@ impl Store {
                 }
             }
             for sm in &rm.scope_metrics {
-                let mut base: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
-                if naming.resource_labels {
-                    add_attributes(&mut base, resource);
-                }
-                if let Some(scope) = &sm.scope {
-                    if !scope.name.is_empty() {
-                        base.insert(
-                            "otel_scope_name".into(),
-                            vec![(String::new(), scope.name.clone())],
-                        );
-                    }
-                    if !scope.version.is_empty() {
-                        base.insert(
-                            "otel_scope_version".into(),
-                            vec![(String::new(), scope.version.clone())],
-                        );
-                    }
-                }
-                for (name, value) in identity.iter().chain(&naming.const_labels) {
-                    base.insert(name.clone(), vec![(String::new(), value.clone())]);
-                }
+                let base = labels::scope_labels(resource, sm.scope.as_ref(), naming);
                 for metric in &sm.metrics {
                     self.metric(metric, &base, naming, now, &mut dropped);
                 }
@@ -330,16 +180,12 @@ impl Store {
     fn metric(
         &mut self,
         metric: &lookout_proto::otlp::metrics::v1::Metric,
-        base: &BTreeMap<String, Vec<(String, String)>>,
+        base: &Pending,
         naming: &Naming,
         now: Instant,
         dropped: &mut Dropped,
     ) {
-        let labels = |attributes: &[KeyValue]| {
-            let mut all = base.clone();
-            add_attributes(&mut all, attributes);
-            finish(all)
-        };
+        let labels = |attributes: &[KeyValue]| labels::point_labels(base, attributes);
         let cumulative = AggregationTemporality::Cumulative as i32;
         let delta = AggregationTemporality::Delta as i32;
         let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
