@@ -31,6 +31,7 @@ pub(crate) static EXPORTERS: &[&dyn DynExporter] = &[
     &exporters::file::Factory,
     &exporters::debug::Factory,
     &exporters::prometheus::Factory,
+    &exporters::prometheusremotewrite::Factory,
     #[cfg(test)]
     &super::test_components::memory_exporter::Factory,
 ];

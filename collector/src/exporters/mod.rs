@@ -9,6 +9,7 @@ pub(crate) mod otlphttp;
 mod partial_success;
 pub(crate) mod persistent_queue;
 pub(crate) mod prometheus;
+pub(crate) mod prometheusremotewrite;
 pub(crate) mod queue;
 #[cfg(test)]
 mod tls_tests;
