@@ -12,159 +12,13 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::prometheus::{self, LIMIT, Prometheus};
 use support::{Lookout, free_port, http_client, otlp_receiver, run_send_py, service};
 
-/// How long Prometheus may take to show what was sent.
-const LIMIT: Duration = Duration::from_secs(60);
 /// `metric_expiration` of the OpenMetrics exporter.
 const EXPIRATION: &str = "15s";
-
-/// A running Prometheus, killed (by its PID) when dropped, also when a test panics.
-struct Prometheus {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Prometheus {
-    /// Writes a config scraping `targets` (job name, port) every second with `honor_labels`
-    /// (the exporter's `job`/`instance` are the sending service's, as the Collector's docs
-    /// advise), starts Prometheus on a free port and waits until it is ready.
-    async fn start(targets: &[(&str, u16)]) -> Prometheus {
-        let mut last = String::new();
-        for _ in 0..3 {
-            match Prometheus::try_start(targets).await {
-                Ok(prometheus) => return prometheus,
-                Err(log) => last = log,
-            }
-        }
-        panic!("prometheus did not start:\n{last}");
-    }
-
-    async fn try_start(targets: &[(&str, u16)]) -> Result<Prometheus, String> {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let scrapes: String = targets
-            .iter()
-            .map(|(job, port)| {
-                format!(
-                    "  - job_name: {job}\n    honor_labels: true\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
-                )
-            })
-            .collect();
-        let config = format!(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nscrape_configs:\n{scrapes}"
-        );
-        let config_path = dir.path().join("prometheus.yml");
-        std::fs::write(&config_path, config).expect("write prometheus.yml");
-        let log = std::fs::File::create(dir.path().join("prometheus.log")).expect("log file");
-        let port = free_port();
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn prometheus");
-        let mut prometheus = Prometheus { child, port, dir };
-        let client = http_client();
-        let url = format!("http://127.0.0.1:{port}/-/ready");
-        let started = Instant::now();
-        loop {
-            if let Some(status) = prometheus.child.try_wait().expect("poll prometheus") {
-                return Err(format!("exited with {status}:\n{}", prometheus.logs()));
-            }
-            if let Ok(response) = client.get(&url).send().await
-                && response.status() == reqwest::StatusCode::OK
-            {
-                return Ok(prometheus);
-            }
-            if started.elapsed() > LIMIT {
-                return Err(format!("not ready after {LIMIT:?}:\n{}", prometheus.logs()));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
-    }
-
-    /// `GET /api/v1/query?query=...`: every series of the instant vector with its value.
-    async fn query(&self, promql: &str) -> Vec<(BTreeMap<String, String>, f64)> {
-        let url = format!("http://127.0.0.1:{}/api/v1/query", self.port);
-        let response = http_client()
-            .get(&url)
-            .query(&[("query", promql)])
-            .send()
-            .await
-            .unwrap_or_else(|err| panic!("GET {url}?query={promql}: {err}"));
-        let body: serde_json::Value = response.json().await.expect("query answer is JSON");
-        assert_eq!(body["status"], "success", "query {promql}: {body}");
-        body["data"]["result"]
-            .as_array()
-            .unwrap_or_else(|| panic!("query {promql}: no result list in {body}"))
-            .iter()
-            .map(|series| {
-                let labels = series["metric"]
-                    .as_object()
-                    .expect("metric labels")
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect();
-                let value = series["value"][1]
-                    .as_str()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or_else(|| panic!("query {promql}: bad value in {series}"));
-                (labels, value)
-            })
-            .collect()
-    }
-
-    /// Polls `promql` (bounded by [`LIMIT`]) until it returns exactly `want` series, and
-    /// returns them.
-    async fn wait_for(&self, promql: &str, want: usize) -> Vec<(BTreeMap<String, String>, f64)> {
-        let started = Instant::now();
-        loop {
-            let result = self.query(promql).await;
-            if result.len() == want {
-                return result;
-            }
-            assert!(
-                started.elapsed() < LIMIT,
-                "{promql}: {} series after {LIMIT:?}, want {want}: {result:?}\nprometheus log:\n{}",
-                result.len(),
-                self.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Whether the `prometheus` binary can be run.
-fn prometheus_installed() -> bool {
-    Command::new("prometheus")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 /// The labels every series from `send.py` has, plus `more`.
 fn labels(format: &str, more: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -227,7 +81,7 @@ async fn scrape(port: u16, accept: &str) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_what_the_python_sdk_sent() {
-    if !prometheus_installed() {
+    if !prometheus::installed() {
         assert!(
             std::env::var_os("CI").is_none(),
             "the `prometheus` binary is missing; CI must install it (`.ci/run` does: apt-get install -y prometheus)"
@@ -240,7 +94,7 @@ async fn prometheus_scrapes_what_the_python_sdk_sent() {
     let (text_port, om_port) = (free_port(), free_port());
     let lookout = Lookout::start(|p| config(p, text_port, om_port)).await;
     let prometheus =
-        Prometheus::start(&[("lookout-text", text_port), ("lookout-om", om_port)]).await;
+        Prometheus::start(&[("lookout-text", text_port), ("lookout-om", om_port)], &[]).await;
 
     let endpoint = format!("127.0.0.1:{}", lookout.ports.grpc);
     let emitted = run_send_py("grpc", &endpoint, "metrics", &lookout, &[]).await;

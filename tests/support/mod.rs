@@ -1,12 +1,14 @@
 //! Shared helpers for the whole-process integration tests: free ports, a guard around a running
 //! `lookout` process, a `/metrics` scraper, the real Python peers, and an in-process OTLP/gRPC
-//! test sink ([`sink`]) with converters from what it received to comparable JSON ([`normalize`]).
+//! test sink ([`sink`]) with converters from what it received to comparable JSON ([`normalize`]),
+//! and Debian's Prometheus as a peer ([`prometheus`]).
 //!
 //! Every process started here is killed when its guard drops, and every wait is bounded.
 
 #![allow(dead_code)]
 
 pub(crate) mod normalize;
+pub(crate) mod prometheus;
 pub(crate) mod sink;
 
 use std::net::TcpListener;
