@@ -27,8 +27,9 @@ const KEY: &str = concat!(
     "/src/receivers/httpcheck/testdata/key.pem"
 );
 
-/// A TLS server answering every gRPC call OK and every HTTP POST 200, counting request bytes.
-async fn tls_server(received: Arc<AtomicUsize>) -> u16 {
+/// A TLS server answering every gRPC call OK and every HTTP POST 200, counting request bytes
+/// (the remote-write exporter's tests use it too).
+pub(super) async fn tls_server(received: Arc<AtomicUsize>) -> u16 {
     let certs = rustls_pemfile::certs(&mut std::fs::read(CERT).unwrap().as_slice())
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
@@ -106,7 +107,7 @@ fn batch() -> Batch {
     Batch::new(Signal::Traces, Bytes::from_static(b""), 0)
 }
 
-fn trusted() -> ClientTlsConfig {
+pub(super) fn trusted() -> ClientTlsConfig {
     ClientTlsConfig {
         ca_file: Some(CERT.into()),
         ..Default::default()

@@ -718,3 +718,40 @@ async fn server_errors_and_429_are_retryable_other_4xx_permanent() {
     let (down, _) = build(&config);
     assert!(down.export(&b).await.unwrap_err().is_retryable());
 }
+
+#[tokio::test]
+async fn speaks_tls_with_a_configured_ca_and_refuses_an_untrusted_certificate() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use crate::exporters::tls_tests::{tls_server, trusted};
+
+    let received = Arc::new(AtomicUsize::new(0));
+    let port = tls_server(Arc::clone(&received)).await;
+    let req = request(vec![metric(
+        "g",
+        "",
+        Data::Gauge(Gauge {
+            data_points: vec![point(vec![], 1.0, at(0))],
+        }),
+    )]);
+    let config = PrometheusRemoteWriteConfig {
+        endpoint: format!("https://localhost:{port}/api/v1/write"),
+        tls: trusted(),
+        ..Default::default()
+    };
+    let (exporter, _) = build(&config);
+    exporter.export(&batch(&req)).await.unwrap();
+    assert!(
+        received.load(Ordering::SeqCst) > 0,
+        "a body arrived over TLS"
+    );
+    // The web PKI roots do not include the self-signed test certificate: retryable, as any
+    // connection failure.
+    let config = PrometheusRemoteWriteConfig {
+        endpoint: format!("https://localhost:{port}/api/v1/write"),
+        ..Default::default()
+    };
+    let (untrusted, _) = build(&config);
+    let err = untrusted.export(&batch(&req)).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+}
