@@ -39,7 +39,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn is_error(i: u64) -> bool {
-    i % EVERY == 0
+    i.is_multiple_of(EVERY)
 }
 
 fn has_error_log(i: u64) -> bool {
