@@ -14,6 +14,7 @@
 #                        (sample_during.txt), its decisions after it (correlate.txt); spans per
 #                        CPU-s count the spans it processed (accepted), and lost excludes the
 #                        spans it dropped by decision)
+#   SAMPLE_SETTINGS []   extra correlate settings for lookout-sample, e.g. "max_held_bytes: 1073741824"
 #   BATCH [512]          spans per loadgen request
 #   CONCURRENCY [4]      loadgen requests in flight
 #   FRESH_IDS [0]        1 = every request gets trace ids never sent before (loadgen
@@ -165,7 +166,7 @@ run_one() {
       if [[ $target == lookout-sample ]]; then
         processors="[correlate, batch]"
         # Sample mode with its defaults (quiet_period 1s, max_wait 30s, normal_percent 10).
-        correlate="  correlate: { mode: sample, num_traces: 100000 }"
+        correlate="  correlate: { mode: sample, num_traces: 100000${SAMPLE_SETTINGS:+, $SAMPLE_SETTINGS} }"
       fi
       if [[ $target == lookout-correlate ]]; then
         processors="[correlate, batch]"
