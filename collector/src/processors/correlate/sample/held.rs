@@ -265,7 +265,7 @@ impl Held {
     /// is `quiet` old, those first seen `max_wait` ago, then, while the rest is over
     /// `max_bytes`, the oldest others.
     pub(crate) fn due(
-        &self,
+        &mut self,
         now: Instant,
         quiet: Duration,
         max_wait: Duration,
@@ -285,7 +285,8 @@ impl Held {
             freed += t.bytes;
             out.push((*id, Due::MaxWait));
         }
-        for id in self.by_activity.values() {
+        let mut rootless = Vec::new();
+        for (seq, id) in &self.by_activity {
             let Some(t) = self.traces.get(id) else {
                 continue;
             };
@@ -293,9 +294,19 @@ impl Held {
             if now.saturating_duration_since(last) < quiet {
                 break;
             }
-            if t.root_at.is_some() && chosen.insert(*id) {
+            if t.root_at.is_none() {
+                rootless.push((*seq, *id));
+            } else if chosen.insert(*id) {
                 freed += t.bytes;
                 out.push((*id, Due::Quiet));
+            }
+        }
+        // A quiet trace without its root waits for its next span (which puts it back in the
+        // activity index) or for max_wait: later looks need not walk over it again.
+        for (seq, id) in rootless {
+            self.by_activity.remove(&seq);
+            if let Some(t) = self.traces.get_mut(&id) {
+                t.activity_seq = None;
             }
         }
         for id in self.by_first.values() {
@@ -372,6 +383,23 @@ mod tests {
         assert_eq!(trace.signs.root_duration, Some(5));
         assert_eq!(held.bytes(), 0);
         assert_eq!(held.len(), 0);
+    }
+
+    #[test]
+    fn a_quiet_rootless_trace_is_looked_at_again_only_when_a_span_comes() {
+        let t0 = Instant::now();
+        let mut held = Held::default();
+        held.add_span([1; 16], &item(b"child"), &span(false, false), t0);
+        assert!(held.due(t0 + QUIET, QUIET, WAIT, usize::MAX).is_empty());
+        assert!(held.by_activity.is_empty());
+        held.add_span([1; 16], &item(b"root"), &span(true, false), t0 + 2 * QUIET);
+        assert_eq!(held.by_activity.len(), 1);
+        assert_eq!(
+            held.due(t0 + 3 * QUIET, QUIET, WAIT, usize::MAX),
+            vec![([1; 16], Due::Quiet)]
+        );
+        held.take(&[1; 16]);
+        assert!(held.by_activity.is_empty() && held.by_first.is_empty());
     }
 
     #[test]
