@@ -1244,3 +1244,47 @@ fn sample_testdata_loads_and_bad_settings_are_refused() {
     let text = text.replace("mode: sample", "mode: tail");
     assert!(crate::config::Config::parse("x.yaml", &text).is_err());
 }
+
+#[test]
+fn sample_late_items_follow_remembered_decisions_and_forgotten_ones_are_held_again() {
+    let telemetry = Telemetry::new();
+    let config = CorrelateConfig {
+        decision_cache: 1,
+        ..sample_config(100.0)
+    };
+    let mut sampler = super::sample::Sampler::new(&config, &telemetry, "correlate");
+    let t0 = tokio::time::Instant::now();
+    let root = |n| traces("pay", vec![], vec![span(n, 1, 0, "root")]);
+    assert_eq!(sampler.accept(Signal::Traces, &root(1), t0).unwrap(), None);
+    sampler.decide(t0 + Duration::from_secs(1));
+    assert_eq!(sampler.accept(Signal::Traces, &root(2), t0).unwrap(), None);
+    sampler.decide(t0 + Duration::from_secs(2));
+    let m = |s: &str| metric_value(&telemetry, &format!("lookout_correlate_sample_{s}"));
+    assert_eq!(m("cache_evictions_total{processor=\"correlate\"}"), 1.0);
+    assert_eq!(m("held_traces{processor=\"correlate\"}"), 0.0);
+
+    // Trace 2's decision is remembered: its late log goes on at once.
+    let late_log = logs(vec![], vec![record(Some(2), Some(1), "late")]);
+    let (payload, items) = sampler
+        .accept(Signal::Logs, &late_log, t0 + Duration::from_secs(3))
+        .unwrap()
+        .unwrap();
+    assert_eq!(items, 1);
+    assert_eq!(
+        decode_logs(&payload).resource_logs[0].scope_logs[0].log_records[0].trace_id,
+        tid(2)
+    );
+    // Trace 1's was forgotten: its late span is held as a new trace.
+    let late_span = traces("pay", vec![], vec![span(1, 2, 1, "late")]);
+    assert_eq!(
+        sampler
+            .accept(Signal::Traces, &late_span, t0 + Duration::from_secs(3))
+            .unwrap(),
+        None
+    );
+    assert_eq!(m("held_traces{processor=\"correlate\"}"), 1.0);
+    assert_eq!(
+        m("late_items_total{processor=\"correlate\",item=\"log_records\",decision=\"kept\"}"),
+        1.0
+    );
+}
