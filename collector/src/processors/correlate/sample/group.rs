@@ -127,6 +127,10 @@ fn is_anomaly(kv: &[u8]) -> bool {
     let mut r = FieldReader::new(kv);
     while let Ok(Some(f)) = r.next_field() {
         match (f.number, f.value) {
+            // The key comes first in every encoder: most attributes end here.
+            (1, WireValue::Len(k)) if k != lookout_anomaly::ATTR_ANOMALY.as_bytes() => {
+                return false;
+            }
             (1, WireValue::Len(k)) => key = k,
             (2, WireValue::Len(v)) => {
                 // AnyValue.bool_value is field 2.
