@@ -6,6 +6,8 @@
 //! is a *header*, copied as encoded; an item is copied as encoded too, so what leaves is what
 //! came in, regrouped.
 
+use std::sync::Arc;
+
 use lookout_proto::wire::WireError;
 use lookout_proto::wire::reader::{FieldReader, WireValue};
 use prost::encoding::{WireType, encode_key, encode_varint};
@@ -15,10 +17,11 @@ use super::super::window::{SpanId, TraceId, span_id, trace_id};
 /// One span or log record of a request.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Item<'a> {
-    /// The resource level's fields other than its scopes, as encoded.
-    pub(crate) resource: &'a [u8],
-    /// The scope level's fields other than its items, as encoded.
-    pub(crate) scope: &'a [u8],
+    /// The resource level's fields other than its scopes, as encoded (one allocation per
+    /// resource level of the request, shared by the groups made from it).
+    pub(crate) resource: &'a Arc<[u8]>,
+    /// The scope level's fields other than its items, as encoded (shared likewise).
+    pub(crate) scope: &'a Arc<[u8]>,
     /// The item's payload (without its key and length).
     pub(crate) body: &'a [u8],
 }
@@ -42,6 +45,7 @@ pub(crate) fn items(
                 scratch.resource.extend_from_slice(field.raw);
             }
         }
+        let resource: Arc<[u8]> = Arc::from(scratch.resource.as_slice());
         let mut lr = FieldReader::new(level);
         while let Some(scope) = lr.next_field()? {
             let (2, WireValue::Len(scope)) = (scope.number, scope.value) else {
@@ -54,12 +58,13 @@ pub(crate) fn items(
                     scratch.scope.extend_from_slice(field.raw);
                 }
             }
+            let scope_header: Arc<[u8]> = Arc::from(scratch.scope.as_slice());
             let mut sr = FieldReader::new(scope);
             while let Some(item) = sr.next_field()? {
                 if let (2, WireValue::Len(body)) = (item.number, item.value) {
                     f(Item {
-                        resource: &scratch.resource,
-                        scope: &scratch.scope,
+                        resource: &resource,
+                        scope: &scope_header,
                         body,
                     });
                 }
@@ -172,13 +177,14 @@ pub(crate) fn log_facts(body: &[u8]) -> LogFacts {
 /// included): the unit a held trace and an outgoing request are made of.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Group {
-    pub(crate) resource: Box<[u8]>,
-    pub(crate) scope: Box<[u8]>,
+    pub(crate) resource: Arc<[u8]>,
+    pub(crate) scope: Arc<[u8]>,
     pub(crate) items: Vec<u8>,
 }
 
 impl Group {
-    /// Bytes it owns (its capacity included).
+    /// Bytes it accounts for: its items' capacity and the headers, which are charged in full
+    /// to every group sharing them (an over-count: the traces of one request share one copy).
     pub(crate) fn bytes(&self) -> usize {
         std::mem::size_of::<Group>()
             + self.resource.len()
@@ -192,13 +198,16 @@ impl Group {
 pub(crate) fn push(groups: &mut Vec<Group>, item: &Item<'_>, extra: &[u8]) -> usize {
     let before_groups = groups.capacity();
     let mut grown = 0;
-    let same = |g: &Group| *g.resource == *item.resource && *g.scope == *item.scope;
+    let same = |g: &Group| {
+        (Arc::ptr_eq(&g.resource, item.resource) || *g.resource == **item.resource)
+            && (Arc::ptr_eq(&g.scope, item.scope) || *g.scope == **item.scope)
+    };
     let index = match groups.iter().rposition(same) {
         Some(i) => i,
         None => {
             groups.push(Group {
-                resource: item.resource.into(),
-                scope: item.scope.into(),
+                resource: Arc::clone(item.resource),
+                scope: Arc::clone(item.scope),
                 items: Vec::new(),
             });
             grown += item.resource.len() + item.scope.len();
@@ -231,8 +240,8 @@ pub(crate) fn encode(groups: &[Group]) -> Vec<u8> {
     let mut scope = Vec::new();
     for g in groups {
         scope.clear();
-        put_len(&mut scope, 2, &[&g.scope, &g.items]);
-        put_len(&mut out, 1, &[&g.resource, &scope]);
+        put_len(&mut scope, 2, &[&g.scope[..], &g.items]);
+        put_len(&mut out, 1, &[&g.resource[..], &scope]);
     }
     out
 }

@@ -5,8 +5,9 @@
 //! # Accounting
 //!
 //! A trace costs [`TRACE_OVERHEAD`] (its table slot at worst load and its two index entries)
-//! plus, per resource and scope it came with, the headers' bytes and its items' buffer
-//! capacity (see [`Group::bytes`]), plus its per-span log counts.
+//! plus, per resource and scope it came with, the headers' bytes (in full, although the
+//! traces of one request share one copy) and its items' buffer capacity (see
+//! [`Group::bytes`]), plus its per-span log counts.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -338,12 +339,21 @@ impl Held {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn item(body: &[u8]) -> Item<'_> {
+        thread_local! {
+            static HEADERS: (&'static Arc<[u8]>, &'static Arc<[u8]>) = (
+                Box::leak(Box::new(Arc::from(&b"r"[..]))),
+                Box::leak(Box::new(Arc::from(&b"s"[..]))),
+            );
+        }
+        let (resource, scope) = HEADERS.with(|h| *h);
         Item {
-            resource: b"r",
-            scope: b"s",
+            resource,
+            scope,
             body,
         }
     }
