@@ -163,13 +163,18 @@ struct Outbox {
 }
 
 impl Outbox {
-    fn put(&mut self, groups: Vec<Group>, items: usize) {
-        if self.closed || items == 0 {
-            return;
+    /// Queues released items; `false` when the stage stopped and they cannot be sent.
+    fn put(&mut self, groups: Vec<Group>, items: usize) -> bool {
+        if items == 0 {
+            return true;
+        }
+        if self.closed {
+            return false;
         }
         self.bytes += groups.iter().map(Group::bytes).sum::<usize>();
         self.groups.extend(groups);
         self.items += items;
+        true
     }
 
     fn take(&mut self) -> Option<(Vec<u8>, usize)> {
@@ -346,8 +351,14 @@ impl Sampler {
             let (spans, logs) = (trace.span_count, trace.log_count);
             let (span_groups, log_groups) = trace.release();
             let [traces_out, logs_out] = &mut self.out;
-            traces_out.put(span_groups, spans);
-            logs_out.put(log_groups, logs);
+            let [spans_dropped, logs_dropped] = &m.dropped;
+            // A kept item whose stage already stopped (shutdown) cannot leave: counted.
+            if !traces_out.put(span_groups, spans) {
+                spans_dropped.inc_by(spans as u64);
+            }
+            if !logs_out.put(log_groups, logs) {
+                logs_dropped.inc_by(logs as u64);
+            }
         } else {
             let [spans, logs] = &m.dropped;
             spans.inc_by(trace.span_count as u64);
