@@ -14,6 +14,9 @@
 //!   `log_wait` passed, or more than `max_waiting_logs` records wait; it is then enriched
 //!   ([`enrich`]) and sent on with its acknowledgements.
 //!
+//! With `mode: sample` the traces and logs stages hold spans and trace-carrying records per
+//! trace until the trace is decided, and send on only kept traces ([`sample`]).
+//!
 //! ```yaml
 //! processors:
 //!   correlate:
