@@ -162,6 +162,14 @@ impl Correlator {
             tracing::debug!(error = %err, "correlate: unreadable request forwarded unchanged");
         }
     }
+
+    /// Indexes the spans of an encoded traces request (sample mode: what it sends on).
+    fn index_spans(&self, payload: &[u8]) {
+        if let Err(err) = self.window().add_spans(payload, Now::current()) {
+            self.metrics.errors.inc();
+            tracing::debug!(error = %err, "correlate: unreadable spans not indexed");
+        }
+    }
 }
 
 /// A logs batch waiting for spans.

@@ -1119,6 +1119,10 @@ async fn sample_keeps_an_error_trace_whole_with_its_logs_and_late_spans() {
         2.0
     );
     assert_eq!(m("held_traces{processor=\"correlate\"}"), 0.0);
+    // The window holds what was sent on: the kept trace, not the dropped one.
+    let id = |n| <[u8; 16]>::try_from(tid(n)).unwrap();
+    assert_eq!(shared.window().get(&id(1)).map(|t| t.spans.len()), Some(3));
+    assert!(shared.window().get(&id(2)).is_none());
     drop((traces_stage.tx, logs_stage.tx));
     traces_stage.task.await.unwrap();
     logs_stage.task.await.unwrap();

@@ -17,6 +17,8 @@
 //!
 //! One instance serves a traces and a logs pipeline: whichever stage runs a decision puts
 //! the released spans and logs in per-signal outboxes; each stage sends its own signal's.
+//! The window (lookup APIs, log enrichment) holds what is sent on: kept traces, late items
+//! of kept traces and items without a trace id — not the traces sampled out.
 
 mod cache;
 mod group;
@@ -202,6 +204,9 @@ pub(crate) struct Sampler {
     headers: Headers,
     /// `[spans, logs]`.
     out: [Outbox; 2],
+    /// Kept traces' spans, encoded, for the window (indexed before anything of them is sent,
+    /// so their released logs are enriched from them).
+    to_index: Vec<Vec<u8>>,
     metrics: Metrics,
 }
 
@@ -223,6 +228,7 @@ impl Sampler {
             max_bytes: config.max_held_bytes,
             headers: Headers::default(),
             out: [Outbox::default(), Outbox::default()],
+            to_index: Vec::new(),
             metrics: Metrics::new(telemetry, id),
         }
     }
@@ -350,6 +356,9 @@ impl Sampler {
         if decision.keep {
             let (spans, logs) = (trace.span_count, trace.log_count);
             let (span_groups, log_groups) = trace.release();
+            if spans > 0 {
+                self.to_index.push(group::encode(&span_groups));
+            }
             let [traces_out, logs_out] = &mut self.out;
             let [spans_dropped, logs_dropped] = &m.dropped;
             // A kept item whose stage already stopped (shutdown) cannot leave: counted.
@@ -369,6 +378,11 @@ impl Sampler {
     fn update_gauges(&self) {
         self.metrics.held_bytes.set(self.held.bytes() as i64);
         self.metrics.held_traces.set(self.held.len() as i64);
+    }
+
+    /// The spans of the traces kept since the last call, encoded, for the window.
+    fn take_index(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.to_index)
     }
 
     /// The released items of `signal` to send, as one request.
@@ -417,6 +431,7 @@ pub(crate) async fn run(shared: Arc<Correlator>, mut ctx: ProcessorContext, sign
                 let out = {
                     let mut s = lock(sampler);
                     s.decide(Instant::now());
+                    index_kept(&shared, &mut s);
                     s.take_out(signal)
                 };
                 send(&shared, &ctx, signal, out).await;
@@ -424,8 +439,8 @@ pub(crate) async fn run(shared: Arc<Correlator>, mut ctx: ProcessorContext, sign
             next = ctx.input.recv(), if !full => {
                 let Some(batch) = next else { break };
                 ctx.metrics.incoming.inc_by(batch.items as u64);
-                shared.index(&batch);
                 if batch.signal != signal {
+                    shared.index(&batch);
                     ctx.metrics.outgoing.inc_by(batch.items as u64);
                     ctx.output.send(batch).await;
                     continue;
@@ -433,6 +448,12 @@ pub(crate) async fn run(shared: Arc<Correlator>, mut ctx: ProcessorContext, sign
                 let (through, out) = {
                     let mut s = lock(sampler);
                     let through = s.accept(signal, &batch.payload, Instant::now());
+                    if signal == Signal::Traces
+                        && let Ok(Some((payload, _))) = &through
+                    {
+                        shared.index_spans(payload);
+                    }
+                    index_kept(&shared, &mut s);
                     (through, s.take_out(signal))
                 };
                 match through {
@@ -456,11 +477,20 @@ pub(crate) async fn run(shared: Arc<Correlator>, mut ctx: ProcessorContext, sign
     let out = {
         let mut s = lock(sampler);
         s.decide_all(Instant::now());
+        index_kept(&shared, &mut s);
         let out = s.take_out(signal);
         s.close(signal);
         out
     };
     send(&shared, &ctx, signal, out).await;
+}
+
+/// Indexes the spans of the traces just kept in the window (under the sampler's lock, so no
+/// stage sends their logs before their spans are in the window).
+fn index_kept(shared: &Correlator, sampler: &mut Sampler) {
+    for payload in sampler.take_index() {
+        shared.index_spans(&payload);
+    }
 }
 
 async fn send(
@@ -472,6 +502,7 @@ async fn send(
     let Some((payload, items)) = out else { return };
     let batch = Batch::new(signal, Bytes::from(payload), items);
     if signal == Signal::Logs {
+        shared.index(&batch);
         super::send_enriched(shared, ctx, batch).await;
     } else {
         ctx.metrics.outgoing.inc_by(items as u64);
