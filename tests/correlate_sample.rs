@@ -261,6 +261,16 @@ async fn anomalous_and_error_traces_are_kept_whole_and_normal_ones_sampled() {
     let mut log_traces = BTreeSet::new();
     for request in sink.logs() {
         for rl in request.resource_logs {
+            let service = rl
+                .resource
+                .as_ref()
+                .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
+                .and_then(|kv| kv.value.as_ref()?.value.clone());
+            assert_eq!(
+                service,
+                Some(Value::StringValue("cart".into())),
+                "a released line is enriched from its kept spans"
+            );
             for sl in rl.scope_logs {
                 for r in sl.log_records {
                     log_traces.insert(r.trace_id);
