@@ -9,6 +9,12 @@
 #                        and lookout-correlate (lookout with the correlate
 #                        processor (enrichment mode) before batch; its window's traces and
 #                        accounted bytes are scraped after the load (correlate.txt))
+#                        and lookout-sample (the same with correlate in mode: sample; its
+#                        held bytes and traces are scraped every 0.5 s during the load
+#                        (sample_during.txt), its decisions after it (correlate.txt); spans per
+#                        CPU-s count the spans it processed (accepted), and lost excludes the
+#                        spans it dropped by decision)
+#   SAMPLE_SETTINGS []   extra correlate settings for lookout-sample, e.g. "max_held_bytes: 1073741824"
 #   BATCH [512]          spans per loadgen request
 #   CONCURRENCY [4]      loadgen requests in flight
 #   FRESH_IDS [0]        1 = every request gets trace ids never sent before (loadgen
@@ -155,8 +161,13 @@ run_one() {
         --pid-file "$dir/rotel.pid" --log-file "$dir/rotel.log"
       cpid=$BG_PID target_port=$cport
       ;;
-    lookout | lookout-base | lookout-correlate)
+    lookout | lookout-base | lookout-correlate | lookout-sample)
       local bin=$LOOKOUT processors="[batch]" correlate=""
+      if [[ $target == lookout-sample ]]; then
+        processors="[correlate, batch]"
+        # Sample mode with its defaults (quiet_period 1s, max_wait 30s, normal_percent 10).
+        correlate="  correlate: { mode: sample, num_traces: 100000${SAMPLE_SETTINGS:+, $SAMPLE_SETTINGS} }"
+      fi
       if [[ $target == lookout-correlate ]]; then
         processors="[correlate, batch]"
         # Defaults but the window's size: 100,000 traces (FRESH_IDS=1 makes every trace new,
@@ -211,10 +222,18 @@ EOF
 
   local cpu0=0
   [[ -n $cpid ]] && cpu0=$(cpu_of "$cpid")
-  local t0=$SECONDS
+  local t0=$SECONDS scraper=""
+  if [[ $target == lookout-sample ]]; then
+    (while sleep 0.5; do
+      curl -s --max-time 2 "http://127.0.0.1:$mport/metrics" | grep '^lookout_correlate_sample_held' | tr '\n' ' '
+      echo
+    done) >"$dir/sample_during.txt" 2>/dev/null &
+    scraper=$!
+  fi
   pinned "$LOAD_CPU" timeout $((DURATION + 60)) "$BIN/loadgen" --endpoint "127.0.0.1:$target_port" \
     --batch-size "$BATCH" --concurrency "$CONCURRENCY" --duration "$DURATION" \
     --seed "$rep" "${LOADGEN_FLAGS[@]}" >"$dir/loadgen.json" 2>"$dir/loadgen.err" || log "loadgen exited non-zero ($target)"
+  [[ -n $scraper ]] && kill "$scraper" 2>/dev/null
   local accepted
   accepted=$(jq -r '.spans_sent // 0' "$dir/loadgen.json" 2>/dev/null || echo 0)
 
@@ -232,7 +251,12 @@ EOF
   delivered=$(sink_spans "$dir/count.json")
   local drain_s=$((SECONDS - drain_start))
 
-  local cpu1=0 hwm=0 alive=1 window_traces=0 window_bytes=0
+  local cpu1=0 hwm=0 alive=1 window_traces=0 window_bytes=0 sampled_out=0 processed=$delivered
+  if [[ $target == lookout-sample ]] && alive "$cpid"; then
+    curl -s --max-time 5 "http://127.0.0.1:$mport/metrics" | grep '^lookout_correlate' >"$dir/correlate.txt" || true
+    sampled_out=$(awk '/^lookout_correlate_sample_dropped_items_total.*item="spans"/ {print $2}' "$dir/correlate.txt")
+    processed=$accepted
+  fi
   if [[ $target == lookout-correlate ]] && alive "$cpid"; then
     curl -s --max-time 5 "http://127.0.0.1:$mport/metrics" | grep '^lookout_correlate' >"$dir/correlate.txt" || true
     window_traces=$(awk '/^lookout_correlate_traces/ {print $2}' "$dir/correlate.txt")
@@ -255,7 +279,8 @@ EOF
 
   cat >"$dir/meta.json" <<EOF
 {"target":"$target","rep":$rep,"accepted":$accepted,"delivered":$delivered,
- "delivered_after_stop":${delivered_final:-$delivered},"lost":$((accepted - delivered)),
+ "delivered_after_stop":${delivered_final:-$delivered},"lost":$((accepted - delivered - ${sampled_out:-0})),
+ "processed":${processed:-$delivered},"sampled_out":${sampled_out:-0},
  "collector_cpu_s":$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN{printf "%.2f", b-a}'),
  "collector_peak_rss_kib":${hwm:-0},"collector_alive":$alive,"drain_s":$drain_s,
  "wall_s":$((SECONDS - t0)),"window_traces":${window_traces:-0},"window_bytes":${window_bytes:-0}}

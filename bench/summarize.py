@@ -42,7 +42,7 @@ def main(out):
         runs.setdefault(target, []).append({
             "throughput": meta["delivered"] / elapsed if elapsed else None,
             "cpu": cpu if target != "ceiling" else None,
-            "per_cpu": meta["delivered"] / cpu if cpu and target != "ceiling" else None,
+            "per_cpu": meta.get("processed", meta["delivered"]) / cpu if cpu and target != "ceiling" else None,
             "rss": meta.get("collector_peak_rss_kib") / 1024 if target != "ceiling" else None,
             "p50": lg.get("latency_ms", {}).get("p50"),
             "p99": lg.get("latency_ms", {}).get("p99"),
@@ -79,7 +79,7 @@ def main(out):
               f"| {fmt(m['per_cpu'])} | {fmt(m['rss'], 1)} | {fmt(m['p50'], 2)} / {fmt(m['p99'], 2)} "
               f"| {fmt(m['lost'])} ({lost_max:,}) | {retries} / {failed} | {fmt(m['lg_cpu'], 2)} "
               f"| {fmt(m['sink_cpu'], 2)} | {fmt(m['wire_bps'], 1)} |")
-    for subject, base in [("lookout", "rotel"), ("lookout", "lookout-base"), ("lookout-correlate", "lookout")]:
+    for subject, base in [("lookout", "rotel"), ("lookout", "lookout-base"), ("lookout-correlate", "lookout"), ("lookout-sample", "lookout")]:
         if base not in summary or subject not in summary:
             continue
         a, b = summary[subject], summary[base]

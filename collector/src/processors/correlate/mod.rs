@@ -14,6 +14,9 @@
 //!   `log_wait` passed, or more than `max_waiting_logs` records wait; it is then enriched
 //!   ([`enrich`]) and sent on with its acknowledgements.
 //!
+//! With `mode: sample` the traces and logs stages hold spans and trace-carrying records per
+//! trace until the trace is decided, and send on only kept traces ([`sample`]).
+//!
 //! ```yaml
 //! processors:
 //!   correlate:
@@ -34,6 +37,7 @@ mod config;
 mod enrich;
 mod exemplars;
 mod factory;
+mod sample;
 mod window;
 
 #[cfg(test)]
@@ -47,7 +51,7 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-pub(crate) use config::CorrelateConfig;
+pub(crate) use config::{CorrelateConfig, Mode};
 pub(crate) use factory::Factory;
 use window::{Limits, Now, Window, WindowMetrics};
 
@@ -63,6 +67,8 @@ pub(crate) struct Correlator {
     /// Bumped after each traces request is indexed; log stages waiting for spans watch it.
     spans: watch::Sender<u64>,
     metrics: Metrics,
+    /// Sample mode's state (`None` in enrichment mode).
+    sampler: Option<Mutex<sample::Sampler>>,
 }
 
 /// Counters of the log stages (`lookout_correlate_*`).
@@ -122,7 +128,10 @@ impl Correlator {
     /// A correlator with an empty window.
     pub(crate) fn new(config: CorrelateConfig, telemetry: &Telemetry, id: &str) -> Correlator {
         let window = Window::new(Limits::from(&config), WindowMetrics::new(telemetry, id));
+        let sampler = (config.mode == Mode::Sample)
+            .then(|| Mutex::new(sample::Sampler::new(&config, telemetry, id)));
         Correlator {
+            sampler,
             config,
             window: Mutex::new(window),
             spans: watch::Sender::new(0),
@@ -153,6 +162,14 @@ impl Correlator {
             tracing::debug!(error = %err, "correlate: unreadable request forwarded unchanged");
         }
     }
+
+    /// Indexes the spans of an encoded traces request (sample mode: what it sends on).
+    fn index_spans(&self, payload: &[u8]) {
+        if let Err(err) = self.window().add_spans(payload, Now::current()) {
+            self.metrics.errors.inc();
+            tracing::debug!(error = %err, "correlate: unreadable spans not indexed");
+        }
+    }
 }
 
 /// A logs batch waiting for spans.
@@ -164,6 +181,12 @@ struct Waiting {
 
 /// Runs one pipeline's stage until its input closes; waiting log batches are then sent on.
 pub(crate) async fn run(shared: std::sync::Arc<Correlator>, mut ctx: ProcessorContext) {
+    let signal = ctx.pipeline.split('/').next().and_then(Signal::parse);
+    if shared.sampler.is_some()
+        && let Some(signal @ (Signal::Traces | Signal::Logs)) = signal
+    {
+        return sample::run(shared, ctx, signal).await;
+    }
     let mut spans = shared.spans.subscribe();
     let mut waiting: VecDeque<Waiting> = VecDeque::new();
     let mut waiting_records = 0usize;

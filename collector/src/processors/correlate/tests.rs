@@ -976,3 +976,319 @@ fn testdata_config_loads_and_bad_settings_are_refused() {
     let text = text.replace("log_wait: 2s", "log_wait: 2s\n    wait_forever: true");
     assert!(crate::config::Config::parse("x.yaml", &text).is_err());
 }
+
+// === sample mode ===
+
+fn sample_config(normal_percent: f64) -> CorrelateConfig {
+    CorrelateConfig {
+        mode: Mode::Sample,
+        normal_percent,
+        ..CorrelateConfig::default()
+    }
+}
+
+fn decode_traces(payload: &[u8]) -> Vec<Span> {
+    lookout_proto::wire::validate_traces(payload).expect("valid OTLP");
+    ExportTraceServiceRequest::decode(payload)
+        .expect("decodes")
+        .resource_spans
+        .into_iter()
+        .flat_map(|rs| rs.scope_spans)
+        .flat_map(|ss| ss.spans)
+        .collect()
+}
+
+fn error_span(trace: u64, id: u64, parent: u64) -> Span {
+    Span {
+        status: Some(Status {
+            code: 2,
+            ..Default::default()
+        }),
+        ..span(trace, id, parent, "fail")
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn sample_keeps_an_error_trace_whole_with_its_logs_and_late_spans() {
+    let (shared, telemetry) = correlator(sample_config(0.0));
+    let mut traces_stage = stage(&shared, "traces", Signal::Traces);
+    let mut logs_stage = stage(&shared, "logs", Signal::Logs);
+
+    // The log comes first; its client is answered on receipt, not after the decision.
+    let (ack, delivery) = Ack::new();
+    let log = logs(vec![], vec![record(Some(1), Some(2), "on the child")]);
+    logs_stage
+        .tx
+        .send(batch(Signal::Logs, log, 1).with_ack(ack))
+        .await
+        .unwrap();
+    assert!(delivery.outcome().await);
+
+    let (ack, delivery) = Ack::new();
+    let spans = traces(
+        "pay",
+        vec![],
+        vec![error_span(1, 2, 1), span(2, 5, 0, "ok")],
+    );
+    traces_stage
+        .tx
+        .send(batch(Signal::Traces, spans, 2).with_ack(ack))
+        .await
+        .unwrap();
+    assert!(delivery.outcome().await);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Without its root, trace 1 is not complete: nothing leaves before max_wait.
+    assert!(traces_stage.rx.try_recv().is_err());
+    let root_sent = tokio::time::Instant::now();
+    let root = traces("pay", vec![], vec![span(1, 1, 0, "root")]);
+    traces_stage
+        .tx
+        .send(batch(Signal::Traces, root, 1))
+        .await
+        .unwrap();
+
+    let kept = traces_stage.rx.recv().await.unwrap();
+    let waited = root_sent.elapsed();
+    assert!(
+        waited >= Duration::from_secs(1),
+        "decided after quiet_period: {waited:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(2),
+        "decided soon after quiet_period: {waited:?}"
+    );
+    let mut spans = decode_traces(&kept.payload);
+    spans.sort_by_key(|s| s.span_id.clone());
+    assert_eq!(kept.items, 2);
+    assert_eq!(
+        spans.len(),
+        2,
+        "trace 1 whole, trace 2 (normal, 0 %) dropped"
+    );
+    assert!(spans.iter().all(|s| s.trace_id == tid(1)));
+    assert_eq!(
+        attr(&spans[1].attributes, "lookout.logs.count"),
+        Some(&any_value::Value::IntValue(1))
+    );
+    assert_eq!(attr(&spans[0].attributes, "lookout.logs.count"), None);
+    let released = logs_stage.rx.recv().await.unwrap();
+    let req = decode_logs(&released.payload);
+    let rl = &req.resource_logs[0];
+    assert_eq!(rl.scope_logs[0].log_records[0].trace_id, tid(1));
+    assert_eq!(
+        str_attr(&rl.resource.as_ref().unwrap().attributes, "service.name"),
+        Some("pay"),
+        "released logs are enriched"
+    );
+
+    // Late spans follow their trace's decision.
+    let late = traces(
+        "pay",
+        vec![],
+        vec![span(1, 3, 1, "late"), span(2, 6, 5, "late")],
+    );
+    traces_stage
+        .tx
+        .send(batch(Signal::Traces, late, 2))
+        .await
+        .unwrap();
+    let through = traces_stage.rx.recv().await.unwrap();
+    let spans = decode_traces(&through.payload);
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].span_id, sid(3));
+
+    let m = |s: &str| metric_value(&telemetry, &format!("lookout_correlate_sample_{s}"));
+    assert_eq!(
+        m("traces_total{processor=\"correlate\",decision=\"kept\",reason=\"error_span\"}"),
+        1.0
+    );
+    assert_eq!(
+        m("traces_total{processor=\"correlate\",decision=\"dropped\",reason=\"normal\"}"),
+        1.0
+    );
+    assert_eq!(
+        m("late_items_total{processor=\"correlate\",item=\"spans\",decision=\"kept\"}"),
+        1.0
+    );
+    assert_eq!(
+        m("late_items_total{processor=\"correlate\",item=\"spans\",decision=\"dropped\"}"),
+        1.0
+    );
+    assert_eq!(
+        m("dropped_items_total{processor=\"correlate\",item=\"spans\"}"),
+        2.0
+    );
+    assert_eq!(m("held_traces{processor=\"correlate\"}"), 0.0);
+    // The window holds what was sent on: the kept trace, not the dropped one.
+    let id = |n| <[u8; 16]>::try_from(tid(n)).unwrap();
+    assert_eq!(shared.window().get(&id(1)).map(|t| t.spans.len()), Some(3));
+    assert!(shared.window().get(&id(2)).is_none());
+    drop((traces_stage.tx, logs_stage.tx));
+    traces_stage.task.await.unwrap();
+    logs_stage.task.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn sample_decides_an_anomalous_or_error_logged_trace_to_keep() {
+    let (shared, telemetry) = correlator(sample_config(0.0));
+    let mut traces_stage = stage(&shared, "traces", Signal::Traces);
+    let mut logs_stage = stage(&shared, "logs", Signal::Logs);
+    let mut tagged = span(1, 1, 0, "slow");
+    tagged
+        .attributes
+        .push(bool_kv("lookout.latency.anomaly", true));
+    let mut error_log = record(Some(2), None, "boom");
+    error_log.severity_number = 17;
+    logs_stage
+        .tx
+        .send(batch(Signal::Logs, logs(vec![], vec![error_log]), 1))
+        .await
+        .unwrap();
+    let spans = traces(
+        "pay",
+        vec![],
+        vec![tagged, span(2, 2, 0, "ok"), span(3, 3, 0, "ok")],
+    );
+    traces_stage
+        .tx
+        .send(batch(Signal::Traces, spans, 3))
+        .await
+        .unwrap();
+    let kept = traces_stage.rx.recv().await.unwrap();
+    let mut ids: Vec<_> = decode_traces(&kept.payload)
+        .into_iter()
+        .map(|s| s.trace_id)
+        .collect();
+    ids.sort();
+    assert_eq!(ids, vec![tid(1), tid(2)]);
+    assert_eq!(logs_stage.rx.recv().await.unwrap().items, 1);
+    let m = |s: &str| metric_value(&telemetry, &format!("lookout_correlate_sample_{s}"));
+    assert_eq!(
+        m("traces_total{processor=\"correlate\",decision=\"kept\",reason=\"anomaly\"}"),
+        1.0
+    );
+    assert_eq!(
+        m("traces_total{processor=\"correlate\",decision=\"kept\",reason=\"error_log\"}"),
+        1.0
+    );
+    drop((traces_stage.tx, logs_stage.tx));
+    traces_stage.task.await.unwrap();
+    logs_stage.task.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn sample_over_max_held_bytes_decides_the_oldest_early() {
+    let config = CorrelateConfig {
+        max_held_bytes: 4096,
+        ..sample_config(100.0)
+    };
+    let (shared, telemetry) = correlator(config);
+    let mut traces_stage = stage(&shared, "traces", Signal::Traces);
+    let start = tokio::time::Instant::now();
+    let mut out = 0;
+    for n in 1..=40 {
+        // Rootless: never quiet-complete, so only the byte budget decides them before max_wait.
+        let spans = traces("pay", vec![], vec![span(n, 2, 1, "child")]);
+        traces_stage
+            .tx
+            .send(batch(Signal::Traces, spans, 1))
+            .await
+            .unwrap();
+        while let Ok(b) = traces_stage.rx.try_recv() {
+            out += b.items;
+        }
+    }
+    while out < 30 {
+        out += traces_stage.rx.recv().await.unwrap().items;
+    }
+    assert!(start.elapsed() < Duration::from_secs(30), "before max_wait");
+    let early = metric_value(
+        &telemetry,
+        "lookout_correlate_sample_early_decisions_total{processor=\"correlate\",reason=\"max_held_bytes\"}",
+    );
+    assert!(early >= 30.0, "{early}");
+    let held = metric_value(
+        &telemetry,
+        "lookout_correlate_sample_held_bytes{processor=\"correlate\"}",
+    );
+    assert!(held <= 4096.0, "{held}");
+    // At shutdown the rest is decided and sent.
+    drop(traces_stage.tx);
+    while let Some(b) = traces_stage.rx.recv().await {
+        out += b.items;
+    }
+    assert_eq!(out, 40);
+    traces_stage.task.await.unwrap();
+}
+
+#[test]
+fn sample_testdata_loads_and_bad_settings_are_refused() {
+    let text = include_str!("testdata/sample.yaml");
+    crate::config::Config::parse("testdata/sample.yaml", text).unwrap();
+    for (bad, key) in [
+        (sample_config(150.0), "normal_percent"),
+        (sample_config(f64::NAN), "normal_percent"),
+        (
+            CorrelateConfig {
+                max_wait: Duration::from_millis(500),
+                ..sample_config(10.0)
+            },
+            "max_wait",
+        ),
+        (
+            CorrelateConfig {
+                decision_cache: 0,
+                ..sample_config(10.0)
+            },
+            "decision_cache",
+        ),
+    ] {
+        assert!(bad.validate().unwrap_err().contains(key), "{key}");
+    }
+    let text = text.replace("mode: sample", "mode: tail");
+    assert!(crate::config::Config::parse("x.yaml", &text).is_err());
+}
+
+#[test]
+fn sample_late_items_follow_remembered_decisions_and_forgotten_ones_are_held_again() {
+    let telemetry = Telemetry::new();
+    let config = CorrelateConfig {
+        decision_cache: 1,
+        ..sample_config(100.0)
+    };
+    let mut sampler = super::sample::Sampler::new(&config, &telemetry, "correlate");
+    let t0 = tokio::time::Instant::now();
+    let root = |n| traces("pay", vec![], vec![span(n, 1, 0, "root")]);
+    assert_eq!(sampler.accept(Signal::Traces, &root(1), t0).unwrap(), None);
+    sampler.decide(t0 + Duration::from_secs(1));
+    assert_eq!(sampler.accept(Signal::Traces, &root(2), t0).unwrap(), None);
+    sampler.decide(t0 + Duration::from_secs(2));
+    let m = |s: &str| metric_value(&telemetry, &format!("lookout_correlate_sample_{s}"));
+    assert_eq!(m("cache_evictions_total{processor=\"correlate\"}"), 1.0);
+    assert_eq!(m("held_traces{processor=\"correlate\"}"), 0.0);
+
+    // Trace 2's decision is remembered: its late log goes on at once.
+    let late_log = logs(vec![], vec![record(Some(2), Some(1), "late")]);
+    let (payload, items) = sampler
+        .accept(Signal::Logs, &late_log, t0 + Duration::from_secs(3))
+        .unwrap()
+        .unwrap();
+    assert_eq!(items, 1);
+    assert_eq!(
+        decode_logs(&payload).resource_logs[0].scope_logs[0].log_records[0].trace_id,
+        tid(2)
+    );
+    // Trace 1's was forgotten: its late span is held as a new trace.
+    let late_span = traces("pay", vec![], vec![span(1, 2, 1, "late")]);
+    assert_eq!(
+        sampler
+            .accept(Signal::Traces, &late_span, t0 + Duration::from_secs(3))
+            .unwrap(),
+        None
+    );
+    assert_eq!(m("held_traces{processor=\"correlate\"}"), 1.0);
+    assert_eq!(
+        m("late_items_total{processor=\"correlate\",item=\"log_records\",decision=\"kept\"}"),
+        1.0
+    );
+}
