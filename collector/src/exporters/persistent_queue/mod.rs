@@ -397,7 +397,7 @@ mod tests {
 
     fn queue() -> QueueConfig {
         QueueConfig {
-            num_consumers: 2,
+            num_consumers: crate::config::shared::NumConsumers::Fixed(2),
             storage: Some(crate::core::ComponentId::parse("file_storage/q").unwrap()),
             ..QueueConfig::default()
         }
@@ -516,7 +516,7 @@ mod tests {
             tmp.path(),
             exporter.clone(),
             QueueConfig {
-                num_consumers: 1,
+                num_consumers: crate::config::shared::NumConsumers::Fixed(1),
                 ..queue()
             },
             &telemetry,
