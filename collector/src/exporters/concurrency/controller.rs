@@ -28,6 +28,10 @@ use crate::config::shared::AdaptiveConcurrencyConfig;
 /// rounding errors) compare equal.
 const EPSILON: f64 = 1e-9;
 
+/// A window slower than the baseline does not shrink the limit if it carried this much more
+/// throughput than past windows (relative): the queueing it added paid off.
+const THROUGHPUT_GAIN: f64 = 0.05;
+
 /// The limit, and with `adaptive` what it learns from responses.
 #[derive(Debug, Clone)]
 pub(crate) struct Controller {
@@ -40,6 +44,9 @@ pub(crate) struct Controller {
 struct Adaptive {
     settings: AdaptiveConcurrencyConfig,
     baseline: Option<Ewma>,
+    /// Requests per second of past windows that used the limit (Little's law: the limit over
+    /// the window's mean response time).
+    throughput: Option<Ewma>,
     window: Window,
 }
 
@@ -118,6 +125,7 @@ impl Controller {
             adaptive: Some(Adaptive {
                 settings,
                 baseline: None,
+                throughput: None,
                 window: Window::new(now),
             }),
         }
@@ -181,14 +189,28 @@ impl Controller {
             }
             Some(mut baseline) => {
                 if now >= window.ends {
-                    let next = next_limit(self.limit, &adaptive.settings, &baseline, window);
+                    let rate = current
+                        .filter(|c| window.reached_limit && *c > 0.0)
+                        .map(|c| self.limit as f64 / c);
+                    let gained = rate
+                        .zip(adaptive.throughput)
+                        .is_some_and(|(rate, past)| rate > past.mean * (1.0 + THROUGHPUT_GAIN));
+                    let next =
+                        next_limit(self.limit, &adaptive.settings, &baseline, window, gained);
                     // A window that shrank the limit was not at a sustainable concurrency: it
-                    // does not move the baseline. Otherwise queueing at the destination would
+                    // moves neither baseline. Otherwise queueing at the destination would
                     // raise the baseline step by step, and the limit with it.
-                    if let Some(current) = current
-                        && next >= self.limit
-                    {
-                        baseline.update(current);
+                    if next >= self.limit {
+                        if let Some(current) = current {
+                            baseline.update(current);
+                        }
+                        if let Some(rate) = rate {
+                            let alpha = adaptive.settings.ewma_alpha;
+                            match &mut adaptive.throughput {
+                                Some(past) => past.update(rate),
+                                None => adaptive.throughput = Some(Ewma::new(alpha, rate)),
+                            }
+                        }
                     }
                     self.limit = next;
                     adaptive.baseline = Some(baseline);
@@ -201,12 +223,14 @@ impl Controller {
     }
 }
 
-/// The limit after a window, given the baseline before it.
+/// The limit after a window, given the baseline before it; `gained`: the window carried more
+/// throughput than past ones.
 fn next_limit(
     limit: usize,
     settings: &AdaptiveConcurrencyConfig,
     baseline: &Ewma,
     window: &Window,
+    gained: bool,
 ) -> usize {
     let current = window.mean_rtt();
     let not_slower = current.is_some_and(|c| c <= baseline.mean * (1.0 + EPSILON));
@@ -214,7 +238,7 @@ fn next_limit(
     let slower = current.is_some_and(|c| c > threshold * (1.0 + EPSILON));
     if limit < settings.max && window.reached_limit && !window.back_pressure && not_slower {
         limit + 1
-    } else if window.back_pressure || slower {
+    } else if window.back_pressure || (slower && !gained) {
         decrease(limit, settings.decrease_ratio)
     } else {
         limit
@@ -315,6 +339,21 @@ mod tests {
         let seen = limits(&mut c, 200, |limit| 20 * MS * limit as u32);
         assert!(seen.iter().all(|&l| l <= 3), "{seen:?}");
         assert!(seen.contains(&2), "it tried more: {seen:?}");
+    }
+
+    #[test]
+    fn queueing_that_buys_throughput_is_kept_and_queueing_that_does_not_is_undone() {
+        // One request at a time, 20 ms each, and 10 ms of the sender's own work per request:
+        // a second request in flight keeps the destination busy (throughput × 1.5), a third
+        // only queues. The response time is the limit over the throughput (Little's law).
+        let rtt = |limit: usize| {
+            let per_second = (limit as f64 / 0.030).min(1.0 / 0.020);
+            Duration::from_secs_f64(limit as f64 / per_second)
+        };
+        let mut c = Controller::adaptive(settings(), Instant::now());
+        let seen = limits(&mut c, 200, rtt);
+        let settled = &seen[20..];
+        assert!(settled.iter().all(|&l| (2..=3).contains(&l)), "{seen:?}");
     }
 
     #[test]
