@@ -6,7 +6,8 @@
 //!
 //! `LOOKOUT_ADAPTIVE_SWEEP=1` also runs fixed `num_consumers` 1, 2, 4, 8 and 16 against the same
 //! destination, prints the throughput of each beside adaptive's, and checks that adaptive is
-//! within 10 % of the best fixed setting.
+//! within 10 % of the best fixed setting; then against a sink that answers at once it prints
+//! today's default (`num_consumers: 10`) beside adaptive.
 
 mod support;
 
@@ -75,8 +76,13 @@ async fn client(url: String, id: usize) -> usize {
     resent
 }
 
-async fn run(num_consumers: &str) -> Run {
-    let sink = Sink::start_serial(PER_THOUSAND).await;
+/// Runs against the serial destination, or with `fast` a sink that answers at once.
+async fn run(num_consumers: &str, fast: bool) -> Run {
+    let sink = if fast {
+        Sink::start().await
+    } else {
+        Sink::start_serial(PER_THOUSAND).await
+    };
     let lookout = Lookout::start(|p| config(p, sink.port, num_consumers)).await;
     let sent = CLIENTS * REQUESTS_PER_CLIENT * SPANS_PER_REQUEST;
     let clients: Vec<_> = (0..CLIENTS)
@@ -136,7 +142,7 @@ async fn run(num_consumers: &str) -> Run {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adaptive_concurrency_delivers_once_without_timeouts_to_a_serial_destination() {
-    let adaptive = run("adaptive").await;
+    let adaptive = run("adaptive", false).await;
     eprintln!("num_consumers: adaptive -> {adaptive:?}");
     assert_eq!(adaptive.lost, 0, "{adaptive:?}");
     assert_eq!(adaptive.duplicated, 0, "{adaptive:?}");
@@ -150,7 +156,7 @@ async fn adaptive_concurrency_delivers_once_without_timeouts_to_a_serial_destina
     if std::env::var("LOOKOUT_ADAPTIVE_SWEEP").is_ok_and(|v| v == "1") {
         let mut best: f64 = 0.0;
         for n in [1, 2, 4, 8, 16] {
-            let fixed = run(&n.to_string()).await;
+            let fixed = run(&n.to_string(), false).await;
             eprintln!(
                 "num_consumers: {n:>8} -> {:>8.0} spans/s, {} duplicated, {} lost, {} timeouts",
                 fixed.throughput, fixed.duplicated, fixed.lost, fixed.timeouts
@@ -168,5 +174,12 @@ async fn adaptive_concurrency_delivers_once_without_timeouts_to_a_serial_destina
             "adaptive {:.0} spans/s against the best fixed {best:.0}",
             adaptive.throughput
         );
+        for num_consumers in ["10", "adaptive"] {
+            let fast = run(num_consumers, true).await;
+            eprintln!(
+                "fast sink, num_consumers: {num_consumers:>8} -> {:>8.0} spans/s, {} duplicated, {} lost, peak limit {}",
+                fast.throughput, fast.duplicated, fast.lost, fast.peak_limit
+            );
+        }
     }
 }
