@@ -703,6 +703,75 @@ mod tests {
         );
     }
 
+    /// Serves one send at a time, 20 ms each (in paused time), then delivers.
+    struct Serial {
+        turn: Mutex<()>,
+        sent: AtomicUsize,
+    }
+
+    impl Export for Serial {
+        fn export<'a>(&'a self, _batch: &'a Batch) -> BoxFuture<'a, Result<(), ExportError>> {
+            Box::pin(async move {
+                let _turn = self.turn.lock().await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                self.sent.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_adaptive_queue_delivers_everything_to_a_serial_destination_with_a_low_limit() {
+        let telemetry = Telemetry::new();
+        let exporter = Arc::new(Serial {
+            turn: Mutex::new(()),
+            sent: AtomicUsize::new(0),
+        });
+        let (input, handles) = spawn(
+            "a".into(),
+            exporter.clone(),
+            &QueueConfig {
+                num_consumers: NumConsumers::Adaptive,
+                ..QueueConfig::default()
+            },
+            fast_retry(),
+            telemetry.exporter("a", None),
+            CancellationToken::new(),
+        );
+        let mut deliveries = Vec::new();
+        for _ in 0..200 {
+            let (ack, delivery) = Ack::new();
+            input
+                .tx
+                .send(Batch::new(Signal::Traces, Bytes::from_static(b"x"), 1).with_ack(ack))
+                .await
+                .unwrap();
+            deliveries.push(delivery);
+        }
+        drop(input);
+        for h in handles {
+            h.await.unwrap();
+        }
+        for delivery in deliveries {
+            assert!(delivery.outcome().await);
+        }
+        assert_eq!(exporter.sent.load(Ordering::SeqCst), 200);
+        let rendered = telemetry.render();
+        let limit: u64 = rendered
+            .lines()
+            .find_map(|l| l.strip_prefix(r#"lookout_exporter_concurrency_limit{exporter="a"} "#))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no limit in {rendered}"));
+        assert!(
+            (1..=3).contains(&limit),
+            "queueing at a serial destination buys nothing: {limit}"
+        );
+        assert!(
+            rendered.contains(r#"lookout_exporter_in_flight_requests{exporter="a"} 0"#),
+            "{rendered}"
+        );
+    }
+
     #[test]
     fn num_consumers_is_a_number_or_adaptive_with_validated_bounds() {
         let parse = |yaml: &str| serde_yaml_ng::from_str::<QueueConfig>(yaml);

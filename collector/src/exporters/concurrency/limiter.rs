@@ -39,6 +39,8 @@ pub(crate) struct Permit {
     shared: Arc<Shared>,
     permit: Option<OwnedSemaphorePermit>,
     started: Option<Instant>,
+    /// Requests in flight when this one began, itself included.
+    concurrency: usize,
 }
 
 // === impl Limiter ===
@@ -96,6 +98,7 @@ impl Limiter {
             shared: Arc::clone(&self.shared),
             permit,
             started: None,
+            concurrency: 0,
         }
     }
 }
@@ -119,6 +122,7 @@ impl Permit {
         let mut state = self.shared.state();
         state.in_flight += 1;
         let in_flight = state.in_flight;
+        self.concurrency = in_flight;
         state.controller.started(in_flight);
         self.shared.in_flight_gauge.set(gauge_value(in_flight));
     }
@@ -142,7 +146,9 @@ impl Permit {
         if let (Some(started), Some(feedback)) = (started, feedback) {
             let now = Instant::now();
             let before = state.controller.limit();
-            let after = state.controller.finished(now, now - started, feedback);
+            let after = state
+                .controller
+                .finished(now, now - started, self.concurrency, feedback);
             if after > before {
                 let grow = after - before;
                 let repaid = grow.min(state.debt);

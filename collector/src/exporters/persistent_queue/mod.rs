@@ -404,6 +404,40 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn adaptive_senders_deliver_everything_once_and_report_the_limit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let telemetry = Telemetry::new();
+        let up = Arc::new(Recorder::default());
+        let abort = CancellationToken::new();
+        let config = QueueConfig {
+            num_consumers: crate::config::shared::NumConsumers::Adaptive,
+            ..queue()
+        };
+        let (input, handles) = start(tmp.path(), up.clone(), config, &telemetry, &abort).await;
+        let output = Output::Exporters(vec![input]);
+        let names: Vec<String> = (0..20).map(|i| format!("b{i:02}")).collect();
+        for name in &names {
+            assert!(send(&output, name).await);
+        }
+        drop(output);
+        for h in handles {
+            h.await.unwrap();
+        }
+        let mut got: Vec<Bytes> = up.got.lock().unwrap().clone();
+        got.sort();
+        assert_eq!(got, names);
+        let rendered = telemetry.render();
+        assert!(
+            rendered.contains(r#"lookout_exporter_in_flight_requests{exporter="q"} 0"#),
+            "{rendered}"
+        );
+        assert!(
+            rendered.contains(r#"lookout_exporter_concurrency_limit{exporter="q"}"#),
+            "{rendered}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn acknowledged_once_on_disk_and_what_was_not_delivered_is_sent_after_a_restart() {
         let tmp = tempfile::tempdir().unwrap();
         let telemetry = Telemetry::new();
