@@ -762,10 +762,9 @@ mod tests {
             .find_map(|l| l.strip_prefix(r#"lookout_exporter_concurrency_limit{exporter="a"} "#))
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or_else(|| panic!("no limit in {rendered}"));
-        assert!(
-            (1..=3).contains(&limit),
-            "queueing at a serial destination buys nothing: {limit}"
-        );
+        // Queueing at a serial destination buys nothing; slow start may overshoot by one
+        // doubling before it stops.
+        assert!((1..=4).contains(&limit), "{limit}");
         assert!(
             rendered.contains(r#"lookout_exporter_in_flight_requests{exporter="a"} 0"#),
             "{rendered}"

@@ -10,12 +10,17 @@
 //! `decrease_ratio`; anything between holds it. Requests queueing at a destination that serves
 //! them one at a time make the response time grow with the limit, which is what stops it.
 //!
-//! One departure from Vector: a window that shrinks the limit does not feed the baseline, so
-//! the baseline stays the response time at a sustainable limit instead of following the
-//! queueing delay upwards (with Vector's rule a destination serving one request at a time lets
-//! the limit creep up by one every few windows, and the response time with it). At a limit of
-//! 1, which cannot shrink, every window feeds it, so a destination that became slower for good
-//! sets a new baseline.
+//! Three departures from Vector, measured in RELIABILITY.md:
+//! - Slow start: until the first window that used the limit without growing it, the limit
+//!   doubles instead of growing by one, so a fast destination is not starved while it climbs.
+//! - A slower window keeps its limit when it carried more throughput than past windows
+//!   (Little's law, per request: mean concurrency over mean response time): the second
+//!   request in flight at a destination serving one at a time is slower and still worth it.
+//! - A window that shrinks the limit feeds neither baseline, so the baseline stays the
+//!   response time at a sustainable limit instead of following the queueing delay upwards
+//!   (with Vector's rule the limit creeps up by one every few windows at such a destination).
+//!   At a limit of 1, which cannot shrink, every window feeds it, so a destination that became
+//!   slower for good sets a new baseline.
 
 use std::time::Duration;
 
@@ -47,6 +52,10 @@ struct Adaptive {
     /// Requests per second of past windows that used the limit (Little's law: the limit over
     /// the window's mean response time).
     throughput: Option<Ewma>,
+    /// Until the first window that used the limit and did not grow it, the limit doubles
+    /// instead of growing by one (TCP's slow start), so a fast destination is not starved
+    /// while the limit climbs from `initial`.
+    slow_start: bool,
     window: Window,
 }
 
@@ -137,6 +146,7 @@ impl Controller {
                 settings,
                 baseline: None,
                 throughput: None,
+                slow_start: true,
                 window: Window::new(now),
             }),
         }
@@ -203,6 +213,7 @@ impl Controller {
                     // Pushed back before any response: back off anyway, one step per
                     // failed attempt's duration.
                     self.limit = decrease(self.limit, adaptive.settings.decrease_ratio);
+                    adaptive.slow_start = false;
                     adaptive.window = Window::new(now + rtt);
                 }
             }
@@ -212,8 +223,15 @@ impl Controller {
                     let gained = rate
                         .zip(adaptive.throughput)
                         .is_some_and(|(rate, past)| rate > past.mean * (1.0 + THROUGHPUT_GAIN));
-                    let next =
+                    let mut next =
                         next_limit(self.limit, &adaptive.settings, &baseline, window, gained);
+                    if adaptive.slow_start && window.reached_limit {
+                        if next > self.limit {
+                            next = (self.limit * 2).min(adaptive.settings.max).max(next);
+                        } else {
+                            adaptive.slow_start = false;
+                        }
+                    }
                     // A window that shrank the limit was not at a sustainable concurrency: it
                     // moves neither baseline. Otherwise queueing at the destination would
                     // raise the baseline step by step, and the limit with it.
@@ -322,12 +340,24 @@ mod tests {
     }
 
     #[test]
-    fn a_flat_response_time_with_the_limit_in_use_grows_it_by_one_per_window_up_to_max() {
+    fn a_flat_response_time_with_the_limit_in_use_doubles_it_per_window_up_to_max() {
         let mut c = Controller::adaptive(settings(), Instant::now());
-        let seen = limits(&mut c, 14, |_| 10 * MS);
+        let seen = limits(&mut c, 8, |_| 10 * MS);
         // The first window only sets the baseline.
-        assert_eq!(seen, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 10, 10, 10, 10]);
+        assert_eq!(seen, [1, 2, 4, 8, 10, 10, 10, 10]);
         assert_eq!(c.baseline(), Some(10 * MS));
+    }
+
+    #[test]
+    fn after_slow_start_the_limit_grows_by_one_per_window() {
+        // Flat up to 4 in flight, slower beyond: slow start stops at 4 × 2 = 8, backs off,
+        // and from then on each window adds one at most.
+        let mut c = Controller::adaptive(settings(), Instant::now());
+        let seen = limits(&mut c, 60, |limit| 10 * MS * (limit.max(4) as u32 - 3));
+        let first_hold = seen.windows(2).position(|w| w[1] <= w[0]).unwrap();
+        for w in seen[first_hold..].windows(2) {
+            assert!(w[1] <= w[0] + 1, "{seen:?}");
+        }
     }
 
     #[test]

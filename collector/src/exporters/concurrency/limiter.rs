@@ -238,17 +238,19 @@ mod tests {
         c.begin();
         d.begin();
         tokio::time::advance(Duration::from_millis(10)).await;
-        // The window ends: responses at the baseline with the limit in use grow it.
+        // The window ends: responses at the baseline with the limit in use grow it (doubling
+        // while in slow start).
         c.finish(Feedback::Accepted);
-        assert_eq!((limiter.limit(), limit.get()), (3, 3));
+        assert_eq!((limiter.limit(), limit.get()), (4, 4));
         d.finish(Feedback::Accepted);
         assert_eq!(limiter.in_flight(), 0);
         let _held: Vec<Permit> = vec![
             limiter.acquire().await,
             limiter.acquire().await,
             limiter.acquire().await,
+            limiter.acquire().await,
         ];
-        assert!(!free(&limiter).await, "the limit is 3");
+        assert!(!free(&limiter).await, "the limit is 4");
     }
 
     #[tokio::test(start_paused = true)]
