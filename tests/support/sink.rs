@@ -1,9 +1,11 @@
 //! An OTLP/gRPC test sink: tonic's generated TraceService, MetricsService and LogsService
 //! servers (opentelemetry-proto, prost decoding: independent of Lookout's wire code), accepting
-//! gzip and zstd, recording every request. It can be told to refuse with UNAVAILABLE, and stopped.
+//! gzip and zstd, recording every request. It can be told to refuse with UNAVAILABLE, and stopped;
+//! [`Sink::start_serial`] starts one that serves trace exports one at a time, slowly.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
@@ -38,6 +40,11 @@ pub(crate) struct Received {
     encodings: Mutex<Vec<String>>,
     unavailable: AtomicBool,
     refused_calls: AtomicUsize,
+    /// Serve trace exports one at a time, taking this long per 1,000 spans.
+    serial: Option<Duration>,
+    turn: tokio::sync::Mutex<()>,
+    /// When the first and the last trace export were accepted.
+    served: Mutex<Option<(Instant, Instant)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -59,6 +66,19 @@ impl Received {
         lock(&self.encodings).push(encoding);
         Ok(())
     }
+
+    /// Holds a trace export of `spans` spans as a serial sink would, and notes when it ended.
+    async fn serve(&self, spans: usize) {
+        if let Some(per_thousand) = self.serial {
+            let _turn = self.turn.lock().await;
+            tokio::time::sleep(per_thousand * u32::try_from(spans).unwrap_or(u32::MAX) / 1000)
+                .await;
+        }
+        let now = Instant::now();
+        let mut served = lock(&self.served);
+        let first = served.map_or(now, |(first, _)| first);
+        *served = Some((first, now));
+    }
 }
 
 #[derive(Clone)]
@@ -71,6 +91,14 @@ impl TraceService for Service {
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         self.0.admit(&request)?;
+        let spans = request
+            .get_ref()
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
+        self.0.serve(spans).await;
         lock(&self.0.traces).push(request.into_inner());
         Ok(Response::new(ExportTraceServiceResponse::default()))
     }
@@ -114,11 +142,30 @@ const MAX_MESSAGE: usize = 256 << 20;
 impl Sink {
     /// Binds an ephemeral port and serves.
     pub(crate) async fn start() -> Sink {
+        Sink::start_with(Received::default()).await
+    }
+
+    /// A sink that serves trace exports one at a time, each taking `per_thousand` per 1,000
+    /// spans: a destination that decodes slowly and does not scale with concurrency.
+    pub(crate) async fn start_serial(per_thousand: Duration) -> Sink {
+        Sink::start_with(Received {
+            serial: Some(per_thousand),
+            ..Received::default()
+        })
+        .await
+    }
+
+    /// When the first and the last trace export were accepted.
+    pub(crate) fn served(&self) -> Option<(Instant, Instant)> {
+        *lock(&self.received.served)
+    }
+
+    async fn start_with(received: Received) -> Sink {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the sink");
         let port = listener.local_addr().expect("sink address").port();
-        let received = Arc::new(Received::default());
+        let received = Arc::new(received);
         let service = Service(Arc::clone(&received));
         let (tx, rx) = oneshot::channel::<()>();
         let router = tonic::transport::Server::builder()

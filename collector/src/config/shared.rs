@@ -148,8 +148,11 @@ pub struct QueueConfig {
     /// Queue batches and send them from `num_consumers` workers. When disabled the queue holds
     /// one batch and one worker sends.
     pub enabled: bool,
-    /// Concurrent senders.
-    pub num_consumers: usize,
+    /// Requests in flight: a fixed number of senders (default 10), or `adaptive` to follow the
+    /// destination's response times and back-pressure (see `adaptive`).
+    pub num_consumers: NumConsumers,
+    /// With `num_consumers: adaptive`: the bounds and tuning of the limit.
+    pub adaptive: Option<AdaptiveConcurrencyConfig>,
     /// The unit of `queue_size`: `bytes` (default), `items` or `requests`.
     pub sizer: QueueSizer,
     /// Capacity in the sizer's unit, counting batches queued and batches being sent or retried
@@ -190,8 +193,17 @@ impl QueueConfig {
         if self.queue_size == Some(0) {
             return Err("sending_queue.queue_size must be at least 1".into());
         }
-        if self.enabled && self.num_consumers == 0 {
-            return Err("sending_queue.num_consumers must be at least 1".into());
+        if self.enabled && self.num_consumers == NumConsumers::Fixed(0) {
+            return Err("sending_queue.num_consumers must be at least 1 (or adaptive)".into());
+        }
+        match (&self.adaptive, self.num_consumers) {
+            (Some(adaptive), NumConsumers::Adaptive) => adaptive.validate()?,
+            (Some(_), NumConsumers::Fixed(_)) => {
+                return Err(
+                    "sending_queue.adaptive applies only with num_consumers: adaptive".into(),
+                );
+            }
+            (None, _) => {}
         }
         if self.storage.is_none() && self.max_size.is_some() {
             return Err("sending_queue.max_size bounds a queue on disk: it needs storage".into());
@@ -206,6 +218,11 @@ impl QueueConfig {
             return Err("sending_queue.fsync_interval must be more than 0".into());
         }
         Ok(())
+    }
+
+    /// The adaptive settings in force (the defaults unless `adaptive` is given).
+    pub fn adaptive_settings(&self) -> AdaptiveConcurrencyConfig {
+        self.adaptive.unwrap_or_default()
     }
 
     /// The disk limit of a persistent queue.
@@ -233,7 +250,8 @@ impl Default for QueueConfig {
     fn default() -> Self {
         QueueConfig {
             enabled: true,
-            num_consumers: 10,
+            num_consumers: NumConsumers::Fixed(DEFAULT_NUM_CONSUMERS),
+            adaptive: None,
             sizer: QueueSizer::Bytes,
             queue_size: None,
             block_on_overflow: true,
@@ -242,6 +260,112 @@ impl Default for QueueConfig {
             fsync_interval: Duration::from_secs(1),
             max_size: None,
         }
+    }
+}
+
+/// `num_consumers` when none is given.
+pub const DEFAULT_NUM_CONSUMERS: usize = 10;
+
+/// `sending_queue.num_consumers`: a fixed number of concurrent senders, or `adaptive`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumConsumers {
+    /// Exactly this many requests in flight at most, always.
+    Fixed(usize),
+    /// A limit that follows the destination (AIMD on response times and back-pressure).
+    Adaptive,
+}
+
+impl<'de> Deserialize<'de> for NumConsumers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        let expected = "a number of senders (like 10) or adaptive";
+        match Raw::deserialize(d) {
+            Ok(Raw::N(n)) => usize::try_from(n).map(NumConsumers::Fixed).map_err(|_| {
+                serde::de::Error::custom(format!("{n} is too large: expected {expected}"))
+            }),
+            Ok(Raw::S(s)) if s == "adaptive" => Ok(NumConsumers::Adaptive),
+            Ok(Raw::S(s)) => Err(serde::de::Error::custom(format!(
+                "invalid num_consumers {s:?}: expected {expected}"
+            ))),
+            Err(_) => Err(serde::de::Error::custom(format!("expected {expected}"))),
+        }
+    }
+}
+
+/// `sending_queue.adaptive`: how `num_consumers: adaptive` moves its limit (Vector's adaptive
+/// request concurrency). Each window (one mean response time long) the limit grows by one when
+/// the limit was reached and responses were not slower than the baseline (a moving average of
+/// response times), and shrinks by `decrease_ratio` when they were slower than the baseline
+/// plus `rtt_deviation_scale` deviations, or when the destination pushed back (a timeout,
+/// HTTP 429/503, gRPC RESOURCE_EXHAUSTED/UNAVAILABLE, a requested retry delay).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdaptiveConcurrencyConfig {
+    /// The limit to start from (default 1).
+    pub initial: usize,
+    /// The limit never goes above this (default 64): also the number of senders started.
+    pub max: usize,
+    /// The factor applied to the limit when it shrinks, between 0 and 1 (default 0.9).
+    pub decrease_ratio: f64,
+    /// Weight of the newest window in the moving baseline, between 0 and 1 (default 0.4).
+    pub ewma_alpha: f64,
+    /// How many deviations above the baseline a window's response time may be before the limit
+    /// shrinks (default 2.5).
+    pub rtt_deviation_scale: f64,
+}
+
+/// The most senders `sending_queue.adaptive.max` may ask for.
+pub const MAX_ADAPTIVE_CONCURRENCY: usize = 1024;
+
+impl Default for AdaptiveConcurrencyConfig {
+    fn default() -> Self {
+        AdaptiveConcurrencyConfig {
+            initial: 1,
+            max: 64,
+            decrease_ratio: 0.9,
+            ewma_alpha: 0.4,
+            rtt_deviation_scale: 2.5,
+        }
+    }
+}
+
+impl AdaptiveConcurrencyConfig {
+    /// Checks the bounds and ratios.
+    pub fn validate(&self) -> Result<(), String> {
+        let key = "sending_queue.adaptive";
+        if self.initial == 0 {
+            return Err(format!("{key}.initial must be at least 1"));
+        }
+        if self.max < self.initial || self.max > MAX_ADAPTIVE_CONCURRENCY {
+            return Err(format!(
+                "{key}.max must be between initial ({}) and {MAX_ADAPTIVE_CONCURRENCY}, got {}",
+                self.initial, self.max
+            ));
+        }
+        if !(self.decrease_ratio > 0.0 && self.decrease_ratio < 1.0) {
+            return Err(format!(
+                "{key}.decrease_ratio must be more than 0 and less than 1, got {}",
+                self.decrease_ratio
+            ));
+        }
+        if !(self.ewma_alpha > 0.0 && self.ewma_alpha < 1.0) {
+            return Err(format!(
+                "{key}.ewma_alpha must be more than 0 and less than 1, got {}",
+                self.ewma_alpha
+            ));
+        }
+        if !(self.rtt_deviation_scale >= 0.0 && self.rtt_deviation_scale.is_finite()) {
+            return Err(format!(
+                "{key}.rtt_deviation_scale must be 0 or more, got {}",
+                self.rtt_deviation_scale
+            ));
+        }
+        Ok(())
     }
 }
 

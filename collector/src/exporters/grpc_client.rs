@@ -105,7 +105,7 @@ impl GrpcClient {
             Ok(result) => result,
             Err(_) => {
                 self.drop_connection().await;
-                Err(ExportError::retryable(format!(
+                Err(ExportError::timed_out(format!(
                     "no response from {} within the timeout ({timeout:?})",
                     self.authority
                 )))
@@ -198,7 +198,7 @@ where
     Ok(sender)
 }
 
-/// Maps a non-OK gRPC status to a retryable or permanent error, as the OTLP spec lists them.
+/// Maps a non-OK gRPC status to an error (see [`super::status`]).
 fn check(status: Status) -> Result<(), ExportError> {
     if status.code() == Code::Ok {
         return Ok(());
@@ -207,31 +207,13 @@ fn check(status: Status) -> Result<(), ExportError> {
         .get_details_retry_info()
         .and_then(|info| info.retry_delay);
     let message = format!("{:?}: {}", status.code(), status.message());
-    let retryable = match status.code() {
-        Code::Cancelled
-        | Code::DeadlineExceeded
-        | Code::Aborted
-        | Code::OutOfRange
-        | Code::Unavailable
-        | Code::DataLoss => true,
-        // Retryable only when the server says when to come back.
-        Code::ResourceExhausted => throttle.is_some(),
-        _ => false,
-    };
-    Err(if retryable {
-        ExportError::retryable(message).with_throttle(throttle)
-    } else {
-        ExportError::permanent(message)
-    })
+    Err(super::status::grpc(status.code(), message, throttle))
 }
 
 /// gRPC's mapping of HTTP statuses seen instead of a gRPC response.
 fn http_status_error(status: StatusCode) -> ExportError {
     let message = format!("HTTP {status} instead of a gRPC response");
-    match status.as_u16() {
-        429 | 502 | 503 | 504 => ExportError::retryable(message),
-        _ => ExportError::permanent(message),
-    }
+    super::status::http(status.as_u16(), message, None)
 }
 
 #[cfg(test)]

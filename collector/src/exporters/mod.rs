@@ -1,6 +1,7 @@
 //! Exporters: where data leaves. Each implements [`Export`] (send one batch, say whether a
 //! failure is worth retrying); [`queue`] runs it behind a bounded sending queue with retries.
 
+pub(crate) mod concurrency;
 pub(crate) mod debug;
 pub(crate) mod file;
 mod grpc_client;
@@ -11,6 +12,7 @@ pub(crate) mod persistent_queue;
 pub(crate) mod prometheus;
 pub(crate) mod prometheusremotewrite;
 pub(crate) mod queue;
+pub(crate) mod status;
 #[cfg(test)]
 mod tls_tests;
 
@@ -33,6 +35,18 @@ pub struct ExportError {
     message: String,
     retryable: bool,
     throttle: Option<Duration>,
+    cause: Cause,
+}
+
+/// What a failure says about the destination's load (what adaptive concurrency reads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    /// Nothing about its load (refused data, a broken connection, ...).
+    Other,
+    /// No answer within the deadline.
+    TimedOut,
+    /// The destination said it is overloaded (HTTP 429/503, gRPC RESOURCE_EXHAUSTED/UNAVAILABLE).
+    Overloaded,
 }
 
 impl ExportError {
@@ -42,6 +56,15 @@ impl ExportError {
             message: message.into(),
             retryable: true,
             throttle: None,
+            cause: Cause::Other,
+        }
+    }
+
+    /// No answer within the request deadline (retryable; the destination may be overloaded).
+    pub fn timed_out(message: impl Into<String>) -> ExportError {
+        ExportError {
+            cause: Cause::TimedOut,
+            ..ExportError::retryable(message)
         }
     }
 
@@ -51,7 +74,15 @@ impl ExportError {
             message: message.into(),
             retryable: false,
             throttle: None,
+            cause: Cause::Other,
         }
+    }
+
+    /// Marks the failure as the destination saying it is overloaded.
+    #[must_use]
+    pub fn overloaded(mut self) -> ExportError {
+        self.cause = Cause::Overloaded;
+        self
     }
 
     /// The destination asked to wait this long before retrying.
@@ -69,6 +100,16 @@ impl ExportError {
     /// The server's requested delay, if any.
     pub fn throttle(&self) -> Option<Duration> {
         self.throttle
+    }
+
+    /// Whether the request got no answer within its deadline.
+    pub fn is_timeout(&self) -> bool {
+        self.cause == Cause::TimedOut
+    }
+
+    /// Whether the destination said it is overloaded.
+    pub fn is_overload(&self) -> bool {
+        self.cause == Cause::Overloaded
     }
 }
 

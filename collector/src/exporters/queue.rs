@@ -1,5 +1,6 @@
 //! The sending queue and retry loop every exporter runs behind (the Collector's
-//! `exporterhelper`): a bounded queue, `num_consumers` senders, and the shared client backoff
+//! `exporterhelper`): a bounded queue, senders under a limit on requests in flight
+//! (`num_consumers`, fixed or adaptive: [`super::concurrency`]), and the shared client backoff
 //! ([`crate::net::client::retry`]) that honours the server's requested delay, with a deadline.
 
 use std::sync::Arc;
@@ -14,8 +15,9 @@ use futures::FutureExt;
 
 use std::path::PathBuf;
 
+use super::concurrency::{Controller, Feedback, Limiter, Permit};
 use super::{Export, ExportError, persistent_queue};
-use crate::config::shared::{QueueConfig, QueueSizer, RetryConfig};
+use crate::config::shared::{NumConsumers, QueueConfig, QueueSizer, RetryConfig};
 use crate::core::Batch;
 use crate::pipeline::ExporterInput;
 use crate::telemetry::{ExporterMetrics, Telemetry};
@@ -101,9 +103,9 @@ pub(crate) fn spawn(
             QueueSizer::Requests => gate.capacity(),
             QueueSizer::Bytes | QueueSizer::Items => MAX_QUEUED_BATCHES,
         };
-        (Some(gate), batches, queue.num_consumers.max(1))
+        (Some(gate), batches, limiter(queue, &metrics))
     } else {
-        (None, 1, 1)
+        (None, 1, fixed_limiter(1, &metrics))
     };
     let batches = usize::try_from(batches.clamp(1, MAX_QUEUED_BATCHES)).unwrap_or(1);
     let (tx, rx) = mpsc::channel::<Batch>(batches);
@@ -120,7 +122,7 @@ pub(crate) fn spawn(
         persistent: false,
         metrics: metrics.clone(),
     };
-    let handles = (0..consumers)
+    let handles = (0..consumers.max())
         .map(|_| {
             let worker = Worker {
                 id: id.clone(),
@@ -129,6 +131,7 @@ pub(crate) fn spawn(
                 metrics: metrics.clone(),
                 abort: abort.clone(),
                 keeps_on_abort: false,
+                limiter: consumers.clone(),
             };
             let rx = Arc::clone(&rx);
             let input = input.clone();
@@ -138,12 +141,15 @@ pub(crate) fn spawn(
                 let gauge = input.gauge();
                 drop(input);
                 loop {
+                    // A slot under the limit first, so that senders over it leave the batches
+                    // in the queue.
+                    let permit = worker.limiter.acquire().await;
                     let batch = {
                         let mut rx = rx.lock().await;
                         rx.recv().await
                     };
                     let Some(batch) = batch else { break };
-                    worker.send(batch).await;
+                    worker.send(batch, permit).await;
                     gauge.update();
                 }
             })
@@ -160,11 +166,33 @@ struct Worker {
     abort: CancellationToken,
     /// Data aborted at shutdown stays on disk (a persistent queue) rather than being dropped.
     keeps_on_abort: bool,
+    /// The limit on requests in flight, shared by the exporter's senders.
+    limiter: Limiter,
+}
+
+/// The limit `num_consumers` asks for, reporting to the exporter's gauges.
+fn limiter(queue: &QueueConfig, metrics: &ExporterMetrics) -> Limiter {
+    match queue.num_consumers {
+        NumConsumers::Fixed(n) => fixed_limiter(n, metrics),
+        NumConsumers::Adaptive => Limiter::new(
+            Controller::adaptive(queue.adaptive_settings(), tokio::time::Instant::now()),
+            metrics.concurrency_limit.clone(),
+            metrics.in_flight_requests.clone(),
+        ),
+    }
+}
+
+fn fixed_limiter(n: usize, metrics: &ExporterMetrics) -> Limiter {
+    Limiter::new(
+        Controller::fixed(n),
+        metrics.concurrency_limit.clone(),
+        metrics.in_flight_requests.clone(),
+    )
 }
 
 /// Starts an exporter behind a persistent queue in `dir` (see [`persistent_queue`]): batches
-/// are written there before their acknowledgements are settled, and `num_consumers` senders
-/// read them back. What an earlier run left in `dir` is sent first.
+/// are written there before their acknowledgements are settled, and senders under the
+/// `num_consumers` limit read them back. What an earlier run left in `dir` is sent first.
 pub(crate) async fn spawn_persistent(
     id: String,
     exporter: Arc<dyn Export>,
@@ -201,7 +229,8 @@ pub(crate) async fn spawn_persistent(
         persistent: true,
         metrics: metrics.clone(),
     };
-    let mut handles: Vec<JoinHandle<()>> = (0..queue.num_consumers.max(1))
+    let consumers = limiter(queue, &metrics);
+    let mut handles: Vec<JoinHandle<()>> = (0..consumers.max())
         .map(|_| {
             let worker = Worker {
                 id: id.clone(),
@@ -210,10 +239,16 @@ pub(crate) async fn spawn_persistent(
                 metrics: metrics.clone(),
                 abort: abort.clone(),
                 keeps_on_abort: true,
+                limiter: consumers.clone(),
             };
             let senders = senders.clone();
             tokio::spawn(async move {
                 loop {
+                    // A slot under the limit before a record is read back.
+                    let permit = tokio::select! {
+                        permit = worker.limiter.acquire() => permit,
+                        () = worker.abort.cancelled() => break,
+                    };
                     let record = tokio::select! {
                         record = senders.next() => record,
                         () = worker.abort.cancelled() => None,
@@ -221,7 +256,7 @@ pub(crate) async fn spawn_persistent(
                     let Some(record) = record else { break };
                     let mut batch = Batch::new(record.signal, record.payload, record.items);
                     batch.hold = record.hold;
-                    match worker.deliver(&batch).await {
+                    match worker.deliver(&batch, permit).await {
                         Outcome::Aborted => break,
                         Outcome::Sent | Outcome::Failed => senders.ack(record.id).await,
                     }
@@ -249,16 +284,19 @@ enum Outcome {
 }
 
 impl Worker {
-    async fn send(&self, batch: Batch) {
-        let outcome = self.deliver(&batch).await;
+    async fn send(&self, batch: Batch, permit: Permit) {
+        let outcome = self.deliver(&batch, permit).await;
         batch.acks.settle(outcome == Outcome::Sent);
     }
 
-    /// Sends `batch`, retrying as configured.
-    async fn deliver(&self, batch: &Batch) -> Outcome {
+    /// Sends `batch` under `permit`, retrying as configured. Each attempt holds a slot under
+    /// the limit and reports how it went; the wait between attempts holds none.
+    async fn deliver(&self, batch: &Batch, permit: Permit) -> Outcome {
         let mut backoff = self.retry.backoff().start();
         let items = batch.items as u64;
+        let mut permit = permit;
         loop {
+            permit.begin();
             // A panicking exporter is a failed, retryable send: the worker, the queue and the
             // batch's acknowledgements survive it (counted as a restart of the exporter).
             let sent = AssertUnwindSafe(self.exporter.export(batch))
@@ -273,6 +311,7 @@ impl Worker {
                         .unwrap_or_default();
                     Err(ExportError::retryable(format!("exporter panicked: {what}")))
                 });
+            permit.finish(Feedback::of(&sent));
             let error = match sent {
                 Ok(()) => {
                     self.metrics.sent(batch.signal).inc_by(items);
@@ -280,6 +319,9 @@ impl Worker {
                 }
                 Err(error) => error,
             };
+            if error.is_timeout() {
+                self.metrics.timed_out_requests.inc();
+            }
             let give_up = |reason: &str| {
                 self.metrics.send_failed(batch.signal).inc_by(items);
                 tracing::error!(exporter = %self.id, items, error = %error, "{reason}; data dropped");
@@ -297,8 +339,12 @@ impl Worker {
                 return Outcome::Failed;
             };
             tracing::warn!(exporter = %self.id, items, error = %error, retry_in = ?wait, "send failed; will retry");
+            let next_attempt = async {
+                tokio::time::sleep(wait).await;
+                self.limiter.acquire().await
+            };
             tokio::select! {
-                () = tokio::time::sleep(wait) => {}
+                next = next_attempt => permit = next,
                 () = self.abort.cancelled() => {
                     if self.keeps_on_abort {
                         tracing::warn!(exporter = %self.id, items, "shutting down with data still retrying; it stays in the persistent queue");
@@ -357,7 +403,7 @@ mod tests {
             "test".into(),
             exporter.clone(),
             &QueueConfig {
-                num_consumers: 1,
+                num_consumers: NumConsumers::Fixed(1),
                 ..QueueConfig::default()
             },
             fast_retry(),
@@ -536,7 +582,7 @@ mod tests {
             "q".into(),
             exporter.clone(),
             &QueueConfig {
-                num_consumers: 2,
+                num_consumers: NumConsumers::Fixed(2),
                 sizer,
                 queue_size: Some(size),
                 block_on_overflow,
@@ -654,6 +700,121 @@ mod tests {
             exporter.sent.load(Ordering::SeqCst),
             2,
             "3 + 2 items fit in 5, 3 + 3 do not"
+        );
+    }
+
+    /// Serves one send at a time, 20 ms each (in paused time), then delivers.
+    struct Serial {
+        turn: Mutex<()>,
+        sent: AtomicUsize,
+    }
+
+    impl Export for Serial {
+        fn export<'a>(&'a self, _batch: &'a Batch) -> BoxFuture<'a, Result<(), ExportError>> {
+            Box::pin(async move {
+                let _turn = self.turn.lock().await;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                self.sent.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_adaptive_queue_delivers_everything_to_a_serial_destination_with_a_low_limit() {
+        let telemetry = Telemetry::new();
+        let exporter = Arc::new(Serial {
+            turn: Mutex::new(()),
+            sent: AtomicUsize::new(0),
+        });
+        let (input, handles) = spawn(
+            "a".into(),
+            exporter.clone(),
+            &QueueConfig {
+                num_consumers: NumConsumers::Adaptive,
+                ..QueueConfig::default()
+            },
+            fast_retry(),
+            telemetry.exporter("a", None),
+            CancellationToken::new(),
+        );
+        let mut deliveries = Vec::new();
+        for _ in 0..200 {
+            let (ack, delivery) = Ack::new();
+            input
+                .tx
+                .send(Batch::new(Signal::Traces, Bytes::from_static(b"x"), 1).with_ack(ack))
+                .await
+                .unwrap();
+            deliveries.push(delivery);
+        }
+        drop(input);
+        for h in handles {
+            h.await.unwrap();
+        }
+        for delivery in deliveries {
+            assert!(delivery.outcome().await);
+        }
+        assert_eq!(exporter.sent.load(Ordering::SeqCst), 200);
+        let rendered = telemetry.render();
+        let limit: u64 = rendered
+            .lines()
+            .find_map(|l| l.strip_prefix(r#"lookout_exporter_concurrency_limit{exporter="a"} "#))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no limit in {rendered}"));
+        // Queueing at a serial destination buys nothing; slow start may overshoot by one
+        // doubling before it stops.
+        assert!((1..=4).contains(&limit), "{limit}");
+        assert!(
+            rendered.contains(r#"lookout_exporter_in_flight_requests{exporter="a"} 0"#),
+            "{rendered}"
+        );
+    }
+
+    #[test]
+    fn num_consumers_is_a_number_or_adaptive_with_validated_bounds() {
+        let parse = |yaml: &str| serde_yaml_ng::from_str::<QueueConfig>(yaml);
+        assert_eq!(
+            parse("{}").unwrap().num_consumers,
+            NumConsumers::Fixed(crate::config::shared::DEFAULT_NUM_CONSUMERS)
+        );
+        assert_eq!(
+            parse("num_consumers: 4").unwrap().num_consumers,
+            NumConsumers::Fixed(4)
+        );
+        let adaptive = parse("num_consumers: adaptive").unwrap();
+        assert_eq!(adaptive.num_consumers, NumConsumers::Adaptive);
+        assert!(adaptive.validate().is_ok());
+        assert_eq!(adaptive.adaptive_settings().initial, 1);
+        let err = parse("num_consumers: lots").unwrap_err().to_string();
+        assert!(err.contains("a number of senders"), "{err}");
+        assert!(parse("num_consumers: 0").unwrap().validate().is_err());
+        let tuned = parse(
+            "{num_consumers: adaptive, adaptive: {initial: 2, max: 16, decrease_ratio: 0.5, \
+             ewma_alpha: 0.2, rtt_deviation_scale: 3}}",
+        )
+        .unwrap();
+        assert!(tuned.validate().is_ok());
+        assert_eq!(tuned.adaptive_settings().max, 16);
+        assert!(parse("{num_consumers: adaptive, adaptive: {maximum: 3}}").is_err());
+        for bad in [
+            "{initial: 0}",
+            "{initial: 8, max: 4}",
+            "{max: 100000}",
+            "{decrease_ratio: 1}",
+            "{decrease_ratio: 0}",
+            "{ewma_alpha: 1.5}",
+            "{rtt_deviation_scale: -1}",
+        ] {
+            let config = parse(&format!("{{num_consumers: adaptive, adaptive: {bad}}}")).unwrap();
+            assert!(config.validate().is_err(), "{bad} accepted");
+        }
+        assert!(
+            parse("{num_consumers: 4, adaptive: {max: 8}}")
+                .unwrap()
+                .validate()
+                .is_err(),
+            "adaptive settings without adaptive"
         );
     }
 

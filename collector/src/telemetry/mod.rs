@@ -177,6 +177,21 @@ impl Telemetry {
                 "Capacity of the sending queue, in its sizer's unit (bytes by default).",
                 labels(),
             ),
+            concurrency_limit: self.gauge(
+                "exporter_concurrency_limit",
+                "Requests the exporter may have in flight now (sending_queue.num_consumers; moves with num_consumers: adaptive).",
+                labels(),
+            ),
+            in_flight_requests: self.gauge(
+                "exporter_in_flight_requests",
+                "Requests the exporter has in flight (sent, not yet answered).",
+                labels(),
+            ),
+            timed_out_requests: self.counter(
+                "exporter_timed_out_requests",
+                "Send attempts that got no answer within the exporter's timeout (each is retried, and may arrive twice).",
+                labels(),
+            ),
             panics: self.counter(
                 "component_restarts",
                 "Times a component task exited or panicked while the collector ran and was started again.",
@@ -267,6 +282,12 @@ pub struct ExporterMetrics {
     pub queue_size: Gauge,
     /// Queue capacity, in the queue's sizer unit.
     pub queue_capacity: Gauge,
+    /// The limit on requests in flight.
+    pub concurrency_limit: Gauge,
+    /// Requests in flight.
+    pub in_flight_requests: Gauge,
+    /// Send attempts that timed out.
+    pub timed_out_requests: Counter,
     /// Sends that panicked (and were retried).
     pub panics: Counter,
 }

@@ -34,7 +34,7 @@ impl ExporterFactory for Factory {
         Ok(BuiltExporter {
             export: Arc::new(DebugExporter::new(id.to_string(), config)),
             queue: QueueConfig {
-                num_consumers: 1,
+                num_consumers: crate::config::shared::NumConsumers::Fixed(1),
                 ..QueueConfig::default()
             },
             retry: RetryConfig {

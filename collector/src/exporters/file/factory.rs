@@ -37,7 +37,7 @@ impl ExporterFactory for Factory {
         Ok(BuiltExporter {
             export: Arc::new(export),
             queue: QueueConfig {
-                num_consumers: 1,
+                num_consumers: crate::config::shared::NumConsumers::Fixed(1),
                 ..QueueConfig::default()
             },
             retry: RetryConfig::default(),

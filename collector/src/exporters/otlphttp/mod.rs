@@ -112,10 +112,14 @@ impl Export for OtlpHttpExporter {
                     .header(reqwest::header::CONTENT_ENCODING, codec.name())
                     .body(compression::compress(codec, self.level, &batch.payload)),
             };
-            let response = request
-                .send()
-                .await
-                .map_err(|err| ExportError::retryable(format!("POST {url} failed: {err}")))?;
+            let response = request.send().await.map_err(|err| {
+                let message = format!("POST {url} failed: {err}");
+                if err.is_timeout() {
+                    ExportError::timed_out(message)
+                } else {
+                    ExportError::retryable(message)
+                }
+            })?;
             let status = response.status();
             if status.is_success() {
                 if let Ok(body) = response.bytes().await {
@@ -129,11 +133,7 @@ impl Export for OtlpHttpExporter {
                 "POST {url}: HTTP {status}: {}",
                 body.chars().take(300).collect::<String>()
             );
-            // The OTLP spec lists exactly these as retryable.
-            Err(match status.as_u16() {
-                429 | 502 | 503 | 504 => ExportError::retryable(message).with_throttle(retry_after),
-                _ => ExportError::permanent(message),
-            })
+            Err(super::status::http(status.as_u16(), message, retry_after))
         })
     }
 }

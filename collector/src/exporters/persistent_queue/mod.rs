@@ -397,10 +397,44 @@ mod tests {
 
     fn queue() -> QueueConfig {
         QueueConfig {
-            num_consumers: 2,
+            num_consumers: crate::config::shared::NumConsumers::Fixed(2),
             storage: Some(crate::core::ComponentId::parse("file_storage/q").unwrap()),
             ..QueueConfig::default()
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn adaptive_senders_deliver_everything_once_and_report_the_limit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let telemetry = Telemetry::new();
+        let up = Arc::new(Recorder::default());
+        let abort = CancellationToken::new();
+        let config = QueueConfig {
+            num_consumers: crate::config::shared::NumConsumers::Adaptive,
+            ..queue()
+        };
+        let (input, handles) = start(tmp.path(), up.clone(), config, &telemetry, &abort).await;
+        let output = Output::Exporters(vec![input]);
+        let names: Vec<String> = (0..20).map(|i| format!("b{i:02}")).collect();
+        for name in &names {
+            assert!(send(&output, name).await);
+        }
+        drop(output);
+        for h in handles {
+            h.await.unwrap();
+        }
+        let mut got: Vec<Bytes> = up.got.lock().unwrap().clone();
+        got.sort();
+        assert_eq!(got, names);
+        let rendered = telemetry.render();
+        assert!(
+            rendered.contains(r#"lookout_exporter_in_flight_requests{exporter="q"} 0"#),
+            "{rendered}"
+        );
+        assert!(
+            rendered.contains(r#"lookout_exporter_concurrency_limit{exporter="q"}"#),
+            "{rendered}"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -516,7 +550,7 @@ mod tests {
             tmp.path(),
             exporter.clone(),
             QueueConfig {
-                num_consumers: 1,
+                num_consumers: crate::config::shared::NumConsumers::Fixed(1),
                 ..queue()
             },
             &telemetry,

@@ -85,7 +85,7 @@ impl ExporterFactory for Factory {
             }),
             // Updating a map in memory: one batch at a time keeps points in order.
             queue: QueueConfig {
-                num_consumers: 1,
+                num_consumers: crate::config::shared::NumConsumers::Fixed(1),
                 ..QueueConfig::default()
             },
             retry: RetryConfig {

@@ -70,7 +70,7 @@ impl ExporterFactory for Factory {
         Ok(BuiltExporter {
             export: Arc::new(Memory { received }),
             queue: QueueConfig {
-                num_consumers: 1,
+                num_consumers: crate::config::shared::NumConsumers::Fixed(1),
                 ..QueueConfig::default()
             },
             retry: RetryConfig::default(),
