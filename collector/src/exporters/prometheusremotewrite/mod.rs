@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::shared::{ClientTlsConfig, Headers, QueueConfig, RetryConfig};
+use crate::config::shared::{ClientTlsConfig, Headers, NumConsumers, QueueConfig, RetryConfig};
 use crate::exporters::prometheus::ResourceToTelemetry;
 use crate::exporters::prometheus::labels::Naming;
 use crate::exporters::prometheus::naming;
@@ -99,7 +99,7 @@ impl Default for PrometheusRemoteWriteConfig {
             target_info: TargetInfo::default(),
             max_batch_size_bytes: DEFAULT_MAX_BATCH_SIZE_BYTES,
             sending_queue: QueueConfig {
-                num_consumers: 1,
+                num_consumers: NumConsumers::Fixed(1),
                 ..QueueConfig::default()
             },
             retry_on_failure: RetryConfig::default(),
