@@ -2,6 +2,9 @@
 //! subset of Jaeger's query JSON API that Grafana's Jaeger data source calls
 //! (`/api/services`, `/api/services/{service}/operations`, `/api/traces`, `/api/traces/{id}`).
 //!
+//! `openapi.json` (served at `/api/v1/openapi.json`) describes Lookout's own routes; a test
+//! checks the answers against its schemas.
+//!
 //! Every answer is built under the window's lock from at most the window's traces, and search
 //! answers stop at their limit (at most `max_search_results`), so a request's work is bounded
 //! by `num_traces`.
@@ -26,7 +29,15 @@ const MAX_DEPTH: usize = 64;
 const DEFAULT_LIMIT: usize = 20;
 
 /// The prefixes the API answers under.
-pub(crate) const PREFIXES: [&str; 3] = ["/api/v1/traces", "/api/traces", "/api/services"];
+pub(crate) const PREFIXES: [&str; 4] = [
+    "/api/v1/traces",
+    "/api/v1/openapi.json",
+    "/api/traces",
+    "/api/services",
+];
+
+/// The OpenAPI 3.0 description of `/api/v1/traces` and `/api/v1/traces/{trace_id}`.
+pub(crate) const OPENAPI: &str = include_str!("openapi.json");
 
 /// The handler for every prefix of [`PREFIXES`].
 pub(crate) fn handler(shared: Arc<Correlator>) -> Handler {
@@ -74,6 +85,14 @@ pub(crate) fn answer(shared: &Correlator, req: &Request<Bytes>) -> Response<Body
         return error(StatusCode::METHOD_NOT_ALLOWED, "only GET is supported");
     }
     let path = req.uri().path().trim_end_matches('/');
+    if path == "/api/v1/openapi.json" {
+        let mut response = Response::new(crate::net::full(OPENAPI));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
+        return response;
+    }
     let query = parse_query(req.uri().query().unwrap_or(""));
     let mut window = shared.window();
     window.enforce(std::time::Instant::now());

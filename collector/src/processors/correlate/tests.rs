@@ -880,6 +880,116 @@ fn search_filters_newest_first() {
     assert_eq!(get(&shared, "/api/v1/traces?error=maybe").0, 400);
 }
 
+/// Checks `value` against an OpenAPI schema (the subset `openapi.json` uses: `$ref`, `type`,
+/// `nullable`, `required`, `properties`, `items`); an object may only have described keys
+/// unless `additionalProperties` is set. Returns where it first disagrees.
+fn check_schema(
+    spec: &serde_json::Value,
+    schema: &serde_json::Value,
+    value: &serde_json::Value,
+    at: &str,
+) -> Result<(), String> {
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.trim_start_matches("#/components/schemas/");
+        return check_schema(spec, &spec["components"]["schemas"][name], value, at);
+    }
+    if value.is_null() {
+        return if schema["nullable"] == true {
+            Ok(())
+        } else {
+            Err(format!("{at}: null"))
+        };
+    }
+    let ok = match schema["type"].as_str() {
+        Some("object") => value.is_object(),
+        Some("array") => value.is_array(),
+        Some("string") => value.is_string(),
+        Some("integer") => value.is_u64() || value.is_i64(),
+        Some("number") => value.is_number(),
+        Some("boolean") => value.is_boolean(),
+        other => return Err(format!("{at}: schema type {other:?}")),
+    };
+    if !ok {
+        return Err(format!("{at}: {value} is not {}", schema["type"]));
+    }
+    if let Some(object) = value.as_object() {
+        for key in schema["required"].as_array().into_iter().flatten() {
+            let key = key.as_str().unwrap_or_default();
+            if !object.contains_key(key) {
+                return Err(format!("{at}: {key} missing"));
+            }
+        }
+        for (key, item) in object {
+            match schema["properties"].get(key) {
+                Some(property) => check_schema(spec, property, item, &format!("{at}.{key}"))?,
+                None if schema["additionalProperties"] == true => {}
+                None => return Err(format!("{at}: {key} not described")),
+            }
+        }
+    }
+    for (i, item) in value.as_array().into_iter().flatten().enumerate() {
+        check_schema(spec, &schema["items"], item, &format!("{at}[{i}]"))?;
+    }
+    Ok(())
+}
+
+#[test]
+fn openapi_describes_the_answers() {
+    let shared = api_fixture();
+    let (status, spec) = get(&shared, "/api/v1/openapi.json");
+    assert_eq!(status, 200);
+    assert_eq!(spec["openapi"], "3.0.3");
+    let schema = |path: &str, code: &str| {
+        spec["paths"][path]["get"]["responses"][code]["content"]["application/json"]["schema"]
+            .clone()
+    };
+    let cases = [
+        ("/api/v1/traces", "/api/v1/traces".to_string(), "200"),
+        (
+            "/api/v1/traces",
+            "/api/v1/traces?error=maybe".to_string(),
+            "400",
+        ),
+        (
+            "/api/v1/traces/{trace_id}",
+            format!("/api/v1/traces/{}", hex::encode(tid(1))),
+            "200",
+        ),
+        (
+            "/api/v1/traces/{trace_id}",
+            format!("/api/v1/traces/{}", hex::encode(tid(2))),
+            "200",
+        ),
+        (
+            "/api/v1/traces/{trace_id}",
+            "/api/v1/traces/xyz".to_string(),
+            "400",
+        ),
+        (
+            "/api/v1/traces/{trace_id}",
+            format!("/api/v1/traces/{}", hex::encode(tid(9))),
+            "404",
+        ),
+    ];
+    for (path, uri, code) in cases {
+        let (status, body) = get(&shared, &uri);
+        assert_eq!(status.to_string(), code, "{uri}");
+        check_schema(&spec, &schema(path, code), &body, &uri).unwrap();
+    }
+    // The checker does catch a difference.
+    let (_, mut body) = get(&shared, &format!("/api/v1/traces/{}", hex::encode(tid(1))));
+    body["spans"][0]["surprise"] = serde_json::json!(1);
+    assert!(
+        check_schema(
+            &spec,
+            &schema("/api/v1/traces/{trace_id}", "200"),
+            &body,
+            "t"
+        )
+        .is_err()
+    );
+}
+
 #[test]
 fn jaeger_api_answers_in_jaegers_shape() {
     let shared = api_fixture();
