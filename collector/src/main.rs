@@ -10,6 +10,8 @@ use lookout_collector::config::{self, Config};
 use lookout_collector::service::Service;
 use tracing_subscriber::EnvFilter;
 
+mod malloc;
+
 /// Lookout, an OpenTelemetry collector. With no config it runs an embedded default: OTLP in on
 /// 127.0.0.1:4317 (gRPC) and :4318 (HTTP), batched, summarised on stderr and written as OTLP/JSON
 /// to ./lookout-data/.
@@ -37,6 +39,7 @@ enum Command {
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
 
 fn main() -> ExitCode {
+    malloc::tune();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
