@@ -31,6 +31,7 @@
 #   VERIFY [0]           1 = sink also fully decodes every trace request (costs sink CPU)
 #   QUEUE_FSYNC []       every_batch or interval: lookout's exporter queue on disk (a persistent
 #                        sending_queue in a file_storage directory in the run's folder)
+#   NUM_CONSUMERS []     lookout's sending_queue num_consumers (a number or adaptive; default: Lookout's)
 #   SKIP_BUILD [0]       1 = use existing target/release binaries
 #   ROTEL_VERSION [0.0.1a15]
 #   LOOKOUT_BIN [target/release/lookout]   collector binary to test as "lookout"
@@ -61,6 +62,7 @@ if [[ $PIN == 0 ]]; then COLLECTOR_CPU="" LOAD_CPU=""; fi
 DRAIN_MAX=${DRAIN_MAX:-20}
 SKIP_BUILD=${SKIP_BUILD:-0}
 QUEUE_FSYNC=${QUEUE_FSYNC:-}
+NUM_CONSUMERS=${NUM_CONSUMERS:-}
 VERIFY=${VERIFY:-0}
 SINK_FLAGS=()
 [[ $VERIFY == 1 ]] && SINK_FLAGS+=(--verify)
@@ -125,7 +127,7 @@ if [[ -n ${LOOKOUT_BIN:-} ]]; then LOOKOUT_BUILT=1; fi
 {
   echo "date=$(date -u +%FT%TZ) duration=$DURATION reps=$R batch=$BATCH concurrency=$CONCURRENCY"
   echo "collector_batch=$COLLECTOR_BATCH timeout_ms=$BATCH_TIMEOUT_MS lookout_compression=$COMPRESSION lookout_level=$LEVEL"
-  echo "pin=$PIN collector_cpu=${COLLECTOR_CPU:-none} load_cpu=${LOAD_CPU:-none} nproc=$(nproc) queue_fsync=${QUEUE_FSYNC:-memory}"
+  echo "pin=$PIN collector_cpu=${COLLECTOR_CPU:-none} load_cpu=${LOAD_CPU:-none} nproc=$(nproc) queue_fsync=${QUEUE_FSYNC:-memory} num_consumers=${NUM_CONSUMERS:-default}"
   echo "git=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo none)"
   [[ -n $ROTEL ]] && echo "rotel=$("$VENV/bin/pip" show rotel 2>/dev/null | awk '/^Version/ {print $2}')"
   true
@@ -200,9 +202,13 @@ service:
   pipelines:
     traces: { receivers: [otlp], processors: $processors, exporters: [otlp] }
 EOF
+      local consumers=""
+      [[ -n $NUM_CONSUMERS ]] && consumers="num_consumers: $NUM_CONSUMERS"
       if [[ -n $QUEUE_FSYNC ]]; then
         # The same config with the exporter's queue on disk.
-        sed -i "s|^    compression_params:|    sending_queue: { storage: file_storage/q, fsync: $QUEUE_FSYNC }\n    compression_params:|; s|^service:\$|extensions:\n  file_storage/q: { directory: $dir/queue, create_directory: true }\nservice:\n  extensions: [file_storage/q]|" "$dir/lookout.yaml"
+        sed -i "s|^    compression_params:|    sending_queue: { storage: file_storage/q, fsync: $QUEUE_FSYNC${consumers:+, $consumers} }\n    compression_params:|; s|^service:\$|extensions:\n  file_storage/q: { directory: $dir/queue, create_directory: true }\nservice:\n  extensions: [file_storage/q]|" "$dir/lookout.yaml"
+      elif [[ -n $consumers ]]; then
+        sed -i "s|^    compression_params:|    sending_queue: { $consumers }\n    compression_params:|" "$dir/lookout.yaml"
       fi
       start_bg "$COLLECTOR_CPU" "$dir/collector" "$bin" --config "$dir/lookout.yaml"
       cpid=$BG_PID target_port=$cport
