@@ -15,14 +15,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use support::offer::{offer, span_names};
 use support::sink::Sink;
 use support::{
-    GRPC_TRACES, Lookout, encode, grpc_call, grpc_frame, http_client, otlp_receiver, python,
-    python_dir, service, trace_request, wait_until,
+    Lookout, encode, otlp_receiver, python, python_dir, service, trace_request, wait_until,
 };
 use tokio::sync::Mutex;
-use tonic::Code;
-use tonic_types::StatusExt;
 
 /// The memory_limiter's limit and spike, in MiB: new requests are admitted while the bytes in
 /// flight stay under 48 − 16 = 32 MiB.
@@ -45,69 +43,6 @@ struct Seen {
     /// Requests refused, per transport.
     refused_grpc: u64,
     refused_http: u64,
-}
-
-fn span_names(
-    request: &opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
-) -> Vec<String> {
-    request
-        .resource_spans
-        .iter()
-        .flat_map(|r| &r.scope_spans)
-        .flat_map(|s| &s.spans)
-        .map(|s| s.name.clone())
-        .collect()
-}
-
-/// Sends one request over gRPC (`grpc`) or HTTP; true if accepted. Any refusal that is not
-/// retryable, or that does not tell the client when to retry, fails the test.
-async fn offer(lookout: &Lookout, grpc: bool, payload: &Bytes) -> bool {
-    if grpc {
-        let reply = grpc_call(
-            lookout.ports.grpc,
-            GRPC_TRACES,
-            "application/grpc",
-            None,
-            grpc_frame(payload, false),
-        )
-        .await;
-        let status = reply
-            .status
-            .as_ref()
-            .unwrap_or_else(|| panic!("no grpc-status: {reply:?}"));
-        match status.code() {
-            Code::Ok => true,
-            Code::Unavailable => {
-                assert!(
-                    status
-                        .get_details_retry_info()
-                        .is_some_and(|r| r.retry_delay.is_some()),
-                    "UNAVAILABLE carries a RetryInfo delay: {status:?}"
-                );
-                false
-            }
-            other => panic!("not a retryable refusal: {other:?} {status:?}"),
-        }
-    } else {
-        let response = http_client()
-            .post(lookout.http_url("/v1/traces"))
-            .header("content-type", "application/x-protobuf")
-            .body(payload.clone())
-            .send()
-            .await
-            .expect("HTTP request");
-        match response.status().as_u16() {
-            200 => true,
-            503 => {
-                assert!(
-                    response.headers().contains_key("retry-after"),
-                    "503 carries Retry-After: {response:?}"
-                );
-                false
-            }
-            other => panic!("not a retryable refusal: HTTP {other}"),
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod normalize;
+pub(crate) mod offer;
 pub(crate) mod prometheus;
 pub(crate) mod sink;
 
