@@ -2,7 +2,7 @@
 //! ([`super::Factory::check_refs`]), without seeing other components' settings.
 
 use crate::config::Config;
-use crate::core::ComponentId;
+use crate::core::{ComponentId, Signal};
 
 /// A read-only view of the configuration's components and pipelines.
 #[derive(Debug, Clone, Copy)]
@@ -36,5 +36,14 @@ impl<'a> Refs<'a> {
                 .config
                 .pipelines()
                 .any(|(_, _, p)| p.processors.contains(id))
+    }
+
+    /// The pipelines of `signal` that list processor `id`, in configuration order.
+    pub fn pipelines_with_processor(&self, id: &ComponentId, signal: Signal) -> Vec<String> {
+        self.config
+            .pipelines()
+            .filter(|(_, s, p)| *s == signal && p.processors.contains(id))
+            .map(|(name, _, _)| name.to_string())
+            .collect()
     }
 }

@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
+use super::config::Mode;
 use super::{CorrelateConfig, Correlator, api};
 use crate::Error;
-use crate::component::{About, Factory as FactoryTrait, Host, ProcessorFactory, Stability};
+use crate::component::{About, Factory as FactoryTrait, Host, ProcessorFactory, Refs, Stability};
 use crate::core::{ComponentId, Signal};
 use crate::processors::ProcessorContext;
 
@@ -22,6 +23,31 @@ impl FactoryTrait for Factory {
         signals: &Signal::ALL,
         stability: Stability::Development,
     };
+
+    /// In sample mode an instance holds and releases the traces of one traces pipeline and
+    /// the logs of one logs pipeline (each stage owns the outbox it releases into).
+    fn check_refs(
+        config: &CorrelateConfig,
+        id: &ComponentId,
+        refs: &Refs<'_>,
+    ) -> Result<(), String> {
+        if config.mode != Mode::Sample {
+            return Ok(());
+        }
+        for signal in [Signal::Traces, Signal::Logs] {
+            let pipelines = refs.pipelines_with_processor(id, signal);
+            if pipelines.len() > 1 {
+                return Err(format!(
+                    "{id} in mode: sample can be listed in one {signal} pipeline, not {} ({}): \
+                     give each pipeline its own instance (e.g. {id}/a, {id}/b) with the same \
+                     hash_seed so they decide alike",
+                    pipelines.len(),
+                    pipelines.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl ProcessorFactory for Factory {

@@ -1360,6 +1360,36 @@ fn sample_testdata_loads_and_bad_settings_are_refused() {
 }
 
 #[test]
+fn sample_mode_is_refused_in_two_pipelines_of_one_signal() {
+    let text = include_str!("testdata/sample.yaml");
+    let second = "    traces/2:\n      receivers: [otlp]\n      processors: [correlate]\n      exporters: [debug]\n";
+    let two = format!("{text}{second}");
+    let error = crate::config::Config::parse("x.yaml", &two)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("one traces pipeline, not 2 (traces, traces/2)"),
+        "{error}"
+    );
+    // Enrichment mode shares one window among any number of pipelines.
+    let enrich = two.replace("    mode: sample\n", "");
+    let enrich: String = enrich
+        .lines()
+        .filter(|l| {
+            !l.contains("quiet_period")
+                && !l.contains("max_wait")
+                && !l.contains("normal_percent")
+                && !l.contains("min_duration")
+                && !l.contains("hash_seed")
+                && !l.contains("max_held_bytes")
+                && !l.contains("decision_cache")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    crate::config::Config::parse("x.yaml", &enrich).unwrap();
+}
+
+#[test]
 fn sample_late_items_follow_remembered_decisions_and_forgotten_ones_are_held_again() {
     let telemetry = Telemetry::new();
     let config = CorrelateConfig {
