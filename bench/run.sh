@@ -15,6 +15,7 @@
 #                        CPU-s count the spans it processed (accepted), and lost excludes the
 #                        spans it dropped by decision)
 #   SAMPLE_SETTINGS []   extra correlate settings for lookout-sample, e.g. "max_held_bytes: 1073741824"
+#   CORRELATE_SETTINGS [] extra correlate settings for lookout-correlate, e.g. "max_bytes: 1073741824"
 #   BATCH [512]          spans per loadgen request
 #   CONCURRENCY [4]      loadgen requests in flight
 #   FRESH_IDS [0]        1 = every request gets trace ids never sent before (loadgen
@@ -174,7 +175,7 @@ run_one() {
         processors="[correlate, batch]"
         # Defaults but the window's size: 100,000 traces (FRESH_IDS=1 makes every trace new,
         # so the window fills and then evicts the least recently active trace per new one).
-        correlate="  correlate: { num_traces: 100000 }"
+        correlate="  correlate: { num_traces: 100000${CORRELATE_SETTINGS:+, $CORRELATE_SETTINGS} }"
       fi
       if [[ $target == lookout-base ]]; then bin=${LOOKOUT_BASE_BIN:-}; fi
       if [[ $LOOKOUT_BUILT != 1 || ! -x $bin ]]; then
