@@ -176,6 +176,20 @@ fn target_info_name(namespace: &str) -> String {
     }
 }
 
+/// Whether points of this temporality can be sent (cumulative); counts `points` as dropped
+/// for a delta or an unspecified temporality otherwise.
+fn cumulative_only(temporality: i32, points: usize, dropped: &mut Dropped) -> bool {
+    if temporality == AggregationTemporality::Cumulative as i32 {
+        return true;
+    }
+    if temporality == AggregationTemporality::Delta as i32 {
+        dropped.delta += count(points);
+    } else {
+        dropped.unsupported += count(points);
+    }
+    false
+}
+
 /// Adds one metric's points; returns the latest sample time sent, if any.
 fn add_metric(
     out: &mut Collect,
@@ -185,8 +199,6 @@ fn add_metric(
     options: &Options,
     now_ms: i64,
 ) -> Option<i64> {
-    let cumulative = AggregationTemporality::Cumulative as i32;
-    let delta = AggregationTemporality::Delta as i32;
     let naming = &options.naming;
     let name = |kind: Kind| {
         naming::metric_name(
@@ -206,34 +218,24 @@ fn add_metric(
     let mut latest: Option<i64> = None;
     let mut seen = |t: i64| latest = Some(latest.map_or(t, |l: i64| l.max(t)));
     match &metric.data {
-        Some(Data::Gauge(g)) => {
-            let name = name(Kind::Gauge);
-            for p in &g.data_points {
-                let labels = labels::point_labels(base, &p.attributes);
-                if reserved(&labels, "") {
-                    dropped.reserved_label += 1;
-                    continue;
+        Some(Data::Gauge(_) | Data::Sum(_)) => {
+            let (kind, points) = match &metric.data {
+                Some(Data::Sum(s)) => {
+                    if !cumulative_only(s.aggregation_temporality, s.data_points.len(), dropped) {
+                        return None;
+                    }
+                    let kind = if s.is_monotonic {
+                        Kind::Counter
+                    } else {
+                        Kind::Gauge
+                    };
+                    (kind, &s.data_points)
                 }
-                let t = millis(p.time_unix_nano, now_ms);
-                out.push(&name, &labels, None, sample(number(p), p.flags, t));
-                seen(t);
-            }
-        }
-        Some(Data::Sum(s)) => {
-            if s.aggregation_temporality == delta {
-                dropped.delta += count(s.data_points.len());
-                return None;
-            }
-            if s.aggregation_temporality != cumulative {
-                dropped.unsupported += count(s.data_points.len());
-                return None;
-            }
-            let name = name(if s.is_monotonic {
-                Kind::Counter
-            } else {
-                Kind::Gauge
-            });
-            for p in &s.data_points {
+                Some(Data::Gauge(g)) => (Kind::Gauge, &g.data_points),
+                _ => return None,
+            };
+            let name = name(kind);
+            for p in points {
                 let labels = labels::point_labels(base, &p.attributes);
                 if reserved(&labels, "") {
                     dropped.reserved_label += 1;
@@ -245,12 +247,7 @@ fn add_metric(
             }
         }
         Some(Data::Histogram(h)) => {
-            if h.aggregation_temporality == delta {
-                dropped.delta += count(h.data_points.len());
-                return None;
-            }
-            if h.aggregation_temporality != cumulative {
-                dropped.unsupported += count(h.data_points.len());
+            if !cumulative_only(h.aggregation_temporality, h.data_points.len(), dropped) {
                 return None;
             }
             let name = name(Kind::Histogram);
