@@ -151,6 +151,7 @@ async fn a_damaged_queue_starts_keeps_what_reads_back_and_reports_the_rest() {
         "lookout_exporter_persistent_queue_corrupted_bytes_total",
         &labels,
     );
+    let peak_kib = second.peak_rss_kib();
     let logs = second.stop_ok().await;
     assert!(corrupted > 1000.0, "corrupted bytes {corrupted}");
     assert_eq!(
@@ -166,7 +167,9 @@ async fn a_damaged_queue_starts_keeps_what_reads_back_and_reports_the_rest() {
     assert!(aside.contains("garbage.bin"), "{aside:?}");
     println!(
         "corruption result: sent {REQUESTS} requests of {SPANS} spans, acknowledged {REQUESTS}, \
-         delivered {}, duplicated 0, lost {lost} (the damaged ones), {corrupted} bytes moved aside",
-        expected.len()
+         delivered {}, duplicated 0, lost {lost} (the damaged ones), {corrupted} bytes moved aside; \
+         peak RSS after the restart {:.1} MiB",
+        expected.len(),
+        peak_kib as f64 / 1024.0
     );
 }

@@ -96,11 +96,13 @@ async fn a_full_disk_refuses_with_a_retryable_status_and_drops_nothing_accepted(
         sink.span_count() >= (accepted + 1) * SPANS
     })
     .await;
+    let peak_kib = lookout.peak_rss_kib();
     lookout.stop_ok().await;
     assert_eq!(sink.span_count(), (accepted + 1) * SPANS, "no duplicates");
     println!(
         "disk limit result: {accepted} requests of {SPANS} spans accepted within {MAX_SIZE} bytes, \
-         the next refused with UNAVAILABLE + RetryInfo; delivered {}, lost 0",
-        sink.span_count()
+         the next refused with UNAVAILABLE + RetryInfo; delivered {}, lost 0; peak RSS {:.1} MiB",
+        sink.span_count(),
+        peak_kib as f64 / 1024.0
     );
 }

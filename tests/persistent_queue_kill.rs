@@ -117,6 +117,7 @@ async fn kill_9_under_load_loses_nothing_acknowledged() {
         "lookout_exporter_persistent_queue_records",
         &[("exporter", "otlp")],
     );
+    let first_peak_kib = first.peak_rss_kib();
     first.signal("KILL");
     let status = first.wait_exit().await;
     assert_eq!(status.code(), None, "killed by a signal: {status}");
@@ -149,6 +150,7 @@ async fn kill_9_under_load_loses_nothing_acknowledged() {
         "lookout_exporter_persistent_queue_replayed_records_total",
         &[("exporter", "otlp")],
     );
+    let second_peak_kib = second.peak_rss_kib();
     let logs = second.stop_ok().await;
 
     let seen = delivered(&sink);
@@ -163,9 +165,11 @@ async fn kill_9_under_load_loses_nothing_acknowledged() {
         "kill -9 result: sent {sent}, acknowledged {}, delivered {delivered_unique} \
          (of which {delivered_at_kill} before the kill), duplicated {duplicated} \
          ({:.3} % of acknowledged), lost {lost}; backlog at kill {backlog} batches, \
-         replayed {replayed} batches",
+         replayed {replayed} batches; peak RSS {:.1} MiB before the kill, {:.1} MiB after",
         acknowledged.len(),
-        ratio * 100.0
+        ratio * 100.0,
+        first_peak_kib as f64 / 1024.0,
+        second_peak_kib as f64 / 1024.0
     );
     assert_eq!(lost, 0, "acknowledged spans lost");
     assert!(replayed > 0.0, "the restart found nothing on disk:\n{logs}");
