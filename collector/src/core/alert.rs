@@ -1,0 +1,169 @@
+//! The alert contract shared by alert sources (`latency_anomaly`, `alert_rules`) and the
+//! `alerting` extension that routes, groups and delivers them to notifiers.
+//!
+//! The model is Alertmanager's: an alert is identified by its label set (its fingerprint); a
+//! source sends it again while it fires and once more with `ends_at` set when it resolves.
+//! Sources never wait: [`AlertSink::send`] queues or drops (counted by the sink).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::SystemTime;
+
+/// Label every alert carries: what fired (`LatencyAnomaly`, `HttpCheckFailing`, ...).
+pub(crate) const ALERTNAME: &str = "alertname";
+/// Label for the alert's severity (`critical`, `warning`, `info`).
+pub(crate) const SEVERITY: &str = "severity";
+
+/// One alert as its source sees it now.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Alert {
+    /// Identifying labels; always holds [`ALERTNAME`]. Two alerts with the same labels are the
+    /// same alert (updated).
+    pub(crate) labels: BTreeMap<String, String>,
+    /// Descriptive, non-identifying text (`summary`, `description`, `runbook_url`, ...).
+    pub(crate) annotations: BTreeMap<String, String>,
+    /// When the condition started.
+    pub(crate) starts_at: SystemTime,
+    /// `None` while firing; when the condition ended, once resolved.
+    pub(crate) ends_at: Option<SystemTime>,
+    /// A link to where the alert comes from (the trace API, the rule), if any.
+    pub(crate) generator_url: Option<String>,
+    /// What an on-call person needs to act, beyond labels and annotations.
+    pub(crate) evidence: Evidence,
+}
+
+impl Alert {
+    /// A firing alert named `alertname` started at `starts_at`, with no other label yet.
+    pub(crate) fn firing(alertname: &str, starts_at: SystemTime) -> Alert {
+        let mut labels = BTreeMap::new();
+        labels.insert(ALERTNAME.to_string(), alertname.to_string());
+        Alert {
+            labels,
+            annotations: BTreeMap::new(),
+            starts_at,
+            ends_at: None,
+            generator_url: None,
+            evidence: Evidence::default(),
+        }
+    }
+
+    /// The `alertname` label (empty if a source forgot it).
+    pub(crate) fn name(&self) -> &str {
+        self.labels.get(ALERTNAME).map_or("", String::as_str)
+    }
+
+    /// Whether the alert has ended.
+    pub(crate) fn is_resolved(&self) -> bool {
+        self.ends_at.is_some()
+    }
+
+    /// A stable identity of the label set (FNV-1a over `name=value` pairs in order), as
+    /// Alertmanager fingerprints alerts.
+    pub(crate) fn fingerprint(&self) -> Fingerprint {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for (k, v) in &self.labels {
+            for b in k.bytes().chain([0xff]).chain(v.bytes()).chain([0xfe]) {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        Fingerprint(h)
+    }
+}
+
+/// An alert's identity: a hash of its labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct Fingerprint(pub(crate) u64);
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// Evidence attached to an alert. Every part is optional; notifiers render what is there.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Evidence {
+    /// Hex trace ids of example requests (a latency episode's slow spans).
+    pub(crate) trace_ids: Vec<String>,
+    /// Log lines of those traces, when a `correlate` window holds them.
+    pub(crate) logs: Vec<EvidenceLog>,
+    /// Named figures (`baseline_ms`, `observed_ms`, `ratio`, the rule's value and threshold).
+    pub(crate) figures: Vec<(String, f64)>,
+    /// The series' values over the rule's `for:` window, oldest first.
+    pub(crate) values: Vec<(SystemTime, f64)>,
+    /// What the host was doing when the alert started.
+    pub(crate) host: Option<HostSnapshot>,
+}
+
+impl Evidence {
+    /// Whether there is nothing to show.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.trace_ids.is_empty()
+            && self.logs.is_empty()
+            && self.figures.is_empty()
+            && self.values.is_empty()
+            && self.host.is_none()
+    }
+}
+
+/// One log record of an example trace.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct EvidenceLog {
+    /// Hex trace id.
+    pub(crate) trace_id: String,
+    /// Hex span id (empty when the record had none).
+    pub(crate) span_id: String,
+    /// When the record was written (or observed).
+    pub(crate) time: SystemTime,
+    /// Severity text (`ERROR`, ...), empty if none.
+    pub(crate) severity: String,
+    /// The body as text.
+    pub(crate) body: String,
+}
+
+/// Host figures at one moment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct HostSnapshot {
+    /// When they were read.
+    pub(crate) at: SystemTime,
+    /// CPU utilisation, 0..=1 across all cores.
+    pub(crate) cpu_utilization: f64,
+    /// Memory in use, 0..=1.
+    pub(crate) memory_utilization: f64,
+    /// 1-minute load average.
+    pub(crate) load_1m: f64,
+}
+
+/// Where sources send alerts: implemented by the `alerting` extension (and by test sinks).
+/// `send` never blocks; a full queue drops the alert and counts it.
+pub(crate) trait AlertSink: Send + Sync + fmt::Debug {
+    /// Queues `alert` from the source named `source` (the component id, for self-metrics).
+    fn send(&self, source: &str, alert: Alert);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_depends_on_labels_only() {
+        let t = SystemTime::UNIX_EPOCH;
+        let mut a = Alert::firing("DiskFull", t);
+        a.labels.insert("mountpoint".into(), "/".into());
+        let mut b = a.clone();
+        b.annotations.insert("summary".into(), "x".into());
+        b.ends_at = Some(t);
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        b.labels.insert("mountpoint".into(), "/var".into());
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        // Concatenation ambiguity: {a: "bc"} vs {ab: "c"}.
+        let mut c = Alert::firing("X", t);
+        c.labels.insert("a".into(), "bc".into());
+        let mut d = Alert::firing("X", t);
+        d.labels.insert("ab".into(), "c".into());
+        assert_ne!(c.fingerprint(), d.fingerprint());
+        assert_eq!(a.name(), "DiskFull");
+        assert!(b.is_resolved() && !a.is_resolved());
+    }
+}
