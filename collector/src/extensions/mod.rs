@@ -1,5 +1,6 @@
 //! Extensions: components outside the data path (`service.extensions`).
 
+pub(crate) mod alerting;
 pub(crate) mod auth;
 pub(crate) mod basicauth;
 pub(crate) mod bearertokenauth;
