@@ -42,6 +42,7 @@ pub(crate) static EXTENSIONS: &[&dyn DynExtension] = &[
     &extensions::file_storage::Factory,
     &extensions::bearertokenauth::Factory,
     &extensions::basicauth::Factory,
+    &extensions::alerting::Factory,
 ];
 
 /// Connector types.

@@ -1,6 +1,129 @@
-//! The `alerting` extension: one shared instance that every alert source (`latency_anomaly`,
+//! `extensions: alerting:` — one shared instance that every alert source (`latency_anomaly`,
 //! `alert_rules`) sends to; it routes alerts to named notifiers, groups them with
 //! Alertmanager's semantics and delivers firing and resolved notifications.
+//!
+//! ```yaml
+//! extensions:
+//!   alerting:
+//!     external_url: http://127.0.0.1:8888
+//!     notifiers:
+//!       am:   {alertmanager: {endpoints: [http://127.0.0.1:9093], timeout: 5s}}
+//!       log:  {console: {}}
+//!     route:
+//!       notifiers: [log]
+//!       group_by: [alertname]
+//!       group_wait: 30s
+//!       group_interval: 5m
+//!       repeat_interval: 4h
+//!       routes:
+//!         - matchers: ['severity = "critical"']
+//!           notifiers: [am]
+//!           repeat_interval: 1m       # Alertmanager expires alerts not re-sent
+//!     rate_limit: {max_notifications_per_minute: 60}
+//! ```
+//!
+//! Sources get [`Alerting`] through `Host::extension` and call [`AlertSink::send`], which
+//! never waits: alerts go through a bounded queue to the dispatcher task
+//! ([`dispatch`]), groups ([`group`]) go to one worker per notifier ([`worker`]).
 
-#[allow(dead_code, reason = "the dispatcher lands next; remove then")]
+mod config;
+mod dispatch;
+mod factory;
+mod group;
+mod host;
 pub(crate) mod notifiers;
+mod route;
+mod worker;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) use config::AlertingConfig;
+pub(crate) use factory::Factory;
+
+use crate::core::alert::{Alert, AlertSink};
+use crate::telemetry::Telemetry;
+use dispatch::Dispatcher;
+use route::Route;
+use worker::{WorkerHandle, WorkerMetrics, WorkerSettings};
+
+/// The running extension, as sources get it from
+/// [`Host::extension`](crate::component::Host::extension).
+#[derive(Debug)]
+pub(crate) struct Alerting {
+    tx: mpsc::Sender<Alert>,
+    telemetry: Telemetry,
+}
+
+impl AlertSink for Alerting {
+    fn send(&self, source: &str, alert: Alert) {
+        let labels = || vec![("source", source.to_string())];
+        self.telemetry
+            .counter(
+                "alerting_alerts_received",
+                "Alerts received from sources, by source.",
+                labels(),
+            )
+            .inc();
+        if self.tx.try_send(alert).is_err() {
+            self.telemetry
+                .counter(
+                    "alerting_alerts_dropped",
+                    "Alerts dropped because the alerting queue was full, by source.",
+                    labels(),
+                )
+                .inc();
+        }
+    }
+}
+
+/// Starts the dispatcher and one worker per notifier; they stop when `shutdown` fires.
+pub(crate) fn start(
+    config: &AlertingConfig,
+    telemetry: &Telemetry,
+    shutdown: &CancellationToken,
+) -> Result<(Alerting, Vec<JoinHandle<()>>), String> {
+    let root = Route::build(&config.route)?;
+    let mut tasks = Vec::new();
+    let mut workers = HashMap::new();
+    for (name, n) in &config.notifiers {
+        let notifier = n
+            .kind
+            .build(&n.delivery)
+            .map_err(|e| format!("notifiers.{name}.{}: {e}", n.kind.name()))?;
+        let settings = WorkerSettings {
+            timeout: n.delivery.timeout,
+            backoff: n.delivery.retry.backoff(),
+            queue_size: n.delivery.queue_size,
+            per_minute: config.rate_limit.max_notifications_per_minute,
+        };
+        let metrics = WorkerMetrics::new(telemetry, name);
+        let (handle, task) =
+            WorkerHandle::spawn(name, notifier, settings, metrics, shutdown.clone());
+        workers.insert(name.clone(), handle);
+        tasks.push(task);
+    }
+    let host = config.host_snapshot.then(host::HostSampler::new);
+    let dispatcher = Dispatcher::new(
+        root,
+        workers,
+        host,
+        config.resolve_timeout,
+        config.external_url.clone(),
+    );
+    let (tx, rx) = mpsc::channel(config.queue_size);
+    tasks.push(tokio::spawn(dispatcher.run(rx, shutdown.clone())));
+    Ok((
+        Alerting {
+            tx,
+            telemetry: telemetry.clone(),
+        },
+        tasks,
+    ))
+}

@@ -9,6 +9,13 @@ use futures::future::BoxFuture;
 
 use crate::core::alert::Alert;
 
+pub(crate) mod alertmanager;
+pub(crate) mod config;
+pub(crate) mod console;
+mod http;
+pub(crate) mod render;
+pub(crate) mod webhook;
+
 /// Whether a notification reports trouble or its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum GroupStatus {

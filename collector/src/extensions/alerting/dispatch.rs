@@ -1,0 +1,195 @@
+//! The dispatcher: one task that owns every alert and group. It de-duplicates alerts by
+//! fingerprint (an update replaces, a resolved one marks it resolved), resolves firing
+//! alerts whose source went quiet for `resolve_timeout`, routes each alert to the groups of
+//! the routes it matches, flushes the groups when due and hands their notifications to the
+//! notifiers' workers without waiting. Time is tokio's, so tests run on paused time.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::group::Group;
+use super::host::HostSampler;
+use super::route::Route;
+use super::worker::WorkerHandle;
+use crate::core::alert::{Alert, Fingerprint};
+
+/// A firing alert and when its source last sent it.
+#[derive(Debug)]
+struct Stored {
+    alert: Alert,
+    last_seen: Instant,
+}
+
+/// The dispatcher's state.
+#[derive(Debug)]
+pub(crate) struct Dispatcher {
+    root: Route,
+    /// Every route node by key, shared with its groups.
+    nodes: HashMap<String, Arc<Route>>,
+    groups: HashMap<String, Group>,
+    firing: HashMap<Fingerprint, Stored>,
+    workers: HashMap<String, WorkerHandle>,
+    host: Option<HostSampler>,
+    resolve_timeout: Duration,
+    external_url: String,
+}
+
+impl Dispatcher {
+    /// A dispatcher routing with `root` to `workers` (by notifier name).
+    pub(crate) fn new(
+        root: Route,
+        workers: HashMap<String, WorkerHandle>,
+        host: Option<HostSampler>,
+        resolve_timeout: Duration,
+        external_url: String,
+    ) -> Dispatcher {
+        let nodes = root
+            .walk()
+            .into_iter()
+            .map(|r| (r.key.clone(), Arc::new(r.clone())))
+            .collect();
+        Dispatcher {
+            root,
+            nodes,
+            groups: HashMap::new(),
+            firing: HashMap::new(),
+            workers,
+            host,
+            resolve_timeout,
+            external_url,
+        }
+    }
+
+    /// Runs until `shutdown` fires or every sender is gone.
+    pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Alert>, shutdown: CancellationToken) {
+        loop {
+            let deadline = self.next_deadline();
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return,
+                () = sleep_until(deadline) => {
+                    let now = Instant::now();
+                    self.expire(now);
+                    self.flush_due(now);
+                }
+                next = rx.recv() => match next {
+                    Some(alert) => self.ingest(alert, Instant::now()),
+                    None => return,
+                },
+            }
+        }
+    }
+
+    /// Takes in one alert from a source.
+    pub(crate) fn ingest(&mut self, mut alert: Alert, now: Instant) {
+        let fp = alert.fingerprint();
+        match self.firing.get(&fp) {
+            Some(old) => {
+                // The same alert again: it started when it first fired, and keeps the host
+                // figures of that moment.
+                alert.starts_at = alert.starts_at.min(old.alert.starts_at);
+                if alert.evidence.host.is_none() {
+                    alert.evidence.host = old.alert.evidence.host;
+                }
+            }
+            None => {
+                if alert.evidence.host.is_none() && !alert.is_resolved() {
+                    alert.evidence.host = self.host.as_mut().and_then(HostSampler::snapshot);
+                }
+            }
+        }
+        if alert.is_resolved() {
+            self.firing.remove(&fp);
+        } else {
+            self.firing.insert(
+                fp,
+                Stored {
+                    alert: alert.clone(),
+                    last_seen: now,
+                },
+            );
+        }
+        self.route(alert, now);
+    }
+
+    fn route(&mut self, alert: Alert, now: Instant) {
+        let wall = SystemTime::now();
+        for node in self.root.matching(&alert.labels) {
+            let labels = node.group_by.group_labels(&alert.labels);
+            let route = Arc::clone(&self.nodes[&node.key]);
+            let group = Group::new(route, labels, now);
+            let group = self.groups.entry(group.key.clone()).or_insert(group);
+            group.insert(alert.clone(), now, wall);
+        }
+    }
+
+    /// Resolves firing alerts not sent again within `resolve_timeout`.
+    pub(crate) fn expire(&mut self, now: Instant) {
+        let timeout = self.resolve_timeout;
+        let stale: Vec<Fingerprint> = self
+            .firing
+            .iter()
+            .filter(|(_, s)| now >= s.last_seen + timeout)
+            .map(|(f, _)| *f)
+            .collect();
+        for fp in stale {
+            if let Some(s) = self.firing.remove(&fp) {
+                let mut alert = s.alert;
+                alert.ends_at = Some(SystemTime::now());
+                tracing::debug!(alert = alert.name(), fingerprint = %fp, "alerting: not refreshed within resolve_timeout; resolved");
+                self.route(alert, now);
+            }
+        }
+    }
+
+    /// Flushes the groups that are due.
+    pub(crate) fn flush_due(&mut self, now: Instant) {
+        let due: Vec<String> = self
+            .groups
+            .iter()
+            .filter(|(_, g)| g.next_flush <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            let Some(group) = self.groups.get_mut(&key) else {
+                continue;
+            };
+            if let Some(n) = group.flush(now, &self.external_url) {
+                for name in &group.route.notifiers {
+                    if let Some(w) = self.workers.get_mut(name) {
+                        w.offer(n.clone(), now);
+                    }
+                }
+            }
+            if group.is_empty() {
+                self.groups.remove(&key);
+            }
+        }
+    }
+
+    /// The next group flush or alert expiry.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let flush = self.groups.values().map(|g| g.next_flush).min();
+        let expiry = self
+            .firing
+            .values()
+            .map(|s| s.last_seen + self.resolve_timeout)
+            .min();
+        match (flush, expiry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

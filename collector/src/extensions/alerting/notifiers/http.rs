@@ -1,0 +1,82 @@
+//! One JSON POST as a delivery attempt, shared by the HTTP notifiers: the status decides
+//! whether the worker retries (connection errors, 408, 429, 5xx) or gives up (other 4xx).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use reqwest::header::HeaderMap;
+
+use super::NotifyError;
+use crate::net::client::{self, ClientTlsConfig};
+
+/// A prepared client for one URL.
+#[derive(Debug)]
+pub(crate) struct JsonPost {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    /// Never logged: they may carry credentials.
+    headers: HeaderMap,
+}
+
+impl JsonPost {
+    /// A client posting to `url` with `headers`, giving up an attempt after `timeout`.
+    pub(crate) fn new(
+        url: &str,
+        headers: &BTreeMap<String, String>,
+        tls: &ClientTlsConfig,
+        timeout: Duration,
+    ) -> Result<JsonPost, String> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| format!("endpoint {url:?}: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(format!("endpoint {url:?}: scheme must be http or https"));
+        }
+        let headers = client::header_map(headers)?;
+        // HTTP/1.1 only, as reqwest offers without its http2 feature.
+        let tls = client::client_config(tls, &[b"http/1.1"]).map_err(|e| e.to_string())?;
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .use_preconfigured_tls(tls)
+            .build()
+            .map_err(|e| format!("cannot build HTTP client: {e}"))?;
+        Ok(JsonPost {
+            client,
+            url: parsed,
+            headers,
+        })
+    }
+
+    /// POSTs `body` once.
+    pub(crate) async fn post(&self, body: &serde_json::Value) -> Result<(), NotifyError> {
+        let sent = self
+            .client
+            .post(self.url.clone())
+            .headers(self.headers.clone())
+            .json(body)
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => {
+                let status = r.status();
+                let text = r.text().await.unwrap_or_default();
+                let msg = format!(
+                    "{} answered {status}: {}",
+                    self.url,
+                    text.chars().take(200).collect::<String>().trim()
+                );
+                if status.is_server_error() || matches!(status.as_u16(), 408 | 429) {
+                    Err(NotifyError::Retryable(msg))
+                } else {
+                    Err(NotifyError::Permanent(msg))
+                }
+            }
+            Err(e) => Err(NotifyError::Retryable(format!("{}: {e}", self.url))),
+        }
+    }
+}
+
+/// RFC 3339 with milliseconds, as Alertmanager writes times.
+pub(crate) fn rfc3339(t: SystemTime) -> String {
+    DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Millis, true)
+}

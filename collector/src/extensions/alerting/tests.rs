@@ -1,0 +1,1 @@
+//! Dispatcher behaviour on paused time.
