@@ -10,6 +10,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 
 use crate::component::Validate;
+use crate::core::ComponentId;
 use crate::net::client::{Backoff, ClientTlsConfig};
 
 /// The whole processor body.
@@ -28,6 +29,9 @@ pub(crate) struct LatencyAnomalyConfig {
     /// RED metrics settings, when a `latency_anomaly` connector of the same id feeds a
     /// metrics pipeline (set at build from the connector, not read from this body).
     pub red_metrics: Option<RedMetricsConfig>,
+    /// `alerting:` — the id of an `alerting` extension that receives episodes as alerts
+    /// (routed, grouped and delivered by its notifiers); independent of `alerts:`.
+    pub alerting: Option<ComponentId>,
 }
 
 /// What a config that still names pipelines in the processor is told to write instead.
@@ -57,6 +61,13 @@ impl<'de> Deserialize<'de> for LatencyAnomalyConfig {
             .map_err(|e| D::Error::custom(format!("episodes: {e}")))?;
         let alerts = serde_json::from_value(part(&mut map, "alerts"))
             .map_err(|e| D::Error::custom(format!("alerts: {e}")))?;
+        let alerting = match map.remove("alerting").filter(|v| !v.is_null()) {
+            None => None,
+            Some(v) => Some(
+                serde_json::from_value::<ComponentId>(v)
+                    .map_err(|e| D::Error::custom(format!("alerting: {e}")))?,
+            ),
+        };
         if map.contains_key("events") || map.contains_key("red_metrics") {
             return Err(D::Error::custom(MOVED_TO_CONNECTOR));
         }
@@ -64,7 +75,7 @@ impl<'de> Deserialize<'de> for LatencyAnomalyConfig {
             .map_err(|e| {
                 let e = e.to_string();
                 if e.starts_with("unknown field") {
-                    D::Error::custom(format!("{e}, `episodes`, `alerts`"))
+                    D::Error::custom(format!("{e}, `episodes`, `alerts`, `alerting`"))
                 } else {
                     D::Error::custom(e)
                 }
@@ -74,6 +85,7 @@ impl<'de> Deserialize<'de> for LatencyAnomalyConfig {
             episodes,
             alerts,
             red_metrics: None,
+            alerting,
         })
     }
 }

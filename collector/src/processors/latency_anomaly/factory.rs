@@ -2,11 +2,13 @@
 
 use tokio::task::JoinHandle;
 
+use super::alerts::source::AlertTarget;
 use super::{LatencyAnomalyConfig, LatencyMetrics, Targets};
 use crate::Error;
-use crate::component::{About, Factory as FactoryTrait, Host, ProcessorFactory, Stability};
+use crate::component::{About, Factory as FactoryTrait, Host, ProcessorFactory, Refs, Stability};
 use crate::connectors::latency_anomaly::Outlet;
-use crate::core::Signal;
+use crate::core::{ComponentId, Signal};
+use crate::extensions::alerting::Alerting;
 use crate::processors::ProcessorContext;
 
 /// Builds `latency_anomaly` processors.
@@ -21,6 +23,23 @@ impl FactoryTrait for Factory {
         signals: &[Signal::Traces],
         stability: Stability::Alpha,
     };
+
+    fn check_refs(
+        config: &LatencyAnomalyConfig,
+        _id: &ComponentId,
+        refs: &Refs<'_>,
+    ) -> Result<(), String> {
+        let Some(id) = &config.alerting else {
+            return Ok(());
+        };
+        match refs.enabled_extension(id) {
+            Ok("alerting") => Ok(()),
+            Ok(other) => Err(format!(
+                "alerting: extension {id} is a {other} extension, not an alerting one"
+            )),
+            Err(e) => Err(format!("alerting: {e}")),
+        }
+    }
 }
 
 impl ProcessorFactory for Factory {
@@ -33,16 +52,23 @@ impl ProcessorFactory for Factory {
         let metrics = LatencyMetrics::new(host.telemetry(), &stage.id, &stage.pipeline);
         let mut config = config.clone();
         // What the processor derives leaves through the connector of the same id, if any.
-        let targets = match host.find_shared::<Outlet>(&Outlet::key(&stage.id)) {
+        let mut targets = match host.find_shared::<Outlet>(&Outlet::key(&stage.id)) {
             Some(outlet) => {
                 config.red_metrics = outlet.red_metrics.clone();
                 Targets {
                     events: outlet.events.iter().cloned().collect(),
                     red_metrics: outlet.metrics.iter().cloned().collect(),
+                    alerting: None,
                 }
             }
             None => Targets::default(),
         };
+        if let Some(id) = &config.alerting {
+            let sink = host
+                .extension::<Alerting>(id)
+                .map_err(|e| Error::component(format!("processors.{}.alerting", stage.id), e))?;
+            targets.alerting = Some(AlertTarget::new(sink, &stage.id));
+        }
         Ok(tokio::spawn(super::run(config, stage, metrics, targets)))
     }
 }

@@ -21,6 +21,8 @@ pub(crate) struct Targets {
     pub events: Vec<mpsc::Sender<Batch>>,
     /// `red_metrics.pipelines`.
     pub red_metrics: Vec<mpsc::Sender<Batch>>,
+    /// The `alerting` extension named by `alerting:`.
+    pub alerting: Option<super::alerts::source::AlertTarget>,
 }
 
 /// Items handed on and items lost, for one signal.

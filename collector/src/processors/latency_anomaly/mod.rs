@@ -15,6 +15,7 @@
 //!     key_fields: [service_name, span_name, span_kind, status_code]
 //!     emit_category: true         # also write latency.category=slow|very_slow
 //!     episodes: {resolve_after: 2m}
+//!     alerting: alerting          # episodes as alerts to this `alerting` extension
 //!     alerts:
 //!       console: true
 //!       webhook:
@@ -106,6 +107,7 @@ pub(crate) async fn run(
     let sinks = Sinks {
         notifier,
         events: Link::new(Signal::Logs, targets.events, metrics.events.clone()),
+        alerting: targets.alerting,
     };
     let red_link = Link::new(Signal::Metrics, targets.red_metrics, metrics.red.clone());
     let period = (config.episodes.resolve_after / 4)
@@ -130,6 +132,9 @@ pub(crate) async fn run(
                 }
             }
             _ = tick.tick() => {
+                if let Some(a) = &sinks.alerting {
+                    a.refresh();
+                }
                 let Some(t) = tagger.as_mut() else { continue };
                 if t.episodes.len() == 0 {
                     continue;
@@ -174,6 +179,8 @@ struct Sinks {
     notifier: Option<Notifier>,
     /// `events.pipelines`.
     events: Option<Link>,
+    /// The `alerting` extension.
+    alerting: Option<alerts::source::AlertTarget>,
 }
 
 impl Sinks {
@@ -183,6 +190,9 @@ impl Sinks {
         }
         if let Some(link) = &self.events {
             link.offer(&event_log::request(&events, SystemTime::now()));
+        }
+        if let Some(a) = &self.alerting {
+            events.iter().for_each(|e| a.send(e));
         }
         if let Some(n) = &self.notifier {
             events.into_iter().for_each(|e| n.notify(e));

@@ -935,6 +935,7 @@ fn spawn_feeding(
     let targets = Targets {
         events: vec![logs],
         red_metrics: vec![metrics],
+        ..Targets::default()
     };
     let latency_metrics = LatencyMetrics::new(telemetry, "latency_anomaly", "traces");
     let task = tokio::spawn(run(config, ctx, latency_metrics, targets));

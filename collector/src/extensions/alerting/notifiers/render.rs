@@ -13,6 +13,9 @@ const MAX_LOG_LINES: usize = 5;
 /// The alert's annotations plus its evidence as `trace_ids`, `logs`, one entry per figure
 /// (`baseline_ms`, ...), `values` and `host`. The alert's own annotations win on a clash.
 pub(crate) fn annotations_with_evidence(alert: &Alert) -> BTreeMap<String, String> {
+    if alert.evidence.is_empty() {
+        return alert.annotations.clone();
+    }
     let mut out = evidence_annotations(&alert.evidence);
     for (k, v) in &alert.annotations {
         out.insert(k.clone(), v.clone());

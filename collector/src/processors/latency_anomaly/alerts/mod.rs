@@ -4,6 +4,7 @@
 
 mod console;
 mod limiter;
+pub(crate) mod source;
 pub(crate) mod webhook;
 
 use std::time::Duration;
