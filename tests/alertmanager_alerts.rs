@@ -1,0 +1,346 @@
+//! A latency episode reaches a real Alertmanager (Debian's `prometheus-alertmanager`) through
+//! the `alerting` extension: spans sent over OTLP/HTTP shift `GET /search` from 10 ms to
+//! 40 ms; the `latency_anomaly` processor opens an episode and sends it to the extension,
+//! whose `alertmanager` notifier posts it to Alertmanager's v2 API. `GET /api/v2/alerts` must
+//! list it with its labels (the key's fields, sanitised to Alertmanager's label names) and its
+//! evidence as annotations; once the search is quiet the episode resolves, the notifier posts
+//! `endsAt`, and Alertmanager stops listing the alert as active.
+//!
+//! Needs `prometheus-alertmanager` on the PATH (`.ci/run` installs it). Without the binary the
+//! test fails when `CI` is set and is skipped, with a notice, otherwise.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use support::sink::Sink;
+use support::{Lookout, free_port, http_client, otlp_exporter, otlp_receiver, service};
+
+const BINARY: &str = "prometheus-alertmanager";
+const MS: u64 = 1_000_000;
+const LIMIT: Duration = Duration::from_secs(60);
+
+// === Alertmanager as a test peer ===
+
+/// A running Alertmanager, killed (by its PID) when dropped, also when the test panics.
+struct Alertmanager {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    fn installed() -> bool {
+        Command::new(BINARY)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Starts it on a free port with a config that routes everything to a receiver without
+    /// integrations (the test reads the alerts through the API).
+    async fn start() -> Alertmanager {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Alertmanager::try_start().await {
+                Ok(am) => return am,
+                Err(log) => last = log,
+            }
+        }
+        panic!("alertmanager did not start:\n{last}");
+    }
+
+    async fn try_start() -> Result<Alertmanager, String> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("alertmanager.yml");
+        std::fs::write(
+            &config,
+            "route:\n  receiver: blackhole\n  group_wait: 1s\nreceivers:\n  - name: blackhole\n",
+        )
+        .expect("write alertmanager.yml");
+        let log = std::fs::File::create(dir.path().join("alertmanager.log")).expect("log file");
+        let port = free_port();
+        let child = Command::new(BINARY)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn alertmanager");
+        let mut am = Alertmanager { child, port, dir };
+        let client = http_client();
+        let url = format!("http://127.0.0.1:{port}/-/ready");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = am.child.try_wait().expect("poll alertmanager") {
+                return Err(format!("exited with {status}:\n{}", am.logs()));
+            }
+            if let Ok(r) = client.get(&url).send().await
+                && r.status() == reqwest::StatusCode::OK
+            {
+                return Ok(am);
+            }
+            if started.elapsed() > LIMIT {
+                return Err(format!("not ready after {LIMIT:?}:\n{}", am.logs()));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("alertmanager.log")).unwrap_or_default()
+    }
+
+    /// `GET /api/v2/alerts`: the active alerts.
+    async fn alerts(&self) -> Vec<serde_json::Value> {
+        let url = format!("http://127.0.0.1:{}/api/v2/alerts", self.port);
+        let r = http_client()
+            .get(&url)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        assert_eq!(r.status(), reqwest::StatusCode::OK, "GET {url}");
+        r.json::<Vec<serde_json::Value>>()
+            .await
+            .expect("alerts are a JSON list")
+    }
+
+    /// Polls the active alerts until `done` holds for them; returns them.
+    async fn wait_for(
+        &self,
+        what: &str,
+        done: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let started = Instant::now();
+        loop {
+            let alerts = self.alerts().await;
+            if done(&alerts) {
+                return alerts;
+            }
+            assert!(
+                started.elapsed() < LIMIT,
+                "timed out after {LIMIT:?} waiting for {what}; alerts: {alerts:#?}\nalertmanager log:\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// === spans ===
+
+/// Deterministic log-normal durations (σ = 0.3) around a median, as tests/latency_anomaly.rs.
+struct Gen {
+    state: u64,
+    clock: u64,
+    next_id: u64,
+}
+
+impl Gen {
+    fn unit(&mut self) -> f64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (((z ^ (z >> 31)) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    fn span(&mut self, name: &str, median_ms: f64) -> Span {
+        let n = (-2.0 * self.unit().ln()).sqrt() * (std::f64::consts::TAU * self.unit()).cos();
+        let dur = (median_ms * (0.3 * n).exp() * MS as f64) as u64;
+        self.clock += 5 * MS;
+        self.next_id += 1;
+        let mut trace_id = [0x5au8; 16];
+        trace_id[8..].copy_from_slice(&self.next_id.to_be_bytes());
+        Span {
+            trace_id: trace_id.to_vec(),
+            span_id: self.next_id.to_be_bytes().to_vec(),
+            name: name.into(),
+            kind: 2,
+            start_time_unix_nano: self.clock - dur,
+            end_time_unix_nano: self.clock,
+            ..Default::default()
+        }
+    }
+}
+
+async fn send(client: &reqwest::Client, lookout: &Lookout, spans: Vec<Span>) {
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![KeyValue {
+                    key: "service.name".into(),
+                    value: Some(AnyValue {
+                        value: Some(Value::StringValue("shop".into())),
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let response = client
+        .post(lookout.http_url("/v1/traces"))
+        .header("content-type", "application/x-protobuf")
+        .body(support::encode(&request))
+        .send()
+        .await
+        .expect("send spans");
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+}
+
+fn config(p: &support::Ports, sink: u16, am: u16) -> String {
+    let alerting = format!(
+        "extensions:\n  alerting:\n    notifiers:\n      am:\n        alertmanager: {{endpoints: ['http://127.0.0.1:{am}'], timeout: 5s, retry: {{initial_interval: 200ms, max_interval: 1s}}}}\n    route:\n      notifiers: [am]\n      group_by: [alertname]\n      group_wait: 0s\n      group_interval: 1s\n      repeat_interval: 1m\n  health_check:"
+    );
+    let pipelines = "    traces:\n      receivers: [otlp]\n      processors: [latency_anomaly]\n      exporters: [otlp]\n";
+    format!(
+        "{}processors:\n  latency_anomaly:\n    min_samples: 50\n    sequential_min_samples: 100\n    episodes:\n      resolve_after: 2s\n    alerting: alerting\nexporters:\n{}{}",
+        otlp_receiver(p, "", ""),
+        otlp_exporter("otlp", sink, "none"),
+        service(p, pipelines)
+            .replacen("extensions:\n  health_check:", &alerting, 1)
+            .replacen(
+                "  extensions: [health_check]",
+                "  extensions: [health_check, alerting]",
+                1
+            ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_episode_fires_and_resolves_in_alertmanager() {
+    if !Alertmanager::installed() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the `{BINARY}` binary is missing; CI must install it (`.ci/run` does: apt-get install -y prometheus-alertmanager)"
+        );
+        eprintln!(
+            "NOTICE: alertmanager_alerts skipped: no `{BINARY}` binary on the PATH (apt-get install -y prometheus-alertmanager)"
+        );
+        return;
+    }
+    let am = Alertmanager::start().await;
+    let sink = Sink::start().await;
+    let lookout = Lookout::start(|p| config(p, sink.port, am.port)).await;
+    let client = http_client();
+    let mut g = Gen {
+        state: 42,
+        clock: 1_700_000_000_000_000_000,
+        next_id: 0,
+    };
+    // Warm-up at 10 ms, then a lasting shift to 40 ms.
+    for _ in 0..10 {
+        let spans = (0..40).map(|_| g.span("GET /search", 10.0)).collect();
+        send(&client, &lookout, spans).await;
+    }
+    for _ in 0..5 {
+        let spans = (0..40).map(|_| g.span("GET /search", 40.0)).collect();
+        send(&client, &lookout, spans).await;
+    }
+
+    let is_ours = |a: &serde_json::Value| {
+        a["labels"]["alertname"] == "LatencyAnomaly" && a["labels"]["span_name"] == "GET /search"
+    };
+    let alerts = am
+        .wait_for("the LatencyAnomaly alert", |alerts| {
+            alerts.iter().any(is_ours)
+        })
+        .await;
+    let alert = alerts.iter().find(|a| is_ours(a)).unwrap();
+    let labels = &alert["labels"];
+    assert_eq!(labels["service_name"], "shop", "{alert:#}");
+    assert_eq!(labels["severity"], "warning", "{alert:#}");
+    assert!(
+        matches!(labels["kind"].as_str(), Some("shift" | "degradation")),
+        "{alert:#}"
+    );
+    assert_eq!(alert["status"]["state"], "active", "{alert:#}");
+    let annotations = &alert["annotations"];
+    assert!(
+        annotations["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("GET /search")),
+        "{alert:#}"
+    );
+    let trace_ids = annotations["trace_ids"]
+        .as_str()
+        .expect("trace_ids annotation");
+    assert!(
+        trace_ids
+            .split(',')
+            .all(|t| t.len() == 32 && t.starts_with("5a5a5a5a")),
+        "{trace_ids}"
+    );
+    let baseline: f64 = annotations["baseline_ms"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("baseline_ms annotation");
+    assert!((5.0..20.0).contains(&baseline), "baseline {baseline} ms");
+    let ratio: f64 = annotations["max_ratio"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("max_ratio annotation");
+    assert!(ratio > 2.0, "ratio {ratio}");
+    assert!(
+        annotations["host"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("cpu ")),
+        "host evidence: {alert:#}"
+    );
+
+    // Quiet: the episode resolves after `resolve_after`, the notifier posts `endsAt`, and
+    // Alertmanager no longer lists the alert as active.
+    am.wait_for("the alert to resolve", |alerts| !alerts.iter().any(is_ours))
+        .await;
+
+    let metrics = lookout.metrics().await;
+    assert!(
+        metrics.value(
+            "lookout_alerting_notifications_sent_total",
+            &[("notifier", "am")]
+        ) >= 2.0,
+        "a firing and a resolved notification"
+    );
+    assert_eq!(
+        metrics.value(
+            "lookout_alerting_notifications_failed_total",
+            &[("notifier", "am")]
+        ),
+        0.0
+    );
+    assert!(
+        metrics.value(
+            "lookout_alerting_alerts_received_total",
+            &[("source", "latency_anomaly")]
+        ) >= 2.0
+    );
+    drop(am);
+    lookout.stop_ok().await;
+}
