@@ -622,3 +622,35 @@ fn config_errors_name_the_key() {
     assert_eq!(c.notifiers["am"].delivery.timeout, Duration::from_secs(2));
     assert_eq!(c.notifiers["am"].delivery.queue_size, 5);
 }
+
+#[test]
+fn latency_anomaly_alerting_key_must_name_an_enabled_alerting_extension() {
+    let whole = |processor_alerting: &str, enabled: &str| {
+        format!(
+            "extensions:\n  alerting/a:\n    notifiers: {{log: {{console: {{}}}}}}\n    route: {{notifiers: [log]}}\n  file_storage:\n    directory: /tmp\nreceivers:\n  otlp:\n    protocols:\n      grpc: {{endpoint: 127.0.0.1:4317}}\nprocessors:\n  latency_anomaly:\n    alerting: {processor_alerting}\nexporters:\n  debug:\nservice:\n  extensions: [{enabled}]\n  pipelines:\n    traces: {{receivers: [otlp], processors: [latency_anomaly], exporters: [debug]}}\n"
+        )
+    };
+    let parse =
+        |text: String| crate::config::Config::parse("x.yaml", &text).map_err(|e| e.to_string());
+    parse(whole("alerting/a", "alerting/a, file_storage")).unwrap();
+    for (alerting, enabled, want) in [
+        (
+            "alerting/b",
+            "alerting/a",
+            "extension alerting/b is not defined",
+        ),
+        (
+            "alerting/a",
+            "file_storage",
+            "not enabled in service.extensions",
+        ),
+        (
+            "file_storage",
+            "alerting/a, file_storage",
+            "is a file_storage extension, not an alerting one",
+        ),
+    ] {
+        let err = parse(whole(alerting, enabled)).unwrap_err();
+        assert!(err.contains(want), "{alerting}: {err}");
+    }
+}

@@ -18,7 +18,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::http::{JsonPost, rfc3339};
+use super::http::{Headers, JsonPost, rfc3339};
 use super::render::annotations_with_evidence;
 use super::{Notification, Notifier, NotifyError};
 use crate::core::alert::Alert;
@@ -32,7 +32,7 @@ pub(crate) struct AlertmanagerConfig {
     pub(crate) endpoints: Vec<String>,
     /// Extra request headers (e.g. `Authorization`); never logged.
     #[serde(default)]
-    pub(crate) headers: BTreeMap<String, String>,
+    pub(crate) headers: Headers,
     /// TLS for `https://` endpoints.
     #[serde(
         default,

@@ -2,6 +2,7 @@
 //! whether the worker retries (connection errors, 408, 429, 5xx) or gives up (other 4xx).
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -10,8 +11,21 @@ use reqwest::header::HeaderMap;
 use super::NotifyError;
 use crate::net::client::{self, ClientTlsConfig};
 
+/// Request headers from the config; `Debug` shows their names only, since values carry
+/// credentials (`Authorization`).
+#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
+pub(crate) struct Headers(pub(crate) BTreeMap<String, String>);
+
+impl fmt::Debug for Headers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.keys().map(|k| (k, "[REDACTED]")))
+            .finish()
+    }
+}
+
 /// A prepared client for one URL.
-#[derive(Debug)]
 pub(crate) struct JsonPost {
     client: reqwest::Client,
     url: reqwest::Url,
@@ -19,11 +33,20 @@ pub(crate) struct JsonPost {
     headers: HeaderMap,
 }
 
+impl fmt::Debug for JsonPost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonPost")
+            .field("url", &self.url.as_str())
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
 impl JsonPost {
     /// A client posting to `url` with `headers`, giving up an attempt after `timeout`.
     pub(crate) fn new(
         url: &str,
-        headers: &BTreeMap<String, String>,
+        headers: &Headers,
         tls: &ClientTlsConfig,
         timeout: Duration,
     ) -> Result<JsonPost, String> {
@@ -31,7 +54,7 @@ impl JsonPost {
         if !matches!(parsed.scheme(), "http" | "https") {
             return Err(format!("endpoint {url:?}: scheme must be http or https"));
         }
-        let headers = client::header_map(headers)?;
+        let headers = client::header_map(&headers.0)?;
         // HTTP/1.1 only, as reqwest offers without its http2 feature.
         let tls = client::client_config(tls, &[b"http/1.1"]).map_err(|e| e.to_string())?;
         let client = reqwest::Client::builder()
@@ -79,4 +102,29 @@ impl JsonPost {
 /// RFC 3339 with milliseconds, as Alertmanager writes times.
 pub(crate) fn rfc3339(t: SystemTime) -> String {
     DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_header_values() {
+        let mut map = BTreeMap::new();
+        map.insert("Authorization".to_string(), "Bearer s3cret".to_string());
+        let headers = Headers(map);
+        assert!(!format!("{headers:?}").contains("s3cret"));
+        let post = JsonPost::new(
+            "http://127.0.0.1:1/x",
+            &headers,
+            &ClientTlsConfig::default(),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let shown = format!("{post:?}");
+        assert!(
+            shown.contains("authorization") && !shown.contains("s3cret"),
+            "{shown}"
+        );
+    }
 }

@@ -113,3 +113,83 @@ pub(crate) fn to_alert(event: &EpisodeEvent) -> Alert {
     ];
     alert
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use lookout_anomaly::AnomalyKind;
+
+    use super::*;
+    use crate::core::otlp_build::{attr, attr_int};
+
+    #[derive(Debug, Default)]
+    struct Sink(Mutex<Vec<(String, Alert)>>);
+
+    impl AlertSink for Sink {
+        fn send(&self, source: &str, alert: Alert) {
+            self.0.lock().unwrap().push((source.to_string(), alert));
+        }
+    }
+
+    fn event(status: EpisodeStatus) -> EpisodeEvent {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        EpisodeEvent {
+            status,
+            key: KeyHash(7),
+            service: "checkout".into(),
+            labels: vec![("service".into(), "checkout".into())],
+            key_attributes: vec![
+                attr("service.name", "checkout"),
+                attr("span.name", "GET /cart"),
+                attr_int("http.status", 200),
+            ],
+            kind: AnomalyKind::Shift,
+            baseline_ms: 12.5,
+            max_ratio: 3.25,
+            example_trace_ids: vec!["ab".repeat(16)],
+            first_example: None,
+            starts_at: t0,
+            ends_at: (status == EpisodeStatus::Resolved).then(|| t0 + Duration::from_secs(60)),
+        }
+    }
+
+    #[test]
+    fn episode_becomes_an_alert_with_its_key_and_evidence() {
+        let a = to_alert(&event(EpisodeStatus::Firing));
+        assert_eq!(a.name(), "LatencyAnomaly");
+        assert_eq!(a.labels["service.name"], "checkout");
+        assert_eq!(a.labels["span.name"], "GET /cart");
+        assert_eq!(a.labels["http.status"], "200");
+        assert_eq!(a.labels["kind"], "shift");
+        assert_eq!(a.labels["severity"], "warning");
+        assert!(a.annotations["summary"].contains("checkout"));
+        assert_eq!(a.evidence.trace_ids, vec!["ab".repeat(16)]);
+        assert_eq!(
+            a.evidence.figures,
+            vec![("baseline_ms".into(), 12.5), ("max_ratio".into(), 3.25)]
+        );
+        let r = to_alert(&event(EpisodeStatus::Resolved));
+        assert!(r.is_resolved() && !a.is_resolved());
+        assert_eq!(r.fingerprint(), a.fingerprint(), "resolving the same alert");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn open_episodes_are_sent_again_every_minute_until_resolved() {
+        let sink = Arc::new(Sink::default());
+        let target = AlertTarget::new(Arc::clone(&sink) as Arc<dyn AlertSink>, "latency_anomaly/x");
+        target.send(&event(EpisodeStatus::Firing));
+        target.refresh();
+        assert_eq!(sink.0.lock().unwrap().len(), 1, "not yet");
+        tokio::time::advance(REFRESH_EVERY).await;
+        target.refresh();
+        assert_eq!(sink.0.lock().unwrap().len(), 2);
+        target.send(&event(EpisodeStatus::Resolved));
+        tokio::time::advance(REFRESH_EVERY).await;
+        target.refresh();
+        let sent = sink.0.lock().unwrap();
+        assert_eq!(sent.len(), 3, "a resolved episode is not refreshed");
+        assert!(sent[2].1.is_resolved());
+        assert!(sent.iter().all(|(s, _)| s == "latency_anomaly/x"));
+    }
+}
