@@ -50,6 +50,7 @@ pub(crate) use factory::Factory;
 use crate::core::alert::{Alert, AlertSink};
 use crate::telemetry::Telemetry;
 use dispatch::Dispatcher;
+use notifiers::config::NotifierKind;
 use route::Route;
 use worker::{WorkerHandle, WorkerMetrics, WorkerSettings};
 
@@ -83,6 +84,30 @@ impl AlertSink for Alerting {
     }
 }
 
+/// Alertmanager's default `resolve_timeout`: it resolves a firing alert not posted again
+/// within it.
+const ALERTMANAGER_RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Warns about routes that feed an `alertmanager` notifier less often than Alertmanager
+/// expires alerts: they would flap there (resolved, then firing again at the next repeat).
+fn warn_alertmanager_expiry(config: &AlertingConfig, root: &Route) {
+    for route in root.walk() {
+        let feeds_am = route.notifiers.iter().any(|n| {
+            config
+                .notifiers
+                .get(n)
+                .is_some_and(|c| matches!(c.kind, NotifierKind::Alertmanager(_)))
+        });
+        if feeds_am && route.timing.repeat_interval > ALERTMANAGER_RESOLVE_TIMEOUT {
+            tracing::warn!(
+                route = %route.key,
+                repeat_interval = ?route.timing.repeat_interval,
+                "alerting: a route feeding an alertmanager notifier re-sends firing alerts less often than Alertmanager's default resolve_timeout (5m); set repeat_interval to 1m-4m there"
+            );
+        }
+    }
+}
+
 /// Starts the dispatcher and one worker per notifier; they stop when `shutdown` fires.
 pub(crate) fn start(
     config: &AlertingConfig,
@@ -109,6 +134,7 @@ pub(crate) fn start(
         workers.insert(name.clone(), handle);
         tasks.push(task);
     }
+    warn_alertmanager_expiry(config, &root);
     let host = config.host_snapshot.then(host::HostSampler::new);
     let dispatcher = Dispatcher::new(
         root,

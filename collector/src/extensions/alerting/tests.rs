@@ -654,3 +654,79 @@ fn latency_anomaly_alerting_key_must_name_an_enabled_alerting_extension() {
         assert!(err.contains(want), "{alerting}: {err}");
     }
 }
+
+#[tokio::test]
+async fn alertmanager_ha_succeeds_if_one_endpoint_takes_the_alerts() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&hits);
+    let app = axum::Router::new().route(
+        "/api/v2/alerts",
+        axum::routing::post(move |body: axum::Json<serde_json::Value>| {
+            let counter = Arc::clone(&counter);
+            async move {
+                assert_eq!(body[0]["labels"]["alertname"], "Down");
+                counter.fetch_add(1, Ordering::SeqCst);
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let live = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let am = |endpoints: &[String]| {
+        let config: super::notifiers::alertmanager::AlertmanagerConfig =
+            serde_json::from_value(serde_json::json!({ "endpoints": endpoints })).unwrap();
+        super::notifiers::alertmanager::build(&config, Duration::from_secs(2)).unwrap()
+    };
+    let both = am(&[format!("http://{dead}"), format!("http://{live}/")]);
+    both.notify(&one_notification()).await.unwrap();
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    let none = am(&[format!("http://{dead}")]);
+    let err = none.notify(&one_notification()).await.unwrap_err();
+    assert!(matches!(err, NotifyError::Retryable(_)), "{err}");
+}
+
+#[tokio::test]
+async fn a_dead_destination_is_retried_then_counted_as_failed() {
+    let telemetry = Telemetry::new();
+    let shutdown = CancellationToken::new();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut backoff = fast_backoff();
+    backoff.max_elapsed_time = Some(Duration::from_millis(150));
+    let (mut handle, task) = WorkerHandle::spawn(
+        "hook",
+        Arc::new(webhook(&format!("http://{dead}/hook"))),
+        WorkerSettings {
+            timeout: Duration::from_secs(1),
+            backoff,
+            queue_size: 4,
+            per_minute: 100,
+        },
+        WorkerMetrics::new(&telemetry, "hook"),
+        shutdown.clone(),
+    );
+    handle.offer(one_notification(), tokio::time::Instant::now());
+    let failed = r#"lookout_alerting_notifications_failed_total{notifier="hook"} 1"#;
+    let started = std::time::Instant::now();
+    while !metric(&telemetry, failed) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{}",
+            telemetry.render()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(metric(
+        &telemetry,
+        r#"lookout_alerting_notifications_sent_total{notifier="hook"} 0"#
+    ));
+    shutdown.cancel();
+    task.await.unwrap();
+}
