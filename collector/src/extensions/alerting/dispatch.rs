@@ -33,6 +33,10 @@ pub(crate) struct Dispatcher {
     nodes: HashMap<String, Arc<Route>>,
     groups: HashMap<String, Group>,
     firing: HashMap<Fingerprint, Stored>,
+    /// When the next firing alert may expire: never later than the true earliest expiry
+    /// (refreshes only move that later), so the alerts are scanned only when it is due,
+    /// not on every wake-up.
+    expiry_due: Option<Instant>,
     workers: HashMap<String, WorkerHandle>,
     host: Option<HostSampler>,
     resolve_timeout: Duration,
@@ -58,6 +62,7 @@ impl Dispatcher {
             nodes,
             groups: HashMap::new(),
             firing: HashMap::new(),
+            expiry_due: None,
             workers,
             host,
             resolve_timeout,
@@ -106,6 +111,8 @@ impl Dispatcher {
         if alert.is_resolved() {
             self.firing.remove(&fp);
         } else {
+            let expires = now + self.resolve_timeout;
+            self.expiry_due = Some(self.expiry_due.map_or(expires, |d| d.min(expires)));
             self.firing.insert(
                 fp,
                 Stored {
@@ -130,7 +137,16 @@ impl Dispatcher {
 
     /// Resolves firing alerts not sent again within `resolve_timeout`.
     pub(crate) fn expire(&mut self, now: Instant) {
+        if self.expiry_due.is_none_or(|due| due > now) {
+            return;
+        }
         let timeout = self.resolve_timeout;
+        self.expiry_due = self
+            .firing
+            .values()
+            .map(|s| s.last_seen + timeout)
+            .filter(|at| *at > now)
+            .min();
         let stale: Vec<Fingerprint> = self
             .firing
             .iter()
@@ -175,12 +191,7 @@ impl Dispatcher {
     /// The next group flush or alert expiry.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
         let flush = self.groups.values().map(|g| g.next_flush).min();
-        let expiry = self
-            .firing
-            .values()
-            .map(|s| s.last_seen + self.resolve_timeout)
-            .min();
-        match (flush, expiry) {
+        match (flush, self.expiry_due) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }

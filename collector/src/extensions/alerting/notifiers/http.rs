@@ -29,6 +29,8 @@ impl fmt::Debug for Headers {
 pub(crate) struct JsonPost {
     client: reqwest::Client,
     url: reqwest::Url,
+    /// The URL for messages: without a password in its user info.
+    shown: String,
     /// Never logged: they may carry credentials.
     headers: HeaderMap,
 }
@@ -36,7 +38,7 @@ pub(crate) struct JsonPost {
 impl fmt::Debug for JsonPost {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JsonPost")
-            .field("url", &self.url.as_str())
+            .field("url", &self.shown)
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .finish()
     }
@@ -62,9 +64,14 @@ impl JsonPost {
             .use_preconfigured_tls(tls)
             .build()
             .map_err(|e| format!("cannot build HTTP client: {e}"))?;
+        let mut shown = parsed.clone();
+        if shown.password().is_some() {
+            let _ = shown.set_password(Some("***"));
+        }
         Ok(JsonPost {
             client,
             url: parsed,
+            shown: shown.to_string(),
             headers,
         })
     }
@@ -85,7 +92,7 @@ impl JsonPost {
                 let text = r.text().await.unwrap_or_default();
                 let msg = format!(
                     "{} answered {status}: {}",
-                    self.url,
+                    self.shown,
                     text.chars().take(200).collect::<String>().trim()
                 );
                 if status.is_server_error() || matches!(status.as_u16(), 408 | 429) {
@@ -94,7 +101,12 @@ impl JsonPost {
                     Err(NotifyError::Permanent(msg))
                 }
             }
-            Err(e) => Err(NotifyError::Retryable(format!("{}: {e}", self.url))),
+            // reqwest's message would repeat the URL, password included.
+            Err(e) => Err(NotifyError::Retryable(format!(
+                "{}: {}",
+                self.shown,
+                e.without_url()
+            ))),
         }
     }
 }
@@ -108,8 +120,8 @@ pub(crate) fn rfc3339(t: SystemTime) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn debug_never_shows_header_values() {
+    #[tokio::test]
+    async fn debug_and_errors_never_show_secrets() {
         let mut map = BTreeMap::new();
         map.insert("Authorization".to_string(), "Bearer s3cret".to_string());
         let headers = Headers(map);
@@ -125,6 +137,23 @@ mod tests {
         assert!(
             shown.contains("authorization") && !shown.contains("s3cret"),
             "{shown}"
+        );
+        let with_password = JsonPost::new(
+            "http://user:s3cret@127.0.0.1:1/x",
+            &Headers::default(),
+            &ClientTlsConfig::default(),
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        assert!(!format!("{with_password:?}").contains("s3cret"));
+        let err = with_password
+            .post(&serde_json::json!([]))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("user:***@") && !err.contains("s3cret"),
+            "{err}"
         );
     }
 }
