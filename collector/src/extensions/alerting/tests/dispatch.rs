@@ -1,0 +1,303 @@
+//! The dispatcher on paused time: grouping and its timers, resolving, routes, limits.
+
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+
+use super::*;
+use crate::core::alert::AlertSink;
+
+// === timing ===
+
+#[tokio::test(start_paused = true)]
+async fn group_wait_then_group_interval_then_repeat_interval() {
+    let h = harness(
+        "{notifiers: [log], group_by: [alertname], group_wait: 30s, group_interval: 5m, repeat_interval: 1h}",
+        &["log"],
+        Opts::default(),
+    );
+    let log = &h.rec["log"];
+    h.sink.send("test", alert("Down", &[("instance", "a")]));
+    at(29.0).await;
+    assert!(log.got().is_empty(), "nothing before group_wait");
+    at(2.0).await; // t = 31s
+    let got = log.got();
+    assert_eq!(got.len(), 1);
+    assert_eq!(names(&got[0]), ["a"]);
+    assert_eq!(got[0].status, GroupStatus::Firing);
+    assert_eq!(got[0].group_labels["alertname"], "Down");
+    assert_eq!(got[0].receiver, "log");
+    // A second alert of the group waits for the group interval (30s + 5m).
+    at(9.0).await; // t = 40s
+    h.sink.send("test", alert("Down", &[("instance", "b")]));
+    at(288.0).await; // t = 328s
+    assert_eq!(log.got().len(), 1, "changes wait for group_interval");
+    at(3.0).await; // t = 331s
+    let got = log.got();
+    assert_eq!(got.len(), 2);
+    assert_eq!(names(&got[1]), ["a", "b"]);
+    assert_eq!(
+        got[1].common_labels.get("alertname").map(String::as_str),
+        Some("Down")
+    );
+    assert!(!got[1].common_labels.contains_key("instance"));
+    // Unchanged: looked at every 5m but only re-sent after repeat_interval (1h after 330s).
+    at(3000.0).await; // t = 3331s
+    assert_eq!(
+        log.got().len(),
+        2,
+        "unchanged groups wait for repeat_interval"
+    );
+    at(900.0).await; // t = 4231s > 330 + 3600 rounded up to the next group interval (4230s)
+    assert_eq!(log.got().len(), 3, "re-sent after repeat_interval");
+}
+
+#[tokio::test(start_paused = true)]
+async fn old_alert_skips_group_wait() {
+    let h = harness(
+        "{notifiers: [log], group_wait: 30s}",
+        &["log"],
+        Opts::default(),
+    );
+    let mut a = alert("Old", &[]);
+    a.starts_at = SystemTime::now() - Duration::from_secs(120);
+    h.sink.send("test", a);
+    at(0.5).await;
+    assert_eq!(h.rec["log"].got().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn resolved_is_sent_once_then_dropped_from_the_group() {
+    let h = harness(
+        "{notifiers: [log], group_by: [alertname], group_wait: 1s, group_interval: 10s}",
+        &["log"],
+        Opts::default(),
+    );
+    let log = &h.rec["log"];
+    let a = alert("Down", &[("instance", "a")]);
+    h.sink.send("test", a.clone());
+    h.sink.send("test", alert("Down", &[("instance", "b")]));
+    at(2.0).await;
+    assert_eq!(log.got().len(), 1);
+    let mut resolved = a.clone();
+    resolved.ends_at = Some(SystemTime::now());
+    h.sink.send("test", resolved);
+    at(10.0).await; // t = 12s > 11s
+    let got = log.got();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].status, GroupStatus::Firing, "b still fires");
+    assert_eq!(names(&got[1]), ["b", "a"], "firing first");
+    assert!(got[1].alerts[1].is_resolved());
+    // The resolved alert is gone: the next change lists b alone.
+    let mut b_resolved = alert("Down", &[("instance", "b")]);
+    b_resolved.ends_at = Some(SystemTime::now());
+    h.sink.send("test", b_resolved);
+    at(10.0).await;
+    let got = log.got();
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[2].status, GroupStatus::Resolved);
+    assert_eq!(names(&got[2]), ["b"]);
+    // Nothing more: the empty group was removed.
+    at(3600.0).await;
+    assert_eq!(log.got().len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn firing_then_resolved_before_any_notification_sends_nothing() {
+    let h = harness(
+        "{notifiers: [log], group_wait: 5s}",
+        &["log"],
+        Opts::default(),
+    );
+    let a = alert("Blip", &[]);
+    h.sink.send("test", a.clone());
+    let mut r = a;
+    r.ends_at = Some(SystemTime::now());
+    h.sink.send("test", r);
+    at(60.0).await;
+    assert!(h.rec["log"].got().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn quiet_alerts_resolve_after_resolve_timeout_and_refreshes_are_deduplicated() {
+    let h = harness(
+        "{notifiers: [log], group_wait: 1s, group_interval: 10s, repeat_interval: 1h}",
+        &["log"],
+        Opts {
+            resolve_timeout: Duration::from_secs(60),
+            ..Opts::default()
+        },
+    );
+    let log = &h.rec["log"];
+    let first = alert("Down", &[("instance", "a")]);
+    h.sink.send("test", first.clone());
+    at(2.0).await;
+    assert_eq!(log.got().len(), 1);
+    // The source sends it again (a later start, a new annotation): replaced, not re-notified.
+    at(48.0).await; // t = 50s
+    let mut again = alert("Down", &[("instance", "a")]);
+    again
+        .annotations
+        .insert("summary".into(), "still down".into());
+    h.sink.send("test", again);
+    at(55.0).await; // t = 105s: 60s after the refresh not yet passed
+    assert_eq!(log.got().len(), 1, "an unchanged refresh is no news");
+    at(15.0).await; // t = 120s: resolved at 110s, flushed by 121s at the latest
+    at(2.0).await;
+    let got = log.got();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].status, GroupStatus::Resolved);
+    let a = &got[1].alerts[0];
+    assert!(a.is_resolved());
+    assert_eq!(a.starts_at, first.starts_at, "keeps the first start");
+    assert_eq!(
+        a.annotations["summary"], "still down",
+        "keeps the latest update"
+    );
+}
+
+// === routes ===
+
+#[tokio::test(start_paused = true)]
+async fn routes_pick_notifiers_and_continue_goes_on() {
+    let h = harness(
+        r#"
+notifiers: [log]
+group_wait: 1s
+routes:
+  - matchers: ['severity = "critical"']
+    notifiers: [am]
+    continue: true
+  - matchers: ['service.name =~ "check.*"']
+    notifiers: [hook]
+  - matchers: ['service.name = "checkout"']
+    notifiers: [log]
+"#,
+        &["log", "am", "hook"],
+        Opts::default(),
+    );
+    h.sink.send(
+        "test",
+        alert(
+            "Slow",
+            &[("severity", "critical"), ("service.name", "checkout")],
+        ),
+    );
+    at(2.0).await;
+    assert_eq!(h.rec["am"].got().len(), 1);
+    assert_eq!(h.rec["hook"].got().len(), 1);
+    assert!(
+        h.rec["log"].got().is_empty(),
+        "first match without continue stops"
+    );
+    assert_ne!(
+        h.rec["am"].got()[0].group_key,
+        h.rec["hook"].got()[0].group_key
+    );
+    h.sink.send("test", alert("Other", &[("severity", "info")]));
+    at(2.0).await;
+    assert_eq!(
+        h.rec["log"].got().len(),
+        1,
+        "no child matched: the root takes it"
+    );
+    assert_eq!(h.rec["am"].got().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn group_by_everything_makes_one_group_per_alert() {
+    let h = harness(
+        "{notifiers: [log], group_by: ['...'], group_wait: 1s}",
+        &["log"],
+        Opts::default(),
+    );
+    for i in ["a", "b", "c"] {
+        h.sink.send("test", alert("Down", &[("instance", i)]));
+    }
+    at(2.0).await;
+    let got = h.rec["log"].got();
+    assert_eq!(got.len(), 3);
+    assert!(got.iter().all(|n| n.alerts.len() == 1));
+}
+
+// === limits ===
+
+#[tokio::test(start_paused = true)]
+async fn rate_limit_drops_and_counts() {
+    let h = harness(
+        "{notifiers: [log], group_by: ['...'], group_wait: 0s}",
+        &["log"],
+        Opts {
+            per_minute: 2,
+            ..Opts::default()
+        },
+    );
+    for i in 0..5 {
+        h.sink
+            .send("src", alert("Down", &[("instance", &i.to_string())]));
+    }
+    at(1.0).await;
+    assert_eq!(h.rec["log"].got().len(), 2);
+    assert!(metric(
+        &h.telemetry,
+        r#"lookout_alerting_notifications_rate_limited_total{notifier="log"} 3"#
+    ));
+    assert!(metric(
+        &h.telemetry,
+        r#"lookout_alerting_notifications_sent_total{notifier="log"} 2"#
+    ));
+    assert!(metric(
+        &h.telemetry,
+        r#"lookout_alerting_alerts_received_total{source="src"} 5"#
+    ));
+    at(60.0).await;
+    h.sink.send("src", alert("Down", &[("instance", "late")]));
+    at(1.0).await;
+    assert_eq!(h.rec["log"].got().len(), 3, "the window moved on");
+}
+
+#[tokio::test]
+async fn full_input_queue_drops_and_counts() {
+    let telemetry = Telemetry::new();
+    let (tx, _rx) = mpsc::channel(2);
+    let sink = Alerting {
+        tx,
+        telemetry: telemetry.clone(),
+    };
+    for _ in 0..5 {
+        sink.send("src", alert("Down", &[]));
+    }
+    assert!(metric(
+        &telemetry,
+        r#"lookout_alerting_alerts_received_total{source="src"} 5"#
+    ));
+    assert!(metric(
+        &telemetry,
+        r#"lookout_alerting_alerts_dropped_total{source="src"} 3"#
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stuck_notifier_does_not_hold_the_others() {
+    let h = harness(
+        "{notifiers: [stuck, log], group_by: ['...'], group_wait: 0s}",
+        &["stuck", "log"],
+        Opts {
+            queue_size: 2,
+            blocked: &["stuck"],
+            ..Opts::default()
+        },
+    );
+    for i in 0..10 {
+        h.sink
+            .send("src", alert("Down", &[("instance", &i.to_string())]));
+    }
+    at(1.0).await;
+    assert_eq!(h.rec["log"].got().len(), 10);
+    // The ten groups flush in one pass of the dispatcher: two fit the queue, eight are
+    // dropped at once, and nothing waits for the stuck attempt.
+    assert!(metric(
+        &h.telemetry,
+        r#"lookout_alerting_notifications_failed_total{notifier="stuck"} 8"#
+    ));
+}
