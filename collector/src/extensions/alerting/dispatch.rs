@@ -70,13 +70,15 @@ impl Dispatcher {
         }
     }
 
-    /// Runs until `shutdown` fires or every sender is gone.
+    /// Runs until `shutdown` fires or every sender is gone; then hands what the groups hold
+    /// that was not notified yet to the workers at once (instead of waiting for their timers)
+    /// and returns, which closes the workers' queues.
     pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Alert>, shutdown: CancellationToken) {
         loop {
             let deadline = self.next_deadline();
             tokio::select! {
                 biased;
-                () = shutdown.cancelled() => return,
+                () = shutdown.cancelled() => break,
                 () = sleep_until(deadline) => {
                     let now = Instant::now();
                     self.expire(now);
@@ -84,10 +86,19 @@ impl Dispatcher {
                 }
                 next = rx.recv() => match next {
                     Some(alert) => self.ingest(alert, Instant::now()),
-                    None => return,
+                    None => break,
                 },
             }
         }
+        // Alerts the sources sent while their pipelines drained are still queued.
+        while let Ok(alert) = rx.try_recv() {
+            self.ingest(alert, Instant::now());
+        }
+        let now = Instant::now();
+        for group in self.groups.values_mut() {
+            group.next_flush = now;
+        }
+        self.flush_due(now);
     }
 
     /// Takes in one alert from a source.

@@ -20,6 +20,9 @@ use crate::telemetry::Telemetry;
 /// The rate limit window.
 const WINDOW: Duration = Duration::from_secs(60);
 
+/// How long a worker may go on delivering after the collector was told to stop.
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
 /// Counters of one notifier.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct WorkerMetrics {
@@ -77,7 +80,8 @@ pub(crate) struct WorkerSettings {
 }
 
 impl WorkerHandle {
-    /// Starts the worker of notifier `name`; it stops when `shutdown` fires.
+    /// Starts the worker of notifier `name`. It stops when its queue is closed and drained,
+    /// or [`SHUTDOWN_GRACE`] after `shutdown` fired, whichever comes first.
     pub(crate) fn spawn(
         name: &str,
         notifier: Arc<dyn Notifier>,
@@ -128,14 +132,23 @@ async fn run(
     metrics: WorkerMetrics,
     shutdown: CancellationToken,
 ) {
+    let grace = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::pin!(grace);
     loop {
         let next = tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = &mut grace => return,
             n = rx.recv() => n,
         };
         let Some(notification) = next else { return };
         let delivered = tokio::select! {
-            () = shutdown.cancelled() => return,
+            () = &mut grace => {
+                metrics.failed.inc();
+                tracing::warn!(notifier = %name, group = %notification.group_key, "alerting: notification abandoned at shutdown");
+                return;
+            }
             r = deliver(notifier.as_ref(), &notification, timeout, &backoff) => r,
         };
         match delivered {

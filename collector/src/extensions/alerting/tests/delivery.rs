@@ -163,6 +163,11 @@ async fn a_dead_destination_is_retried_then_counted_as_failed() {
         &telemetry,
         r#"lookout_alerting_notifications_sent_total{notifier="hook"} 0"#
     ));
+    // The dispatcher drops its handles when it stops: the worker then ends at once.
+    drop(handle);
     shutdown.cancel();
-    task.await.unwrap();
+    tokio::time::timeout(Duration::from_secs(1), task)
+        .await
+        .expect("worker ends when its queue closes")
+        .unwrap();
 }

@@ -301,3 +301,31 @@ async fn a_stuck_notifier_does_not_hold_the_others() {
         r#"lookout_alerting_notifications_failed_total{notifier="stuck"} 8"#
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_sends_what_the_groups_hold_and_then_stops() {
+    let h = harness(
+        "{notifiers: [log, stuck], group_wait: 1h}",
+        &["log", "stuck"],
+        Opts {
+            blocked: &["stuck"],
+            ..Opts::default()
+        },
+    );
+    h.sink.send("test", alert("Down", &[]));
+    at(1.0).await;
+    assert!(h.rec["log"].got().is_empty());
+    h.shutdown.cancel();
+    at(0.1).await;
+    assert_eq!(
+        h.rec["log"].got().len(),
+        1,
+        "flushed at shutdown, not after group_wait"
+    );
+    // The stuck delivery is abandoned after the grace period, and counted.
+    at(super::super::worker::SHUTDOWN_GRACE.as_secs_f64()).await;
+    assert!(metric(
+        &h.telemetry,
+        r#"lookout_alerting_notifications_failed_total{notifier="stuck"} 1"#
+    ));
+}

@@ -58,7 +58,8 @@ struct Harness {
     sink: Alerting,
     rec: HashMap<&'static str, Arc<Recorder>>,
     telemetry: Telemetry,
-    _shutdown: tokio_util::sync::DropGuard,
+    shutdown: CancellationToken,
+    _stop: tokio_util::sync::DropGuard,
 }
 
 struct Opts {
@@ -119,7 +120,8 @@ fn harness(route: &str, notifiers: &[&'static str], opts: Opts) -> Harness {
         },
         rec,
         telemetry,
-        _shutdown: shutdown.drop_guard(),
+        shutdown: shutdown.clone(),
+        _stop: shutdown.drop_guard(),
     }
 }
 
