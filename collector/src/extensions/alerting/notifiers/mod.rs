@@ -9,6 +9,9 @@ use futures::future::BoxFuture;
 
 use crate::core::alert::Alert;
 
+pub(crate) mod email;
+pub(crate) mod sms;
+
 /// Whether a notification reports trouble or its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum GroupStatus {

@@ -1,0 +1,1 @@
+//! The `sms` notifier (next commit).
