@@ -1,1 +1,0 @@
-//! The `sms` notifier (next commit).
