@@ -66,6 +66,17 @@ impl SmtpTls {
 ///   from: "Lookout <alerts@example.com>"
 ///   to: [oncall@example.com]
 /// ```
+///
+/// `subject`, `text` and `html` are [minijinja](https://docs.rs/minijinja) (Jinja2) templates.
+/// They see: `status` (`firing` / `resolved`), `title` (the group labels' values, or the
+/// alert name), `extra_labels` (common labels not in the title), `firing_count`,
+/// `resolved_count`, `receiver`, `group_key`, `group_labels`, `common_labels`,
+/// `common_annotations`, `external_url`, and `alerts`, each with `status`, `name`,
+/// `labels`, `annotations`, `starts_at`, `ends_at`, `generator_url`, `fingerprint` and
+/// `evidence`: `trace_ids`, `logs` (`time`, `severity`, `trace_id`, `span_id`, `body`),
+/// `figures` (`name`, `value`), `values` (`time`, `value`) and `host` (`at`, `cpu`,
+/// `memory`, `load_1m`). Times are formatted `2026-12-06 14:02:05 UTC`, numbers with at most
+/// three decimals, utilisations as percentages.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EmailConfig {
@@ -94,7 +105,7 @@ pub(crate) struct EmailConfig {
     /// Copy recipients.
     #[serde(default)]
     pub(crate) cc: Vec<String>,
-    /// Subject template (minijinja, see the module docs for the variables). Default:
+    /// Subject template (variables above). Default:
     /// Alertmanager's shape, `[FIRING:2] HttpCheckFailing (http.url=http://x)`. Line breaks
     /// in the result are replaced by spaces.
     #[serde(default)]

@@ -367,6 +367,24 @@ async fn implicit_tls_and_auth_deliver() {
 }
 
 #[tokio::test]
+async fn a_plain_local_relay_with_auth_delivers() {
+    let Some(sink) = Sink::start(&["--user", "lookout", "--password", "s3cret"]).await else {
+        return;
+    };
+    let mut config = config(&sink.endpoint(), SmtpTls::None);
+    config.username = Some("lookout".into());
+    config.password = Some(Secret::from("s3cret".to_owned()));
+    build(&config)
+        .unwrap()
+        .notify(&notification())
+        .await
+        .unwrap();
+    let m = sink.first().await;
+    assert_eq!(m["tls"], false);
+    assert_eq!(m["auth_user"], "lookout");
+}
+
+#[tokio::test]
 async fn a_refused_login_is_permanent() {
     let certs = Certs::new();
     let (cert, key) = (certs.path("server.pem"), certs.path("server.key"));
