@@ -205,27 +205,24 @@ pub(crate) fn build(config: &EmailConfig) -> Result<EmailNotifier, String> {
 
     let mut templates = template::environment();
     let html = config.html.as_deref() != Some("");
-    let sources = [
+    // (key, template name, configured, default). The HTML body's name ends in `.html`:
+    // minijinja escapes every value in it.
+    let mut sources = vec![
         (
             "subject",
-            config.subject.as_deref(),
+            "subject",
+            &config.subject,
             template::DEFAULT_SUBJECT,
         ),
-        ("text", config.text.as_deref(), template::DEFAULT_TEXT),
-        ("html", config.html.as_deref(), template::DEFAULT_HTML),
+        ("text", "body.txt", &config.text, template::DEFAULT_TEXT),
     ];
-    for (key, configured, default) in sources {
-        if key == "html" && !html {
-            continue;
-        }
-        // The HTML body's name ends in `.html`: minijinja escapes every value in it.
-        let name = match key {
-            "text" => "body.txt",
-            "html" => "body.html",
-            other => other,
-        };
+    if html {
+        sources.push(("html", "body.html", &config.html, template::DEFAULT_HTML));
+    }
+    for (key, name, configured, default) in sources {
+        let source = configured.as_deref().unwrap_or(default).to_owned();
         templates
-            .add_template_owned(name, configured.unwrap_or(default).to_owned())
+            .add_template_owned(name, source)
             .map_err(|err| format!("{key}: template does not compile: {err:#}"))?;
     }
 
