@@ -186,6 +186,7 @@ pub(crate) fn build(config: &EmailConfig) -> Result<EmailNotifier, String> {
     let to = mailboxes("to", &config.to)?;
     let cc = mailboxes("cc", &config.cc)?;
 
+    // "Dangerous" only because it starts without TLS: the `tls` setting decides just below.
     let mut transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.clone())
         .port(port)
         .timeout(Some(config.timeout));
