@@ -17,8 +17,10 @@ use serde::{Deserialize, Deserializer};
 
 use super::alertmanager::AlertmanagerConfig;
 use super::console::ConsoleConfig;
+use super::email::EmailConfig;
+use super::sms::SmsConfig;
 use super::webhook::WebhookConfig;
-use super::{Notifier, alertmanager, console, webhook};
+use super::{Notifier, alertmanager, console, email, sms, webhook};
 use crate::net::client::Backoff;
 
 /// One named notifier.
@@ -39,10 +41,14 @@ pub(crate) enum NotifierKind {
     Webhook(WebhookConfig),
     /// `console:` — one log line per alert.
     Console(ConsoleConfig),
+    /// `email:` — SMTP (STARTTLS, implicit TLS or a plain local relay), text + HTML bodies.
+    Email(EmailConfig),
+    /// `sms:` — Twilio's Messages API or a templated HTTP gateway, one line per SMS.
+    Sms(SmsConfig),
 }
 
 /// The type names, for errors.
-const KINDS: &str = "`alertmanager`, `webhook`, `console`";
+const KINDS: &str = "`alertmanager`, `webhook`, `console`, `email`, `sms`";
 
 impl NotifierKind {
     /// The type name.
@@ -51,6 +57,8 @@ impl NotifierKind {
             NotifierKind::Alertmanager(_) => "alertmanager",
             NotifierKind::Webhook(_) => "webhook",
             NotifierKind::Console(_) => "console",
+            NotifierKind::Email(_) => "email",
+            NotifierKind::Sms(_) => "sms",
         }
     }
 
@@ -61,6 +69,15 @@ impl NotifierKind {
             NotifierKind::Alertmanager(c) => Arc::new(alertmanager::build(c, delivery.timeout)?),
             NotifierKind::Webhook(c) => Arc::new(webhook::build(c, delivery.timeout)?),
             NotifierKind::Console(c) => Arc::new(console::build(c)),
+            // The shared `timeout` bounds the whole attempt (connect, TLS, every command).
+            NotifierKind::Email(c) => Arc::new(email::build(&EmailConfig {
+                timeout: delivery.timeout,
+                ..c.clone()
+            })?),
+            NotifierKind::Sms(c) => Arc::new(sms::build(&SmsConfig {
+                timeout: delivery.timeout,
+                ..c.clone()
+            })?),
         })
     }
 }
@@ -191,6 +208,8 @@ impl<'de> Deserialize<'de> for NotifierConfig {
             }
             "webhook" => NotifierKind::Webhook(serde_json::from_value(rest).map_err(typed)?),
             "console" => NotifierKind::Console(serde_json::from_value(rest).map_err(typed)?),
+            "email" => NotifierKind::Email(serde_json::from_value(rest).map_err(typed)?),
+            "sms" => NotifierKind::Sms(serde_json::from_value(rest).map_err(typed)?),
             other => {
                 return Err(D::Error::custom(format!(
                     "unknown notifier type `{other}`, expected one of {KINDS}"

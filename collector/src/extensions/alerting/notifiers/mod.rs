@@ -12,8 +12,10 @@ use crate::core::alert::Alert;
 pub(crate) mod alertmanager;
 pub(crate) mod config;
 pub(crate) mod console;
+pub(crate) mod email;
 mod http;
 pub(crate) mod render;
+pub(crate) mod sms;
 pub(crate) mod webhook;
 
 /// Whether a notification reports trouble or its end.
