@@ -11,142 +11,16 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use support::alertmanager::{self, Alertmanager};
 use support::sink::Sink;
-use support::{Lookout, free_port, http_client, otlp_exporter, otlp_receiver, service};
+use support::{Lookout, http_client, otlp_exporter, otlp_receiver, service};
 
-const BINARY: &str = "prometheus-alertmanager";
 const MS: u64 = 1_000_000;
-const LIMIT: Duration = Duration::from_secs(60);
-
-// === Alertmanager as a test peer ===
-
-/// A running Alertmanager, killed (by its PID) when dropped, also when the test panics.
-struct Alertmanager {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Alertmanager {
-    fn installed() -> bool {
-        Command::new(BINARY)
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-
-    /// Starts it on a free port with a config that routes everything to a receiver without
-    /// integrations (the test reads the alerts through the API).
-    async fn start() -> Alertmanager {
-        let mut last = String::new();
-        for _ in 0..3 {
-            match Alertmanager::try_start().await {
-                Ok(am) => return am,
-                Err(log) => last = log,
-            }
-        }
-        panic!("alertmanager did not start:\n{last}");
-    }
-
-    async fn try_start() -> Result<Alertmanager, String> {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = dir.path().join("alertmanager.yml");
-        std::fs::write(
-            &config,
-            "route:\n  receiver: blackhole\n  group_wait: 1s\nreceivers:\n  - name: blackhole\n",
-        )
-        .expect("write alertmanager.yml");
-        let log = std::fs::File::create(dir.path().join("alertmanager.log")).expect("log file");
-        let port = free_port();
-        let child = Command::new(BINARY)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn alertmanager");
-        let mut am = Alertmanager { child, port, dir };
-        let client = http_client();
-        let url = format!("http://127.0.0.1:{port}/-/ready");
-        let started = Instant::now();
-        loop {
-            if let Some(status) = am.child.try_wait().expect("poll alertmanager") {
-                return Err(format!("exited with {status}:\n{}", am.logs()));
-            }
-            if let Ok(r) = client.get(&url).send().await
-                && r.status() == reqwest::StatusCode::OK
-            {
-                return Ok(am);
-            }
-            if started.elapsed() > LIMIT {
-                return Err(format!("not ready after {LIMIT:?}:\n{}", am.logs()));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("alertmanager.log")).unwrap_or_default()
-    }
-
-    /// `GET /api/v2/alerts`: the active alerts.
-    async fn alerts(&self) -> Vec<serde_json::Value> {
-        let url = format!("http://127.0.0.1:{}/api/v2/alerts", self.port);
-        let r = http_client()
-            .get(&url)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        assert_eq!(r.status(), reqwest::StatusCode::OK, "GET {url}");
-        r.json::<Vec<serde_json::Value>>()
-            .await
-            .expect("alerts are a JSON list")
-    }
-
-    /// Polls the active alerts until `done` holds for them; returns them.
-    async fn wait_for(
-        &self,
-        what: &str,
-        done: impl Fn(&[serde_json::Value]) -> bool,
-    ) -> Vec<serde_json::Value> {
-        let started = Instant::now();
-        loop {
-            let alerts = self.alerts().await;
-            if done(&alerts) {
-                return alerts;
-            }
-            assert!(
-                started.elapsed() < LIMIT,
-                "timed out after {LIMIT:?} waiting for {what}; alerts: {alerts:#?}\nalertmanager log:\n{}",
-                self.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 // === spans ===
 
@@ -236,17 +110,10 @@ fn config(p: &support::Ports, sink: u16, am: u16) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latency_episode_fires_and_resolves_in_alertmanager() {
-    if !Alertmanager::installed() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the `{BINARY}` binary is missing; CI must install it (`.ci/run` does: apt-get install -y prometheus-alertmanager)"
-        );
-        eprintln!(
-            "NOTICE: alertmanager_alerts skipped: no `{BINARY}` binary on the PATH (apt-get install -y prometheus-alertmanager)"
-        );
+    if !alertmanager::available() {
         return;
     }
-    let am = Alertmanager::start().await;
+    let am = Alertmanager::start(alertmanager::BLACKHOLE).await;
     let sink = Sink::start().await;
     let lookout = Lookout::start(|p| config(p, sink.port, am.port)).await;
     let client = http_client();

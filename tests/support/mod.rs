@@ -7,10 +7,12 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod alertmanager;
 pub(crate) mod normalize;
 pub(crate) mod offer;
 pub(crate) mod prometheus;
 pub(crate) mod sink;
+pub(crate) mod smtp;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -169,10 +171,19 @@ impl Lookout {
     /// Panics, with the collector's log, if it exits first or is not healthy in time. If another
     /// process took one of the picked ports in between, starts again with new ones (3 tries).
     pub(crate) async fn start(make_config: impl Fn(&Ports) -> String) -> Lookout {
+        Lookout::start_with_env(make_config, |_| Vec::new()).await
+    }
+
+    /// [`Lookout::start`] with extra environment variables (for configs that read
+    /// `${env:...}`), made for the picked ports by `make_env`.
+    pub(crate) async fn start_with_env(
+        make_config: impl Fn(&Ports) -> String,
+        make_env: impl Fn(&Ports) -> Vec<(String, String)>,
+    ) -> Lookout {
         let mut last_log = String::new();
         for _ in 0..3 {
             let ports = Ports::pick();
-            match Lookout::try_start(ports, &make_config(&ports)).await {
+            match Lookout::try_start(ports, &make_config(&ports), &make_env(&ports)).await {
                 Ok(lookout) => return lookout,
                 Err(log) if log.contains("in use") => last_log = log,
                 Err(log) => panic!("lookout did not start:\n{log}"),
@@ -181,7 +192,11 @@ impl Lookout {
         panic!("lookout did not start (ports kept being taken):\n{last_log}");
     }
 
-    async fn try_start(ports: Ports, config: &str) -> Result<Lookout, String> {
+    async fn try_start(
+        ports: Ports,
+        config: &str,
+        env: &[(String, String)],
+    ) -> Result<Lookout, String> {
         let dir = tempfile::tempdir().expect("temp dir");
         let config_path = dir.path().join("lookout.yaml");
         std::fs::write(&config_path, config).expect("write config");
@@ -192,6 +207,7 @@ impl Lookout {
             .arg(&config_path)
             .current_dir(dir.path())
             .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log_file)

@@ -279,8 +279,12 @@ fn tls_parameters(config: &EmailConfig, host: &str) -> Result<TlsParameters, Str
         .map_err(|err| format!("tls: cannot set up TLS: {err}"))
 }
 
+/// Credentials for AUTH. An empty `username` or `password` counts as unset, so that
+/// `${env:SMTP_USERNAME:-}` in a config turns AUTH off when the variable is not set.
 fn credentials(config: &EmailConfig) -> Result<Option<Credentials>, String> {
-    let password = match (&config.password, &config.password_file) {
+    let set_password = config.password.as_ref().filter(|p| !p.expose().is_empty());
+    let username = config.username.as_ref().filter(|u| !u.is_empty());
+    let password = match (set_password, &config.password_file) {
         (Some(_), Some(_)) => return Err("set password or password_file, not both".into()),
         (Some(p), None) => Some(p.expose().to_owned()),
         (None, Some(path)) => Some(
@@ -291,7 +295,7 @@ fn credentials(config: &EmailConfig) -> Result<Option<Credentials>, String> {
         ),
         (None, None) => None,
     };
-    match (&config.username, password) {
+    match (username, password) {
         (Some(user), Some(password)) => Ok(Some(Credentials::new(user.clone(), password))),
         (None, None) => Ok(None),
         (Some(_), None) => Err("username is set without password or password_file".into()),
