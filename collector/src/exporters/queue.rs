@@ -326,6 +326,10 @@ impl Worker {
                 self.metrics.send_failed(batch.signal).inc_by(items);
                 tracing::error!(exporter = %self.id, items, error = %error, "{reason}; data dropped");
             };
+            if error.is_handed_back() {
+                tracing::debug!(exporter = %self.id, items, error = %error, "handed back");
+                return Outcome::Failed;
+            }
             if !error.is_retryable() {
                 give_up("permanent error");
                 return Outcome::Failed;
