@@ -4,8 +4,8 @@
 pub(crate) mod concurrency;
 pub(crate) mod debug;
 pub(crate) mod file;
-pub(crate) mod loadbalancing;
 mod grpc_client;
+pub(crate) mod loadbalancing;
 pub(crate) mod otlp;
 pub(crate) mod otlphttp;
 mod partial_success;

@@ -135,16 +135,19 @@ impl Backends {
         endpoints.sort();
         endpoints.dedup();
         let mut members = self.members.write().unwrap_or_else(PoisonError::into_inner);
-        if members.list.iter().map(|b| &b.endpoint).eq(endpoints.iter()) {
+        if members
+            .list
+            .iter()
+            .map(|b| &b.endpoint)
+            .eq(endpoints.iter())
+        {
             return;
         }
         let list: Vec<Arc<Backend>> = endpoints
             .iter()
-            .filter_map(|e| {
-                match members.list.iter().find(|b| &b.endpoint == e) {
-                    Some(b) => Some(Arc::clone(b)),
-                    None => self.spawn(e).map(Arc::new),
-                }
+            .filter_map(|e| match members.list.iter().find(|b| &b.endpoint == e) {
+                Some(b) => Some(Arc::clone(b)),
+                None => self.spawn(e).map(Arc::new),
             })
             .collect();
         tracing::info!(exporter = %self.id, backends = ?endpoints, "loadbalancing: backends");
@@ -190,7 +193,9 @@ impl Backends {
         // A batch stops retrying on a backend once the backend could be off the ring: the load
         // balancer then routes it again.
         let mut retry = otlp.retry_on_failure.clone();
-        if retry.max_elapsed_time.is_zero() || retry.max_elapsed_time > self.config.backend_down_after {
+        if retry.max_elapsed_time.is_zero()
+            || retry.max_elapsed_time > self.config.backend_down_after
+        {
             retry.max_elapsed_time = self.config.backend_down_after;
         }
         let tracked: Arc<dyn Export> = Arc::new(Tracked {

@@ -121,8 +121,7 @@ impl crate::component::Validate for LoadBalancingConfig {
         let otlp = &self.protocol.otlp;
         if !otlp.endpoint.is_empty() {
             return Err(
-                "protocol.otlp.endpoint: not allowed here, the resolver gives the endpoints"
-                    .into(),
+                "protocol.otlp.endpoint: not allowed here, the resolver gives the endpoints".into(),
             );
         }
         if otlp.sending_queue.storage.is_some() {
@@ -151,8 +150,11 @@ impl crate::component::Validate for LoadBalancingConfig {
                 if d.interval.is_zero() || d.timeout.is_zero() {
                     return Err("resolver.dns.interval and timeout must be more than 0".into());
                 }
-                OtlpGrpcExporter::new(String::new(), &self.backend(&format!("{}:{}", d.hostname, d.port)))
-                    .map_err(|e| format!("protocol.otlp: {e}"))?;
+                OtlpGrpcExporter::new(
+                    String::new(),
+                    &self.backend(&format!("{}:{}", d.hostname, d.port)),
+                )
+                .map_err(|e| format!("protocol.otlp: {e}"))?;
             }
             _ => {
                 return Err(

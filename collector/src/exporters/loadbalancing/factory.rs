@@ -9,7 +9,9 @@ use super::LoadBalancer;
 use super::backends::Backends;
 use super::config::LoadBalancingConfig;
 use crate::Error;
-use crate::component::{About, BuiltExporter, ExporterFactory, Factory as FactoryTrait, Host, Stability};
+use crate::component::{
+    About, BuiltExporter, ExporterFactory, Factory as FactoryTrait, Host, Stability,
+};
 use crate::config::shared::{NumConsumers, QueueConfig, RetryConfig};
 use crate::core::{ComponentId, Signal};
 
@@ -60,8 +62,11 @@ impl ExporterFactory for Factory {
             }
         });
         let retry = &config.protocol.otlp.retry_on_failure;
-        let give_up_after = (retry.enabled && !retry.max_elapsed_time.is_zero())
-            .then_some(retry.max_elapsed_time.max(config.backend_down_after + Duration::from_secs(1)));
+        let give_up_after = (retry.enabled && !retry.max_elapsed_time.is_zero()).then_some(
+            retry
+                .max_elapsed_time
+                .max(config.backend_down_after + Duration::from_secs(1)),
+        );
         let export = LoadBalancer {
             id: id.to_string(),
             key: config.routing_key,

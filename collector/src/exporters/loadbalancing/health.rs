@@ -86,8 +86,7 @@ impl Health {
     }
 
     fn check(&self, now: Instant, since: Instant) -> bool {
-        if now.duration_since(since) >= self.down_after && !self.down.swap(true, Ordering::AcqRel)
-        {
+        if now.duration_since(since) >= self.down_after && !self.down.swap(true, Ordering::AcqRel) {
             self.generation.fetch_add(1, Ordering::AcqRel);
             self.down_total.inc();
             tracing::warn!(

@@ -86,7 +86,8 @@ impl LoadBalancer {
             for mut part in pending.drain(..) {
                 let mut ring = Cow::Borrowed(&members.ring);
                 if !part.failed_on.is_empty() {
-                    let without = ring.without(|i| part.failed_on.contains(&members.list[i].endpoint));
+                    let without =
+                        ring.without(|i| part.failed_on.contains(&members.list[i].endpoint));
                     if without.is_empty() {
                         // Every backend up has failed it once: start over with all of them.
                         part.failed_on.clear();
@@ -105,8 +106,8 @@ impl LoadBalancer {
                 for piece in pieces {
                     let backend = Arc::clone(&members.list[piece.backend]);
                     let (ack, delivery) = Ack::new();
-                    let mut sub = Batch::new(batch.signal, piece.payload.clone(), piece.items)
-                        .with_ack(ack);
+                    let mut sub =
+                        Batch::new(batch.signal, piece.payload.clone(), piece.items).with_ack(ack);
                     sub.hold = batch.hold.clone();
                     enqueue(&backend.input, sub).await;
                     let failed_on = part.failed_on.clone();

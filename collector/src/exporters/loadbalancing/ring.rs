@@ -87,9 +87,7 @@ mod tests {
 
     fn keys(n: usize) -> Vec<u64> {
         // Random trace ids, as an SDK makes them.
-        (0..n)
-            .map(|_| hash(&rand::random::<[u8; 16]>()))
-            .collect()
+        (0..n).map(|_| hash(&rand::random::<[u8; 16]>())).collect()
     }
 
     fn names(n: usize) -> Vec<String> {

@@ -148,7 +148,11 @@ fn a_request_for_one_backend_is_forwarded_without_a_copy() {
     let payload = Bytes::from(request.encode_to_vec());
     let pieces = route_with(Signal::Traces, RoutingKey::TraceId, &payload, 5);
     assert_eq!(pieces.len(), 1);
-    assert_eq!(pieces[0].payload.as_ptr(), payload.as_ptr(), "the same bytes");
+    assert_eq!(
+        pieces[0].payload.as_ptr(),
+        payload.as_ptr(),
+        "the same bytes"
+    );
     assert_eq!(pieces[0].items, 5);
 }
 
@@ -199,12 +203,20 @@ fn logs_follow_their_trace_and_logs_without_one_follow_their_service() {
     let mut total = 0;
     for piece in &pieces {
         let d = ExportLogsServiceRequest::decode(&piece.payload[..]).unwrap();
-        for r in d.resource_logs.iter().flat_map(|r| &r.scope_logs).flat_map(|s| &s.log_records) {
+        for r in d
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .flat_map(|s| &s.log_records)
+        {
             total += 1;
             if r.trace_id.is_empty() {
                 assert_eq!(piece.backend, untraced_backend);
             } else {
-                assert_eq!(span_backend[&r.trace_id], piece.backend, "a log meets its spans");
+                assert_eq!(
+                    span_backend[&r.trace_id], piece.backend,
+                    "a log meets its spans"
+                );
             }
         }
     }
