@@ -35,10 +35,11 @@ use prometheus_client::metrics::counter::Counter;
 use tokio_util::sync::CancellationToken;
 
 use self::backends::Backends;
-use self::config::RoutingKey;
+use self::config::{LoadBalancingConfig, RoutingKey};
 use super::{Export, ExportError};
 use crate::core::{Ack, Batch};
 use crate::pipeline::output::enqueue;
+use crate::telemetry::Telemetry;
 
 /// How long an export waits before trying again when no backend is on the ring.
 const NO_BACKEND_WAIT: Duration = Duration::from_millis(200);
@@ -72,6 +73,53 @@ struct Pending {
 }
 
 impl LoadBalancer {
+    /// Starts the backends of `config` and the background task (resolver, health, probes),
+    /// which stops when the exporter is dropped or `shutdown` fires.
+    pub(crate) fn start(
+        config: &LoadBalancingConfig,
+        id: String,
+        telemetry: &Telemetry,
+        shutdown: CancellationToken,
+    ) -> LoadBalancer {
+        let stop = CancellationToken::new();
+        let backends = Arc::new(Backends::new(
+            id.clone(),
+            config.clone(),
+            telemetry.clone(),
+            stop.clone(),
+        ));
+        if let Some(s) = &config.resolver.static_ {
+            backends.set(s.hostnames.clone());
+        }
+        let task_stop = stop.clone();
+        let task = Arc::clone(&backends).run(config.resolver.dns.clone(), task_stop.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                () = task => {}
+                () = shutdown.cancelled() => task_stop.cancel(),
+            }
+        });
+        // A batch is given up no earlier than a backend can leave the ring.
+        let retry = &config.protocol.otlp.retry_on_failure;
+        let give_up_after = (retry.enabled && !retry.max_elapsed_time.is_zero()).then_some(
+            retry
+                .max_elapsed_time
+                .max(config.backend_down_after + Duration::from_secs(1)),
+        );
+        LoadBalancer {
+            rerouted: telemetry.counter(
+                "loadbalancer_rerouted_items",
+                "Items a loadbalancing exporter routed again after a backend failed them.",
+                vec![("exporter", id.clone())],
+            ),
+            id,
+            key: config.routing_key,
+            backends,
+            give_up_after,
+            stop,
+        }
+    }
+
     async fn deliver(&self, batch: &Batch) -> Result<(), ExportError> {
         let started = Instant::now();
         let mut pending = vec![Pending {
