@@ -1,6 +1,6 @@
-//! An agent `lookout` routing by trace id to three gateway `lookout`s (each exporting to its own
-//! in-process sink): every trace's spans and its logs land on exactly one gateway, spread over
-//! all three; then one gateway is stopped mid-run: once `backend_down_after` passed its share
+//! An agent `lookout` routing by trace id to three gateway `lookout`s with `correlate` (each
+//! exporting to its own in-process sink): every trace's spans and its logs land on exactly one
+//! gateway, spread over all three, where `correlate` enriches each log with its span; then one gateway is stopped mid-run: once `backend_down_after` passed its share
 //! goes to the other two, and every span and log record the agent acknowledged arrives
 //! somewhere (duplicates are reported).
 
@@ -29,10 +29,10 @@ const LOGS: u64 = 2;
 const DOWN_AFTER: &str = "1s";
 
 fn gateway(p: &support::Ports, sink: u16) -> String {
-    let pipelines = "    traces:\n      receivers: [otlp]\n      processors: [batch]\n      exporters: [otlp]\n\
-                     \x20   logs:\n      receivers: [otlp]\n      processors: [batch]\n      exporters: [otlp]\n";
+    let pipelines = "    traces:\n      receivers: [otlp]\n      processors: [correlate, batch]\n      exporters: [otlp]\n\
+                     \x20   logs:\n      receivers: [otlp]\n      processors: [correlate, batch]\n      exporters: [otlp]\n";
     format!(
-        "{}processors:\n  batch:\n    timeout: 20ms\nexporters:\n{}{}",
+        "{}processors:\n  batch:\n    timeout: 20ms\n  correlate:\n    log_wait: 500ms\nexporters:\n{}{}",
         otlp_receiver(p, "", ""),
         otlp_exporter("otlp", sink, "none"),
         service(p, pipelines)
@@ -111,6 +111,8 @@ fn logs(first: u64) -> ExportLogsServiceRequest {
                     .flat_map(|t| {
                         (0..LOGS).map(move |l| LogRecord {
                             trace_id: trace_id(t),
+                            // The trace's first span (under `frontend`).
+                            span_id: (t * 100 + 1).to_be_bytes().to_vec(),
                             body: Some(AnyValue {
                                 value: Some(Value::StringValue(format!("t{t}-l{l}"))),
                             }),
@@ -178,6 +180,43 @@ fn received(sinks: &[Sink]) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// Log records the gateway's `correlate` enriched with their span (`service.name` of the
+/// span's resource, `span.name`), and those it did not (their span was elsewhere or late).
+fn enrichment(sinks: &[Sink]) -> (usize, usize) {
+    let (mut enriched, mut not) = (0, 0);
+    for s in sinks {
+        for rl in s.logs().iter().flat_map(|r| &r.resource_logs) {
+            let service = rl.resource.as_ref().and_then(|r| {
+                r.attributes
+                    .iter()
+                    .find(|a| a.key == "service.name")
+                    .and_then(|a| a.value.clone()?.value)
+            });
+            for record in rl.scope_logs.iter().flat_map(|s| &s.log_records) {
+                let span_name = record
+                    .attributes
+                    .iter()
+                    .find(|a| a.key == "span.name")
+                    .and_then(|a| a.value.clone()?.value);
+                let Some(Value::StringValue(body)) =
+                    record.body.as_ref().and_then(|b| b.value.clone())
+                else {
+                    continue;
+                };
+                let expected = format!("t{}-s0", trace_of(&body));
+                if service == Some(Value::StringValue("frontend".into()))
+                    && span_name == Some(Value::StringValue(expected))
+                {
+                    enriched += 1;
+                } else {
+                    not += 1;
+                }
+            }
+        }
+    }
+    (enriched, not)
+}
+
 /// The trace number in an item name (`t<n>-...`).
 fn trace_of(name: &str) -> u64 {
     name[1..name.find('-').unwrap()].parse().unwrap()
@@ -228,6 +267,13 @@ async fn traces_stay_whole_on_one_gateway_and_a_stopped_gateways_share_reroutes_
             assert_eq!(previous, g, "trace of {n} on two gateways");
         }
     }
+    let (enriched, not) = enrichment(&sinks);
+    eprintln!("phase 1: log records enriched by the gateway's correlate: {enriched}, not: {not}");
+    assert_eq!(
+        (enriched, not),
+        ((PHASE1 * TRACES_PER_REQUEST * LOGS) as usize, 0),
+        "every log met its span on its gateway"
+    );
     let shares: Vec<usize> = got.iter().map(Vec::len).collect();
     eprintln!(
         "phase 1: {total1} items (spans + logs) of {} traces, per gateway {shares:?}",
@@ -310,6 +356,8 @@ async fn traces_stay_whole_on_one_gateway_and_a_stopped_gateways_share_reroutes_
         all.len() - distinct.len(),
         started.elapsed()
     );
+    let (enriched, not) = enrichment(&sinks);
+    eprintln!("after phase 2: log records enriched {enriched}, not {not}");
     assert_eq!(lost, 0);
     assert!(down >= 1.0, "gateway 0 was taken off the ring");
     assert_eq!(
