@@ -5,13 +5,14 @@
 //!
 //! The contrib `loadbalancingexporter` does the same with 100 CRC32 points per endpoint on a
 //! circle of 36,000 positions; Lookout uses 64-bit positions (no collisions between points) and
-//! more points per backend (a more even share: with 160 points the largest share of three
-//! backends stays within a few percent of a third). The hash is spelled out here (FNV-1a,
+//! more points per backend for an even share (1,000: three backends get 33.4 / 33.2 / 33.4 %
+//! of random trace ids in the test below, where 160 points gave 38.5 / 29.8 / 31.7 %). The
+//! hash is spelled out here (FNV-1a,
 //! then a 64-bit finalizer), not taken from a library, so that every agent of a tier, whatever
 //! its version, sends a trace to the same gateway.
 
 /// Points each backend places on the ring.
-pub(crate) const POINTS_PER_BACKEND: u32 = 160;
+pub(crate) const POINTS_PER_BACKEND: u32 = 1000;
 
 /// The hash of routing keys and ring points: FNV-1a 64 over the bytes, then the `splitmix64`
 /// finalizer (FNV alone leaves nearby inputs close on the circle). Stable across versions.
@@ -113,6 +114,10 @@ mod tests {
             }
         }
         let fraction = moved as f64 / keys.len() as f64;
+        eprintln!(
+            "3 -> 4 backends: {:.1} % of 100,000 keys moved",
+            fraction * 100.0
+        );
         assert!((0.20..=0.30).contains(&fraction), "moved {fraction}");
     }
 
@@ -145,6 +150,10 @@ mod tests {
             }
         }
         let fraction = moved as f64 / keys.len() as f64;
+        eprintln!(
+            "4 -> 3 backends: {:.1} % of 100,000 keys moved",
+            fraction * 100.0
+        );
         assert!((0.20..=0.30).contains(&fraction), "moved {fraction}");
     }
 
@@ -157,9 +166,10 @@ mod tests {
         for k in &keys {
             counts[ring.member(*k).unwrap()] += 1;
         }
+        eprintln!("3 backends, 60,000 keys: {counts:?}");
         for c in counts {
             let share = c as f64 / keys.len() as f64;
-            assert!((0.28..=0.39).contains(&share), "{counts:?}");
+            assert!((0.31..=0.36).contains(&share), "{counts:?}");
         }
         let reversed: Vec<String> = three.iter().rev().cloned().collect();
         let other = ring_of(&reversed);
