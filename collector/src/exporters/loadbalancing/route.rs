@@ -67,8 +67,14 @@ pub(crate) fn route(
     }
     out.pieces
         .into_iter()
-        .map(|(backend, bytes)| {
-            let items = crate::core::validate(signal, &bytes)?;
+        .zip(out.counts)
+        .map(|((backend, bytes), counted)| {
+            // Items routed one by one were counted on the way; whole resource levels were not.
+            let items = if per_item {
+                counted
+            } else {
+                crate::core::validate(signal, &bytes)?
+            };
             Ok(Piece {
                 backend,
                 payload: Bytes::from(bytes),
@@ -95,8 +101,9 @@ fn route_items(
             resource_header.extend_from_slice(f.raw);
         }
     }
-    // Per backend: the scope levels built for it so far (this resource level's body).
-    let mut bodies: Vec<(usize, Vec<u8>)> = Vec::new();
+    // Per backend: the scope levels built for it so far (this resource level's body), and
+    // their items.
+    let mut bodies: Vec<(usize, Vec<u8>, usize)> = Vec::new();
     let mut lr = FieldReader::new(level);
     while let Some(scope) = lr.next_field()? {
         let (2, WireValue::Len(scope)) = (scope.number, scope.value) else {
@@ -109,8 +116,8 @@ fn route_items(
                 scope_header.extend_from_slice(f.raw);
             }
         }
-        // Per backend: the items of this scope level.
-        let mut scoped: Vec<(usize, Vec<u8>)> = Vec::new();
+        // Per backend: the items of this scope level, and how many.
+        let mut scoped: Vec<(usize, Vec<u8>, usize)> = Vec::new();
         let mut sr = FieldReader::new(scope);
         while let Some(item) = sr.next_field()? {
             let (2, WireValue::Len(body)) = (item.number, item.value) else {
@@ -120,16 +127,20 @@ fn route_items(
                 Some(id) => hash(id),
                 None => service,
             };
-            entry(&mut scoped, pick(key)).extend_from_slice(item.raw);
+            let (items, count) = entry(&mut scoped, pick(key));
+            items.extend_from_slice(item.raw);
+            *count += 1;
         }
-        for (backend, items) in scoped {
-            let body = entry(&mut bodies, backend);
+        for (backend, items, count) in scoped {
+            let (body, total) = entry(&mut bodies, backend);
+            *total += count;
             put_len(body, 2, scope_header.len() + items.len());
             body.extend_from_slice(&scope_header);
             body.extend_from_slice(&items);
         }
     }
-    for (backend, body) in bodies {
+    for (backend, body, count) in bodies {
+        *out.count(backend) += count;
         let dst = out.piece(backend);
         put_len(dst, 1, resource_header.len() + body.len());
         dst.extend_from_slice(&resource_header);
@@ -138,15 +149,34 @@ fn route_items(
     Ok(())
 }
 
-/// The pieces being built, by backend, in order of first use.
+/// The pieces being built, by backend, in order of first use, with the items routed one by
+/// one into each (`counts[i]` is for `pieces[i]`).
 #[derive(Default)]
 struct Outputs {
     pieces: Vec<(usize, Vec<u8>)>,
+    counts: Vec<usize>,
 }
 
 impl Outputs {
+    fn index(&mut self, backend: usize) -> usize {
+        match self.pieces.iter().position(|(b, _)| *b == backend) {
+            Some(i) => i,
+            None => {
+                self.pieces.push((backend, Vec::new()));
+                self.counts.push(0);
+                self.pieces.len() - 1
+            }
+        }
+    }
+
     fn piece(&mut self, backend: usize) -> &mut Vec<u8> {
-        entry(&mut self.pieces, backend)
+        let i = self.index(backend);
+        &mut self.pieces[i].1
+    }
+
+    fn count(&mut self, backend: usize) -> &mut usize {
+        let i = self.index(backend);
+        &mut self.counts[i]
     }
 
     fn whole(&mut self, backend: usize, raw: &[u8]) {
@@ -154,15 +184,17 @@ impl Outputs {
     }
 }
 
-fn entry(list: &mut Vec<(usize, Vec<u8>)>, backend: usize) -> &mut Vec<u8> {
-    let i = match list.iter().position(|(b, _)| *b == backend) {
+/// The bytes and item count of `backend` in a per-backend list, added if missing.
+fn entry(list: &mut Vec<(usize, Vec<u8>, usize)>, backend: usize) -> (&mut Vec<u8>, &mut usize) {
+    let i = match list.iter().position(|(b, _, _)| *b == backend) {
         Some(i) => i,
         None => {
-            list.push((backend, Vec::new()));
+            list.push((backend, Vec::new(), 0));
             list.len() - 1
         }
     };
-    &mut list[i].1
+    let (_, bytes, count) = &mut list[i];
+    (bytes, count)
 }
 
 fn put_len(dst: &mut Vec<u8>, field: u32, len: usize) {
