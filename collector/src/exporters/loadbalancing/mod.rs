@@ -12,7 +12,8 @@
 //!   acknowledgements (and the receiver's, with a persistent queue upstream) settle only then.
 //!   A piece that fails (the backend's retries ran out, or it went off the ring while holding
 //!   the piece) is routed again over the ring without that backend; nothing is given up
-//!   before `protocol.otlp.retry_on_failure.max_elapsed_time` (0: never).
+//!   before `protocol.otlp.retry_on_failure.max_elapsed_time` (0: never; with retries
+//!   disabled, `backend_down_after` + 1s).
 
 mod backends;
 mod config;
@@ -99,13 +100,17 @@ impl LoadBalancer {
                 () = shutdown.cancelled() => task_stop.cancel(),
             }
         });
-        // A batch is given up no earlier than a backend can leave the ring.
+        // A batch is given up no earlier than a backend can leave the ring (so that its pieces
+        // get routed to the others once); with retries disabled, no later either.
         let retry = &config.protocol.otlp.retry_on_failure;
-        let give_up_after = (retry.enabled && !retry.max_elapsed_time.is_zero()).then_some(
-            retry
-                .max_elapsed_time
-                .max(config.backend_down_after + Duration::from_secs(1)),
-        );
+        let floor = config.backend_down_after + Duration::from_secs(1);
+        let give_up_after = if !retry.enabled {
+            Some(floor)
+        } else if retry.max_elapsed_time.is_zero() {
+            None
+        } else {
+            Some(retry.max_elapsed_time.max(floor))
+        };
         LoadBalancer {
             rerouted: telemetry.counter(
                 "loadbalancer_rerouted_items",
