@@ -1,8 +1,9 @@
 //! An agent `lookout` routing by trace id to three gateway `lookout`s with `correlate` (each
 //! exporting to its own in-process sink): every trace's spans and its logs land on exactly one
-//! gateway, spread over all three, where `correlate` enriches each log with its span; then one gateway is stopped mid-run: once `backend_down_after` passed its share
-//! goes to the other two, and every span and log record the agent acknowledged arrives
-//! somewhere (duplicates are reported).
+//! gateway, spread over all three, where `correlate` enriches each log with its span. Then one
+//! gateway is stopped mid-run: once `backend_down_after` passed its share goes to the other
+//! two, and every span and log record the agent acknowledged arrives somewhere (duplicates are
+//! reported). Restarted on its port, it rejoins the ring (probe) and gets its share again.
 
 mod support;
 
@@ -391,6 +392,42 @@ async fn traces_stay_whole_on_one_gateway_and_a_stopped_gateways_share_reroutes_
         "each on one gateway"
     );
     assert!(late_homes[1] > 0 && late_homes[2] > 0, "{late_homes:?}");
+
+    // Phase 3: gateway 0 back on its port: a probe puts it back on the ring and it gets its
+    // share again.
+    let (port0, sink0) = (ports[0], sinks[0].port);
+    let restarted = Instant::now();
+    gateways[0] =
+        Some(Lookout::start(move |p| gateway(&support::Ports { grpc: port0, ..*p }, sink0)).await);
+    let rejoined = loop {
+        let up = agent
+            .metrics()
+            .await
+            .get("lookout_loadbalancer_backends", &[("state", "up")]);
+        if up == Some(3.0) {
+            break restarted.elapsed();
+        }
+        assert!(
+            restarted.elapsed() < Duration::from_secs(20),
+            "gateway 0 never back on the ring"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let before = received(&sinks)[0].len();
+    let first = 1_000_000;
+    for r in 0..20 {
+        assert!(client.send(first + r * TRACES_PER_REQUEST).await);
+    }
+    let more = (20 * TRACES_PER_REQUEST * (SPANS + LOGS)) as usize;
+    wait_until("phase 3 delivered", Duration::from_secs(30), || {
+        received(&sinks).iter().map(Vec::len).sum::<usize>() >= all.len() + more
+    })
+    .await;
+    let gained = received(&sinks)[0].len() - before;
+    eprintln!(
+        "phase 3: gateway 0 restarted, back on the ring {rejoined:?} after its start began; it took {gained} of {more} new items"
+    );
+    assert!(gained > 0, "gateway 0 has its share again");
     agent.stop_ok().await;
     for g in gateways.into_iter().flatten() {
         g.stop_ok().await;
