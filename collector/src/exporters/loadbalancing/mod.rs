@@ -127,6 +127,7 @@ impl LoadBalancer {
 
     async fn deliver(&self, batch: &Batch) -> Result<(), ExportError> {
         let started = Instant::now();
+        let mut warned = false;
         let mut pending = vec![Pending {
             payload: batch.payload.clone(),
             items: batch.items,
@@ -195,7 +196,10 @@ impl LoadBalancer {
                 )));
             }
             let wait = if members.ring.is_empty() {
-                tracing::warn!(exporter = %self.id, items, "loadbalancing: no backend is up; waiting");
+                if !warned {
+                    warned = true;
+                    tracing::warn!(exporter = %self.id, items, "loadbalancing: no backend is up; waiting");
+                }
                 NO_BACKEND_WAIT
             } else {
                 REROUTE_WAIT
