@@ -358,3 +358,33 @@ async fn the_dns_resolver_finds_localhost() {
             .contains(r#"lookout_loadbalancer_resolutions_total{exporter="lb",success="true"}"#)
     );
 }
+
+#[tokio::test]
+async fn with_every_backend_refusing_a_batch_waits_and_goes_out_when_one_answers() {
+    let (a, b) = (FakeBackend::start().await, FakeBackend::start().await);
+    a.refuse.store(true, Ordering::SeqCst);
+    b.refuse.store(true, Ordering::SeqCst);
+    let telemetry = Telemetry::new();
+    let lb = Arc::new(balancer(
+        &telemetry,
+        &format!(
+            "{{static: {{hostnames: ['127.0.0.1:{}', '127.0.0.1:{}']}}}}",
+            a.port, b.port
+        ),
+    ));
+    let sending = {
+        let lb = Arc::clone(&lb);
+        tokio::spawn(async move { lb.export(&request(3, 40)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(!sending.is_finished(), "still waiting, not dropped");
+    assert!(lb.backends.members().ring.is_empty(), "both off the ring");
+    b.refuse.store(false, Ordering::SeqCst);
+    tokio::time::timeout(Duration::from_secs(5), sending)
+        .await
+        .expect("delivered once b answers")
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.spans.load(Ordering::SeqCst), 80);
+    assert_eq!(a.spans.load(Ordering::SeqCst), 0);
+}
