@@ -4,6 +4,7 @@
 //! gateway is stopped mid-run: once `backend_down_after` passed its share goes to the other
 //! two, and every span and log record the agent acknowledged arrives somewhere (duplicates are
 //! reported). Restarted on its port, it rejoins the ring (probe) and gets its share again.
+//! Metrics go by `service.name`: each service's points on one gateway.
 
 mod support;
 
@@ -13,10 +14,15 @@ use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::metrics::v1::{
+    Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric::Data,
+};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use support::sink::Sink;
@@ -31,7 +37,8 @@ const DOWN_AFTER: &str = "1s";
 
 fn gateway(p: &support::Ports, sink: u16) -> String {
     let pipelines = "    traces:\n      receivers: [otlp]\n      processors: [correlate, batch]\n      exporters: [otlp]\n\
-                     \x20   logs:\n      receivers: [otlp]\n      processors: [correlate, batch]\n      exporters: [otlp]\n";
+                     \x20   logs:\n      receivers: [otlp]\n      processors: [correlate, batch]\n      exporters: [otlp]\n\
+                     \x20   metrics:\n      receivers: [otlp]\n      processors: [batch]\n      exporters: [otlp]\n";
     format!(
         "{}processors:\n  batch:\n    timeout: 20ms\n  correlate:\n    log_wait: 500ms\nexporters:\n{}{}",
         otlp_receiver(p, "", ""),
@@ -43,7 +50,8 @@ fn gateway(p: &support::Ports, sink: u16) -> String {
 fn agent(p: &support::Ports, gateways: &[u16]) -> String {
     let hostnames: Vec<String> = gateways.iter().map(|g| format!("127.0.0.1:{g}")).collect();
     let pipelines = "    traces:\n      receivers: [otlp]\n      processors: [batch]\n      exporters: [loadbalancing]\n\
-                     \x20   logs:\n      receivers: [otlp]\n      processors: [batch]\n      exporters: [loadbalancing]\n";
+                     \x20   logs:\n      receivers: [otlp]\n      processors: [batch]\n      exporters: [loadbalancing]\n\
+                     \x20   metrics:\n      receivers: [otlp]\n      processors: [batch]\n      exporters: [loadbalancing]\n";
     format!(
         "{}processors:\n  batch:\n    timeout: 20ms\nexporters:\n  loadbalancing:\n    protocol:\n      otlp:\n        timeout: 2s\n        compression: none\n        tls:\n          insecure: true\n        retry_on_failure:\n          initial_interval: 50ms\n          max_interval: 200ms\n          max_elapsed_time: 0s\n    resolver:\n      static:\n        hostnames: [{}]\n    backend_down_after: {DOWN_AFTER}\n{}",
         otlp_receiver(p, "", ""),
@@ -131,6 +139,51 @@ fn logs(first: u64) -> ExportLogsServiceRequest {
 struct Client {
     traces: TraceServiceClient<Channel>,
     logs: LogsServiceClient<Channel>,
+    metrics: MetricsServiceClient<Channel>,
+}
+
+/// Services whose metrics the test sends; metrics route by `service.name`.
+const METRIC_SERVICES: usize = 12;
+
+/// One gauge point per service.
+fn metrics() -> ExportMetricsServiceRequest {
+    ExportMetricsServiceRequest {
+        resource_metrics: (0..METRIC_SERVICES)
+            .map(|i| ResourceMetrics {
+                resource: resource(&format!("svc-{i}")),
+                scope_metrics: vec![ScopeMetrics {
+                    metrics: vec![Metric {
+                        name: "up".into(),
+                        data: Some(Data::Gauge(Gauge {
+                            data_points: vec![NumberDataPoint::default()],
+                        })),
+                        ..Metric::default()
+                    }],
+                    ..ScopeMetrics::default()
+                }],
+                ..ResourceMetrics::default()
+            })
+            .collect(),
+    }
+}
+
+/// Per sink, the services whose metric points it received.
+fn metric_services(sinks: &[Sink]) -> Vec<Vec<String>> {
+    sinks
+        .iter()
+        .map(|s| {
+            s.metrics()
+                .iter()
+                .flat_map(|r| &r.resource_metrics)
+                .filter_map(
+                    |r| match r.resource.as_ref()?.attributes[0].value.clone()?.value {
+                        Some(Value::StringValue(name)) => Some(name),
+                        _ => None,
+                    },
+                )
+                .collect()
+        })
+        .collect()
 }
 
 impl Client {
@@ -141,7 +194,8 @@ impl Client {
             .connect_lazy();
         Client {
             traces: TraceServiceClient::new(channel.clone()),
-            logs: LogsServiceClient::new(channel),
+            logs: LogsServiceClient::new(channel.clone()),
+            metrics: MetricsServiceClient::new(channel),
         }
     }
 
@@ -255,6 +309,14 @@ async fn traces_stay_whole_on_one_gateway_and_a_stopped_gateways_share_reroutes_
     for r in 0..PHASE1 {
         assert!(client.send(r * TRACES_PER_REQUEST).await, "agent refused");
     }
+    const METRIC_REQUESTS: usize = 5;
+    for _ in 0..METRIC_REQUESTS {
+        client
+            .metrics
+            .export(metrics())
+            .await
+            .expect("metrics acknowledged");
+    }
     let total1 = (PHASE1 * TRACES_PER_REQUEST * (SPANS + LOGS)) as usize;
     wait_until("phase 1 delivered", Duration::from_secs(30), || {
         received(&sinks).iter().map(Vec::len).sum::<usize>() >= total1
@@ -268,6 +330,27 @@ async fn traces_stay_whole_on_one_gateway_and_a_stopped_gateways_share_reroutes_
             assert_eq!(previous, g, "trace of {n} on two gateways");
         }
     }
+    wait_until("metrics delivered", Duration::from_secs(30), || {
+        metric_services(&sinks).iter().map(Vec::len).sum::<usize>()
+            >= METRIC_REQUESTS * METRIC_SERVICES
+    })
+    .await;
+    let by_gateway = metric_services(&sinks);
+    let mut service_home: HashMap<&String, usize> = HashMap::new();
+    for (g, services) in by_gateway.iter().enumerate() {
+        for s in services {
+            assert_eq!(
+                *service_home.entry(s).or_insert(g),
+                g,
+                "{s} on two gateways"
+            );
+        }
+    }
+    let counts: Vec<usize> = by_gateway.iter().map(Vec::len).collect();
+    eprintln!(
+        "phase 1: metric points of {METRIC_SERVICES} services per gateway {counts:?}, each service on one gateway"
+    );
+    assert_eq!(service_home.len(), METRIC_SERVICES);
     let (enriched, not) = enrichment(&sinks);
     eprintln!("phase 1: log records enriched by the gateway's correlate: {enriched}, not: {not}");
     assert_eq!(
