@@ -276,11 +276,15 @@ impl Backends {
         }
     }
 
-    /// Sends an empty trace export to a backend off the ring; an answer puts it back.
+    /// Sends an empty trace export to a backend off the ring; an answer puts it back. A
+    /// refusal that is not worth retrying (a gateway without a traces pipeline answers
+    /// UNIMPLEMENTED) is an answer too; UNAVAILABLE, a timeout or no connection are not.
     async fn probe(&self, backend: &Backend) {
         let empty = Batch::new(Signal::Traces, Bytes::new(), 0);
-        if backend.exporter.export(&empty).await.is_ok() {
-            backend.health.succeeded();
+        match backend.exporter.export(&empty).await {
+            Ok(()) => backend.health.succeeded(),
+            Err(e) if !e.is_retryable() => backend.health.succeeded(),
+            Err(_) => {}
         }
     }
 }
