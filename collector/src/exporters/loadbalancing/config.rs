@@ -20,8 +20,8 @@ pub(crate) struct LoadBalancingConfig {
     pub resolver: Resolver,
     /// Lookout's addition: a backend whose sends have failed for this long (default 30s) is
     /// taken off the ring, so that its keys — and what it held queued — go to the others; it
-    /// rejoins once a probe (an empty export, every `backend_down_after / 4`, at most 5s
-    /// apart) succeeds. Each removal is counted in `lookout_loadbalancer_backend_down_total`.
+    /// rejoins once a probe (an empty export, every `backend_down_after / 4`, between 100ms and
+    /// 5s apart) is answered. Each removal is counted in `lookout_loadbalancer_backend_down_total`.
     #[serde(with = "humantime_serde")]
     pub backend_down_after: Duration,
 }
