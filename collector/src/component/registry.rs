@@ -32,6 +32,7 @@ pub(crate) static EXPORTERS: &[&dyn DynExporter] = &[
     &exporters::debug::Factory,
     &exporters::prometheus::Factory,
     &exporters::prometheusremotewrite::Factory,
+    &exporters::loadbalancing::Factory,
     #[cfg(test)]
     &super::test_components::memory_exporter::Factory,
 ];

@@ -5,6 +5,7 @@ pub(crate) mod concurrency;
 pub(crate) mod debug;
 pub(crate) mod file;
 mod grpc_client;
+pub(crate) mod loadbalancing;
 pub(crate) mod otlp;
 pub(crate) mod otlphttp;
 mod partial_success;
@@ -47,6 +48,9 @@ enum Cause {
     TimedOut,
     /// The destination said it is overloaded (HTTP 429/503, gRPC RESOURCE_EXHAUSTED/UNAVAILABLE).
     Overloaded,
+    /// Not sent on purpose: whoever queued the batch takes it back to send elsewhere (the
+    /// `loadbalancing` exporter, for a backend taken off its ring).
+    HandedBack,
 }
 
 impl ExportError {
@@ -78,6 +82,15 @@ impl ExportError {
         }
     }
 
+    /// Not sent, and not to be retried here: the batch's acknowledgements fail so that the
+    /// component that queued it sends it elsewhere. Not counted or logged as lost data.
+    pub fn handed_back(message: impl Into<String>) -> ExportError {
+        ExportError {
+            cause: Cause::HandedBack,
+            ..ExportError::permanent(message)
+        }
+    }
+
     /// Marks the failure as the destination saying it is overloaded.
     #[must_use]
     pub fn overloaded(mut self) -> ExportError {
@@ -105,6 +118,11 @@ impl ExportError {
     /// Whether the request got no answer within its deadline.
     pub fn is_timeout(&self) -> bool {
         self.cause == Cause::TimedOut
+    }
+
+    /// Whether the batch goes back to whoever queued it ([`ExportError::handed_back`]).
+    pub fn is_handed_back(&self) -> bool {
+        self.cause == Cause::HandedBack
     }
 
     /// Whether the destination said it is overloaded.

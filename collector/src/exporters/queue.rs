@@ -326,6 +326,10 @@ impl Worker {
                 self.metrics.send_failed(batch.signal).inc_by(items);
                 tracing::error!(exporter = %self.id, items, error = %error, "{reason}; data dropped");
             };
+            if error.is_handed_back() {
+                tracing::debug!(exporter = %self.id, items, error = %error, "handed back");
+                return Outcome::Failed;
+            }
             if !error.is_retryable() {
                 give_up("permanent error");
                 return Outcome::Failed;
@@ -461,7 +465,7 @@ mod tests {
         }
     }
 
-    async fn run(flaky: Flaky, retry: RetryConfig) -> (bool, Arc<Flaky>, Telemetry) {
+    async fn run<E: Export>(flaky: E, retry: RetryConfig) -> (bool, Arc<E>, Telemetry) {
         let telemetry = Telemetry::new();
         let flaky = Arc::new(flaky);
         let (input, handles) = spawn(
@@ -519,6 +523,28 @@ mod tests {
             telemetry
                 .render()
                 .contains(r#"lookout_exporter_send_failed_spans_total{exporter="test"} 3"#)
+        );
+    }
+
+    /// Hands every batch back (what a load balancer's backend off the ring does).
+    struct HandsBack(AtomicUsize);
+
+    impl Export for HandsBack {
+        fn export<'a>(&'a self, _batch: &'a Batch) -> BoxFuture<'a, Result<(), ExportError>> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async { Err(ExportError::handed_back("elsewhere")) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_handed_back_batch_fails_its_ack_without_retry_or_loss_counted() {
+        let (ok, exporter, telemetry) = run(HandsBack(AtomicUsize::new(0)), fast_retry()).await;
+        assert!(!ok, "the queuer learns it was not sent");
+        assert_eq!(exporter.0.load(Ordering::SeqCst), 1, "not retried");
+        let rendered = telemetry.render();
+        assert!(
+            !rendered.contains(r#"lookout_exporter_send_failed_spans_total{exporter="test"} 3"#),
+            "{rendered}"
         );
     }
 

@@ -94,7 +94,8 @@ impl Output {
     }
 }
 
-async fn enqueue(exporter: &ExporterInput, mut batch: Batch) {
+/// Hands `batch` to one exporter's queue, as [`Output::send`] does for each of its exporters.
+pub(crate) async fn enqueue(exporter: &ExporterInput, mut batch: Batch) {
     let signal = batch.signal;
     let items = batch.items as u64;
     let block = exporter.block_on_overflow;
