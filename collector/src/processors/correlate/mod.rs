@@ -35,6 +35,7 @@
 mod api;
 mod config;
 mod enrich;
+mod evidence;
 mod exemplars;
 mod factory;
 mod sample;
