@@ -4,7 +4,8 @@
 //! an episode and sends it to the `alerting` extension with example trace ids; the `correlate`
 //! processor listed in the traces and logs pipelines holds those traces' spans and log lines;
 //! when the group is flushed the extension looks the lines up there, and the `webhook`
-//! notifier (format `json`) posts them as `evidence.logs` to a local server.
+//! notifier (format `json`) posts them as `evidence.logs` to a local server. Without a
+//! `correlate` processor the same alert arrives with its trace ids and no lines.
 
 mod support;
 
@@ -157,12 +158,18 @@ async fn send(client: &reqwest::Client, lookout: &Lookout, spans: Vec<Span>) {
     post_to(client, lookout, "/v1/logs", support::encode(&logs)).await;
 }
 
-fn config(p: &support::Ports, sink: u16, hook: u16) -> String {
+/// With `correlate`, the processor sits in the traces and the logs pipelines; without, the
+/// logs pipeline only forwards.
+fn config(p: &support::Ports, sink: u16, hook: u16, correlate: bool) -> String {
     // group_wait gives the log lines of the example traces time to reach the window.
     let alerting = format!(
         "extensions:\n  alerting:\n    notifiers:\n      hook:\n        webhook: {{endpoint: 'http://127.0.0.1:{hook}/hook', format: json, timeout: 5s}}\n    route:\n      notifiers: [hook]\n      group_by: [alertname]\n      group_wait: 2s\n      group_interval: 1s\n      repeat_interval: 1h\n  health_check:"
     );
-    let pipelines = "    traces:\n      receivers: [otlp]\n      processors: [latency_anomaly, correlate]\n      exporters: [otlp]\n    logs:\n      receivers: [otlp]\n      processors: [correlate]\n      exporters: [otlp]\n";
+    let pipelines = if correlate {
+        "    traces:\n      receivers: [otlp]\n      processors: [latency_anomaly, correlate]\n      exporters: [otlp]\n    logs:\n      receivers: [otlp]\n      processors: [correlate]\n      exporters: [otlp]\n"
+    } else {
+        "    traces:\n      receivers: [otlp]\n      processors: [latency_anomaly]\n      exporters: [otlp]\n    logs:\n      receivers: [otlp]\n      exporters: [otlp]\n"
+    };
     format!(
         "{}processors:\n  latency_anomaly:\n    min_samples: 50\n    sequential_min_samples: 100\n    episodes:\n      resolve_after: 2s\n    alerting: alerting\n  correlate:\n    log_wait: 1s\nexporters:\n{}{}",
         otlp_receiver(p, "", ""),
@@ -191,31 +198,27 @@ fn latency_alert(hooks: &Hooks) -> Option<serde_json::Value> {
         })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_latency_alert_carries_the_log_lines_of_its_example_traces() {
-    let (hook_port, hooks, hook_task) = start_webhook().await;
-    let sink = Sink::start().await;
-    let lookout = Lookout::start(|p| config(p, sink.port, hook_port)).await;
+/// Sends a warm-up at 10 ms, then a lasting shift to 40 ms (each trace logging its line), and
+/// waits for the first firing LatencyAnomaly alert at the webhook.
+async fn provoke(lookout: &Lookout, hooks: &Hooks) -> serde_json::Value {
     let client = http_client();
     let mut g = Gen {
         state: 42,
         clock: 1_700_000_000_000_000_000,
         next_id: 0,
     };
-    // Warm-up at 10 ms, then a lasting shift to 40 ms.
     for _ in 0..10 {
         let spans = (0..40).map(|_| g.span("GET /search", 10.0)).collect();
-        send(&client, &lookout, spans).await;
+        send(&client, lookout, spans).await;
     }
     for _ in 0..5 {
         let spans = (0..40).map(|_| g.span("GET /search", 40.0)).collect();
-        send(&client, &lookout, spans).await;
+        send(&client, lookout, spans).await;
     }
-
     let started = Instant::now();
-    let alert = loop {
-        if let Some(alert) = latency_alert(&hooks) {
-            break alert;
+    loop {
+        if let Some(alert) = latency_alert(hooks) {
+            return alert;
         }
         assert!(
             started.elapsed() < LIMIT,
@@ -224,24 +227,36 @@ async fn a_latency_alert_carries_the_log_lines_of_its_example_traces() {
             lookout.logs()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    }
+}
 
-    // The first firing notification already carries the lines.
-    let evidence = &alert["evidence"];
-    let trace_ids: Vec<&str> = evidence["trace_ids"]
+/// The example trace ids of an alert.
+fn trace_ids(alert: &serde_json::Value) -> Vec<String> {
+    alert["evidence"]["trace_ids"]
         .as_array()
         .expect("trace_ids")
         .iter()
-        .filter_map(|t| t.as_str())
-        .collect();
+        .filter_map(|t| t.as_str().map(String::from))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_latency_alert_carries_the_log_lines_of_its_example_traces() {
+    let (hook_port, hooks, hook_task) = start_webhook().await;
+    let sink = Sink::start().await;
+    let lookout = Lookout::start(|p| config(p, sink.port, hook_port, true)).await;
+    let alert = provoke(&lookout, &hooks).await;
+
+    // The first firing notification already carries the lines.
+    let trace_ids = trace_ids(&alert);
     assert!(!trace_ids.is_empty(), "{alert:#}");
-    let logs = evidence["logs"].as_array().expect("evidence.logs");
+    let logs = alert["evidence"]["logs"].as_array().expect("evidence.logs");
     assert!(!logs.is_empty(), "log lines of the example traces: {alert:#}");
     assert!(logs.len() <= 10, "at most 10 lines per alert: {alert:#}");
     for log in logs {
         let trace = log["trace_id"].as_str().expect("trace_id");
         assert!(
-            trace_ids[..trace_ids.len().min(3)].contains(&trace),
+            trace_ids[..trace_ids.len().min(3)].iter().any(|t| t == trace),
             "a line of one of the first three example traces: {alert:#}"
         );
         assert_eq!(log["body"], line_of(trace), "{alert:#}");
@@ -257,6 +272,22 @@ async fn a_latency_alert_carries_the_log_lines_of_its_example_traces() {
         );
     }
 
+    drop(hook_task);
+    lookout.stop_ok().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_correlate_the_alert_carries_its_trace_ids_alone() {
+    let (hook_port, hooks, hook_task) = start_webhook().await;
+    let sink = Sink::start().await;
+    let lookout = Lookout::start(|p| config(p, sink.port, hook_port, false)).await;
+    let alert = provoke(&lookout, &hooks).await;
+    assert!(!trace_ids(&alert).is_empty(), "{alert:#}");
+    assert_eq!(
+        alert["evidence"]["logs"].as_array().map(Vec::len),
+        Some(0),
+        "{alert:#}"
+    );
     drop(hook_task);
     lookout.stop_ok().await;
 }

@@ -44,13 +44,14 @@ pub(crate) fn fill_logs(registry: &TraceLogsRegistry, alerts: &mut [Alert]) {
             .collect();
         for (i, id) in ids.iter().enumerate() {
             // An even share of what is left, so one chatty trace cannot take every line.
-            let mut budget = (MAX_LINES - e.logs.len()) / (ids.len() - i);
+            let mut budget = MAX_LINES.saturating_sub(e.logs.len()) / (ids.len() - i);
             for source in &sources {
                 if budget == 0 {
                     break;
                 }
-                let found = source.logs(id, budget);
-                budget = budget.saturating_sub(found.len());
+                let mut found = source.logs(id, budget);
+                found.truncate(budget);
+                budget -= found.len();
                 e.logs.extend(found);
             }
         }
