@@ -251,23 +251,26 @@ async fn a_latency_alert_carries_the_log_lines_of_its_example_traces() {
     let trace_ids = trace_ids(&alert);
     assert!(!trace_ids.is_empty(), "{alert:#}");
     let logs = alert["evidence"]["logs"].as_array().expect("evidence.logs");
-    assert!(!logs.is_empty(), "log lines of the example traces: {alert:#}");
+    assert!(
+        !logs.is_empty(),
+        "log lines of the example traces: {alert:#}"
+    );
     assert!(logs.len() <= 10, "at most 10 lines per alert: {alert:#}");
     for log in logs {
         let trace = log["trace_id"].as_str().expect("trace_id");
         assert!(
-            trace_ids[..trace_ids.len().min(3)].iter().any(|t| t == trace),
+            trace_ids[..trace_ids.len().min(3)]
+                .iter()
+                .any(|t| t == trace),
             "a line of one of the first three example traces: {alert:#}"
         );
         assert_eq!(log["body"], line_of(trace), "{alert:#}");
         assert_eq!(log["severity"], "ERROR", "{alert:#}");
-        assert_eq!(
-            log["span_id"].as_str().map(str::len),
-            Some(16),
-            "{alert:#}"
-        );
+        assert_eq!(log["span_id"].as_str().map(str::len), Some(16), "{alert:#}");
         assert!(
-            log["time"].as_str().is_some_and(|t| t.starts_with("2023-11-14T")),
+            log["time"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("2023-11-14T")),
             "the record's own time: {alert:#}"
         );
     }

@@ -277,7 +277,10 @@ mod tests {
         assert_eq!(evidence_body("short"), "short");
         let long = "é".repeat(EVIDENCE_BODY_MAX);
         let cut = evidence_body(&long);
-        assert!(cut.len() <= EVIDENCE_BODY_MAX && cut.ends_with('…'), "{cut}");
+        assert!(
+            cut.len() <= EVIDENCE_BODY_MAX && cut.ends_with('…'),
+            "{cut}"
+        );
         assert_eq!(severity_name(17), "ERROR");
         assert_eq!(severity_name(0), "");
     }

@@ -39,7 +39,7 @@ impl ExtensionFactory for Factory {
             let trace_logs = host.shared(TRACE_LOGS_KEY, || Ok(TraceLogsRegistry::default()))?;
             let (alerting, tasks) =
                 super::start(config, host.telemetry(), &host.shutdown(), trace_logs)
-                .map_err(|e| Error::component(format!("extensions.{id}"), e))?;
+                    .map_err(|e| Error::component(format!("extensions.{id}"), e))?;
             Ok(Extension {
                 service: Some(Arc::new(alerting)),
                 tasks,

@@ -1098,7 +1098,11 @@ fn an_alerts_trace_gets_its_most_severe_lines_oldest_first_and_cut() {
     records.push(record(Some(8), None, "other trace"));
     records.push(record(None, None, "no trace"));
     let n = records.len();
-    shared.index(&batch(Signal::Logs, logs(vec![kv("service.name", "shop")], records), n));
+    shared.index(&batch(
+        Signal::Logs,
+        logs(vec![kv("service.name", "shop")], records),
+        n,
+    ));
 
     let id: [u8; 16] = tid(7).try_into().unwrap();
     let got = shared.logs(&id, 4);
@@ -1107,7 +1111,10 @@ fn an_alerts_trace_gets_its_most_severe_lines_oldest_first_and_cut() {
     // Both errors kept, then the earliest INFO lines; listed oldest first.
     assert_eq!(bodies, ["step 0", "step 1", "xxxxxx", "step 9"], "{got:#?}");
     assert_eq!(got[2].severity, "ERROR2");
-    assert_eq!(got[3].severity, "ERROR", "severity text made from the number");
+    assert_eq!(
+        got[3].severity, "ERROR",
+        "severity text made from the number"
+    );
     assert_eq!(got[0].severity, "INFO");
     assert!(got[2].body.len() <= EVIDENCE_BODY_MAX && got[2].body.ends_with('…'));
     assert_eq!(got[0].trace_id, hex::encode(tid(7)));

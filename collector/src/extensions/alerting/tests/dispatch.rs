@@ -402,17 +402,30 @@ async fn a_flushed_alert_carries_the_log_lines_of_its_example_traces_within_boun
     let per_trace: Vec<(String, usize)> = ids[..3]
         .iter()
         .map(|t| {
-            let n = slow.evidence.logs.iter().filter(|l| &l.trace_id == t).count();
+            let n = slow
+                .evidence
+                .logs
+                .iter()
+                .filter(|l| &l.trace_id == t)
+                .count();
             (t.clone(), n)
         })
         .collect();
     // Ten lines shared out over the first three traces; the fourth is not looked up.
     assert_eq!(
         per_trace,
-        [(ids[0].clone(), 3), (ids[1].clone(), 3), (ids[2].clone(), 4)]
+        [
+            (ids[0].clone(), 3),
+            (ids[1].clone(), 3),
+            (ids[2].clone(), 4)
+        ]
     );
     assert_eq!(slow.evidence.logs.len(), 10);
-    assert_eq!(find("kept").evidence.logs.len(), 1, "a source's own lines stay");
+    assert_eq!(
+        find("kept").evidence.logs.len(),
+        1,
+        "a source's own lines stay"
+    );
     assert_eq!(find("kept").evidence.logs[0].body, "from the source");
     assert!(find("bare").evidence.logs.is_empty());
 
