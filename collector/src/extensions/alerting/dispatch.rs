@@ -191,8 +191,9 @@ impl Dispatcher {
             let Some(group) = self.groups.get_mut(&key) else {
                 continue;
             };
-            if let Some(mut n) = group.flush(now, &self.external_url) {
-                evidence::fill_logs(&self.trace_logs, &mut n.alerts);
+            // Into the group's own alerts, so later notifications keep the lines.
+            evidence::fill_logs(&self.trace_logs, group.alerts_mut());
+            if let Some(n) = group.flush(now, &self.external_url) {
                 for name in &group.route.notifiers {
                     if let Some(w) = self.workers.get_mut(name) {
                         w.offer(n.clone(), now);

@@ -2,6 +2,9 @@
 //! the alert arrives: a trace's log records often reach the collector after its spans, and
 //! `group_wait` gives them time). The sources are the `correlate` windows of the same
 //! collector, found through the [`TraceLogsRegistry`]; without any, alerts go out as they came.
+//! The lines are kept in the group's alert, also when the source sends it again with the same
+//! example traces, so later notifications (repeats, resolved) show them after the window
+//! forgot the traces.
 //!
 //! Bounds, so a flush stays cheap and a notification small: at most [`MAX_TRACES`] example
 //! traces are looked up per alert and at most [`MAX_LINES`] lines kept per alert, shared out
@@ -17,21 +20,20 @@ pub(crate) const MAX_TRACES: usize = 3;
 pub(crate) const MAX_LINES: usize = 10;
 
 /// Fills `evidence.logs` of the alerts that have example trace ids and no log lines yet.
-pub(crate) fn fill_logs(registry: &TraceLogsRegistry, alerts: &mut [Alert]) {
-    if !alerts
-        .iter()
-        .any(|a| a.evidence.logs.is_empty() && !a.evidence.trace_ids.is_empty())
-    {
-        return;
-    }
-    let sources = registry.sources();
-    if sources.is_empty() {
-        return;
-    }
+pub(crate) fn fill_logs<'a>(
+    registry: &TraceLogsRegistry,
+    alerts: impl IntoIterator<Item = &'a mut Alert>,
+) {
+    let mut sources = None;
     for alert in alerts {
         let e = &mut alert.evidence;
-        if !e.logs.is_empty() {
+        if !e.logs.is_empty() || e.trace_ids.is_empty() {
             continue;
+        }
+        // Asked for once per flush, and only when an alert needs lines.
+        let sources = sources.get_or_insert_with(|| registry.sources());
+        if sources.is_empty() {
+            return;
         }
         let ids: Vec<[u8; 16]> = e
             .trace_ids
@@ -45,7 +47,7 @@ pub(crate) fn fill_logs(registry: &TraceLogsRegistry, alerts: &mut [Alert]) {
         for (i, id) in ids.iter().enumerate() {
             // An even share of what is left, so one chatty trace cannot take every line.
             let mut budget = MAX_LINES.saturating_sub(e.logs.len()) / (ids.len() - i);
-            for source in &sources {
+            for source in sources.iter() {
                 if budget == 0 {
                     break;
                 }

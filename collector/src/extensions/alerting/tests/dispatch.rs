@@ -366,7 +366,7 @@ async fn a_flushed_alert_carries_the_log_lines_of_its_example_traces_within_boun
     });
     registry.register(&source);
     let h = harness(
-        "{notifiers: [log], group_by: ['...'], group_wait: 1s}",
+        "{notifiers: [log], group_by: ['...'], group_wait: 1s, group_interval: 10s, repeat_interval: 1m}",
         &["log"],
         Opts {
             trace_logs: Arc::clone(&registry),
@@ -386,7 +386,7 @@ async fn a_flushed_alert_carries_the_log_lines_of_its_example_traces_within_boun
         severity: String::new(),
         body: "from the source".into(),
     }];
-    h.sink.send("test", slow);
+    h.sink.send("test", slow.clone());
     h.sink.send("test", kept);
     h.sink.send("test", alert("Down", &[("instance", "bare")]));
     at(2.0).await;
@@ -443,4 +443,17 @@ async fn a_flushed_alert_carries_the_log_lines_of_its_example_traces_within_boun
         .expect("later notified");
     assert!(later.evidence.logs.is_empty());
     assert_eq!(later.evidence.trace_ids.len(), 1);
+
+    // The source refreshes the first alert; its repeat notification still shows the lines
+    // found while the window held the traces.
+    h.sink.send("test", slow);
+    at(70.0).await;
+    let got = h.rec["log"].got();
+    let repeats: Vec<usize> = got
+        .iter()
+        .flat_map(|n| &n.alerts)
+        .filter(|a| a.labels["instance"] == "slow")
+        .map(|a| a.evidence.logs.len())
+        .collect();
+    assert_eq!(repeats, [10, 10], "first and repeat notification");
 }
