@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::SystemTime;
 
 /// Label every alert carries: what fired (`LatencyAnomaly`, `HttpCheckFailing`, ...).
@@ -142,6 +143,81 @@ pub(crate) trait AlertSink: Send + Sync + fmt::Debug {
     fn send(&self, source: &str, alert: Alert);
 }
 
+// === trace logs ===
+
+/// The longest body of an evidence log line, in bytes: longer ones are cut on a character
+/// boundary and end with `…`. Lookups copy at most this much per line while they hold a
+/// source's lock.
+pub(crate) const EVIDENCE_BODY_MAX: usize = 300;
+
+/// A holder of log records by trace id (a `correlate` processor's window), asked for the log
+/// lines of an alert's example traces.
+pub(crate) trait TraceLogs: Send + Sync + fmt::Debug {
+    /// At most `max` log lines of the trace `trace_id`, oldest first, bodies cut to
+    /// [`EVIDENCE_BODY_MAX`]; when the trace has more, the most severe are kept. Empty when
+    /// the trace is not held. Must be quick: the caller is the alerting dispatcher.
+    fn logs(&self, trace_id: &[u8; 16], max: usize) -> Vec<EvidenceLog>;
+}
+
+/// The [`Host::shared`](crate::component::Host::shared) key of the process's one
+/// [`TraceLogsRegistry`]: the `alerting` extension asks for it when it starts, each
+/// `correlate` instance when it is built (later), so both get the same registry whichever
+/// asks first.
+pub(crate) const TRACE_LOGS_KEY: &str = "core:trace_logs";
+
+/// The [`TraceLogs`] sources of one collector. It holds them weakly: a stopped pipeline frees
+/// its window, and the registry forgets it at the next lookup.
+#[derive(Debug, Default)]
+pub(crate) struct TraceLogsRegistry {
+    sources: Mutex<Vec<Weak<dyn TraceLogs>>>,
+}
+
+impl TraceLogsRegistry {
+    /// Adds a source.
+    pub(crate) fn register(&self, source: &Arc<dyn TraceLogs>) {
+        self.lock().push(Arc::downgrade(source));
+    }
+
+    /// The sources still alive (the registry's lock is not held while they are asked).
+    pub(crate) fn sources(&self) -> Vec<Arc<dyn TraceLogs>> {
+        let mut sources = self.lock();
+        sources.retain(|s| s.strong_count() > 0);
+        sources.iter().filter_map(Weak::upgrade).collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Weak<dyn TraceLogs>>> {
+        self.sources.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The text of an OpenTelemetry severity number when a record has no severity text.
+pub(crate) fn severity_name(number: i32) -> &'static str {
+    match number {
+        1..=4 => "TRACE",
+        5..=8 => "DEBUG",
+        9..=12 => "INFO",
+        13..=16 => "WARN",
+        17..=20 => "ERROR",
+        21..=24 => "FATAL",
+        _ => "",
+    }
+}
+
+/// `body` cut to [`EVIDENCE_BODY_MAX`] bytes on a character boundary, marked with `…` when cut.
+pub(crate) fn evidence_body(body: &str) -> String {
+    if body.len() <= EVIDENCE_BODY_MAX {
+        return body.to_string();
+    }
+    let mut end = EVIDENCE_BODY_MAX - '…'.len_utf8();
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = String::with_capacity(EVIDENCE_BODY_MAX);
+    out.push_str(&body[..end]);
+    out.push('…');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,5 +241,47 @@ mod tests {
         assert_ne!(c.fingerprint(), d.fingerprint());
         assert_eq!(a.name(), "DiskFull");
         assert!(b.is_resolved() && !a.is_resolved());
+    }
+
+    #[derive(Debug)]
+    struct Fixed(&'static str);
+
+    impl TraceLogs for Fixed {
+        fn logs(&self, trace_id: &[u8; 16], _max: usize) -> Vec<EvidenceLog> {
+            vec![EvidenceLog {
+                trace_id: hex::encode(trace_id),
+                span_id: String::new(),
+                time: SystemTime::UNIX_EPOCH,
+                severity: String::new(),
+                body: self.0.to_string(),
+            }]
+        }
+    }
+
+    #[test]
+    fn registry_forgets_dropped_sources() {
+        let registry = TraceLogsRegistry::default();
+        assert!(registry.sources().is_empty());
+        let kept: Arc<dyn TraceLogs> = Arc::new(Fixed("kept"));
+        let dropped: Arc<dyn TraceLogs> = Arc::new(Fixed("dropped"));
+        registry.register(&kept);
+        registry.register(&dropped);
+        drop(dropped);
+        let sources = registry.sources();
+        assert_eq!(sources.len(), 1);
+        assert_eq!(sources[0].logs(&[1; 16], 1)[0].body, "kept");
+    }
+
+    #[test]
+    fn bodies_are_cut_on_a_character_boundary() {
+        assert_eq!(evidence_body("short"), "short");
+        let long = "é".repeat(EVIDENCE_BODY_MAX);
+        let cut = evidence_body(&long);
+        assert!(
+            cut.len() <= EVIDENCE_BODY_MAX && cut.ends_with('…'),
+            "{cut}"
+        );
+        assert_eq!(severity_name(17), "ERROR");
+        assert_eq!(severity_name(0), "");
     }
 }

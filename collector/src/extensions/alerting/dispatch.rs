@@ -12,11 +12,12 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::evidence;
 use super::group::Group;
 use super::host::HostSampler;
 use super::route::Route;
 use super::worker::WorkerHandle;
-use crate::core::alert::{Alert, Fingerprint};
+use crate::core::alert::{Alert, Fingerprint, TraceLogsRegistry};
 
 /// A firing alert and when its source last sent it.
 #[derive(Debug)]
@@ -41,6 +42,8 @@ pub(crate) struct Dispatcher {
     host: Option<HostSampler>,
     resolve_timeout: Duration,
     external_url: String,
+    /// Where flushed alerts find the log lines of their example traces.
+    trace_logs: Arc<TraceLogsRegistry>,
 }
 
 impl Dispatcher {
@@ -51,6 +54,7 @@ impl Dispatcher {
         host: Option<HostSampler>,
         resolve_timeout: Duration,
         external_url: String,
+        trace_logs: Arc<TraceLogsRegistry>,
     ) -> Dispatcher {
         let nodes = root
             .walk()
@@ -67,6 +71,7 @@ impl Dispatcher {
             host,
             resolve_timeout,
             external_url,
+            trace_logs,
         }
     }
 
@@ -186,6 +191,8 @@ impl Dispatcher {
             let Some(group) = self.groups.get_mut(&key) else {
                 continue;
             };
+            // Into the group's own alerts, so later notifications keep the lines.
+            evidence::fill_logs(&self.trace_logs, group.alerts_mut());
             if let Some(n) = group.flush(now, &self.external_url) {
                 for name in &group.route.notifiers {
                     if let Some(w) = self.workers.get_mut(name) {

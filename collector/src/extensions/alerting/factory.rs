@@ -10,6 +10,7 @@ use crate::component::{
     About, Extension, ExtensionFactory, Factory as FactoryTrait, Host, Stability,
 };
 use crate::core::ComponentId;
+use crate::core::alert::{TRACE_LOGS_KEY, TraceLogsRegistry};
 
 /// Builds `alerting` extensions.
 #[derive(Debug)]
@@ -33,8 +34,12 @@ impl ExtensionFactory for Factory {
         host: &'a Host,
     ) -> BoxFuture<'a, Result<Extension, Error>> {
         Box::pin(async move {
-            let (alerting, tasks) = super::start(config, host.telemetry(), &host.shutdown())
-                .map_err(|e| Error::component(format!("extensions.{id}"), e))?;
+            // Made here if no correlate instance was built yet (extensions start first);
+            // correlate instances add their windows to the same one when they are built.
+            let trace_logs = host.shared(TRACE_LOGS_KEY, || Ok(TraceLogsRegistry::default()))?;
+            let (alerting, tasks) =
+                super::start(config, host.telemetry(), &host.shutdown(), trace_logs)
+                    .map_err(|e| Error::component(format!("extensions.{id}"), e))?;
             Ok(Extension {
                 service: Some(Arc::new(alerting)),
                 tasks,

@@ -56,8 +56,10 @@ impl Group {
     }
 
     /// Adds or replaces an alert. An alert that started more than `group_wait` ago does not
-    /// make a new group wait (Alertmanager does the same).
-    pub(crate) fn insert(&mut self, alert: Alert, now: Instant, wall: SystemTime) {
+    /// make a new group wait (Alertmanager does the same). A replacement with the same example
+    /// traces keeps the log lines found for them: the window may have forgotten those traces
+    /// by the next notification.
+    pub(crate) fn insert(&mut self, mut alert: Alert, now: Instant, wall: SystemTime) {
         if self.last.is_none()
             && alert
                 .starts_at
@@ -66,7 +68,19 @@ impl Group {
         {
             self.next_flush = self.next_flush.min(now);
         }
-        self.alerts.insert(alert.fingerprint(), alert);
+        let fp = alert.fingerprint();
+        if alert.evidence.logs.is_empty()
+            && let Some(old) = self.alerts.get_mut(&fp)
+            && old.evidence.trace_ids == alert.evidence.trace_ids
+        {
+            alert.evidence.logs = std::mem::take(&mut old.evidence.logs);
+        }
+        self.alerts.insert(fp, alert);
+    }
+
+    /// The alerts, to complete their evidence before a flush.
+    pub(crate) fn alerts_mut(&mut self) -> impl Iterator<Item = &mut Alert> {
+        self.alerts.values_mut()
     }
 
     /// Whether the group holds no alert.

@@ -24,10 +24,13 @@
 //!
 //! Sources get [`Alerting`] through `Host::extension` and call [`AlertSink::send`], which
 //! never waits: alerts go through a bounded queue to the dispatcher task
-//! ([`dispatch`]), groups ([`group`]) go to one worker per notifier ([`worker`]).
+//! ([`dispatch`]), groups ([`group`]) go to one worker per notifier ([`worker`]). A flushed
+//! alert with example trace ids gets their log lines from the `correlate` windows of the same
+//! collector, if any ([`evidence`]).
 
 mod config;
 mod dispatch;
+mod evidence;
 mod factory;
 mod group;
 mod host;
@@ -39,6 +42,7 @@ mod worker;
 mod tests;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -47,7 +51,7 @@ use tokio_util::sync::CancellationToken;
 pub(crate) use config::AlertingConfig;
 pub(crate) use factory::Factory;
 
-use crate::core::alert::{Alert, AlertSink};
+use crate::core::alert::{Alert, AlertSink, TraceLogsRegistry};
 use crate::telemetry::Telemetry;
 use dispatch::Dispatcher;
 use notifiers::config::NotifierKind;
@@ -109,10 +113,13 @@ fn warn_alertmanager_expiry(config: &AlertingConfig, root: &Route) {
 }
 
 /// Starts the dispatcher and one worker per notifier; they stop when `shutdown` fires.
+/// `trace_logs` holds the `correlate` windows that give alerts the log lines of their example
+/// traces (they register later, while pipelines are built).
 pub(crate) fn start(
     config: &AlertingConfig,
     telemetry: &Telemetry,
     shutdown: &CancellationToken,
+    trace_logs: Arc<TraceLogsRegistry>,
 ) -> Result<(Alerting, Vec<JoinHandle<()>>), String> {
     let root = Route::build(&config.route)?;
     let mut tasks = Vec::new();
@@ -142,6 +149,7 @@ pub(crate) fn start(
         host,
         config.resolve_timeout,
         config.external_url.clone(),
+        trace_logs,
     );
     let (tx, rx) = mpsc::channel(config.queue_size);
     tasks.push(tokio::spawn(dispatcher.run(rx, shutdown.clone())));

@@ -8,6 +8,7 @@ use super::config::Mode;
 use super::{CorrelateConfig, Correlator, api};
 use crate::Error;
 use crate::component::{About, Factory as FactoryTrait, Host, ProcessorFactory, Refs, Stability};
+use crate::core::alert::{TRACE_LOGS_KEY, TraceLogs, TraceLogsRegistry};
 use crate::core::{ComponentId, Signal};
 use crate::processors::ProcessorContext;
 
@@ -57,6 +58,11 @@ impl ProcessorFactory for Factory {
         stage: ProcessorContext,
         host: &Host,
     ) -> Result<JoinHandle<()>, Error> {
+        // The alerting extension asks this registry for the log lines of its alerts' example
+        // traces; each window is added once, weakly, so a stopped pipeline still frees it.
+        // (Asked for before the window: `shared` holds the host's map while `init` runs.)
+        let registry: Arc<TraceLogsRegistry> =
+            host.shared(TRACE_LOGS_KEY, || Ok(TraceLogsRegistry::default()))?;
         // One window per id, whatever the number and signals of the pipelines listing it.
         let shared: Arc<Arc<Correlator>> =
             host.shared(&format!("correlate:{}", stage.id), || {
@@ -78,6 +84,7 @@ impl ProcessorFactory for Factory {
                             })?;
                     }
                 }
+                registry.register(&(Arc::clone(&correlator) as Arc<dyn TraceLogs>));
                 Ok(correlator)
             })?;
         Ok(tokio::spawn(super::run(Arc::clone(&shared), stage)))

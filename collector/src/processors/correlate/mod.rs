@@ -14,6 +14,9 @@
 //!   `log_wait` passed, or more than `max_waiting_logs` records wait; it is then enriched
 //!   ([`enrich`]) and sent on with its acknowledgements.
 //!
+//! The window also answers the `alerting` extension: the log lines of an alert's example
+//! traces ([`evidence`]; each instance adds itself to the host's `TraceLogsRegistry`).
+//!
 //! With `mode: sample` the traces and logs stages hold spans and trace-carrying records per
 //! trace until the trace is decided, and send on only kept traces ([`sample`]).
 //!
@@ -35,6 +38,7 @@
 mod api;
 mod config;
 mod enrich;
+mod evidence;
 mod exemplars;
 mod factory;
 mod sample;

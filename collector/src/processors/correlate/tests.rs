@@ -1072,6 +1072,64 @@ fn a_parent_cycle_still_lists_every_span() {
     );
 }
 
+// === evidence for alerts ===
+
+#[test]
+fn an_alerts_trace_gets_its_most_severe_lines_oldest_first_and_cut() {
+    use crate::core::alert::{EVIDENCE_BODY_MAX, TraceLogs};
+    let (shared, _telemetry) = correlator(CorrelateConfig::default());
+    // Twelve INFO lines, two ERROR lines among them (one with severity text, one without),
+    // and a long body; a record of another trace and one without any.
+    let mut records: Vec<LogRecord> = (0..12u64)
+        .map(|i| {
+            let mut r = record(Some(7), Some(2), &format!("step {i}"));
+            r.time_unix_nano = T0 + i * MS;
+            r.severity_text = "INFO".into();
+            r
+        })
+        .collect();
+    records[9].severity_number = 17;
+    records[9].severity_text = String::new();
+    records[4].severity_number = 18;
+    records[4].severity_text = "ERROR2".into();
+    records[4].body = Some(AnyValue {
+        value: Some(any_value::Value::StringValue("x".repeat(1000))),
+    });
+    records.push(record(Some(8), None, "other trace"));
+    records.push(record(None, None, "no trace"));
+    let n = records.len();
+    shared.index(&batch(
+        Signal::Logs,
+        logs(vec![kv("service.name", "shop")], records),
+        n,
+    ));
+
+    let id: [u8; 16] = tid(7).try_into().unwrap();
+    let got = shared.logs(&id, 4);
+    assert_eq!(got.len(), 4);
+    let bodies: Vec<&str> = got.iter().map(|l| &l.body[..6.min(l.body.len())]).collect();
+    // Both errors kept, then the earliest INFO lines; listed oldest first.
+    assert_eq!(bodies, ["step 0", "step 1", "xxxxxx", "step 9"], "{got:#?}");
+    assert_eq!(got[2].severity, "ERROR2");
+    assert_eq!(
+        got[3].severity, "ERROR",
+        "severity text made from the number"
+    );
+    assert_eq!(got[0].severity, "INFO");
+    assert!(got[2].body.len() <= EVIDENCE_BODY_MAX && got[2].body.ends_with('…'));
+    assert_eq!(got[0].trace_id, hex::encode(tid(7)));
+    assert_eq!(got[0].span_id, hex::encode(sid(2)));
+    assert_eq!(
+        got[1].time,
+        std::time::SystemTime::UNIX_EPOCH + Duration::from_nanos(T0 + MS)
+    );
+    assert_eq!(shared.logs(&id, 100).len(), 12, "all, when fewer than max");
+    assert!(shared.logs(&id, 0).is_empty());
+    let other: [u8; 16] = tid(8).try_into().unwrap();
+    assert_eq!(shared.logs(&other, 10)[0].span_id, "", "no span id");
+    assert!(shared.logs(&[9; 16], 10).is_empty(), "a trace not held");
+}
+
 // === config ===
 
 #[test]

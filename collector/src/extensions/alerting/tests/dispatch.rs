@@ -329,3 +329,131 @@ async fn shutdown_sends_what_the_groups_hold_and_then_stops() {
         r#"lookout_alerting_notifications_failed_total{notifier="stuck"} 1"#
     ));
 }
+
+// === evidence ===
+
+/// A trace log source answering `lines` lines for every trace id, and recording what it was
+/// asked for.
+#[derive(Debug, Default)]
+struct Lines {
+    lines: usize,
+    asked: std::sync::Mutex<Vec<(String, usize)>>,
+}
+
+impl crate::core::alert::TraceLogs for Lines {
+    fn logs(&self, trace_id: &[u8; 16], max: usize) -> Vec<crate::core::alert::EvidenceLog> {
+        let trace = hex::encode(trace_id);
+        self.asked.lock().unwrap().push((trace.clone(), max));
+        (0..self.lines.min(max))
+            .map(|i| crate::core::alert::EvidenceLog {
+                trace_id: trace.clone(),
+                span_id: String::new(),
+                time: SystemTime::UNIX_EPOCH,
+                severity: "ERROR".into(),
+                body: format!("line {i}"),
+            })
+            .collect()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flushed_alert_carries_the_log_lines_of_its_example_traces_within_bounds() {
+    use crate::core::alert::{EvidenceLog, TraceLogs};
+    let registry: Arc<TraceLogsRegistry> = Arc::default();
+    let source: Arc<dyn TraceLogs> = Arc::new(Lines {
+        lines: 100,
+        ..Lines::default()
+    });
+    registry.register(&source);
+    let h = harness(
+        "{notifiers: [log], group_by: ['...'], group_wait: 1s, group_interval: 10s, repeat_interval: 1m}",
+        &["log"],
+        Opts {
+            trace_logs: Arc::clone(&registry),
+            ..Opts::default()
+        },
+    );
+    let ids: Vec<String> = (1..=4u8).map(|i| hex::encode([i; 16])).collect();
+    let mut slow = alert("LatencyAnomaly", &[("instance", "slow")]);
+    slow.evidence.trace_ids = ids.clone();
+    slow.evidence.trace_ids.push("not hex".into());
+    let mut kept = alert("LatencyAnomaly", &[("instance", "kept")]);
+    kept.evidence.trace_ids = vec![ids[0].clone()];
+    kept.evidence.logs = vec![EvidenceLog {
+        trace_id: ids[0].clone(),
+        span_id: String::new(),
+        time: SystemTime::UNIX_EPOCH,
+        severity: String::new(),
+        body: "from the source".into(),
+    }];
+    h.sink.send("test", slow.clone());
+    h.sink.send("test", kept);
+    h.sink.send("test", alert("Down", &[("instance", "bare")]));
+    at(2.0).await;
+    let got = h.rec["log"].got();
+    let find = |instance: &str| {
+        got.iter()
+            .flat_map(|n| &n.alerts)
+            .find(|a| a.labels["instance"] == instance)
+            .unwrap_or_else(|| panic!("{instance} notified: {got:#?}"))
+            .clone()
+    };
+    let slow = find("slow");
+    let per_trace: Vec<(String, usize)> = ids[..3]
+        .iter()
+        .map(|t| {
+            let n = slow
+                .evidence
+                .logs
+                .iter()
+                .filter(|l| &l.trace_id == t)
+                .count();
+            (t.clone(), n)
+        })
+        .collect();
+    // Ten lines shared out over the first three traces; the fourth is not looked up.
+    assert_eq!(
+        per_trace,
+        [
+            (ids[0].clone(), 3),
+            (ids[1].clone(), 3),
+            (ids[2].clone(), 4)
+        ]
+    );
+    assert_eq!(slow.evidence.logs.len(), 10);
+    assert_eq!(
+        find("kept").evidence.logs.len(),
+        1,
+        "a source's own lines stay"
+    );
+    assert_eq!(find("kept").evidence.logs[0].body, "from the source");
+    assert!(find("bare").evidence.logs.is_empty());
+
+    // Without a source (the window's pipelines stopped), alerts go out as they came.
+    drop(source);
+    let mut later = alert("LatencyAnomaly", &[("instance", "later")]);
+    later.evidence.trace_ids = vec![ids[0].clone()];
+    h.sink.send("test", later);
+    at(2.0).await;
+    let got = h.rec["log"].got();
+    let later = got
+        .iter()
+        .flat_map(|n| &n.alerts)
+        .find(|a| a.labels["instance"] == "later")
+        .expect("later notified");
+    assert!(later.evidence.logs.is_empty());
+    assert_eq!(later.evidence.trace_ids.len(), 1);
+
+    // The source refreshes the first alert; its repeat notification still shows the lines
+    // found while the window held the traces.
+    h.sink.send("test", slow);
+    at(70.0).await;
+    let got = h.rec["log"].got();
+    let repeats: Vec<usize> = got
+        .iter()
+        .flat_map(|n| &n.alerts)
+        .filter(|a| a.labels["instance"] == "slow")
+        .map(|a| a.evidence.logs.len())
+        .collect();
+    assert_eq!(repeats, [10, 10], "first and repeat notification");
+}

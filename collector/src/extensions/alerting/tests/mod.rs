@@ -15,7 +15,7 @@ use super::dispatch::Dispatcher;
 use super::notifiers::{GroupStatus, Notification, Notifier, NotifyError};
 use super::route::Route;
 use super::worker::{WorkerHandle, WorkerMetrics, WorkerSettings};
-use crate::core::alert::Alert;
+use crate::core::alert::{Alert, TraceLogsRegistry};
 use crate::net::client::Backoff;
 use crate::telemetry::Telemetry;
 
@@ -67,6 +67,7 @@ struct Opts {
     queue_size: usize,
     resolve_timeout: Duration,
     blocked: &'static [&'static str],
+    trace_logs: Arc<TraceLogsRegistry>,
 }
 
 impl Default for Opts {
@@ -76,6 +77,7 @@ impl Default for Opts {
             queue_size: 100,
             resolve_timeout: Duration::from_secs(36_000),
             blocked: &[],
+            trace_logs: Arc::default(),
         }
     }
 }
@@ -110,7 +112,14 @@ fn harness(route: &str, notifiers: &[&'static str], opts: Opts) -> Harness {
         workers.insert(name.to_string(), h);
         rec.insert(*name, r);
     }
-    let d = Dispatcher::new(root, workers, None, opts.resolve_timeout, String::new());
+    let d = Dispatcher::new(
+        root,
+        workers,
+        None,
+        opts.resolve_timeout,
+        String::new(),
+        Arc::clone(&opts.trace_logs),
+    );
     let (tx, rx) = mpsc::channel(1000);
     tokio::spawn(d.run(rx, shutdown.clone()));
     Harness {
