@@ -43,6 +43,8 @@ pub(crate) static EXTENSIONS: &[&dyn DynExtension] = &[
     &extensions::file_storage::Factory,
     &extensions::bearertokenauth::Factory,
     &extensions::basicauth::Factory,
+    #[cfg(test)]
+    &super::test_components::alert_sink::Factory,
 ];
 
 /// Connector types.
