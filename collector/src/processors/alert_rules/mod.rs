@@ -139,6 +139,11 @@ impl Engine {
         {
             return;
         }
+        self.evaluate_now(now, sink, source);
+    }
+
+    /// Evaluates every rule at `now`.
+    pub(crate) fn evaluate_now(&mut self, now: SystemTime, sink: &dyn AlertSink, source: &str) {
         self.last_evaluation = Some(now);
         let mut firing = 0;
         for rs in &mut self.rules {

@@ -686,3 +686,17 @@ service:
         .sum();
     assert!(batches >= 8, "{batches} batches passed through");
 }
+
+#[test]
+fn testdata_config_loads_and_a_missing_extension_is_named() {
+    let text = include_str!("testdata/config.yaml");
+    crate::config::Config::parse("testdata/config.yaml", text).unwrap();
+    let without = text.replace("  extensions: [test_alert_sink]\n", "");
+    let err = crate::config::Config::parse("testdata/config.yaml", &without)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("alerting: extension test_alert_sink is not enabled"),
+        "{err}"
+    );
+}
