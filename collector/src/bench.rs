@@ -24,6 +24,7 @@ impl AlertSink for Discard {
 #[derive(Debug)]
 pub struct AlertRules {
     engine: Engine,
+    watched: std::sync::Arc<std::collections::HashSet<String>>,
 }
 
 impl AlertRules {
@@ -32,14 +33,15 @@ impl AlertRules {
         let config = AlertRulesConfig::default();
         let engine = Engine::new(&config, Metrics::default())
             .unwrap_or_else(|e| panic!("default rules: {e}"));
-        AlertRules { engine }
+        let watched = engine.watched();
+        AlertRules { engine, watched }
     }
 
     /// What the processor does with one request on the data path: decode, then update the
     /// series of the rules that read its metrics.
     pub fn observe(&mut self, payload: &[u8]) {
-        if let Ok(req) = Engine::decode(payload) {
-            self.engine.apply(&req, SystemTime::now());
+        if let Ok(w) = Engine::extract(&self.watched, payload) {
+            self.engine.apply_watched(&w, SystemTime::now());
         }
     }
 

@@ -1,6 +1,7 @@
 //! `processors: alert_rules:` — alert rules on any metric stream, with Prometheus alerting-rule
 //! semantics, placed in a metrics pipeline. The data passes through unchanged; each request
-//! only updates the rules' series (`ingest.rs`), and every `evaluation_interval` the rules
+//! only updates the rules' series (`ingest.rs`: metrics no rule reads are skipped on the wire,
+//! the others decoded one by one), and every `evaluation_interval` the rules
 //! are evaluated over the latest values (`eval.rs`) and their alerts go to the `alerting`
 //! extension.
 //!
@@ -66,7 +67,7 @@ mod template;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -96,6 +97,8 @@ pub(crate) struct Engine {
     rules: Vec<RuleState>,
     /// Rule indexes by the metric they read.
     by_metric: HashMap<String, Vec<usize>>,
+    /// The metric names rules read, for [`Engine::extract`] outside the lock.
+    watched: Arc<HashSet<String>>,
     max_series: usize,
     stale_after: Duration,
     interval: Duration,
@@ -117,9 +120,11 @@ impl Engine {
                 .push(rules.len());
             rules.push(RuleState::new(rule));
         }
+        let watched = Arc::new(by_metric.keys().cloned().collect());
         Ok(Engine {
             rules,
             by_metric,
+            watched,
             max_series: config.max_series,
             stale_after: config.stale_after(),
             interval: config.evaluation_interval,
@@ -127,6 +132,11 @@ impl Engine {
             dropped: metrics.dropped.clone(),
             metrics,
         })
+    }
+
+    /// The metric names the rules read.
+    pub(crate) fn watched(&self) -> Arc<HashSet<String>> {
+        Arc::clone(&self.watched)
     }
 
     /// Evaluates every rule at `now`, unless another pipeline's stage of the same instance
@@ -173,6 +183,10 @@ pub(crate) async fn run(
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .evaluate(SystemTime::now(), &*sink, &ctx.id);
     };
+    let watched = engine
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .watched();
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -181,11 +195,12 @@ pub(crate) async fn run(
                 let Some(batch) = next else { break };
                 ctx.metrics.incoming.inc_by(batch.items as u64);
                 if batch.signal == Signal::Metrics {
-                    match Engine::decode(&batch.payload) {
-                        Ok(req) => engine
+                    match Engine::extract(&watched, &batch.payload) {
+                        Ok(w) if w.is_empty() => {}
+                        Ok(w) => engine
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .apply(&req, SystemTime::now()),
+                            .apply_watched(&w, SystemTime::now()),
                         Err(e) => tracing::debug!(processor = %ctx.id, error = %e, "undecodable metrics request"),
                     }
                 }

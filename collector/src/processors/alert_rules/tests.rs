@@ -700,3 +700,38 @@ fn testdata_config_loads_and_a_missing_extension_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn the_wire_path_decodes_only_watched_metrics_and_keeps_resource_attributes() {
+    use prost::Message;
+    let mut e = engine("alerting: a\nrules:\n  - {alert: W, metric: watched, condition: '> 0'}\n");
+    let t = at(0);
+    let mut req = gauge_req("h1", "watched", &[("k", "v")], 1.0, t);
+    let other = gauge("other", "", "1", times(t), vec![(vec![], Num::Double(1.0))]);
+    req.resource_metrics[0].scope_metrics[0]
+        .metrics
+        .insert(0, other);
+    req.resource_metrics[0]
+        .resource
+        .as_mut()
+        .unwrap()
+        .attributes
+        .push(crate::core::otlp_build::attr_int("process.pid", 42));
+    let w = Engine::extract(&e.watched(), &req.encode_to_vec()).unwrap();
+    assert!(!w.is_empty());
+    e.apply_watched(&w, t);
+    let series: Vec<_> = e.rules[0].series.values().collect();
+    assert_eq!(series.len(), 1);
+    assert_eq!(series[0].labels["host.name"], "h1");
+    assert_eq!(series[0].labels["process.pid"], "42");
+    assert_eq!(series[0].labels["k"], "v");
+    // The same series as the decoded path (same key).
+    e.apply(&req, at(1));
+    assert_eq!(e.rules[0].series.len(), 1);
+    let unwatched = gauge_req("h1", "other", &[], 1.0, t);
+    assert!(
+        Engine::extract(&e.watched(), &unwatched.encode_to_vec())
+            .unwrap()
+            .is_empty()
+    );
+}
