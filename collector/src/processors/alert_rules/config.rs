@@ -139,6 +139,11 @@ pub(crate) struct RuleConfig {
     /// How long a firing alert keeps firing after the condition stopped holding.
     #[serde(default, with = "humantime_serde")]
     pub keep_firing_for: Duration,
+    /// Absence instead of a value: every group (`aggregate.by` labels, or a series' labels)
+    /// seen once is remembered, and its value is 1 while it has no reporting series, 0 while
+    /// it has some (write `condition: "== 1"`). For "this process is gone".
+    #[serde(default)]
+    pub absent: bool,
     /// The `severity` label (default `warning`).
     #[serde(default)]
     pub severity: Option<String>,

@@ -3,7 +3,7 @@
 //! resolved (Prometheus' semantics: `for:` before firing, `keep_firing_for` before resolving).
 //! Firing alerts are sent again on every evaluation; a resolved one once, with `ends_at`.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, SystemTime};
 
 use super::config::AggregateOp;
@@ -11,6 +11,9 @@ use super::rule::Rule;
 use super::series::Series;
 use super::template;
 use crate::core::alert::{Alert, AlertSink};
+
+/// Groups an `absent` rule remembers at most.
+const MAX_KNOWN_GROUPS: usize = 10_000;
 
 /// Values kept as an alert's evidence at most.
 const MAX_EVIDENCE_VALUES: usize = 64;
@@ -25,6 +28,8 @@ pub(crate) struct RuleState {
     pub(crate) series: HashMap<u64, Series>,
     /// Pending and firing alerts, by group labels.
     alerts: HashMap<Labels, AlertState>,
+    /// Groups seen so far (`absent` rules only).
+    known: HashSet<Labels>,
 }
 
 /// A pending or firing alert.
@@ -83,6 +88,7 @@ impl RuleState {
             rule,
             series: HashMap::new(),
             alerts: HashMap::new(),
+            known: HashSet::new(),
         }
     }
 
@@ -110,6 +116,28 @@ impl RuleState {
         groups
     }
 
+    /// An `absent` rule's values: 0 for the groups with series, 1 for the remembered ones
+    /// without.
+    fn absence(&mut self, present: HashMap<Labels, Acc>) -> HashMap<Labels, Acc> {
+        let mut out = HashMap::new();
+        for labels in present.into_keys() {
+            if self.known.len() < MAX_KNOWN_GROUPS || self.known.contains(&labels) {
+                self.known.insert(labels.clone());
+            }
+            let mut acc = Acc::new();
+            acc.add(0.0);
+            out.insert(labels, acc);
+        }
+        for labels in &self.known {
+            out.entry(labels.clone()).or_insert_with(|| {
+                let mut acc = Acc::new();
+                acc.add(1.0);
+                acc
+            });
+        }
+        out
+    }
+
     /// Evaluates the rule at `now`; returns how many of its alerts fire.
     pub(crate) fn evaluate(
         &mut self,
@@ -119,8 +147,12 @@ impl RuleState {
         source: &str,
     ) -> usize {
         self.series.retain(|_, s| !s.is_stale(now, stale_after));
-        let op = self.rule.aggregate.as_ref().map(|a| a.op);
+        let mut op = self.rule.aggregate.as_ref().map(|a| a.op);
         let mut groups = self.groups(now);
+        if self.rule.absent {
+            groups = self.absence(groups);
+            op = None;
+        }
         let rule = &self.rule;
         let since = |t: SystemTime| now.duration_since(t).unwrap_or(Duration::ZERO);
         // Alerts whose group has no value any more (its series went stale) resolve now.

@@ -41,6 +41,8 @@
 //! - **`predict_linear: {window, horizon}`**: the value is the ordinary least-squares line
 //!   through the series' samples of the last `window` (at most 240, thinned evenly), read at
 //!   now + `horizon`; with fewer than `min_samples` (default 5) the series has no value yet.
+//! - **`absent: true`**: a group seen once is remembered; its value is 1 while none of its
+//!   series reports and 0 while one does ("a process is gone": see `default_rules.yaml`).
 //! - **Aggregation** (`aggregate: {op, by}`): `avg`, `max`, `min`, `sum`, `count` across the
 //!   series with the same `by` labels; without it every series is its own alert.
 //! - **States**: a group whose value meets `condition` is pending; after `for:` it fires and

@@ -21,6 +21,7 @@ pub(crate) struct Rule {
     pub(crate) condition: Condition,
     pub(crate) for_: Duration,
     pub(crate) keep_firing_for: Duration,
+    pub(crate) absent: bool,
     /// Labels added to every alert of the rule (`severity` included).
     pub(crate) labels: BTreeMap<String, String>,
     /// Annotation templates (source text; checked at compile).
@@ -180,6 +181,9 @@ impl Rule {
             }
         }
         let condition = Condition::parse(&c.condition)?;
+        if c.absent && c.predict_linear.is_some() {
+            return Err("absent and predict_linear exclude each other".into());
+        }
         for (name, text) in &c.annotations {
             super::template::check(text).map_err(|e| format!("annotations.{name}: {e}"))?;
         }
@@ -198,6 +202,7 @@ impl Rule {
             condition,
             for_: c.for_,
             keep_firing_for: c.keep_firing_for,
+            absent: c.absent,
             labels,
             annotations: c.annotations.clone(),
         })

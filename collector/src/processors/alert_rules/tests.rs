@@ -735,3 +735,55 @@ fn the_wire_path_decodes_only_watched_metrics_and_keeps_resource_attributes() {
             .is_empty()
     );
 }
+
+#[test]
+fn an_absent_rule_fires_when_a_remembered_group_stops_reporting() {
+    let mut e = engine(
+        "
+alerting: a
+evaluation_interval: 1s
+stale_after: 3s
+rules:
+  - alert: ProcessGone
+    metric: process.memory.usage
+    match: {process.executable.name: [nginx, postgres]}
+    aggregate: {op: count, by: [host.name, process.executable.name]}
+    absent: true
+    condition: '== 1'
+    for: 2s
+",
+    );
+    let sink = TestSink::default();
+    let report = |e: &mut Engine, t: u64, names: &[&str]| {
+        for n in names {
+            e.apply(
+                &gauge_req(
+                    "h1",
+                    "process.memory.usage",
+                    &[("process.executable.name", n)],
+                    1e6,
+                    at(t),
+                ),
+                at(t),
+            );
+        }
+        e.evaluate(at(t), &sink, "x");
+        sink.take()
+    };
+    for t in 0..3 {
+        assert!(report(&mut e, t, &["nginx", "postgres", "bash"]).is_empty());
+    }
+    // nginx exits at 3: stale after 3 s (at 6), then `for: 2s`.
+    for t in 3..8 {
+        assert!(report(&mut e, t, &["postgres"]).is_empty(), "at {t}");
+    }
+    let fired = report(&mut e, 8, &["postgres"]);
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].labels["process.executable.name"], "nginx");
+    assert_eq!(fired[0].labels["host.name"], "h1");
+    // Back: resolved.
+    let back = report(&mut e, 9, &["postgres", "nginx"]);
+    assert_eq!(back.len(), 1);
+    assert!(back[0].ends_at.is_some());
+    assert!(report(&mut e, 10, &["postgres", "nginx"]).is_empty());
+}
