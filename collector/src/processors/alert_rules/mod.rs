@@ -37,7 +37,9 @@
 //!   time, is a counter reset and counts the new value from 0 — or a delta point divided by
 //!   its interval), `delta` (that increase, not per second), `pNN` (a quantile of an
 //!   explicit-bucket histogram over the last interval, linearly interpolated within the
-//!   bucket as Prometheus' `histogram_quantile`; exponential histograms are not supported).
+//!   bucket as Prometheus' `histogram_quantile`; exponential histograms and summaries are not
+//!   supported). `gauge`, `rate` and `delta` read gauges and sums, `pNN` histograms; a
+//!   series of another kind has no value.
 //! - **`predict_linear: {window, horizon}`**: the value is the ordinary least-squares line
 //!   through the series' samples of the last `window` (at most 240, thinned evenly), read at
 //!   now + `horizon`; with fewer than `min_samples` (default 5) the series has no value yet.
