@@ -178,6 +178,7 @@ impl Engine {
                     feed(
                         &p.attributes,
                         Point::Histogram {
+                            time_ns: time(p.time_unix_nano),
                             bounds: &p.explicit_bounds,
                             counts: &p.bucket_counts,
                             cumulative,

@@ -23,6 +23,7 @@ pub(crate) enum Point<'a> {
     },
     /// An explicit-bucket histogram point.
     Histogram {
+        time_ns: u64,
         bounds: &'a [f64],
         counts: &'a [u64],
         cumulative: bool,
@@ -42,6 +43,8 @@ pub(crate) struct Series {
     pub(crate) value: Option<f64>,
     /// Last (time, raw value) of a number series, for rates and deltas.
     prev: Option<(u64, f64)>,
+    /// Time of the newest point taken in.
+    last_time_ns: u64,
     /// Last cumulative bucket counts of a histogram series.
     prev_counts: Vec<u64>,
     /// (seconds since the epoch, value) for `predict_linear`, oldest first.
@@ -56,6 +59,7 @@ impl Series {
             interval: Duration::ZERO,
             value: None,
             prev: None,
+            last_time_ns: 0,
             prev_counts: Vec::new(),
             samples: VecDeque::new(),
         }
@@ -75,6 +79,15 @@ impl Series {
             self.interval = d;
         }
         self.last_seen = now;
+        // The same point again (one receiver feeding two pipelines of this instance, a
+        // retry) or an older one: it says the series is alive, and nothing new.
+        let time_ns = match point {
+            Point::Number { time_ns, .. } | Point::Histogram { time_ns, .. } => time_ns,
+        };
+        if time_ns != 0 && time_ns <= self.last_time_ns {
+            return;
+        }
+        self.last_time_ns = time_ns;
         self.value = match point {
             Point::Number {
                 time_ns,
@@ -87,6 +100,7 @@ impl Series {
                 bounds,
                 counts,
                 cumulative,
+                ..
             } => self.histogram(kind, bounds, counts, cumulative),
         };
         if let (Some(window), Some(v)) = (window, self.value) {

@@ -184,6 +184,9 @@ fn rate_and_delta_are_reset_aware() {
     assert_eq!(s.value, None, "a rate needs two points");
     s.observe(cum(20, 160.0), ValueKind::Rate, at(20), None);
     assert_eq!(s.value, Some(6.0));
+    // The same point again (two pipelines of one instance, a retry) changes nothing.
+    s.observe(cum(20, 160.0), ValueKind::Rate, at(21), None);
+    assert_eq!(s.value, Some(6.0));
     // The counter restarted: 30 since the reset, over 10 s.
     s.observe(cum(30, 30.0), ValueKind::Rate, at(30), None);
     assert_eq!(s.value, Some(3.0));
@@ -264,13 +267,19 @@ fn quantile_interpolates_within_the_bucket() {
     assert_eq!(quantile(0.5, &bounds, &[0, 0, 0, 0]), None);
     // Over the last interval of a cumulative histogram.
     let mut s = Series::new(Default::default(), at(0));
-    let h = |counts: &'static [u64]| Point::Histogram {
+    let h = |t: u64, counts: &'static [u64]| Point::Histogram {
+        time_ns: nanos(at(t)),
         bounds: &[10.0, 20.0, 40.0],
         counts,
         cumulative: true,
     };
-    s.observe(h(&[100, 0, 0, 0]), ValueKind::Quantile(0.5), at(1), None);
+    s.observe(h(1, &[100, 0, 0, 0]), ValueKind::Quantile(0.5), at(1), None);
     assert_eq!(s.value, Some(5.0));
-    s.observe(h(&[100, 0, 10, 0]), ValueKind::Quantile(0.5), at(2), None);
+    s.observe(
+        h(2, &[100, 0, 10, 0]),
+        ValueKind::Quantile(0.5),
+        at(2),
+        None,
+    );
     assert_eq!(s.value, Some(30.0));
 }
