@@ -123,6 +123,22 @@ service:
     .await
     .expect("HttpCheckFailing resolves");
     eprintln!("HttpCheckFailing resolved {resolved:?} after the server came back");
+    // Self-metrics on the admin listener.
+    let admin = service.metrics_address().unwrap();
+    let metrics = reqwest::get(format!("http://{admin}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "lookout_alert_rules_series{processor=\"alert_rules\"}",
+        "lookout_alert_rules_firing{processor=\"alert_rules\"}",
+        "lookout_alert_rules_evaluations_total{processor=\"alert_rules\"}",
+        "lookout_alert_rules_series_dropped_total{processor=\"alert_rules\"} 0",
+    ] {
+        assert!(metrics.contains(name), "{name} in\n{metrics}");
+    }
     assert!(service.shutdown(Duration::from_secs(5)).await);
     server.abort();
 
