@@ -150,8 +150,8 @@ pub(crate) struct RuleConfig {
     /// More labels.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
-    /// Annotations, as minijinja templates with `value`, `threshold`, `labels` and
-    /// `alertname` in scope.
+    /// Annotations, as minijinja templates with `value`, `threshold`, `labels`, `series` (the
+    /// attributes of the series, or of the group's largest) and `alertname` in scope.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
 }

@@ -41,17 +41,22 @@ struct AlertState {
     last_true: SystemTime,
     firing: bool,
     value: f64,
+    /// For templates: the labels of the group's series with the largest value (aggregations).
+    series: Option<Labels>,
     /// Values at evaluations, for the evidence.
     history: VecDeque<(SystemTime, f64)>,
 }
 
 /// Accumulates one group's values.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Acc {
     n: usize,
     sum: f64,
     min: f64,
     max: f64,
+    /// The labels of the series with the largest value, for templates (`series`), when the
+    /// group is an aggregation and the rule has annotations.
+    top: Option<Labels>,
 }
 
 impl Acc {
@@ -61,7 +66,15 @@ impl Acc {
             sum: 0.0,
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
+            top: None,
         }
+    }
+
+    fn add_from(&mut self, v: f64, series: &Labels) {
+        if v > self.max || self.top.is_none() {
+            self.top = Some(series.clone());
+        }
+        self.add(v);
     }
 
     fn add(&mut self, v: f64) {
@@ -111,7 +124,12 @@ impl RuleState {
                 }
                 None => s.labels.clone(),
             };
-            groups.entry(key).or_insert_with(Acc::new).add(v);
+            let acc = groups.entry(key).or_insert_with(Acc::new);
+            if self.rule.aggregate.is_some() && !self.rule.annotations.is_empty() {
+                acc.add_from(v, &s.labels);
+            } else {
+                acc.add(v);
+            }
         }
         groups
     }
@@ -160,6 +178,9 @@ impl RuleState {
             if let Some(acc) = groups.get(labels) {
                 let value = acc.result(op);
                 st.value = value;
+                if acc.top.is_some() {
+                    st.series.clone_from(&acc.top);
+                }
                 st.history.push_back((now, value));
                 if rule.condition.holds(value) {
                     st.last_true = now;
@@ -190,6 +211,7 @@ impl RuleState {
                     last_true: now,
                     firing: false,
                     value,
+                    series: acc.top,
                     history,
                 },
             );
@@ -226,6 +248,7 @@ fn build(rule: &Rule, group: &Labels, st: &AlertState) -> Alert {
         &rule.annotations,
         &rule.name,
         &labels,
+        st.series.as_ref().unwrap_or(group),
         st.value,
         rule.condition.threshold,
     );

@@ -54,7 +54,8 @@
 //!   its own reporting interval) is forgotten; an alert left without series resolves.
 //! - **Alerts**: labels = the group's attributes (all of a series' attributes without
 //!   aggregation, the `by` labels with it) + the rule's `labels` + `severity` + `alertname`;
-//!   annotations are minijinja templates with `value`, `threshold`, `alertname` and `labels`;
+//!   annotations are minijinja templates with `value`, `threshold`, `alertname`, `labels` and
+//!   `series` (all attributes of the series with the largest value: `error.message`);
 //!   evidence: `value` and `threshold` figures, and the values of the `for:` window.
 //! - One instance for all the pipelines that list it (one state, one evaluation per tick).
 //! - Self-metrics: `lookout_alert_rules_series`, `lookout_alert_rules_firing`,

@@ -1,5 +1,7 @@
-//! Annotation templates (minijinja): `{{ value }}`, `{{ threshold }}`, `{{ alertname }}` and
-//! `{{ labels['host.name'] }}` are in scope.
+//! Annotation templates (minijinja): `{{ value }}`, `{{ threshold }}`, `{{ alertname }}`,
+//! `{{ labels['host.name'] }}` (the alert's labels) and `{{ series['error.message'] }}` (every
+//! attribute of the series — with an aggregation, of the one with the largest value) are in
+//! scope.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +27,7 @@ pub(crate) fn render(
     templates: &BTreeMap<String, String>,
     alertname: &str,
     labels: &BTreeMap<String, String>,
+    series: &BTreeMap<String, String>,
     value: f64,
     threshold: f64,
 ) -> BTreeMap<String, String> {
@@ -32,7 +35,7 @@ pub(crate) fn render(
         return BTreeMap::new();
     }
     let env = env();
-    let ctx = minijinja::context! { value, threshold, labels, alertname };
+    let ctx = minijinja::context! { value, threshold, labels, series, alertname };
     templates
         .iter()
         .map(|(k, text)| {
@@ -57,11 +60,11 @@ mod tests {
         );
         let mut labels = BTreeMap::new();
         labels.insert("host.name".to_string(), "web-1".to_string());
-        let out = render(&t, "HighCpu", &labels, 0.9512, 0.9);
+        let out = render(&t, "HighCpu", &labels, &labels, 0.9512, 0.9);
         assert_eq!(out["summary"], "CPU 95.1% > 0.9 on web-1 (HighCpu)");
         assert!(check("{{ unclosed").is_err());
         t.insert("bad".into(), "{{ value | nosuchfilter }}".into());
-        let out = render(&t, "HighCpu", &labels, 1.0, 0.9);
+        let out = render(&t, "HighCpu", &labels, &labels, 1.0, 0.9);
         assert!(out["bad"].contains("template error"), "{}", out["bad"]);
     }
 }

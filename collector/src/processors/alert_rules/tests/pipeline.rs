@@ -110,6 +110,11 @@ service:
     assert_eq!(alert.labels["http.url"], url);
     assert_eq!(alert.labels["severity"], "critical");
     assert!(alert.annotations["summary"].contains(&url));
+    assert!(
+        !alert.annotations["description"].is_empty(),
+        "the probe's error message: {:?}",
+        alert.annotations
+    );
     assert!(!alert.evidence.values.is_empty());
 
     // Back on the same port: the errors stop, the series goes stale, the alert resolves.
