@@ -53,9 +53,10 @@ impl AlertRules {
 }
 
 /// An encoded request shaped like one `hostmetrics` scrape of a host with `cpus` CPUs (every
-/// default-on metric, plus the utilisation gauges the default rules read), and its points.
-pub fn hostmetrics_request(host: &str, cpus: usize) -> (Vec<u8>, usize) {
-    let now = unix_nanos(SystemTime::now());
+/// default-on metric, plus the utilisation gauges the default rules read) taken `round`
+/// scrapes (10 s apart) from now, and its points.
+pub fn hostmetrics_request(host: &str, cpus: usize, round: u64) -> (Vec<u8>, usize) {
+    let now = unix_nanos(SystemTime::now()) + round * 10_000_000_000;
     let t = Times {
         start: now.saturating_sub(3_600_000_000_000),
         now,
