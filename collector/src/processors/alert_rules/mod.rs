@@ -183,7 +183,8 @@ pub(crate) async fn run(
     interval: Duration,
     mut ctx: ProcessorContext,
 ) {
-    let lock = |e: &Mutex<Engine>| {
+    // The sink never blocks, so sending under the lock holds it only for the evaluation.
+    let evaluate = |e: &Mutex<Engine>| {
         e.lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .evaluate(SystemTime::now(), &*sink, &ctx.id);
@@ -212,7 +213,7 @@ pub(crate) async fn run(
                 ctx.metrics.outgoing.inc_by(batch.items as u64);
                 ctx.output.send(batch).await;
             }
-            _ = tick.tick() => lock(&engine),
+            _ = tick.tick() => evaluate(&engine),
         }
     }
 }
