@@ -11,6 +11,8 @@
 // No unwrap/expect outside tests: bad input or a bug must not stop the collector.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+#[doc(hidden)]
+pub mod bench;
 pub(crate) mod component;
 pub(crate) mod compression;
 pub mod config;

@@ -15,7 +15,7 @@ pub(crate) mod refs;
 pub(crate) mod registry;
 pub(crate) mod supervise;
 #[cfg(test)]
-mod test_components;
+pub(crate) mod test_components;
 
 pub(crate) use admin::AdminRoutes;
 pub(crate) use factory::{

@@ -20,6 +20,7 @@ pub(crate) static PROCESSORS: &[&dyn DynProcessor] = &[
     &processors::latency_anomaly::Factory,
     &processors::memory_limiter::Factory,
     &processors::correlate::Factory,
+    &processors::alert_rules::Factory,
     #[cfg(test)]
     &super::test_components::shared_counter::Factory,
 ];
@@ -44,6 +45,8 @@ pub(crate) static EXTENSIONS: &[&dyn DynExtension] = &[
     &extensions::bearertokenauth::Factory,
     &extensions::basicauth::Factory,
     &extensions::alerting::Factory,
+    #[cfg(test)]
+    &super::test_components::alert_sink::Factory,
 ];
 
 /// Connector types.

@@ -218,6 +218,13 @@ pub(crate) fn evidence_body(body: &str) -> String {
     out
 }
 
+/// What an extension that receives alerts offers other components through
+/// `Host::extension::<SinkService>(id)`: its [`AlertSink`], type-erased so sources do not
+/// depend on the extension's type. An extension offers it as
+/// `Extension { service: Some(Arc::new(SinkService(sink))), .. }`.
+#[derive(Debug, Clone)]
+pub(crate) struct SinkService(pub(crate) std::sync::Arc<dyn AlertSink>);
+
 #[cfg(test)]
 mod tests {
     use super::*;

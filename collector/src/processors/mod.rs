@@ -1,6 +1,7 @@
 //! Processors: stages between receivers and exporters. Each runs as a task reading a bounded
 //! queue and writing to the next stage; when its input closes it flushes and returns.
 
+pub(crate) mod alert_rules;
 pub(crate) mod batch;
 pub(crate) mod correlate;
 pub(crate) mod latency_anomaly;

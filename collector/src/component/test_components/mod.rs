@@ -2,6 +2,7 @@
 //! registry line: a processor keeping one state for every pipeline that lists it (of any
 //! signal), and an exporter keeping what it gets in memory.
 
+pub(crate) mod alert_sink;
 pub(crate) mod memory_exporter;
 pub(crate) mod shared_counter;
 pub(crate) mod source;

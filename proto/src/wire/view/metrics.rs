@@ -37,6 +37,7 @@ pub enum MetricDataType {
 /// A borrowed `Metric`.
 #[derive(Debug, Clone, Copy)]
 pub struct MetricView<'a> {
+    encoded: &'a [u8],
     name: &'a str,
     description: &'a str,
     unit: &'a str,
@@ -47,6 +48,7 @@ pub struct MetricView<'a> {
 impl<'a> MetricView<'a> {
     fn from_payload(body: &'a [u8], base: usize) -> Result<Self> {
         let mut m = MetricView {
+            encoded: body,
             name: "",
             description: "",
             unit: "",
@@ -74,6 +76,11 @@ impl<'a> MetricView<'a> {
 }
 
 impl<'a> MetricView<'a> {
+    /// The metric's own encoding (the `Metric` message without its length prefix): decode
+    /// just this metric with prost when its points are needed.
+    pub fn encoded(&self) -> &'a [u8] {
+        self.encoded
+    }
     /// `name`.
     pub fn name(&self) -> &'a str {
         self.name
