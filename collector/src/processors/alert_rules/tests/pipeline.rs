@@ -163,12 +163,12 @@ service:
 fn testdata_config_loads_and_a_missing_extension_is_named() {
     let text = include_str!("../testdata/config.yaml");
     crate::config::Config::parse("testdata/config.yaml", text).unwrap();
-    let without = text.replace("  extensions: [health_check]\n", "");
+    let without = text.replace("  extensions: [alerting]\n", "");
     let err = crate::config::Config::parse("testdata/config.yaml", &without)
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("alerting: extension health_check is not enabled"),
+        err.contains("alerting: extension alerting is not enabled"),
         "{err}"
     );
 }
