@@ -20,6 +20,7 @@ pub(crate) static PROCESSORS: &[&dyn DynProcessor] = &[
     &processors::latency_anomaly::Factory,
     &processors::memory_limiter::Factory,
     &processors::correlate::Factory,
+    &processors::redaction::Factory,
     #[cfg(test)]
     &super::test_components::shared_counter::Factory,
 ];
