@@ -19,6 +19,8 @@
 use bytes::Bytes;
 use prometheus_client::metrics::counter::Counter;
 
+#[cfg(test)]
+mod bench;
 mod builtin;
 mod config;
 mod factory;

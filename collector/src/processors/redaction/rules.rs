@@ -10,8 +10,8 @@ use std::collections::HashSet;
 
 use regex::bytes::{Regex, RegexSet};
 
-use super::builtin::{self, Kind};
-use super::config::{HashFunction, RedactionConfig, Summary};
+use super::builtin::{self, Kind, Prefilter};
+use super::config::{Builtin, HashFunction, RedactionConfig, Summary};
 use super::summary::SUMMARY_KEYS;
 
 /// The replacement of a masked part without `hash_function`.
@@ -45,8 +45,14 @@ pub(crate) struct Rules {
     ignored: KeySet,
     ignored_patterns: Option<RegexSet>,
     blocked_keys: Option<RegexSet>,
-    /// All value patterns at once, to tell quickly whether a value needs any work.
+    /// `bearer_token`: values of `*authorization` keys are masked whole.
+    authorization_keys: bool,
+    /// All value patterns at once, to tell whether a value needs any work.
     values: Option<RegexSet>,
+    /// Whether `blocked_values` has patterns (then every string value goes through `values`).
+    user_values: bool,
+    /// Run before `values` when only built-ins are configured.
+    prefilter: Prefilter,
     value_rules: Vec<ValueRule>,
     allowed_values: Option<RegexSet>,
     hash: Hash,
@@ -78,7 +84,6 @@ impl Rules {
         };
         let mut value_rules = Vec::new();
         let mut value_patterns = Vec::new();
-        let mut blocked_keys = config.blocked_key_patterns.clone();
         for p in &config.blocked_values {
             let re = Regex::new(p).map_err(|e| format!("blocked_values: `{p}`: {e}"))?;
             value_rules.push(ValueRule {
@@ -95,7 +100,6 @@ impl Rules {
                 kind: pattern.kind,
             });
             value_patterns.push(pattern.value.to_owned());
-            blocked_keys.extend(pattern.key.map(str::to_owned));
         }
         let hash = match config.hash_function {
             HashFunction::None => Hash::None,
@@ -124,8 +128,11 @@ impl Rules {
             allowed,
             ignored: keys(&config.ignored_keys),
             ignored_patterns: set(&config.ignored_key_patterns, "ignored_key_patterns")?,
-            blocked_keys: set(&blocked_keys, "blocked_key_patterns")?,
+            blocked_keys: set(&config.blocked_key_patterns, "blocked_key_patterns")?,
+            authorization_keys: config.builtin_patterns.contains(&Builtin::BearerToken),
             values: set(&value_patterns, "blocked_values")?,
+            user_values: !config.blocked_values.is_empty(),
+            prefilter: Prefilter::new(&config.builtin_patterns),
             value_rules,
             allowed_values: set(&config.allowed_values, "allowed_values")?,
             hash,
@@ -145,7 +152,9 @@ impl Rules {
         if !self.allow_all_keys && !self.allowed.contains(key) {
             return KeyAction::Remove;
         }
-        if self.blocked_keys.as_ref().is_some_and(|s| s.is_match(key)) {
+        if (self.authorization_keys && builtin::is_authorization_key(key))
+            || self.blocked_keys.as_ref().is_some_and(|s| s.is_match(key))
+        {
             return KeyAction::MaskWhole;
         }
         KeyAction::Scan
@@ -167,6 +176,9 @@ impl Rules {
     /// (no match, an allowed value, or card-like numbers failing the Luhn check).
     pub(crate) fn mask_value(&self, value: &[u8]) -> Option<Vec<u8>> {
         let set = self.values.as_ref()?;
+        if !self.user_values && !self.prefilter.may_match(value) {
+            return None;
+        }
         if !set.is_match(value) || self.allowed_value(value) {
             return None;
         }

@@ -390,3 +390,24 @@ fn hmac_key_is_not_shown_by_debug() {
         serde_yaml_ng::from_str("hash_function: hmac-sha256\nhmac_key: sup3rs3cret").unwrap();
     assert!(!format!("{config:?}").contains("sup3rs3cret"));
 }
+
+#[test]
+fn authorization_keys_and_the_prefilter() {
+    use super::builtin::{Prefilter, is_authorization_key};
+    use super::config::Builtin;
+    for key in ["authorization", "Authorization", "http.request.header.authorization", "x-Authorization"] {
+        assert!(is_authorization_key(key.as_bytes()), "{key}");
+    }
+    for key in ["authorization_server", "preauthorization", "auth", ""] {
+        assert!(!is_authorization_key(key.as_bytes()), "{key}");
+    }
+    let all = Prefilter::new(&[Builtin::CreditCard, Builtin::Email, Builtin::BearerToken]);
+    for v in ["4111111111111111", "a@b", "x BEARER y"] {
+        assert!(all.may_match(v.as_bytes()), "{v}");
+    }
+    for v in ["/api/v1/orders/7", "Mozilla/5.0", "bear with me", "123456789012"] {
+        assert!(!all.may_match(v.as_bytes()), "{v}");
+    }
+    let email_only = Prefilter::new(&[Builtin::Email]);
+    assert!(!email_only.may_match(b"4111111111111111"));
+}
