@@ -125,7 +125,7 @@ impl<'b> Msg<'b> {
 impl<'b> Iterator for Msg<'b> {
     type Item = Result<F<'b>, WireError>;
 
-    #[inline]
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         let f: Field<'b> = match self.r.next_field() {
             Ok(f) => f?,
@@ -139,6 +139,59 @@ impl<'b> Iterator for Msg<'b> {
             value_offset: self.base + f.value_offset,
         }))
     }
+}
+
+/// The commonest `KeyValue` shape read without the general reader: a key and a value of
+/// one-byte lengths, the value holding one field (a string with a one-byte length, or any
+/// other single field, which is not a string). `None` for anything else (the caller falls
+/// back to the general reader, which also reports malformed input).
+#[inline(always)]
+fn short_kv<'b>(
+    buf: &'b [u8],
+    kv: Range<usize>,
+) -> Option<(&'b [u8], Option<Range<usize>>, Option<&'b [u8]>)> {
+    let body = buf.get(kv.clone())?;
+    let (&[0x0a, key_len], rest) = body.split_first_chunk::<2>()? else {
+        return None;
+    };
+    let key_len = usize::from(key_len);
+    if key_len >= 0x80 {
+        return None;
+    }
+    let key = rest.get(..key_len)?;
+    let (&[0x12, any_len], any) = rest.get(key_len..)?.split_first_chunk::<2>()? else {
+        return None;
+    };
+    if any_len >= 0x80 || any.len() != usize::from(any_len) {
+        return None;
+    }
+    let any_start = kv.end - any.len();
+    let any_range = Some(any_start..kv.end);
+    match any.split_first_chunk::<2>() {
+        // string_value, the only field.
+        Some((&[0x0a, n], s)) if n < 0x80 && s.len() == usize::from(n) => {
+            Some((key, any_range, Some(s)))
+        }
+        // A non-string scalar (bool, int, double), the only field.
+        Some((&[k, _], _)) if matches!(k, 0x10 | 0x18 | 0x21) && !any_tail_has_string(any) => {
+            Some((key, any_range, None))
+        }
+        _ => None,
+    }
+}
+
+/// Whether a scalar `AnyValue` has more than its one field (a later string would win):
+/// the general reader decides then.
+#[inline(always)]
+fn any_tail_has_string(any: &[u8]) -> bool {
+    let one_field = match any.first() {
+        // Varints: bool, int.
+        Some(0x10 | 0x18) => any.iter().skip(1).position(|b| b & 0x80 == 0) == Some(any.len() - 2),
+        // double: 8 bytes.
+        Some(0x21) => any.len() == 9,
+        _ => false,
+    };
+    !one_field
 }
 
 /// The string of an encoded `AnyValue`, if it is a `string_value` (the last value field
@@ -220,19 +273,25 @@ impl<'r> Scan<'r> {
         patch: &mut Patch,
         tally: &mut Tally<'b>,
     ) -> Result<(), WireError> {
-        let mut key: &[u8] = &[];
-        let mut any = None;
-        for f in Msg::new(buf, kv) {
-            let f = f?;
-            if let (1, WireValue::Len(k)) = (f.number, f.value) {
-                key = k;
-            } else if let Some(a) = f.payload(2) {
-                any = Some(a);
+        let (key, any, value) = match short_kv(buf, kv.clone()) {
+            Some(parsed) => parsed,
+            None => {
+                let mut key: &[u8] = &[];
+                let mut any = None;
+                for f in Msg::new(buf, kv) {
+                    let f = f?;
+                    if let (1, WireValue::Len(k)) = (f.number, f.value) {
+                        key = k;
+                    } else if let Some(a) = f.payload(2) {
+                        any = Some(a);
+                    }
+                }
+                let value = match &any {
+                    Some(a) => string_value(buf, a.clone())?,
+                    None => None,
+                };
+                (key, any, value)
             }
-        }
-        let value = match &any {
-            Some(a) => string_value(buf, a.clone())?,
-            None => None,
         };
         if let Some(i) = summary_index(key) {
             let int = match any {
@@ -345,4 +404,70 @@ fn encode_kv(field: u32, key: &[u8], value: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(kv.len() + 4);
     len_field(field, &kv, &mut out);
     out
+}
+
+#[cfg(test)]
+// In a test a failed unwrap is the failure report.
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use lookout_proto::otlp::common::v1::{AnyValue, KeyValue, KeyValueList, any_value::Value};
+    use prost::Message;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn general(buf: &[u8]) -> (Vec<u8>, Option<Vec<u8>>) {
+        let mut key = Vec::new();
+        let mut value = None;
+        for f in Msg::new(buf, 0..buf.len()) {
+            let f = f.unwrap();
+            if let (1, WireValue::Len(k)) = (f.number, f.value) {
+                key = k.to_vec();
+            } else if let Some(a) = f.payload(2) {
+                value = string_value(buf, a).unwrap().map(<[u8]>::to_vec);
+            }
+        }
+        (key, value)
+    }
+
+    fn value() -> impl Strategy<Value = Option<Value>> {
+        prop_oneof![
+            Just(None),
+            ".{0,200}".prop_map(|s| Some(Value::StringValue(s))),
+            any::<i64>().prop_map(|i| Some(Value::IntValue(i))),
+            any::<bool>().prop_map(|b| Some(Value::BoolValue(b))),
+            any::<f64>().prop_map(|d| Some(Value::DoubleValue(d))),
+            ".{0,20}".prop_map(|s| Some(Value::BytesValue(s.into_bytes()))),
+            ".{0,20}".prop_map(|s| Some(Value::KvlistValue(KeyValueList {
+                values: vec![KeyValue {
+                    key: s,
+                    ..Default::default()
+                }],
+            }))),
+        ]
+    }
+
+    proptest! {
+        /// The fast path reads every `KeyValue` it accepts as the general reader does.
+        #[test]
+        fn short_kv_agrees_with_the_general_reader(key in ".{0,150}", v in value(), extra in ".{0,3}") {
+            let kv = KeyValue {
+                key,
+                value: Some(AnyValue { value: v }),
+                ..Default::default()
+            };
+            let mut buf = kv.encode_to_vec();
+            // Sometimes a second, later string value: the last one wins.
+            if !extra.is_empty() {
+                let mut any = Vec::new();
+                prost::encoding::string::encode(1, &extra, &mut any);
+                len_field(2, &any, &mut buf);
+            }
+            if let Some((k, _, s)) = short_kv(&buf, 0..buf.len()) {
+                let (gk, gs) = general(&buf);
+                prop_assert_eq!(k, &gk[..]);
+                prop_assert_eq!(s.map(<[u8]>::to_vec), gs);
+            }
+        }
+    }
 }
