@@ -103,7 +103,12 @@ async fn secrets_from_the_python_sdk_are_masked() {
     let spans: Vec<_> = traces
         .iter()
         .flat_map(|r| &r.resource_spans)
-        .flat_map(|rs| rs.scope_spans.iter().flat_map(|ss| &ss.spans).map(move |s| (rs, s)))
+        .flat_map(|rs| {
+            rs.scope_spans
+                .iter()
+                .flat_map(|ss| &ss.spans)
+                .map(move |s| (rs, s))
+        })
         .collect();
     assert_eq!(spans.len(), 1, "{log}");
     let (rs, span) = spans[0];

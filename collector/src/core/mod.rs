@@ -3,7 +3,10 @@
 //! receiver-facing fan-out ([`Consumer`]). This module depends on nothing else in the crate.
 
 pub(crate) mod ack;
-#[allow(dead_code, reason = "the alerting extension and alert_rules land next; remove then")]
+#[allow(
+    dead_code,
+    reason = "the alerting extension and alert_rules land next; remove then"
+)]
 pub(crate) mod alert;
 pub(crate) mod batch;
 pub(crate) mod consumer;

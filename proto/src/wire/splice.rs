@@ -72,7 +72,7 @@ pub fn splice(buf: &[u8], patches: &[Patch]) -> Result<Vec<u8>> {
     }
     // Parents before the messages they enclose.
     order.sort_by_key(|&i| {
-        let c = &patches[i].container;
+        let c = patches.get(i).map_or(0..0, |p| p.container.clone());
         (c.start, std::cmp::Reverse(c.end))
     });
     let mut walk = Walk {
@@ -210,8 +210,8 @@ impl Walk<'_> {
             let Some(next) = self.next_within(&child) else {
                 continue;
             };
-            let own_child = (self.patches.get(next).map(|p| &p.container) == Some(&child))
-                .then(|| {
+            let own_child =
+                (self.patches.get(next).map(|p| &p.container) == Some(&child)).then(|| {
                     self.done += 1;
                     next
                 });
@@ -227,9 +227,10 @@ impl Walk<'_> {
             let budget = r.depth_budget().saturating_sub(1);
             let reader = FieldReader::nested(payload, child.start, budget);
             let growth = self.message(reader, child.clone(), own_child)?;
-            let new_len = payload.len().checked_add_signed(growth).ok_or_else(|| {
-                WireError::new(WireErrorKind::InvalidLocation, child.start)
-            })?;
+            let new_len = payload
+                .len()
+                .checked_add_signed(growth)
+                .ok_or_else(|| WireError::new(WireErrorKind::InvalidLocation, child.start))?;
             if let Some(ev) = self.events.get_mut(event_idx) {
                 *ev = Event::Len {
                     len_start,
@@ -237,8 +238,8 @@ impl Walk<'_> {
                     new_len,
                 };
             }
-            grown += growth + varint_len(new_len as u64) as isize
-                - (child.start - len_start) as isize;
+            grown +=
+                growth + varint_len(new_len as u64) as isize - (child.start - len_start) as isize;
         }
         if open.is_some() || next_splice != splices.len() {
             let at = splices.get(next_splice).map_or(range.end, |(s, _)| s.start);
@@ -351,13 +352,16 @@ mod tests {
         let mut p_span = Patch::new(span.clone());
         p_span.splices.push((card, field(9, &kv("card", &long))));
         p_span.splices.push((keep, Vec::new()));
-        p_span
-            .splices
-            .push((span.end..span.end, field(9, &kv("redaction.masked.count", "1"))));
+        p_span.splices.push((
+            span.end..span.end,
+            field(9, &kv("redaction.masked.count", "1")),
+        ));
         let (_, event) = find(&buf, &[span2[0], span2[1], span2[2], (11, 0)]);
         let (token, _) = find(&buf, &[span2[0], span2[1], span2[2], (11, 0), (3, 0)]);
         let mut p_event = Patch::new(event);
-        p_event.splices.push((token, field(3, &kv("token", "Bearer ****"))));
+        p_event
+            .splices
+            .push((token, field(3, &kv("token", "Bearer ****"))));
 
         let out = splice(&buf, &[p_event, p_span, p_res]).unwrap();
         let got = ExportTraceServiceRequest::decode(&out[..]).unwrap();

@@ -111,14 +111,22 @@ fn rules(yaml: &str) -> Rules {
 fn redaction_cost() {
     let clean = request(false);
     let dirty = request(true);
-    let builtins = rules("allow_all_keys: true\nbuiltin_patterns: [credit_card, email, bearer_token]");
+    let builtins =
+        rules("allow_all_keys: true\nbuiltin_patterns: [credit_card, email, bearer_token]");
     let strict = rules(
         "allowed_keys: [http.request.method, url.path, http.response.status_code, service.name]\n\
          builtin_patterns: [credit_card, email, bearer_token]\nsummary: info",
     );
     assert!(traces(&builtins, &clean).unwrap().payload.is_none());
-    assert_eq!(traces(&builtins, &dirty).unwrap().masked, 2 * SPANS as u64 / 8);
-    eprintln!("request: {} bytes clean, {} with secrets", clean.len(), dirty.len());
+    assert_eq!(
+        traces(&builtins, &dirty).unwrap().masked,
+        2 * SPANS as u64 / 8
+    );
+    eprintln!(
+        "request: {} bytes clean, {} with secrets",
+        clean.len(),
+        dirty.len()
+    );
 
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_secs(1))

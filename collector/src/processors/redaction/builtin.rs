@@ -53,10 +53,7 @@ pub(crate) fn is_authorization_key(key: &[u8]) -> bool {
         return false;
     };
     let (head, tail) = key.split_at(split);
-    tail.eq_ignore_ascii_case(NAME)
-        && head
-            .last()
-            .is_none_or(|b| matches!(b, b'.' | b'_' | b'-'))
+    tail.eq_ignore_ascii_case(NAME) && head.last().is_none_or(|b| matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// A necessary condition for the built-in patterns, checked before the regexes: most values
@@ -93,9 +90,7 @@ impl Prefilter {
         }
         (self.digits && digits >= 13)
             || (self.at && at)
-            || (self.bearer
-                && b
-                && value.windows(6).any(|w| w.eq_ignore_ascii_case(b"bearer")))
+            || (self.bearer && b && value.windows(6).any(|w| w.eq_ignore_ascii_case(b"bearer")))
     }
 }
 
@@ -117,5 +112,5 @@ pub(crate) fn luhn(text: &[u8]) -> bool {
         };
         n += 1;
     }
-    (13..=19).contains(&n) && sum % 10 == 0
+    (13..=19).contains(&n) && sum.is_multiple_of(10)
 }

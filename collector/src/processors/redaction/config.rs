@@ -101,12 +101,17 @@ impl Validate for RedactionConfig {
             self.hash_function,
             HashFunction::HmacSha256 | HashFunction::HmacSha512
         );
-        let has_key = self.hmac_key.as_ref().is_some_and(|k| !k.expose().is_empty());
+        let has_key = self
+            .hmac_key
+            .as_ref()
+            .is_some_and(|k| !k.expose().is_empty());
         if keyed && !has_key {
             return Err("hash_function hmac-sha256 / hmac-sha512 needs hmac_key".into());
         }
         if !keyed && self.hmac_key.is_some() {
-            return Err("hmac_key is only used with hash_function hmac-sha256 or hmac-sha512".into());
+            return Err(
+                "hmac_key is only used with hash_function hmac-sha256 or hmac-sha512".into(),
+            );
         }
         Ok(())
     }

@@ -29,8 +29,8 @@ impl ProcessorFactory for Factory {
         stage: ProcessorContext,
         host: &Host,
     ) -> Result<JoinHandle<()>, Error> {
-        let rules =
-            Rules::new(config).map_err(|m| Error::component(format!("processors.{}", stage.id), m))?;
+        let rules = Rules::new(config)
+            .map_err(|m| Error::component(format!("processors.{}", stage.id), m))?;
         let metrics = super::RedactionMetrics::new(host, &stage.id, &stage.pipeline);
         Ok(tokio::spawn(super::run(rules, stage, metrics)))
     }

@@ -145,7 +145,10 @@ impl Rules {
     #[inline]
     pub(crate) fn key_action(&self, key: &[u8]) -> KeyAction {
         if (!self.ignored.is_empty() && self.ignored.contains(key))
-            || self.ignored_patterns.as_ref().is_some_and(|s| s.is_match(key))
+            || self
+                .ignored_patterns
+                .as_ref()
+                .is_some_and(|s| s.is_match(key))
         {
             return KeyAction::Ignore;
         }
@@ -200,7 +203,10 @@ impl Rules {
                     Kind::AfterGroup1 => caps.get(1).map_or(m.start(), |g| g.end()),
                 };
                 out.extend_from_slice(current.get(last..masked_from).unwrap_or_default());
-                self.replacement(current.get(masked_from..m.end()).unwrap_or_default(), &mut out);
+                self.replacement(
+                    current.get(masked_from..m.end()).unwrap_or_default(),
+                    &mut out,
+                );
                 last = m.end();
                 replaced = true;
             }

@@ -42,11 +42,9 @@ pub(crate) fn traces(rules: &Rules, buf: &[u8]) -> Result<Redacted, WireError> {
                     if let Some(scope) = f.payload(1) {
                         scan.list(buf, scope, 3, |_, _, _, _| Ok(()))?;
                     } else if let Some(span) = f.payload(2) {
-                        scan.list(buf, span, 9, |scan, f, _, _| {
-                            match f.payload(11) {
-                                Some(event) => scan.list(buf, event, 3, |_, _, _, _| Ok(())),
-                                None => Ok(()),
-                            }
+                        scan.list(buf, span, 9, |scan, f, _, _| match f.payload(11) {
+                            Some(event) => scan.list(buf, event, 3, |_, _, _, _| Ok(())),
+                            None => Ok(()),
                         })?;
                     }
                 }
@@ -141,15 +139,15 @@ impl<'b> Iterator for Msg<'b> {
     }
 }
 
+/// A `KeyValue` read: its key, its `AnyValue`'s range, and the string if it is one.
+type KeyValueParts<'b> = (&'b [u8], Option<Range<usize>>, Option<&'b [u8]>);
+
 /// The commonest `KeyValue` shape read without the general reader: a key and a value of
 /// one-byte lengths, the value holding one field (a string with a one-byte length, or any
 /// other single field, which is not a string). `None` for anything else (the caller falls
 /// back to the general reader, which also reports malformed input).
 #[inline(always)]
-fn short_kv<'b>(
-    buf: &'b [u8],
-    kv: Range<usize>,
-) -> Option<(&'b [u8], Option<Range<usize>>, Option<&'b [u8]>)> {
+fn short_kv(buf: &[u8], kv: Range<usize>) -> Option<KeyValueParts<'_>> {
     let body = buf.get(kv.clone())?;
     let (&[0x0a, key_len], rest) = body.split_first_chunk::<2>()? else {
         return None;
@@ -196,7 +194,7 @@ fn any_tail_has_string(any: &[u8]) -> bool {
 
 /// The string of an encoded `AnyValue`, if it is a `string_value` (the last value field
 /// wins, as in prost).
-fn string_value<'b>(buf: &'b [u8], any: Range<usize>) -> Result<Option<&'b [u8]>, WireError> {
+fn string_value(buf: &[u8], any: Range<usize>) -> Result<Option<&[u8]>, WireError> {
     let mut s = None;
     for f in Msg::new(buf, any) {
         let f = f?;
@@ -302,7 +300,9 @@ impl<'r> Scan<'r> {
                 *slot = Some(Existing {
                     field: whole,
                     int,
-                    text: value.and_then(|v| std::str::from_utf8(v).ok()).unwrap_or(""),
+                    text: value
+                        .and_then(|v| std::str::from_utf8(v).ok())
+                        .unwrap_or(""),
                 });
             }
             return Ok(());
@@ -411,8 +411,8 @@ fn encode_kv(field: u32, key: &[u8], value: &[u8]) -> Vec<u8> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use lookout_proto::otlp::common::v1::{AnyValue, KeyValue, KeyValueList, any_value::Value};
-    use prost::Message;
     use proptest::prelude::*;
+    use prost::Message;
 
     use super::*;
 

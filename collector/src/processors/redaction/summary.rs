@@ -88,9 +88,8 @@ impl Tally<'_> {
             all.sort_unstable();
             Value::Str(all.join(","))
         };
-        let count = |n: u64, old: Option<&Existing<'_>>| {
-            Value::Int(n as i64 + old.map_or(0, |o| o.int))
-        };
+        let count =
+            |n: u64, old: Option<&Existing<'_>>| Value::Int(n as i64 + old.map_or(0, |o| o.int));
         let [rk, rc, mk, mc, ic, bk, bc] = &self.existing;
         let body = u64::from(self.body_masked);
         let mut out: Vec<(usize, Value)> = Vec::new();

@@ -71,7 +71,9 @@ fn redact(rules: &Rules, attrs: Vec<KeyValue>) -> Vec<KeyValue> {
         Some(p) => ExportTraceServiceRequest::decode(&p[..]).unwrap(),
         None => req,
     };
-    got.resource_spans[0].scope_spans[0].spans[0].attributes.clone()
+    got.resource_spans[0].scope_spans[0].spans[0]
+        .attributes
+        .clone()
 }
 
 const ALL: &str = "allow_all_keys: true\n";
@@ -90,7 +92,10 @@ fn nothing_to_redact_forwards_the_same_bytes() {
 #[test]
 fn keys_not_allowed_are_removed() {
     let r = rules("allowed_keys: [http.route]\nsummary: debug");
-    let got = redact(&r, vec![s("user.name", "ann"), s("http.route", "/pay"), s("b", "x")]);
+    let got = redact(
+        &r,
+        vec![s("user.name", "ann"), s("http.route", "/pay"), s("b", "x")],
+    );
     assert_eq!(
         got,
         vec![
@@ -112,14 +117,18 @@ fn ignored_keys_are_untouched_and_counted() {
             kv("redaction.ignored.count", Value::IntValue(1)),
         ]
     );
-    let r = rules(&format!("{ALL}ignored_key_patterns: ['^raw\\.']\nblocked_values: ['secret']"));
+    let r = rules(&format!(
+        "{ALL}ignored_key_patterns: ['^raw\\.']\nblocked_values: ['secret']"
+    ));
     let got = redact(&r, vec![s("raw.body", "secret"), s("other", "secret")]);
     assert_eq!(got, vec![s("raw.body", "secret"), s("other", "****")]);
 }
 
 #[test]
 fn blocked_keys_are_masked_whole_whatever_their_type() {
-    let r = rules(&format!("{ALL}blocked_key_patterns: ['(?i)password', '^pin$']"));
+    let r = rules(&format!(
+        "{ALL}blocked_key_patterns: ['(?i)password', '^pin$']"
+    ));
     let got = redact(
         &r,
         vec![
@@ -128,14 +137,35 @@ fn blocked_keys_are_masked_whole_whatever_their_type() {
             s("pinned", "yes"),
         ],
     );
-    assert_eq!(got, vec![s("db.password", "****"), s("pin", "****"), s("pinned", "yes")]);
+    assert_eq!(
+        got,
+        vec![
+            s("db.password", "****"),
+            s("pin", "****"),
+            s("pinned", "yes")
+        ]
+    );
 }
 
 #[test]
 fn blocked_values_mask_only_the_matching_parts() {
-    let r = rules(&format!("{ALL}blocked_values: ['[0-9]{{3}}-[0-9]{{2}}-[0-9]{{4}}', 'k-[a-z]+']"));
-    let got = redact(&r, vec![s("note", "ssn 123-45-6789 key k-abc, k-def"), kv("n", Value::IntValue(123))]);
-    assert_eq!(got, vec![s("note", "ssn **** key ****, ****"), kv("n", Value::IntValue(123))]);
+    let r = rules(&format!(
+        "{ALL}blocked_values: ['[0-9]{{3}}-[0-9]{{2}}-[0-9]{{4}}', 'k-[a-z]+']"
+    ));
+    let got = redact(
+        &r,
+        vec![
+            s("note", "ssn 123-45-6789 key k-abc, k-def"),
+            kv("n", Value::IntValue(123)),
+        ],
+    );
+    assert_eq!(
+        got,
+        vec![
+            s("note", "ssn **** key ****, ****"),
+            kv("n", Value::IntValue(123))
+        ]
+    );
 }
 
 #[test]
@@ -143,8 +173,22 @@ fn allowed_values_are_never_masked() {
     let r = rules(&format!(
         "{ALL}builtin_patterns: [email]\nallowed_values: ['@example\\.com$']\nblocked_key_patterns: [contact]"
     ));
-    let got = redact(&r, vec![s("to", "ann@example.com"), s("cc", "bob@corp.io"), s("contact", "x@example.com")]);
-    assert_eq!(got, vec![s("to", "ann@example.com"), s("cc", "****"), s("contact", "x@example.com")]);
+    let got = redact(
+        &r,
+        vec![
+            s("to", "ann@example.com"),
+            s("cc", "bob@corp.io"),
+            s("contact", "x@example.com"),
+        ],
+    );
+    assert_eq!(
+        got,
+        vec![
+            s("to", "ann@example.com"),
+            s("cc", "****"),
+            s("contact", "x@example.com")
+        ]
+    );
 }
 
 #[test]
@@ -211,9 +255,12 @@ fn emails_and_bearer_tokens_are_masked() {
 #[test]
 fn masked_parts_can_be_hashed() {
     let hex = |d: &[u8]| hex::encode(d);
-    let r = rules(&format!("{ALL}builtin_patterns: [email]\nhash_function: sha1"));
+    let r = rules(&format!(
+        "{ALL}builtin_patterns: [email]\nhash_function: sha1"
+    ));
     let got = redact(&r, vec![s("to", "to a@b.io")]);
-    let sha1 = hex(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, b"a@b.io").as_ref());
+    let sha1 =
+        hex(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, b"a@b.io").as_ref());
     assert_eq!(got, vec![s("to", &format!("to {sha1}"))]);
 
     let r = rules(&format!(
@@ -252,7 +299,10 @@ fn summary_counts_merge_with_a_previous_processor() {
         ]
     );
     let silent = rules(&format!("{ALL}blocked_values: [secret]"));
-    assert_eq!(redact(&silent, vec![s("a", "secret")]), vec![s("a", "****")]);
+    assert_eq!(
+        redact(&silent, vec![s("a", "secret")]),
+        vec![s("a", "****")]
+    );
 }
 
 #[test]
@@ -260,7 +310,11 @@ fn resource_scope_and_event_attributes_are_redacted() {
     let r = rules(&format!("{ALL}builtin_patterns: [email]"));
     let mut req = request(vec![s("a", "x@y.io")]);
     let rs = &mut req.resource_spans[0];
-    rs.resource.as_mut().unwrap().attributes.push(s("owner", "ops@corp.io"));
+    rs.resource
+        .as_mut()
+        .unwrap()
+        .attributes
+        .push(s("owner", "ops@corp.io"));
     rs.scope_spans[0].scope = Some(InstrumentationScope {
         name: "lib".into(),
         attributes: vec![s("maintainer", "dev@corp.io")],
@@ -289,11 +343,16 @@ fn resource_scope_and_event_attributes_are_redacted() {
 /// only string values at the top); a blocked key's value is masked whole, nested or not.
 #[test]
 fn nested_values_are_not_scanned() {
-    let r = rules(&format!("{ALL}builtin_patterns: [email]\nblocked_key_patterns: [^user$]"));
+    let r = rules(&format!(
+        "{ALL}builtin_patterns: [email]\nblocked_key_patterns: [^user$]"
+    ));
     let nested = Value::KvlistValue(KeyValueList {
         values: vec![s("email", "a@b.io")],
     });
-    let got = redact(&r, vec![kv("ctx", nested.clone()), kv("user", nested.clone())]);
+    let got = redact(
+        &r,
+        vec![kv("ctx", nested.clone()), kv("user", nested.clone())],
+    );
     assert_eq!(got, vec![kv("ctx", nested), s("user", "****")]);
 }
 
@@ -319,13 +378,18 @@ fn log_request(body: Option<Value>, attrs: Vec<KeyValue>) -> ExportLogsServiceRe
 
 #[test]
 fn string_log_bodies_are_masked() {
-    let r = rules(&format!("{ALL}builtin_patterns: [credit_card, email]\nsummary: debug"));
+    let r = rules(&format!(
+        "{ALL}builtin_patterns: [credit_card, email]\nsummary: debug"
+    ));
     let body = Value::StringValue("charged 4111111111111111 for ann@x.io".into());
     let req = log_request(Some(body), vec![s("k", "v")]);
     let out = logs(&r, &req.encode_to_vec()).unwrap();
     let got = ExportLogsServiceRequest::decode(&out.payload.unwrap()[..]).unwrap();
     let rl = &got.resource_logs[0];
-    assert_eq!(rl.resource.as_ref().unwrap().attributes[0], s("host.owner", "****"));
+    assert_eq!(
+        rl.resource.as_ref().unwrap().attributes[0],
+        s("host.owner", "****")
+    );
     let record = &rl.scope_logs[0].log_records[0];
     assert_eq!(
         record.body.as_ref().unwrap().value,
@@ -368,7 +432,10 @@ fn a_malformed_request_is_an_error() {
 #[test]
 fn config_errors_name_the_key_and_the_pattern() {
     let err = validate("blocked_values: ['ok', '(unclosed']").unwrap_err();
-    assert!(err.contains("blocked_values[1]") && err.contains("`(unclosed`"), "{err}");
+    assert!(
+        err.contains("blocked_values[1]") && err.contains("`(unclosed`"),
+        "{err}"
+    );
     let err = validate("allowed_values: ['[z-a]']").unwrap_err();
     assert!(err.contains("allowed_values[0]"), "{err}");
     let err = validate("hash_function: hmac-sha512").unwrap_err();
@@ -395,7 +462,12 @@ fn hmac_key_is_not_shown_by_debug() {
 fn authorization_keys_and_the_prefilter() {
     use super::builtin::{Prefilter, is_authorization_key};
     use super::config::Builtin;
-    for key in ["authorization", "Authorization", "http.request.header.authorization", "x-Authorization"] {
+    for key in [
+        "authorization",
+        "Authorization",
+        "http.request.header.authorization",
+        "x-Authorization",
+    ] {
         assert!(is_authorization_key(key.as_bytes()), "{key}");
     }
     for key in ["authorization_server", "preauthorization", "auth", ""] {
@@ -405,7 +477,12 @@ fn authorization_keys_and_the_prefilter() {
     for v in ["4111111111111111", "a@b", "x BEARER y"] {
         assert!(all.may_match(v.as_bytes()), "{v}");
     }
-    for v in ["/api/v1/orders/7", "Mozilla/5.0", "bear with me", "123456789012"] {
+    for v in [
+        "/api/v1/orders/7",
+        "Mozilla/5.0",
+        "bear with me",
+        "123456789012",
+    ] {
         assert!(!all.may_match(v.as_bytes()), "{v}");
     }
     let email_only = Prefilter::new(&[Builtin::Email]);
