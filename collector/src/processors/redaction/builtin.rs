@@ -93,8 +93,32 @@ impl Prefilter {
                 }))
             || (self.digits
                 && value.len() >= 13
-                && value.iter().filter(|c| c.is_ascii_digit()).count() >= 13)
+                && value.iter().filter(|c| c.is_ascii_digit()).count() >= 13
+                && has_digit_run(value))
     }
+}
+
+/// Whether `value` holds 13 digits in a row, single spaces or dashes between them allowed
+/// (what the card regex needs): values with many scattered digits (user agents, versions)
+/// stop here instead of reaching the regex.
+fn has_digit_run(value: &[u8]) -> bool {
+    let mut run = 0;
+    let mut after_separator = false;
+    for &c in value {
+        if c.is_ascii_digit() {
+            run += 1;
+            after_separator = false;
+            if run >= 13 {
+                return true;
+            }
+        } else if matches!(c, b' ' | b'-') && run > 0 && !after_separator {
+            after_separator = true;
+        } else {
+            run = 0;
+            after_separator = false;
+        }
+    }
+    false
 }
 
 /// Whether the ASCII digits of `text` (other bytes skipped) form a number of 13 to 19
