@@ -14,6 +14,9 @@
 #                        (sample_during.txt), its decisions after it (correlate.txt); spans per
 #                        CPU-s count the spans it processed (accepted), and lost excludes the
 #                        spans it dropped by decision)
+#                        and lookout-redact (lookout with the redaction processor before batch:
+#                        allow_all_keys, builtin_patterns [credit_card, email, bearer_token])
+#   REDACT_SETTINGS []   extra redaction settings for lookout-redact, e.g. "summary: info"
 #   SAMPLE_SETTINGS []   extra correlate settings for lookout-sample, e.g. "max_held_bytes: 1073741824"
 #   CORRELATE_SETTINGS [] extra correlate settings for lookout-correlate, e.g. "max_bytes: 1073741824"
 #   BATCH [512]          spans per loadgen request
@@ -164,7 +167,7 @@ run_one() {
         --pid-file "$dir/rotel.pid" --log-file "$dir/rotel.log"
       cpid=$BG_PID target_port=$cport
       ;;
-    lookout | lookout-base | lookout-correlate | lookout-sample)
+    lookout | lookout-base | lookout-correlate | lookout-sample | lookout-redact)
       local bin=$LOOKOUT processors="[batch]" correlate=""
       if [[ $target == lookout-sample ]]; then
         processors="[correlate, batch]"
@@ -176,6 +179,11 @@ run_one() {
         # Defaults but the window's size: 100,000 traces (FRESH_IDS=1 makes every trace new,
         # so the window fills and then evicts the least recently active trace per new one).
         correlate="  correlate: { num_traces: 100000${CORRELATE_SETTINGS:+, $CORRELATE_SETTINGS} }"
+      fi
+      if [[ $target == lookout-redact ]]; then
+        processors="[redaction, batch]"
+        # The `correlate` slot holds any extra processor's settings.
+        correlate="  redaction: { allow_all_keys: true, builtin_patterns: [credit_card, email, bearer_token]${REDACT_SETTINGS:+, $REDACT_SETTINGS} }"
       fi
       if [[ $target == lookout-base ]]; then bin=${LOOKOUT_BASE_BIN:-}; fi
       if [[ $LOOKOUT_BUILT != 1 || ! -x $bin ]]; then

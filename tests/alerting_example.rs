@@ -105,7 +105,9 @@ async fn a_failing_check_reaches_email_and_alertmanager_and_resolves() {
     // A few healthy checks: nothing fires.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
-        smtp.received().iter().all(|m| !subject(m).contains("HttpCheck")),
+        smtp.received()
+            .iter()
+            .all(|m| !subject(m).contains("HttpCheck")),
         "an HttpCheck alert while the endpoint answers: {:#?}",
         smtp.received()
     );
@@ -128,7 +130,9 @@ async fn a_failing_check_reaches_email_and_alertmanager_and_resolves() {
     let text = email["text"].as_str().unwrap_or_default();
     assert!(text.contains(&check_url), "the URL is in the body:\n{text}");
     assert!(
-        email["html"].as_str().is_some_and(|h| h.contains("HttpCheckFailing")),
+        email["html"]
+            .as_str()
+            .is_some_and(|h| h.contains("HttpCheckFailing")),
         "{email:#}"
     );
 
@@ -173,16 +177,23 @@ async fn a_failing_check_reaches_email_and_alertmanager_and_resolves() {
     })
     .await;
     tokio::task::block_in_place(|| {
-        smtp.wait_for("resolved HttpCheckFailing from lookout", RESOLVE_LIMIT, |m| {
-            from_lookout(m)
-                && subject(m).starts_with("[RESOLVED")
-                && subject(m).contains("HttpCheckFailing")
-        })
+        smtp.wait_for(
+            "resolved HttpCheckFailing from lookout",
+            RESOLVE_LIMIT,
+            |m| {
+                from_lookout(m)
+                    && subject(m).starts_with("[RESOLVED")
+                    && subject(m).contains("HttpCheckFailing")
+            },
+        )
     });
 
     let metrics = lookout.metrics().await;
     for notifier in ["email", "alertmanager"] {
-        let sent = metrics.value("lookout_alerting_notifications_sent_total", &[("notifier", notifier)]);
+        let sent = metrics.value(
+            "lookout_alerting_notifications_sent_total",
+            &[("notifier", notifier)],
+        );
         assert!(sent >= 2.0, "{notifier}: {sent} notifications sent");
     }
     assert!(

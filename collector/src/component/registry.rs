@@ -21,6 +21,7 @@ pub(crate) static PROCESSORS: &[&dyn DynProcessor] = &[
     &processors::memory_limiter::Factory,
     &processors::correlate::Factory,
     &processors::alert_rules::Factory,
+    &processors::redaction::Factory,
     #[cfg(test)]
     &super::test_components::shared_counter::Factory,
 ];

@@ -6,6 +6,7 @@ pub(crate) mod batch;
 pub(crate) mod correlate;
 pub(crate) mod latency_anomaly;
 pub(crate) mod memory_limiter;
+pub(crate) mod redaction;
 
 use tokio::sync::mpsc;
 

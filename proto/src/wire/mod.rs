@@ -16,7 +16,8 @@
 //! * Views ([`TracesView`], [`LogsView`], [`MetricsView`]) read just the fields a processor
 //!   needs, borrowing strings and ids from the buffer.
 //! * [`append_span_attributes`] / [`append_log_attributes`] add attributes to chosen items by
-//!   splicing bytes and rewriting the enclosing length prefixes.
+//!   splicing bytes and rewriting the enclosing length prefixes; [`splice`] replaces, removes
+//!   or appends whole fields of any nested message the same way (redaction).
 //! * [`split_traces`] / [`split_logs`] / [`split_metrics`] cut a request into chunks of at most
 //!   N items for `send_batch_max_size`.
 //!
@@ -38,12 +39,14 @@
 mod edit;
 mod error;
 pub mod reader;
+mod splice;
 mod split;
 mod validate;
 mod view;
 
 pub use edit::{LogRecordEdit, SpanEdit, append_log_attributes, append_span_attributes};
 pub use error::WireError;
+pub use splice::{Patch, splice};
 pub use split::{split_logs, split_metrics, split_traces};
 pub use validate::{
     LogsSummary, MetricsSummary, TracesSummary, validate_logs, validate_metrics, validate_traces,
