@@ -9,12 +9,8 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::State;
-use axum::routing::post;
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
@@ -22,35 +18,13 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use support::sink::Sink;
+use support::webhook::{Hooks, start_webhook};
 use support::{Lookout, http_client, otlp_exporter, otlp_receiver, service};
 
 const MS: u64 = 1_000_000;
 const LIMIT: Duration = Duration::from_secs(60);
 
 // === the webhook ===
-
-/// Bodies the webhook received.
-type Hooks = Arc<Mutex<Vec<serde_json::Value>>>;
-
-async fn start_webhook() -> (u16, Hooks, tokio::task::JoinHandle<()>) {
-    async fn hook(State(seen): State<Hooks>, body: String) -> &'static str {
-        let value = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
-        seen.lock().unwrap().push(value);
-        "ok"
-    }
-    let seen: Hooks = Arc::default();
-    let app = Router::new()
-        .route("/hook", post(hook))
-        .with_state(Arc::clone(&seen));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind webhook");
-    let port = listener.local_addr().expect("address").port();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (port, seen, task)
-}
 
 // === spans and their log lines ===
 

@@ -8,18 +8,15 @@
 mod support;
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::State;
-use axum::routing::post;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use support::sink::Sink;
+use support::webhook::start_webhook;
 use support::{Lookout, http_client, otlp_exporter, otlp_receiver, service, wait_until};
 
 const MS: u64 = 1_000_000;
@@ -92,28 +89,6 @@ fn attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a Value> {
         .find(|kv| kv.key == key)
         .and_then(|kv| kv.value.as_ref())
         .and_then(|v| v.value.as_ref())
-}
-
-type Hooks = Arc<Mutex<Vec<serde_json::Value>>>;
-
-async fn start_webhook() -> (u16, Hooks, tokio::task::JoinHandle<()>) {
-    async fn hook(State(seen): State<Hooks>, body: String) -> &'static str {
-        let value = serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
-        seen.lock().unwrap().push(value);
-        "ok"
-    }
-    let seen: Hooks = Arc::default();
-    let app = Router::new()
-        .route("/hook", post(hook))
-        .with_state(Arc::clone(&seen));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind webhook");
-    let port = listener.local_addr().expect("address").port();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (port, seen, task)
 }
 
 fn episode_records(sink: &Sink) -> Vec<LogRecord> {

@@ -13,6 +13,7 @@ pub(crate) mod offer;
 pub(crate) mod prometheus;
 pub(crate) mod sink;
 pub(crate) mod smtp;
+pub(crate) mod webhook;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
