@@ -1,6 +1,8 @@
 //! Reading a request body under the memory budget: room is reserved before bytes are
 //! buffered, so a collector short of memory refuses a request before it reads it, not after.
 
+use std::time::Duration;
+
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -15,6 +17,8 @@ pub(super) enum ReadError {
     OverBudget(OverBudget),
     /// The connection failed while reading.
     Failed(String),
+    /// The body did not arrive within the read timeout.
+    TimedOut(Duration),
 }
 
 impl From<OverBudget> for ReadError {
@@ -39,13 +43,22 @@ pub(super) enum Announced {
 /// Over HTTP/1.1 a refused body is still read, and thrown away frame by frame, so the client
 /// gets the 503 instead of a connection reset in the middle of its upload (gRPC over HTTP/2
 /// ends just the stream).
+///
+/// The whole read is bounded by `timeout`: a client that sends slower is cut off, and what it
+/// had reserved is released at once.
 pub(super) async fn read(
     mut body: Incoming,
     limit: usize,
     budget: &MemoryBudget,
     announced: Announced,
+    timeout: Duration,
 ) -> Result<(Bytes, Reservation), ReadError> {
-    let read = read_under_budget(&mut body, limit, budget, announced).await;
+    let read = tokio::time::timeout(
+        timeout,
+        read_under_budget(&mut body, limit, budget, announced),
+    )
+    .await
+    .unwrap_or(Err(ReadError::TimedOut(timeout)));
     if let (Err(ReadError::OverBudget(_)), Announced::Header(_)) = (&read, announced) {
         discard(&mut body, limit).await;
     }

@@ -1,5 +1,7 @@
 //! `receivers: otlp:` settings, as the Collector's `otlpreceiver`.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 
 use crate::config::shared::size;
@@ -27,6 +29,9 @@ pub(crate) struct Protocols {
     pub http: Option<HttpServerConfig>,
 }
 
+/// Default bound on the time a request body may take to arrive.
+const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// `protocols: grpc:`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -37,6 +42,12 @@ pub(crate) struct GrpcServerConfig {
     pub max_recv_msg_size_mib: u64,
     /// Concurrent streams per HTTP/2 connection (default 100).
     pub max_concurrent_streams: u32,
+    /// Longest a request's message may take to arrive once its call started (default 60s).
+    /// A client that sends slower is answered `DEADLINE_EXCEEDED` and the memory its announced
+    /// size reserved is released, so slow or stalled uploads cannot hold the budget that other
+    /// clients need. Lookout's addition (the Collector's gRPC server has no such bound).
+    #[serde(with = "humantime_serde")]
+    pub read_timeout: Duration,
     /// Only `tcp` is supported.
     pub transport: Transport,
     /// Serve TLS (mutual TLS with `client_ca_file`).
@@ -51,6 +62,7 @@ impl Default for GrpcServerConfig {
             endpoint: "127.0.0.1:4317".into(),
             max_recv_msg_size_mib: 4,
             max_concurrent_streams: 100,
+            read_timeout: DEFAULT_READ_TIMEOUT,
             transport: Transport::Tcp,
             tls: None,
             auth: None,
@@ -76,6 +88,12 @@ pub(crate) struct HttpServerConfig {
     /// Largest body accepted, compressed or not (default 20 MiB, as the Collector's).
     #[serde(deserialize_with = "size::deserialize")]
     pub max_request_body_size: u64,
+    /// Longest a request body may take to arrive once its headers are in (default 60s; the
+    /// Collector's `read_timeout`, which there has no default). A slower client gets 408 and
+    /// the memory its `Content-Length` reserved is released. Headers themselves must arrive
+    /// within 30 s (hyper's header read timeout).
+    #[serde(with = "humantime_serde")]
+    pub read_timeout: Duration,
     /// Path for traces (default `/v1/traces`).
     pub traces_url_path: String,
     /// Path for metrics (default `/v1/metrics`).
@@ -93,6 +111,7 @@ impl Default for HttpServerConfig {
         HttpServerConfig {
             endpoint: "127.0.0.1:4318".into(),
             max_request_body_size: 20 << 20,
+            read_timeout: DEFAULT_READ_TIMEOUT,
             traces_url_path: "/v1/traces".into(),
             metrics_url_path: "/v1/metrics".into(),
             logs_url_path: "/v1/logs".into(),
@@ -112,6 +131,9 @@ impl crate::component::Validate for OtlpReceiverConfig {
         if let Some(grpc) = &self.protocols.grpc {
             crate::net::check_endpoint(&grpc.endpoint)
                 .map_err(|e| format!("protocols.grpc: {e}"))?;
+            if grpc.read_timeout.is_zero() {
+                return Err("protocols.grpc: read_timeout must be > 0".into());
+            }
             if let Some(tls) = &grpc.tls {
                 tls.check().map_err(|e| format!("protocols.grpc: {e}"))?;
             }
@@ -119,6 +141,9 @@ impl crate::component::Validate for OtlpReceiverConfig {
         if let Some(http) = &self.protocols.http {
             crate::net::check_endpoint(&http.endpoint)
                 .map_err(|e| format!("protocols.http: {e}"))?;
+            if http.read_timeout.is_zero() {
+                return Err("protocols.http: read_timeout must be > 0".into());
+            }
             if let Some(tls) = &http.tls {
                 tls.check().map_err(|e| format!("protocols.http: {e}"))?;
             }

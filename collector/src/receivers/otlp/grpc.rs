@@ -37,6 +37,7 @@ const RETRY_DELAY: Duration = Duration::from_secs(1);
 struct State {
     ingest: Ingest,
     max_message: usize,
+    read_timeout: Duration,
     auth: Option<Arc<ServerAuthenticator>>,
 }
 
@@ -54,6 +55,7 @@ pub(super) fn serve(
     let state = Arc::new(State {
         ingest: Ingest::new(ctx, "grpc"),
         max_message: usize::try_from(config.max_recv_msg_size_mib << 20).unwrap_or(usize::MAX),
+        read_timeout: config.read_timeout,
         auth: guard.auth,
     });
     net::serve(
@@ -140,12 +142,16 @@ async fn export(state: &State, req: Request<Incoming>) -> Result<Response<Body>,
         wire_limit,
         state.ingest.budget(),
         Announced::GrpcFrame,
+        state.read_timeout,
     )
     .await
     .map_err(|err| match err {
         ReadError::TooLarge => too_large(state.max_message),
         ReadError::OverBudget(over) => over_budget(over),
         ReadError::Failed(err) => Status::cancelled(format!("reading the request failed: {err}")),
+        ReadError::TimedOut(after) => Status::deadline_exceeded(format!(
+            "the message did not arrive within read_timeout ({after:?})"
+        )),
     })?;
     let message = unframe(body, codec, state.max_message)?;
     // Decompressed, the message is what the pipelines will hold.

@@ -2,6 +2,7 @@
 //! deflate or zstd compressed. Errors carry a `google.rpc.Status` in the request's encoding.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
@@ -26,6 +27,7 @@ const RETRY_AFTER_SECONDS: &str = "1";
 struct State {
     ingest: Ingest,
     max_body: usize,
+    read_timeout: Duration,
     paths: [String; 3],
     auth: Option<Arc<ServerAuthenticator>>,
 }
@@ -55,6 +57,7 @@ pub(super) fn serve(
     let state = Arc::new(State {
         ingest: Ingest::new(ctx, "http"),
         max_body: usize::try_from(config.max_request_body_size).unwrap_or(usize::MAX),
+        read_timeout: config.read_timeout,
         paths: [
             config.traces_url_path.clone(),
             config.metrics_url_path.clone(),
@@ -164,6 +167,7 @@ async fn export(state: &State, req: Request<Incoming>) -> Response<Body> {
         state.max_body,
         state.ingest.budget(),
         Announced::Header(announced),
+        state.read_timeout,
     )
     .await
     {
@@ -176,6 +180,14 @@ async fn export(state: &State, req: Request<Incoming>) -> Response<Body> {
                 StatusCode::BAD_REQUEST,
                 3,
                 format!("reading the body failed: {err}"),
+            );
+        }
+        Err(ReadError::TimedOut(after)) => {
+            return status(
+                format,
+                StatusCode::REQUEST_TIMEOUT,
+                4,
+                format!("the body did not arrive within read_timeout ({after:?})"),
             );
         }
     };

@@ -1,0 +1,132 @@
+//! Slow uploads cannot hold the memory budget (a slowloris on the body): three raw HTTP/1.1
+//! clients announce 10 MiB bodies and then send a few bytes a second. Their announced sizes
+//! reserve 30 of the 32 MiB the `memory_limiter` admits, so a normal 4 MiB export is refused
+//! (503, retryable) while they hold it. `read_timeout` cuts each slow upload off with 408 and
+//! releases its reservation; the same 4 MiB export then goes through, and every span of it
+//! reaches the destination.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::sink::Sink;
+use support::{Lookout, encode, http_client, otlp_receiver, service, trace_request};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const READ_TIMEOUT: Duration = Duration::from_secs(2);
+const SLOW_CLIENTS: usize = 3;
+const ANNOUNCED: usize = 10 << 20;
+
+/// Opens a connection, sends headers announcing `ANNOUNCED` bytes, then 16 bytes every 100 ms
+/// until the server answers; returns the status line and when it came.
+async fn slow_upload(port: u16) -> (String, Instant) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-protobuf\r\nContent-Length: {ANNOUNCED}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("headers");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    let started = Instant::now();
+    loop {
+        tokio::select! {
+            read = stream.read(&mut buf) => match read {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    answer.extend_from_slice(&buf[..n]);
+                    if answer.windows(2).any(|w| w == b"\r\n") {
+                        break;
+                    }
+                }
+            },
+            () = tokio::time::sleep(Duration::from_millis(100)) => {
+                // A write may fail once the server has answered and closed: then read the answer.
+                let _ = stream.write_all(&[0x0a; 16]).await;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no answer to a slow upload in 30 s"
+        );
+    }
+    let line = String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    (line, Instant::now())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_uploads_are_cut_off_and_release_the_memory_they_reserved() {
+    let sink = Sink::start().await;
+    let sink_port = sink.port;
+    let lookout = Lookout::start(|p| {
+        format!(
+            "{}processors:\n  memory_limiter:\n    check_interval: 100ms\n    limit_mib: 48\n    spike_limit_mib: 16\n\
+             exporters:\n  otlp:\n    endpoint: 127.0.0.1:{sink_port}\n    tls:\n      insecure: true\n{}",
+            otlp_receiver(
+                p,
+                "",
+                &format!("        read_timeout: {}s\n", READ_TIMEOUT.as_secs())
+            ),
+            service(
+                p,
+                "    traces:\n      receivers: [otlp]\n      processors: [memory_limiter]\n      exporters: [otlp]\n"
+            )
+        )
+    })
+    .await;
+    let port = lookout.ports.http;
+
+    let started = Instant::now();
+    let slow: Vec<_> = (0..SLOW_CLIENTS)
+        .map(|_| tokio::spawn(slow_upload(port)))
+        .collect();
+    // Let them connect and reserve.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let request = trace_request("after-slowloris", 400, 10_000);
+    let body = encode(&request);
+    assert!(body.len() > 3 << 20, "{} bytes", body.len());
+    let client = http_client();
+    let post = || {
+        client
+            .post(lookout.http_url("/v1/traces"))
+            .header("content-type", "application/x-protobuf")
+            .body(body.clone())
+            .send()
+    };
+    let held = post()
+        .await
+        .expect("export while the slow clients hold the budget");
+    assert_eq!(
+        held.status(),
+        reqwest::StatusCode::SERVICE_UNAVAILABLE,
+        "the slow clients' reservations should fill the budget"
+    );
+    assert!(held.headers().contains_key("retry-after"));
+
+    for task in slow {
+        let (line, at) = task.await.expect("slow client");
+        assert!(line.contains(" 408 "), "slow upload answered {line:?}");
+        let after = at - started;
+        assert!(
+            after >= READ_TIMEOUT && after < READ_TIMEOUT * 4,
+            "cut off after {after:?}, read_timeout {READ_TIMEOUT:?}"
+        );
+    }
+
+    let response = post().await.expect("export after the cut");
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    support::wait_until(
+        "the export's spans at the sink",
+        Duration::from_secs(20),
+        || sink.span_count() >= 400,
+    )
+    .await;
+    assert_eq!(sink.span_count(), 400);
+}
