@@ -4,6 +4,10 @@
 //! (503, retryable) while they hold it. `read_timeout` cuts each slow upload off with 408 and
 //! releases its reservation; the same 4 MiB export then goes through, and every span of it
 //! reaches the destination.
+//!
+//! Idle connections are bounded too: with `max_connections: 40`, of 100 connections that
+//! open HTTP/2 (gRPC) or HTTP/1.1 and then send nothing, exactly 60 are closed by the server;
+//! once the idle ones go, clients are served again.
 
 mod support;
 
@@ -129,4 +133,88 @@ async fn slow_uploads_are_cut_off_and_release_the_memory_they_reserved() {
     )
     .await;
     assert_eq!(sink.span_count(), 400);
+}
+
+/// Whether the server closed `stream` (EOF or reset) within `wait`.
+async fn closed_by_server(stream: &mut TcpStream, wait: Duration) -> bool {
+    let mut buf = [0u8; 256];
+    let deadline = Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            // HTTP/2 SETTINGS and the like: keep reading.
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_beyond_max_connections_are_closed_and_others_are_served() {
+    const MAX: usize = 40;
+    const OPENED: usize = 100;
+    let sink = Sink::start().await;
+    let sink_port = sink.port;
+    let lookout = Lookout::start(|p| {
+        format!(
+            "{}exporters:\n  otlp:\n    endpoint: 127.0.0.1:{sink_port}\n    tls:\n      insecure: true\n{}",
+            otlp_receiver(
+                p,
+                &format!("        max_connections: {MAX}\n"),
+                &format!("        max_connections: {MAX}\n")
+            ),
+            service(
+                p,
+                "    traces:\n      receivers: [otlp]\n      exporters: [otlp]\n"
+            )
+        )
+    })
+    .await;
+    for (what, port, hello) in [
+        (
+            "gRPC",
+            lookout.ports.grpc,
+            // The HTTP/2 preface and an empty SETTINGS frame, then nothing.
+            &b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00"[..],
+        ),
+        ("HTTP", lookout.ports.http, &b""[..]),
+    ] {
+        let mut idle = Vec::new();
+        for _ in 0..OPENED {
+            let mut s = TcpStream::connect(("127.0.0.1", port))
+                .await
+                .expect("connect");
+            s.write_all(hello).await.expect("hello");
+            idle.push(s);
+        }
+        let mut closed = 0;
+        for s in &mut idle {
+            if closed_by_server(s, Duration::from_millis(300)).await {
+                closed += 1;
+            }
+        }
+        assert_eq!(
+            closed,
+            OPENED - MAX,
+            "{what}: {closed} of {OPENED} idle connections closed with max_connections {MAX}"
+        );
+        // Those held count against the limit until they go; then clients are served again.
+        drop(idle);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let body = encode(&trace_request("after-idle", 10, 0));
+    let response = http_client()
+        .post(lookout.http_url("/v1/traces"))
+        .header("content-type", "application/x-protobuf")
+        .body(body)
+        .send()
+        .await
+        .expect("export once the idle connections are gone");
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    assert!(
+        lookout.logs().contains("connection limit reached"),
+        "{}",
+        lookout.logs()
+    );
 }

@@ -48,6 +48,9 @@ pub(crate) struct GrpcServerConfig {
     /// clients need. Lookout's addition (the Collector's gRPC server has no such bound).
     #[serde(with = "humantime_serde")]
     pub read_timeout: Duration,
+    /// Connections served at once (default 4096); more are closed as they arrive, so a flood
+    /// of idle connections costs bounded memory (about 19 KiB each). Lookout's addition.
+    pub max_connections: usize,
     /// Only `tcp` is supported.
     pub transport: Transport,
     /// Serve TLS (mutual TLS with `client_ca_file`).
@@ -63,6 +66,7 @@ impl Default for GrpcServerConfig {
             max_recv_msg_size_mib: 4,
             max_concurrent_streams: 100,
             read_timeout: DEFAULT_READ_TIMEOUT,
+            max_connections: crate::net::DEFAULT_MAX_CONNECTIONS,
             transport: Transport::Tcp,
             tls: None,
             auth: None,
@@ -94,6 +98,9 @@ pub(crate) struct HttpServerConfig {
     /// within 30 s (hyper's header read timeout).
     #[serde(with = "humantime_serde")]
     pub read_timeout: Duration,
+    /// Connections served at once (default 4096); more are closed as they arrive. Lookout's
+    /// addition.
+    pub max_connections: usize,
     /// Path for traces (default `/v1/traces`).
     pub traces_url_path: String,
     /// Path for metrics (default `/v1/metrics`).
@@ -112,6 +119,7 @@ impl Default for HttpServerConfig {
             endpoint: "127.0.0.1:4318".into(),
             max_request_body_size: 20 << 20,
             read_timeout: DEFAULT_READ_TIMEOUT,
+            max_connections: crate::net::DEFAULT_MAX_CONNECTIONS,
             traces_url_path: "/v1/traces".into(),
             metrics_url_path: "/v1/metrics".into(),
             logs_url_path: "/v1/logs".into(),
@@ -134,6 +142,9 @@ impl crate::component::Validate for OtlpReceiverConfig {
             if grpc.read_timeout.is_zero() {
                 return Err("protocols.grpc: read_timeout must be > 0".into());
             }
+            if grpc.max_connections == 0 {
+                return Err("protocols.grpc: max_connections must be >= 1".into());
+            }
             if let Some(tls) = &grpc.tls {
                 tls.check().map_err(|e| format!("protocols.grpc: {e}"))?;
             }
@@ -143,6 +154,9 @@ impl crate::component::Validate for OtlpReceiverConfig {
                 .map_err(|e| format!("protocols.http: {e}"))?;
             if http.read_timeout.is_zero() {
                 return Err("protocols.http: read_timeout must be > 0".into());
+            }
+            if http.max_connections == 0 {
+                return Err("protocols.http: max_connections must be >= 1".into());
             }
             if let Some(tls) = &http.tls {
                 tls.check().map_err(|e| format!("protocols.http: {e}"))?;

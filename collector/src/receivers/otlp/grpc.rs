@@ -51,6 +51,7 @@ pub(super) fn serve(
         http2_only: true,
         max_concurrent_streams: config.max_concurrent_streams,
         tls: None,
+        max_connections: config.max_connections,
     });
     let state = Arc::new(State {
         ingest: Ingest::new(ctx, "grpc"),

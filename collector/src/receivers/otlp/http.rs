@@ -53,7 +53,10 @@ pub(super) fn serve(
     ctx: &ReceiverContext,
     guard: Guard,
 ) -> JoinHandle<()> {
-    let options = guard.options(ServeOptions::default());
+    let options = guard.options(ServeOptions {
+        max_connections: config.max_connections,
+        ..ServeOptions::default()
+    });
     let state = Arc::new(State {
         ingest: Ingest::new(ctx, "http"),
         max_body: usize::try_from(config.max_request_body_size).unwrap_or(usize::MAX),
