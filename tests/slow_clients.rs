@@ -6,8 +6,8 @@
 //! reaches the destination.
 //!
 //! Idle connections are bounded too: with `max_connections: 40`, of 100 connections that
-//! open HTTP/2 (gRPC) or HTTP/1.1 and then send nothing, exactly 60 are closed by the server;
-//! once the idle ones go, clients are served again.
+//! open HTTP/2 (gRPC) or HTTP/1.1 and then send nothing, exactly 60 are closed by the server
+//! at once, and `idle_timeout: 2s` closes the other 40; clients are then served again.
 
 mod support;
 
@@ -161,8 +161,8 @@ async fn idle_connections_beyond_max_connections_are_closed_and_others_are_serve
             "{}exporters:\n  otlp:\n    endpoint: 127.0.0.1:{sink_port}\n    tls:\n      insecure: true\n{}",
             otlp_receiver(
                 p,
-                &format!("        max_connections: {MAX}\n"),
-                &format!("        max_connections: {MAX}\n")
+                &format!("        max_connections: {MAX}\n        idle_timeout: 2s\n"),
+                &format!("        max_connections: {MAX}\n        idle_timeout: 2s\n")
             ),
             service(
                 p,
@@ -188,21 +188,34 @@ async fn idle_connections_beyond_max_connections_are_closed_and_others_are_serve
             s.write_all(hello).await.expect("hello");
             idle.push(s);
         }
-        let mut closed = 0;
-        for s in &mut idle {
-            if closed_by_server(s, Duration::from_millis(300)).await {
-                closed += 1;
-            }
-        }
+        // All at once, well within idle_timeout.
+        let closed = futures::future::join_all(
+            idle.iter_mut()
+                .map(|s| closed_by_server(s, Duration::from_millis(500))),
+        )
+        .await
+        .into_iter()
+        .filter(|&c| c)
+        .count();
         assert_eq!(
             closed,
             OPENED - MAX,
             "{what}: {closed} of {OPENED} idle connections closed with max_connections {MAX}"
         );
-        // Those held count against the limit until they go; then clients are served again.
-        drop(idle);
+        // Those held count against the limit until idle_timeout closes them.
+        let closed_idle = futures::future::join_all(
+            idle.iter_mut()
+                .map(|s| closed_by_server(s, Duration::from_secs(8))),
+        )
+        .await
+        .into_iter()
+        .filter(|&c| c)
+        .count();
+        assert_eq!(
+            closed_idle, OPENED,
+            "{what}: {closed_idle} of the {MAX} held idle connections closed by idle_timeout"
+        );
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let body = encode(&trace_request("after-idle", 10, 0));
     let response = http_client()
         .post(lookout.http_url("/v1/traces"))
@@ -210,7 +223,7 @@ async fn idle_connections_beyond_max_connections_are_closed_and_others_are_serve
         .body(body)
         .send()
         .await
-        .expect("export once the idle connections are gone");
+        .expect("export once idle_timeout closed the idle connections");
     assert_eq!(response.status(), reqwest::StatusCode::OK);
     assert!(
         lookout.logs().contains("connection limit reached"),

@@ -3,6 +3,7 @@
 //! settings, headers, retry backoff).
 
 pub(crate) mod client;
+mod idle;
 pub(crate) mod server_tls;
 
 use std::convert::Infallible;
@@ -17,7 +18,6 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -57,7 +57,12 @@ pub(crate) struct ServeOptions {
     /// bound. An idle connection costs about 19 KiB (4,000 half-open ones added 73 MiB to a
     /// debug build).
     pub max_connections: usize,
+    /// A connection with no request in flight for this long is closed gracefully.
+    pub idle_timeout: Duration,
 }
+
+/// Default [`ServeOptions::idle_timeout`] (the Collector's HTTP server default).
+pub(crate) const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Default [`ServeOptions::max_connections`].
 pub(crate) const DEFAULT_MAX_CONNECTIONS: usize = 4096;
@@ -69,12 +74,13 @@ impl Default for ServeOptions {
             max_concurrent_streams: 100,
             tls: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }
     }
 }
 
 /// Serves `handler` on `listener` until `shutdown` fires, then lets in-flight requests finish
-/// (for up to 10 s) and returns.
+/// (for up to 10 s) and returns. Connections idle for `idle_timeout` are closed gracefully.
 pub(crate) fn serve<H, F>(
     listener: TcpListener,
     handler: H,
@@ -101,7 +107,8 @@ where
         } else {
             builder
         };
-        let graceful = GracefulShutdown::new();
+        let connections = tokio_util::task::TaskTracker::new();
+        let idle_timeout = options.idle_timeout;
         let slots = Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
         let mut refused_since_warning = 0u64;
         loop {
@@ -133,23 +140,31 @@ where
             };
             let _ = stream.set_nodelay(true);
             let handler = handler.clone();
+            let activity = idle::Activity::new();
+            let on_request = Arc::clone(&activity);
             let service = hyper::service::service_fn(move |req| {
+                let in_flight = on_request.begin();
                 let fut = handler(req);
-                async move { Ok::<_, Infallible>(fut.await) }
+                async move {
+                    let response = fut.await;
+                    drop(in_flight);
+                    Ok::<_, Infallible>(response)
+                }
             });
+            let stop = shutdown.clone();
             let Some(tls) = &options.tls else {
-                let conn = builder.serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn.into_owned());
-                tokio::spawn(async move {
+                let conn = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .into_owned();
+                connections.spawn(async move {
                     let _slot = slot;
-                    if let Err(err) = conn.await {
-                        tracing::debug!(error = %err, "connection ended with an error");
-                    }
+                    let close = |c: std::pin::Pin<&mut _>| auto::Connection::graceful_shutdown(c);
+                    idle::drive(conn, close, stop, activity, idle_timeout).await;
                 });
                 continue;
             };
-            let (tls, builder, watcher) = (Arc::clone(tls), builder.clone(), graceful.watcher());
-            tokio::spawn(async move {
+            let (tls, builder) = (Arc::clone(tls), builder.clone());
+            connections.spawn(async move {
                 let _slot = slot;
                 let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
                 let stream =
@@ -164,14 +179,16 @@ where
                             return;
                         }
                     };
-                let conn = builder.serve_connection(TokioIo::new(stream), service);
-                if let Err(err) = watcher.watch(conn.into_owned()).await {
-                    tracing::debug!(error = %err, "connection ended with an error");
-                }
+                let conn = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .into_owned();
+                let close = |c: std::pin::Pin<&mut _>| auto::Connection::graceful_shutdown(c);
+                idle::drive(conn, close, stop, activity, idle_timeout).await;
             });
         }
         drop(listener);
-        if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+        connections.close();
+        if tokio::time::timeout(Duration::from_secs(10), connections.wait())
             .await
             .is_err()
         {

@@ -51,6 +51,11 @@ pub(crate) struct GrpcServerConfig {
     /// Connections served at once (default 4096); more are closed as they arrive, so a flood
     /// of idle connections costs bounded memory (about 19 KiB each). Lookout's addition.
     pub max_connections: usize,
+    /// A connection with no call in flight for this long is closed gracefully (GOAWAY; gRPC
+    /// clients reconnect when they next export). Default 5m; the Collector's equivalent is
+    /// gRPC's `keepalive.server_parameters.max_connection_idle`.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
     /// Only `tcp` is supported.
     pub transport: Transport,
     /// Serve TLS (mutual TLS with `client_ca_file`).
@@ -67,6 +72,7 @@ impl Default for GrpcServerConfig {
             max_concurrent_streams: 100,
             read_timeout: DEFAULT_READ_TIMEOUT,
             max_connections: crate::net::DEFAULT_MAX_CONNECTIONS,
+            idle_timeout: Duration::from_secs(300),
             transport: Transport::Tcp,
             tls: None,
             auth: None,
@@ -101,6 +107,11 @@ pub(crate) struct HttpServerConfig {
     /// Connections served at once (default 4096); more are closed as they arrive. Lookout's
     /// addition.
     pub max_connections: usize,
+    /// A keep-alive connection with no request in flight for this long is closed (default
+    /// 60s, the Collector's `idle_timeout`). This also ends connections that opened and never
+    /// sent a request.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
     /// Path for traces (default `/v1/traces`).
     pub traces_url_path: String,
     /// Path for metrics (default `/v1/metrics`).
@@ -120,6 +131,7 @@ impl Default for HttpServerConfig {
             max_request_body_size: 20 << 20,
             read_timeout: DEFAULT_READ_TIMEOUT,
             max_connections: crate::net::DEFAULT_MAX_CONNECTIONS,
+            idle_timeout: crate::net::DEFAULT_IDLE_TIMEOUT,
             traces_url_path: "/v1/traces".into(),
             metrics_url_path: "/v1/metrics".into(),
             logs_url_path: "/v1/logs".into(),
@@ -145,6 +157,9 @@ impl crate::component::Validate for OtlpReceiverConfig {
             if grpc.max_connections == 0 {
                 return Err("protocols.grpc: max_connections must be >= 1".into());
             }
+            if grpc.idle_timeout.is_zero() {
+                return Err("protocols.grpc: idle_timeout must be > 0".into());
+            }
             if let Some(tls) = &grpc.tls {
                 tls.check().map_err(|e| format!("protocols.grpc: {e}"))?;
             }
@@ -157,6 +172,9 @@ impl crate::component::Validate for OtlpReceiverConfig {
             }
             if http.max_connections == 0 {
                 return Err("protocols.http: max_connections must be >= 1".into());
+            }
+            if http.idle_timeout.is_zero() {
+                return Err("protocols.http: idle_timeout must be > 0".into());
             }
             if let Some(tls) = &http.tls {
                 tls.check().map_err(|e| format!("protocols.http: {e}"))?;

@@ -52,6 +52,7 @@ pub(super) fn serve(
         max_concurrent_streams: config.max_concurrent_streams,
         tls: None,
         max_connections: config.max_connections,
+        idle_timeout: config.idle_timeout,
     });
     let state = Arc::new(State {
         ingest: Ingest::new(ctx, "grpc"),

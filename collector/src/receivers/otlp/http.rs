@@ -55,6 +55,7 @@ pub(super) fn serve(
 ) -> JoinHandle<()> {
     let options = guard.options(ServeOptions {
         max_connections: config.max_connections,
+        idle_timeout: config.idle_timeout,
         ..ServeOptions::default()
     });
     let state = Arc::new(State {
