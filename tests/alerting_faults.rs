@@ -171,6 +171,7 @@ fn batch() -> ExportMetricsServiceRequest {
                 value: Some(AnyValue {
                     value: Some(Value::IntValue(slot as i64)),
                 }),
+                ..KeyValue::default()
             }],
             time_unix_nano: now,
             value: Some(number_data_point::Value::AsDouble(1.0)),
