@@ -160,7 +160,9 @@ exporters:
 }
 
 fn unix(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).expect("after 1970").as_secs_f64()
+    t.duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs_f64()
 }
 
 /// One cycle's figures, in seconds after the endpoint went down.
@@ -218,8 +220,8 @@ async fn run(for_: &str) -> Vec<Cycle> {
             loop {
                 let found = hooks.lock().expect("hooks").iter().find_map(|(at, body)| {
                     let alert = &body["alerts"][0];
-                    let starts = chrono::DateTime::parse_from_rfc3339(alert["starts_at"].as_str()?)
-                        .ok()?;
+                    let starts =
+                        chrono::DateTime::parse_from_rfc3339(alert["starts_at"].as_str()?).ok()?;
                     let starts = starts.timestamp_millis() as f64 / 1000.0;
                     (body["status"] == "firing" && starts >= unix(down) - 0.001)
                         .then_some((unix(*at), starts))
@@ -286,7 +288,10 @@ fn report(for_: &str, for_s: f64, cycles: &[Cycle]) {
     );
     eprintln!(
         "{}",
-        summary("  down → first failing evaluation (starts_at)", col(|c| c.starts))
+        summary(
+            "  down → first failing evaluation (starts_at)",
+            col(|c| c.starts)
+        )
     );
     eprintln!(
         "{}",

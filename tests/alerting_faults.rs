@@ -130,8 +130,7 @@ fn config(p: &support::Ports, peers: &Peers) -> String {
         closed = peers.closed,
         hook = peers.hook,
     );
-    let pipelines =
-        "    metrics:\n      receivers: [otlp]\n      processors: [alert_rules]\n      exporters: [otlp]\n";
+    let pipelines = "    metrics:\n      receivers: [otlp]\n      processors: [alert_rules]\n      exporters: [otlp]\n";
     let service = service(p, pipelines)
         .replacen("\nservice:\n", &format!("\n{alerting}service:\n"), 1)
         .replacen(
@@ -264,11 +263,10 @@ async fn broken_notifiers_fail_counted_while_healthy_ones_and_the_pipeline_go_on
     assert_eq!(sink.point_count(), want, "points at the sink");
 
     // The healthy notifiers got the alert.
-    let firing_hook = hooks
-        .lock()
-        .expect("hooks")
-        .iter()
-        .any(|h| h["status"] == "firing" && h["alerts"][0]["labels"]["alertname"] == "FaultSignal");
+    let firing_hook =
+        hooks.lock().expect("hooks").iter().any(|h| {
+            h["status"] == "firing" && h["alerts"][0]["labels"]["alertname"] == "FaultSignal"
+        });
     assert!(firing_hook, "webhook: {:#?}", hooks.lock().expect("hooks"));
     tokio::task::block_in_place(|| {
         ok_smtp.wait_for("firing FaultSignal", Duration::from_secs(10), |m| {
