@@ -24,7 +24,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use support::sink::Sink;
 use support::smtp::SmtpSink;
-use support::{Lookout, free_port, otlp_exporter, otlp_receiver, service};
+use support::{Lookout, otlp_exporter, otlp_receiver, service};
 
 /// Metric batches sent, one every `SEND_EVERY`, and points per batch.
 const BATCHES: usize = 50;
@@ -48,6 +48,17 @@ async fn silent_server() -> (u16, tokio::task::JoinHandle<()>) {
         }
     });
     (port, task)
+}
+
+/// A port bound but not listening: connections to it are refused, and no other process can
+/// take it while the socket lives (a port merely found free could be taken meanwhile).
+fn closed_port() -> (u16, tokio::net::TcpSocket) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let port = socket.local_addr().expect("addr").port();
+    (port, socket)
 }
 
 type Hooks = Arc<Mutex<Vec<serde_json::Value>>>;
@@ -217,9 +228,10 @@ async fn broken_notifiers_fail_counted_while_healthy_ones_and_the_pipeline_go_on
     let ok_smtp = SmtpSink::start();
     let (slow, _slow_task) = silent_server().await;
     let (hook, hooks) = serve_hook().await;
+    let (closed, _closed_socket) = closed_port();
     let peers = Peers {
         sink: sink.port,
-        closed: free_port(),
+        closed,
         auth_smtp: auth_smtp.endpoint(),
         slow,
         ok_smtp: ok_smtp.endpoint(),
@@ -241,7 +253,12 @@ async fn broken_notifiers_fail_counted_while_healthy_ones_and_the_pipeline_go_on
         let call = Instant::now();
         let reply = client.export(batch()).await;
         slowest = slowest.max(call.elapsed());
-        assert!(reply.is_ok(), "batch {i} refused: {reply:?}");
+        assert!(
+            reply.is_ok(),
+            "batch {i} refused: {reply:?}; /proc/PID/stat: {}; log:\n{}",
+            std::fs::read_to_string(format!("/proc/{}/stat", lookout.pid())).unwrap_or_default(),
+            lookout.logs()
+        );
         if i == BATCHES / 2 {
             early = Some(lookout.metrics().await);
         }
@@ -284,6 +301,18 @@ async fn broken_notifiers_fail_counted_while_healthy_ones_and_the_pipeline_go_on
     // Each broken notifier counted failures, and the count grew while the alert kept repeating.
     let early = early.expect("scraped mid-way");
     let late = lookout.metrics().await;
+    let otlp = [("receiver", "otlp"), ("transport", "grpc")];
+    assert_eq!(
+        late.value("lookout_receiver_accepted_metric_points_total", &otlp),
+        want as f64,
+        "points accepted by the receiver"
+    );
+    assert_eq!(
+        late.get("lookout_receiver_refused_metric_points_total", &otlp)
+            .unwrap_or(0.0),
+        0.0,
+        "points refused by the receiver"
+    );
     for notifier in BROKEN {
         let (a, b) = (failed(&early, notifier), failed(&late, notifier));
         eprintln!("{notifier}: failed {a} mid-way, {b} after sending");
