@@ -12,7 +12,8 @@ AUTH PLAIN and LOGIN are offered and required, and only that user and password s
 
 Each file DIR/NNNN.json holds: mail_from, rcpt_tos (the envelope), auth_user, tls (whether
 the session was encrypted), subject, from, to, cc, message_id, date, content_type, text and
-html (the decoded parts, null if absent), raw (the whole message as received).
+html (the decoded parts, null if absent), raw (the whole message as received), received_at
+(Unix time in seconds, as a float, when the message's DATA was complete).
 """
 
 import argparse
@@ -22,6 +23,7 @@ import os
 import socket
 import ssl
 import sys
+import time
 import warnings
 from email import policy
 from email.parser import BytesParser
@@ -37,6 +39,8 @@ class Sink:
         self.count = 0
 
     async def handle_DATA(self, server, session, envelope):
+        # When the whole message was in the server's hands (Unix seconds, this host's clock).
+        received_at = time.time()
         raw = envelope.original_content or envelope.content
         msg = BytesParser(policy=policy.default).parsebytes(raw)
         text = msg.get_body(preferencelist=("plain",))
@@ -57,6 +61,7 @@ class Sink:
             "text": text.get_content() if text is not None else None,
             "html": html.get_content() if html is not None else None,
             "raw": raw.decode("utf-8", "replace"),
+            "received_at": received_at,
         }
         self.count += 1
         path = os.path.join(self.directory, "%04d.json" % self.count)

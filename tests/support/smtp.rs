@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use super::{python, workspace_root};
 
-/// A running `smtp_sink.py`, plain SMTP without AUTH on 127.0.0.1.
+/// A running `smtp_sink.py`, plain SMTP on 127.0.0.1 (without AUTH unless started with
+/// `--user`).
 pub(crate) struct SmtpSink {
     child: Child,
     /// Where it listens.
@@ -19,11 +20,17 @@ pub(crate) struct SmtpSink {
 impl SmtpSink {
     /// Starts it (bounded wait for its `ready PORT` line).
     pub(crate) fn start() -> SmtpSink {
+        SmtpSink::start_with(&[])
+    }
+
+    /// [`SmtpSink::start`] with more of `smtp_sink.py`'s flags (`--user U --password P`).
+    pub(crate) fn start_with(args: &[&str]) -> SmtpSink {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut child = Command::new(python(false))
             .arg(workspace_root().join("tests/python/smtp_sink.py"))
             .arg("--dir")
             .arg(dir.path())
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
