@@ -16,9 +16,17 @@ fuzz_target!(|data: &[u8]| {
     let codec = codec_name(*c);
     let limit = usize::from(*l) * 256 + 64;
     if let Ok(msg) = grpc_unframe(body, codec, limit) {
-        assert!(msg.len() <= limit, "{} bytes over the {limit}-byte limit", msg.len());
+        assert!(
+            msg.len() <= limit,
+            "{} bytes over the {limit}-byte limit",
+            msg.len()
+        );
     }
     if let Ok(out) = decompress(body, codec, limit) {
-        assert!(out.len() <= limit, "{} bytes over the {limit}-byte limit", out.len());
+        assert!(
+            out.len() <= limit,
+            "{} bytes over the {limit}-byte limit",
+            out.len()
+        );
     }
 });

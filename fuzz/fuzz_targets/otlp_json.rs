@@ -18,7 +18,11 @@ fuzz_target!(|data: &[u8]| {
     let any = p & 4 != 0;
     match p % 3 {
         0 => {
-            let read = if any { json::traces_from_json_any_id_length } else { json::traces_from_json };
+            let read = if any {
+                json::traces_from_json_any_id_length
+            } else {
+                json::traces_from_json
+            };
             let Ok(req) = read(body) else { return };
             let pb = req.encode_to_vec();
             if !any {
@@ -27,10 +31,17 @@ fuzz_target!(|data: &[u8]| {
             let mut js = Vec::new();
             json::traces_to_json(&req, &mut js);
             let again = read(&js).expect("own JSON reads back");
-            assert!(again.encode_to_vec() == pb, "JSON round trip changed the request");
+            assert!(
+                again.encode_to_vec() == pb,
+                "JSON round trip changed the request"
+            );
         }
         1 => {
-            let read = if any { json::logs_from_json_any_id_length } else { json::logs_from_json };
+            let read = if any {
+                json::logs_from_json_any_id_length
+            } else {
+                json::logs_from_json
+            };
             let Ok(req) = read(body) else { return };
             let pb = req.encode_to_vec();
             if !any {
@@ -39,10 +50,17 @@ fuzz_target!(|data: &[u8]| {
             let mut js = Vec::new();
             json::logs_to_json(&req, &mut js);
             let again = read(&js).expect("own JSON reads back");
-            assert!(again.encode_to_vec() == pb, "JSON round trip changed the request");
+            assert!(
+                again.encode_to_vec() == pb,
+                "JSON round trip changed the request"
+            );
         }
         _ => {
-            let read = if any { json::metrics_from_json_any_id_length } else { json::metrics_from_json };
+            let read = if any {
+                json::metrics_from_json_any_id_length
+            } else {
+                json::metrics_from_json
+            };
             let Ok(req) = read(body) else { return };
             let pb = req.encode_to_vec();
             if !any {
@@ -51,7 +69,10 @@ fuzz_target!(|data: &[u8]| {
             let mut js = Vec::new();
             json::metrics_to_json(&req, &mut js);
             let again = read(&js).expect("own JSON reads back");
-            assert!(again.encode_to_vec() == pb, "JSON round trip changed the request");
+            assert!(
+                again.encode_to_vec() == pb,
+                "JSON round trip changed the request"
+            );
         }
     }
 });

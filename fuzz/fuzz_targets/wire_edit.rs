@@ -62,7 +62,10 @@ fuzz_target!(|data: &[u8]| {
             })
             .collect();
         let out = append_span_attributes(buf, &edits).expect("edit of a validated request");
-        assert_eq!(validate_traces(&out).expect("edited request validates"), summary);
+        assert_eq!(
+            validate_traces(&out).expect("edited request validates"),
+            summary
+        );
         let mut want = ExportTraceServiceRequest::decode(buf).expect("validated");
         let mut i = 0;
         for rs in &mut want.resource_spans {
@@ -76,7 +79,10 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         let got = ExportTraceServiceRequest::decode(&out[..]).expect("edited request decodes");
-        assert!(got.encode_to_vec() == want.encode_to_vec(), "edit changed more than the attributes");
+        assert!(
+            got.encode_to_vec() == want.encode_to_vec(),
+            "edit changed more than the attributes"
+        );
     } else {
         let Ok(summary) = validate_logs(buf) else {
             return;
@@ -100,7 +106,10 @@ fuzz_target!(|data: &[u8]| {
             })
             .collect();
         let out = append_log_attributes(buf, &edits).expect("edit of a validated request");
-        assert_eq!(validate_logs(&out).expect("edited request validates"), summary);
+        assert_eq!(
+            validate_logs(&out).expect("edited request validates"),
+            summary
+        );
         let mut want = ExportLogsServiceRequest::decode(buf).expect("validated");
         let mut i = 0;
         for rl in &mut want.resource_logs {
@@ -114,6 +123,9 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         let got = ExportLogsServiceRequest::decode(&out[..]).expect("edited request decodes");
-        assert!(got.encode_to_vec() == want.encode_to_vec(), "edit changed more than the attributes");
+        assert!(
+            got.encode_to_vec() == want.encode_to_vec(),
+            "edit changed more than the attributes"
+        );
     }
 });

@@ -15,9 +15,7 @@ use lookout_proto::otlp::common::v1::{AnyValue, KeyValue, any_value};
 use lookout_proto::otlp::logs::v1::LogRecord;
 use lookout_proto::otlp::trace::v1::Span;
 use lookout_proto::wire::reader::FieldReader;
-use lookout_proto::wire::{
-    LogsView, Patch, TracesView, splice, validate_logs, validate_traces,
-};
+use lookout_proto::wire::{LogsView, Patch, TracesView, splice, validate_logs, validate_traces};
 use prost::Message;
 use std::ops::Range;
 
@@ -35,7 +33,11 @@ fn attribute(attr_field: u32, p: u8) -> Vec<u8> {
     };
     let body = kv.encode_to_vec();
     let mut out = Vec::new();
-    prost::encoding::encode_key(attr_field, prost::encoding::WireType::LengthDelimited, &mut out);
+    prost::encoding::encode_key(
+        attr_field,
+        prost::encoding::WireType::LengthDelimited,
+        &mut out,
+    );
     prost::encoding::encode_varint(body.len() as u64, &mut out);
     out.extend_from_slice(&body);
     out
@@ -86,17 +88,30 @@ fuzz_target!(|data: &[u8]| {
         for r in TracesView::new(buf).resource_spans() {
             for s in r.expect("view of a validated request").scope_spans() {
                 for span in s.expect("view of a validated request").spans() {
-                    let range = span.expect("view of a validated request").location().byte_range();
+                    let range = span
+                        .expect("view of a validated request")
+                        .location()
+                        .byte_range();
                     let (patch, spliced) = patch(buf, range, p, 9);
                     patches.push(patch);
-                    want.push(Span::decode(&spliced[..]).expect("spliced span").encode_to_vec());
+                    want.push(
+                        Span::decode(&spliced[..])
+                            .expect("spliced span")
+                            .encode_to_vec(),
+                    );
                 }
             }
         }
         let out = splice(buf, &patches).expect("splice of a validated request");
-        assert_eq!(validate_traces(&out).expect("spliced request validates"), summary);
+        assert_eq!(
+            validate_traces(&out).expect("spliced request validates"),
+            summary
+        );
         let got = ExportTraceServiceRequest::decode(&out[..]).expect("spliced request decodes");
-        let got: Vec<Vec<u8>> = common::spans(&got).iter().map(|s| s.encode_to_vec()).collect();
+        let got: Vec<Vec<u8>> = common::spans(&got)
+            .iter()
+            .map(|s| s.encode_to_vec())
+            .collect();
         assert!(got == want, "splice changed more than the spliced fields");
     } else {
         let Ok(summary) = validate_logs(buf) else {
@@ -107,17 +122,30 @@ fuzz_target!(|data: &[u8]| {
         for r in LogsView::new(buf).resource_logs() {
             for s in r.expect("view of a validated request").scope_logs() {
                 for rec in s.expect("view of a validated request").log_records() {
-                    let range = rec.expect("view of a validated request").location().byte_range();
+                    let range = rec
+                        .expect("view of a validated request")
+                        .location()
+                        .byte_range();
                     let (patch, spliced) = patch(buf, range, p, 6);
                     patches.push(patch);
-                    want.push(LogRecord::decode(&spliced[..]).expect("spliced record").encode_to_vec());
+                    want.push(
+                        LogRecord::decode(&spliced[..])
+                            .expect("spliced record")
+                            .encode_to_vec(),
+                    );
                 }
             }
         }
         let out = splice(buf, &patches).expect("splice of a validated request");
-        assert_eq!(validate_logs(&out).expect("spliced request validates"), summary);
+        assert_eq!(
+            validate_logs(&out).expect("spliced request validates"),
+            summary
+        );
         let got = ExportLogsServiceRequest::decode(&out[..]).expect("spliced request decodes");
-        let got: Vec<Vec<u8>> = common::records(&got).iter().map(|s| s.encode_to_vec()).collect();
+        let got: Vec<Vec<u8>> = common::records(&got)
+            .iter()
+            .map(|s| s.encode_to_vec())
+            .collect();
         assert!(got == want, "splice changed more than the spliced fields");
     }
 });

@@ -60,8 +60,14 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(total, summary.spans);
             let whole = ExportTraceServiceRequest::decode(buf).expect("validated");
             let joined = ExportTraceServiceRequest::decode(&chunks.concat()[..]).expect("chunks");
-            let a: Vec<Vec<u8>> = common::spans(&whole).iter().map(|s| s.encode_to_vec()).collect();
-            let b: Vec<Vec<u8>> = common::spans(&joined).iter().map(|s| s.encode_to_vec()).collect();
+            let a: Vec<Vec<u8>> = common::spans(&whole)
+                .iter()
+                .map(|s| s.encode_to_vec())
+                .collect();
+            let b: Vec<Vec<u8>> = common::spans(&joined)
+                .iter()
+                .map(|s| s.encode_to_vec())
+                .collect();
             assert!(a == b, "split changed the spans");
         }
         1 => {
@@ -78,8 +84,14 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(total, summary.log_records);
             let whole = ExportLogsServiceRequest::decode(buf).expect("validated");
             let joined = ExportLogsServiceRequest::decode(&chunks.concat()[..]).expect("chunks");
-            let a: Vec<Vec<u8>> = common::records(&whole).iter().map(|s| s.encode_to_vec()).collect();
-            let b: Vec<Vec<u8>> = common::records(&joined).iter().map(|s| s.encode_to_vec()).collect();
+            let a: Vec<Vec<u8>> = common::records(&whole)
+                .iter()
+                .map(|s| s.encode_to_vec())
+                .collect();
+            let b: Vec<Vec<u8>> = common::records(&joined)
+                .iter()
+                .map(|s| s.encode_to_vec())
+                .collect();
             assert!(a == b, "split changed the log records");
         }
         _ => {
@@ -95,8 +107,7 @@ fuzz_target!(|data: &[u8]| {
             }
             assert_eq!(total, summary.data_points);
             let whole = ExportMetricsServiceRequest::decode(buf).expect("validated");
-            let joined =
-                ExportMetricsServiceRequest::decode(&chunks.concat()[..]).expect("chunks");
+            let joined = ExportMetricsServiceRequest::decode(&chunks.concat()[..]).expect("chunks");
             assert!(
                 metric_points(&whole) == metric_points(&joined),
                 "split changed the data points"

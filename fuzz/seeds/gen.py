@@ -125,4 +125,11 @@ for sig_i, (sig, msgs) in enumerate(signals):
         write("grpc_frame", f"{sig}-{i}-identity", bytes([0, 255]) + frame(0, pb))
         write("grpc_frame", f"{sig}-{i}-gzip", bytes([1, 255]) + frame(1, gzip.compress(pb)))
         write("grpc_frame", f"{sig}-{i}-deflate", bytes([2, 255]) + frame(1, zlib.compress(pb)))
+# zstd (the SDK's Python has no zstd module): the `zstd` command line, when installed.
+import shutil, subprocess
+if shutil.which("zstd"):
+    for sig, msgs in signals:
+        pb = msgs[-1].SerializeToString()
+        z = subprocess.run(["zstd", "-q", "-c", "-"], input=pb, capture_output=True, check=True).stdout
+        write("grpc_frame", f"{sig}-{len(msgs) - 1}-zstd", bytes([3, 255]) + frame(1, z))
 print("ok")
