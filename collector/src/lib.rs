@@ -21,6 +21,9 @@ pub(crate) mod core;
 mod error;
 pub(crate) mod exporters;
 pub(crate) mod extensions;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod net;
 pub(crate) mod pipeline;
 pub(crate) mod processors;

@@ -195,7 +195,7 @@ fn over_budget(over: OverBudget) -> Status {
 }
 
 /// Takes the one length-prefixed message of a unary call out of its frame.
-fn unframe(mut body: Bytes, codec: Codec, limit: usize) -> Result<Bytes, Status> {
+pub(crate) fn unframe(mut body: Bytes, codec: Codec, limit: usize) -> Result<Bytes, Status> {
     if body.len() < 5 {
         return Err(Status::invalid_argument(
             "request body is shorter than a gRPC message header",

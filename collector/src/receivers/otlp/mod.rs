@@ -6,7 +6,7 @@
 mod body;
 pub(crate) mod config;
 mod factory;
-mod grpc;
+pub(crate) mod grpc;
 mod http;
 mod ingest;
 mod salvage;
