@@ -86,6 +86,20 @@ logs_batch = log_exp.get_finished_logs()
 logs = [encode_logs(logs_batch[:1]), encode_logs(logs_batch)]
 
 
+def strip_code_attributes(request):
+    """Drops `code.*` attributes (this script's path on the machine that ran it)."""
+    for rl in request.resource_logs:
+        for sl in rl.scope_logs:
+            for rec in sl.log_records:
+                keep = [kv for kv in rec.attributes if not kv.key.startswith("code.")]
+                del rec.attributes[:]
+                rec.attributes.extend(keep)
+    return request
+
+
+logs = [strip_code_attributes(r) for r in logs]
+
+
 def to_json(msg):
     """OTLP/JSON: lowerCamelCase, integer enums, hex trace/span ids, int64 as strings."""
     d = MessageToDict(msg, use_integers_for_enums=True)
