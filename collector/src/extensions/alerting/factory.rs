@@ -10,7 +10,7 @@ use crate::component::{
     About, Extension, ExtensionFactory, Factory as FactoryTrait, Host, Stability,
 };
 use crate::core::ComponentId;
-use crate::core::alert::{TRACE_LOGS_KEY, TraceLogsRegistry};
+use crate::core::alert::{AlertSink, SinkService, TRACE_LOGS_KEY, TraceLogsRegistry};
 
 /// Builds `alerting` extensions.
 #[derive(Debug)]
@@ -41,7 +41,9 @@ impl ExtensionFactory for Factory {
                 super::start(config, host.telemetry(), &host.shutdown(), trace_logs)
                     .map_err(|e| Error::component(format!("extensions.{id}"), e))?;
             Ok(Extension {
-                service: Some(Arc::new(alerting)),
+                service: Some(Arc::new(SinkService(
+                    Arc::new(alerting) as Arc<dyn AlertSink>
+                ))),
                 tasks,
             })
         })

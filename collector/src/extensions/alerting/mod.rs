@@ -36,6 +36,7 @@ mod group;
 mod host;
 pub(crate) mod notifiers;
 mod route;
+mod source;
 mod worker;
 
 #[cfg(test)]
@@ -50,6 +51,7 @@ use tokio_util::sync::CancellationToken;
 
 pub(crate) use config::AlertingConfig;
 pub(crate) use factory::Factory;
+pub(crate) use source::{check_ref, sink};
 
 use crate::core::alert::{Alert, AlertSink, TraceLogsRegistry};
 use crate::telemetry::Telemetry;

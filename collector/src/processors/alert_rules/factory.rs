@@ -1,16 +1,15 @@
 //! The `alert_rules` processor type: one engine per instance (shared by every pipeline that
 //! lists it), the alerting extension it sends to, and its self-metrics.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use tokio::task::JoinHandle;
 
 use super::{AlertRulesConfig, Engine, Metrics};
 use crate::Error;
 use crate::component::{About, Factory as FactoryTrait, Host, ProcessorFactory, Refs, Stability};
-use crate::core::alert::{AlertSink, SinkService};
 use crate::core::{ComponentId, Signal};
-use crate::extensions::alerting::Alerting;
+use crate::extensions::alerting;
 use crate::processors::ProcessorContext;
 
 /// Builds `alert_rules` processors.
@@ -31,18 +30,7 @@ impl FactoryTrait for Factory {
         _id: &ComponentId,
         refs: &Refs<'_>,
     ) -> Result<(), String> {
-        let Some(id) = &config.alerting else {
-            return Ok(());
-        };
-        match refs.enabled_extension(id) {
-            Ok("alerting") => Ok(()),
-            #[cfg(test)]
-            Ok("test_alert_sink") => Ok(()),
-            Ok(other) => Err(format!(
-                "alerting: extension {id} is a {other} extension, not an alerting one"
-            )),
-            Err(e) => Err(format!("alerting: {e}")),
-        }
+        alerting::check_ref(config.alerting.as_ref(), refs)
     }
 }
 
@@ -54,11 +42,11 @@ impl ProcessorFactory for Factory {
         host: &Host,
     ) -> Result<JoinHandle<()>, Error> {
         let key = format!("processors.{}", stage.id);
-        let alerting = config
+        let alerting_id = config
             .alerting
             .as_ref()
             .ok_or_else(|| Error::component(&key, "alerting: the extension id is required"))?;
-        let sink = sink(host, alerting).map_err(|m| Error::component(&key, m))?;
+        let sink = alerting::sink(host, alerting_id).map_err(|m| Error::component(&key, m))?;
         let engine = host.shared(&key, || {
             let t = host.telemetry();
             let labels = || vec![("processor", stage.id.clone())];
@@ -95,14 +83,4 @@ impl ProcessorFactory for Factory {
             stage,
         )))
     }
-}
-
-/// The alert sink extension `id` offers ([`SinkService`]).
-pub(crate) fn sink(host: &Host, id: &ComponentId) -> Result<Arc<dyn AlertSink>, String> {
-    if let Ok(alerting) = host.extension::<Alerting>(id) {
-        return Ok(alerting as Arc<dyn AlertSink>);
-    }
-    host.extension::<SinkService>(id)
-        .map(|s| Arc::clone(&s.0))
-        .map_err(|e| format!("alerting: {e}"))
 }

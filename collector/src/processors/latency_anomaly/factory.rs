@@ -8,7 +8,7 @@ use crate::Error;
 use crate::component::{About, Factory as FactoryTrait, Host, ProcessorFactory, Refs, Stability};
 use crate::connectors::latency_anomaly::Outlet;
 use crate::core::{ComponentId, Signal};
-use crate::extensions::alerting::Alerting;
+use crate::extensions::alerting;
 use crate::processors::ProcessorContext;
 
 /// Builds `latency_anomaly` processors.
@@ -29,16 +29,7 @@ impl FactoryTrait for Factory {
         _id: &ComponentId,
         refs: &Refs<'_>,
     ) -> Result<(), String> {
-        let Some(id) = &config.alerting else {
-            return Ok(());
-        };
-        match refs.enabled_extension(id) {
-            Ok("alerting") => Ok(()),
-            Ok(other) => Err(format!(
-                "alerting: extension {id} is a {other} extension, not an alerting one"
-            )),
-            Err(e) => Err(format!("alerting: {e}")),
-        }
+        alerting::check_ref(config.alerting.as_ref(), refs)
     }
 }
 
@@ -64,9 +55,8 @@ impl ProcessorFactory for Factory {
             None => Targets::default(),
         };
         if let Some(id) = &config.alerting {
-            let sink = host
-                .extension::<Alerting>(id)
-                .map_err(|e| Error::component(format!("processors.{}.alerting", stage.id), e))?;
+            let sink = alerting::sink(host, id)
+                .map_err(|e| Error::component(format!("processors.{}", stage.id), e))?;
             targets.alerting = Some(AlertTarget::new(sink, &stage.id));
         }
         Ok(tokio::spawn(super::run(config, stage, metrics, targets)))
