@@ -16,10 +16,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use support::health_endpoint::serve_health;
 use support::smtp::SmtpSink;
 use support::{Lookout, free_port, service};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// Cycles per `for:` setting.
 const CYCLES: usize = 30;
@@ -28,46 +27,6 @@ const EVALUATION: Duration = Duration::from_millis(100);
 const GROUP_INTERVAL: Duration = Duration::from_millis(500);
 /// Bound on one firing or resolved email.
 const WAIT: Duration = Duration::from_secs(30);
-
-/// A `/health` endpoint answering 200.
-struct Endpoint {
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
-}
-
-async fn serve_health(addr: SocketAddr) -> Endpoint {
-    let app = axum::Router::new().route("/health", axum::routing::get(|| async { "ok" }));
-    let started = Instant::now();
-    let listener = loop {
-        match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => break l,
-            Err(e) if started.elapsed() < Duration::from_secs(10) => {
-                eprintln!("bind {addr}: {e}; retrying");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("bind {addr}: {e}"),
-        }
-    };
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await;
-    });
-    Endpoint { stop, task }
-}
-
-impl Endpoint {
-    /// Stops it; returns when its listener and connections are closed: the moment from which
-    /// a probe fails.
-    async fn down(self) -> SystemTime {
-        let _ = self.stop.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
-        SystemTime::now()
-    }
-}
 
 /// What the webhook received: arrival time and body.
 type Hooks = Arc<Mutex<Vec<(SystemTime, serde_json::Value)>>>;

@@ -18,50 +18,15 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use support::sink::Sink;
+use support::spans::Gen;
 use support::webhook::{Hooks, start_webhook};
 use support::{Lookout, http_client, otlp_exporter, otlp_receiver, service};
 
-const MS: u64 = 1_000_000;
 const LIMIT: Duration = Duration::from_secs(60);
 
 // === the webhook ===
 
 // === spans and their log lines ===
-
-/// Deterministic log-normal durations (σ = 0.3) around a median, as tests/latency_anomaly.rs.
-struct Gen {
-    state: u64,
-    clock: u64,
-    next_id: u64,
-}
-
-impl Gen {
-    fn unit(&mut self) -> f64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (((z ^ (z >> 31)) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    fn span(&mut self, name: &str, median_ms: f64) -> Span {
-        let n = (-2.0 * self.unit().ln()).sqrt() * (std::f64::consts::TAU * self.unit()).cos();
-        let dur = (median_ms * (0.3 * n).exp() * MS as f64) as u64;
-        self.clock += 5 * MS;
-        self.next_id += 1;
-        let mut trace_id = [0x5au8; 16];
-        trace_id[8..].copy_from_slice(&self.next_id.to_be_bytes());
-        Span {
-            trace_id: trace_id.to_vec(),
-            span_id: self.next_id.to_be_bytes().to_vec(),
-            name: name.into(),
-            kind: 2,
-            start_time_unix_nano: self.clock - dur,
-            end_time_unix_nano: self.clock,
-            ..Default::default()
-        }
-    }
-}
 
 /// The line every trace logs (the test finds it again in the alert).
 fn line_of(trace_hex: &str) -> String {

@@ -16,9 +16,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use support::alertmanager::{self, Alertmanager};
+use support::health_endpoint::serve_health;
 use support::smtp::SmtpSink;
 use support::{Lookout, free_port, workspace_root};
-use tokio::sync::oneshot;
 
 /// What the issue asks: a failing check is in both places within 30 s.
 const FIRE_LIMIT: Duration = Duration::from_secs(30);
@@ -27,32 +27,6 @@ const RESOLVE_LIMIT: Duration = Duration::from_secs(60);
 const FROM: &str = "lookout@example.com";
 const TO: &str = "oncall@example.com";
 const AM_FROM: &str = "alertmanager@example.com";
-
-/// A `/health` endpoint answering 200 on `addr` until the returned sender fires.
-async fn serve_health(addr: SocketAddr) -> oneshot::Sender<()> {
-    let app = axum::Router::new().route("/health", axum::routing::get(|| async { "ok" }));
-    let started = Instant::now();
-    let listener = loop {
-        // The port was just released by the previous server: retry briefly.
-        match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => break l,
-            Err(e) if started.elapsed() < Duration::from_secs(10) => {
-                eprintln!("bind {addr}: {e}; retrying");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("bind {addr}: {e}"),
-        }
-    };
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await;
-    });
-    stop
-}
 
 fn alertmanager_config(smtp: &str) -> String {
     format!(
@@ -77,7 +51,7 @@ async fn a_failing_check_reaches_email_and_alertmanager_and_resolves() {
     let am = Alertmanager::start(&alertmanager_config(&smtp.endpoint())).await;
     let check_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let check_url = format!("http://{check_addr}/health");
-    let stop = serve_health(check_addr).await;
+    let endpoint = serve_health(check_addr).await;
 
     let example = std::fs::read_to_string(workspace_root().join("examples/configs/alerting.yaml"))
         .expect("read the example");
@@ -114,7 +88,7 @@ async fn a_failing_check_reaches_email_and_alertmanager_and_resolves() {
 
     // The endpoint goes down.
     let down_at = Instant::now();
-    let _ = stop.send(());
+    let _ = endpoint.down().await;
     let (email, seen) = tokio::task::block_in_place(|| {
         smtp.wait_for("firing HttpCheckFailing from lookout", FIRE_LIMIT, |m| {
             from_lookout(m)
@@ -169,7 +143,7 @@ async fn a_failing_check_reaches_email_and_alertmanager_and_resolves() {
     });
 
     // The endpoint answers again: resolved in Alertmanager, then a resolved email.
-    let _stop = serve_health(check_addr).await;
+    let _endpoint = serve_health(check_addr).await;
     am.wait_for("HttpCheckFailing no longer active", |alerts| {
         !alerts
             .iter()

@@ -13,7 +13,6 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -24,6 +23,7 @@ use opentelemetry_proto::tonic::metrics::v1::{
 };
 use support::sink::Sink;
 use support::smtp::SmtpSink;
+use support::webhook::start_webhook;
 use support::{Lookout, otlp_exporter, otlp_receiver, service};
 
 /// Metric batches sent, one every `SEND_EVERY`, and points per batch.
@@ -59,31 +59,6 @@ fn closed_port() -> (u16, tokio::net::TcpSocket) {
         .expect("bind");
     let port = socket.local_addr().expect("addr").port();
     (port, socket)
-}
-
-type Hooks = Arc<Mutex<Vec<serde_json::Value>>>;
-
-async fn serve_hook() -> (u16, Hooks) {
-    let hooks: Hooks = Arc::default();
-    let seen = hooks.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |body: axum::Json<serde_json::Value>| {
-            let seen = seen.clone();
-            async move {
-                seen.lock().expect("hooks").push(body.0);
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (port, hooks)
 }
 
 struct Peers {
@@ -227,7 +202,7 @@ async fn broken_notifiers_fail_counted_while_healthy_ones_and_the_pipeline_go_on
     let auth_smtp = SmtpSink::start_with(&["--user", "lookout", "--password", "s3cret"]);
     let ok_smtp = SmtpSink::start();
     let (slow, _slow_task) = silent_server().await;
-    let (hook, hooks) = serve_hook().await;
+    let (hook, hooks, _hook_task) = start_webhook().await;
     let (closed, _closed_socket) = closed_port();
     let peers = Peers {
         sink: sink.port,
@@ -281,10 +256,10 @@ async fn broken_notifiers_fail_counted_while_healthy_ones_and_the_pipeline_go_on
 
     // The healthy notifiers got the alert.
     let firing_hook =
-        hooks.lock().expect("hooks").iter().any(|h| {
+        hooks.lock().unwrap().iter().any(|h| {
             h["status"] == "firing" && h["alerts"][0]["labels"]["alertname"] == "FaultSignal"
         });
-    assert!(firing_hook, "webhook: {:#?}", hooks.lock().expect("hooks"));
+    assert!(firing_hook, "webhook: {:#?}", hooks.lock().unwrap());
     tokio::task::block_in_place(|| {
         ok_smtp.wait_for("firing FaultSignal", Duration::from_secs(10), |m| {
             m["subject"]

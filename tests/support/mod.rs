@@ -8,11 +8,13 @@
 #![allow(dead_code)]
 
 pub(crate) mod alertmanager;
+pub(crate) mod health_endpoint;
 pub(crate) mod normalize;
 pub(crate) mod offer;
 pub(crate) mod prometheus;
 pub(crate) mod sink;
 pub(crate) mod smtp;
+pub(crate) mod spans;
 pub(crate) mod webhook;
 
 use std::net::TcpListener;
