@@ -132,16 +132,11 @@ pub(crate) fn log_attributes(stats: &LogStats, out: &mut Vec<u8>) {
     prost::encoding::message::encode(9, &severity, out);
 }
 
-/// The short name of an OpenTelemetry severity number.
+/// The short name of an OpenTelemetry severity number (`UNSPECIFIED` out of range).
 fn severity_name(n: i32) -> &'static str {
-    match n {
-        1..=4 => "TRACE",
-        5..=8 => "DEBUG",
-        9..=12 => "INFO",
-        13..=16 => "WARN",
-        17..=20 => "ERROR",
-        21..=24 => "FATAL",
-        _ => "UNSPECIFIED",
+    match crate::core::alert::severity_name(n) {
+        "" => "UNSPECIFIED",
+        name => name,
     }
 }
 
