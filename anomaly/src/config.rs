@@ -98,13 +98,15 @@ pub struct DetectorConfig {
     /// look ordinary; a real change of regime is still learned through
     /// episodes and `relearn_after`. Default 0 (see EVALUATION.md).
     pub outlier_weight: f64,
-    /// Rate of spans beyond the spike threshold the intermittent test
-    /// (a Bernoulli CUSUM against `spike_tail_probability`) is tuned to
-    /// detect. Default 0.005.
+    /// Rate of slow requests the intermittent test is tuned to detect: a
+    /// CUSUM on spans beyond the spike threshold and beyond a lower level
+    /// (tail probability 10 × `spike_tail_probability`), each against its
+    /// baseline rate, half of the slow requests assumed beyond each.
+    /// Default 0.005.
     pub intermittent_rate: f64,
     /// Decision threshold (log-likelihood ratio) of the intermittent test;
-    /// it opens an `intermittent` episode. Default 14 (~4 tail spans at a 1 %
-    /// rate).
+    /// it opens an `intermittent` episode. Default 14 (~4 spans beyond the
+    /// spike threshold, or ~11 beyond the lower level, close together).
     pub intermittent_h: f64,
     /// During an episode, spans above this quantile of the pre-episode
     /// baseline are tagged. Default 0.9.
