@@ -105,8 +105,9 @@ pub struct DetectorConfig {
     /// Default 0.005.
     pub intermittent_rate: f64,
     /// Decision threshold (log-likelihood ratio) of the intermittent test;
-    /// it opens an `intermittent` episode. Default 14 (~4 spans beyond the
-    /// spike threshold, or ~11 beyond the lower level, close together).
+    /// it opens an `intermittent` episode. Default 10 (~4 spans beyond the
+    /// spike threshold, or ~8 beyond the lower level, close together; 9 and
+    /// 8 opened false episodes in the evaluation).
     pub intermittent_h: f64,
     /// During an episode, spans above this quantile of the pre-episode
     /// baseline are tagged. Default 0.9.
@@ -154,7 +155,7 @@ impl Default for DetectorConfig {
             partial_shift_h: 12.0,
             outlier_weight: 0.0,
             intermittent_rate: 0.005,
-            intermittent_h: 14.0,
+            intermittent_h: 10.0,
             episode_tag_quantile: 0.9,
             relearn_after: Duration::from_secs(1800),
             explain_fraction: 0.5,

@@ -66,6 +66,11 @@ const INTER_TOP_SHARE: f64 = 0.5;
 /// ×20 spans among them raised the threshold above every later one.
 const YOUNG_KEY_SPANS: u32 = 3_000;
 
+/// A shift episode that opens within this many spans of an intermittent
+/// episode closes it: the tail spans that opened it were the shift's first
+/// spans (the mean CUSUM needs a few more than the tail count).
+const SHIFT_RUN_UP_SPANS: u32 = 64;
+
 /// Constants derived once from the config so the hot path does no config math.
 #[derive(Debug, Clone)]
 struct Derived {
@@ -209,6 +214,8 @@ struct KeyState {
     /// reverse CUSUM that ends it (evidence for the baseline tail rate).
     inter_start_ns: u64,
     inter_back: f32,
+    /// `seen` when the intermittent episode opened.
+    inter_open_seen: u32,
     sketch: LogSketch,
 }
 
@@ -229,6 +236,7 @@ impl KeyState {
             inter_open: false,
             inter_start_ns: 0,
             inter_back: 0.0,
+            inter_open_seen: 0,
             loc: 0.0,
             loc_init: false,
             th: Thresholds::default(),
@@ -388,6 +396,19 @@ impl KeyState {
             };
             if let Some(trigger) = trigger {
                 let kind = trigger.kind();
+                if matches!(trigger, Trigger::Mean | Trigger::Trend)
+                    && (!self.inter_open
+                        || self.seen.wrapping_sub(self.inter_open_seen) <= SHIFT_RUN_UP_SPANS)
+                {
+                    // A shift explains the tail spans of its run-up: the
+                    // intermittent test starts afresh (a ×3 shift of a σ 0.3
+                    // key opened an intermittent episode with its first spans
+                    // that outlived the shift by ~1,700 spans). An older
+                    // intermittent episode is another matter and stays open.
+                    self.s_inter = 0.0;
+                    self.inter_open = false;
+                    self.inter_back = 0.0;
+                }
                 let mut fresh = LogSketch::new();
                 fresh.insert(ln_x, d.inv_width, 1.0);
                 let tag_ln = match trigger {
@@ -456,6 +477,7 @@ impl KeyState {
             if self.s_inter >= h {
                 self.inter_open = true;
                 self.inter_start_ns = now_ns;
+                self.inter_open_seen = self.seen;
                 self.inter_back = 0.0;
             }
         }
