@@ -1395,6 +1395,33 @@ mod tests {
     }
 
     #[test]
+    fn slow_requests_tagged_below_the_spike_threshold_are_not_learned() {
+        // As above, for 40 minutes: 2 % of requests at z = 3.5 of a σ 0.5 key. Once the
+        // intermittent episode is open they are tagged, and a tagged span must not be learned:
+        // learned, they would make up the whole top 2 % of the sketch, the tail fit would move
+        // onto them and the later ones would look ordinary.
+        let mut d = det();
+        let mut rng = Rng(13);
+        let mut t = 0;
+        feed(&mut d, &mut rng, &mut t, 20_000, |r| {
+            r.duration(50.0, 0.5, 0.0)
+        });
+        let mut slow = Vec::new();
+        for i in 0..24_000 {
+            t += STEP_NS;
+            if i % 50 == 25 {
+                let ms = 50.0 * (0.5f64 * 3.5).exp();
+                slow.push(d.observe_hashed(KEY, (ms * 1e6) as u64, t));
+            } else {
+                d.observe_hashed(KEY, rng.duration(50.0, 0.5, 0.0), t);
+            }
+        }
+        let late = &slow[slow.len() - 100..];
+        let tagged = late.iter().filter(|v| v.is_anomalous()).count();
+        assert_eq!(tagged, 100, "{tagged} of the last 100 slow requests tagged");
+    }
+
+    #[test]
     fn steady_bimodal_and_heavy_tailed_streams_open_no_intermittent_episode() {
         // The two stationary shapes of the FP tests: a cache (30 % misses ×8) and a 2 % Pareto
         // tail. Their slow spans are the baseline's own tail, not an intermittent failure.
