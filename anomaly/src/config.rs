@@ -65,10 +65,14 @@ pub struct DetectorConfig {
     /// Trend CUSUM reference value: a second mean CUSUM on the same
     /// standardised log-durations (less their slow average, when positive)
     /// with a smaller reference, so a ramp is caught while it is still
-    /// small. Default 0.15.
+    /// small, and a small shift of a wide key is caught at all. Default 0.1
+    /// (0.15 before: ×1.5 shifts of σ > 0.5 keys were one episode behind
+    /// the clairvoyant CUSUM; 0.08 broke the stationary bimodal stream's FP
+    /// bound, see EVALUATION.md).
     pub trend_k: f64,
     /// Trend CUSUM decision threshold; it opens a shift episode whose tag
-    /// threshold starts higher than the mean CUSUM's. Default 30.
+    /// threshold starts higher than the mean CUSUM's. Default 33 (with
+    /// `trend_k` 0.1, 30 raised steady FP by 6 / M).
     pub trend_h: f64,
     /// Baseline quantile whose exceedance rate the Bernoulli CUSUM watches.
     /// Default 0.99.
@@ -98,13 +102,16 @@ pub struct DetectorConfig {
     /// look ordinary; a real change of regime is still learned through
     /// episodes and `relearn_after`. Default 0 (see EVALUATION.md).
     pub outlier_weight: f64,
-    /// Rate of spans beyond the spike threshold the intermittent test
-    /// (a Bernoulli CUSUM against `spike_tail_probability`) is tuned to
-    /// detect. Default 0.005.
+    /// Rate of slow requests the intermittent test is tuned to detect: a
+    /// CUSUM on spans beyond the spike threshold and beyond a lower level
+    /// (tail probability 10 × `spike_tail_probability`), each against its
+    /// baseline rate, half of the slow requests assumed beyond each.
+    /// Default 0.005.
     pub intermittent_rate: f64,
     /// Decision threshold (log-likelihood ratio) of the intermittent test;
-    /// it opens an `intermittent` episode. Default 14 (~4 tail spans at a 1 %
-    /// rate).
+    /// it opens an `intermittent` episode. Default 10 (~4 spans beyond the
+    /// spike threshold, or ~8 beyond the lower level, close together; 9 and
+    /// 8 opened false episodes in the evaluation).
     pub intermittent_h: f64,
     /// During an episode, spans above this quantile of the pre-episode
     /// baseline are tagged. Default 0.9.
@@ -142,8 +149,8 @@ impl Default for DetectorConfig {
             refresh_every: 32,
             cusum_k: 0.5,
             cusum_h: 12.0,
-            trend_k: 0.15,
-            trend_h: 30.0,
+            trend_k: 0.1,
+            trend_h: 33.0,
             exceedance_quantile: 0.99,
             exceedance_alt_rate: 0.05,
             exceedance_h: 12.0,
@@ -152,7 +159,7 @@ impl Default for DetectorConfig {
             partial_shift_h: 12.0,
             outlier_weight: 0.0,
             intermittent_rate: 0.005,
-            intermittent_h: 14.0,
+            intermittent_h: 10.0,
             episode_tag_quantile: 0.9,
             relearn_after: Duration::from_secs(1800),
             explain_fraction: 0.5,

@@ -587,6 +587,9 @@ pub(crate) struct Thresholds {
     /// Bounded (≤ ln(1 + ε / P₀(top band))) and computed from the sketch
     /// itself, so a heavy or bimodal tail cannot inflate it.
     pub(crate) band_llr: [f32; BANDS],
+    /// The intermittent test's lower level (log): where the tail model
+    /// gives `ThresholdParams::inter_p`. In the struct's tail padding.
+    pub(crate) inter_ln: f32,
 }
 
 /// The part of a [`Baseline`] that spikes, episodes and refreshes read.
@@ -637,6 +640,9 @@ struct Anchors {
 pub(crate) struct ThresholdParams {
     pub(crate) width: f64,
     pub(crate) spike_p: f64,
+    /// Tail probability of the intermittent test's lower level (below the
+    /// spike threshold's `spike_p`).
+    pub(crate) inter_p: f64,
     pub(crate) tail_margin: f64,
     /// Quantile levels of a refresh (exceedance and tagging quantile
     /// included).
@@ -791,6 +797,13 @@ impl Baseline {
             ln_ratio
         };
         let spike_ln = qb_ln + beta * spike_excess;
+        let inter_ratio = (tail_mass / p.inter_p).max(1.0).ln();
+        let inter_excess = if xi.abs() > 1e-6 {
+            ((xi * inter_ratio).exp() - 1.0) / xi
+        } else {
+            inter_ratio
+        };
+        let inter_ln = qb_ln + beta * inter_excess;
         let clip_lo = med - 3.0 * scale;
         let clip_hi = med + 3.0 * scale;
         // A location correction: the shape comes from the slow sketch, the
@@ -830,6 +843,7 @@ impl Baseline {
                 inv_sd_c: 1.0 / sc.sd.max(p.width * 0.5),
                 band_ln,
                 band_llr,
+                inter_ln: (inter_ln + s) as f32,
             },
             tail: TailModel {
                 median_ln,
@@ -1065,6 +1079,7 @@ mod tests {
         let p = ThresholdParams {
             width: w,
             spike_p: 1e-4,
+            inter_p: 1e-3,
             tail_margin: 1.35,
             levels: LevelPlan::new(0.99, 0.9),
             mix_eps: 0.1,
