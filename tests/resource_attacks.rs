@@ -43,7 +43,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(30);
 const RSS_BOUND_MIB: u64 = 256;
 
 /// A collector with the default limits (20 MiB HTTP bodies, 4 MiB gRPC messages, 100
-/// streams per connection) but `read_timeout`, exporting to `sink`.
+/// streams per connection) but `read_timeout`, exporting to `sink` (with a 60 s deadline).
 async fn start(sink: &Sink, grpc_extra: &str, http_extra: &str) -> Lookout {
     let read_timeout = format!("        read_timeout: {}s\n", READ_TIMEOUT.as_secs());
     Lookout::start(|p| {
@@ -55,7 +55,9 @@ async fn start(sink: &Sink, grpc_extra: &str, http_extra: &str) -> Lookout {
                 &format!("{read_timeout}{grpc_extra}"),
                 &format!("{read_timeout}{http_extra}")
             ),
-            otlp_exporter("otlp", sink.port, "none"),
+            // The test sink decodes 1,000,000 attributes slowly in a debug build on a busy
+            // machine: a deadline well past the default 5 s keeps the export from timing out.
+            otlp_exporter("otlp", sink.port, "none") + "    timeout: 60s\n",
             service(p, pipelines)
         )
     })
