@@ -1,7 +1,8 @@
 //! Resource attacks on the OTLP receiver, each sent to the real binary while a well-behaved
 //! client exports beside it (issue 14). Every test asserts what was refused and how, that the
-//! well-behaved client was served during the attack and after it, that the process is still
-//! alive, and that its peak resident memory (`VmHWM`) stayed under a bound far below what the
+//! well-behaved client was served during the attack and after it (and the real OpenTelemetry
+//! Python SDK after it, and while the stream floods hold their connections open), that the
+//! process is still alive, and that its peak resident memory (`VmHWM`) stayed under a bound far below what the
 //! attack would cost unbounded. The figures (printed with `--nocapture`) are in SECURITY.md,
 //! "Resource attacks".
 //!
@@ -29,7 +30,7 @@ use prost::Message;
 use support::sink::Sink;
 use support::{
     GRPC_TRACES, Lookout, encode, grpc_call, grpc_frame, http_client, otlp_exporter, otlp_receiver,
-    service, trace_request,
+    run_send_py, service, trace_request,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -121,9 +122,23 @@ async fn beside<T>(lookout: &Lookout, attack: impl Future<Output = T>) -> (T, us
     (out, served.into_inner())
 }
 
-/// After the attack: still alive, serving, under the memory bound; prints the figure.
+/// The real OpenTelemetry Python SDK exports spans over gRPC and over OTLP/HTTP (protobuf,
+/// gzip) at once; `send.py` exits non-zero, failing the test, if an export is not a success.
+async fn python_client(lookout: &Lookout) {
+    let grpc = format!("127.0.0.1:{}", lookout.ports.grpc);
+    let http = format!("http://127.0.0.1:{}", lookout.ports.http);
+    let (over_grpc, over_http) = tokio::join!(
+        run_send_py("grpc", &grpc, "traces", lookout, &[]),
+        run_send_py("http", &http, "traces", lookout, &[]),
+    );
+    assert!(!over_grpc.is_empty() && !over_http.is_empty());
+}
+
+/// After the attack: still alive, serving (the hand-made client and the Python SDK), under
+/// the memory bound; prints the figure.
 async fn assert_survived(lookout: Lookout, what: &str, started: Instant) -> u64 {
     well_behaved(&lookout, "after").await;
+    python_client(&lookout).await;
     let peak = lookout.peak_rss_kib() / 1024;
     eprintln!(
         "[figure] {what}: peak RSS {peak} MiB, attack + checks took {:.1} s",
@@ -649,8 +664,9 @@ async fn streams_beyond_max_concurrent_streams_are_refused() {
             );
             held.push(tcp);
         }
-        // The good client is served while the attacking connections are open.
+        // Good clients are served while the attacking connections are open.
         well_behaved(&lookout, "while-held").await;
+        python_client(&lookout).await;
         held
     })
     .await;
@@ -685,6 +701,7 @@ async fn many_connections_holding_open_calls_cost_bounded_memory() {
             held.push(tcp);
         }
         well_behaved(&lookout, "while-held").await;
+        python_client(&lookout).await;
         held
     })
     .await;
