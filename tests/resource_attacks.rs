@@ -10,7 +10,7 @@
 //!   OTLP/JSON): 400 / INVALID_ARGUMENT naming the nesting limit; no stack overflow.
 //! - A million attributes on one span and on one resource: refused by the size limits (gRPC
 //!   RESOURCE_EXHAUSTED at 4 MiB) or taken whole within them (HTTP, 20 MiB) and delivered.
-//! - Lying lengths: a protobuf length prefix of 2^40 in a 12-byte body, a gRPC prefix of
+//! - Lying lengths: a protobuf length prefix of 2^40 in a 17-byte body, a gRPC prefix of
 //!   4 GiB on a stream left open, an HTTP `Content-Length` of 100 GB on a connection left
 //!   open: refused at once, long before `read_timeout`, with nothing allocated for them.
 //! - Decompression bombs, gzip, deflate and zstd, on both protocols (10 GiB behind 10 MB over
@@ -319,7 +319,7 @@ async fn lying_lengths_are_refused_at_once() {
     let lookout = start(&sink, "", "").await;
     let started = Instant::now();
     let ((), served) = beside(&lookout, async {
-        // A protobuf length prefix of 2^40 in a 16-byte body.
+        // A protobuf length prefix of 2^40 in a 17-byte body.
         let body = craft::lying_length_prefix();
         let (http, code, message) =
             protobuf_status(post(&lookout, "application/x-protobuf", None, body.clone()).await)
