@@ -325,6 +325,7 @@ async fn lying_lengths_are_refused_at_once() {
             protobuf_status(post(&lookout, "application/x-protobuf", None, body.clone()).await)
                 .await;
         assert_eq!((http, code), (400, 3), "{message}");
+        assert!(message.contains("length exceeds the remaining bytes"), "{message}");
         let reply = grpc_call(
             lookout.ports.grpc,
             GRPC_TRACES,
