@@ -16,6 +16,10 @@
 #                        spans it dropped by decision)
 #                        and lookout-redact (lookout with the redaction processor before batch:
 #                        allow_all_keys, builtin_patterns [credit_card, email, bearer_token])
+#                        and lookout-tls (lookout's gRPC receiver serving TLS with a self-signed
+#                        P-256 certificate made by openssl for the run; loadgen --tls-ca)
+#                        and lookout-auth (lookout's gRPC receiver with a bearertokenauth
+#                        extension; loadgen sends the token: --header "authorization=Bearer ...")
 #   REDACT_SETTINGS []   extra redaction settings for lookout-redact, e.g. "summary: info"
 #   SAMPLE_SETTINGS []   extra correlate settings for lookout-sample, e.g. "max_held_bytes: 1073741824"
 #   CORRELATE_SETTINGS [] extra correlate settings for lookout-correlate, e.g. "max_bytes: 1073741824"
@@ -137,6 +141,16 @@ if [[ -n ${LOOKOUT_BIN:-} ]]; then LOOKOUT_BUILT=1; fi
   true
 } >"$OUT/env.txt"
 
+# TLS material and a bearer token for lookout-tls / lookout-auth, made fresh for the run.
+BENCH_TOKEN=bench-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+if [[ " $TARGETS " == *" lookout-tls "* ]]; then
+  mkdir -p "$OUT/tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$OUT/tls/key.pem" -out "$OUT/tls/cert.pem" -days 2 -subj /CN=localhost \
+    -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -addext "basicConstraints=critical,CA:FALSE" 2>"$OUT/tls/openssl.log"
+fi
+
 # ---- one run ----------------------------------------------------------------------------------
 # run_one TARGET REP -> writes $OUT/<rep>-<target>/{meta.json,loadgen.json,sink.json,...}
 run_one() {
@@ -167,8 +181,8 @@ run_one() {
         --pid-file "$dir/rotel.pid" --log-file "$dir/rotel.log"
       cpid=$BG_PID target_port=$cport
       ;;
-    lookout | lookout-base | lookout-correlate | lookout-sample | lookout-redact)
-      local bin=$LOOKOUT processors="[batch]" correlate=""
+    lookout | lookout-base | lookout-correlate | lookout-sample | lookout-redact | lookout-tls | lookout-auth)
+      local bin=$LOOKOUT processors="[batch]" correlate="" grpc_extra="" extensions="" service_ext=""
       if [[ $target == lookout-sample ]]; then
         processors="[correlate, batch]"
         # Sample mode with its defaults (quiet_period 1s, max_wait 30s, normal_percent 10).
@@ -185,6 +199,15 @@ run_one() {
         # The `correlate` slot holds any extra processor's settings.
         correlate="  redaction: { allow_all_keys: true, builtin_patterns: [credit_card, email, bearer_token]${REDACT_SETTINGS:+, $REDACT_SETTINGS} }"
       fi
+      if [[ $target == lookout-tls ]]; then
+        grpc_extra=", tls: { cert_file: $OUT/tls/cert.pem, key_file: $OUT/tls/key.pem }"
+      fi
+      if [[ $target == lookout-auth ]]; then
+        grpc_extra=", auth: { authenticator: bearertokenauth }"
+        extensions="extensions:
+  bearertokenauth: { token: $BENCH_TOKEN }"
+        service_ext="  extensions: [bearertokenauth]"
+      fi
       if [[ $target == lookout-base ]]; then bin=${LOOKOUT_BASE_BIN:-}; fi
       if [[ $LOOKOUT_BUILT != 1 || ! -x $bin ]]; then
         echo "{\"target\":\"$target\",\"rep\":$rep,\"skipped\":\"$target binary not built\"}" >"$dir/meta.json"
@@ -196,7 +219,8 @@ run_one() {
 receivers:
   otlp:
     protocols:
-      grpc: { endpoint: 127.0.0.1:$cport }
+      grpc: { endpoint: 127.0.0.1:$cport$grpc_extra }
+$extensions
 processors:
   batch: { send_batch_size: $COLLECTOR_BATCH, send_batch_max_size: $COLLECTOR_BATCH, timeout: ${BATCH_TIMEOUT_MS}ms }
 $correlate
@@ -207,6 +231,7 @@ exporters:
     compression: $COMPRESSION
     compression_params: { level: $LEVEL }
 service:
+$service_ext
   telemetry: { metrics: { address: 127.0.0.1:$mport } }
   pipelines:
     traces: { receivers: [otlp], processors: $processors, exporters: [otlp] }
@@ -245,9 +270,12 @@ EOF
     done) >"$dir/sample_during.txt" 2>/dev/null &
     scraper=$!
   fi
+  local target_flags=()
+  [[ $target == lookout-tls ]] && target_flags+=(--tls-ca "$OUT/tls/cert.pem")
+  [[ $target == lookout-auth ]] && target_flags+=(--header "authorization=Bearer $BENCH_TOKEN")
   pinned "$LOAD_CPU" timeout $((DURATION + 60)) "$BIN/loadgen" --endpoint "127.0.0.1:$target_port" \
     --batch-size "$BATCH" --concurrency "$CONCURRENCY" --duration "$DURATION" \
-    --seed "$rep" "${LOADGEN_FLAGS[@]}" >"$dir/loadgen.json" 2>"$dir/loadgen.err" || log "loadgen exited non-zero ($target)"
+    --seed "$rep" "${LOADGEN_FLAGS[@]}" "${target_flags[@]}" >"$dir/loadgen.json" 2>"$dir/loadgen.err" || log "loadgen exited non-zero ($target)"
   [[ -n $scraper ]] && kill "$scraper" 2>/dev/null
   local accepted
   accepted=$(jq -r '.spans_sent // 0' "$dir/loadgen.json" 2>/dev/null || echo 0)

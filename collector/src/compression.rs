@@ -100,7 +100,10 @@ pub(crate) fn decompress(
         Codec::Deflate => Box::new(flate2::read::ZlibDecoder::new(&data[..])),
         Codec::Zstd => Box::new(zstd::stream::read::Decoder::new(&data[..]).map_err(corrupt)?),
     };
-    let mut out = Vec::with_capacity((data.len() * 4).min(limit));
+    // A first guess of 4× the input, but never past `limit + 1`: a body that reaches the
+    // guess grows by doubling, and one that would pass the limit stops at exactly
+    // `limit + 1`, so a bomb costs the limit once, not twice.
+    let mut out = Vec::with_capacity(data.len().saturating_mul(4).min(limit.saturating_add(1)));
     reader
         .take(limit as u64 + 1)
         .read_to_end(&mut out)

@@ -1,5 +1,6 @@
 //! OTLP/gRPC trace load generator: sends pre-encoded `ExportTraceServiceRequest`s with a
 //! raw-bytes codec, `--concurrency` requests in flight, and prints a JSON report on stdout.
+//! `--tls-ca` speaks TLS (rustls, ring) and `--header` adds metadata such as a bearer token.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +17,8 @@ use prost::Message as _;
 use tonic::client::Grpc;
 use tonic::codec::CompressionEncoding;
 use tonic::codegen::http::uri::PathAndQuery;
-use tonic::transport::{Channel, Endpoint};
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use tonic::{Code, Request};
 
 #[derive(Parser, Debug)]
@@ -66,6 +68,23 @@ struct Args {
     /// the pool's few thousand again and again.
     #[arg(long)]
     fresh_trace_ids: bool,
+    /// Speak TLS, trusting the CA (or self-signed certificate) in this PEM file.
+    #[arg(long)]
+    tls_ca: Option<std::path::PathBuf>,
+    /// Server name the certificate must carry (with --tls-ca).
+    #[arg(long, default_value = "localhost")]
+    tls_server_name: String,
+    /// A header (gRPC metadata) on every request, as `name=value`; repeatable. For bearer
+    /// authentication: `--header "authorization=Bearer TOKEN"`.
+    #[arg(long = "header", value_parser = parse_header)]
+    headers: Vec<(String, String)>,
+}
+
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected name=value, got {s:?}"))?;
+    Ok((name.trim().to_ascii_lowercase(), value.to_string()))
 }
 
 #[derive(Default)]
@@ -96,10 +115,23 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn connect(args: &Args) -> anyhow::Result<Channel> {
-    let endpoint = Endpoint::from_shared(format!("http://{}", args.endpoint))?
+    let scheme = if args.tls_ca.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{}", args.endpoint))?
         .tcp_nodelay(true)
         .initial_stream_window_size(Some(4 << 20))
         .initial_connection_window_size(Some(16 << 20));
+    if let Some(ca) = &args.tls_ca {
+        let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+        endpoint = endpoint.tls_config(
+            ClientTlsConfig::new()
+                .ca_certificate(Certificate::from_pem(pem))
+                .domain_name(args.tls_server_name.clone()),
+        )?;
+    }
     let deadline = Instant::now() + Duration::from_secs_f64(args.wait_ready);
     loop {
         match endpoint.connect().await {
@@ -120,6 +152,15 @@ async fn run(args: &Args, pool: RequestPool) -> anyhow::Result<serde_json::Value
         "zstd" => Some(CompressionEncoding::Zstd),
         other => bail!("unknown --compression {other}"),
     };
+    let mut metadata = MetadataMap::new();
+    for (name, value) in &args.headers {
+        let key = AsciiMetadataKey::from_bytes(name.as_bytes())
+            .with_context(|| format!("header name {name:?}"))?;
+        let value = AsciiMetadataValue::try_from(value.as_str())
+            .with_context(|| format!("header value for {name:?}"))?;
+        metadata.insert(key, value);
+    }
+    let metadata = Arc::new(metadata);
     let mut channels = Vec::with_capacity(args.connections);
     for _ in 0..args.connections {
         channels.push(connect(args).await?);
@@ -142,6 +183,7 @@ async fn run(args: &Args, pool: RequestPool) -> anyhow::Result<serde_json::Value
             grpc = grpc.send_compressed(c);
         }
         let requests = Arc::clone(&requests);
+        let metadata = Arc::clone(&metadata);
         let offsets = Arc::clone(&offsets);
         let sends = Arc::clone(&sends);
         let stop = Arc::clone(&stop);
@@ -181,7 +223,16 @@ async fn run(args: &Args, pool: RequestPool) -> anyhow::Result<serde_json::Value
                 };
                 i += 1;
                 let t0 = Instant::now();
-                match send_one(&mut grpc, body, max_retries, timeout, &mut st.retries).await {
+                match send_one(
+                    &mut grpc,
+                    body,
+                    &metadata,
+                    max_retries,
+                    timeout,
+                    &mut st.retries,
+                )
+                .await
+                {
                     Ok(rejected) => {
                         st.ok += 1;
                         let rejected = rejected.min(batch);
@@ -237,6 +288,8 @@ async fn run(args: &Args, pool: RequestPool) -> anyhow::Result<serde_json::Value
         "connections": args.connections,
         "compression": args.compression,
         "fresh_trace_ids": args.fresh_trace_ids,
+        "tls": args.tls_ca.is_some(),
+        "headers": args.headers.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(),
         "bytes_per_span": (pool.bytes_per_span * 10.0).round() / 10.0,
         "elapsed_s": elapsed,
         "requests_ok": total.ok,
@@ -256,6 +309,7 @@ async fn run(args: &Args, pool: RequestPool) -> anyhow::Result<serde_json::Value
 async fn send_one(
     grpc: &mut Grpc<Channel>,
     body: Bytes,
+    metadata: &MetadataMap,
     max_retries: u32,
     timeout: Duration,
     retries: &mut u64,
@@ -268,6 +322,7 @@ async fn send_one(
                 .await
                 .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
             let mut req = Request::new(body.clone());
+            *req.metadata_mut() = metadata.clone();
             req.set_timeout(timeout);
             grpc.unary(req, PathAndQuery::from_static(TRACE_EXPORT_PATH), RawCodec)
                 .await

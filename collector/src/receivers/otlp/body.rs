@@ -112,8 +112,14 @@ async fn read_under_budget(
             Some(reservation) => reservation.try_grow_to(len as u64)?,
             None => {
                 if let Some(total) = grpc_length(&buf) {
+                    // A prefix claiming more than the limit (up to 4 GiB) is refused as soon
+                    // as it is read: nothing is reserved or buffered for it, and the client
+                    // is not left to send the rest.
+                    if total > limit64 {
+                        return Err(ReadError::TooLarge);
+                    }
                     // Admission: the whole message must fit under the soft limit.
-                    let total = total.min(limit64).max(len as u64);
+                    let total = total.max(len as u64);
                     reservation = Some(budget.try_reserve(total)?);
                     buf.reserve(usize::try_from(total).unwrap_or(0).saturating_sub(len));
                 }

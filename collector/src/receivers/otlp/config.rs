@@ -40,7 +40,9 @@ pub(crate) struct GrpcServerConfig {
     pub endpoint: String,
     /// Largest request accepted, in MiB, after decompression (default 4, as gRPC's).
     pub max_recv_msg_size_mib: u64,
-    /// Concurrent streams per HTTP/2 connection (default 100).
+    /// Concurrent streams per HTTP/2 connection (default 100; the Collector has the same key,
+    /// whose default is gRPC-Go's, unlimited). A stream opened beyond it is refused
+    /// (`RST_STREAM REFUSED_STREAM`), so one connection holds at most this many calls.
     pub max_concurrent_streams: u32,
     /// Longest a request's message may take to arrive once its call started (default 60s).
     /// A client that sends slower is answered `DEADLINE_EXCEEDED` and the memory its announced
@@ -107,6 +109,11 @@ pub(crate) struct HttpServerConfig {
     /// Connections served at once (default 4096); more are closed as they arrive. Lookout's
     /// addition.
     pub max_connections: usize,
+    /// Concurrent streams per HTTP/2 (h2c or TLS with ALPN `h2`) connection (default 100, as
+    /// on the gRPC protocol); a stream opened beyond it is refused (`RST_STREAM
+    /// REFUSED_STREAM`). Lookout's addition (the Collector's HTTP server leaves Go's default
+    /// of 250).
+    pub max_concurrent_streams: u32,
     /// A keep-alive connection with no request in flight for this long is closed (default
     /// 60s, the Collector's `idle_timeout`). This also ends connections that opened and never
     /// sent a request.
@@ -131,6 +138,7 @@ impl Default for HttpServerConfig {
             max_request_body_size: 20 << 20,
             read_timeout: DEFAULT_READ_TIMEOUT,
             max_connections: crate::net::DEFAULT_MAX_CONNECTIONS,
+            max_concurrent_streams: 100,
             idle_timeout: crate::net::DEFAULT_IDLE_TIMEOUT,
             traces_url_path: "/v1/traces".into(),
             metrics_url_path: "/v1/metrics".into(),
@@ -160,6 +168,9 @@ impl crate::component::Validate for OtlpReceiverConfig {
             if grpc.idle_timeout.is_zero() {
                 return Err("protocols.grpc: idle_timeout must be > 0".into());
             }
+            if grpc.max_concurrent_streams == 0 {
+                return Err("protocols.grpc: max_concurrent_streams must be >= 1".into());
+            }
             if let Some(tls) = &grpc.tls {
                 tls.check().map_err(|e| format!("protocols.grpc: {e}"))?;
             }
@@ -175,6 +186,9 @@ impl crate::component::Validate for OtlpReceiverConfig {
             }
             if http.idle_timeout.is_zero() {
                 return Err("protocols.http: idle_timeout must be > 0".into());
+            }
+            if http.max_concurrent_streams == 0 {
+                return Err("protocols.http: max_concurrent_streams must be >= 1".into());
             }
             if let Some(tls) = &http.tls {
                 tls.check().map_err(|e| format!("protocols.http: {e}"))?;

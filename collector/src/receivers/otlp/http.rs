@@ -55,6 +55,7 @@ pub(super) fn serve(
 ) -> JoinHandle<()> {
     let options = guard.options(ServeOptions {
         max_connections: config.max_connections,
+        max_concurrent_streams: config.max_concurrent_streams,
         idle_timeout: config.idle_timeout,
         ..ServeOptions::default()
     });
