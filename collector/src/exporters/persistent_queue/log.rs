@@ -242,7 +242,11 @@ impl SegmentLog {
         recovery.replayed = log.pending.len() as u64;
         log.unread = log.pending.keys().copied().collect();
         log.checkpoint_dirty = true;
-        log.write_checkpoint()?;
+        if let Err(err) = log.write_checkpoint() {
+            // A full filesystem: the checkpoint on disk still describes what was recovered
+            // (at worst more is sent twice), so start-up goes on and it is written again later.
+            tracing::warn!(error = %err, "persistent queue: checkpoint not rewritten at start-up");
+        }
         Ok((log, recovery))
     }
 
@@ -590,8 +594,14 @@ impl SegmentLog {
         body.extend_from_slice(&crc.to_le_bytes());
         let tmp = self.dir.join(CHECKPOINT_TMP);
         let path = self.dir.join(CHECKPOINT);
-        fs::write(&tmp, &body).map_err(LogError::io("write", &tmp))?;
-        fs::rename(&tmp, &path).map_err(LogError::io("rename", &path))
+        let written = fs::write(&tmp, &body)
+            .map_err(LogError::io("write", &tmp))
+            .and_then(|()| fs::rename(&tmp, &path).map_err(LogError::io("rename", &path)));
+        if written.is_err() {
+            // Tried again after the next change (a full filesystem may have room by then).
+            self.checkpoint_dirty = true;
+        }
+        written
     }
 
     /// Every id below this one is acknowledged.
@@ -629,8 +639,19 @@ impl SegmentLog {
             .append(true)
             .open(&path)
             .map_err(LogError::io("create", &path))?;
-        file.write_all(SEGMENT_MAGIC)
-            .map_err(LogError::io("write", &path))?;
+        if let Err(source) = file.write_all(SEGMENT_MAGIC) {
+            // A full filesystem fails here: without the file gone, every later attempt would
+            // find it (`create_new`) and the queue would never take data again.
+            drop(file);
+            if let Err(err) = fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), error = %err, "could not remove a segment whose header was not written");
+            }
+            return Err(LogError::Io {
+                what: "write",
+                path,
+                source,
+            });
+        }
         self.disk_bytes += SEGMENT_MAGIC.len() as u64;
         self.segments.insert(
             first_id,

@@ -10,6 +10,8 @@
 //! disk's. A record leaves the disk once the destination accepted it (or refused it for good);
 //! one still being retried at shutdown stays and is sent after the next start.
 
+#[cfg(test)]
+mod full_disk_tests;
 pub(crate) mod log;
 
 use std::collections::{HashMap, VecDeque};
@@ -121,6 +123,8 @@ pub(crate) async fn start(
         held: None,
         cache: HashMap::new(),
         cache_bytes: 0,
+        refused_in_a_row: 0,
+        checkpoint_failing: false,
     };
     let runtime = tokio::runtime::Handle::current();
     // Blocking file I/O (writes, fsync, reads) stays off the runtime's workers: this task has
@@ -141,6 +145,11 @@ struct Disk {
     /// Records written and not yet handed to a sender, still in memory, by id.
     cache: HashMap<u64, Record>,
     cache_bytes: u64,
+    /// Batches refused in a row because they could not be written (a full filesystem): only
+    /// the first is logged, and the count once writing works again.
+    refused_in_a_row: u64,
+    /// The last checkpoint write failed (logged once until one succeeds).
+    checkpoint_failing: bool,
 }
 
 impl Disk {
@@ -207,9 +216,7 @@ impl Disk {
                 }
             }
             self.serve(open);
-            if let Err(err) = self.log.write_checkpoint() {
-                tracing::warn!(exporter = %self.settings.id, error = %err, "persistent queue: checkpoint not written (records may be sent twice after a restart)");
-            }
+            self.checkpoint();
             self.update_metrics();
         }
         if let Some(batch) = self.held.take() {
@@ -217,6 +224,21 @@ impl Disk {
         }
         if let Err(err) = self.log.sync().and_then(|()| self.log.write_checkpoint()) {
             tracing::warn!(exporter = %self.settings.id, error = %err, "persistent queue: final sync");
+        }
+    }
+
+    /// Writes the checkpoint if it changed; a failure is logged once until one succeeds.
+    fn checkpoint(&mut self) {
+        match self.log.write_checkpoint() {
+            Ok(()) if std::mem::take(&mut self.checkpoint_failing) => {
+                tracing::info!(exporter = %self.settings.id, "persistent queue: checkpoint written again");
+            }
+            Ok(()) => {}
+            Err(err) if !self.checkpoint_failing => {
+                self.checkpoint_failing = true;
+                tracing::warn!(exporter = %self.settings.id, error = %err, "persistent queue: checkpoint not written (records may be sent twice after a restart; tried again on every change)");
+            }
+            Err(_) => {}
         }
     }
 
@@ -231,6 +253,9 @@ impl Disk {
     fn write(&mut self, batch: Batch, written: &mut Vec<Batch>) {
         match self.log.append(batch.signal, batch.items, &batch.payload) {
             Ok(id) => {
+                if self.refused_in_a_row > 0 {
+                    tracing::info!(exporter = %self.settings.id, refused = std::mem::take(&mut self.refused_in_a_row), "persistent queue: writing again after refusing batches");
+                }
                 let len = batch.payload.len() as u64;
                 if self.cache_bytes + len <= CACHE_BYTES {
                     self.cache_bytes += len;
@@ -254,7 +279,10 @@ impl Disk {
                 self.metrics
                     .enqueue_failed(batch.signal)
                     .inc_by(batch.items as u64);
-                tracing::warn!(exporter = %self.settings.id, items = batch.items, error = %err, "persistent queue: batch refused (the sender is told to retry)");
+                if self.refused_in_a_row == 0 {
+                    tracing::warn!(exporter = %self.settings.id, items = batch.items, error = %err, "persistent queue: batch refused (the sender is told to retry; further refusals are counted, not logged, until a write succeeds)");
+                }
+                self.refused_in_a_row += 1;
                 batch.acks.settle(false);
             }
         }
