@@ -25,12 +25,24 @@ const PADDING: usize = 400;
 /// Peak RSS allowed while the queue is full on disk.
 const RSS_LIMIT_KIB: u64 = 150 * 1024;
 
-fn config(p: &support::Ports, sink: u16, storage: &std::path::Path, max_size: u64) -> String {
-    // One sender, so the order on the wire is the order on disk; `block_on_overflow: false`
-    // (the Collector's default): a full queue refuses the batch at once.
+fn config(
+    p: &support::Ports,
+    sink: u16,
+    storage: &std::path::Path,
+    max_size: u64,
+    block: bool,
+) -> String {
+    // One sender, so the order on the wire is the order on disk. `block_on_overflow: false`
+    // (the Collector's default): a full queue refuses the batch at once; Lookout's default
+    // (`true`) waits up to 2 s for room, then refuses.
+    let overflow = if block {
+        ""
+    } else {
+        "      block_on_overflow: false\n"
+    };
     format!(
         "{receivers}processors:\n  batch:\n    send_batch_size: 500\n    timeout: 20ms\n\
-         exporters:\n{exporter}    sending_queue:\n      storage: file_storage/queue\n      max_size: {max_size}\n      block_on_overflow: false\n      num_consumers: 1\n\
+         exporters:\n{exporter}    sending_queue:\n      storage: file_storage/queue\n      max_size: {max_size}\n{overflow}      num_consumers: 1\n\
          \x20   retry_on_failure:\n      initial_interval: 100ms\n      max_interval: 500ms\n      max_elapsed_time: 0s\n{service}",
         receivers = otlp_receiver(p, "", ""),
         exporter = otlp_exporter("otlp", sink, "none"),
@@ -118,6 +130,18 @@ fn delivered(sink: &Sink) -> (HashMap<String, u32>, HashMap<usize, Vec<usize>>) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_past_the_disk_limit_refuses_retryably_and_loses_nothing_acknowledged() {
+    outage_past_the_limit(false).await;
+}
+
+/// With Lookout's default `block_on_overflow: true` the clients, waiting for the queue's
+/// acknowledgement, must still be told to retry (not left to time out): a client-side
+/// timeout would show up as a refusal other than `UNAVAILABLE`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_at_the_disk_limit_still_refuses_retryably_within_seconds() {
+    outage_past_the_limit(true).await;
+}
+
+async fn outage_past_the_limit(block: bool) {
     let long = std::env::var("LOOKOUT_FAULT_LONG").is_ok_and(|v| v == "1");
     let (max_size, past_limit) = if long {
         (64u64 << 20, Duration::from_secs(100))
@@ -127,7 +151,7 @@ async fn an_outage_past_the_disk_limit_refuses_retryably_and_loses_nothing_ackno
     let storage = tempfile::tempdir().unwrap();
     let sink = Sink::start().await;
     sink.set_unavailable(true);
-    let lookout = Lookout::start(|p| config(p, sink.port, storage.path(), max_size)).await;
+    let lookout = Lookout::start(|p| config(p, sink.port, storage.path(), max_size, block)).await;
     let labels = [("exporter", "otlp")];
 
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -190,7 +214,7 @@ async fn an_outage_past_the_disk_limit_refuses_retryably_and_loses_nothing_ackno
     let refused: usize = seen.refused.values().sum();
     let enqueue_failed = end.value("lookout_exporter_enqueue_failed_spans_total", &labels);
     println!(
-        "over-limit result (max_size {} MiB, full after {:.1} s, {past_limit:?} past the limit): \
+        "over-limit result (block_on_overflow {block}, max_size {} MiB, full after {:.1} s, {past_limit:?} past the limit): \
          sent {} requests ({} spans), acknowledged {} spans ({} while full and down), refused {refused} \
          requests {:?}, enqueue_failed {enqueue_failed} spans; delivered {} unique spans ({} not \
          acknowledged), duplicated {duplicated}, lost {lost}; on disk before the destination came \

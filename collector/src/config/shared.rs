@@ -174,8 +174,8 @@ pub struct QueueConfig {
     #[serde(with = "humantime_serde")]
     pub fsync_interval: Duration,
     /// With `storage`: bytes of queue files on disk (default 1GiB; units allowed). Beyond it,
-    /// new data is refused upstream with a retryable status (or waits, with
-    /// `block_on_overflow`), never dropped silently.
+    /// new data is refused upstream with a retryable status (with `block_on_overflow`, after
+    /// waiting up to 2 s for room), never dropped silently.
     #[serde(deserialize_with = "size::deserialize_opt")]
     pub max_size: Option<u64>,
 }

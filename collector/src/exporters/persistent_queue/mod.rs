@@ -16,7 +16,7 @@ pub(crate) mod log;
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -34,6 +34,10 @@ const GROUP: usize = 256;
 /// (the batch's reservation is kept with them) until sent; beyond this, records are read
 /// back from disk.
 const CACHE_BYTES: u64 = 8 << 20;
+/// How long `block_on_overflow` waits for room at the disk limit before batches are refused
+/// with a retryable status: well inside the OTel SDKs' 10 s export timeout, so a client is
+/// told to retry instead of timing out and sending again blind.
+const BLOCK_AT_LIMIT: Duration = Duration::from_secs(2);
 
 /// Requests from the senders.
 #[derive(Debug)]
@@ -121,6 +125,7 @@ pub(crate) async fn start(
         queue_metrics,
         waiters: VecDeque::new(),
         held: None,
+        full_since: None,
         cache: HashMap::new(),
         cache_bytes: 0,
         refused_in_a_row: 0,
@@ -142,6 +147,8 @@ struct Disk {
     waiters: VecDeque<oneshot::Sender<Option<Record>>>,
     /// A batch that did not fit, waiting for room (`block_on_overflow`).
     held: Option<Batch>,
+    /// Since when writes have found the queue at its limit (`None` once one fits).
+    full_since: Option<Instant>,
     /// Records written and not yet handed to a sender, still in memory, by id.
     cache: HashMap<u64, Record>,
     cache_bytes: u64,
@@ -253,6 +260,7 @@ impl Disk {
     fn write(&mut self, batch: Batch, written: &mut Vec<Batch>) {
         match self.log.append(batch.signal, batch.items, &batch.payload) {
             Ok(id) => {
+                self.full_since = None;
                 if self.refused_in_a_row > 0 {
                     tracing::info!(exporter = %self.settings.id, refused = std::mem::take(&mut self.refused_in_a_row), "persistent queue: writing again after refusing batches");
                 }
@@ -272,7 +280,15 @@ impl Disk {
                 }
                 written.push(batch);
             }
-            Err(LogError::Full { .. }) if self.settings.block_on_overflow => {
+            // Wait for room, but not for ever: the clients behind a persistent queue wait for
+            // its acknowledgement, and few clients never fill the pipeline enough to be
+            // refused by their receiver. Past `BLOCK_AT_LIMIT` at the limit, batches are
+            // refused (retryable) until one fits again.
+            Err(LogError::Full { .. })
+                if self.settings.block_on_overflow
+                    && self.full_since.get_or_insert_with(Instant::now).elapsed()
+                        < BLOCK_AT_LIMIT =>
+            {
                 self.held = Some(batch);
             }
             Err(err) => {
