@@ -14,10 +14,19 @@
 #                        (sample_during.txt), its decisions after it (correlate.txt); spans per
 #                        CPU-s count the spans it processed (accepted), and lost excludes the
 #                        spans it dropped by decision)
+#                        and lookout-workload (realistic traces for sampling: loadgen --workload
+#                        traces --logs at WORKLOAD_RATE traces/s, 5-50 children over several services,
+#                        slow / error / error-log traces; lookout runs latency_anomaly then correlate
+#                        in mode: sample (SAMPLE_SETTINGS apply) in the traces pipeline and correlate
+#                        in the logs pipeline; the sink tallies which traces arrived whole and the
+#                        delay from each root's end to its arrival (sink.json "whole"))
 #                        and lookout-redact (lookout with the redaction processor before batch:
 #                        allow_all_keys, builtin_patterns [credit_card, email, bearer_token])
 #   REDACT_SETTINGS []   extra redaction settings for lookout-redact, e.g. "summary: info"
 #   SAMPLE_SETTINGS []   extra correlate settings for lookout-sample, e.g. "max_held_bytes: 1073741824"
+#   WORKLOAD_RATE [2000] traces per second of lookout-workload's loadgen (over all workers)
+#   WORKLOAD_FLAGS ["--slow-percent 2 --error-percent 1 --error-log-percent 1 --warmup-traces 500"]
+#                        the mix of lookout-workload's traces (loadgen flags)
 #   CORRELATE_SETTINGS [] extra correlate settings for lookout-correlate, e.g. "max_bytes: 1073741824"
 #   BATCH [512]          spans per loadgen request
 #   CONCURRENCY [4]      loadgen requests in flight
@@ -71,6 +80,8 @@ VERIFY=${VERIFY:-0}
 SINK_FLAGS=()
 [[ $VERIFY == 1 ]] && SINK_FLAGS+=(--verify)
 ROTEL_VERSION=${ROTEL_VERSION:-0.0.1a15}
+WORKLOAD_RATE=${WORKLOAD_RATE:-2000}
+WORKLOAD_FLAGS=${WORKLOAD_FLAGS:-"--slow-percent 2 --error-percent 1 --error-log-percent 1 --warmup-traces 500"}
 
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
 VENV=$HERE/.venv
@@ -144,10 +155,16 @@ run_one() {
   local dir=$OUT/$rep-$target
   mkdir -p "$dir"
   local sink_port sink_http cport cport2 mport sink_pid attempt
+  local sink_flags=("${SINK_FLAGS[@]}") load_flags=("${LOADGEN_FLAGS[@]}")
+  if [[ $target == lookout-workload ]]; then
+    sink_flags+=(--whole-traces)
+    # shellcheck disable=SC2206 # WORKLOAD_FLAGS is a list of flags
+    load_flags=(--workload traces --logs --traces-per-second "$WORKLOAD_RATE" $WORKLOAD_FLAGS)
+  fi
   for attempt in 1 2 3; do
     read -r sink_port sink_http cport cport2 mport < <(free_ports 5)
     start_bg "$LOAD_CPU" "$dir/sink" "$BIN/sink" --listen "127.0.0.1:$sink_port" \
-      --http-listen "127.0.0.1:$sink_http" --count-file "$dir/count.json" "${SINK_FLAGS[@]}"
+      --http-listen "127.0.0.1:$sink_http" --count-file "$dir/count.json" "${sink_flags[@]}"
     sink_pid=$BG_PID
     wait_port "$sink_port" "$sink_pid" 10 && break
     log "sink failed to start (attempt $attempt): $(tail -n 3 "$dir/sink.err")"
@@ -167,12 +184,18 @@ run_one() {
         --pid-file "$dir/rotel.pid" --log-file "$dir/rotel.log"
       cpid=$BG_PID target_port=$cport
       ;;
-    lookout | lookout-base | lookout-correlate | lookout-sample | lookout-redact)
-      local bin=$LOOKOUT processors="[batch]" correlate=""
+    lookout | lookout-base | lookout-correlate | lookout-sample | lookout-workload | lookout-redact)
+      local bin=$LOOKOUT processors="[batch]" correlate="" logs_pipeline=""
       if [[ $target == lookout-sample ]]; then
         processors="[correlate, batch]"
         # Sample mode with its defaults (quiet_period 1s, max_wait 30s, normal_percent 10).
         correlate="  correlate: { mode: sample, num_traces: 100000${SAMPLE_SETTINGS:+, $SAMPLE_SETTINGS} }"
+      fi
+      if [[ $target == lookout-workload ]]; then
+        processors="[latency_anomaly, correlate, batch]"
+        correlate="  latency_anomaly: {}
+  correlate: { mode: sample, num_traces: 100000${SAMPLE_SETTINGS:+, $SAMPLE_SETTINGS} }"
+        logs_pipeline="    logs: { receivers: [otlp], processors: [correlate, batch], exporters: [otlp] }"
       fi
       if [[ $target == lookout-correlate ]]; then
         processors="[correlate, batch]"
@@ -210,6 +233,7 @@ service:
   telemetry: { metrics: { address: 127.0.0.1:$mport } }
   pipelines:
     traces: { receivers: [otlp], processors: $processors, exporters: [otlp] }
+$logs_pipeline
 EOF
       local consumers=""
       [[ -n $NUM_CONSUMERS ]] && consumers="num_consumers: $NUM_CONSUMERS"
@@ -238,7 +262,7 @@ EOF
   local cpu0=0
   [[ -n $cpid ]] && cpu0=$(cpu_of "$cpid")
   local t0=$SECONDS scraper=""
-  if [[ $target == lookout-sample ]]; then
+  if [[ $target == lookout-sample || $target == lookout-workload ]]; then
     (while sleep 0.5; do
       curl -s --max-time 2 "http://127.0.0.1:$mport/metrics" | grep '^lookout_correlate_sample_held' | tr '\n' ' '
       echo
@@ -247,7 +271,7 @@ EOF
   fi
   pinned "$LOAD_CPU" timeout $((DURATION + 60)) "$BIN/loadgen" --endpoint "127.0.0.1:$target_port" \
     --batch-size "$BATCH" --concurrency "$CONCURRENCY" --duration "$DURATION" \
-    --seed "$rep" "${LOADGEN_FLAGS[@]}" >"$dir/loadgen.json" 2>"$dir/loadgen.err" || log "loadgen exited non-zero ($target)"
+    --seed "$rep" "${load_flags[@]}" >"$dir/loadgen.json" 2>"$dir/loadgen.err" || log "loadgen exited non-zero ($target)"
   [[ -n $scraper ]] && kill "$scraper" 2>/dev/null
   local accepted
   accepted=$(jq -r '.spans_sent // 0' "$dir/loadgen.json" 2>/dev/null || echo 0)
@@ -267,8 +291,8 @@ EOF
   local drain_s=$((SECONDS - drain_start))
 
   local cpu1=0 hwm=0 alive=1 window_traces=0 window_bytes=0 sampled_out=0 processed=$delivered
-  if [[ $target == lookout-sample ]] && alive "$cpid"; then
-    curl -s --max-time 5 "http://127.0.0.1:$mport/metrics" | grep '^lookout_correlate' >"$dir/correlate.txt" || true
+  if [[ $target == lookout-sample || $target == lookout-workload ]] && alive "$cpid"; then
+    curl -s --max-time 5 "http://127.0.0.1:$mport/metrics" | grep '^lookout_correlate\|^lookout_latency_anomaly_tagged' >"$dir/correlate.txt" || true
     sampled_out=$(awk '/^lookout_correlate_sample_dropped_items_total.*item="spans"/ {print $2}' "$dir/correlate.txt")
     processed=$accepted
   fi
