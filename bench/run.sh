@@ -20,6 +20,9 @@
 #                        in mode: sample (SAMPLE_SETTINGS apply) in the traces pipeline and correlate
 #                        in the logs pipeline; the sink tallies which traces arrived whole and the
 #                        delay from each root's end to its arrival (sink.json "whole"))
+#                        and lookout-lb (lookout with the loadbalancing exporter, routing by trace id
+#                        to 3 sinks (static resolver, each backend the same otlp settings as
+#                        lookout's exporter); delivered = the 3 sinks' spans added up)
 #                        and lookout-redact (lookout with the redaction processor before batch:
 #                        allow_all_keys, builtin_patterns [credit_card, email, bearer_token])
 #   REDACT_SETTINGS []   extra redaction settings for lookout-redact, e.g. "summary: info"
@@ -113,6 +116,14 @@ trap 'exit 130' INT TERM
 source "$HERE/procs.sh"
 
 sink_spans() { jq -r '.spans // 0' "$1" 2>/dev/null || echo 0; }
+# Spans counted by every sink of a run (count.json, and count2.json, count3.json for lookout-lb).
+delivered_spans() {
+  local n=0 f
+  for f in "$1"/count.json "$1"/count2.json "$1"/count3.json; do
+    [[ -f $f ]] && n=$((n + $(sink_spans "$f")))
+  done
+  echo "$n"
+}
 
 # ---- setup ----------------------------------------------------------------------------------
 ROTEL=${ROTEL_BIN:-}
@@ -171,6 +182,18 @@ run_one() {
     stop_pid "$sink_pid"
     ((attempt == 3)) && return 1
   done
+  local extra_sinks=() extra_ports=()
+  if [[ $target == lookout-lb ]]; then
+    local k port
+    read -r -a extra_ports < <(free_ports 2)
+    for k in 2 3; do
+      port=${extra_ports[$((k - 2))]}
+      start_bg "$LOAD_CPU" "$dir/sink$k" "$BIN/sink" --listen "127.0.0.1:$port" \
+        --count-file "$dir/count$k.json"
+      extra_sinks+=("$BG_PID")
+      wait_port "$port" "$BG_PID" 10 || log "sink $k did not start: $(tail -n 3 "$dir/sink$k.err")"
+    done
+  fi
 
   local cpid="" target_port=$sink_port
   case $target in
@@ -184,7 +207,7 @@ run_one() {
         --pid-file "$dir/rotel.pid" --log-file "$dir/rotel.log"
       cpid=$BG_PID target_port=$cport
       ;;
-    lookout | lookout-base | lookout-correlate | lookout-sample | lookout-workload | lookout-redact)
+    lookout | lookout-base | lookout-correlate | lookout-sample | lookout-workload | lookout-redact | lookout-lb)
       local bin=$LOOKOUT processors="[batch]" correlate="" logs_pipeline=""
       if [[ $target == lookout-sample ]]; then
         processors="[correlate, batch]"
@@ -209,9 +232,20 @@ run_one() {
         correlate="  redaction: { allow_all_keys: true, builtin_patterns: [credit_card, email, bearer_token]${REDACT_SETTINGS:+, $REDACT_SETTINGS} }"
       fi
       if [[ $target == lookout-base ]]; then bin=${LOOKOUT_BASE_BIN:-}; fi
+      local exporter=otlp exporter_head="  otlp:
+    endpoint: 127.0.0.1:$sink_port"
+      if [[ $target == lookout-lb ]]; then
+        # The same otlp settings under protocol: (4 more spaces), one backend per sink.
+        exporter=loadbalancing exporter_head="  loadbalancing:
+    routing_key: traceID
+    resolver: { static: { hostnames: [127.0.0.1:$sink_port, 127.0.0.1:${extra_ports[0]}, 127.0.0.1:${extra_ports[1]}] } }
+    protocol:
+      otlp:"
+      fi
       if [[ $LOOKOUT_BUILT != 1 || ! -x $bin ]]; then
         echo "{\"target\":\"$target\",\"rep\":$rep,\"skipped\":\"$target binary not built\"}" >"$dir/meta.json"
         stop_pid "$sink_pid"
+        for p in "${extra_sinks[@]}"; do stop_pid "$p"; done
         log "SKIP lookout: binary not built (see $OUT/build.log)"
         return 0
       fi
@@ -224,15 +258,14 @@ processors:
   batch: { send_batch_size: $COLLECTOR_BATCH, send_batch_max_size: $COLLECTOR_BATCH, timeout: ${BATCH_TIMEOUT_MS}ms }
 $correlate
 exporters:
-  otlp:
-    endpoint: 127.0.0.1:$sink_port
-    tls: { insecure: true }
-    compression: $COMPRESSION
-    compression_params: { level: $LEVEL }
+$exporter_head
+$(if [[ $target == lookout-lb ]]; then echo "        tls: { insecure: true }"; else echo "    tls: { insecure: true }"; fi)
+$(if [[ $target == lookout-lb ]]; then echo "        compression: $COMPRESSION"; else echo "    compression: $COMPRESSION"; fi)
+$(if [[ $target == lookout-lb ]]; then echo "        compression_params: { level: $LEVEL }"; else echo "    compression_params: { level: $LEVEL }"; fi)
 service:
   telemetry: { metrics: { address: 127.0.0.1:$mport } }
   pipelines:
-    traces: { receivers: [otlp], processors: $processors, exporters: [otlp] }
+    traces: { receivers: [otlp], processors: $processors, exporters: [$exporter] }
 $logs_pipeline
 EOF
       local consumers=""
@@ -256,6 +289,7 @@ EOF
     echo "{\"target\":\"$target\",\"rep\":$rep,\"skipped\":\"did not start: $why\"}" >"$dir/meta.json"
     stop_pid "$cpid"
     stop_pid "$sink_pid"
+    for p in "${extra_sinks[@]}"; do stop_pid "$p"; done
     return 0
   fi
 
@@ -280,14 +314,14 @@ EOF
   local delivered last_change=$SECONDS last=-1 drain_start=$SECONDS
   while :; do
     sleep 0.2
-    delivered=$(sink_spans "$dir/count.json")
+    delivered=$(delivered_spans "$dir")
     ((delivered >= accepted)) && break
     if ((delivered != last)); then last=$delivered last_change=$SECONDS; fi
     ((SECONDS - last_change >= 3)) && break
     ((SECONDS - drain_start >= DRAIN_MAX)) && break
   done
   sleep 0.3 # one more count-file period
-  delivered=$(sink_spans "$dir/count.json")
+  delivered=$(delivered_spans "$dir")
   local drain_s=$((SECONDS - drain_start))
 
   local cpu1=0 hwm=0 alive=1 window_traces=0 window_bytes=0 sampled_out=0 processed=$delivered
@@ -312,6 +346,8 @@ EOF
     stop_pid "$cpid"
   fi
   stop_pid "$sink_pid"
+  local p
+  for p in "${extra_sinks[@]}"; do stop_pid "$p"; done
   cp "$dir/sink.out" "$dir/sink.json" 2>/dev/null || true
   local delivered_final
   delivered_final=$(jq -r '.spans // 0' "$dir/sink.json" 2>/dev/null || echo "$delivered")

@@ -79,7 +79,7 @@ def main(out):
               f"| {fmt(m['per_cpu'])} | {fmt(m['rss'], 1)} | {fmt(m['p50'], 2)} / {fmt(m['p99'], 2)} "
               f"| {fmt(m['lost'])} ({lost_max:,}) | {retries} / {failed} | {fmt(m['lg_cpu'], 2)} "
               f"| {fmt(m['sink_cpu'], 2)} | {fmt(m['wire_bps'], 1)} |")
-    for subject, base in [("lookout", "rotel"), ("lookout", "lookout-base"), ("lookout-correlate", "lookout"), ("lookout-sample", "lookout")]:
+    for subject, base in [("lookout", "rotel"), ("lookout", "lookout-base"), ("lookout-correlate", "lookout"), ("lookout-sample", "lookout"), ("lookout-lb", "lookout")]:
         if base not in summary or subject not in summary:
             continue
         a, b = summary[subject], summary[base]
@@ -104,6 +104,7 @@ def metric_sum(text, name, *labels):
     """Sum of the series of `name` whose line contains every one of `labels`."""
     total = 0.0
     for line in text.splitlines():
+        line = line.strip()
         if line.startswith(name) and line[len(name):len(name) + 1] in "{ " and all(l in line for l in labels):
             try:
                 total += float(line.rsplit(" ", 1)[1])
