@@ -336,7 +336,7 @@ async fn sample_mode_holds_a_huge_number_of_rootless_traces_within_max_held_byte
         "rootless traces (sample mode): {accepted} spans, {early} decided early, {held} B held; \
          peak RSS {:.1} MiB (max_bytes + max_held_bytes {} MiB + {:.1} MiB)",
         hwm as f64 / 1048576.0,
-        2 * MAX_BYTES >> 20,
+        (2 * MAX_BYTES) >> 20,
         (hwm as f64 - 2.0 * MAX_BYTES as f64) / 1048576.0,
     );
     assert!(
