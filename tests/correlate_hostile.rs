@@ -8,9 +8,10 @@
 //! - in `mode: sample`, [`spans`] one-span traces without a root (never complete, so held
 //!   until `max_held_bytes` forces early decisions).
 //!
-//! Each asserts: no crash, every accepted span exported (enrichment mode forwards them all; the
-//! sample-mode load keeps every trace, `normal_percent: 100`),
-//! the window's accounted bytes within `max_bytes`, the evictions or overflows counted, and the
+//! Each asserts: no crash, panic or component restart, every accepted span exported
+//! (enrichment mode forwards them all; the sample-mode load keeps every trace,
+//! `normal_percent: 100`), the window's accounted bytes within `max_bytes` (the held bytes
+//! within `max_held_bytes`), the evictions or overflows counted, and the
 //! process's peak RSS (`VmHWM`) within `max_bytes` + [`MARGIN`] (in sample mode, `max_bytes` +
 //! `max_held_bytes` + [`SAMPLE_MARGIN`]). The margin is the pipeline beside the window
 //! (receiver, exporter queue, allocator); BENCHMARKS.md gives the measured figures. Spans are
@@ -185,6 +186,21 @@ fn total(m: &Metrics, name: &str) -> f64 {
         .sum()
 }
 
+/// No component task panicked or was restarted.
+fn no_panic(lookout: &Lookout, metrics: &Metrics, what: &str) {
+    assert_eq!(
+        total(metrics, "lookout_component_restarts_total"),
+        0.0,
+        "{what}: a component restarted\n{}",
+        lookout.logs()
+    );
+    assert!(
+        !lookout.logs().contains("panicked"),
+        "{what}: a panic\n{}",
+        lookout.logs()
+    );
+}
+
 /// Waits until the sink has `accepted` spans, then checks the common bounds and returns the
 /// metrics.
 async fn settle(lookout: &Lookout, sink: &Sink, accepted: usize, what: &str) -> Metrics {
@@ -211,6 +227,7 @@ async fn settle(lookout: &Lookout, sink: &Sink, accepted: usize, what: &str) -> 
         (hwm as f64 - MAX_BYTES as f64) / 1048576.0,
     );
     assert!(bytes <= MAX_BYTES as f64, "{what}: {bytes} B accounted");
+    no_panic(lookout, &metrics, what);
     assert!(
         hwm <= MAX_BYTES + MARGIN,
         "{what}: peak RSS {hwm} B over max_bytes {MAX_BYTES} + margin {MARGIN}"
@@ -331,6 +348,7 @@ async fn sample_mode_holds_a_huge_number_of_rootless_traces_within_max_held_byte
     let held = total(&metrics, "lookout_correlate_sample_held_bytes");
     assert!(held <= MAX_BYTES as f64, "{held} B held");
     assert!(early > 0.0, "traces decided early at max_held_bytes");
+    no_panic(&lookout, &metrics, "rootless traces");
     let hwm = lookout.peak_rss_kib() * 1024;
     eprintln!(
         "rootless traces (sample mode): {accepted} spans, {early} decided early, {held} B held; \
