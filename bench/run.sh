@@ -14,6 +14,15 @@
 #                        (sample_during.txt), its decisions after it (correlate.txt); spans per
 #                        CPU-s count the spans it processed (accepted), and lost excludes the
 #                        spans it dropped by decision)
+#                        and lookout-workload (realistic traces for sampling: loadgen --workload
+#                        traces --logs at WORKLOAD_RATE traces/s, 5-50 children over several services,
+#                        slow / error / error-log traces; lookout runs latency_anomaly then correlate
+#                        in mode: sample (SAMPLE_SETTINGS apply) in the traces pipeline and correlate
+#                        in the logs pipeline; the sink tallies which traces arrived whole and the
+#                        delay from each root's end to its arrival (sink.json "whole"))
+#                        and lookout-lb (lookout with the loadbalancing exporter, routing by trace id
+#                        to 3 sinks (static resolver, each backend the same otlp settings as
+#                        lookout's exporter); delivered = the 3 sinks' spans added up)
 #                        and lookout-redact (lookout with the redaction processor before batch:
 #                        allow_all_keys, builtin_patterns [credit_card, email, bearer_token])
 #                        and lookout-tls (lookout's gRPC receiver serving TLS with a self-signed
@@ -22,6 +31,9 @@
 #                        extension; loadgen sends the token: --header "authorization=Bearer ...")
 #   REDACT_SETTINGS []   extra redaction settings for lookout-redact, e.g. "summary: info"
 #   SAMPLE_SETTINGS []   extra correlate settings for lookout-sample, e.g. "max_held_bytes: 1073741824"
+#   WORKLOAD_RATE [2000] traces per second of lookout-workload's loadgen (over all workers)
+#   WORKLOAD_FLAGS ["--slow-percent 2 --error-percent 1 --error-log-percent 1 --warmup-traces 500"]
+#                        the mix of lookout-workload's traces (loadgen flags)
 #   CORRELATE_SETTINGS [] extra correlate settings for lookout-correlate, e.g. "max_bytes: 1073741824"
 #   BATCH [512]          spans per loadgen request
 #   CONCURRENCY [4]      loadgen requests in flight
@@ -75,6 +87,8 @@ VERIFY=${VERIFY:-0}
 SINK_FLAGS=()
 [[ $VERIFY == 1 ]] && SINK_FLAGS+=(--verify)
 ROTEL_VERSION=${ROTEL_VERSION:-0.0.1a15}
+WORKLOAD_RATE=${WORKLOAD_RATE:-2000}
+WORKLOAD_FLAGS=${WORKLOAD_FLAGS:-"--slow-percent 2 --error-percent 1 --error-log-percent 1 --warmup-traces 500"}
 
 BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
 VENV=$HERE/.venv
@@ -106,6 +120,14 @@ trap 'exit 130' INT TERM
 source "$HERE/procs.sh"
 
 sink_spans() { jq -r '.spans // 0' "$1" 2>/dev/null || echo 0; }
+# Spans counted by every sink of a run (count.json, and count2.json, count3.json for lookout-lb).
+delivered_spans() {
+  local n=0 f
+  for f in "$1"/count.json "$1"/count2.json "$1"/count3.json; do
+    [[ -f $f ]] && n=$((n + $(sink_spans "$f")))
+  done
+  echo "$n"
+}
 
 # ---- setup ----------------------------------------------------------------------------------
 ROTEL=${ROTEL_BIN:-}
@@ -158,16 +180,34 @@ run_one() {
   local dir=$OUT/$rep-$target
   mkdir -p "$dir"
   local sink_port sink_http cport cport2 mport sink_pid attempt
+  local sink_flags=("${SINK_FLAGS[@]}") load_flags=("${LOADGEN_FLAGS[@]}")
+  if [[ $target == lookout-workload ]]; then
+    sink_flags+=(--whole-traces)
+    # shellcheck disable=SC2206 # WORKLOAD_FLAGS is a list of flags
+    load_flags=(--workload traces --logs --traces-per-second "$WORKLOAD_RATE" $WORKLOAD_FLAGS)
+  fi
   for attempt in 1 2 3; do
     read -r sink_port sink_http cport cport2 mport < <(free_ports 5)
     start_bg "$LOAD_CPU" "$dir/sink" "$BIN/sink" --listen "127.0.0.1:$sink_port" \
-      --http-listen "127.0.0.1:$sink_http" --count-file "$dir/count.json" "${SINK_FLAGS[@]}"
+      --http-listen "127.0.0.1:$sink_http" --count-file "$dir/count.json" "${sink_flags[@]}"
     sink_pid=$BG_PID
     wait_port "$sink_port" "$sink_pid" 10 && break
     log "sink failed to start (attempt $attempt): $(tail -n 3 "$dir/sink.err")"
     stop_pid "$sink_pid"
     ((attempt == 3)) && return 1
   done
+  local extra_sinks=() extra_ports=()
+  if [[ $target == lookout-lb ]]; then
+    local k port
+    read -r -a extra_ports < <(free_ports 2)
+    for k in 2 3; do
+      port=${extra_ports[$((k - 2))]}
+      start_bg "$LOAD_CPU" "$dir/sink$k" "$BIN/sink" --listen "127.0.0.1:$port" \
+        --count-file "$dir/count$k.json"
+      extra_sinks+=("$BG_PID")
+      wait_port "$port" "$BG_PID" 10 || log "sink $k did not start: $(tail -n 3 "$dir/sink$k.err")"
+    done
+  fi
 
   local cpid="" target_port=$sink_port
   case $target in
@@ -181,12 +221,18 @@ run_one() {
         --pid-file "$dir/rotel.pid" --log-file "$dir/rotel.log"
       cpid=$BG_PID target_port=$cport
       ;;
-    lookout | lookout-base | lookout-correlate | lookout-sample | lookout-redact | lookout-tls | lookout-auth)
-      local bin=$LOOKOUT processors="[batch]" correlate="" grpc_extra="" extensions="" service_ext=""
+    lookout | lookout-base | lookout-correlate | lookout-sample | lookout-workload | lookout-redact | lookout-lb | lookout-tls | lookout-auth)
+      local bin=$LOOKOUT processors="[batch]" correlate="" logs_pipeline="" grpc_extra="" extensions="" service_ext=""
       if [[ $target == lookout-sample ]]; then
         processors="[correlate, batch]"
         # Sample mode with its defaults (quiet_period 1s, max_wait 30s, normal_percent 10).
         correlate="  correlate: { mode: sample, num_traces: 100000${SAMPLE_SETTINGS:+, $SAMPLE_SETTINGS} }"
+      fi
+      if [[ $target == lookout-workload ]]; then
+        processors="[latency_anomaly, correlate, batch]"
+        correlate="  latency_anomaly: {}
+  correlate: { mode: sample, num_traces: 100000${SAMPLE_SETTINGS:+, $SAMPLE_SETTINGS} }"
+        logs_pipeline="    logs: { receivers: [otlp], processors: [correlate, batch], exporters: [otlp] }"
       fi
       if [[ $target == lookout-correlate ]]; then
         processors="[correlate, batch]"
@@ -209,9 +255,20 @@ run_one() {
         service_ext="  extensions: [bearertokenauth]"
       fi
       if [[ $target == lookout-base ]]; then bin=${LOOKOUT_BASE_BIN:-}; fi
+      local exporter=otlp exporter_head="  otlp:
+    endpoint: 127.0.0.1:$sink_port"
+      if [[ $target == lookout-lb ]]; then
+        # The same otlp settings under protocol: (4 more spaces), one backend per sink.
+        exporter=loadbalancing exporter_head="  loadbalancing:
+    routing_key: traceID
+    resolver: { static: { hostnames: [127.0.0.1:$sink_port, 127.0.0.1:${extra_ports[0]}, 127.0.0.1:${extra_ports[1]}] } }
+    protocol:
+      otlp:"
+      fi
       if [[ $LOOKOUT_BUILT != 1 || ! -x $bin ]]; then
         echo "{\"target\":\"$target\",\"rep\":$rep,\"skipped\":\"$target binary not built\"}" >"$dir/meta.json"
         stop_pid "$sink_pid"
+        for p in "${extra_sinks[@]}"; do stop_pid "$p"; done
         log "SKIP lookout: binary not built (see $OUT/build.log)"
         return 0
       fi
@@ -225,16 +282,16 @@ processors:
   batch: { send_batch_size: $COLLECTOR_BATCH, send_batch_max_size: $COLLECTOR_BATCH, timeout: ${BATCH_TIMEOUT_MS}ms }
 $correlate
 exporters:
-  otlp:
-    endpoint: 127.0.0.1:$sink_port
-    tls: { insecure: true }
-    compression: $COMPRESSION
-    compression_params: { level: $LEVEL }
+$exporter_head
+$(if [[ $target == lookout-lb ]]; then echo "        tls: { insecure: true }"; else echo "    tls: { insecure: true }"; fi)
+$(if [[ $target == lookout-lb ]]; then echo "        compression: $COMPRESSION"; else echo "    compression: $COMPRESSION"; fi)
+$(if [[ $target == lookout-lb ]]; then echo "        compression_params: { level: $LEVEL }"; else echo "    compression_params: { level: $LEVEL }"; fi)
 service:
 $service_ext
   telemetry: { metrics: { address: 127.0.0.1:$mport } }
   pipelines:
-    traces: { receivers: [otlp], processors: $processors, exporters: [otlp] }
+    traces: { receivers: [otlp], processors: $processors, exporters: [$exporter] }
+$logs_pipeline
 EOF
       local consumers=""
       [[ -n $NUM_CONSUMERS ]] && consumers="num_consumers: $NUM_CONSUMERS"
@@ -257,13 +314,14 @@ EOF
     echo "{\"target\":\"$target\",\"rep\":$rep,\"skipped\":\"did not start: $why\"}" >"$dir/meta.json"
     stop_pid "$cpid"
     stop_pid "$sink_pid"
+    for p in "${extra_sinks[@]}"; do stop_pid "$p"; done
     return 0
   fi
 
   local cpu0=0
   [[ -n $cpid ]] && cpu0=$(cpu_of "$cpid")
   local t0=$SECONDS scraper=""
-  if [[ $target == lookout-sample ]]; then
+  if [[ $target == lookout-sample || $target == lookout-workload ]]; then
     (while sleep 0.5; do
       curl -s --max-time 2 "http://127.0.0.1:$mport/metrics" | grep '^lookout_correlate_sample_held' | tr '\n' ' '
       echo
@@ -275,7 +333,7 @@ EOF
   [[ $target == lookout-auth ]] && target_flags+=(--header "authorization=Bearer $BENCH_TOKEN")
   pinned "$LOAD_CPU" timeout $((DURATION + 60)) "$BIN/loadgen" --endpoint "127.0.0.1:$target_port" \
     --batch-size "$BATCH" --concurrency "$CONCURRENCY" --duration "$DURATION" \
-    --seed "$rep" "${LOADGEN_FLAGS[@]}" "${target_flags[@]}" >"$dir/loadgen.json" 2>"$dir/loadgen.err" || log "loadgen exited non-zero ($target)"
+    --seed "$rep" "${load_flags[@]}" "${target_flags[@]}" >"$dir/loadgen.json" 2>"$dir/loadgen.err" || log "loadgen exited non-zero ($target)"
   [[ -n $scraper ]] && kill "$scraper" 2>/dev/null
   local accepted
   accepted=$(jq -r '.spans_sent // 0' "$dir/loadgen.json" 2>/dev/null || echo 0)
@@ -284,19 +342,19 @@ EOF
   local delivered last_change=$SECONDS last=-1 drain_start=$SECONDS
   while :; do
     sleep 0.2
-    delivered=$(sink_spans "$dir/count.json")
+    delivered=$(delivered_spans "$dir")
     ((delivered >= accepted)) && break
     if ((delivered != last)); then last=$delivered last_change=$SECONDS; fi
     ((SECONDS - last_change >= 3)) && break
     ((SECONDS - drain_start >= DRAIN_MAX)) && break
   done
   sleep 0.3 # one more count-file period
-  delivered=$(sink_spans "$dir/count.json")
+  delivered=$(delivered_spans "$dir")
   local drain_s=$((SECONDS - drain_start))
 
   local cpu1=0 hwm=0 alive=1 window_traces=0 window_bytes=0 sampled_out=0 processed=$delivered
-  if [[ $target == lookout-sample ]] && alive "$cpid"; then
-    curl -s --max-time 5 "http://127.0.0.1:$mport/metrics" | grep '^lookout_correlate' >"$dir/correlate.txt" || true
+  if [[ $target == lookout-sample || $target == lookout-workload ]] && alive "$cpid"; then
+    curl -s --max-time 5 "http://127.0.0.1:$mport/metrics" | grep '^lookout_correlate\|^lookout_latency_anomaly_tagged' >"$dir/correlate.txt" || true
     sampled_out=$(awk '/^lookout_correlate_sample_dropped_items_total.*item="spans"/ {print $2}' "$dir/correlate.txt")
     processed=$accepted
   fi
@@ -316,6 +374,8 @@ EOF
     stop_pid "$cpid"
   fi
   stop_pid "$sink_pid"
+  local p
+  for p in "${extra_sinks[@]}"; do stop_pid "$p"; done
   cp "$dir/sink.out" "$dir/sink.json" 2>/dev/null || true
   local delivered_final
   delivered_final=$(jq -r '.spans // 0' "$dir/sink.json" 2>/dev/null || echo "$delivered")

@@ -79,7 +79,7 @@ def main(out):
               f"| {fmt(m['per_cpu'])} | {fmt(m['rss'], 1)} | {fmt(m['p50'], 2)} / {fmt(m['p99'], 2)} "
               f"| {fmt(m['lost'])} ({lost_max:,}) | {retries} / {failed} | {fmt(m['lg_cpu'], 2)} "
               f"| {fmt(m['sink_cpu'], 2)} | {fmt(m['wire_bps'], 1)} |")
-    for subject, base in [("lookout", "rotel"), ("lookout", "lookout-base"), ("lookout-correlate", "lookout"), ("lookout-sample", "lookout")]:
+    for subject, base in [("lookout", "rotel"), ("lookout", "lookout-base"), ("lookout-correlate", "lookout"), ("lookout-sample", "lookout"), ("lookout-lb", "lookout")]:
         if base not in summary or subject not in summary:
             continue
         a, b = summary[subject], summary[base]
@@ -94,9 +94,73 @@ def main(out):
         m = summary["lookout-correlate"]
         print(f"\ncorrelate window after the load (medians): {fmt(m['window_traces'])} traces held, "
               f"{fmt(m['bytes_per_trace'])} accounted bytes per trace")
+    workload(out)
     print("\nMedians over runs; lost = spans accepted by the collector (loadgen OK responses) minus "
           "spans counted at the sink after the drain wait. CPU-s = utime+stime over the load + drain window. "
           "bytes/span into sink = bytes on the wire (compressed gRPC frames) received by the sink per span.")
+
+
+def metric_sum(text, name, *labels):
+    """Sum of the series of `name` whose line contains every one of `labels`."""
+    total = 0.0
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith(name) and line[len(name):len(name) + 1] in "{ " and all(l in line for l in labels):
+            try:
+                total += float(line.rsplit(" ", 1)[1])
+            except ValueError:
+                pass
+    return total
+
+
+def workload(out):
+    """Per run of lookout-workload: traces made vs arrived whole per class, tagged traces,
+    root end -> arrival delay, kept fraction, held bytes per trace, early decisions."""
+    rows = []
+    for d in sorted(p for p in out.iterdir() if p.is_dir() and p.name.endswith("-lookout-workload")):
+        lg, sk = load(d / "loadgen.json"), load(d / "sink.json")
+        made = (lg.get("workload") or {}).get("traces_made") or {}
+        whole = sk.get("whole") or {}
+        if not made or not whole:
+            continue
+        text = (d / "correlate.txt").read_text() if (d / "correlate.txt").exists() else ""
+        peak_bytes, peak_traces = 0.0, 0.0
+        if (d / "sample_during.txt").exists():
+            for line in (d / "sample_during.txt").read_text().splitlines():
+                b = metric_sum(line.replace(" lookout_", "\nlookout_"), "lookout_correlate_sample_held_bytes")
+                t = metric_sum(line.replace(" lookout_", "\nlookout_"), "lookout_correlate_sample_held_traces")
+                if b > peak_bytes:
+                    peak_bytes, peak_traces = b, t
+        classes = whole.get("classes", {})
+        cells = []
+        for c in ["slow", "error", "error_log"]:
+            w = classes.get(c, {})
+            cells.append(f"{w.get('whole', 0):,} / {made.get(c, 0):,} ({w.get('partial', 0)} partial)")
+        seen = sum(v.get("seen", 0) for v in classes.values())
+        made_all = sum(made.values())
+        normal = classes.get("normal", {})
+        delay = whole.get("delay_ms", {})
+        tagged = whole.get("tagged", {})
+        rows.append(
+            f"| {d.name} | {made_all:,} | " + " | ".join(cells)
+            + f" | {tagged.get('whole', 0):,} ({tagged.get('partial', 0)} partial); spans {whole.get('tagged_spans', 0):,}"
+            f" of {metric_sum(text, 'lookout_latency_anomaly_tagged_spans_total'):,.0f} tagged"
+            f" | {normal.get('whole', 0):,} / {made.get('normal', 0):,} ({normal.get('partial', 0)} partial)"
+            f" | {seen / made_all * 100 if made_all else 0:.1f} %"
+            f" | {delay.get('p50', 0) / 1000:.3f} / {delay.get('p99', 0) / 1000:.3f} / {delay.get('max', 0) / 1000:.3f}"
+            f" | {peak_bytes / peak_traces if peak_traces else 0:,.0f} ({peak_traces:,.0f} traces, {peak_bytes / 1048576:.1f} MiB)"
+            f" | {metric_sum(text, 'lookout_correlate_sample_early_decisions_total'):,.0f} |")
+    if not rows:
+        return
+    print("\nlookout-workload: traces made by loadgen vs arrived whole at the sink (whole = every span "
+          "and log record made, none twice); tagged = traces with a span latency_anomaly tagged; "
+          "delay = root span's end -> its arrival at the sink; held = at the peak of held bytes.\n")
+    print("| run | traces made | slow whole / made | error whole / made | error-log whole / made "
+          "| tagged traces whole | normal kept / made | kept fraction | delay p50 / p99 / max s "
+          "| held bytes per trace | early decisions |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(r)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
 //! Benchmark tools for Lookout's whole-process benchmarks: a raw-bytes gRPC codec, a shallow
-//! OTLP wire-format item counter, a generator of realistic pre-encoded trace requests, and
-//! process CPU / memory readings from `/proc`.
+//! OTLP wire-format item counter, a generator of realistic pre-encoded trace requests, the
+//! sampling workload's trace shapes and its whole-trace tally, and process CPU / memory
+//! readings from `/proc`.
 //!
 //! The binaries `loadgen` and `sink` build on these; `bench/run.sh` drives them.
 
 pub mod codec;
 pub mod gen_traces;
 pub mod procstat;
+pub mod whole;
 pub mod wire;
+pub mod workload;
 
 /// gRPC method path of the OTLP trace export call.
 pub const TRACE_EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";

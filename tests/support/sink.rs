@@ -1,6 +1,7 @@
 //! An OTLP/gRPC test sink: tonic's generated TraceService, MetricsService and LogsService
 //! servers (opentelemetry-proto, prost decoding: independent of Lookout's wire code), accepting
-//! gzip and zstd, recording every request. It can be told to refuse with UNAVAILABLE, and stopped;
+//! gzip and zstd, recording every request (or, started with [`Sink::start_counting`], only
+//! counting spans). It can be told to refuse with UNAVAILABLE, and stopped;
 //! [`Sink::start_serial`] starts one that serves trace exports one at a time, slowly.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -45,6 +46,10 @@ pub(crate) struct Received {
     turn: tokio::sync::Mutex<()>,
     /// When the first and the last trace export were accepted.
     served: Mutex<Option<(Instant, Instant)>>,
+    /// Count trace exports' spans instead of keeping the requests (for loads of millions).
+    count_only: bool,
+    /// Spans of the trace exports counted and not kept.
+    counted_spans: AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -99,7 +104,11 @@ impl TraceService for Service {
             .map(|s| s.spans.len())
             .sum();
         self.0.serve(spans).await;
-        lock(&self.0.traces).push(request.into_inner());
+        if self.0.count_only {
+            self.0.counted_spans.fetch_add(spans, Ordering::SeqCst);
+        } else {
+            lock(&self.0.traces).push(request.into_inner());
+        }
         Ok(Response::new(ExportTraceServiceResponse::default()))
     }
 }
@@ -150,6 +159,16 @@ impl Sink {
     pub(crate) async fn start_serial(per_thousand: Duration) -> Sink {
         Sink::start_with(Received {
             serial: Some(per_thousand),
+            ..Received::default()
+        })
+        .await
+    }
+
+    /// A sink that counts the spans of trace exports and keeps none of them
+    /// ([`Sink::traces`] stays empty; [`Sink::span_count`] counts them).
+    pub(crate) async fn start_counting() -> Sink {
+        Sink::start_with(Received {
+            count_only: true,
             ..Received::default()
         })
         .await
@@ -251,12 +270,13 @@ impl Sink {
 
     /// Spans received.
     pub(crate) fn span_count(&self) -> usize {
-        lock(&self.received.traces)
-            .iter()
-            .flat_map(|r| &r.resource_spans)
-            .flat_map(|r| &r.scope_spans)
-            .map(|s| s.spans.len())
-            .sum()
+        self.received.counted_spans.load(Ordering::SeqCst)
+            + lock(&self.received.traces)
+                .iter()
+                .flat_map(|r| &r.resource_spans)
+                .flat_map(|r| &r.scope_spans)
+                .map(|s| s.spans.len())
+                .sum::<usize>()
     }
 
     /// Metric data points received (counted as the Collector counts them).

@@ -1,6 +1,9 @@
 //! OTLP/gRPC trace load generator: sends pre-encoded `ExportTraceServiceRequest`s with a
 //! raw-bytes codec, `--concurrency` requests in flight, and prints a JSON report on stdout.
 //! `--tls-ca` speaks TLS (rustls, ring) and `--header` adds metadata such as a bearer token.
+//! With `--workload traces` it makes realistic traces as it goes instead
+//! ([`lookout_bench::workload`]: fan-out 5–50, a few percent slow or failing, optional log
+//! records), each root ending when it is sent.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +14,9 @@ use bytes::Bytes;
 use clap::Parser;
 use lookout_bench::codec::RawCodec;
 use lookout_bench::gen_traces::{RequestPool, stamp};
-use lookout_bench::{TRACE_EXPORT_PATH, procstat};
+use lookout_bench::workload::{Class, Mix, Workload};
+use lookout_bench::{LOGS_EXPORT_PATH, TRACE_EXPORT_PATH, procstat};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message as _;
 use tonic::client::Grpc;
@@ -78,6 +83,31 @@ struct Args {
     /// authentication: `--header "authorization=Bearer TOKEN"`.
     #[arg(long = "header", value_parser = parse_header)]
     headers: Vec<(String, String)>,
+    /// `pool` (the pre-encoded requests) or `traces` (realistic traces made as they are sent:
+    /// a root and 5–50 children over several services; --batch-size is then the least spans
+    /// per request, whole traces only).
+    #[arg(long, default_value = "pool")]
+    workload: String,
+    /// With `--workload traces`: percent of traces with one child 10–30 × its usual duration.
+    #[arg(long, default_value_t = 1.0)]
+    slow_percent: f64,
+    /// With `--workload traces`: percent of traces with an error span.
+    #[arg(long, default_value_t = 1.0)]
+    error_percent: f64,
+    /// With `--workload traces --logs`: percent of traces with an ERROR log record.
+    #[arg(long, default_value_t = 1.0)]
+    error_log_percent: f64,
+    /// With `--workload traces`: also send log records sharing the trace ids (one INFO record
+    /// per trace, plus the ERROR ones), in a logs request after each trace request.
+    #[arg(long)]
+    logs: bool,
+    /// With `--workload traces`: traces each worker makes before its first slow one (the
+    /// latency detector's warm-up).
+    #[arg(long, default_value_t = 1000)]
+    warmup_traces: u64,
+    /// With `--workload traces`: traces per second over all workers (0: as fast as accepted).
+    #[arg(long, default_value_t = 0.0)]
+    traces_per_second: f64,
 }
 
 fn parse_header(s: &str) -> Result<(String, String), String> {
@@ -97,12 +127,21 @@ struct WorkerStats {
     spans_failed: u64,
     latencies_us: Vec<u32>,
     errors: Vec<String>,
+    /// `--workload traces`: traces made by class, in [`Class::ALL`] order.
+    traces_made: [u64; 4],
+    /// Traces whose spans (and records) were all accepted, by class.
+    traces_accepted: [u64; 4],
+    logs_accepted: u64,
+    logs_failed: u64,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if args.concurrency == 0 || args.batch_size == 0 || args.connections == 0 {
         bail!("--concurrency, --batch-size and --connections must be positive");
+    }
+    if !matches!(args.workload.as_str(), "pool" | "traces") {
+        bail!("--workload is pool or traces, not {}", args.workload);
     }
     let pool = RequestPool::generate(args.pool.max(1), args.batch_size, args.seed);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -192,9 +231,23 @@ async fn run(args: &Args, pool: RequestPool) -> anyhow::Result<serde_json::Value
         let max_retries = args.max_retries;
         let timeout = Duration::from_secs_f64(args.timeout);
         let batch = args.batch_size as u64;
+        let args_batch = args.batch_size;
+        let mut workload = (args.workload == "traces").then(|| {
+            let mix = Mix {
+                slow_percent: args.slow_percent,
+                error_percent: args.error_percent,
+                error_log_percent: args.error_log_percent,
+                logs: args.logs,
+                warmup_traces: args.warmup_traces,
+            };
+            Workload::new(mix, args.seed.wrapping_mul(1000) + w as u64)
+        });
+        let per_worker_rate = args.traces_per_second / args.concurrency as f64;
         handles.push(tokio::spawn(async move {
             let mut st = WorkerStats::default();
             let mut i = w;
+            let paced_from = Instant::now();
+            let mut made = 0u64;
             loop {
                 if stop.load(Ordering::Relaxed) {
                     break;
@@ -211,6 +264,24 @@ async fn run(args: &Args, pool: RequestPool) -> anyhow::Result<serde_json::Value
                         }
                     }
                 }
+                if let Some(workload) = workload.as_mut() {
+                    if per_worker_rate > 0.0 {
+                        let due =
+                            paced_from + Duration::from_secs_f64(made as f64 / per_worker_rate);
+                        tokio::time::sleep_until(due.into()).await;
+                    }
+                    made += send_traces(
+                        &mut grpc,
+                        workload,
+                        args_batch,
+                        &metadata,
+                        max_retries,
+                        timeout,
+                        &mut st,
+                    )
+                    .await;
+                    continue;
+                }
                 let k = i % requests.len();
                 let body = if fresh {
                     stamp(
@@ -225,6 +296,7 @@ async fn run(args: &Args, pool: RequestPool) -> anyhow::Result<serde_json::Value
                 let t0 = Instant::now();
                 match send_one(
                     &mut grpc,
+                    TRACE_EXPORT_PATH,
                     body,
                     &metadata,
                     max_retries,
@@ -263,6 +335,12 @@ async fn run(args: &Args, pool: RequestPool) -> anyhow::Result<serde_json::Value
         total.spans_rejected += st.spans_rejected;
         total.spans_failed += st.spans_failed;
         total.latencies_us.extend(st.latencies_us);
+        for k in 0..4 {
+            total.traces_made[k] += st.traces_made[k];
+            total.traces_accepted[k] += st.traces_accepted[k];
+        }
+        total.logs_accepted += st.logs_accepted;
+        total.logs_failed += st.logs_failed;
         for e in st.errors {
             if total.errors.len() < 10 {
                 total.errors.push(e);
@@ -302,12 +380,129 @@ async fn run(args: &Args, pool: RequestPool) -> anyhow::Result<serde_json::Value
         "latency_ms": { "p50": pct(0.50), "p99": pct(0.99), "max": pct(1.0) },
         "cpu_seconds": cpu,
         "errors": total.errors,
+        "workload": (args.workload == "traces").then(|| {
+            let by_class = |v: &[u64; 4]| -> serde_json::Map<String, serde_json::Value> {
+                Class::ALL
+                    .iter()
+                    .zip(v)
+                    .map(|(c, n)| (c.label().to_owned(), serde_json::json!(n)))
+                    .collect()
+            };
+            serde_json::json!({
+                "traces_made": by_class(&total.traces_made),
+                "traces_accepted": by_class(&total.traces_accepted),
+                "log_records_accepted": total.logs_accepted,
+                "log_records_failed": total.logs_failed,
+                "mix": {"slow_percent": args.slow_percent, "error_percent": args.error_percent,
+                        "error_log_percent": args.error_log_percent, "logs": args.logs,
+                        "warmup_traces": args.warmup_traces,
+                        "traces_per_second": args.traces_per_second},
+            })
+        }),
     }))
 }
 
-/// Sends one request, retrying retryable statuses; returns the rejected span count.
+/// Makes and sends one batch of whole traces (and their log records); returns the traces
+/// made. A trace counts as accepted when its spans and its records were.
+async fn send_traces(
+    grpc: &mut Grpc<Channel>,
+    workload: &mut Workload,
+    min_spans: usize,
+    metadata: &MetadataMap,
+    max_retries: u32,
+    timeout: Duration,
+    st: &mut WorkerStats,
+) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let (traces, logs, made) = workload.batch(min_spans, now);
+    let spans: u64 = made.iter().map(|m| m.spans as u64).sum();
+    let records: u64 = made.iter().map(|m| m.logs as u64).sum();
+    for m in &made {
+        st.traces_made[class_index(m.class)] += 1;
+    }
+    let t0 = Instant::now();
+    let body = Bytes::from(traces.encode_to_vec());
+    let spans_ok = match send_one(
+        grpc,
+        TRACE_EXPORT_PATH,
+        body,
+        metadata,
+        max_retries,
+        timeout,
+        &mut st.retries,
+    )
+    .await
+    {
+        Ok(rejected) => {
+            st.ok += 1;
+            st.spans_rejected += rejected.min(spans);
+            st.spans_accepted += spans - rejected.min(spans);
+            let us = t0.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+            st.latencies_us.push(us);
+            rejected == 0
+        }
+        Err(e) => {
+            st.failed += 1;
+            st.spans_failed += spans;
+            if st.errors.len() < 5 {
+                st.errors.push(e);
+            }
+            false
+        }
+    };
+    let logs_ok = match logs {
+        None => true,
+        Some(logs) => {
+            let body = Bytes::from(logs.encode_to_vec());
+            match send_one(
+                grpc,
+                LOGS_EXPORT_PATH,
+                body,
+                metadata,
+                max_retries,
+                timeout,
+                &mut st.retries,
+            )
+            .await
+            {
+                Ok(0) => {
+                    st.logs_accepted += records;
+                    true
+                }
+                Ok(rejected) => {
+                    st.logs_accepted += records - rejected.min(records);
+                    st.logs_failed += rejected.min(records);
+                    false
+                }
+                Err(e) => {
+                    st.logs_failed += records;
+                    if st.errors.len() < 5 {
+                        st.errors.push(e);
+                    }
+                    false
+                }
+            }
+        }
+    };
+    if spans_ok && logs_ok {
+        for m in &made {
+            st.traces_accepted[class_index(m.class)] += 1;
+        }
+    }
+    made.len() as u64
+}
+
+fn class_index(class: Class) -> usize {
+    Class::ALL.iter().position(|c| *c == class).unwrap_or(0)
+}
+
+/// Sends one request to `path` (the trace or logs export), retrying retryable statuses;
+/// returns the rejected span (or log record) count.
 async fn send_one(
     grpc: &mut Grpc<Channel>,
+    path: &'static str,
     body: Bytes,
     metadata: &MetadataMap,
     max_retries: u32,
@@ -324,17 +519,25 @@ async fn send_one(
             let mut req = Request::new(body.clone());
             *req.metadata_mut() = metadata.clone();
             req.set_timeout(timeout);
-            grpc.unary(req, PathAndQuery::from_static(TRACE_EXPORT_PATH), RawCodec)
+            grpc.unary(req, PathAndQuery::from_static(path), RawCodec)
                 .await
         }
         .await;
         match result {
             Ok(resp) => {
-                let rejected = ExportTraceServiceResponse::decode(resp.into_inner())
-                    .ok()
-                    .and_then(|r| r.partial_success)
-                    .map_or(0, |p| u64::try_from(p.rejected_spans).unwrap_or(0));
-                return Ok(rejected);
+                let body = resp.into_inner();
+                let rejected = if path == LOGS_EXPORT_PATH {
+                    ExportLogsServiceResponse::decode(body)
+                        .ok()
+                        .and_then(|r| r.partial_success)
+                        .map_or(0, |p| p.rejected_log_records)
+                } else {
+                    ExportTraceServiceResponse::decode(body)
+                        .ok()
+                        .and_then(|r| r.partial_success)
+                        .map_or(0, |p| p.rejected_spans)
+                };
+                return Ok(u64::try_from(rejected).unwrap_or(0));
             }
             Err(s)
                 if matches!(s.code(), Code::Unavailable | Code::ResourceExhausted)

@@ -2,7 +2,9 @@
 //! that accept gzip/zstd-compressed requests and count items with a shallow wire-format walk.
 //!
 //! Counts are written as JSON to `--count-file` every 200 ms and printed on stdout when the
-//! process gets SIGTERM or SIGINT.
+//! process gets SIGTERM or SIGINT. With `--whole-traces` it also decodes every trace and logs
+//! request and tallies which traces of `loadgen --workload traces` arrived whole
+//! ([`lookout_bench::whole`]), reported under `whole` when it stops.
 
 use std::convert::Infallible;
 use std::io::Read as _;
@@ -57,6 +59,11 @@ struct Args {
     /// read at start-up, whose delay says nothing about tailing).
     #[arg(long)]
     latency_from_start: bool,
+    /// Decode trace and logs requests and tally, per trace of `loadgen --workload traces`,
+    /// whether every span and record made arrived, and the delay from the root's end to its
+    /// arrival (reported under `whole` when the sink stops).
+    #[arg(long)]
+    whole_traces: bool,
 }
 
 /// Arrival delays in microseconds (bounded: the first `LATENCY_MAX` records).
@@ -86,6 +93,7 @@ struct State {
     latency_since_ns: u64,
     started: Instant,
     cpu_start: f64,
+    whole: Option<std::sync::Mutex<lookout_bench::whole::Tally>>,
 }
 
 impl State {
@@ -155,6 +163,43 @@ impl State {
         }
     }
 
+    /// With `--whole-traces`, adds a trace or logs request to the tally.
+    fn tally(&self, signal: Signal, body: &[u8]) {
+        let Some(whole) = &self.whole else {
+            return;
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let Ok(mut tally) = whole.lock() else {
+            return;
+        };
+        match signal {
+            Signal::Traces => {
+                if let Ok(r) = ExportTraceServiceRequest::decode(body) {
+                    tally.add_traces(&r, now);
+                }
+            }
+            Signal::Logs => {
+                if let Ok(r) = ExportLogsServiceRequest::decode(body) {
+                    tally.add_logs(&r);
+                }
+            }
+            Signal::Metrics => {}
+        }
+    }
+
+    /// The snapshot with the whole-trace report, when the sink stops.
+    fn final_snapshot(&self) -> serde_json::Value {
+        let mut v = self.snapshot();
+        if let (Some(whole), Some(map)) = (&self.whole, v.as_object_mut())
+            && let Ok(tally) = whole.lock()
+        {
+            map.insert("whole".to_owned(), tally.report());
+        }
+        v
+    }
+
     /// Counts one request of `signal`; `Err` when the body is not valid protobuf.
     fn record(&self, signal: Signal, body: &[u8]) -> Result<(), wire::WireError> {
         let c = &self.counters;
@@ -175,9 +220,11 @@ impl State {
                 }
                 c.spans.fetch_add(n, Ordering::Relaxed);
                 c.trace_requests.fetch_add(1, Ordering::Relaxed);
+                self.tally(signal, body);
             }),
             Signal::Logs => wire::count_log_records(body).map(|n| {
                 self.record_latency(body);
+                self.tally(signal, body);
                 c.log_records.fetch_add(n, Ordering::Relaxed);
                 c.logs_requests.fetch_add(1, Ordering::Relaxed);
             }),
@@ -528,6 +575,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             0
         },
         cpu_start: procstat::cpu_seconds("self").unwrap_or(0.0),
+        whole: args
+            .whole_traces
+            .then(|| std::sync::Mutex::new(lookout_bench::whole::Tally::new())),
     });
     let grpc_listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -571,6 +621,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(path) = &args.count_file {
         write_count_file(path, &state);
     }
-    println!("{}", state.snapshot());
+    println!("{}", state.final_snapshot());
     Ok(())
 }
