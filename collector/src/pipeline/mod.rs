@@ -4,6 +4,7 @@
 //! `Export*ServiceRequest` has a single repeated field, so concatenating encodings is batching.
 
 pub(crate) mod build;
+pub(crate) mod diff;
 pub(crate) mod output;
 
 pub(crate) use output::{ExporterInput, Output};
