@@ -1,0 +1,368 @@
+//! Config reload: SIGHUP (and `POST /-/reload` when `enable_lifecycle` is set) re-reads the
+//! config file. A changed exporter is rebuilt under load while the unchanged receiver keeps its
+//! port and every acknowledged span reaches a sink; a bad config is refused with its error and
+//! the old one keeps delivering; the reload route is off unless enabled.
+
+mod support;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use support::sink::Sink;
+use support::{
+    GRPC_TRACES, Lookout, Metrics, Ports, encode, grpc_call, grpc_call_on, grpc_frame, http_client,
+    otlp_receiver, service, trace_request,
+};
+use tonic::Code;
+
+const SPANS: usize = 10;
+const RELOADS: &str = "lookout_config_reloads_total";
+/// Longest wait for a reload to show in the metrics.
+const RELOAD_LIMIT: Duration = Duration::from_secs(30);
+
+/// OTLP in → batch → `otlp` exporter to the sink on `sink`, which retries quickly; `lifecycle`
+/// turns `POST /-/reload` on.
+fn config(p: &Ports, sink: u16, lifecycle: bool) -> String {
+    let text = format!(
+        "{}processors:\n  batch:\n    timeout: 20ms\nexporters:\n  otlp:\n    endpoint: 127.0.0.1:{sink}\n    tls:\n      insecure: true\n\
+         \x20   retry_on_failure:\n      initial_interval: 50ms\n      max_interval: 200ms\n      max_elapsed_time: 60s\n{}",
+        otlp_receiver(p, "", ""),
+        service(
+            p,
+            "    traces:\n      receivers: [otlp]\n      processors: [batch]\n      exporters: [otlp]\n"
+        )
+    );
+    if lifecycle {
+        let address = format!("      address: 127.0.0.1:{}\n", p.metrics);
+        text.replacen(
+            &address,
+            &format!("{address}      enable_lifecycle: true\n"),
+            1,
+        )
+    } else {
+        text
+    }
+}
+
+fn rewrite(lookout: &Lookout, text: &str) {
+    std::fs::write(lookout.dir().join("lookout.yaml"), text).expect("rewrite the config");
+}
+
+/// Scrapes until `done` holds for the metrics (bounded).
+async fn wait_metrics(lookout: &Lookout, what: &str, done: impl Fn(&Metrics) -> bool) -> Metrics {
+    let started = Instant::now();
+    loop {
+        let metrics = lookout.metrics().await;
+        if done(&metrics) {
+            return metrics;
+        }
+        assert!(
+            started.elapsed() < RELOAD_LIMIT,
+            "timed out waiting for {what}; log:\n{}",
+            lookout.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn reloads(metrics: &Metrics, result: &str) -> f64 {
+    metrics.get(RELOADS, &[("result", result)]).unwrap_or(0.0)
+}
+
+/// Names of every span the sink received.
+fn span_names(sink: &Sink) -> Vec<String> {
+    sink.traces()
+        .iter()
+        .flat_map(|r| &r.resource_spans)
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .map(|s| s.name.clone())
+        .collect()
+}
+
+/// The log line names the config file and a line in it (`lookout.yaml:12:5: ...`).
+fn names_a_line(line: &str) -> bool {
+    line.split("lookout.yaml:")
+        .skip(1)
+        .any(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+}
+
+/// What the load clients saw.
+#[derive(Default)]
+struct Load {
+    /// Request prefixes answered OK, with when.
+    acked: Mutex<Vec<(String, Instant)>>,
+    /// Answers other than OK, by code.
+    not_acked: Mutex<HashMap<String, usize>>,
+    /// Connections refused (or otherwise failed before an answer).
+    refused: AtomicUsize,
+}
+
+/// `clients` tasks sending 10-span requests back to back, each over a new connection (so a
+/// listener that stopped accepting would show), until `stop`.
+fn start_load(
+    port: u16,
+    clients: usize,
+    stop: &Arc<AtomicBool>,
+) -> (Arc<Load>, Vec<tokio::task::JoinHandle<()>>) {
+    let load = Arc::new(Load::default());
+    let tasks = (0..clients)
+        .map(|c| {
+            let load = Arc::clone(&load);
+            let stop = Arc::clone(stop);
+            tokio::spawn(async move {
+                let mut i = 0usize;
+                while !stop.load(Ordering::SeqCst) {
+                    let prefix = format!("c{c}r{i}");
+                    i += 1;
+                    let body = grpc_frame(&encode(&trace_request(&prefix, SPANS, 0)), false);
+                    let tcp = match tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+                        Ok(tcp) => tcp,
+                        Err(_) => {
+                            load.refused.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                            continue;
+                        }
+                    };
+                    let headers = [("content-type", "application/grpc")];
+                    match grpc_call_on(tcp, GRPC_TRACES, &headers, body).await {
+                        Ok(reply) if reply.code() == Code::Ok => {
+                            load.acked.lock().unwrap().push((prefix, Instant::now()));
+                        }
+                        Ok(reply) => {
+                            *load
+                                .not_acked
+                                .lock()
+                                .unwrap()
+                                .entry(format!("{:?}", reply.code()))
+                                .or_default() += 1;
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                        Err(_) => {
+                            load.refused.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    (load, tasks)
+}
+
+async fn send_ok(lookout: &Lookout, prefix: &str) {
+    let body = grpc_frame(&encode(&trace_request(prefix, SPANS, 0)), false);
+    let reply = grpc_call(
+        lookout.ports.grpc,
+        GRPC_TRACES,
+        "application/grpc",
+        None,
+        body,
+    )
+    .await;
+    assert_eq!(reply.code(), Code::Ok, "{prefix}: {reply:?}");
+}
+
+async fn wait_spans(sink: &Sink, prefix: &str, lookout: &Lookout) {
+    let want = format!("{prefix}-0");
+    let started = Instant::now();
+    while !span_names(sink).contains(&want) {
+        assert!(
+            started.elapsed() < RELOAD_LIMIT,
+            "{prefix} never reached the sink; log:\n{}",
+            lookout.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exporter_changed_under_load_loses_no_acknowledged_span() {
+    let a = Sink::start().await;
+    let b = Sink::start().await;
+    let lookout = Lookout::start(|p| config(p, a.port, false)).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (load, tasks) = start_load(lookout.ports.grpc, 2, &stop);
+    let acked = || load.acked.lock().unwrap().len();
+    let started = Instant::now();
+    while acked() < 200 {
+        assert!(started.elapsed() < RELOAD_LIMIT, "load did not get going");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Sink a refuses for a while around the reload: the replaced exporter then still holds
+    // acknowledged data in its queue, which it must deliver after the switch.
+    a.set_unavailable(true);
+    let refused_before = a.refused_calls();
+    let started = Instant::now();
+    while a.refused_calls() == refused_before {
+        assert!(started.elapsed() < RELOAD_LIMIT, "sink a was never called");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    rewrite(&lookout, &config(&lookout.ports, b.port, false));
+    let hup = Instant::now();
+    lookout.signal("HUP");
+    let metrics = wait_metrics(&lookout, "the reload", |m| reloads(m, "success") >= 1.0).await;
+    let reloaded = hup.elapsed();
+    assert_eq!(reloads(&metrics, "failure"), 0.0);
+    assert_eq!(
+        metrics.value("lookout_config_last_reload_successful", &[]),
+        1.0
+    );
+    let at_reload = acked();
+    while acked() < at_reload + 200 {
+        assert!(
+            hup.elapsed() < RELOAD_LIMIT,
+            "load did not go on after the reload; log:\n{}",
+            lookout.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    a.set_unavailable(false);
+    stop.store(true, Ordering::SeqCst);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let logs = lookout.stop_ok().await;
+
+    let acked: Vec<(String, Instant)> = load.acked.lock().unwrap().clone();
+    let mut arrived: HashMap<String, usize> = HashMap::new();
+    for name in span_names(&a).into_iter().chain(span_names(&b)) {
+        *arrived.entry(name).or_default() += 1;
+    }
+    let lost: Vec<String> = acked
+        .iter()
+        .flat_map(|(prefix, _)| (0..SPANS).map(move |i| format!("{prefix}-{i}")))
+        .filter(|name| !arrived.contains_key(name))
+        .collect();
+    let duplicates: usize = arrived.values().map(|n| n - 1).sum();
+    // The longest time without an acknowledgement around the reload.
+    let mut times: Vec<Instant> = acked.iter().map(|(_, t)| *t).collect();
+    times.sort();
+    let window = times
+        .windows(2)
+        .filter(|w| {
+            w[1] + Duration::from_secs(1) >= hup && w[0] <= hup + reloaded + Duration::from_secs(1)
+        })
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default();
+    println!(
+        "reload under load: {} requests ({} spans) acknowledged, {} lost, {} duplicate spans, \
+         not acknowledged {:?}, connections refused {}; SIGHUP to reload counted {:?}; \
+         longest gap between acknowledgements around the reload {:?}; spans at a {}, at b {}",
+        acked.len(),
+        acked.len() * SPANS,
+        lost.len(),
+        duplicates,
+        load.not_acked.lock().unwrap(),
+        load.refused.load(Ordering::SeqCst),
+        reloaded,
+        window,
+        span_names(&a).len(),
+        span_names(&b).len(),
+    );
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged spans never arrived, e.g. {:?}; log:\n{logs}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+    assert_eq!(
+        load.refused.load(Ordering::SeqCst),
+        0,
+        "the kept receiver refused connections"
+    );
+    assert!(
+        !span_names(&b).is_empty(),
+        "nothing reached the new exporter's sink"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_config_is_refused_and_the_old_one_keeps_delivering() {
+    let a = Sink::start().await;
+    let lookout = Lookout::start(|p| config(p, a.port, false)).await;
+    send_ok(&lookout, "before").await;
+    let good = config(&lookout.ports, a.port, false);
+    let bad = [
+        // An unknown key.
+        good.replace(
+            "    timeout: 20ms\n",
+            "    timeout: 20ms\n    timeoutt: 1s\n",
+        ),
+        // A dangling reference.
+        good.replace("exporters: [otlp]", "exporters: [otlp/missing]"),
+    ];
+    for (i, text) in bad.iter().enumerate() {
+        rewrite(&lookout, text);
+        lookout.signal("HUP");
+        let metrics = wait_metrics(&lookout, "the refused reload", |m| {
+            reloads(m, "failure") >= (i + 1) as f64
+        })
+        .await;
+        assert_eq!(reloads(&metrics, "success"), 0.0);
+        assert_eq!(
+            metrics.value("lookout_config_last_reload_successful", &[]),
+            0.0
+        );
+        let prefix = format!("after{i}");
+        send_ok(&lookout, &prefix).await;
+        wait_spans(&a, &prefix, &lookout).await;
+    }
+    let logs = lookout.stop_ok().await;
+    for what in ["timeoutt", "otlp/missing"] {
+        assert!(
+            logs.lines()
+                .any(|l| l.contains("configuration reload refused")
+                    && l.contains(what)
+                    && names_a_line(l)),
+            "{what} is not named with its file and line in the log:\n{logs}"
+        );
+    }
+    assert!(span_names(&a).contains(&"before-0".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_reload_is_off_by_default_and_works_when_enabled() {
+    let a = Sink::start().await;
+    let b = Sink::start().await;
+    let client = http_client();
+    let off = Lookout::start(|p| config(p, a.port, false)).await;
+    let url = format!("http://127.0.0.1:{}/-/reload", off.ports.metrics);
+    let answer = client.post(&url).send().await.unwrap();
+    assert_eq!(answer.status(), reqwest::StatusCode::NOT_FOUND);
+    assert_eq!(reloads(&off.metrics().await, "success"), 0.0);
+    off.stop_ok().await;
+
+    let on = Lookout::start(|p| config(p, a.port, true)).await;
+    let url = format!("http://127.0.0.1:{}/-/reload", on.ports.metrics);
+    let answer = client.get(&url).send().await.unwrap();
+    assert_eq!(answer.status(), reqwest::StatusCode::METHOD_NOT_ALLOWED);
+    rewrite(&on, &config(&on.ports, b.port, true));
+    let answer = client.post(&url).send().await.unwrap();
+    assert_eq!(
+        answer.status(),
+        reqwest::StatusCode::OK,
+        "{:?}",
+        answer.text().await
+    );
+    send_ok(&on, "to-b").await;
+    wait_spans(&b, "to-b", &on).await;
+
+    rewrite(
+        &on,
+        &config(&on.ports, b.port, true).replace("exporters: [otlp]", "exporters: [otlp/missing]"),
+    );
+    let answer = client.post(&url).send().await.unwrap();
+    assert_eq!(answer.status(), reqwest::StatusCode::BAD_REQUEST);
+    let text = answer.text().await.unwrap();
+    assert!(text.contains("otlp/missing"), "{text}");
+    send_ok(&on, "still-b").await;
+    wait_spans(&b, "still-b", &on).await;
+    let metrics = on.metrics().await;
+    assert_eq!(reloads(&metrics, "success"), 1.0);
+    assert_eq!(reloads(&metrics, "failure"), 1.0);
+    on.stop_ok().await;
+    assert!(!span_names(&a).contains(&"to-b-0".to_string()));
+}
