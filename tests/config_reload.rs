@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use support::sink::Sink;
 use support::{
     GRPC_TRACES, Lookout, Metrics, Ports, encode, grpc_call, grpc_call_on, grpc_frame, http_client,
-    otlp_receiver, service, trace_request,
+    otlp_exporter, otlp_receiver, service, service_with_storage, trace_request,
 };
 use tonic::Code;
 
@@ -365,4 +365,73 @@ async fn post_reload_is_off_by_default_and_works_when_enabled() {
     assert_eq!(reloads(&metrics, "failure"), 1.0);
     on.stop_ok().await;
     assert!(!span_names(&a).contains(&"to-b-0".to_string()));
+}
+
+/// OTLP in → batch → `otlp` exporter to `sink` behind a persistent queue in `storage`.
+fn persistent_config(p: &Ports, sink: u16, storage: &std::path::Path) -> String {
+    format!(
+        "{receivers}processors:\n  batch:\n    timeout: 20ms\n\
+         exporters:\n{exporter}    sending_queue:\n      storage: file_storage/queue\n\
+         \x20   retry_on_failure:\n      initial_interval: 50ms\n      max_interval: 200ms\n      max_elapsed_time: 0s\n{service}",
+        receivers = otlp_receiver(p, "", ""),
+        exporter = otlp_exporter("otlp", sink, "none"),
+        service = service_with_storage(
+            p,
+            "    traces:\n      receivers: [otlp]\n      processors: [batch]\n      exporters: [otlp]\n",
+            "queue",
+            storage,
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistent_queue_moved_to_a_new_endpoint_hands_its_disk_to_the_new_exporter() {
+    // The old destination is down for good: what the old exporter wrote to disk must reach
+    // the new destination, sent by the new exporter once the old one gave up.
+    let a = Sink::start().await;
+    a.set_unavailable(true);
+    let b = Sink::start().await;
+    let storage = tempfile::tempdir().unwrap();
+    let lookout = Lookout::start(|p| persistent_config(p, a.port, storage.path())).await;
+    for i in 0..20 {
+        // Answered once the data is on disk.
+        send_ok(&lookout, &format!("before{i}")).await;
+    }
+    assert_eq!(b.span_count(), 0);
+    rewrite(
+        &lookout,
+        &persistent_config(&lookout.ports, b.port, storage.path()),
+    );
+    lookout.signal("HUP");
+    wait_metrics(&lookout, "the reload", |m| reloads(m, "success") >= 1.0).await;
+    for i in 0..10 {
+        send_ok(&lookout, &format!("after{i}")).await;
+    }
+    let want = 30 * SPANS;
+    let started = Instant::now();
+    while b.span_count() < want {
+        assert!(
+            started.elapsed() < RELOAD_LIMIT,
+            "{} of {want} spans reached the new destination; log:\n{}",
+            b.span_count(),
+            lookout.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let logs = lookout.stop_ok().await;
+    let names = span_names(&b);
+    let unique: std::collections::HashSet<&String> = names.iter().collect();
+    println!(
+        "persistent queue handed over: {} spans at the new destination ({} duplicates), {} at the old",
+        names.len(),
+        names.len() - unique.len(),
+        a.span_count()
+    );
+    for i in 0..20 {
+        assert!(unique.contains(&format!("before{i}-0")), "before{i} lost");
+    }
+    for i in 0..10 {
+        assert!(unique.contains(&format!("after{i}-0")), "after{i} lost");
+    }
+    assert!(logs.contains("told to give up"), "{logs}");
 }

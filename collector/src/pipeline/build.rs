@@ -22,14 +22,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::diff::{self, Plan};
+use super::exporter_run::{ExporterRun, Successor, spawn_exporter};
 use super::{ExporterInput, Output};
 use crate::Error;
 use crate::component::Host;
 use crate::component::supervise;
 use crate::config::{Config, PipelineConfig};
 use crate::core::{Batch, ComponentId, Consumer, Signal};
-use crate::exporters::queue;
-use crate::extensions::file_storage::FileStorage;
 use crate::processors::ProcessorContext;
 use crate::receivers::ReceiverContext;
 
@@ -81,13 +80,6 @@ struct PipelineRun {
     to_disk: bool,
 }
 
-#[derive(Debug)]
-struct ExporterRun {
-    input: ExporterInput,
-    tasks: Vec<JoinHandle<()>>,
-    persistent: bool,
-}
-
 /// Why a reload did not (wholly) happen.
 #[derive(Debug)]
 pub(crate) enum ReloadError {
@@ -104,6 +96,7 @@ type Inputs = BTreeMap<ComponentId, ExporterInput>;
 #[derive(Default)]
 struct Staged {
     exporters: BTreeMap<ComponentId, ExporterRun>,
+    successors: Vec<Successor>,
     pipelines: BTreeMap<ComponentId, PipelineRun>,
     connectors: Vec<JoinHandle<()>>,
 }
@@ -184,7 +177,7 @@ impl Running {
         // Lookups of shared instances happen while building; what they hold (channels) must
         // not outlive the components using it.
         host.release_shared();
-        self.retire(plan, staged);
+        self.retire(plan, staged, &config, host);
         tracing::info!(
             pipelines_kept = self.pipelines.len() - pipelines_built,
             pipelines_built,
@@ -218,7 +211,51 @@ impl Running {
                 inputs.insert(id.clone(), run.input.clone());
                 continue;
             }
-            let run = start_exporter(config, id, host, &self.exporters_abort).await?;
+            let abort = self.exporters_abort.child_token();
+            let Some(c) = config.exporters.get(id) else {
+                continue;
+            };
+            // A changed exporter runs beside its previous instance, unless that one holds what
+            // the new one needs (see `EXCLUSIVE`; a persistent queue's directory is locked).
+            let previous = self.exporters.get(id);
+            let exclusive = previous.is_some() && c.factory.exclusive();
+            let built = match exclusive {
+                true => None,
+                false => Some(c.factory.build(c.config.as_ref(), id, host)?),
+            };
+            let after_previous = exclusive
+                || previous.is_some_and(|p| {
+                    p.persistent && built.as_ref().is_some_and(|b| b.queue.storage.is_some())
+                });
+            let run = match built {
+                Some(built) if !after_previous => spawn_exporter(id, built, host, abort).await?,
+                built => {
+                    let (tx, rx) = mpsc::channel::<Batch>(PIPELINE_QUEUE);
+                    // Not known before an exclusive exporter is built: taken as it was.
+                    let persistent = built.as_ref().map_or_else(
+                        || previous.is_some_and(|p| p.persistent),
+                        |b| b.queue.storage.is_some(),
+                    );
+                    staged.successors.push(Successor {
+                        id: id.clone(),
+                        rx,
+                        built,
+                    });
+                    ExporterRun {
+                        input: ExporterInput {
+                            id: id.to_string(),
+                            tx,
+                            gate: None,
+                            block_on_overflow: true,
+                            persistent: false,
+                            metrics: telemetry.exporter(&id.to_string(), None),
+                        },
+                        tasks: Vec::new(),
+                        persistent,
+                        abort,
+                    }
+                }
+            };
             inputs.insert(id.clone(), run.input.clone());
             staged.exporters.insert(id.clone(), run);
         }
@@ -431,7 +468,12 @@ impl Running {
 
     /// Lets go of the pipelines, exporters and connectors the new configuration replaced
     /// (they end once drained) and puts the staged ones in their place.
-    fn retire(&mut self, plan: &Plan, staged: Staged) {
+    fn retire(&mut self, plan: &Plan, staged: Staged, config: &Arc<Config>, host: &Host) {
+        let mut successors: BTreeMap<ComponentId, Successor> = staged
+            .successors
+            .into_iter()
+            .map(|s| (s.id.clone(), s))
+            .collect();
         for (id, run) in std::mem::take(&mut self.pipelines) {
             if plan.pipelines.contains(&id) {
                 self.pipelines.insert(id, run);
@@ -439,16 +481,23 @@ impl Running {
                 self.retired.extend(run.tasks);
             }
         }
+        let mut exporters = staged.exporters;
         for (id, run) in std::mem::take(&mut self.exporters) {
             if plan.exporters.contains(&id) {
                 self.exporters.insert(id, run);
+            } else if let (Some(successor), Some(next)) =
+                (successors.remove(&id), exporters.get_mut(&id))
+            {
+                let abort = next.abort.clone();
+                next.tasks
+                    .push(successor.follow(run, Arc::clone(config), host.clone(), abort));
             } else {
                 self.retired.extend(run.tasks);
             }
         }
         self.retired.append(&mut self.connectors);
         self.pipelines.extend(staged.pipelines);
-        self.exporters.extend(staged.exporters);
+        self.exporters.extend(exporters);
         self.connectors = staged.connectors;
     }
 
@@ -508,59 +557,6 @@ impl Entries {
     }
 }
 
-/// Builds exporter `id` behind its sending queue.
-async fn start_exporter(
-    config: &Config,
-    id: &ComponentId,
-    host: &Host,
-    abort: &CancellationToken,
-) -> Result<ExporterRun, Error> {
-    let telemetry = host.telemetry();
-    let Some(c) = config.exporters.get(id) else {
-        return Err(Error::component(id, "exporter is not defined"));
-    };
-    let built = c.factory.build(c.config.as_ref(), id, host)?;
-    let persistent = built.queue.storage.is_some();
-    let (input, tasks) = match &built.queue.storage {
-        None => queue::spawn(
-            id.to_string(),
-            built.export,
-            &built.queue,
-            built.retry,
-            telemetry.exporter(&id.to_string(), None),
-            abort.clone(),
-        ),
-        Some(storage) => {
-            let key = format!("exporters.{id}.sending_queue.storage");
-            let dir = host
-                .extension::<FileStorage>(storage)
-                .and_then(|s| {
-                    s.client(&format!("exporter_{id}_queue"))
-                        .map_err(|e| e.to_string())
-                })
-                .map_err(|m| Error::component(&key, m))?
-                .dir()
-                .to_path_buf();
-            queue::spawn_persistent(
-                id.to_string(),
-                built.export,
-                &built.queue,
-                dir,
-                built.retry,
-                telemetry,
-                abort.clone(),
-            )
-            .await
-            .map_err(|e| Error::component(&key, e.to_string()))?
-        }
-    };
-    Ok(ExporterRun {
-        input,
-        tasks,
-        persistent,
-    })
-}
-
 /// Spawns one pipeline's stages, back to front so each knows the next.
 fn start_pipeline(
     config: &Config,
@@ -617,7 +613,7 @@ fn start_pipeline(
     })
 }
 
-async fn join_all(handles: Vec<JoinHandle<()>>) {
+pub(super) async fn join_all(handles: Vec<JoinHandle<()>>) {
     for handle in handles {
         if let Err(err) = handle.await
             && err.is_panic()

@@ -5,6 +5,7 @@
 
 pub(crate) mod build;
 pub(crate) mod diff;
+mod exporter_run;
 pub(crate) mod output;
 
 pub(crate) use output::{ExporterInput, Output};

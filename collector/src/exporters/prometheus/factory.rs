@@ -27,6 +27,9 @@ impl FactoryTrait for Factory {
 }
 
 impl ExporterFactory for Factory {
+    // Its own listener is bound when the exporter is built.
+    const EXCLUSIVE: bool = true;
+
     /// Binds the endpoint now (a port in use fails the start, as for receivers) and serves it
     /// until the collector stops.
     fn build(
