@@ -151,6 +151,39 @@ fn start_load(
     (load, tasks)
 }
 
+/// Acknowledged spans that reached none of `sinks`, duplicate spans at them, and the longest
+/// time without an acknowledgement from a second before the reload (`hup`) to a second after it
+/// was counted (`hup + reloaded`).
+fn tally(
+    load: &Load,
+    sinks: &[&Sink],
+    hup: Instant,
+    reloaded: Duration,
+) -> (Vec<String>, usize, Duration) {
+    let acked: Vec<(String, Instant)> = load.acked.lock().unwrap().clone();
+    let mut arrived: HashMap<String, usize> = HashMap::new();
+    for name in sinks.iter().flat_map(|s| span_names(s)) {
+        *arrived.entry(name).or_default() += 1;
+    }
+    let lost: Vec<String> = acked
+        .iter()
+        .flat_map(|(prefix, _)| (0..SPANS).map(move |i| format!("{prefix}-{i}")))
+        .filter(|name| !arrived.contains_key(name))
+        .collect();
+    let duplicates: usize = arrived.values().map(|n| n - 1).sum();
+    let mut times: Vec<Instant> = acked.iter().map(|(_, t)| *t).collect();
+    times.sort();
+    let gap = times
+        .windows(2)
+        .filter(|w| {
+            w[1] + Duration::from_secs(1) >= hup && w[0] <= hup + reloaded + Duration::from_secs(1)
+        })
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default();
+    (lost, duplicates, gap)
+}
+
 async fn send_ok(lookout: &Lookout, prefix: &str) {
     let body = grpc_frame(&encode(&trace_request(prefix, SPANS, 0)), false);
     let reply = grpc_call(
@@ -225,34 +258,14 @@ async fn an_exporter_changed_under_load_loses_no_acknowledged_span() {
     }
     let logs = lookout.stop_ok().await;
 
-    let acked: Vec<(String, Instant)> = load.acked.lock().unwrap().clone();
-    let mut arrived: HashMap<String, usize> = HashMap::new();
-    for name in span_names(&a).into_iter().chain(span_names(&b)) {
-        *arrived.entry(name).or_default() += 1;
-    }
-    let lost: Vec<String> = acked
-        .iter()
-        .flat_map(|(prefix, _)| (0..SPANS).map(move |i| format!("{prefix}-{i}")))
-        .filter(|name| !arrived.contains_key(name))
-        .collect();
-    let duplicates: usize = arrived.values().map(|n| n - 1).sum();
-    // The longest time without an acknowledgement around the reload.
-    let mut times: Vec<Instant> = acked.iter().map(|(_, t)| *t).collect();
-    times.sort();
-    let window = times
-        .windows(2)
-        .filter(|w| {
-            w[1] + Duration::from_secs(1) >= hup && w[0] <= hup + reloaded + Duration::from_secs(1)
-        })
-        .map(|w| w[1] - w[0])
-        .max()
-        .unwrap_or_default();
+    let acked = load.acked.lock().unwrap().len();
+    let (lost, duplicates, window) = tally(&load, &[&a, &b], hup, reloaded);
     println!(
         "reload under load: {} requests ({} spans) acknowledged, {} lost, {} duplicate spans, \
          not acknowledged {:?}, connections refused {}; SIGHUP to reload counted {:?}; \
          longest gap between acknowledgements around the reload {:?}; spans at a {}, at b {}",
-        acked.len(),
-        acked.len() * SPANS,
+        acked,
+        acked * SPANS,
         lost.len(),
         duplicates,
         load.not_acked.lock().unwrap(),
@@ -434,4 +447,65 @@ async fn a_persistent_queue_moved_to_a_new_endpoint_hands_its_disk_to_the_new_ex
         assert!(unique.contains(&format!("after{i}-0")), "after{i} lost");
     }
     assert!(logs.contains("told to give up"), "{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_receiver_restarts_on_its_port_and_loses_nothing_acknowledged() {
+    let a = Sink::start().await;
+    let lookout = Lookout::start(|p| config(p, a.port, false)).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (load, tasks) = start_load(lookout.ports.grpc, 2, &stop);
+    let acked = || load.acked.lock().unwrap().len();
+    let started = Instant::now();
+    while acked() < 200 {
+        assert!(started.elapsed() < RELOAD_LIMIT, "load did not get going");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Same port, one setting changed: the receiver stops and starts again.
+    let changed = config(&lookout.ports, a.port, false).replacen(
+        &format!("        endpoint: 127.0.0.1:{}\n", lookout.ports.grpc),
+        &format!(
+            "        endpoint: 127.0.0.1:{}\n        max_recv_msg_size_mib: 8\n",
+            lookout.ports.grpc
+        ),
+        1,
+    );
+    rewrite(&lookout, &changed);
+    let hup = Instant::now();
+    lookout.signal("HUP");
+    wait_metrics(&lookout, "the reload", |m| reloads(m, "success") >= 1.0).await;
+    let reloaded = hup.elapsed();
+    let at_reload = acked();
+    while acked() < at_reload + 200 {
+        assert!(
+            hup.elapsed() < RELOAD_LIMIT,
+            "load did not go on after the reload; log:\n{}",
+            lookout.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let logs = lookout.stop_ok().await;
+    let (lost, duplicates, gap) = tally(&load, &[&a], hup, reloaded);
+    println!(
+        "receiver restarted by a reload: {} requests acknowledged, {} lost, {} duplicate spans, \
+         not acknowledged {:?}, connections refused or cut {}; SIGHUP to reload counted {:?}; \
+         longest gap between acknowledgements around the reload {:?}",
+        acked(),
+        lost.len(),
+        duplicates,
+        load.not_acked.lock().unwrap(),
+        load.refused.load(Ordering::SeqCst),
+        reloaded,
+        gap,
+    );
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged spans never arrived, e.g. {:?}; log:\n{logs}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
 }
