@@ -509,3 +509,92 @@ async fn a_changed_receiver_restarts_on_its_port_and_loses_nothing_acknowledged(
         &lost[..lost.len().min(5)]
     );
 }
+
+/// OTLP metrics in → `prometheus` exporter serving on `endpoint` with `namespace`.
+fn prometheus_config(p: &Ports, endpoint: u16, namespace: &str) -> String {
+    format!(
+        "{}exporters:\n  prometheus:\n    endpoint: 127.0.0.1:{endpoint}\n    namespace: {namespace}\n{}",
+        otlp_receiver(p, "", ""),
+        service(
+            p,
+            "    metrics:\n      receivers: [otlp]\n      exporters: [prometheus]\n"
+        )
+    )
+}
+
+/// Sends one gauge point named `reload_test_gauge`.
+async fn send_gauge(lookout: &Lookout) {
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric, number_data_point,
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let request = ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "reload_test_gauge".into(),
+                    data: Some(metric::Data::Gauge(Gauge {
+                        data_points: vec![NumberDataPoint {
+                            time_unix_nano: now,
+                            value: Some(number_data_point::Value::AsDouble(1.0)),
+                            ..Default::default()
+                        }],
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let reply = grpc_call(
+        lookout.ports.grpc,
+        support::GRPC_METRICS,
+        "application/grpc",
+        None,
+        grpc_frame(&encode(&request), false),
+    )
+    .await;
+    assert_eq!(reply.code(), Code::Ok, "{reply:?}");
+}
+
+/// Scrapes the prometheus exporter until its page names `series` (bounded).
+async fn wait_scrape(lookout: &Lookout, port: u16, series: &str) {
+    let client = http_client();
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let started = Instant::now();
+    loop {
+        if let Ok(answer) = client.get(&url).send().await
+            && let Ok(text) = answer.text().await
+            && text.contains(series)
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < RELOAD_LIMIT,
+            "{series} never served at {url}; log:\n{}",
+            lookout.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_prometheus_exporter_is_served_again_on_its_endpoint() {
+    let port = support::free_port();
+    let lookout = Lookout::start(|p| prometheus_config(p, port, "one")).await;
+    send_gauge(&lookout).await;
+    wait_scrape(&lookout, port, "one_reload_test_gauge").await;
+    rewrite(&lookout, &prometheus_config(&lookout.ports, port, "two"));
+    lookout.signal("HUP");
+    let metrics = wait_metrics(&lookout, "the reload", |m| reloads(m, "success") >= 1.0).await;
+    assert_eq!(reloads(&metrics, "failure"), 0.0);
+    send_gauge(&lookout).await;
+    wait_scrape(&lookout, port, "two_reload_test_gauge").await;
+    let logs = lookout.stop_ok().await;
+    assert!(!logs.contains("could not start"), "{logs}");
+}

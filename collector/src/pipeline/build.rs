@@ -259,12 +259,17 @@ impl Running {
             inputs.insert(id.clone(), run.input.clone());
             staged.exporters.insert(id.clone(), run);
         }
-        let persistent: BTreeSet<ComponentId> = staged
-            .exporters
-            .iter()
-            .chain(&self.exporters)
-            .filter(|(id, run)| run.persistent && inputs.contains_key(*id))
-            .map(|(id, _)| id.clone())
+        // Each exporter id is served by its staged instance or else by the kept one.
+        let persistent: BTreeSet<ComponentId> = inputs
+            .keys()
+            .filter(|id| {
+                staged
+                    .exporters
+                    .get(*id)
+                    .or_else(|| self.exporters.get(*id))
+                    .is_some_and(|run| run.persistent)
+            })
+            .cloned()
             .collect();
 
         // Routes of the components replaced or removed go; new instances mount their own.

@@ -25,6 +25,10 @@ use crate::extensions::file_storage::FileStorage;
 /// persistent queue keeps what is left on disk for the successor).
 const PREDECESSOR_DRAIN: Duration = Duration::from_secs(10);
 
+/// How long the successor of an exclusive exporter tries to build while what the previous
+/// instance held is being let go.
+const RELEASE_WAIT: Duration = Duration::from_secs(2);
+
 /// One exporter instance.
 #[derive(Debug)]
 pub(super) struct ExporterRun {
@@ -80,10 +84,7 @@ impl Successor {
             }
             let built = match built {
                 Some(built) => Ok(built),
-                None => match config.exporters.get(&id) {
-                    Some(c) => c.factory.build(c.config.as_ref(), &id, &host),
-                    None => Err(Error::component(&id, "exporter is not defined")),
-                },
+                None => build_again(&config, &id, &host).await,
             };
             let run = match built {
                 Ok(built) => spawn_exporter(&id, built, &host, abort).await,
@@ -109,6 +110,26 @@ impl Successor {
                 }
             }
         })
+    }
+}
+
+/// Builds exclusive exporter `id`, trying again for up to [`RELEASE_WAIT`]: what the previous
+/// instance held (a listener) is let go by tasks winding down after its queue drained.
+async fn build_again(
+    config: &Config,
+    id: &ComponentId,
+    host: &Host,
+) -> Result<BuiltExporter, Error> {
+    let Some(c) = config.exporters.get(id) else {
+        return Err(Error::component(id, "exporter is not defined"));
+    };
+    let started = tokio::time::Instant::now();
+    loop {
+        match c.factory.build(c.config.as_ref(), id, host) {
+            Ok(built) => return Ok(built),
+            Err(err) if started.elapsed() >= RELEASE_WAIT => return Err(err),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
     }
 }
 
