@@ -598,3 +598,73 @@ async fn a_changed_prometheus_exporter_is_served_again_on_its_endpoint() {
     let logs = lookout.stop_ok().await;
     assert!(!logs.contains("could not start"), "{logs}");
 }
+
+/// OTLP → `correlate` (with `correlate_body`) → `otlp` to `sink`, plus `extra` pipelines.
+fn correlate_config(p: &Ports, sink: u16, correlate_body: &str, extra: &str) -> String {
+    format!(
+        "{}processors:\n  correlate:\n{correlate_body}exporters:\n{}  debug:\n{}",
+        otlp_receiver(p, "", ""),
+        otlp_exporter("otlp", sink, "none"),
+        service(
+            p,
+            &format!(
+                "    traces:\n      receivers: [otlp]\n      processors: [correlate]\n      exporters: [otlp]\n{extra}"
+            )
+        )
+    )
+}
+
+/// The status of the admin API's answer for the trace of [`trace_request`]'s first span.
+async fn trace_status(lookout: &Lookout) -> reqwest::StatusCode {
+    let url = format!(
+        "http://127.0.0.1:{}/api/v1/traces/{}{}",
+        lookout.ports.metrics,
+        "11".repeat(8),
+        "0000000000000001"
+    );
+    http_client().get(&url).send().await.unwrap().status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_correlate_pipeline_keeps_its_window() {
+    let a = Sink::start().await;
+    let base = |p: &Ports, extra: &str| correlate_config(p, a.port, "    log_wait: 60s\n", extra);
+    let lookout = Lookout::start(|p| base(p, "")).await;
+    send_ok(&lookout, "kept").await;
+    wait_spans(&a, "kept", &lookout).await;
+    assert_eq!(trace_status(&lookout).await, reqwest::StatusCode::OK);
+
+    // Another pipeline is added: the correlate pipeline and its window stay.
+    let extra = "    traces/2:\n      receivers: [otlp]\n      exporters: [debug]\n";
+    rewrite(&lookout, &base(&lookout.ports, extra));
+    lookout.signal("HUP");
+    wait_metrics(&lookout, "the first reload", |m| {
+        reloads(m, "success") >= 1.0
+    })
+    .await;
+    assert_eq!(
+        trace_status(&lookout).await,
+        reqwest::StatusCode::OK,
+        "the kept window lost its trace"
+    );
+
+    // The correlate processor itself changes: its pipeline is rebuilt with a new window.
+    rewrite(
+        &lookout,
+        &correlate_config(&lookout.ports, a.port, "    log_wait: 30s\n", extra),
+    );
+    lookout.signal("HUP");
+    wait_metrics(&lookout, "the second reload", |m| {
+        reloads(m, "success") >= 2.0
+    })
+    .await;
+    assert_eq!(
+        trace_status(&lookout).await,
+        reqwest::StatusCode::NOT_FOUND,
+        "a rebuilt correlate starts with an empty window"
+    );
+    send_ok(&lookout, "rebuilt").await;
+    wait_spans(&a, "rebuilt", &lookout).await;
+    assert_eq!(trace_status(&lookout).await, reqwest::StatusCode::OK);
+    lookout.stop_ok().await;
+}
