@@ -79,13 +79,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    // Before starting: SIGHUP's default action would end the process.
+    let mut signals = Signals::new()?;
     let mut service = Service::start(config).await?;
     tracing::info!(
         config = %config_name(path.as_deref()),
         version = env!("CARGO_PKG_VERSION"),
         "lookout is running"
     );
-    let mut signals = Signals::new()?;
     loop {
         tokio::select! {
             stop = signals.next() => match stop? {
