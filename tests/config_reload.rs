@@ -691,3 +691,37 @@ async fn an_unchanged_correlate_pipeline_keeps_its_window() {
     assert_eq!(trace_status(&lookout).await, reqwest::StatusCode::OK);
     lookout.stop_ok().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_refused_while_building_leaves_the_admin_routes_as_they_were() {
+    let a = Sink::start().await;
+    let lookout = Lookout::start(|p| correlate_config(p, a.port, "    log_wait: 60s\n", "")).await;
+    send_ok(&lookout, "kept").await;
+    wait_spans(&a, "kept", &lookout).await;
+    assert_eq!(trace_status(&lookout).await, reqwest::StatusCode::OK);
+    // correlate changes (so its routes are taken down for its new instance) and a second
+    // correlate with the API on too: the second cannot mount the same routes, so the new
+    // configuration fails while its pipelines are built, after the config checks passed.
+    let text = correlate_config(
+        &lookout.ports,
+        a.port,
+        "    log_wait: 30s\n  correlate/2:\n",
+        "    traces/2:\n      receivers: [otlp]\n      processors: [correlate/2]\n      exporters: [debug]\n",
+    );
+    rewrite(&lookout, &text);
+    lookout.signal("HUP");
+    wait_metrics(&lookout, "the refused reload", |m| {
+        reloads(m, "failure") >= 1.0
+    })
+    .await;
+    assert_eq!(
+        trace_status(&lookout).await,
+        reqwest::StatusCode::OK,
+        "the running correlate's API is gone; log:\n{}",
+        lookout.logs()
+    );
+    send_ok(&lookout, "after").await;
+    wait_spans(&a, "after", &lookout).await;
+    let logs = lookout.stop_ok().await;
+    assert!(logs.contains("already mounted"), "{logs}");
+}

@@ -82,6 +82,32 @@ impl AdminRoutes {
         Ok(())
     }
 
+    /// Every mounted route, to [`restore`](AdminRoutes::restore) if a config reload is refused
+    /// after it unmounted some.
+    pub(crate) fn snapshot(&self) -> AdminRoutes {
+        let routes = self
+            .routes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        AdminRoutes {
+            routes: Arc::new(RwLock::new(routes)),
+        }
+    }
+
+    /// Puts back the routes of `snapshot`, dropping any mounted since.
+    pub(crate) fn restore(&self, snapshot: &AdminRoutes) {
+        let saved = snapshot
+            .routes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        *self
+            .routes
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = saved;
+    }
+
     /// Removes the routes `owner` mounted (a config reload rebuilds that component).
     pub(crate) fn unmount(&self, owner: &ComponentId) {
         self.routes

@@ -142,8 +142,8 @@ impl Running {
     /// Replaces the running configuration with `config`: what [`diff::plan`] keeps goes on
     /// running untouched, the rest is built anew and the replaced parts drain in the
     /// background. Until receivers are switched over (the last step) an error leaves the old
-    /// configuration running as it was; a receiver that cannot start then is reported and the
-    /// rest of the new configuration runs.
+    /// configuration running as it was (its admin routes included); a receiver that cannot
+    /// start then is reported and the rest of the new configuration runs.
     pub(crate) async fn reload(
         &mut self,
         config: Arc<Config>,
@@ -164,9 +164,13 @@ impl Running {
     ) -> Result<(), ReloadError> {
         self.retired.retain(|h| !h.is_finished());
         let mut staged = Staged::default();
+        let routes = host.admin().snapshot();
         let entries = match self.stage(&config, plan, host, &mut staged).await {
             Ok(entries) => entries,
             Err(err) => {
+                // The running components' routes come back; what was staged mounted none
+                // that stays.
+                host.admin().restore(&routes);
                 host.release_shared();
                 staged.discard(&mut self.retired);
                 return Err(ReloadError::Refused(err));
