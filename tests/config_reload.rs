@@ -725,3 +725,67 @@ async fn a_reload_refused_while_building_leaves_the_admin_routes_as_they_were() 
     let logs = lookout.stop_ok().await;
     assert!(logs.contains("already mounted"), "{logs}");
 }
+
+/// OTLP → batch → `file` exporter appending OTLP/JSON lines to `out.json` (`extra`: more
+/// settings of it).
+fn file_config(p: &Ports, extra: &str) -> String {
+    format!(
+        "{}processors:\n  batch:\n    timeout: 20ms\nexporters:\n  file:\n    path: out.json\n    append: true\n{extra}{}",
+        otlp_receiver(p, "", ""),
+        service(
+            p,
+            "    traces:\n      receivers: [otlp]\n      processors: [batch]\n      exporters: [file]\n"
+        )
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_file_exporter_on_the_same_file_loses_no_line() {
+    let lookout = Lookout::start(|p| file_config(p, "")).await;
+    for i in 0..30 {
+        send_ok(&lookout, &format!("before{i}")).await;
+    }
+    // Same file, another setting: the new instance opens it only once the old one is done.
+    let changed = file_config(&lookout.ports, "    rotation:\n      max_megabytes: 50\n");
+    rewrite(&lookout, &changed);
+    lookout.signal("HUP");
+    wait_metrics(&lookout, "the reload", |m| reloads(m, "success") >= 1.0).await;
+    for i in 0..30 {
+        send_ok(&lookout, &format!("after{i}")).await;
+    }
+    // Read before the process (and its directory) goes: every batch is flushed when written.
+    let path = lookout.dir().join("out.json");
+    let started = Instant::now();
+    let mut text = String::new();
+    while !text.contains("\"after29-9\"") {
+        assert!(
+            started.elapsed() < RELOAD_LIMIT,
+            "the last request never reached out.json; log:\n{}",
+            lookout.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        text = std::fs::read_to_string(&path).unwrap_or_default();
+    }
+    let logs = lookout.stop_ok().await;
+    let mut names = Vec::new();
+    for line in text.lines() {
+        let request: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("a line of out.json is not JSON ({e}): {line:.200}"));
+        for rs in request["resourceSpans"].as_array().into_iter().flatten() {
+            for ss in rs["scopeSpans"].as_array().into_iter().flatten() {
+                for span in ss["spans"].as_array().into_iter().flatten() {
+                    names.push(span["name"].as_str().unwrap_or_default().to_string());
+                }
+            }
+        }
+    }
+    for phase in ["before", "after"] {
+        for i in 0..30 {
+            assert!(
+                names.contains(&format!("{phase}{i}-0")),
+                "{phase}{i} is not in out.json; log:\n{logs}"
+            );
+        }
+    }
+    assert_eq!(names.len(), 60 * SPANS, "duplicates in out.json");
+}
