@@ -79,34 +79,74 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let service = Service::start(config).await?;
+    // Before starting: SIGHUP's default action would end the process.
+    let mut signals = Signals::new()?;
+    let mut service = Service::start(config).await?;
     tracing::info!(
         config = %config_name(path.as_deref()),
         version = env!("CARGO_PKG_VERSION"),
         "lookout is running"
     );
-    wait_for_signal().await?;
+    loop {
+        tokio::select! {
+            stop = signals.next() => match stop? {
+                Event::Stop => break,
+                Event::Reload => {
+                    tracing::info!("SIGHUP: reloading the configuration");
+                    let _ = service.reload(load(path.as_deref())).await;
+                }
+            },
+            request = service.reload_requested() => {
+                tracing::info!("POST /-/reload: reloading the configuration");
+                let result = service.reload(load(path.as_deref())).await;
+                request.answer(result);
+            }
+        }
+    }
     tracing::info!("shutting down: draining pipelines");
     let clean = service.shutdown(SHUTDOWN_DEADLINE).await;
     tracing::info!(clean, "stopped");
     Ok(ExitCode::SUCCESS)
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("cannot listen for SIGTERM")?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("cannot listen for SIGINT")?,
-        _ = term.recv() => {}
-    }
-    Ok(())
+/// What a signal asks for.
+enum Event {
+    /// SIGINT or SIGTERM.
+    Stop,
+    /// SIGHUP.
+    Reload,
 }
 
-fn load(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
-    Ok(match path {
-        Some(path) => Config::load(path)?,
-        None => Config::default_config()?,
-    })
+/// The signals lookout answers: SIGINT and SIGTERM stop it, SIGHUP reloads its configuration.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            hup: signal(SignalKind::hangup()).context("cannot listen for SIGHUP")?,
+        })
+    }
+
+    async fn next(&mut self) -> anyhow::Result<Event> {
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result.context("cannot listen for SIGINT").map(|()| Event::Stop),
+            _ = self.term.recv() => Ok(Event::Stop),
+            _ = self.hup.recv() => Ok(Event::Reload),
+        }
+    }
+}
+
+/// The configuration file (or the embedded default) read and checked as at start.
+fn load(path: Option<&std::path::Path>) -> Result<Config, config::ConfigError> {
+    match path {
+        Some(path) => Config::load(path),
+        None => Config::default_config(),
+    }
 }
 
 fn config_name(path: Option<&std::path::Path>) -> String {

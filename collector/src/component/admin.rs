@@ -43,12 +43,12 @@ impl std::fmt::Debug for AdminRoutes {
 }
 
 /// Paths the admin server answers itself.
-const RESERVED: &[&str] = &["/metrics"];
+const RESERVED: &[&str] = &["/metrics", "/-/reload"];
 
 impl AdminRoutes {
     /// Mounts `handler` for every path under `prefix` (`/api/v1/traces` also gets
     /// `/api/v1/traces/abc`). A prefix must start with `/`, not be taken by another
-    /// component, and not shadow `/metrics`.
+    /// component, and not shadow `/metrics` or `/-/reload`.
     pub fn mount(&self, owner: &ComponentId, prefix: &str, handler: Handler) -> Result<(), String> {
         let prefix = prefix.trim_end_matches('/');
         if !prefix.starts_with('/') || prefix.len() < 2 {
@@ -56,11 +56,11 @@ impl AdminRoutes {
                 "admin route {prefix:?} must start with '/' and name a path"
             ));
         }
-        if RESERVED
+        if let Some(r) = RESERVED
             .iter()
-            .any(|r| r.starts_with(prefix) || prefix.starts_with(r))
+            .find(|r| r.starts_with(prefix) || prefix.starts_with(*r))
         {
-            return Err(format!("admin route {prefix} would shadow /metrics"));
+            return Err(format!("admin route {prefix} would shadow {r}"));
         }
         let mut routes = self
             .routes
@@ -80,6 +80,40 @@ impl AdminRoutes {
             },
         );
         Ok(())
+    }
+
+    /// Every mounted route, to [`restore`](AdminRoutes::restore) if a config reload is refused
+    /// after it unmounted some.
+    pub(crate) fn snapshot(&self) -> AdminRoutes {
+        let routes = self
+            .routes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        AdminRoutes {
+            routes: Arc::new(RwLock::new(routes)),
+        }
+    }
+
+    /// Puts back the routes of `snapshot`, dropping any mounted since.
+    pub(crate) fn restore(&self, snapshot: &AdminRoutes) {
+        let saved = snapshot
+            .routes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        *self
+            .routes
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = saved;
+    }
+
+    /// Removes the routes `owner` mounted (a config reload rebuilds that component).
+    pub(crate) fn unmount(&self, owner: &ComponentId) {
+        self.routes
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|_, route| &route.owner != owner);
     }
 
     /// The handler of the longest mounted prefix that `path` is under.

@@ -196,6 +196,11 @@ impl fmt::Debug for BuiltExporter {
 
 /// An exporter type. Built once, whatever the number of pipelines that list it.
 pub trait ExporterFactory: Factory {
+    /// The exporter holds what only one instance may hold at a time (a file it truncates or
+    /// appends to, a port it binds): a config reload that changes it builds the new instance
+    /// only once the old one has drained and stopped, instead of beside it.
+    const EXCLUSIVE: bool = false;
+
     /// Builds the exporter (no I/O yet: connections open on first send).
     fn build(
         &self,
@@ -384,6 +389,9 @@ impl<F: ProcessorFactory> DynProcessor for F {
 
 /// An exporter factory, erased.
 pub trait DynExporter: Registered {
+    /// [`ExporterFactory::EXCLUSIVE`].
+    fn exclusive(&self) -> bool;
+
     /// [`ExporterFactory::build`].
     fn build(
         &self,
@@ -394,6 +402,10 @@ pub trait DynExporter: Registered {
 }
 
 impl<F: ExporterFactory> DynExporter for F {
+    fn exclusive(&self) -> bool {
+        F::EXCLUSIVE
+    }
+
     fn build(
         &self,
         config: &dyn AnyConfig,

@@ -55,6 +55,10 @@ pub struct Config {
     pub(crate) extensions: ComponentMap<Extensions>,
     /// What runs: pipelines, enabled extensions, self-telemetry.
     pub(crate) service: ServiceConfig,
+    /// The whole document after `${env:}` substitution: a reload compares components' bodies
+    /// in it to decide what keeps running.
+    #[serde(skip)]
+    raw: serde_yaml_ng::Value,
 }
 
 impl Config {
@@ -83,8 +87,10 @@ impl Config {
             );
         }
         let deserializer = serde_yaml_ng::Deserializer::from_str(&expanded);
-        let config: Config = serde_path_to_error::deserialize(deserializer)
+        let mut config: Config = serde_path_to_error::deserialize(deserializer)
             .map_err(|err| ConfigError::parse(file, err))?;
+        // It parsed as a `Config` just above, so it parses as a YAML value.
+        config.raw = serde_yaml_ng::from_str(&expanded).unwrap_or_default();
         let spans = Spans::index(&expanded);
         config.check().map_err(|(path, message)| {
             ConfigError::semantic(file, spans.find(&path), path, message)
@@ -256,6 +262,21 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The body of `section.id` (or of `section` alone when `id` is `None`) as written, after
+    /// `${env:}` substitution; `Null` when absent or empty. Two configurations whose bodies are
+    /// equal here configure that component identically.
+    pub(crate) fn raw(&self, section: &[&str], id: Option<&ComponentId>) -> &serde_yaml_ng::Value {
+        static NULL: serde_yaml_ng::Value = serde_yaml_ng::Value::Null;
+        let mut value = &self.raw;
+        for key in section {
+            value = value.get(*key).unwrap_or(&NULL);
+        }
+        match id {
+            Some(id) => value.get(id.to_string()).unwrap_or(&NULL),
+            None => value,
+        }
     }
 
     /// How many pipelines the configuration runs.

@@ -75,6 +75,9 @@ pub struct TelemetryMetricsConfig {
     /// Serve the admin listener (`/metrics` and components' routes) over TLS, as the OTLP
     /// receiver's `tls:` (mutual TLS with `client_ca_file`).
     pub tls: Option<ServerTlsConfig>,
+    /// Answer `POST /-/reload` on the admin listener (re-read the config file, as SIGHUP
+    /// does); off by default, as Prometheus's `--web.enable-lifecycle`.
+    pub enable_lifecycle: bool,
 }
 
 impl Default for TelemetryMetricsConfig {
@@ -83,6 +86,7 @@ impl Default for TelemetryMetricsConfig {
             address: SocketAddr::from(([127, 0, 0, 1], 8888)),
             level: MetricsLevel::Normal,
             tls: None,
+            enable_lifecycle: false,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! What a receiver hands its data to: the entry queues of every pipeline it feeds.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use tokio::sync::mpsc;
 
@@ -15,10 +15,20 @@ use super::{Batch, Hold, MemoryBudget, OverBudget};
 /// Every batch holds room in the process's [`MemoryBudget`] while it is in flight: a receiver
 /// that reserved it while reading the request attaches it (see [`Consumer::budget`]); for one
 /// that did not, the consumer reserves the payload's size before handing it on.
+///
+/// Clones share one route: a config reload [`retarget`](Consumer::retarget)s a running
+/// receiver's consumers at the new pipelines without restarting it.
 #[derive(Clone, Debug)]
 pub struct Consumer {
-    pipelines: Arc<[mpsc::Sender<Batch>]>,
+    route: Arc<RwLock<Arc<Route>>>,
     budget: MemoryBudget,
+}
+
+/// Where a consumer's batches go; replaced whole by [`Consumer::retarget`]. A send in progress
+/// keeps the route it started with, so the old pipelines still get (and drain) its batch.
+#[derive(Debug)]
+struct Route {
+    pipelines: Arc<[mpsc::Sender<Batch>]>,
     waits_for_queues: bool,
 }
 
@@ -74,25 +84,60 @@ impl Consumer {
     /// A consumer feeding the given pipeline entry queues, holding room in `budget`.
     pub fn with_budget(pipelines: Vec<mpsc::Sender<Batch>>, budget: MemoryBudget) -> Consumer {
         Consumer {
-            pipelines: pipelines.into(),
+            route: Arc::new(RwLock::new(Arc::new(Route {
+                pipelines: pipelines.into(),
+                waits_for_queues: false,
+            }))),
             budget,
-            waits_for_queues: false,
         }
+    }
+
+    fn route(&self) -> Arc<Route> {
+        let route = self
+            .route
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(&route)
+    }
+
+    /// Points this consumer and its clones at other pipeline entry queues (a config reload).
+    /// Sends already under way finish on the old queues, which then drain and close.
+    pub(crate) fn retarget(&self, pipelines: Vec<mpsc::Sender<Batch>>, waits_for_queues: bool) {
+        let route = Arc::new(Route {
+            pipelines: pipelines.into(),
+            waits_for_queues,
+        });
+        let old = std::mem::replace(
+            &mut *self
+                .route
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            route,
+        );
+        // Dropped outside the lock: it may hold the last sender of an old pipeline.
+        drop(old);
     }
 
     /// Marks a consumer whose pipelines end in a persistent sending queue: a receiver that
     /// answers its client should then attach an [`Ack`](super::Ack) and answer only once it
     /// resolves — the data is then on disk (or delivered, for an exporter without one).
     #[must_use]
-    pub fn waiting_for_queues(mut self, waits: bool) -> Consumer {
-        self.waits_for_queues = waits;
+    pub fn waiting_for_queues(self, waits: bool) -> Consumer {
+        let pipelines = Arc::clone(&self.route().pipelines);
+        *self
+            .route
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(Route {
+            pipelines,
+            waits_for_queues: waits,
+        });
         self
     }
 
     /// Whether a receiver should wait for its batches' acknowledgements before answering its
     /// client (see [`Consumer::waiting_for_queues`]).
     pub fn waits_for_queues(&self) -> bool {
-        self.waits_for_queues
+        self.route().waits_for_queues
     }
 
     /// The memory budget: a receiver reserves room in it before it buffers a request.
@@ -115,8 +160,9 @@ impl Consumer {
                 }
             }
         }
-        let mut permits = Vec::with_capacity(self.pipelines.len());
-        for tx in self.pipelines.iter() {
+        let route = self.route();
+        let mut permits = Vec::with_capacity(route.pipelines.len());
+        for tx in route.pipelines.iter() {
             match tx.try_reserve() {
                 Ok(permit) => permits.push(permit),
                 Err(mpsc::error::TrySendError::Full(())) => {
@@ -146,8 +192,9 @@ impl Consumer {
             let reservation = self.budget.reserve(batch.payload.len() as u64).await;
             batch.hold.extend(Hold::reserved(reservation));
         }
-        let mut permits = Vec::with_capacity(self.pipelines.len());
-        for tx in self.pipelines.iter() {
+        let route = self.route();
+        let mut permits = Vec::with_capacity(route.pipelines.len());
+        for tx in route.pipelines.iter() {
             match tx.reserve().await {
                 Ok(permit) => permits.push(permit),
                 Err(_) => {
@@ -242,6 +289,22 @@ mod tests {
         assert!(rx.try_recv().is_ok());
         assert!(second.await.unwrap());
         assert_eq!(budget.used(), 1);
+    }
+
+    #[tokio::test]
+    async fn retarget_moves_every_clone_and_lets_the_old_queue_close() {
+        let (old_tx, mut old_rx) = mpsc::channel(4);
+        let (new_tx, mut new_rx) = mpsc::channel(4);
+        let consumer = Consumer::new(vec![old_tx]);
+        let clone = consumer.clone();
+        consumer.try_send(batch()).unwrap();
+        clone.retarget(vec![new_tx], true);
+        assert!(consumer.waits_for_queues());
+        consumer.try_send(batch()).unwrap();
+        // The old queue keeps what it took, then closes: no consumer holds its sender.
+        assert!(old_rx.recv().await.is_some());
+        assert!(old_rx.recv().await.is_none());
+        assert!(new_rx.recv().await.is_some());
     }
 
     #[tokio::test]

@@ -4,6 +4,8 @@
 //! `Export*ServiceRequest` has a single repeated field, so concatenating encodings is batching.
 
 pub(crate) mod build;
+pub(crate) mod diff;
+mod exporter_run;
 pub(crate) mod output;
 
 pub(crate) use output::{ExporterInput, Output};

@@ -1,11 +1,12 @@
-//! The admin listener: `GET /metrics` in the Prometheus text format, and the routes components
-//! mount on it ([`AdminRoutes`]).
+//! The admin listener: `GET /metrics` in the Prometheus text format, `POST /-/reload` when
+//! `enable_lifecycle` is set, and the routes components mount on it ([`AdminRoutes`]).
 
 use std::net::SocketAddr;
 
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -16,12 +17,17 @@ use crate::component::admin::MAX_BODY;
 use crate::net::server_tls::{ALPN_HTTP, ServerTls, ServerTlsConfig};
 use crate::net::{self, Body, ServeOptions};
 
-/// Binds `address` and serves until `shutdown` fires, over TLS when `tls` is given.
+/// Asks the service to reload its configuration; the answer is the error text, if it failed.
+pub(crate) type Reload = oneshot::Sender<Result<(), String>>;
+
+/// Binds `address` and serves until `shutdown` fires, over TLS when `tls` is given;
+/// `POST /-/reload` sends to `reload` when given.
 pub(crate) async fn start(
     telemetry: Telemetry,
     routes: AdminRoutes,
     address: SocketAddr,
     tls: Option<&ServerTlsConfig>,
+    reload: Option<mpsc::Sender<Reload>>,
     shutdown: CancellationToken,
 ) -> Result<(SocketAddr, JoinHandle<()>), Error> {
     let tls = tls
@@ -37,7 +43,8 @@ pub(crate) async fn start(
         move |req| {
             let telemetry = telemetry.clone();
             let routes = routes.clone();
-            async move { answer(req, &telemetry, &routes).await }
+            let reload = reload.clone();
+            async move { answer(req, &telemetry, &routes, reload.as_ref()).await }
         },
         shutdown,
         ServeOptions {
@@ -52,8 +59,18 @@ async fn answer(
     req: Request<Incoming>,
     telemetry: &Telemetry,
     routes: &AdminRoutes,
+    reload: Option<&mpsc::Sender<Reload>>,
 ) -> Response<Body> {
     let path = req.uri().path();
+    if path == RELOAD {
+        return match reload {
+            Some(reload) => answer_reload(req.method(), reload).await,
+            None => plain(
+                StatusCode::NOT_FOUND,
+                "not found; POST /-/reload needs service.telemetry.metrics.enable_lifecycle: true\n",
+            ),
+        };
+    }
     if path == "/metrics" {
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return plain(StatusCode::METHOD_NOT_ALLOWED, "use GET /metrics\n");
@@ -78,6 +95,40 @@ async fn answer(
         Err(_) => return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"),
     };
     handler(Request::from_parts(parts, body)).await
+}
+
+/// The lifecycle route (Prometheus's path).
+const RELOAD: &str = "/-/reload";
+
+/// `POST /-/reload`: 200 once the new configuration runs, 400 with the error when it was
+/// refused (the old one keeps running).
+async fn answer_reload(method: &Method, reload: &mpsc::Sender<Reload>) -> Response<Body> {
+    if method != Method::POST && method != Method::PUT {
+        return plain(StatusCode::METHOD_NOT_ALLOWED, "use POST /-/reload\n");
+    }
+    let (tx, rx) = oneshot::channel();
+    if reload.send(tx).await.is_err() {
+        return plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "lookout is shutting down\n",
+        );
+    }
+    match rx.await {
+        Ok(Ok(())) => plain(StatusCode::OK, "configuration reloaded\n"),
+        Ok(Err(error)) => text(StatusCode::BAD_REQUEST, format!("{error}\n")),
+        Err(_) => plain(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "lookout is shutting down\n",
+        ),
+    }
+}
+
+fn text(status: StatusCode, text: String) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(net::full(text))
+        .unwrap_or_else(|_| Response::new(net::full("")))
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Body> {

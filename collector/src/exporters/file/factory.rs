@@ -25,6 +25,9 @@ impl FactoryTrait for Factory {
 }
 
 impl ExporterFactory for Factory {
+    // The file is opened (truncated unless `append`) when the exporter is built.
+    const EXCLUSIVE: bool = true;
+
     fn build(
         &self,
         config: &FileExporterConfig,

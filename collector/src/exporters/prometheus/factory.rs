@@ -27,8 +27,11 @@ impl FactoryTrait for Factory {
 }
 
 impl ExporterFactory for Factory {
+    // Its own listener is bound when the exporter is built.
+    const EXCLUSIVE: bool = true;
+
     /// Binds the endpoint now (a port in use fails the start, as for receivers) and serves it
-    /// until the collector stops.
+    /// until the collector stops or the exporter is dropped.
     fn build(
         &self,
         config: &PrometheusExporterConfig,
@@ -67,10 +70,11 @@ impl ExporterFactory for Factory {
             labels,
         );
         let served = shared.clone();
+        let serving = host.shutdown().child_token();
         net::serve(
             listener,
             move |req| super::answer(req, served.clone()),
-            host.shutdown(),
+            serving.clone(),
             ServeOptions::default(),
         );
         tracing::info!(exporter = %id, endpoint = %config.endpoint, "serving /metrics for Prometheus");
@@ -82,6 +86,7 @@ impl ExporterFactory for Factory {
                 dropped_series,
                 max_series: config.max_series,
                 warned: Mutex::new(None),
+                _serving: serving.drop_guard(),
             }),
             // Updating a map in memory: one batch at a time keeps points in order.
             queue: QueueConfig {

@@ -173,6 +173,9 @@ pub(crate) struct PrometheusExporter {
     max_series: usize,
     /// When the cap was last reported in the log.
     warned: Mutex<Option<Instant>>,
+    /// Stops the endpoint's server once the exporter is gone (its queue drained after a config
+    /// reload replaced or removed it), so a successor can bind the same endpoint.
+    pub(super) _serving: tokio_util::sync::DropGuard,
 }
 
 /// How often, at most, the exporter warns that the series cap refuses series.
