@@ -55,5 +55,5 @@ pub use view::{
     AnyValueView, ArrayView, KeyValueListView, KeyValueView, KeyValues, LogRecordLocation,
     LogRecordView, LogsView, MetricDataType, MetricView, MetricsView, NestedKeyValues,
     ResourceLogsView, ResourceMetricsView, ResourceSpansView, ScopeLogsView, ScopeMetricsView,
-    ScopeSpansView, SpanLocation, SpanView, TracesView, ViewIter,
+    ScopeSpansView, SpanBytes, SpanLocation, SpanView, TracesView, ViewIter,
 };

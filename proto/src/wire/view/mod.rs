@@ -25,7 +25,9 @@ pub use any_value::{AnyValueView, ArrayView, KeyValueListView, KeyValueView, Key
 pub use levels::NestedKeyValues;
 pub use logs::{LogRecordLocation, LogRecordView, LogsView, ResourceLogsView, ScopeLogsView};
 pub use metrics::{MetricDataType, MetricView, MetricsView, ResourceMetricsView, ScopeMetricsView};
-pub use traces::{ResourceSpansView, ScopeSpansView, SpanLocation, SpanView, TracesView};
+pub use traces::{
+    ResourceSpansView, ScopeSpansView, SpanBytes, SpanLocation, SpanView, TracesView,
+};
 
 use super::error::{WireError, WireErrorKind};
 use super::reader::{Field, FieldReader, RECURSION_LIMIT, WireValue};

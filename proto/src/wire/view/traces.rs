@@ -3,6 +3,7 @@
 use super::any_value::{AnyValueView, KeyValues};
 use super::levels::{NestedKeyValues, ResourceLevel, ScopeLevel, signal_views};
 use super::{Result, ViewIter, as_fixed32, as_fixed64, as_len, as_str, as_varint, reader};
+use crate::wire::reader::Field;
 
 signal_views!(
     TracesView,
@@ -52,8 +53,62 @@ pub struct SpanView<'a> {
     status_message: &'a str,
 }
 
+impl<'a> ScopeSpansView<'a> {
+    /// The spans of this scope, unread: each one's encoding, for a reader that wants the
+    /// span's fields and its attribute entries in one pass ([`SpanBytes::read`]).
+    pub fn span_bytes(&self) -> ViewIter<'a, SpanBytes<'a>> {
+        ViewIter::new(
+            self.level.body,
+            self.level.base,
+            2,
+            "spans",
+            SpanBytes::from_payload,
+        )
+    }
+}
+
+/// One encoded `Span` of a [`ScopeSpansView`], not read yet.
+#[derive(Debug, Clone, Copy)]
+pub struct SpanBytes<'a> {
+    body: &'a [u8],
+    base: usize,
+}
+
+impl<'a> SpanBytes<'a> {
+    fn from_payload(body: &'a [u8], base: usize) -> Result<Self> {
+        Ok(SpanBytes { body, base })
+    }
+
+    /// The span's payload (after its length prefix).
+    pub fn payload(&self) -> &'a [u8] {
+        self.body
+    }
+
+    /// Where the span sits in the request.
+    pub fn location(&self) -> SpanLocation {
+        SpanLocation {
+            start: self.base,
+            end: self.base + self.body.len(),
+        }
+    }
+
+    /// The span as a [`SpanView`] (same checks, same errors), read in one pass that also hands
+    /// each `attributes` entry (field 9: key, length prefix and `KeyValue` payload, as
+    /// encoded) to `attribute`, in order. Saves the second pass over the span that
+    /// [`SpanView::attributes`] makes.
+    #[inline]
+    pub fn read(&self, attribute: impl FnMut(Field<'a>)) -> Result<SpanView<'a>> {
+        SpanView::parse(self.body, self.base, attribute)
+    }
+}
+
 impl<'a> SpanView<'a> {
     fn from_payload(body: &'a [u8], base: usize) -> Result<Self> {
+        Self::parse(body, base, |_| {})
+    }
+
+    #[inline(always)]
+    fn parse(body: &'a [u8], base: usize, mut attribute: impl FnMut(Field<'a>)) -> Result<Self> {
         let mut s = SpanView {
             body,
             base,
@@ -90,6 +145,7 @@ impl<'a> SpanView<'a> {
                         }
                     }
                 }
+                9 => attribute(f),
                 16 => s.flags = as_fixed32(&f, "Span.flags")?,
                 _ => {}
             }
