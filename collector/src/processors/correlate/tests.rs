@@ -183,7 +183,11 @@ fn one_trace_with_very_many_spans_keeps_max_spans_and_counts_the_rest() {
         ),
         99_900.0
     );
-    assert_eq!(w.bytes(), trace.bytes());
+    // The trace, and once each the 100 requests' (equal) resources it does not hold: the
+    // first is held, the others left with their requests.
+    let resource = window::resource_charge(&trace.resources[0]);
+    assert_eq!(trace.resources.len(), 1);
+    assert_eq!(w.bytes(), trace.bytes() + resource);
     assert_eq!(
         trace.bytes(),
         trace.account(),
@@ -381,7 +385,14 @@ fn interleaved_and_long_runs_keep_each_spans_own_text() {
         .map(|t| w.get(&tid(t).try_into().unwrap()).unwrap().bytes())
         .iter()
         .sum();
-    assert_eq!(w.bytes(), sum);
+    // Each request's resource is charged once, not once per trace holding it.
+    let t1 = w.get(&tid(1).try_into().unwrap()).unwrap();
+    let resources: usize = t1.resources.iter().map(|r| window::resource_charge(r)).sum();
+    assert_eq!(t1.resources.len(), 2);
+    assert_eq!(w.bytes(), sum + resources);
+    // Evicting both traces releases the resources too.
+    w.enforce(Now::current().mono + Duration::from_secs(3600));
+    assert_eq!((w.len(), w.bytes()), (0, 0));
 }
 
 #[test]

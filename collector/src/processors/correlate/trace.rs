@@ -217,11 +217,6 @@ impl Trace {
     pub(crate) fn account(&self) -> usize {
         TRACE_OVERHEAD
             + self.resources.capacity() * size_of::<Arc<Resource>>()
-            + self
-                .resources
-                .iter()
-                .map(|r| r.heap() + size_of::<Resource>())
-                .sum::<usize>()
             + self.spans.capacity() * size_of::<SpanSummary>()
             + self.spans.iter().map(SpanSummary::heap).sum::<usize>()
             + self.text.capacity()
@@ -374,6 +369,10 @@ pub(super) fn summarize_span(
 ) -> Result<Option<(TraceId, SpanSummary)>, WireError> {
     let start = text.len();
     let (mut anomaly, mut kind, mut root) = (false, None, None);
+    // Entries kept are usually adjacent in the span: copy each stretch of them at once.
+    let (body, base) = (span.payload(), span.location().byte_range().start);
+    let mut kept = 0;
+    let mut stretch = 0..0;
     let read = span.read(|f| {
         let WireValue::Len(kv) = f.value else {
             return;
@@ -397,10 +396,17 @@ pub(super) fn summarize_span(
                 return;
             }
         }
-        if text.len() - start + f.raw.len() <= MAX_SPAN_ATTR_BYTES {
-            text.extend_from_slice(f.raw);
+        if kept + f.raw.len() <= MAX_SPAN_ATTR_BYTES {
+            kept += f.raw.len();
+            let at = f.offset.saturating_sub(base);
+            if at != stretch.end {
+                text.extend_from_slice(body.get(stretch.clone()).unwrap_or_default());
+                stretch = at..at;
+            }
+            stretch.end = at + f.raw.len();
         }
     });
+    text.extend_from_slice(body.get(stretch).unwrap_or_default());
     let view = match read {
         Ok(view) => view,
         Err(err) => {

@@ -15,7 +15,8 @@
 //! `bytes` counts, per trace, a fixed overhead (its slot in the hash table at the table's
 //! worst load, its entry in the activity index, the `Trace` itself), the capacity of each of
 //! its vectors times the element size (the span text buffer's capacity in bytes), and the
-//! length of every string it owns. Strings are capped when copied in (names, bodies,
+//! length of every string it owns; a resource, shared by the traces of the request that
+//! brought it, is counted once while any trace holds it. Strings are capped when copied in (names, bodies,
 //! attribute values), so no single item can be large. What is not counted is the allocator's
 //! rounding (each string, vector and boxed slice is one allocation) and the hash table's spare
 //! capacity after traces left it. Bytes are checked against `max_bytes` after each run of
@@ -144,6 +145,27 @@ struct Run {
     text: Vec<u8>,
     /// The request's resources, in order of their first span.
     resources: Vec<Arc<Resource>>,
+    /// Per resource: whether it was charged to the window ([`resource_charge`]).
+    charged: Vec<bool>,
+}
+
+/// What a resource held by traces costs the window: charged once, when a trace first holds
+/// it, and released when the last trace holding it leaves. (The traces of one request share
+/// its resources, so charging each trace would count them many times over.)
+pub(super) fn resource_charge(resource: &Resource) -> usize {
+    // The Arc's two counts, the Resource, its strings and attribute slice.
+    2 * size_of::<usize>() + size_of::<Resource>() + resource.heap()
+}
+
+/// The charges of a leaving trace's resources that no other trace (or request being
+/// indexed) holds.
+fn released(trace: &Trace) -> usize {
+    trace
+        .resources
+        .iter()
+        .filter(|r| Arc::strong_count(r) == 1)
+        .map(|r| resource_charge(r))
+        .sum()
 }
 
 /// The bounds of a window.
@@ -300,7 +322,7 @@ impl Window {
             return false;
         };
         if let Some(trace) = self.traces.remove(&id) {
-            self.bytes = self.bytes.saturating_sub(trace.bytes);
+            self.bytes = self.bytes.saturating_sub(trace.bytes + released(&trace));
         }
         if let Some(c) = self.metrics.evicted.get(reason) {
             c.inc();
@@ -338,7 +360,12 @@ impl Window {
         let read = self.read_spans(payload, now, &mut run, &mut pending);
         let all = run.text.len();
         self.flush(&mut run, all, now, &mut pending);
-        run.resources.clear();
+        // Resources charged whose traces all left while the request was read.
+        for (r, charged) in run.resources.drain(..).zip(run.charged.drain(..)) {
+            if charged && Arc::strong_count(&r) == 1 {
+                self.bytes = self.bytes.saturating_sub(resource_charge(&r));
+            }
+        }
         self.run = run;
         self.settle(&mut pending, now);
         read
@@ -372,6 +399,7 @@ impl Window {
                     let r = *resource.get_or_insert_with(|| {
                         run.resources
                             .push(Arc::new(resource_of(rs.resource_attributes())));
+                        run.charged.push(false);
                         run.resources.len() - 1
                     });
                     let at = run.text.len() - summary.text_len();
@@ -404,6 +432,8 @@ impl Window {
             (take, text_end) = (0, 0);
         }
         let mut delta = 0;
+        // Resources charged to the window rather than the trace.
+        let mut shared = 0;
         let mut unresourced = 0;
         if take > 0 {
             let base = trace.text.len() as u32;
@@ -431,9 +461,11 @@ impl Window {
                                 let before = trace.resources.capacity();
                                 trace.resources.push(Arc::clone(resource));
                                 delta += (trace.resources.capacity() - before)
-                                    * size_of::<Arc<Resource>>()
-                                    + size_of::<Resource>()
-                                    + resource.heap();
+                                    * size_of::<Arc<Resource>>();
+                                if let Some(charged @ false) = run.charged.get_mut(r) {
+                                    *charged = true;
+                                    shared += resource_charge(resource);
+                                }
                                 u8::try_from(trace.resources.len() - 1).ok()
                             }
                             _ => None,
@@ -454,7 +486,7 @@ impl Window {
                 + (trace.text.capacity() - text_before);
         }
         trace.bytes += delta;
-        self.bytes += delta;
+        self.bytes += delta + shared;
         let overflow = count - take;
         if overflow > 0 {
             self.metrics.spans_overflow.inc_by(overflow as u64);
