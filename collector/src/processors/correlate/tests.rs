@@ -387,7 +387,11 @@ fn interleaved_and_long_runs_keep_each_spans_own_text() {
         .sum();
     // Each request's resource is charged once, not once per trace holding it.
     let t1 = w.get(&tid(1).try_into().unwrap()).unwrap();
-    let resources: usize = t1.resources.iter().map(|r| window::resource_charge(r)).sum();
+    let resources: usize = t1
+        .resources
+        .iter()
+        .map(|r| window::resource_charge(r))
+        .sum();
     assert_eq!(t1.resources.len(), 2);
     assert_eq!(w.bytes(), sum + resources);
     // Evicting both traces releases the resources too.

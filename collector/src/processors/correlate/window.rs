@@ -383,32 +383,28 @@ impl Window {
         for rs in TracesView::new(payload).resource_spans() {
             let rs = rs?;
             let mut resource: Option<usize> = None;
-            for ss in rs.scope_spans() {
-                for span in ss?.span_bytes() {
-                    let start = run.text.len();
-                    let Some((tid, summary)) = summarize_span(&span?, &mut run.text)? else {
-                        continue;
-                    };
-                    if !run.spans.is_empty()
-                        && (run.trace != tid || run.spans.len() >= SETTLE_EVERY)
-                    {
-                        // The others' text is before this span's: flush them first.
-                        self.flush(run, start, now, pending);
-                    }
-                    run.trace = tid;
-                    let r = *resource.get_or_insert_with(|| {
-                        run.resources
-                            .push(Arc::new(resource_of(rs.resource_attributes())));
-                        run.charged.push(false);
-                        run.resources.len() - 1
-                    });
-                    let at = run.text.len() - summary.text_len();
-                    let summary = SpanSummary {
-                        text: u32::try_from(at).unwrap_or(u32::MAX),
-                        ..summary
-                    };
-                    run.spans.push((summary, r));
+            for span in rs.span_bytes() {
+                let start = run.text.len();
+                let Some((tid, summary)) = summarize_span(&span?, &mut run.text)? else {
+                    continue;
+                };
+                if !run.spans.is_empty() && (run.trace != tid || run.spans.len() >= SETTLE_EVERY) {
+                    // The others' text is before this span's: flush them first.
+                    self.flush(run, start, now, pending);
                 }
+                run.trace = tid;
+                let r = *resource.get_or_insert_with(|| {
+                    run.resources
+                        .push(Arc::new(resource_of(rs.resource_attributes())));
+                    run.charged.push(false);
+                    run.resources.len() - 1
+                });
+                let at = run.text.len() - summary.text_len();
+                let summary = SpanSummary {
+                    text: u32::try_from(at).unwrap_or(u32::MAX),
+                    ..summary
+                };
+                run.spans.push((summary, r));
             }
         }
         Ok(())

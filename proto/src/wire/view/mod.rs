@@ -26,7 +26,7 @@ pub use levels::NestedKeyValues;
 pub use logs::{LogRecordLocation, LogRecordView, LogsView, ResourceLogsView, ScopeLogsView};
 pub use metrics::{MetricDataType, MetricView, MetricsView, ResourceMetricsView, ScopeMetricsView};
 pub use traces::{
-    ResourceSpansView, ScopeSpansView, SpanBytes, SpanLocation, SpanView, TracesView,
+    AllSpanBytes, ResourceSpansView, ScopeSpansView, SpanBytes, SpanLocation, SpanView, TracesView,
 };
 
 use super::error::{WireError, WireErrorKind};

@@ -2,7 +2,9 @@
 
 use super::any_value::{AnyValueView, KeyValues};
 use super::levels::{NestedKeyValues, ResourceLevel, ScopeLevel, signal_views};
-use super::{Result, ViewIter, as_fixed32, as_fixed64, as_len, as_str, as_varint, reader};
+use super::{
+    Repeated, Result, ViewIter, as_fixed32, as_fixed64, as_len, as_str, as_varint, reader,
+};
 use crate::wire::reader::Field;
 
 signal_views!(
@@ -64,6 +66,57 @@ impl<'a> ScopeSpansView<'a> {
             "spans",
             SpanBytes::from_payload,
         )
+    }
+}
+
+impl<'a> ResourceSpansView<'a> {
+    /// The spans of every scope, in order, unread — the scopes are not read either (no
+    /// [`ScopeSpansView`] is made), for a reader that needs only the spans.
+    pub fn span_bytes(&self) -> AllSpanBytes<'a> {
+        AllSpanBytes {
+            scopes: Repeated::new(self.level.body, self.level.base, 2, "scope_spans"),
+            spans: None,
+        }
+    }
+}
+
+/// The spans of every scope of a [`ResourceSpansView`]; yields `Err` once for malformed
+/// structure, then stops.
+#[derive(Debug, Clone)]
+pub struct AllSpanBytes<'a> {
+    scopes: Repeated<'a>,
+    spans: Option<ViewIter<'a, SpanBytes<'a>>>,
+}
+
+impl<'a> Iterator for AllSpanBytes<'a> {
+    type Item = Result<SpanBytes<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(spans) = &mut self.spans {
+                match spans.next() {
+                    Some(Ok(span)) => return Some(Ok(span)),
+                    Some(Err(e)) => {
+                        self.scopes = Repeated::new(&[], 0, 0, "");
+                        self.spans = None;
+                        return Some(Err(e));
+                    }
+                    None => self.spans = None,
+                }
+            }
+            match self.scopes.next()? {
+                Err(e) => return Some(Err(e)),
+                Ok((body, base)) => {
+                    self.spans = Some(ViewIter::new(
+                        body,
+                        base,
+                        2,
+                        "spans",
+                        SpanBytes::from_payload,
+                    ));
+                }
+            }
+        }
     }
 }
 
