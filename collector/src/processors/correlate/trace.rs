@@ -356,6 +356,10 @@ fn any_value(value: &[u8]) -> Option<AnyValueView<'_>> {
 /// Attribute keys of the verdict share this prefix; only those keys' values are read.
 const VERDICT_PREFIX: &[u8] = b"lookout.latency.";
 
+/// Finds [`VERDICT_PREFIX`] in a span's bytes.
+static VERDICT_FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(VERDICT_PREFIX));
+
 /// Reads a span in one pass: its summary (the `text` offset counted from where its text
 /// starts in `text`) and its trace id, with its text appended to `text`. `None` (nothing
 /// appended) for a span without valid trace and span ids; an error for a malformed span (what
@@ -369,15 +373,22 @@ pub(super) fn summarize_span(
 ) -> Result<Option<(TraceId, SpanSummary)>, WireError> {
     let start = text.len();
     let (mut anomaly, mut kind, mut root) = (false, None, None);
-    // Entries kept are usually adjacent in the span: copy each stretch of them at once.
     let (body, base) = (span.payload(), span.location().byte_range().start);
+    // Entries kept are usually adjacent in the span: copy each stretch of them at once.
     let mut kept = 0;
     let mut stretch = 0..0;
+    // Most spans carry no verdict: when the prefix occurs nowhere in the span, no key starts
+    // with it and the entries need not be read at all.
+    let verdicts = VERDICT_FINDER.find(body).is_some();
     let read = span.read(|f| {
         let WireValue::Len(kv) = f.value else {
             return;
         };
-        let (key, value) = key_and_value(kv);
+        let (key, value) = if verdicts {
+            key_and_value(kv)
+        } else {
+            (&[][..], &[][..])
+        };
         if key.starts_with(VERDICT_PREFIX) {
             match (key, any_value(value)) {
                 (k, Some(AnyValueView::Bool(b))) if k == ATTR_ANOMALY.as_bytes() => anomaly = b,

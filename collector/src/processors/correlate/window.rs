@@ -292,20 +292,22 @@ impl Window {
         }
         self.seq += 1;
         let seq = self.seq;
-        if !self.traces.contains_key(&id) {
+        // Below `num_traces` a new trace needs no eviction first: one probe of the table.
+        if self.traces.len() >= self.limits.num_traces && !self.traces.contains_key(&id) {
             while self.traces.len() >= self.limits.num_traces {
                 if !self.evict_oldest(0) {
                     break;
                 }
             }
-            let trace = Trace {
-                bytes: TRACE_OVERHEAD,
-                ..Trace::default()
-            };
-            self.bytes += trace.bytes;
-            self.traces.insert(id, trace);
         }
-        let trace = self.traces.entry(id).or_default();
+        let trace = self.traces.entry(id).or_insert_with(|| Trace {
+            bytes: TRACE_OVERHEAD,
+            ..Trace::default()
+        });
+        if trace.seq == 0 {
+            // New (a held trace always has a position in the activity index).
+            self.bytes += TRACE_OVERHEAD;
+        }
         if trace.seq != 0 {
             self.activity.remove(&trace.seq);
         }

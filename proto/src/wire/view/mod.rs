@@ -46,6 +46,7 @@ fn wrong(f: &Field<'_>, field: &'static str) -> WireError {
     )
 }
 
+#[inline]
 fn as_len<'a>(f: &Field<'a>, field: &'static str) -> Result<&'a [u8]> {
     match f.value {
         WireValue::Len(b) => Ok(b),
@@ -53,11 +54,13 @@ fn as_len<'a>(f: &Field<'a>, field: &'static str) -> Result<&'a [u8]> {
     }
 }
 
+#[inline]
 fn as_str<'a>(f: &Field<'a>, field: &'static str) -> Result<&'a str> {
     std::str::from_utf8(as_len(f, field)?)
         .map_err(|_| WireError::new(WireErrorKind::InvalidUtf8 { field }, f.value_offset))
 }
 
+#[inline]
 fn as_varint(f: &Field<'_>, field: &'static str) -> Result<u64> {
     match f.value {
         WireValue::Varint(v) => Ok(v),
@@ -65,6 +68,7 @@ fn as_varint(f: &Field<'_>, field: &'static str) -> Result<u64> {
     }
 }
 
+#[inline]
 fn as_fixed64(f: &Field<'_>, field: &'static str) -> Result<u64> {
     match f.value {
         WireValue::Fixed64(v) => Ok(v),
@@ -72,6 +76,7 @@ fn as_fixed64(f: &Field<'_>, field: &'static str) -> Result<u64> {
     }
 }
 
+#[inline]
 fn as_fixed32(f: &Field<'_>, field: &'static str) -> Result<u32> {
     match f.value {
         WireValue::Fixed32(v) => Ok(v),
@@ -79,6 +84,7 @@ fn as_fixed32(f: &Field<'_>, field: &'static str) -> Result<u32> {
     }
 }
 
+#[inline]
 fn reader(body: &[u8], base: usize) -> FieldReader<'_> {
     FieldReader::nested(body, base, RECURSION_LIMIT)
 }
