@@ -32,9 +32,11 @@ const MAX_SPAN_ATTR_BYTES: usize = 1024;
 /// Severity number from which a log record counts as an error (`ERROR`).
 pub(crate) const ERROR_SEVERITY: i32 = 17;
 
-/// Bytes a trace costs besides its items: its hash-table slot at worst load (power-of-two
-/// growth, 7/8 load factor), its activity-index entry, its key.
-pub(super) const TRACE_OVERHEAD: usize = 2 * (size_of::<TraceId>() + size_of::<Trace>() + 1)
+/// Bytes a trace costs besides its items: its slot in the id table at worst load (power-of-two
+/// growth, 7/8 load factor: key, slab index, control byte), its slab slot and free-list entry
+/// (both vectors at worst twice their length), its activity-index entry.
+pub(super) const TRACE_OVERHEAD: usize = 2 * (size_of::<TraceId>() + size_of::<usize>() + 1)
+    + 2 * (size_of::<Trace>() + size_of::<usize>())
     + 2 * (size_of::<u64>() + size_of::<TraceId>())
     + 32;
 

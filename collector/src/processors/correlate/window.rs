@@ -18,8 +18,8 @@
 //! length of every string it owns; a resource, shared by the traces of the request that
 //! brought it, is counted once while any trace holds it. Strings are capped when copied in (names, bodies,
 //! attribute values), so no single item can be large. What is not counted is the allocator's
-//! rounding (each string, vector and boxed slice is one allocation) and the hash table's spare
-//! capacity after traces left it. Bytes are checked against `max_bytes` after each run of
+//! rounding (each string, vector and boxed slice is one allocation) and the spare capacity of
+//! the id table and the slab after traces left them. Bytes are checked against `max_bytes` after each run of
 //! spans once [`SETTLE_EVERY`] items were added since the last check (and every
 //! [`SETTLE_EVERY`] log records or exemplars), so the window overshoots by less than
 //! `2 × SETTLE_EVERY` items before the least recently active traces are evicted.
@@ -121,9 +121,7 @@ impl WindowMetrics {
 /// The window.
 #[derive(Debug)]
 pub(crate) struct Window {
-    /// Trace ids are chosen by clients, so the table keeps a seeded hasher (foldhash: fast on
-    /// 16-byte keys, unlike SipHash, and still randomised per process).
-    traces: HashMap<TraceId, Trace, foldhash::fast::RandomState>,
+    traces: Traces,
     /// Trace ids by last activity (oldest first).
     activity: BTreeMap<u64, TraceId>,
     seq: u64,
@@ -132,6 +130,57 @@ pub(crate) struct Window {
     metrics: WindowMetrics,
     /// Reused between requests: the run of spans being gathered ([`Run`]).
     run: Run,
+}
+
+/// The traces held: a table from trace id to a slot of a slab of traces. The table's entries
+/// are small (id and index), so probing it stays in cache; a new trace takes the slot the
+/// last evicted one left, which is still in cache too.
+#[derive(Debug, Default)]
+struct Traces {
+    /// Trace ids are chosen by clients, so the table keeps a seeded hasher (foldhash: fast on
+    /// 16-byte keys, unlike SipHash, and still randomised per process).
+    index: HashMap<TraceId, usize, foldhash::fast::RandomState>,
+    slab: Vec<Trace>,
+    /// Slots of the slab no trace uses (each an empty `Trace`, nothing allocated).
+    free: Vec<usize>,
+}
+
+impl Traces {
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn get(&self, id: &TraceId) -> Option<&Trace> {
+        self.index.get(id).and_then(|&i| self.slab.get(i))
+    }
+
+    fn contains_key(&self, id: &TraceId) -> bool {
+        self.index.contains_key(id)
+    }
+
+    /// The trace `id`; an empty one (`seq` 0) in a free slot if absent.
+    fn get_or_insert(&mut self, id: TraceId) -> &mut Trace {
+        let (slab, free) = (&mut self.slab, &mut self.free);
+        let i = *self.index.entry(id).or_insert_with(|| {
+            free.pop().unwrap_or_else(|| {
+                slab.push(Trace::default());
+                slab.len() - 1
+            })
+        });
+        if i >= self.slab.len() {
+            // Unreachable: every index points into the slab. Keep the invariant anyway.
+            self.slab.resize_with(i + 1, Trace::default);
+        }
+        &mut self.slab[i]
+    }
+
+    /// Takes the trace `id` out, leaving its slot free.
+    fn remove(&mut self, id: &TraceId) -> Option<Trace> {
+        let i = self.index.remove(id)?;
+        let trace = std::mem::take(self.slab.get_mut(i)?);
+        self.free.push(i);
+        Some(trace)
+    }
 }
 
 /// Consecutive spans of one trace read from a request, not yet in the window.
@@ -247,7 +296,7 @@ impl Window {
     /// An empty window.
     pub(crate) fn new(limits: Limits, metrics: WindowMetrics) -> Window {
         Window {
-            traces: HashMap::default(),
+            traces: Traces::default(),
             activity: BTreeMap::new(),
             seq: 0,
             bytes: 0,
@@ -285,7 +334,7 @@ impl Window {
         // Consecutive items of one trace (the usual order) skip the activity index.
         let newest = self.seq != 0 && self.activity.last_key_value() == Some((&self.seq, &id));
         if newest {
-            let trace = self.traces.entry(id).or_default();
+            let trace = self.traces.get_or_insert(id);
             trace.last_active = Some(now.mono);
             trace.last_wall = now.wall;
             return trace;
@@ -300,12 +349,10 @@ impl Window {
                 }
             }
         }
-        let trace = self.traces.entry(id).or_insert_with(|| Trace {
-            bytes: TRACE_OVERHEAD,
-            ..Trace::default()
-        });
+        let trace = self.traces.get_or_insert(id);
         if trace.seq == 0 {
             // New (a held trace always has a position in the activity index).
+            trace.bytes = TRACE_OVERHEAD;
             self.bytes += TRACE_OVERHEAD;
         }
         if trace.seq != 0 {
