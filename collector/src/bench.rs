@@ -280,3 +280,45 @@ fn points_of(m: &Metric) -> usize {
         _ => 0,
     }
 }
+
+/// The `correlate` processor's window (enrichment mode), as its traces stage drives it.
+#[derive(Debug)]
+pub struct CorrelateWindow {
+    window: crate::processors::correlate::Window,
+    _telemetry: crate::telemetry::Telemetry,
+}
+
+impl CorrelateWindow {
+    /// A window with the processor's default limits except `num_traces` and `max_bytes`.
+    pub fn new(num_traces: usize, max_bytes: usize) -> CorrelateWindow {
+        use crate::processors::correlate::{CorrelateConfig, Limits, Window, WindowMetrics};
+        let telemetry = crate::telemetry::Telemetry::new();
+        let config = CorrelateConfig {
+            num_traces,
+            max_bytes,
+            ..CorrelateConfig::default()
+        };
+        let metrics = WindowMetrics::new(&telemetry, "correlate");
+        CorrelateWindow {
+            window: Window::new(Limits::from(&config), metrics),
+            _telemetry: telemetry,
+        }
+    }
+
+    /// What the traces stage does with one request: index its spans.
+    pub fn add_spans(&mut self, payload: &[u8]) {
+        let _ = self
+            .window
+            .add_spans(payload, crate::processors::correlate::Now::current());
+    }
+
+    /// Traces held.
+    pub fn traces(&self) -> usize {
+        self.window.len()
+    }
+
+    /// Accounted bytes held.
+    pub fn bytes(&self) -> usize {
+        self.window.bytes()
+    }
+}

@@ -93,6 +93,13 @@ fn check_traces(buf: &[u8]) -> Result<(), TestCaseError> {
             continue;
         };
         let _ = rs.service_name();
+        // The one-pass reading agrees with the views on every span it reads.
+        for span in rs.span_bytes() {
+            let Ok(span) = span else { break };
+            if let Ok(v) = span.read(|_| {}) {
+                prop_assert_eq!(span.location(), v.location());
+            }
+        }
         rs.resource_attributes()
             .flatten()
             .filter_map(|kv| kv.value())

@@ -4,6 +4,7 @@ mod wire_common;
 
 use lookout_proto::otlp::common::v1::KeyValue;
 use lookout_proto::otlp::metrics::v1::metric;
+use lookout_proto::wire::reader::WireValue;
 use lookout_proto::wire::{LogsView, MetricDataType, MetricsView, TracesView};
 use proptest::prelude::*;
 use prost::Message;
@@ -62,6 +63,23 @@ proptest! {
                 prop_assert!(spans.next().is_none());
             }
             prop_assert!(scopes.next().is_none());
+            // The one-pass reading: every span of every scope, each attribute entry handed
+            // over as encoded.
+            let want: Vec<_> = rs.scope_spans.iter().flat_map(|ss| &ss.spans).collect();
+            let mut got = 0;
+            for (span, s) in rv.span_bytes().zip(&want) {
+                let mut attrs = Vec::new();
+                let v = span.unwrap().read(|f| attrs.push(KeyValue::decode(match f.value {
+                    WireValue::Len(b) => b,
+                    _ => &[][..],
+                }).unwrap())).unwrap();
+                prop_assert_eq!(v.span_id(), &s.span_id[..]);
+                prop_assert_eq!(v.name(), s.name.as_str());
+                prop_assert_eq!(&attrs, &s.attributes);
+                got += 1;
+            }
+            prop_assert_eq!(got, want.len());
+            prop_assert_eq!(rv.span_bytes().count(), want.len());
         }
         prop_assert!(resources.next().is_none());
     }

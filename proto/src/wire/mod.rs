@@ -52,8 +52,8 @@ pub use validate::{
     LogsSummary, MetricsSummary, TracesSummary, validate_logs, validate_metrics, validate_traces,
 };
 pub use view::{
-    AnyValueView, ArrayView, KeyValueListView, KeyValueView, KeyValues, LogRecordLocation,
-    LogRecordView, LogsView, MetricDataType, MetricView, MetricsView, NestedKeyValues,
-    ResourceLogsView, ResourceMetricsView, ResourceSpansView, ScopeLogsView, ScopeMetricsView,
-    ScopeSpansView, SpanLocation, SpanView, TracesView, ViewIter,
+    AllSpanBytes, AnyValueView, ArrayView, KeyValueListView, KeyValueView, KeyValues,
+    LogRecordLocation, LogRecordView, LogsView, MetricDataType, MetricView, MetricsView,
+    NestedKeyValues, ResourceLogsView, ResourceMetricsView, ResourceSpansView, ScopeLogsView,
+    ScopeMetricsView, ScopeSpansView, SpanBytes, SpanLocation, SpanView, TracesView, ViewIter,
 };

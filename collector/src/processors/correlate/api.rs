@@ -136,7 +136,7 @@ pub(crate) fn answer(shared: &Correlator, req: &Request<Bytes>) -> Response<Body
         for (_, trace) in window.newest_first() {
             for span in &trace.spans {
                 if service_of(trace, span) == service {
-                    operations.insert(span.name());
+                    operations.insert(trace.name(span));
                 }
             }
         }
@@ -326,7 +326,10 @@ impl Filter {
                 self.service
                     .as_deref()
                     .is_none_or(|want| service_of(trace, s) == want)
-                    && self.operation.as_deref().is_none_or(|op| s.name() == op)
+                    && self
+                        .operation
+                        .as_deref()
+                        .is_none_or(|op| trace.name(s) == op)
             })
         };
         if (self.service.is_some() || self.operation.is_some()) && spans().next().is_none() {
@@ -369,7 +372,7 @@ fn search(window: &Window, filter: &Filter, limit: usize) -> Json {
             json!({
                 "trace_id": hex::encode(id),
                 "root_service": root.map(|r| service_of(t, r)),
-                "root_name": root.map(|r| r.name()),
+                "root_name": root.map(|r| t.name(r)),
                 "start_unix_nano": t.spans.iter().map(|s| s.start).min(),
                 "duration_ns": trace_duration(t),
                 "spans": t.spans.len(),
@@ -429,12 +432,12 @@ fn span_json(trace: &Trace, span: &SpanSummary, children: Vec<Json>) -> Json {
         "span_id": hex::encode(span.span_id),
         "parent_span_id": (!span.is_root()).then(|| hex::encode(span.parent)),
         "service": service_of(trace, span),
-        "name": span.name(),
+        "name": trace.name(span),
         "kind": span.kind,
         "start_unix_nano": span.start,
         "duration_ns": span.duration(),
-        "status": {"code": span.status, "message": span.status_message()},
-        "attributes": attrs_json(&span.attributes()),
+        "status": {"code": span.status, "message": trace.status_message(span)},
+        "attributes": attrs_json(&trace.attributes(span)),
         "verdict": span.verdict.as_ref().map(|v| json!({
             "anomaly": true, "kind": &*v.kind, "root_span_id": &*v.root_span_id,
         })),
@@ -573,8 +576,8 @@ pub(crate) fn jaeger_trace(id: &TraceId, trace: &Trace) -> Json {
             if !processes.contains_key(&pid) {
                 processes.insert(pid.clone(), process(trace.resource_of(span)));
             }
-            let mut tags: Vec<Json> = span
-                .attributes()
+            let mut tags: Vec<Json> = trace
+                .attributes(span)
                 .iter()
                 .map(|(k, v)| jaeger_tag(k, v))
                 .collect();
@@ -589,8 +592,8 @@ pub(crate) fn jaeger_trace(id: &TraceId, trace: &Trace) -> Json {
                 }
                 _ => {}
             }
-            if !span.status_message().is_empty() {
-                tags.push(jaeger_string_tag("otel.status_description", span.status_message()));
+            if !trace.status_message(span).is_empty() {
+                tags.push(jaeger_string_tag("otel.status_description", trace.status_message(span)));
             }
             if let Some(v) = &span.verdict {
                 tags.push(json!({"key": lookout_anomaly::ATTR_ANOMALY, "type": "bool", "value": true}));
@@ -611,7 +614,7 @@ pub(crate) fn jaeger_trace(id: &TraceId, trace: &Trace) -> Json {
                 "traceID": trace_hex,
                 "spanID": hex::encode(span.span_id),
                 "flags": 1,
-                "operationName": span.name(),
+                "operationName": trace.name(span),
                 "references": references,
                 "startTime": span.start / 1000,
                 "duration": span.duration() / 1000,

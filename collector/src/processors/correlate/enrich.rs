@@ -78,7 +78,7 @@ fn find<'w>(trace: &'w Trace, span: Option<&SpanId>) -> Option<Found<'w>> {
             let span = trace.span(id)?;
             Some(Found {
                 resource: trace.resource_of(span),
-                span_name: Some(span.name()),
+                span_name: Some(trace.name(span)),
                 verdict: span.verdict.as_ref().or_else(|| trace.verdict()),
             })
         }

@@ -42,6 +42,7 @@ mod evidence;
 mod exemplars;
 mod factory;
 mod sample;
+mod trace;
 mod window;
 
 #[cfg(test)]
@@ -57,7 +58,7 @@ use tokio::time::Instant;
 
 pub(crate) use config::{CorrelateConfig, Mode};
 pub(crate) use factory::Factory;
-use window::{Limits, Now, Window, WindowMetrics};
+pub(crate) use window::{Limits, Now, Window, WindowMetrics};
 
 use super::ProcessorContext;
 use crate::core::{Batch, Signal};

@@ -17,7 +17,7 @@ use lookout_proto::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 use prost::Message;
 use tokio::sync::mpsc;
 
-use super::window::{Limits, Now, Window, WindowMetrics};
+use super::window::{Limits, Now, Value, Window, WindowMetrics};
 use super::*;
 use crate::component::Validate;
 use crate::core::Ack;
@@ -183,7 +183,11 @@ fn one_trace_with_very_many_spans_keeps_max_spans_and_counts_the_rest() {
         ),
         99_900.0
     );
-    assert_eq!(w.bytes(), trace.bytes());
+    // The trace, and once each the 100 requests' (equal) resources it does not hold: the
+    // first is held, the others left with their requests.
+    let resource = window::resource_charge(&trace.resources[0]);
+    assert_eq!(trace.resources.len(), 1);
+    assert_eq!(w.bytes(), trace.bytes() + resource);
     assert_eq!(
         trace.bytes(),
         trace.account(),
@@ -317,6 +321,82 @@ fn ids_colliding_across_services_keep_each_spans_resource() {
     let res = &req.resource_logs[0].resource.as_ref().unwrap().attributes;
     assert_eq!(str_attr(res, "service.name"), Some("shop"));
     assert_eq!(str_attr(res, "service.version"), Some("2"));
+}
+
+#[test]
+fn interleaved_and_long_runs_keep_each_spans_own_text() {
+    // One request: 150 spans of trace 1 (runs are cut every 64 spans) with trace 2's spans
+    // between them, each span with its own name, status message and attributes; then a second
+    // request adds to both traces.
+    let (mut w, _telemetry) = window(limits());
+    let with_text = |t: u64, i: u64| Span {
+        status: Some(Status {
+            message: format!("status {t}/{i}"),
+            code: 2,
+        }),
+        attributes: vec![
+            kv("index", &format!("{t}/{i}")),
+            bool_kv(lookout_anomaly::ATTR_ANOMALY, i == 3),
+        ],
+        ..span(t, i, 0, &format!("op {t}/{i}"))
+    };
+    let mut spans = Vec::new();
+    for i in 1..=150 {
+        spans.push(with_text(1, i));
+        if i % 50 == 0 {
+            spans.push(with_text(2, i));
+        }
+    }
+    w.add_spans(&traces("svc", vec![], spans), Now::current())
+        .unwrap();
+    w.add_spans(
+        &traces("other", vec![], vec![with_text(1, 151), with_text(2, 151)]),
+        Now::current(),
+    )
+    .unwrap();
+    for (t, ids) in [
+        (1, (1..=151).collect::<Vec<u64>>()),
+        (2, vec![50, 100, 150, 151]),
+    ] {
+        let trace = w.get(&tid(t).try_into().unwrap()).unwrap();
+        assert_eq!(trace.spans.len(), ids.len(), "trace {t}");
+        for i in ids {
+            let span = trace.span(&sid(i).try_into().unwrap()).unwrap();
+            assert_eq!(trace.name(span), format!("op {t}/{i}"));
+            assert_eq!(trace.status_message(span), format!("status {t}/{i}"));
+            assert_eq!(span.status, 2);
+            let attrs = trace.attributes(span);
+            assert_eq!(attrs.len(), 1, "verdict keys are not listed");
+            assert_eq!(
+                attrs[0],
+                ("index".into(), Value::Str(format!("{t}/{i}").into()))
+            );
+            assert_eq!(span.verdict.is_some(), i == 3);
+            let service = if i == 151 { "other" } else { "svc" };
+            assert_eq!(&*trace.resource_of(span).unwrap().service, service);
+        }
+        assert_eq!(
+            trace.bytes(),
+            trace.account(),
+            "incremental accounting drifted"
+        );
+    }
+    let sum: usize = [1, 2]
+        .map(|t| w.get(&tid(t).try_into().unwrap()).unwrap().bytes())
+        .iter()
+        .sum();
+    // Each request's resource is charged once, not once per trace holding it.
+    let t1 = w.get(&tid(1).try_into().unwrap()).unwrap();
+    let resources: usize = t1
+        .resources
+        .iter()
+        .map(|r| window::resource_charge(r))
+        .sum();
+    assert_eq!(t1.resources.len(), 2);
+    assert_eq!(w.bytes(), sum + resources);
+    // Evicting both traces releases the resources too.
+    w.enforce(Now::current().mono + Duration::from_secs(3600));
+    assert_eq!((w.len(), w.bytes()), (0, 0));
 }
 
 #[test]

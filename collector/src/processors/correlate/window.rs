@@ -1,329 +1,51 @@
 //! The trace window: per trace id, span summaries, log summaries and exemplars, bounded in
 //! traces, items per trace and accounted bytes, evicted by last activity.
 //!
+//! # Indexing spans
+//!
+//! One pass over the request: each span is read once ([`summarize_span`]: its fields and its
+//! attribute entries together) into a run of consecutive spans of one trace, gathered in
+//! scratch buffers the window reuses. A run (at most [`SETTLE_EVERY`] spans) then goes into
+//! its trace with one table lookup, one copy of its texts and at most one allocation each for
+//! the summaries and the texts: spans of a trace usually arrive together, so an 8-span trace
+//! costs two allocations, not one per span.
+//!
 //! # Accounting
 //!
 //! `bytes` counts, per trace, a fixed overhead (its slot in the hash table at the table's
 //! worst load, its entry in the activity index, the `Trace` itself), the capacity of each of
-//! its vectors times the element size, and the length of every string it owns. Strings are
-//! capped when copied in (names, bodies, attribute values), so no single item can be large.
-//! What is not counted is the allocator's rounding (each string and boxed slice is one
-//! allocation, so at most `3 + attributes` allocations per item) and the hash table's spare
-//! capacity after traces left it. Bytes are checked against `max_bytes` every
-//! [`SETTLE_EVERY`] items, so the window overshoots by at most that many items before the
-//! least recently active traces are evicted. BENCHMARKS.md compares the accounted bytes with
-//! the process's RSS.
+//! its vectors times the element size (the span text buffer's capacity in bytes), and the
+//! length of every string it owns; a resource, shared by the traces of the request that
+//! brought it, is counted once while any trace holds it. Strings are capped when copied in (names, bodies,
+//! attribute values), so no single item can be large. What is not counted is the allocator's
+//! rounding (each string, vector and boxed slice is one allocation) and the spare capacity of
+//! the id table and the slab after traces left them. Bytes are checked against `max_bytes` after each run of
+//! spans once [`SETTLE_EVERY`] items were added since the last check (and every
+//! [`SETTLE_EVERY`] log records or exemplars), so the window overshoots by less than
+//! `2 × SETTLE_EVERY` items before the least recently active traces are evicted.
+//! BENCHMARKS.md compares the accounted bytes with the process's RSS.
 
 use std::collections::{BTreeMap, HashMap};
 use std::mem::size_of;
 use std::sync::Arc;
 use std::time::Instant;
 
-use lookout_anomaly::{ATTR_ANOMALY, ATTR_KIND, ATTR_ROOT_SPAN_ID};
-use lookout_proto::otlp::common::v1::{KeyValue, any_value};
-use lookout_proto::wire::reader::{FieldReader, WireValue};
 use lookout_proto::wire::{AnyValueView, KeyValueView, LogsView, TracesView, WireError};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
-use prost::Message;
 
 use super::config::CorrelateConfig;
+pub(crate) use super::trace::{
+    ERROR_SEVERITY, ExemplarSummary, LogSummary, Resource, SpanId, SpanSummary, Trace, TraceId,
+    Value, Verdict, cap, span_id, trace_id,
+};
+use super::trace::{MAX_BODY, MAX_NAME, TRACE_OVERHEAD, summarize_span};
 use crate::telemetry::Telemetry;
 
-/// A 16-byte trace id.
-pub(crate) type TraceId = [u8; 16];
-/// An 8-byte span id.
-pub(crate) type SpanId = [u8; 8];
-
-/// Longest span, metric or operation name kept.
-const MAX_NAME: usize = 256;
-/// Longest attribute value or status message kept.
-const MAX_VALUE: usize = 256;
-/// Longest log body kept.
-const MAX_BODY: usize = 1024;
-/// Encoded span attributes kept per span (whole `KeyValue`s, in order, until this many bytes).
-const MAX_SPAN_ATTR_BYTES: usize = 1024;
 /// Resource attributes kept per resource.
 const MAX_RESOURCE_ATTRS: usize = 64;
 /// Distinct resources kept per trace; spans of further resources keep no resource.
 const MAX_RESOURCES_PER_TRACE: usize = 16;
-/// Severity number from which a log record counts as an error (`ERROR`).
-pub(crate) const ERROR_SEVERITY: i32 = 17;
-
-/// Bytes a trace costs besides its items: its hash-table slot at worst load (power-of-two
-/// growth, 7/8 load factor), its activity-index entry, its key.
-const TRACE_OVERHEAD: usize = 2 * (size_of::<TraceId>() + size_of::<Trace>() + 1)
-    + 2 * (size_of::<u64>() + size_of::<TraceId>())
-    + 32;
-
-/// A scalar attribute value (arrays, maps and bytes are not kept).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Value {
-    /// `string_value`, capped.
-    Str(Box<str>),
-    /// `int_value`.
-    Int(i64),
-    /// `double_value`.
-    Double(f64),
-    /// `bool_value`.
-    Bool(bool),
-}
-
-impl Value {
-    fn from_view(v: AnyValueView<'_>) -> Option<Value> {
-        Some(match v {
-            AnyValueView::String(s) => Value::Str(cap(s, MAX_VALUE).into()),
-            AnyValueView::Int(i) => Value::Int(i),
-            AnyValueView::Double(d) => Value::Double(d),
-            AnyValueView::Bool(b) => Value::Bool(b),
-            _ => return None,
-        })
-    }
-
-    fn heap(&self) -> usize {
-        match self {
-            Value::Str(s) => s.len(),
-            _ => 0,
-        }
-    }
-
-    /// As text (for the APIs).
-    pub(crate) fn to_json(&self) -> serde_json::Value {
-        match self {
-            Value::Str(s) => serde_json::Value::from(&**s),
-            Value::Int(i) => serde_json::Value::from(*i),
-            Value::Double(d) => serde_json::Value::from(*d),
-            Value::Bool(b) => serde_json::Value::from(*b),
-        }
-    }
-}
-
-/// One attribute.
-pub(crate) type Attr = (Box<str>, Value);
-
-fn attr_heap(attrs: &[Attr]) -> usize {
-    attrs.capacity_bytes() + attrs.iter().map(|(k, v)| k.len() + v.heap()).sum::<usize>()
-}
-
-trait CapacityBytes {
-    fn capacity_bytes(&self) -> usize;
-}
-
-impl<T> CapacityBytes for [T] {
-    fn capacity_bytes(&self) -> usize {
-        std::mem::size_of_val(self)
-    }
-}
-
-/// A resource's scalar attributes, as spans of a trace carried them.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Resource {
-    /// `service.name`, or empty.
-    pub(crate) service: Box<str>,
-    /// Attributes in their order, capped.
-    pub(crate) attrs: Box<[Attr]>,
-}
-
-impl Resource {
-    fn heap(&self) -> usize {
-        self.service.len() + attr_heap(&self.attrs)
-    }
-}
-
-/// The `lookout.latency.*` verdict a span was tagged with.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Verdict {
-    /// `lookout.latency.kind`.
-    pub(crate) kind: Box<str>,
-    /// `lookout.latency.root_span_id`, or empty.
-    pub(crate) root_span_id: Box<str>,
-}
-
-/// What the window keeps of a span.
-#[derive(Debug, Clone)]
-pub(crate) struct SpanSummary {
-    pub(crate) span_id: SpanId,
-    /// All zero for a root.
-    pub(crate) parent: SpanId,
-    /// Index in [`Trace::resources`], `None` beyond [`MAX_RESOURCES_PER_TRACE`].
-    pub(crate) resource: Option<u8>,
-    pub(crate) kind: i32,
-    pub(crate) start: u64,
-    pub(crate) end: u64,
-    pub(crate) status: i32,
-    /// The name, the status message and the span's `attributes` entries as encoded (field 9,
-    /// key and length included), one after the other in one allocation: indexing a span costs
-    /// one exact-size copy, and attributes are decoded only when an API asks
-    /// ([`SpanSummary::attributes`]).
-    text: Box<[u8]>,
-    /// Bytes of the name at the start of `text` (at most [`MAX_NAME`]).
-    name_len: u16,
-    /// Bytes of the status message after the name (at most [`MAX_VALUE`]).
-    status_len: u16,
-    pub(crate) verdict: Option<Verdict>,
-}
-
-impl SpanSummary {
-    fn heap(&self) -> usize {
-        self.text.len()
-            + self
-                .verdict
-                .as_ref()
-                .map_or(0, |v| v.kind.len() + v.root_span_id.len())
-    }
-
-    /// The span's name (capped at [`MAX_NAME`] bytes).
-    pub(crate) fn name(&self) -> &str {
-        let end = usize::from(self.name_len);
-        self.text
-            .get(..end)
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .unwrap_or("")
-    }
-
-    /// The status message (capped at [`MAX_VALUE`] bytes).
-    pub(crate) fn status_message(&self) -> &str {
-        let start = usize::from(self.name_len);
-        let end = start + usize::from(self.status_len);
-        self.text
-            .get(start..end)
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .unwrap_or("")
-    }
-
-    /// The encoded attribute entries kept.
-    fn attrs(&self) -> &[u8] {
-        let start = usize::from(self.name_len) + usize::from(self.status_len);
-        self.text.get(start..).unwrap_or_default()
-    }
-
-    /// The scalar attributes kept (verdict attributes excluded), decoded.
-    pub(crate) fn attributes(&self) -> Vec<Attr> {
-        let mut out = Vec::new();
-        let mut r = FieldReader::new(self.attrs());
-        while let Ok(Some(f)) = r.next_field() {
-            let WireValue::Len(b) = f.value else { continue };
-            let Ok(kv) = KeyValue::decode(b) else {
-                continue;
-            };
-            let value = match kv.value.and_then(|v| v.value) {
-                Some(any_value::Value::StringValue(s)) => Value::Str(s.into()),
-                Some(any_value::Value::IntValue(i)) => Value::Int(i),
-                Some(any_value::Value::DoubleValue(d)) => Value::Double(d),
-                Some(any_value::Value::BoolValue(b)) => Value::Bool(b),
-                _ => continue,
-            };
-            if ![ATTR_ANOMALY, ATTR_KIND, ATTR_ROOT_SPAN_ID].contains(&kv.key.as_str()) {
-                out.push((kv.key.into(), value));
-            }
-        }
-        out
-    }
-
-    /// Duration in nanoseconds (0 when the end precedes the start).
-    pub(crate) fn duration(&self) -> u64 {
-        self.end.saturating_sub(self.start)
-    }
-
-    /// Whether it has no parent.
-    pub(crate) fn is_root(&self) -> bool {
-        self.parent == [0; 8]
-    }
-}
-
-/// What the window keeps of a log record.
-#[derive(Debug, Clone)]
-pub(crate) struct LogSummary {
-    /// `time_unix_nano`, or the observed time when unset.
-    pub(crate) time: u64,
-    pub(crate) severity: i32,
-    pub(crate) severity_text: Box<str>,
-    /// The body as text (strings as they are, other scalars printed), capped.
-    pub(crate) body: Box<str>,
-    pub(crate) span_id: Option<SpanId>,
-}
-
-impl LogSummary {
-    fn heap(&self) -> usize {
-        self.severity_text.len() + self.body.len()
-    }
-}
-
-/// What the window keeps of a metric exemplar.
-#[derive(Debug, Clone)]
-pub(crate) struct ExemplarSummary {
-    pub(crate) metric: Box<str>,
-    pub(crate) time: u64,
-    pub(crate) value: f64,
-    pub(crate) span_id: Option<SpanId>,
-}
-
-/// One trace in the window.
-#[derive(Debug, Default)]
-pub(crate) struct Trace {
-    /// Shared with the other traces of the request that brought it.
-    pub(crate) resources: Vec<Arc<Resource>>,
-    pub(crate) spans: Vec<SpanSummary>,
-    pub(crate) logs: Vec<LogSummary>,
-    pub(crate) exemplars: Vec<ExemplarSummary>,
-    /// Accounted bytes (see the module docs).
-    bytes: usize,
-    /// Position in the activity index.
-    seq: u64,
-    last_active: Option<Instant>,
-    /// Wall-clock nanoseconds of the last activity (for "newest first").
-    pub(crate) last_wall: u64,
-}
-
-impl Trace {
-    /// The accounted bytes recomputed from scratch (the window keeps them incrementally).
-    #[cfg(test)]
-    pub(crate) fn account(&self) -> usize {
-        TRACE_OVERHEAD
-            + self.resources.capacity() * size_of::<Arc<Resource>>()
-            + self
-                .resources
-                .iter()
-                .map(|r| r.heap() + size_of::<Resource>())
-                .sum::<usize>()
-            + self.spans.capacity() * size_of::<SpanSummary>()
-            + self.spans.iter().map(SpanSummary::heap).sum::<usize>()
-            + self.logs.capacity() * size_of::<LogSummary>()
-            + self.logs.iter().map(LogSummary::heap).sum::<usize>()
-            + self.exemplars.capacity() * size_of::<ExemplarSummary>()
-            + self.exemplars.iter().map(|e| e.metric.len()).sum::<usize>()
-    }
-
-    /// The span with this id (the first, if ids collide).
-    pub(crate) fn span(&self, id: &SpanId) -> Option<&SpanSummary> {
-        self.spans.iter().find(|s| &s.span_id == id)
-    }
-
-    /// The resource of a span.
-    pub(crate) fn resource_of(&self, span: &SpanSummary) -> Option<&Resource> {
-        span.resource
-            .and_then(|i| self.resources.get(usize::from(i)))
-            .map(|r| &**r)
-    }
-
-    /// The root span, or else the earliest span.
-    pub(crate) fn root(&self) -> Option<&SpanSummary> {
-        self.spans
-            .iter()
-            .find(|s| s.is_root())
-            .or_else(|| self.spans.iter().min_by_key(|s| s.start))
-    }
-
-    /// The first tagged span's verdict.
-    pub(crate) fn verdict(&self) -> Option<&Verdict> {
-        self.spans.iter().find_map(|s| s.verdict.as_ref())
-    }
-
-    /// Accounted bytes.
-    pub(crate) fn bytes(&self) -> usize {
-        self.bytes
-    }
-}
 
 /// Self-metrics of the window (`lookout_correlate_*`).
 #[derive(Debug, Clone)]
@@ -399,17 +121,100 @@ impl WindowMetrics {
 /// The window.
 #[derive(Debug)]
 pub(crate) struct Window {
-    /// Trace ids are chosen by clients, so the table keeps a seeded hasher (foldhash: fast on
-    /// 16-byte keys, unlike SipHash, and still randomised per process).
-    traces: HashMap<TraceId, Trace, foldhash::fast::RandomState>,
+    traces: Traces,
     /// Trace ids by last activity (oldest first).
     activity: BTreeMap<u64, TraceId>,
     seq: u64,
     bytes: usize,
     limits: Limits,
     metrics: WindowMetrics,
-    /// Reused to gather a span's text before its one allocation ([`summarize_span`]).
-    scratch: Vec<u8>,
+    /// Reused between requests: the run of spans being gathered ([`Run`]).
+    run: Run,
+}
+
+/// The traces held: a table from trace id to a slot of a slab of traces. The table's entries
+/// are small (id and index), so probing it stays in cache; a new trace takes the slot the
+/// last evicted one left, which is still in cache too.
+#[derive(Debug, Default)]
+struct Traces {
+    /// Trace ids are chosen by clients, so the table keeps a seeded hasher (foldhash: fast on
+    /// 16-byte keys, unlike SipHash, and still randomised per process).
+    index: HashMap<TraceId, usize, foldhash::fast::RandomState>,
+    slab: Vec<Trace>,
+    /// Slots of the slab no trace uses (each an empty `Trace`, nothing allocated).
+    free: Vec<usize>,
+}
+
+impl Traces {
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn get(&self, id: &TraceId) -> Option<&Trace> {
+        self.index.get(id).and_then(|&i| self.slab.get(i))
+    }
+
+    fn contains_key(&self, id: &TraceId) -> bool {
+        self.index.contains_key(id)
+    }
+
+    /// The trace `id`; an empty one (`seq` 0) in a free slot if absent.
+    fn get_or_insert(&mut self, id: TraceId) -> &mut Trace {
+        let (slab, free) = (&mut self.slab, &mut self.free);
+        let i = *self.index.entry(id).or_insert_with(|| {
+            free.pop().unwrap_or_else(|| {
+                slab.push(Trace::default());
+                slab.len() - 1
+            })
+        });
+        if i >= self.slab.len() {
+            // Unreachable: every index points into the slab. Keep the invariant anyway.
+            self.slab.resize_with(i + 1, Trace::default);
+        }
+        &mut self.slab[i]
+    }
+
+    /// Takes the trace `id` out, leaving its slot free.
+    fn remove(&mut self, id: &TraceId) -> Option<Trace> {
+        let i = self.index.remove(id)?;
+        let trace = std::mem::take(self.slab.get_mut(i)?);
+        self.free.push(i);
+        Some(trace)
+    }
+}
+
+/// Consecutive spans of one trace read from a request, not yet in the window.
+#[derive(Debug, Default)]
+struct Run {
+    trace: TraceId,
+    /// Summaries (`text` offsets into `text`) with the index of their resource in
+    /// `resources`.
+    spans: Vec<(SpanSummary, usize)>,
+    /// The spans' texts, one after the other.
+    text: Vec<u8>,
+    /// The request's resources, in order of their first span.
+    resources: Vec<Arc<Resource>>,
+    /// Per resource: whether it was charged to the window ([`resource_charge`]).
+    charged: Vec<bool>,
+}
+
+/// What a resource held by traces costs the window: charged once, when a trace first holds
+/// it, and released when the last trace holding it leaves. (The traces of one request share
+/// its resources, so charging each trace would count them many times over.)
+pub(super) fn resource_charge(resource: &Resource) -> usize {
+    // The Arc's two counts, the Resource, its strings and attribute slice.
+    2 * size_of::<usize>() + size_of::<Resource>() + resource.heap()
+}
+
+/// The charges of a leaving trace's resources that no other trace (or request being
+/// indexed) holds.
+fn released(trace: &Trace) -> usize {
+    trace
+        .resources
+        .iter()
+        .filter(|r| Arc::strong_count(r) == 1)
+        .map(|r| resource_charge(r))
+        .sum()
 }
 
 /// The bounds of a window.
@@ -453,30 +258,6 @@ impl Now {
     }
 }
 
-/// `s` cut to at most `max` bytes on a character boundary.
-pub(crate) fn cap(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while end > 0 && !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s.get(..end).unwrap_or("")
-}
-
-/// A valid (16 bytes, not all zero) trace id.
-pub(crate) fn trace_id(bytes: &[u8]) -> Option<TraceId> {
-    let id: TraceId = bytes.try_into().ok()?;
-    (id != [0; 16]).then_some(id)
-}
-
-/// A valid (8 bytes, not all zero) span id.
-pub(crate) fn span_id(bytes: &[u8]) -> Option<SpanId> {
-    let id: SpanId = bytes.try_into().ok()?;
-    (id != [0; 8]).then_some(id)
-}
-
 fn resource_of<'a>(attrs: impl Iterator<Item = Result<KeyValueView<'a>, WireError>>) -> Resource {
     let mut service: Box<str> = "".into();
     let mut kept = Vec::new();
@@ -515,24 +296,22 @@ impl Window {
     /// An empty window.
     pub(crate) fn new(limits: Limits, metrics: WindowMetrics) -> Window {
         Window {
-            traces: HashMap::default(),
+            traces: Traces::default(),
             activity: BTreeMap::new(),
             seq: 0,
             bytes: 0,
             limits,
             metrics,
-            scratch: Vec::new(),
+            run: Run::default(),
         }
     }
 
     /// Accounted bytes held.
-    #[cfg(test)]
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }
 
     /// Traces held.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.traces.len()
     }
@@ -555,27 +334,27 @@ impl Window {
         // Consecutive items of one trace (the usual order) skip the activity index.
         let newest = self.seq != 0 && self.activity.last_key_value() == Some((&self.seq, &id));
         if newest {
-            let trace = self.traces.entry(id).or_default();
+            let trace = self.traces.get_or_insert(id);
             trace.last_active = Some(now.mono);
             trace.last_wall = now.wall;
             return trace;
         }
         self.seq += 1;
         let seq = self.seq;
-        if !self.traces.contains_key(&id) {
+        // Below `num_traces` a new trace needs no eviction first: one probe of the table.
+        if self.traces.len() >= self.limits.num_traces && !self.traces.contains_key(&id) {
             while self.traces.len() >= self.limits.num_traces {
                 if !self.evict_oldest(0) {
                     break;
                 }
             }
-            let trace = Trace {
-                bytes: TRACE_OVERHEAD,
-                ..Trace::default()
-            };
-            self.bytes += trace.bytes;
-            self.traces.insert(id, trace);
         }
-        let trace = self.traces.entry(id).or_default();
+        let trace = self.traces.get_or_insert(id);
+        if trace.seq == 0 {
+            // New (a held trace always has a position in the activity index).
+            trace.bytes = TRACE_OVERHEAD;
+            self.bytes += TRACE_OVERHEAD;
+        }
         if trace.seq != 0 {
             self.activity.remove(&trace.seq);
         }
@@ -592,7 +371,7 @@ impl Window {
             return false;
         };
         if let Some(trace) = self.traces.remove(&id) {
-            self.bytes = self.bytes.saturating_sub(trace.bytes);
+            self.bytes = self.bytes.saturating_sub(trace.bytes + released(&trace));
         }
         if let Some(c) = self.metrics.evicted.get(reason) {
             c.inc();
@@ -622,81 +401,149 @@ impl Window {
         self.metrics.bytes.set(self.bytes as i64);
     }
 
-    /// Indexes the spans of an encoded `ExportTraceServiceRequest`.
+    /// Indexes the spans of an encoded `ExportTraceServiceRequest`. Spans read before a
+    /// malformed part are indexed.
     pub(crate) fn add_spans(&mut self, payload: &[u8], now: Now) -> Result<(), WireError> {
+        let mut run = std::mem::take(&mut self.run);
         let mut pending = 0;
-        for rs in TracesView::new(payload).resource_spans() {
-            let rs = rs?;
-            let mut resource: Option<Arc<Resource>> = None;
-            for ss in rs.scope_spans() {
-                for span in ss?.spans() {
-                    let span = span?;
-                    let (Some(tid), Some(sid)) =
-                        (trace_id(span.trace_id()), span_id(span.span_id()))
-                    else {
-                        continue;
-                    };
-                    let resource = resource
-                        .get_or_insert_with(|| Arc::new(resource_of(rs.resource_attributes())));
-                    let raw = payload
-                        .get(span.location().byte_range())
-                        .unwrap_or_default();
-                    self.push_span(tid, resource, now, |scratch| {
-                        summarize_span(&span, raw, sid, scratch)
-                    });
-                    pending += 1;
-                    if pending >= SETTLE_EVERY {
-                        self.settle(&mut pending, now);
-                    }
-                }
+        let read = self.read_spans(payload, now, &mut run, &mut pending);
+        let all = run.text.len();
+        self.flush(&mut run, all, now, &mut pending);
+        // Resources charged whose traces all left while the request was read.
+        for (r, charged) in run.resources.drain(..).zip(run.charged.drain(..)) {
+            if charged && Arc::strong_count(&r) == 1 {
+                self.bytes = self.bytes.saturating_sub(resource_charge(&r));
             }
         }
+        self.run = run;
         self.settle(&mut pending, now);
+        read
+    }
+
+    /// Reads the spans of `payload` into runs, each flushed into its trace when the next span
+    /// belongs to another trace or the run is [`SETTLE_EVERY`] spans long.
+    fn read_spans(
+        &mut self,
+        payload: &[u8],
+        now: Now,
+        run: &mut Run,
+        pending: &mut usize,
+    ) -> Result<(), WireError> {
+        for rs in TracesView::new(payload).resource_spans() {
+            let rs = rs?;
+            let mut resource: Option<usize> = None;
+            for span in rs.span_bytes() {
+                let start = run.text.len();
+                let Some((tid, summary)) = summarize_span(&span?, &mut run.text)? else {
+                    continue;
+                };
+                if !run.spans.is_empty() && (run.trace != tid || run.spans.len() >= SETTLE_EVERY) {
+                    // The others' text is before this span's: flush them first.
+                    self.flush(run, start, now, pending);
+                }
+                run.trace = tid;
+                let r = *resource.get_or_insert_with(|| {
+                    run.resources
+                        .push(Arc::new(resource_of(rs.resource_attributes())));
+                    run.charged.push(false);
+                    run.resources.len() - 1
+                });
+                let at = run.text.len() - summary.text_len();
+                let summary = SpanSummary {
+                    text: u32::try_from(at).unwrap_or(u32::MAX),
+                    ..summary
+                };
+                run.spans.push((summary, r));
+            }
+        }
         Ok(())
     }
 
-    /// Adds the span `summarize` makes (with the window's scratch buffer) to trace `tid`,
-    /// unless the trace is full: a span over `max_spans_per_trace` is not even summarized.
-    fn push_span(
-        &mut self,
-        tid: TraceId,
-        resource: &Arc<Resource>,
-        now: Now,
-        summarize: impl FnOnce(&mut Vec<u8>) -> SpanSummary,
-    ) {
-        let max_spans = self.limits.max_spans_per_trace;
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let trace = self.touch(tid, now);
-        if trace.spans.len() >= max_spans {
-            self.scratch = scratch;
-            self.metrics.spans_overflow.inc();
+    /// Adds the run's spans, whose text is the first `upto` bytes of the run's, to their
+    /// trace (touched even if it is full) as far as `max_spans_per_trace` allows; removes them
+    /// and their text from the run.
+    fn flush(&mut self, run: &mut Run, upto: usize, now: Now, pending: &mut usize) {
+        if run.spans.is_empty() {
             return;
         }
-        let mut span = summarize(&mut scratch);
+        let max_spans = self.limits.max_spans_per_trace;
+        let count = run.spans.len();
+        let trace = self.touch(run.trace, now);
+        let mut take = max_spans.saturating_sub(trace.spans.len()).min(count);
+        // Text of the spans taken: up to the first one left out.
+        let mut text_end = run.spans.get(take).map_or(upto, |(s, _)| s.text as usize);
+        if u32::try_from(trace.text.len() + text_end).is_err() {
+            // Offsets are u32: a trace never holds 4 GiB of span text.
+            (take, text_end) = (0, 0);
+        }
         let mut delta = 0;
-        let same = |r: &Arc<Resource>| Arc::ptr_eq(r, resource) || **r == **resource;
-        span.resource = match trace.resources.iter().position(same) {
-            Some(i) => u8::try_from(i).ok(),
-            None if trace.resources.len() < MAX_RESOURCES_PER_TRACE => {
-                let before = trace.resources.capacity();
-                trace.resources.push(Arc::clone(resource));
-                delta += (trace.resources.capacity() - before) * size_of::<Arc<Resource>>()
-                    + size_of::<Resource>()
-                    + resource.heap();
-                u8::try_from(trace.resources.len() - 1).ok()
+        // Resources charged to the window rather than the trace.
+        let mut shared = 0;
+        let mut unresourced = 0;
+        if take > 0 {
+            let base = trace.text.len() as u32;
+            let (spans_before, text_before) = (trace.spans.capacity(), trace.text.capacity());
+            // Exact for a new trace (its spans usually arrive together), amortised after.
+            if trace.spans.is_empty() {
+                trace.spans.reserve_exact(take);
+                trace.text.reserve_exact(text_end);
             }
-            None => None,
-        };
-        let unresourced = span.resource.is_none();
-        let before = trace.spans.capacity();
-        delta += span.heap();
-        trace.spans.push(span);
-        delta += (trace.spans.capacity() - before) * size_of::<SpanSummary>();
+            // The request resource last mapped, and its index in the trace.
+            let mut last: Option<(usize, Option<u8>)> = None;
+            for (mut span, r) in run.spans.drain(..take) {
+                span.resource = match last {
+                    Some((lr, slot)) if lr == r => slot,
+                    _ => {
+                        let resource = run.resources.get(r);
+                        let same = |t: &Arc<Resource>| {
+                            resource.is_some_and(|r| Arc::ptr_eq(t, r) || **t == **r)
+                        };
+                        let slot = match (trace.resources.iter().position(same), resource) {
+                            (Some(i), _) => u8::try_from(i).ok(),
+                            (None, Some(resource))
+                                if trace.resources.len() < MAX_RESOURCES_PER_TRACE =>
+                            {
+                                let before = trace.resources.capacity();
+                                trace.resources.push(Arc::clone(resource));
+                                delta += (trace.resources.capacity() - before)
+                                    * size_of::<Arc<Resource>>();
+                                if let Some(charged @ false) = run.charged.get_mut(r) {
+                                    *charged = true;
+                                    shared += resource_charge(resource);
+                                }
+                                u8::try_from(trace.resources.len() - 1).ok()
+                            }
+                            _ => None,
+                        };
+                        last = Some((r, slot));
+                        slot
+                    }
+                };
+                unresourced += usize::from(span.resource.is_none());
+                span.text += base;
+                delta += span.heap();
+                trace.spans.push(span);
+            }
+            trace
+                .text
+                .extend_from_slice(run.text.get(..text_end).unwrap_or_default());
+            delta += (trace.spans.capacity() - spans_before) * size_of::<SpanSummary>()
+                + (trace.text.capacity() - text_before);
+        }
         trace.bytes += delta;
-        self.bytes += delta;
-        self.scratch = scratch;
-        if unresourced {
-            self.metrics.resources_overflow.inc();
+        self.bytes += delta + shared;
+        let overflow = count - take;
+        if overflow > 0 {
+            self.metrics.spans_overflow.inc_by(overflow as u64);
+        }
+        if unresourced > 0 {
+            self.metrics.resources_overflow.inc_by(unresourced as u64);
+        }
+        run.spans.clear();
+        run.text.drain(..upto.min(run.text.len()));
+        *pending += count;
+        if *pending >= SETTLE_EVERY {
+            self.settle(pending, now);
         }
     }
 
@@ -782,100 +629,3 @@ impl Window {
 
 /// Items indexed between two checks of `max_bytes`: bounds the overshoot to this many items.
 const SETTLE_EVERY: usize = 64;
-
-/// The key and the encoded value of an encoded `KeyValue` (the last of each, as protobuf
-/// merges them).
-fn key_and_value(kv: &[u8]) -> (&[u8], &[u8]) {
-    let (mut key, mut value): (&[u8], &[u8]) = (&[], &[]);
-    let mut r = FieldReader::new(kv);
-    while let Ok(Some(f)) = r.next_field() {
-        match (f.number, f.value) {
-            (1, WireValue::Len(b)) => key = b,
-            (2, WireValue::Len(b)) => value = b,
-            _ => {}
-        }
-    }
-    (key, value)
-}
-
-/// An encoded `AnyValue` as a borrowed view (only read for the few verdict attributes).
-fn any_value(value: &[u8]) -> Option<AnyValueView<'_>> {
-    let mut out = None;
-    let mut r = FieldReader::new(value);
-    while let Ok(Some(f)) = r.next_field() {
-        out = match (f.number, f.value) {
-            (1, WireValue::Len(b)) => std::str::from_utf8(b).ok().map(AnyValueView::String),
-            (2, WireValue::Varint(v)) => Some(AnyValueView::Bool(v != 0)),
-            _ => None,
-        };
-    }
-    out
-}
-
-/// Attribute keys of the verdict share this prefix; only those keys' values are read.
-const VERDICT_PREFIX: &[u8] = b"lookout.latency.";
-
-/// The summary of a span; `raw` is its encoded payload. One pass over its attribute entries
-/// finds the verdict and copies the others whole, until [`MAX_SPAN_ATTR_BYTES`]; the name,
-/// status message and attributes are gathered in `scratch` (reused between spans) and copied
-/// out in one allocation of their exact size.
-fn summarize_span(
-    span: &lookout_proto::wire::SpanView<'_>,
-    raw: &[u8],
-    sid: SpanId,
-    scratch: &mut Vec<u8>,
-) -> SpanSummary {
-    let name = cap(span.name(), MAX_NAME);
-    let status_message = cap(span.status_message(), MAX_VALUE);
-    scratch.clear();
-    scratch.extend_from_slice(name.as_bytes());
-    scratch.extend_from_slice(status_message.as_bytes());
-    let attrs_start = scratch.len();
-    let (mut anomaly, mut kind, mut root) = (false, None, None);
-    let mut r = FieldReader::new(raw);
-    while let Ok(Some(f)) = r.next_field() {
-        let (9, WireValue::Len(kv)) = (f.number, f.value) else {
-            continue;
-        };
-        let (key, value) = key_and_value(kv);
-        if key.starts_with(VERDICT_PREFIX) {
-            match (key, any_value(value)) {
-                (k, Some(AnyValueView::Bool(b))) if k == ATTR_ANOMALY.as_bytes() => anomaly = b,
-                (k, Some(AnyValueView::String(s))) if k == ATTR_KIND.as_bytes() => {
-                    kind = Some(cap(s, MAX_NAME))
-                }
-                (k, Some(AnyValueView::String(s))) if k == ATTR_ROOT_SPAN_ID.as_bytes() => {
-                    root = Some(cap(s, MAX_NAME))
-                }
-                _ => {}
-            }
-            if [ATTR_ANOMALY, ATTR_KIND, ATTR_ROOT_SPAN_ID]
-                .iter()
-                .any(|a| a.as_bytes() == key)
-            {
-                continue;
-            }
-        }
-        if scratch.len() - attrs_start + f.raw.len() <= MAX_SPAN_ATTR_BYTES {
-            scratch.extend_from_slice(f.raw);
-        }
-    }
-    let verdict = anomaly.then(|| Verdict {
-        kind: kind.unwrap_or("").into(),
-        root_span_id: root.unwrap_or("").into(),
-    });
-    SpanSummary {
-        span_id: sid,
-        parent: span.parent_span_id().try_into().unwrap_or([0; 8]),
-        resource: None,
-        kind: span.kind(),
-        start: span.start_time_unix_nano(),
-        end: span.end_time_unix_nano(),
-        status: span.status_code(),
-        text: Box::from(scratch.as_slice()),
-        // Both are capped far below u16::MAX.
-        name_len: u16::try_from(name.len()).unwrap_or(0),
-        status_len: u16::try_from(status_message.len()).unwrap_or(0),
-        verdict,
-    }
-}

@@ -25,7 +25,9 @@ pub use any_value::{AnyValueView, ArrayView, KeyValueListView, KeyValueView, Key
 pub use levels::NestedKeyValues;
 pub use logs::{LogRecordLocation, LogRecordView, LogsView, ResourceLogsView, ScopeLogsView};
 pub use metrics::{MetricDataType, MetricView, MetricsView, ResourceMetricsView, ScopeMetricsView};
-pub use traces::{ResourceSpansView, ScopeSpansView, SpanLocation, SpanView, TracesView};
+pub use traces::{
+    AllSpanBytes, ResourceSpansView, ScopeSpansView, SpanBytes, SpanLocation, SpanView, TracesView,
+};
 
 use super::error::{WireError, WireErrorKind};
 use super::reader::{Field, FieldReader, RECURSION_LIMIT, WireValue};
@@ -44,6 +46,7 @@ fn wrong(f: &Field<'_>, field: &'static str) -> WireError {
     )
 }
 
+#[inline]
 fn as_len<'a>(f: &Field<'a>, field: &'static str) -> Result<&'a [u8]> {
     match f.value {
         WireValue::Len(b) => Ok(b),
@@ -51,11 +54,13 @@ fn as_len<'a>(f: &Field<'a>, field: &'static str) -> Result<&'a [u8]> {
     }
 }
 
+#[inline]
 fn as_str<'a>(f: &Field<'a>, field: &'static str) -> Result<&'a str> {
     std::str::from_utf8(as_len(f, field)?)
         .map_err(|_| WireError::new(WireErrorKind::InvalidUtf8 { field }, f.value_offset))
 }
 
+#[inline]
 fn as_varint(f: &Field<'_>, field: &'static str) -> Result<u64> {
     match f.value {
         WireValue::Varint(v) => Ok(v),
@@ -63,6 +68,7 @@ fn as_varint(f: &Field<'_>, field: &'static str) -> Result<u64> {
     }
 }
 
+#[inline]
 fn as_fixed64(f: &Field<'_>, field: &'static str) -> Result<u64> {
     match f.value {
         WireValue::Fixed64(v) => Ok(v),
@@ -70,6 +76,7 @@ fn as_fixed64(f: &Field<'_>, field: &'static str) -> Result<u64> {
     }
 }
 
+#[inline]
 fn as_fixed32(f: &Field<'_>, field: &'static str) -> Result<u32> {
     match f.value {
         WireValue::Fixed32(v) => Ok(v),
@@ -77,6 +84,7 @@ fn as_fixed32(f: &Field<'_>, field: &'static str) -> Result<u32> {
     }
 }
 
+#[inline]
 fn reader(body: &[u8], base: usize) -> FieldReader<'_> {
     FieldReader::nested(body, base, RECURSION_LIMIT)
 }

@@ -2,7 +2,10 @@
 
 use super::any_value::{AnyValueView, KeyValues};
 use super::levels::{NestedKeyValues, ResourceLevel, ScopeLevel, signal_views};
-use super::{Result, ViewIter, as_fixed32, as_fixed64, as_len, as_str, as_varint, reader};
+use super::{
+    Repeated, Result, ViewIter, as_fixed32, as_fixed64, as_len, as_str, as_varint, reader,
+};
+use crate::wire::reader::Field;
 
 signal_views!(
     TracesView,
@@ -52,8 +55,113 @@ pub struct SpanView<'a> {
     status_message: &'a str,
 }
 
+impl<'a> ScopeSpansView<'a> {
+    /// The spans of this scope, unread: each one's encoding, for a reader that wants the
+    /// span's fields and its attribute entries in one pass ([`SpanBytes::read`]).
+    pub fn span_bytes(&self) -> ViewIter<'a, SpanBytes<'a>> {
+        ViewIter::new(
+            self.level.body,
+            self.level.base,
+            2,
+            "spans",
+            SpanBytes::from_payload,
+        )
+    }
+}
+
+impl<'a> ResourceSpansView<'a> {
+    /// The spans of every scope, in order, unread — the scopes are not read either (no
+    /// [`ScopeSpansView`] is made), for a reader that needs only the spans.
+    pub fn span_bytes(&self) -> AllSpanBytes<'a> {
+        AllSpanBytes {
+            scopes: Repeated::new(self.level.body, self.level.base, 2, "scope_spans"),
+            spans: None,
+        }
+    }
+}
+
+/// The spans of every scope of a [`ResourceSpansView`]; yields `Err` once for malformed
+/// structure, then stops.
+#[derive(Debug, Clone)]
+pub struct AllSpanBytes<'a> {
+    scopes: Repeated<'a>,
+    spans: Option<ViewIter<'a, SpanBytes<'a>>>,
+}
+
+impl<'a> Iterator for AllSpanBytes<'a> {
+    type Item = Result<SpanBytes<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(spans) = &mut self.spans {
+                match spans.next() {
+                    Some(Ok(span)) => return Some(Ok(span)),
+                    Some(Err(e)) => {
+                        self.scopes = Repeated::new(&[], 0, 0, "");
+                        self.spans = None;
+                        return Some(Err(e));
+                    }
+                    None => self.spans = None,
+                }
+            }
+            match self.scopes.next()? {
+                Err(e) => return Some(Err(e)),
+                Ok((body, base)) => {
+                    self.spans = Some(ViewIter::new(
+                        body,
+                        base,
+                        2,
+                        "spans",
+                        SpanBytes::from_payload,
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// One encoded `Span` of a [`ScopeSpansView`], not read yet.
+#[derive(Debug, Clone, Copy)]
+pub struct SpanBytes<'a> {
+    body: &'a [u8],
+    base: usize,
+}
+
+impl<'a> SpanBytes<'a> {
+    fn from_payload(body: &'a [u8], base: usize) -> Result<Self> {
+        Ok(SpanBytes { body, base })
+    }
+
+    /// The span's payload (after its length prefix).
+    pub fn payload(&self) -> &'a [u8] {
+        self.body
+    }
+
+    /// Where the span sits in the request.
+    pub fn location(&self) -> SpanLocation {
+        SpanLocation {
+            start: self.base,
+            end: self.base + self.body.len(),
+        }
+    }
+
+    /// The span as a [`SpanView`] (same checks, same errors), read in one pass that also hands
+    /// each `attributes` entry (field 9: key, length prefix and `KeyValue` payload, as
+    /// encoded) to `attribute`, in order. Saves the second pass over the span that
+    /// [`SpanView::attributes`] makes.
+    #[inline]
+    pub fn read(&self, attribute: impl FnMut(Field<'a>)) -> Result<SpanView<'a>> {
+        SpanView::parse(self.body, self.base, attribute)
+    }
+}
+
 impl<'a> SpanView<'a> {
     fn from_payload(body: &'a [u8], base: usize) -> Result<Self> {
+        Self::parse(body, base, |_| {})
+    }
+
+    #[inline(always)]
+    fn parse(body: &'a [u8], base: usize, mut attribute: impl FnMut(Field<'a>)) -> Result<Self> {
         let mut s = SpanView {
             body,
             base,
@@ -90,6 +198,7 @@ impl<'a> SpanView<'a> {
                         }
                     }
                 }
+                9 => attribute(f),
                 16 => s.flags = as_fixed32(&f, "Span.flags")?,
                 _ => {}
             }

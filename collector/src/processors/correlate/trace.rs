@@ -1,0 +1,459 @@
+//! What the window keeps per trace: span, log and exemplar summaries, the resources their
+//! spans came from, and the one-pass reading of an encoded span into its summary.
+//!
+//! A trace's span texts (name, status message, verdict-free attribute entries as encoded) sit
+//! one after the other in one buffer per trace ([`Trace::text`]); a [`SpanSummary`] holds
+//! offsets into it. Indexing a request's spans of one trace therefore costs one copy and at
+//! most two allocations (the summaries and the text), and evicting the trace frees them at
+//! once, instead of an allocation per span.
+
+use std::mem::size_of;
+use std::sync::Arc;
+
+use lookout_anomaly::{ATTR_ANOMALY, ATTR_KIND, ATTR_ROOT_SPAN_ID};
+use lookout_proto::otlp::common::v1::{KeyValue, any_value};
+use lookout_proto::wire::reader::{FieldReader, WireValue};
+use lookout_proto::wire::{AnyValueView, SpanBytes, WireError};
+use prost::Message;
+
+/// A 16-byte trace id.
+pub(crate) type TraceId = [u8; 16];
+/// An 8-byte span id.
+pub(crate) type SpanId = [u8; 8];
+
+/// Longest span, metric or operation name kept.
+pub(super) const MAX_NAME: usize = 256;
+/// Longest attribute value or status message kept.
+pub(super) const MAX_VALUE: usize = 256;
+/// Longest log body kept.
+pub(super) const MAX_BODY: usize = 1024;
+/// Encoded span attributes kept per span (whole `KeyValue`s, in order, until this many bytes).
+const MAX_SPAN_ATTR_BYTES: usize = 1024;
+/// Severity number from which a log record counts as an error (`ERROR`).
+pub(crate) const ERROR_SEVERITY: i32 = 17;
+
+/// Bytes a trace costs besides its items: its slot in the id table at worst load (power-of-two
+/// growth, 7/8 load factor: key, slab index, control byte), its slab slot and free-list entry
+/// (both vectors at worst twice their length), its activity-index entry.
+pub(super) const TRACE_OVERHEAD: usize = 2 * (size_of::<TraceId>() + size_of::<usize>() + 1)
+    + 2 * (size_of::<Trace>() + size_of::<usize>())
+    + 2 * (size_of::<u64>() + size_of::<TraceId>())
+    + 32;
+
+/// A scalar attribute value (arrays, maps and bytes are not kept).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value {
+    /// `string_value`, capped.
+    Str(Box<str>),
+    /// `int_value`.
+    Int(i64),
+    /// `double_value`.
+    Double(f64),
+    /// `bool_value`.
+    Bool(bool),
+}
+
+impl Value {
+    pub(super) fn from_view(v: AnyValueView<'_>) -> Option<Value> {
+        Some(match v {
+            AnyValueView::String(s) => Value::Str(cap(s, MAX_VALUE).into()),
+            AnyValueView::Int(i) => Value::Int(i),
+            AnyValueView::Double(d) => Value::Double(d),
+            AnyValueView::Bool(b) => Value::Bool(b),
+            _ => return None,
+        })
+    }
+
+    fn heap(&self) -> usize {
+        match self {
+            Value::Str(s) => s.len(),
+            _ => 0,
+        }
+    }
+
+    /// As text (for the APIs).
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Str(s) => serde_json::Value::from(&**s),
+            Value::Int(i) => serde_json::Value::from(*i),
+            Value::Double(d) => serde_json::Value::from(*d),
+            Value::Bool(b) => serde_json::Value::from(*b),
+        }
+    }
+}
+
+/// One attribute.
+pub(crate) type Attr = (Box<str>, Value);
+
+/// A resource's scalar attributes, as spans of a trace carried them.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Resource {
+    /// `service.name`, or empty.
+    pub(crate) service: Box<str>,
+    /// Attributes in their order, capped.
+    pub(crate) attrs: Box<[Attr]>,
+}
+
+impl Resource {
+    /// Bytes on the heap.
+    pub(super) fn heap(&self) -> usize {
+        self.service.len()
+            + size_of_val(&*self.attrs)
+            + self
+                .attrs
+                .iter()
+                .map(|(k, v)| k.len() + v.heap())
+                .sum::<usize>()
+    }
+}
+
+/// The `lookout.latency.*` verdict a span was tagged with.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Verdict {
+    /// `lookout.latency.kind`.
+    pub(crate) kind: Box<str>,
+    /// `lookout.latency.root_span_id`, or empty.
+    pub(crate) root_span_id: Box<str>,
+}
+
+/// What the window keeps of a span. Its name, status message and attribute entries are in
+/// its trace's [`Trace::text`]: read them with [`Trace::name`], [`Trace::status_message`] and
+/// [`Trace::attributes`].
+#[derive(Debug, Clone)]
+pub(crate) struct SpanSummary {
+    pub(crate) span_id: SpanId,
+    /// All zero for a root.
+    pub(crate) parent: SpanId,
+    pub(crate) start: u64,
+    pub(crate) end: u64,
+    pub(crate) kind: i32,
+    pub(crate) status: i32,
+    /// Where the span's text starts in [`Trace::text`]: its attribute entries (field 9 as
+    /// encoded, key and length included, verdict keys left out), then the name, then the
+    /// status message.
+    pub(super) text: u32,
+    /// Bytes of attribute entries (at most [`MAX_SPAN_ATTR_BYTES`]).
+    pub(super) attrs_len: u16,
+    /// Bytes of the name (at most [`MAX_NAME`]).
+    pub(super) name_len: u16,
+    /// Bytes of the status message (at most [`MAX_VALUE`]).
+    pub(super) status_len: u16,
+    /// Index in [`Trace::resources`], `None` beyond the window's resources per trace.
+    pub(crate) resource: Option<u8>,
+    pub(crate) verdict: Option<Verdict>,
+}
+
+impl SpanSummary {
+    /// Bytes on the heap besides the trace's text.
+    pub(super) fn heap(&self) -> usize {
+        self.verdict
+            .as_ref()
+            .map_or(0, |v| v.kind.len() + v.root_span_id.len())
+    }
+
+    /// Bytes of text.
+    pub(super) fn text_len(&self) -> usize {
+        usize::from(self.attrs_len) + usize::from(self.name_len) + usize::from(self.status_len)
+    }
+
+    /// Duration in nanoseconds (0 when the end precedes the start).
+    pub(crate) fn duration(&self) -> u64 {
+        self.end.saturating_sub(self.start)
+    }
+
+    /// Whether it has no parent.
+    pub(crate) fn is_root(&self) -> bool {
+        self.parent == [0; 8]
+    }
+}
+
+/// What the window keeps of a log record.
+#[derive(Debug, Clone)]
+pub(crate) struct LogSummary {
+    /// `time_unix_nano`, or the observed time when unset.
+    pub(crate) time: u64,
+    pub(crate) severity: i32,
+    pub(crate) severity_text: Box<str>,
+    /// The body as text (strings as they are, other scalars printed), capped.
+    pub(crate) body: Box<str>,
+    pub(crate) span_id: Option<SpanId>,
+}
+
+impl LogSummary {
+    pub(super) fn heap(&self) -> usize {
+        self.severity_text.len() + self.body.len()
+    }
+}
+
+/// What the window keeps of a metric exemplar.
+#[derive(Debug, Clone)]
+pub(crate) struct ExemplarSummary {
+    pub(crate) metric: Box<str>,
+    pub(crate) time: u64,
+    pub(crate) value: f64,
+    pub(crate) span_id: Option<SpanId>,
+}
+
+/// One trace in the window.
+#[derive(Debug, Default)]
+pub(crate) struct Trace {
+    /// Shared with the other traces of the request that brought it.
+    pub(crate) resources: Vec<Arc<Resource>>,
+    pub(crate) spans: Vec<SpanSummary>,
+    /// The spans' texts, one after the other (see [`SpanSummary::text`]).
+    pub(super) text: Vec<u8>,
+    pub(crate) logs: Vec<LogSummary>,
+    pub(crate) exemplars: Vec<ExemplarSummary>,
+    /// Accounted bytes (see the window's module docs).
+    pub(super) bytes: usize,
+    /// Position in the activity index.
+    pub(super) seq: u64,
+    pub(super) last_active: Option<std::time::Instant>,
+    /// Wall-clock nanoseconds of the last activity (for "newest first").
+    pub(crate) last_wall: u64,
+}
+
+impl Trace {
+    /// The accounted bytes recomputed from scratch (the window keeps them incrementally).
+    #[cfg(test)]
+    pub(crate) fn account(&self) -> usize {
+        TRACE_OVERHEAD
+            + self.resources.capacity() * size_of::<Arc<Resource>>()
+            + self.spans.capacity() * size_of::<SpanSummary>()
+            + self.spans.iter().map(SpanSummary::heap).sum::<usize>()
+            + self.text.capacity()
+            + self.logs.capacity() * size_of::<LogSummary>()
+            + self.logs.iter().map(LogSummary::heap).sum::<usize>()
+            + self.exemplars.capacity() * size_of::<ExemplarSummary>()
+            + self.exemplars.iter().map(|e| e.metric.len()).sum::<usize>()
+    }
+
+    /// The span with this id (the first, if ids collide).
+    pub(crate) fn span(&self, id: &SpanId) -> Option<&SpanSummary> {
+        self.spans.iter().find(|s| &s.span_id == id)
+    }
+
+    /// The resource of a span.
+    pub(crate) fn resource_of(&self, span: &SpanSummary) -> Option<&Resource> {
+        span.resource
+            .and_then(|i| self.resources.get(usize::from(i)))
+            .map(|r| &**r)
+    }
+
+    /// The root span, or else the earliest span.
+    pub(crate) fn root(&self) -> Option<&SpanSummary> {
+        self.spans
+            .iter()
+            .find(|s| s.is_root())
+            .or_else(|| self.spans.iter().min_by_key(|s| s.start))
+    }
+
+    /// The first tagged span's verdict.
+    pub(crate) fn verdict(&self) -> Option<&Verdict> {
+        self.spans.iter().find_map(|s| s.verdict.as_ref())
+    }
+
+    /// Accounted bytes.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// `len` bytes of text at `at` bytes after the start of `span`'s text.
+    fn text_of(&self, span: &SpanSummary, at: usize, len: u16) -> &[u8] {
+        let start = span.text as usize + at;
+        self.text
+            .get(start..start + usize::from(len))
+            .unwrap_or_default()
+    }
+
+    /// A span's name (capped at [`MAX_NAME`] bytes).
+    pub(crate) fn name(&self, span: &SpanSummary) -> &str {
+        let b = self.text_of(span, usize::from(span.attrs_len), span.name_len);
+        std::str::from_utf8(b).unwrap_or("")
+    }
+
+    /// A span's status message (capped at [`MAX_VALUE`] bytes).
+    pub(crate) fn status_message(&self, span: &SpanSummary) -> &str {
+        let at = usize::from(span.attrs_len) + usize::from(span.name_len);
+        std::str::from_utf8(self.text_of(span, at, span.status_len)).unwrap_or("")
+    }
+
+    /// A span's scalar attributes kept (verdict attributes excluded), decoded.
+    pub(crate) fn attributes(&self, span: &SpanSummary) -> Vec<Attr> {
+        let mut out = Vec::new();
+        let mut r = FieldReader::new(self.text_of(span, 0, span.attrs_len));
+        while let Ok(Some(f)) = r.next_field() {
+            let WireValue::Len(b) = f.value else { continue };
+            let Ok(kv) = KeyValue::decode(b) else {
+                continue;
+            };
+            let value = match kv.value.and_then(|v| v.value) {
+                Some(any_value::Value::StringValue(s)) => Value::Str(s.into()),
+                Some(any_value::Value::IntValue(i)) => Value::Int(i),
+                Some(any_value::Value::DoubleValue(d)) => Value::Double(d),
+                Some(any_value::Value::BoolValue(b)) => Value::Bool(b),
+                _ => continue,
+            };
+            if ![ATTR_ANOMALY, ATTR_KIND, ATTR_ROOT_SPAN_ID].contains(&kv.key.as_str()) {
+                out.push((kv.key.into(), value));
+            }
+        }
+        out
+    }
+}
+
+/// `s` cut to at most `max` bytes on a character boundary.
+pub(crate) fn cap(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or("")
+}
+
+/// A valid (16 bytes, not all zero) trace id.
+pub(crate) fn trace_id(bytes: &[u8]) -> Option<TraceId> {
+    let id: TraceId = bytes.try_into().ok()?;
+    (id != [0; 16]).then_some(id)
+}
+
+/// A valid (8 bytes, not all zero) span id.
+pub(crate) fn span_id(bytes: &[u8]) -> Option<SpanId> {
+    let id: SpanId = bytes.try_into().ok()?;
+    (id != [0; 8]).then_some(id)
+}
+
+/// The key and the encoded value of an encoded `KeyValue` (the last of each, as protobuf
+/// merges them).
+fn key_and_value(kv: &[u8]) -> (&[u8], &[u8]) {
+    let (mut key, mut value): (&[u8], &[u8]) = (&[], &[]);
+    let mut r = FieldReader::new(kv);
+    while let Ok(Some(f)) = r.next_field() {
+        match (f.number, f.value) {
+            (1, WireValue::Len(b)) => key = b,
+            (2, WireValue::Len(b)) => value = b,
+            _ => {}
+        }
+    }
+    (key, value)
+}
+
+/// An encoded `AnyValue` as a borrowed view (only read for the few verdict attributes).
+fn any_value(value: &[u8]) -> Option<AnyValueView<'_>> {
+    let mut out = None;
+    let mut r = FieldReader::new(value);
+    while let Ok(Some(f)) = r.next_field() {
+        out = match (f.number, f.value) {
+            (1, WireValue::Len(b)) => std::str::from_utf8(b).ok().map(AnyValueView::String),
+            (2, WireValue::Varint(v)) => Some(AnyValueView::Bool(v != 0)),
+            _ => None,
+        };
+    }
+    out
+}
+
+/// Attribute keys of the verdict share this prefix; only those keys' values are read.
+const VERDICT_PREFIX: &[u8] = b"lookout.latency.";
+
+/// Finds [`VERDICT_PREFIX`] in a span's bytes.
+static VERDICT_FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(VERDICT_PREFIX));
+
+/// Reads a span in one pass: its summary (the `text` offset counted from where its text
+/// starts in `text`) and its trace id, with its text appended to `text`. `None` (nothing
+/// appended) for a span without valid trace and span ids; an error for a malformed span (what
+/// [`lookout_proto::wire::SpanView`] refuses).
+///
+/// Attribute entries are copied whole, in order, until [`MAX_SPAN_ATTR_BYTES`]; only the keys
+/// of those starting with the verdict prefix are compared and only the verdict's values read.
+pub(super) fn summarize_span(
+    span: &SpanBytes<'_>,
+    text: &mut Vec<u8>,
+) -> Result<Option<(TraceId, SpanSummary)>, WireError> {
+    let start = text.len();
+    let (mut anomaly, mut kind, mut root) = (false, None, None);
+    let (body, base) = (span.payload(), span.location().byte_range().start);
+    // Entries kept are usually adjacent in the span: copy each stretch of them at once.
+    let mut kept = 0;
+    let mut stretch = 0..0;
+    // Most spans carry no verdict: when the prefix occurs nowhere in the span, no key starts
+    // with it and the entries need not be read at all.
+    let verdicts = VERDICT_FINDER.find(body).is_some();
+    let read = span.read(|f| {
+        let WireValue::Len(kv) = f.value else {
+            return;
+        };
+        let (key, value) = if verdicts {
+            key_and_value(kv)
+        } else {
+            (&[][..], &[][..])
+        };
+        if key.starts_with(VERDICT_PREFIX) {
+            match (key, any_value(value)) {
+                (k, Some(AnyValueView::Bool(b))) if k == ATTR_ANOMALY.as_bytes() => anomaly = b,
+                (k, Some(AnyValueView::String(s))) if k == ATTR_KIND.as_bytes() => {
+                    kind = Some(cap(s, MAX_NAME))
+                }
+                (k, Some(AnyValueView::String(s))) if k == ATTR_ROOT_SPAN_ID.as_bytes() => {
+                    root = Some(cap(s, MAX_NAME))
+                }
+                _ => {}
+            }
+            if [ATTR_ANOMALY, ATTR_KIND, ATTR_ROOT_SPAN_ID]
+                .iter()
+                .any(|a| a.as_bytes() == key)
+            {
+                return;
+            }
+        }
+        if kept + f.raw.len() <= MAX_SPAN_ATTR_BYTES {
+            kept += f.raw.len();
+            let at = f.offset.saturating_sub(base);
+            if at != stretch.end {
+                text.extend_from_slice(body.get(stretch.clone()).unwrap_or_default());
+                stretch = at..at;
+            }
+            stretch.end = at + f.raw.len();
+        }
+    });
+    text.extend_from_slice(body.get(stretch).unwrap_or_default());
+    let view = match read {
+        Ok(view) => view,
+        Err(err) => {
+            text.truncate(start);
+            return Err(err);
+        }
+    };
+    let (Some(tid), Some(sid)) = (trace_id(view.trace_id()), span_id(view.span_id())) else {
+        text.truncate(start);
+        return Ok(None);
+    };
+    let attrs_len = text.len() - start;
+    let name = cap(view.name(), MAX_NAME);
+    let status_message = cap(view.status_message(), MAX_VALUE);
+    text.extend_from_slice(name.as_bytes());
+    text.extend_from_slice(status_message.as_bytes());
+    let verdict = anomaly.then(|| Verdict {
+        kind: kind.unwrap_or("").into(),
+        root_span_id: root.unwrap_or("").into(),
+    });
+    let summary = SpanSummary {
+        span_id: sid,
+        parent: view.parent_span_id().try_into().unwrap_or([0; 8]),
+        start: view.start_time_unix_nano(),
+        end: view.end_time_unix_nano(),
+        kind: view.kind(),
+        status: view.status_code(),
+        // Each is capped far below u16::MAX; the window rebases `text`.
+        text: u32::try_from(start).unwrap_or(u32::MAX),
+        attrs_len: u16::try_from(attrs_len).unwrap_or(0),
+        name_len: u16::try_from(name.len()).unwrap_or(0),
+        status_len: u16::try_from(status_message.len()).unwrap_or(0),
+        resource: None,
+        verdict,
+    };
+    Ok(Some((tid, summary)))
+}
