@@ -96,7 +96,7 @@ impl Queue for Segment {
     }
 
     fn next(&mut self) -> Result<Option<usize>, String> {
-        match self.log.next() {
+        match self.log.next_unread() {
             None => Ok(None),
             Some(Ok((id, payload))) => {
                 self.read.push_back(id);

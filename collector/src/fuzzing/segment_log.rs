@@ -51,7 +51,7 @@ impl SegmentLog {
     }
 
     /// The next record not read yet, in order: its id and payload.
-    pub fn next(&mut self) -> Option<Result<(u64, Bytes), String>> {
+    pub fn next_unread(&mut self) -> Option<Result<(u64, Bytes), String>> {
         self.0
             .next_unread_with(|_| None)
             .map(|r| r.map(|rec| (rec.id, rec.payload)).map_err(|(why, _)| why))
