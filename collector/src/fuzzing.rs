@@ -8,6 +8,10 @@
 //! * [`decompress`] — the shared decompressor (gRPC and HTTP bodies) under a size limit.
 //! * [`FilelogOperators`] — the filelog receiver's `operators:` (parsers, field operators,
 //!   routers) built from YAML and run on lines; [`filelog_expr`] — its `expr` language alone.
+//! * [`segment_log`] — the persistent queue's segment log, for `bench/queue-eval/` (not a fuzz
+//!   target: the evaluation against queue crates in RELIABILITY.md).
+
+pub mod segment_log;
 
 use bytes::Bytes;
 
