@@ -9,6 +9,9 @@
 //! Usage: `store-eval [--engines sqlite,fjall,parquet] [--spans N] [--dir DIR] [--queries R]
 //! [--otlp-minutes M]`
 
+// Single-engine builds leave parts of the shared workload and codec unused.
+#![cfg_attr(not(all(feature = "sqlite", feature = "fjall", feature = "parquet")), allow(dead_code))]
+
 mod engine;
 #[cfg(feature = "fjall")]
 mod fjall_store;

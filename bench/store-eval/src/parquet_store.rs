@@ -3,7 +3,9 @@
 //! buffered for the hour and written sorted by (series, ts) in 16 Ki-row groups so that min/max
 //! statistics prune a series lookup to one row group per file. Queries scan the segment files
 //! with row-group pruning (min/max statistics, bloom filters); footers and bloom filters are
-//! cached by the reader. A segment is readable only once closed (its footer written).
+//! cached by the reader. A segment is readable only once closed (its footer written); until then
+//! its rows are in a per-signal write-ahead log (appended on every write, truncated when the
+//! segment closes), so the ingest figures include the cost of durability as the other engines'.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -135,6 +137,10 @@ pub struct PqWriter {
     logs: Option<Seg>,
     points: Vec<Point>,
     red: Vec<Red>,
+    /// Write-ahead logs of the rows not yet in a closed segment, one per signal (spans, points,
+    /// logs): appended before the rows are buffered, truncated once their segment is closed.
+    wal: [File; 3],
+    buf: Vec<u8>,
 }
 
 /// Opens a writer and a reader on `dir`.
@@ -149,6 +155,8 @@ pub fn open_pair(dir: &Path) -> Res<(Box<dyn Writer>, Box<dyn Reader>)> {
         logs: None,
         points: Vec::new(),
         red: Vec::new(),
+        wal: [wal(dir, "spans")?, wal(dir, "points")?, wal(dir, "logs")?],
+        buf: Vec::with_capacity(1 << 20),
     };
     Ok((
         Box::new(w),
@@ -157,6 +165,29 @@ pub fn open_pair(dir: &Path) -> Res<(Box<dyn Writer>, Box<dyn Reader>)> {
             cache: HashMap::new(),
         }),
     ))
+}
+
+fn wal(dir: &Path, kind: &str) -> Res<File> {
+    Ok(std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("wal-{kind}.log")))?)
+}
+
+impl PqWriter {
+    /// Appends the encoded rows in `buf` to WAL `i` (to the OS; fsynced when the segment closes,
+    /// the same durability as SQLite's `synchronous=NORMAL` and fjall's default).
+    fn log(&mut self, i: usize) -> Res<()> {
+        use std::io::Write;
+        self.wal[i].write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+    /// Empties WAL `i` once its rows are in a closed segment.
+    fn truncate(&mut self, i: usize) -> Res<()> {
+        self.wal[i].set_len(0)?;
+        Ok(())
+    }
 }
 
 fn fsb(rows: impl Iterator<Item = Vec<u8>>) -> Res<ArrayRef> {
@@ -199,7 +230,7 @@ impl PqWriter {
             s.w.write(&b)?;
             s.close()?;
         }
-        Ok(())
+        self.truncate(0)
     }
 
     fn close_points(&mut self) -> Res<()> {
@@ -227,12 +258,26 @@ impl PqWriter {
             props(&["ts"], false, 16384),
         )?;
         s.w.write(&b)?;
-        s.close()
+        s.close()?;
+        self.truncate(1)
     }
 }
 
 impl Writer for PqWriter {
     fn write_spans(&mut self, spans: &[Span], red: &[Red]) -> Res<()> {
+        for s in spans {
+            let b = &mut self.buf;
+            b.extend_from_slice(&s.trace_id);
+            b.extend_from_slice(&s.span_id);
+            b.extend_from_slice(&s.parent);
+            b.extend_from_slice(&s.service.to_le_bytes());
+            b.extend_from_slice(&s.name.to_le_bytes());
+            b.extend_from_slice(&[s.kind, s.status, s.verdict]);
+            b.extend_from_slice(&s.start.to_le_bytes());
+            b.extend_from_slice(&s.dur.to_le_bytes());
+            crate::engine::codec::put_bytes(b, s.attrs.as_bytes());
+        }
+        self.log(0)?;
         if self.spans.is_none() {
             let p = props(&["start"], true, 1 << 20);
             self.spans = Some(Seg::open(
@@ -279,6 +324,12 @@ impl Writer for PqWriter {
     }
 
     fn write_points(&mut self, points: &[Point]) -> Res<()> {
+        for p in points {
+            self.buf.extend_from_slice(&p.series.to_le_bytes());
+            self.buf.extend_from_slice(&p.ts.to_le_bytes());
+            self.buf.extend_from_slice(&p.value.to_le_bytes());
+        }
+        self.log(1)?;
         self.points.extend_from_slice(points);
         self.point_minutes += 1;
         if self.point_minutes % 60 == 0 {
@@ -288,6 +339,16 @@ impl Writer for PqWriter {
     }
 
     fn write_logs(&mut self, logs: &[Log]) -> Res<()> {
+        for l in logs {
+            let b = &mut self.buf;
+            b.extend_from_slice(&l.ts.to_le_bytes());
+            b.extend_from_slice(&l.trace_id);
+            b.extend_from_slice(&l.span_id);
+            b.extend_from_slice(&l.service.to_le_bytes());
+            b.push(l.severity);
+            crate::engine::codec::put_bytes(b, l.body.as_bytes());
+        }
+        self.log(2)?;
         if self.logs.is_none() {
             let p = props(&["ts", "seq"], true, 1 << 20);
             self.logs = Some(Seg::open(
@@ -326,6 +387,7 @@ impl Writer for PqWriter {
             && let Some(s) = self.logs.take()
         {
             s.close()?;
+            self.truncate(2)?;
         }
         Ok(())
     }
@@ -335,6 +397,7 @@ impl Writer for PqWriter {
         self.close_points()?;
         if let Some(s) = self.logs.take() {
             s.close()?;
+            self.truncate(2)?;
         }
         Ok(())
     }
@@ -345,11 +408,11 @@ impl Writer for PqWriter {
             let e = e?;
             let n = e.file_name().to_string_lossy().into_owned();
             let len = e.metadata()?.len();
-            if n.starts_with("spans-") || n.starts_with("red-") {
+            if n.starts_with("spans-") || n.starts_with("red-") || n == "wal-spans.log" {
                 t.0 += len;
-            } else if n.starts_with("points-") {
+            } else if n.starts_with("points-") || n == "wal-points.log" {
                 t.1 += len;
-            } else if n.starts_with("logs-") {
+            } else if n.starts_with("logs-") || n == "wal-logs.log" {
                 t.2 += len;
             }
         }
