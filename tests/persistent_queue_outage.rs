@@ -6,15 +6,12 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use support::counting_client::{Seen, Shape, client, delivered};
 use support::sink::Sink;
-use support::{
-    Lookout, otlp_exporter, otlp_receiver, service_with_storage, trace_request, wait_until,
-};
+use support::{Lookout, otlp_exporter, otlp_receiver, service_with_storage, wait_until};
 
 const CLIENTS: usize = 4;
 const SPANS: usize = 50;
@@ -22,6 +19,11 @@ const SPANS: usize = 50;
 const PADDING: usize = 400;
 /// Peak RSS allowed while the backlog is on disk.
 const RSS_LIMIT_KIB: u64 = 150 * 1024;
+const SHAPE: Shape = Shape {
+    spans: SPANS,
+    padding: PADDING,
+    timeout: Duration::from_secs(10),
+};
 
 fn config(p: &support::Ports, sink: u16, storage: &std::path::Path) -> String {
     // One sender, so the order on the wire is the order on disk.
@@ -40,54 +42,6 @@ fn config(p: &support::Ports, sink: u16, storage: &std::path::Path) -> String {
     )
 }
 
-/// One client: requests of `SPANS` spans named `c<id>-r<n>-<i>` until `stop`; records the
-/// request numbers acknowledged.
-async fn client(url: String, id: usize, acked: Arc<Mutex<Vec<(usize, usize)>>>, stop: Instant) {
-    let Ok(endpoint) = tonic::transport::Endpoint::from_shared(url) else {
-        return;
-    };
-    let mut client = TraceServiceClient::new(
-        endpoint
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(10))
-            .connect_lazy(),
-    );
-    let mut n = 0usize;
-    while Instant::now() < stop {
-        let request = trace_request(&format!("c{id}-r{n}"), SPANS, PADDING);
-        match client.export(request).await {
-            Ok(_) => acked.lock().unwrap().push((id, n)),
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-        n += 1;
-    }
-}
-
-/// Span name → times delivered, and each client's request numbers in the order they arrived.
-fn delivered(sink: &Sink) -> (HashMap<String, u32>, HashMap<usize, Vec<usize>>) {
-    let mut seen = HashMap::new();
-    let mut order: HashMap<usize, Vec<usize>> = HashMap::new();
-    for request in sink.traces() {
-        for rs in request.resource_spans {
-            for ss in rs.scope_spans {
-                for span in ss.spans {
-                    let mut parts = span.name.split('-');
-                    let client = parts.next().and_then(|c| c.strip_prefix('c')?.parse().ok());
-                    let number = parts.next().and_then(|r| r.strip_prefix('r')?.parse().ok());
-                    if let (Some(client), Some(number)) = (client, number) {
-                        let list = order.entry(client).or_default();
-                        if list.last() != Some(&number) {
-                            list.push(number);
-                        }
-                    }
-                    *seen.entry(span.name).or_insert(0) += 1;
-                }
-            }
-        }
-    }
-    (seen, order)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outage_goes_to_disk_and_drains_in_order_with_nothing_lost() {
     let long = std::env::var("LOOKOUT_FAULT_LONG").is_ok_and(|v| v == "1");
@@ -101,10 +55,19 @@ async fn an_outage_goes_to_disk_and_drains_in_order_with_nothing_lost() {
     sink.set_unavailable(true);
     let lookout = Lookout::start(|p| config(p, sink.port, storage.path())).await;
 
-    let acked = Arc::new(Mutex::new(Vec::new()));
-    let stop = Instant::now() + down + Duration::from_secs(2);
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let stop = Arc::new(Mutex::new(Instant::now() + down + Duration::from_secs(2)));
     let clients: Vec<_> = (0..CLIENTS)
-        .map(|id| tokio::spawn(client(lookout.grpc_url(), id, Arc::clone(&acked), stop)))
+        .map(|id| {
+            tokio::spawn(client(
+                lookout.grpc_url(),
+                id,
+                0,
+                SHAPE,
+                Arc::clone(&seen),
+                Arc::clone(&stop),
+            ))
+        })
         .collect();
     tokio::time::sleep(down).await;
     let during = lookout.metrics().await;
@@ -115,7 +78,7 @@ async fn an_outage_goes_to_disk_and_drains_in_order_with_nothing_lost() {
     for c in clients {
         c.await.unwrap();
     }
-    let acked = acked.lock().unwrap().clone();
+    let acked = std::mem::take(&mut seen.lock().unwrap().acked);
     let names: Vec<String> = acked
         .iter()
         .flat_map(|(c, n)| (0..SPANS).map(move |i| format!("c{c}-r{n}-{i}")))

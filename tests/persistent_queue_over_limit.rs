@@ -8,15 +8,12 @@
 
 mod support;
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use support::counting_client::{Seen, Shape, client, delivered};
 use support::sink::Sink;
-use support::{
-    Lookout, otlp_exporter, otlp_receiver, service_with_storage, trace_request, wait_until,
-};
+use support::{Lookout, otlp_exporter, otlp_receiver, service_with_storage, wait_until};
 
 const CLIENTS: usize = 4;
 const SPANS: usize = 50;
@@ -24,6 +21,11 @@ const SPANS: usize = 50;
 const PADDING: usize = 400;
 /// Peak RSS allowed while the queue is full on disk.
 const RSS_LIMIT_KIB: u64 = 150 * 1024;
+const SHAPE: Shape = Shape {
+    spans: SPANS,
+    padding: PADDING,
+    timeout: Duration::from_secs(30),
+};
 
 fn config(
     p: &support::Ports,
@@ -53,79 +55,6 @@ fn config(
             storage,
         ),
     )
-}
-
-/// What the clients saw: acknowledged (client, request number), refusals by status code.
-#[derive(Default)]
-struct Seen {
-    acked: Vec<(usize, usize)>,
-    refused: BTreeMap<String, usize>,
-    sent: usize,
-}
-
-/// One client: requests of `SPANS` spans named `c<id>-r<n>-<i>` until `stop`, one at a time; a
-/// refused request is counted and not sent again (the next one is new), after 20 ms.
-async fn client(url: String, id: usize, seen: Arc<Mutex<Seen>>, stop: Arc<Mutex<Instant>>) {
-    let Ok(endpoint) = tonic::transport::Endpoint::from_shared(url) else {
-        return;
-    };
-    let mut client = TraceServiceClient::new(
-        endpoint
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(30))
-            .connect_lazy(),
-    );
-    let mut n = 0usize;
-    while Instant::now() < *stop.lock().unwrap() {
-        let request = trace_request(&format!("c{id}-r{n}"), SPANS, PADDING);
-        let reply = client.export(request).await;
-        let refused = {
-            let mut seen = seen.lock().unwrap();
-            seen.sent += 1;
-            match reply {
-                Ok(_) => {
-                    seen.acked.push((id, n));
-                    false
-                }
-                Err(status) => {
-                    *seen
-                        .refused
-                        .entry(format!("{:?}", status.code()))
-                        .or_insert(0) += 1;
-                    true
-                }
-            }
-        };
-        if refused {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        n += 1;
-    }
-}
-
-/// Span name → times delivered, and each client's request numbers in the order they arrived.
-fn delivered(sink: &Sink) -> (HashMap<String, u32>, HashMap<usize, Vec<usize>>) {
-    let mut seen = HashMap::new();
-    let mut order: HashMap<usize, Vec<usize>> = HashMap::new();
-    for request in sink.traces() {
-        for rs in request.resource_spans {
-            for ss in rs.scope_spans {
-                for span in ss.spans {
-                    let mut parts = span.name.split('-');
-                    let client = parts.next().and_then(|c| c.strip_prefix('c')?.parse().ok());
-                    let number = parts.next().and_then(|r| r.strip_prefix('r')?.parse().ok());
-                    if let (Some(client), Some(number)) = (client, number) {
-                        let list = order.entry(client).or_default();
-                        if list.last() != Some(&number) {
-                            list.push(number);
-                        }
-                    }
-                    *seen.entry(span.name).or_insert(0) += 1;
-                }
-            }
-        }
-    }
-    (seen, order)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,6 +93,8 @@ async fn outage_past_the_limit(block: bool) {
             tokio::spawn(client(
                 lookout.grpc_url(),
                 id,
+                0,
+                SHAPE,
                 Arc::clone(&seen),
                 Arc::clone(&stop),
             ))

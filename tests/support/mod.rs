@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod alertmanager;
+pub(crate) mod counting_client;
 pub(crate) mod health_endpoint;
 pub(crate) mod normalize;
 pub(crate) mod offer;
