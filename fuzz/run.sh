@@ -18,7 +18,7 @@ secs="${1:-60}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(wire_validate wire_edit wire_split wire_splice otlp_json grpc_frame filelog_ops config)
+  targets=(wire_validate wire_edit wire_split wire_splice otlp_json grpc_frame filelog_ops filelog_split queue_segment config)
 fi
 mkdir -p logs
 for t in "${targets[@]}"; do
