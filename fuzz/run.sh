@@ -5,8 +5,11 @@
 #
 # Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz --locked`) and a C++
 # compiler (libFuzzer). Each target starts from its committed seeds (fuzz/corpus/<target>/seed-*,
-# the Python SDK's requests; regenerate with `.venv/bin/python fuzz/seeds/gen.py`) plus whatever
-# earlier runs added to that folder. Crashes land in fuzz/artifacts/<target>/; reproduce one with
+# the Python SDK's requests; regenerate with `.venv/bin/python fuzz/seeds/gen.py`; queue_segment's
+# are written by the segment log: run its binary once with LOOKOUT_FUZZ_WRITE_SEEDS=corpus/queue_segment)
+# plus whatever earlier runs added to that folder. queue_segment writes a directory per input
+# under $TMPDIR: use a tmpfs (TMPDIR=/dev/shm fuzz/run.sh 600 queue_segment).
+# Crashes land in fuzz/artifacts/<target>/; reproduce one with
 #   cargo +nightly fuzz run <target> fuzz/artifacts/<target>/crash-…
 # The script prints libFuzzer's final `#N` line (executions) per target and stops at the first
 # failing target. Extra libFuzzer flags: FUZZ_ARGS="-jobs=2 -workers=2" fuzz/run.sh 600
@@ -18,7 +21,7 @@ secs="${1:-60}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(wire_validate wire_edit wire_split wire_splice otlp_json grpc_frame filelog_ops config)
+  targets=(wire_validate wire_edit wire_split wire_splice otlp_json grpc_frame filelog_ops filelog_split queue_segment config)
 fi
 mkdir -p logs
 for t in "${targets[@]}"; do

@@ -39,6 +39,9 @@ const HEADER: usize = 4 + 4 + 8 + 8 + 1 + 4;
 const MAX_RECORD: u64 = 1 << 30;
 /// Acknowledged ids above the floor a checkpoint lists at most (beyond, they are sent again).
 const MAX_CHECKPOINT_IDS: usize = 4096;
+/// Ids at or above this are damage, not data: a count of batches never gets there, and the log
+/// must be able to count on from any id it accepts (`id + 1` must not overflow).
+const MAX_ID: u64 = u64::MAX / 2;
 
 /// Why the log could not be opened or written.
 #[derive(Debug, thiserror::Error)]
@@ -278,7 +281,7 @@ impl SegmentLog {
         let mut damage = None;
         while offset < data.len() {
             match parse_record(&data[offset..]) {
-                Ok((id, millis, len)) if id >= *seen => {
+                Ok((id, millis, len)) if id >= *seen && id < MAX_ID => {
                     last_id = Some(id);
                     *seen = id + 1;
                     if id >= floor && acked.binary_search(&id).is_err() {
@@ -293,6 +296,10 @@ impl SegmentLog {
                         ));
                     }
                     offset += HEADER + len as usize;
+                }
+                Ok((id, ..)) if id >= MAX_ID => {
+                    damage = Some(format!("record id {id} out of range"));
+                    break;
                 }
                 Ok((id, ..)) => {
                     damage = Some(format!("record id {id} out of order"));
@@ -761,6 +768,9 @@ fn parse_checkpoint(data: &[u8]) -> Option<(u64, Vec<u64>)> {
     }
     let rest = body.strip_prefix(CHECKPOINT_MAGIC)?;
     let floor = u64::from_le_bytes(rest.get(..8)?.try_into().ok()?);
+    if floor >= MAX_ID {
+        return None;
+    }
     let count = u32::from_le_bytes(rest.get(8..12)?.try_into().ok()?) as usize;
     let ids = rest.get(12..)?;
     if ids.len() != count.checked_mul(8)? {
@@ -1076,6 +1086,57 @@ mod tests {
         assert_eq!(parse_checkpoint(&body), Some((5, vec![9])));
         body[9] ^= 1;
         assert!(parse_checkpoint(&body).is_none());
+    }
+
+    /// Seen while writing the `queue_segment` fuzz target and reproduced with it: a record
+    /// (valid checksum) with id `u64::MAX` overflowed `id + 1` at start-up (a panic with
+    /// overflow checks, a wrapped id without), and a checkpoint with that floor overflowed the
+    /// next append. Both are damage now.
+    #[test]
+    fn the_largest_ids_are_damage_not_an_overflow() {
+        let tmp = tempfile::tempdir().unwrap();
+        let opts = options(1 << 20, 1 << 20);
+        let (mut log, _) = SegmentLog::open(tmp.path(), opts).unwrap();
+        log.append(Signal::Logs, 1, &payload(0)).unwrap();
+        drop(log);
+        let file = tmp.path().join(&segment_files(tmp.path())[0]);
+        let mut bytes = fs::read(&file).unwrap();
+        let good = bytes.len();
+        // A second record, intact but for its id.
+        let mut record = bytes[SEGMENT_MAGIC.len()..].to_vec();
+        record[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
+        let crc = crc32fast::hash(&record[8..]);
+        record[4..8].copy_from_slice(&crc.to_le_bytes());
+        bytes.extend_from_slice(&record);
+        fs::write(&file, &bytes).unwrap();
+
+        let (mut log, recovery) = SegmentLog::open(tmp.path(), opts).unwrap();
+        assert_eq!(
+            recovery.corrupted_bytes,
+            record.len() as u64,
+            "{recovery:?}"
+        );
+        assert!(
+            recovery.moved_aside[0].contains("out of range"),
+            "{recovery:?}"
+        );
+        assert_eq!(fs::metadata(&file).unwrap().len(), good as u64);
+        let ids: Vec<u64> = drain(&mut log).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(ids, [0]);
+        assert_eq!(log.append(Signal::Logs, 1, b"next").unwrap(), 1);
+        drop(log);
+
+        // A checkpoint (valid checksum) whose floor is the largest id.
+        let mut body = CHECKPOINT_MAGIC.to_vec();
+        body.extend_from_slice(&u64::MAX.to_le_bytes());
+        body.extend_from_slice(&0u32.to_le_bytes());
+        let crc = crc32fast::hash(&body);
+        body.extend_from_slice(&crc.to_le_bytes());
+        assert!(parse_checkpoint(&body).is_none());
+        fs::write(tmp.path().join(CHECKPOINT), &body).unwrap();
+        let (mut log, recovery) = SegmentLog::open(tmp.path(), opts).unwrap();
+        assert_eq!(recovery.replayed, 2, "{recovery:?}");
+        assert_eq!(log.append(Signal::Logs, 1, b"more").unwrap(), 2);
     }
 
     proptest::proptest! {
