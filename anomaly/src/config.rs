@@ -65,14 +65,10 @@ pub struct DetectorConfig {
     /// Trend CUSUM reference value: a second mean CUSUM on the same
     /// standardised log-durations (less their slow average, when positive)
     /// with a smaller reference, so a ramp is caught while it is still
-    /// small, and a small shift of a wide key is caught at all. Default 0.1
-    /// (0.15 before: ×1.5 shifts of σ > 0.5 keys were one episode behind
-    /// the clairvoyant CUSUM; 0.08 broke the stationary bimodal stream's FP
-    /// bound, see EVALUATION.md).
+    /// small. Default 0.15.
     pub trend_k: f64,
     /// Trend CUSUM decision threshold; it opens a shift episode whose tag
-    /// threshold starts higher than the mean CUSUM's. Default 33 (with
-    /// `trend_k` 0.1, 30 raised steady FP by 6 / M).
+    /// threshold starts higher than the mean CUSUM's. Default 30.
     pub trend_h: f64,
     /// Baseline quantile whose exceedance rate the Bernoulli CUSUM watches.
     /// Default 0.99.
@@ -149,8 +145,8 @@ impl Default for DetectorConfig {
             refresh_every: 32,
             cusum_k: 0.5,
             cusum_h: 12.0,
-            trend_k: 0.1,
-            trend_h: 33.0,
+            trend_k: 0.15,
+            trend_h: 30.0,
             exceedance_quantile: 0.99,
             exceedance_alt_rate: 0.05,
             exceedance_h: 12.0,
