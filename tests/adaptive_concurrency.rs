@@ -14,9 +14,9 @@ mod support;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use support::counting_client::{Shape, until_acknowledged};
 use support::sink::Sink;
-use support::{Lookout, otlp_exporter, otlp_receiver, service, trace_request, wait_until};
+use support::{Lookout, otlp_exporter, otlp_receiver, service, wait_until};
 
 /// The destination's pace: one request at a time, this long per 1,000 spans.
 const PER_THOUSAND: Duration = Duration::from_millis(20);
@@ -55,25 +55,14 @@ struct Run {
     peak_limit: f64,
 }
 
-/// One client: `REQUESTS_PER_CLIENT` requests of spans named `c<id>-r<n>-<i>`, each resent
-/// until acknowledged (the queue is large enough that none should need it).
+/// One client: `REQUESTS_PER_CLIENT` requests, each sent again until acknowledged.
 async fn client(url: String, id: usize) -> usize {
-    let endpoint = tonic::transport::Endpoint::from_shared(url).unwrap();
-    let mut client = TraceServiceClient::new(
-        endpoint
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(20))
-            .connect_lazy(),
-    );
-    let mut resent = 0;
-    for n in 0..REQUESTS_PER_CLIENT {
-        let request = trace_request(&format!("c{id}-r{n}"), SPANS_PER_REQUEST, PADDING);
-        while client.export(request.clone()).await.is_err() {
-            resent += 1;
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-    resent
+    let shape = Shape {
+        spans: SPANS_PER_REQUEST,
+        padding: PADDING,
+        timeout: Duration::from_secs(20),
+    };
+    until_acknowledged(url, id, REQUESTS_PER_CLIENT, shape).await
 }
 
 /// Runs against the serial destination, or with `fast` a sink that answers at once.

@@ -103,3 +103,30 @@ pub(crate) fn delivered(sink: &Sink) -> (HashMap<String, u32>, HashMap<usize, Ve
     }
     (seen, order)
 }
+
+/// One client that must get every request through: `requests` requests of `shape`, named
+/// `c<id>-r<n>-<i>`, each sent again after 50 ms until acknowledged; returns how many times a
+/// request was sent again (refused or timed out).
+pub(crate) async fn until_acknowledged(
+    url: String,
+    id: usize,
+    requests: usize,
+    shape: Shape,
+) -> usize {
+    let endpoint = tonic::transport::Endpoint::from_shared(url).unwrap();
+    let mut client = TraceServiceClient::new(
+        endpoint
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(shape.timeout)
+            .connect_lazy(),
+    );
+    let mut resent = 0;
+    for n in 0..requests {
+        let request = trace_request(&format!("c{id}-r{n}"), shape.spans, shape.padding);
+        while client.export(request.clone()).await.is_err() {
+            resent += 1;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    resent
+}
