@@ -65,10 +65,10 @@ pub struct DetectorConfig {
     /// Trend CUSUM reference value: a second mean CUSUM on the same
     /// standardised log-durations (less their slow average, when positive)
     /// with a smaller reference, so a ramp is caught while it is still
-    /// small. Default 0.15.
+    /// small. It runs once a key has seen (3 / `trend_k`)² spans. Default 0.1.
     pub trend_k: f64,
     /// Trend CUSUM decision threshold; it opens a shift episode whose tag
-    /// threshold starts higher than the mean CUSUM's. Default 30.
+    /// threshold starts higher than the mean CUSUM's. Default 33.
     pub trend_h: f64,
     /// Baseline quantile whose exceedance rate the Bernoulli CUSUM watches.
     /// Default 0.99.
@@ -145,8 +145,8 @@ impl Default for DetectorConfig {
             refresh_every: 32,
             cusum_k: 0.5,
             cusum_h: 12.0,
-            trend_k: 0.15,
-            trend_h: 30.0,
+            trend_k: 0.1,
+            trend_h: 33.0,
             exceedance_quantile: 0.99,
             exceedance_alt_rate: 0.05,
             exceedance_h: 12.0,

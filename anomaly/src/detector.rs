@@ -96,6 +96,11 @@ struct Derived {
     llr_inter_mid: f32,
     llr_inter_miss: f32,
     relearn_ns: u64,
+    /// Spans a key must have seen before its trend CUSUM runs: (3 / `trend_k`)², where the
+    /// standard error of the key's learned mean (σ/√n) is a third of the trend reference. Any
+    /// earlier, the CUSUM adds up the baseline's own estimation error: a young stationary
+    /// key opened false `shift` episodes at `trend_k` 0.1.
+    trend_warmup: u32,
 }
 
 // === impl Episode ===
@@ -334,7 +339,10 @@ impl KeyState {
         };
         let bounded = weight < 1.0;
         let clipped = learn_ln.clamp(self.th.clip_lo, self.th.clip_hi);
-        let lk = 1.0 - (1.0 - loc_keep) * weight;
+        // A running mean until the average's own decay weighs more than 1/n: the first spans
+        // after warm-up would otherwise pull the level only at the slow rate, and a young
+        // key's level error reaches the trend CUSUM.
+        let lk = 1.0 - (1.0 - loc_keep).max(1.0 / f64::from(self.seen)) * weight;
         self.loc = lk * self.loc + (1.0 - lk) * clipped;
 
         if self.seen > cfg.sequential_min_samples {
@@ -346,7 +354,10 @@ impl KeyState {
             // skewed key) would otherwise drive it to false alarms.
             let zf = z as f32;
             self.z_bias += TREND_BIAS_RATE * (zf - self.z_bias);
-            self.s_trend = (self.s_trend + zf - self.z_bias.max(0.0) - cfg.trend_k as f32).max(0.0);
+            if self.seen > d.trend_warmup {
+                self.s_trend =
+                    (self.s_trend + zf - self.z_bias.max(0.0) - cfg.trend_k as f32).max(0.0);
+            }
             // A tail span is the intermittent test's evidence, not the
             // degradation tests': counted there too, a few percent of
             // timeouts opened a `degradation` that tagged every normal span
@@ -763,6 +774,11 @@ impl Detector {
                 / (1.0 - INTERMITTENT_TAG_FACTOR * cfg.spike_tail_probability))
                 .ln() as f32,
             relearn_ns: cfg.relearn_after.as_nanos().min(u64::MAX as u128) as u64,
+            trend_warmup: if cfg.trend_k > 0.0 {
+                (3.0 / cfg.trend_k).powi(2).min(f64::from(u32::MAX)) as u32
+            } else {
+                0
+            },
         };
         let cap = cfg.max_keys.min(1 << 20);
         Ok(Self {
@@ -905,6 +921,15 @@ impl Detector {
         }
     }
 
+    /// Whether `key` has an open intermittent episode, also while a shift or
+    /// degradation episode (which [`Detector::episode_kind`] reports first) is
+    /// open beside it.
+    pub fn intermittent_open(&self, key: KeyHash) -> bool {
+        self.map
+            .get(&key.0)
+            .is_some_and(|&i| self.slots[i as usize].inter_open)
+    }
+
     fn slot_for(&mut self, key: u64) -> u32 {
         self.tick += 1;
         let tick = self.tick;
@@ -1025,6 +1050,38 @@ mod tests {
         assert!(
             tagged as f64 <= 100e-6 * n as f64,
             "{tagged} tags in {n} normal spans"
+        );
+    }
+
+    #[test]
+    fn young_stationary_keys_open_no_shift_episode() {
+        // 300 stationary keys (σ 0.3, 0.5, 0.8), 1,500 spans each from their first: the trend
+        // CUSUM (reference 0.1σ) must not add up the young baseline's own estimation error.
+        // Without its warm-up guard (trend from the first sequential span), this opened
+        // `shift` episodes on young keys (the collector's σ 0.3 warm-up test saw one).
+        let mut d = det();
+        let mut rng = Rng(11);
+        let (mut opened, mut shift_tags) = (0, 0);
+        for key in 0..300u64 {
+            let sigma = [0.3, 0.5, 0.8][(key % 3) as usize];
+            let mut t = 0;
+            let mut was_open = false;
+            for _ in 0..1_500 {
+                t += STEP_NS;
+                let v = d.observe_hashed(KeyHash(1_000 + key), rng.duration(20.0, sigma, 0.0), t);
+                if v.kind == Some(AnomalyKind::Shift) {
+                    shift_tags += 1;
+                }
+                if v.episode_open && !was_open && v.kind == Some(AnomalyKind::Shift) {
+                    opened += 1;
+                }
+                was_open = v.episode_open;
+            }
+        }
+        assert_eq!(
+            (opened, shift_tags),
+            (0, 0),
+            "shift episodes opened / shift tags on 300 young stationary keys"
         );
     }
 
@@ -1626,8 +1683,10 @@ mod tests {
         let (unexplained, propagated) = parent_tags(3.0, 1.0, true);
         assert!(propagated > 2000, "{propagated} propagated of ~3200");
         // Its other ~800 requests are as fast as before; without the
-        // episode's learning, those above its p90 were tagged too.
-        assert!(unexplained <= 5, "{unexplained} unexplained tags");
+        // episode's learning, those above its p90 were tagged too (over 40). 8 rather than 5
+        // since the trend reference went 0.15 -> 0.1: the episode opens a few spans earlier,
+        // before the learned fast-path share has settled (6 on this seed).
+        assert!(unexplained <= 8, "{unexplained} unexplained tags");
         let (unexplained_before, propagated_before) = parent_tags(3.0, 1.0, false);
         assert_eq!(propagated_before, propagated);
         assert!(unexplained_before > 40, "{unexplained_before}");

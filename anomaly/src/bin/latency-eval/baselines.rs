@@ -96,7 +96,10 @@ impl Scorer for Lookout {
                 kind: v.kind,
                 tail_test: tail_test && v.is_anomalous(),
                 root: v.root_span_id.map_or(0, u64::from_be_bytes),
-                intermittent: det.episode_kind(KeyHash(s.key)) == Some(AnomalyKind::Intermittent),
+                // Not `episode_kind`: it reports a shift open beside an intermittent
+                // episode, which then looked like a new intermittent opening when the
+                // shift ended.
+                intermittent: det.intermittent_open(KeyHash(s.key)),
             });
         }
         out
