@@ -8,7 +8,8 @@
 # the Python SDK's requests; regenerate with `.venv/bin/python fuzz/seeds/gen.py`; queue_segment's
 # are written by the segment log: run its binary once with LOOKOUT_FUZZ_WRITE_SEEDS=corpus/queue_segment)
 # plus whatever earlier runs added to that folder. queue_segment writes a directory per input
-# under $TMPDIR: use a tmpfs (TMPDIR=/dev/shm fuzz/run.sh 600 queue_segment).
+# under $TMPDIR, which defaults here to /dev/shm when that is a writable tmpfs (4x the
+# executions of a disk-backed /tmp); set TMPDIR to choose another place.
 # Crashes land in fuzz/artifacts/<target>/; reproduce one with
 #   cargo +nightly fuzz run <target> fuzz/artifacts/<target>/crash-…
 # The script prints libFuzzer's final `#N` line (executions) per target and stops at the first
@@ -24,6 +25,9 @@ if [ ${#targets[@]} -eq 0 ]; then
   targets=(wire_validate wire_edit wire_split wire_splice otlp_json grpc_frame filelog_ops filelog_split queue_segment config)
 fi
 mkdir -p logs
+if [ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
+  export TMPDIR=/dev/shm
+fi
 for t in "${targets[@]}"; do
   echo "== $t (${secs}s)"
   # -rss_limit_mb: the collector's targets must stay small; -max_len: requests of up to 64 KiB.

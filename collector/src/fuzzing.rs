@@ -109,7 +109,7 @@ pub fn filelog_split(
     let multiline = match multiline {
         None => None,
         Some((start, re)) => {
-            let re = regex::Regex::new(re).map_err(|e| e.to_string())?;
+            let re = cached_regex(re)?;
             Some(if start {
                 Multiline::Start(re)
             } else {
@@ -139,6 +139,23 @@ pub fn filelog_split(
         out.records.push((r.text, r.end, r.split));
     }
     Ok(out)
+}
+
+/// `pattern` compiled once per thread: compiling a multiline pattern cost more than splitting
+/// a fuzzer's input, and a `Regex` clone shares the compiled program.
+fn cached_regex(pattern: &str) -> Result<regex::Regex, String> {
+    thread_local! {
+        static CACHE: std::cell::RefCell<std::collections::HashMap<String, regex::Regex>> =
+            std::cell::RefCell::default();
+    }
+    CACHE.with(|cache| {
+        if let Some(re) = cache.borrow().get(pattern) {
+            return Ok(re.clone());
+        }
+        let re = regex::Regex::new(pattern).map_err(|e| e.to_string())?;
+        cache.borrow_mut().insert(pattern.to_owned(), re.clone());
+        Ok(re)
+    })
 }
 
 /// The segment log's byte for a signal (`signal` in a record header).
