@@ -214,15 +214,27 @@ pub trait ExporterFactory: Factory {
 pub struct Extension {
     /// What [`Host::extension`] hands out, by downcasting (`None`: nothing to hand out).
     pub service: Option<Arc<dyn Any + Send + Sync>>,
-    /// Tasks, stopped by the host's shutdown token after everything else.
+    /// Tasks, stopped by the host's shutdown token after everything else (or when a reload
+    /// replaces or removes the extension).
     pub tasks: Vec<JoinHandle<()>>,
+    /// How a reload hands a changed extension's new behaviour to the components that hold the
+    /// running one's `service` (`None`: they are not updated in place; components built after
+    /// the reload get the new service).
+    pub swap: Option<Swap>,
 }
+
+/// Exchanges what two services of one extension type do — the running one and the one a
+/// reload built from the changed config — so that every component holding the running one
+/// (a receiver's authenticator, an alert source's sink) gets the new behaviour without being
+/// rebuilt. Exchanging again undoes it. `false` when either is not of the expected type.
+pub(crate) type Swap = fn(&(dyn Any + Send + Sync), &(dyn Any + Send + Sync)) -> bool;
 
 impl fmt::Debug for Extension {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Extension")
             .field("service", &self.service.is_some())
             .field("tasks", &self.tasks.len())
+            .field("swap", &self.swap.is_some())
             .finish()
     }
 }

@@ -220,10 +220,72 @@ pub(crate) fn evidence_body(body: &str) -> String {
 
 /// What an extension that receives alerts offers other components through
 /// `Host::extension::<SinkService>(id)`: its [`AlertSink`], type-erased so sources do not
-/// depend on the extension's type. An extension offers it as
-/// `Extension { service: Some(Arc::new(SinkService(sink))), .. }`.
+/// depend on the extension's type, behind a handle a config reload swaps in place
+/// ([`swap_sinks`]): sources keep sending to the same handle, and alerts go to the reloaded
+/// extension. An extension offers it as
+/// `Extension { service: Some(Arc::new(SinkService::new(sink))), swap: Some(swap_sinks), .. }`.
 #[derive(Debug, Clone)]
-pub(crate) struct SinkService(pub(crate) std::sync::Arc<dyn AlertSink>);
+pub(crate) struct SinkService(std::sync::Arc<SwappableSink>);
+
+impl SinkService {
+    /// A handle on `sink`.
+    pub(crate) fn new(sink: std::sync::Arc<dyn AlertSink>) -> SinkService {
+        SinkService(std::sync::Arc::new(SwappableSink {
+            current: std::sync::RwLock::new(sink),
+        }))
+    }
+
+    /// The handle sources send to.
+    pub(crate) fn sink(&self) -> std::sync::Arc<dyn AlertSink> {
+        let sink: std::sync::Arc<dyn AlertSink> = std::sync::Arc::clone(&self.0) as _;
+        sink
+    }
+}
+
+/// The sink behind a [`SinkService`], replaceable while sources hold it.
+#[derive(Debug)]
+pub(crate) struct SwappableSink {
+    current: std::sync::RwLock<std::sync::Arc<dyn AlertSink>>,
+}
+
+impl SwappableSink {
+    fn current(&self) -> std::sync::Arc<dyn AlertSink> {
+        std::sync::Arc::clone(
+            &self
+                .current
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+impl AlertSink for SwappableSink {
+    fn send(&self, source: &str, alert: Alert) {
+        self.current().send(source, alert);
+    }
+}
+
+/// The alert sinks' [`Swap`](crate::component::Swap): the running [`SinkService`] takes the
+/// reloaded one's sink (and the other way round, so swapping again undoes it).
+pub(crate) fn swap_sinks(
+    running: &(dyn std::any::Any + Send + Sync),
+    new: &(dyn std::any::Any + Send + Sync),
+) -> bool {
+    let (Some(running), Some(new)) = (
+        running.downcast_ref::<SinkService>(),
+        new.downcast_ref::<SinkService>(),
+    ) else {
+        return false;
+    };
+    if std::sync::Arc::ptr_eq(&running.0, &new.0) {
+        return true;
+    }
+    let poisoned = std::sync::PoisonError::into_inner;
+    let mut mine = running.0.current.write().unwrap_or_else(poisoned);
+    let mut theirs = new.0.current.write().unwrap_or_else(poisoned);
+    std::mem::swap(&mut *mine, &mut *theirs);
+    true
+}
 
 #[cfg(test)]
 mod tests {
