@@ -4,8 +4,9 @@
 //! they live in the host's [`AdminRoutes`](crate::component::AdminRoutes), not in the
 //! listener).
 //!
-//! A reload starts the new listener beside the old one; if the new one cannot bind (same
-//! address, other TLS), the old one is closed first and the bind retried. The old listener
+//! A reload starts the new listener beside the old one; if the new one cannot bind on the
+//! address the old one holds (same address, other TLS or `enable_lifecycle`), the old one is
+//! closed first and the bind retried. The old listener
 //! closes at [`commit`](AdminListener::commit): its open connections finish the requests they
 //! carry (the `POST /-/reload` that asked for the reload gets its answer).
 
@@ -145,7 +146,10 @@ impl AdminListener {
                     old_closed: false,
                 }));
             }
-            Err(err) if self.current.is_none() => return Err(err),
+            // The old listener holds nothing the new one needs: the new settings are at fault.
+            Err(err) if self.current.is_none() || old.service.telemetry.metrics.address != metrics.address => {
+                return Err(err);
+            }
             Err(_) => {}
         }
         // The new listener wants what the old one holds (its address): close it first.
