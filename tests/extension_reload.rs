@@ -669,9 +669,37 @@ async fn a_refused_reload_leaves_extensions_and_the_admin_listener_as_they_were(
         metrics.value("lookout_config_last_reload_successful", &[]),
         0.0
     );
-    // The same change without the held address applies.
+
+    // The same extension changes and a new `prometheus` exporter on the held address: the
+    // pipelines refuse it after the extensions and the admin listener were staged.
     let mut good = bad.clone();
     good.metrics = None;
+    let held_port = held.local_addr().expect("address").port();
+    let refused_by_pipelines = good
+        .render(&lookout.ports)
+        .replacen(
+            "exporters:\n",
+            &format!("exporters:\n  prometheus:\n    endpoint: 127.0.0.1:{held_port}\n"),
+            1,
+        )
+        .replacen(
+            "  pipelines:\n",
+            "  pipelines:\n    metrics:\n      receivers: [otlp]\n      exporters: [prometheus]\n",
+            1,
+        );
+    rewrite(&lookout, &refused_by_pipelines);
+    let (status, body) = post_reload(admin).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("prometheus"), "{body}");
+    assert_eq!(grpc_export(grpc, OLD_TOKEN, "after2").await, Ok(Code::Ok));
+    assert_eq!(
+        grpc_export(grpc, NEW_TOKEN, "after2-new").await,
+        Ok(Code::Unauthenticated)
+    );
+    assert_eq!(get_status(health, "/").await, Some(200));
+    assert_eq!(reloads(&scrape(admin).await, "failure"), 2.0);
+
+    // The same change without the held address applies.
     reload_ok(&lookout, admin, &good).await;
     assert_eq!(
         grpc_export(grpc, NEW_TOKEN, "good-new").await,
