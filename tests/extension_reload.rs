@@ -708,3 +708,32 @@ async fn a_refused_reload_leaves_extensions_and_the_admin_listener_as_they_were(
     assert_eq!(get_status(health, "/healthz").await, Some(200));
     lookout.stop_ok().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rewritten_token_file_applies_on_reload_with_the_config_unchanged() {
+    let sink = Sink::start().await;
+    let secrets = tempfile::tempdir().expect("temp dir");
+    let file = secrets.path().join("token");
+    std::fs::write(&file, format!("{OLD_TOKEN}\n")).expect("write the token file");
+    let mut setup = Setup::new(sink.port);
+    setup.auth = true;
+    let render = |p: &Ports| {
+        setup.render(p).replace(
+            &format!("    token: {OLD_TOKEN}\n"),
+            &format!("    filename: {}\n", file.display()),
+        )
+    };
+    let lookout = Lookout::start(render).await;
+    let grpc = lookout.ports.grpc;
+    assert_eq!(grpc_export(grpc, OLD_TOKEN, "a").await, Ok(Code::Ok));
+    std::fs::write(&file, format!("{NEW_TOKEN}\n")).expect("rewrite the token file");
+    let (status, body) = post_reload(lookout.ports.metrics).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        grpc_export(grpc, OLD_TOKEN, "b").await,
+        Ok(Code::Unauthenticated),
+        "the old token from the file still accepted"
+    );
+    assert_eq!(grpc_export(grpc, NEW_TOKEN, "c").await, Ok(Code::Ok));
+    lookout.stop_ok().await;
+}

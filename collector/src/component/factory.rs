@@ -248,6 +248,12 @@ pub trait ExtensionFactory: Factory {
         id: &'a ComponentId,
         host: &'a Host,
     ) -> BoxFuture<'a, Result<Extension, Error>>;
+
+    /// Files whose contents are part of the configuration (a token file, an htpasswd file):
+    /// a reload starts the extension anew when one of them changed, even if its body did not.
+    fn files(&self, _config: &Self::Config) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
 }
 
 /// What a connector task gets: what the pipelines it exports from send it, and where to hand
@@ -437,9 +443,17 @@ pub trait DynExtension: Registered {
         id: &'a ComponentId,
         host: &'a Host,
     ) -> BoxFuture<'a, Result<Extension, Error>>;
+    /// [`ExtensionFactory::files`].
+    fn files(&self, config: &dyn AnyConfig) -> Vec<std::path::PathBuf>;
 }
 
 impl<F: ExtensionFactory> DynExtension for F {
+    fn files(&self, config: &dyn AnyConfig) -> Vec<std::path::PathBuf> {
+        downcast::<F::Config>(config, F::ABOUT.type_name)
+            .map(|c| ExtensionFactory::files(self, c))
+            .unwrap_or_default()
+    }
+
     fn start<'a>(
         &'a self,
         config: &'a dyn AnyConfig,

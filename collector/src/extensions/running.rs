@@ -4,7 +4,9 @@
 //! A reload compares each extension's body as written (as [`crate::pipeline::diff`] does for
 //! the other components):
 //!
-//! - unchanged: the instance keeps running (the same service object, the same tasks);
+//! - unchanged: the instance keeps running (the same service object, the same tasks) — unless
+//!   a file its config names changed ([`ExtensionFactory::files`]: `bearertokenauth`'s
+//!   `filename`, `basicauth`'s `htpasswd.file`), which counts as a change;
 //! - new: started, and offered to the components the reload builds;
 //! - changed: the new instance is started beside the running one. If the extension type has a
 //!   [`Swap`] (the authenticators, `alerting`), the components holding the running service
@@ -17,6 +19,8 @@
 //! [`Extensions::reload`] only stages: the caller [`commit`](Staged::commit)s once the rest of
 //! the configuration runs, or [`roll_back`](Staged::roll_back)s, and the running extensions
 //! are as they were.
+//!
+//! [`ExtensionFactory::files`]: crate::component::ExtensionFactory::files
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -53,6 +57,8 @@ struct Instance {
     /// The service components hold (after a swap: the same object, with the new behaviour).
     service: Option<Shared>,
     swap: Option<Swap>,
+    /// Digest of the files its config names, read before it started.
+    files: [u8; 32],
 }
 
 impl Instance {
@@ -67,6 +73,8 @@ async fn start_one(config: &Config, id: &ComponentId, host: &Host) -> Result<Ins
     let Some(c) = config.extensions.get(id) else {
         return Err(Error::component(id, "extension is not defined"));
     };
+    // Read before the extension reads them: a change in between shows at the next reload.
+    let files = files_digest(config, id);
     let stop = host.shutdown().child_token();
     let extension = c
         .factory
@@ -78,12 +86,34 @@ async fn start_one(config: &Config, id: &ComponentId, host: &Host) -> Result<Ins
             tasks: extension.tasks,
             service: extension.service,
             swap: extension.swap,
+            files,
         }),
         Err(err) => {
             stop.cancel();
             Err(err)
         }
     }
+}
+
+/// SHA-256 over the paths and contents of the files extension `id`'s config names (an
+/// unreadable file counts as its error text).
+fn files_digest(config: &Config, id: &ComponentId) -> [u8; 32] {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    if let Some(c) = config.extensions.get(id) {
+        for path in c.factory.files(c.config.as_ref()) {
+            context.update(path.as_os_str().as_encoded_bytes());
+            match std::fs::read(&path) {
+                Ok(contents) => {
+                    context.update(&(contents.len() as u64).to_le_bytes());
+                    context.update(&contents);
+                }
+                Err(err) => context.update(err.to_string().as_bytes()),
+            }
+        }
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(context.finish().as_ref());
+    out
 }
 
 /// [`start_one`], retried for [`RESTART_PATIENCE`] (an endpoint being released).
@@ -128,7 +158,12 @@ impl Extensions {
         let mut staged = Staged::default();
         for id in &new.service.extensions {
             let before = old.service.extensions.contains(id);
-            if before && old.raw(&["extensions"], Some(id)) == new.raw(&["extensions"], Some(id))
+            if before
+                && old.raw(&["extensions"], Some(id)) == new.raw(&["extensions"], Some(id))
+                && self
+                    .running
+                    .get(id)
+                    .is_some_and(|r| r.files == files_digest(new, id))
             {
                 continue;
             }
