@@ -477,7 +477,10 @@ async fn logs_level_applies_live_unless_rust_log_is_set() {
     reload_ok(&lookout, lookout.ports.metrics, &info).await;
     reload_ok(&lookout, lookout.ports.metrics, &setup).await;
     let logs = lookout.stop_ok().await;
-    assert!(!logs.contains(RELOADED), "RUST_LOG=warn overridden:\n{logs}");
+    assert!(
+        !logs.contains(RELOADED),
+        "RUST_LOG=warn overridden:\n{logs}"
+    );
 }
 
 /// `alerting` with one webhook notifier on `hook`, grouping nothing and flushing at once.
@@ -586,9 +589,11 @@ async fn an_alert_raised_after_the_reload_goes_to_the_new_notifier() {
     changed.extensions = alerting(hook_b);
     reload_ok(&lookout, lookout.ports.metrics, &changed).await;
     send_metrics(&lookout, &signal("signal.after")).await;
-    wait_for("the alert raised after the reload at notifier b", &lookout, || {
-        firing(&hooks_b).contains(&"AfterReload".to_string())
-    })
+    wait_for(
+        "the alert raised after the reload at notifier b",
+        &lookout,
+        || firing(&hooks_b).contains(&"AfterReload".to_string()),
+    )
     .await;
     assert!(
         !firing(&hooks_a).contains(&"AfterReload".to_string()),
@@ -701,10 +706,7 @@ async fn a_refused_reload_leaves_extensions_and_the_admin_listener_as_they_were(
 
     // The same change without the held address applies.
     reload_ok(&lookout, admin, &good).await;
-    assert_eq!(
-        grpc_export(grpc, NEW_TOKEN, "good-new").await,
-        Ok(Code::Ok)
-    );
+    assert_eq!(grpc_export(grpc, NEW_TOKEN, "good-new").await, Ok(Code::Ok));
     assert_eq!(get_status(health, "/healthz").await, Some(200));
     lookout.stop_ok().await;
 }

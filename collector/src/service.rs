@@ -18,9 +18,9 @@ use crate::extensions::health_check::Health;
 use crate::extensions::running::Extensions;
 use crate::pipeline::build::{self, ReloadError, Running};
 use crate::pipeline::diff;
+use crate::telemetry::Telemetry;
 use crate::telemetry::listener::AdminListener;
 use crate::telemetry::server::Reload;
-use crate::telemetry::Telemetry;
 
 /// Applies a `service.telemetry.logs.level` directive to the running log filter (the binary's
 /// `tracing_subscriber` reload handle); the error is why the directive does not parse.
@@ -221,7 +221,9 @@ impl Service {
         let admin = match self.admin.reload(&old, &config, &self.host).await {
             Ok(admin) => admin,
             Err(err) => {
-                self.extensions.roll_back(extensions, &old, &self.host).await;
+                self.extensions
+                    .roll_back(extensions, &old, &self.host)
+                    .await;
                 return Err(refused(err));
             }
         };
@@ -253,7 +255,9 @@ impl Service {
                 if let Some(admin) = admin {
                     self.admin.roll_back(admin, &old, &self.host).await;
                 }
-                self.extensions.roll_back(extensions, &old, &self.host).await;
+                self.extensions
+                    .roll_back(extensions, &old, &self.host)
+                    .await;
                 Err(ReloadError::Refused(err))
             }
             result => {

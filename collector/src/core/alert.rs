@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::SystemTime;
 
 /// Label every alert carries: what fired (`LatencyAnomaly`, `HttpCheckFailing`, ...).
@@ -225,19 +225,19 @@ pub(crate) fn evidence_body(body: &str) -> String {
 /// extension. An extension offers it as
 /// `Extension { service: Some(Arc::new(SinkService::new(sink))), swap: Some(swap_sinks), .. }`.
 #[derive(Debug, Clone)]
-pub(crate) struct SinkService(std::sync::Arc<SwappableSink>);
+pub(crate) struct SinkService(Arc<SwappableSink>);
 
 impl SinkService {
     /// A handle on `sink`.
-    pub(crate) fn new(sink: std::sync::Arc<dyn AlertSink>) -> SinkService {
-        SinkService(std::sync::Arc::new(SwappableSink {
-            current: std::sync::RwLock::new(sink),
+    pub(crate) fn new(sink: Arc<dyn AlertSink>) -> SinkService {
+        SinkService(Arc::new(SwappableSink {
+            current: RwLock::new(sink),
         }))
     }
 
     /// The handle sources send to.
-    pub(crate) fn sink(&self) -> std::sync::Arc<dyn AlertSink> {
-        let sink: std::sync::Arc<dyn AlertSink> = std::sync::Arc::clone(&self.0) as _;
+    pub(crate) fn sink(&self) -> Arc<dyn AlertSink> {
+        let sink: Arc<dyn AlertSink> = Arc::clone(&self.0) as _;
         sink
     }
 }
@@ -245,17 +245,12 @@ impl SinkService {
 /// The sink behind a [`SinkService`], replaceable while sources hold it.
 #[derive(Debug)]
 pub(crate) struct SwappableSink {
-    current: std::sync::RwLock<std::sync::Arc<dyn AlertSink>>,
+    current: RwLock<Arc<dyn AlertSink>>,
 }
 
 impl SwappableSink {
-    fn current(&self) -> std::sync::Arc<dyn AlertSink> {
-        std::sync::Arc::clone(
-            &self
-                .current
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
+    fn current(&self) -> Arc<dyn AlertSink> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
@@ -277,10 +272,10 @@ pub(crate) fn swap_sinks(
     ) else {
         return false;
     };
-    if std::sync::Arc::ptr_eq(&running.0, &new.0) {
+    if Arc::ptr_eq(&running.0, &new.0) {
         return true;
     }
-    let poisoned = std::sync::PoisonError::into_inner;
+    let poisoned = PoisonError::into_inner;
     let mut mine = running.0.current.write().unwrap_or_else(poisoned);
     let mut theirs = new.0.current.write().unwrap_or_else(poisoned);
     std::mem::swap(&mut *mine, &mut *theirs);
@@ -290,6 +285,32 @@ pub(crate) fn swap_sinks(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, Default)]
+    struct Names(std::sync::Mutex<Vec<String>>);
+
+    impl AlertSink for Names {
+        fn send(&self, _source: &str, alert: Alert) {
+            self.0.lock().unwrap().push(alert.name().to_string());
+        }
+    }
+
+    #[test]
+    fn swap_sinks_redirects_a_held_sink_and_undoes() {
+        let (old, new) = (Arc::new(Names::default()), Arc::new(Names::default()));
+        let running = SinkService::new(Arc::clone(&old) as Arc<dyn AlertSink>);
+        let reloaded = SinkService::new(Arc::clone(&new) as Arc<dyn AlertSink>);
+        let held = running.sink();
+        let t = SystemTime::UNIX_EPOCH;
+        held.send("src", Alert::firing("A", t));
+        assert!(swap_sinks(&running, &reloaded));
+        held.send("src", Alert::firing("B", t));
+        assert!(swap_sinks(&running, &reloaded));
+        held.send("src", Alert::firing("C", t));
+        assert_eq!(*old.0.lock().unwrap(), ["A", "C"]);
+        assert_eq!(*new.0.lock().unwrap(), ["B"]);
+        assert!(!swap_sinks(&running, &"not a sink"));
+    }
 
     #[test]
     fn fingerprint_depends_on_labels_only() {

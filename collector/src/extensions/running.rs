@@ -29,8 +29,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
-use crate::component::{Host, Swap};
 use crate::component::host::Shared;
+use crate::component::{Host, Swap};
 use crate::config::Config;
 use crate::core::ComponentId;
 
@@ -170,7 +170,10 @@ impl Extensions {
             let result = if before {
                 match self.running.remove(id) {
                     Some(running) => self.replace(old, new, id, running, host).await,
-                    None => Err(Error::component(id, "internal error: extension not running")),
+                    None => Err(Error::component(
+                        id,
+                        "internal error: extension not running",
+                    )),
                 }
             } else {
                 start_one(new, id, host).await.map(|instance| {
@@ -305,12 +308,11 @@ impl Extensions {
                     swapped,
                     old_stopped,
                 } => {
-                    if swapped {
-                        if let (Some(swap), Some(a), Some(b)) =
+                    if swapped
+                        && let (Some(swap), Some(a), Some(b)) =
                             (previous.swap, &previous.service, &new.service)
-                        {
-                            swap(a.as_ref(), b.as_ref());
-                        }
+                    {
+                        swap(a.as_ref(), b.as_ref());
                     }
                     new.stop(&mut self.retired);
                     if old_stopped {

@@ -219,7 +219,10 @@ service:
         let with = |extensions: &str, enabled: &str| {
             config(&format!(
                 "extensions:\n{extensions}{}",
-                BASE.replace("service:\n", &format!("service:\n  extensions: [{enabled}]\n"))
+                BASE.replace(
+                    "service:\n",
+                    &format!("service:\n  extensions: [{enabled}]\n")
+                )
             ))
         };
         let storage = |dir: &str, create: bool| {
@@ -230,7 +233,9 @@ service:
             )
         };
         let old = with(&storage("/a", false), "file_storage, health_check");
-        let telemetry = config(&format!("{BASE}  telemetry:\n    logs:\n      level: debug\n"));
+        let telemetry = config(&format!(
+            "{BASE}  telemetry:\n    logs:\n      level: debug\n"
+        ));
         assert!(needs_restart(&config(BASE), &telemetry).is_none());
         // create_directory and another extension's body: applied.
         let safe = with(&storage("/a", true), "file_storage, health_check");

@@ -147,7 +147,10 @@ impl AdminListener {
                 }));
             }
             // The old listener holds nothing the new one needs: the new settings are at fault.
-            Err(err) if self.current.is_none() || old.service.telemetry.metrics.address != metrics.address => {
+            Err(err)
+                if self.current.is_none()
+                    || old.service.telemetry.metrics.address != metrics.address =>
+            {
                 return Err(err);
             }
             Err(_) => {}

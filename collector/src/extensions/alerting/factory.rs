@@ -10,9 +10,7 @@ use crate::component::{
     About, Extension, ExtensionFactory, Factory as FactoryTrait, Host, Stability,
 };
 use crate::core::ComponentId;
-use crate::core::alert::{
-    AlertSink, SinkService, TRACE_LOGS_KEY, TraceLogsRegistry, swap_sinks,
-};
+use crate::core::alert::{AlertSink, SinkService, TRACE_LOGS_KEY, TraceLogsRegistry, swap_sinks};
 
 /// Builds `alerting` extensions.
 #[derive(Debug)]

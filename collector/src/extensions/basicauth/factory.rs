@@ -36,6 +36,11 @@ impl ExtensionFactory for Factory {
     }
 
     fn files(&self, config: &Self::Config) -> Vec<std::path::PathBuf> {
-        config.htpasswd.as_ref().and_then(|h| h.file.clone()).into_iter().collect()
+        config
+            .htpasswd
+            .as_ref()
+            .and_then(|h| h.file.clone())
+            .into_iter()
+            .collect()
     }
 }
