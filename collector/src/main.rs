@@ -7,8 +7,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use lookout_collector::config::{self, Config};
-use lookout_collector::service::Service;
+use lookout_collector::service::{LogLevel, Service};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 mod malloc;
 
@@ -68,20 +70,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Run => {
             let config = load(cli.config.as_deref())?;
-            init_logging(config.log_level());
+            let log_level = init_logging(config.log_level());
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("cannot start the async runtime")?;
-            runtime.block_on(serve(config, cli.config))
+            runtime.block_on(serve(config, cli.config, log_level))
         }
     }
 }
 
-async fn serve(config: Config, path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+async fn serve(
+    config: Config,
+    path: Option<PathBuf>,
+    log_level: Option<LogLevel>,
+) -> anyhow::Result<ExitCode> {
     // Before starting: SIGHUP's default action would end the process.
     let mut signals = Signals::new()?;
     let mut service = Service::start(config).await?;
+    if let Some(set) = log_level {
+        service.set_log_level(set);
+    }
     tracing::info!(
         config = %config_name(path.as_deref()),
         version = env!("CARGO_PKG_VERSION"),
@@ -154,16 +163,34 @@ fn config_name(path: Option<&std::path::Path>) -> String {
         .unwrap_or_else(|| config::DEFAULT_CONFIG_NAME.to_string())
 }
 
-fn init_logging(level: &str) {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colour only for a terminal: logs redirected to files stay plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+/// Logs to stderr at `RUST_LOG`'s level if it is set and not empty, else at `level`
+/// (`service.telemetry.logs.level`); in that case, returns how a reload changes the level.
+fn init_logging(level: &str) -> Option<LogLevel> {
+    let from_env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|_| EnvFilter::try_from_default_env().ok());
+    let fixed = from_env.is_some();
+    let filter = from_env
+        .or_else(|| EnvFilter::try_new(level).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                // Colour only for a terminal: logs redirected to files stay plain text.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
         .init();
+    if fixed {
+        return None;
+    }
+    Some(Box::new(move |level: &str| {
+        let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+        handle.reload(filter).map_err(|e| e.to_string())
+    }))
 }
 
 fn print_components() {

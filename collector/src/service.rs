@@ -13,23 +13,43 @@ use tokio::task::JoinHandle;
 
 use crate::Error;
 use crate::component::{AdminRoutes, Host};
-use crate::config::{Config, ConfigError, service::MetricsLevel};
+use crate::config::{Config, ConfigError};
 use crate::extensions::health_check::Health;
+use crate::extensions::running::Extensions;
 use crate::pipeline::build::{self, ReloadError, Running};
+use crate::pipeline::diff;
+use crate::telemetry::Telemetry;
+use crate::telemetry::listener::AdminListener;
 use crate::telemetry::server::Reload;
-use crate::telemetry::{self, Telemetry};
+
+/// Applies a `service.telemetry.logs.level` directive to the running log filter (the binary's
+/// `tracing_subscriber` reload handle); the error is why the directive does not parse.
+pub type LogLevel = Box<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
 
 /// A running collector.
-#[derive(Debug)]
 pub struct Service {
     running: Running,
-    /// Extension tasks and the admin listener: stopped by the host's shutdown token, last.
-    servers: Vec<JoinHandle<()>>,
+    /// The configuration that runs (extensions and telemetry compare against it).
+    config: Arc<Config>,
+    extensions: Extensions,
+    admin: AdminListener,
     host: Host,
-    metrics_address: Option<SocketAddr>,
-    /// Reloads asked for with `POST /-/reload` (`None`: the route is off).
-    reloads: Option<mpsc::Receiver<Reload>>,
+    /// Reloads asked for with `POST /-/reload` (only listeners with `enable_lifecycle` send).
+    reloads: mpsc::Receiver<Reload>,
     reload_metrics: ReloadMetrics,
+    /// Sets the log level on reload (`None`: `RUST_LOG` rules, or no subscriber to change).
+    log_level: Option<LogLevel>,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("running", &self.running)
+            .field("extensions", &self.extensions)
+            .field("admin", &self.admin)
+            .field("log_level", &self.log_level.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A reload asked for over the admin listener: run [`Service::reload`] and
@@ -101,42 +121,15 @@ impl Service {
         let config = Arc::new(config);
         let telemetry = Telemetry::new();
         let host = Host::new(telemetry.clone(), Health::default(), AdminRoutes::default());
-        let mut servers = Vec::new();
-        let mut metrics_address = None;
-        let mut reloads = None;
-        let metrics = &config.service.telemetry.metrics;
-        if metrics.level != MetricsLevel::None {
-            let lifecycle = metrics.enable_lifecycle.then(|| {
-                let (tx, rx) = mpsc::channel(1);
-                reloads = Some(rx);
-                tx
-            });
-            let (bound, handle) = telemetry::server::start(
-                telemetry.clone(),
-                host.admin().clone(),
-                metrics.address,
-                metrics.tls.as_ref(),
-                lifecycle,
-                host.shutdown(),
-            )
-            .await?;
-            tracing::info!(address = %bound, tls = metrics.tls.is_some(), lifecycle = metrics.enable_lifecycle, "admin listener: self-metrics at /metrics");
-            metrics_address = Some(bound);
-            servers.push(handle);
-        }
+        let (reload_tx, reloads) = mpsc::channel(1);
         let started = async {
-            for id in &config.service.extensions {
-                let Some(c) = config.extensions.get(id) else {
-                    return Err(Error::component(id, "extension is not defined"));
-                };
-                let extension = c.factory.start(c.config.as_ref(), id, &host).await?;
-                servers.extend(extension.tasks);
-                host.add_extension(id.clone(), extension.service);
-            }
-            build::start(&config, &host).await
+            let admin = AdminListener::start(&config, &host, reload_tx).await?;
+            let extensions = Extensions::start(&config, &host).await?;
+            let running = build::start(&config, &host).await?;
+            Ok::<_, Error>((admin, extensions, running))
         };
-        let running = match started.await {
-            Ok(running) => running,
+        let (admin, extensions, running) = match started.await {
+            Ok(started) => started,
             Err(err) => {
                 host.shutdown().cancel();
                 return Err(err);
@@ -145,12 +138,20 @@ impl Service {
         host.health().set_ready(true);
         Ok(Service {
             running,
-            servers,
+            config,
+            extensions,
+            admin,
             reload_metrics: ReloadMetrics::new(&telemetry),
             host,
-            metrics_address,
             reloads,
+            log_level: None,
         })
+    }
+
+    /// Lets reloads apply `service.telemetry.logs.level` through `set` (the binary passes its
+    /// log filter's reload handle, unless `RUST_LOG` decides the level).
+    pub fn set_log_level(&mut self, set: LogLevel) {
+        self.log_level = Some(set);
     }
 
     /// The self-metrics registry.
@@ -161,16 +162,13 @@ impl Service {
 
     /// Where the admin listener (`/metrics` and components' routes) is, if it runs.
     pub fn metrics_address(&self) -> Option<SocketAddr> {
-        self.metrics_address
+        self.admin.address()
     }
 
-    /// The next `POST /-/reload`; never resolves when `enable_lifecycle` is off.
+    /// The next `POST /-/reload`; never resolves while `enable_lifecycle` is off.
     pub async fn reload_requested(&mut self) -> ReloadRequest {
-        match self.reloads.as_mut() {
-            Some(rx) => match rx.recv().await {
-                Some(reply) => ReloadRequest { reply },
-                None => std::future::pending().await,
-            },
+        match self.reloads.recv().await {
+            Some(reply) => ReloadRequest { reply },
             None => std::future::pending().await,
         }
     }
@@ -183,7 +181,7 @@ impl Service {
     pub async fn reload(&mut self, config: Result<Config, ConfigError>) -> Result<(), String> {
         let result = match config {
             Err(err) => Err(ReloadError::Refused(err.into())),
-            Ok(config) => self.running.reload(Arc::new(config), &self.host).await,
+            Ok(config) => self.replace(Arc::new(config)).await,
         };
         let result = match result {
             Ok(()) => {
@@ -206,13 +204,81 @@ impl Service {
         result
     }
 
+    /// Extensions, the admin listener and the log level first (staged: nothing stops yet),
+    /// then the pipelines; what was staged is committed if the pipelines took the new
+    /// configuration, and rolled back if they refused it.
+    async fn replace(&mut self, config: Arc<Config>) -> Result<(), ReloadError> {
+        let refused = |err: Error| ReloadError::Refused(err);
+        if let Some(why) = diff::needs_restart(&self.config, &config) {
+            return Err(refused(Error::component("config", why)));
+        }
+        let old = Arc::clone(&self.config);
+        let extensions = self
+            .extensions
+            .reload(&old, &config, &self.host)
+            .await
+            .map_err(refused)?;
+        let admin = match self.admin.reload(&old, &config, &self.host).await {
+            Ok(admin) => admin,
+            Err(err) => {
+                self.extensions
+                    .roll_back(extensions, &old, &self.host)
+                    .await;
+                return Err(refused(err));
+            }
+        };
+        let logs_changed = old.log_level() != config.log_level();
+        let mut result = Ok(());
+        if logs_changed {
+            match &self.log_level {
+                Some(set) => {
+                    result = set(config.log_level()).map_err(|e| {
+                        refused(Error::component(
+                            "service.telemetry.logs",
+                            format!("level: {e}"),
+                        ))
+                    });
+                }
+                None => tracing::info!(
+                    "service.telemetry.logs.level changed but is not applied: RUST_LOG sets the level"
+                ),
+            }
+        }
+        if result.is_ok() {
+            result = self.running.reload(Arc::clone(&config), &self.host).await;
+        }
+        match result {
+            Err(ReloadError::Refused(err)) => {
+                if let (true, Some(set)) = (logs_changed, &self.log_level) {
+                    let _ = set(old.log_level());
+                }
+                if let Some(admin) = admin {
+                    self.admin.roll_back(admin, &old, &self.host).await;
+                }
+                self.extensions
+                    .roll_back(extensions, &old, &self.host)
+                    .await;
+                Err(ReloadError::Refused(err))
+            }
+            result => {
+                if let Some(admin) = admin {
+                    self.admin.commit(admin);
+                }
+                self.extensions.commit(extensions, &self.host);
+                self.config = config;
+                result
+            }
+        }
+    }
+
     /// Stops accepting data, drains the pipelines and lets exporters flush for up to `deadline`;
     /// returns whether everything drained in time.
     pub async fn shutdown(self, deadline: Duration) -> bool {
         self.host.health().set_ready(false);
         let clean = self.running.shutdown(deadline).await;
         self.host.shutdown().cancel();
-        join_all(self.servers).await;
+        join_all(self.extensions.into_tasks()).await;
+        join_all(self.admin.into_tasks()).await;
         clean
     }
 }

@@ -214,15 +214,27 @@ pub trait ExporterFactory: Factory {
 pub struct Extension {
     /// What [`Host::extension`] hands out, by downcasting (`None`: nothing to hand out).
     pub service: Option<Arc<dyn Any + Send + Sync>>,
-    /// Tasks, stopped by the host's shutdown token after everything else.
+    /// Tasks, stopped by the host's shutdown token after everything else (or when a reload
+    /// replaces or removes the extension).
     pub tasks: Vec<JoinHandle<()>>,
+    /// How a reload hands a changed extension's new behaviour to the components that hold the
+    /// running one's `service` (`None`: they are not updated in place; components built after
+    /// the reload get the new service).
+    pub swap: Option<Swap>,
 }
+
+/// Exchanges what two services of one extension type do — the running one and the one a
+/// reload built from the changed config — so that every component holding the running one
+/// (a receiver's authenticator, an alert source's sink) gets the new behaviour without being
+/// rebuilt. Exchanging again undoes it. `false` when either is not of the expected type.
+pub(crate) type Swap = fn(&(dyn Any + Send + Sync), &(dyn Any + Send + Sync)) -> bool;
 
 impl fmt::Debug for Extension {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Extension")
             .field("service", &self.service.is_some())
             .field("tasks", &self.tasks.len())
+            .field("swap", &self.swap.is_some())
             .finish()
     }
 }
@@ -236,6 +248,12 @@ pub trait ExtensionFactory: Factory {
         id: &'a ComponentId,
         host: &'a Host,
     ) -> BoxFuture<'a, Result<Extension, Error>>;
+
+    /// Files whose contents are part of the configuration (a token file, an htpasswd file):
+    /// a reload starts the extension anew when one of them changed, even if its body did not.
+    fn files(&self, _config: &Self::Config) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
 }
 
 /// What a connector task gets: what the pipelines it exports from send it, and where to hand
@@ -425,9 +443,17 @@ pub trait DynExtension: Registered {
         id: &'a ComponentId,
         host: &'a Host,
     ) -> BoxFuture<'a, Result<Extension, Error>>;
+    /// [`ExtensionFactory::files`].
+    fn files(&self, config: &dyn AnyConfig) -> Vec<std::path::PathBuf>;
 }
 
 impl<F: ExtensionFactory> DynExtension for F {
+    fn files(&self, config: &dyn AnyConfig) -> Vec<std::path::PathBuf> {
+        downcast::<F::Config>(config, F::ABOUT.type_name)
+            .map(|c| ExtensionFactory::files(self, c))
+            .unwrap_or_default()
+    }
+
     fn start<'a>(
         &'a self,
         config: &'a dyn AnyConfig,

@@ -14,20 +14,23 @@ use crate::core::{ComponentId, DEFAULT_HARD_LIMIT, DEFAULT_SOFT_LIMIT, MemoryBud
 use crate::extensions::health_check::Health;
 use crate::telemetry::Telemetry;
 
-type Shared = Arc<dyn Any + Send + Sync>;
+/// What an extension offers components, type-erased.
+pub(crate) type Shared = Arc<dyn Any + Send + Sync>;
 
 /// What components get from the collector (the Collector's `component.Host`, Vector's
 /// `SourceContext`). Cheap to clone.
 #[derive(Clone)]
 pub struct Host {
     inner: Arc<Inner>,
+    /// What [`Host::shutdown`] hands out: the collector's token, or a child of it for one
+    /// extension instance (a reload stops a replaced extension alone).
+    shutdown: CancellationToken,
 }
 
 struct Inner {
     telemetry: Telemetry,
     health: Health,
     admin: AdminRoutes,
-    shutdown: CancellationToken,
     memory: MemoryBudget,
     /// Running extensions' services, by id (only those enabled in `service.extensions`).
     extensions: Mutex<BTreeMap<ComponentId, Option<Shared>>>,
@@ -53,11 +56,21 @@ impl Host {
                 telemetry,
                 health,
                 admin,
-                shutdown: CancellationToken::new(),
                 memory: MemoryBudget::with_limits(DEFAULT_SOFT_LIMIT, DEFAULT_HARD_LIMIT),
                 extensions: Mutex::new(BTreeMap::new()),
                 shared: Mutex::new(BTreeMap::new()),
             }),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// The same host, whose [`shutdown`](Host::shutdown) token also fires when `stop` is
+    /// cancelled: what one extension instance is started with, so that a reload can stop it
+    /// alone. `stop` must be a child of this host's token.
+    pub(crate) fn scoped(&self, stop: CancellationToken) -> Host {
+        Host {
+            inner: Arc::clone(&self.inner),
+            shutdown: stop,
         }
     }
 
@@ -85,12 +98,22 @@ impl Host {
     /// Fires when the collector stops, after the data path drained: for components' own
     /// background tasks that are not part of the data path (servers, timers).
     pub fn shutdown(&self) -> CancellationToken {
-        self.inner.shutdown.clone()
+        self.shutdown.clone()
     }
 
-    /// Records a running extension's service.
-    pub(crate) fn add_extension(&self, id: ComponentId, service: Option<Shared>) {
-        lock(&self.inner.extensions).insert(id, service);
+    /// Records a running extension's service (replacing what `id` offered before, which is
+    /// returned).
+    pub(crate) fn add_extension(
+        &self,
+        id: ComponentId,
+        service: Option<Shared>,
+    ) -> Option<Option<Shared>> {
+        lock(&self.inner.extensions).insert(id, service)
+    }
+
+    /// Forgets extension `id` (stopped by a reload); returns what it offered.
+    pub(crate) fn remove_extension(&self, id: &ComponentId) -> Option<Option<Shared>> {
+        lock(&self.inner.extensions).remove(id)
     }
 
     /// The running extension `id`, as the type `T` it offers. Errors say whether it is not

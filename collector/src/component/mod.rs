@@ -21,7 +21,7 @@ pub(crate) use admin::AdminRoutes;
 pub(crate) use factory::{
     About, AnyConfig, BuiltExporter, ConnectorContext, ConnectorFactory, DynReceiver,
     ExporterFactory, Extension, ExtensionFactory, Factory, Kind, ProcessorFactory, ReceiverFactory,
-    Registered, Stability, Validate,
+    Registered, Stability, Swap, Validate,
 };
 pub(crate) use host::Host;
 pub(crate) use refs::Refs;

@@ -52,7 +52,8 @@ pub struct TelemetryConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TelemetryLogsConfig {
-    /// Level filter (a `RUST_LOG`-style directive; `RUST_LOG` overrides it).
+    /// Level filter (a `RUST_LOG`-style directive). A reload applies it live; `RUST_LOG`, when
+    /// set and not empty, overrides it (and a reload then leaves the level alone).
     pub level: String,
 }
 

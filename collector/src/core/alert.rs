@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::SystemTime;
 
 /// Label every alert carries: what fired (`LatencyAnomaly`, `HttpCheckFailing`, ...).
@@ -220,14 +220,97 @@ pub(crate) fn evidence_body(body: &str) -> String {
 
 /// What an extension that receives alerts offers other components through
 /// `Host::extension::<SinkService>(id)`: its [`AlertSink`], type-erased so sources do not
-/// depend on the extension's type. An extension offers it as
-/// `Extension { service: Some(Arc::new(SinkService(sink))), .. }`.
+/// depend on the extension's type, behind a handle a config reload swaps in place
+/// ([`swap_sinks`]): sources keep sending to the same handle, and alerts go to the reloaded
+/// extension. An extension offers it as
+/// `Extension { service: Some(Arc::new(SinkService::new(sink))), swap: Some(swap_sinks), .. }`.
 #[derive(Debug, Clone)]
-pub(crate) struct SinkService(pub(crate) std::sync::Arc<dyn AlertSink>);
+pub(crate) struct SinkService(Arc<SwappableSink>);
+
+impl SinkService {
+    /// A handle on `sink`.
+    pub(crate) fn new(sink: Arc<dyn AlertSink>) -> SinkService {
+        SinkService(Arc::new(SwappableSink {
+            current: RwLock::new(sink),
+        }))
+    }
+
+    /// The handle sources send to.
+    pub(crate) fn sink(&self) -> Arc<dyn AlertSink> {
+        let sink: Arc<dyn AlertSink> = Arc::clone(&self.0) as _;
+        sink
+    }
+}
+
+/// The sink behind a [`SinkService`], replaceable while sources hold it.
+#[derive(Debug)]
+pub(crate) struct SwappableSink {
+    current: RwLock<Arc<dyn AlertSink>>,
+}
+
+impl SwappableSink {
+    fn current(&self) -> Arc<dyn AlertSink> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl AlertSink for SwappableSink {
+    fn send(&self, source: &str, alert: Alert) {
+        self.current().send(source, alert);
+    }
+}
+
+/// The alert sinks' [`Swap`](crate::component::Swap): the running [`SinkService`] takes the
+/// reloaded one's sink (and the other way round, so swapping again undoes it).
+pub(crate) fn swap_sinks(
+    running: &(dyn std::any::Any + Send + Sync),
+    new: &(dyn std::any::Any + Send + Sync),
+) -> bool {
+    let (Some(running), Some(new)) = (
+        running.downcast_ref::<SinkService>(),
+        new.downcast_ref::<SinkService>(),
+    ) else {
+        return false;
+    };
+    if Arc::ptr_eq(&running.0, &new.0) {
+        return true;
+    }
+    let poisoned = PoisonError::into_inner;
+    let mut mine = running.0.current.write().unwrap_or_else(poisoned);
+    let mut theirs = new.0.current.write().unwrap_or_else(poisoned);
+    std::mem::swap(&mut *mine, &mut *theirs);
+    true
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, Default)]
+    struct Names(std::sync::Mutex<Vec<String>>);
+
+    impl AlertSink for Names {
+        fn send(&self, _source: &str, alert: Alert) {
+            self.0.lock().unwrap().push(alert.name().to_string());
+        }
+    }
+
+    #[test]
+    fn swap_sinks_redirects_a_held_sink_and_undoes() {
+        let (old, new) = (Arc::new(Names::default()), Arc::new(Names::default()));
+        let running = SinkService::new(Arc::clone(&old) as Arc<dyn AlertSink>);
+        let reloaded = SinkService::new(Arc::clone(&new) as Arc<dyn AlertSink>);
+        let held = running.sink();
+        let t = SystemTime::UNIX_EPOCH;
+        held.send("src", Alert::firing("A", t));
+        assert!(swap_sinks(&running, &reloaded));
+        held.send("src", Alert::firing("B", t));
+        assert!(swap_sinks(&running, &reloaded));
+        held.send("src", Alert::firing("C", t));
+        assert_eq!(*old.0.lock().unwrap(), ["A", "C"]);
+        assert_eq!(*new.0.lock().unwrap(), ["B"]);
+        assert!(!swap_sinks(&running, &"not a sink"));
+    }
 
     #[test]
     fn fingerprint_depends_on_labels_only() {

@@ -3,10 +3,13 @@
 //! is checked against it from its headers alone, before a byte of its body is read.
 //!
 //! The extensions that authenticate (`bearertokenauth`, `basicauth`) offer a
-//! [`ServerAuthenticator`] through [`crate::component::Host::extension`].
+//! [`ServerAuthenticator`] through [`crate::component::Host::extension`]. It is a handle: a
+//! config reload that changes the extension (a rotated token, a new htpasswd) swaps the
+//! checker behind it, so receivers keep their listeners and their reference.
 
+use std::any::Any;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use futures::future::BoxFuture;
 use http::{HeaderMap, HeaderValue};
@@ -75,9 +78,11 @@ pub(crate) trait Authenticate: Send + Sync {
     fn challenge(&self) -> HeaderValue;
 }
 
-/// What an authenticator extension offers receivers.
+/// What an authenticator extension offers receivers: a handle on the current checker, which
+/// a reload replaces in place ([`swap`]).
 pub(crate) struct ServerAuthenticator {
-    inner: Box<dyn Authenticate>,
+    /// Read once per request (an `Arc` clone under a read lock); written only by a reload.
+    inner: RwLock<Arc<dyn Authenticate>>,
 }
 
 impl fmt::Debug for ServerAuthenticator {
@@ -91,18 +96,48 @@ impl ServerAuthenticator {
     /// Wraps one kind of authenticator.
     pub(crate) fn new(inner: impl Authenticate + 'static) -> ServerAuthenticator {
         ServerAuthenticator {
-            inner: Box::new(inner),
+            inner: RwLock::new(Arc::new(inner)),
         }
     }
 
-    /// [`Authenticate::authenticate`].
+    fn current(&self) -> Arc<dyn Authenticate> {
+        Arc::clone(&self.inner.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// [`Authenticate::authenticate`], with the checker current when the request arrived.
     pub(crate) async fn authenticate(&self, headers: &HeaderMap) -> Result<(), Denied> {
-        self.inner.authenticate(headers).await
+        let current = self.current();
+        current.authenticate(headers).await
     }
 
     /// [`Authenticate::challenge`].
     pub(crate) fn challenge(&self) -> HeaderValue {
-        self.inner.challenge()
+        self.current().challenge()
+    }
+
+    /// Exchanges the checkers of `self` and `other`.
+    fn exchange(&self, other: &ServerAuthenticator) {
+        if std::ptr::eq(self, other) {
+            return;
+        }
+        let mut mine = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        let mut theirs = other.inner.write().unwrap_or_else(PoisonError::into_inner);
+        std::mem::swap(&mut *mine, &mut *theirs);
+    }
+}
+
+/// The authenticator extensions' [`Swap`](crate::component::Swap): the running
+/// [`ServerAuthenticator`] takes the reloaded one's checker (and the other way round).
+pub(crate) fn swap(running: &(dyn Any + Send + Sync), new: &(dyn Any + Send + Sync)) -> bool {
+    match (
+        running.downcast_ref::<ServerAuthenticator>(),
+        new.downcast_ref::<ServerAuthenticator>(),
+    ) {
+        (Some(running), Some(new)) => {
+            running.exchange(new);
+            true
+        }
+        _ => false,
     }
 }
 
@@ -115,6 +150,7 @@ pub(crate) fn extension(
     Ok(Extension {
         service: Some(Arc::new(ServerAuthenticator::new(auth))),
         tasks: Vec::new(),
+        swap: Some(swap),
     })
 }
 
@@ -210,6 +246,33 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    struct Fixed(Result<(), Denied>);
+
+    impl Authenticate for Fixed {
+        fn authenticate<'a>(&'a self, _: &'a HeaderMap) -> BoxFuture<'a, Result<(), Denied>> {
+            let verdict = self.0;
+            Box::pin(async move { verdict })
+        }
+        fn challenge(&self) -> HeaderValue {
+            HeaderValue::from_static("Bearer")
+        }
+    }
+
+    #[tokio::test]
+    async fn swap_replaces_the_checker_behind_a_held_handle() {
+        let running = Arc::new(ServerAuthenticator::new(Fixed(Err(Denied::Invalid))));
+        let held = Arc::clone(&running);
+        let new = ServerAuthenticator::new(Fixed(Ok(())));
+        let headers = HeaderMap::new();
+        assert_eq!(held.authenticate(&headers).await, Err(Denied::Invalid));
+        assert!(swap(running.as_ref(), &new));
+        assert_eq!(held.authenticate(&headers).await, Ok(()));
+        // Swapping back undoes it (a reload refused later).
+        assert!(swap(running.as_ref(), &new));
+        assert_eq!(held.authenticate(&headers).await, Err(Denied::Invalid));
+        assert!(!swap(running.as_ref(), &"not an authenticator"));
     }
 
     #[test]

@@ -6,3 +6,4 @@ pub(crate) mod basicauth;
 pub(crate) mod bearertokenauth;
 pub(crate) mod file_storage;
 pub(crate) mod health_check;
+pub(crate) mod running;

@@ -14,13 +14,17 @@
 //!   wiring then points it at the new pipelines (see [`crate::core::Consumer::retarget`]).
 //! - Connectors are always rebuilt, with the pipelines they join.
 //!
-//! Extensions and `service.telemetry` (the admin listener, logs) are not reloaded: a change
-//! there is refused with a message asking for a restart.
+//! Extensions and `service.telemetry` are reloaded by the service
+//! ([`crate::extensions::running`], [`crate::telemetry::listener`]). The one change refused
+//! with a message asking for a restart is a `file_storage` extension's `directory`: a
+//! persistent queue's segments and filelog's checkpoints are open there, and moving them
+//! under a running queue is not safe.
 
 use std::collections::BTreeSet;
 
 use crate::config::{Config, PipelineConfig};
 use crate::core::ComponentId;
+use crate::extensions::file_storage::FileStorageConfig;
 
 /// The parts of the running configuration a reload keeps.
 #[derive(Debug, Default)]
@@ -33,25 +37,33 @@ pub(crate) struct Plan {
     pub(crate) receivers: BTreeSet<ComponentId>,
 }
 
-/// Sections a reload cannot change, each as (path, the running and the new bodies are read
-/// from it).
-const FIXED: &[&[&str]] = &[
-    &["extensions"],
-    &["service", "extensions"],
-    &["service", "telemetry"],
-];
-
-/// Why `new` cannot replace `old` without a restart, if it cannot.
+/// Why `new` cannot replace `old` without a restart, if it cannot: a `file_storage`
+/// extension enabled in both whose `directory` differs.
 pub(crate) fn needs_restart(old: &Config, new: &Config) -> Option<String> {
-    let changed: Vec<String> = FIXED
+    let directory = |config: &Config, id: &ComponentId| {
+        config
+            .extensions
+            .get(id)
+            .and_then(|c| c.config.as_any().downcast_ref::<FileStorageConfig>())
+            .map(|c| c.directory.clone())
+    };
+    let changed: Vec<String> = new
+        .service
+        .extensions
         .iter()
-        .filter(|path| old.raw(path, None) != new.raw(path, None))
-        .map(|path| path.join("."))
+        .filter(|id| old.service.extensions.contains(id))
+        .filter(|id| {
+            matches!(
+                (directory(old, id), directory(new, id)),
+                (Some(a), Some(b)) if a != b
+            )
+        })
+        .map(|id| format!("extensions.{id}.directory"))
         .collect();
     (!changed.is_empty()).then(|| {
         format!(
-            "{} changed; extensions and the admin listener are not reloaded: restart lookout \
-             to apply that change",
+            "{} changed; the state kept there (persistent queues, filelog checkpoints) cannot \
+             move while it is in use: restart lookout to apply that change",
             changed.join(", ")
         )
     })
@@ -203,10 +215,39 @@ service:
     }
 
     #[test]
-    fn extensions_and_telemetry_need_a_restart() {
-        let new = format!("{BASE}  telemetry:\n    logs:\n      level: debug\n");
-        let why = needs_restart(&config(BASE), &config(&new)).unwrap();
-        assert!(why.contains("service.telemetry"), "{why}");
-        assert!(needs_restart(&config(BASE), &config(BASE)).is_none());
+    fn only_a_file_storage_directory_needs_a_restart() {
+        let with = |extensions: &str, enabled: &str| {
+            config(&format!(
+                "extensions:\n{extensions}{}",
+                BASE.replace(
+                    "service:\n",
+                    &format!("service:\n  extensions: [{enabled}]\n")
+                )
+            ))
+        };
+        let storage = |dir: &str, create: bool| {
+            format!(
+                "  file_storage:\n    directory: {dir}\n    create_directory: {create}\n  \
+                 health_check:\n    endpoint: 127.0.0.1:1{}\n",
+                u8::from(create)
+            )
+        };
+        let old = with(&storage("/a", false), "file_storage, health_check");
+        let telemetry = config(&format!(
+            "{BASE}  telemetry:\n    logs:\n      level: debug\n"
+        ));
+        assert!(needs_restart(&config(BASE), &telemetry).is_none());
+        // create_directory and another extension's body: applied.
+        let safe = with(&storage("/a", true), "file_storage, health_check");
+        assert!(needs_restart(&old, &safe).is_none());
+        let moved = with(&storage("/b", false), "file_storage, health_check");
+        let why = needs_restart(&old, &moved).unwrap();
+        assert!(
+            why.contains("extensions.file_storage.directory") && why.contains("restart lookout"),
+            "{why}"
+        );
+        // Added or removed: nothing is open there yet, or any more.
+        let removed = with(&storage("/b", false), "health_check");
+        assert!(needs_restart(&old, &removed).is_none());
     }
 }

@@ -1,6 +1,7 @@
 //! Lookout's own metrics, named after the Collector's (`otelcol_*` → `lookout_*`) and served in
 //! the Prometheus text format on `service.telemetry.metrics.address` (`/metrics`).
 
+pub(crate) mod listener;
 mod process;
 pub(crate) mod server;
 

@@ -10,7 +10,7 @@ use crate::component::{
     About, Extension, ExtensionFactory, Factory as FactoryTrait, Host, Stability,
 };
 use crate::core::ComponentId;
-use crate::core::alert::{AlertSink, SinkService, TRACE_LOGS_KEY, TraceLogsRegistry};
+use crate::core::alert::{AlertSink, SinkService, TRACE_LOGS_KEY, TraceLogsRegistry, swap_sinks};
 
 /// Builds `alerting` extensions.
 #[derive(Debug)]
@@ -41,10 +41,11 @@ impl ExtensionFactory for Factory {
                 super::start(config, host.telemetry(), &host.shutdown(), trace_logs)
                     .map_err(|e| Error::component(format!("extensions.{id}"), e))?;
             Ok(Extension {
-                service: Some(Arc::new(SinkService(
+                service: Some(Arc::new(SinkService::new(
                     Arc::new(alerting) as Arc<dyn AlertSink>
                 ))),
                 tasks,
+                swap: Some(swap_sinks),
             })
         })
     }

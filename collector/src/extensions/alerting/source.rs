@@ -27,6 +27,6 @@ pub(crate) fn check_ref(id: Option<&ComponentId>, refs: &Refs<'_>) -> Result<(),
 /// The [`AlertSink`] the running extension `id` offers (as a [`SinkService`]).
 pub(crate) fn sink(host: &Host, id: &ComponentId) -> Result<Arc<dyn AlertSink>, String> {
     host.extension::<SinkService>(id)
-        .map(|s| Arc::clone(&s.0))
+        .map(|s| s.sink())
         .map_err(|e| format!("alerting: {e}"))
 }

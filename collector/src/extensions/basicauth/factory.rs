@@ -34,4 +34,13 @@ impl ExtensionFactory for Factory {
         let extension = auth::extension(id, BasicAuth::new(config));
         Box::pin(async move { extension })
     }
+
+    fn files(&self, config: &Self::Config) -> Vec<std::path::PathBuf> {
+        config
+            .htpasswd
+            .as_ref()
+            .and_then(|h| h.file.clone())
+            .into_iter()
+            .collect()
+    }
 }

@@ -34,4 +34,8 @@ impl ExtensionFactory for Factory {
         let extension = auth::extension(id, BearerTokenAuth::new(config));
         Box::pin(async move { extension })
     }
+
+    fn files(&self, config: &Self::Config) -> Vec<std::path::PathBuf> {
+        config.filename.iter().cloned().collect()
+    }
 }

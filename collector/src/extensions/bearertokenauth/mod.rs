@@ -2,7 +2,8 @@
 //! carry `<header>: <scheme> <token>` with one of the configured tokens.
 //!
 //! Tokens are compared as SHA-256 digests in constant time. A token file is read when the
-//! extension starts (the Collector also watches it; here a new token needs a restart).
+//! extension starts and again on a config reload when its contents changed (the Collector
+//! watches it; here a rewritten file applies at the next SIGHUP or `POST /-/reload`).
 
 mod factory;
 

@@ -38,6 +38,7 @@ impl ExtensionFactory for Factory {
             Ok(Extension {
                 service: Some(service),
                 tasks: Vec::new(),
+                swap: None,
             })
         })
     }

@@ -36,6 +36,7 @@ impl ExtensionFactory for Factory {
             Ok(Extension {
                 service: None,
                 tasks: vec![task],
+                swap: None,
             })
         })
     }

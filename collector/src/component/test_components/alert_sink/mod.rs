@@ -63,8 +63,9 @@ impl ExtensionFactory for Factory {
                 .push((id.to_string(), Arc::clone(&collected)));
             let sink: Arc<dyn AlertSink> = collected;
             Ok(Extension {
-                service: Some(Arc::new(SinkService(sink))),
+                service: Some(Arc::new(SinkService::new(sink))),
                 tasks: Vec::new(),
+                swap: Some(crate::core::alert::swap_sinks),
             })
         })
     }
