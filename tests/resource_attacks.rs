@@ -408,9 +408,10 @@ async fn a_million_attributes_are_refused_by_max_attributes() {
             assert_eq!((http, code), (400, 3), "HTTP, on one {what}: {message}");
             assert!(message.contains("max_attributes (4096)"), "{message}");
             eprintln!(
-                "[figure] 1M attributes on one {what}: {} bytes, HTTP refused (400) in {:.2} s",
+                "[figure] 1M attributes on one {what}: {} bytes, HTTP refused (400) in {:.2} s; peak RSS so far {} MiB",
                 body.len(),
-                took.as_secs_f64()
+                took.as_secs_f64(),
+                lookout.peak_rss_kib() / 1024
             );
         }
         assert!(under_grpc_size.len() < 4 << 20, "{}", under_grpc_size.len());
@@ -433,9 +434,10 @@ async fn a_million_attributes_are_refused_by_max_attributes() {
             "{message:?}"
         );
         eprintln!(
-            "[figure] 200k attributes on one span: {} bytes, gRPC refused (INVALID_ARGUMENT) in {:.2} s",
+            "[figure] 200k attributes on one span: {} bytes, gRPC refused (INVALID_ARGUMENT) in {:.2} s; peak RSS so far {} MiB",
             under_grpc_size.len(),
-            took.as_secs_f64()
+            took.as_secs_f64(),
+            lookout.peak_rss_kib() / 1024
         );
         // OTLP/JSON: refused by the decoder before a single attribute is built.
         let json = json_attributes(100_000);
@@ -446,9 +448,10 @@ async fn a_million_attributes_are_refused_by_max_attributes() {
         let message = body["message"].as_str().unwrap_or_default();
         assert!(message.contains("max_attributes (4096)"), "{body}");
         eprintln!(
-            "[figure] 100k attributes on one span in OTLP/JSON: {} bytes, HTTP refused (400) in {:.2} s",
+            "[figure] 100k attributes on one span in OTLP/JSON: {} bytes, HTTP refused (400) in {:.2} s; peak RSS so far {} MiB",
             json.len(),
-            t0.elapsed().as_secs_f64()
+            t0.elapsed().as_secs_f64(),
+            lookout.peak_rss_kib() / 1024
         );
     })
     .await;

@@ -90,7 +90,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
     {
         return Status::unauthenticated(denied.to_string()).into_http();
     }
-    match export(&state, req, &call).await {
+    // Boxed: a call refused above costs its task only this small future, not the export's.
+    match Box::pin(export(&state, req, &call)).await {
         Ok(response) => response,
         Err(status) => {
             if status.code() == Code::Unavailable

@@ -106,7 +106,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
             .insert(header::WWW_AUTHENTICATE, auth.challenge());
         return response;
     }
-    let response = export(&state, req, &call).await;
+    // Boxed: a request refused above costs its task only this small future, not the export's.
+    let response = Box::pin(export(&state, req, &call)).await;
     if response.status() == StatusCode::SERVICE_UNAVAILABLE
         && let Some(signal) = signal
     {
