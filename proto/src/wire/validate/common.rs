@@ -132,7 +132,7 @@ pub(super) fn key_value(mut r: FieldReader<'_>, lim: &Limits, depth: u32) -> Res
 /// value's reader is made, so a value past the limit that is also past prost's recursion
 /// limit is reported as over `max_nesting_depth`, the limit the user can act on.
 #[inline]
-fn check_depth(lim: &Limits, depth: u32, offset: usize) -> Result<()> {
+pub(super) fn check_depth(lim: &Limits, depth: u32, offset: usize) -> Result<()> {
     if depth > lim.max_nesting_depth {
         return Err(WireError::new(
             WireErrorKind::NestingTooDeep {
@@ -144,14 +144,13 @@ fn check_depth(lim: &Limits, depth: u32, offset: usize) -> Result<()> {
     Ok(())
 }
 
-/// An `AnyValue` at `depth` (1 for an attribute's value or a log body), refused deeper than
-/// [`Limits::max_nesting_depth`].
+/// An `AnyValue` at `depth` (1 for an attribute's value or a log body), whose depth the
+/// caller checked with [`check_depth`] before making its reader.
 ///
 /// Recursion here is bounded by that limit and by the reader's depth budget: every nested
 /// message costs one level, so hostile nesting ends in `NestingTooDeep` or `RecursionLimit`
 /// long before the stack is at risk.
 pub(super) fn any_value(mut r: FieldReader<'_>, lim: &Limits, depth: u32) -> Result<()> {
-    check_depth(lim, depth, r.offset())?;
     let inner = depth.saturating_add(1);
     loop {
         if let Some((b, off)) = r.take_short_len(0x0a) {

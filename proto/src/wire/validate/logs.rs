@@ -1,6 +1,6 @@
 //! Log messages: `ResourceLogs` down to log records.
 
-use super::common::{AttributeCount, any_value, attribute, resource, scope};
+use super::common::{AttributeCount, any_value, attribute, check_depth, resource, scope};
 use super::fields::{LastId, fixed32, fixed64, message, string, varint};
 use super::{LogsSummary, Result};
 use crate::Limits;
@@ -61,7 +61,10 @@ fn log_record(mut r: FieldReader<'_>, lim: &Limits) -> Result<()> {
             3 => {
                 string(&f, "LogRecord.severity_text")?;
             }
-            5 => any_value(message(&r, &f, "LogRecord.body")?, lim, 1)?,
+            5 => {
+                check_depth(lim, 1, f.value_offset)?;
+                any_value(message(&r, &f, "LogRecord.body")?, lim, 1)?
+            }
             6 => attribute(&r, &f, "LogRecord.attributes", lim, &mut attrs)?,
             7 => {
                 varint(&f, "LogRecord.dropped_attributes_count")?;

@@ -50,9 +50,8 @@ fn span(mut r: FieldReader<'_>, lim: &Limits) -> Result<()> {
     let mut attrs = AttributeCount::default();
     loop {
         // Attributes dominate span bytes; take them without building a `Field`.
-        let at = r.offset();
         if let Some((b, off)) = r.take_short_len(0x4a) {
-            attrs.add(lim, "Span.attributes", at)?;
+            attrs.add(lim, "Span.attributes", off)?;
             key_value(r.child_at(b, off)?, lim, 1)?;
             continue;
         }
