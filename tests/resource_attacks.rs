@@ -990,8 +990,12 @@ async fn thirty_thousand_open_calls_against_a_cap_of_a_thousand() {
         "[figure] {CALLS} open gRPC calls against max_concurrent_requests {CAP}: opened in {:.1} s, {answered} answered at once ({reset} streams reset), {over_limit} refused over the limit, {evicted} stalled calls ended; good client in after {retries} retries; peak RSS {before} -> {during} MiB",
         flood.as_secs_f64()
     );
-    // Everything past the cap was answered at once (refused, or taken and ended later).
-    assert!(answered >= CALLS - CAP, "{answered} answered");
+    // Every call refused over the cap was answered within the read window; a call taken and
+    // ended later for a newer one may be answered after it closed.
+    assert!(
+        answered as f64 + evicted >= (CALLS - CAP) as f64,
+        "{answered} answered, {evicted} ended"
+    );
     // Each call was refused, or taken: the cap's worth still open, or ended for another.
     assert!(
         over_limit + evicted >= (CALLS - CAP) as f64,
