@@ -111,6 +111,10 @@ fn validate_refuses_what_run_refuses() {
             "receivers:\n  otlp:\n    protocols:\n      grpc:\nexporters:\n  otlp:\n    endpoint: tempo\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [otlp]\n",
             "expected host:port",
         ),
+        (
+            "receivers:\n  otlp:\n    protocols:\n      grpc:\n    limits:\n      max_nesting_depth: 40\nexporters:\n  debug:\nservice:\n  pipelines:\n    traces:\n      receivers: [otlp]\n      exporters: [debug]\n",
+            "limits.max_nesting_depth must be between 1 and 31",
+        ),
     ] {
         let (dir, path, output) = validate(config);
         let stderr = String::from_utf8_lossy(&output.stderr);

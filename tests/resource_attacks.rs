@@ -7,9 +7,11 @@
 //! "Resource attacks".
 //!
 //! - AnyValue nested 10,000 and 100,000 levels (kvlist and array; protobuf over HTTP and gRPC,
-//!   OTLP/JSON): 400 / INVALID_ARGUMENT naming the nesting limit; no stack overflow.
-//! - A million attributes on one span and on one resource: refused by the size limits (gRPC
-//!   RESOURCE_EXHAUSTED at 4 MiB) or taken whole within them (HTTP, 20 MiB) and delivered.
+//!   OTLP/JSON): 400 / INVALID_ARGUMENT naming the nesting limit; no stack overflow. Nested at
+//!   `limits: max_nesting_depth` (10 in the test): taken and delivered; one deeper: refused.
+//! - A million attributes on one span and on one resource: refused whole, naming
+//!   `max_attributes` (HTTP 400; gRPC RESOURCE_EXHAUSTED at 4 MiB, INVALID_ARGUMENT for
+//!   200,000 attributes under it; OTLP/JSON 400).
 //! - Lying lengths: a protobuf length prefix of 2^40 in a 17-byte body, a gRPC prefix of
 //!   4 GiB on a stream left open, an HTTP `Content-Length` of 100 GB on a connection left
 //!   open: refused at once, long before `read_timeout`, with nothing allocated for them.
@@ -17,6 +19,13 @@
 //!   HTTP, 4 GiB behind 4 MB over gRPC): 413 / RESOURCE_EXHAUSTED at the decompressed limit.
 //! - HTTP/2 streams opened without data: 10,000 on one connection are refused beyond
 //!   `max_concurrent_streams`; 100 connections each holding 100 open calls cost bounded memory.
+//! - 30,000 open gRPC calls (300 connections x 100) against `max_concurrent_requests: 1000`:
+//!   the rest refused UNAVAILABLE and counted, memory bounded, good clients served (stalled
+//!   calls are ended to make room). Over a cap of 4 held by clients that keep sending: HTTP
+//!   503 + `Retry-After: 1` before a 100 GB body is read, gRPC UNAVAILABLE; once they stall,
+//!   a good client gets in.
+//!
+//! `LOOKOUT_BIN=target/release/lookout` runs them against a release build.
 
 mod support;
 
@@ -46,7 +55,17 @@ const RSS_BOUND_MIB: u64 = 256;
 /// A collector with the default limits (20 MiB HTTP bodies, 4 MiB gRPC messages, 100
 /// streams per connection) but `read_timeout`, exporting to `sink` (with a 60 s deadline).
 async fn start(sink: &Sink, grpc_extra: &str, http_extra: &str) -> Lookout {
+    start_limited(sink, grpc_extra, http_extra, "").await
+}
+
+/// [`start`] with the receiver's `limits:` block set to `limits` (a YAML flow mapping).
+async fn start_limited(sink: &Sink, grpc_extra: &str, http_extra: &str, limits: &str) -> Lookout {
     let read_timeout = format!("        read_timeout: {}s\n", READ_TIMEOUT.as_secs());
+    let limits = if limits.is_empty() {
+        String::new()
+    } else {
+        format!("    limits: {limits}\n")
+    };
     Lookout::start(|p| {
         let pipelines = "    traces:\n      receivers: [otlp]\n      processors: [batch]\n      exporters: [otlp]\n";
         format!(
@@ -55,7 +74,7 @@ async fn start(sink: &Sink, grpc_extra: &str, http_extra: &str) -> Lookout {
                 p,
                 &format!("{read_timeout}{grpc_extra}"),
                 &format!("{read_timeout}{http_extra}")
-            ),
+            ) + &limits,
             // The test sink decodes 1,000,000 attributes slowly in a debug build on a busy
             // machine: a deadline well past the default 5 s keeps the export from timing out.
             otlp_exporter("otlp", sink.port, "none") + "    timeout: 60s\n",
@@ -197,7 +216,7 @@ async fn deeply_nested_any_value_is_refused_without_overflowing_the_stack() {
                 .await;
                 assert_eq!((http, code), (400, 3), "HTTP, {what}: {message}");
                 assert!(
-                    message.contains("nested deeper than 100 levels"),
+                    message.contains("nested deeper than max_nesting_depth (31 levels)"),
                     "HTTP, {what}: {message}"
                 );
                 if body.len() < 4 << 20 {
@@ -216,9 +235,9 @@ async fn deeply_nested_any_value_is_refused_without_overflowing_the_stack() {
                     );
                     let message = reply.status.as_ref().map(|s| s.message().to_string());
                     assert!(
-                        message
-                            .as_deref()
-                            .is_some_and(|m| m.contains("nested deeper than 100 levels")),
+                        message.as_deref().is_some_and(
+                            |m| m.contains("nested deeper than max_nesting_depth (31 levels)")
+                        ),
                         "gRPC, {what}: {message:?}"
                     );
                 }
@@ -249,16 +268,117 @@ async fn deeply_nested_any_value_is_refused_without_overflowing_the_stack() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nesting_at_the_configured_limit_is_taken_and_one_deeper_refused() {
+    const LIMIT: usize = 10;
+    let sink = Sink::start().await;
+    let lookout = start_limited(&sink, "", "", &format!("{{max_nesting_depth: {LIMIT}}}")).await;
+    let started = Instant::now();
+    let ((), served) = beside(&lookout, async {
+        for nesting in [Nesting::KvList, Nesting::Array] {
+            // `craft` wraps the leaf `wraps` times: the leaf sits at depth wraps + 1.
+            for (wraps, ok) in [(LIMIT - 1, true), (LIMIT, false)] {
+                let what = format!("{nesting:?}, innermost value at depth {}", wraps + 1);
+                let body = craft::nested_request(nesting, wraps);
+                let response = post(&lookout, "application/x-protobuf", None, body.clone()).await;
+                let reply = grpc_call(
+                    lookout.ports.grpc,
+                    GRPC_TRACES,
+                    "application/grpc",
+                    None,
+                    grpc_frame(&body, false),
+                )
+                .await;
+                let json = post(
+                    &lookout,
+                    "application/json",
+                    None,
+                    craft::nested_json(nesting, wraps),
+                )
+                .await;
+                if ok {
+                    assert_eq!(response.status().as_u16(), 200, "HTTP, {what}");
+                    assert_eq!(reply.code(), Code::Ok, "gRPC, {what}: {reply:?}");
+                    assert_eq!(json.status().as_u16(), 200, "JSON, {what}");
+                    continue;
+                }
+                let (http, code, message) = protobuf_status(response).await;
+                assert_eq!((http, code), (400, 3), "HTTP, {what}: {message}");
+                assert!(
+                    message.contains("max_nesting_depth (10 levels)"),
+                    "HTTP, {what}: {message}"
+                );
+                assert_eq!(
+                    reply.code(),
+                    Code::InvalidArgument,
+                    "gRPC, {what}: {reply:?}"
+                );
+                let message = reply.status.as_ref().map(|s| s.message().to_string());
+                assert!(
+                    message
+                        .as_deref()
+                        .is_some_and(|m| m.contains("max_nesting_depth (10 levels)")),
+                    "gRPC, {what}: {message:?}"
+                );
+                assert_eq!(json.status().as_u16(), 400, "JSON, {what}");
+                let body: serde_json::Value = json.json().await.expect("JSON status");
+                assert!(
+                    body["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("max_nesting_depth (10 levels)")),
+                    "JSON, {what}: {body}"
+                );
+            }
+        }
+    })
+    .await;
+    eprintln!("[figure] nesting at the limit: {served} good export pairs served meanwhile");
+    assert_survived(lookout, "nesting at the limit", started).await;
+    // Exactly the six requests at the limit (two nestings, three encodings) arrived, decoded by
+    // the sink's prost with the innermost value intact.
+    let depth = |v: &opentelemetry_proto::tonic::common::v1::AnyValue| {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value;
+        let mut depth = 1;
+        let mut at = v;
+        loop {
+            let next = match &at.value {
+                Some(Value::KvlistValue(l)) => l.values.first().and_then(|kv| kv.value.as_ref()),
+                Some(Value::ArrayValue(a)) => a.values.first(),
+                _ => None,
+            };
+            match next {
+                Some(next) => {
+                    depth += 1;
+                    at = next;
+                }
+                None => return depth,
+            }
+        }
+    };
+    let arrived: Vec<usize> = sink
+        .traces()
+        .iter()
+        .flat_map(|r| &r.resource_spans)
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .filter(|s| s.name == "attacked")
+        .filter_map(|s| s.attributes.first()?.value.as_ref().map(depth))
+        .collect();
+    assert_eq!(arrived, vec![LIMIT; 6], "{arrived:?}");
+}
+
 // ---- a million attributes ---------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_million_attributes_are_bounded_by_the_size_limits() {
+async fn a_million_attributes_are_refused_by_max_attributes() {
     let sink = Sink::start().await;
     let lookout = start(&sink, "", "").await;
     let started = Instant::now();
     const N: usize = 1_000_000;
     let on_span = craft::request_with(&[], &craft::attributes(0x4a, N));
     let on_resource = craft::request_with(&craft::attributes(0x0a, N), &[]);
+    // Under gRPC's 4 MiB, so the attribute limit is what refuses it there.
+    let under_grpc_size = craft::request_with(&[], &craft::attributes(0x4a, 200_000));
     let ((), served) = beside(&lookout, async {
         for (what, body) in [("span", &on_span), ("resource", &on_resource)] {
             // 16 MB: over gRPC's 4 MiB, under HTTP's 20 MiB.
@@ -281,34 +401,83 @@ async fn a_million_attributes_are_bounded_by_the_size_limits() {
                 "gRPC, on one {what}: {reply:?}"
             );
             let t0 = Instant::now();
-            let response = post(&lookout, "application/x-protobuf", None, body.clone()).await;
-            assert_eq!(response.status().as_u16(), 200, "HTTP, on one {what}");
+            let (http, code, message) =
+                protobuf_status(post(&lookout, "application/x-protobuf", None, body.clone()).await)
+                    .await;
+            let took = t0.elapsed();
+            assert_eq!((http, code), (400, 3), "HTTP, on one {what}: {message}");
+            assert!(message.contains("max_attributes (4096)"), "{message}");
             eprintln!(
-                "[figure] 1M attributes on one {what}: {} bytes, HTTP answered in {:.2} s",
+                "[figure] 1M attributes on one {what}: {} bytes, HTTP refused (400) in {:.2} s; peak RSS so far {} MiB",
                 body.len(),
-                t0.elapsed().as_secs_f64()
+                took.as_secs_f64(),
+                lookout.peak_rss_kib() / 1024
             );
         }
+        assert!(under_grpc_size.len() < 4 << 20, "{}", under_grpc_size.len());
+        let t0 = Instant::now();
+        let reply = grpc_call(
+            lookout.ports.grpc,
+            GRPC_TRACES,
+            "application/grpc",
+            None,
+            grpc_frame(&under_grpc_size, false),
+        )
+        .await;
+        let took = t0.elapsed();
+        assert_eq!(reply.code(), Code::InvalidArgument, "{reply:?}");
+        let message = reply.status.as_ref().map(|s| s.message().to_string());
+        assert!(
+            message
+                .as_deref()
+                .is_some_and(|m| m.contains("Span.attributes: more than max_attributes (4096)")),
+            "{message:?}"
+        );
+        eprintln!(
+            "[figure] 200k attributes on one span: {} bytes, gRPC refused (INVALID_ARGUMENT) in {:.2} s; peak RSS so far {} MiB",
+            under_grpc_size.len(),
+            took.as_secs_f64(),
+            lookout.peak_rss_kib() / 1024
+        );
+        // OTLP/JSON: refused by the decoder before a single attribute is built.
+        let json = json_attributes(100_000);
+        let t0 = Instant::now();
+        let response = post(&lookout, "application/json", None, json.clone()).await;
+        assert_eq!(response.status().as_u16(), 400);
+        let body: serde_json::Value = response.json().await.expect("JSON status");
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(message.contains("max_attributes (4096)"), "{body}");
+        eprintln!(
+            "[figure] 100k attributes on one span in OTLP/JSON: {} bytes, HTTP refused (400) in {:.2} s; peak RSS so far {} MiB",
+            json.len(),
+            t0.elapsed().as_secs_f64(),
+            lookout.peak_rss_kib() / 1024
+        );
     })
     .await;
     eprintln!("[figure] attributes: {served} good export pairs served during the attack");
     assert_survived(lookout, "1M attributes", started).await;
-    // Taken whole within the limit, and delivered whole.
-    let counts: Vec<(usize, usize)> = sink
-        .traces()
-        .iter()
-        .flat_map(|r| &r.resource_spans)
-        .flat_map(|r| {
-            let resource = r.resource.as_ref().map_or(0, |res| res.attributes.len());
-            r.scope_spans
-                .iter()
-                .flat_map(|s| &s.spans)
-                .filter(|s| s.name == "attacked")
-                .map(move |s| (resource, s.attributes.len()))
-        })
+    assert!(
+        sink.traces()
+            .iter()
+            .flat_map(|r| &r.resource_spans)
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+            .all(|s| s.name != "attacked"),
+        "no span over the attribute limit reached the exporter"
+    );
+}
+
+/// An OTLP/JSON request with one span carrying `n` attributes.
+fn json_attributes(n: usize) -> Vec<u8> {
+    let attributes: Vec<String> = (0..n)
+        .map(|i| format!(r#"{{"key":"a{i}","value":{{"intValue":"{i}"}}}}"#))
         .collect();
-    assert!(counts.contains(&(0, N)), "{counts:?}");
-    assert!(counts.contains(&(N, 0)), "{counts:?}");
+    format!(
+        r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"traceId":"11111111111111111111111111111111","spanId":"2222222222222222","name":"attacked","attributes":[{}]}}]}}]}}]}}"#,
+        attributes.join(",")
+    )
+    .into_bytes()
 }
 
 // ---- lying lengths ----------------------------------------------------------------------------
@@ -681,7 +850,8 @@ async fn many_connections_holding_open_calls_cost_bounded_memory() {
     const CONNECTIONS: usize = 100;
     const STREAMS: u32 = 100;
     let sink = Sink::start().await;
-    let lookout = start(&sink, "", "").await;
+    // Above the 10,000 calls, so that all are taken: this measures what an open call costs.
+    let lookout = start_limited(&sink, "", "", "{max_concurrent_requests: 20000}").await;
     let before = lookout.peak_rss_kib() / 1024;
     let started = Instant::now();
     let (held, served) = beside(&lookout, async {
@@ -712,4 +882,246 @@ async fn many_connections_holding_open_calls_cost_bounded_memory() {
     );
     drop(held);
     assert_survived(lookout, "10,000 open gRPC calls", started).await;
+}
+
+// ---- requests in flight over all connections ---------------------------------------------------
+
+/// `lookout_receiver_<name>_total` of the receiver for `transport`.
+async fn counter(lookout: &Lookout, name: &str, transport: &str) -> f64 {
+    lookout
+        .metrics()
+        .await
+        .get(
+            &format!("lookout_receiver_{name}_total"),
+            &[("receiver", "otlp"), ("transport", transport)],
+        )
+        .unwrap_or(0.0)
+}
+
+/// One good export over each protocol, retried (after 1 s, as `Retry-After` says) while it is
+/// refused as retryable; returns how many retries it took.
+async fn well_behaved_retrying(lookout: &Lookout, prefix: &str) -> usize {
+    let mut retries = 0;
+    loop {
+        let response = http_client()
+            .post(lookout.http_url("/v1/traces"))
+            .header("content-type", "application/x-protobuf")
+            .body(encode(&trace_request(&format!("{prefix}-http"), 3, 0)))
+            .send()
+            .await
+            .expect("good HTTP export");
+        match response.status().as_u16() {
+            200 => break,
+            503 if retries < 10 => {
+                assert_eq!(
+                    response.headers().get("retry-after").map(|v| v.as_bytes()),
+                    Some(&b"1"[..])
+                );
+                retries += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            other => panic!("good HTTP export ({prefix}): {other}"),
+        }
+    }
+    loop {
+        let reply = grpc_call(
+            lookout.ports.grpc,
+            GRPC_TRACES,
+            "application/grpc",
+            None,
+            grpc_frame(
+                &encode(&trace_request(&format!("{prefix}-grpc"), 3, 0)),
+                false,
+            ),
+        )
+        .await;
+        match reply.code() {
+            Code::Ok => break,
+            Code::Unavailable if retries < 20 => {
+                retries += 1;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            _ => panic!("good gRPC export ({prefix}): {reply:?}"),
+        }
+    }
+    retries
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_thousand_open_calls_against_a_cap_of_a_thousand() {
+    const CAP: usize = 1_000;
+    const CONNECTIONS: usize = 300;
+    const STREAMS: u32 = 100;
+    const CALLS: usize = CONNECTIONS * STREAMS as usize;
+    let sink = Sink::start().await;
+    let lookout = start_limited(
+        &sink,
+        "",
+        "",
+        &format!("{{max_concurrent_requests: {CAP}}}"),
+    )
+    .await;
+    let before = lookout.peak_rss_kib() / 1024;
+    let started = Instant::now();
+    let opened = futures::future::join_all((0..CONNECTIONS).map(|_| {
+        open_streams(
+            lookout.ports.grpc,
+            GRPC_TRACES,
+            "application/grpc",
+            STREAMS,
+            Duration::from_secs(5),
+        )
+    }))
+    .await;
+    let flood = started.elapsed();
+    let answered: usize = opened.iter().map(|(seen, _)| seen.responses).sum();
+    let reset: usize = opened
+        .iter()
+        .map(|(seen, _)| seen.refused + seen.other_resets)
+        .sum();
+    let held: Vec<TcpStream> = opened.into_iter().map(|(_, tcp)| tcp).collect();
+    // Good clients get in while the attack holds its calls: stalled calls make room.
+    let retries = well_behaved_retrying(&lookout, "while-held").await;
+    python_client(&lookout).await;
+    let during = lookout.peak_rss_kib() / 1024;
+    let over_limit = counter(&lookout, "over_limit_requests", "grpc").await;
+    let evicted = counter(&lookout, "evicted_requests", "grpc").await;
+    eprintln!(
+        "[figure] {CALLS} open gRPC calls against max_concurrent_requests {CAP}: opened in {:.1} s, {answered} answered at once ({reset} streams reset), {over_limit} refused over the limit, {evicted} stalled calls ended; good client in after {retries} retries; peak RSS {before} -> {during} MiB",
+        flood.as_secs_f64()
+    );
+    // Every call refused over the cap was answered within the read window; a call taken and
+    // ended later for a newer one may be answered after it closed.
+    assert!(
+        answered as f64 + evicted >= (CALLS - CAP) as f64,
+        "{answered} answered, {evicted} ended"
+    );
+    // Each call was refused, or taken: the cap's worth still open, or ended for another.
+    assert!(
+        over_limit + evicted >= (CALLS - CAP) as f64,
+        "over limit {over_limit}, evicted {evicted}"
+    );
+    assert!(over_limit > 0.0);
+    drop(held);
+    assert_survived(lookout, "30,000 open calls, cap 1,000", started).await;
+}
+
+/// Opens a raw HTTP/1.1 upload announcing `length` bytes and sends its first byte.
+async fn upload(port: u16, length: u64) -> TcpStream {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-protobuf\r\nContent-Length: {length}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("headers");
+    stream.write_all(&[0x0a]).await.expect("first byte");
+    stream
+}
+
+/// Reads the status line and headers of an HTTP/1.1 answer (up to 30 s).
+async fn answer_head(stream: &mut TcpStream) -> String {
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_cap_clients_are_told_to_retry_and_stalled_uploads_make_room() {
+    const CAP: usize = 4;
+    let sink = Sink::start().await;
+    let lookout = start_limited(
+        &sink,
+        "",
+        "",
+        &format!("{{max_concurrent_requests: {CAP}}}"),
+    )
+    .await;
+    let started = Instant::now();
+    let mut uploads = Vec::new();
+    for _ in 0..CAP {
+        uploads.push(upload(lookout.ports.http, 1 << 20).await);
+    }
+    // The uploads keep sending a byte every 100 ms: busy, not stalled.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let trickle = tokio::spawn(async move {
+        let mut stopped = stopped;
+        loop {
+            for upload in &mut uploads {
+                upload.write_all(&[0x0a]).await.expect("trickle");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = stopped.changed() => return uploads,
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // Over the cap: refused before the body is read (100 GB announced, one byte sent).
+    let t0 = Instant::now();
+    let mut liar = upload(lookout.ports.http, 100_000_000_000).await;
+    let head = answer_head(&mut liar).await;
+    let http_after = t0.elapsed();
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 1\r\n"),
+        "{head}"
+    );
+    let reply = grpc_call(
+        lookout.ports.grpc,
+        GRPC_TRACES,
+        "application/grpc",
+        None,
+        grpc_frame(&encode(&trace_request("refused", 1, 0)), false),
+    )
+    .await;
+    assert_eq!(reply.code(), Code::Unavailable, "{reply:?}");
+    let message = reply.status.as_ref().map(|s| s.message().to_string());
+    assert!(
+        message
+            .as_deref()
+            .is_some_and(|m| m.contains("max_concurrent_requests (4)")),
+        "{message:?}"
+    );
+    assert_eq!(counter(&lookout, "over_limit_requests", "http").await, 1.0);
+    assert_eq!(counter(&lookout, "over_limit_requests", "grpc").await, 1.0);
+    assert_eq!(counter(&lookout, "evicted_requests", "http").await, 0.0);
+    eprintln!("[figure] over max_concurrent_requests: HTTP 503 in {http_after:?}");
+
+    // The uploads stall: after a second without a byte, a good client takes one's place.
+    let _ = stop.send(true);
+    let mut uploads = trickle.await.expect("trickle task");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let retries = well_behaved_retrying(&lookout, "after-stall").await;
+    assert_eq!(retries, 0, "stalled uploads should have made room at once");
+    // The good HTTP export ended one stalled upload; once it was answered there was room for
+    // the gRPC one without ending another.
+    assert_eq!(counter(&lookout, "evicted_requests", "http").await, 1.0);
+    // The ended upload was told to retry; the others are still waiting for their bodies.
+    let mut told = 0;
+    for upload in &mut uploads {
+        let head = tokio::time::timeout(Duration::from_millis(500), answer_head(upload))
+            .await
+            .unwrap_or_default();
+        if head.starts_with("HTTP/1.1 503") {
+            assert!(
+                head.to_ascii_lowercase().contains("retry-after: 1\r\n"),
+                "{head}"
+            );
+            told += 1;
+        }
+    }
+    assert_eq!(told, 1, "the ended upload got 503");
+    drop(uploads);
+    assert_survived(lookout, "cap of 4, stalled uploads", started).await;
 }

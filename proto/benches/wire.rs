@@ -14,6 +14,7 @@ use lookout_proto::otlp::resource::v1::Resource;
 use lookout_proto::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span};
 use lookout_proto::wire::{
     SpanEdit, TracesView, append_span_attributes, split_traces, validate_traces,
+    validate_traces_with,
 };
 use prost::Message;
 
@@ -132,6 +133,11 @@ fn bench(c: &mut Criterion) {
 
     g.bench_function("validate_traces", |b| {
         b.iter(|| validate_traces(black_box(&buf)).map(|s| s.spans))
+    });
+    // The receiver's pass: the same, counting attributes and nesting against its limits.
+    let limits = lookout_proto::Limits::default();
+    g.bench_function("validate_traces_with_limits", |b| {
+        b.iter(|| validate_traces_with(black_box(&buf), black_box(&limits)).map(|s| s.spans))
     });
     g.bench_function("prost_decode", |b| {
         b.iter(|| {

@@ -10,4 +10,7 @@
 pub use opentelemetry_proto::tonic as otlp;
 
 pub mod json;
+mod limits;
 pub mod wire;
+
+pub use limits::Limits;

@@ -191,7 +191,7 @@ fn nesting_limit() {
         "{msg}"
     );
     assert!(
-        msg.ends_with(": AnyValue nested deeper than 32 levels"),
+        msg.ends_with(": AnyValue nested deeper than max_nesting_depth (31 levels)"),
         "{msg}"
     );
 

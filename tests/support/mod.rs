@@ -34,9 +34,15 @@ pub(crate) fn free_port() -> u16 {
     listener.local_addr().expect("local address").port()
 }
 
-/// The `lookout` binary cargo built for these tests.
+/// The `lookout` binary the tests run: `$LOOKOUT_BIN` when set (a relative path is taken from
+/// the workspace root, e.g. `target/release/lookout` for release figures), else the one cargo
+/// built for these tests.
 pub(crate) fn lookout_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_lookout")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| match std::env::var_os("LOOKOUT_BIN") {
+        Some(bin) if !bin.is_empty() => workspace_root().join(bin).display().to_string(),
+        _ => env!("CARGO_BIN_EXE_lookout").to_string(),
+    })
 }
 
 /// The workspace root (the collector package's parent).

@@ -62,11 +62,21 @@ pub(crate) fn validate(
     signal: Signal,
     payload: &[u8],
 ) -> Result<usize, lookout_proto::wire::WireError> {
+    validate_with(signal, payload, &lookout_proto::Limits::NONE)
+}
+
+/// [`validate`], also refusing what breaks `limits` (nesting depth, attributes per element),
+/// in the same pass.
+pub(crate) fn validate_with(
+    signal: Signal,
+    payload: &[u8],
+    limits: &lookout_proto::Limits,
+) -> Result<usize, lookout_proto::wire::WireError> {
     use lookout_proto::wire;
     Ok(match signal {
-        Signal::Traces => wire::validate_traces(payload)?.spans,
-        Signal::Metrics => wire::validate_metrics(payload)?.data_points,
-        Signal::Logs => wire::validate_logs(payload)?.log_records,
+        Signal::Traces => wire::validate_traces_with(payload, limits)?.spans,
+        Signal::Metrics => wire::validate_metrics_with(payload, limits)?.data_points,
+        Signal::Logs => wire::validate_logs_with(payload, limits)?.log_records,
     })
 }
 

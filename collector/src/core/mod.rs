@@ -12,7 +12,7 @@ pub(crate) mod otlp_build;
 pub(crate) mod signal;
 
 pub(crate) use ack::{Ack, AckSet};
-pub(crate) use batch::{Batch, split, validate};
+pub(crate) use batch::{Batch, split, validate, validate_with};
 pub(crate) use consumer::Consumer;
 pub(crate) use id::ComponentId;
 pub(crate) use memory::{

@@ -137,7 +137,29 @@ impl Telemetry {
             ),
             refused_requests: self.counter(
                 "receiver_refused_requests",
-                "Requests refused with a retryable status (pipeline full, memory budget, shutting down). A request refused by the memory budget before its body was read has its items uncounted in receiver_refused_*.",
+                "Requests refused with a retryable status (pipeline full, memory budget, max_concurrent_requests, shutting down). A request refused by the memory budget before its body was read has its items uncounted in receiver_refused_*.",
+                labels(),
+            ),
+        }
+    }
+
+    /// Counters of a receiver's cap on requests in flight (`limits: max_concurrent_requests`).
+    pub fn receiver_limits(&self, receiver: &str, transport: &str) -> ReceiverLimitMetrics {
+        let labels = || {
+            vec![
+                ("receiver", receiver.to_string()),
+                ("transport", transport.to_string()),
+            ]
+        };
+        ReceiverLimitMetrics {
+            over_limit_requests: self.counter(
+                "receiver_over_limit_requests",
+                "Requests refused before their body was read because max_concurrent_requests were in flight (HTTP 503, gRPC UNAVAILABLE).",
+                labels(),
+            ),
+            evicted_requests: self.counter(
+                "receiver_evicted_requests",
+                "Requests ended while max_concurrent_requests were in flight, to make room for a new one: their body had sent nothing for over 1 s.",
                 labels(),
             ),
         }
@@ -271,6 +293,15 @@ pub struct ReceiverMetrics {
     pub refused: Counter,
     /// Requests refused with a retryable status (shared by the receiver's signals).
     pub refused_requests: Counter,
+}
+
+/// A receiver's counters for its cap on requests in flight, per transport.
+#[derive(Clone, Debug)]
+pub struct ReceiverLimitMetrics {
+    /// Requests refused over the cap.
+    pub over_limit_requests: Counter,
+    /// Stalled requests ended to make room for new ones.
+    pub evicted_requests: Counter,
 }
 
 /// An exporter's counters, indexed by signal (traces, metrics, logs).

@@ -37,7 +37,10 @@ pub(crate) enum JsonErrorKind {
         other: String,
     },
     TooDeep {
-        limit: usize,
+        limit: u32,
+    },
+    TooManyAttributes {
+        limit: u32,
     },
 }
 
@@ -84,7 +87,16 @@ impl fmt::Display for JsonError {
                 write!(f, "conflicts with {other}: only one of them may be set")
             }
             JsonErrorKind::TooDeep { limit } => {
-                write!(f, "AnyValue nested deeper than {limit} levels")
+                write!(
+                    f,
+                    "AnyValue nested deeper than max_nesting_depth ({limit} levels)"
+                )
+            }
+            JsonErrorKind::TooManyAttributes { limit } => {
+                write!(
+                    f,
+                    "more than max_attributes ({limit}) attributes on one element"
+                )
             }
         }
     }

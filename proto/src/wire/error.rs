@@ -47,6 +47,10 @@ pub(crate) enum WireErrorKind {
     },
     /// Messages nested deeper than the recursion limit.
     RecursionLimit,
+    /// An `AnyValue` nested deeper than [`Limits::max_nesting_depth`](crate::Limits).
+    NestingTooDeep { limit: u32 },
+    /// An element with more attributes than [`Limits::max_attributes`](crate::Limits).
+    TooManyAttributes { field: &'static str, limit: u32 },
     /// An editor location that does not name a span or log record of this buffer.
     InvalidLocation,
 }
@@ -73,7 +77,8 @@ impl WireError {
             WireErrorKind::WrongWireType { field, .. }
             | WireErrorKind::PackedLength { field }
             | WireErrorKind::InvalidUtf8 { field }
-            | WireErrorKind::InvalidIdLength { field, .. } => Some(field),
+            | WireErrorKind::InvalidIdLength { field, .. }
+            | WireErrorKind::TooManyAttributes { field, .. } => Some(field),
             _ => None,
         }
     }
@@ -122,6 +127,14 @@ impl fmt::Display for WireError {
                 f,
                 "messages nested deeper than {} levels",
                 super::reader::RECURSION_LIMIT
+            )?,
+            WireErrorKind::NestingTooDeep { limit } => write!(
+                f,
+                "AnyValue nested deeper than max_nesting_depth ({limit} levels)"
+            )?,
+            WireErrorKind::TooManyAttributes { field, limit } => write!(
+                f,
+                "{field}: more than max_attributes ({limit}) attributes on one element"
             )?,
             WireErrorKind::InvalidLocation => {
                 f.write_str("edit location does not name an item of this buffer")?

@@ -49,7 +49,8 @@ pub use error::WireError;
 pub use splice::{Patch, splice};
 pub use split::{split_logs, split_metrics, split_traces};
 pub use validate::{
-    LogsSummary, MetricsSummary, TracesSummary, validate_logs, validate_metrics, validate_traces,
+    LogsSummary, MetricsSummary, TracesSummary, validate_logs, validate_logs_with,
+    validate_metrics, validate_metrics_with, validate_traces, validate_traces_with,
 };
 pub use view::{
     AllSpanBytes, AnyValueView, ArrayView, KeyValueListView, KeyValueView, KeyValues,

@@ -7,6 +7,7 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
+use super::in_flight::Call;
 use crate::core::{MemoryBudget, OverBudget, Reservation};
 
 /// Why a body was not read.
@@ -19,6 +20,8 @@ pub(super) enum ReadError {
     Failed(String),
     /// The body did not arrive within the read timeout.
     TimedOut(Duration),
+    /// The call was ended to make room under `max_concurrent_requests`: its body had stalled.
+    Evicted,
 }
 
 impl From<OverBudget> for ReadError {
@@ -45,30 +48,39 @@ pub(super) enum Announced {
 /// ends just the stream).
 ///
 /// The whole read is bounded by `timeout`: a client that sends slower is cut off, and what it
-/// had reserved is released at once.
+/// had reserved is released at once. Every frame is `call`'s progress; a call that stalls can
+/// be ended for another (`in_flight`), which ends the read at once.
 pub(super) async fn read(
     mut body: Incoming,
     limit: usize,
     budget: &MemoryBudget,
     announced: Announced,
     timeout: Duration,
+    call: &Call,
 ) -> Result<(Bytes, Reservation), ReadError> {
-    let read = tokio::time::timeout(
-        timeout,
-        read_under_budget(&mut body, limit, budget, announced),
-    )
-    .await
-    .unwrap_or(Err(ReadError::TimedOut(timeout)));
+    call.progress();
+    let read = tokio::select! {
+        read = tokio::time::timeout(
+            timeout,
+            read_under_budget(&mut body, limit, budget, announced, call),
+        ) => read.unwrap_or(Err(ReadError::TimedOut(timeout))),
+        () = call.ended() => Err(ReadError::Evicted),
+    };
     if let (Err(ReadError::OverBudget(_)), Announced::Header(_)) = (&read, announced) {
-        discard(&mut body, limit).await;
+        tokio::select! {
+            () = discard(&mut body, limit, call) => {}
+            () = call.ended() => {}
+        }
     }
+    call.done_reading();
     read
 }
 
 /// Reads and drops what is left of the body, at most `limit` bytes.
-async fn discard(body: &mut Incoming, limit: usize) {
+async fn discard(body: &mut Incoming, limit: usize, call: &Call) {
     let mut seen = 0usize;
     while let Some(Ok(frame)) = body.frame().await {
+        call.progress();
         if let Ok(data) = frame.into_data() {
             seen = seen.saturating_add(data.len());
             if seen > limit {
@@ -83,6 +95,7 @@ async fn read_under_budget(
     limit: usize,
     budget: &MemoryBudget,
     announced: Announced,
+    call: &Call,
 ) -> Result<(Bytes, Reservation), ReadError> {
     let limit64 = limit as u64;
     // Refused at once, before a byte is read, while the budget is over its soft limit.
@@ -100,6 +113,7 @@ async fn read_under_budget(
     );
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|err| ReadError::Failed(err.to_string()))?;
+        call.progress();
         let Ok(data) = frame.into_data() else {
             continue;
         };

@@ -15,6 +15,76 @@ use crate::net::server_tls::ServerTlsConfig;
 pub(crate) struct OtlpReceiverConfig {
     /// Protocols to serve.
     pub protocols: Protocols,
+    /// Bounds on what one request may hold and on how many are served at once, over both
+    /// protocols. Lookout's addition.
+    pub limits: LimitsConfig,
+}
+
+/// `limits:` — resource limits of one OTLP receiver instance.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct LimitsConfig {
+    /// Deepest `AnyValue` nesting accepted (default and maximum 31): an attribute's value or a
+    /// log body is at depth 1, each `kvlistValue` / `arrayValue` puts its elements one level
+    /// deeper. 31 is the deepest every prost-based stage after the receiver can decode. A
+    /// deeper request is refused whole: HTTP 400 / gRPC `INVALID_ARGUMENT`.
+    pub max_nesting_depth: u32,
+    /// Most attributes on one resource, scope, span, span event, link, log record, metric
+    /// (metadata), data point or exemplar (default 4096). A request with more is refused
+    /// whole: HTTP 400 / gRPC `INVALID_ARGUMENT`.
+    pub max_attributes: u32,
+    /// Requests in flight at once, from their headers to their response, over all connections
+    /// and both protocols (default 4096). One more is refused before its body is read: HTTP
+    /// 503 with `Retry-After: 1` / gRPC `UNAVAILABLE` (both retryable), counted in
+    /// `lookout_receiver_over_limit_requests_total`. When full, a call whose body has sent
+    /// nothing for over 1 s is ended (503 / `UNAVAILABLE`) to make room for the new one, so
+    /// stalled clients cannot keep others out.
+    pub max_concurrent_requests: usize,
+}
+
+/// Most `max_concurrent_requests` may be set to: far above what one collector serves, low
+/// enough that the bookkeeping of in-flight requests stays small.
+const MAX_CONCURRENT_REQUESTS: usize = 1 << 20;
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let proto = lookout_proto::Limits::default();
+        LimitsConfig {
+            max_nesting_depth: proto.max_nesting_depth,
+            max_attributes: proto.max_attributes,
+            max_concurrent_requests: 4096,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The limits the validation pass and the JSON decoder apply.
+    pub(crate) fn proto(&self) -> lookout_proto::Limits {
+        lookout_proto::Limits {
+            max_nesting_depth: self.max_nesting_depth,
+            max_attributes: self.max_attributes,
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let max_depth = lookout_proto::Limits::MAX_NESTING_DEPTH;
+        if !(1..=max_depth).contains(&self.max_nesting_depth) {
+            return Err(format!(
+                "limits.max_nesting_depth must be between 1 and {max_depth} (deeper values could not be decoded by later stages), got {}",
+                self.max_nesting_depth
+            ));
+        }
+        if self.max_attributes == 0 {
+            return Err("limits.max_attributes must be >= 1".into());
+        }
+        if !(1..=MAX_CONCURRENT_REQUESTS).contains(&self.max_concurrent_requests) {
+            return Err(format!(
+                "limits.max_concurrent_requests must be between 1 and {MAX_CONCURRENT_REQUESTS}, got {}",
+                self.max_concurrent_requests
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// `protocols:`.
@@ -156,6 +226,7 @@ impl crate::component::Validate for OtlpReceiverConfig {
                 "no protocols enabled; add `protocols: grpc:` and/or `protocols: http:`".into(),
             );
         }
+        self.limits.check()?;
         if let Some(grpc) = &self.protocols.grpc {
             crate::net::check_endpoint(&grpc.endpoint)
                 .map_err(|e| format!("protocols.grpc: {e}"))?;
@@ -195,5 +266,61 @@ impl crate::component::Validate for OtlpReceiverConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+// In a test a failed unwrap is the failure report.
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::component::Validate;
+
+    fn parse(yaml: &str) -> Result<OtlpReceiverConfig, String> {
+        let config: OtlpReceiverConfig =
+            serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    #[test]
+    fn limits_default_and_parse() {
+        let config = parse("protocols: {http: {}}").unwrap();
+        assert_eq!(config.limits.max_nesting_depth, 31);
+        assert_eq!(config.limits.max_attributes, 4096);
+        assert_eq!(config.limits.max_concurrent_requests, 4096);
+        let config = parse(
+            "protocols: {grpc: {}}\nlimits: {max_nesting_depth: 8, max_attributes: 128, max_concurrent_requests: 1000}",
+        )
+        .unwrap();
+        assert_eq!(
+            config.limits.proto(),
+            lookout_proto::Limits {
+                max_nesting_depth: 8,
+                max_attributes: 128
+            }
+        );
+        assert_eq!(config.limits.max_concurrent_requests, 1000);
+    }
+
+    #[test]
+    fn out_of_range_limits_are_refused_at_load() {
+        let err = |limits: &str| {
+            parse(&format!("protocols: {{http: {{}}}}\nlimits: {limits}")).unwrap_err()
+        };
+        let e = err("{max_nesting_depth: 32}");
+        assert!(
+            e.contains("limits.max_nesting_depth must be between 1 and 31"),
+            "{e}"
+        );
+        assert!(e.contains("got 32"), "{e}");
+        assert!(err("{max_nesting_depth: 0}").contains("max_nesting_depth"));
+        assert!(err("{max_attributes: 0}").contains("limits.max_attributes must be >= 1"));
+        assert!(err("{max_concurrent_requests: 0}").contains("limits.max_concurrent_requests"));
+        assert!(err("{max_concurrent_requests: 2000000}").contains("got 2000000"));
+        assert!(err("{max_attributes: -1}").contains("max_attributes"));
+        assert!(err("{max_attribute: 10}").contains("unknown field"));
+        parse("protocols: {http: {}}\nlimits: {max_nesting_depth: 31, max_concurrent_requests: 1}")
+            .unwrap();
     }
 }

@@ -17,10 +17,11 @@ use tokio::task::JoinHandle;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use super::Guard;
 use super::body::{self, Announced, ReadError};
 use super::config::GrpcServerConfig;
+use super::in_flight::{Call, OverLimit};
 use super::ingest::{Ingest, IngestError};
+use super::{Admission, Guard};
 use crate::compression::{self, Codec, DecompressError};
 use crate::core::{OverBudget, Signal};
 use crate::extensions::auth::ServerAuthenticator;
@@ -36,6 +37,7 @@ const RETRY_DELAY: Duration = Duration::from_secs(1);
 
 struct State {
     ingest: Ingest,
+    admission: Admission,
     max_message: usize,
     read_timeout: Duration,
     auth: Option<Arc<ServerAuthenticator>>,
@@ -46,6 +48,7 @@ pub(super) fn serve(
     config: &GrpcServerConfig,
     ctx: &ReceiverContext,
     guard: Guard,
+    limits: lookout_proto::Limits,
 ) -> JoinHandle<()> {
     let options = guard.options(ServeOptions {
         http2_only: true,
@@ -55,7 +58,8 @@ pub(super) fn serve(
         idle_timeout: config.idle_timeout,
     });
     let state = Arc::new(State {
-        ingest: Ingest::new(ctx, "grpc"),
+        ingest: Ingest::new(ctx, "grpc", limits),
+        admission: guard.admission,
         max_message: usize::try_from(config.max_recv_msg_size_mib << 20).unwrap_or(usize::MAX),
         read_timeout: config.read_timeout,
         auth: guard.auth,
@@ -69,14 +73,25 @@ pub(super) fn serve(
 }
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
+    let signal = signal_of(req.uri().path());
+    // Held until the response is made. Over the cap, nothing else is looked at.
+    let call = match state.admission.admit() {
+        Ok(call) => call,
+        Err(over) => {
+            if let Some(signal) = signal {
+                state.ingest.count_retryable_refusal(signal);
+            }
+            return over_limit(over).into_http();
+        }
+    };
     // Before anything else, the body above all: an unauthenticated client costs no memory.
     if let Some(auth) = &state.auth
         && let Err(denied) = auth.authenticate(req.headers()).await
     {
         return Status::unauthenticated(denied.to_string()).into_http();
     }
-    let signal = signal_of(req.uri().path());
-    match export(&state, req).await {
+    // Boxed: a call refused above costs its task only this small future, not the export's.
+    match Box::pin(export(&state, req, &call)).await {
         Ok(response) => response,
         Err(status) => {
             if status.code() == Code::Unavailable
@@ -98,7 +113,11 @@ fn signal_of(path: &str) -> Option<Signal> {
     }
 }
 
-async fn export(state: &State, req: Request<Incoming>) -> Result<Response<Body>, Status> {
+async fn export(
+    state: &State,
+    req: Request<Incoming>,
+    call: &Call,
+) -> Result<Response<Body>, Status> {
     let Some(signal) = signal_of(req.uri().path()) else {
         return Err(Status::unimplemented(format!(
             "unknown method {}",
@@ -145,6 +164,7 @@ async fn export(state: &State, req: Request<Incoming>) -> Result<Response<Body>,
         state.ingest.budget(),
         Announced::GrpcFrame,
         state.read_timeout,
+        call,
     )
     .await
     .map_err(|err| match err {
@@ -154,6 +174,14 @@ async fn export(state: &State, req: Request<Incoming>) -> Result<Response<Body>,
         ReadError::TimedOut(after) => Status::deadline_exceeded(format!(
             "the message did not arrive within read_timeout ({after:?})"
         )),
+        ReadError::Evicted => {
+            state.admission.count_evicted();
+            Status::with_error_details(
+                Code::Unavailable,
+                "ended to make room for another request: max_concurrent_requests were in flight and this message had sent nothing for over 1 s",
+                ErrorDetails::with_retry_info(Some(RETRY_DELAY)),
+            )
+        }
     })?;
     let message = unframe(body, codec, state.max_message)?;
     // Decompressed, the message is what the pipelines will hold.
@@ -190,6 +218,19 @@ fn over_budget(over: OverBudget) -> Status {
     Status::with_error_details(
         Code::Unavailable,
         over.to_string(),
+        ErrorDetails::with_retry_info(Some(RETRY_DELAY)),
+    )
+}
+
+/// Over `max_concurrent_requests`: UNAVAILABLE with a RetryInfo delay (retryable), before
+/// anything of the call is read.
+fn over_limit(over: OverLimit) -> Status {
+    Status::with_error_details(
+        Code::Unavailable,
+        format!(
+            "max_concurrent_requests ({}) requests are in flight; retry later",
+            over.limit
+        ),
         ErrorDetails::with_retry_info(Some(RETRY_DELAY)),
     )
 }

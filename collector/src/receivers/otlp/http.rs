@@ -11,10 +11,11 @@ use prost::Message;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use super::Guard;
 use super::body::{self, Announced, ReadError};
 use super::config::HttpServerConfig;
+use super::in_flight::{Call, OverLimit};
 use super::ingest::{Ingest, IngestError};
+use super::{Admission, Guard};
 use crate::compression::{self, Codec, DecompressError};
 use crate::core::{OverBudget, Signal};
 use crate::extensions::auth::ServerAuthenticator;
@@ -26,6 +27,8 @@ const RETRY_AFTER_SECONDS: &str = "1";
 
 struct State {
     ingest: Ingest,
+    admission: Admission,
+    limits: lookout_proto::Limits,
     max_body: usize,
     read_timeout: Duration,
     paths: [String; 3],
@@ -52,6 +55,7 @@ pub(super) fn serve(
     config: &HttpServerConfig,
     ctx: &ReceiverContext,
     guard: Guard,
+    limits: lookout_proto::Limits,
 ) -> JoinHandle<()> {
     let options = guard.options(ServeOptions {
         max_connections: config.max_connections,
@@ -60,7 +64,9 @@ pub(super) fn serve(
         ..ServeOptions::default()
     });
     let state = Arc::new(State {
-        ingest: Ingest::new(ctx, "http"),
+        ingest: Ingest::new(ctx, "http", limits),
+        admission: guard.admission,
+        limits,
         max_body: usize::try_from(config.max_request_body_size).unwrap_or(usize::MAX),
         read_timeout: config.read_timeout,
         paths: [
@@ -79,6 +85,17 @@ pub(super) fn serve(
 }
 
 async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
+    let signal = signal_of(&state, req.uri().path());
+    // Held until the response is made. Over the cap, nothing else is looked at.
+    let call = match state.admission.admit() {
+        Ok(call) => call,
+        Err(over) => {
+            if let Some(signal) = signal {
+                state.ingest.count_retryable_refusal(signal);
+            }
+            return over_limit(format_of(&req), over);
+        }
+    };
     // Before anything else, the body above all: an unauthenticated client costs no memory.
     if let Some(auth) = &state.auth
         && let Err(denied) = auth.authenticate(req.headers()).await
@@ -89,8 +106,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<Body> {
             .insert(header::WWW_AUTHENTICATE, auth.challenge());
         return response;
     }
-    let signal = signal_of(&state, req.uri().path());
-    let response = export(&state, req).await;
+    // Boxed: a request refused above costs its task only this small future, not the export's.
+    let response = Box::pin(export(&state, req, &call)).await;
     if response.status() == StatusCode::SERVICE_UNAVAILABLE
         && let Some(signal) = signal
     {
@@ -105,7 +122,7 @@ fn signal_of(state: &State, path: &str) -> Option<Signal> {
         .find(|s| state.paths.get(*s as usize).is_some_and(|p| p == path))
 }
 
-async fn export(state: &State, req: Request<Incoming>) -> Response<Body> {
+async fn export(state: &State, req: Request<Incoming>, call: &Call) -> Response<Body> {
     let path = req.uri().path();
     let Some(signal) = signal_of(state, path) else {
         return text(StatusCode::NOT_FOUND, format!("no OTLP endpoint at {path}"));
@@ -173,6 +190,7 @@ async fn export(state: &State, req: Request<Incoming>) -> Response<Body> {
         state.ingest.budget(),
         Announced::Header(announced),
         state.read_timeout,
+        call,
     )
     .await
     {
@@ -195,6 +213,13 @@ async fn export(state: &State, req: Request<Incoming>) -> Response<Body> {
                 format!("the body did not arrive within read_timeout ({after:?})"),
             );
         }
+        Err(ReadError::Evicted) => {
+            state.admission.count_evicted();
+            return retry_later(
+                format,
+                "ended to make room for another request: max_concurrent_requests were in flight and this body had sent nothing for over 1 s".into(),
+            );
+        }
     };
     let body = match compression::decompress(codec, body, state.max_body) {
         Ok(body) => body,
@@ -206,7 +231,7 @@ async fn export(state: &State, req: Request<Incoming>) -> Response<Body> {
     }
     let payload = match format {
         Format::Protobuf => body,
-        Format::Json => match json_to_protobuf(signal, &body) {
+        Format::Json => match json_to_protobuf(signal, &body, state.limits) {
             Ok(payload) => payload,
             Err(message) => return status(format, StatusCode::BAD_REQUEST, 3, message),
         },
@@ -266,12 +291,22 @@ async fn export(state: &State, req: Request<Incoming>) -> Response<Body> {
 
 /// OTLP/JSON → the protobuf encoding the pipeline carries. Ids of the wrong length pass
 /// through so that validation rejects just their items (partial success).
-fn json_to_protobuf(signal: Signal, body: &[u8]) -> Result<Bytes, String> {
-    use lookout_proto::json;
+///
+/// `limits` are applied while decoding, before any attribute is built.
+fn json_to_protobuf(
+    signal: Signal,
+    body: &[u8],
+    limits: lookout_proto::Limits,
+) -> Result<Bytes, String> {
+    use lookout_proto::json::{self, DecodeOptions};
+    let options = DecodeOptions {
+        any_id_length: true,
+        limits,
+    };
     let encoded = match signal {
-        Signal::Traces => json::traces_from_json_any_id_length(body).map(|m| m.encode_to_vec()),
-        Signal::Metrics => json::metrics_from_json_any_id_length(body).map(|m| m.encode_to_vec()),
-        Signal::Logs => json::logs_from_json_any_id_length(body).map(|m| m.encode_to_vec()),
+        Signal::Traces => json::traces_from_json_with(body, &options).map(|m| m.encode_to_vec()),
+        Signal::Metrics => json::metrics_from_json_with(body, &options).map(|m| m.encode_to_vec()),
+        Signal::Logs => json::logs_from_json_with(body, &options).map(|m| m.encode_to_vec()),
     };
     encoded
         .map(Bytes::from)
@@ -281,17 +316,42 @@ fn json_to_protobuf(signal: Signal, body: &[u8]) -> Result<Bytes, String> {
 /// Over the memory budget: 503 with `Retry-After`, retryable as the OTLP spec asks, so the
 /// client's own queue holds the data meanwhile.
 fn over_budget(format: Format, over: OverBudget) -> Response<Body> {
-    let mut response = status(
+    retry_later(format, over.to_string())
+}
+
+/// Over `max_concurrent_requests`: 503 with `Retry-After`, before the body is read.
+fn over_limit(format: Format, over: OverLimit) -> Response<Body> {
+    retry_later(
         format,
-        StatusCode::SERVICE_UNAVAILABLE,
-        14,
-        over.to_string(),
-    );
+        format!(
+            "max_concurrent_requests ({}) requests are in flight; retry later",
+            over.limit
+        ),
+    )
+}
+
+/// 503 with `Retry-After` (UNAVAILABLE in the body): retryable.
+fn retry_later(format: Format, message: String) -> Response<Body> {
+    let mut response = status(format, StatusCode::SERVICE_UNAVAILABLE, 14, message);
     response.headers_mut().insert(
         header::RETRY_AFTER,
         HeaderValue::from_static(RETRY_AFTER_SECONDS),
     );
     response
+}
+
+/// The encoding errors are answered in: JSON when the request says it sends JSON.
+fn format_of(req: &Request<Incoming>) -> Format {
+    let json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+    if json { Format::Json } else { Format::Protobuf }
 }
 
 fn too_large(format: Format, limit: usize) -> Response<Body> {

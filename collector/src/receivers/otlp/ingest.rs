@@ -12,6 +12,7 @@ use crate::telemetry::ReceiverMetrics;
 pub(super) struct Ingest {
     routes: [Option<(Consumer, ReceiverMetrics)>; 3],
     budget: MemoryBudget,
+    limits: lookout_proto::Limits,
 }
 
 /// A request that was taken, possibly only in part.
@@ -37,7 +38,12 @@ pub(super) enum IngestError {
 }
 
 impl Ingest {
-    pub(super) fn new(ctx: &ReceiverContext, transport: &str) -> Ingest {
+    /// `limits` (nesting depth, attributes per element) are checked in the validation pass.
+    pub(super) fn new(
+        ctx: &ReceiverContext,
+        transport: &str,
+        limits: lookout_proto::Limits,
+    ) -> Ingest {
         let route = |signal: Signal| {
             ctx.consumer(signal).map(|consumer| {
                 (
@@ -55,7 +61,11 @@ impl Ingest {
             .next()
             .map(|(consumer, _)| consumer.budget().clone())
             .unwrap_or_default();
-        Ingest { routes, budget }
+        Ingest {
+            routes,
+            budget,
+            limits,
+        }
     }
 
     /// Counts a request of `signal` refused with a retryable status.
@@ -97,11 +107,12 @@ impl Ingest {
         let invalid = |err: &dyn std::fmt::Display| {
             IngestError::Invalid(format!("malformed {signal} request: {err}"))
         };
-        let (payload, items, rejected) = match core::validate(signal, &payload) {
+        let (payload, items, rejected) = match core::validate_with(signal, &payload, &self.limits) {
             Ok(items) => (payload, items, None),
             Err(err) if err.is_semantic() => {
                 let salvaged = salvage::salvage(signal, &payload).ok_or_else(|| invalid(&err))?;
-                let items = core::validate(signal, &salvaged.payload).map_err(|e| invalid(&e))?;
+                let items = core::validate_with(signal, &salvaged.payload, &self.limits)
+                    .map_err(|e| invalid(&e))?;
                 metrics.refused.inc_by(salvaged.rejected as u64);
                 (
                     salvaged.payload,

@@ -5,18 +5,22 @@ use serde_json::Value;
 
 use super::scalar::{boolean, bytes, double, int32, int64, string, uint32};
 use super::{Path, R, claim_oneof, fields, list};
-use crate::json::MAX_ANY_VALUE_DEPTH;
 use crate::json::error::JsonErrorKind;
 use crate::otlp::common::v1::{
     AnyValue, ArrayValue, EntityRef, InstrumentationScope, KeyValue, KeyValueList, any_value,
 };
 use crate::otlp::resource::v1::Resource;
 
-pub(super) fn any_value(v: &Value, p: &Path<'_>, depth: usize) -> R<AnyValue> {
-    if depth > MAX_ANY_VALUE_DEPTH {
-        return Err(p.err(JsonErrorKind::TooDeep {
-            limit: MAX_ANY_VALUE_DEPTH,
-        }));
+/// A log body: an `AnyValue` at depth 1.
+pub(super) fn body(v: &Value, p: &Path<'_>) -> R<AnyValue> {
+    any_value(v, p, 1, p.limits().max_nesting_depth)
+}
+
+/// An `AnyValue` at `depth`, refused deeper than `max` (`Limits::max_nesting_depth`, read once
+/// per attribute list rather than from the path at every level).
+fn any_value(v: &Value, p: &Path<'_>, depth: u32, max: u32) -> R<AnyValue> {
+    if depth > max {
+        return Err(p.err(JsonErrorKind::TooDeep { limit: max }));
     }
     let mut out = AnyValue::default();
     let mut seen = None;
@@ -28,10 +32,10 @@ pub(super) fn any_value(v: &Value, p: &Path<'_>, depth: usize) -> R<AnyValue> {
             "intValue" | "int_value" => any_value::Value::IntValue(int64(val, &fp)?),
             "doubleValue" | "double_value" => any_value::Value::DoubleValue(double(val, &fp)?),
             "arrayValue" | "array_value" => {
-                any_value::Value::ArrayValue(array_value(val, &fp, depth)?)
+                any_value::Value::ArrayValue(array_value(val, &fp, depth, max)?)
             }
             "kvlistValue" | "kvlist_value" => {
-                any_value::Value::KvlistValue(kvlist_value(val, &fp, depth)?)
+                any_value::Value::KvlistValue(kvlist_value(val, &fp, depth, max)?)
             }
             "bytesValue" | "bytes_value" => any_value::Value::BytesValue(bytes(val, &fp)?),
             "stringValueStrindex" | "string_value_strindex" => {
@@ -45,33 +49,33 @@ pub(super) fn any_value(v: &Value, p: &Path<'_>, depth: usize) -> R<AnyValue> {
     Ok(out)
 }
 
-fn array_value(v: &Value, p: &Path<'_>, depth: usize) -> R<ArrayValue> {
+fn array_value(v: &Value, p: &Path<'_>, depth: u32, max: u32) -> R<ArrayValue> {
     let mut out = ArrayValue::default();
     for (k, val) in fields(v, p)? {
         if k == "values" {
-            out.values = list(val, &p.key(k), |v, p| any_value(v, p, depth + 1))?;
+            out.values = list(val, &p.key(k), |v, p| any_value(v, p, depth + 1, max))?;
         }
     }
     Ok(out)
 }
 
-fn kvlist_value(v: &Value, p: &Path<'_>, depth: usize) -> R<KeyValueList> {
+fn kvlist_value(v: &Value, p: &Path<'_>, depth: u32, max: u32) -> R<KeyValueList> {
     let mut out = KeyValueList::default();
     for (k, val) in fields(v, p)? {
         if k == "values" {
-            out.values = list(val, &p.key(k), |v, p| key_value(v, p, depth + 1))?;
+            out.values = list(val, &p.key(k), |v, p| key_value(v, p, depth + 1, max))?;
         }
     }
     Ok(out)
 }
 
-fn key_value(v: &Value, p: &Path<'_>, depth: usize) -> R<KeyValue> {
+fn key_value(v: &Value, p: &Path<'_>, depth: u32, max: u32) -> R<KeyValue> {
     let mut out = KeyValue::default();
     for (k, val) in fields(v, p)? {
         let fp = p.key(k);
         match k {
             "key" => out.key = string(val, &fp)?,
-            "value" => out.value = Some(any_value(val, &fp, depth)?),
+            "value" => out.value = Some(any_value(val, &fp, depth, max)?),
             "keyStrindex" | "key_strindex" => out.key_strindex = int32(val, &fp)?,
             _ => {}
         }
@@ -79,8 +83,19 @@ fn key_value(v: &Value, p: &Path<'_>, depth: usize) -> R<KeyValue> {
     Ok(out)
 }
 
+/// An element's attributes, refused whole when there are more than
+/// `Limits::max_attributes` (before any is decoded).
 pub(super) fn attributes(v: &Value, p: &Path<'_>) -> R<Vec<KeyValue>> {
-    list(v, p, |v, p| key_value(v, p, 1))
+    let limits = p.limits();
+    if let Value::Array(items) = v
+        && items.len() > limits.max_attributes as usize
+    {
+        return Err(p.err(JsonErrorKind::TooManyAttributes {
+            limit: limits.max_attributes,
+        }));
+    }
+    let max = limits.max_nesting_depth;
+    list(v, p, |v, p| key_value(v, p, 1, max))
 }
 
 fn strings(v: &Value, p: &Path<'_>) -> R<Vec<String>> {

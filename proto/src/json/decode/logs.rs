@@ -2,15 +2,18 @@
 
 use serde_json::Value;
 
-use super::common::{any_value, attributes, resource, scope};
+use super::common::{attributes, body, resource, scope};
 use super::scalar::{enumeration, span_id, string, trace_id, uint32, uint64};
-use super::{Path, R, fields, list, parse};
+use super::{DecodeOptions, Path, R, fields, list, parse};
 use crate::otlp::collector::logs::v1::ExportLogsServiceRequest;
 use crate::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
 
-pub(crate) fn logs(input: &[u8], any_id_length: bool) -> R<ExportLogsServiceRequest> {
+pub(crate) fn logs(input: &[u8], options: &DecodeOptions) -> R<ExportLogsServiceRequest> {
     let v = parse(input)?;
-    let root = Path::Root { any_id_length };
+    let root = Path::Root {
+        any_id_length: options.any_id_length,
+        limits: options.limits,
+    };
     let mut out = ExportLogsServiceRequest::default();
     for (k, val) in fields(&v, &root)? {
         if matches!(k, "resourceLogs" | "resource_logs") {
@@ -65,7 +68,7 @@ fn log_record(v: &Value, p: &Path<'_>) -> R<LogRecord> {
                 out.severity_number = enumeration(val, &fp, "SeverityNumber", severity_number)?
             }
             "severityText" | "severity_text" => out.severity_text = string(val, &fp)?,
-            "body" => out.body = Some(any_value(val, &fp, 1)?),
+            "body" => out.body = Some(body(val, &fp)?),
             "attributes" => out.attributes = attributes(val, &fp)?,
             "droppedAttributesCount" | "dropped_attributes_count" => {
                 out.dropped_attributes_count = uint32(val, &fp)?

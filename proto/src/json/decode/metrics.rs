@@ -6,7 +6,7 @@ use super::common::{attributes, resource, scope};
 use super::scalar::{
     boolean, double, enumeration, int32, int64, span_id, string, trace_id, uint32, uint64,
 };
-use super::{Path, R, claim_oneof, fields, list, parse};
+use super::{DecodeOptions, Path, R, claim_oneof, fields, list, parse};
 use crate::otlp::collector::metrics::v1::ExportMetricsServiceRequest;
 use crate::otlp::metrics::v1::{
     AggregationTemporality, Exemplar, ExponentialHistogram, ExponentialHistogramDataPoint, Gauge,
@@ -15,9 +15,12 @@ use crate::otlp::metrics::v1::{
     number_data_point, summary_data_point,
 };
 
-pub(crate) fn metrics(input: &[u8], any_id_length: bool) -> R<ExportMetricsServiceRequest> {
+pub(crate) fn metrics(input: &[u8], options: &DecodeOptions) -> R<ExportMetricsServiceRequest> {
     let v = parse(input)?;
-    let root = Path::Root { any_id_length };
+    let root = Path::Root {
+        any_id_length: options.any_id_length,
+        limits: options.limits,
+    };
     let mut out = ExportMetricsServiceRequest::default();
     for (k, val) in fields(&v, &root)? {
         if matches!(k, "resourceMetrics" | "resource_metrics") {

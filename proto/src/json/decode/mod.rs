@@ -17,16 +17,20 @@ pub(crate) use traces::traces;
 
 use serde_json::{Map, Value};
 
+use super::DecodeOptions;
 use super::error::{JsonError, JsonErrorKind};
+use crate::Limits;
 
 type R<T> = Result<T, JsonError>;
 
 /// Location of the value being decoded, as a linked list living on the call stack.
 #[derive(Clone, Copy)]
 enum Path<'a> {
-    /// `any_id_length`: accept hex ids of any even length (the lenient entry points).
+    /// `any_id_length`: accept hex ids of any even length (the lenient entry points);
+    /// `limits`: how deep `AnyValue`s nest and how many attributes an element holds.
     Root {
         any_id_length: bool,
+        limits: Limits,
     },
     Key(&'a Path<'a>, &'a str),
     Index(&'a Path<'a>, usize),
@@ -43,8 +47,15 @@ impl<'a> Path<'a> {
 
     fn any_id_length(&self) -> bool {
         match self {
-            Path::Root { any_id_length } => *any_id_length,
+            Path::Root { any_id_length, .. } => *any_id_length,
             Path::Key(parent, _) | Path::Index(parent, _) => parent.any_id_length(),
+        }
+    }
+
+    fn limits(&self) -> &Limits {
+        match self {
+            Path::Root { limits, .. } => limits,
+            Path::Key(parent, _) | Path::Index(parent, _) => parent.limits(),
         }
     }
 

@@ -4,13 +4,16 @@ use serde_json::Value;
 
 use super::common::{attributes, resource, scope};
 use super::scalar::{enumeration, span_id, string, trace_id, uint32, uint64};
-use super::{Path, R, fields, list, parse};
+use super::{DecodeOptions, Path, R, fields, list, parse};
 use crate::otlp::collector::trace::v1::ExportTraceServiceRequest;
 use crate::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, span, status};
 
-pub(crate) fn traces(input: &[u8], any_id_length: bool) -> R<ExportTraceServiceRequest> {
+pub(crate) fn traces(input: &[u8], options: &DecodeOptions) -> R<ExportTraceServiceRequest> {
     let v = parse(input)?;
-    let root = Path::Root { any_id_length };
+    let root = Path::Root {
+        any_id_length: options.any_id_length,
+        limits: options.limits,
+    };
     let mut out = ExportTraceServiceRequest::default();
     for (k, val) in fields(&v, &root)? {
         if matches!(k, "resourceSpans" | "resource_spans") {

@@ -1,16 +1,21 @@
 //! Log messages: `ResourceLogs` down to log records.
 
-use super::common::{any_value, key_value, resource, scope};
+use super::common::{AttributeCount, any_value, attribute, check_depth, resource, scope};
 use super::fields::{LastId, fixed32, fixed64, message, string, varint};
 use super::{LogsSummary, Result};
+use crate::Limits;
 use crate::wire::reader::FieldReader;
 
-pub(super) fn resource_logs(mut r: FieldReader<'_>, s: &mut LogsSummary) -> Result<()> {
+pub(super) fn resource_logs(
+    mut r: FieldReader<'_>,
+    s: &mut LogsSummary,
+    lim: &Limits,
+) -> Result<()> {
     while let Some(f) = r.next_field()? {
         match f.number {
-            1 => resource(message(&r, &f, "ResourceLogs.resource")?)?,
+            1 => resource(message(&r, &f, "ResourceLogs.resource")?, lim)?,
             2 => {
-                scope_logs(message(&r, &f, "ResourceLogs.scope_logs")?, s)?;
+                scope_logs(message(&r, &f, "ResourceLogs.scope_logs")?, s, lim)?;
                 s.scope_logs += 1;
             }
             3 => {
@@ -22,12 +27,12 @@ pub(super) fn resource_logs(mut r: FieldReader<'_>, s: &mut LogsSummary) -> Resu
     Ok(())
 }
 
-fn scope_logs(mut r: FieldReader<'_>, s: &mut LogsSummary) -> Result<()> {
+fn scope_logs(mut r: FieldReader<'_>, s: &mut LogsSummary, lim: &Limits) -> Result<()> {
     while let Some(f) = r.next_field()? {
         match f.number {
-            1 => scope(message(&r, &f, "ScopeLogs.scope")?)?,
+            1 => scope(message(&r, &f, "ScopeLogs.scope")?, lim)?,
             2 => {
-                log_record(message(&r, &f, "ScopeLogs.log_records")?)?;
+                log_record(message(&r, &f, "ScopeLogs.log_records")?, lim)?;
                 s.log_records += 1;
             }
             3 => {
@@ -39,8 +44,9 @@ fn scope_logs(mut r: FieldReader<'_>, s: &mut LogsSummary) -> Result<()> {
     Ok(())
 }
 
-fn log_record(mut r: FieldReader<'_>) -> Result<()> {
+fn log_record(mut r: FieldReader<'_>, lim: &Limits) -> Result<()> {
     let (mut trace_id, mut span_id) = (LastId::default(), LastId::default());
+    let mut attrs = AttributeCount::default();
     while let Some(f) = r.next_field()? {
         match f.number {
             1 => {
@@ -55,8 +61,11 @@ fn log_record(mut r: FieldReader<'_>) -> Result<()> {
             3 => {
                 string(&f, "LogRecord.severity_text")?;
             }
-            5 => any_value(message(&r, &f, "LogRecord.body")?)?,
-            6 => key_value(message(&r, &f, "LogRecord.attributes")?)?,
+            5 => {
+                check_depth(lim, 1, f.value_offset)?;
+                any_value(message(&r, &f, "LogRecord.body")?, lim, 1)?
+            }
+            6 => attribute(&r, &f, "LogRecord.attributes", lim, &mut attrs)?,
             7 => {
                 varint(&f, "LogRecord.dropped_attributes_count")?;
             }

@@ -1,17 +1,22 @@
 //! Metric messages: `ResourceMetrics` down to data points and exemplars, counting data points
 //! with prost's oneof semantics.
 
-use super::common::{key_value, resource, scope};
+use super::common::{AttributeCount, attribute, resource, scope};
 use super::fields::{LastId, fixed64, message, packed_fixed64, packed_varint, string, varint};
 use super::{MetricsSummary, Result};
+use crate::Limits;
 use crate::wire::reader::FieldReader;
 
-pub(super) fn resource_metrics(mut r: FieldReader<'_>, s: &mut MetricsSummary) -> Result<()> {
+pub(super) fn resource_metrics(
+    mut r: FieldReader<'_>,
+    s: &mut MetricsSummary,
+    lim: &Limits,
+) -> Result<()> {
     while let Some(f) = r.next_field()? {
         match f.number {
-            1 => resource(message(&r, &f, "ResourceMetrics.resource")?)?,
+            1 => resource(message(&r, &f, "ResourceMetrics.resource")?, lim)?,
             2 => {
-                scope_metrics(message(&r, &f, "ResourceMetrics.scope_metrics")?, s)?;
+                scope_metrics(message(&r, &f, "ResourceMetrics.scope_metrics")?, s, lim)?;
                 s.scope_metrics += 1;
             }
             3 => {
@@ -23,12 +28,12 @@ pub(super) fn resource_metrics(mut r: FieldReader<'_>, s: &mut MetricsSummary) -
     Ok(())
 }
 
-fn scope_metrics(mut r: FieldReader<'_>, s: &mut MetricsSummary) -> Result<()> {
+fn scope_metrics(mut r: FieldReader<'_>, s: &mut MetricsSummary, lim: &Limits) -> Result<()> {
     while let Some(f) = r.next_field()? {
         match f.number {
-            1 => scope(message(&r, &f, "ScopeMetrics.scope")?)?,
+            1 => scope(message(&r, &f, "ScopeMetrics.scope")?, lim)?,
             2 => {
-                s.data_points += metric(message(&r, &f, "ScopeMetrics.metrics")?)?;
+                s.data_points += metric(message(&r, &f, "ScopeMetrics.metrics")?, lim)?;
                 s.metrics += 1;
             }
             3 => {
@@ -41,8 +46,9 @@ fn scope_metrics(mut r: FieldReader<'_>, s: &mut MetricsSummary) -> Result<()> {
 }
 
 /// Returns the data point count of the metric's final `data` value.
-pub(super) fn metric(mut r: FieldReader<'_>) -> Result<usize> {
+pub(super) fn metric(mut r: FieldReader<'_>, lim: &Limits) -> Result<usize> {
     let mut variant = 0u32;
+    let mut attrs = AttributeCount::default();
     let mut points = 0usize;
     while let Some(f) = r.next_field()? {
         let n = match f.number {
@@ -59,17 +65,22 @@ pub(super) fn metric(mut r: FieldReader<'_>) -> Result<usize> {
                 continue;
             }
             12 => {
-                key_value(message(&r, &f, "Metric.metadata")?)?;
+                attribute(&r, &f, "Metric.metadata", lim, &mut attrs)?;
                 continue;
             }
-            5 => data(message(&r, &f, "Metric.gauge")?, DataKind::Gauge)?,
-            7 => data(message(&r, &f, "Metric.sum")?, DataKind::Sum)?,
-            9 => data(message(&r, &f, "Metric.histogram")?, DataKind::Histogram)?,
+            5 => data(message(&r, &f, "Metric.gauge")?, DataKind::Gauge, lim)?,
+            7 => data(message(&r, &f, "Metric.sum")?, DataKind::Sum, lim)?,
+            9 => data(
+                message(&r, &f, "Metric.histogram")?,
+                DataKind::Histogram,
+                lim,
+            )?,
             10 => data(
                 message(&r, &f, "Metric.exponential_histogram")?,
                 DataKind::ExpHistogram,
+                lim,
             )?,
-            11 => data(message(&r, &f, "Metric.summary")?, DataKind::Summary)?,
+            11 => data(message(&r, &f, "Metric.summary")?, DataKind::Summary, lim)?,
             _ => {
                 r.skip_unknown(&f)?;
                 continue;
@@ -95,24 +106,24 @@ enum DataKind {
     Summary,
 }
 
-fn data(mut r: FieldReader<'_>, kind: DataKind) -> Result<usize> {
+fn data(mut r: FieldReader<'_>, kind: DataKind, lim: &Limits) -> Result<usize> {
     let mut n = 0;
     while let Some(f) = r.next_field()? {
         match (kind, f.number) {
             (DataKind::Gauge | DataKind::Sum, 1) => {
-                number_data_point(message(&r, &f, "NumberDataPoint")?)?;
+                number_data_point(message(&r, &f, "NumberDataPoint")?, lim)?;
                 n += 1;
             }
             (DataKind::Histogram, 1) => {
-                histogram_data_point(message(&r, &f, "HistogramDataPoint")?)?;
+                histogram_data_point(message(&r, &f, "HistogramDataPoint")?, lim)?;
                 n += 1;
             }
             (DataKind::ExpHistogram, 1) => {
-                exp_histogram_data_point(message(&r, &f, "ExponentialHistogramDataPoint")?)?;
+                exp_histogram_data_point(message(&r, &f, "ExponentialHistogramDataPoint")?, lim)?;
                 n += 1;
             }
             (DataKind::Summary, 1) => {
-                summary_data_point(message(&r, &f, "SummaryDataPoint")?)?;
+                summary_data_point(message(&r, &f, "SummaryDataPoint")?, lim)?;
                 n += 1;
             }
             (DataKind::Sum | DataKind::Histogram | DataKind::ExpHistogram, 2) => {
@@ -127,10 +138,11 @@ fn data(mut r: FieldReader<'_>, kind: DataKind) -> Result<usize> {
     Ok(n)
 }
 
-fn number_data_point(mut r: FieldReader<'_>) -> Result<()> {
+fn number_data_point(mut r: FieldReader<'_>, lim: &Limits) -> Result<()> {
+    let mut attrs = AttributeCount::default();
     while let Some(f) = r.next_field()? {
         match f.number {
-            7 => key_value(message(&r, &f, "NumberDataPoint.attributes")?)?,
+            7 => attribute(&r, &f, "NumberDataPoint.attributes", lim, &mut attrs)?,
             2 => {
                 fixed64(&f, "NumberDataPoint.start_time_unix_nano")?;
             }
@@ -143,7 +155,7 @@ fn number_data_point(mut r: FieldReader<'_>) -> Result<()> {
             6 => {
                 fixed64(&f, "NumberDataPoint.as_int")?;
             }
-            5 => exemplar(message(&r, &f, "NumberDataPoint.exemplars")?)?,
+            5 => exemplar(message(&r, &f, "NumberDataPoint.exemplars")?, lim)?,
             8 => {
                 varint(&f, "NumberDataPoint.flags")?;
             }
@@ -153,10 +165,11 @@ fn number_data_point(mut r: FieldReader<'_>) -> Result<()> {
     Ok(())
 }
 
-fn histogram_data_point(mut r: FieldReader<'_>) -> Result<()> {
+fn histogram_data_point(mut r: FieldReader<'_>, lim: &Limits) -> Result<()> {
+    let mut attrs = AttributeCount::default();
     while let Some(f) = r.next_field()? {
         match f.number {
-            9 => key_value(message(&r, &f, "HistogramDataPoint.attributes")?)?,
+            9 => attribute(&r, &f, "HistogramDataPoint.attributes", lim, &mut attrs)?,
             2 => {
                 fixed64(&f, "HistogramDataPoint.start_time_unix_nano")?;
             }
@@ -171,7 +184,7 @@ fn histogram_data_point(mut r: FieldReader<'_>) -> Result<()> {
             }
             6 => packed_fixed64(&f, "HistogramDataPoint.bucket_counts")?,
             7 => packed_fixed64(&f, "HistogramDataPoint.explicit_bounds")?,
-            8 => exemplar(message(&r, &f, "HistogramDataPoint.exemplars")?)?,
+            8 => exemplar(message(&r, &f, "HistogramDataPoint.exemplars")?, lim)?,
             10 => {
                 varint(&f, "HistogramDataPoint.flags")?;
             }
@@ -187,10 +200,17 @@ fn histogram_data_point(mut r: FieldReader<'_>) -> Result<()> {
     Ok(())
 }
 
-fn exp_histogram_data_point(mut r: FieldReader<'_>) -> Result<()> {
+fn exp_histogram_data_point(mut r: FieldReader<'_>, lim: &Limits) -> Result<()> {
+    let mut attrs = AttributeCount::default();
     while let Some(f) = r.next_field()? {
         match f.number {
-            1 => key_value(message(&r, &f, "ExponentialHistogramDataPoint.attributes")?)?,
+            1 => attribute(
+                &r,
+                &f,
+                "ExponentialHistogramDataPoint.attributes",
+                lim,
+                &mut attrs,
+            )?,
             2 => {
                 fixed64(&f, "ExponentialHistogramDataPoint.start_time_unix_nano")?;
             }
@@ -214,7 +234,10 @@ fn exp_histogram_data_point(mut r: FieldReader<'_>) -> Result<()> {
             10 => {
                 varint(&f, "ExponentialHistogramDataPoint.flags")?;
             }
-            11 => exemplar(message(&r, &f, "ExponentialHistogramDataPoint.exemplars")?)?,
+            11 => exemplar(
+                message(&r, &f, "ExponentialHistogramDataPoint.exemplars")?,
+                lim,
+            )?,
             12 => {
                 fixed64(&f, "ExponentialHistogramDataPoint.min")?;
             }
@@ -243,10 +266,11 @@ fn buckets(mut r: FieldReader<'_>) -> Result<()> {
     Ok(())
 }
 
-fn summary_data_point(mut r: FieldReader<'_>) -> Result<()> {
+fn summary_data_point(mut r: FieldReader<'_>, lim: &Limits) -> Result<()> {
+    let mut attrs = AttributeCount::default();
     while let Some(f) = r.next_field()? {
         match f.number {
-            7 => key_value(message(&r, &f, "SummaryDataPoint.attributes")?)?,
+            7 => attribute(&r, &f, "SummaryDataPoint.attributes", lim, &mut attrs)?,
             2 => {
                 fixed64(&f, "SummaryDataPoint.start_time_unix_nano")?;
             }
@@ -282,11 +306,12 @@ fn summary_data_point(mut r: FieldReader<'_>) -> Result<()> {
     Ok(())
 }
 
-fn exemplar(mut r: FieldReader<'_>) -> Result<()> {
+fn exemplar(mut r: FieldReader<'_>, lim: &Limits) -> Result<()> {
+    let mut attrs = AttributeCount::default();
     let (mut trace_id, mut span_id) = (LastId::default(), LastId::default());
     while let Some(f) = r.next_field()? {
         match f.number {
-            7 => key_value(message(&r, &f, "Exemplar.filtered_attributes")?)?,
+            7 => attribute(&r, &f, "Exemplar.filtered_attributes", lim, &mut attrs)?,
             2 => {
                 fixed64(&f, "Exemplar.time_unix_nano")?;
             }

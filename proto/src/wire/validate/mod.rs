@@ -13,6 +13,7 @@ mod traces;
 
 use super::error::WireError;
 use super::reader::FieldReader;
+use crate::Limits;
 use fields::message;
 
 type Result<T> = std::result::Result<T, WireError>;
@@ -59,6 +60,13 @@ pub struct MetricsSummary {
 /// also rejects trace ids that are not 0 or 16 bytes and span ids (span, parent, link) that
 /// are not 0 or 8 bytes.
 pub fn validate_traces(buf: &[u8]) -> Result<TracesSummary> {
+    validate_traces_with(buf, &Limits::NONE)
+}
+
+/// Like [`validate_traces`], and also refuses what breaks `limits`: an `AnyValue` nested
+/// deeper than `max_nesting_depth` or an element with more than `max_attributes` attributes
+/// (in the same pass).
+pub fn validate_traces_with(buf: &[u8], limits: &Limits) -> Result<TracesSummary> {
     let mut s = TracesSummary::default();
     let mut r = FieldReader::new(buf);
     while let Some(f) = r.next_field()? {
@@ -67,6 +75,7 @@ pub fn validate_traces(buf: &[u8]) -> Result<TracesSummary> {
                 traces::resource_spans(
                     message(&r, &f, "ExportTraceServiceRequest.resource_spans")?,
                     &mut s,
+                    limits,
                 )?;
                 s.resource_spans += 1;
             }
@@ -81,6 +90,13 @@ pub fn validate_traces(buf: &[u8]) -> Result<TracesSummary> {
 /// Accepts exactly what prost accepts, except log records whose trace id is not 0 or 16
 /// bytes or whose span id is not 0 or 8 bytes.
 pub fn validate_logs(buf: &[u8]) -> Result<LogsSummary> {
+    validate_logs_with(buf, &Limits::NONE)
+}
+
+/// Like [`validate_logs`], and also refuses what breaks `limits`: an `AnyValue` nested
+/// deeper than `max_nesting_depth` or an element with more than `max_attributes` attributes
+/// (in the same pass).
+pub fn validate_logs_with(buf: &[u8], limits: &Limits) -> Result<LogsSummary> {
     let mut s = LogsSummary::default();
     let mut r = FieldReader::new(buf);
     while let Some(f) = r.next_field()? {
@@ -89,6 +105,7 @@ pub fn validate_logs(buf: &[u8]) -> Result<LogsSummary> {
                 logs::resource_logs(
                     message(&r, &f, "ExportLogsServiceRequest.resource_logs")?,
                     &mut s,
+                    limits,
                 )?;
                 s.resource_logs += 1;
             }
@@ -104,6 +121,13 @@ pub fn validate_logs(buf: &[u8]) -> Result<LogsSummary> {
 /// Data points are counted on the value prost would produce: when a `Metric` carries several
 /// `data` oneof fields, the last variant wins and repeated occurrences of it merge.
 pub fn validate_metrics(buf: &[u8]) -> Result<MetricsSummary> {
+    validate_metrics_with(buf, &Limits::NONE)
+}
+
+/// Like [`validate_metrics`], and also refuses what breaks `limits`: an `AnyValue` nested
+/// deeper than `max_nesting_depth` or an element with more than `max_attributes` attributes
+/// (in the same pass).
+pub fn validate_metrics_with(buf: &[u8], limits: &Limits) -> Result<MetricsSummary> {
     let mut s = MetricsSummary::default();
     let mut r = FieldReader::new(buf);
     while let Some(f) = r.next_field()? {
@@ -112,6 +136,7 @@ pub fn validate_metrics(buf: &[u8]) -> Result<MetricsSummary> {
                 metrics::resource_metrics(
                     message(&r, &f, "ExportMetricsServiceRequest.resource_metrics")?,
                     &mut s,
+                    limits,
                 )?;
                 s.resource_metrics += 1;
             }
@@ -124,7 +149,7 @@ pub fn validate_metrics(buf: &[u8]) -> Result<MetricsSummary> {
 /// Data-point count of one encoded `Metric`, with prost's oneof semantics. Shared with the
 /// views and the splitter so all three agree with [`validate_metrics`].
 pub(crate) fn metric_data_points(r: FieldReader<'_>) -> Result<usize> {
-    metrics::metric(r)
+    metrics::metric(r, &Limits::NONE)
 }
 
 #[cfg(test)]

@@ -1,16 +1,21 @@
 //! Trace messages: `ResourceSpans` down to spans, their events, links and status.
 
-use super::common::{key_value, resource, scope};
+use super::common::{AttributeCount, attribute, key_value, resource, scope};
 use super::fields::{LastId, fixed32, fixed64, message, string, varint};
 use super::{Result, TracesSummary};
+use crate::Limits;
 use crate::wire::reader::FieldReader;
 
-pub(super) fn resource_spans(mut r: FieldReader<'_>, s: &mut TracesSummary) -> Result<()> {
+pub(super) fn resource_spans(
+    mut r: FieldReader<'_>,
+    s: &mut TracesSummary,
+    lim: &Limits,
+) -> Result<()> {
     while let Some(f) = r.next_field()? {
         match f.number {
-            1 => resource(message(&r, &f, "ResourceSpans.resource")?)?,
+            1 => resource(message(&r, &f, "ResourceSpans.resource")?, lim)?,
             2 => {
-                scope_spans(message(&r, &f, "ResourceSpans.scope_spans")?, s)?;
+                scope_spans(message(&r, &f, "ResourceSpans.scope_spans")?, s, lim)?;
                 s.scope_spans += 1;
             }
             3 => {
@@ -22,12 +27,12 @@ pub(super) fn resource_spans(mut r: FieldReader<'_>, s: &mut TracesSummary) -> R
     Ok(())
 }
 
-fn scope_spans(mut r: FieldReader<'_>, s: &mut TracesSummary) -> Result<()> {
+fn scope_spans(mut r: FieldReader<'_>, s: &mut TracesSummary, lim: &Limits) -> Result<()> {
     while let Some(f) = r.next_field()? {
         match f.number {
-            1 => scope(message(&r, &f, "ScopeSpans.scope")?)?,
+            1 => scope(message(&r, &f, "ScopeSpans.scope")?, lim)?,
             2 => {
-                span(message(&r, &f, "ScopeSpans.spans")?)?;
+                span(message(&r, &f, "ScopeSpans.spans")?, lim)?;
                 s.spans += 1;
             }
             3 => {
@@ -39,13 +44,15 @@ fn scope_spans(mut r: FieldReader<'_>, s: &mut TracesSummary) -> Result<()> {
     Ok(())
 }
 
-fn span(mut r: FieldReader<'_>) -> Result<()> {
+fn span(mut r: FieldReader<'_>, lim: &Limits) -> Result<()> {
     let (mut trace_id, mut span_id, mut parent) =
         (LastId::default(), LastId::default(), LastId::default());
+    let mut attrs = AttributeCount::default();
     loop {
         // Attributes dominate span bytes; take them without building a `Field`.
         if let Some((b, off)) = r.take_short_len(0x4a) {
-            key_value(r.child_at(b, off)?)?;
+            attrs.add(lim, "Span.attributes", off)?;
+            key_value(r.child_at(b, off)?, lim, 1)?;
             continue;
         }
         let Some(f) = r.next_field()? else { break };
@@ -68,15 +75,15 @@ fn span(mut r: FieldReader<'_>) -> Result<()> {
             8 => {
                 fixed64(&f, "Span.end_time_unix_nano")?;
             }
-            9 => key_value(message(&r, &f, "Span.attributes")?)?,
+            9 => attribute(&r, &f, "Span.attributes", lim, &mut attrs)?,
             10 => {
                 varint(&f, "Span.dropped_attributes_count")?;
             }
-            11 => event(message(&r, &f, "Span.events")?)?,
+            11 => event(message(&r, &f, "Span.events")?, lim)?,
             12 => {
                 varint(&f, "Span.dropped_events_count")?;
             }
-            13 => link(message(&r, &f, "Span.links")?)?,
+            13 => link(message(&r, &f, "Span.links")?, lim)?,
             14 => {
                 varint(&f, "Span.dropped_links_count")?;
             }
@@ -92,7 +99,8 @@ fn span(mut r: FieldReader<'_>) -> Result<()> {
     parent.check("Span.parent_span_id", 8)
 }
 
-fn event(mut r: FieldReader<'_>) -> Result<()> {
+fn event(mut r: FieldReader<'_>, lim: &Limits) -> Result<()> {
+    let mut attrs = AttributeCount::default();
     while let Some(f) = r.next_field()? {
         match f.number {
             1 => {
@@ -101,7 +109,7 @@ fn event(mut r: FieldReader<'_>) -> Result<()> {
             2 => {
                 string(&f, "Span.Event.name")?;
             }
-            3 => key_value(message(&r, &f, "Span.Event.attributes")?)?,
+            3 => attribute(&r, &f, "Span.Event.attributes", lim, &mut attrs)?,
             4 => {
                 varint(&f, "Span.Event.dropped_attributes_count")?;
             }
@@ -111,8 +119,9 @@ fn event(mut r: FieldReader<'_>) -> Result<()> {
     Ok(())
 }
 
-fn link(mut r: FieldReader<'_>) -> Result<()> {
+fn link(mut r: FieldReader<'_>, lim: &Limits) -> Result<()> {
     let (mut trace_id, mut span_id) = (LastId::default(), LastId::default());
+    let mut attrs = AttributeCount::default();
     while let Some(f) = r.next_field()? {
         match f.number {
             1 => trace_id.set(&f, "Span.Link.trace_id")?,
@@ -120,7 +129,7 @@ fn link(mut r: FieldReader<'_>) -> Result<()> {
             3 => {
                 string(&f, "Span.Link.trace_state")?;
             }
-            4 => key_value(message(&r, &f, "Span.Link.attributes")?)?,
+            4 => attribute(&r, &f, "Span.Link.attributes", lim, &mut attrs)?,
             5 => {
                 varint(&f, "Span.Link.dropped_attributes_count")?;
             }
