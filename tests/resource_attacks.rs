@@ -84,36 +84,10 @@ async fn start_limited(sink: &Sink, grpc_extra: &str, http_extra: &str, limits: 
     .await
 }
 
-/// One good export over each protocol (3 spans named `<prefix>-*` each), asserting success.
+/// One good export over each protocol (3 spans named `<prefix>-*` each), asserting success
+/// at the first try.
 async fn well_behaved(lookout: &Lookout, prefix: &str) {
-    let response = http_client()
-        .post(lookout.http_url("/v1/traces"))
-        .header("content-type", "application/x-protobuf")
-        .body(encode(&trace_request(&format!("{prefix}-http"), 3, 0)))
-        .send()
-        .await
-        .expect("good HTTP export");
-    assert_eq!(
-        response.status().as_u16(),
-        200,
-        "good HTTP export ({prefix})"
-    );
-    let reply = grpc_call(
-        lookout.ports.grpc,
-        GRPC_TRACES,
-        "application/grpc",
-        None,
-        grpc_frame(
-            &encode(&trace_request(&format!("{prefix}-grpc"), 3, 0)),
-            false,
-        ),
-    )
-    .await;
-    assert_eq!(
-        (reply.http, reply.code()),
-        (200, Code::Ok),
-        "good gRPC export ({prefix}): {reply:?}"
-    );
+    well_behaved_retrying(lookout, prefix, 0).await;
 }
 
 /// Well-behaved exports, one pair after another, until `attack` finishes; returns its result
@@ -899,8 +873,9 @@ async fn counter(lookout: &Lookout, name: &str, transport: &str) -> f64 {
 }
 
 /// One good export over each protocol, retried (after 1 s, as `Retry-After` says) while it is
-/// refused as retryable; returns how many retries it took.
-async fn well_behaved_retrying(lookout: &Lookout, prefix: &str) -> usize {
+/// refused as retryable, `max_retries` times at most over both; returns how many retries it
+/// took.
+async fn well_behaved_retrying(lookout: &Lookout, prefix: &str, max_retries: usize) -> usize {
     let mut retries = 0;
     loop {
         let response = http_client()
@@ -912,7 +887,7 @@ async fn well_behaved_retrying(lookout: &Lookout, prefix: &str) -> usize {
             .expect("good HTTP export");
         match response.status().as_u16() {
             200 => break,
-            503 if retries < 10 => {
+            503 if retries < max_retries => {
                 assert_eq!(
                     response.headers().get("retry-after").map(|v| v.as_bytes()),
                     Some(&b"1"[..])
@@ -937,7 +912,7 @@ async fn well_behaved_retrying(lookout: &Lookout, prefix: &str) -> usize {
         .await;
         match reply.code() {
             Code::Ok => break,
-            Code::Unavailable if retries < 20 => {
+            Code::Unavailable if retries < max_retries => {
                 retries += 1;
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -981,7 +956,7 @@ async fn thirty_thousand_open_calls_against_a_cap_of_a_thousand() {
         .sum();
     let held: Vec<TcpStream> = opened.into_iter().map(|(_, tcp)| tcp).collect();
     // Good clients get in while the attack holds its calls: stalled calls make room.
-    let retries = well_behaved_retrying(&lookout, "while-held").await;
+    let retries = well_behaved_retrying(&lookout, "while-held", 20).await;
     python_client(&lookout).await;
     let during = lookout.peak_rss_kib() / 1024;
     let over_limit = counter(&lookout, "over_limit_requests", "grpc").await;
@@ -1102,7 +1077,7 @@ async fn over_the_cap_clients_are_told_to_retry_and_stalled_uploads_make_room() 
     let _ = stop.send(true);
     let mut uploads = trickle.await.expect("trickle task");
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let retries = well_behaved_retrying(&lookout, "after-stall").await;
+    let retries = well_behaved_retrying(&lookout, "after-stall", 20).await;
     assert_eq!(retries, 0, "stalled uploads should have made room at once");
     // The good HTTP export ended one stalled upload; once it was answered there was room for
     // the gRPC one without ending another.
