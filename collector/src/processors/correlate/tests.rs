@@ -418,6 +418,8 @@ fn many_resources_in_one_trace_are_capped_and_counted() {
     let trace = w.get(&tid(9).try_into().unwrap()).unwrap();
     assert_eq!(trace.span_count(), 100);
     assert_eq!(trace.resources.len(), 16);
+    // Beyond the inline two, the resource list's heap is accounted.
+    assert_eq!(trace.bytes(), trace.account(), "accounting drifted");
     assert_eq!(
         metric_value(
             &telemetry,
