@@ -134,9 +134,9 @@ pub(crate) fn answer(shared: &Correlator, req: &Request<Bytes>) -> Response<Body
         let service = percent_decode(service);
         let mut operations = BTreeSet::new();
         for (_, trace) in window.newest_first() {
-            for span in &trace.spans {
-                if service_of(trace, span) == service {
-                    operations.insert(trace.name(span));
+            for span in trace.spans() {
+                if service_of(trace, &span) == service {
+                    operations.insert(trace.name(&span));
                 }
             }
         }
@@ -322,7 +322,7 @@ impl Filter {
             return false;
         }
         let spans = || {
-            trace.spans.iter().filter(|s| {
+            trace.spans().filter(|s| {
                 self.service
                     .as_deref()
                     .is_none_or(|want| service_of(trace, s) == want)
@@ -339,7 +339,7 @@ impl Filter {
         if duration < self.min_duration_ns || self.max_duration_ns.is_some_and(|m| duration > m) {
             return false;
         }
-        if self.error && !trace.spans.iter().any(|s| s.status == 2) {
+        if self.error && !trace.spans().any(|s| s.status == 2) {
             return false;
         }
         if self.anomalous && trace.verdict().is_none() {
@@ -359,7 +359,7 @@ fn matching<'w>(
 ) -> Vec<(&'w TraceId, &'w Trace)> {
     window
         .newest_first()
-        .filter(|(_, t)| !t.spans.is_empty() && filter.keeps(t))
+        .filter(|(_, t)| t.span_count() > 0 && filter.keeps(t))
         .take(limit)
         .collect()
 }
@@ -371,13 +371,13 @@ fn search(window: &Window, filter: &Filter, limit: usize) -> Json {
             let root = t.root();
             json!({
                 "trace_id": hex::encode(id),
-                "root_service": root.map(|r| service_of(t, r)),
-                "root_name": root.map(|r| t.name(r)),
-                "start_unix_nano": t.spans.iter().map(|s| s.start).min(),
+                "root_service": root.as_ref().map(|r| service_of(t, r)),
+                "root_name": root.as_ref().map(|r| t.name(r)),
+                "start_unix_nano": t.spans().map(|s| s.start).min(),
                 "duration_ns": trace_duration(t),
-                "spans": t.spans.len(),
+                "spans": t.span_count(),
                 "logs": t.logs.len(),
-                "error": t.spans.iter().any(|s| s.status == 2),
+                "error": t.spans().any(|s| s.status == 2),
                 "anomalous": t.verdict().is_some(),
                 "error_logs": t.logs.iter().filter(|l| l.severity >= ERROR_SEVERITY).count(),
             })
@@ -394,11 +394,11 @@ fn service_of<'t>(trace: &'t Trace, span: &SpanSummary) -> &'t str {
 
 /// The root's duration, or the trace's extent when it has no root.
 fn trace_duration(trace: &Trace) -> u64 {
-    if let Some(root) = trace.spans.iter().find(|s| s.is_root()) {
+    if let Some(root) = trace.spans().find(|s| s.is_root()) {
         return root.duration();
     }
-    let start = trace.spans.iter().map(|s| s.start).min().unwrap_or(0);
-    let end = trace.spans.iter().map(|s| s.end).max().unwrap_or(0);
+    let start = trace.spans().map(|s| s.start).min().unwrap_or(0);
+    let end = trace.spans().map(|s| s.end).max().unwrap_or(0);
     end.saturating_sub(start)
 }
 
@@ -438,8 +438,8 @@ fn span_json(trace: &Trace, span: &SpanSummary, children: Vec<Json>) -> Json {
         "duration_ns": span.duration(),
         "status": {"code": span.status, "message": trace.status_message(span)},
         "attributes": attrs_json(&trace.attributes(span)),
-        "verdict": span.verdict.as_ref().map(|v| json!({
-            "anomaly": true, "kind": &*v.kind, "root_span_id": &*v.root_span_id,
+        "verdict": trace.verdict_of(span).map(|v| json!({
+            "anomaly": true, "kind": v.kind, "root_span_id": v.root_span_id,
         })),
         "logs": sorted_logs(trace.logs.iter().filter(|l| l.span_id == Some(span.span_id))),
         "children": children,
@@ -449,13 +449,14 @@ fn span_json(trace: &Trace, span: &SpanSummary, children: Vec<Json>) -> Json {
 /// The spans as a tree: roots are spans whose parent is not in the window (or who have
 /// none); children in start order; cycles and nesting beyond [`MAX_DEPTH`] listed at the top.
 pub(crate) fn trace_json(id: &TraceId, trace: &Trace) -> Json {
-    let known: BTreeSet<SpanId> = trace.spans.iter().map(|s| s.span_id).collect();
+    let spans: Vec<SpanSummary> = trace.spans().collect();
+    let known: BTreeSet<SpanId> = spans.iter().map(|s| s.span_id).collect();
     let mut children: BTreeMap<SpanId, Vec<usize>> = BTreeMap::new();
     let mut roots = Vec::new();
-    let mut order: Vec<usize> = (0..trace.spans.len()).collect();
-    order.sort_by_key(|&i| trace.spans.get(i).map_or(0, |s| s.start));
+    let mut order: Vec<usize> = (0..spans.len()).collect();
+    order.sort_by_key(|&i| spans.get(i).map_or(0, |s| s.start));
     for &i in &order {
-        let Some(span) = trace.spans.get(i) else {
+        let Some(span) = spans.get(i) else {
             continue;
         };
         if span.is_root() || !known.contains(&span.parent) || span.parent == span.span_id {
@@ -464,14 +465,14 @@ pub(crate) fn trace_json(id: &TraceId, trace: &Trace) -> Json {
             children.entry(span.parent).or_default().push(i);
         }
     }
-    let mut placed = vec![false; trace.spans.len()];
+    let mut placed = vec![false; spans.len()];
     let mut tree: Vec<Json> = Vec::new();
     let mut pending: Vec<usize> = roots;
     let mut next = 0;
     loop {
         while let Some(&i) = pending.get(next) {
             next += 1;
-            if let Some(node) = subtree(trace, i, &children, &mut placed, 0, &mut pending) {
+            if let Some(node) = subtree(trace, &spans, i, &children, &mut placed, 0, &mut pending) {
                 tree.push(node);
             }
         }
@@ -499,6 +500,7 @@ pub(crate) fn trace_json(id: &TraceId, trace: &Trace) -> Json {
 
 fn subtree(
     trace: &Trace,
+    spans: &[SpanSummary],
     i: usize,
     children: &BTreeMap<SpanId, Vec<usize>>,
     placed: &mut [bool],
@@ -510,7 +512,7 @@ fn subtree(
         return None;
     }
     *slot = true;
-    let span = trace.spans.get(i)?;
+    let span = spans.get(i)?;
     let mut nested = Vec::new();
     for &c in children
         .get(&span.span_id)
@@ -519,7 +521,7 @@ fn subtree(
     {
         if depth + 1 >= MAX_DEPTH {
             deferred.push(c);
-        } else if let Some(node) = subtree(trace, c, children, placed, depth + 1, deferred) {
+        } else if let Some(node) = subtree(trace, spans, c, children, placed, depth + 1, deferred) {
             nested.push(node);
         }
     }
@@ -569,9 +571,9 @@ pub(crate) fn jaeger_trace(id: &TraceId, trace: &Trace) -> Json {
         })
     };
     let spans: Vec<Json> = trace
-        .spans
-        .iter()
+        .spans()
         .map(|span| {
+            let span = &span;
             let pid = process_id(span.resource);
             if !processes.contains_key(&pid) {
                 processes.insert(pid.clone(), process(trace.resource_of(span)));
@@ -595,9 +597,9 @@ pub(crate) fn jaeger_trace(id: &TraceId, trace: &Trace) -> Json {
             if !trace.status_message(span).is_empty() {
                 tags.push(jaeger_string_tag("otel.status_description", trace.status_message(span)));
             }
-            if let Some(v) = &span.verdict {
+            if let Some(v) = trace.verdict_of(span) {
                 tags.push(json!({"key": lookout_anomaly::ATTR_ANOMALY, "type": "bool", "value": true}));
-                tags.push(jaeger_string_tag(lookout_anomaly::ATTR_KIND, &v.kind));
+                tags.push(jaeger_string_tag(lookout_anomaly::ATTR_KIND, v.kind));
             }
             let mut logs: Vec<&LogSummary> = trace
                 .logs

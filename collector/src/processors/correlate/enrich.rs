@@ -53,7 +53,7 @@ pub(crate) fn resolvable(window: &Window, need: &Need) -> bool {
     };
     match &need.span {
         Some(id) => trace.span(id).is_some(),
-        None => !trace.spans.is_empty(),
+        None => trace.span_count() > 0,
     }
 }
 
@@ -69,7 +69,7 @@ pub(crate) struct Enriched {
 struct Found<'w> {
     resource: Option<&'w Resource>,
     span_name: Option<&'w str>,
-    verdict: Option<&'w Verdict>,
+    verdict: Option<Verdict<'w>>,
 }
 
 fn find<'w>(trace: &'w Trace, span: Option<&SpanId>) -> Option<Found<'w>> {
@@ -77,15 +77,15 @@ fn find<'w>(trace: &'w Trace, span: Option<&SpanId>) -> Option<Found<'w>> {
         Some(id) => {
             let span = trace.span(id)?;
             Some(Found {
-                resource: trace.resource_of(span),
-                span_name: Some(trace.name(span)),
-                verdict: span.verdict.as_ref().or_else(|| trace.verdict()),
+                resource: trace.resource_of(&span),
+                span_name: Some(trace.name(&span)),
+                verdict: trace.verdict_of(&span).or_else(|| trace.verdict()),
             })
         }
         None => {
             let root = trace.root()?;
             Some(Found {
-                resource: trace.resource_of(root),
+                resource: trace.resource_of(&root),
                 span_name: None,
                 verdict: trace.verdict(),
             })
@@ -350,14 +350,14 @@ fn record_additions(
     {
         put_attr(&mut extra, 6, ATTR_ANOMALY, &Value::Bool(true));
         if !v.kind.is_empty() && missing(ATTR_KIND) {
-            put_attr(&mut extra, 6, ATTR_KIND, &Value::Str(v.kind.clone()));
+            put_attr(&mut extra, 6, ATTR_KIND, &Value::Str(v.kind.into()));
         }
         if !v.root_span_id.is_empty() && missing(ATTR_ROOT_SPAN_ID) {
             put_attr(
                 &mut extra,
                 6,
                 ATTR_ROOT_SPAN_ID,
-                &Value::Str(v.root_span_id.clone()),
+                &Value::Str(v.root_span_id.into()),
             );
         }
     }

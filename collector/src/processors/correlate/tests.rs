@@ -175,7 +175,7 @@ fn one_trace_with_very_many_spans_keeps_max_spans_and_counts_the_rest() {
             .unwrap();
     }
     let trace = w.get(&tid(1).try_into().unwrap()).unwrap();
-    assert_eq!(trace.spans.len(), 100);
+    assert_eq!(trace.span_count(), 100);
     assert_eq!(
         metric_value(
             &telemetry,
@@ -306,7 +306,7 @@ fn ids_colliding_across_services_keep_each_spans_resource() {
     )
     .unwrap();
     let trace = w.get(&tid(7).try_into().unwrap()).unwrap();
-    assert_eq!(trace.spans.len(), 3);
+    assert_eq!(trace.span_count(), 3);
     assert_eq!(trace.resources.len(), 2);
     assert_eq!(
         trace.bytes(),
@@ -314,7 +314,7 @@ fn ids_colliding_across_services_keep_each_spans_resource() {
         "incremental accounting drifted"
     );
     let child = trace.span(&sid(2).try_into().unwrap()).unwrap();
-    assert_eq!(&*trace.resource_of(child).unwrap().service, "shop");
+    assert_eq!(&*trace.resource_of(&child).unwrap().service, "shop");
     // A log of span 2 gets shop's resource.
     let out = enrich::enrich(&logs(vec![], vec![record(Some(7), Some(2), "x")]), &w).unwrap();
     let req = decode_logs(&out.payload.unwrap());
@@ -337,6 +337,8 @@ fn interleaved_and_long_runs_keep_each_spans_own_text() {
         attributes: vec![
             kv("index", &format!("{t}/{i}")),
             bool_kv(lookout_anomaly::ATTR_ANOMALY, i == 3),
+            kv(lookout_anomaly::ATTR_KIND, &format!("slow {t}/{i}")),
+            kv(lookout_anomaly::ATTR_ROOT_SPAN_ID, &format!("root {t}")),
         ],
         ..span(t, i, 0, &format!("op {t}/{i}"))
     };
@@ -359,9 +361,9 @@ fn interleaved_and_long_runs_keep_each_spans_own_text() {
         (2, vec![50, 100, 150, 151]),
     ] {
         let trace = w.get(&tid(t).try_into().unwrap()).unwrap();
-        assert_eq!(trace.spans.len(), ids.len(), "trace {t}");
+        assert_eq!(trace.span_count(), ids.len(), "trace {t}");
         for i in ids {
-            let span = trace.span(&sid(i).try_into().unwrap()).unwrap();
+            let span = &trace.span(&sid(i).try_into().unwrap()).unwrap();
             assert_eq!(trace.name(span), format!("op {t}/{i}"));
             assert_eq!(trace.status_message(span), format!("status {t}/{i}"));
             assert_eq!(span.status, 2);
@@ -371,7 +373,10 @@ fn interleaved_and_long_runs_keep_each_spans_own_text() {
                 attrs[0],
                 ("index".into(), Value::Str(format!("{t}/{i}").into()))
             );
-            assert_eq!(span.verdict.is_some(), i == 3);
+            // The verdict's texts sit in the span's record, between its text and the next.
+            let verdict = trace.verdict_of(span).map(|v| (v.kind, v.root_span_id));
+            let (kind, root) = (format!("slow {t}/{i}"), format!("root {t}"));
+            assert_eq!(verdict, (i == 3).then_some((kind.as_str(), root.as_str())));
             let service = if i == 151 { "other" } else { "svc" };
             assert_eq!(&*trace.resource_of(span).unwrap().service, service);
         }
@@ -411,8 +416,10 @@ fn many_resources_in_one_trace_are_capped_and_counted() {
         .unwrap();
     }
     let trace = w.get(&tid(9).try_into().unwrap()).unwrap();
-    assert_eq!(trace.spans.len(), 100);
+    assert_eq!(trace.span_count(), 100);
     assert_eq!(trace.resources.len(), 16);
+    // Beyond the inline two, the resource list's heap is accounted.
+    assert_eq!(trace.bytes(), trace.account(), "accounting drifted");
     assert_eq!(
         metric_value(
             &telemetry,
@@ -1369,7 +1376,7 @@ async fn sample_keeps_an_error_trace_whole_with_its_logs_and_late_spans() {
     assert_eq!(m("held_traces{processor=\"correlate\"}"), 0.0);
     // The window holds what was sent on: the kept trace, not the dropped one.
     let id = |n| <[u8; 16]>::try_from(tid(n)).unwrap();
-    assert_eq!(shared.window().get(&id(1)).map(|t| t.spans.len()), Some(3));
+    assert_eq!(shared.window().get(&id(1)).map(|t| t.span_count()), Some(3));
     assert!(shared.window().get(&id(2)).is_none());
     drop((traces_stage.tx, logs_stage.tx));
     traces_stage.task.await.unwrap();

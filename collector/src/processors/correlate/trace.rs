@@ -1,11 +1,11 @@
 //! What the window keeps per trace: span, log and exemplar summaries, the resources their
 //! spans came from, and the one-pass reading of an encoded span into its summary.
 //!
-//! A trace's span texts (name, status message, verdict-free attribute entries as encoded) sit
-//! one after the other in one buffer per trace ([`Trace::text`]); a [`SpanSummary`] holds
-//! offsets into it. Indexing a request's spans of one trace therefore costs one copy and at
-//! most two allocations (the summaries and the text), and evicting the trace frees them at
-//! once, instead of an allocation per span.
+//! A trace's spans are records in one buffer ([`Trace::records`]): per span a fixed header
+//! (ids, times, kind, status, text lengths, resource slot; [`SpanSummary::encode`]) followed
+//! by its texts (attribute entries as encoded, name, status message, verdict). Indexing a
+//! request's spans of one trace therefore costs one copy and at most one allocation, and
+//! evicting the trace frees it at once; its first resources sit inside the trace.
 
 use std::mem::size_of;
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use lookout_proto::otlp::common::v1::{KeyValue, any_value};
 use lookout_proto::wire::reader::{FieldReader, WireValue};
 use lookout_proto::wire::{AnyValueView, SpanBytes, WireError};
 use prost::Message;
+use smallvec::SmallVec;
 
 /// A 16-byte trace id.
 pub(crate) type TraceId = [u8; 16];
@@ -107,19 +108,28 @@ impl Resource {
     }
 }
 
-/// The `lookout.latency.*` verdict a span was tagged with.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Verdict {
+/// The `lookout.latency.*` verdict a span was tagged with (its texts are in the trace's
+/// records).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Verdict<'t> {
     /// `lookout.latency.kind`.
-    pub(crate) kind: Box<str>,
+    pub(crate) kind: &'t str,
     /// `lookout.latency.root_span_id`, or empty.
-    pub(crate) root_span_id: Box<str>,
+    pub(crate) root_span_id: &'t str,
 }
 
-/// What the window keeps of a span. Its name, status message and attribute entries are in
-/// its trace's [`Trace::text`]: read them with [`Trace::name`], [`Trace::status_message`] and
-/// [`Trace::attributes`].
-#[derive(Debug, Clone)]
+/// Bytes of a span record's header in [`Trace::records`] (see [`SpanSummary::encode`]).
+pub(super) const HEADER: usize = 52;
+/// Where the header keeps the span's resource slot ([`NO_RESOURCE`] for none).
+pub(super) const RESOURCE_AT: usize = 50;
+/// The resource slot of a span without a resource.
+const NO_RESOURCE: u8 = u8::MAX;
+
+/// What the window keeps of a span, decoded from its record in [`Trace::records`]. Its name,
+/// status message, attribute entries and verdict texts follow the record's header: read them
+/// with [`Trace::name`], [`Trace::status_message`], [`Trace::attributes`] and
+/// [`Trace::verdict_of`].
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct SpanSummary {
     pub(crate) span_id: SpanId,
     /// All zero for a root.
@@ -128,32 +138,31 @@ pub(crate) struct SpanSummary {
     pub(crate) end: u64,
     pub(crate) kind: i32,
     pub(crate) status: i32,
-    /// Where the span's text starts in [`Trace::text`]: its attribute entries (field 9 as
-    /// encoded, key and length included, verdict keys left out), then the name, then the
-    /// status message.
-    pub(super) text: u32,
+    /// Where the span's text starts in the records: its attribute entries (field 9 as
+    /// encoded, key and length included, verdict keys left out), then the name, the status
+    /// message, the verdict's kind and root span id.
+    pub(super) text: usize,
     /// Bytes of attribute entries (at most [`MAX_SPAN_ATTR_BYTES`]).
     pub(super) attrs_len: u16,
     /// Bytes of the name (at most [`MAX_NAME`]).
     pub(super) name_len: u16,
     /// Bytes of the status message (at most [`MAX_VALUE`]).
     pub(super) status_len: u16,
+    /// Bytes of the verdict's kind and root span id (each at most [`MAX_NAME`]); `None`
+    /// without a verdict.
+    pub(super) verdict: Option<(u16, u16)>,
     /// Index in [`Trace::resources`], `None` beyond the window's resources per trace.
     pub(crate) resource: Option<u8>,
-    pub(crate) verdict: Option<Verdict>,
 }
 
 impl SpanSummary {
-    /// Bytes on the heap besides the trace's text.
-    pub(super) fn heap(&self) -> usize {
-        self.verdict
-            .as_ref()
-            .map_or(0, |v| v.kind.len() + v.root_span_id.len())
-    }
-
-    /// Bytes of text.
+    /// Bytes of text after the header.
     pub(super) fn text_len(&self) -> usize {
-        usize::from(self.attrs_len) + usize::from(self.name_len) + usize::from(self.status_len)
+        let (k, r) = self.verdict.unwrap_or((0, 0));
+        [self.attrs_len, self.name_len, self.status_len, k, r]
+            .iter()
+            .map(|&l| usize::from(l))
+            .sum()
     }
 
     /// Duration in nanoseconds (0 when the end precedes the start).
@@ -164,6 +173,78 @@ impl SpanSummary {
     /// Whether it has no parent.
     pub(crate) fn is_root(&self) -> bool {
         self.parent == [0; 8]
+    }
+
+    /// The record header: ids, times, kind, status, text lengths (little endian), the
+    /// resource slot, whether there is a verdict.
+    fn encode(&self) -> [u8; HEADER] {
+        let mut h = [0; HEADER];
+        let (vk, vr) = self.verdict.unwrap_or((0, 0));
+        let parts: [&[u8]; 11] = [
+            &self.span_id,
+            &self.parent,
+            &self.start.to_le_bytes(),
+            &self.end.to_le_bytes(),
+            &self.kind.to_le_bytes(),
+            &self.status.to_le_bytes(),
+            &self.attrs_len.to_le_bytes(),
+            &self.name_len.to_le_bytes(),
+            &self.status_len.to_le_bytes(),
+            &vk.to_le_bytes(),
+            &vr.to_le_bytes(),
+        ];
+        let mut at = 0;
+        for p in parts {
+            if let Some(dst) = h.get_mut(at..at + p.len()) {
+                dst.copy_from_slice(p);
+            }
+            at += p.len();
+        }
+        h[RESOURCE_AT] = self.resource.unwrap_or(NO_RESOURCE);
+        h[RESOURCE_AT + 1] = u8::from(self.verdict.is_some());
+        h
+    }
+
+    /// The span whose record starts at `at` in `records`; `None` past the end.
+    fn decode(records: &[u8], at: usize) -> Option<SpanSummary> {
+        let h: &[u8; HEADER] = records.get(at..at + HEADER)?.try_into().ok()?;
+        fn arr<const N: usize>(h: &[u8; HEADER], at: usize) -> [u8; N] {
+            h.get(at..at + N)
+                .and_then(|b| b.try_into().ok())
+                .unwrap_or([0; N])
+        }
+        let u16_at = |i| u16::from_le_bytes(arr(h, i));
+        Some(SpanSummary {
+            span_id: arr(h, 0),
+            parent: arr(h, 8),
+            start: u64::from_le_bytes(arr(h, 16)),
+            end: u64::from_le_bytes(arr(h, 24)),
+            kind: i32::from_le_bytes(arr(h, 32)),
+            status: i32::from_le_bytes(arr(h, 36)),
+            text: at + HEADER,
+            attrs_len: u16_at(40),
+            name_len: u16_at(42),
+            status_len: u16_at(44),
+            verdict: (h[RESOURCE_AT + 1] != 0).then(|| (u16_at(46), u16_at(48))),
+            resource: Some(h[RESOURCE_AT]).filter(|&r| r != NO_RESOURCE),
+        })
+    }
+}
+
+/// The spans of a trace, decoded in order from its records.
+#[derive(Debug, Clone)]
+pub(crate) struct Spans<'t> {
+    records: &'t [u8],
+    at: usize,
+}
+
+impl Iterator for Spans<'_> {
+    type Item = SpanSummary;
+
+    fn next(&mut self) -> Option<SpanSummary> {
+        let span = SpanSummary::decode(self.records, self.at)?;
+        self.at = span.text + span.text_len();
+        Some(span)
     }
 }
 
@@ -194,14 +275,20 @@ pub(crate) struct ExemplarSummary {
     pub(crate) span_id: Option<SpanId>,
 }
 
+/// Resources a trace holds without an allocation of their own (most traces have one).
+pub(super) const INLINE_RESOURCES: usize = 2;
+
 /// One trace in the window.
 #[derive(Debug, Default)]
 pub(crate) struct Trace {
-    /// Shared with the other traces of the request that brought it.
-    pub(crate) resources: Vec<Arc<Resource>>,
-    pub(crate) spans: Vec<SpanSummary>,
-    /// The spans' texts, one after the other (see [`SpanSummary::text`]).
-    pub(super) text: Vec<u8>,
+    /// Shared with the other traces of the request that brought it; the first
+    /// [`INLINE_RESOURCES`] inside the trace.
+    pub(crate) resources: SmallVec<[Arc<Resource>; INLINE_RESOURCES]>,
+    /// One record per span, one after the other: a [`HEADER`] (the summary) and its text.
+    /// A trace's spans are one allocation.
+    pub(super) records: Vec<u8>,
+    /// Spans in `records`.
+    pub(super) span_count: usize,
     pub(crate) logs: Vec<LogSummary>,
     pub(crate) exemplars: Vec<ExemplarSummary>,
     /// Accounted bytes (see the window's module docs).
@@ -218,19 +305,30 @@ impl Trace {
     #[cfg(test)]
     pub(crate) fn account(&self) -> usize {
         TRACE_OVERHEAD
-            + self.resources.capacity() * size_of::<Arc<Resource>>()
-            + self.spans.capacity() * size_of::<SpanSummary>()
-            + self.spans.iter().map(SpanSummary::heap).sum::<usize>()
-            + self.text.capacity()
+            + resources_heap(&self.resources)
+            + self.records.capacity()
             + self.logs.capacity() * size_of::<LogSummary>()
             + self.logs.iter().map(LogSummary::heap).sum::<usize>()
             + self.exemplars.capacity() * size_of::<ExemplarSummary>()
             + self.exemplars.iter().map(|e| e.metric.len()).sum::<usize>()
     }
 
+    /// The spans, in the order they arrived.
+    pub(crate) fn spans(&self) -> Spans<'_> {
+        Spans {
+            records: &self.records,
+            at: 0,
+        }
+    }
+
+    /// How many spans it holds.
+    pub(crate) fn span_count(&self) -> usize {
+        self.span_count
+    }
+
     /// The span with this id (the first, if ids collide).
-    pub(crate) fn span(&self, id: &SpanId) -> Option<&SpanSummary> {
-        self.spans.iter().find(|s| &s.span_id == id)
+    pub(crate) fn span(&self, id: &SpanId) -> Option<SpanSummary> {
+        self.spans().find(|s| &s.span_id == id)
     }
 
     /// The resource of a span.
@@ -241,16 +339,27 @@ impl Trace {
     }
 
     /// The root span, or else the earliest span.
-    pub(crate) fn root(&self) -> Option<&SpanSummary> {
-        self.spans
-            .iter()
+    pub(crate) fn root(&self) -> Option<SpanSummary> {
+        self.spans()
             .find(|s| s.is_root())
-            .or_else(|| self.spans.iter().min_by_key(|s| s.start))
+            .or_else(|| self.spans().min_by_key(|s| s.start))
     }
 
     /// The first tagged span's verdict.
-    pub(crate) fn verdict(&self) -> Option<&Verdict> {
-        self.spans.iter().find_map(|s| s.verdict.as_ref())
+    pub(crate) fn verdict(&self) -> Option<Verdict<'_>> {
+        self.spans().find_map(|s| self.verdict_of(&s))
+    }
+
+    /// A span's verdict, if it was tagged.
+    pub(crate) fn verdict_of(&self, span: &SpanSummary) -> Option<Verdict<'_>> {
+        let (kind, root) = span.verdict?;
+        let at =
+            usize::from(span.attrs_len) + usize::from(span.name_len) + usize::from(span.status_len);
+        let text = |at, len| std::str::from_utf8(self.text_of(span, at, len)).unwrap_or("");
+        Some(Verdict {
+            kind: text(at, kind),
+            root_span_id: text(at + usize::from(kind), root),
+        })
     }
 
     /// Accounted bytes.
@@ -260,8 +369,8 @@ impl Trace {
 
     /// `len` bytes of text at `at` bytes after the start of `span`'s text.
     fn text_of(&self, span: &SpanSummary, at: usize, len: u16) -> &[u8] {
-        let start = span.text as usize + at;
-        self.text
+        let start = span.text + at;
+        self.records
             .get(start..start + usize::from(len))
             .unwrap_or_default()
     }
@@ -299,6 +408,15 @@ impl Trace {
             }
         }
         out
+    }
+}
+
+/// Bytes a trace's resource list has on the heap (none while they fit inline).
+pub(super) fn resources_heap(resources: &SmallVec<[Arc<Resource>; INLINE_RESOURCES]>) -> usize {
+    if resources.spilled() {
+        resources.capacity() * size_of::<Arc<Resource>>()
+    } else {
+        0
     }
 }
 
@@ -362,17 +480,20 @@ const VERDICT_PREFIX: &[u8] = b"lookout.latency.";
 static VERDICT_FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
     std::sync::LazyLock::new(|| memchr::memmem::Finder::new(VERDICT_PREFIX));
 
-/// Reads a span in one pass: its summary (the `text` offset counted from where its text
-/// starts in `text`) and its trace id, with its text appended to `text`. `None` (nothing
-/// appended) for a span without valid trace and span ids; an error for a malformed span (what
-/// [`lookout_proto::wire::SpanView`] refuses).
+/// Reads a span in one pass and appends its record (header and text, see
+/// [`Trace::records`]) to `records`, its resource slot left empty; returns its trace id.
+/// `None` (nothing appended) for a span without valid trace and span ids; an error for a
+/// malformed span (what [`lookout_proto::wire::SpanView`] refuses).
 ///
 /// Attribute entries are copied whole, in order, until [`MAX_SPAN_ATTR_BYTES`]; only the keys
 /// of those starting with the verdict prefix are compared and only the verdict's values read.
 pub(super) fn summarize_span(
     span: &SpanBytes<'_>,
-    text: &mut Vec<u8>,
-) -> Result<Option<(TraceId, SpanSummary)>, WireError> {
+    records: &mut Vec<u8>,
+) -> Result<Option<TraceId>, WireError> {
+    let record = records.len();
+    records.extend_from_slice(&[0; HEADER]);
+    let text = records;
     let start = text.len();
     let (mut anomaly, mut kind, mut root) = (false, None, None);
     let (body, base) = (span.payload(), span.location().byte_range().start);
@@ -423,12 +544,12 @@ pub(super) fn summarize_span(
     let view = match read {
         Ok(view) => view,
         Err(err) => {
-            text.truncate(start);
+            text.truncate(record);
             return Err(err);
         }
     };
     let (Some(tid), Some(sid)) = (trace_id(view.trace_id()), span_id(view.span_id())) else {
-        text.truncate(start);
+        text.truncate(record);
         return Ok(None);
     };
     let attrs_len = text.len() - start;
@@ -436,9 +557,11 @@ pub(super) fn summarize_span(
     let status_message = cap(view.status_message(), MAX_VALUE);
     text.extend_from_slice(name.as_bytes());
     text.extend_from_slice(status_message.as_bytes());
-    let verdict = anomaly.then(|| Verdict {
-        kind: kind.unwrap_or("").into(),
-        root_span_id: root.unwrap_or("").into(),
+    let verdict = anomaly.then(|| {
+        let (kind, root) = (kind.unwrap_or(""), root.unwrap_or(""));
+        text.extend_from_slice(kind.as_bytes());
+        text.extend_from_slice(root.as_bytes());
+        (len16(kind.len()), len16(root.len()))
     });
     let summary = SpanSummary {
         span_id: sid,
@@ -447,13 +570,27 @@ pub(super) fn summarize_span(
         end: view.end_time_unix_nano(),
         kind: view.kind(),
         status: view.status_code(),
-        // Each is capped far below u16::MAX; the window rebases `text`.
-        text: u32::try_from(start).unwrap_or(u32::MAX),
-        attrs_len: u16::try_from(attrs_len).unwrap_or(0),
-        name_len: u16::try_from(name.len()).unwrap_or(0),
-        status_len: u16::try_from(status_message.len()).unwrap_or(0),
-        resource: None,
+        text: start,
+        attrs_len: len16(attrs_len),
+        name_len: len16(name.len()),
+        status_len: len16(status_message.len()),
         verdict,
+        resource: None,
     };
-    Ok(Some((tid, summary)))
+    if let Some(header) = text.get_mut(record..start) {
+        header.copy_from_slice(&summary.encode());
+    }
+    Ok(Some(tid))
+}
+
+/// A text length (each is capped far below `u16::MAX`).
+fn len16(len: usize) -> u16 {
+    u16::try_from(len).unwrap_or(0)
+}
+
+/// Sets the resource slot of the span record at `record` in `records`.
+pub(super) fn set_resource(records: &mut [u8], record: usize, slot: Option<u8>) {
+    if let Some(b) = records.get_mut(record + RESOURCE_AT) {
+        *b = slot.unwrap_or(NO_RESOURCE);
+    }
 }

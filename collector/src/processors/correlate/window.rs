@@ -4,23 +4,25 @@
 //! # Indexing spans
 //!
 //! One pass over the request: each span is read once ([`summarize_span`]: its fields and its
-//! attribute entries together) into a run of consecutive spans of one trace, gathered in
-//! scratch buffers the window reuses. A run (at most [`SETTLE_EVERY`] spans) then goes into
-//! its trace with one table lookup, one copy of its texts and at most one allocation each for
-//! the summaries and the texts: spans of a trace usually arrive together, so an 8-span trace
-//! costs two allocations, not one per span.
+//! attribute entries together) into its record (a fixed header and its texts) at the end of a
+//! run of consecutive spans of one trace, gathered in scratch buffers the window reuses. A run
+//! (at most [`SETTLE_EVERY`] spans) then goes into its trace with one table lookup and one
+//! copy of its records: spans of a trace usually arrive together, so an 8-span trace costs
+//! one allocation (its records, exactly sized), and evicting it frees that one; its list of
+//! resources stays inside the trace up to two of them.
 //!
 //! # Accounting
 //!
 //! `bytes` counts, per trace, a fixed overhead (its slot in the hash table at the table's
-//! worst load, its entry in the activity index, the `Trace` itself), the capacity of each of
-//! its vectors times the element size (the span text buffer's capacity in bytes), and the
-//! length of every string it owns; a resource, shared by the traces of the request that
-//! brought it, is counted once while any trace holds it. Strings are capped when copied in (names, bodies,
-//! attribute values), so no single item can be large. What is not counted is the allocator's
-//! rounding (each string, vector and boxed slice is one allocation) and the spare capacity of
-//! the id table and the slab after traces left them. Bytes are checked against `max_bytes` after each run of
-//! spans once [`SETTLE_EVERY`] items were added since the last check (and every
+//! worst load, its entry in the activity index, the `Trace` itself with its inline resource
+//! list), the capacity of its span records and of each of its vectors times the element size
+//! (the resource list's only once it outgrew the trace), and the length of every string it
+//! owns; a resource, shared by the traces of the request that brought it, is counted once
+//! while any trace holds it. Strings are capped when copied in (names, bodies, attribute
+//! values), so no single item can be large. What is not counted is the allocator's rounding
+//! (each string, vector and boxed slice is one allocation) and the spare capacity of the id
+//! table and the slab after traces left them. Bytes are checked against `max_bytes` after each
+//! run of spans once [`SETTLE_EVERY`] items were added since the last check (and every
 //! [`SETTLE_EVERY`] log records or exemplars), so the window overshoots by less than
 //! `2 × SETTLE_EVERY` items before the least recently active traces are evicted.
 //! BENCHMARKS.md compares the accounted bytes with the process's RSS.
@@ -39,7 +41,9 @@ pub(crate) use super::trace::{
     ERROR_SEVERITY, ExemplarSummary, LogSummary, Resource, SpanId, SpanSummary, Trace, TraceId,
     Value, Verdict, cap, span_id, trace_id,
 };
-use super::trace::{MAX_BODY, MAX_NAME, TRACE_OVERHEAD, summarize_span};
+use super::trace::{
+    MAX_BODY, MAX_NAME, TRACE_OVERHEAD, resources_heap, set_resource, summarize_span,
+};
 use crate::telemetry::Telemetry;
 
 /// Resource attributes kept per resource.
@@ -187,10 +191,10 @@ impl Traces {
 #[derive(Debug, Default)]
 struct Run {
     trace: TraceId,
-    /// Summaries (`text` offsets into `text`) with the index of their resource in
+    /// Where each span's record starts in `text`, with the index of its resource in
     /// `resources`.
-    spans: Vec<(SpanSummary, usize)>,
-    /// The spans' texts, one after the other.
+    spans: Vec<(usize, usize)>,
+    /// The spans' records ([`Trace`]'s layout), one after the other.
     text: Vec<u8>,
     /// The request's resources, in order of their first span.
     resources: Vec<Arc<Resource>>,
@@ -433,13 +437,14 @@ impl Window {
             let rs = rs?;
             let mut resource: Option<usize> = None;
             for span in rs.span_bytes() {
-                let start = run.text.len();
-                let Some((tid, summary)) = summarize_span(&span?, &mut run.text)? else {
+                let mut start = run.text.len();
+                let Some(tid) = summarize_span(&span?, &mut run.text)? else {
                     continue;
                 };
                 if !run.spans.is_empty() && (run.trace != tid || run.spans.len() >= SETTLE_EVERY) {
                     // The others' text is before this span's: flush them first.
                     self.flush(run, start, now, pending);
+                    start = 0;
                 }
                 run.trace = tid;
                 let r = *resource.get_or_insert_with(|| {
@@ -448,12 +453,7 @@ impl Window {
                     run.charged.push(false);
                     run.resources.len() - 1
                 });
-                let at = run.text.len() - summary.text_len();
-                let summary = SpanSummary {
-                    text: u32::try_from(at).unwrap_or(u32::MAX),
-                    ..summary
-                };
-                run.spans.push((summary, r));
+                run.spans.push((start, r));
             }
         }
         Ok(())
@@ -469,29 +469,28 @@ impl Window {
         let max_spans = self.limits.max_spans_per_trace;
         let count = run.spans.len();
         let trace = self.touch(run.trace, now);
-        let mut take = max_spans.saturating_sub(trace.spans.len()).min(count);
-        // Text of the spans taken: up to the first one left out.
-        let mut text_end = run.spans.get(take).map_or(upto, |(s, _)| s.text as usize);
-        if u32::try_from(trace.text.len() + text_end).is_err() {
-            // Offsets are u32: a trace never holds 4 GiB of span text.
-            (take, text_end) = (0, 0);
-        }
+        let take = max_spans.saturating_sub(trace.span_count).min(count);
+        // Records of the spans taken: up to the first one left out.
+        let records_end = run.spans.get(take).map_or(upto, |&(at, _)| at);
         let mut delta = 0;
         // Resources charged to the window rather than the trace.
         let mut shared = 0;
         let mut unresourced = 0;
         if take > 0 {
-            let base = trace.text.len() as u32;
-            let (spans_before, text_before) = (trace.spans.capacity(), trace.text.capacity());
+            let base = trace.records.len();
+            let (records_before, resources_before) =
+                (trace.records.capacity(), resources_heap(&trace.resources));
             // Exact for a new trace (its spans usually arrive together), amortised after.
-            if trace.spans.is_empty() {
-                trace.spans.reserve_exact(take);
-                trace.text.reserve_exact(text_end);
+            if trace.span_count == 0 {
+                trace.records.reserve_exact(records_end);
             }
+            trace
+                .records
+                .extend_from_slice(run.text.get(..records_end).unwrap_or_default());
             // The request resource last mapped, and its index in the trace.
             let mut last: Option<(usize, Option<u8>)> = None;
-            for (mut span, r) in run.spans.drain(..take) {
-                span.resource = match last {
+            for &(at, r) in run.spans.get(..take).unwrap_or_default() {
+                let slot = match last {
                     Some((lr, slot)) if lr == r => slot,
                     _ => {
                         let resource = run.resources.get(r);
@@ -503,10 +502,7 @@ impl Window {
                             (None, Some(resource))
                                 if trace.resources.len() < MAX_RESOURCES_PER_TRACE =>
                             {
-                                let before = trace.resources.capacity();
                                 trace.resources.push(Arc::clone(resource));
-                                delta += (trace.resources.capacity() - before)
-                                    * size_of::<Arc<Resource>>();
                                 if let Some(charged @ false) = run.charged.get_mut(r) {
                                     *charged = true;
                                     shared += resource_charge(resource);
@@ -519,16 +515,12 @@ impl Window {
                         slot
                     }
                 };
-                unresourced += usize::from(span.resource.is_none());
-                span.text += base;
-                delta += span.heap();
-                trace.spans.push(span);
+                unresourced += usize::from(slot.is_none());
+                set_resource(&mut trace.records, base + at, slot);
             }
-            trace
-                .text
-                .extend_from_slice(run.text.get(..text_end).unwrap_or_default());
-            delta += (trace.spans.capacity() - spans_before) * size_of::<SpanSummary>()
-                + (trace.text.capacity() - text_before);
+            trace.span_count += take;
+            delta += (trace.records.capacity() - records_before)
+                + (resources_heap(&trace.resources) - resources_before);
         }
         trace.bytes += delta;
         self.bytes += delta + shared;
