@@ -192,9 +192,17 @@ impl SegmentLog {
             .write(true)
             .open(&lock_path)
             .map_err(LogError::io("open", &lock_path))?;
+        // Only "would block" means another holder: any other failure of the lock call is said
+        // as what it is, not blamed on another process.
         rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
-            |_| LogError::Locked {
-                path: dir.to_path_buf(),
+            |e| {
+                if e == rustix::io::Errno::WOULDBLOCK {
+                    LogError::Locked {
+                        path: dir.to_path_buf(),
+                    }
+                } else {
+                    LogError::io("lock", &lock_path)(e.into())
+                }
             },
         )?;
         let mut recovery = Recovery::default();
