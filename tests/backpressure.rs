@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use support::sink::Sink;
 use support::{
-    DeadEndpoint, GRPC_TRACES, Lookout, encode, grpc_call, grpc_frame, http_client, otlp_receiver,
-    service, trace_request, wait_until,
+    DeadEndpoint, GRPC_TRACES, Lookout, encode, grpc_call, grpc_frame, grpc_traces, http_client,
+    otlp_receiver, service, trace_request, wait_until,
 };
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -189,14 +189,7 @@ async fn dead_exporter_does_not_hold_back_a_healthy_one_in_a_fan_out() {
     .await;
     for i in 0..REQUESTS {
         let payload = encode(&trace_request(&format!("fan-{i}"), SPANS, 0));
-        let reply = grpc_call(
-            lookout.ports.grpc,
-            GRPC_TRACES,
-            "application/grpc",
-            None,
-            grpc_frame(&payload, false),
-        )
-        .await;
+        let reply = grpc_traces(lookout.ports.grpc, &payload).await;
         assert_eq!(reply.code(), Code::Ok, "request {i}: {reply:?}");
     }
     let want = REQUESTS * SPANS;

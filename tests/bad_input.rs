@@ -14,8 +14,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse
 use prost::Message;
 use support::sink::Sink;
 use support::{
-    GRPC_TRACES, Lookout, encode, grpc_call, grpc_frame, http_client, otlp_exporter, otlp_receiver,
-    service, trace_request,
+    GRPC_TRACES, Lookout, encode, grpc_call, grpc_frame, grpc_traces, http_client, otlp_exporter,
+    otlp_receiver, service, trace_request,
 };
 use tonic::Code;
 
@@ -116,14 +116,7 @@ async fn rejected_as_malformed_on_both_transports(lookout: &Lookout, body: Vec<u
     )
     .await;
     expect_protobuf_status(response, 400, 3).await;
-    let reply = grpc_call(
-        lookout.ports.grpc,
-        GRPC_TRACES,
-        "application/grpc",
-        None,
-        grpc_frame(&body, false),
-    )
-    .await;
+    let reply = grpc_traces(lookout.ports.grpc, &body).await;
     assert_eq!(reply.code(), Code::InvalidArgument, "{reply:?}");
 }
 
@@ -141,12 +134,9 @@ async fn assert_still_serves(sink: Sink, lookout: Lookout, salvaged: usize) {
         200,
         "good HTTP request after bad input"
     );
-    let reply = grpc_call(
+    let reply = grpc_traces(
         lookout.ports.grpc,
-        GRPC_TRACES,
-        "application/grpc",
-        None,
-        grpc_frame(&encode(&trace_request("good-grpc", GOOD_SPANS, 0)), false),
+        &encode(&trace_request("good-grpc", GOOD_SPANS, 0)),
     )
     .await;
     assert_eq!(
@@ -265,14 +255,7 @@ async fn wrong_length_trace_id_is_a_partial_success() {
     let decoded = ExportTraceServiceResponse::decode(body).expect("an ExportTraceServiceResponse");
     expect_one_rejected(&decoded, "HTTP protobuf");
 
-    let reply = grpc_call(
-        lookout.ports.grpc,
-        GRPC_TRACES,
-        "application/grpc",
-        None,
-        grpc_frame(&short_trace_id("good-grpc-partial"), false),
-    )
-    .await;
+    let reply = grpc_traces(lookout.ports.grpc, &short_trace_id("good-grpc-partial")).await;
     assert_eq!(reply.code(), Code::Ok, "{reply:?}");
     let decoded = ExportTraceServiceResponse::decode(reply.message.clone())
         .expect("an ExportTraceServiceResponse");
@@ -378,14 +361,7 @@ async fn oversize_http_body_is_413() {
 async fn oversize_grpc_message_is_resource_exhausted() {
     let (sink, lookout) = start().await;
     let big = encode(&trace_request("big", 1, 2 << 20));
-    let reply = grpc_call(
-        lookout.ports.grpc,
-        GRPC_TRACES,
-        "application/grpc",
-        None,
-        grpc_frame(&big, false),
-    )
-    .await;
+    let reply = grpc_traces(lookout.ports.grpc, &big).await;
     assert_eq!(reply.code(), Code::ResourceExhausted, "{reply:?}");
     let bomb = gzip(&big);
     let reply = grpc_call(

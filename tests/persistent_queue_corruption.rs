@@ -9,11 +9,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bytes::Bytes;
 use support::sink::Sink;
 use support::{
-    GRPC_TRACES, Lookout, encode, grpc_call, grpc_frame, otlp_exporter, otlp_receiver,
-    service_with_storage, trace_request, wait_until,
+    Lookout, encode, grpc_traces, otlp_exporter, otlp_receiver, service_with_storage,
+    trace_request, wait_until,
 };
 
 const REQUESTS: usize = 20;
@@ -87,14 +86,7 @@ async fn a_damaged_queue_starts_keeps_what_reads_back_and_reports_the_rest() {
     let first = Lookout::start(|p| config(p, sink.port, storage.path())).await;
     for i in 0..REQUESTS {
         let payload = encode(&trace_request(&format!("r{i:02}"), SPANS, 400));
-        let reply = grpc_call(
-            first.ports.grpc,
-            GRPC_TRACES,
-            "application/grpc",
-            None,
-            grpc_frame(&Bytes::from(payload), false),
-        )
-        .await;
+        let reply = grpc_traces(first.ports.grpc, &payload).await;
         assert_eq!(reply.code(), tonic::Code::Ok, "request {i}");
     }
     first.signal("KILL");

@@ -38,8 +38,8 @@ use craft::{Nesting, h2};
 use prost::Message;
 use support::sink::Sink;
 use support::{
-    GRPC_TRACES, Lookout, encode, grpc_call, grpc_frame, http_client, otlp_exporter, otlp_receiver,
-    run_send_py, service, trace_request,
+    GRPC_TRACES, Lookout, encode, grpc_call, grpc_frame, grpc_traces, http_client, otlp_exporter,
+    otlp_receiver, run_send_py, service, trace_request,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -194,14 +194,7 @@ async fn deeply_nested_any_value_is_refused_without_overflowing_the_stack() {
                     "HTTP, {what}: {message}"
                 );
                 if body.len() < 4 << 20 {
-                    let reply = grpc_call(
-                        lookout.ports.grpc,
-                        GRPC_TRACES,
-                        "application/grpc",
-                        None,
-                        grpc_frame(&body, false),
-                    )
-                    .await;
+                    let reply = grpc_traces(lookout.ports.grpc, &body).await;
                     assert_eq!(
                         reply.code(),
                         Code::InvalidArgument,
@@ -255,14 +248,7 @@ async fn nesting_at_the_configured_limit_is_taken_and_one_deeper_refused() {
                 let what = format!("{nesting:?}, innermost value at depth {}", wraps + 1);
                 let body = craft::nested_request(nesting, wraps);
                 let response = post(&lookout, "application/x-protobuf", None, body.clone()).await;
-                let reply = grpc_call(
-                    lookout.ports.grpc,
-                    GRPC_TRACES,
-                    "application/grpc",
-                    None,
-                    grpc_frame(&body, false),
-                )
-                .await;
+                let reply = grpc_traces(lookout.ports.grpc, &body).await;
                 let json = post(
                     &lookout,
                     "application/json",
@@ -361,14 +347,7 @@ async fn a_million_attributes_are_refused_by_max_attributes() {
                 "{}",
                 body.len()
             );
-            let reply = grpc_call(
-                lookout.ports.grpc,
-                GRPC_TRACES,
-                "application/grpc",
-                None,
-                grpc_frame(body, false),
-            )
-            .await;
+            let reply = grpc_traces(lookout.ports.grpc, body).await;
             assert_eq!(
                 reply.code(),
                 Code::ResourceExhausted,
@@ -390,14 +369,7 @@ async fn a_million_attributes_are_refused_by_max_attributes() {
         }
         assert!(under_grpc_size.len() < 4 << 20, "{}", under_grpc_size.len());
         let t0 = Instant::now();
-        let reply = grpc_call(
-            lookout.ports.grpc,
-            GRPC_TRACES,
-            "application/grpc",
-            None,
-            grpc_frame(&under_grpc_size, false),
-        )
-        .await;
+        let reply = grpc_traces(lookout.ports.grpc, &under_grpc_size).await;
         let took = t0.elapsed();
         assert_eq!(reply.code(), Code::InvalidArgument, "{reply:?}");
         let message = reply.status.as_ref().map(|s| s.message().to_string());
@@ -469,14 +441,7 @@ async fn lying_lengths_are_refused_at_once() {
                 .await;
         assert_eq!((http, code), (400, 3), "{message}");
         assert!(message.contains("length exceeds the remaining bytes"), "{message}");
-        let reply = grpc_call(
-            lookout.ports.grpc,
-            GRPC_TRACES,
-            "application/grpc",
-            None,
-            grpc_frame(&body, false),
-        )
-        .await;
+        let reply = grpc_traces(lookout.ports.grpc, &body).await;
         assert_eq!(reply.code(), Code::InvalidArgument, "{reply:?}");
 
         // A gRPC prefix claiming 4 GiB - 1, then 16 bytes, and the stream left open.
@@ -901,15 +866,9 @@ async fn well_behaved_retrying(lookout: &Lookout, prefix: &str, max_retries: usi
         }
     }
     loop {
-        let reply = grpc_call(
+        let reply = grpc_traces(
             lookout.ports.grpc,
-            GRPC_TRACES,
-            "application/grpc",
-            None,
-            grpc_frame(
-                &encode(&trace_request(&format!("{prefix}-grpc"), 3, 0)),
-                false,
-            ),
+            &encode(&trace_request(&format!("{prefix}-grpc"), 3, 0)),
         )
         .await;
         match reply.code() {
@@ -1044,14 +1003,7 @@ async fn over_the_cap_clients_are_told_to_retry_and_stalled_uploads_make_room() 
         head.to_ascii_lowercase().contains("retry-after: 1\r\n"),
         "{head}"
     );
-    let reply = grpc_call(
-        lookout.ports.grpc,
-        GRPC_TRACES,
-        "application/grpc",
-        None,
-        grpc_frame(&encode(&trace_request("refused", 1, 0)), false),
-    )
-    .await;
+    let reply = grpc_traces(lookout.ports.grpc, &encode(&trace_request("refused", 1, 0))).await;
     assert_eq!(reply.code(), Code::Unavailable, "{reply:?}");
     let message = reply.status.as_ref().map(|s| s.message().to_string());
     assert!(

@@ -8,10 +8,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use support::sink::Sink;
-use support::{
-    GRPC_TRACES, Lookout, encode, grpc_call, grpc_frame, otlp_receiver, service, trace_request,
-    wait_until,
-};
+use support::{Lookout, encode, grpc_traces, otlp_receiver, service, trace_request, wait_until};
 use tonic::Code;
 
 const REQUESTS: usize = 5;
@@ -32,14 +29,7 @@ fn config(p: &support::Ports, sink: u16, batch: &str) -> String {
 async fn send(lookout: &Lookout) {
     for i in 0..REQUESTS {
         let payload = encode(&trace_request(&format!("req{i}"), SPANS, 0));
-        let reply = grpc_call(
-            lookout.ports.grpc,
-            GRPC_TRACES,
-            "application/grpc",
-            None,
-            grpc_frame(&payload, false),
-        )
-        .await;
+        let reply = grpc_traces(lookout.ports.grpc, &payload).await;
         assert_eq!(reply.code(), Code::Ok, "request {i}: {reply:?}");
     }
 }

@@ -654,6 +654,19 @@ pub(crate) async fn grpc_call(
         .expect("HTTP/2 call")
 }
 
+/// One plain (uncompressed, `application/grpc`) OTLP traces export of the encoded request
+/// `message`, made with [`grpc_call`].
+pub(crate) async fn grpc_traces(port: u16, message: &[u8]) -> GrpcReply {
+    grpc_call(
+        port,
+        GRPC_TRACES,
+        "application/grpc",
+        None,
+        grpc_frame(message, false),
+    )
+    .await
+}
+
 /// One unary gRPC call over `io` (a TCP or TLS stream already connected), with `headers`
 /// (which must include `content-type`). `Err` when the connection or the HTTP/2 exchange
 /// fails. Bounded by 30 s.
