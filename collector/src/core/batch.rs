@@ -21,6 +21,11 @@ pub struct Batch {
     /// Room this data holds in the memory budget and in exporters' queues, given back when
     /// the last copy is dropped.
     pub hold: Hold,
+    /// The sender was already told this data is delivered: a processor that holds data (the
+    /// sampling `correlate`) settled its acknowledgements on receipt. Nobody upstream can
+    /// send it again, so a full exporter queue pushes back on it instead of dropping it,
+    /// whatever `sending_queue.block_on_overflow` says.
+    pub taken_over: bool,
 }
 
 impl Batch {
@@ -32,7 +37,15 @@ impl Batch {
             items,
             acks: AckSet::default(),
             hold: Hold::default(),
+            taken_over: false,
         }
+    }
+
+    /// Marks this batch as data its sender was told is delivered (see [`Batch::taken_over`]).
+    #[must_use]
+    pub fn taken_over(mut self) -> Batch {
+        self.taken_over = true;
+        self
     }
 
     /// Attaches an acknowledgement that resolves once this batch is delivered (or fails).
@@ -52,6 +65,7 @@ impl Batch {
             items: self.items,
             acks: self.acks.fork(),
             hold: self.hold.clone(),
+            taken_over: self.taken_over,
         }
     }
 }

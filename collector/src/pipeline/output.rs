@@ -98,7 +98,8 @@ impl Output {
 pub(crate) async fn enqueue(exporter: &ExporterInput, mut batch: Batch) {
     let signal = batch.signal;
     let items = batch.items as u64;
-    let block = exporter.block_on_overflow;
+    // Data whose sender was already told it is delivered cannot be sent again: wait for room.
+    let block = exporter.block_on_overflow || batch.taken_over;
     // Room in the queue's unit first (held by the batch until the exporter is done with it),
     // then a place in the channel.
     let room = match &exporter.gate {
@@ -133,4 +134,63 @@ pub(crate) async fn enqueue(exporter: &ExporterInput, mut batch: Batch) {
         batch.acks.settle(false);
     }
     exporter.update_queue_gauge();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::config::shared::QueueSizer;
+    use crate::core::{Ack, Signal};
+    use crate::telemetry::Telemetry;
+
+    /// A queue of one request that drops when full (`block_on_overflow: false`).
+    fn dropping_queue() -> (ExporterInput, mpsc::Receiver<Batch>) {
+        let (tx, rx) = mpsc::channel(1);
+        let input = ExporterInput {
+            id: "otlp".into(),
+            tx,
+            gate: Some(QueueGate::new(QueueSizer::Requests, 1)),
+            block_on_overflow: false,
+            persistent: false,
+            metrics: Telemetry::new().exporter("otlp", None),
+        };
+        (input, rx)
+    }
+
+    fn batch() -> Batch {
+        Batch::new(Signal::Traces, Bytes::from_static(b""), 1)
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_drops_what_its_sender_can_send_again() {
+        let (input, mut rx) = dropping_queue();
+        enqueue(&input, batch()).await;
+        let (ack, delivery) = Ack::new();
+        // Full: refused at once, and the sender is told so (it may retry).
+        enqueue(&input, batch().with_ack(ack)).await;
+        assert!(!delivery.outcome().await);
+        assert_eq!(input.metrics.enqueue_failed(Signal::Traces).get(), 1);
+        assert!(rx.recv().await.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_waits_for_room_for_data_taken_over() {
+        let (input, mut rx) = dropping_queue();
+        enqueue(&input, batch()).await;
+        let waiting = tokio::spawn({
+            let input = input.clone();
+            async move { enqueue(&input, batch().taken_over()).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "waits for room instead of dropping");
+        // The exporter takes the first batch and is done with it: room for the second.
+        drop(rx.recv().await);
+        waiting.await.expect("enqueue");
+        assert!(rx.recv().await.is_some_and(|b| b.taken_over));
+        assert_eq!(input.metrics.enqueue_failed(Signal::Traces).get(), 0);
+    }
 }

@@ -101,6 +101,8 @@ struct Pending {
     items: usize,
     acks: AckSet,
     hold: Hold,
+    /// Some of the data is [`Batch::taken_over`].
+    taken_over: bool,
 }
 
 impl Pending {
@@ -120,6 +122,7 @@ impl Pending {
         self.items += batch.items;
         self.acks.extend(batch.acks);
         self.hold.extend(batch.hold);
+        self.taken_over |= batch.taken_over;
     }
 
     async fn flush(&mut self, ctx: &ProcessorContext) {
@@ -133,6 +136,7 @@ impl Pending {
             items: std::mem::take(&mut self.items),
             acks: std::mem::take(&mut self.acks),
             hold: std::mem::take(&mut self.hold),
+            taken_over: std::mem::take(&mut self.taken_over),
         };
         ctx.metrics.outgoing.inc_by(batch.items as u64);
         ctx.output.send(batch).await;
@@ -161,6 +165,7 @@ fn split_oversized(batch: Batch, max: usize) -> Vec<Batch> {
             items,
             acks: batch.acks.fork(),
             hold: batch.hold.clone(),
+            taken_over: batch.taken_over,
         });
     }
     // Each piece holds its own claim; the original's is released as done.

@@ -500,7 +500,8 @@ async fn send(
     out: Option<(Vec<u8>, usize)>,
 ) {
     let Some((payload, items)) = out else { return };
-    let batch = Batch::new(signal, Bytes::from(payload), items);
+    // Its acknowledgements were settled on receipt: no one upstream can send it again.
+    let batch = Batch::new(signal, Bytes::from(payload), items).taken_over();
     if signal == Signal::Logs {
         shared.index(&batch);
         super::send_enriched(shared, ctx, batch).await;
