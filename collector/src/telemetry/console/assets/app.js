@@ -17,6 +17,7 @@ function route() {
     link.classList.toggle("active", link.dataset.page === name);
   }
   stop();
+  document.getElementById("status").textContent = "";
   const main = document.getElementById("page");
   main.innerHTML = "";
   main.dataset.page = name;

@@ -103,7 +103,7 @@ function drawProcess(answer) {
   document.getElementById("process").innerHTML = `
     <div class="stat"><div class="muted">CPU</div><div class="v" id="cpu">${p.cpu_percent === null ? "—" : p.cpu_percent.toFixed(1) + " %"}</div></div>
     <div class="stat"><div class="muted">RSS</div><div class="v" id="rss">${bytes(p.rss_bytes)}</div></div>
-    <div class="stat"><div class="muted">CPU time</div><div class="v">${p.cpu_seconds_total === null ? "—" : p.cpu_seconds_total.toFixed(1) + " s"}</div></div>`;
+    <div class="stat"><div class="muted">CPU time</div><div class="v">${p.cpu_seconds_total === null ? "—" : p.cpu_seconds_total.toFixed(2) + " s"}</div></div>`;
 }
 
 function drawChart(plot, history) {
@@ -179,10 +179,10 @@ async function drawAlerts() {
     return;
   }
   const rows = [
-    ...answer.latency_anomaly.map((e) => `<tr><td>${esc(e.processor)}</td><td>latency anomaly episodes</td>
+    ...answer.latency_anomaly.map((e) => `<tr data-processor="${esc(e.processor)}"><td>${esc(e.processor)}</td><td>latency anomaly episodes</td>
       <td class="num ${e.open_episodes ? "bad" : ""}">${count(e.open_episodes)} open</td>
       <td class="muted">${count(e.fired_total)} fired, ${count(e.resolved_total)} resolved since start</td></tr>`),
-    ...answer.alert_rules.map((a) => `<tr><td>${esc(a.processor)}</td><td>alert rules</td>
+    ...answer.alert_rules.map((a) => `<tr data-processor="${esc(a.processor)}"><td>${esc(a.processor)}</td><td>alert rules</td>
       <td class="num ${a.firing ? "bad" : ""}">${count(a.firing)} firing</td><td></td></tr>`),
   ];
   el.innerHTML = rows.length
