@@ -20,8 +20,7 @@ use std::time::Duration;
 use serde_json::Value as Json;
 use support::sink::Sink;
 use support::{
-    Lookout, http_client, otlp_exporter, otlp_receiver, python, python_dir, service,
-    workspace_root,
+    Lookout, http_client, otlp_exporter, otlp_receiver, python, python_dir, service, workspace_root,
 };
 
 /// The first trace `correlate_spans.py` sends: ids chosen by the script.
@@ -52,6 +51,38 @@ fn browser_missing(driver: &Path) -> Option<String> {
     None
 }
 
+/// Runs `tests/console/drive.mjs` with `env` (and the browser's path); its output.
+async fn drive(driver: &Path, env: &[(&str, &str)]) -> std::process::Output {
+    let run = tokio::process::Command::new("node")
+        .arg(driver.join("drive.mjs"))
+        .current_dir(driver)
+        .envs(env.iter().copied())
+        .env("LOOKOUT_CHROMIUM", chromium())
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("the browser driver finished within 3 minutes")
+        .expect("run node")
+}
+
+/// Skips (returns `None`) where the browser cannot run, except under CI, where it panics.
+fn driver_or_skip() -> Option<PathBuf> {
+    let driver = workspace_root().join("tests").join("console");
+    match browser_missing(&driver) {
+        None => Some(driver),
+        Some(why) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "the console's browser test cannot run under CI: {why}"
+            );
+            eprintln!("SKIPPED the browser part of the console test: {why}");
+            None
+        }
+    }
+}
+
 fn append(path: &Path, lines: &[Json]) {
     let mut file = std::fs::OpenOptions::new()
         .create(true)
@@ -77,14 +108,7 @@ async fn get(url: &str) -> (u16, String, String) {
 
 #[tokio::test]
 async fn console_pages_show_the_pipeline_and_the_trace_with_its_logs() {
-    let driver = workspace_root().join("tests").join("console");
-    let missing = browser_missing(&driver);
-    if let Some(why) = &missing {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "the console's browser test cannot run under CI: {why}"
-        );
-    }
+    let driver = driver_or_skip();
     let interpreter = python(false);
     let sink = Sink::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -185,32 +209,26 @@ async fn console_pages_show_the_pipeline_and_the_trace_with_its_logs() {
     assert_eq!(status, 200);
     assert!(metrics.contains("lookout_receiver_accepted_spans_total"));
 
-    if let Some(why) = missing {
-        eprintln!("SKIPPED the browser part of the console test: {why}");
+    let Some(driver) = driver else {
         lookout.stop_ok().await;
         return;
-    }
+    };
     let shots = tempfile::tempdir().expect("tempdir");
     let screenshots = std::env::var_os("LOOKOUT_CONSOLE_SCREENSHOTS")
         .filter(|v| !v.is_empty())
         .map_or_else(|| shots.path().to_path_buf(), PathBuf::from);
-    let run = tokio::process::Command::new("node")
-        .arg(driver.join("drive.mjs"))
-        .current_dir(&driver)
-        .env("LOOKOUT_CONSOLE_URL", &base)
-        .env("LOOKOUT_TRACE_ID", TRACE)
-        .env("LOOKOUT_SPAN_NAMES", "GET /order/0,db.query")
-        .env("LOOKOUT_LOG_LINE", line)
-        .env("LOOKOUT_SERVICE", "orders")
-        .env("LOOKOUT_SCREENSHOTS", &screenshots)
-        .env("LOOKOUT_CHROMIUM", chromium())
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(180), run)
-        .await
-        .expect("the browser driver finished within 3 minutes")
-        .expect("run node");
+    let output = drive(
+        &driver,
+        &[
+            ("LOOKOUT_CONSOLE_URL", base.as_str()),
+            ("LOOKOUT_TRACE_ID", TRACE),
+            ("LOOKOUT_SPAN_NAMES", "GET /order/0,db.query"),
+            ("LOOKOUT_LOG_LINE", line),
+            ("LOOKOUT_SERVICE", "orders"),
+            ("LOOKOUT_SCREENSHOTS", &screenshots.display().to_string()),
+        ],
+    )
+    .await;
     assert!(
         output.status.success(),
         "the console failed in the browser:\n{}\n{}\nlookout log:\n{}",
@@ -224,5 +242,45 @@ async fn console_pages_show_the_pipeline_and_the_trace_with_its_logs() {
             "screenshot of {page}"
         );
     }
+    lookout.stop_ok().await;
+}
+
+#[tokio::test]
+async fn without_correlate_each_page_says_what_to_configure() {
+    let Some(driver) = driver_or_skip() else {
+        return;
+    };
+    let sink = Sink::start().await;
+    let lookout = Lookout::start(|p| {
+        format!(
+            "{}exporters:\n{}{}",
+            otlp_receiver(p, "", ""),
+            otlp_exporter("otlp", sink.port, "none"),
+            service(
+                p,
+                "    traces:\n      receivers: [otlp]\n      exporters: [otlp]\n"
+            )
+        )
+    })
+    .await;
+    let base = format!("http://127.0.0.1:{}", lookout.ports.metrics);
+    // No component serves the trace API: the console is told so, and asks for nothing else.
+    let (_, _, body) = get(&format!("{base}/api/v1/pipelines")).await;
+    let pipelines: Json = serde_json::from_str(&body).expect("pipelines json");
+    assert_eq!(pipelines["routes"], serde_json::json!([]), "{pipelines}");
+    let output = drive(
+        &driver,
+        &[
+            ("LOOKOUT_CONSOLE_URL", base.as_str()),
+            ("LOOKOUT_EXPECT", "no-correlate"),
+        ],
+    )
+    .await;
+    assert!(
+        output.status.success(),
+        "the console without correlate failed in the browser:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
     lookout.stop_ok().await;
 }

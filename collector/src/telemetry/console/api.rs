@@ -22,6 +22,9 @@ pub(crate) struct PipelinesAnswer {
     pub(crate) process: ProcessStats,
     /// One entry per pipeline.
     pub(crate) pipelines: Vec<PipelineStats>,
+    /// The prefixes components serve on the admin listener (`/api/v1/traces` when a
+    /// `correlate` processor runs), so the page asks only for routes that exist.
+    pub(crate) routes: Vec<String>,
 }
 
 /// CPU and memory of the process.
@@ -164,6 +167,7 @@ pub(crate) fn pipelines(
     observed: &Observed,
     cpu: (Option<f64>, Option<f64>),
     rss_bytes: Option<u64>,
+    routes: Vec<String>,
 ) -> PipelinesAnswer {
     let (cpu_seconds_total, cpu_rate) = cpu;
     PipelinesAnswer {
@@ -178,6 +182,7 @@ pub(crate) fn pipelines(
             .iter()
             .map(|p| pipeline(p, observed))
             .collect(),
+        routes,
     }
 }
 

@@ -20,6 +20,7 @@ use http::{Method, Response, StatusCode, header};
 use serde::Serialize;
 
 use super::Telemetry;
+use crate::component::AdminRoutes;
 use crate::config::Config;
 use crate::net::{self, Body};
 use graph::Graph;
@@ -72,8 +73,14 @@ impl Console {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(Graph::of(config));
     }
 
-    /// The answer for `path`, if the console owns it.
-    pub(crate) fn answer(&self, method: &Method, path: &str) -> Option<Response<Body>> {
+    /// The answer for `path`, if the console owns it; `routes` are the components' routes
+    /// (the page asks for `/api/v1/traces` only when a component serves it).
+    pub(crate) fn answer(
+        &self,
+        method: &Method,
+        path: &str,
+        routes: &AdminRoutes,
+    ) -> Option<Response<Body>> {
         let owned = path == "/"
             || PREFIXES
                 .iter()
@@ -94,7 +101,18 @@ impl Console {
                         .unwrap_or_else(std::sync::PoisonError::into_inner),
                 );
                 let (observed, cpu) = self.observe();
-                json(&api::pipelines(&graph, &observed, cpu, super::rss_bytes()))
+                let mounted = routes
+                    .list()
+                    .into_iter()
+                    .map(|(prefix, _)| prefix)
+                    .collect();
+                json(&api::pipelines(
+                    &graph,
+                    &observed,
+                    cpu,
+                    super::rss_bytes(),
+                    mounted,
+                ))
             }
             ALERTS => json(&api::alerts(&self.observe().0)),
             _ => match assets::find(path) {

@@ -160,8 +160,13 @@ async fn pipelines_route_reports_counters_of_the_running_components() {
     exporter.sent(Signal::Traces).inc_by(38);
     exporter.queue_size.set(25);
     exporter.queue_capacity.set(100);
+    let routes = AdminRoutes::default();
+    let owner = crate::core::ComponentId::parse("correlate").unwrap();
+    let handler: crate::component::admin::Handler =
+        std::sync::Arc::new(|_req| Box::pin(async { Response::new(net::full("")) }));
+    routes.mount(&owner, "/api/v1/traces", handler).unwrap();
     let answer = console
-        .answer(&Method::GET, "/api/v1/pipelines")
+        .answer(&Method::GET, "/api/v1/pipelines", &routes)
         .expect("owned");
     let (status, content_type, text) = body(answer).await;
     assert_eq!(status, StatusCode::OK);
@@ -190,9 +195,15 @@ async fn pipelines_route_reports_counters_of_the_running_components() {
 async fn a_reload_changes_the_graph() {
     let telemetry = Telemetry::new();
     let console = Console::new(telemetry, &config());
+    let routes = AdminRoutes::default();
     let smaller = CONFIG.replace("      exporters: [debug, file]", "      exporters: [debug]");
     console.set_config(&Config::parse("console.yaml", &smaller).unwrap());
-    let (_, _, text) = body(console.answer(&Method::GET, "/api/v1/pipelines").unwrap()).await;
+    let (_, _, text) = body(
+        console
+            .answer(&Method::GET, "/api/v1/pipelines", &routes)
+            .unwrap(),
+    )
+    .await;
     let json: Json = serde_json::from_str(&text).unwrap();
     assert_eq!(
         json["pipelines"][1]["exporters"].as_array().map(Vec::len),
@@ -204,6 +215,7 @@ async fn a_reload_changes_the_graph() {
 async fn alerts_route_counts_episodes_and_firing_rules() {
     let telemetry = Telemetry::new();
     let console = Console::new(telemetry.clone(), &config());
+    let routes = AdminRoutes::default();
     let labels = || {
         vec![
             ("processor", "latency_anomaly".to_string()),
@@ -225,7 +237,12 @@ async fn alerts_route_counts_episodes_and_firing_rules() {
             vec![("processor", "alert_rules".to_string())],
         )
         .set(1);
-    let (status, _, text) = body(console.answer(&Method::GET, "/api/v1/alerts").unwrap()).await;
+    let (status, _, text) = body(
+        console
+            .answer(&Method::GET, "/api/v1/alerts", &routes)
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let json: Json = serde_json::from_str(&text).unwrap();
     assert_eq!(json["latency_anomaly"][0]["processor"], "latency_anomaly");
@@ -237,13 +254,15 @@ async fn alerts_route_counts_episodes_and_firing_rules() {
 #[tokio::test]
 async fn pages_and_files_are_embedded() {
     let console = Console::new(Telemetry::new(), &config());
-    let (status, content_type, html) = body(console.answer(&Method::GET, "/").unwrap()).await;
+    let routes = AdminRoutes::default();
+    let (status, content_type, html) =
+        body(console.answer(&Method::GET, "/", &routes).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert!(content_type.starts_with("text/html"), "{content_type}");
     assert!(html.contains("/console/app.js"), "{html}");
     for asset in assets::ASSETS {
         let (status, content_type, text) =
-            body(console.answer(&Method::GET, asset.path).unwrap()).await;
+            body(console.answer(&Method::GET, asset.path, &routes).unwrap()).await;
         assert_eq!(status, StatusCode::OK, "{}", asset.path);
         assert_eq!(content_type, asset.content_type);
         assert!(!text.is_empty(), "{}", asset.path);
@@ -261,11 +280,20 @@ async fn pages_and_files_are_embedded() {
             );
         }
     }
-    let (status, _, _) = body(console.answer(&Method::GET, "/console/nope.js").unwrap()).await;
+    let (status, _, _) = body(
+        console
+            .answer(&Method::GET, "/console/nope.js", &routes)
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _, _) = body(console.answer(&Method::POST, "/").unwrap()).await;
+    let (status, _, _) = body(console.answer(&Method::POST, "/", &routes).unwrap()).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-    assert!(console.answer(&Method::GET, "/metrics").is_none());
-    assert!(console.answer(&Method::GET, "/api/v1/traces").is_none());
-    assert!(console.answer(&Method::GET, "/consolex").is_none());
+    assert!(console.answer(&Method::GET, "/metrics", &routes).is_none());
+    assert!(
+        console
+            .answer(&Method::GET, "/api/v1/traces", &routes)
+            .is_none()
+    );
+    assert!(console.answer(&Method::GET, "/consolex", &routes).is_none());
 }

@@ -17,6 +17,18 @@ export async function getJSON(url) {
   return body;
 }
 
+let traceApi = null;
+
+/** Whether a component (the correlate processor) serves /api/v1/traces: asked once per page
+ * load, so a console without it never requests a route that is not there. */
+export async function hasTraceApi() {
+  if (traceApi === null) {
+    const answer = await getJSON("/api/v1/pipelines");
+    traceApi = answer.routes.includes("/api/v1/traces");
+  }
+  return traceApi;
+}
+
 /** Escapes text for innerHTML. */
 export function esc(value) {
   return String(value ?? "").replace(/[&<>"']/g, (c) => ({

@@ -1,7 +1,7 @@
 // Logs: the log lines of the most recent traces in the correlate window, newest first, each
 // linked to its trace; filtered by text and severity in the page.
 
-import { NotConfigured, esc, getJSON, notConfigured, time } from "./api.js";
+import { NotConfigured, hasTraceApi, esc, getJSON, notConfigured, time } from "./api.js";
 
 /** Traces whose lines are fetched: one request each. */
 const TRACES = 20;
@@ -36,6 +36,7 @@ function collect(spans, traceId, out) {
 async function load(el, text, severity) {
   let list;
   try {
+    if (!(await hasTraceApi())) throw new NotConfigured("/api/v1/traces");
     list = await getJSON(`/api/v1/traces?limit=${TRACES}`);
   } catch (err) {
     el.innerHTML = err instanceof NotConfigured ? notConfigured("Logs") : `<p class="bad">${esc(err.message)}</p>`;

@@ -19,11 +19,13 @@ export function render(main) {
   let plot = null;
   let timer = null;
   let stopped = false;
+  let routes = null;
 
   async function poll() {
     try {
       const answer = await getJSON("/api/v1/pipelines");
       if (stopped) return;
+      routes = answer.routes;
       drawPipelines(answer);
       drawProcess(answer);
       history.t.push(Date.now() / 1000);
@@ -38,7 +40,7 @@ export function render(main) {
       document.getElementById("status").textContent = `not updated: ${err.message}`;
     }
     if (stopped) return;
-    await Promise.all([drawServices(), drawAlerts()]);
+    await Promise.all([drawServices(routes), drawAlerts()]);
     if (!stopped) timer = setTimeout(poll, POLL_MS);
   }
   poll();
@@ -130,9 +132,13 @@ function percentile(sorted, q) {
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
 }
 
-async function drawServices() {
+async function drawServices(routes) {
   const el = document.getElementById("services");
-  if (!el) return;
+  if (!el || routes === null) return;
+  if (!routes.includes("/api/v1/traces")) {
+    el.innerHTML = notConfigured("Services");
+    return;
+  }
   let list;
   try {
     list = await getJSON("/api/v1/traces?limit=1000");

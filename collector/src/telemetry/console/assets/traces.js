@@ -2,7 +2,7 @@
 // one trace's waterfall with each span's log lines inline and its latency verdict
 // (/api/v1/traces/{id}).
 
-import { NotConfigured, duration, esc, getJSON, notConfigured, time } from "./api.js";
+import { NotConfigured, hasTraceApi, duration, esc, getJSON, notConfigured, time } from "./api.js";
 
 const FIELDS = ["service", "operation", "min_duration_ms", "error", "anomalous", "has_error_logs", "limit"];
 
@@ -47,6 +47,7 @@ async function search(main, query) {
   const results = main.querySelector("#results");
   let list;
   try {
+    if (!(await hasTraceApi())) throw new NotConfigured("/api/v1/traces");
     list = await getJSON(`/api/v1/traces?${params}`);
   } catch (err) {
     results.innerHTML = err instanceof NotConfigured ? notConfigured("Trace search") : `<p class="bad">${esc(err.message)}</p>`;
@@ -86,6 +87,7 @@ async function waterfall(main, id) {
   const el = main.querySelector("#trace");
   let trace;
   try {
+    if (!(await hasTraceApi())) throw new NotConfigured("/api/v1/traces");
     trace = await getJSON(`/api/v1/traces/${encodeURIComponent(id)}`);
   } catch (err) {
     el.innerHTML = err instanceof NotConfigured ? notConfigured("Traces") : `<p class="bad">${esc(err.message)}</p>`;
