@@ -284,3 +284,56 @@ async fn without_correlate_each_page_says_what_to_configure() {
     );
     lookout.stop_ok().await;
 }
+
+/// The ids of the pipelines `/api/v1/pipelines` lists.
+async fn pipeline_ids(base: &str) -> Vec<String> {
+    let (status, _, body) = get(&format!("{base}/api/v1/pipelines")).await;
+    assert_eq!(status, 200, "{body}");
+    let answer: Json = serde_json::from_str(&body).expect("pipelines json");
+    answer["pipelines"]
+        .as_array()
+        .expect("pipelines")
+        .iter()
+        .map(|p| p["id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_config_reload_redraws_the_pipeline_graph() {
+    let sink = Sink::start().await;
+    let config = |p: &support::Ports, logs: bool| {
+        let logs = if logs {
+            "    logs:\n      receivers: [otlp]\n      exporters: [otlp]\n"
+        } else {
+            ""
+        };
+        format!(
+            "{}exporters:\n{}{}",
+            otlp_receiver(p, "", ""),
+            otlp_exporter("otlp", sink.port, "none"),
+            service(
+                p,
+                &format!("    traces:\n      receivers: [otlp]\n      exporters: [otlp]\n{logs}")
+            )
+        )
+    };
+    let lookout = Lookout::start(|p| config(p, false)).await;
+    let base = format!("http://127.0.0.1:{}", lookout.ports.metrics);
+    assert_eq!(pipeline_ids(&base).await, ["traces"]);
+    std::fs::write(
+        lookout.dir().join("lookout.yaml"),
+        config(&lookout.ports, true),
+    )
+    .expect("rewrite the config");
+    lookout.signal("HUP");
+    let mut ids = Vec::new();
+    for _ in 0..200 {
+        ids = pipeline_ids(&base).await;
+        if ids.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ids, ["logs", "traces"], "{}", lookout.logs());
+    lookout.stop_ok().await;
+}
