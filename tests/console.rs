@@ -3,7 +3,8 @@
 //! OTLP/gRPC and their log lines are tailed from a file; then `tests/console/drive.mjs` loads
 //! every page in Debian's headless chromium (through `playwright-core`) and checks that no page
 //! logs a console error, that the overview draws the pipeline graph with rates above zero, that
-//! the known trace's waterfall shows its spans with its log line inline, and that the logs page
+//! the known trace's waterfall shows its spans with its log line inline and the latency verdict
+//! its `db.query` span was sent with, and that the logs page
 //! lists that line linked to its trace.
 //!
 //! Needs `LOOKOUT_PYTHON` (set by `.ci/run`). The browser part needs `chromium` and
@@ -136,7 +137,7 @@ async fn console_pages_show_the_pipeline_and_the_trace_with_its_logs() {
     let output = tokio::process::Command::new(&interpreter)
         .arg(python_dir().join("correlate_spans.py"))
         .args(["--endpoint", &format!("127.0.0.1:{}", lookout.ports.grpc)])
-        .args(["--traces", "3"])
+        .args(["--traces", "3", "--verdict"])
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
         .output()
@@ -225,6 +226,7 @@ async fn console_pages_show_the_pipeline_and_the_trace_with_its_logs() {
             ("LOOKOUT_SPAN_NAMES", "GET /order/0,db.query"),
             ("LOOKOUT_LOG_LINE", line),
             ("LOOKOUT_SERVICE", "orders"),
+            ("LOOKOUT_VERDICT_SPAN", "db.query"),
             ("LOOKOUT_SCREENSHOTS", &screenshots.display().to_string()),
         ],
     )

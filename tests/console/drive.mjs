@@ -7,6 +7,7 @@
 //   LOOKOUT_SPAN_NAMES    its span names, comma-separated
 //   LOOKOUT_LOG_LINE      text of one of its log lines, shown on its span
 //   LOOKOUT_SERVICE       its root span's service.name
+//   LOOKOUT_VERDICT_SPAN  the name of its span tagged anomalous (kind `spike`)
 //   LOOKOUT_SCREENSHOTS   a folder for one PNG per page (optional)
 //   LOOKOUT_CHROMIUM      the browser (default /usr/bin/chromium)
 //   LOOKOUT_EXPECT        `no-correlate`: lookout runs without correlate; each page must say
@@ -35,6 +36,7 @@ const traceId = bare ? "" : env("LOOKOUT_TRACE_ID");
 const spanNames = bare ? [] : env("LOOKOUT_SPAN_NAMES").split(",");
 const logLine = bare ? "" : env("LOOKOUT_LOG_LINE");
 const service = bare ? "" : env("LOOKOUT_SERVICE");
+const verdictSpan = bare ? "" : env("LOOKOUT_VERDICT_SPAN");
 const screenshots = process.env.LOOKOUT_SCREENSHOTS || "";
 const executablePath = env("LOOKOUT_CHROMIUM", "/usr/bin/chromium");
 const WAIT = { timeout: 20000 };
@@ -136,6 +138,12 @@ async function checkAll() {
     const spanLogs = await page.$$eval(".wf-row.span .wf-logs", (els) => els.map((el) => el.textContent));
     if (!spanLogs.some((text) => text.includes(logLine))) {
       throw new Error(`log line "${logLine}" not inline on a span: ${spanLogs}`);
+    }
+    const verdicts = await page.$$eval(".wf-row.span .wf-name", (els) => els
+      .filter((el) => el.querySelector(".badge.anomaly"))
+      .map((el) => el.textContent));
+    if (verdicts.length !== 1 || !verdicts[0].includes(verdictSpan) || !verdicts[0].includes("spike")) {
+      throw new Error(`the verdict (spike) is shown on ${verdictSpan} alone: ${verdicts}`);
     }
   });
 
