@@ -265,6 +265,7 @@ impl Service {
                     self.admin.commit(admin);
                 }
                 self.extensions.commit(extensions, &self.host);
+                self.admin.set_config(&config);
                 self.config = config;
                 result
             }

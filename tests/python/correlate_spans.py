@@ -2,11 +2,12 @@
 """Sends the spans of tests/correlate.rs through the OpenTelemetry Python SDK's real OTLP/gRPC
 exporter, with ids the test chose in advance (so it can write log lines before the spans exist).
 
-    correlate_spans.py --endpoint 127.0.0.1:PORT --traces N
+    correlate_spans.py --endpoint 127.0.0.1:PORT --traces N [--verdict]
 
 Trace i (0-based) has trace id C0FFEE0000000000 followed by i+1 as 16 hex digits; its root span
-`GET /order/i` has span id 1000+16*i+1 and its child `db.query` 1000+16*i+2 (hex). Exits non-zero
-if an export fails.
+`GET /order/i` has span id 1000+16*i+1 and its child `db.query` 1000+16*i+2 (hex). With --verdict, trace 0's `db.query` carries the latency_anomaly verdict
+(`lookout.latency.anomaly=true`, `lookout.latency.kind=spike`), as a tagging tier would send it.
+Exits non-zero if an export fails.
 """
 
 import argparse
@@ -41,6 +42,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--traces", type=int, required=True)
+    parser.add_argument("--verdict", action="store_true")
     args = parser.parse_args()
 
     ids = Planned()
@@ -55,8 +57,10 @@ def main():
         ids.trace_ids.append((0xC0FFEE0000000000 << 64) | (i + 1))
         ids.span_ids.extend([0x1000 + 16 * i + 1, 0x1000 + 16 * i + 2])
         with tracer.start_as_current_span(f"GET /order/{i}", kind=SpanKind.SERVER):
-            with tracer.start_as_current_span("db.query", kind=SpanKind.CLIENT):
-                pass
+            with tracer.start_as_current_span("db.query", kind=SpanKind.CLIENT) as child:
+                if args.verdict and i == 0:
+                    child.set_attribute("lookout.latency.anomaly", True)
+                    child.set_attribute("lookout.latency.kind", "spike")
     provider.shutdown()
     if FAILURES:
         print("\n".join(FAILURES), file=sys.stderr)

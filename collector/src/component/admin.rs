@@ -62,6 +62,15 @@ impl AdminRoutes {
         {
             return Err(format!("admin route {prefix} would shadow {r}"));
         }
+        // The console answers first: a route at or under its paths would never be reached.
+        if let Some(r) = crate::telemetry::console::PREFIXES
+            .iter()
+            .find(|r| under(prefix, r))
+        {
+            return Err(format!(
+                "admin route {prefix} is under {r}, which the console serves"
+            ));
+        }
         let mut routes = self
             .routes
             .write()
@@ -181,5 +190,10 @@ mod tests {
         assert!(err.contains("already mounted by a"), "{err}");
         assert!(routes.mount(&b, "/metrics", handler("b")).is_err());
         assert!(routes.mount(&b, "api", handler("b")).is_err());
+        let err = routes
+            .mount(&b, "/api/v1/pipelines/x", handler("b"))
+            .unwrap_err();
+        assert!(err.contains("console"), "{err}");
+        assert!(routes.mount(&b, "/console", handler("b")).is_err());
     }
 }

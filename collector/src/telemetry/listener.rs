@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::console::Console;
 use super::server::{self, Reload};
 use crate::Error;
 use crate::component::Host;
@@ -36,6 +37,8 @@ pub(crate) struct AdminListener {
     reloads: mpsc::Sender<Reload>,
     /// Tasks of closed listeners, joined at shutdown.
     retired: Vec<JoinHandle<()>>,
+    /// The console every listener serves (its rates and graph outlive a move).
+    console: Console,
 }
 
 #[derive(Debug)]
@@ -59,6 +62,7 @@ pub(crate) struct Staged {
 async fn listen(
     metrics: &TelemetryMetricsConfig,
     host: &Host,
+    console: &Console,
     reloads: &mpsc::Sender<Reload>,
 ) -> Result<Option<Listening>, Error> {
     if metrics.level == MetricsLevel::None {
@@ -67,6 +71,7 @@ async fn listen(
     let stop = host.shutdown().child_token();
     let started = server::start(
         host.telemetry().clone(),
+        console.clone(),
         host.admin().clone(),
         metrics.address,
         metrics.tls.as_ref(),
@@ -76,7 +81,7 @@ async fn listen(
     .await;
     match started {
         Ok((address, task)) => {
-            tracing::info!(%address, tls = metrics.tls.is_some(), lifecycle = metrics.enable_lifecycle, "admin listener: self-metrics at /metrics");
+            tracing::info!(%address, tls = metrics.tls.is_some(), lifecycle = metrics.enable_lifecycle, "admin listener: console at /, self-metrics at /metrics");
             Ok(Some(Listening {
                 address,
                 stop,
@@ -93,11 +98,12 @@ async fn listen(
 async fn listen_with_patience(
     metrics: &TelemetryMetricsConfig,
     host: &Host,
+    console: &Console,
     reloads: &mpsc::Sender<Reload>,
 ) -> Result<Option<Listening>, Error> {
     let started = tokio::time::Instant::now();
     loop {
-        match listen(metrics, host, reloads).await {
+        match listen(metrics, host, console, reloads).await {
             Ok(listening) => return Ok(listening),
             Err(err) if started.elapsed() >= REBIND_PATIENCE => return Err(err),
             Err(_) => tokio::time::sleep(REBIND_PAUSE).await,
@@ -112,12 +118,19 @@ impl AdminListener {
         host: &Host,
         reloads: mpsc::Sender<Reload>,
     ) -> Result<AdminListener, Error> {
-        let current = listen(&config.service.telemetry.metrics, host, &reloads).await?;
+        let console = Console::new(host.telemetry().clone(), config);
+        let current = listen(&config.service.telemetry.metrics, host, &console, &reloads).await?;
         Ok(AdminListener {
             current,
             reloads,
             retired: Vec::new(),
+            console,
         })
+    }
+
+    /// The console draws `config`'s pipelines from now on (a reload committed it).
+    pub(crate) fn set_config(&self, config: &Config) {
+        self.console.set_config(config);
     }
 
     /// Where it listens, if it does.
@@ -139,7 +152,7 @@ impl AdminListener {
             return Ok(None);
         }
         let metrics = &new.service.telemetry.metrics;
-        match listen(metrics, host, &self.reloads).await {
+        match listen(metrics, host, &self.console, &self.reloads).await {
             Ok(listening) => {
                 return Ok(Some(Staged {
                     new: listening,
@@ -159,7 +172,7 @@ impl AdminListener {
         if let Some(current) = &self.current {
             current.stop.cancel();
         }
-        match listen_with_patience(metrics, host, &self.reloads).await {
+        match listen_with_patience(metrics, host, &self.console, &self.reloads).await {
             Ok(listening) => Ok(Some(Staged {
                 new: listening,
                 old_closed: true,
@@ -176,7 +189,14 @@ impl AdminListener {
         if let Some(closed) = self.current.take() {
             self.retired.push(closed.task);
         }
-        match listen_with_patience(&old.service.telemetry.metrics, host, &self.reloads).await {
+        match listen_with_patience(
+            &old.service.telemetry.metrics,
+            host,
+            &self.console,
+            &self.reloads,
+        )
+        .await
+        {
             Ok(listening) => self.current = listening,
             Err(err) => {
                 tracing::error!(error = %err, "the previous admin listener did not start again");

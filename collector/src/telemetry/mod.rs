@@ -1,10 +1,12 @@
 //! Lookout's own metrics, named after the Collector's (`otelcol_*` → `lookout_*`) and served in
 //! the Prometheus text format on `service.telemetry.metrics.address` (`/metrics`).
 
+pub(crate) mod console;
 pub(crate) mod listener;
 mod process;
 pub(crate) mod server;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::text::encode;
@@ -15,12 +17,36 @@ use prometheus_client::registry::Registry;
 
 use crate::core::Signal;
 
+/// CPU time (user + system) this process used so far, in seconds, if the system reports it.
+pub(crate) fn process_cpu_seconds() -> Option<f64> {
+    process::cpu_seconds()
+}
+
 /// This process's resident set size, in bytes (`VmRSS`), if the system reports it.
 pub(crate) fn rss_bytes() -> Option<u64> {
     process::rss_bytes().and_then(|b| u64::try_from(b).ok())
 }
 
 type Labels = Vec<(&'static str, String)>;
+
+/// One series handed out by [`Telemetry::counter`] or [`Telemetry::gauge`], kept so the
+/// console can read every value without parsing the text it renders.
+#[derive(Clone)]
+enum Handle {
+    Counter(Counter),
+    Gauge(Gauge),
+}
+
+/// The value of one self-metric series at one moment (name without `lookout_` and `_total`).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct SeriesValue {
+    /// The metric's name as registered (`receiver_accepted_spans`).
+    pub(crate) name: String,
+    /// Its labels.
+    pub(crate) labels: Labels,
+    /// Its value now.
+    pub(crate) value: f64,
+}
 
 /// The self-metrics registry. Cheap to clone; handles taken from it are atomics.
 #[derive(Clone)]
@@ -32,6 +58,8 @@ struct Inner {
     registry: Mutex<Registry>,
     counters: Mutex<Vec<(String, Family<Labels, Counter>)>>,
     gauges: Mutex<Vec<(String, Family<Labels, Gauge>)>>,
+    /// Every (name, labels) handed out, once: as many as the registry renders.
+    series: Mutex<HashMap<(String, Labels), Handle>>,
     process: process::ProcessGauges,
 }
 
@@ -57,6 +85,7 @@ impl Telemetry {
                 registry: Mutex::new(registry),
                 counters: Mutex::new(Vec::new()),
                 gauges: Mutex::new(Vec::new()),
+                series: Mutex::new(HashMap::new()),
                 process,
             }),
         }
@@ -81,7 +110,11 @@ impl Telemetry {
                 }
             }
         };
-        family.get_or_create(&labels).clone()
+        let counter = family.get_or_create(&labels).clone();
+        lock(&self.inner.series)
+            .entry((name.to_string(), labels))
+            .or_insert_with(|| Handle::Counter(counter.clone()));
+        counter
     }
 
     /// A gauge `lookout_<name>` with these labels.
@@ -103,7 +136,28 @@ impl Telemetry {
                 }
             }
         };
-        family.get_or_create(&labels).clone()
+        let gauge = family.get_or_create(&labels).clone();
+        lock(&self.inner.series)
+            .entry((name.to_string(), labels))
+            .or_insert_with(|| Handle::Gauge(gauge.clone()));
+        gauge
+    }
+
+    /// The value of every counter and gauge handed out (not the process metrics: see
+    /// [`process_cpu_seconds`] and [`rss_bytes`]). Work and size are those of one `/metrics`
+    /// scrape: one entry per series.
+    pub(crate) fn values(&self) -> Vec<SeriesValue> {
+        lock(&self.inner.series)
+            .iter()
+            .map(|((name, labels), handle)| SeriesValue {
+                name: name.clone(),
+                labels: labels.clone(),
+                value: match handle {
+                    Handle::Counter(c) => c.get() as f64,
+                    Handle::Gauge(g) => g.get() as f64,
+                },
+            })
+            .collect()
     }
 
     /// Renders every metric in the Prometheus text format.

@@ -53,7 +53,7 @@ impl ProcessGauges {
 }
 
 /// utime + stime of this process, from `/proc/self/stat`.
-fn cpu_seconds() -> Option<f64> {
+pub(super) fn cpu_seconds() -> Option<f64> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // The command name (field 2) may contain spaces; fields after it follow the last ')'.
     let rest = &stat[stat.rfind(')')? + 2..];

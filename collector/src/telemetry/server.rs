@@ -1,5 +1,6 @@
 //! The admin listener: `GET /metrics` in the Prometheus text format, `POST /-/reload` when
-//! `enable_lifecycle` is set, and the routes components mount on it ([`AdminRoutes`]).
+//! `enable_lifecycle` is set, the web console (`/`, `/console/...`, its JSON routes:
+//! [`Console`]), and the routes components mount on it ([`AdminRoutes`]).
 
 use std::net::SocketAddr;
 
@@ -11,6 +12,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::Telemetry;
+use super::console::Console;
 use crate::Error;
 use crate::component::AdminRoutes;
 use crate::component::admin::MAX_BODY;
@@ -24,6 +26,7 @@ pub(crate) type Reload = oneshot::Sender<Result<(), String>>;
 /// `POST /-/reload` sends to `reload` when given.
 pub(crate) async fn start(
     telemetry: Telemetry,
+    console: Console,
     routes: AdminRoutes,
     address: SocketAddr,
     tls: Option<&ServerTlsConfig>,
@@ -42,9 +45,10 @@ pub(crate) async fn start(
         listener,
         move |req| {
             let telemetry = telemetry.clone();
+            let console = console.clone();
             let routes = routes.clone();
             let reload = reload.clone();
-            async move { answer(req, &telemetry, &routes, reload.as_ref()).await }
+            async move { answer(req, &telemetry, &console, &routes, reload.as_ref()).await }
         },
         shutdown,
         ServeOptions {
@@ -58,6 +62,7 @@ pub(crate) async fn start(
 async fn answer(
     req: Request<Incoming>,
     telemetry: &Telemetry,
+    console: &Console,
     routes: &AdminRoutes,
     reload: Option<&mpsc::Sender<Reload>>,
 ) -> Response<Body> {
@@ -83,10 +88,13 @@ async fn answer(
             .body(net::full(telemetry.render()))
             .unwrap_or_else(|_| Response::new(net::full("")));
     }
+    if let Some(response) = console.answer(req.method(), path, routes) {
+        return response;
+    }
     let Some(handler) = routes.find(path) else {
         return plain(
             StatusCode::NOT_FOUND,
-            "not found; metrics are at /metrics\n",
+            "not found; the console is at /, metrics are at /metrics\n",
         );
     };
     let (parts, body) = req.into_parts();

@@ -1,0 +1,169 @@
+//! The web console on the admin listener: the single page at `/`, its files under `/console/`
+//! (embedded, [`assets`]), and the JSON routes it needs that no component offers
+//! (`/api/v1/pipelines`, `/api/v1/alerts`: [`api`]). Traces and logs come from the `correlate`
+//! processor's routes (`/api/v1/traces`), which the page calls directly.
+//!
+//! The telemetry server owns it (not a component): it answers whatever pipelines run, and a
+//! reload that changes them changes the graph it draws ([`Console::set_config`]).
+
+mod api;
+mod assets;
+mod graph;
+mod rates;
+#[cfg(test)]
+mod tests;
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use http::{Method, Response, StatusCode, header};
+use serde::Serialize;
+
+use super::Telemetry;
+use crate::component::AdminRoutes;
+use crate::config::Config;
+use crate::net::{self, Body};
+use graph::Graph;
+use rates::Rates;
+
+/// The paths the console answers under; components may not mount routes there.
+pub(crate) const PREFIXES: [&str; 3] = ["/console", PIPELINES, ALERTS];
+const PIPELINES: &str = "/api/v1/pipelines";
+const ALERTS: &str = "/api/v1/alerts";
+/// Key of the process CPU counter among the sampled series (not a registered metric name).
+const CPU_KEY: &str = "process_cpu_seconds";
+
+/// The console's state, shared by every admin listener of the process (a reload that moves
+/// the listener keeps it). Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Console {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    telemetry: Telemetry,
+    graph: RwLock<Arc<Graph>>,
+    rates: Mutex<Rates>,
+}
+
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Console")
+    }
+}
+
+impl Console {
+    /// The console of `config`'s pipelines, reading `telemetry`.
+    pub(crate) fn new(telemetry: Telemetry, config: &Config) -> Console {
+        Console {
+            inner: Arc::new(Inner {
+                telemetry,
+                graph: RwLock::new(Arc::new(Graph::of(config))),
+                rates: Mutex::new(Rates::new(Instant::now())),
+            }),
+        }
+    }
+
+    /// The configuration now running (after a reload committed).
+    pub(crate) fn set_config(&self, config: &Config) {
+        *self
+            .inner
+            .graph
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(Graph::of(config));
+    }
+
+    /// The answer for `path`, if the console owns it; `routes` are the components' routes
+    /// (the page asks for `/api/v1/traces` only when a component serves it).
+    pub(crate) fn answer(
+        &self,
+        method: &Method,
+        path: &str,
+        routes: &AdminRoutes,
+    ) -> Option<Response<Body>> {
+        let owned = path == "/"
+            || PREFIXES
+                .iter()
+                .any(|p| path == *p || path.starts_with(&format!("{p}/")));
+        if !owned {
+            return None;
+        }
+        if method != Method::GET && method != Method::HEAD {
+            return Some(text(StatusCode::METHOD_NOT_ALLOWED, "use GET\n"));
+        }
+        Some(match path {
+            PIPELINES => {
+                let graph = Arc::clone(
+                    &self
+                        .inner
+                        .graph
+                        .read()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                );
+                let (observed, cpu) = self.observe();
+                let mounted = routes
+                    .list()
+                    .into_iter()
+                    .map(|(prefix, _)| prefix)
+                    .collect();
+                json(&api::pipelines(
+                    &graph,
+                    &observed,
+                    cpu,
+                    super::rss_bytes(),
+                    mounted,
+                ))
+            }
+            ALERTS => json(&api::alerts(&self.observe().0)),
+            _ => match assets::find(path) {
+                Some(asset) => Response::builder()
+                    .header(header::CONTENT_TYPE, asset.content_type)
+                    .header(header::CACHE_CONTROL, "no-cache")
+                    .body(net::full(asset.body))
+                    .unwrap_or_else(|_| Response::new(net::full(""))),
+                None => text(StatusCode::NOT_FOUND, "no such console file\n"),
+            },
+        })
+    }
+
+    /// Every self-metric now, with rates, and the process CPU (seconds, per second).
+    fn observe(&self) -> (rates::Observed, (Option<f64>, Option<f64>)) {
+        let mut values = self.inner.telemetry.values();
+        let cpu = super::process_cpu_seconds();
+        if let Some(cpu) = cpu {
+            values.push(super::SeriesValue {
+                name: CPU_KEY.to_string(),
+                labels: Vec::new(),
+                value: cpu,
+            });
+        }
+        let observed = self
+            .inner
+            .rates
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .observe(Instant::now(), values);
+        let key = (CPU_KEY.to_string(), Vec::new());
+        let cpu_rate = observed.rate(&key);
+        (observed, (cpu, cpu_rate))
+    }
+}
+
+fn json(body: &impl Serialize) -> Response<Body> {
+    match serde_json::to_vec(body) {
+        Ok(bytes) => Response::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CACHE_CONTROL, "no-store")
+            .body(net::full(bytes))
+            .unwrap_or_else(|_| Response::new(net::full(""))),
+        Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "could not encode\n"),
+    }
+}
+
+fn text(status: StatusCode, text: &'static str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(net::full(text))
+        .unwrap_or_else(|_| Response::new(net::full("")))
+}

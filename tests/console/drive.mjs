@@ -1,0 +1,170 @@
+// Loads each page of a running lookout's console in Debian's headless chromium (through
+// playwright-core: no browser download) and checks what it shows. tests/console.rs starts
+// lookout, sends the data and runs this with:
+//
+//   LOOKOUT_CONSOLE_URL   the admin listener, e.g. http://127.0.0.1:8888
+//   LOOKOUT_TRACE_ID      a trace in the correlate window (32 hex digits)
+//   LOOKOUT_SPAN_NAMES    its span names, comma-separated
+//   LOOKOUT_LOG_LINE      text of one of its log lines, shown on its span
+//   LOOKOUT_SERVICE       its root span's service.name
+//   LOOKOUT_VERDICT_SPAN  the name of its span tagged anomalous (kind `spike`)
+//   LOOKOUT_SCREENSHOTS   a folder for one PNG per page (optional)
+//   LOOKOUT_CHROMIUM      the browser (default /usr/bin/chromium)
+//   LOOKOUT_EXPECT        `no-correlate`: lookout runs without correlate; each page must say
+//                         how to get traces instead (the trace variables are then unused)
+//
+// Any console error or uncaught exception on any page fails the run. Exits 0 when every
+// check passed; prints each failure otherwise.
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const env = (name, fallback) => {
+  const value = process.env[name] ?? fallback;
+  if (value === undefined) {
+    console.error(`${name} is not set`);
+    process.exit(2);
+  }
+  return value;
+};
+
+const base = env("LOOKOUT_CONSOLE_URL");
+const bare = process.env.LOOKOUT_EXPECT === "no-correlate";
+const traceId = bare ? "" : env("LOOKOUT_TRACE_ID");
+const spanNames = bare ? [] : env("LOOKOUT_SPAN_NAMES").split(",");
+const logLine = bare ? "" : env("LOOKOUT_LOG_LINE");
+const service = bare ? "" : env("LOOKOUT_SERVICE");
+const verdictSpan = bare ? "" : env("LOOKOUT_VERDICT_SPAN");
+const screenshots = process.env.LOOKOUT_SCREENSHOTS || "";
+const executablePath = env("LOOKOUT_CHROMIUM", "/usr/bin/chromium");
+const WAIT = { timeout: 20000 };
+
+const profile = mkdtempSync(join(tmpdir(), "lookout-console-"));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath,
+  headless: true,
+  viewport: { width: 1280, height: 800 },
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+  ],
+});
+const failures = [];
+const page = context.pages()[0] ?? (await context.newPage());
+let current = "start";
+page.on("console", (message) => {
+  if (message.type() === "error") failures.push(`${current}: console error: ${message.text()}`);
+});
+page.on("pageerror", (error) => failures.push(`${current}: uncaught: ${error.message}`));
+
+async function check(name, run, shot = true) {
+  current = name;
+  try {
+    await run();
+    if (screenshots && shot) await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
+    console.log(`ok   ${name}`);
+  } catch (error) {
+    failures.push(`${name}: ${error.message.split("\n")[0]}`);
+    console.log(`FAIL ${name}`);
+  }
+}
+
+if (bare) {
+  await checkBare();
+} else {
+  await checkAll();
+}
+
+/** Without correlate: the graph still draws, and every trace-backed part says what to add. */
+async function checkBare() {
+  const note = async (selector) => {
+    await page.waitForFunction((sel) => (document.querySelector(sel)?.textContent || "").includes("correlate"), selector, WAIT);
+  };
+  await check("bare-overview", async () => {
+    await page.goto(`${base}/`);
+    await page.waitForSelector('.pipeline[data-pipeline="traces"] .node[data-kind="receiver"]', WAIT);
+    await note("#services .note");
+  }, false);
+  await check("bare-traces", async () => {
+    await page.goto(`${base}/#/traces`);
+    await note("#results .note");
+  }, false);
+  await check("bare-trace", async () => {
+    await page.goto(`${base}/#/traces/${"ab".repeat(16)}`);
+    await note("#trace .note");
+  }, false);
+  await check("bare-logs", async () => {
+    await page.goto(`${base}/#/logs`);
+    await note("#lines .note");
+  }, false);
+}
+
+async function checkAll() {
+  await check("overview", async () => {
+    await page.goto(`${base}/`);
+    await page.waitForSelector('.pipeline[data-pipeline="traces"] .node[data-kind="receiver"]', WAIT);
+    // The receiver's accepted rate is live and above zero (the spans were just sent).
+    await page.waitForFunction(() => [...document.querySelectorAll('.pipeline[data-pipeline="traces"] [data-kind="receiver"] .rate')]
+      .some((el) => Number(el.dataset.rate) > 0), null, WAIT);
+    await page.waitForFunction(() => [...document.querySelectorAll('.pipeline[data-pipeline="traces"] [data-kind="exporter"] .rate')]
+      .some((el) => Number(el.dataset.rate) > 0), null, WAIT);
+    await page.waitForSelector(`tr[data-service="${service}"]`, WAIT);
+    await page.waitForFunction(() => /\d/.test(document.getElementById("rss")?.textContent || ""), null, WAIT);
+    await page.waitForSelector("#chart .uplot", WAIT);
+    // The latency_anomaly processor reports its episodes (none open).
+    await page.waitForSelector('#alerts tr[data-processor="latency_anomaly"]', WAIT);
+    // Two polls, so the chart has a line.
+    await page.waitForTimeout(2500);
+  });
+
+  await check("traces", async () => {
+    await page.goto(`${base}/#/traces?service=${encodeURIComponent(service)}`);
+    await page.waitForSelector(`tr.trace-row[data-trace="${traceId}"]`, WAIT);
+  });
+
+  await check("trace", async () => {
+    await page.click(`tr.trace-row[data-trace="${traceId}"] a`);
+    await page.waitForSelector(".wf-row.span", WAIT);
+    const names = await page.$$eval(".wf-row.span .wf-name", (els) => els.map((el) => el.textContent));
+    for (const name of spanNames) {
+      if (!names.some((n) => n.includes(name))) throw new Error(`span ${name} not in the waterfall: ${names}`);
+    }
+    const spanLogs = await page.$$eval(".wf-row.span .wf-logs", (els) => els.map((el) => el.textContent));
+    if (!spanLogs.some((text) => text.includes(logLine))) {
+      throw new Error(`log line "${logLine}" not inline on a span: ${spanLogs}`);
+    }
+    const verdicts = await page.$$eval(".wf-row.span .wf-name", (els) => els
+      .filter((el) => el.querySelector(".badge.anomaly"))
+      .map((el) => el.textContent));
+    if (verdicts.length !== 1 || !verdicts[0].includes(verdictSpan) || !verdicts[0].includes("spike")) {
+      throw new Error(`the verdict (spike) is shown on ${verdictSpan} alone: ${verdicts}`);
+    }
+  });
+
+  await check("logs", async () => {
+    await page.goto(`${base}/#/logs`);
+    const row = page.locator("tr.log-row", { hasText: logLine }).first();
+    await row.waitFor(WAIT);
+    const href = await row.locator("a").getAttribute("href");
+    if (href !== `#/traces/${traceId}`) throw new Error(`the line links to ${href}, not its trace`);
+  });
+
+  await check("logs-to-trace", async () => {
+    await page.locator("tr.log-row", { hasText: logLine }).first().locator("a").click();
+    await page.waitForSelector(".wf-row.span", WAIT);
+  }, false);
+}
+
+await context.close();
+rmSync(profile, { recursive: true, force: true });
+if (failures.length) {
+  console.error(failures.join("\n"));
+  process.exit(1);
+}
+console.log("console: every page loaded without errors and showed the data");
