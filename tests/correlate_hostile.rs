@@ -339,8 +339,22 @@ async fn sample_mode_holds_a_huge_number_of_rootless_traces_within_max_held_byte
     });
     let accepted = send(&lookout, requests).await;
     assert_eq!(accepted, n);
+    // The processor has read every accepted request (its input queue may still hold some on a
+    // loaded machine; draining that is not what this test is about, and shutdown has a deadline).
+    let started = Instant::now();
+    let metrics = loop {
+        let metrics = lookout.metrics().await;
+        let read = total(&metrics, "lookout_processor_incoming_items_total");
+        if read >= accepted as f64 {
+            break metrics;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "correlate read {read} of {accepted} spans"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     // Traces still held (waiting for a root until max_wait) are decided at shutdown, below.
-    let metrics = lookout.metrics().await;
     let early = metrics.value(
         "lookout_correlate_sample_early_decisions_total",
         &[("processor", "correlate"), ("reason", "max_held_bytes")],

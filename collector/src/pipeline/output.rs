@@ -113,24 +113,33 @@ pub(crate) async fn enqueue(exporter: &ExporterInput, mut batch: Batch) {
             permit.map(|p| batch.hold.push_queue_permit(p)).is_some()
         }
     };
+    // Err((batch, closed)): not queued; `closed` when the exporter has stopped.
     let result = if !room {
-        Err(batch)
+        Err((batch, exporter.tx.is_closed()))
     } else if block {
-        exporter.tx.send(batch).await.map_err(|e| e.0)
+        exporter.tx.send(batch).await.map_err(|e| (e.0, true))
     } else {
         exporter.tx.try_send(batch).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(batch) | mpsc::error::TrySendError::Closed(batch) => {
-                batch
-            }
+            mpsc::error::TrySendError::Full(batch) => (batch, false),
+            mpsc::error::TrySendError::Closed(batch) => (batch, true),
         })
     };
-    if let Err(batch) = result {
+    if let Err((batch, closed)) = result {
         exporter.metrics.enqueue_failed(signal).inc_by(items);
-        tracing::warn!(
-            exporter = %exporter.id,
-            items,
-            "sending queue is full; dropping the batch (set sending_queue.block_on_overflow: true to push back instead)"
-        );
+        if closed {
+            // Its senders stopped: a shutdown past its deadline, or a reload that replaced it.
+            tracing::warn!(
+                exporter = %exporter.id,
+                items,
+                "exporter has stopped; dropping the batch"
+            );
+        } else {
+            tracing::warn!(
+                exporter = %exporter.id,
+                items,
+                "sending queue is full; dropping the batch (set sending_queue.block_on_overflow: true to push back instead)"
+            );
+        }
         batch.acks.settle(false);
     }
     exporter.update_queue_gauge();
