@@ -58,7 +58,11 @@ pub(crate) fn tail_events(w: &World, spans: &[SpanRec], tags: &[Tagged], diag: &
             ("all", "all"),
             (
                 "key σ",
-                band(o.sigma, &[(0.35, "≤ 0.35"), (0.6, "0.35–0.6"), (0.8, "0.6–0.8")], "> 0.8"),
+                band(
+                    o.sigma,
+                    &[(0.35, "≤ 0.35"), (0.6, "0.35–0.6"), (0.8, "0.6–0.8")],
+                    "> 0.8",
+                ),
             ),
             (
                 "key shape",
@@ -72,15 +76,27 @@ pub(crate) fn tail_events(w: &World, spans: &[SpanRec], tags: &[Tagged], diag: &
             ),
             (
                 "magnitude (× normal duration)",
-                band(f64::from(s.ramp_factor), &[(10.0, "5–10"), (20.0, "10–20")], "20–50"),
+                band(
+                    f64::from(s.ramp_factor),
+                    &[(10.0, "5–10"), (20.0, "10–20")],
+                    "20–50",
+                ),
             ),
             (
                 "true tail probability",
-                band(s.oracle_p, &[(1e-6, "< 1e-6"), (1e-5, "1e-6–1e-5")], "1e-5–1e-4"),
+                band(
+                    s.oracle_p,
+                    &[(1e-6, "< 1e-6"), (1e-5, "1e-6–1e-5")],
+                    "1e-5–1e-4",
+                ),
             ),
             (
                 "n-th tail event of its window",
-                band(nth as f64, &[(2.0, "1st"), (4.0, "2nd–3rd"), (11.0, "4th–10th")], "11th+"),
+                band(
+                    nth as f64,
+                    &[(2.0, "1st"), (4.0, "2nd–3rd"), (11.0, "4th–10th")],
+                    "11th+",
+                ),
             ),
             (
                 "earlier tail events of the window untagged",
@@ -88,7 +104,11 @@ pub(crate) fn tail_events(w: &World, spans: &[SpanRec], tags: &[Tagged], diag: &
             ),
             (
                 "key age (spans seen)",
-                band(seen as f64, &[(3_000.0, "< 3,000"), (30_000.0, "3,000–30,000")], "≥ 30,000"),
+                band(
+                    seen as f64,
+                    &[(3_000.0, "< 3,000"), (30_000.0, "3,000–30,000")],
+                    "≥ 30,000",
+                ),
             ),
             (
                 "intermittent episode open before it",
@@ -99,10 +119,29 @@ pub(crate) fn tail_events(w: &World, spans: &[SpanRec], tags: &[Tagged], diag: &
                 if th_p.is_nan() {
                     "warm-up"
                 } else {
-                    band(th_p, &[(1e-6, "< 1e-6"), (1e-5, "1e-6–1e-5"), (1e-4, "1e-5–1e-4")], "≥ 1e-4")
+                    band(
+                        th_p,
+                        &[(1e-6, "< 1e-6"), (1e-5, "1e-6–1e-5"), (1e-4, "1e-5–1e-4")],
+                        "≥ 1e-4",
+                    )
                 },
             ),
         ];
+        let level = w.injections[s.inj as usize].factor;
+        let level_name = format!("{} %", level * 100.0);
+        let sigma_band = dims[1].1;
+        let extra = [
+            ("contamination level".to_string(), level_name.clone()),
+            (
+                format!("key σ, {level_name} windows"),
+                sigma_band.to_string(),
+            ),
+        ];
+        for (d, v) in extra {
+            let e = diag.entry((d, v)).or_default();
+            e[0] += 1;
+            e[1] += t.flagged as u64;
+        }
         for (d, v) in dims {
             let e = diag.entry((d.to_string(), v.to_string())).or_default();
             e[0] += 1;
