@@ -48,7 +48,10 @@ pub struct DetectorConfig {
     pub spike_tail_probability: f64,
     /// Multiplier on the fitted scale of the extrapolated tail (a GPD whose
     /// shape is estimated per key): a margin for the noise of a fit to the
-    /// top ~100 samples. Default 1.35.
+    /// top ~100 samples. Default 1.35. A key with a settled fit and a light
+    /// tail (a log-normal-like body, no Pareto regime or second mode) tags
+    /// spikes at 0.78 of this margin; the intermittent test and the bounded
+    /// influence of tail spans keep the full margin (see EVALUATION.md).
     pub tail_margin: f64,
     /// Tail probability below which `latency.category` is `very_slow`
     /// rather than `slow`. Default 1e-6.

@@ -363,7 +363,7 @@ impl KeyState {
             // timeouts opened a `degradation` that tagged every normal span
             // above the p99.
             if !bounded {
-                let llr = if ln_x > self.th.exceed_ln {
+                let llr = if ln_x > f64::from(self.th.exceed_ln) {
                     d.llr_exceed
                 } else {
                     d.llr_below
@@ -424,7 +424,7 @@ impl KeyState {
                 fresh.insert(ln_x, d.inv_width, 1.0);
                 let tag_ln = match trigger {
                     Trigger::Mean | Trigger::Trend => self.tail.tag_ln,
-                    Trigger::Exceedance | Trigger::Partial => self.th.exceed_ln,
+                    Trigger::Exceedance | Trigger::Partial => f64::from(self.th.exceed_ln),
                 };
                 self.episode = Some(Box::new(Episode {
                     trigger,
@@ -511,10 +511,10 @@ impl KeyState {
             category: None,
             root_span_id: None,
             warming_up: false,
-            threshold_ms: th.spike_ns as f64 / 1e6,
+            threshold_ms: f64::from(th.tag_spike_ln).exp().min(th.spike_ns as f64) / 1e6,
             episode_open: false,
         };
-        if dur_ns > th.spike_ns {
+        if ln_x as f32 > th.tag_spike_ln {
             let p = tail.tail_probability(ln_x);
             v.kind = Some(AnomalyKind::Spike);
             v.score = p;
@@ -607,7 +607,7 @@ impl KeyState {
                 ep.back >= 0.5 * cfg.cusum_h || ep.back_fit * delta >= 0.5 * cfg.cusum_h
             }
             Trigger::Exceedance | Trigger::Partial => {
-                let hit = if ln_x > ep.frozen.th.exceed_ln {
+                let hit = if ln_x > f64::from(ep.frozen.th.exceed_ln) {
                     1.0
                 } else {
                     0.0
@@ -1562,6 +1562,41 @@ mod tests {
             tagged as f64 <= 100e-6 * n as f64,
             "{tagged} tags in {n} normal spans: {kinds:?}"
         );
+    }
+
+    #[test]
+    fn mature_light_tailed_key_tags_below_the_padded_threshold() {
+        // A wide log-normal key (σ 0.9) after 200,000 spans: its tagging threshold drops below
+        // the padded spike threshold (`MATURE_TAG_MARGIN`), a span between the two is a spike,
+        // and the tagging threshold sits near the target tail probability (1e-4; the padded
+        // one near 1e-5), as `light_tail_threshold_is_not_padded_far_beyond_its_target` asks.
+        let mut d = det();
+        let mut rng = Rng(31);
+        let mut t = 0;
+        let v = feed(&mut d, &mut rng, &mut t, 200_000, |r| {
+            r.duration(20.0, 0.9, 0.0)
+        });
+        let th = &d.slots[0].th;
+        let (tag, spike) = (f64::from(th.tag_spike_ln), (th.spike_ns as f64).ln());
+        assert!(
+            tag < spike - 0.1,
+            "tagging threshold {tag} vs padded {spike}"
+        );
+        let z = (tag - 20e6f64.ln()) / 0.9;
+        let p = (-z * z / 2.0).exp() / (z * (std::f64::consts::TAU).sqrt()) * (1.0 - 1.0 / (z * z));
+        assert!(
+            (1e-5..=3e-4).contains(&p),
+            "tagging threshold's true tail {p:e}"
+        );
+        let tagged = v[150_000..].iter().filter(|v| v.is_anomalous()).count();
+        assert!(
+            tagged <= 10,
+            "{tagged} tags among the last 50,000 normal spans"
+        );
+        t += STEP_NS;
+        let between = ((tag + spike) / 2.0).exp() as u64;
+        let verdict = d.observe_hashed(KEY, between, t);
+        assert_eq!(verdict.kind, Some(AnomalyKind::Spike), "{verdict:?}");
     }
 
     #[test]

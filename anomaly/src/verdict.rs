@@ -98,7 +98,8 @@ pub struct Verdict {
     /// The key has fewer than `min_samples` spans: no judgement was made.
     pub warming_up: bool,
     /// Duration (ms) above which the rule that judged this span tags it: the
-    /// spike threshold, or the episode's tagging quantile while an episode
+    /// spike threshold (for a mature key with a light tail, the less padded
+    /// one it tags at), or the episode's tagging quantile while an episode
     /// is open (0 while warming up). [`crate::Attributor`] uses it to ask
     /// whether a span would still be tagged without its child's excess.
     pub threshold_ms: f64,

@@ -20,6 +20,9 @@ pub(crate) struct Tagged {
     pub(crate) root: u64,
     /// The span's key is in an intermittent episode after it.
     pub(crate) intermittent: bool,
+    /// The detector's spike threshold when the span arrived (ms; 0 for the
+    /// baselines and during warm-up).
+    pub(crate) threshold_ms: f64,
 }
 
 pub(crate) trait Scorer {
@@ -100,6 +103,7 @@ impl Scorer for Lookout {
                 // episode, which then looked like a new intermittent opening when the
                 // shift ended.
                 intermittent: det.intermittent_open(KeyHash(s.key)),
+                threshold_ms: if v.warming_up { 0.0 } else { v.threshold_ms },
             });
         }
         out

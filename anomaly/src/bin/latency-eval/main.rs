@@ -9,6 +9,7 @@ mod metrics;
 mod perf;
 mod rng;
 mod synth;
+mod tail_diag;
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -57,6 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // detector -> episode group -> per-episode delays, all seeds
     let mut pooled: Vec<metrics::Delays> = Vec::new();
     let mut world_info = Vec::new();
+    let mut diag = tail_diag::Diag::new();
     for seed in args.first_seed..args.first_seed + args.seeds {
         let w = synth::World::new(seed, args.hours, args.spans);
         let spans = w.generate(seed);
@@ -97,6 +99,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for (i, sc) in scorers.iter_mut().enumerate() {
             let tags = sc.run(&spans);
             let (row, delays): (Row, _) = metrics::score(&w, &spans, &tags);
+            if i == 0 {
+                tail_diag::tail_events(&w, &spans, &tags, &mut diag);
+            }
             for (k, v) in row {
                 all[i].entry(k).or_default().push(v);
             }
@@ -155,6 +160,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     println!();
+    tail_diag::print(&diag);
 
     if args.perf_spans > 0 {
         println!(

@@ -137,7 +137,8 @@ pub(crate) struct SpanRec {
     /// True tail probability under the normal model (spikes only).
     pub(crate) oracle_p: f64,
     pub(crate) cat: Cat,
-    /// Current injected factor (ramps), 1 otherwise.
+    /// Current injected factor (ramps), the burst's multiplier (contamination
+    /// bursts), 1 otherwise.
     pub(crate) ramp_factor: f32,
 }
 
@@ -521,7 +522,7 @@ impl World {
     }
 
     /// True P(duration ≥ d) of a leaf span under the normal model at time t.
-    fn oracle_tail(&self, op: usize, t: u64, dur_ns: f64) -> f64 {
+    pub(crate) fn oracle_tail(&self, op: usize, t: u64, dur_ns: f64) -> f64 {
         let o = &self.ops[op];
         let y = dur_ns.ln() - self.base_ln(op, t);
         let comps: [(f64, f64); 2] = match o.bimodal {
@@ -748,7 +749,11 @@ impl Gen<'_> {
                     && start < j.end
                     && self.rc.chance(j.factor)
                 {
-                    own *= self.rc.log_uniform(5.0, 50.0);
+                    let m = self.rc.log_uniform(5.0, 50.0);
+                    own *= m;
+                    // A burst span carries its multiplier here (the
+                    // tail-event diagnostics group by magnitude).
+                    ramp_factor = m as f32;
                     label = Label::Burst;
                     inj = jid;
                     oracle_p = w.oracle_tail(op, start, own);
