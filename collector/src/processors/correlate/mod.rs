@@ -74,6 +74,8 @@ pub(crate) struct Correlator {
     metrics: Metrics,
     /// Sample mode's state (`None` in enrichment mode).
     sampler: Option<Mutex<sample::Sampler>>,
+    /// The collector's live log tail, fed with every log record received.
+    recent: Option<std::sync::Arc<crate::core::recent::Recent>>,
 }
 
 /// Counters of the log stages (`lookout_correlate_*`).
@@ -141,6 +143,26 @@ impl Correlator {
             window: Mutex::new(window),
             spans: watch::Sender::new(0),
             metrics: Metrics::new(telemetry, id),
+            recent: None,
+        }
+    }
+
+    /// The same correlator, adding the log records it receives to `recent`'s live tail.
+    pub(crate) fn with_recent(
+        mut self,
+        recent: std::sync::Arc<crate::core::recent::Recent>,
+    ) -> Correlator {
+        self.recent = Some(recent);
+        self
+    }
+
+    /// Adds a logs request's records to the live tail, if kept (read before the tail's lock
+    /// is taken; an unreadable request is counted by the window's indexing).
+    fn tap_logs(&self, payload: &[u8]) {
+        if let Some(recent) = &self.recent
+            && let Ok(lines) = crate::core::recent::logs::lines(payload)
+        {
+            recent.logs().extend(lines);
         }
     }
 
@@ -158,7 +180,10 @@ impl Correlator {
                 self.spans.send_modify(|g| *g = g.wrapping_add(1));
                 r
             }
-            Signal::Logs => self.window().add_logs(&batch.payload, now),
+            Signal::Logs => {
+                self.tap_logs(&batch.payload);
+                self.window().add_logs(&batch.payload, now)
+            }
             Signal::Metrics => exemplars::exemplars(&batch.payload)
                 .map(|found| self.window().add_exemplars(found, now)),
         };

@@ -152,7 +152,7 @@ fn graph_lists_each_pipelines_components_in_order() {
 #[tokio::test]
 async fn pipelines_route_reports_counters_of_the_running_components() {
     let telemetry = Telemetry::new();
-    let console = Console::new(telemetry.clone(), &config());
+    let console = Console::new(telemetry.clone(), &config(), Default::default());
     let received = telemetry.receiver("otlp", "grpc", Signal::Traces);
     received.accepted.inc_by(40);
     received.refused.inc_by(2);
@@ -166,7 +166,7 @@ async fn pipelines_route_reports_counters_of_the_running_components() {
         std::sync::Arc::new(|_req| Box::pin(async { Response::new(net::full("")) }));
     routes.mount(&owner, "/api/v1/traces", handler).unwrap();
     let answer = console
-        .answer(&Method::GET, "/api/v1/pipelines", &routes)
+        .answer(&Method::GET, "/api/v1/pipelines", None, &routes)
         .expect("owned");
     let (status, content_type, text) = body(answer).await;
     assert_eq!(status, StatusCode::OK);
@@ -194,13 +194,13 @@ async fn pipelines_route_reports_counters_of_the_running_components() {
 #[tokio::test]
 async fn a_reload_changes_the_graph() {
     let telemetry = Telemetry::new();
-    let console = Console::new(telemetry, &config());
+    let console = Console::new(telemetry, &config(), Default::default());
     let routes = AdminRoutes::default();
     let smaller = CONFIG.replace("      exporters: [debug, file]", "      exporters: [debug]");
     console.set_config(&Config::parse("console.yaml", &smaller).unwrap());
     let (_, _, text) = body(
         console
-            .answer(&Method::GET, "/api/v1/pipelines", &routes)
+            .answer(&Method::GET, "/api/v1/pipelines", None, &routes)
             .unwrap(),
     )
     .await;
@@ -214,7 +214,7 @@ async fn a_reload_changes_the_graph() {
 #[tokio::test]
 async fn alerts_route_counts_episodes_and_firing_rules() {
     let telemetry = Telemetry::new();
-    let console = Console::new(telemetry.clone(), &config());
+    let console = Console::new(telemetry.clone(), &config(), Default::default());
     let routes = AdminRoutes::default();
     let labels = || {
         vec![
@@ -239,7 +239,7 @@ async fn alerts_route_counts_episodes_and_firing_rules() {
         .set(1);
     let (status, _, text) = body(
         console
-            .answer(&Method::GET, "/api/v1/alerts", &routes)
+            .answer(&Method::GET, "/api/v1/alerts", None, &routes)
             .unwrap(),
     )
     .await;
@@ -253,16 +253,20 @@ async fn alerts_route_counts_episodes_and_firing_rules() {
 
 #[tokio::test]
 async fn pages_and_files_are_embedded() {
-    let console = Console::new(Telemetry::new(), &config());
+    let console = Console::new(Telemetry::new(), &config(), Default::default());
     let routes = AdminRoutes::default();
     let (status, content_type, html) =
-        body(console.answer(&Method::GET, "/", &routes).unwrap()).await;
+        body(console.answer(&Method::GET, "/", None, &routes).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert!(content_type.starts_with("text/html"), "{content_type}");
     assert!(html.contains("/console/app.js"), "{html}");
     for asset in assets::ASSETS {
-        let (status, content_type, text) =
-            body(console.answer(&Method::GET, asset.path, &routes).unwrap()).await;
+        let (status, content_type, text) = body(
+            console
+                .answer(&Method::GET, asset.path, None, &routes)
+                .unwrap(),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{}", asset.path);
         assert_eq!(content_type, asset.content_type);
         assert!(!text.is_empty(), "{}", asset.path);
@@ -282,18 +286,26 @@ async fn pages_and_files_are_embedded() {
     }
     let (status, _, _) = body(
         console
-            .answer(&Method::GET, "/console/nope.js", &routes)
+            .answer(&Method::GET, "/console/nope.js", None, &routes)
             .unwrap(),
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _, _) = body(console.answer(&Method::POST, "/", &routes).unwrap()).await;
+    let (status, _, _) = body(console.answer(&Method::POST, "/", None, &routes).unwrap()).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-    assert!(console.answer(&Method::GET, "/metrics", &routes).is_none());
     assert!(
         console
-            .answer(&Method::GET, "/api/v1/traces", &routes)
+            .answer(&Method::GET, "/metrics", None, &routes)
             .is_none()
     );
-    assert!(console.answer(&Method::GET, "/consolex", &routes).is_none());
+    assert!(
+        console
+            .answer(&Method::GET, "/api/v1/traces", None, &routes)
+            .is_none()
+    );
+    assert!(
+        console
+            .answer(&Method::GET, "/consolex", None, &routes)
+            .is_none()
+    );
 }
