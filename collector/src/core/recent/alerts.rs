@@ -75,6 +75,7 @@ impl AlertHistory {
     }
 
     /// How many alerts it holds.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.ring.len()
     }

@@ -72,6 +72,7 @@ impl EpisodeHistory {
     }
 
     /// How many episodes it holds.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.ring.len()
     }

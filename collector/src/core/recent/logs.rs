@@ -140,6 +140,7 @@ impl LogTail {
 
     /// Adds the records of an encoded OTLP logs request; an unreadable request adds nothing
     /// (the caller counts it). Returns how many records were added.
+    #[cfg(test)]
     pub(crate) fn add_request(&mut self, payload: &[u8]) -> Result<usize, prost::DecodeError> {
         let lines = lines(payload)?;
         let added = lines.len();
@@ -223,6 +224,7 @@ impl LogTail {
     }
 
     /// How many lines it holds.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.lines.len()
     }

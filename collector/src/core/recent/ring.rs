@@ -60,6 +60,7 @@ impl<T: Openable + Clone> Ring<T> {
     }
 
     /// How many records it holds.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.items.len()
     }
