@@ -470,23 +470,57 @@ async fn anomalies_page_shows_episodes_and_alerts_and_the_log_tail_follows() {
         }
     });
 
+    // A line in the file before any page looks: the tail has it.
+    let early = "early line through correlate";
+    append(
+        &log,
+        &[serde_json::json!({"msg": early, "level": "error", "trace_id": TRACE, "span_id": ROOT})],
+    );
     let mut alerts = Json::Null;
+    let mut tail = Json::Null;
+    let mut missing = Vec::new();
     for _ in 0..300 {
         let (status, _, body) = get(&format!("{base}/api/v1/alerts")).await;
         assert_eq!(status, 200, "{body}");
         alerts = serde_json::from_str(&body).expect("alerts json");
-        let episode = alerts["episodes"]["items"]
+        let (status, _, body) = get(&format!(
+            "{base}/api/v1/logs/tail?contains=EARLY+LINE&severity=error&service="
+        ))
+        .await;
+        assert_eq!(status, 200, "{body}");
+        tail = serde_json::from_str(&body).expect("tail json");
+        missing.clear();
+        if !alerts["episodes"]["items"]
             .as_array()
-            .is_some_and(|e| !e.is_empty());
-        let fired = alerts["alerts"]["items"].as_array().is_some_and(|a| {
+            .is_some_and(|e| !e.is_empty())
+        {
+            missing.push("an episode");
+        }
+        if !alerts["alerts"]["items"].as_array().is_some_and(|a| {
             a.iter()
                 .any(|a| a["labels"]["alertname"] == "FaultSignal" && a["state"] == "firing")
-        });
-        if episode && fired {
+        }) {
+            missing.push("the FaultSignal alert");
+        }
+        if !tail["lines"][0]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains(early))
+        {
+            missing.push("the early log line in the tail");
+        }
+        if missing.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    assert!(
+        missing.is_empty(),
+        "missing {missing:?}: {alerts}\n{tail}\n{}",
+        lookout.logs()
+    );
+    assert_eq!(tail["lines"][0]["trace_id"], TRACE, "{tail}");
+    let (status, _, body) = get(&format!("{base}/api/v1/logs/tail?bogus=1")).await;
+    assert_eq!(status, 400, "an unknown parameter is refused: {body}");
     let episode = &alerts["episodes"]["items"][0];
     assert_eq!(episode["service"], "search", "{alerts}\n{}", lookout.logs());
     assert_eq!(episode["ends_at_ms"], Json::Null, "open: {alerts}");
