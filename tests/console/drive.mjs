@@ -215,6 +215,15 @@ async function checkAll() {
     await row.waitFor(WAIT);
     const href = await row.locator("a").getAttribute("href");
     if (href !== `#/traces/${traceId}`) throw new Error(`the line links to ${href}, not its trace`);
+    // The file has no service.name: correlate gave the line its span's.
+    const cells = await row.locator("td").allTextContents();
+    if (cells[1] !== service) throw new Error(`the line's service is ${cells[1]}, not ${service}`);
+    // Filtering by another service hides it.
+    await page.goto(`${base}/#/logs?service=nobody`);
+    await page.waitForFunction(() => !/Loading/.test(document.getElementById("tail-state")?.textContent || "Loading"), null, WAIT);
+    if (await page.locator("tr.log-row", { hasText: logLine }).count()) throw new Error("service=nobody shows the line");
+    await page.goto(`${base}/#/logs?service=${encodeURIComponent(service)}`);
+    await page.locator("tr.log-row", { hasText: logLine }).first().waitFor(WAIT);
   });
 
   await check("logs-to-trace", async () => {

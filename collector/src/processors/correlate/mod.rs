@@ -74,7 +74,8 @@ pub(crate) struct Correlator {
     metrics: Metrics,
     /// Sample mode's state (`None` in enrichment mode).
     sampler: Option<Mutex<sample::Sampler>>,
-    /// The collector's live log tail, fed with every log record received.
+    /// The collector's live log tail, fed with every log record as it is sent on (enriched:
+    /// a record without `service.name` has its span's), or in sample mode as it arrives.
     recent: Option<std::sync::Arc<crate::core::recent::Recent>>,
 }
 
@@ -157,7 +158,7 @@ impl Correlator {
     }
 
     /// Adds a logs request's records to the live tail, if kept (read before the tail's lock
-    /// is taken; an unreadable request is counted by the window's indexing).
+    /// is taken; an unreadable request is counted by the window's indexing, not added).
     fn tap_logs(&self, payload: &[u8]) {
         if let Some(recent) = &self.recent
             && let Ok(lines) = crate::core::recent::logs::lines(payload)
@@ -180,10 +181,7 @@ impl Correlator {
                 self.spans.send_modify(|g| *g = g.wrapping_add(1));
                 r
             }
-            Signal::Logs => {
-                self.tap_logs(&batch.payload);
-                self.window().add_logs(&batch.payload, now)
-            }
+            Signal::Logs => self.window().add_logs(&batch.payload, now),
             Signal::Metrics => exemplars::exemplars(&batch.payload)
                 .map(|found| self.window().add_exemplars(found, now)),
         };
@@ -276,6 +274,7 @@ pub(crate) async fn run(shared: std::sync::Arc<Correlator>, mut ctx: ProcessorCo
                 }
                 let needs = enrich::needs(&batch.payload).unwrap_or_default();
                 if needs.is_empty() && waiting.is_empty() {
+                    shared.tap_logs(&batch.payload);
                     ctx.metrics.outgoing.inc_by(batch.items as u64);
                     ctx.output.send(batch).await;
                     continue;
@@ -325,6 +324,7 @@ async fn send_enriched(shared: &Correlator, ctx: &ProcessorContext, mut batch: B
             tracing::debug!(error = %err, "correlate: logs forwarded un-enriched");
         }
     }
+    shared.tap_logs(&batch.payload);
     ctx.metrics.outgoing.inc_by(batch.items as u64);
     ctx.output.send(batch).await;
 }

@@ -51,7 +51,7 @@ export function render(main, { query }) {
         next = answer.next;
         const shown = tbody.rows.length;
         state.innerHTML = shown
-          ? `${count(shown)} lines shown, newest first${form.follow.checked ? ", following live" : ", paused"}; the tail holds ` +
+          ? `${count(shown)} line${shown === 1 ? "" : "s"} shown, newest first${form.follow.checked ? ", following live" : ", paused"}; the tail holds ` +
             `${(answer.bytes / 1024).toFixed(0)} of ${(answer.max_bytes / 1024).toFixed(0)} KiB` +
             (answer.evicted ? `, ${count(answer.evicted)} older lines evicted` : "") + (missed ? " (some lines were evicted before they were shown)" : "") + "."
           : (await hasTraceApi())
