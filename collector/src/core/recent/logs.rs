@@ -57,7 +57,8 @@ impl LogLine {
 /// `GET /api/v1/logs/tail` parameters.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub(crate) struct TailQuery {
-    /// Only lines numbered above this; absent: the last `limit` matching lines.
+    /// Only lines numbered above this (the newest `limit` of them); absent: the last `limit`
+    /// matching lines.
     pub(crate) after: Option<u64>,
     /// Only this service (exact; empty: any).
     pub(crate) service: String,
@@ -103,8 +104,12 @@ impl TailQuery {
 pub(crate) struct TailAnswer {
     /// Matching lines, oldest first.
     pub(crate) lines: Vec<LogLine>,
-    /// The cursor for the next request (`after=`): the number of the last line looked at.
+    /// The cursor for the next request (`after=`): the number of the newest line held.
     pub(crate) next: u64,
+    /// Lines after `after` that matched but were left out because more than `limit` did: the
+    /// newest `limit` are returned (a live tail shows the latest, as Loki's tail drops what
+    /// it cannot send).
+    pub(crate) skipped: u64,
     /// The oldest line still held (`None` when empty): a reader whose `after` is below
     /// `oldest - 1` missed lines that were evicted.
     pub(crate) oldest: Option<u64>,
@@ -184,38 +189,26 @@ impl LogTail {
                 && l.severity_number >= min_severity
                 && (needle.is_empty() || l.body.to_lowercase().contains(&needle))
         };
-        let (lines, next) = match query.after {
-            Some(after) => {
-                let start = self.lines.partition_point(|l| l.seq <= after);
-                let mut lines = Vec::new();
-                let mut next = after.max(self.lines.front().map_or(after, |l| l.seq - 1));
-                for l in self.lines.range(start..) {
-                    if lines.len() == limit {
-                        break;
-                    }
-                    next = l.seq;
-                    if matches(l) {
-                        lines.push(l.clone());
-                    }
-                }
-                (lines, next.min(self.last_seq))
+        let start = query
+            .after
+            .map_or(0, |after| self.lines.partition_point(|l| l.seq <= after));
+        // Newest first, so that a reader that fell behind gets the latest lines.
+        let mut lines = Vec::new();
+        let mut skipped = 0;
+        for l in self.lines.range(start..).rev().filter(|l| matches(l)) {
+            if lines.len() < limit {
+                lines.push(l.clone());
+            } else if query.after.is_some() {
+                skipped += 1;
+            } else {
+                break;
             }
-            None => {
-                let mut lines: Vec<LogLine> = self
-                    .lines
-                    .iter()
-                    .rev()
-                    .filter(|l| matches(l))
-                    .take(limit)
-                    .cloned()
-                    .collect();
-                lines.reverse();
-                (lines, self.last_seq)
-            }
-        };
+        }
+        lines.reverse();
         TailAnswer {
             lines,
-            next,
+            next: self.last_seq,
+            skipped,
             oldest: self.lines.front().map(|l| l.seq),
             evicted: self.evicted,
             bytes: self.bytes,

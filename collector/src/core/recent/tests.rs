@@ -243,10 +243,10 @@ fn the_cursor_returns_only_later_lines_and_filters_apply() {
         ..Default::default()
     });
     assert_eq!(limited.lines.len(), 1);
-    assert_eq!(
-        limited.next, 2,
-        "the next request continues after the last line read"
-    );
+    assert_eq!(limited.lines[0].body, "four FAILED", "the newest");
+    assert_eq!(limited.skipped, 2, "the older matching lines are counted");
+    assert_eq!(limited.next, 4);
+    assert_eq!(all.skipped, 0);
     let none = tail.query(&TailQuery {
         after: Some(4),
         ..Default::default()

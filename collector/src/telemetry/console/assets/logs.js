@@ -53,7 +53,8 @@ export function render(main, { query }) {
         state.innerHTML = shown
           ? `${count(shown)} line${shown === 1 ? "" : "s"} shown, newest first${form.follow.checked ? ", following live" : ", paused"}; the tail holds ` +
             `${(answer.bytes / 1024).toFixed(0)} of ${(answer.max_bytes / 1024).toFixed(0)} KiB` +
-            (answer.evicted ? `, ${count(answer.evicted)} older lines evicted` : "") + (missed ? " (some lines were evicted before they were shown)" : "") + "."
+            (answer.evicted ? `, ${count(answer.evicted)} older lines evicted` : "") + (missed ? " (some lines were evicted before they were shown)" : "") +
+            (answer.skipped ? ` (${count(answer.skipped)} lines came faster than shown and were skipped)` : "") + "."
           : (await hasTraceApi())
             ? "No log line matches yet; new ones appear here as they arrive."
             : `No log line yet. The live tail is fed by the <code>correlate</code> processor: list it in a logs pipeline.`;
