@@ -169,3 +169,32 @@ impl Host {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::alert::{TRACE_LOGS_KEY, TraceLogsRegistry};
+    use crate::core::recent::{RECENT_KEY, Recent};
+
+    #[test]
+    fn released_pipelines_keep_the_process_wide_registries() {
+        let host = Host::new(Telemetry::new(), Health::default(), AdminRoutes::default());
+        let recent = host.shared(RECENT_KEY, || Ok(Recent::default())).unwrap();
+        let logs = host
+            .shared(TRACE_LOGS_KEY, || Ok(TraceLogsRegistry::default()))
+            .unwrap();
+        let pipeline = host.shared("correlate:x", || Ok(1u8)).unwrap();
+        host.release_shared();
+        let again = host.shared(RECENT_KEY, || Ok(Recent::default())).unwrap();
+        assert!(
+            Arc::ptr_eq(&recent, &again),
+            "the console's lists survive a reload"
+        );
+        let logs_again = host
+            .shared(TRACE_LOGS_KEY, || Ok(TraceLogsRegistry::default()))
+            .unwrap();
+        assert!(Arc::ptr_eq(&logs, &logs_again));
+        assert!(host.find_shared::<u8>("correlate:x").is_none());
+        drop(pipeline);
+    }
+}
