@@ -339,3 +339,250 @@ async fn a_config_reload_redraws_the_pipeline_graph() {
     assert_eq!(ids, ["logs", "traces"], "{}", lookout.logs());
     lookout.stop_ok().await;
 }
+
+/// `fault.signal` gauge points (value 1), which the `FaultSignal` rule fires on.
+fn fault_signal() -> Vec<u8> {
+    use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+    use opentelemetry_proto::tonic::metrics::v1::{
+        Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric::Data,
+        number_data_point,
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_nanos() as u64;
+    support::encode(&ExportMetricsServiceRequest {
+        resource_metrics: vec![ResourceMetrics {
+            scope_metrics: vec![ScopeMetrics {
+                metrics: vec![Metric {
+                    name: "fault.signal".into(),
+                    data: Some(Data::Gauge(Gauge {
+                        data_points: vec![NumberDataPoint {
+                            time_unix_nano: now,
+                            value: Some(number_data_point::Value::AsDouble(1.0)),
+                            ..NumberDataPoint::default()
+                        }],
+                    })),
+                    ..Metric::default()
+                }],
+                ..ScopeMetrics::default()
+            }],
+            ..ResourceMetrics::default()
+        }],
+    })
+}
+
+/// `spans` of the service `search`, encoded.
+fn search_spans(spans: Vec<opentelemetry_proto::tonic::trace::v1::Span>) -> Vec<u8> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+    support::encode(&ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![KeyValue {
+                    key: "service.name".into(),
+                    value: Some(AnyValue {
+                        value: Some(any_value::Value::StringValue("search".into())),
+                    }),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    })
+}
+
+async fn post(url: &str, body: Vec<u8>) {
+    let response = http_client()
+        .post(url)
+        .header("content-type", "application/x-protobuf")
+        .body(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    assert_eq!(response.status().as_u16(), 200, "POST {url}");
+}
+
+/// A real lookout whose `latency_anomaly` opens an episode (`GET /search` shifts from 10 ms to
+/// 40 ms) and whose `alert_rules` fires `FaultSignal` (a gauge above zero), both sent to an
+/// `alerting` extension with a `console` notifier; log lines are tailed from a file through
+/// `correlate`. `/api/v1/alerts` lists the open episode and the firing alert; in the browser
+/// the Anomalies & alerts page shows them, and the Logs page, once loaded, shows a line the
+/// driver appends to the file afterwards, without a reload, linked to its trace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anomalies_page_shows_episodes_and_alerts_and_the_log_tail_follows() {
+    let driver = driver_or_skip();
+    let sink = Sink::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "").expect("create the log file");
+    let include = log.display().to_string();
+    let lookout = Lookout::start(|p| {
+        let alerting = "extensions:\n  alerting:\n    notifiers:\n      log: {console: {}}\n    route:\n      notifiers: [log]\n      group_by: [alertname]\n      group_wait: 1s\n      group_interval: 1s\n      repeat_interval: 1h\n  health_check:";
+        let service = service(
+            p,
+            "    traces:\n      receivers: [otlp]\n      processors: [latency_anomaly, correlate]\n      exporters: [otlp]\n\
+             \x20   logs:\n      receivers: [filelog, otlp]\n      processors: [correlate]\n      exporters: [otlp]\n\
+             \x20   metrics:\n      receivers: [otlp]\n      processors: [alert_rules]\n      exporters: [otlp]\n",
+        )
+        .replacen("extensions:\n  health_check:", alerting, 1)
+        .replacen(
+            "  extensions: [health_check]",
+            "  extensions: [health_check, alerting]",
+            1,
+        );
+        format!(
+            "{}  filelog:\n    include: [{include}]\n    start_at: beginning\n    poll_interval: 50ms\n    operators:\n      - type: json_parser\n        severity: {{parse_from: attributes.level}}\n      - type: trace_parser\n\
+             processors:\n  latency_anomaly:\n    min_samples: 50\n    sequential_min_samples: 100\n    episodes:\n      resolve_after: 10m\n    alerting: alerting\n\
+             \x20 correlate:\n    log_wait: 1s\n\
+             \x20 alert_rules:\n    alerting: alerting\n    evaluation_interval: 100ms\n    default_rules: false\n    rules:\n      - alert: FaultSignal\n        metric: fault.signal\n        aggregate: {{op: max}}\n        condition: \"> 0\"\n        severity: critical\n        annotations: {{summary: the fault signal is up}}\n\
+             exporters:\n{}{service}",
+            otlp_receiver(p, "", ""),
+            otlp_exporter("otlp", sink.port, "none"),
+        )
+    })
+    .await;
+    let base = format!("http://127.0.0.1:{}", lookout.ports.metrics);
+    let mut g = support::spans::Gen {
+        state: 42,
+        clock: 1_700_000_000_000_000_000,
+        next_id: 0,
+    };
+    for round in 0..15 {
+        let ms = if round < 10 { 10.0 } else { 40.0 };
+        let spans = (0..40).map(|_| g.span("GET /search", ms)).collect();
+        post(&lookout.http_url("/v1/traces"), search_spans(spans)).await;
+    }
+    // The gauge stays up while the test runs (a series not sent again goes stale and its
+    // alert resolves).
+    let metrics_url = lookout.http_url("/v1/metrics");
+    let keep_up = tokio::spawn(async move {
+        loop {
+            post(&metrics_url, fault_signal()).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+
+    // A line in the file before any page looks: the tail has it.
+    let early = "early line through correlate";
+    append(
+        &log,
+        &[serde_json::json!({"msg": early, "level": "error", "trace_id": TRACE, "span_id": ROOT})],
+    );
+    let mut alerts = Json::Null;
+    let mut tail = Json::Null;
+    let mut missing = Vec::new();
+    for _ in 0..300 {
+        let (status, _, body) = get(&format!("{base}/api/v1/alerts")).await;
+        assert_eq!(status, 200, "{body}");
+        alerts = serde_json::from_str(&body).expect("alerts json");
+        let (status, _, body) = get(&format!(
+            "{base}/api/v1/logs/tail?contains=EARLY+LINE&severity=error&service="
+        ))
+        .await;
+        assert_eq!(status, 200, "{body}");
+        tail = serde_json::from_str(&body).expect("tail json");
+        missing.clear();
+        if alerts["episodes"]["items"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+        {
+            missing.push("an episode");
+        }
+        if !alerts["alerts"]["items"].as_array().is_some_and(|a| {
+            a.iter()
+                .any(|a| a["labels"]["alertname"] == "FaultSignal" && a["state"] == "firing")
+        }) {
+            missing.push("the FaultSignal alert");
+        }
+        if !tail["lines"][0]["body"]
+            .as_str()
+            .is_some_and(|b| b.contains(early))
+        {
+            missing.push("the early log line in the tail");
+        }
+        if missing.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        missing.is_empty(),
+        "missing {missing:?}: {alerts}\n{tail}\n{}",
+        lookout.logs()
+    );
+    assert_eq!(tail["lines"][0]["trace_id"], TRACE, "{tail}");
+    let (status, _, body) = get(&format!("{base}/api/v1/logs/tail?bogus=1")).await;
+    assert_eq!(status, 400, "an unknown parameter is refused: {body}");
+    let episode = &alerts["episodes"]["items"][0];
+    assert_eq!(episode["service"], "search", "{alerts}\n{}", lookout.logs());
+    assert_eq!(episode["ends_at_ms"], Json::Null, "open: {alerts}");
+    assert!(
+        episode["observed_ms"].as_f64() > episode["baseline_ms"].as_f64(),
+        "{alerts}"
+    );
+    assert!(
+        episode["example_trace_ids"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty()),
+        "{alerts}"
+    );
+    let fault = alerts["alerts"]["items"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["labels"]["alertname"] == "FaultSignal"))
+        .unwrap_or_else(|| panic!("FaultSignal recorded: {alerts}\n{}", lookout.logs()));
+    assert_eq!(fault["labels"]["severity"], "critical", "{alerts}");
+    assert_eq!(fault["notifiers"], serde_json::json!(["log"]), "{alerts}");
+    assert_eq!(alerts["configured"]["latency_anomaly"], true);
+    assert_eq!(alerts["configured"]["alerting"], true);
+    assert!(
+        alerts["latency_anomaly"][0]["open_episodes"].as_f64() >= Some(1.0),
+        "the counts stay: {alerts}"
+    );
+
+    let Some(driver) = driver else {
+        keep_up.abort();
+        lookout.stop_ok().await;
+        return;
+    };
+    let shots = tempfile::tempdir().expect("tempdir");
+    let screenshots = std::env::var_os("LOOKOUT_CONSOLE_SCREENSHOTS")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| shots.path().to_path_buf(), PathBuf::from);
+    let trace = "c0ffee000000000000000000000000aa";
+    let output = drive(
+        &driver,
+        &[
+            ("LOOKOUT_CONSOLE_URL", base.as_str()),
+            ("LOOKOUT_EXPECT", "anomalies"),
+            ("LOOKOUT_EPISODE_SERVICE", "search"),
+            ("LOOKOUT_ALERT_NAME", "FaultSignal"),
+            ("LOOKOUT_LOG_FILE", include.as_str()),
+            ("LOOKOUT_TRACE_ID", trace),
+            ("LOOKOUT_SCREENSHOTS", &screenshots.display().to_string()),
+        ],
+    )
+    .await;
+    assert!(
+        output.status.success(),
+        "the anomalies page or the live tail failed in the browser:\n{}\n{}\nlookout log:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+        lookout.logs()
+    );
+    for page in ["anomalies", "logs-tail"] {
+        assert!(
+            screenshots.join(format!("{page}.png")).exists(),
+            "screenshot of {page}"
+        );
+    }
+    keep_up.abort();
+    lookout.stop_ok().await;
+}

@@ -11,12 +11,18 @@
 //   LOOKOUT_SCREENSHOTS   a folder for one PNG per page (optional)
 //   LOOKOUT_CHROMIUM      the browser (default /usr/bin/chromium)
 //   LOOKOUT_EXPECT        `no-correlate`: lookout runs without correlate; each page must say
-//                         how to get traces instead (the trace variables are then unused)
+//                         how to get traces instead (the trace variables are then unused);
+//                         `anomalies`: check the Anomalies & alerts page and the live log tail
+//                         with the variables below
+//   LOOKOUT_EPISODE_SERVICE  (anomalies) the service of an open latency episode
+//   LOOKOUT_ALERT_NAME    (anomalies) the alertname of a firing alert
+//   LOOKOUT_LOG_FILE      (anomalies) the file lookout's filelog tails: the driver appends a
+//                         line to it (on LOOKOUT_TRACE_ID) once the Logs page has loaded
 //
 // Any console error or uncaught exception on any page fails the run. Exits 0 when every
 // check passed; prints each failure otherwise.
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -32,11 +38,13 @@ const env = (name, fallback) => {
 
 const base = env("LOOKOUT_CONSOLE_URL");
 const bare = process.env.LOOKOUT_EXPECT === "no-correlate";
+const anomalies = process.env.LOOKOUT_EXPECT === "anomalies";
+const full = !bare && !anomalies;
 const traceId = bare ? "" : env("LOOKOUT_TRACE_ID");
-const spanNames = bare ? [] : env("LOOKOUT_SPAN_NAMES").split(",");
-const logLine = bare ? "" : env("LOOKOUT_LOG_LINE");
-const service = bare ? "" : env("LOOKOUT_SERVICE");
-const verdictSpan = bare ? "" : env("LOOKOUT_VERDICT_SPAN");
+const spanNames = full ? env("LOOKOUT_SPAN_NAMES").split(",") : [];
+const logLine = full ? env("LOOKOUT_LOG_LINE") : "";
+const service = full ? env("LOOKOUT_SERVICE") : "";
+const verdictSpan = full ? env("LOOKOUT_VERDICT_SPAN") : "";
 const screenshots = process.env.LOOKOUT_SCREENSHOTS || "";
 const executablePath = env("LOOKOUT_CHROMIUM", "/usr/bin/chromium");
 const WAIT = { timeout: 20000 };
@@ -77,8 +85,58 @@ async function check(name, run, shot = true) {
 
 if (bare) {
   await checkBare();
+} else if (anomalies) {
+  await checkAnomalies();
 } else {
   await checkAll();
+}
+
+/** The Anomalies & alerts page lists the open episode and the firing alert; the Logs page
+ * follows a line written after it loaded. */
+async function checkAnomalies() {
+  const episodeService = env("LOOKOUT_EPISODE_SERVICE");
+  const alertName = env("LOOKOUT_ALERT_NAME");
+  const logFile = env("LOOKOUT_LOG_FILE");
+  await check("anomalies", async () => {
+    await page.goto(`${base}/#/anomalies`);
+    const episode = page.locator("tr.episode.open", { hasText: episodeService }).first();
+    await episode.waitFor(WAIT);
+    const cells = await episode.locator("td").allTextContents();
+    const [baseline, observed] = [cells[3], cells[4]].map((t) => parseFloat(t));
+    if (!(observed > baseline && baseline > 0)) throw new Error(`baseline ${cells[3]} vs observed ${cells[4]}`);
+    const kind = await episode.getAttribute("data-kind");
+    if (!["shift", "degradation", "intermittent"].includes(kind)) throw new Error(`episode kind ${kind}`);
+    if (!/\d/.test(cells[6])) throw new Error(`no duration: ${cells[6]}`);
+    const alert = page.locator(`tr.alert.firing[data-alertname="${alertName}"]`).first();
+    await alert.waitFor(WAIT);
+    const acells = await alert.locator("td").allTextContents();
+    if (!acells[2].includes("severity=critical")) throw new Error(`alert labels: ${acells[2]}`);
+    if (acells[6].trim() !== "log") throw new Error(`alert notifiers: ${acells[6]}`);
+  });
+  await check("anomalies-to-trace", async () => {
+    const link = page.locator("tr.episode.open a.trace-link").first();
+    const href = await link.getAttribute("href");
+    if (!/^#\/traces\/[0-9a-f]{32}$/.test(href || "")) throw new Error(`example trace link ${href}`);
+    await link.click();
+    await page.waitForSelector(".wf-row.span", WAIT);
+  }, false);
+  await check("logs-tail", async () => {
+    await page.goto(`${base}/#/logs`);
+    await page.waitForFunction(() => !/Loading/.test(document.getElementById("tail-state")?.textContent || "Loading"), null, WAIT);
+    // Written after the page loaded: it must arrive through the page's polling alone.
+    const line = `tail line written at ${Date.now()}`;
+    appendFileSync(logFile, JSON.stringify({ msg: line, level: "warn", trace_id: traceId, span_id: "00000000000000aa" }) + "\n");
+    const row = page.locator("tr.log-row", { hasText: line }).first();
+    await row.waitFor(WAIT);
+    const href = await row.locator("a").getAttribute("href");
+    if (href !== `#/traces/${traceId}`) throw new Error(`the line links to ${href}, not its trace`);
+    // A filter the line does not pass hides it (the server filters).
+    await page.goto(`${base}/#/logs?severity=error`);
+    await page.waitForFunction(() => !/Loading/.test(document.getElementById("tail-state")?.textContent || "Loading"), null, WAIT);
+    if (await page.locator("tr.log-row", { hasText: line }).count()) throw new Error("a warn line passed severity=error");
+    await page.goto(`${base}/#/logs?contains=${encodeURIComponent("TAIL LINE")}`);
+    await page.locator("tr.log-row", { hasText: line }).first().waitFor(WAIT);
+  });
 }
 
 /** Without correlate: the graph still draws, and every trace-backed part says what to add. */
@@ -101,7 +159,11 @@ async function checkBare() {
   }, false);
   await check("bare-logs", async () => {
     await page.goto(`${base}/#/logs`);
-    await note("#lines .note");
+    await note("#tail-state");
+  }, false);
+  await check("bare-anomalies", async () => {
+    await page.goto(`${base}/#/anomalies`);
+    await page.waitForFunction(() => (document.querySelector("#episodes .note")?.textContent || "").includes("Neither"), null, WAIT);
   }, false);
 }
 
@@ -153,6 +215,15 @@ async function checkAll() {
     await row.waitFor(WAIT);
     const href = await row.locator("a").getAttribute("href");
     if (href !== `#/traces/${traceId}`) throw new Error(`the line links to ${href}, not its trace`);
+    // The file has no service.name: correlate gave the line its span's.
+    const cells = await row.locator("td").allTextContents();
+    if (cells[1] !== service) throw new Error(`the line's service is ${cells[1]}, not ${service}`);
+    // Filtering by another service hides it.
+    await page.goto(`${base}/#/logs?service=nobody`);
+    await page.waitForFunction(() => !/Loading/.test(document.getElementById("tail-state")?.textContent || "Loading"), null, WAIT);
+    if (await page.locator("tr.log-row", { hasText: logLine }).count()) throw new Error("service=nobody shows the line");
+    await page.goto(`${base}/#/logs?service=${encodeURIComponent(service)}`);
+    await page.locator("tr.log-row", { hasText: logLine }).first().waitFor(WAIT);
   });
 
   await check("logs-to-trace", async () => {

@@ -161,8 +161,40 @@ impl Host {
 
     /// Drops the shared instances, so channels they hold close once their users are done.
     /// The registry of trace windows stays: extensions took it before the pipelines were
-    /// built, and the windows a config reload builds must join the same one.
+    /// built, and the windows a config reload builds must join the same one; so does the
+    /// recent episodes, alerts and log records the console reads.
     pub(crate) fn release_shared(&self) {
-        lock(&self.inner.shared).retain(|key, _| key == crate::core::alert::TRACE_LOGS_KEY);
+        lock(&self.inner.shared).retain(|key, _| {
+            key == crate::core::alert::TRACE_LOGS_KEY || key == crate::core::recent::RECENT_KEY
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::alert::{TRACE_LOGS_KEY, TraceLogsRegistry};
+    use crate::core::recent::{RECENT_KEY, Recent};
+
+    #[test]
+    fn released_pipelines_keep_the_process_wide_registries() {
+        let host = Host::new(Telemetry::new(), Health::default(), AdminRoutes::default());
+        let recent = host.shared(RECENT_KEY, || Ok(Recent::default())).unwrap();
+        let logs = host
+            .shared(TRACE_LOGS_KEY, || Ok(TraceLogsRegistry::default()))
+            .unwrap();
+        let pipeline = host.shared("correlate:x", || Ok(1u8)).unwrap();
+        host.release_shared();
+        let again = host.shared(RECENT_KEY, || Ok(Recent::default())).unwrap();
+        assert!(
+            Arc::ptr_eq(&recent, &again),
+            "the console's lists survive a reload"
+        );
+        let logs_again = host
+            .shared(TRACE_LOGS_KEY, || Ok(TraceLogsRegistry::default()))
+            .unwrap();
+        assert!(Arc::ptr_eq(&logs, &logs_again));
+        assert!(host.find_shared::<u8>("correlate:x").is_none());
+        drop(pipeline);
     }
 }

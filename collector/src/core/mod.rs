@@ -9,6 +9,7 @@ pub(crate) mod consumer;
 pub(crate) mod id;
 pub(crate) mod memory;
 pub(crate) mod otlp_build;
+pub(crate) mod recent;
 pub(crate) mod signal;
 
 pub(crate) use ack::{Ack, AckSet};

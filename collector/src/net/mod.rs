@@ -4,6 +4,7 @@
 
 pub(crate) mod client;
 mod idle;
+pub(crate) mod query;
 pub(crate) mod server_tls;
 
 use std::convert::Infallible;

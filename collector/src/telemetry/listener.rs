@@ -23,6 +23,7 @@ use crate::Error;
 use crate::component::Host;
 use crate::config::Config;
 use crate::config::service::{MetricsLevel, TelemetryMetricsConfig};
+use crate::core::recent::{RECENT_KEY, Recent};
 
 /// How long a bind is retried after the old listener was closed.
 const REBIND_PATIENCE: Duration = Duration::from_secs(2);
@@ -118,7 +119,8 @@ impl AdminListener {
         host: &Host,
         reloads: mpsc::Sender<Reload>,
     ) -> Result<AdminListener, Error> {
-        let console = Console::new(host.telemetry().clone(), config);
+        let recent = host.shared(RECENT_KEY, || Ok(Recent::default()))?;
+        let console = Console::new(host.telemetry().clone(), config, recent);
         let current = listen(&config.service.telemetry.metrics, host, &console, &reloads).await?;
         Ok(AdminListener {
             current,

@@ -88,7 +88,7 @@ async fn answer(
             .body(net::full(telemetry.render()))
             .unwrap_or_else(|_| Response::new(net::full("")));
     }
-    if let Some(response) = console.answer(req.method(), path, routes) {
+    if let Some(response) = console.answer(req.method(), path, req.uri().query(), routes) {
         return response;
     }
     let Some(handler) = routes.find(path) else {

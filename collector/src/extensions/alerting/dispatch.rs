@@ -18,6 +18,7 @@ use super::host::HostSampler;
 use super::route::Route;
 use super::worker::WorkerHandle;
 use crate::core::alert::{Alert, Fingerprint, TraceLogsRegistry};
+use crate::core::recent::{AlertRecord, Recent};
 
 /// A firing alert and when its source last sent it.
 #[derive(Debug)]
@@ -44,6 +45,8 @@ pub(crate) struct Dispatcher {
     external_url: String,
     /// Where flushed alerts find the log lines of their example traces.
     trace_logs: Arc<TraceLogsRegistry>,
+    /// The collector's recent alerts (for the console), when kept.
+    recent: Option<Arc<Recent>>,
 }
 
 impl Dispatcher {
@@ -72,7 +75,14 @@ impl Dispatcher {
             resolve_timeout,
             external_url,
             trace_logs,
+            recent: None,
         }
+    }
+
+    /// The same dispatcher, recording each alert it routes in `recent`.
+    pub(crate) fn with_recent(mut self, recent: Arc<Recent>) -> Dispatcher {
+        self.recent = Some(recent);
+        self
     }
 
     /// Runs until `shutdown` fires or every sender is gone; then hands what the groups hold
@@ -142,6 +152,17 @@ impl Dispatcher {
 
     fn route(&mut self, alert: Alert, now: Instant) {
         let wall = SystemTime::now();
+        if let Some(recent) = &self.recent {
+            let mut notifiers: Vec<String> = self
+                .root
+                .matching(&alert.labels)
+                .iter()
+                .flat_map(|node| self.nodes[&node.key].notifiers.iter().cloned())
+                .collect();
+            notifiers.sort();
+            notifiers.dedup();
+            recent.alerts().record(record(&alert, notifiers, wall));
+        }
         for node in self.root.matching(&alert.labels) {
             let labels = node.group_by.group_labels(&alert.labels);
             let route = Arc::clone(&self.nodes[&node.key]);
@@ -213,6 +234,29 @@ impl Dispatcher {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+}
+
+/// What the console's alert list keeps of `alert`, received at `now`.
+fn record(alert: &Alert, notifiers: Vec<String>, now: SystemTime) -> AlertRecord {
+    let ms = |at: SystemTime| {
+        at.duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    };
+    AlertRecord {
+        fingerprint: alert.fingerprint().to_string(),
+        state: if alert.is_resolved() {
+            "resolved"
+        } else {
+            "firing"
+        },
+        labels: alert.labels.clone(),
+        annotations: alert.annotations.clone(),
+        starts_at_ms: ms(alert.starts_at),
+        ends_at_ms: alert.ends_at.map(ms),
+        updated_at_ms: ms(now),
+        notifiers,
+        trace_ids: alert.evidence.trace_ids.clone(),
     }
 }
 

@@ -11,6 +11,7 @@ use crate::component::{
 };
 use crate::core::ComponentId;
 use crate::core::alert::{AlertSink, SinkService, TRACE_LOGS_KEY, TraceLogsRegistry, swap_sinks};
+use crate::core::recent::{RECENT_KEY, Recent};
 
 /// Builds `alerting` extensions.
 #[derive(Debug)]
@@ -37,9 +38,15 @@ impl ExtensionFactory for Factory {
             // Made here if no correlate instance was built yet (extensions start first);
             // correlate instances add their windows to the same one when they are built.
             let trace_logs = host.shared(TRACE_LOGS_KEY, || Ok(TraceLogsRegistry::default()))?;
-            let (alerting, tasks) =
-                super::start(config, host.telemetry(), &host.shutdown(), trace_logs)
-                    .map_err(|e| Error::component(format!("extensions.{id}"), e))?;
+            let recent = host.shared(RECENT_KEY, || Ok(Recent::default()))?;
+            let (alerting, tasks) = super::start(
+                config,
+                host.telemetry(),
+                &host.shutdown(),
+                trace_logs,
+                recent,
+            )
+            .map_err(|e| Error::component(format!("extensions.{id}"), e))?;
             Ok(Extension {
                 service: Some(Arc::new(SinkService::new(
                     Arc::new(alerting) as Arc<dyn AlertSink>

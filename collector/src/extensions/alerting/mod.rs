@@ -122,6 +122,7 @@ pub(crate) fn start(
     telemetry: &Telemetry,
     shutdown: &CancellationToken,
     trace_logs: Arc<TraceLogsRegistry>,
+    recent: Arc<crate::core::recent::Recent>,
 ) -> Result<(Alerting, Vec<JoinHandle<()>>), String> {
     let root = Route::build(&config.route)?;
     let mut tasks = Vec::new();
@@ -152,7 +153,8 @@ pub(crate) fn start(
         config.resolve_timeout,
         config.external_url.clone(),
         trace_logs,
-    );
+    )
+    .with_recent(recent);
     let (tx, rx) = mpsc::channel(config.queue_size);
     tasks.push(tokio::spawn(dispatcher.run(rx, shutdown.clone())));
     Ok((

@@ -9,6 +9,7 @@ use super::{CorrelateConfig, Correlator, api};
 use crate::Error;
 use crate::component::{About, Factory as FactoryTrait, Host, ProcessorFactory, Refs, Stability};
 use crate::core::alert::{TRACE_LOGS_KEY, TraceLogs, TraceLogsRegistry};
+use crate::core::recent::{RECENT_KEY, Recent};
 use crate::core::{ComponentId, Signal};
 use crate::processors::ProcessorContext;
 
@@ -63,11 +64,14 @@ impl ProcessorFactory for Factory {
         // (Asked for before the window: `shared` holds the host's map while `init` runs.)
         let registry: Arc<TraceLogsRegistry> =
             host.shared(TRACE_LOGS_KEY, || Ok(TraceLogsRegistry::default()))?;
+        let recent = host.shared(RECENT_KEY, || Ok(Recent::default()))?;
         // One window per id, whatever the number and signals of the pipelines listing it.
         let shared: Arc<Arc<Correlator>> =
             host.shared(&format!("correlate:{}", stage.id), || {
-                let correlator =
-                    Arc::new(Correlator::new(config.clone(), host.telemetry(), &stage.id));
+                let correlator = Arc::new(
+                    Correlator::new(config.clone(), host.telemetry(), &stage.id)
+                        .with_recent(recent),
+                );
                 if config.api {
                     let owner = ComponentId::parse(&stage.id)
                         .map_err(|e| Error::component(&stage.id, e))?;

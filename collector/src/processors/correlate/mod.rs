@@ -74,6 +74,9 @@ pub(crate) struct Correlator {
     metrics: Metrics,
     /// Sample mode's state (`None` in enrichment mode).
     sampler: Option<Mutex<sample::Sampler>>,
+    /// The collector's live log tail, fed with every log record as it is sent on (enriched:
+    /// a record without `service.name` has its span's), or in sample mode as it arrives.
+    recent: Option<std::sync::Arc<crate::core::recent::Recent>>,
 }
 
 /// Counters of the log stages (`lookout_correlate_*`).
@@ -141,6 +144,26 @@ impl Correlator {
             window: Mutex::new(window),
             spans: watch::Sender::new(0),
             metrics: Metrics::new(telemetry, id),
+            recent: None,
+        }
+    }
+
+    /// The same correlator, adding the log records it receives to `recent`'s live tail.
+    pub(crate) fn with_recent(
+        mut self,
+        recent: std::sync::Arc<crate::core::recent::Recent>,
+    ) -> Correlator {
+        self.recent = Some(recent);
+        self
+    }
+
+    /// Adds a logs request's records to the live tail, if kept (read before the tail's lock
+    /// is taken; an unreadable request is counted by the window's indexing, not added).
+    fn tap_logs(&self, payload: &[u8]) {
+        if let Some(recent) = &self.recent
+            && let Ok(lines) = crate::core::recent::logs::lines(payload)
+        {
+            recent.logs().extend(lines);
         }
     }
 
@@ -251,6 +274,7 @@ pub(crate) async fn run(shared: std::sync::Arc<Correlator>, mut ctx: ProcessorCo
                 }
                 let needs = enrich::needs(&batch.payload).unwrap_or_default();
                 if needs.is_empty() && waiting.is_empty() {
+                    shared.tap_logs(&batch.payload);
                     ctx.metrics.outgoing.inc_by(batch.items as u64);
                     ctx.output.send(batch).await;
                     continue;
@@ -300,6 +324,7 @@ async fn send_enriched(shared: &Correlator, ctx: &ProcessorContext, mut batch: B
             tracing::debug!(error = %err, "correlate: logs forwarded un-enriched");
         }
     }
+    shared.tap_logs(&batch.payload);
     ctx.metrics.outgoing.inc_by(batch.items as u64);
     ctx.output.send(batch).await;
 }

@@ -13,6 +13,12 @@ use lookout_anomaly::{AnomalyKind, KeyHash};
 use lookout_proto::otlp::common::v1::KeyValue;
 
 use super::config::EpisodeConfig;
+use crate::core::recent::EpisodeRecord;
+
+fn unix_ms(at: SystemTime) -> u64 {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
 
 /// Whether an episode event opens or closes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +70,23 @@ pub(crate) struct EpisodeEvent {
 }
 
 impl EpisodeEvent {
+    /// What the console's episode list keeps of it; `source` is the processor id.
+    pub(crate) fn record(&self, source: &str) -> EpisodeRecord {
+        EpisodeRecord {
+            source: source.to_string(),
+            key: format!("{:016x}", self.key.0),
+            service: self.service.clone(),
+            labels: self.labels.clone(),
+            kind: self.kind.to_string(),
+            baseline_ms: self.baseline_ms,
+            observed_ms: self.baseline_ms * self.max_ratio,
+            max_ratio: self.max_ratio,
+            example_trace_ids: self.example_trace_ids.clone(),
+            starts_at_ms: unix_ms(self.starts_at),
+            ends_at_ms: self.ends_at.map(unix_ms),
+        }
+    }
+
     /// One line for people: key values, kind, baseline and worst ratio.
     pub(crate) fn summary(&self) -> String {
         format!(

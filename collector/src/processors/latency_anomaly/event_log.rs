@@ -140,6 +140,29 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_console_record_of_an_episode_has_baseline_observed_and_times() {
+        let open = event("cart", EpisodeStatus::Firing).record("latency_anomaly/a");
+        assert_eq!(open.source, "latency_anomaly/a");
+        assert_eq!(open.key, "0000000000000009");
+        assert_eq!(open.service, "cart");
+        assert_eq!(open.kind, "shift");
+        assert_eq!(open.baseline_ms, 10.5);
+        assert_eq!(open.observed_ms, 10.5 * 3.25);
+        assert_eq!(open.example_trace_ids.len(), 2);
+        assert_eq!(open.starts_at_ms, 1_700_000_000_000);
+        assert_eq!(open.ends_at_ms, None);
+        let closed = event("cart", EpisodeStatus::Resolved).record("latency_anomaly/a");
+        assert_eq!(closed.ends_at_ms, Some(1_700_000_060_000));
+        // Recorded in turn, the resolution closes the open record.
+        let mut history = crate::core::recent::EpisodeHistory::new(10);
+        history.record(open);
+        history.record(closed);
+        let listed = history.listed();
+        assert_eq!(listed.items.len(), 1);
+        assert_eq!(listed.items[0].ends_at_ms, Some(1_700_000_060_000));
+    }
+
     fn value<'a>(attrs: &'a [KeyValue], key: &str) -> &'a Value {
         attrs
             .iter()

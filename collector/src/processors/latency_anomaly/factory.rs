@@ -7,6 +7,7 @@ use super::{LatencyAnomalyConfig, LatencyMetrics, Targets};
 use crate::Error;
 use crate::component::{About, Factory as FactoryTrait, Host, ProcessorFactory, Refs, Stability};
 use crate::connectors::latency_anomaly::Outlet;
+use crate::core::recent::{RECENT_KEY, Recent};
 use crate::core::{ComponentId, Signal};
 use crate::extensions::alerting;
 use crate::processors::ProcessorContext;
@@ -50,6 +51,7 @@ impl ProcessorFactory for Factory {
                     events: outlet.events.iter().cloned().collect(),
                     red_metrics: outlet.metrics.iter().cloned().collect(),
                     alerting: None,
+                    recent: None,
                 }
             }
             None => Targets::default(),
@@ -59,6 +61,7 @@ impl ProcessorFactory for Factory {
                 .map_err(|e| Error::component(format!("processors.{}", stage.id), e))?;
             targets.alerting = Some(AlertTarget::new(sink, &stage.id));
         }
+        targets.recent = Some(host.shared(RECENT_KEY, || Ok(Recent::default()))?);
         Ok(tokio::spawn(super::run(config, stage, metrics, targets)))
     }
 }

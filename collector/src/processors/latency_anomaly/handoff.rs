@@ -23,6 +23,8 @@ pub(crate) struct Targets {
     pub red_metrics: Vec<mpsc::Sender<Batch>>,
     /// The `alerting` extension named by `alerting:`.
     pub alerting: Option<super::alerts::source::AlertTarget>,
+    /// The collector's recent episodes (for the console).
+    pub recent: Option<std::sync::Arc<crate::core::recent::Recent>>,
 }
 
 /// Items handed on and items lost, for one signal.

@@ -108,6 +108,7 @@ pub(crate) async fn run(
         notifier,
         events: Link::new(Signal::Logs, targets.events, metrics.events.clone()),
         alerting: targets.alerting,
+        recent: targets.recent.map(|r| (r, ctx.id.clone())),
     };
     let red_link = Link::new(Signal::Metrics, targets.red_metrics, metrics.red.clone());
     let period = (config.episodes.resolve_after / 4)
@@ -181,6 +182,8 @@ struct Sinks {
     events: Option<Link>,
     /// The `alerting` extension.
     alerting: Option<alerts::source::AlertTarget>,
+    /// The collector's recent episodes, and this processor's id.
+    recent: Option<(std::sync::Arc<crate::core::recent::Recent>, String)>,
 }
 
 impl Sinks {
@@ -193,6 +196,10 @@ impl Sinks {
         }
         if let Some(a) = &self.alerting {
             events.iter().for_each(|e| a.send(e));
+        }
+        if let Some((recent, id)) = &self.recent {
+            let mut history = recent.episodes();
+            events.iter().for_each(|e| history.record(e.record(id)));
         }
         if let Some(n) = &self.notifier {
             events.into_iter().for_each(|e| n.notify(e));

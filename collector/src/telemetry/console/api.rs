@@ -1,7 +1,8 @@
 //! The console's JSON routes, built from the running configuration's pipeline graph and the
 //! self-metrics (`lookout_*`): `GET /api/v1/pipelines` (the graph with live rates, queue fill,
 //! process CPU and RSS) and `GET /api/v1/alerts` (open latency anomaly episodes and firing
-//! `alert_rules` alerts, as counted by their components).
+//! `alert_rules` alerts, as counted by their components, and the lists of recent episodes and
+//! alerts the host's [`Recent`] holds).
 //!
 //! A request reads every self-metric series once (as a `/metrics` scrape does) and walks the
 //! configuration's pipelines: its work is bounded by the number of series and components.
@@ -12,6 +13,7 @@ use serde::Serialize;
 
 use super::graph::{Graph, Pipeline};
 use super::rates::{Key, Observed};
+use crate::core::recent::{AlertRecord, EpisodeRecord, Listed, Recent};
 
 /// `GET /api/v1/pipelines`.
 #[derive(Debug, Serialize)]
@@ -110,6 +112,21 @@ pub(crate) struct AlertsAnswer {
     pub(crate) latency_anomaly: Vec<EpisodeCounts>,
     /// One entry per `alert_rules` processor that reported.
     pub(crate) alert_rules: Vec<FiringCount>,
+    /// What runs that records episodes and alerts.
+    pub(crate) configured: Configured,
+    /// The recent episodes: open first, then resolved, newest first.
+    pub(crate) episodes: Listed<EpisodeRecord>,
+    /// The alerts the `alerting` extension received: firing first, then resolved, newest first.
+    pub(crate) alerts: Listed<AlertRecord>,
+}
+
+/// Which sources of episodes and alerts the running configuration has.
+#[derive(Debug, Serialize)]
+pub(crate) struct Configured {
+    /// A pipeline runs a `latency_anomaly` processor.
+    pub(crate) latency_anomaly: bool,
+    /// An `alerting` extension runs.
+    pub(crate) alerting: bool,
 }
 
 /// A latency anomaly detector's episodes.
@@ -277,7 +294,7 @@ fn pipeline(p: &Pipeline, observed: &Observed) -> PipelineStats {
 }
 
 /// The answer of `GET /api/v1/alerts`.
-pub(crate) fn alerts(observed: &Observed) -> AlertsAnswer {
+pub(crate) fn alerts(observed: &Observed, graph: &Graph, recent: &Recent) -> AlertsAnswer {
     let mut episodes: BTreeMap<String, EpisodeCounts> = BTreeMap::new();
     let mut firing: BTreeMap<String, FiringCount> = BTreeMap::new();
     for (key, value) in &observed.now {
@@ -317,8 +334,17 @@ pub(crate) fn alerts(observed: &Observed) -> AlertsAnswer {
             _ => {}
         }
     }
+    // Copied one list at a time: a producer waits at most for one copy.
+    let episode_list = recent.episodes().listed();
+    let alert_list = recent.alerts().listed();
     AlertsAnswer {
         latency_anomaly: episodes.into_values().collect(),
         alert_rules: firing.into_values().collect(),
+        configured: Configured {
+            latency_anomaly: graph.latency_anomaly,
+            alerting: graph.alerting,
+        },
+        episodes: episode_list,
+        alerts: alert_list,
     }
 }

@@ -35,6 +35,7 @@ pub(crate) const ASSETS: &[Asset] = &[
     asset!("/console/overview.js", "overview.js", JS),
     asset!("/console/traces.js", "traces.js", JS),
     asset!("/console/logs.js", "logs.js", JS),
+    asset!("/console/anomalies.js", "anomalies.js", JS),
     asset!(
         "/console/vendor/uPlot.iife.min.js",
         "vendor/uPlot.iife.min.js",

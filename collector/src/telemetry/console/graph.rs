@@ -12,6 +12,10 @@ use crate::core::Signal;
 pub(crate) struct Graph {
     /// In the configuration's (stable) order.
     pub(crate) pipelines: Vec<Pipeline>,
+    /// Whether a pipeline runs a `latency_anomaly` processor (episodes can open).
+    pub(crate) latency_anomaly: bool,
+    /// Whether an `alerting` extension runs (alerts can be recorded).
+    pub(crate) alerting: bool,
 }
 
 /// One pipeline's components, by id.
@@ -38,7 +42,17 @@ impl Graph {
     /// The graph of `config`'s pipelines.
     pub(crate) fn of(config: &Config) -> Graph {
         let ids = |ids: &[crate::core::ComponentId]| ids.iter().map(ToString::to_string).collect();
+        let latency_anomaly = config
+            .pipelines()
+            .any(|(_, _, p)| p.processors.iter().any(|id| id.kind() == "latency_anomaly"));
+        let alerting = config
+            .service
+            .extensions
+            .iter()
+            .any(|id| id.kind() == "alerting");
         Graph {
+            latency_anomaly,
+            alerting,
             pipelines: config
                 .pipelines()
                 .map(|(id, signal, p)| Pipeline {

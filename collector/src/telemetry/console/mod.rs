@@ -1,6 +1,7 @@
 //! The web console on the admin listener: the single page at `/`, its files under `/console/`
 //! (embedded, [`assets`]), and the JSON routes it needs that no component offers
-//! (`/api/v1/pipelines`, `/api/v1/alerts`: [`api`]). Traces and logs come from the `correlate`
+//! (`/api/v1/pipelines`, `/api/v1/alerts`, `/api/v1/logs/tail`: [`api`], the last two from the
+//! host's [`Recent`] lists). Traces and logs come from the `correlate`
 //! processor's routes (`/api/v1/traces`), which the page calls directly.
 //!
 //! The telemetry server owns it (not a component): it answers whatever pipelines run, and a
@@ -22,14 +23,16 @@ use serde::Serialize;
 use super::Telemetry;
 use crate::component::AdminRoutes;
 use crate::config::Config;
+use crate::core::recent::{Recent, TailQuery};
 use crate::net::{self, Body};
 use graph::Graph;
 use rates::Rates;
 
 /// The paths the console answers under; components may not mount routes there.
-pub(crate) const PREFIXES: [&str; 3] = ["/console", PIPELINES, ALERTS];
+pub(crate) const PREFIXES: [&str; 4] = ["/console", PIPELINES, ALERTS, LOGS_TAIL];
 const PIPELINES: &str = "/api/v1/pipelines";
 const ALERTS: &str = "/api/v1/alerts";
+const LOGS_TAIL: &str = "/api/v1/logs/tail";
 /// Key of the process CPU counter among the sampled series (not a registered metric name).
 const CPU_KEY: &str = "process_cpu_seconds";
 
@@ -44,6 +47,8 @@ struct Inner {
     telemetry: Telemetry,
     graph: RwLock<Arc<Graph>>,
     rates: Mutex<Rates>,
+    /// Recent episodes, alerts and log records, as components recorded them.
+    recent: Arc<Recent>,
 }
 
 impl std::fmt::Debug for Console {
@@ -53,13 +58,15 @@ impl std::fmt::Debug for Console {
 }
 
 impl Console {
-    /// The console of `config`'s pipelines, reading `telemetry`.
-    pub(crate) fn new(telemetry: Telemetry, config: &Config) -> Console {
+    /// The console of `config`'s pipelines, reading `telemetry` and what components record
+    /// in `recent` (the host's shared [`Recent`]).
+    pub(crate) fn new(telemetry: Telemetry, config: &Config, recent: Arc<Recent>) -> Console {
         Console {
             inner: Arc::new(Inner {
                 telemetry,
                 graph: RwLock::new(Arc::new(Graph::of(config))),
                 rates: Mutex::new(Rates::new(Instant::now())),
+                recent,
             }),
         }
     }
@@ -73,12 +80,14 @@ impl Console {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(Graph::of(config));
     }
 
-    /// The answer for `path`, if the console owns it; `routes` are the components' routes
-    /// (the page asks for `/api/v1/traces` only when a component serves it).
+    /// The answer for `path` (with the request's `query` string), if the console owns it;
+    /// `routes` are the components' routes (the page asks for `/api/v1/traces` only when a
+    /// component serves it).
     pub(crate) fn answer(
         &self,
         method: &Method,
         path: &str,
+        query: Option<&str>,
         routes: &AdminRoutes,
     ) -> Option<Response<Body>> {
         let owned = path == "/"
@@ -114,7 +123,23 @@ impl Console {
                     mounted,
                 ))
             }
-            ALERTS => json(&api::alerts(&self.observe().0)),
+            ALERTS => {
+                let graph = Arc::clone(
+                    &self
+                        .inner
+                        .graph
+                        .read()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                );
+                json(&api::alerts(&self.observe().0, &graph, &self.inner.recent))
+            }
+            LOGS_TAIL => {
+                let params = crate::net::query::parse_query(query.unwrap_or(""));
+                match TailQuery::from_params(params) {
+                    Ok(q) => json(&self.inner.recent.logs().query(&q)),
+                    Err(e) => text_owned(StatusCode::BAD_REQUEST, format!("{e}\n")),
+                }
+            }
             _ => match assets::find(path) {
                 Some(asset) => Response::builder()
                     .header(header::CONTENT_TYPE, asset.content_type)
@@ -158,6 +183,14 @@ fn json(body: &impl Serialize) -> Response<Body> {
             .unwrap_or_else(|_| Response::new(net::full(""))),
         Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "could not encode\n"),
     }
+}
+
+fn text_owned(status: StatusCode, text: String) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(net::full(text))
+        .unwrap_or_else(|_| Response::new(net::full("")))
 }
 
 fn text(status: StatusCode, text: &'static str) -> Response<Body> {

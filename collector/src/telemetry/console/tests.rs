@@ -152,7 +152,7 @@ fn graph_lists_each_pipelines_components_in_order() {
 #[tokio::test]
 async fn pipelines_route_reports_counters_of_the_running_components() {
     let telemetry = Telemetry::new();
-    let console = Console::new(telemetry.clone(), &config());
+    let console = Console::new(telemetry.clone(), &config(), Default::default());
     let received = telemetry.receiver("otlp", "grpc", Signal::Traces);
     received.accepted.inc_by(40);
     received.refused.inc_by(2);
@@ -166,7 +166,7 @@ async fn pipelines_route_reports_counters_of_the_running_components() {
         std::sync::Arc::new(|_req| Box::pin(async { Response::new(net::full("")) }));
     routes.mount(&owner, "/api/v1/traces", handler).unwrap();
     let answer = console
-        .answer(&Method::GET, "/api/v1/pipelines", &routes)
+        .answer(&Method::GET, "/api/v1/pipelines", None, &routes)
         .expect("owned");
     let (status, content_type, text) = body(answer).await;
     assert_eq!(status, StatusCode::OK);
@@ -194,13 +194,13 @@ async fn pipelines_route_reports_counters_of_the_running_components() {
 #[tokio::test]
 async fn a_reload_changes_the_graph() {
     let telemetry = Telemetry::new();
-    let console = Console::new(telemetry, &config());
+    let console = Console::new(telemetry, &config(), Default::default());
     let routes = AdminRoutes::default();
     let smaller = CONFIG.replace("      exporters: [debug, file]", "      exporters: [debug]");
     console.set_config(&Config::parse("console.yaml", &smaller).unwrap());
     let (_, _, text) = body(
         console
-            .answer(&Method::GET, "/api/v1/pipelines", &routes)
+            .answer(&Method::GET, "/api/v1/pipelines", None, &routes)
             .unwrap(),
     )
     .await;
@@ -214,7 +214,7 @@ async fn a_reload_changes_the_graph() {
 #[tokio::test]
 async fn alerts_route_counts_episodes_and_firing_rules() {
     let telemetry = Telemetry::new();
-    let console = Console::new(telemetry.clone(), &config());
+    let console = Console::new(telemetry.clone(), &config(), Default::default());
     let routes = AdminRoutes::default();
     let labels = || {
         vec![
@@ -239,7 +239,7 @@ async fn alerts_route_counts_episodes_and_firing_rules() {
         .set(1);
     let (status, _, text) = body(
         console
-            .answer(&Method::GET, "/api/v1/alerts", &routes)
+            .answer(&Method::GET, "/api/v1/alerts", None, &routes)
             .unwrap(),
     )
     .await;
@@ -253,16 +253,20 @@ async fn alerts_route_counts_episodes_and_firing_rules() {
 
 #[tokio::test]
 async fn pages_and_files_are_embedded() {
-    let console = Console::new(Telemetry::new(), &config());
+    let console = Console::new(Telemetry::new(), &config(), Default::default());
     let routes = AdminRoutes::default();
     let (status, content_type, html) =
-        body(console.answer(&Method::GET, "/", &routes).unwrap()).await;
+        body(console.answer(&Method::GET, "/", None, &routes).unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert!(content_type.starts_with("text/html"), "{content_type}");
     assert!(html.contains("/console/app.js"), "{html}");
     for asset in assets::ASSETS {
-        let (status, content_type, text) =
-            body(console.answer(&Method::GET, asset.path, &routes).unwrap()).await;
+        let (status, content_type, text) = body(
+            console
+                .answer(&Method::GET, asset.path, None, &routes)
+                .unwrap(),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{}", asset.path);
         assert_eq!(content_type, asset.content_type);
         assert!(!text.is_empty(), "{}", asset.path);
@@ -282,18 +286,152 @@ async fn pages_and_files_are_embedded() {
     }
     let (status, _, _) = body(
         console
-            .answer(&Method::GET, "/console/nope.js", &routes)
+            .answer(&Method::GET, "/console/nope.js", None, &routes)
             .unwrap(),
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _, _) = body(console.answer(&Method::POST, "/", &routes).unwrap()).await;
+    let (status, _, _) = body(console.answer(&Method::POST, "/", None, &routes).unwrap()).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
-    assert!(console.answer(&Method::GET, "/metrics", &routes).is_none());
     assert!(
         console
-            .answer(&Method::GET, "/api/v1/traces", &routes)
+            .answer(&Method::GET, "/metrics", None, &routes)
             .is_none()
     );
-    assert!(console.answer(&Method::GET, "/consolex", &routes).is_none());
+    assert!(
+        console
+            .answer(&Method::GET, "/api/v1/traces", None, &routes)
+            .is_none()
+    );
+    assert!(
+        console
+            .answer(&Method::GET, "/consolex", None, &routes)
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn alerts_route_lists_the_recorded_episodes_and_alerts() {
+    use crate::core::recent::{AlertRecord, EpisodeRecord};
+    let recent = Arc::new(Recent::default());
+    let console = Console::new(Telemetry::new(), &config(), Arc::clone(&recent));
+    let routes = AdminRoutes::default();
+    let get = || async {
+        let (status, _, text) = body(
+            console
+                .answer(&Method::GET, "/api/v1/alerts", None, &routes)
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        serde_json::from_str::<Json>(&text).unwrap()
+    };
+    let json = get().await;
+    assert_eq!(json["configured"]["latency_anomaly"], false);
+    assert_eq!(json["configured"]["alerting"], false);
+    assert_eq!(json["episodes"]["items"], serde_json::json!([]));
+    let episode = |key: &str, end: Option<u64>| EpisodeRecord {
+        source: "latency_anomaly".into(),
+        key: key.into(),
+        service: "search".into(),
+        labels: Vec::new(),
+        kind: "shift".into(),
+        baseline_ms: 10.0,
+        observed_ms: 40.0,
+        max_ratio: 4.0,
+        example_trace_ids: vec!["ab".repeat(16)],
+        starts_at_ms: 1,
+        ends_at_ms: end,
+    };
+    recent.episodes().record(episode("a", None));
+    recent.episodes().record(episode("b", None));
+    recent.episodes().record(episode("a", Some(5)));
+    recent.alerts().record(AlertRecord {
+        fingerprint: "f".into(),
+        state: "firing",
+        labels: [("alertname".to_string(), "Down".to_string())].into(),
+        annotations: Default::default(),
+        starts_at_ms: 1,
+        ends_at_ms: None,
+        updated_at_ms: 1,
+        notifiers: vec!["log".into()],
+        trace_ids: Vec::new(),
+    });
+    let json = get().await;
+    let keys: Vec<&str> = json["episodes"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["b", "a"], "open first");
+    assert_eq!(json["episodes"]["items"][0]["observed_ms"], 40.0);
+    assert_eq!(json["episodes"]["capacity"], 1000);
+    assert_eq!(json["episodes"]["evicted"], 0);
+    assert_eq!(json["alerts"]["items"][0]["labels"]["alertname"], "Down");
+    assert_eq!(json["alerts"]["items"][0]["notifiers"][0], "log");
+}
+
+#[tokio::test]
+async fn the_configuration_says_whether_episodes_and_alerts_can_exist() {
+    let yaml = CONFIG
+        .replace("  batch:\n", "  batch:\n  latency_anomaly:\n")
+        .replace("processors: [batch]", "processors: [latency_anomaly, batch]")
+        .replace(
+            "service:\n",
+            "extensions:\n  alerting:\n    notifiers:\n      log: {console: {}}\n    route:\n      notifiers: [log]\nservice:\n  extensions: [alerting]\n",
+        );
+    let config = Config::parse("console.yaml", &yaml).expect("config");
+    let graph = Graph::of(&config);
+    assert!(graph.latency_anomaly && graph.alerting, "{graph:?}");
+    let graph = Graph::of(&super::tests::config());
+    assert!(!graph.latency_anomaly && !graph.alerting);
+}
+
+#[tokio::test]
+async fn the_tail_route_follows_a_cursor_and_refuses_unknown_parameters() {
+    use crate::core::recent::logs::LogLine;
+    let recent = Arc::new(Recent::default());
+    let console = Console::new(Telemetry::new(), &config(), Arc::clone(&recent));
+    let routes = AdminRoutes::default();
+    let line = |body: &str, severity_number: i32| LogLine {
+        seq: 0,
+        time_ms: 1,
+        service: "svc".into(),
+        severity_number,
+        severity: String::new(),
+        body: body.into(),
+        trace_id: None,
+        span_id: None,
+    };
+    recent.logs().push(line("first", 9));
+    let get = |query: &'static str| {
+        let response = console.answer(&Method::GET, "/api/v1/logs/tail", Some(query), &routes);
+        async move {
+            let (status, _, text) = body(response.unwrap()).await;
+            (status, text)
+        }
+    };
+    let (status, text) = get("").await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let json: Json = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["lines"][0]["body"], "first");
+    assert_eq!(json["next"], 1);
+    recent.logs().push(line("second one", 17));
+    recent.logs().push(line("third", 9));
+    let (_, text) = get("after=1&severity=error&contains=SECOND%20one").await;
+    let json: Json = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["lines"].as_array().unwrap().len(), 1, "{json}");
+    assert_eq!(json["lines"][0]["body"], "second one");
+    assert_eq!(json["next"], 3);
+    let (status, text) = get("after=3").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_str::<Json>(&text).unwrap()["lines"],
+        serde_json::json!([])
+    );
+    for bad in ["servce=svc", "after=x", "limit=-1"] {
+        let (status, text) = get(bad).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {text}");
+    }
 }

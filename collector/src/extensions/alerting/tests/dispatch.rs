@@ -1,5 +1,6 @@
 //! The dispatcher on paused time: grouping and its timers, resolving, routes, limits.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
@@ -157,6 +158,66 @@ async fn quiet_alerts_resolve_after_resolve_timeout_and_refreshes_are_deduplicat
 }
 
 // === routes ===
+
+#[tokio::test(start_paused = true)]
+async fn the_console_history_gets_each_alert_once_with_its_notifiers_until_resolved() {
+    let recent = Arc::new(crate::core::recent::Recent::default());
+    let h = harness(
+        r#"
+notifiers: [log]
+group_wait: 1s
+routes:
+  - matchers: ['severity = "critical"']
+    notifiers: [am]
+    continue: true
+  - matchers: ['severity = "critical"']
+    notifiers: [hook]
+"#,
+        &["log", "am", "hook"],
+        Opts {
+            recent: Some(Arc::clone(&recent)),
+            ..Opts::default()
+        },
+    );
+    let mut down = alert("Down", &[("severity", "critical")]);
+    down.annotations
+        .insert("summary".into(), "the database is down".into());
+    for _ in 0..5 {
+        h.sink.send("test", down.clone());
+        at(0.5).await;
+    }
+    h.sink.send("test", alert("Other", &[("severity", "info")]));
+    at(0.5).await;
+    let listed = recent.alerts().listed();
+    assert_eq!(listed.items.len(), 2, "{listed:?}");
+    let first = listed
+        .items
+        .iter()
+        .find(|a| a.labels["alertname"] == "Down")
+        .unwrap();
+    assert_eq!(first.state, "firing");
+    assert_eq!(first.notifiers, ["am", "hook"]);
+    assert_eq!(first.annotations["summary"], "the database is down");
+    let other = listed
+        .items
+        .iter()
+        .find(|a| a.labels["alertname"] == "Other")
+        .unwrap();
+    assert_eq!(
+        other.notifiers,
+        ["log"],
+        "the root's notifier when no route matches"
+    );
+    let mut resolved = down.clone();
+    resolved.ends_at = Some(SystemTime::now());
+    h.sink.send("test", resolved);
+    at(0.5).await;
+    let listed = recent.alerts().listed();
+    assert_eq!(listed.items.len(), 2);
+    assert_eq!(listed.items[0].labels["alertname"], "Other", "firing first");
+    assert_eq!(listed.items[1].state, "resolved");
+    assert!(listed.items[1].ends_at_ms.is_some());
+}
 
 #[tokio::test(start_paused = true)]
 async fn routes_pick_notifiers_and_continue_goes_on() {

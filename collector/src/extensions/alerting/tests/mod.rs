@@ -68,6 +68,8 @@ struct Opts {
     resolve_timeout: Duration,
     blocked: &'static [&'static str],
     trace_logs: Arc<TraceLogsRegistry>,
+    /// Where the dispatcher records what it routes (none: not recorded).
+    recent: Option<Arc<crate::core::recent::Recent>>,
 }
 
 impl Default for Opts {
@@ -78,6 +80,7 @@ impl Default for Opts {
             resolve_timeout: Duration::from_secs(36_000),
             blocked: &[],
             trace_logs: Arc::default(),
+            recent: None,
         }
     }
 }
@@ -120,6 +123,10 @@ fn harness(route: &str, notifiers: &[&'static str], opts: Opts) -> Harness {
         String::new(),
         Arc::clone(&opts.trace_logs),
     );
+    let d = match &opts.recent {
+        Some(recent) => d.with_recent(Arc::clone(recent)),
+        None => d,
+    };
     let (tx, rx) = mpsc::channel(1000);
     tokio::spawn(d.run(rx, shutdown.clone()));
     Harness {

@@ -439,6 +439,9 @@ pub(crate) async fn run(shared: Arc<Correlator>, mut ctx: ProcessorContext, sign
             next = ctx.input.recv(), if !full => {
                 let Some(batch) = next else { break };
                 ctx.metrics.incoming.inc_by(batch.items as u64);
+                if signal == Signal::Logs {
+                    shared.tap_logs(&batch.payload);
+                }
                 if batch.signal != signal {
                     shared.index(&batch);
                     ctx.metrics.outgoing.inc_by(batch.items as u64);

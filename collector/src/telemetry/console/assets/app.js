@@ -4,8 +4,9 @@
 import * as overview from "./overview.js";
 import * as traces from "./traces.js";
 import * as logs from "./logs.js";
+import * as anomalies from "./anomalies.js";
 
-const PAGES = { overview, traces, logs };
+const PAGES = { overview, traces, logs, anomalies };
 let stop = () => {};
 
 function route() {

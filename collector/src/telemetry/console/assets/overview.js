@@ -196,7 +196,8 @@ async function drawAlerts() {
     ...answer.alert_rules.map((a) => `<tr data-processor="${esc(a.processor)}"><td>${esc(a.processor)}</td><td>alert rules</td>
       <td class="num ${a.firing ? "bad" : ""}">${count(a.firing)} firing</td><td></td></tr>`),
   ];
-  el.innerHTML = rows.length
+  el.innerHTML = (rows.length
     ? `<table><tbody>${rows.join("")}</tbody></table>`
-    : `<p class="muted">No <code>latency_anomaly</code> or <code>alert_rules</code> processor reports yet.</p>`;
+    : `<p class="muted">No <code>latency_anomaly</code> or <code>alert_rules</code> processor reports yet.</p>`) +
+    `<p><a href="#/anomalies">Episodes and alert history →</a></p>`;
 }
