@@ -95,10 +95,8 @@ pub struct DetectorConfig {
     /// Weight in the baseline (sketch and location average), relative to a
     /// normal span, of a span beyond the spike threshold that arrives while
     /// the intermittent test holds evidence (its episode is open, or two
-    /// other such spans came within the last ~800), and of a span beyond the
-    /// intermittent test's lower level once that test holds any evidence:
-    /// 0 excludes it, 1 learns it (at the threshold: tail spans are always
-    /// winsorized there). Below
+    /// other such spans came within the last ~800): 0 excludes it, 1 learns
+    /// it (at the threshold: tail spans are always winsorized there). Below
     /// 1, intermittent slow requests cannot fatten the tail fit until they
     /// look ordinary; a real change of regime is still learned through
     /// episodes and `relearn_after`. Default 0 (see EVALUATION.md).

@@ -327,17 +327,10 @@ impl KeyState {
         // at the threshold or one tail scale above, biases the fit light
         // and the threshold low (the stationary bimodal test went from 39
         // to 44–61 tags per 400,000 spans, past its bound of 40).
-        // A span between the test's lower level and the spike threshold is
-        // bounded the same way once the test holds any evidence (one
-        // earlier tail or lower-level span, ~380 spans of memory): learned,
-        // the slow requests a wide key's spike threshold misses raised that
-        // threshold ×1.1–2.3 within a window, so the next ones were missed
-        // too (held-out seeds, see EVALUATION.md).
         let inter_hit = ln_x as f32 > self.th.inter_ln;
-        let evidence = self.inter_open || self.s_inter > d.llr_inter_mid;
-        let (weight, learn_ln) = if accepted || !(outlier || evidence && inter_hit) {
+        let (weight, learn_ln) = if accepted || !(outlier || self.inter_open && inter_hit) {
             (1.0, ln_x)
-        } else if evidence && (!outlier || self.inter_open || self.s_inter > d.llr_inter_hit) {
+        } else if self.inter_open || self.s_inter > d.llr_inter_hit {
             (cfg.outlier_weight, ln_x.min(self.th.spike_ln()))
         } else if self.seen < YOUNG_KEY_SPANS {
             (1.0, ln_x.min(self.th.spike_ln()))
@@ -368,10 +361,8 @@ impl KeyState {
             // A tail span is the intermittent test's evidence, not the
             // degradation tests': counted there too, a few percent of
             // timeouts opened a `degradation` that tagged every normal span
-            // above the p99. A span below the spike threshold that is
-            // bounded before the episode opens still counts: a tenth of
-            // requests ×3 is a degradation.
-            if !bounded || !(outlier || self.inter_open) {
+            // above the p99.
+            if !bounded {
                 let llr = if ln_x > f64::from(self.th.exceed_ln) {
                     d.llr_exceed
                 } else {
