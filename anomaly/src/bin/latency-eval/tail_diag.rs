@@ -54,6 +54,24 @@ pub(crate) fn tail_events(w: &World, spans: &[SpanRec], tags: &[Tagged], diag: &
         } else {
             f64::NAN
         };
+        if std::env::var_os("LATENCY_EVAL_DEBUG").is_some() {
+            // The spike threshold's true tail probability is the baseline
+            // rate the intermittent test assumes to be `spike_tail_probability`.
+            eprintln!(
+                "tail event: window {} level {} n {nth} age {seen} σ {:.2} pareto {:.3} bimodal {} ×{:.1} true p {:.1e} threshold {:.0} ms (true p {:.1e}) tagged {} open {}",
+                s.inj,
+                w.injections[s.inj as usize].factor,
+                o.sigma,
+                o.pareto_p,
+                o.bimodal.is_some(),
+                s.ramp_factor,
+                s.oracle_p,
+                t.threshold_ms,
+                th_p,
+                t.flagged,
+                was_open
+            );
+        }
         let dims: [(&str, &str); 10] = [
             ("all", "all"),
             (
