@@ -284,6 +284,104 @@ fn ttl_evicts_idle_traces() {
 }
 
 #[test]
+fn a_new_trace_takes_an_evicted_traces_buffer_and_spare_buffers_stay_bounded() {
+    // One trace at a time: each new trace evicts the previous one.
+    let limits = Limits {
+        num_traces: 1,
+        ..limits()
+    };
+    let (mut w, _telemetry) = window(limits);
+    let shaped = |t: u64, n: u64| {
+        let spans = (1..=n).map(|i| span(t, i, 0, "GET /a/route")).collect();
+        traces("svc", vec![], spans)
+    };
+    w.add_spans(&shaped(1, 8), Now::current()).unwrap();
+    let eight = w.get(&tid(1).try_into().unwrap()).unwrap().bytes();
+    // Seven spans fit in the eight-span buffer trace 1 left: the new trace holds that buffer
+    // (its capacity is accounted), not an exactly sized one of its own.
+    w.add_spans(&shaped(2, 7), Now::current()).unwrap();
+    let trace = w.get(&tid(2).try_into().unwrap()).unwrap();
+    assert_eq!(trace.span_count(), 7);
+    assert_eq!(
+        trace.bytes(),
+        eight,
+        "the evicted trace's buffer was not reused"
+    );
+    assert_eq!(
+        trace.bytes(),
+        trace.account(),
+        "incremental accounting drifted"
+    );
+    // A buffer much larger than a new trace needs is not given to it.
+    w.add_spans(&shaped(3, 200), Now::current()).unwrap();
+    w.add_spans(&shaped(4, 200), Now::current()).unwrap();
+    w.add_spans(&shaped(5, 1), Now::current()).unwrap();
+    let one = w.get(&tid(5).try_into().unwrap()).unwrap();
+    assert!(one.bytes() < eight, "{} bytes for one span", one.bytes());
+    assert_eq!(one.bytes(), one.account());
+}
+
+#[test]
+fn spare_buffers_of_evicted_traces_are_capped_in_number_and_size() {
+    let limits = Limits {
+        num_traces: 1_000_000,
+        max_bytes: 64 << 10,
+        ..limits()
+    };
+    let (mut w, _telemetry) = window(limits);
+    // About a hundred three-span traces fill the window.
+    let spans = (1..=300u64).map(|i| span(1 + (i - 1) / 3, i, 0, "GET /a/route"));
+    w.add_spans(&traces("svc", vec![], spans.collect()), Now::current())
+        .unwrap();
+    let small = w.get(&tid(100).try_into().unwrap()).unwrap();
+    let small_buffer = small.bytes() - super::trace::TRACE_OVERHEAD;
+    assert!(w.len() > 64, "{} traces held", w.len());
+    // Two traces of half the window each (records beyond 16 KiB) evict all the small ones,
+    // then the first of them: 64 small buffers are kept, the large one is not.
+    for t in [5000, 5001] {
+        let spans = (1..=300u64).map(|i| span(t, i, 0, "GET /a/route"));
+        w.add_spans(&traces("svc", vec![], spans.collect()), Now::current())
+            .unwrap();
+    }
+    assert_eq!(w.len(), 1);
+    assert!(w.get(&tid(5001).try_into().unwrap()).is_some());
+    assert_eq!(w.spare_bytes(), 64 * small_buffer);
+
+    // A buffer beyond 16 KiB is freed, not kept.
+    let (mut w, _telemetry) = window(Limits {
+        ttl: Duration::from_secs(60),
+        ..super::tests::limits()
+    });
+    let now = Now::current();
+    let spans = (1..=300u64).map(|i| span(1, i, 0, "GET /a/route"));
+    w.add_spans(&traces("svc", vec![], spans.collect()), now)
+        .unwrap();
+    assert!(w.get(&tid(1).try_into().unwrap()).unwrap().bytes() > 16 << 10);
+    w.enforce(now.mono + Duration::from_secs(60));
+    assert_eq!(w.len(), 0);
+    assert_eq!(w.spare_bytes(), 0);
+}
+
+#[test]
+fn only_canonical_attributes_with_other_keys_skip_the_verdict_check() {
+    use super::trace::may_be_verdict;
+    let enc = |kv: KeyValue| kv.encode_to_vec();
+    assert!(!may_be_verdict(&enc(kv("http.route", "/a"))));
+    assert!(!may_be_verdict(&enc(kv("http.route", &"x".repeat(300)))));
+    assert!(may_be_verdict(&enc(bool_kv(
+        lookout_anomaly::ATTR_ANOMALY,
+        true
+    ))));
+    assert!(may_be_verdict(&enc(kv("lookout.latency.other", "x"))));
+    // The value before the key, or a second key (the last wins): read in full.
+    let value = enc(kv("", "v"));
+    let key = enc(kv("lookout.latency.kind", ""));
+    assert!(may_be_verdict(&[value.clone(), key.clone()].concat()));
+    assert!(may_be_verdict(&[enc(kv("a", "")), key].concat()));
+    assert!(may_be_verdict(&[0x0a, 5, b'a']));
+}
+
+#[test]
 fn ids_colliding_across_services_keep_each_spans_resource() {
     let (mut w, _telemetry) = window(limits());
     // Two services reuse trace id 7 and even span id 1.

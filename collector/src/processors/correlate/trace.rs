@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use lookout_anomaly::{ATTR_ANOMALY, ATTR_KIND, ATTR_ROOT_SPAN_ID};
 use lookout_proto::otlp::common::v1::{KeyValue, any_value};
-use lookout_proto::wire::reader::{FieldReader, WireValue};
+use lookout_proto::wire::reader::{Field, FieldReader, WireValue};
 use lookout_proto::wire::{AnyValueView, SpanBytes, WireError};
 use prost::Message;
 use smallvec::SmallVec;
@@ -476,17 +476,100 @@ fn any_value(value: &[u8]) -> Option<AnyValueView<'_>> {
 /// Attribute keys of the verdict share this prefix; only those keys' values are read.
 const VERDICT_PREFIX: &[u8] = b"lookout.latency.";
 
-/// Finds [`VERDICT_PREFIX`] in a span's bytes.
-static VERDICT_FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
-    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(VERDICT_PREFIX));
+/// Whether an encoded `KeyValue` may have a verdict key: `false` only when it is laid out as
+/// encoders write it (the key first, with a one-byte length, then at most the value as its
+/// only other field) and its key does not start with [`VERDICT_PREFIX`]. Anything else is
+/// read in full ([`key_and_value`]: the last key wins, as protobuf merges), so the answer is
+/// exact, and a usual attribute costs a few byte comparisons.
+pub(super) fn may_be_verdict(kv: &[u8]) -> bool {
+    let [0x0a, n, rest @ ..] = kv else {
+        return true;
+    };
+    let n = usize::from(*n);
+    if n >= 0x80 {
+        return true;
+    }
+    let (Some(key), Some(after)) = (rest.get(..n), rest.get(n..)) else {
+        return true;
+    };
+    key.starts_with(VERDICT_PREFIX) || !only_a_value(after)
+}
+
+/// Whether `b` is empty or exactly one `value` field (tag 2, length-delimited, a length of
+/// one or two bytes).
+fn only_a_value(b: &[u8]) -> bool {
+    match b {
+        [] => true,
+        [0x12, l, rest @ ..] if *l < 0x80 => rest.len() == usize::from(*l),
+        [0x12, l0, l1, rest @ ..] if *l0 >= 0x80 && *l1 < 0x80 => {
+            rest.len() == usize::from(*l0 & 0x7f) | (usize::from(*l1) << 7)
+        }
+        _ => false,
+    }
+}
+
+/// The fields of a span that its summary keeps, read in one pass (texts as bytes: the
+/// receiver checked their UTF-8; one that is not reads back as empty).
+#[derive(Default)]
+struct Fields<'a> {
+    trace_id: &'a [u8],
+    span_id: &'a [u8],
+    parent: &'a [u8],
+    name: &'a [u8],
+    kind: u64,
+    start: u64,
+    end: u64,
+    status_message: &'a [u8],
+    status_code: u64,
+}
+
+/// Reads a span's fields, handing each attribute entry to `attribute`; `None` for anything
+/// [`SpanBytes::read`] might refuse (a wrong wire type, a malformed field), which the caller
+/// then reads that way for its error.
+#[inline(always)]
+fn read_fields<'a>(body: &'a [u8], mut attribute: impl FnMut(Field<'a>)) -> Option<Fields<'a>> {
+    let mut s = Fields::default();
+    let mut r = FieldReader::new(body);
+    while let Some(f) = r.next_field().ok()? {
+        match (f.number, f.value) {
+            (1, WireValue::Len(b)) => s.trace_id = b,
+            (2, WireValue::Len(b)) => s.span_id = b,
+            (3, WireValue::Len(_)) => {}
+            (4, WireValue::Len(b)) => s.parent = b,
+            (5, WireValue::Len(b)) => s.name = b,
+            (6, WireValue::Varint(v)) => s.kind = v,
+            (7, WireValue::Fixed64(v)) => s.start = v,
+            (8, WireValue::Fixed64(v)) => s.end = v,
+            // The caller skips entries that are not length-delimited, as the view does.
+            (9, _) => attribute(f),
+            (15, WireValue::Len(b)) => {
+                let mut st = FieldReader::new(b);
+                while let Some(g) = st.next_field().ok()? {
+                    match (g.number, g.value) {
+                        (2, WireValue::Len(m)) => s.status_message = m,
+                        (3, WireValue::Varint(c)) => s.status_code = c,
+                        (2 | 3, _) => return None,
+                        _ => {}
+                    }
+                }
+            }
+            (16, WireValue::Fixed32(_)) => {}
+            (1..=8 | 15 | 16, _) => return None,
+            _ => {}
+        }
+    }
+    Some(s)
+}
 
 /// Reads a span in one pass and appends its record (header and text, see
 /// [`Trace::records`]) to `records`, its resource slot left empty; returns its trace id.
 /// `None` (nothing appended) for a span without valid trace and span ids; an error for a
-/// malformed span (what [`lookout_proto::wire::SpanView`] refuses).
+/// malformed span (what [`lookout_proto::wire::SpanView`] refuses, but the UTF-8 of its texts,
+/// which the receiver checked: a text that is not UTF-8 is kept and reads back as empty).
 ///
-/// Attribute entries are copied whole, in order, until [`MAX_SPAN_ATTR_BYTES`]; only the keys
-/// of those starting with the verdict prefix are compared and only the verdict's values read.
+/// Attribute entries are copied whole, in order, until [`MAX_SPAN_ATTR_BYTES`]; only keys
+/// that may start with the verdict prefix are read ([`may_be_verdict`]) and only the
+/// verdict's values decoded.
 pub(super) fn summarize_span(
     span: &SpanBytes<'_>,
     records: &mut Vec<u8>,
@@ -496,43 +579,38 @@ pub(super) fn summarize_span(
     let text = records;
     let start = text.len();
     let (mut anomaly, mut kind, mut root) = (false, None, None);
-    let (body, base) = (span.payload(), span.location().byte_range().start);
+    let body = span.payload();
     // Entries kept are usually adjacent in the span: copy each stretch of them at once.
     let mut kept = 0;
     let mut stretch = 0..0;
-    // Most spans carry no verdict: when the prefix occurs nowhere in the span, no key starts
-    // with it and the entries need not be read at all.
-    let verdicts = VERDICT_FINDER.find(body).is_some();
-    let read = span.read(|f| {
+    let read = read_fields(body, |f| {
         let WireValue::Len(kv) = f.value else {
             return;
         };
-        let (key, value) = if verdicts {
-            key_and_value(kv)
-        } else {
-            (&[][..], &[][..])
-        };
-        if key.starts_with(VERDICT_PREFIX) {
-            match (key, any_value(value)) {
-                (k, Some(AnyValueView::Bool(b))) if k == ATTR_ANOMALY.as_bytes() => anomaly = b,
-                (k, Some(AnyValueView::String(s))) if k == ATTR_KIND.as_bytes() => {
-                    kind = Some(cap(s, MAX_NAME))
+        if may_be_verdict(kv) {
+            let (key, value) = key_and_value(kv);
+            if key.starts_with(VERDICT_PREFIX) {
+                match (key, any_value(value)) {
+                    (k, Some(AnyValueView::Bool(b))) if k == ATTR_ANOMALY.as_bytes() => anomaly = b,
+                    (k, Some(AnyValueView::String(s))) if k == ATTR_KIND.as_bytes() => {
+                        kind = Some(cap(s, MAX_NAME))
+                    }
+                    (k, Some(AnyValueView::String(s))) if k == ATTR_ROOT_SPAN_ID.as_bytes() => {
+                        root = Some(cap(s, MAX_NAME))
+                    }
+                    _ => {}
                 }
-                (k, Some(AnyValueView::String(s))) if k == ATTR_ROOT_SPAN_ID.as_bytes() => {
-                    root = Some(cap(s, MAX_NAME))
+                if [ATTR_ANOMALY, ATTR_KIND, ATTR_ROOT_SPAN_ID]
+                    .iter()
+                    .any(|a| a.as_bytes() == key)
+                {
+                    return;
                 }
-                _ => {}
-            }
-            if [ATTR_ANOMALY, ATTR_KIND, ATTR_ROOT_SPAN_ID]
-                .iter()
-                .any(|a| a.as_bytes() == key)
-            {
-                return;
             }
         }
         if kept + f.raw.len() <= MAX_SPAN_ATTR_BYTES {
             kept += f.raw.len();
-            let at = f.offset.saturating_sub(base);
+            let at = f.offset;
             if at != stretch.end {
                 text.extend_from_slice(body.get(stretch.clone()).unwrap_or_default());
                 stretch = at..at;
@@ -540,23 +618,23 @@ pub(super) fn summarize_span(
             stretch.end = at + f.raw.len();
         }
     });
-    text.extend_from_slice(body.get(stretch).unwrap_or_default());
-    let view = match read {
-        Ok(view) => view,
-        Err(err) => {
-            text.truncate(record);
-            return Err(err);
-        }
+    let Some(view) = read else {
+        text.truncate(record);
+        // Not as encoders write spans: the view's reading says what is wrong (or reads it).
+        span.read(|_| {})?;
+        // Unreachable: the view refuses all that this reading does. Skip the span.
+        return Ok(None);
     };
-    let (Some(tid), Some(sid)) = (trace_id(view.trace_id()), span_id(view.span_id())) else {
+    text.extend_from_slice(body.get(stretch).unwrap_or_default());
+    let (Some(tid), Some(sid)) = (trace_id(view.trace_id), span_id(view.span_id)) else {
         text.truncate(record);
         return Ok(None);
     };
     let attrs_len = text.len() - start;
-    let name = cap(view.name(), MAX_NAME);
-    let status_message = cap(view.status_message(), MAX_VALUE);
-    text.extend_from_slice(name.as_bytes());
-    text.extend_from_slice(status_message.as_bytes());
+    let name = cap_bytes(view.name, MAX_NAME);
+    let status_message = cap_bytes(view.status_message, MAX_VALUE);
+    text.extend_from_slice(name);
+    text.extend_from_slice(status_message);
     let verdict = anomaly.then(|| {
         let (kind, root) = (kind.unwrap_or(""), root.unwrap_or(""));
         text.extend_from_slice(kind.as_bytes());
@@ -565,11 +643,11 @@ pub(super) fn summarize_span(
     });
     let summary = SpanSummary {
         span_id: sid,
-        parent: view.parent_span_id().try_into().unwrap_or([0; 8]),
-        start: view.start_time_unix_nano(),
-        end: view.end_time_unix_nano(),
-        kind: view.kind(),
-        status: view.status_code(),
+        parent: view.parent.try_into().unwrap_or([0; 8]),
+        start: view.start,
+        end: view.end,
+        kind: view.kind as i32,
+        status: view.status_code as i32,
         text: start,
         attrs_len: len16(attrs_len),
         name_len: len16(name.len()),
@@ -581,6 +659,19 @@ pub(super) fn summarize_span(
         header.copy_from_slice(&summary.encode());
     }
     Ok(Some(tid))
+}
+
+/// `b` cut to at most `max` bytes, on a character boundary when it is UTF-8.
+fn cap_bytes(b: &[u8], max: usize) -> &[u8] {
+    if b.len() <= max {
+        return b;
+    }
+    let mut end = max;
+    // A UTF-8 continuation byte (10xxxxxx) is no boundary.
+    while end > 0 && b.get(end).is_some_and(|&c| c & 0xc0 == 0x80) {
+        end -= 1;
+    }
+    b.get(..end).unwrap_or_default()
 }
 
 /// A text length (each is capped far below `u16::MAX`).

@@ -9,7 +9,10 @@
 //! (at most [`SETTLE_EVERY`] spans) then goes into its trace with one table lookup and one
 //! copy of its records: spans of a trace usually arrive together, so an 8-span trace costs
 //! one allocation (its records, exactly sized), and evicting it frees that one; its list of
-//! resources stays inside the trace up to two of them.
+//! resources stays inside the trace up to two of them. In the steady state of a full window
+//! (each new trace evicts an old one) not even that: an evicted trace's buffer is emptied and
+//! kept, and the next new trace whose spans fit takes it ([`Spare`]), so neither the
+//! allocator nor the evicted trace's cold memory is touched at eviction.
 //!
 //! # Accounting
 //!
@@ -20,8 +23,9 @@
 //! owns; a resource, shared by the traces of the request that brought it, is counted once
 //! while any trace holds it. Strings are capped when copied in (names, bodies, attribute
 //! values), so no single item can be large. What is not counted is the allocator's rounding
-//! (each string, vector and boxed slice is one allocation) and the spare capacity of the id
-//! table and the slab after traces left them. Bytes are checked against `max_bytes` after each
+//! (each string, vector and boxed slice is one allocation), the spare capacity of the id
+//! table and the slab after traces left them, and the emptied span-record buffers of evicted
+//! traces kept for new traces to take ([`Spare`]: at most 64 of at most 16 KiB, 1 MiB). Bytes are checked against `max_bytes` after each
 //! run of spans once [`SETTLE_EVERY`] items were added since the last check (and every
 //! [`SETTLE_EVERY`] log records or exemplars), so the window overshoots by less than
 //! `2 × SETTLE_EVERY` items before the least recently active traces are evicted.
@@ -134,6 +138,51 @@ pub(crate) struct Window {
     metrics: WindowMetrics,
     /// Reused between requests: the run of spans being gathered ([`Run`]).
     run: Run,
+    /// Span-record buffers of evicted traces, emptied, for new traces to take instead of
+    /// allocating ([`Spare`]).
+    spare: Spare,
+}
+
+/// Emptied span-record buffers of evicted traces (at most [`SPARE_BUFFERS`], each at most
+/// [`SPARE_CAPACITY`] bytes): a new trace takes the last one if it fits its first spans, so
+/// in the steady state (each new trace evicts an old one) a trace costs no allocation and its
+/// eviction no free.
+#[derive(Debug, Default)]
+struct Spare(Vec<Vec<u8>>);
+
+/// Buffers kept in [`Spare`].
+const SPARE_BUFFERS: usize = 64;
+/// Largest buffer kept in [`Spare`], bytes.
+const SPARE_CAPACITY: usize = 16 << 10;
+
+impl Spare {
+    /// Keeps `buffer` (emptied) if it is small and there is room; else frees it.
+    fn put(&mut self, mut buffer: Vec<u8>) {
+        if buffer.capacity() > 0
+            && buffer.capacity() <= SPARE_CAPACITY
+            && self.0.len() < SPARE_BUFFERS
+        {
+            buffer.clear();
+            self.0.push(buffer);
+        }
+    }
+
+    /// The last buffer kept if it holds `need` bytes without wasting more than as much again;
+    /// else an empty one (the caller allocates), and the last buffer is freed, so buffers that
+    /// fit no new trace do not stay.
+    fn take(&mut self, need: usize) -> Vec<u8> {
+        match self.0.pop() {
+            Some(b) if b.capacity() >= need && b.capacity() <= 2 * need + 256 => b,
+            _ => Vec::new(),
+        }
+    }
+
+    /// Bytes kept (outside the window's accounting; at most
+    /// `SPARE_BUFFERS × SPARE_CAPACITY`).
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
+        self.0.iter().map(Vec::capacity).sum()
+    }
 }
 
 /// The traces held: a table from trace id to a slot of a slab of traces. The table's entries
@@ -162,8 +211,8 @@ impl Traces {
         self.index.contains_key(id)
     }
 
-    /// The trace `id`; an empty one (`seq` 0) in a free slot if absent.
-    fn get_or_insert(&mut self, id: TraceId) -> &mut Trace {
+    /// The slot of trace `id`; an empty trace (`seq` 0) in a free slot if absent.
+    fn slot_or_insert(&mut self, id: TraceId) -> usize {
         let (slab, free) = (&mut self.slab, &mut self.free);
         let i = *self.index.entry(id).or_insert_with(|| {
             free.pop().unwrap_or_else(|| {
@@ -175,7 +224,7 @@ impl Traces {
             // Unreachable: every index points into the slab. Keep the invariant anyway.
             self.slab.resize_with(i + 1, Trace::default);
         }
-        &mut self.slab[i]
+        i
     }
 
     /// Takes the trace `id` out, leaving its slot free.
@@ -307,12 +356,19 @@ impl Window {
             limits,
             metrics,
             run: Run::default(),
+            spare: Spare::default(),
         }
     }
 
     /// Accounted bytes held.
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Bytes of the evicted traces' buffers kept for new traces (not accounted).
+    #[cfg(test)]
+    pub(crate) fn spare_bytes(&self) -> usize {
+        self.spare.bytes()
     }
 
     /// Traces held.
@@ -335,13 +391,20 @@ impl Window {
 
     /// The trace `id`, created (evicting to make room) if absent, its activity refreshed.
     fn touch(&mut self, id: TraceId, now: Now) -> &mut Trace {
+        let i = self.touch_slot(id, now);
+        &mut self.traces.slab[i]
+    }
+
+    /// [`Window::touch`], returning the trace's slot in the slab.
+    fn touch_slot(&mut self, id: TraceId, now: Now) -> usize {
         // Consecutive items of one trace (the usual order) skip the activity index.
         let newest = self.seq != 0 && self.activity.last_key_value() == Some((&self.seq, &id));
         if newest {
-            let trace = self.traces.get_or_insert(id);
+            let i = self.traces.slot_or_insert(id);
+            let trace = &mut self.traces.slab[i];
             trace.last_active = Some(now.mono);
             trace.last_wall = now.wall;
-            return trace;
+            return i;
         }
         self.seq += 1;
         let seq = self.seq;
@@ -353,7 +416,8 @@ impl Window {
                 }
             }
         }
-        let trace = self.traces.get_or_insert(id);
+        let i = self.traces.slot_or_insert(id);
+        let trace = &mut self.traces.slab[i];
         if trace.seq == 0 {
             // New (a held trace always has a position in the activity index).
             trace.bytes = TRACE_OVERHEAD;
@@ -366,7 +430,7 @@ impl Window {
         trace.last_active = Some(now.mono);
         trace.last_wall = now.wall;
         self.activity.insert(seq, id);
-        trace
+        i
     }
 
     /// Evicts the least recently active trace; `false` if the window is empty.
@@ -374,8 +438,9 @@ impl Window {
         let Some((_, id)) = self.activity.pop_first() else {
             return false;
         };
-        if let Some(trace) = self.traces.remove(&id) {
+        if let Some(mut trace) = self.traces.remove(&id) {
             self.bytes = self.bytes.saturating_sub(trace.bytes + released(&trace));
+            self.spare.put(std::mem::take(&mut trace.records));
         }
         if let Some(c) = self.metrics.evicted.get(reason) {
             c.inc();
@@ -468,7 +533,8 @@ impl Window {
         }
         let max_spans = self.limits.max_spans_per_trace;
         let count = run.spans.len();
-        let trace = self.touch(run.trace, now);
+        let slot = self.touch_slot(run.trace, now);
+        let trace = &mut self.traces.slab[slot];
         let take = max_spans.saturating_sub(trace.span_count).min(count);
         // Records of the spans taken: up to the first one left out.
         let records_end = run.spans.get(take).map_or(upto, |&(at, _)| at);
@@ -480,8 +546,12 @@ impl Window {
             let base = trace.records.len();
             let (records_before, resources_before) =
                 (trace.records.capacity(), resources_heap(&trace.resources));
-            // Exact for a new trace (its spans usually arrive together), amortised after.
+            // Exact for a new trace (its spans usually arrive together; an evicted trace's
+            // buffer if one fits), amortised after.
             if trace.span_count == 0 {
+                if trace.records.capacity() == 0 {
+                    trace.records = self.spare.take(records_end);
+                }
                 trace.records.reserve_exact(records_end);
             }
             trace
