@@ -17,6 +17,8 @@ mod query;
 mod rollup;
 mod rows;
 mod segment;
+#[cfg(test)]
+mod tests;
 mod wal;
 
 pub(crate) use config::StoreConfig;
