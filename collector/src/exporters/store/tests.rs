@@ -280,7 +280,10 @@ fn what_was_acknowledged_is_replayed_after_a_crash() {
     std::fs::copy(&segs[0], &extra).unwrap();
     let (s, _t) = open(&c);
     assert_eq!(s.trace(&[3; 16]).len(), 2);
-    assert!(!extra.exists(), "the interrupted flush's segment was dropped");
+    assert!(
+        !extra.exists(),
+        "the interrupted flush's segment was dropped"
+    );
     assert_eq!(s.trace(&[1; 16]).len(), 2);
 }
 
