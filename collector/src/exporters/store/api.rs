@@ -1,8 +1,9 @@
 //! The store's JSON routes on the admin listener (docs/store.md, "HTTP API"):
-//! `/api/v1/metrics/series` and `/api/v1/services/red` for the console, and the trace APIs —
-//! Jaeger's (`/api/services`, `/api/services/{service}/operations`, `/api/traces`,
-//! `/api/traces/{id}`) and Lookout's `/api/v1/traces` — mounted as fallbacks: a `correlate`
-//! processor with `api: true` takes them over (its window answers).
+//! `/api/v1/metrics/series` and `/api/v1/services/red` for the console; and the store as a
+//! source of the host's trace APIs (`component/trace_sources.rs`: Jaeger's `/api/services`,
+//! `/api/services/{service}/operations`, `/api/traces`, `/api/traces/{id}`, and Lookout's
+//! `/api/v1/traces`), whose routes it mounts as fallbacks: with a `correlate` processor
+//! (`api: true`) that one mounts them, and the window answers first, the store after it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,20 +17,21 @@ use super::query::Search;
 use super::rows::{LogRow, SpanRow};
 use crate::component::Host;
 use crate::component::admin::Handler;
+use crate::component::trace_sources::{self, Tier, TraceSource, parse_query, percent_decode};
 use crate::core::ComponentId;
 use crate::net::Body;
 
 /// Routes the store owns.
 const OWN: [&str; 2] = ["/api/v1/metrics/series", "/api/v1/services/red"];
-/// Routes the store answers unless a `correlate` processor does.
-const FALLBACK: [&str; 3] = ["/api/services", "/api/traces", "/api/v1/traces"];
 /// Search results when the request sets none, and at most.
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 1000;
+/// OTLP severity number of ERROR.
+const ERROR_SEVERITY: u8 = 17;
 /// Steps a series answer may hold.
 const MAX_STEPS: i64 = 11_000;
 
-/// Mounts the routes of exporter `id`.
+/// Mounts the routes of exporter `id` and registers the store as a trace source.
 pub(crate) fn register(store: &Arc<Store>, id: &ComponentId, host: &Host) -> Result<(), String> {
     let handler: Handler = {
         let store = Arc::clone(store);
@@ -45,9 +47,15 @@ pub(crate) fn register(store: &Arc<Store>, id: &ComponentId, host: &Host) -> Res
     for prefix in OWN {
         host.admin().mount(id, prefix, Arc::clone(&handler))?;
     }
-    for prefix in FALLBACK {
-        host.admin()
-            .mount_fallback(id, prefix, Arc::clone(&handler))?;
+    let source: Arc<dyn TraceSource> = Arc::clone(store) as _;
+    host.trace_sources()
+        .register(Tier::Store, id, Arc::downgrade(&source));
+    for prefix in trace_sources::PREFIXES {
+        host.admin().mount_fallback(
+            id,
+            prefix,
+            trace_sources::handler(host.trace_sources().clone()),
+        )?;
     }
     Ok(())
 }
@@ -66,136 +74,129 @@ fn error(status: StatusCode, message: &str) -> Response<Body> {
     respond(status, &json!({"error": message}))
 }
 
-fn jaeger_data(data: Vec<Json>) -> Response<Body> {
+type Answer = (StatusCode, Json);
+
+fn jaeger_data(data: Vec<Json>) -> Answer {
     let total = data.len();
-    respond(
+    (
         StatusCode::OK,
-        &json!({"data": data, "total": total, "limit": 0, "offset": 0, "errors": null}),
+        json!({"data": data, "total": total, "limit": 0, "offset": 0, "errors": null}),
     )
 }
 
-fn jaeger_error(status: StatusCode, message: &str) -> Response<Body> {
-    respond(
+fn jaeger_error(status: StatusCode, message: &str) -> Answer {
+    (
         status,
-        &json!({"data": null, "total": 0, "limit": 0, "offset": 0,
+        json!({"data": null, "total": 0, "limit": 0, "offset": 0,
                 "errors": [{"code": status.as_u16(), "msg": message}]}),
     )
 }
 
-/// Answers one request.
+/// Answers one request of the store's own routes.
 pub(crate) fn answer(store: &Store, req: &Request<Bytes>) -> Response<Body> {
     if req.method() != http::Method::GET {
         return error(StatusCode::METHOD_NOT_ALLOWED, "only GET is supported");
     }
-    let path = req.uri().path().trim_end_matches('/');
     let q = parse_query(req.uri().query().unwrap_or(""));
-    match path {
+    let (status, body) = match req.uri().path().trim_end_matches('/') {
         "/api/v1/metrics/series" => series(store, &q),
         "/api/v1/services/red" => red(store, &q),
-        "/api/services" => jaeger_data(store.services().into_keys().map(Json::from).collect()),
-        "/api/traces" => match search(&q, true) {
-            Ok(s) => jaeger_data(
-                store
-                    .search(&s)
-                    .iter()
-                    .map(|id| jaeger_trace(id, &store.trace(id), &store.trace_logs(id)))
-                    .collect(),
-            ),
-            Err(m) => jaeger_error(StatusCode::BAD_REQUEST, &m),
-        },
-        "/api/v1/traces" => match search(&q, false) {
-            Ok(s) => {
-                let traces: Vec<Json> = store
-                    .search(&s)
-                    .iter()
-                    .map(|id| trace_summary(id, &store.trace(id)))
-                    .collect();
-                respond(StatusCode::OK, &json!({ "traces": traces }))
-            }
-            Err(m) => error(StatusCode::BAD_REQUEST, &m),
-        },
-        _ => {
-            if let Some(svc) = path
-                .strip_prefix("/api/services/")
-                .and_then(|r| r.strip_suffix("/operations"))
-            {
-                let svc = percent_decode(svc);
-                let ops = store.services().remove(&svc).unwrap_or_default();
-                return jaeger_data(ops.into_iter().map(Json::from).collect());
-            }
-            if let Some(id) = path.strip_prefix("/api/traces/") {
-                return match parse_trace_id(id) {
-                    None => jaeger_error(StatusCode::BAD_REQUEST, "trace id must be 32 hex digits"),
-                    Some(tid) => {
-                        let spans = store.trace(&tid);
-                        if spans.is_empty() {
-                            jaeger_error(StatusCode::NOT_FOUND, "trace not found")
-                        } else {
-                            jaeger_data(vec![jaeger_trace(&tid, &spans, &store.trace_logs(&tid))])
+        _ => (StatusCode::NOT_FOUND, json!({"error": "no such route"})),
+    };
+    respond(status, &body)
+}
+
+impl TraceSource for Store {
+    fn answer(&self, path: &str, q: &HashMap<String, String>) -> Answer {
+        let store = self;
+        match path {
+            "/api/services" => jaeger_data(store.services().into_keys().map(Json::from).collect()),
+            "/api/traces" => match search(q, true) {
+                Ok(s) => jaeger_data(
+                    store
+                        .search(&s)
+                        .iter()
+                        .map(|id| jaeger_trace(id, &store.trace(id), &store.trace_logs(id)))
+                        .collect(),
+                ),
+                Err(m) => jaeger_error(StatusCode::BAD_REQUEST, &m),
+            },
+            "/api/v1/traces" => match search(q, false) {
+                Ok(s) => {
+                    let error_logs = flag(q, "has_error_logs").unwrap_or(false);
+                    let traces: Vec<Json> = store
+                        .search(&s)
+                        .iter()
+                        .filter_map(|id| {
+                            let logs = store.trace_logs(id);
+                            let bad = logs.iter().filter(|l| l.severity >= ERROR_SEVERITY).count();
+                            (!error_logs || bad > 0)
+                                .then(|| trace_summary(id, &store.trace(id), &logs))
+                        })
+                        .collect();
+                    (StatusCode::OK, json!({ "traces": traces }))
+                }
+                Err(m) => (StatusCode::BAD_REQUEST, json!({"error": m})),
+            },
+            _ => {
+                if let Some(svc) = path
+                    .strip_prefix("/api/services/")
+                    .and_then(|r| r.strip_suffix("/operations"))
+                {
+                    let ops = store
+                        .services()
+                        .remove(&percent_decode(svc))
+                        .unwrap_or_default();
+                    return jaeger_data(ops.into_iter().map(Json::from).collect());
+                }
+                if let Some(id) = path.strip_prefix("/api/traces/") {
+                    return match parse_trace_id(id) {
+                        None => {
+                            jaeger_error(StatusCode::BAD_REQUEST, "trace id must be 32 hex digits")
                         }
-                    }
-                };
-            }
-            if let Some(id) = path.strip_prefix("/api/v1/traces/") {
-                return match parse_trace_id(id) {
-                    None => error(StatusCode::BAD_REQUEST, "trace id must be 32 hex digits"),
-                    Some(tid) => {
-                        let spans = store.trace(&tid);
-                        if spans.is_empty() {
-                            error(StatusCode::NOT_FOUND, "trace not in the store")
-                        } else {
-                            respond(
-                                StatusCode::OK,
-                                &trace_json(&tid, &spans, &store.trace_logs(&tid)),
-                            )
+                        Some(tid) => {
+                            let spans = store.trace(&tid);
+                            if spans.is_empty() {
+                                jaeger_error(StatusCode::NOT_FOUND, "trace not found")
+                            } else {
+                                jaeger_data(vec![jaeger_trace(
+                                    &tid,
+                                    &spans,
+                                    &store.trace_logs(&tid),
+                                )])
+                            }
                         }
-                    }
-                };
+                    };
+                }
+                if let Some(id) = path.strip_prefix("/api/v1/traces/") {
+                    return match parse_trace_id(id) {
+                        None => (
+                            StatusCode::BAD_REQUEST,
+                            json!({"error": "trace id must be 32 hex digits"}),
+                        ),
+                        Some(tid) => {
+                            let spans = store.trace(&tid);
+                            if spans.is_empty() {
+                                (
+                                    StatusCode::NOT_FOUND,
+                                    json!({"error": "trace not in the store"}),
+                                )
+                            } else {
+                                (
+                                    StatusCode::OK,
+                                    trace_json(&tid, &spans, &store.trace_logs(&tid)),
+                                )
+                            }
+                        }
+                    };
+                }
+                (StatusCode::NOT_FOUND, json!({"error": "no such route"}))
             }
-            error(StatusCode::NOT_FOUND, "no such route")
         }
     }
 }
 
 // === parameters ===
-
-fn parse_query(query: &str) -> HashMap<String, String> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| match pair.split_once('=') {
-            Some((k, v)) => (percent_decode(k), percent_decode(v)),
-            None => (percent_decode(pair), String::new()),
-        })
-        .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (b, hex) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (b'+', _) => {
-                out.push(b' ');
-                i += 1;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
 
 fn parse_trace_id(s: &str) -> Option<[u8; 16]> {
     if s.is_empty() || s.len() > 32 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -239,92 +240,95 @@ fn range(q: &HashMap<String, String>) -> Result<(i64, i64), String> {
     Ok((start, end))
 }
 
-/// A trace search from Jaeger's parameters (`start`/`end` in microseconds,
-/// `minDuration`/`maxDuration` as durations) or Lookout's (`start`/`end` in unix seconds,
-/// `min_duration`, `error`).
+fn flag(q: &HashMap<String, String>, key: &str) -> Result<bool, String> {
+    match q.get(key).map(String::as_str) {
+        None | Some("" | "false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(format!("{key} must be true or false, got {other:?}")),
+    }
+}
+
+/// A trace search from Jaeger's parameters (`start`/`end` in microseconds or `lookback`,
+/// `minDuration`/`maxDuration` as durations) or Lookout's (`min_duration_ms`, `error`,
+/// `anomalous`; the store also reads `start`/`end` in unix seconds).
 fn search(q: &HashMap<String, String>, jaeger: bool) -> Result<Search, String> {
-    let (from, to) = if jaeger {
+    let text = |k: &str| q.get(k).filter(|v| !v.is_empty()).cloned();
+    let limit = q
+        .get("limit")
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(DEFAULT_LIMIT)
+        .clamp(1, MAX_LIMIT);
+    let mut s = Search {
+        service: text("service"),
+        operation: text("operation"),
+        from: i64::MIN,
+        to: i64::MAX,
+        limit,
+        ..Search::default()
+    };
+    if jaeger {
         let us = |k: &str| -> Result<Option<i64>, String> {
-            q.get(k)
-                .filter(|v| !v.is_empty())
+            text(k)
                 .map(|v| {
                     v.parse::<i64>()
                         .map(|x| x.saturating_mul(1000))
-                        .map_err(|_| format!("{k} must be microseconds"))
+                        .map_err(|_| format!("{k} must be microseconds, got {v:?}"))
                 })
                 .transpose()
         };
-        (
-            us("start")?.unwrap_or(i64::MIN),
-            us("end")?.map_or(i64::MAX, |e| e.saturating_add(1)),
-        )
+        let dur = |k: &str| -> Result<Option<i64>, String> {
+            text(k)
+                .map(|v| duration_ns(&v).ok_or_else(|| format!("invalid duration {v:?}")))
+                .transpose()
+        };
+        s.from = match us("start")? {
+            Some(start) => start,
+            None => match text("lookback").filter(|l| l != "custom") {
+                Some(l) => {
+                    now_ns() - duration_ns(&l).ok_or_else(|| format!("invalid duration {l:?}"))?
+                }
+                None => i64::MIN,
+            },
+        };
+        s.to = us("end")?.map_or(i64::MAX, |e| e.saturating_add(1000));
+        s.min_duration = dur("minDuration")?;
+        s.max_duration = dur("maxDuration")?;
     } else {
-        (
-            seconds(q, "start")?.unwrap_or(i64::MIN),
-            seconds(q, "end")?.unwrap_or(i64::MAX),
-        )
-    };
-    let dur = |k: &str| -> Result<Option<i64>, String> {
-        q.get(k)
-            .filter(|v| !v.is_empty())
-            .map(|v| duration_ns(v).ok_or_else(|| format!("{k} must be a duration such as 100ms")))
-            .transpose()
-    };
-    let (min_key, max_key) = if jaeger {
-        ("minDuration", "maxDuration")
-    } else {
-        ("min_duration", "max_duration")
-    };
-    let error = match q.get("error").map(String::as_str) {
-        None | Some("") => None,
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        Some(_) => return Err("error must be true or false".into()),
-    };
-    let text = |k: &str| q.get(k).filter(|v| !v.is_empty()).cloned();
-    Ok(Search {
-        service: text("service"),
-        operation: text("operation"),
-        min_duration: dur(min_key)?,
-        max_duration: dur(max_key)?,
-        error,
-        from,
-        to,
-        limit: q
-            .get("limit")
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(DEFAULT_LIMIT)
-            .clamp(1, MAX_LIMIT),
-    })
+        s.from = seconds(q, "start")?.unwrap_or(i64::MIN);
+        s.to = seconds(q, "end")?.unwrap_or(i64::MAX);
+        if let Some(v) = text("min_duration_ms") {
+            let ms = v
+                .parse::<f64>()
+                .map_err(|_| format!("min_duration_ms must be a number, got {v:?}"))?;
+            s.min_duration = Some((ms.max(0.0) * 1e6) as i64);
+        }
+        s.error = flag(q, "error")?.then_some(true);
+        s.anomalous = flag(q, "anomalous")?;
+        flag(q, "has_error_logs")?;
+    }
+    Ok(s)
 }
 
 // === answers ===
 
-fn series(store: &Store, q: &HashMap<String, String>) -> Response<Body> {
+fn series(store: &Store, q: &HashMap<String, String>) -> Answer {
+    let bad = |m: &str| (StatusCode::BAD_REQUEST, json!({ "error": m }));
     let Some(name) = q.get("name").filter(|n| !n.is_empty()) else {
-        return error(StatusCode::BAD_REQUEST, "name is required");
+        return bad("name is required");
     };
     let (start, end) = match range(q) {
         Ok(r) => r,
-        Err(m) => return error(StatusCode::BAD_REQUEST, &m),
+        Err(m) => return bad(&m),
     };
     let step = match q.get("step").filter(|v| !v.is_empty()) {
         None => 60_000_000_000,
         Some(v) => match duration_ns(v) {
             Some(s) => s,
-            None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "step must be a duration such as 1m",
-                );
-            }
+            None => return bad("step must be a duration such as 1m, or seconds"),
         },
     };
     if (end - start) / step > MAX_STEPS {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "too many steps: raise step or narrow the range",
-        );
+        return bad("too many steps: raise step or narrow the range");
     }
     let series: Vec<Json> = store
         .series(name, start, end, step)
@@ -342,17 +346,17 @@ fn series(store: &Store, q: &HashMap<String, String>) -> Response<Body> {
             json!({"labels": labels, "points": points})
         })
         .collect();
-    respond(
+    (
         StatusCode::OK,
-        &json!({"name": name, "start": start as f64 / 1e9, "end": end as f64 / 1e9,
+        json!({"name": name, "start": start as f64 / 1e9, "end": end as f64 / 1e9,
                 "step": step as f64 / 1e9, "series": series}),
     )
 }
 
-fn red(store: &Store, q: &HashMap<String, String>) -> Response<Body> {
+fn red(store: &Store, q: &HashMap<String, String>) -> Answer {
     let (start, end) = match range(q) {
         Ok(r) => r,
-        Err(m) => return error(StatusCode::BAD_REQUEST, &m),
+        Err(m) => return (StatusCode::BAD_REQUEST, json!({ "error": m })),
     };
     let secs = (end - start) as f64 / 1e9;
     let services: Vec<Json> = store
@@ -366,9 +370,9 @@ fn red(store: &Store, q: &HashMap<String, String>) -> Response<Body> {
                    "p50_ms": r.p50 / 1e6, "p95_ms": r.p95 / 1e6, "p99_ms": r.p99 / 1e6})
         })
         .collect();
-    respond(
+    (
         StatusCode::OK,
-        &json!({"start": start as f64 / 1e9, "end": end as f64 / 1e9, "services": services}),
+        json!({"start": start as f64 / 1e9, "end": end as f64 / 1e9, "services": services}),
     )
 }
 
@@ -382,7 +386,6 @@ fn tags(attrs: &str) -> Vec<Json> {
                 Json::Bool(_) => "bool",
                 Json::Number(n) if n.is_i64() || n.is_u64() => "int64",
                 Json::Number(_) => "float64",
-                Json::String(_) => "string",
                 _ => "string",
             };
             let value = match value {
@@ -412,7 +415,9 @@ fn jaeger_trace(id: &[u8; 16], spans: &[SpanRow], logs: &[LogRow]) -> Json {
         .map(|s| {
             let mut t = tags(&s.attrs);
             t.extend(tags(&s.verdict));
-            t.push(json!({"key": "span.kind", "type": "string", "value": kind_name(s.kind)}));
+            if let Some(kind) = kind_name(s.kind) {
+                t.push(json!({"key": "span.kind", "type": "string", "value": kind}));
+            }
             if s.status == 2 {
                 t.push(json!({"key": "error", "type": "bool", "value": true}));
             }
@@ -444,55 +449,126 @@ fn jaeger_trace(id: &[u8; 16], spans: &[SpanRow], logs: &[LogRow]) -> Json {
     json!({"traceID": tid, "spans": spans, "processes": processes, "warnings": null})
 }
 
-fn kind_name(kind: u8) -> &'static str {
+fn kind_name(kind: u8) -> Option<&'static str> {
     match kind {
-        1 => "internal",
-        2 => "server",
-        3 => "client",
-        4 => "producer",
-        5 => "consumer",
-        _ => "unspecified",
+        1 => Some("internal"),
+        2 => Some("server"),
+        3 => Some("client"),
+        4 => Some("producer"),
+        5 => Some("consumer"),
+        _ => None,
     }
 }
 
-/// `/api/v1/traces/{id}`: the trace's spans and log records.
-fn trace_json(id: &[u8; 16], spans: &[SpanRow], logs: &[LogRow]) -> Json {
-    let attrs = |s: &str| serde_json::from_str::<Json>(s).unwrap_or(Json::Null);
+fn log_json(l: &LogRow) -> Json {
     json!({
-        "trace_id": hex::encode(id),
-        "source": "store",
-        "spans": spans.iter().map(|s| json!({
-            "span_id": hex::encode(s.span_id),
-            "parent_span_id": if s.parent == [0; 8] { Json::Null } else { Json::from(hex::encode(s.parent)) },
-            "service": s.service, "name": s.name, "kind": kind_name(s.kind),
-            "start_unix_nano": s.start, "duration_nano": s.dur,
-            "status": match s.status { 1 => "ok", 2 => "error", _ => "unset" },
-            "verdict": attrs(&s.verdict), "attributes": attrs(&s.attrs),
-        })).collect::<Vec<_>>(),
-        "logs": logs.iter().map(|l| json!({
-            "time_unix_nano": l.ts, "span_id": hex::encode(l.span_id), "service": l.service,
-            "severity_number": l.severity, "severity_text": l.severity_text, "body": l.body,
-            "attributes": attrs(&l.attrs),
-        })).collect::<Vec<_>>(),
+        "time_unix_nano": l.ts,
+        "severity_number": l.severity,
+        "severity_text": l.severity_text,
+        "body": l.body,
+        "span_id": (l.span_id != [0; 8]).then(|| hex::encode(l.span_id)),
     })
 }
 
-/// One search result of `/api/v1/traces`.
-fn trace_summary(id: &[u8; 16], spans: &[SpanRow]) -> Json {
-    let root = spans.iter().find(|s| s.parent == [0; 8]).or(spans.first());
-    let start = spans.iter().map(|s| s.start).min().unwrap_or(0);
-    let end = spans
+/// The verdict as `openapi.json`'s `Span.verdict`: set when the span was tagged anomalous.
+fn verdict_json(verdict: &str) -> Json {
+    let Ok(Json::Object(v)) = serde_json::from_str::<Json>(verdict) else {
+        return Json::Null;
+    };
+    if v.get("lookout.latency.anomaly") != Some(&Json::Bool(true)) {
+        return Json::Null;
+    }
+    let text = |k: &str| {
+        v.get(k)
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    json!({"anomaly": true, "kind": text("lookout.latency.kind"),
+           "root_span_id": text("lookout.latency.root_span_id")})
+}
+
+/// `/api/v1/traces/{id}` as `openapi.json`'s `Trace`: the spans as a tree (roots: spans
+/// whose parent is not in the trace), each with its log records.
+fn trace_json(id: &[u8; 16], spans: &[SpanRow], logs: &[LogRow]) -> Json {
+    let known: std::collections::BTreeSet<[u8; 8]> = spans.iter().map(|s| s.span_id).collect();
+    let mut children: HashMap<[u8; 8], Vec<&SpanRow>> = HashMap::new();
+    let mut roots = Vec::new();
+    for s in spans {
+        if s.parent == [0; 8] || !known.contains(&s.parent) || s.parent == s.span_id {
+            roots.push(s);
+        } else {
+            children.entry(s.parent).or_default().push(s);
+        }
+    }
+    // Depth-first, bounded: a parent cycle among the non-roots is listed at the top.
+    fn node(
+        s: &SpanRow,
+        children: &HashMap<[u8; 8], Vec<&SpanRow>>,
+        logs: &[LogRow],
+        placed: &mut std::collections::BTreeSet<[u8; 8]>,
+        depth: usize,
+    ) -> Json {
+        placed.insert(s.span_id);
+        let attrs: Json = serde_json::from_str(&s.attrs).unwrap_or(Json::Null);
+        let mut nested: Vec<Json> = Vec::new();
+        if depth < 64 {
+            for c in children.get(&s.span_id).into_iter().flatten() {
+                if !placed.contains(&c.span_id) {
+                    nested.push(node(c, children, logs, placed, depth + 1));
+                }
+            }
+        }
+        json!({
+            "span_id": hex::encode(s.span_id),
+            "parent_span_id": (s.parent != [0; 8]).then(|| hex::encode(s.parent)),
+            "service": s.service,
+            "name": s.name,
+            "kind": s.kind,
+            "start_unix_nano": s.start,
+            "duration_ns": s.dur,
+            "status": {"code": s.status, "message": ""},
+            "attributes": attrs,
+            "verdict": verdict_json(&s.verdict),
+            "logs": logs.iter().filter(|l| l.span_id == s.span_id).map(log_json).collect::<Vec<_>>(),
+            "children": nested,
+        })
+    }
+    let mut placed = std::collections::BTreeSet::new();
+    let mut tree: Vec<Json> = roots
         .iter()
-        .map(|s| s.start.saturating_add(s.dur))
-        .max()
-        .unwrap_or(0);
+        .map(|s| node(s, &children, logs, &mut placed, 0))
+        .collect();
+    for s in spans {
+        if !placed.contains(&s.span_id) {
+            tree.push(node(s, &children, logs, &mut placed, 0));
+        }
+    }
+    json!({
+        "trace_id": hex::encode(id),
+        "spans": tree,
+        "logs_without_span": logs.iter().filter(|l| !known.contains(&l.span_id)).map(log_json).collect::<Vec<_>>(),
+        "exemplars": [],
+        "bytes_held": 0,
+    })
+}
+
+/// One search result of `/api/v1/traces`, as `openapi.json`'s `TraceSummary`.
+fn trace_summary(id: &[u8; 16], spans: &[SpanRow], logs: &[LogRow]) -> Json {
+    let root = spans.iter().find(|s| s.parent == [0; 8]);
+    let start = spans.iter().map(|s| s.start).min();
+    let end = spans.iter().map(|s| s.start.saturating_add(s.dur)).max();
+    let duration = root.map_or_else(|| end.unwrap_or(0) - start.unwrap_or(0), |r| r.dur);
     json!({
         "trace_id": hex::encode(id),
         "root_service": root.map(|s| s.service.as_str()),
         "root_name": root.map(|s| s.name.as_str()),
         "start_unix_nano": start,
-        "duration_nano": end - start,
+        "duration_ns": duration,
         "spans": spans.len(),
-        "errors": spans.iter().filter(|s| s.status == 2).count(),
+        "logs": logs.len(),
+        "error": spans.iter().any(|s| s.status == 2),
+        "anomalous": spans.iter().any(|s| !verdict_json(&s.verdict).is_null()),
+        "error_logs": logs.iter().filter(|l| l.severity >= ERROR_SEVERITY).count(),
     })
 }

@@ -10,6 +10,9 @@ use super::rollup::{self, Agg, HOUR_NS, MINUTE_NS, RedRow};
 use super::rows::{LogRow, SpanRow};
 use super::segment::{self, Kind, Select};
 
+/// How an anomalous span's verdict reads (`rows.rs` writes it without spaces).
+const ANOMALOUS: &str = r#""lookout.latency.anomaly":true"#;
+
 /// Every time.
 const ALL: (i64, i64) = (i64::MIN, i64::MAX);
 
@@ -26,6 +29,8 @@ pub(crate) struct Search {
     pub max_duration: Option<i64>,
     /// ... with error status (`Some(true)`), or without (`Some(false)`).
     pub error: Option<bool>,
+    /// ... tagged anomalous by the `latency_anomaly` processor.
+    pub anomalous: bool,
     /// Span start range, unix nanoseconds `[from, to)`.
     pub from: i64,
     /// See `from`.
@@ -43,6 +48,7 @@ impl Search {
             && self.min_duration.is_none_or(|d| s.dur >= d)
             && self.max_duration.is_none_or(|d| s.dur <= d)
             && self.error.is_none_or(|e| (s.status == 2) == e)
+            && (!self.anomalous || s.verdict.contains(ANOMALOUS))
     }
 }
 
