@@ -73,6 +73,13 @@ struct Frozen {
     head: Head,
 }
 
+/// A segment a flush is about to write: its kind, its name, and the writer of its rows.
+type PendingFile<'a> = (
+    Kind,
+    SegmentName,
+    Box<dyn Fn(&Path) -> Result<u64, SegmentError> + 'a>,
+);
+
 /// A closed segment.
 #[derive(Debug, Clone)]
 struct Seg {
@@ -314,11 +321,7 @@ impl Store {
 
     fn write_frozen(&self, f: &Frozen) -> Result<(), StoreError> {
         let rows = &f.head.rows;
-        let mut files: Vec<(
-            Kind,
-            SegmentName,
-            Box<dyn Fn(&Path) -> Result<u64, SegmentError> + '_>,
-        )> = Vec::new();
+        let mut files: Vec<PendingFile<'_>> = Vec::new();
         let name = |hour: i64| SegmentName { hour, gen_: f.gen_ };
         for (hour, mut spans) in by_hour(&rows.spans, |s| s.start) {
             spans.sort_by_key(|s| s.start);

@@ -146,7 +146,7 @@ impl Store {
         let mut out: Vec<[u8; 16]> = Vec::new();
         let mut seen: BTreeSet<[u8; 16]> = BTreeSet::new();
         let mut take = |hits: &mut Vec<(i64, [u8; 16])>, out: &mut Vec<[u8; 16]>| {
-            hits.sort_by(|a, b| b.0.cmp(&a.0));
+            hits.sort_by_key(|h| std::cmp::Reverse(h.0));
             for (_, id) in hits.drain(..) {
                 if out.len() < q.limit && seen.insert(id) {
                     out.push(id);

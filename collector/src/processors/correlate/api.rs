@@ -103,7 +103,7 @@ fn answer_json(shared: &Correlator, path: &str, query: &HashMap<String, String>)
     };
     if let Some(rest) = path.strip_prefix("/api/v1/traces") {
         return match rest.strip_prefix('/') {
-            None if rest.is_empty() => match Filter::lookout(&query) {
+            None if rest.is_empty() => match Filter::lookout(query) {
                 Ok(filter) => respond(StatusCode::OK, search(&window, &filter, limit("limit"))),
                 Err(msg) => error(StatusCode::BAD_REQUEST, &msg),
             },
@@ -142,7 +142,7 @@ fn answer_json(shared: &Correlator, path: &str, query: &HashMap<String, String>)
     }
     if let Some(rest) = path.strip_prefix("/api/traces") {
         return match rest.strip_prefix('/') {
-            None if rest.is_empty() => match Filter::jaeger(&query) {
+            None if rest.is_empty() => match Filter::jaeger(query) {
                 Ok(filter) => {
                     let data = matching(&window, &filter, limit("limit"))
                         .into_iter()
