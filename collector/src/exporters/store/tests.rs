@@ -436,3 +436,95 @@ fn segments_are_pruned_by_hour() {
             .contains(&format!("{}-", T0 / HOUR_NS + 1))
     );
 }
+
+#[test]
+fn openapi_describes_the_store_answers() {
+    use crate::component::trace_sources::schema::check_schema;
+    use crate::component::trace_sources::{OPENAPI, TraceSource, parse_query};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _t) = open(&config(dir.path()));
+    fill(&s);
+    s.flush().unwrap();
+    let spec: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
+    let schema = |path: &str, code: &str| {
+        spec["paths"][path]["get"]["responses"][code]["content"]["application/json"]["schema"]
+            .clone()
+    };
+    let (t0, t2) = (T0 / 1_000_000_000, T0 / 1_000_000_000 + 7200);
+    let trace_cases = [
+        ("/api/v1/traces", "/api/v1/traces".to_string(), "200"),
+        (
+            "/api/v1/traces",
+            format!("/api/v1/traces?start={t0}&end={t2}&error=true"),
+            "200",
+        ),
+        (
+            "/api/v1/traces",
+            "/api/v1/traces?error=maybe".to_string(),
+            "400",
+        ),
+        (
+            "/api/v1/traces/{trace_id}",
+            format!("/api/v1/traces/{}", hex::encode([1u8; 16])),
+            "200",
+        ),
+        (
+            "/api/v1/traces/{trace_id}",
+            format!("/api/v1/traces/{}", hex::encode([9u8; 16])),
+            "404",
+        ),
+        (
+            "/api/v1/traces/{trace_id}",
+            "/api/v1/traces/xyz".to_string(),
+            "400",
+        ),
+    ];
+    for (path, uri, code) in trace_cases {
+        let (p, q) = uri.split_once('?').unwrap_or((&uri, ""));
+        let (status, body) = TraceSource::answer(&s, p, &parse_query(q));
+        assert_eq!(status.as_str(), code, "{uri}: {body}");
+        check_schema(&spec, &schema(path, code), &body, &uri).unwrap();
+    }
+    // The tree: the child under the root, with its log line.
+    let (_, body) = TraceSource::answer(
+        &s,
+        &format!("/api/v1/traces/{}", hex::encode([1u8; 16])),
+        &parse_query(""),
+    );
+    assert_eq!(body["spans"][0]["children"][0]["name"], "op2");
+    let own_cases = [
+        (
+            "/api/v1/metrics/series",
+            format!("/api/v1/metrics/series?name=cpu&start={t0}&end={t2}&step=1h"),
+            "200",
+        ),
+        (
+            "/api/v1/metrics/series",
+            "/api/v1/metrics/series?start=1&end=2".to_string(),
+            "400",
+        ),
+        (
+            "/api/v1/services/red",
+            format!("/api/v1/services/red?start={t0}&end={t2}"),
+            "200",
+        ),
+        (
+            "/api/v1/services/red",
+            "/api/v1/services/red?start=5&end=1".to_string(),
+            "400",
+        ),
+    ];
+    for (path, uri, code) in own_cases {
+        let req = http::Request::get(&uri).body(bytes::Bytes::new()).unwrap();
+        let response = super::api::answer(&s, &req);
+        let status = response.status();
+        let bytes =
+            futures::executor::block_on(http_body_util::BodyExt::collect(response.into_body()))
+                .unwrap()
+                .to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(status.as_str(), code, "{uri}: {body}");
+        check_schema(&spec, &schema(path, code), &body, &uri).unwrap();
+    }
+}
