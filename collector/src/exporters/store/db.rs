@@ -174,6 +174,21 @@ impl Store {
                 }
             }
             list.sort_by(|a, b| a.name.cmp(&b.name));
+            // A compaction that stopped after writing its segment: what it merged goes.
+            let merged: Vec<SegmentName> = list
+                .iter()
+                .filter(|s| s.name.compacted)
+                .map(|s| s.name.clone())
+                .collect();
+            list.retain(|s| {
+                let replaced = merged
+                    .iter()
+                    .any(|m| m.hour == s.name.hour && s.name.gen_ <= m.gen_ && *m != s.name);
+                if replaced {
+                    let _ = std::fs::remove_file(kdir.join(s.name.file_name()));
+                }
+                !replaced
+            });
         }
         let gen_ = max_gen + 1;
         let mut wal = Wal::create(&wal_dir, gen_).map_err(io(&wal_dir))?;
@@ -316,13 +331,18 @@ impl Store {
             self.write_frozen(&f)?;
         }
         self.expire(now_ns());
+        self.compact(now_ns())?;
         Ok(())
     }
 
     fn write_frozen(&self, f: &Frozen) -> Result<(), StoreError> {
         let rows = &f.head.rows;
         let mut files: Vec<PendingFile<'_>> = Vec::new();
-        let name = |hour: i64| SegmentName { hour, gen_: f.gen_ };
+        let name = |hour: i64| SegmentName {
+            hour,
+            gen_: f.gen_,
+            compacted: false,
+        };
         for (hour, mut spans) in by_hour(&rows.spans, |s| s.start) {
             spans.sort_by_key(|s| s.start);
             let red = rollup::red_rollup(&spans);
@@ -441,6 +461,59 @@ impl Store {
                 false
             });
         }
+        self.update_gauges(&state);
+    }
+
+    /// The hours of `kind` before `before_hour` with more than one segment, and their
+    /// segments.
+    pub(super) fn compactable(&self, kind: Kind, before_hour: i64) -> Vec<(i64, Vec<SegmentName>)> {
+        let state = lock(&self.state);
+        let mut hours: BTreeMap<i64, Vec<SegmentName>> = BTreeMap::new();
+        for s in state.segments.get(&kind).into_iter().flatten() {
+            if s.name.hour < before_hour {
+                hours.entry(s.name.hour).or_default().push(s.name.clone());
+            }
+        }
+        hours.into_iter().filter(|(_, v)| v.len() > 1).collect()
+    }
+
+    /// Makes room for `bytes` more of `kind`'s signal (a compaction's output, before its
+    /// sources go).
+    pub(super) fn reserve(&self, kind: Kind, bytes: u64) {
+        let signal = kind.signal();
+        if let Some(limit) = self.config.retention.limits(signal).max_bytes {
+            let mut state = lock(&self.state);
+            self.make_room(&mut state, signal, bytes, limit);
+        }
+    }
+
+    /// The bytes of segments `names` of `kind`.
+    pub(super) fn bytes_of(&self, kind: Kind, names: &[SegmentName]) -> u64 {
+        let state = lock(&self.state);
+        state
+            .segments
+            .get(&kind)
+            .into_iter()
+            .flatten()
+            .filter(|s| names.contains(&s.name))
+            .map(|s| s.bytes)
+            .sum()
+    }
+
+    /// Puts segment `new` (`bytes` long, on disk) in place of `old`, whose files go.
+    pub(super) fn replace(&self, kind: Kind, old: &[SegmentName], new: SegmentName, bytes: u64) {
+        let mut state = lock(&self.state);
+        let dir = self.dir.join(kind.dir());
+        let list = state.segments.entry(kind).or_default();
+        list.retain(|s| {
+            let gone = old.contains(&s.name);
+            if gone {
+                let _ = std::fs::remove_file(dir.join(s.name.file_name()));
+            }
+            !gone
+        });
+        list.push(Seg { name: new, bytes });
+        list.sort_by(|a, b| a.name.cmp(&b.name));
         self.update_gauges(&state);
     }
 

@@ -5,10 +5,12 @@
 //!
 //! `config.rs` settings; `factory.rs` registration; `rows.rs` what is kept of an item;
 //! `wal.rs` the write-ahead log; `segment.rs` Parquet files; `rollup.rs` rollups;
-//! `db.rs` the store (recovery, flush, retention, quarantine); `query.rs` queries;
+//! `db.rs` the store (recovery, flush, retention, quarantine); `compact.rs` merges an
+//! hour's segments; `query.rs` queries;
 //! `api.rs` JSON routes; `metrics.rs` self-metrics.
 
 mod api;
+mod compact;
 mod config;
 mod db;
 mod factory;

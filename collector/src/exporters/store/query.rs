@@ -243,14 +243,14 @@ impl Store {
                 };
                 let sel = Select { from: lo, ..select };
                 for r in self.read(kind, from, to, |p| {
-                    segment::read_rollups(p, kind, &sel, name)
+                    segment::read_rollups(p, kind, &sel, Some(name))
                 }) {
                     rows.push((r.series, r.labels, r.bucket, r.agg));
                 }
             }
             None => {
                 for p in self.read(Kind::Points, from, to, |p| {
-                    segment::read_points(p, &select, name)
+                    segment::read_points(p, &select, Some(name))
                 }) {
                     rows.push((p.series, p.labels, p.ts, Agg::of(p.value)));
                 }

@@ -125,23 +125,31 @@ impl SegmentError {
 pub(crate) struct SegmentName {
     /// Unix hour (`ts / 3600 s`) of every row in it.
     pub hour: i64,
-    /// The flush generation that wrote it.
+    /// The flush generation that wrote it (for a compacted segment: the newest it merged).
     pub gen_: u64,
+    /// Written by compaction: it holds every row of its hour from generations up to `gen_`.
+    pub compacted: bool,
 }
 
 impl SegmentName {
-    /// `<hour>-<gen>.parquet`.
+    /// `<hour>-<gen>.parquet`, `<hour>-<gen>-all.parquet` when compacted.
     pub(crate) fn file_name(&self) -> String {
-        format!("{}-{:016x}.parquet", self.hour, self.gen_)
+        let all = if self.compacted { "-all" } else { "" };
+        format!("{}-{:016x}{all}.parquet", self.hour, self.gen_)
     }
 
     /// The name back from a file name; `None` for anything else.
     pub(crate) fn parse(name: &str) -> Option<SegmentName> {
         let stem = name.strip_suffix(".parquet")?;
+        let (stem, compacted) = match stem.strip_suffix("-all") {
+            Some(s) => (s, true),
+            None => (stem, false),
+        };
         let (hour, gen_) = stem.split_once('-')?;
         Some(SegmentName {
             hour: hour.parse().ok()?,
             gen_: u64::from_str_radix(gen_, 16).ok()?,
+            compacted,
         })
     }
 }
@@ -549,11 +557,11 @@ pub(crate) fn read_logs(path: &Path, select: &Select<'_>) -> Result<Vec<LogRow>,
     Ok(out)
 }
 
-/// Points of `path` in range whose metric is `name`.
+/// Points of `path` in range whose metric is `name` (every metric with `None`).
 pub(crate) fn read_points(
     path: &Path,
     select: &Select<'_>,
-    name: &str,
+    name: Option<&str>,
 ) -> Result<Vec<PointRow>, SegmentError> {
     let mut out = Vec::new();
     for b in read(path, Kind::Points, select)? {
@@ -568,12 +576,12 @@ pub(crate) fn read_points(
         let value = expect(path, c(4).as_primitive_opt::<Float64Type>())?;
         for i in 0..b.num_rows() {
             let t = ts.value(i);
-            if t < select.from || t >= select.to || names.value(i) != name {
+            if t < select.from || t >= select.to || name.is_some_and(|n| names.value(i) != n) {
                 continue;
             }
             out.push(PointRow {
                 series: series.value(i),
-                name: name.to_string(),
+                name: names.value(i).to_string(),
                 labels: labels.value(i).to_string(),
                 ts: t,
                 value: value.value(i),
@@ -583,12 +591,12 @@ pub(crate) fn read_points(
     Ok(out)
 }
 
-/// Rollup rows of `path` in range whose metric is `name`.
+/// Rollup rows of `path` in range whose metric is `name` (every metric with `None`).
 pub(crate) fn read_rollups(
     path: &Path,
     kind: Kind,
     select: &Select<'_>,
-    name: &str,
+    name: Option<&str>,
 ) -> Result<Vec<RollupRow>, SegmentError> {
     let mut out = Vec::new();
     for b in read(path, kind, select)? {
@@ -606,12 +614,12 @@ pub(crate) fn read_rollups(
         let count = expect(path, c(7).as_primitive_opt::<UInt64Type>())?;
         for i in 0..b.num_rows() {
             let t = bucket.value(i);
-            if t < select.from || t >= select.to || names.value(i) != name {
+            if t < select.from || t >= select.to || name.is_some_and(|n| names.value(i) != n) {
                 continue;
             }
             out.push(RollupRow {
                 series: series.value(i),
-                name: name.to_string(),
+                name: names.value(i).to_string(),
                 labels: labels.value(i).to_string(),
                 bucket: t,
                 agg: Agg {

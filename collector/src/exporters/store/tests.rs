@@ -528,3 +528,61 @@ fn openapi_describes_the_store_answers() {
         check_schema(&spec, &schema(path, code), &body, &uri).unwrap();
     }
 }
+
+#[test]
+fn an_hour_of_flushes_is_compacted_into_one_segment_per_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path());
+    let (s, _t) = open(&c);
+    s.append(Signal::Traces, &spans(1, "api", T0 + MINUTE_NS))
+        .unwrap();
+    let pts: Vec<(i64, f64)> = (0..4).map(|i| (T0 + i * MINUTE_NS, i as f64)).collect();
+    s.append(Signal::Metrics, &gauge("cpu", "h1", &pts[..2]))
+        .unwrap();
+    s.flush().unwrap();
+    s.append(Signal::Traces, &spans(2, "api", T0 + 2 * MINUTE_NS))
+        .unwrap();
+    s.append(Signal::Metrics, &gauge("cpu", "h1", &pts[2..]))
+        .unwrap();
+    s.append(Signal::Logs, &log(1, T0 + 5 * MINUTE_NS, "boom"))
+        .unwrap();
+    let before = answers(&s);
+    s.flush().unwrap();
+    // The hour is long over: each kind holds one merged segment.
+    for kind in [
+        Kind::Spans,
+        Kind::Red1m,
+        Kind::Points,
+        Kind::Metrics1m,
+        Kind::Metrics1h,
+    ] {
+        let segs = s.segments(kind, T0, T0 + HOUR_NS);
+        assert_eq!(segs.len(), 1, "{kind:?}: {segs:?}");
+        assert!(
+            segs[0].to_string_lossy().ends_with("-all.parquet"),
+            "{segs:?}"
+        );
+    }
+    assert_eq!(answers(&s), before);
+    let red = s.red(T0, T0 + HOUR_NS);
+    assert_eq!(
+        (red[0].count, red[0].errors),
+        (4, 2),
+        "rollup rows merged, not doubled"
+    );
+
+    // A compaction cut short after writing: its sources are still there at start-up.
+    let merged = s.segments(Kind::Spans, T0, T0 + HOUR_NS)[0].clone();
+    drop(s);
+    let source = dir
+        .path()
+        .join("spans")
+        .join(format!("{}-{:016x}.parquet", T0 / HOUR_NS, 1));
+    std::fs::copy(&merged, &source).unwrap();
+    let (s, _t) = open(&c);
+    assert!(
+        !source.exists(),
+        "the merged source was deleted at start-up"
+    );
+    assert_eq!(answers(&s), before);
+}
