@@ -310,8 +310,14 @@ impl Store {
     }
 
     /// Writes the head (and any head a failed flush left) out as segments, then applies
-    /// retention by age. Blocking: call from a blocking thread.
+    /// retention by age and compacts the hours that ended. Blocking: call from a blocking
+    /// thread.
     pub(crate) fn flush(&self) -> Result<(), StoreError> {
+        self.flush_at(now_ns())
+    }
+
+    /// [`Store::flush`] with the clock at `now` (unix nanoseconds).
+    pub(crate) fn flush_at(&self, now: i64) -> Result<(), StoreError> {
         let _one = lock(&self.flushing);
         {
             let mut state = lock(&self.state);
@@ -330,8 +336,8 @@ impl Store {
         for f in frozen {
             self.write_frozen(&f)?;
         }
-        self.expire(now_ns());
-        self.compact(now_ns())?;
+        self.expire(now);
+        self.compact(now)?;
         Ok(())
     }
 

@@ -10,6 +10,8 @@
 //! `api.rs` JSON routes; `metrics.rs` self-metrics.
 
 mod api;
+#[cfg(test)]
+mod bench;
 mod compact;
 mod config;
 mod db;

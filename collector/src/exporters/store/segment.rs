@@ -256,8 +256,10 @@ fn red_schema() -> SchemaRef {
     ])
 }
 
-/// zstd pages; delta-encoded time columns; a bloom filter on `trace_id` when asked.
-fn props(time: &str, bloom: bool, rows_per_group: usize) -> WriterProperties {
+/// zstd pages; delta-encoded time columns; a bloom filter on `trace_id` when asked, sized
+/// for the rows of a group (`rows`, at most `rows_per_group`: a small segment gets a small
+/// filter).
+fn props(time: &str, bloom: bool, rows_per_group: usize, rows: usize) -> WriterProperties {
     let level = ZstdLevel::try_new(3).unwrap_or_default();
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
@@ -269,7 +271,8 @@ fn props(time: &str, bloom: bool, rows_per_group: usize) -> WriterProperties {
         b = b
             .set_column_dictionary_enabled(c(), false)
             .set_column_bloom_filter_enabled(c(), true)
-            .set_column_bloom_filter_fpp(c(), 0.01);
+            .set_column_bloom_filter_fpp(c(), 0.01)
+            .set_column_bloom_filter_max_ndv(c(), rows.clamp(1, rows_per_group) as u64);
     }
     b.build()
 }
@@ -322,7 +325,7 @@ pub(crate) fn write_spans(path: &Path, rows: &[SpanRow]) -> Result<u64, SegmentE
             string(rows.iter().map(|r| &r.attrs)),
         ],
     )?;
-    write_file(path, &b, props("start", true, 8192))
+    write_file(path, &b, props("start", true, 8192, rows.len()))
 }
 
 /// Writes log rows (sorted by time) to `path`.
@@ -341,7 +344,7 @@ pub(crate) fn write_logs(path: &Path, rows: &[LogRow]) -> Result<u64, SegmentErr
             string(rows.iter().map(|r| &r.attrs)),
         ],
     )?;
-    write_file(path, &b, props("ts", true, 8192))
+    write_file(path, &b, props("ts", true, 8192, rows.len()))
 }
 
 /// Writes points (sorted by series then time) to `path`.
@@ -357,7 +360,7 @@ pub(crate) fn write_points(path: &Path, rows: &[PointRow]) -> Result<u64, Segmen
             f64s(rows.iter().map(|r| r.value)),
         ],
     )?;
-    write_file(path, &b, props("ts", false, 16384))
+    write_file(path, &b, props("ts", false, 16384, rows.len()))
 }
 
 /// Writes metric rollup rows to `path`.
@@ -376,7 +379,7 @@ pub(crate) fn write_rollups(path: &Path, rows: &[RollupRow]) -> Result<u64, Segm
             u64s(rows.iter().map(|r| r.agg.count)),
         ],
     )?;
-    write_file(path, &b, props("bucket", false, 16384))
+    write_file(path, &b, props("bucket", false, 16384, rows.len()))
 }
 
 /// Writes RED rows to `path`.
@@ -396,7 +399,7 @@ pub(crate) fn write_red(path: &Path, rows: &[RedRow]) -> Result<u64, SegmentErro
             )),
         ],
     )?;
-    write_file(path, &b, props("minute", false, 16384))
+    write_file(path, &b, props("minute", false, 16384, rows.len()))
 }
 
 // === reading ===
