@@ -20,6 +20,7 @@ impl Store {
             from: i64::MIN,
             to: i64::MAX,
             trace_id: None,
+            footers: Some(self.footers()),
         };
         let mut merged = 0;
         for kind in Kind::ALL {

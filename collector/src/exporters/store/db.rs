@@ -11,7 +11,7 @@ use super::config::StoreConfig;
 use super::metrics::StoreMetrics;
 use super::rollup::{self, HOUR_NS, MINUTE_NS};
 use super::rows::{self, Rows};
-use super::segment::{self, Kind, SegmentError, SegmentName};
+use super::segment::{self, Footers, Kind, SegmentError, SegmentName};
 use super::wal::{self, Wal};
 use crate::core::Signal;
 
@@ -105,6 +105,8 @@ pub(crate) struct Store {
     flushing: Mutex<()>,
     /// Woken when a head grew past its threshold.
     pub(crate) flush_wanted: tokio::sync::Notify,
+    /// Parsed segment footers.
+    footers: Footers,
 }
 
 impl std::fmt::Debug for Store {
@@ -236,6 +238,7 @@ impl Store {
             }),
             flushing: Mutex::new(()),
             flush_wanted: tokio::sync::Notify::new(),
+            footers: Footers::default(),
         };
         store.update_gauges(&lock(&store.state));
         Ok(store)
@@ -244,6 +247,11 @@ impl Store {
     /// The data directory.
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The footer cache queries read segments through.
+    pub(crate) fn footers(&self) -> &Footers {
+        &self.footers
     }
 
     /// Stores one batch: decoded, appended to the write-ahead log (fsynced per the policy),
@@ -299,6 +307,7 @@ impl Store {
             let seg = state.segments.get_mut(&kind).map(|l| l.remove(0));
             if let Some(seg) = seg {
                 let path = self.dir.join(kind.dir()).join(seg.name.file_name());
+                self.footers.forget(&path);
                 if let Err(err) = std::fs::remove_file(&path)
                     && err.kind() != std::io::ErrorKind::NotFound
                 {
@@ -456,13 +465,15 @@ impl Store {
             let cutoff = now.saturating_sub(i64::try_from(age.as_nanos()).unwrap_or(i64::MAX));
             let dir = self.dir.join(kind.dir());
             let list = state.segments.entry(kind).or_default();
-            let metrics = &self.metrics;
+            let (metrics, footers) = (&self.metrics, &self.footers);
             list.retain(|seg| {
                 let end = seg.name.hour.saturating_add(1).saturating_mul(HOUR_NS);
                 if end > cutoff {
                     return true;
                 }
-                let _ = std::fs::remove_file(dir.join(seg.name.file_name()));
+                let path = dir.join(seg.name.file_name());
+                footers.forget(&path);
+                let _ = std::fs::remove_file(path);
                 metrics.signal(signal).deleted_age.inc();
                 false
             });
@@ -514,7 +525,9 @@ impl Store {
         list.retain(|s| {
             let gone = old.contains(&s.name);
             if gone {
-                let _ = std::fs::remove_file(dir.join(s.name.file_name()));
+                let path = dir.join(s.name.file_name());
+                self.footers.forget(&path);
+                let _ = std::fs::remove_file(path);
             }
             !gone
         });
@@ -592,6 +605,7 @@ impl Store {
             match read(path) {
                 Ok(rows) => out.extend(rows),
                 Err(err) if err.is_corrupt() => {
+                    self.footers.forget(path);
                     quarantine(&self.dir, kind, path, &err, &self.metrics);
                     let file = path.file_name().map(|n| n.to_string_lossy().into_owned());
                     if let Some(name) = file.as_deref().and_then(SegmentName::parse) {

@@ -98,6 +98,7 @@ impl Store {
             from: ALL.0,
             to: ALL.1,
             trace_id: Some(id),
+            footers: Some(self.footers()),
         };
         out.extend(self.read(Kind::Spans, ALL.0, ALL.1, |p| {
             segment::read_spans(p, &select)
@@ -124,6 +125,7 @@ impl Store {
             from: ALL.0,
             to: ALL.1,
             trace_id: Some(id),
+            footers: Some(self.footers()),
         };
         out.extend(self.read(Kind::Logs, ALL.0, ALL.1, |p| segment::read_logs(p, &select)));
         out.sort_by_key(|l| l.ts);
@@ -160,6 +162,7 @@ impl Store {
             from: q.from,
             to: q.to,
             trace_id: None,
+            footers: Some(self.footers()),
         };
         for path in self.segments(Kind::Spans, q.from, q.to) {
             if out.len() >= q.limit {
@@ -191,6 +194,7 @@ impl Store {
             from: ALL.0,
             to: ALL.1,
             trace_id: None,
+            footers: Some(self.footers()),
         };
         for r in self.read(Kind::Red1m, ALL.0, ALL.1, |p| segment::read_red(p, &select)) {
             out.entry(r.service).or_default().insert(r.operation);
@@ -207,6 +211,7 @@ impl Store {
             from,
             to,
             trace_id: None,
+            footers: Some(self.footers()),
         };
         let tier = if step % HOUR_NS == 0 {
             Some((Kind::Metrics1h, HOUR_NS))
@@ -286,6 +291,7 @@ impl Store {
             from,
             to,
             trace_id: None,
+            footers: Some(self.footers()),
         };
         let mut rows: Vec<RedRow> =
             self.read(Kind::Red1m, from, to, |p| segment::read_red(p, &select));

@@ -404,6 +404,45 @@ pub(crate) fn write_red(path: &Path, rows: &[RedRow]) -> Result<u64, SegmentErro
 
 // === reading ===
 
+/// Parsed footers of the segments read so far, so that a query does not parse each
+/// segment's footer again. Segment names are never reused, and the store forgets a path when
+/// it deletes the file.
+#[derive(Debug, Default)]
+pub(crate) struct Footers {
+    cache: std::sync::Mutex<std::collections::HashMap<PathBuf, ArrowReaderMetadata>>,
+}
+
+/// Footers kept at most (a whole cache is dropped when full).
+const MAX_FOOTERS: usize = 8192;
+
+impl Footers {
+    fn get(&self, path: &Path) -> Result<ArrowReaderMetadata, SegmentError> {
+        let lock = || {
+            self.cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some(meta) = lock().get(path) {
+            return Ok(meta.clone());
+        }
+        let meta = check(path)?;
+        let mut cache = lock();
+        if cache.len() >= MAX_FOOTERS {
+            cache.clear();
+        }
+        cache.insert(path.to_path_buf(), meta.clone());
+        Ok(meta)
+    }
+
+    /// Drops the footer of `path` (deleted or moved).
+    pub(crate) fn forget(&self, path: &Path) {
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(path);
+    }
+}
+
 /// Which rows of a segment a query wants.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Select<'a> {
@@ -413,6 +452,8 @@ pub(crate) struct Select<'a> {
     pub to: i64,
     /// Only row groups whose bloom filter may hold this trace id.
     pub trace_id: Option<&'a [u8; 16]>,
+    /// Where footers already parsed are (`None`: parse them).
+    pub footers: Option<&'a Footers>,
 }
 
 /// Loads and checks a segment's footer (what start-up does to every segment).
@@ -430,7 +471,10 @@ fn i64_stats(s: Option<&Statistics>) -> Option<(i64, i64)> {
 
 /// The record batches of the row groups of `path` that `select` may match.
 fn read(path: &Path, kind: Kind, select: &Select<'_>) -> Result<Vec<RecordBatch>, SegmentError> {
-    let meta = check(path)?;
+    let meta = match select.footers {
+        Some(footers) => footers.get(path)?,
+        None => check(path)?,
+    };
     let md = meta.metadata().clone();
     let time = kind.time_column();
     let file = File::open(path).map_err(|e| SegmentError::io(path, e))?;
