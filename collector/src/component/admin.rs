@@ -22,6 +22,9 @@ pub(crate) type Handler =
 struct Route {
     owner: ComponentId,
     handler: Handler,
+    /// Mounted with [`AdminRoutes::mount_fallback`]: an ordinary mount of the same prefix
+    /// replaces it.
+    fallback: bool,
 }
 
 /// The routes mounted so far. Cheap to clone; the admin server and the host share one.
@@ -75,7 +78,9 @@ impl AdminRoutes {
             .routes
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(existing) = routes.get(prefix) {
+        if let Some(existing) = routes.get(prefix)
+            && !existing.fallback
+        {
             return Err(format!(
                 "admin route {prefix} is already mounted by {}",
                 existing.owner
@@ -86,9 +91,44 @@ impl AdminRoutes {
             Route {
                 owner: owner.clone(),
                 handler,
+                fallback: false,
             },
         );
         Ok(())
+    }
+
+    /// Mounts `handler` under `prefix` unless a component already did; a later
+    /// [`mount`](AdminRoutes::mount) of the same prefix replaces it (the `store` exporter
+    /// answers the trace APIs only where no `correlate` processor does). Returns whether it
+    /// was mounted.
+    pub fn mount_fallback(
+        &self,
+        owner: &ComponentId,
+        prefix: &str,
+        handler: Handler,
+    ) -> Result<bool, String> {
+        let prefix = prefix.trim_end_matches('/');
+        if !prefix.starts_with('/') || prefix.len() < 2 {
+            return Err(format!(
+                "admin route {prefix:?} must start with '/' and name a path"
+            ));
+        }
+        let mut routes = self
+            .routes
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if routes.contains_key(prefix) {
+            return Ok(false);
+        }
+        routes.insert(
+            prefix.to_string(),
+            Route {
+                owner: owner.clone(),
+                handler,
+                fallback: true,
+            },
+        );
+        Ok(true)
     }
 
     /// Every mounted route, to [`restore`](AdminRoutes::restore) if a config reload is refused
@@ -178,6 +218,29 @@ mod tests {
         assert!(routes.find("/other").is_none());
         let listed: Vec<String> = routes.list().into_iter().map(|(p, _)| p).collect();
         assert_eq!(listed, ["/api", "/api/v1/traces"]);
+    }
+
+    #[test]
+    fn a_fallback_yields_to_an_ordinary_mount() {
+        let routes = AdminRoutes::default();
+        let store = ComponentId::parse("store").unwrap();
+        let correlate = ComponentId::parse("correlate").unwrap();
+        assert!(
+            routes
+                .mount_fallback(&store, "/api/traces", handler("store"))
+                .unwrap()
+        );
+        routes
+            .mount(&correlate, "/api/traces", handler("correlate"))
+            .unwrap();
+        assert_eq!(routes.list()[0].1, correlate);
+        // Taken: the fallback is not mounted, and not an error.
+        assert!(
+            !routes
+                .mount_fallback(&store, "/api/traces", handler("store"))
+                .unwrap()
+        );
+        assert_eq!(routes.list()[0].1, correlate);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The services a component may use while it is built and while it runs: running extensions
-//! by typed lookup, instances shared by several pipelines, routes on the admin listener,
+//! by typed lookup, instances shared by several pipelines, routes on the admin listener, the
+//! sources of the trace APIs,
 //! self-metrics, health, and the shutdown token.
 
 use std::any::Any;
@@ -9,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
 use super::admin::AdminRoutes;
+use super::trace_sources::TraceSources;
 use crate::Error;
 use crate::core::{ComponentId, DEFAULT_HARD_LIMIT, DEFAULT_SOFT_LIMIT, MemoryBudget};
 use crate::extensions::health_check::Health;
@@ -31,6 +33,7 @@ struct Inner {
     telemetry: Telemetry,
     health: Health,
     admin: AdminRoutes,
+    trace_sources: TraceSources,
     memory: MemoryBudget,
     /// Running extensions' services, by id (only those enabled in `service.extensions`).
     extensions: Mutex<BTreeMap<ComponentId, Option<Shared>>>,
@@ -56,6 +59,7 @@ impl Host {
                 telemetry,
                 health,
                 admin,
+                trace_sources: TraceSources::default(),
                 memory: MemoryBudget::with_limits(DEFAULT_SOFT_LIMIT, DEFAULT_HARD_LIMIT),
                 extensions: Mutex::new(BTreeMap::new()),
                 shared: Mutex::new(BTreeMap::new()),
@@ -87,6 +91,11 @@ impl Host {
     /// Routes on the admin listener (the one serving `/metrics`).
     pub fn admin(&self) -> &AdminRoutes {
         &self.inner.admin
+    }
+
+    /// The components that answer the trace APIs (a `correlate` window, the `store`).
+    pub fn trace_sources(&self) -> &TraceSources {
+        &self.inner.trace_sources
     }
 
     /// The process-wide budget of bytes in flight that receivers reserve before reading data

@@ -1,6 +1,6 @@
 //! The component model: how a component type describes itself ([`factory`]), the list of
 //! types this build has ([`registry`]), and the services components get from the collector
-//! while they are built and run ([`host`], [`admin`], [`refs`]).
+//! while they are built and run ([`host`], [`admin`], [`refs`], [`trace_sources`]).
 //!
 //! A component is a folder (`receivers/otlp/`, `processors/batch/`, ...) with its config
 //! type, which validates itself, and a unit-struct factory implementing one of
@@ -16,6 +16,7 @@ pub(crate) mod registry;
 pub(crate) mod supervise;
 #[cfg(test)]
 pub(crate) mod test_components;
+pub(crate) mod trace_sources;
 
 pub(crate) use admin::AdminRoutes;
 pub(crate) use factory::{

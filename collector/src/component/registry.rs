@@ -35,6 +35,7 @@ pub(crate) static EXPORTERS: &[&dyn DynExporter] = &[
     &exporters::prometheus::Factory,
     &exporters::prometheusremotewrite::Factory,
     &exporters::loadbalancing::Factory,
+    &exporters::store::Factory,
     #[cfg(test)]
     &super::test_components::memory_exporter::Factory,
 ];

@@ -53,6 +53,13 @@ fn default_config_is_valid() {
     assert!(signals.contains(&Signal::Traces));
     assert!(signals.contains(&Signal::Metrics));
     assert!(signals.contains(&Signal::Logs));
+    // Every signal keeps history in the embedded store.
+    let store = ComponentId::parse("store").unwrap();
+    assert!(
+        config
+            .pipelines()
+            .all(|(_, _, p)| p.exporters.contains(&store))
+    );
 }
 
 #[test]

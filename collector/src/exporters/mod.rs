@@ -14,6 +14,7 @@ pub(crate) mod prometheus;
 pub(crate) mod prometheusremotewrite;
 pub(crate) mod queue;
 pub(crate) mod status;
+pub(crate) mod store;
 #[cfg(test)]
 mod tls_tests;
 

@@ -203,6 +203,19 @@ impl Running {
         host: &Host,
         staged: &mut Staged,
     ) -> Result<Entries, Error> {
+        // Routes of the components replaced or removed go first: the new instances,
+        // exporters included, mount their own as they are built.
+        for (_, _, p) in self.config.pipelines().chain(config.pipelines()) {
+            for id in p.processors.iter().chain(p.exporters.iter()) {
+                if !self.runs_kept(plan, id) {
+                    host.admin().unmount(id);
+                }
+            }
+        }
+        for id in self.config.connectors.ids().chain(config.connectors.ids()) {
+            host.admin().unmount(id);
+        }
+
         let telemetry = host.telemetry();
         let mut inputs: Inputs = BTreeMap::new();
         for id in config.pipelines().flat_map(|(_, _, p)| &p.exporters) {
@@ -275,18 +288,6 @@ impl Running {
             })
             .cloned()
             .collect();
-
-        // Routes of the components replaced or removed go; new instances mount their own.
-        for (_, _, p) in self.config.pipelines().chain(config.pipelines()) {
-            for id in p.processors.iter().chain(p.exporters.iter()) {
-                if !self.runs_kept(plan, id) {
-                    host.admin().unmount(id);
-                }
-            }
-        }
-        for id in self.config.connectors.ids().chain(config.connectors.ids()) {
-            host.admin().unmount(id);
-        }
 
         // Connectors: their input queue exists before the pipelines that export to them, their
         // task starts after the pipelines they feed.

@@ -2,98 +2,97 @@
 //! subset of Jaeger's query JSON API that Grafana's Jaeger data source calls
 //! (`/api/services`, `/api/services/{service}/operations`, `/api/traces`, `/api/traces/{id}`).
 //!
-//! `openapi.json` (served at `/api/v1/openapi.json`) describes Lookout's own routes; a test
-//! checks the answers against its schemas.
+//! The window is one [`TraceSource`] of the host's trace APIs
+//! (`component/trace_sources.rs`), which also asks the `store` exporter for older traces.
+//! `component/openapi.json` (served at `/api/v1/openapi.json`) describes Lookout's own
+//! routes; a test checks the answers against its schemas.
 //!
 //! Every answer is built under the window's lock from at most the window's traces, and search
 //! answers stop at their limit (at most `max_search_results`), so a request's work is bounded
 //! by `num_traces`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::Arc;
 
-use bytes::Bytes;
-use http::{Request, Response, StatusCode, header};
+use http::StatusCode;
 use serde_json::{Value as Json, json};
 
 use super::Correlator;
 use super::window::{
     ERROR_SEVERITY, LogSummary, Resource, SpanId, SpanSummary, Trace, TraceId, Value, Window,
 };
-use crate::component::admin::Handler;
-use crate::net::Body;
+use crate::component::trace_sources::TraceSource;
+#[cfg(test)]
+use crate::net::query::parse_query;
+use crate::net::query::percent_decode;
 
 /// Nesting kept in the span tree; deeper spans are listed at the top level (flagged).
 const MAX_DEPTH: usize = 64;
 /// Search results when the request sets no limit.
 const DEFAULT_LIMIT: usize = 20;
 
-/// The prefixes the API answers under.
-pub(crate) const PREFIXES: [&str; 4] = [
-    "/api/v1/traces",
-    "/api/v1/openapi.json",
-    "/api/traces",
-    "/api/services",
-];
+type Answer = (StatusCode, Json);
 
-/// The OpenAPI 3.0 description of `/api/v1/traces` and `/api/v1/traces/{trace_id}`.
-pub(crate) const OPENAPI: &str = include_str!("openapi.json");
-
-/// The handler for every prefix of [`PREFIXES`].
-pub(crate) fn handler(shared: Arc<Correlator>) -> Handler {
-    Arc::new(move |req: Request<Bytes>| {
-        let response = answer(&shared, &req);
-        Box::pin(async move { response })
-    })
+impl TraceSource for Correlator {
+    fn answer(&self, path: &str, query: &HashMap<String, String>) -> Answer {
+        answer_json(self, path, query)
+    }
 }
 
-fn respond(status: StatusCode, body: &Json) -> Response<Body> {
-    let mut response = Response::new(crate::net::full(body.to_string()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    response
+fn respond(status: StatusCode, body: Json) -> Answer {
+    (status, body)
 }
 
-fn error(status: StatusCode, message: &str) -> Response<Body> {
-    respond(status, &json!({"error": message}))
+fn error(status: StatusCode, message: &str) -> Answer {
+    respond(status, json!({"error": message}))
 }
 
 /// Jaeger's error envelope.
-fn jaeger_error(status: StatusCode, message: &str) -> Response<Body> {
+fn jaeger_error(status: StatusCode, message: &str) -> Answer {
     respond(
         status,
-        &json!({"data": null, "total": 0, "limit": 0, "offset": 0,
+        json!({"data": null, "total": 0, "limit": 0, "offset": 0,
                 "errors": [{"code": status.as_u16(), "msg": message}]}),
     )
 }
 
 /// Jaeger's success envelope.
-fn jaeger_data(data: Vec<Json>) -> Response<Body> {
+fn jaeger_data(data: Vec<Json>) -> Answer {
     let total = data.len();
     respond(
         StatusCode::OK,
-        &json!({"data": data, "total": total, "limit": 0, "offset": 0, "errors": null}),
+        json!({"data": data, "total": total, "limit": 0, "offset": 0, "errors": null}),
     )
 }
 
-/// Answers one request.
-pub(crate) fn answer(shared: &Correlator, req: &Request<Bytes>) -> Response<Body> {
-    if req.method() != http::Method::GET {
-        return error(StatusCode::METHOD_NOT_ALLOWED, "only GET is supported");
-    }
+/// Answers one request from the window alone (the host's handler merges it with the other
+/// sources): what the unit tests ask.
+#[cfg(test)]
+pub(crate) fn answer(
+    shared: &Correlator,
+    req: &http::Request<bytes::Bytes>,
+) -> http::Response<crate::net::Body> {
     let path = req.uri().path().trim_end_matches('/');
-    if path == "/api/v1/openapi.json" {
-        let mut response = Response::new(crate::net::full(OPENAPI));
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            header::HeaderValue::from_static("application/json"),
-        );
-        return response;
-    }
-    let query = parse_query(req.uri().query().unwrap_or(""));
+    let (status, body) = if req.method() != http::Method::GET {
+        error(StatusCode::METHOD_NOT_ALLOWED, "only GET is supported")
+    } else if path == "/api/v1/openapi.json" {
+        (
+            StatusCode::OK,
+            serde_json::from_str(crate::component::trace_sources::OPENAPI).unwrap_or(Json::Null),
+        )
+    } else {
+        answer_json(shared, path, &parse_query(req.uri().query().unwrap_or("")))
+    };
+    let mut response = http::Response::new(crate::net::full(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Answers one GET of a route of the trace APIs from the window.
+fn answer_json(shared: &Correlator, path: &str, query: &HashMap<String, String>) -> Answer {
     let mut window = shared.window();
     window.enforce(std::time::Instant::now());
     let limit = |key: &str| {
@@ -105,15 +104,15 @@ pub(crate) fn answer(shared: &Correlator, req: &Request<Bytes>) -> Response<Body
     };
     if let Some(rest) = path.strip_prefix("/api/v1/traces") {
         return match rest.strip_prefix('/') {
-            None if rest.is_empty() => match Filter::lookout(&query) {
-                Ok(filter) => respond(StatusCode::OK, &search(&window, &filter, limit("limit"))),
+            None if rest.is_empty() => match Filter::lookout(query) {
+                Ok(filter) => respond(StatusCode::OK, search(&window, &filter, limit("limit"))),
                 Err(msg) => error(StatusCode::BAD_REQUEST, &msg),
             },
             Some(id) => match parse_trace_id(id) {
                 None => error(StatusCode::BAD_REQUEST, "trace id must be 32 hex digits"),
                 Some(tid) => match window.get(&tid) {
                     None => error(StatusCode::NOT_FOUND, "trace not in the window"),
-                    Some(trace) => respond(StatusCode::OK, &trace_json(&tid, trace)),
+                    Some(trace) => respond(StatusCode::OK, trace_json(&tid, trace)),
                 },
             },
             None => error(StatusCode::NOT_FOUND, "no such route"),
@@ -144,7 +143,7 @@ pub(crate) fn answer(shared: &Correlator, req: &Request<Bytes>) -> Response<Body
     }
     if let Some(rest) = path.strip_prefix("/api/traces") {
         return match rest.strip_prefix('/') {
-            None if rest.is_empty() => match Filter::jaeger(&query) {
+            None if rest.is_empty() => match Filter::jaeger(query) {
                 Ok(filter) => {
                     let data = matching(&window, &filter, limit("limit"))
                         .into_iter()
@@ -168,8 +167,6 @@ pub(crate) fn answer(shared: &Correlator, req: &Request<Bytes>) -> Response<Body
 }
 
 // === queries ===
-
-use crate::net::query::{parse_query, percent_decode};
 
 /// A 32-hex-digit trace id (Jaeger also accepts shorter ids, left-padded with zeros).
 fn parse_trace_id(s: &str) -> Option<TraceId> {

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 
 use super::config::Mode;
-use super::{CorrelateConfig, Correlator, api};
+use super::{CorrelateConfig, Correlator};
 use crate::Error;
+use crate::component::trace_sources::{PREFIXES, Tier, TraceSource, handler};
 use crate::component::{About, Factory as FactoryTrait, Host, ProcessorFactory, Refs, Stability};
 use crate::core::alert::{TRACE_LOGS_KEY, TraceLogs, TraceLogsRegistry};
 use crate::core::recent::{RECENT_KEY, Recent};
@@ -75,9 +76,15 @@ impl ProcessorFactory for Factory {
                 if config.api {
                     let owner = ComponentId::parse(&stage.id)
                         .map_err(|e| Error::component(&stage.id, e))?;
-                    for prefix in api::PREFIXES {
+                    // The routes answer from every trace source (this window first, then
+                    // the store); mounting them says the API is on, and only one window
+                    // may serve it.
+                    let source: Arc<dyn TraceSource> = Arc::clone(&correlator) as _;
+                    host.trace_sources()
+                        .register(Tier::Window, &owner, Arc::downgrade(&source));
+                    for prefix in PREFIXES {
                         host.admin()
-                            .mount(&owner, prefix, api::handler(Arc::clone(&correlator)))
+                            .mount(&owner, prefix, handler(host.trace_sources().clone()))
                             .map_err(|e| {
                                 Error::component(
                                     &stage.id,

@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use super::window::{Limits, Now, Value, Window, WindowMetrics};
 use super::*;
 use crate::component::Validate;
+use crate::component::trace_sources::schema::check_schema;
 use crate::core::Ack;
 use crate::pipeline::Output;
 
@@ -1063,59 +1064,6 @@ fn search_filters_newest_first() {
     let (_, body) = get(&shared, "/api/v1/traces?limit=1");
     assert_eq!(body["traces"].as_array().unwrap().len(), 1);
     assert_eq!(get(&shared, "/api/v1/traces?error=maybe").0, 400);
-}
-
-/// Checks `value` against an OpenAPI schema (the subset `openapi.json` uses: `$ref`, `type`,
-/// `nullable`, `required`, `properties`, `items`); an object may only have described keys
-/// unless `additionalProperties` is set. Returns where it first disagrees.
-fn check_schema(
-    spec: &serde_json::Value,
-    schema: &serde_json::Value,
-    value: &serde_json::Value,
-    at: &str,
-) -> Result<(), String> {
-    if let Some(reference) = schema["$ref"].as_str() {
-        let name = reference.trim_start_matches("#/components/schemas/");
-        return check_schema(spec, &spec["components"]["schemas"][name], value, at);
-    }
-    if value.is_null() {
-        return if schema["nullable"] == true {
-            Ok(())
-        } else {
-            Err(format!("{at}: null"))
-        };
-    }
-    let ok = match schema["type"].as_str() {
-        Some("object") => value.is_object(),
-        Some("array") => value.is_array(),
-        Some("string") => value.is_string(),
-        Some("integer") => value.is_u64() || value.is_i64(),
-        Some("number") => value.is_number(),
-        Some("boolean") => value.is_boolean(),
-        other => return Err(format!("{at}: schema type {other:?}")),
-    };
-    if !ok {
-        return Err(format!("{at}: {value} is not {}", schema["type"]));
-    }
-    if let Some(object) = value.as_object() {
-        for key in schema["required"].as_array().into_iter().flatten() {
-            let key = key.as_str().unwrap_or_default();
-            if !object.contains_key(key) {
-                return Err(format!("{at}: {key} missing"));
-            }
-        }
-        for (key, item) in object {
-            match schema["properties"].get(key) {
-                Some(property) => check_schema(spec, property, item, &format!("{at}.{key}"))?,
-                None if schema["additionalProperties"] == true => {}
-                None => return Err(format!("{at}: {key} not described")),
-            }
-        }
-    }
-    for (i, item) in value.as_array().into_iter().flatten().enumerate() {
-        check_schema(spec, &schema["items"], item, &format!("{at}[{i}]"))?;
-    }
-    Ok(())
 }
 
 #[test]

@@ -1,0 +1,317 @@
+//! What the store keeps of each item: a span summary, a log record, a metric point, decoded
+//! from an OTLP export request.
+
+use std::collections::BTreeMap;
+
+use prost::Message;
+use serde_json::Value as Json;
+
+use lookout_proto::otlp::collector::{logs, metrics, trace};
+use lookout_proto::otlp::common::v1::{AnyValue, KeyValue, any_value};
+use lookout_proto::otlp::metrics::v1::metric;
+
+use crate::core::Signal;
+
+/// Attributes whose key starts with this are the latency detector's verdict, kept apart.
+const VERDICT_PREFIX: &str = "lookout.latency.";
+
+/// One span, as the trace views need it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SpanRow {
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    /// All zeroes for a root span.
+    pub parent: [u8; 8],
+    pub service: String,
+    pub name: String,
+    /// OTLP `SpanKind`.
+    pub kind: u8,
+    /// Unix nanoseconds.
+    pub start: i64,
+    /// Nanoseconds.
+    pub dur: i64,
+    /// OTLP status code: 0 unset, 1 ok, 2 error.
+    pub status: u8,
+    /// The `lookout.latency.*` attributes, a JSON object.
+    pub verdict: String,
+    /// The other span attributes, a JSON object.
+    pub attrs: String,
+}
+
+/// One log record.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LogRow {
+    /// Unix nanoseconds (the observed time when the record has no time).
+    pub ts: i64,
+    /// All zeroes when the record names no trace.
+    pub trace_id: [u8; 16],
+    pub span_id: [u8; 8],
+    pub service: String,
+    pub severity: u8,
+    pub severity_text: String,
+    pub body: String,
+    /// A JSON object.
+    pub attrs: String,
+}
+
+/// One metric value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PointRow {
+    /// [`series_id`] of `name` and `labels`.
+    pub series: u64,
+    pub name: String,
+    /// Resource and point attributes, a JSON object with sorted keys.
+    pub labels: String,
+    /// Unix nanoseconds.
+    pub ts: i64,
+    pub value: f64,
+}
+
+/// The rows of one batch.
+#[derive(Debug, Default)]
+pub(crate) struct Rows {
+    pub spans: Vec<SpanRow>,
+    pub logs: Vec<LogRow>,
+    pub points: Vec<PointRow>,
+}
+
+/// A batch that is not the OTLP it claims to be.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot decode the {signal} batch: {source}")]
+pub(crate) struct DecodeError {
+    signal: &'static str,
+    source: prost::DecodeError,
+}
+
+/// Decodes one export request of `signal`.
+pub(crate) fn decode(signal: Signal, payload: &[u8]) -> Result<Rows, DecodeError> {
+    let bad = |source| DecodeError {
+        signal: signal.as_str(),
+        source,
+    };
+    let mut rows = Rows::default();
+    match signal {
+        Signal::Traces => {
+            let req = trace::v1::ExportTraceServiceRequest::decode(payload).map_err(bad)?;
+            spans(&req, &mut rows.spans);
+        }
+        Signal::Logs => {
+            let req = logs::v1::ExportLogsServiceRequest::decode(payload).map_err(bad)?;
+            log_records(&req, &mut rows.logs);
+        }
+        Signal::Metrics => {
+            let req = metrics::v1::ExportMetricsServiceRequest::decode(payload).map_err(bad)?;
+            points(&req, &mut rows.points);
+        }
+    }
+    Ok(rows)
+}
+
+fn ns(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn id<const N: usize>(bytes: &[u8]) -> [u8; N] {
+    bytes.try_into().unwrap_or([0; N])
+}
+
+fn service_of(attributes: &[KeyValue]) -> String {
+    attributes
+        .iter()
+        .find(|kv| kv.key == "service.name")
+        .map(|kv| text(kv.value.as_ref()))
+        .unwrap_or_else(|| "unknown_service".to_string())
+}
+
+fn spans(req: &trace::v1::ExportTraceServiceRequest, out: &mut Vec<SpanRow>) {
+    for rs in &req.resource_spans {
+        let service = service_of(rs.resource.as_ref().map_or(&[][..], |r| &r.attributes));
+        for ss in &rs.scope_spans {
+            for span in &ss.spans {
+                let (verdict, attrs): (Vec<&KeyValue>, Vec<&KeyValue>) = span
+                    .attributes
+                    .iter()
+                    .partition(|kv| kv.key.starts_with(VERDICT_PREFIX));
+                let start = ns(span.start_time_unix_nano);
+                out.push(SpanRow {
+                    trace_id: id(&span.trace_id),
+                    span_id: id(&span.span_id),
+                    parent: id(&span.parent_span_id),
+                    service: service.clone(),
+                    name: span.name.clone(),
+                    kind: u8::try_from(span.kind).unwrap_or(0),
+                    start,
+                    dur: ns(span.end_time_unix_nano).saturating_sub(start).max(0),
+                    status: span
+                        .status
+                        .as_ref()
+                        .map_or(0, |s| u8::try_from(s.code).unwrap_or(0)),
+                    verdict: object(verdict.into_iter()).to_string(),
+                    attrs: object(attrs.into_iter()).to_string(),
+                });
+            }
+        }
+    }
+}
+
+fn log_records(req: &logs::v1::ExportLogsServiceRequest, out: &mut Vec<LogRow>) {
+    for rl in &req.resource_logs {
+        let service = service_of(rl.resource.as_ref().map_or(&[][..], |r| &r.attributes));
+        for sl in &rl.scope_logs {
+            for rec in &sl.log_records {
+                let ts = if rec.time_unix_nano != 0 {
+                    rec.time_unix_nano
+                } else {
+                    rec.observed_time_unix_nano
+                };
+                out.push(LogRow {
+                    ts: ns(ts),
+                    trace_id: id(&rec.trace_id),
+                    span_id: id(&rec.span_id),
+                    service: service.clone(),
+                    severity: u8::try_from(rec.severity_number).unwrap_or(0),
+                    severity_text: rec.severity_text.clone(),
+                    body: text(rec.body.as_ref()),
+                    attrs: object(rec.attributes.iter()).to_string(),
+                });
+            }
+        }
+    }
+}
+
+fn points(req: &metrics::v1::ExportMetricsServiceRequest, out: &mut Vec<PointRow>) {
+    for rm in &req.resource_metrics {
+        let resource = rm.resource.as_ref().map_or(&[][..], |r| &r.attributes);
+        for sm in &rm.scope_metrics {
+            for m in &sm.metrics {
+                let mut push = |name: String, attrs: &[KeyValue], ts: u64, value: f64| {
+                    let labels = labels(resource, attrs);
+                    out.push(PointRow {
+                        series: series_id(&name, &labels),
+                        name,
+                        labels,
+                        ts: ns(ts),
+                        value,
+                    });
+                };
+                let number = |p: &lookout_proto::otlp::metrics::v1::NumberDataPoint| {
+                    use lookout_proto::otlp::metrics::v1::number_data_point::Value;
+                    match p.value {
+                        Some(Value::AsDouble(d)) => d,
+                        Some(Value::AsInt(i)) => i as f64,
+                        None => f64::NAN,
+                    }
+                };
+                match &m.data {
+                    Some(metric::Data::Gauge(g)) => {
+                        for p in &g.data_points {
+                            push(m.name.clone(), &p.attributes, p.time_unix_nano, number(p));
+                        }
+                    }
+                    Some(metric::Data::Sum(s)) => {
+                        for p in &s.data_points {
+                            push(m.name.clone(), &p.attributes, p.time_unix_nano, number(p));
+                        }
+                    }
+                    Some(metric::Data::Histogram(h)) => {
+                        for p in &h.data_points {
+                            let t = p.time_unix_nano;
+                            push(
+                                format!("{}_count", m.name),
+                                &p.attributes,
+                                t,
+                                p.count as f64,
+                            );
+                            push(
+                                format!("{}_sum", m.name),
+                                &p.attributes,
+                                t,
+                                p.sum.unwrap_or(f64::NAN),
+                            );
+                        }
+                    }
+                    Some(metric::Data::ExponentialHistogram(h)) => {
+                        for p in &h.data_points {
+                            let t = p.time_unix_nano;
+                            push(
+                                format!("{}_count", m.name),
+                                &p.attributes,
+                                t,
+                                p.count as f64,
+                            );
+                            push(
+                                format!("{}_sum", m.name),
+                                &p.attributes,
+                                t,
+                                p.sum.unwrap_or(f64::NAN),
+                            );
+                        }
+                    }
+                    Some(metric::Data::Summary(s)) => {
+                        for p in &s.data_points {
+                            let t = p.time_unix_nano;
+                            push(
+                                format!("{}_count", m.name),
+                                &p.attributes,
+                                t,
+                                p.count as f64,
+                            );
+                            push(format!("{}_sum", m.name), &p.attributes, t, p.sum);
+                        }
+                    }
+                    None => {}
+                }
+            }
+        }
+    }
+    // NaN values (a histogram without a sum) say nothing: not kept.
+    out.retain(|p| !p.value.is_nan());
+}
+
+/// Resource attributes then point attributes (which win on a clash), keys sorted.
+fn labels(resource: &[KeyValue], attrs: &[KeyValue]) -> String {
+    let mut map: BTreeMap<&str, Json> = BTreeMap::new();
+    for kv in resource.iter().chain(attrs) {
+        map.insert(&kv.key, kv.value.as_ref().map_or(Json::Null, json));
+    }
+    serde_json::to_string(&map).unwrap_or_default()
+}
+
+/// A series' identity: FNV-1a over its name and labels (stable across versions and runs).
+pub(crate) fn series_id(name: &str, labels: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes().chain([0]).chain(labels.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn object<'a>(kvs: impl Iterator<Item = &'a KeyValue>) -> Json {
+    Json::Object(
+        kvs.map(|kv| (kv.key.clone(), kv.value.as_ref().map_or(Json::Null, json)))
+            .collect(),
+    )
+}
+
+/// An attribute's value as text (strings unquoted, composites as JSON).
+fn text(value: Option<&AnyValue>) -> String {
+    match value.and_then(|v| v.value.as_ref()) {
+        Some(any_value::Value::StringValue(s)) => s.clone(),
+        None => String::new(),
+        Some(_) => value.map_or(Json::Null, json).to_string(),
+    }
+}
+
+fn json(value: &AnyValue) -> Json {
+    match &value.value {
+        Some(any_value::Value::StringValue(s)) => Json::String(s.clone()),
+        Some(any_value::Value::BoolValue(b)) => Json::Bool(*b),
+        Some(any_value::Value::IntValue(i)) => Json::from(*i),
+        Some(any_value::Value::DoubleValue(d)) => Json::from(*d),
+        Some(any_value::Value::BytesValue(b)) => Json::String(hex::encode(b)),
+        Some(any_value::Value::ArrayValue(a)) => Json::Array(a.values.iter().map(json).collect()),
+        Some(any_value::Value::KvlistValue(kv)) => object(kv.values.iter()),
+        Some(any_value::Value::StringValueStrindex(_)) | None => Json::Null,
+    }
+}
