@@ -398,10 +398,21 @@ async fn slow_spans_come_out_tagged_and_a_shift_alerts_the_webhook() {
     }
     // One episode for the search shift, possibly one for the cart burst: the counters match
     // what the webhook received.
-    let (posts, firing) = {
-        let hooks = hooks.lock().unwrap();
-        let firing = hooks.iter().filter(|b| b["status"] == "firing").count();
-        (hooks.len(), firing)
+    // A post in flight is counted as sent once the webhook has answered it: wait (bounded)
+    // for the webhook and the counter to agree before comparing them.
+    let settled = std::time::Instant::now();
+    let (metrics, posts, firing) = loop {
+        let metrics = lookout.metrics().await;
+        let (posts, firing) = {
+            let hooks = hooks.lock().unwrap();
+            let firing = hooks.iter().filter(|b| b["status"] == "firing").count();
+            (hooks.len(), firing)
+        };
+        let sent = metrics.value("lookout_latency_anomaly_alerts_sent_total", &[]);
+        if sent == posts as f64 || settled.elapsed() > Duration::from_secs(10) {
+            break (metrics, posts, firing);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!((1..=2).contains(&firing), "{firing} episodes fired");
     assert_eq!(
