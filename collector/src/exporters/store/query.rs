@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use super::db::Store;
 use super::rollup::{self, Agg, HOUR_NS, MINUTE_NS, RedRow};
 use super::rows::{LogRow, SpanRow};
-use super::segment::{self, Kind, Select};
+use super::segment::{self, Kind, Select, SpanKeys};
 
 /// How an anomalous span's verdict reads (`rows.rs` writes it without spaces).
 const ANOMALOUS: &str = r#""lookout.latency.anomaly":true"#;
@@ -41,10 +41,21 @@ pub(crate) struct Search {
 
 impl Search {
     fn matches(&self, s: &SpanRow) -> bool {
+        self.matches_keys(&SpanKeys {
+            start: s.start,
+            service: &s.service,
+            name: &s.name,
+            dur: s.dur,
+            status: s.status,
+            verdict: &s.verdict,
+        })
+    }
+
+    fn matches_keys(&self, s: &SpanKeys<'_>) -> bool {
         s.start >= self.from
             && s.start < self.to
-            && self.service.as_ref().is_none_or(|v| *v == s.service)
-            && self.operation.as_ref().is_none_or(|v| *v == s.name)
+            && self.service.as_deref().is_none_or(|v| v == s.service)
+            && self.operation.as_deref().is_none_or(|v| v == s.name)
             && self.min_duration.is_none_or(|d| s.dur >= d)
             && self.max_duration.is_none_or(|d| s.dur <= d)
             && self.error.is_none_or(|e| (s.status == 2) == e)
@@ -169,9 +180,9 @@ impl Store {
                 break;
             }
             let one = std::slice::from_ref(&path);
-            let mut rows = self.read_paths(Kind::Spans, one, |p| segment::read_spans(p, &select));
-            rows.retain(|s| q.matches(s));
-            let mut h: Vec<(i64, [u8; 16])> = rows.iter().map(|s| (s.start, s.trace_id)).collect();
+            let mut h = self.read_paths(Kind::Spans, one, |p| {
+                segment::search_spans(p, &select, |s| q.matches_keys(s))
+            });
             take(&mut h, &mut out);
         }
         out

@@ -14,6 +14,7 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -471,6 +472,17 @@ fn i64_stats(s: Option<&Statistics>) -> Option<(i64, i64)> {
 
 /// The record batches of the row groups of `path` that `select` may match.
 fn read(path: &Path, kind: Kind, select: &Select<'_>) -> Result<Vec<RecordBatch>, SegmentError> {
+    read_columns(path, kind, select, None)
+}
+
+/// [`read`], decoding only the columns `columns` (indexes into the segment's schema, in
+/// order; `None`: all of them).
+fn read_columns(
+    path: &Path,
+    kind: Kind,
+    select: &Select<'_>,
+    columns: Option<&[usize]>,
+) -> Result<Vec<RecordBatch>, SegmentError> {
     let meta = match select.footers {
         Some(footers) => footers.get(path)?,
         None => check(path)?,
@@ -502,6 +514,13 @@ fn read(path: &Path, kind: Kind, select: &Select<'_>) -> Result<Vec<RecordBatch>
     if groups.is_empty() {
         return Ok(Vec::new());
     }
+    let builder = match columns {
+        Some(columns) => {
+            let mask = ProjectionMask::leaves(md.file_metadata().schema_descr(), columns.to_vec());
+            builder.with_projection(mask)
+        }
+        None => builder,
+    };
     let reader = builder
         .with_row_groups(groups)
         .with_batch_size(8192)
@@ -558,6 +577,64 @@ pub(crate) fn read_spans(path: &Path, select: &Select<'_>) -> Result<Vec<SpanRow
                 verdict: verdict.value(i).to_string(),
                 attrs: attrs.value(i).to_string(),
             });
+        }
+    }
+    Ok(out)
+}
+
+/// The fields of a span row a trace search tests.
+pub(crate) struct SpanKeys<'r> {
+    /// Unix nanoseconds.
+    pub start: i64,
+    /// `service.name`.
+    pub service: &'r str,
+    /// Span name.
+    pub name: &'r str,
+    /// Nanoseconds.
+    pub dur: i64,
+    /// OTLP status code.
+    pub status: u8,
+    /// The `lookout.latency.*` verdict text.
+    pub verdict: &'r str,
+}
+
+/// (start, trace id) of the span rows of `path` in `select`'s range that `keep` accepts,
+/// decoding only the columns a search tests (not ids, parents or attributes).
+pub(crate) fn search_spans(
+    path: &Path,
+    select: &Select<'_>,
+    keep: impl Fn(&SpanKeys<'_>) -> bool,
+) -> Result<Vec<(i64, [u8; 16])>, SegmentError> {
+    const COLUMNS: [usize; 7] = [0, 3, 4, 6, 7, 8, 9];
+    let mut out = Vec::new();
+    for b in read_columns(path, Kind::Spans, select, Some(&COLUMNS))? {
+        if b.num_columns() != COLUMNS.len() {
+            return Err(SegmentError::format(path, "not a span segment"));
+        }
+        let c = |i: usize| b.column(i);
+        let tid = expect(path, c(0).as_fixed_size_binary_opt())?;
+        let svc = expect(path, c(1).as_string_opt::<i32>())?;
+        let name = expect(path, c(2).as_string_opt::<i32>())?;
+        let start = expect(path, c(3).as_primitive_opt::<Int64Type>())?;
+        let dur = expect(path, c(4).as_primitive_opt::<Int64Type>())?;
+        let status = expect(path, c(5).as_primitive_opt::<UInt8Type>())?;
+        let verdict = expect(path, c(6).as_string_opt::<i32>())?;
+        for i in 0..b.num_rows() {
+            let t = start.value(i);
+            if t < select.from || t >= select.to {
+                continue;
+            }
+            let keys = SpanKeys {
+                start: t,
+                service: svc.value(i),
+                name: name.value(i),
+                dur: dur.value(i),
+                status: status.value(i),
+                verdict: verdict.value(i),
+            };
+            if keep(&keys) {
+                out.push((t, tid.value(i).try_into().unwrap_or([0; 16])));
+            }
         }
     }
     Ok(out)
