@@ -168,11 +168,16 @@ async fn history_survives_kill_9_and_a_damaged_segment() {
     // 1. No flush before the kill: what was acknowledged is only in the write-ahead log.
     let first = Lookout::start(|p| config(p, &dir, "1h")).await;
     send(&first).await;
-    assert_eq!(
-        jaeger_trace(&first).await,
-        Some(expected.clone()),
-        "from the head"
-    );
+    // The receiver answers once the data is in the pipeline; the store has it a moment later.
+    let mut from_head = None;
+    for _ in 0..100 {
+        from_head = jaeger_trace(&first).await;
+        if from_head.as_ref() == Some(&expected) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(from_head, Some(expected.clone()), "from the head");
     let (_, services) = get_json(&first, "/api/services").await;
     assert_eq!(services["data"], serde_json::json!(["checkout"]));
     first.signal("KILL");
