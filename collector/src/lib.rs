@@ -6,7 +6,7 @@
 //!
 //! The library's public surface is what the `lookout` binary needs: [`config::Config`] to load
 //! and check a configuration, [`service::Service`] to run it, and [`describe`] to list the
-//! component types. Everything else is crate-private, so it can change without a release note.
+//! component types, and [`reports::cli`] for `lookout report`. Everything else is crate-private, so it can change without a release note.
 
 // No unwrap/expect outside tests: bad input or a bug must not stop the collector.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
@@ -28,6 +28,7 @@ pub(crate) mod net;
 pub(crate) mod pipeline;
 pub(crate) mod processors;
 pub(crate) mod receivers;
+pub mod reports;
 pub mod service;
 pub(crate) mod telemetry;
 

@@ -35,6 +35,9 @@ enum Command {
     Validate,
     /// List the component types this build has.
     Components,
+    /// Write a report from the history store (docs/reports.md): RED, anomaly episodes,
+    /// error-log hot spots, host utilisation, alerts, forecasts.
+    Report(lookout_collector::reports::cli::ReportArgs),
 }
 
 /// How long exporters may take to flush at shutdown.
@@ -56,6 +59,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command.unwrap_or(Command::Run) {
         Command::Components => {
             print_components();
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Report(args) => {
+            lookout_collector::reports::cli::run(&args, cli.config.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Validate => {

@@ -93,8 +93,8 @@ impl<F: Family> Configured<F> {
         self.factory.about()
     }
 
-    /// The settings as their concrete type (tests look inside).
-    #[cfg(test)]
+    /// The settings as their concrete type (tests look inside; `lookout report` reads the
+    /// store's directory).
     pub fn settings<T: 'static>(&self) -> Option<&T> {
         self.config.as_any().downcast_ref::<T>()
     }

@@ -19,6 +19,8 @@ pub(crate) struct StoreConfig {
     pub flush_interval: Duration,
     /// When a batch's write-ahead log append is fsynced before it is acknowledged.
     pub fsync: FsyncPolicy,
+    /// Reports made from this store on a schedule (docs/reports.md).
+    pub reports: Vec<crate::reports::config::ScheduleConfig>,
 }
 
 impl Default for StoreConfig {
@@ -28,6 +30,7 @@ impl Default for StoreConfig {
             retention: RetentionConfig::default(),
             flush_interval: Duration::from_secs(60),
             fsync: FsyncPolicy::EveryBatch,
+            reports: Vec::new(),
         }
     }
 }
@@ -111,6 +114,7 @@ impl crate::component::Validate for StoreConfig {
         if self.flush_interval.is_zero() {
             return Err("flush_interval must be > 0".into());
         }
+        crate::reports::config::validate(&self.reports)?;
         for signal in crate::core::Signal::ALL {
             let limits = self.retention.limits(signal);
             if limits.max_bytes == Some(0) {

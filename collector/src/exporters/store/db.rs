@@ -40,6 +40,9 @@ pub(crate) enum StoreError {
     /// Writing a segment failed.
     #[error(transparent)]
     Segment(#[from] SegmentError),
+    /// The store was opened read-only (`lookout report`): it never writes.
+    #[error("the store at {0} is open read-only")]
+    ReadOnly(PathBuf),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -89,7 +92,8 @@ struct Seg {
 
 struct State {
     gen_: u64,
-    wal: Wal,
+    /// `None` when open read-only.
+    wal: Option<Wal>,
     head: Head,
     frozen: Vec<Arc<Frozen>>,
     segments: BTreeMap<Kind, Vec<Seg>>,
@@ -107,6 +111,8 @@ pub(crate) struct Store {
     pub(crate) flush_wanted: tokio::sync::Notify,
     /// Parsed segment footers.
     footers: Footers,
+    /// Opened by [`Store::open_read_only`]: nothing is written, moved or deleted.
+    read_only: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -231,7 +237,7 @@ impl Store {
             metrics,
             state: Mutex::new(State {
                 gen_,
-                wal,
+                wal: Some(wal),
                 head,
                 frozen: Vec::new(),
                 segments,
@@ -239,9 +245,56 @@ impl Store {
             flushing: Mutex::new(()),
             flush_wanted: tokio::sync::Notify::new(),
             footers: Footers::default(),
+            read_only: false,
         };
         store.update_gauges(&lock(&store.state));
         Ok(store)
+    }
+
+    /// Opens the data directory of a store another process may be writing, for reading
+    /// only (`lookout report`): lists the closed segments and replays the write-ahead logs
+    /// into memory without creating, moving or deleting any file and without taking a lock,
+    /// so the writer is never disturbed. Segments of a generation whose log is still there
+    /// are skipped (the log holds the same rows), as are segments a finished compaction
+    /// replaced. A log the writer deletes while this reads it (its flush committed) makes
+    /// the listing start again, at most a few times. A damaged segment is skipped, not
+    /// quarantined.
+    pub(crate) fn open_read_only(dir: &Path) -> Result<Store, StoreError> {
+        if !dir.is_dir() {
+            return Err(StoreError::Io {
+                path: dir.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no store directory here",
+                ),
+            });
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match read_only_state(dir) {
+                Ok(state) => {
+                    let telemetry = crate::telemetry::Telemetry::new();
+                    return Ok(Store {
+                        dir: dir.to_path_buf(),
+                        config: StoreConfig {
+                            directory: dir.to_path_buf(),
+                            ..StoreConfig::default()
+                        },
+                        metrics: StoreMetrics::new(&telemetry, "report"),
+                        state: Mutex::new(state),
+                        flushing: Mutex::new(()),
+                        flush_wanted: tokio::sync::Notify::new(),
+                        footers: Footers::default(),
+                        read_only: true,
+                    });
+                }
+                // A log went away between listing and reading it: list again.
+                Err(StoreError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound && attempt < 5 => {}
+                Err(err) => return Err(err),
+            }
+        }
     }
 
     /// The data directory.
@@ -270,10 +323,10 @@ impl Store {
                 return Err(StoreError::Full(signal.as_str()));
             }
         }
-        let n = state
-            .wal
-            .append(signal, payload, sync)
-            .map_err(io(&self.dir))?;
+        let Some(wal) = state.wal.as_mut() else {
+            return Err(StoreError::ReadOnly(self.dir.clone()));
+        };
+        let n = wal.append(signal, payload, sync).map_err(io(&self.dir))?;
         let i = index(signal);
         state.head.wal_bytes[i] += n;
         extend(&mut state.head.rows, rows);
@@ -327,6 +380,9 @@ impl Store {
 
     /// [`Store::flush`] with the clock at `now` (unix nanoseconds).
     pub(crate) fn flush_at(&self, now: i64) -> Result<(), StoreError> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly(self.dir.clone()));
+        }
         let _one = lock(&self.flushing);
         {
             let mut state = lock(&self.state);
@@ -336,7 +392,7 @@ impl Store {
                 let next = Wal::create(&wal_dir, state.gen_ + 1).map_err(io(&wal_dir))?;
                 let head = std::mem::take(&mut state.head);
                 let gen_ = state.gen_;
-                state.wal = next;
+                state.wal = Some(next);
                 state.gen_ += 1;
                 state.frozen.push(Arc::new(Frozen { gen_, head }));
             }
@@ -604,6 +660,10 @@ impl Store {
         for path in paths {
             match read(path) {
                 Ok(rows) => out.extend(rows),
+                Err(err) if err.is_corrupt() && self.read_only => {
+                    // Not ours to move: the process that writes the store quarantines it.
+                    tracing::warn!(path = %path.display(), %err, "store: a damaged segment is skipped");
+                }
                 Err(err) if err.is_corrupt() => {
                     self.footers.forget(path);
                     quarantine(&self.dir, kind, path, &err, &self.metrics);
@@ -621,6 +681,64 @@ impl Store {
         }
         out
     }
+}
+
+/// The segments and the replayed logs of `dir`, read without writing anything.
+fn read_only_state(dir: &Path) -> Result<State, StoreError> {
+    let wal_dir = dir.join("wal");
+    let pending = if wal_dir.is_dir() {
+        wal::generations(&wal_dir).map_err(io(&wal_dir))?
+    } else {
+        Vec::new()
+    };
+    let mut segments: BTreeMap<Kind, Vec<Seg>> = BTreeMap::new();
+    for kind in Kind::ALL {
+        let kdir = dir.join(kind.dir());
+        let list = segments.entry(kind).or_default();
+        let Ok(entries) = std::fs::read_dir(&kdir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let file = entry.file_name().to_string_lossy().into_owned();
+            let Some(name) = SegmentName::parse(&file) else {
+                continue;
+            };
+            if pending.contains(&name.gen_) {
+                continue;
+            }
+            let bytes = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            list.push(Seg { name, bytes });
+        }
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        let merged: Vec<SegmentName> = list
+            .iter()
+            .filter(|s| s.name.compacted)
+            .map(|s| s.name.clone())
+            .collect();
+        list.retain(|s| {
+            !merged
+                .iter()
+                .any(|m| m.hour == s.name.hour && s.name.gen_ <= m.gen_ && *m != s.name)
+        });
+    }
+    let mut head = Head::default();
+    for g in &pending {
+        let path = wal::path(&wal_dir, *g);
+        let replay = wal::replay(&path).map_err(io(&path))?;
+        for (signal, payload) in replay.records {
+            if let Ok(rows) = rows::decode(signal, &payload) {
+                head.wal_bytes[index(signal)] += payload.len() as u64;
+                extend(&mut head.rows, rows);
+            }
+        }
+    }
+    Ok(State {
+        gen_: pending.last().copied().unwrap_or(0),
+        wal: None,
+        head,
+        frozen: Vec::new(),
+        segments,
+    })
 }
 
 fn extend(head: &mut Rows, rows: Rows) {

@@ -26,7 +26,8 @@ mod tests;
 mod wal;
 
 pub(crate) use config::StoreConfig;
-pub(crate) use db::Store;
+pub(crate) use db::{Store, StoreError, now_ns};
+pub(crate) use rollup::{HOUR_NS, MINUTE_NS, RedRow, quantile};
 pub(crate) use factory::Factory;
 
 use std::sync::Arc;
@@ -37,7 +38,6 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{Export, ExportError};
 use crate::core::Batch;
-use db::StoreError;
 
 /// The exporter: hands each batch to the store on a blocking thread; `Ok` means the batch
 /// is in the write-ahead log (fsynced per `fsync`).

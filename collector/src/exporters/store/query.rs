@@ -335,3 +335,58 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// The minute RED rows of every service and operation over `[from, to)` (a minute counts
+    /// when it starts in the range), rows of the same key and minute merged: what the reports
+    /// aggregate and forecast.
+    pub(crate) fn red_minutes(&self, from: i64, to: i64) -> Vec<RedRow> {
+        let select = Select {
+            from,
+            to,
+            trace_id: None,
+            footers: Some(self.footers()),
+        };
+        let mut rows: Vec<RedRow> =
+            self.read(Kind::Red1m, from, to, |p| segment::read_red(p, &select));
+        for part in self.with_heads(|r| rollup::red_rollup(&r.spans)) {
+            rows.extend(
+                part.into_iter()
+                    .filter(|r| r.minute >= from && r.minute < to),
+            );
+        }
+        let mut merged: BTreeMap<(String, String, i64), RedRow> = BTreeMap::new();
+        for r in rows {
+            let key = (r.service.clone(), r.operation.clone(), r.minute);
+            match merged.get_mut(&key) {
+                Some(acc) => acc.merge(&r),
+                None => {
+                    merged.insert(key, r);
+                }
+            }
+        }
+        merged.into_values().collect()
+    }
+
+    /// Log records of `[from, to)` whose severity number is at least `min_severity`, by
+    /// time.
+    pub(crate) fn logs_at_least(&self, from: i64, to: i64, min_severity: u8) -> Vec<LogRow> {
+        let keep = |l: &LogRow| l.ts >= from && l.ts < to && l.severity >= min_severity;
+        let mut out: Vec<LogRow> = self
+            .with_heads(|r| r.logs.iter().filter(|l| keep(l)).cloned().collect::<Vec<_>>())
+            .into_iter()
+            .flatten()
+            .collect();
+        let select = Select {
+            from,
+            to,
+            trace_id: None,
+            footers: Some(self.footers()),
+        };
+        out.extend(self.read(Kind::Logs, from, to, |p| {
+            segment::read_logs(p, &select).map(|v| v.into_iter().filter(|l| keep(l)).collect())
+        }));
+        out.sort_by_key(|l| l.ts);
+        out
+    }
+}

@@ -1,0 +1,102 @@
+//! `exporters: store: reports:` — scheduled reports (docs/reports.md, "Scheduled reports").
+//!
+//! ```yaml
+//! exporters:
+//!   store:
+//!     reports:
+//!       - name: daily
+//!         interval: 24h          # runs at every multiple of 24h since the epoch (00:00 UTC)
+//!         offset: 7h             # ... shifted: 07:00 UTC
+//!         since: 24h             # the range: the 24 h before the run
+//!         format: html
+//!         path: ./lookout-data/reports/daily-{time}.html
+//!         notifiers: [ops_email] # the alerting extension's notifiers (email)
+//! ```
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::Format;
+
+/// One scheduled report.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ScheduleConfig {
+    /// Names the report in logs, file names (`{name}`) and subjects.
+    pub name: String,
+    /// How often it runs: at every multiple of this since the Unix epoch (UTC), plus
+    /// `offset` — `1h` on the hour, `24h` at midnight UTC, `168h` on Thursdays.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Shifts the runs after each multiple of `interval` (default 0; below `interval`).
+    #[serde(default, with = "humantime_serde")]
+    pub offset: Duration,
+    /// The range each run covers: this long before the run (default: `interval`).
+    #[serde(default, with = "humantime_serde")]
+    pub since: Option<Duration>,
+    /// `html` (default), `json` or `csv`.
+    #[serde(default)]
+    pub format: Format,
+    /// Writes each run here; `{name}` and `{time}` (the run's UTC time, `20261207T070000Z`)
+    /// are replaced. Relative paths are from the working directory.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// Sends each run through these notifiers of the `alerting` extension (the types that
+    /// can carry a document: `email`, with the report attached).
+    #[serde(default)]
+    pub notifiers: Vec<String>,
+    /// The `alerting` extension whose notifiers are named (default `alerting`).
+    #[serde(default = "default_alerting")]
+    pub alerting: String,
+    /// Keep at most this many files written from `path` (oldest deleted; default 30; 0:
+    /// keep all).
+    #[serde(default = "default_keep")]
+    pub keep: usize,
+}
+
+fn default_alerting() -> String {
+    "alerting".into()
+}
+
+fn default_keep() -> usize {
+    30
+}
+
+/// Shortest `interval`.
+const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
+impl ScheduleConfig {
+    /// Checks one schedule; the error names the key.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            return Err(format!("name {:?}: use letters, digits, '-', '_' or '.'", self.name));
+        }
+        if self.interval < MIN_INTERVAL {
+            return Err(format!("{}: interval must be at least 1s", self.name));
+        }
+        if self.offset >= self.interval {
+            return Err(format!("{}: offset must be below interval", self.name));
+        }
+        if self.since.is_some_and(|s| s.is_zero()) {
+            return Err(format!("{}: since must be greater than zero", self.name));
+        }
+        if self.path.is_none() && self.notifiers.is_empty() {
+            return Err(format!("{}: give a path, notifiers, or both", self.name));
+        }
+        Ok(())
+    }
+}
+
+/// Checks every schedule: each valid, names distinct.
+pub(crate) fn validate(list: &[ScheduleConfig]) -> Result<(), String> {
+    let mut seen = std::collections::BTreeSet::new();
+    for s in list {
+        s.validate().map_err(|e| format!("reports: {e}"))?;
+        if !seen.insert(&s.name) {
+            return Err(format!("reports: the name {:?} is used twice", s.name));
+        }
+    }
+    Ok(())
+}
