@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::config::StoreConfig;
+use super::events;
 use super::metrics::StoreMetrics;
 use super::rollup::{self, HOUR_NS, MINUTE_NS};
 use super::rows::{self, Rows};
@@ -436,6 +437,14 @@ impl Store {
                 Box::new(move |p| segment::write_logs(p, &logs)),
             ));
         }
+        for (hour, mut events) in by_hour(&rows.events, |e| e.ts) {
+            events.sort_by_key(|e| e.ts);
+            files.push((
+                Kind::Events,
+                name(hour),
+                Box::new(move |p| events::write_events(p, &events)),
+            ));
+        }
         for (hour, mut points) in by_hour(&rows.points, |p| p.ts) {
             points.sort_by_key(|p| (p.series, p.ts));
             let m1 = rollup::metric_rollup(&points, MINUTE_NS);
@@ -745,6 +754,7 @@ fn extend(head: &mut Rows, rows: Rows) {
     head.spans.extend(rows.spans);
     head.logs.extend(rows.logs);
     head.points.extend(rows.points);
+    head.events.extend(rows.events);
 }
 
 fn segment_bytes(state: &State, signal: Signal) -> u64 {

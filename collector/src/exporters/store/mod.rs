@@ -6,7 +6,8 @@
 //! `config.rs` settings; `factory.rs` registration; `rows.rs` what is kept of an item;
 //! `wal.rs` the write-ahead log; `segment.rs` Parquet files; `rollup.rs` rollups;
 //! `db.rs` the store (recovery, flush, retention, quarantine); `compact.rs` merges an
-//! hour's segments; `query.rs` queries;
+//! hour's segments; `query.rs` queries; `events.rs` anomaly episodes and alert state changes
+//! (event records kept apart);
 //! `api.rs` JSON routes; `metrics.rs` self-metrics.
 
 mod api;
@@ -15,6 +16,7 @@ mod bench;
 mod compact;
 mod config;
 mod db;
+mod events;
 mod factory;
 mod metrics;
 mod query;

@@ -40,7 +40,7 @@
 mod alerts;
 pub(crate) mod config;
 mod episodes;
-mod event_log;
+pub(crate) mod event_log;
 mod handoff;
 mod metrics;
 mod red;
