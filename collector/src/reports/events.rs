@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 
 use super::gather::NS_PER_MS;
 use super::model::{AlertSummary, EpisodeSummary};
-use crate::exporters::store::{MINUTE_NS, RedRow};
+use crate::exporters::store::{HOUR_NS, MINUTE_NS, RedRow, Store};
+
+/// How far before the range episode records are read (an episode open at its start).
+const EPISODE_LOOKBACK: i64 = HOUR_NS;
 
 /// Episodes and alert records read at most.
 pub(crate) const MAX_EVENTS: usize = 10_000;
@@ -118,14 +121,53 @@ pub(crate) fn alert(
     }
 }
 
-/// Episodes and alerts of `[from, to)` (unix nanoseconds) from the store.
+/// Episodes and alerts of `[from, to)` (unix nanoseconds) from the store. The episodes
+/// are read from an hour before `from`, so that one already firing when the range starts
+/// counts from where the range starts.
 pub(crate) fn gather(
-    _store: &crate::exporters::store::Store,
-    _red: &[RedRow],
-    _from: i64,
-    _to: i64,
+    store: &Store,
+    red: &[RedRow],
+    from: i64,
+    to: i64,
     notes: &mut Vec<String>,
 ) -> (Vec<EpisodeSummary>, Vec<AlertSummary>) {
-    notes.push("this store keeps no anomaly episodes or alerts".into());
-    (Vec::new(), Vec::new())
+    let s = |ns: i64| ns.div_euclid(1_000_000_000);
+    let (from_ms, to_ms) = (from / NS_PER_MS, to / NS_PER_MS);
+    let rows = store.episodes(s(from - EPISODE_LOOKBACK), s(to), MAX_EVENTS);
+    if rows.len() >= MAX_EVENTS {
+        notes.push(format!("more than {MAX_EVENTS} episode records: the first {MAX_EVENTS} are ranked"));
+    }
+    let events: Vec<EpisodeEvent> = rows
+        .into_iter()
+        .map(|r| EpisodeEvent {
+            time_ms: r.time_ms,
+            service: r.service,
+            operation: r.operation,
+            kind: r.kind,
+            status: r.status,
+            baseline_ms: r.baseline_ms,
+            max_ratio: r.max_ratio,
+            example_trace_ids: r.example_trace_ids,
+            summary: r.summary,
+        })
+        .collect();
+    let episodes = rank(&events, red, to_ms)
+        .into_iter()
+        .filter(|e| e.end_ms.is_none_or(|end| end >= from_ms))
+        .map(|mut e| {
+            e.start_ms = e.start_ms.max(from_ms);
+            e
+        })
+        .collect::<Vec<_>>();
+    // Ranks again after the range cut.
+    let mut episodes = episodes;
+    for (i, e) in episodes.iter_mut().enumerate() {
+        e.rank = i + 1;
+    }
+    let alerts = store
+        .alerts(s(from), s(to), MAX_EVENTS)
+        .iter()
+        .map(|a| alert(a.time_ms, &a.state, &a.labels, &a.annotations))
+        .collect();
+    (episodes, alerts)
 }
