@@ -115,17 +115,17 @@ pub fn run(args: &ReportArgs, config: Option<&Path>) -> Result<(), ReportError> 
         None => now,
     };
     if from >= to {
-        return Err(ReportError::Range(
-            "--since must be before --until".into(),
-        ));
+        return Err(ReportError::Range("--since must be before --until".into()));
     }
     let store = Store::open_read_only(&dir)?;
     let text = render(&build(&store, from, to), args.format);
     match &args.output {
-        Some(path) => write_atomically(path, text.as_bytes()).map_err(|source| ReportError::Write {
-            path: path.clone(),
-            source,
-        }),
+        Some(path) => {
+            write_atomically(path, text.as_bytes()).map_err(|source| ReportError::Write {
+                path: path.clone(),
+                source,
+            })
+        }
         None => {
             use std::io::Write;
             std::io::stdout()

@@ -70,8 +70,16 @@ const MIN_INTERVAL: Duration = Duration::from_secs(1);
 impl ScheduleConfig {
     /// Checks one schedule; the error names the key.
     pub(crate) fn validate(&self) -> Result<(), String> {
-        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
-            return Err(format!("name {:?}: use letters, digits, '-', '_' or '.'", self.name));
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(format!(
+                "name {:?}: use letters, digits, '-', '_' or '.'",
+                self.name
+            ));
         }
         if self.interval < MIN_INTERVAL {
             return Err(format!("{}: interval must be at least 1s", self.name));

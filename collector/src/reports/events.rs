@@ -64,7 +64,9 @@ pub(crate) fn rank(events: &[EpisodeEvent], red: &[RedRow], to_ms: i64) -> Vec<E
                     && r.minute + MINUTE_NS > ep.start_ms * NS_PER_MS
                     && r.minute < end * NS_PER_MS
             })
-            .fold((0u64, 0i64), |(c, s), r| (c + r.count, s.saturating_add(r.dur_sum)));
+            .fold((0u64, 0i64), |(c, s), r| {
+                (c + r.count, s.saturating_add(r.dur_sum))
+            });
         ep.requests = count;
         if count > 0 {
             ep.observed_ms = sum_ns as f64 / count as f64 / 1e6;
@@ -135,7 +137,9 @@ pub(crate) fn gather(
     let (from_ms, to_ms) = (from / NS_PER_MS, to / NS_PER_MS);
     let rows = store.episodes(s(from - EPISODE_LOOKBACK), s(to), MAX_EVENTS);
     if rows.len() >= MAX_EVENTS {
-        notes.push(format!("more than {MAX_EVENTS} episode records: the first {MAX_EVENTS} are ranked"));
+        notes.push(format!(
+            "more than {MAX_EVENTS} episode records: the first {MAX_EVENTS} are ranked"
+        ));
     }
     let events: Vec<EpisodeEvent> = rows
         .into_iter()

@@ -72,17 +72,19 @@ pub(crate) fn services(red: &[RedRow], from: i64, to: i64) -> Vec<ServiceSummary
     let per_op = merge_by(red, |r| (r.service.clone(), r.operation.clone()));
     let mut ops: HashMap<String, Vec<OperationSummary>> = HashMap::new();
     for ((service, operation), r) in &per_op {
-        ops.entry(service.clone()).or_default().push(OperationSummary {
-            operation: operation.clone(),
-            requests: r.count,
-            errors: r.errors,
-            mean_ms: if r.count == 0 {
-                0.0
-            } else {
-                ms(r.dur_sum as f64 / r.count as f64)
-            },
-            p95_ms: ms(quantile(&r.hist, 0.95)),
-        });
+        ops.entry(service.clone())
+            .or_default()
+            .push(OperationSummary {
+                operation: operation.clone(),
+                requests: r.count,
+                errors: r.errors,
+                mean_ms: if r.count == 0 {
+                    0.0
+                } else {
+                    ms(r.dur_sum as f64 / r.count as f64)
+                },
+                p95_ms: ms(quantile(&r.hist, 0.95)),
+            });
     }
     let mut out: Vec<ServiceSummary> = merge_by(red, |r| r.service.clone())
         .into_iter()

@@ -58,7 +58,11 @@ fn bar(v: f64) -> String {
 }
 
 fn value(f: &Forecast, v: f64) -> String {
-    if f.unit == "ratio" { pct(v) } else { format!("{} {}", num(v), esc(&f.unit)) }
+    if f.unit == "ratio" {
+        pct(v)
+    } else {
+        format!("{} {}", num(v), esc(&f.unit))
+    }
 }
 
 /// The report as one HTML document.
@@ -158,7 +162,9 @@ pub(crate) fn render(r: &Report) -> String {
     if r.host.is_empty() {
         h.push_str("<p class=\"muted\">No host metrics in this range.</p>");
     } else {
-        h.push_str("<table><tr><th>metric</th><th></th><th>average</th><th>peak</th><th></th></tr>");
+        h.push_str(
+            "<table><tr><th>metric</th><th></th><th>average</th><th>peak</th><th></th></tr>",
+        );
         for f in &r.host {
             let ratio = f.metric != "load_1m";
             let show = |v: f64| if ratio { pct(v) } else { num(v) };
@@ -204,7 +210,8 @@ pub(crate) fn render(r: &Report) -> String {
                     "<span class=\"warn\">full in {:.1} days</span> ({:.1}–{} days; {})",
                     c.days,
                     c.days_low,
-                    c.days_high.map_or_else(|| "never".into(), |d| format!("{d:.1}")),
+                    c.days_high
+                        .map_or_else(|| "never".into(), |d| format!("{d:.1}")),
                     time(c.at_ms)
                 ),
                 None => String::new(),

@@ -69,7 +69,9 @@ impl FromStr for Format {
             "html" => Ok(Format::Html),
             "json" => Ok(Format::Json),
             "csv" => Ok(Format::Csv),
-            other => Err(format!("unknown format {other:?}; expected html, json or csv")),
+            other => Err(format!(
+                "unknown format {other:?}; expected html, json or csv"
+            )),
         }
     }
 }

@@ -91,7 +91,14 @@ pub(crate) fn forecasts(store: &Store, to: i64, notes: &mut Vec<String>) -> Vec<
         ));
         for (service, series) in p95 {
             out.push(forecast_series(
-                "p95_latency", &service, "ms", &series, start, to, None, true,
+                "p95_latency",
+                &service,
+                "ms",
+                &series,
+                start,
+                to,
+                None,
+                true,
             ));
         }
     }
@@ -156,7 +163,11 @@ fn backtest_xy(s: &Hourly) -> Option<Backtest> {
     }
     let (train, test) = s.split_at(s.len() - holdout);
     let line = forecast::theil_sen(train)?;
-    let mae = test.iter().map(|(x, y)| (y - line.at(*x)).abs()).sum::<f64>() / holdout as f64;
+    let mae = test
+        .iter()
+        .map(|(x, y)| (y - line.at(*x)).abs())
+        .sum::<f64>()
+        / holdout as f64;
     let pct: Vec<f64> = test
         .iter()
         .filter(|(_, y)| y.abs() > f64::EPSILON)
@@ -229,7 +240,9 @@ fn forecast_series(
             }
         }
     }
-    if unit == "ratio" && let Some(v) = f.in_7_days {
+    if unit == "ratio"
+        && let Some(v) = f.in_7_days
+    {
         f.in_7_days = Some(v.clamp(0.0, 1.0));
     }
     f
@@ -237,7 +250,13 @@ fn forecast_series(
 
 /// When `line` reaches `limit`, counted from `now_x`, and the range the backtest's MAE
 /// gives it: the line raised by the MAE reaches the limit first, lowered by it last.
-fn crossing(line: &forecast::Line, limit: f64, now_x: f64, start: i64, mae: f64) -> Option<LimitCrossing> {
+fn crossing(
+    line: &forecast::Line,
+    limit: f64,
+    now_x: f64,
+    start: i64,
+    mae: f64,
+) -> Option<LimitCrossing> {
     if line.slope <= 0.0 {
         return None;
     }

@@ -29,8 +29,12 @@ mod wal;
 
 pub(crate) use config::StoreConfig;
 pub(crate) use db::{Store, StoreError, now_ns};
-pub(crate) use rollup::{HOUR_NS, MINUTE_NS, RedRow, quantile};
+#[cfg(test)]
+pub(crate) use events::alert_request;
 pub(crate) use factory::Factory;
+#[cfg(test)]
+pub(crate) use metrics::StoreMetrics;
+pub(crate) use rollup::{HOUR_NS, MINUTE_NS, RedRow, quantile};
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -373,7 +373,13 @@ impl Store {
     pub(crate) fn logs_at_least(&self, from: i64, to: i64, min_severity: u8) -> Vec<LogRow> {
         let keep = |l: &LogRow| l.ts >= from && l.ts < to && l.severity >= min_severity;
         let mut out: Vec<LogRow> = self
-            .with_heads(|r| r.logs.iter().filter(|l| keep(l)).cloned().collect::<Vec<_>>())
+            .with_heads(|r| {
+                r.logs
+                    .iter()
+                    .filter(|l| keep(l))
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
             .into_iter()
             .flatten()
             .collect();
