@@ -141,6 +141,16 @@ pub(crate) struct HostSnapshot {
 pub(crate) trait AlertSink: Send + Sync + fmt::Debug {
     /// Queues `alert` from the source named `source` (the component id, for self-metrics).
     fn send(&self, source: &str, alert: Alert);
+
+    /// The configured notifier `name`, for what is sent besides alerts (scheduled reports
+    /// send their document through it, not through the alert routes); `None` if there is
+    /// no such notifier.
+    fn notifier(
+        &self,
+        _name: &str,
+    ) -> Option<std::sync::Arc<dyn crate::extensions::alerting::notifiers::Notifier>> {
+        None
+    }
 }
 
 // === trace logs ===
@@ -257,6 +267,13 @@ impl SwappableSink {
 impl AlertSink for SwappableSink {
     fn send(&self, source: &str, alert: Alert) {
         self.current().send(source, alert);
+    }
+
+    fn notifier(
+        &self,
+        name: &str,
+    ) -> Option<Arc<dyn crate::extensions::alerting::notifiers::Notifier>> {
+        self.current().notifier(name)
     }
 }
 

@@ -23,7 +23,13 @@ use crate::net::Body;
 use crate::net::query::{parse_query, percent_decode};
 
 /// Routes the store owns.
-const OWN: [&str; 2] = ["/api/v1/metrics/series", "/api/v1/services/red"];
+const OWN: [&str; 3] = [
+    "/api/v1/metrics/series",
+    "/api/v1/services/red",
+    "/api/v1/report",
+];
+/// Longest range `/api/v1/report` covers.
+const MAX_REPORT_RANGE: i64 = 31 * 24 * 3600 * 1_000_000_000;
 /// Search results when the request sets none, and at most.
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 1000;
@@ -99,12 +105,54 @@ pub(crate) fn answer(store: &Store, req: &Request<Bytes>) -> Response<Body> {
         return error(StatusCode::METHOD_NOT_ALLOWED, "only GET is supported");
     }
     let q = parse_query(req.uri().query().unwrap_or(""));
+    if req.uri().path().trim_end_matches('/') == "/api/v1/report" {
+        return report(store, &q);
+    }
     let (status, body) = match req.uri().path().trim_end_matches('/') {
         "/api/v1/metrics/series" => series(store, &q),
         "/api/v1/services/red" => red(store, &q),
         _ => (StatusCode::NOT_FOUND, json!({"error": "no such route"})),
     };
     respond(status, &body)
+}
+
+/// `GET /api/v1/report?since=24h&until=&format=html|json|csv&download=1`: the report of
+/// docs/reports.md over the range (`since` and `until` a duration before now or an RFC 3339
+/// time; at most 31 days); `download=1` asks the browser to save it.
+fn report(store: &Store, q: &HashMap<String, String>) -> Response<Body> {
+    use crate::reports::{Format, build, cli::parse_time, render};
+    let now = now_ns();
+    let since = q.get("since").map_or("24h", String::as_str);
+    let parsed = (|| {
+        let from = parse_time(since, now)?;
+        let to = match q.get("until").filter(|u| !u.is_empty()) {
+            Some(u) => parse_time(u, now)?,
+            None => now,
+        };
+        let format: Format = q.get("format").map_or("html", String::as_str).parse()?;
+        if from >= to || to - from > MAX_REPORT_RANGE {
+            return Err("since must be before until, and the range at most 31 days".to_string());
+        }
+        Ok((from, to, format))
+    })();
+    let (from, to, format) = match parsed {
+        Ok(p) => p,
+        Err(message) => return error(StatusCode::BAD_REQUEST, &message),
+    };
+    let text = render(&build(store, from, to), format);
+    let mut response = Response::new(crate::net::full(text));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(format.content_type()),
+    );
+    if q.get("download").is_some_and(|d| d == "1") {
+        let name = format!("lookout-report.{}", format.extension());
+        if let Ok(v) = header::HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+            headers.insert(header::CONTENT_DISPOSITION, v);
+        }
+    }
+    response
 }
 
 impl TraceSource for Store {

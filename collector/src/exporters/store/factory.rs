@@ -42,7 +42,32 @@ impl ExporterFactory for Factory {
         );
         tracing::info!(exporter = %id, directory = %store.dir().display(), "store opened");
         let stop = host.shutdown().child_token();
+        // Scheduled reports: their notifiers resolved first, so that a bad name fails the
+        // build (and a reload) instead of every run.
+        let mut schedules = Vec::new();
+        for schedule in &config.reports {
+            let sink = if schedule.notifiers.is_empty() {
+                None
+            } else {
+                let ext = crate::core::ComponentId::parse(&schedule.alerting).map_err(|e| {
+                    Error::component(
+                        format!("exporters.{id}"),
+                        format!("reports.{}.alerting: {e}", schedule.name),
+                    )
+                })?;
+                Some(
+                    crate::extensions::alerting::sink(host, &ext)
+                        .map_err(|m| Error::component(format!("exporters.{id}"), m))?,
+                )
+            };
+            let notifiers = crate::reports::schedule::notifiers(schedule, sink.as_ref())
+                .map_err(|m| Error::component(format!("exporters.{id}"), m))?;
+            schedules.push((schedule.clone(), notifiers));
+        }
         super::spawn_flusher(Arc::clone(&store), config.flush_interval, stop.clone());
+        for (schedule, notifiers) in schedules {
+            crate::reports::schedule::spawn(Arc::clone(&store), schedule, notifiers, stop.clone());
+        }
         super::api::register(&store, id, host)
             .map_err(|m| Error::component(format!("exporters.{id}"), m))?;
         Ok(BuiltExporter {

@@ -66,6 +66,8 @@ use worker::{WorkerHandle, WorkerMetrics, WorkerSettings};
 pub(crate) struct Alerting {
     tx: mpsc::Sender<Alert>,
     telemetry: Telemetry,
+    /// The notifiers by name, for what is sent besides alerts (scheduled reports).
+    notifiers: HashMap<String, Arc<dyn notifiers::Notifier>>,
 }
 
 impl AlertSink for Alerting {
@@ -87,6 +89,10 @@ impl AlertSink for Alerting {
                 )
                 .inc();
         }
+    }
+
+    fn notifier(&self, name: &str) -> Option<Arc<dyn notifiers::Notifier>> {
+        self.notifiers.get(name).cloned()
     }
 }
 
@@ -127,11 +133,13 @@ pub(crate) fn start(
     let root = Route::build(&config.route)?;
     let mut tasks = Vec::new();
     let mut workers = HashMap::new();
+    let mut built = HashMap::new();
     for (name, n) in &config.notifiers {
         let notifier = n
             .kind
             .build(&n.delivery)
             .map_err(|e| format!("notifiers.{name}.{}: {e}", n.kind.name()))?;
+        built.insert(name.clone(), Arc::clone(&notifier));
         let settings = WorkerSettings {
             timeout: n.delivery.timeout,
             backoff: n.delivery.retry.backoff(),
@@ -161,6 +169,7 @@ pub(crate) fn start(
         Alerting {
             tx,
             telemetry: telemetry.clone(),
+            notifiers: built,
         },
         tasks,
     ))

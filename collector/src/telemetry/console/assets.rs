@@ -36,6 +36,7 @@ pub(crate) const ASSETS: &[Asset] = &[
     asset!("/console/traces.js", "traces.js", JS),
     asset!("/console/logs.js", "logs.js", JS),
     asset!("/console/anomalies.js", "anomalies.js", JS),
+    asset!("/console/reports.js", "reports.js", JS),
     asset!(
         "/console/vendor/uPlot.iife.min.js",
         "vendor/uPlot.iife.min.js",

@@ -69,6 +69,21 @@ pub(crate) enum NotifyError {
     Permanent(String),
 }
 
+/// A document sent on its own rather than an alert: a scheduled report (docs/reports.md).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Document {
+    /// The subject line.
+    pub(crate) subject: String,
+    /// A short plain-text body.
+    pub(crate) text: String,
+    /// The attachment's file name.
+    pub(crate) file_name: String,
+    /// The attachment's media type (`text/html; charset=utf-8`, ...).
+    pub(crate) content_type: String,
+    /// The attachment.
+    pub(crate) content: Vec<u8>,
+}
+
 /// One configured destination.
 pub(crate) trait Notifier: Send + Sync + fmt::Debug {
     /// The notifier type (`email`, `sms`, ...), for logs and self-metrics.
@@ -79,4 +94,13 @@ pub(crate) trait Notifier: Send + Sync + fmt::Debug {
         &'a self,
         notification: &'a Notification,
     ) -> BoxFuture<'a, Result<(), NotifyError>>;
+
+    /// Makes one delivery attempt of `document`, if this notifier type can carry one
+    /// (`None`: it cannot; only `email` does).
+    fn send_document<'a>(
+        &'a self,
+        _document: &'a Document,
+    ) -> Option<BoxFuture<'a, Result<(), NotifyError>>> {
+        None
+    }
 }

@@ -324,6 +324,7 @@ async fn full_input_queue_drops_and_counts() {
     let sink = Alerting {
         tx,
         telemetry: telemetry.clone(),
+        notifiers: std::collections::HashMap::new(),
     };
     for _ in 0..5 {
         sink.send("src", alert("Down", &[]));

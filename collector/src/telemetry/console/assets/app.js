@@ -5,8 +5,9 @@ import * as overview from "./overview.js";
 import * as traces from "./traces.js";
 import * as logs from "./logs.js";
 import * as anomalies from "./anomalies.js";
+import * as reports from "./reports.js";
 
-const PAGES = { overview, traces, logs, anomalies };
+const PAGES = { overview, traces, logs, anomalies, reports };
 let stop = () => {};
 
 function route() {

@@ -26,7 +26,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use minijinja::Environment;
 use serde::Deserialize;
 
-use super::{Notification, Notifier, NotifyError};
+use super::{Document, Notification, Notifier, NotifyError};
 use crate::extensions::auth::Secret;
 use template::Context;
 
@@ -345,6 +345,54 @@ impl EmailNotifier {
     }
 }
 
+impl EmailNotifier {
+    /// The message carrying `doc`: its text, and the document attached.
+    fn document_message(&self, doc: &Document) -> Result<Message, NotifyError> {
+        use lettre::message::{Attachment, SinglePart};
+        let content_type = ContentType::parse(&doc.content_type)
+            .map_err(|err| NotifyError::Permanent(format!("content type: {err}")))?;
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .subject(doc.subject.replace(['\r', '\n'], " "))
+            .date_now()
+            .message_id(Some(format!(
+                "<{:016x}{:016x}@{}>",
+                rand::random::<u64>(),
+                rand::random::<u64>(),
+                self.id_domain
+            )));
+        for to in &self.to {
+            builder = builder.to(to.clone());
+        }
+        for cc in &self.cc {
+            builder = builder.cc(cc.clone());
+        }
+        builder
+            .multipart(
+                MultiPart::mixed()
+                    .singlepart(SinglePart::plain(doc.text.clone()))
+                    .singlepart(
+                        Attachment::new(doc.file_name.clone())
+                            .body(doc.content.clone(), content_type),
+                    ),
+            )
+            .map_err(|err| NotifyError::Permanent(format!("cannot build the message: {err}")))
+    }
+
+    /// Sends `message` within the attempt's timeout.
+    async fn send(&self, message: Message) -> Result<(), NotifyError> {
+        // lettre's own timeout covers connecting only: this one bounds the whole attempt,
+        // a server that accepts and then never answers included.
+        match tokio::time::timeout(self.timeout, self.transport.send(message)).await {
+            Ok(sent) => sent.map(drop).map_err(|err| classify(&self.endpoint, &err)),
+            Err(_) => Err(NotifyError::Retryable(format!(
+                "smtp {}: no answer within {:?}",
+                self.endpoint, self.timeout
+            ))),
+        }
+    }
+}
+
 impl Notifier for EmailNotifier {
     fn kind(&self) -> &'static str {
         "email"
@@ -356,16 +404,18 @@ impl Notifier for EmailNotifier {
     ) -> BoxFuture<'a, Result<(), NotifyError>> {
         Box::pin(async move {
             let message = self.message(notification)?;
-            // lettre's own timeout covers connecting only: this one bounds the whole attempt,
-            // a server that accepts and then never answers included.
-            match tokio::time::timeout(self.timeout, self.transport.send(message)).await {
-                Ok(sent) => sent.map(drop).map_err(|err| classify(&self.endpoint, &err)),
-                Err(_) => Err(NotifyError::Retryable(format!(
-                    "smtp {}: no answer within {:?}",
-                    self.endpoint, self.timeout
-                ))),
-            }
+            self.send(message).await
         })
+    }
+
+    fn send_document<'a>(
+        &'a self,
+        document: &'a Document,
+    ) -> Option<BoxFuture<'a, Result<(), NotifyError>>> {
+        Some(Box::pin(async move {
+            let message = self.document_message(document)?;
+            self.send(message).await
+        }))
     }
 }
 
