@@ -12,7 +12,8 @@ AUTH PLAIN and LOGIN are offered and required, and only that user and password s
 
 Each file DIR/NNNN.json holds: mail_from, rcpt_tos (the envelope), auth_user, tls (whether
 the session was encrypted), subject, from, to, cc, message_id, date, content_type, text and
-html (the decoded parts, null if absent), raw (the whole message as received), received_at
+html (the decoded parts, null if absent), attachments (filename, content_type, and the decoded
+content of text attachments), raw (the whole message as received), received_at
 (Unix time in seconds, as a float, when the message's DATA was complete).
 """
 
@@ -61,6 +62,14 @@ class Sink:
             "text": text.get_content() if text is not None else None,
             "html": html.get_content() if html is not None else None,
             "raw": raw.decode("utf-8", "replace"),
+            "attachments": [
+                {
+                    "filename": part.get_filename(),
+                    "content_type": part.get_content_type(),
+                    "content": part.get_content() if part.get_content_maintype() == "text" else None,
+                }
+                for part in (msg.iter_attachments() if msg.is_multipart() else [])
+            ],
             "received_at": received_at,
         }
         self.count += 1
