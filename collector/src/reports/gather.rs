@@ -198,7 +198,9 @@ pub(crate) fn grouped_means(
     keep: impl Fn(&str) -> bool,
     group: impl Fn(&str) -> String,
 ) -> BTreeMap<String, (BTreeMap<i64, f64>, f64)> {
-    let mut acc: BTreeMap<String, (BTreeMap<i64, (f64, u64)>, f64)> = BTreeMap::new();
+    // group → (step → (sum, count)), largest value.
+    type Acc = (BTreeMap<i64, (f64, u64)>, f64);
+    let mut acc: BTreeMap<String, Acc> = BTreeMap::new();
     for s in store.series(name, from, to, step) {
         if !keep(&s.labels) {
             continue;

@@ -133,6 +133,7 @@ fn harness(route: &str, notifiers: &[&'static str], opts: Opts) -> Harness {
         sink: Alerting {
             tx,
             telemetry: telemetry.clone(),
+            notifiers: std::collections::HashMap::new(),
         },
         rec,
         telemetry,
