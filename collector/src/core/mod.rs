@@ -4,6 +4,7 @@
 
 pub(crate) mod ack;
 pub(crate) mod alert;
+pub(crate) mod alert_history;
 pub(crate) mod batch;
 pub(crate) mod consumer;
 pub(crate) mod id;

@@ -22,9 +22,9 @@ use lookout_proto::otlp::resource::v1::Resource;
 use lookout_proto::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 
 /// A fixed hour (2026-12-06 10:00 UTC) so that tests do not depend on the clock.
-const T0: i64 = 1_796_551_200 * 1_000_000_000;
+pub(super) const T0: i64 = 1_796_551_200 * 1_000_000_000;
 
-fn kv(key: &str, value: &str) -> KeyValue {
+pub(super) fn kv(key: &str, value: &str) -> KeyValue {
     KeyValue {
         key: key.into(),
         value: Some(AnyValue {
@@ -34,7 +34,7 @@ fn kv(key: &str, value: &str) -> KeyValue {
     }
 }
 
-fn resource(service: &str) -> Option<Resource> {
+pub(super) fn resource(service: &str) -> Option<Resource> {
     Some(Resource {
         attributes: vec![kv("service.name", service)],
         ..Default::default()
@@ -78,7 +78,7 @@ fn spans(n: u8, service: &str, start: i64) -> Vec<u8> {
     .encode_to_vec()
 }
 
-fn log(n: u8, ts: i64, body: &str) -> Vec<u8> {
+pub(super) fn log(n: u8, ts: i64, body: &str) -> Vec<u8> {
     logs::v1::ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             resource: resource("api"),
@@ -132,7 +132,7 @@ fn gauge(name: &str, host: &str, points: &[(i64, f64)]) -> Vec<u8> {
     .encode_to_vec()
 }
 
-fn config(dir: &std::path::Path) -> StoreConfig {
+pub(super) fn config(dir: &std::path::Path) -> StoreConfig {
     let mut c = StoreConfig {
         directory: dir.to_path_buf(),
         ..StoreConfig::default()
@@ -142,13 +142,13 @@ fn config(dir: &std::path::Path) -> StoreConfig {
     c
 }
 
-fn open(c: &StoreConfig) -> (Store, Telemetry) {
+pub(super) fn open(c: &StoreConfig) -> (Store, Telemetry) {
     let t = Telemetry::new();
     let s = Store::open(c, StoreMetrics::new(&t, "store")).unwrap();
     (s, t)
 }
 
-fn metric(t: &Telemetry, line_start: &str) -> f64 {
+pub(super) fn metric(t: &Telemetry, line_start: &str) -> f64 {
     t.render()
         .lines()
         .filter(|l| l.starts_with(line_start))
