@@ -76,7 +76,7 @@ fn alert(state: &'static str, at_ns: i64) -> Vec<u8> {
 
 /// An episode firing at T0+5m and resolved at T0+1h10m, an alert firing at T0+7m and
 /// resolved at T0+1h12m, and an ordinary log line at T0+6m.
-fn fill(s: &Store) {
+pub(super) fn fill(s: &Store) {
     s.append(Signal::Logs, &episode(T0 + 5 * MINUTE_NS, None))
         .unwrap();
     s.append(Signal::Logs, &log(1, T0 + 6 * MINUTE_NS, "ordinary"))

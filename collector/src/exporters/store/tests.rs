@@ -446,6 +446,7 @@ fn openapi_describes_the_store_answers() {
     let dir = tempfile::tempdir().unwrap();
     let (s, _t) = open(&config(dir.path()));
     fill(&s);
+    super::events_tests::fill(&s);
     s.flush().unwrap();
     let spec: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
     let schema = |path: &str, code: &str| {
@@ -515,6 +516,26 @@ fn openapi_describes_the_store_answers() {
             "/api/v1/services/red?start=5&end=1".to_string(),
             "400",
         ),
+        (
+            "/api/v1/history/episodes",
+            format!("/api/v1/history/episodes?start={t0}&end={t2}&limit=5"),
+            "200",
+        ),
+        (
+            "/api/v1/history/episodes",
+            "/api/v1/history/episodes?limit=x".to_string(),
+            "400",
+        ),
+        (
+            "/api/v1/history/alerts",
+            format!("/api/v1/history/alerts?start={t0}&end={t2}"),
+            "200",
+        ),
+        (
+            "/api/v1/history/alerts",
+            "/api/v1/history/alerts?start=5&end=1".to_string(),
+            "400",
+        ),
     ];
     for (path, uri, code) in own_cases {
         let req = http::Request::get(&uri).body(bytes::Bytes::new()).unwrap();
@@ -527,6 +548,10 @@ fn openapi_describes_the_store_answers() {
         let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(status.as_str(), code, "{uri}: {body}");
         check_schema(&spec, &schema(path, code), &body, &uri).unwrap();
+        if code == "200" && path.starts_with("/api/v1/history/") {
+            let list = body.get("episodes").or(body.get("alerts")).unwrap();
+            assert_eq!(list.as_array().map(Vec::len), Some(2), "{uri}: {body}");
+        }
     }
 }
 
