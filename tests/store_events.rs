@@ -146,7 +146,8 @@ async fn histories(lookout: &Lookout, range: &str) -> (Json, Json) {
         let (s1, episodes) = get_json(lookout, &format!("/api/v1/history/episodes{range}")).await;
         let (s2, alerts) = get_json(lookout, &format!("/api/v1/history/alerts{range}")).await;
         assert_eq!((s1, s2), (200, 200), "{episodes} {alerts}");
-        if states(&episodes, "episodes", "status") == want && states(&alerts, "alerts", "state") == want
+        if states(&episodes, "episodes", "status") == want
+            && states(&alerts, "alerts", "state") == want
         {
             return (episodes, alerts);
         }
@@ -200,7 +201,10 @@ async fn an_injected_shift_is_kept_as_an_episode_and_an_alert_across_restarts() 
     // Nothing before the range.
     let (_, before) = get_json(
         &lookout,
-        &format!("/api/v1/history/episodes?start={}&end={start_s}", start_s - 3600),
+        &format!(
+            "/api/v1/history/episodes?start={}&end={start_s}",
+            start_s - 3600
+        ),
     )
     .await;
     assert_eq!(before["episodes"], serde_json::json!([]));
@@ -208,7 +212,10 @@ async fn an_injected_shift_is_kept_as_an_episode_and_an_alert_across_restarts() 
 
     // Started again on the same directory: the same answers.
     let again = Lookout::start(|p| config(p, &dir)).await;
-    assert_eq!(histories(&again, &range).await, (episodes.clone(), alerts.clone()));
+    assert_eq!(
+        histories(&again, &range).await,
+        (episodes.clone(), alerts.clone())
+    );
     // And after kill -9 (whatever was not flushed yet is replayed from the log).
     again.signal("KILL");
     assert_eq!(again.wait_exit().await.code(), None, "killed by a signal");

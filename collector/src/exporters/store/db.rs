@@ -15,6 +15,10 @@ use super::rows::{self, Rows};
 use super::segment::{self, Footers, Kind, SegmentError, SegmentName};
 use super::wal::{self, Wal};
 use crate::core::Signal;
+use crate::core::dir_lock::{DirLock, DirLockError};
+
+/// The lock file in the data directory, `flock`ed while a store has it open.
+const LOCK: &str = "lock";
 
 /// A flush is asked for early once a signal's head holds this many WAL bytes (or a quarter
 /// of its `max_bytes`, if smaller): the head's memory is bounded.
@@ -41,6 +45,9 @@ pub(crate) enum StoreError {
     /// Writing a segment failed.
     #[error(transparent)]
     Segment(#[from] SegmentError),
+    /// The data directory is in use by another process (or another store of this one).
+    #[error("the store's data directory cannot be used: {0}")]
+    Lock(#[from] DirLockError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -108,6 +115,8 @@ pub(crate) struct Store {
     pub(crate) flush_wanted: tokio::sync::Notify,
     /// Parsed segment footers.
     footers: Footers,
+    /// The data directory's lock, held while the store is open.
+    _lock: DirLock,
 }
 
 impl std::fmt::Debug for Store {
@@ -135,6 +144,10 @@ impl Store {
     /// log into the head.
     pub(crate) fn open(config: &StoreConfig, metrics: StoreMetrics) -> Result<Store, StoreError> {
         let dir = config.directory.clone();
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        // Before anything is read or deleted: a second process must not recover (delete the
+        // segments of) a flush the first one is writing.
+        let dir_lock = DirLock::acquire(&dir, LOCK)?;
         for sub in Kind::ALL
             .iter()
             .map(|k| k.dir())
@@ -240,6 +253,7 @@ impl Store {
             flushing: Mutex::new(()),
             flush_wanted: tokio::sync::Notify::new(),
             footers: Footers::default(),
+            _lock: dir_lock,
         };
         store.update_gauges(&lock(&store.state));
         Ok(store)

@@ -612,3 +612,26 @@ fn an_hour_of_flushes_is_compacted_into_one_segment_per_kind() {
     );
     assert_eq!(answers(&s), before);
 }
+
+#[test]
+fn a_data_directory_has_one_store_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path());
+    let (s, _t) = open(&c);
+    fill(&s);
+    let t = Telemetry::new();
+    let err = Store::open(&c, StoreMetrics::new(&t, "second")).unwrap_err();
+    assert!(
+        matches!(err, super::db::StoreError::Lock(_)),
+        "a second store on the directory is refused: {err}"
+    );
+    assert!(
+        err.to_string().contains("is locked by another process"),
+        "{err}"
+    );
+    // The first one's data was not touched (a second open would have replayed its log).
+    assert_eq!(s.trace(&[1; 16]).len(), 2);
+    drop(s);
+    let (s, _t) = open(&c);
+    assert_eq!(s.trace(&[1; 16]).len(), 2);
+}
