@@ -4,7 +4,7 @@
 //! the `alerting` extension's alert state changes reach it through the alert history sink.
 //! `/api/v1/history/episodes` and `/api/v1/history/alerts` answer them, and answer the same
 //! after the process is stopped and started again on the same data directory (and after a
-//! kill -9).
+//! kill -9). A second process on the same data directory is refused (its lock).
 
 mod support;
 
@@ -16,7 +16,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Valu
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use serde_json::Value as Json;
-use support::{Lookout, http_client, otlp_receiver, service};
+use support::{Lookout, free_port, http_client, otlp_receiver, service};
 
 const MS: u64 = 1_000_000;
 
@@ -221,5 +221,31 @@ async fn an_injected_shift_is_kept_as_an_episode_and_an_alert_across_restarts() 
     assert_eq!(again.wait_exit().await.code(), None, "killed by a signal");
     let third = Lookout::start(|p| config(p, &dir)).await;
     assert_eq!(histories(&third, &range).await, (episodes, alerts));
+
+    // A second process on the same data directory is refused at start, and says why.
+    let ports = support::Ports {
+        grpc: free_port(),
+        http: free_port(),
+        health: free_port(),
+        metrics: free_port(),
+    };
+    let file = data.path().join("second.yaml");
+    std::fs::write(&file, config(&ports, &dir)).unwrap();
+    let second = tokio::process::Command::new(support::lookout_bin())
+        .arg("--config")
+        .arg(&file)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), second)
+        .await
+        .expect("the second process exits")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("is locked by another process"),
+        "the error says the directory is in use: {stderr}"
+    );
     assert!(third.stop().await.success());
 }
