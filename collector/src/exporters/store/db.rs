@@ -15,6 +15,10 @@ use super::rows::{self, Rows};
 use super::segment::{self, Footers, Kind, SegmentError, SegmentName};
 use super::wal::{self, Wal};
 use crate::core::Signal;
+use crate::core::dir_lock::{DirLock, DirLockError};
+
+/// The lock file in the data directory, `flock`ed while a store has it open.
+const LOCK: &str = "lock";
 
 /// A flush is asked for early once a signal's head holds this many WAL bytes (or a quarter
 /// of its `max_bytes`, if smaller): the head's memory is bounded.
@@ -44,6 +48,9 @@ pub(crate) enum StoreError {
     /// The store was opened read-only (`lookout report`): it never writes.
     #[error("the store at {0} is open read-only")]
     ReadOnly(PathBuf),
+    /// The data directory is in use by another process (or another store of this one).
+    #[error("the store's data directory cannot be used: {0}")]
+    Lock(#[from] DirLockError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -114,6 +121,9 @@ pub(crate) struct Store {
     footers: Footers,
     /// Opened by [`Store::open_read_only`]: nothing is written, moved or deleted.
     read_only: bool,
+    /// The data directory's lock, held while the store is open (`None` read-only: a
+    /// reader never locks the writer out).
+    _lock: Option<DirLock>,
 }
 
 impl std::fmt::Debug for Store {
@@ -141,6 +151,10 @@ impl Store {
     /// log into the head.
     pub(crate) fn open(config: &StoreConfig, metrics: StoreMetrics) -> Result<Store, StoreError> {
         let dir = config.directory.clone();
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        // Before anything is read or deleted: a second process must not recover (delete the
+        // segments of) a flush the first one is writing.
+        let dir_lock = DirLock::acquire(&dir, LOCK)?;
         for sub in Kind::ALL
             .iter()
             .map(|k| k.dir())
@@ -247,6 +261,7 @@ impl Store {
             flush_wanted: tokio::sync::Notify::new(),
             footers: Footers::default(),
             read_only: false,
+            _lock: Some(dir_lock),
         };
         store.update_gauges(&lock(&store.state));
         Ok(store)
@@ -288,6 +303,7 @@ impl Store {
                         flush_wanted: tokio::sync::Notify::new(),
                         footers: Footers::default(),
                         read_only: true,
+                        _lock: None,
                     });
                 }
                 // A log went away between listing and reading it: list again.

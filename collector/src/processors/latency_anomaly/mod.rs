@@ -39,7 +39,7 @@
 
 mod alerts;
 pub(crate) mod config;
-mod episodes;
+pub(crate) mod episodes;
 pub(crate) mod event_log;
 mod handoff;
 mod metrics;
