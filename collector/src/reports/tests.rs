@@ -498,3 +498,126 @@ fn a_short_history_is_said_not_forecast() {
     assert!(fc.limit.is_none() && fc.in_7_days.is_none());
     assert!(fc.note.contains("history too short"), "{}", fc.note);
 }
+
+/// The cost of a report (ignored; run in release):
+/// `cargo test -p lookout-collector --release --lib report_cost -- --ignored --nocapture`.
+/// `REPORT_BENCH_DAYS` (default 7) days of 10 services, `REPORT_BENCH_SPANS` (default 20)
+/// spans per service and minute in two operations, 2 filesystems, memory and CPU every 10 s,
+/// written through `Store::append` with a flush per simulated hour; then the store is opened
+/// read-only (as `lookout report` does) and the reports of the last 24 h and 7 days are built
+/// and rendered, three times each (the median is printed).
+#[test]
+#[ignore = "a measurement: run in release with --ignored --nocapture"]
+fn report_cost() {
+    use std::time::Instant;
+    let env = |name: &str, default: i64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (days, per_min) = (env("REPORT_BENCH_DAYS", 7), env("REPORT_BENCH_SPANS", 20));
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StoreConfig {
+        directory: dir.path().to_path_buf(),
+        ..StoreConfig::default()
+    };
+    config.retention.max_age = None;
+    config.retention.max_bytes = None;
+    config.fsync = crate::exporters::store::FsyncPolicy::Never;
+    let telemetry = crate::telemetry::Telemetry::new();
+    let store = Store::open(
+        &config,
+        crate::exporters::store::StoreMetrics::new(&telemetry, "store"),
+    )
+    .unwrap();
+    let start = END - days * DAY;
+    let (mut spans, mut points) = (0u64, 0u64);
+    let written = Instant::now();
+    for hour in 0..days * 24 {
+        let h0 = start + hour * HOUR_NS;
+        for minute in 0..60 {
+            let m0 = h0 + minute * 60 * 1_000_000_000;
+            for service in 0..10 {
+                let (body, _, _) = spans_request(service, m0, per_min as usize);
+                store.append(Signal::Traces, &body).unwrap();
+                spans += per_min as u64;
+            }
+        }
+        let step = 10 * 1_000_000_000;
+        let pts = |f: &dyn Fn(i64) -> f64| -> Vec<(i64, f64)> {
+            (0..360)
+                .map(|k| (h0 + k * step, f(h0 + k * step)))
+                .collect()
+        };
+        let mount = |m: &str| vec![kv("mountpoint", s(m))];
+        store
+            .append(
+                Signal::Metrics,
+                &gauge("system.filesystem.utilization", mount("/data"), &pts(&fill)),
+            )
+            .unwrap();
+        store
+            .append(
+                Signal::Metrics,
+                &gauge("system.filesystem.utilization", mount("/"), &pts(&|_| 0.3)),
+            )
+            .unwrap();
+        store
+            .append(
+                Signal::Metrics,
+                &gauge(
+                    "system.memory.utilization",
+                    vec![kv("state", s("used"))],
+                    &pts(&|_| 0.5),
+                ),
+            )
+            .unwrap();
+        store
+            .append(
+                Signal::Metrics,
+                &gauge(
+                    "system.cpu.utilization",
+                    vec![kv("state", s("idle"))],
+                    &pts(&|_| 0.7),
+                ),
+            )
+            .unwrap();
+        points += 4 * 360;
+        store.flush_at(h0 + HOUR_NS).unwrap();
+    }
+    eprintln!(
+        "report_cost: wrote {spans} spans and {points} points over {days} days in {:.1} s",
+        written.elapsed().as_secs_f64()
+    );
+    drop(store);
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let opened = Instant::now();
+    let reader = Store::open_read_only(dir.path()).unwrap();
+    eprintln!(
+        "report_cost: open read-only {:.1} ms",
+        opened.elapsed().as_secs_f64() * 1e3
+    );
+    for (name, range) in [("24h", DAY), ("7d", 7 * DAY)] {
+        let mut build_ms = Vec::new();
+        let mut html_ms = Vec::new();
+        let mut size = 0;
+        for _ in 0..3 {
+            let t = Instant::now();
+            let report = build(&reader, END - range, END);
+            build_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            size = render(&report, Format::Html).len();
+            html_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            assert_eq!(report.services.len(), 10);
+        }
+        eprintln!(
+            "report_cost: report {name}: build {:.0} ms (median of 3), html {:.1} ms, {size} bytes",
+            median(build_ms),
+            median(html_ms)
+        );
+    }
+}

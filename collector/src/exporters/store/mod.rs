@@ -31,6 +31,8 @@ mod segment;
 mod tests;
 mod wal;
 
+#[cfg(test)]
+pub(crate) use config::FsyncPolicy;
 pub(crate) use config::StoreConfig;
 pub(crate) use db::{Store, StoreError, now_ns};
 #[cfg(test)]
