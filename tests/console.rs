@@ -586,3 +586,77 @@ async fn anomalies_page_shows_episodes_and_alerts_and_the_log_tail_follows() {
     keep_up.abort();
     lookout.stop_ok().await;
 }
+
+/// The Reports page with a `store` exporter: a span of `search` sent over OTLP is in the
+/// report the page shows (in its frame) and in the JSON its download link returns; the window
+/// selector changes the links. (Without a store, the bare test checks the page says to add
+/// one.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_page_shows_the_report_with_download_links() {
+    let Some(driver) = driver_or_skip() else {
+        return;
+    };
+    let data = tempfile::tempdir().expect("tempdir");
+    let store = data.path().join("store");
+    let lookout = Lookout::start(|p| {
+        format!(
+            "{}exporters:\n  store:\n    directory: {}\n{}",
+            otlp_receiver(p, "", ""),
+            store.display(),
+            service(
+                p,
+                "    traces:\n      receivers: [otlp]\n      exporters: [store]\n"
+            )
+        )
+    })
+    .await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_nanos() as u64;
+    let span = opentelemetry_proto::tonic::trace::v1::Span {
+        trace_id: vec![5; 16],
+        span_id: vec![6; 8],
+        name: "GET /search".into(),
+        kind: 2,
+        start_time_unix_nano: now - 2_000_000_000,
+        end_time_unix_nano: now - 1_990_000_000,
+        ..Default::default()
+    };
+    post(&lookout.http_url("/v1/traces"), search_spans(vec![span])).await;
+    let base = format!("http://127.0.0.1:{}", lookout.ports.metrics);
+    // The receiver answers before the store has written: wait (bounded) until it has.
+    let mut stored = false;
+    for _ in 0..200 {
+        let (_, _, body) = get(&format!("{base}/api/v1/report?since=1h&format=json")).await;
+        if body.contains("\"search\"") {
+            stored = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(stored, "the span is not in the report: {}", lookout.logs());
+    let shots = tempfile::tempdir().expect("tempdir");
+    let screenshots = std::env::var_os("LOOKOUT_CONSOLE_SCREENSHOTS")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| shots.path().to_path_buf(), PathBuf::from);
+    let output = drive(
+        &driver,
+        &[
+            ("LOOKOUT_CONSOLE_URL", base.as_str()),
+            ("LOOKOUT_EXPECT", "reports"),
+            ("LOOKOUT_SERVICE", "search"),
+            ("LOOKOUT_SCREENSHOTS", &screenshots.display().to_string()),
+        ],
+    )
+    .await;
+    assert!(
+        output.status.success(),
+        "the reports page failed in the browser:\n{}\n{}\nlookout log:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+        lookout.logs()
+    );
+    assert!(screenshots.join("reports.png").exists());
+    lookout.stop_ok().await;
+}

@@ -18,6 +18,7 @@
 //   LOOKOUT_ALERT_NAME    (anomalies) the alertname of a firing alert
 //   LOOKOUT_LOG_FILE      (anomalies) the file lookout's filelog tails: the driver appends a
 //                         line to it (on LOOKOUT_TRACE_ID) once the Logs page has loaded
+//                         `reports`: check the Reports page (a store runs) with LOOKOUT_SERVICE
 //
 // Any console error or uncaught exception on any page fails the run. Exits 0 when every
 // check passed; prints each failure otherwise.
@@ -39,8 +40,9 @@ const env = (name, fallback) => {
 const base = env("LOOKOUT_CONSOLE_URL");
 const bare = process.env.LOOKOUT_EXPECT === "no-correlate";
 const anomalies = process.env.LOOKOUT_EXPECT === "anomalies";
-const full = !bare && !anomalies;
-const traceId = bare ? "" : env("LOOKOUT_TRACE_ID");
+const reports = process.env.LOOKOUT_EXPECT === "reports";
+const full = !bare && !anomalies && !reports;
+const traceId = bare || reports ? "" : env("LOOKOUT_TRACE_ID");
 const spanNames = full ? env("LOOKOUT_SPAN_NAMES").split(",") : [];
 const logLine = full ? env("LOOKOUT_LOG_LINE") : "";
 const service = full ? env("LOOKOUT_SERVICE") : "";
@@ -87,8 +89,31 @@ if (bare) {
   await checkBare();
 } else if (anomalies) {
   await checkAnomalies();
+} else if (reports) {
+  await checkReports();
 } else {
   await checkAll();
+}
+
+/** The Reports page shows the store's report of the chosen window, with download links. */
+async function checkReports() {
+  const reportService = env("LOOKOUT_SERVICE");
+  await check("reports", async () => {
+    await page.goto(`${base}/#/reports`);
+    await page.waitForSelector("#report-frame", WAIT);
+    const html = await page.$eval("#report-frame", (el) => el.srcdoc);
+    if (!html.includes(reportService)) throw new Error(`the report does not show ${reportService}`);
+    if (!html.includes("Forecasts")) throw new Error("the report has no forecasts section");
+    const href = await page.getAttribute("#report-download-json", "href");
+    if (href !== "/api/v1/report?since=24h&format=json&download=1") throw new Error(`download link ${href}`);
+    const json = await page.evaluate(async (u) => (await fetch(u)).json(), href);
+    if (json.services?.[0]?.service !== reportService) throw new Error(`downloaded JSON: ${JSON.stringify(json).slice(0, 300)}`);
+    // Another window: the page follows the choice.
+    await page.selectOption("#report-since", "1h");
+    await page.waitForFunction(() => location.hash === "#/reports?since=1h", null, WAIT);
+    await page.waitForFunction(() => (document.getElementById("report-download-html")?.getAttribute("href") || "").includes("since=1h"), null, WAIT);
+    await page.waitForSelector("#report-frame", WAIT);
+  });
 }
 
 /** The Anomalies & alerts page lists the open episode and the firing alert; the Logs page
@@ -164,6 +189,10 @@ async function checkBare() {
   await check("bare-anomalies", async () => {
     await page.goto(`${base}/#/anomalies`);
     await page.waitForFunction(() => (document.querySelector("#episodes .note")?.textContent || "").includes("Neither"), null, WAIT);
+  }, false);
+  await check("bare-reports", async () => {
+    await page.goto(`${base}/#/reports`);
+    await page.waitForFunction(() => (document.querySelector("#report-body .note")?.textContent || "").includes("store"), null, WAIT);
   }, false);
 }
 

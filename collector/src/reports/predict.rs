@@ -144,7 +144,7 @@ fn contiguous(s: &Hourly) -> bool {
 pub(crate) fn choose(s: &Hourly, seasonal: bool) -> (Method, Option<Backtest>) {
     let y: Vec<f64> = s.iter().map(|p| p.1).collect();
     let line = backtest_xy(s);
-    if seasonal && contiguous(s) && y.len() - (y.len() / 4).max(1) >= 2 * DAY {
+    if seasonal && contiguous(s) && y.len().saturating_sub((y.len() / 4).max(1)) >= 2 * DAY {
         let hw = forecast::backtest(Method::HoltWinters(DAY), &y);
         if let (Some(h), Some(l)) = (hw, line)
             && h.mae < l.mae

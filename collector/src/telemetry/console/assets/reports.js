@@ -2,7 +2,7 @@
 // when a `store` exporter runs), shown in a sandboxed frame, with download links for HTML,
 // JSON and CSV.
 
-import { esc } from "./api.js";
+import { esc, getJSON } from "./api.js";
 
 const WINDOWS = ["1h", "6h", "24h", "7d", "30d"];
 
@@ -17,18 +17,22 @@ export function render(main, { query }) {
   select.addEventListener("change", () => { location.hash = `#/reports?since=${select.value}`; });
   const url = (format, download) =>
     `/api/v1/report?since=${encodeURIComponent(since)}&format=${format}${download ? "&download=1" : ""}`;
-  main.querySelector("#report-links").innerHTML = " Download: " +
-    ["html", "json", "csv"].map((f) => `<a id="report-download-${f}" href="${url(f, true)}">${f.toUpperCase()}</a>`).join(" · ");
   let stopped = false;
   (async () => {
     const body = main.querySelector("#report-body");
     try {
-      const response = await fetch(url("html", false));
+      // Only a running store serves the route: ask which routes exist first, so that a
+      // console without one never requests a missing route.
+      const { routes } = await getJSON("/api/v1/pipelines");
       if (stopped) return;
-      if (response.status === 404) {
+      if (!routes.includes("/api/v1/report")) {
         body.innerHTML = `<p class="note">Reports read the history store: add a <code>store</code> exporter to your pipelines (the embedded default config has one).</p>`;
         return;
       }
+      main.querySelector("#report-links").innerHTML = " Download: " +
+        ["html", "json", "csv"].map((f) => `<a id="report-download-${f}" href="${url(f, true)}">${f.toUpperCase()}</a>`).join(" · ");
+      const response = await fetch(url("html", false));
+      if (stopped) return;
       if (!response.ok) throw new Error(`${response.status} ${response.statusText}`);
       const html = await response.text();
       if (stopped) return;
