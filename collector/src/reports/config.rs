@@ -108,3 +108,53 @@ pub(crate) fn validate(list: &[ScheduleConfig]) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    fn config(reports: &str) -> Result<Config, String> {
+        let text = format!(
+            "receivers: {{otlp: {{protocols: {{http: {{endpoint: 127.0.0.1:0}}}}}}}}\n\
+             exporters:\n  store:\n    directory: d\n    reports:\n{reports}\
+             service: {{pipelines: {{traces: {{receivers: [otlp], exporters: [store]}}}}}}\n"
+        );
+        Config::parse("t.yaml", &text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn schedules_are_checked() {
+        let ok = "      - {name: daily, interval: 24h, offset: 7h, path: 'r/{name}-{time}.html'}\n";
+        config(ok).unwrap();
+        for (bad, says) in [
+            (
+                "      - {name: d, interval: 1h, path: x, colour: red}\n",
+                "colour",
+            ),
+            (
+                "      - {name: d, interval: 1h, offset: 1h, path: x}\n",
+                "offset must be below interval",
+            ),
+            (
+                "      - {name: d, interval: 1h}\n",
+                "give a path, notifiers, or both",
+            ),
+            (
+                "      - {name: d, interval: 0s, path: x}\n",
+                "interval must be at least 1s",
+            ),
+            ("      - {name: 'a b', interval: 1h, path: x}\n", "name"),
+            (
+                "      - {name: d, interval: 1h, path: x, format: pdf}\n",
+                "pdf",
+            ),
+            (
+                "      - {name: d, interval: 1h, path: x}\n      - {name: d, interval: 2h, path: y}\n",
+                "used twice",
+            ),
+        ] {
+            let err = config(bad).expect_err(bad);
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
+}
