@@ -76,7 +76,7 @@ pub(crate) fn forecasts(store: &Store, to: i64, notes: &mut Vec<String>) -> Vec<
     }
     let red = store.red_minutes(start, end);
     if red.is_empty() {
-        notes.push("no spans in the forecast history: no request-rate or latency forecast".into());
+        notes.push("no spans in the complete hours of the forecast history: no request-rate or latency forecast".into());
     } else {
         let (rate, p95) = red_hourly(&red, start);
         out.push(forecast_series(
