@@ -1,0 +1,244 @@
+//! Whole process: `lookout` with no configuration file — the README's run command — on its
+//! embedded default configuration. It serves the console, joins a trace with its log line,
+//! tags an intermittent burst of slow spans and opens an anomaly episode for it, and keeps the
+//! host's metrics and the spans in the embedded store, all under `./lookout-data`.
+
+mod support;
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use serde_json::Value as Json;
+use support::{Lookout, http_client};
+
+const MS: u64 = 1_000_000;
+/// Median of `GET /checkout`, ms.
+const MEDIAN_MS: f64 = 20.0;
+
+/// Deterministic log-normal (σ = 0.3) spans, one per trace, ending 50 ms apart from `clock`.
+struct Gen {
+    rng: u64,
+    clock: u64,
+    next_id: u64,
+}
+
+impl Gen {
+    fn unit(&mut self) -> f64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (((z ^ (z >> 31)) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    }
+
+    /// A `GET /checkout` span of `factor` × a normal duration.
+    fn span(&mut self, factor: f64) -> Span {
+        let n = (-2.0 * self.unit().ln()).sqrt() * (std::f64::consts::TAU * self.unit()).cos();
+        let dur = (factor * MEDIAN_MS * (0.3 * n).exp() * MS as f64) as u64;
+        self.clock += 50 * MS;
+        self.next_id += 1;
+        let mut trace_id = [0x5du8; 16];
+        trace_id[8..].copy_from_slice(&self.next_id.to_be_bytes());
+        Span {
+            trace_id: trace_id.to_vec(),
+            span_id: self.next_id.to_be_bytes().to_vec(),
+            name: "GET /checkout".into(),
+            kind: 2,
+            start_time_unix_nano: self.clock - dur,
+            end_time_unix_nano: self.clock,
+            ..Default::default()
+        }
+    }
+}
+
+fn shop() -> Option<Resource> {
+    Some(Resource {
+        attributes: vec![KeyValue {
+            key: "service.name".into(),
+            value: Some(AnyValue {
+                value: Some(Value::StringValue("shop".into())),
+            }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+}
+
+fn traces(spans: Vec<Span>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: shop(),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+async fn get_json(url: &str) -> Option<Json> {
+    let response = http_client().get(url).send().await.ok()?;
+    if response.status() != reqwest::StatusCode::OK {
+        return None;
+    }
+    response.json().await.ok()
+}
+
+/// Polls `url` (every 200 ms, up to `limit`) until its JSON answer satisfies `done`; returns
+/// that answer.
+async fn wait_json(what: &str, limit: Duration, url: &str, done: impl Fn(&Json) -> bool) -> Json {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(answer) = get_json(url).await
+            && done(&answer)
+        {
+            return answer;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what} at {url}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_default_config_serves_console_tags_anomalies_and_keeps_history() {
+    let lookout = Lookout::start_default().await;
+    let client = http_client();
+
+    // The console is the admin listener's landing page.
+    let page = client
+        .get(lookout.admin_url("/"))
+        .send()
+        .await
+        .expect("GET /");
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    assert!(
+        page.text().await.unwrap().contains("<html"),
+        "the console's page"
+    );
+
+    let post = |path: &'static str, body: Vec<u8>| {
+        let request = client
+            .post(lookout.http_url(path))
+            .header("content-type", "application/x-protobuf")
+            .body(body);
+        async move {
+            let response = request.send().await.expect("send");
+            assert_eq!(response.status(), reqwest::StatusCode::OK, "POST {path}");
+        }
+    };
+
+    // Spans on the wall clock (the store keeps them by time; the detector decays on span ends).
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let mut g = Gen {
+        rng: 29,
+        clock: now.as_nanos() as u64 - 3_000 * 50 * MS,
+        next_id: 0,
+    };
+    // Warm-up past the default min_samples (100) and sequential_min_samples (200).
+    let mut sent = 0;
+    for _ in 0..6 {
+        let spans: Vec<Span> = (0..100).map(|_| g.span(1.0)).collect();
+        sent += spans.len();
+        post("/v1/traces", support::encode(&traces(spans))).await;
+    }
+    // One request in 40 takes 20× its median.
+    let mut slow_traces = HashSet::new();
+    let mut last_slow = (Vec::new(), Vec::new());
+    for _ in 0..12 {
+        let spans: Vec<Span> = (0..100)
+            .map(|i| {
+                if (i + sent) % 40 == 39 {
+                    let s = g.span(20.0);
+                    slow_traces.insert(hex::encode(&s.trace_id));
+                    last_slow = (s.trace_id.clone(), s.span_id.clone());
+                    s
+                } else {
+                    g.span(1.0)
+                }
+            })
+            .collect();
+        sent += spans.len();
+        post("/v1/traces", support::encode(&traces(spans))).await;
+    }
+    // A log line of the last slow trace, without a resource (as a tailed file's would be).
+    let (trace_id, span_id) = last_slow;
+    let trace_hex = hex::encode(&trace_id);
+    assert_eq!(slow_traces.len(), 30);
+    let log = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![LogRecord {
+                    time_unix_nano: g.clock,
+                    severity_number: 17,
+                    body: Some(AnyValue {
+                        value: Some(Value::StringValue("payment backend timed out".into())),
+                    }),
+                    trace_id,
+                    span_id,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    post("/v1/logs", support::encode(&log)).await;
+
+    // The slow trace, joined with its log line, tagged by latency_anomaly.
+    let url = lookout.admin_url(&format!("/api/v1/traces/{trace_hex}"));
+    let trace = wait_json(
+        "the slow trace with its log",
+        Duration::from_secs(30),
+        &url,
+        |t| t.to_string().contains("payment backend timed out"),
+    )
+    .await;
+    let text = trace.to_string();
+    assert!(text.contains("\"anomaly\":true"), "tagged: {text}");
+    assert!(text.contains("\"shop\""), "{text}");
+
+    // The intermittent episode, opened by the default detector.
+    wait_json(
+        "an intermittent episode",
+        Duration::from_secs(30),
+        &lookout.admin_url("/api/v1/alerts"),
+        |a| a.to_string().contains("intermittent"),
+    )
+    .await;
+
+    // History: the store answers the Jaeger API and holds the host's metrics (collected every
+    // 10 s by the default config).
+    let services = get_json(&lookout.admin_url("/api/services"))
+        .await
+        .expect("/api/services");
+    assert!(services.to_string().contains("\"shop\""), "{services}");
+    wait_json(
+        "host CPU points in the store",
+        Duration::from_secs(45),
+        &lookout.admin_url("/api/v1/metrics/series?name=system.cpu.utilization&step=10s"),
+        |s| {
+            s["series"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|x| x["points"].as_array().is_some_and(|p| !p.is_empty()))
+            })
+        },
+    )
+    .await;
+    assert!(lookout.dir().join("lookout-data/store").is_dir());
+    assert!(lookout.dir().join("lookout-data/otlp.jsonl").is_file());
+    assert!(
+        !lookout.logs().contains("ERROR"),
+        "no error logged:\n{}",
+        lookout.logs()
+    );
+}
