@@ -9,79 +9,15 @@ use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value::Value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::Value as Json;
+use support::spans::{Gen, request};
 use support::{Lookout, http_client};
 
-const MS: u64 = 1_000_000;
 /// Median of `GET /checkout`, ms.
 const MEDIAN_MS: f64 = 20.0;
-
-/// Deterministic log-normal (σ = 0.3) spans, one per trace, ending 50 ms apart from `clock`.
-struct Gen {
-    rng: u64,
-    clock: u64,
-    next_id: u64,
-}
-
-impl Gen {
-    fn unit(&mut self) -> f64 {
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (((z ^ (z >> 31)) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    /// A `GET /checkout` span of `factor` × a normal duration.
-    fn span(&mut self, factor: f64) -> Span {
-        let n = (-2.0 * self.unit().ln()).sqrt() * (std::f64::consts::TAU * self.unit()).cos();
-        let dur = (factor * MEDIAN_MS * (0.3 * n).exp() * MS as f64) as u64;
-        self.clock += 50 * MS;
-        self.next_id += 1;
-        let mut trace_id = [0x5du8; 16];
-        trace_id[8..].copy_from_slice(&self.next_id.to_be_bytes());
-        Span {
-            trace_id: trace_id.to_vec(),
-            span_id: self.next_id.to_be_bytes().to_vec(),
-            name: "GET /checkout".into(),
-            kind: 2,
-            start_time_unix_nano: self.clock - dur,
-            end_time_unix_nano: self.clock,
-            ..Default::default()
-        }
-    }
-}
-
-fn shop() -> Option<Resource> {
-    Some(Resource {
-        attributes: vec![KeyValue {
-            key: "service.name".into(),
-            value: Some(AnyValue {
-                value: Some(Value::StringValue("shop".into())),
-            }),
-            ..Default::default()
-        }],
-        ..Default::default()
-    })
-}
-
-fn traces(spans: Vec<Span>) -> ExportTraceServiceRequest {
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: shop(),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-}
 
 async fn get_json(url: &str) -> Option<Json> {
     let response = http_client().get(url).send().await.ok()?;
@@ -140,16 +76,18 @@ async fn the_embedded_default_config_serves_console_tags_anomalies_and_keeps_his
     // Spans on the wall clock (the store keeps them by time; the detector decays on span ends).
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
     let mut g = Gen {
-        rng: 29,
-        clock: now.as_nanos() as u64 - 3_000 * 50 * MS,
+        state: 29,
+        clock: now.as_nanos() as u64 - 3_000 * 50_000_000,
         next_id: 0,
     };
     // Warm-up past the default min_samples (100) and sequential_min_samples (200).
     let mut sent = 0;
     for _ in 0..6 {
-        let spans: Vec<Span> = (0..100).map(|_| g.span(1.0)).collect();
+        let spans: Vec<Span> = (0..100)
+            .map(|_| g.span_every("GET /checkout", MEDIAN_MS, 50))
+            .collect();
         sent += spans.len();
-        post("/v1/traces", support::encode(&traces(spans))).await;
+        post("/v1/traces", support::encode(&request("shop", spans))).await;
     }
     // One request in 40 takes 20× its median.
     let mut slow_traces = HashSet::new();
@@ -158,17 +96,17 @@ async fn the_embedded_default_config_serves_console_tags_anomalies_and_keeps_his
         let spans: Vec<Span> = (0..100)
             .map(|i| {
                 if (i + sent) % 40 == 39 {
-                    let s = g.span(20.0);
+                    let s = g.span_every("GET /checkout", 20.0 * MEDIAN_MS, 50);
                     slow_traces.insert(hex::encode(&s.trace_id));
                     last_slow = (s.trace_id.clone(), s.span_id.clone());
                     s
                 } else {
-                    g.span(1.0)
+                    g.span_every("GET /checkout", MEDIAN_MS, 50)
                 }
             })
             .collect();
         sent += spans.len();
-        post("/v1/traces", support::encode(&traces(spans))).await;
+        post("/v1/traces", support::encode(&request("shop", spans))).await;
     }
     // A log line of the last slow trace, without a resource (as a tailed file's would be).
     let (trace_id, span_id) = last_slow;
