@@ -16,6 +16,7 @@ pub(crate) mod prometheus;
 pub(crate) mod sink;
 pub(crate) mod smtp;
 pub(crate) mod spans;
+pub(crate) mod store_api;
 pub(crate) mod webhook;
 
 use std::net::TcpListener;
