@@ -72,7 +72,9 @@ pub(crate) struct Series {
     pub points: Vec<(i64, Agg)>,
 }
 
-/// RED of one service over a range.
+/// RED of one service over a range (the tests' and the benchmark's short form of
+/// [`Store::red_query`]).
+#[cfg(test)]
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ServiceRed {
     /// `service.name`.
@@ -297,6 +299,7 @@ impl Store {
 
     /// RED per service over `[from, to)`, from the minute rollups (whole minutes: a minute
     /// counts when it starts in the range).
+    #[cfg(test)]
     pub(crate) fn red(&self, from: i64, to: i64) -> Vec<ServiceRed> {
         self.red_query(&RedQuery {
             from,

@@ -97,6 +97,8 @@ export function timeChart(el, old, { x, series, unit, start, end, bands = [], he
   el.dataset.points = String(points);
   el.dataset.series = String(series.length);
   const fmt = (v) => format(unit, v);
+  // Without a cursor on the chart, the legend shows each line's latest value.
+  const latest = series.map((s) => [...s.values].reverse().find((v) => v !== null && v !== undefined) ?? null);
   const plot = new uPlot({
     width: Math.max(300, el.clientWidth - 8),
     height,
@@ -105,7 +107,7 @@ export function timeChart(el, old, { x, series, unit, start, end, bands = [], he
       label: s.label,
       stroke: COLORS[i % COLORS.length],
       width: 1.5,
-      value: (u, v) => fmt(v),
+      value: (u, v, si, idx) => fmt(idx === null || idx === undefined ? latest[i] : v),
       points: { size: 4 },
     }))],
     axes: [{}, { values: (u, splits) => splits.map(fmt), size: 80 }],

@@ -14,7 +14,7 @@ const MAX_LINES = 8;
 const CHARTS = [
   { id: "cpu", title: "CPU (% of all CPUs, by state)", unit: "%", metrics: ["system.cpu.utilization", "system.cpu.time"], build: cpu },
   { id: "memory", title: "Memory (by state)", unit: "bytes", metrics: ["system.memory.usage"], build: (s, x) => gauges(s, x, ["state"]) },
-  { id: "load", title: "Load average", unit: "", metrics: ["system.cpu.load_average.1m", "system.cpu.load_average.5m", "system.cpu.load_average.15m"], build: load },
+  { id: "load", title: "Load average", unit: "", metrics: ["system.cpu.load_average.1m", "system.cpu.load_average.5m", "system.cpu.load_average.15m"], build: loadAverage },
   { id: "filesystem", title: "Filesystem used (% of each mount)", unit: "%", metrics: ["system.filesystem.usage"], build: filesystem },
   { id: "disk", title: "Disk I/O (per device and direction)", unit: "bytes/s", metrics: ["system.disk.io"], build: (s, x) => rates(s, x, ["device", "direction"]) },
   { id: "network", title: "Network I/O (per interface and direction)", unit: "bytes/s", metrics: ["system.network.io"], build: (s, x) => rates(s, x, ["device", "direction"]) },
@@ -157,7 +157,7 @@ function rates(series, x, keys) {
   }))));
 }
 
-function load(series, x) {
+function loadAverage(series, x) {
   const lines = [];
   for (const [name, list] of Object.entries(series)) {
     const hosts = hostCount(list);
