@@ -132,7 +132,8 @@ export async function episodeBands(start, end) {
       end: (e.ends_at_ms ?? now) / 1000,
       service: e.service || "",
       open: e.ends_at_ms === null,
-      title: `latency anomaly (${e.kind}) on ${e.service || "?"} ${e.labels.map(([, v]) => v).join(" ")}: ` +
+      title: `latency anomaly (${e.kind}) on ${e.service || "?"} ` +
+        `${e.labels.filter(([k]) => k !== "service" && k !== "service.name").map(([, v]) => v).join(" ")}: ` +
         `baseline ${e.baseline_ms.toFixed(1)} ms, observed ${e.observed_ms.toFixed(1)} ms`,
     }))
     .filter((b) => b.end >= start && b.start < end);
