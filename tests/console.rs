@@ -560,7 +560,8 @@ async fn anomalies_page_shows_episodes_and_alerts_and_the_log_tail_follows() {
     // The store answers the Services and Host pages' routes: RED of `search` per operation
     // (all 600 spans, in the last 15 minutes) and host metrics.
     let (start, end) = (now_ns / 1_000_000_000 - 840, now_ns / 1_000_000_000 + 60);
-    let red_url = format!("{base}/api/v1/services/red?start={start}&end={end}&service=search&step=1m");
+    let red_url =
+        format!("{base}/api/v1/services/red?start={start}&end={end}&service=search&step=1m");
     let mut red = Json::Null;
     let mut memory = Json::Null;
     for _ in 0..300 {
