@@ -110,7 +110,7 @@ export function timeChart(el, old, { x, series, unit, start, end, bands = [], he
       value: (u, v, si, idx) => fmt(idx === null || idx === undefined ? latest[i] : v),
       points: { size: 4 },
     }))],
-    axes: [{}, { values: (u, splits) => splits.map(fmt), size: 80 }],
+    axes: [{}, { values: (u, splits) => splits.map(fmt), size: 96 }],
     hooks: { draw: [(u) => placeBands(u, bands)] },
   }, [x, ...series.map((s) => s.values)], el);
   return plot;
