@@ -372,6 +372,31 @@ fn store_cost() {
     };
     run("red_1h", &mut |_| store.red(end - HOUR_NS, end).len());
     run("red_24h", &mut |_| store.red(start, end).len());
+    // The Services page over 24 h: every service per 15 min, then one service per operation.
+    run("red_24h_step_15m", &mut |_| {
+        store
+            .red_query(&super::query::RedQuery {
+                from: start,
+                to: end,
+                service: None,
+                step: Some(15 * MINUTE_NS),
+            })
+            .services
+            .iter()
+            .map(|r| r.points.len())
+            .sum()
+    });
+    run("red_24h_one_service_per_operation", &mut |i| {
+        store
+            .red_query(&super::query::RedQuery {
+                from: start,
+                to: end,
+                service: Some(SERVICES[i % SERVICES.len()].into()),
+                step: None,
+            })
+            .operations
+            .len()
+    });
     run("trace", &mut |i| {
         store.trace(&ids[(i * 97) % ids.len()]).len()
     });

@@ -5,8 +5,10 @@ import * as overview from "./overview.js";
 import * as traces from "./traces.js";
 import * as logs from "./logs.js";
 import * as anomalies from "./anomalies.js";
+import * as host from "./host.js";
+import * as services from "./services.js";
 
-const PAGES = { overview, traces, logs, anomalies };
+const PAGES = { overview, host, services, traces, logs, anomalies };
 let stop = () => {};
 
 function route() {
