@@ -27,6 +27,10 @@ fn at(ns: i64) -> SystemTime {
 
 /// The request the `latency_anomaly` connector sends for an episode of `checkout GET /cart`
 /// that starts at `start` (and ends at `end` when given).
+pub(super) fn episode_at(start: i64, end: Option<i64>) -> Vec<u8> {
+    episode(start, end)
+}
+
 fn episode(start: i64, end: Option<i64>) -> Vec<u8> {
     let e = EpisodeEvent {
         status: if end.is_some() {
@@ -67,6 +71,11 @@ fn alert_record(state: &'static str, at_ms: u64) -> AlertRecord {
         notifiers: vec!["hook".into()],
         trace_ids: vec!["cd".repeat(16)],
     }
+}
+
+/// The `lookout.alert` record of a state change at `at_ns`.
+pub(super) fn alert_at(state: &'static str, at_ns: i64) -> Vec<u8> {
+    alert(state, at_ns)
 }
 
 fn alert(state: &'static str, at_ns: i64) -> Vec<u8> {
