@@ -131,7 +131,7 @@ impl Dispatcher {
     pub(crate) fn ingest(&mut self, mut alert: Alert, now: Instant) {
         let fp = alert.fingerprint();
         // A firing alert sent again is no change; anything else is.
-        let changed = !(self.firing.contains_key(&fp) && !alert.is_resolved());
+        let changed = !self.firing.contains_key(&fp) || alert.is_resolved();
         match self.firing.get(&fp) {
             Some(old) => {
                 // The same alert again: it started when it first fired, and keeps the host
