@@ -8,7 +8,7 @@ use lookout_anomaly::{AnomalyKind, KeyHash};
 use prost::Message;
 
 use super::config::Limits;
-use super::events::{self, AlertRow, EpisodeRow};
+use super::events::{AlertRow, EpisodeRow};
 use super::rollup::{HOUR_NS, MINUTE_NS};
 use super::segment::Kind;
 use super::tests::{T0, config, log, open};
@@ -80,7 +80,7 @@ pub(super) fn alert_at(state: &'static str, at_ns: i64) -> Vec<u8> {
 
 fn alert(state: &'static str, at_ns: i64) -> Vec<u8> {
     let ms = (at_ns / MINUTE_NS * 60_000) as u64;
-    events::alert_request(&alert_record(state, ms), ms).encode_to_vec()
+    history::alert_request(&alert_record(state, ms), ms).encode_to_vec()
 }
 
 /// An episode firing at T0+5m and resolved at T0+1h10m, an alert firing at T0+7m and
