@@ -23,18 +23,6 @@ impl Prometheus {
     /// advise), starts Prometheus on a free port with the extra command-line `flags` (e.g.
     /// `--web.enable-remote-write-receiver`) and waits until it is ready.
     pub(crate) async fn start(targets: &[(&str, u16)], flags: &[&str]) -> Prometheus {
-        let mut last = String::new();
-        for _ in 0..3 {
-            match Prometheus::try_start(targets, flags).await {
-                Ok(prometheus) => return prometheus,
-                Err(log) => last = log,
-            }
-        }
-        panic!("prometheus did not start:\n{last}");
-    }
-
-    async fn try_start(targets: &[(&str, u16)], flags: &[&str]) -> Result<Prometheus, String> {
-        let dir = tempfile::tempdir().expect("temp dir");
         let scrapes: String = targets
             .iter()
             .map(|(job, port)| {
@@ -43,6 +31,24 @@ impl Prometheus {
                 )
             })
             .collect();
+        Prometheus::start_scraping(&scrapes, flags).await
+    }
+
+    /// [`Prometheus::start`] with `scrapes` as the items of its `scrape_configs:` list (YAML,
+    /// each item indented by 2 spaces; empty: none), e.g. with `basic_auth`.
+    pub(crate) async fn start_scraping(scrapes: &str, flags: &[&str]) -> Prometheus {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Prometheus::try_start(scrapes, flags).await {
+                Ok(prometheus) => return prometheus,
+                Err(log) => last = log,
+            }
+        }
+        panic!("prometheus did not start:\n{last}");
+    }
+
+    async fn try_start(scrapes: &str, flags: &[&str]) -> Result<Prometheus, String> {
+        let dir = tempfile::tempdir().expect("temp dir");
         let scrapes = if scrapes.is_empty() {
             " []\n".to_string()
         } else {

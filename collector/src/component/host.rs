@@ -171,10 +171,13 @@ impl Host {
     /// Drops the shared instances, so channels they hold close once their users are done.
     /// The registry of trace windows stays: extensions took it before the pipelines were
     /// built, and the windows a config reload builds must join the same one; so does the
-    /// recent episodes, alerts and log records the console reads.
+    /// recent episodes, alerts and log records the console reads, and the alert history
+    /// sinks.
     pub(crate) fn release_shared(&self) {
         lock(&self.inner.shared).retain(|key, _| {
-            key == crate::core::alert::TRACE_LOGS_KEY || key == crate::core::recent::RECENT_KEY
+            key == crate::core::alert::TRACE_LOGS_KEY
+                || key == crate::core::recent::RECENT_KEY
+                || key == crate::core::alert_history::ALERT_HISTORY_KEY
         });
     }
 }

@@ -159,6 +159,11 @@ impl Config {
                 .map_err(|e| ("service.telemetry.metrics.tls".to_owned(), e.to_string()))?;
         }
         let refs = Refs::new(self);
+        self.service
+            .telemetry
+            .metrics
+            .check(&refs)
+            .map_err(|(path, m)| (format!("service.telemetry.metrics.{path}"), m))?;
         self.check_refs(&self.receivers, &refs)?;
         self.check_refs(&self.processors, &refs)?;
         self.check_refs(&self.exporters, &refs)?;

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::Pipelines;
 use crate::core::ComponentId;
+use crate::extensions::auth::AuthConfig;
 use crate::net::server_tls::ServerTlsConfig;
 
 /// `service:` — what actually runs.
@@ -79,6 +80,40 @@ pub struct TelemetryMetricsConfig {
     /// Answer `POST /-/reload` on the admin listener (re-read the config file, as SIGHUP
     /// does); off by default, as Prometheus's `--web.enable-lifecycle`.
     pub enable_lifecycle: bool,
+    /// Every request to the admin listener (`/metrics`, the console, the APIs) is checked by
+    /// this authenticator extension (`basicauth`, `bearertokenauth`), as a receiver's
+    /// `auth:`. Required when `address` is not a loopback address, unless
+    /// `insecure_no_auth` is set.
+    pub(crate) auth: Option<AuthConfig>,
+    /// Serve the admin listener without authentication on a non-loopback address: anyone who
+    /// reaches the port reads the self-metrics, the console, the stored traces and logs, and
+    /// can reload the config when `enable_lifecycle` is on (SECURITY.md).
+    pub insecure_no_auth: bool,
+}
+
+impl TelemetryMetricsConfig {
+    /// Refuses a listener off loopback without `auth` (unless `insecure_no_auth`); checks that
+    /// `auth` names an enabled authenticator. Errors are (the dotted path under
+    /// `service.telemetry.metrics`, message).
+    pub(crate) fn check(&self, refs: &crate::component::Refs<'_>) -> Result<(), (String, String)> {
+        if let Some(auth) = &self.auth {
+            return auth.check_refs(refs).map_err(|m| ("auth".to_string(), m));
+        }
+        if self.level != MetricsLevel::None
+            && !self.address.ip().is_loopback()
+            && !self.insecure_no_auth
+        {
+            return Err((
+                "address".to_string(),
+                format!(
+                    "the admin listener (/metrics, the console, the query APIs) on {} is reachable from other machines, so it needs authentication: set service.telemetry.metrics.auth: {{authenticator: basicauth/<name>}} (or bearertokenauth), bind a loopback address such as 127.0.0.1:{}, or set insecure_no_auth: true to serve it to anyone who can reach the port",
+                    self.address,
+                    self.address.port()
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for TelemetryMetricsConfig {
@@ -88,6 +123,8 @@ impl Default for TelemetryMetricsConfig {
             level: MetricsLevel::Normal,
             tls: None,
             enable_lifecycle: false,
+            auth: None,
+            insecure_no_auth: false,
         }
     }
 }

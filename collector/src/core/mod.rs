@@ -4,8 +4,10 @@
 
 pub(crate) mod ack;
 pub(crate) mod alert;
+pub(crate) mod alert_history;
 pub(crate) mod batch;
 pub(crate) mod consumer;
+pub(crate) mod dir_lock;
 pub(crate) mod id;
 pub(crate) mod memory;
 pub(crate) mod otlp_build;

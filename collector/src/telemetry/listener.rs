@@ -76,13 +76,18 @@ async fn listen(
         host.admin().clone(),
         metrics.address,
         metrics.tls.as_ref(),
+        metrics.auth.clone().map(|config| server::AdminAuth {
+            config,
+            host: host.clone(),
+        }),
         metrics.enable_lifecycle.then(|| reloads.clone()),
         stop.clone(),
     )
     .await;
     match started {
         Ok((address, task)) => {
-            tracing::info!(%address, tls = metrics.tls.is_some(), lifecycle = metrics.enable_lifecycle, "admin listener: console at /, self-metrics at /metrics");
+            let auth = metrics.auth.as_ref().map(|a| a.authenticator.to_string());
+            tracing::info!(%address, tls = metrics.tls.is_some(), auth, lifecycle = metrics.enable_lifecycle, "admin listener: console at /, self-metrics at /metrics");
             Ok(Some(Listening {
                 address,
                 stop,

@@ -23,6 +23,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
+use crate::core::dir_lock::{DirLock, DirLockError};
 use crate::core::{Hold, Signal};
 
 const SEGMENT_MAGIC: &[u8; 8] = b"LKOQSEG1";
@@ -174,38 +175,7 @@ pub(crate) struct SegmentLog {
     disk_bytes: u64,
     checkpoint_dirty: bool,
     /// Keeps the directory's lock.
-    _lock: File,
-}
-
-/// How long [`lock_exclusive`] keeps trying while the lock is held: longer than a child
-/// process takes from `fork` to `exec`, far shorter than a second lookout's lifetime.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
-
-/// Takes the queue directory's `flock`. "Would block" is retried for up to [`LOCK_WAIT`]: a
-/// process spawned by any thread of this one holds a copy of every open file (close-on-exec
-/// files too) from `fork` until its `exec`, so a directory closed and at once reopened in one
-/// process (a config reload) could find its own old lock still held for that moment — the
-/// `queue_segment` fuzzer hit it once, and 248 of 20,000 immediate reopens did beside a thread
-/// spawning processes. Only a lock still held after the wait means another holder; any other
-/// failure of the lock call is reported as itself.
-fn lock_exclusive(lock: &File, dir: &Path, lock_path: &Path) -> Result<(), LogError> {
-    let started = std::time::Instant::now();
-    let mut pause = std::time::Duration::from_millis(1);
-    loop {
-        match rustix::fs::flock(lock, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => return Ok(()),
-            Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
-                if started.elapsed() >= LOCK_WAIT {
-                    return Err(LogError::Locked {
-                        path: dir.to_path_buf(),
-                    });
-                }
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(std::time::Duration::from_millis(50));
-            }
-            Err(e) => return Err(LogError::io("lock", lock_path)(e.into())),
-        }
-    }
+    _lock: DirLock,
 }
 
 impl SegmentLog {
@@ -216,14 +186,16 @@ impl SegmentLog {
         options: LogOptions,
     ) -> Result<(SegmentLog, Recovery), LogError> {
         fs::create_dir_all(dir).map_err(LogError::io("create", dir))?;
-        let lock_path = dir.join(LOCK);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(LogError::io("open", &lock_path))?;
-        lock_exclusive(&lock, dir, &lock_path)?;
+        let lock = DirLock::acquire(dir, LOCK).map_err(|err| match err {
+            DirLockError::Locked { .. } => LogError::Locked {
+                path: dir.to_path_buf(),
+            },
+            DirLockError::Io { path, source } => LogError::Io {
+                what: "lock",
+                path,
+                source,
+            },
+        })?;
         let mut recovery = Recovery::default();
         let (floor, acked) = read_checkpoint(dir, &mut recovery)?;
         let mut log = SegmentLog {

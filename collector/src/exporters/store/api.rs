@@ -24,7 +24,14 @@ use crate::net::Body;
 use crate::net::query::{parse_query, percent_decode};
 
 /// Routes the store owns.
-const OWN: [&str; 2] = ["/api/v1/metrics/series", "/api/v1/services/red"];
+const OWN: [&str; 4] = [
+    "/api/v1/metrics/series",
+    "/api/v1/services/red",
+    "/api/v1/history/episodes",
+    "/api/v1/history/alerts",
+];
+/// History events answered when the request sets no `limit`.
+const DEFAULT_HISTORY_LIMIT: usize = 100;
 /// Search results when the request sets none, and at most.
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 1000;
@@ -103,6 +110,14 @@ pub(crate) fn answer(store: &Store, req: &Request<Bytes>) -> Response<Body> {
     let (status, body) = match req.uri().path().trim_end_matches('/') {
         "/api/v1/metrics/series" => series(store, &q),
         "/api/v1/services/red" => red(store, &q),
+        "/api/v1/history/episodes" => history(
+            &q,
+            |from, to, limit| json!({ "episodes": store.episodes(from, to, limit) }),
+        ),
+        "/api/v1/history/alerts" => history(
+            &q,
+            |from, to, limit| json!({ "alerts": store.alerts(from, to, limit) }),
+        ),
         _ => (StatusCode::NOT_FOUND, json!({"error": "no such route"})),
     };
     respond(status, &body)
@@ -312,6 +327,42 @@ fn search(q: &HashMap<String, String>, jaeger: bool) -> Result<Search, String> {
 }
 
 // === answers ===
+
+/// A history route: `start`/`end` in unix seconds (default the last 24 hours), `limit`
+/// (default 100, at most 1,000); `list` answers the events of `[from, to)` in seconds, to
+/// which the range is added.
+fn history(q: &HashMap<String, String>, list: impl FnOnce(i64, i64, usize) -> Json) -> Answer {
+    let bad = |m: &str| (StatusCode::BAD_REQUEST, json!({ "error": m }));
+    let end = match seconds(q, "end") {
+        Ok(e) => e.unwrap_or_else(now_ns),
+        Err(m) => return bad(&m),
+    };
+    let start = match seconds(q, "start") {
+        Ok(s) => s.unwrap_or(end - 24 * 3_600_000_000_000),
+        Err(m) => return bad(&m),
+    };
+    if start >= end {
+        return bad("start must be before end");
+    }
+    let limit = match q.get("limit").filter(|v| !v.is_empty()) {
+        None => DEFAULT_HISTORY_LIMIT,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) => n.clamp(1, MAX_LIMIT),
+            Err(_) => return bad("limit must be a positive integer"),
+        },
+    };
+    // Whole seconds covering the range.
+    let (from, to) = (
+        start.div_euclid(1_000_000_000),
+        end.saturating_add(999_999_999).div_euclid(1_000_000_000),
+    );
+    let mut body = list(from, to, limit);
+    if let Json::Object(map) = &mut body {
+        map.insert("start".into(), json!(from));
+        map.insert("end".into(), json!(to));
+    }
+    (StatusCode::OK, body)
+}
 
 fn series(store: &Store, q: &HashMap<String, String>) -> Answer {
     let bad = |m: &str| (StatusCode::BAD_REQUEST, json!({ "error": m }));

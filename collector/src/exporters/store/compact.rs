@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::db::{Store, StoreError};
+use super::events;
 use super::rollup::{HOUR_NS, RedRow, RollupRow};
 use super::segment::{self, Kind, SegmentName, Select};
 
@@ -46,6 +47,12 @@ impl Store {
                             self.read_paths(kind, &paths, |p| segment::read_logs(p, &all));
                         rows.sort_by_key(|r| r.ts);
                         segment::write_logs(&path, &rows)?
+                    }
+                    Kind::Events => {
+                        let mut rows =
+                            self.read_paths(kind, &paths, |p| events::read_events(p, &all));
+                        rows.sort_by_key(|r| r.ts);
+                        events::write_events(&path, &rows)?
                     }
                     Kind::Points => {
                         let mut rows =

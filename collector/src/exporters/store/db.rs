@@ -8,12 +8,17 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::config::StoreConfig;
+use super::events;
 use super::metrics::StoreMetrics;
 use super::rollup::{self, HOUR_NS, MINUTE_NS};
 use super::rows::{self, Rows};
 use super::segment::{self, Footers, Kind, SegmentError, SegmentName};
 use super::wal::{self, Wal};
 use crate::core::Signal;
+use crate::core::dir_lock::{DirLock, DirLockError};
+
+/// The lock file in the data directory, `flock`ed while a store has it open.
+const LOCK: &str = "lock";
 
 /// A flush is asked for early once a signal's head holds this many WAL bytes (or a quarter
 /// of its `max_bytes`, if smaller): the head's memory is bounded.
@@ -40,6 +45,9 @@ pub(crate) enum StoreError {
     /// Writing a segment failed.
     #[error(transparent)]
     Segment(#[from] SegmentError),
+    /// The data directory is in use by another process (or another store of this one).
+    #[error("the store's data directory cannot be used: {0}")]
+    Lock(#[from] DirLockError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -107,6 +115,8 @@ pub(crate) struct Store {
     pub(crate) flush_wanted: tokio::sync::Notify,
     /// Parsed segment footers.
     footers: Footers,
+    /// The data directory's lock, held while the store is open.
+    _lock: DirLock,
 }
 
 impl std::fmt::Debug for Store {
@@ -134,6 +144,10 @@ impl Store {
     /// log into the head.
     pub(crate) fn open(config: &StoreConfig, metrics: StoreMetrics) -> Result<Store, StoreError> {
         let dir = config.directory.clone();
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        // Before anything is read or deleted: a second process must not recover (delete the
+        // segments of) a flush the first one is writing.
+        let dir_lock = DirLock::acquire(&dir, LOCK)?;
         for sub in Kind::ALL
             .iter()
             .map(|k| k.dir())
@@ -239,6 +253,7 @@ impl Store {
             flushing: Mutex::new(()),
             flush_wanted: tokio::sync::Notify::new(),
             footers: Footers::default(),
+            _lock: dir_lock,
         };
         store.update_gauges(&lock(&store.state));
         Ok(store)
@@ -378,6 +393,14 @@ impl Store {
                 Kind::Logs,
                 name(hour),
                 Box::new(move |p| segment::write_logs(p, &logs)),
+            ));
+        }
+        for (hour, mut events) in by_hour(&rows.events, |e| e.ts) {
+            events.sort_by_key(|e| e.ts);
+            files.push((
+                Kind::Events,
+                name(hour),
+                Box::new(move |p| events::write_events(p, &events)),
             ));
         }
         for (hour, mut points) in by_hour(&rows.points, |p| p.ts) {
@@ -627,6 +650,7 @@ fn extend(head: &mut Rows, rows: Rows) {
     head.spans.extend(rows.spans);
     head.logs.extend(rows.logs);
     head.points.extend(rows.points);
+    head.events.extend(rows.events);
 }
 
 fn segment_bytes(state: &State, signal: Signal) -> u64 {

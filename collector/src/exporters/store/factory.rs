@@ -9,6 +9,7 @@ use crate::component::{
     About, BuiltExporter, ExporterFactory, Factory as FactoryTrait, Host, Stability,
 };
 use crate::config::shared::{NumConsumers, QueueConfig, RetryConfig};
+use crate::core::alert_history::{ALERT_HISTORY_KEY, AlertHistory, AlertHistorySink};
 use crate::core::{ComponentId, Signal};
 
 /// Builds `store` exporters.
@@ -36,6 +37,7 @@ impl ExporterFactory for Factory {
         host: &Host,
     ) -> Result<BuiltExporter, Error> {
         let metrics = StoreMetrics::new(host.telemetry(), &id.to_string());
+        let dropped_alerts = metrics.dropped_alerts.clone();
         let store = Arc::new(
             Store::open(config, metrics)
                 .map_err(|err| Error::component(format!("exporters.{id}"), err.to_string()))?,
@@ -45,10 +47,15 @@ impl ExporterFactory for Factory {
         super::spawn_flusher(Arc::clone(&store), config.flush_interval, stop.clone());
         super::api::register(&store, id, host)
             .map_err(|m| Error::component(format!("exporters.{id}"), m))?;
+        let history: Arc<dyn AlertHistorySink> =
+            super::history::spawn(Arc::clone(&store), dropped_alerts, stop.clone());
+        host.shared(ALERT_HISTORY_KEY, || Ok(AlertHistory::default()))?
+            .register(&history);
         Ok(BuiltExporter {
             export: Arc::new(StoreExporter {
                 store,
                 _flusher: stop.drop_guard(),
+                _history: history,
             }),
             // One writer, in order; the write-ahead log append is the work.
             queue: QueueConfig {

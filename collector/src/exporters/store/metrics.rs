@@ -33,6 +33,8 @@ pub(crate) struct StoreMetrics {
     pub corrupt_segments: Counter,
     /// Batches replayed from the write-ahead log at start-up.
     pub replayed: Counter,
+    /// Alert state changes not kept: the alert history queue was full.
+    pub dropped_alerts: Counter,
 }
 
 impl StoreMetrics {
@@ -88,6 +90,11 @@ impl StoreMetrics {
             replayed: telemetry.counter(
                 "store_replayed_batches",
                 "Batches replayed from the store's write-ahead log at start-up.",
+                labels(),
+            ),
+            dropped_alerts: telemetry.counter(
+                "store_dropped_alert_changes",
+                "Alert state changes the store did not keep because its alert history queue was full.",
                 labels(),
             ),
         }

@@ -6,7 +6,9 @@
 //! `config.rs` settings; `factory.rs` registration; `rows.rs` what is kept of an item;
 //! `wal.rs` the write-ahead log; `segment.rs` Parquet files; `rollup.rs` rollups;
 //! `db.rs` the store (recovery, flush, retention, quarantine); `compact.rs` merges an
-//! hour's segments; `query.rs` queries;
+//! hour's segments; `query.rs` queries; `events.rs` anomaly episodes and alert state changes
+//! (event records kept apart); `history.rs` the store as the alerting extension's alert history
+//! sink;
 //! `api.rs` JSON routes; `metrics.rs` self-metrics.
 
 mod api;
@@ -15,7 +17,11 @@ mod bench;
 mod compact;
 mod config;
 mod db;
+mod events;
+#[cfg(test)]
+mod events_tests;
 mod factory;
+mod history;
 mod metrics;
 mod query;
 mod rollup;
@@ -45,6 +51,8 @@ pub(crate) struct StoreExporter {
     store: Arc<Store>,
     /// Stops the flush task when the exporter goes (a reload, shutdown).
     _flusher: DropGuard,
+    /// Registered (weakly) as an alert history sink: kept while the exporter lives.
+    _history: Arc<dyn crate::core::alert_history::AlertHistorySink>,
 }
 
 impl Export for StoreExporter {

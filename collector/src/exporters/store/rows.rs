@@ -10,6 +10,7 @@ use lookout_proto::otlp::collector::{logs, metrics, trace};
 use lookout_proto::otlp::common::v1::{AnyValue, KeyValue, any_value};
 use lookout_proto::otlp::metrics::v1::metric;
 
+use super::events::{self, EventRow};
 use crate::core::Signal;
 
 /// Attributes whose key starts with this are the latency detector's verdict, kept apart.
@@ -73,6 +74,8 @@ pub(crate) struct Rows {
     pub spans: Vec<SpanRow>,
     pub logs: Vec<LogRow>,
     pub points: Vec<PointRow>,
+    /// The log records that are events (also in `logs`): `events.rs`.
+    pub events: Vec<EventRow>,
 }
 
 /// A batch that is not the OTLP it claims to be.
@@ -97,7 +100,7 @@ pub(crate) fn decode(signal: Signal, payload: &[u8]) -> Result<Rows, DecodeError
         }
         Signal::Logs => {
             let req = logs::v1::ExportLogsServiceRequest::decode(payload).map_err(bad)?;
-            log_records(&req, &mut rows.logs);
+            log_records(&req, &mut rows.logs, &mut rows.events);
         }
         Signal::Metrics => {
             let req = metrics::v1::ExportMetricsServiceRequest::decode(payload).map_err(bad)?;
@@ -154,7 +157,11 @@ fn spans(req: &trace::v1::ExportTraceServiceRequest, out: &mut Vec<SpanRow>) {
     }
 }
 
-fn log_records(req: &logs::v1::ExportLogsServiceRequest, out: &mut Vec<LogRow>) {
+fn log_records(
+    req: &logs::v1::ExportLogsServiceRequest,
+    out: &mut Vec<LogRow>,
+    events: &mut Vec<EventRow>,
+) {
     for rl in &req.resource_logs {
         let service = service_of(rl.resource.as_ref().map_or(&[][..], |r| &r.attributes));
         for sl in &rl.scope_logs {
@@ -164,7 +171,7 @@ fn log_records(req: &logs::v1::ExportLogsServiceRequest, out: &mut Vec<LogRow>) 
                 } else {
                     rec.observed_time_unix_nano
                 };
-                out.push(LogRow {
+                let row = LogRow {
                     ts: ns(ts),
                     trace_id: id(&rec.trace_id),
                     span_id: id(&rec.span_id),
@@ -173,7 +180,18 @@ fn log_records(req: &logs::v1::ExportLogsServiceRequest, out: &mut Vec<LogRow>) 
                     severity_text: rec.severity_text.clone(),
                     body: text(rec.body.as_ref()),
                     attrs: object(rec.attributes.iter()).to_string(),
-                });
+                };
+                if events::is_event(&rec.event_name) {
+                    events.push(EventRow {
+                        ts: row.ts,
+                        name: rec.event_name.clone(),
+                        service: row.service.clone(),
+                        trace_id: row.trace_id,
+                        body: row.body.clone(),
+                        attrs: row.attrs.clone(),
+                    });
+                }
+                out.push(row);
             }
         }
     }

@@ -40,17 +40,20 @@ pub(crate) enum Kind {
     Metrics1m,
     /// Metric rollups per hour.
     Metrics1h,
+    /// Event records (anomaly episodes, alert state changes): `events.rs`.
+    Events,
 }
 
 impl Kind {
     /// Every kind.
-    pub(crate) const ALL: [Kind; 6] = [
+    pub(crate) const ALL: [Kind; 7] = [
         Kind::Spans,
         Kind::Red1m,
         Kind::Logs,
         Kind::Points,
         Kind::Metrics1m,
         Kind::Metrics1h,
+        Kind::Events,
     ];
 
     /// Its folder's name.
@@ -62,6 +65,7 @@ impl Kind {
             Kind::Points => "metrics_raw",
             Kind::Metrics1m => "metrics_1m",
             Kind::Metrics1h => "metrics_1h",
+            Kind::Events => "events",
         }
     }
 
@@ -69,7 +73,7 @@ impl Kind {
     pub(crate) fn signal(self) -> Signal {
         match self {
             Kind::Spans | Kind::Red1m => Signal::Traces,
-            Kind::Logs => Signal::Logs,
+            Kind::Logs | Kind::Events => Signal::Logs,
             Kind::Points | Kind::Metrics1m | Kind::Metrics1h => Signal::Metrics,
         }
     }
@@ -79,7 +83,7 @@ impl Kind {
         match self {
             Kind::Spans => 6,
             Kind::Red1m => 2,
-            Kind::Logs => 0,
+            Kind::Logs | Kind::Events => 0,
             Kind::Points => 3,
             Kind::Metrics1m | Kind::Metrics1h => 3,
         }
@@ -155,7 +159,7 @@ impl SegmentName {
     }
 }
 
-fn fsb<const N: usize>(rows: impl Iterator<Item = [u8; N]>) -> ArrayRef {
+pub(super) fn fsb<const N: usize>(rows: impl Iterator<Item = [u8; N]>) -> ArrayRef {
     let values: Vec<[u8; N]> = rows.collect();
     // Every value has the declared width: this cannot fail.
     Arc::new(
@@ -164,11 +168,11 @@ fn fsb<const N: usize>(rows: impl Iterator<Item = [u8; N]>) -> ArrayRef {
     )
 }
 
-fn string(rows: impl Iterator<Item = impl AsRef<str>>) -> ArrayRef {
+pub(super) fn string(rows: impl Iterator<Item = impl AsRef<str>>) -> ArrayRef {
     Arc::new(StringArray::from_iter_values(rows))
 }
 
-fn i64s(rows: impl Iterator<Item = i64>) -> ArrayRef {
+pub(super) fn i64s(rows: impl Iterator<Item = i64>) -> ArrayRef {
     Arc::new(Int64Array::from_iter_values(rows))
 }
 
@@ -184,7 +188,7 @@ fn f64s(rows: impl Iterator<Item = f64>) -> ArrayRef {
     Arc::new(Float64Array::from_iter_values(rows))
 }
 
-fn schema(fields: &[(&str, DataType)]) -> SchemaRef {
+pub(super) fn schema(fields: &[(&str, DataType)]) -> SchemaRef {
     Arc::new(Schema::new(
         fields
             .iter()
@@ -260,7 +264,12 @@ fn red_schema() -> SchemaRef {
 /// zstd pages; delta-encoded time columns; a bloom filter on `trace_id` when asked, sized
 /// for the rows of a group (`rows`, at most `rows_per_group`: a small segment gets a small
 /// filter).
-fn props(time: &str, bloom: bool, rows_per_group: usize, rows: usize) -> WriterProperties {
+pub(super) fn props(
+    time: &str,
+    bloom: bool,
+    rows_per_group: usize,
+    rows: usize,
+) -> WriterProperties {
     let level = ZstdLevel::try_new(3).unwrap_or_default();
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
@@ -279,7 +288,7 @@ fn props(time: &str, bloom: bool, rows_per_group: usize, rows: usize) -> WriterP
 }
 
 /// Writes `batch` to `path` through `path.tmp`, fsynced, then renamed; returns its size.
-fn write_file(
+pub(super) fn write_file(
     path: &Path,
     batch: &RecordBatch,
     props: WriterProperties,
@@ -299,7 +308,7 @@ fn write_file(
     Ok(len)
 }
 
-fn batch(
+pub(super) fn batch(
     path: &Path,
     schema: SchemaRef,
     columns: Vec<ArrayRef>,
@@ -471,7 +480,11 @@ fn i64_stats(s: Option<&Statistics>) -> Option<(i64, i64)> {
 }
 
 /// The record batches of the row groups of `path` that `select` may match.
-fn read(path: &Path, kind: Kind, select: &Select<'_>) -> Result<Vec<RecordBatch>, SegmentError> {
+pub(super) fn read(
+    path: &Path,
+    kind: Kind,
+    select: &Select<'_>,
+) -> Result<Vec<RecordBatch>, SegmentError> {
     read_columns(path, kind, select, None)
 }
 
@@ -531,7 +544,7 @@ fn read_columns(
         .map_err(|e| SegmentError::format(path, e))
 }
 
-fn expect<'a, T: 'static>(path: &Path, v: Option<&'a T>) -> Result<&'a T, SegmentError> {
+pub(super) fn expect<'a, T: 'static>(path: &Path, v: Option<&'a T>) -> Result<&'a T, SegmentError> {
     v.ok_or_else(|| SegmentError::format(path, "unexpected column type"))
 }
 

@@ -22,9 +22,9 @@ use lookout_proto::otlp::resource::v1::Resource;
 use lookout_proto::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 
 /// A fixed hour (2026-12-06 10:00 UTC) so that tests do not depend on the clock.
-const T0: i64 = 1_796_551_200 * 1_000_000_000;
+pub(super) const T0: i64 = 1_796_551_200 * 1_000_000_000;
 
-fn kv(key: &str, value: &str) -> KeyValue {
+pub(super) fn kv(key: &str, value: &str) -> KeyValue {
     KeyValue {
         key: key.into(),
         value: Some(AnyValue {
@@ -34,7 +34,7 @@ fn kv(key: &str, value: &str) -> KeyValue {
     }
 }
 
-fn resource(service: &str) -> Option<Resource> {
+pub(super) fn resource(service: &str) -> Option<Resource> {
     Some(Resource {
         attributes: vec![kv("service.name", service)],
         ..Default::default()
@@ -78,7 +78,7 @@ fn spans(n: u8, service: &str, start: i64) -> Vec<u8> {
     .encode_to_vec()
 }
 
-fn log(n: u8, ts: i64, body: &str) -> Vec<u8> {
+pub(super) fn log(n: u8, ts: i64, body: &str) -> Vec<u8> {
     logs::v1::ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             resource: resource("api"),
@@ -132,7 +132,7 @@ fn gauge(name: &str, host: &str, points: &[(i64, f64)]) -> Vec<u8> {
     .encode_to_vec()
 }
 
-fn config(dir: &std::path::Path) -> StoreConfig {
+pub(super) fn config(dir: &std::path::Path) -> StoreConfig {
     let mut c = StoreConfig {
         directory: dir.to_path_buf(),
         ..StoreConfig::default()
@@ -142,13 +142,13 @@ fn config(dir: &std::path::Path) -> StoreConfig {
     c
 }
 
-fn open(c: &StoreConfig) -> (Store, Telemetry) {
+pub(super) fn open(c: &StoreConfig) -> (Store, Telemetry) {
     let t = Telemetry::new();
     let s = Store::open(c, StoreMetrics::new(&t, "store")).unwrap();
     (s, t)
 }
 
-fn metric(t: &Telemetry, line_start: &str) -> f64 {
+pub(super) fn metric(t: &Telemetry, line_start: &str) -> f64 {
     t.render()
         .lines()
         .filter(|l| l.starts_with(line_start))
@@ -446,6 +446,7 @@ fn openapi_describes_the_store_answers() {
     let dir = tempfile::tempdir().unwrap();
     let (s, _t) = open(&config(dir.path()));
     fill(&s);
+    super::events_tests::fill(&s);
     s.flush().unwrap();
     let spec: serde_json::Value = serde_json::from_str(OPENAPI).unwrap();
     let schema = |path: &str, code: &str| {
@@ -535,6 +536,26 @@ fn openapi_describes_the_store_answers() {
             "/api/v1/services/red?start=0&end=999999999&step=1m".to_string(),
             "400",
         ),
+        (
+            "/api/v1/history/episodes",
+            format!("/api/v1/history/episodes?start={t0}&end={t2}&limit=5"),
+            "200",
+        ),
+        (
+            "/api/v1/history/episodes",
+            "/api/v1/history/episodes?limit=x".to_string(),
+            "400",
+        ),
+        (
+            "/api/v1/history/alerts",
+            format!("/api/v1/history/alerts?start={t0}&end={t2}"),
+            "200",
+        ),
+        (
+            "/api/v1/history/alerts",
+            "/api/v1/history/alerts?start=5&end=1".to_string(),
+            "400",
+        ),
     ];
     for (path, uri, code) in own_cases {
         let req = http::Request::get(&uri).body(bytes::Bytes::new()).unwrap();
@@ -547,6 +568,10 @@ fn openapi_describes_the_store_answers() {
         let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(status.as_str(), code, "{uri}: {body}");
         check_schema(&spec, &schema(path, code), &body, &uri).unwrap();
+        if code == "200" && path.starts_with("/api/v1/history/") {
+            let list = body.get("episodes").or(body.get("alerts")).unwrap();
+            assert_eq!(list.as_array().map(Vec::len), Some(2), "{uri}: {body}");
+        }
     }
 }
 
@@ -708,4 +733,27 @@ fn an_hour_of_flushes_is_compacted_into_one_segment_per_kind() {
         "the merged source was deleted at start-up"
     );
     assert_eq!(answers(&s), before);
+}
+
+#[test]
+fn a_data_directory_has_one_store_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(dir.path());
+    let (s, _t) = open(&c);
+    fill(&s);
+    let t = Telemetry::new();
+    let err = Store::open(&c, StoreMetrics::new(&t, "second")).unwrap_err();
+    assert!(
+        matches!(err, super::db::StoreError::Lock(_)),
+        "a second store on the directory is refused: {err}"
+    );
+    assert!(
+        err.to_string().contains("is locked by another process"),
+        "{err}"
+    );
+    // The first one's data was not touched (a second open would have replayed its log).
+    assert_eq!(s.trace(&[1; 16]).len(), 2);
+    drop(s);
+    let (s, _t) = open(&c);
+    assert_eq!(s.trace(&[1; 16]).len(), 2);
 }

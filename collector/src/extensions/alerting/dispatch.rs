@@ -18,6 +18,7 @@ use super::host::HostSampler;
 use super::route::Route;
 use super::worker::WorkerHandle;
 use crate::core::alert::{Alert, Fingerprint, TraceLogsRegistry};
+use crate::core::alert_history::AlertHistory;
 use crate::core::recent::{AlertRecord, Recent};
 
 /// A firing alert and when its source last sent it.
@@ -47,6 +48,8 @@ pub(crate) struct Dispatcher {
     trace_logs: Arc<TraceLogsRegistry>,
     /// The collector's recent alerts (for the console), when kept.
     recent: Option<Arc<Recent>>,
+    /// Where each state change is kept (the stores registered there), when given.
+    history: Option<Arc<AlertHistory>>,
 }
 
 impl Dispatcher {
@@ -76,12 +79,20 @@ impl Dispatcher {
             external_url,
             trace_logs,
             recent: None,
+            history: None,
         }
     }
 
     /// The same dispatcher, recording each alert it routes in `recent`.
     pub(crate) fn with_recent(mut self, recent: Arc<Recent>) -> Dispatcher {
         self.recent = Some(recent);
+        self
+    }
+
+    /// The same dispatcher, handing each alert state change (newly firing, resolved) to
+    /// `history`.
+    pub(crate) fn with_history(mut self, history: Arc<AlertHistory>) -> Dispatcher {
+        self.history = Some(history);
         self
     }
 
@@ -119,6 +130,8 @@ impl Dispatcher {
     /// Takes in one alert from a source.
     pub(crate) fn ingest(&mut self, mut alert: Alert, now: Instant) {
         let fp = alert.fingerprint();
+        // A firing alert sent again is no change; anything else is.
+        let changed = !self.firing.contains_key(&fp) || alert.is_resolved();
         match self.firing.get(&fp) {
             Some(old) => {
                 // The same alert again: it started when it first fired, and keeps the host
@@ -147,12 +160,14 @@ impl Dispatcher {
                 },
             );
         }
-        self.route(alert, now);
+        self.route(alert, now, changed);
     }
 
-    fn route(&mut self, alert: Alert, now: Instant) {
+    /// Routes `alert`; `changed`: it is a state change (kept in the history).
+    fn route(&mut self, alert: Alert, now: Instant, changed: bool) {
         let wall = SystemTime::now();
-        if let Some(recent) = &self.recent {
+        let history = self.history.as_ref().filter(|_| changed);
+        if self.recent.is_some() || history.is_some() {
             let mut notifiers: Vec<String> = self
                 .root
                 .matching(&alert.labels)
@@ -161,7 +176,13 @@ impl Dispatcher {
                 .collect();
             notifiers.sort();
             notifiers.dedup();
-            recent.alerts().record(record(&alert, notifiers, wall));
+            let r = record(&alert, notifiers, wall);
+            if let Some(history) = history {
+                history.record(&r);
+            }
+            if let Some(recent) = &self.recent {
+                recent.alerts().record(r);
+            }
         }
         for node in self.root.matching(&alert.labels) {
             let labels = node.group_by.group_labels(&alert.labels);
@@ -195,7 +216,7 @@ impl Dispatcher {
                 let mut alert = s.alert;
                 alert.ends_at = Some(SystemTime::now());
                 tracing::debug!(alert = alert.name(), fingerprint = %fp, "alerting: not refreshed within resolve_timeout; resolved");
-                self.route(alert, now);
+                self.route(alert, now, true);
             }
         }
     }

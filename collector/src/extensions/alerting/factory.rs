@@ -11,6 +11,7 @@ use crate::component::{
 };
 use crate::core::ComponentId;
 use crate::core::alert::{AlertSink, SinkService, TRACE_LOGS_KEY, TraceLogsRegistry, swap_sinks};
+use crate::core::alert_history::{ALERT_HISTORY_KEY, AlertHistory};
 use crate::core::recent::{RECENT_KEY, Recent};
 
 /// Builds `alerting` extensions.
@@ -39,12 +40,15 @@ impl ExtensionFactory for Factory {
             // correlate instances add their windows to the same one when they are built.
             let trace_logs = host.shared(TRACE_LOGS_KEY, || Ok(TraceLogsRegistry::default()))?;
             let recent = host.shared(RECENT_KEY, || Ok(Recent::default()))?;
+            // Stores register with it when they are built (after the extensions start).
+            let history = host.shared(ALERT_HISTORY_KEY, || Ok(AlertHistory::default()))?;
             let (alerting, tasks) = super::start(
                 config,
                 host.telemetry(),
                 &host.shutdown(),
                 trace_logs,
                 recent,
+                history,
             )
             .map_err(|e| Error::component(format!("extensions.{id}"), e))?;
             Ok(Extension {

@@ -123,6 +123,7 @@ pub(crate) fn start(
     shutdown: &CancellationToken,
     trace_logs: Arc<TraceLogsRegistry>,
     recent: Arc<crate::core::recent::Recent>,
+    history: Arc<crate::core::alert_history::AlertHistory>,
 ) -> Result<(Alerting, Vec<JoinHandle<()>>), String> {
     let root = Route::build(&config.route)?;
     let mut tasks = Vec::new();
@@ -154,7 +155,8 @@ pub(crate) fn start(
         config.external_url.clone(),
         trace_logs,
     )
-    .with_recent(recent);
+    .with_recent(recent)
+    .with_history(history);
     let (tx, rx) = mpsc::channel(config.queue_size);
     tasks.push(tokio::spawn(dispatcher.run(rx, shutdown.clone())));
     Ok((

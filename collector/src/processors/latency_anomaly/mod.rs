@@ -39,8 +39,8 @@
 
 mod alerts;
 pub(crate) mod config;
-mod episodes;
-mod event_log;
+pub(crate) mod episodes;
+pub(crate) mod event_log;
 mod handoff;
 mod metrics;
 mod red;

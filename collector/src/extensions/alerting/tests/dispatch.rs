@@ -162,6 +162,11 @@ async fn quiet_alerts_resolve_after_resolve_timeout_and_refreshes_are_deduplicat
 #[tokio::test(start_paused = true)]
 async fn the_console_history_gets_each_alert_once_with_its_notifiers_until_resolved() {
     let recent = Arc::new(crate::core::recent::Recent::default());
+    // The alert history sinks get each state change once (not each repeat).
+    let history = Arc::new(crate::core::alert_history::AlertHistory::default());
+    let changes = Arc::new(Changes::default());
+    let sink: Arc<dyn crate::core::alert_history::AlertHistorySink> = changes.clone();
+    history.register(&sink);
     let h = harness(
         r#"
 notifiers: [log]
@@ -176,6 +181,7 @@ routes:
         &["log", "am", "hook"],
         Opts {
             recent: Some(Arc::clone(&recent)),
+            history: Some(Arc::clone(&history)),
             ..Opts::default()
         },
     );
@@ -217,6 +223,32 @@ routes:
     assert_eq!(listed.items[0].labels["alertname"], "Other", "firing first");
     assert_eq!(listed.items[1].state, "resolved");
     assert!(listed.items[1].ends_at_ms.is_some());
+    let kept: Vec<(String, &str, Vec<String>)> = changes
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|a| (a.labels["alertname"].clone(), a.state, a.notifiers.clone()))
+        .collect();
+    let n = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        kept,
+        vec![
+            ("Down".to_string(), "firing", n(&["am", "hook"])),
+            ("Other".to_string(), "firing", n(&["log"])),
+            ("Down".to_string(), "resolved", n(&["am", "hook"])),
+        ]
+    );
+}
+
+/// An alert history sink that keeps what it gets.
+#[derive(Default)]
+struct Changes(std::sync::Mutex<Vec<crate::core::recent::AlertRecord>>);
+
+impl crate::core::alert_history::AlertHistorySink for Changes {
+    fn record(&self, alert: &crate::core::recent::AlertRecord) {
+        self.0.lock().unwrap().push(alert.clone());
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -70,6 +70,8 @@ struct Opts {
     trace_logs: Arc<TraceLogsRegistry>,
     /// Where the dispatcher records what it routes (none: not recorded).
     recent: Option<Arc<crate::core::recent::Recent>>,
+    /// Where the dispatcher keeps state changes (none: not kept).
+    history: Option<Arc<crate::core::alert_history::AlertHistory>>,
 }
 
 impl Default for Opts {
@@ -81,6 +83,7 @@ impl Default for Opts {
             blocked: &[],
             trace_logs: Arc::default(),
             recent: None,
+            history: None,
         }
     }
 }
@@ -125,6 +128,10 @@ fn harness(route: &str, notifiers: &[&'static str], opts: Opts) -> Harness {
     );
     let d = match &opts.recent {
         Some(recent) => d.with_recent(Arc::clone(recent)),
+        None => d,
+    };
+    let d = match &opts.history {
+        Some(history) => d.with_history(Arc::clone(history)),
         None => d,
     };
     let (tx, rx) = mpsc::channel(1000);
