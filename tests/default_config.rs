@@ -1,7 +1,7 @@
 //! Whole process: `lookout` with no configuration file — the README's run command — on its
 //! embedded default configuration. It serves the console, joins a trace with its log line,
 //! tags an intermittent burst of slow spans and opens an anomaly episode for it, and keeps the
-//! host's metrics and the spans in the embedded store, all under `./lookout-data`.
+//! episode, the host's metrics and the spans in the embedded store, all under `./lookout-data`.
 
 mod support;
 
@@ -138,7 +138,13 @@ async fn the_embedded_default_config_serves_console_tags_anomalies_and_keeps_his
         "the slow trace with its log",
         Duration::from_secs(30),
         &url,
-        |t| t.to_string().contains("payment backend timed out"),
+        // The log may reach the window before its span (the spans pass latency_anomaly first).
+        |t| {
+            t["spans"].as_array().is_some_and(|s| !s.is_empty())
+                && t["spans"][0]["logs"]
+                    .to_string()
+                    .contains("payment backend timed out")
+        },
     )
     .await;
     let text = trace.to_string();
@@ -153,6 +159,28 @@ async fn the_embedded_default_config_serves_console_tags_anomalies_and_keeps_his
         |a| a.to_string().contains("intermittent"),
     )
     .await;
+
+    // The episode's firing record, through the latency_anomaly connector, kept by the store.
+    let episodes = wait_json(
+        "the episode in the store's history",
+        Duration::from_secs(30),
+        &lookout.admin_url("/api/v1/history/episodes"),
+        |h| {
+            h["episodes"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|x| x["kind"] == "intermittent"))
+        },
+    )
+    .await;
+    let stored = &episodes["episodes"][0];
+    assert_eq!(stored["service"], "shop", "{episodes}");
+    assert_eq!(stored["status"], "firing", "{episodes}");
+    assert!(
+        stored["example_trace_ids"].as_array().is_some_and(|ids| ids
+            .iter()
+            .all(|id| slow_traces.contains(id.as_str().unwrap_or_default()))),
+        "{episodes}"
+    );
 
     // History: the store answers the Jaeger API and holds the host's metrics (collected every
     // 10 s by the default config).
