@@ -24,6 +24,7 @@
 mod config;
 mod detector;
 mod error;
+mod exceedance;
 mod key;
 mod propagation;
 mod sketch;
