@@ -6,7 +6,6 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::config::DetectorConfig;
 use crate::error::ConfigError;
-use crate::exceedance::{ExceedanceRates, RatePlan};
 use crate::key::{KeyHash, KeyRef};
 use crate::sketch::{
     BANDS, Baseline, LevelPlan, LogSketch, ScanScratch, TailModel, ThresholdParams, Thresholds,
@@ -87,11 +86,15 @@ struct Derived {
     loc_max_neg_ln2_per_ns: f64,
     llr_exceed: f64,
     llr_below: f64,
-    /// Intermittent test: the log-likelihood ratio of a span below its lower
-    /// level (those of spans beyond it are per key: [`ExceedanceRates`]).
+    /// Intermittent test: log-likelihood ratios of a span beyond the spike
+    /// threshold and of one below it (`intermittent_rate` against
+    /// `spike_tail_probability`).
+    llr_inter_hit: f32,
+    /// ... and of a span between the test's lower level
+    /// (`INTERMITTENT_TAG_FACTOR` × `spike_tail_probability`) and the spike
+    /// threshold.
+    llr_inter_mid: f32,
     llr_inter_miss: f32,
-    /// The per-key exceedance rates' constants.
-    rates: RatePlan,
     relearn_ns: u64,
     /// Spans a key must have seen before its trend CUSUM runs: (3 / `trend_k`)², where the
     /// standard error of the key's learned mean (σ/√n) is a third of the trend reference. Any
@@ -218,16 +221,12 @@ struct KeyState {
     inter_back: f32,
     /// `seen` when the intermittent episode opened.
     inter_open_seen: u32,
-    /// The intermittent test's baseline: the key's own exceedance rates of
-    /// its two levels and the log-likelihood ratios derived from them.
-    rates: ExceedanceRates,
     sketch: LogSketch,
 }
 
 impl KeyState {
-    fn new(key: u64, d: &Derived) -> Self {
+    fn new(key: u64) -> Self {
         Self {
-            rates: ExceedanceRates::new(&d.rates),
             key,
             last_tick: 0,
             seen: 0,
@@ -275,8 +274,6 @@ impl KeyState {
         let loc = self.loc_init.then_some(self.loc);
         let b = Baseline::compute(&self.sketch, &d.params, Some(&self.tail), loc, scratch);
         (self.th, self.tail) = (b.th, b.tail);
-        // Spans of an open intermittent episode are not the baseline's.
-        self.rates.refresh(&d.rates, self.seen, !self.inter_open);
         if !self.loc_init {
             self.loc = self.th.mean_c;
             self.loc_init = true;
@@ -333,7 +330,7 @@ impl KeyState {
         let inter_hit = ln_x as f32 > self.th.inter_ln;
         let (weight, learn_ln) = if accepted || !(outlier || self.inter_open && inter_hit) {
             (1.0, ln_x)
-        } else if self.inter_open || self.s_inter > self.rates.llr_hit {
+        } else if self.inter_open || self.s_inter > d.llr_inter_hit {
             (cfg.outlier_weight, ln_x.min(self.th.spike_ln()))
         } else if self.seen < YOUNG_KEY_SPANS {
             (1.0, ln_x.min(self.th.spike_ln()))
@@ -374,19 +371,14 @@ impl KeyState {
                 self.s_exceed = (self.s_exceed + llr).max(0.0);
                 self.s_mix = (self.s_mix + self.th.band_score(ln_x)).max(0.0);
             }
-            let llr = if outlier || inter_hit {
-                if !self.inter_open {
-                    self.rates.pend(outlier);
-                }
-                if outlier {
-                    self.rates.llr_hit
-                } else {
-                    self.rates.llr_mid
-                }
+            let llr = if outlier {
+                d.llr_inter_hit
+            } else if inter_hit {
+                d.llr_inter_mid
             } else {
                 d.llr_inter_miss
             };
-            self.intermittent_step(cfg, d, llr, now_ns);
+            self.intermittent_step(cfg, llr, now_ns);
             if self.inter_open {
                 if verdict.kind == Some(AnomalyKind::Spike) {
                     verdict.kind = Some(AnomalyKind::Intermittent);
@@ -425,17 +417,8 @@ impl KeyState {
                     // that outlived the shift by ~1,700 spans). An older
                     // intermittent episode is another matter and stays open.
                     self.s_inter = 0.0;
-                    if self.inter_open {
-                        self.rates.skip_to(self.seen);
-                    }
                     self.inter_open = false;
                     self.inter_back = 0.0;
-                    self.rates.drop_pending();
-                }
-                // The episode's spans are not the intermittent test's
-                // baseline (its exceedances are not counted).
-                if !self.inter_open {
-                    self.rates.decay_to(&d.rates, self.seen);
                 }
                 let mut fresh = LogSketch::new();
                 fresh.insert(ln_x, d.inv_width, 1.0);
@@ -488,7 +471,7 @@ impl KeyState {
     /// the spike threshold opens the episode; a reverse one (the same
     /// log-likelihood ratios, negated) ends it once tail spans are back at
     /// the baseline rate.
-    fn intermittent_step(&mut self, cfg: &DetectorConfig, d: &Derived, llr: f32, now_ns: u64) {
+    fn intermittent_step(&mut self, cfg: &DetectorConfig, llr: f32, now_ns: u64) {
         let h = cfg.intermittent_h as f32;
         if self.inter_open {
             self.inter_back = (self.inter_back - llr).max(0.0);
@@ -499,29 +482,14 @@ impl KeyState {
                 self.inter_open = false;
                 self.s_inter = 0.0;
                 self.inter_back = 0.0;
-                self.rates.skip_to(self.seen);
             }
         } else {
-            let s = self.s_inter + llr;
-            if s <= 0.0 {
-                // The excursion ended at zero: its exceedances were the
-                // baseline's own tail.
-                if self.s_inter > 0.0 {
-                    self.rates.commit(&d.rates, self.seen);
-                }
-                self.s_inter = 0.0;
-            } else {
-                self.s_inter = s;
-            }
+            self.s_inter = (self.s_inter + llr).max(0.0);
             if self.s_inter >= h {
                 self.inter_open = true;
                 self.inter_start_ns = now_ns;
                 self.inter_open_seen = self.seen;
                 self.inter_back = 0.0;
-                // Its exceedances are the incident's: dropped, and the
-                // episode's spans are not exposure.
-                self.rates.drop_pending();
-                self.rates.decay_to(&d.rates, self.seen);
             }
         }
     }
@@ -684,13 +652,10 @@ impl KeyState {
             self.loc_init = false;
             // A different sketch: the last tail start and clip range are stale.
             self.tail.drop_anchors();
-            // ... and so are the exceedance rates of its levels.
-            self.rates.reset(&d.rates, self.seen);
             self.refresh(d, scratch);
         } else if ended {
             // Back to the old level: resume the untouched pre-episode baseline.
             self.episode = None;
-            self.rates.skip_to(self.seen);
             self.s_mean = 0.0;
             self.s_trend = 0.0;
             self.s_exceed = 0.0;
@@ -795,7 +760,14 @@ impl Detector {
                 / (cfg.location_max_half_life.as_nanos() as f64),
             llr_exceed: (p1 / p0).ln(),
             llr_below: ((1.0 - p1) / (1.0 - p0)).ln(),
-            rates: RatePlan::new(&cfg, INTERMITTENT_TAG_FACTOR, INTER_TOP_SHARE),
+            llr_inter_hit: {
+                let p0 = cfg.spike_tail_probability;
+                ((p0 + INTER_TOP_SHARE * cfg.intermittent_rate) / p0).ln() as f32
+            },
+            llr_inter_mid: {
+                let p0 = (INTERMITTENT_TAG_FACTOR - 1.0) * cfg.spike_tail_probability;
+                ((p0 + (1.0 - INTER_TOP_SHARE) * cfg.intermittent_rate) / p0).ln() as f32
+            },
             llr_inter_miss: ((1.0
                 - INTERMITTENT_TAG_FACTOR * cfg.spike_tail_probability
                 - cfg.intermittent_rate)
@@ -966,13 +938,13 @@ impl Detector {
             return idx;
         }
         let idx = if self.slots.len() < self.cfg.max_keys {
-            self.slots.push(KeyState::new(key, &self.d));
+            self.slots.push(KeyState::new(key));
             (self.slots.len() - 1) as u32
         } else {
             let victim = self.pick_victim();
             let old = self.slots[victim as usize].key;
             self.map.remove(&old);
-            self.slots[victim as usize] = KeyState::new(key, &self.d);
+            self.slots[victim as usize] = KeyState::new(key);
             self.evictions += 1;
             victim
         };
@@ -1671,7 +1643,7 @@ mod tests {
         // A span outside an episode reads the counters and `th` (then the
         // sketch header): they must open the state, ahead of the tail model
         // that only refreshes, spikes and episodes read.
-        let st = KeyState::new(1, &det().d);
+        let st = KeyState::new(1);
         let at = |p: usize| p - &st as *const KeyState as usize;
         let th_end = at(&st.th as *const Thresholds as usize) + std::mem::size_of::<Thresholds>();
         let tail = at(&st.tail as *const TailModel as usize);

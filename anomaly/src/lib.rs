@@ -24,7 +24,6 @@
 mod config;
 mod detector;
 mod error;
-mod exceedance;
 mod key;
 mod propagation;
 mod sketch;
