@@ -3,7 +3,8 @@
 //! credentials or with wrong ones, and 200 with right ones, for the console (`/`), `/metrics`
 //! and the `/api/v1/*` routes; Debian's Prometheus scrapes `/metrics` through it with
 //! `basic_auth` (and a job without credentials is down). Without `auth` such an address is a
-//! config error that says what to do, unless `insecure_no_auth: true`.
+//! config error that says what to do, unless `insecure_no_auth: true`. A config reload turns
+//! the listener's auth on and off.
 
 mod support;
 
@@ -16,16 +17,25 @@ use support::{Lookout, http_client, otlp_receiver, service, validate};
 const HTPASSWD: &str = "admin:{SHA}wCGkpZJQQ1AJMclU9JNCL4XGWVM=";
 
 fn config(p: &support::Ports, dir: &Path) -> String {
+    config_with(
+        p,
+        dir,
+        &format!(
+            "      address: 0.0.0.0:{}\n      auth:\n        authenticator: basicauth/admin\n",
+            p.metrics
+        ),
+    )
+}
+
+/// The config with `metrics` as the body of `service.telemetry.metrics` (indented by 6).
+fn config_with(p: &support::Ports, dir: &Path, metrics: &str) -> String {
     let service = service(
         p,
         "    traces:\n      receivers: [otlp]\n      exporters: [store]\n",
     )
     .replacen(
         &format!("      address: 127.0.0.1:{}\n", p.metrics),
-        &format!(
-            "      address: 0.0.0.0:{}\n      auth:\n        authenticator: basicauth/admin\n",
-            p.metrics
-        ),
+        metrics,
         1,
     )
     .replacen(
@@ -151,4 +161,85 @@ fn off_loopback_without_auth_is_a_config_error_unless_opted_out() {
         stderr.contains("auth.authenticator: extension basicauth/admin is not defined"),
         "{stderr}"
     );
+}
+
+/// The status of `GET /metrics` on `port`, with the admin's credentials or without.
+async fn metrics_status(port: u16, credentials: bool) -> u16 {
+    let request = http_client().get(format!("http://127.0.0.1:{port}/metrics"));
+    let request = if credentials {
+        request.basic_auth("admin", Some("admin-pw"))
+    } else {
+        request
+    };
+    request
+        .send()
+        .await
+        .expect("GET /metrics")
+        .status()
+        .as_u16()
+}
+
+/// Waits (bounded) until `GET /metrics` without credentials answers `want`: the listener a
+/// reload replaced closes after the reload's own answer went out.
+async fn until_anonymous_gets(port: u16, want: u16) {
+    let mut last = 0;
+    for _ in 0..100 {
+        last = metrics_status(port, false).await;
+        if last == want {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("GET /metrics without credentials kept answering {last}, not {want}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_turns_the_admin_listeners_auth_on_and_off() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path().join("store");
+    let open = |p: &support::Ports| {
+        format!(
+            "      address: 127.0.0.1:{}\n      enable_lifecycle: true\n",
+            p.metrics
+        )
+    };
+    let guarded = |p: &support::Ports| {
+        format!(
+            "{}      auth: {{authenticator: basicauth/admin}}\n",
+            open(p)
+        )
+    };
+    let lookout = Lookout::start(|p| config_with(p, &dir, &open(p))).await;
+    let port = lookout.ports.metrics;
+    assert_eq!(metrics_status(port, false).await, 200);
+    let rewrite = |metrics: String| {
+        std::fs::write(
+            lookout.dir().join("lookout.yaml"),
+            config_with(&lookout.ports, &dir, &metrics),
+        )
+        .unwrap();
+    };
+    rewrite(guarded(&lookout.ports));
+    let reload = http_client()
+        .post(format!("http://127.0.0.1:{port}/-/reload"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reload.status().as_u16(), 200, "{}", lookout.logs());
+    until_anonymous_gets(port, 401).await;
+    assert_eq!(metrics_status(port, true).await, 200);
+    // Off again: the reload itself now needs the credentials.
+    rewrite(open(&lookout.ports));
+    let url = format!("http://127.0.0.1:{port}/-/reload");
+    let refused = http_client().post(&url).send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    let reload = http_client()
+        .post(&url)
+        .basic_auth("admin", Some("admin-pw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reload.status().as_u16(), 200, "{}", lookout.logs());
+    until_anonymous_gets(port, 200).await;
+    assert!(lookout.stop().await.success());
 }

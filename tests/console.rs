@@ -415,7 +415,10 @@ async fn post(url: &str, body: Vec<u8>) {
 /// `alerting` extension with a `console` notifier; log lines are tailed from a file through
 /// `correlate`. `/api/v1/alerts` lists the open episode and the firing alert; in the browser
 /// the Anomalies & alerts page shows them, and the Logs page, once loaded, shows a line the
-/// driver appends to the file afterwards, without a reload, linked to its trace.
+/// driver appends to the file afterwards, without a reload, linked to its trace. The same run
+/// has `hostmetrics` (every second) and a `store`: the store's RED route answers the 600
+/// spans of `search` per operation and per step, the Host page charts host metrics with points,
+/// and the Services page lists `search` with its count, its operation, and the episode's band.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anomalies_page_shows_episodes_and_alerts_and_the_log_tail_follows() {
     let driver = driver_or_skip();
@@ -424,13 +427,14 @@ async fn anomalies_page_shows_episodes_and_alerts_and_the_log_tail_follows() {
     let log = dir.path().join("app.log");
     std::fs::write(&log, "").expect("create the log file");
     let include = log.display().to_string();
+    let store = dir.path().join("store").display().to_string();
     let lookout = Lookout::start(|p| {
         let alerting = "extensions:\n  alerting:\n    notifiers:\n      log: {console: {}}\n    route:\n      notifiers: [log]\n      group_by: [alertname]\n      group_wait: 1s\n      group_interval: 1s\n      repeat_interval: 1h\n  health_check:";
         let service = service(
             p,
-            "    traces:\n      receivers: [otlp]\n      processors: [latency_anomaly, correlate]\n      exporters: [otlp]\n\
+            "    traces:\n      receivers: [otlp]\n      processors: [latency_anomaly, correlate]\n      exporters: [otlp, store]\n\
              \x20   logs:\n      receivers: [filelog, otlp]\n      processors: [correlate]\n      exporters: [otlp]\n\
-             \x20   metrics:\n      receivers: [otlp]\n      processors: [alert_rules]\n      exporters: [otlp]\n",
+             \x20   metrics:\n      receivers: [otlp, hostmetrics]\n      processors: [alert_rules]\n      exporters: [otlp, store]\n",
         )
         .replacen("extensions:\n  health_check:", alerting, 1)
         .replacen(
@@ -440,19 +444,25 @@ async fn anomalies_page_shows_episodes_and_alerts_and_the_log_tail_follows() {
         );
         format!(
             "{}  filelog:\n    include: [{include}]\n    start_at: beginning\n    poll_interval: 50ms\n    operators:\n      - type: json_parser\n        severity: {{parse_from: attributes.level}}\n      - type: trace_parser\n\
+             \x20 hostmetrics:\n    collection_interval: 1s\n    initial_delay: 0s\n    scrapers:\n      cpu:\n      memory:\n      load:\n      filesystem:\n      disk:\n      network:\n\
              processors:\n  latency_anomaly:\n    min_samples: 50\n    sequential_min_samples: 100\n    episodes:\n      resolve_after: 10m\n    alerting: alerting\n\
              \x20 correlate:\n    log_wait: 1s\n\
              \x20 alert_rules:\n    alerting: alerting\n    evaluation_interval: 100ms\n    default_rules: false\n    rules:\n      - alert: FaultSignal\n        metric: fault.signal\n        aggregate: {{op: max}}\n        condition: \"> 0\"\n        severity: critical\n        annotations: {{summary: the fault signal is up}}\n\
-             exporters:\n{}{service}",
+             exporters:\n{}  store:\n    directory: {store}\n{service}",
             otlp_receiver(p, "", ""),
             otlp_exporter("otlp", sink.port, "none"),
         )
     })
     .await;
     let base = format!("http://127.0.0.1:{}", lookout.ports.metrics);
+    // Spans of the last minute, so that the store's RED of the Services page holds them.
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_nanos() as u64;
     let mut g = support::spans::Gen {
         state: 42,
-        clock: 1_700_000_000_000_000_000,
+        clock: now_ns - 30_000_000_000,
         next_id: 0,
     };
     for round in 0..15 {
@@ -547,6 +557,45 @@ async fn anomalies_page_shows_episodes_and_alerts_and_the_log_tail_follows() {
         "the counts stay: {alerts}"
     );
 
+    // The store answers the Services and Host pages' routes: RED of `search` per operation
+    // (all 600 spans, in the last 15 minutes) and host metrics.
+    let (start, end) = (now_ns / 1_000_000_000 - 840, now_ns / 1_000_000_000 + 60);
+    let red_url =
+        format!("{base}/api/v1/services/red?start={start}&end={end}&service=search&step=1m");
+    let mut red = Json::Null;
+    let mut memory = Json::Null;
+    for _ in 0..300 {
+        let (status, _, body) = get(&red_url).await;
+        assert_eq!(status, 200, "{body}");
+        red = serde_json::from_str(&body).expect("red json");
+        let (status, _, body) = get(&format!(
+            "{base}/api/v1/metrics/series?name=system.memory.usage&start={start}&end={end}&step=10s"
+        ))
+        .await;
+        assert_eq!(status, 200, "{body}");
+        memory = serde_json::from_str(&body).expect("series json");
+        if red["operations"][0]["count"] == 600
+            && memory["series"].as_array().is_some_and(|s| !s.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(red["services"][0]["service"], "search", "{red}");
+    assert_eq!(red["services"][0]["count"], 600, "{red}");
+    assert_eq!(red["operations"][0]["operation"], "GET /search", "{red}");
+    assert_eq!(red["operations"][0]["count"], 600, "{red}");
+    assert!(
+        red["services"][0]["points"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty()),
+        "{red}"
+    );
+    assert!(
+        memory["series"][0]["labels"]["state"].is_string(),
+        "memory usage per state: {memory}"
+    );
+
     let Some(driver) = driver else {
         keep_up.abort();
         lookout.stop_ok().await;
@@ -564,6 +613,9 @@ async fn anomalies_page_shows_episodes_and_alerts_and_the_log_tail_follows() {
             ("LOOKOUT_EXPECT", "anomalies"),
             ("LOOKOUT_EPISODE_SERVICE", "search"),
             ("LOOKOUT_ALERT_NAME", "FaultSignal"),
+            ("LOOKOUT_RED_SERVICE", "search"),
+            ("LOOKOUT_RED_OPERATION", "GET /search"),
+            ("LOOKOUT_RED_COUNT", "600"),
             ("LOOKOUT_LOG_FILE", include.as_str()),
             ("LOOKOUT_TRACE_ID", trace),
             ("LOOKOUT_SCREENSHOTS", &screenshots.display().to_string()),
@@ -577,7 +629,7 @@ async fn anomalies_page_shows_episodes_and_alerts_and_the_log_tail_follows() {
         String::from_utf8_lossy(&output.stderr),
         lookout.logs()
     );
-    for page in ["anomalies", "logs-tail"] {
+    for page in ["anomalies", "logs-tail", "host", "services"] {
         assert!(
             screenshots.join(format!("{page}.png")).exists(),
             "screenshot of {page}"

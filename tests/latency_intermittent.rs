@@ -10,78 +10,18 @@ mod support;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value::Value};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use opentelemetry_proto::tonic::trace::v1::Span;
 use support::sink::Sink;
+use support::spans::{Gen, request};
 use support::webhook::start_webhook;
 use support::{Lookout, http_client, otlp_exporter, otlp_receiver, service, wait_until};
 
-const MS: u64 = 1_000_000;
 /// Span clock start (the detector decays on span end times, not wall time).
 const T0: u64 = 1_700_000_000_000_000_000;
 /// Median of `GET /checkout`, ms.
 const MEDIAN_MS: f64 = 20.0;
-
-/// Deterministic log-normal (σ = 0.3) spans, one per trace, on a shared span clock.
-struct Gen {
-    rng: u64,
-    clock: u64,
-    next_id: u64,
-}
-
-impl Gen {
-    fn unit(&mut self) -> f64 {
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (((z ^ (z >> 31)) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    /// A `GET /checkout` span of `factor` × a normal duration.
-    fn span(&mut self, factor: f64) -> Span {
-        let n = (-2.0 * self.unit().ln()).sqrt() * (std::f64::consts::TAU * self.unit()).cos();
-        let dur = (factor * MEDIAN_MS * (0.3 * n).exp() * MS as f64) as u64;
-        self.clock += 50 * MS;
-        self.next_id += 1;
-        let mut trace_id = [0x17u8; 16];
-        trace_id[8..].copy_from_slice(&self.next_id.to_be_bytes());
-        Span {
-            trace_id: trace_id.to_vec(),
-            span_id: self.next_id.to_be_bytes().to_vec(),
-            name: "GET /checkout".into(),
-            kind: 2,
-            start_time_unix_nano: self.clock - dur,
-            end_time_unix_nano: self.clock,
-            ..Default::default()
-        }
-    }
-}
-
-fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![KeyValue {
-                    key: "service.name".into(),
-                    value: Some(AnyValue {
-                        value: Some(Value::StringValue("shop".into())),
-                    }),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-}
 
 fn attr<'a>(attributes: &'a [KeyValue], key: &str) -> Option<&'a Value> {
     attributes
@@ -117,12 +57,12 @@ async fn an_intermittent_burst_is_tagged_throughout_and_opens_one_intermittent_e
     .await;
     let client = http_client();
     let mut g = Gen {
-        rng: 17,
+        state: 17,
         clock: T0,
         next_id: 0,
     };
     let send = |spans: Vec<Span>| {
-        let body = support::encode(&request(spans));
+        let body = support::encode(&request("shop", spans));
         let post = client
             .post(lookout.http_url("/v1/traces"))
             .header("content-type", "application/x-protobuf")
@@ -136,7 +76,9 @@ async fn an_intermittent_burst_is_tagged_throughout_and_opens_one_intermittent_e
     // Warm-up: 600 normal spans.
     let mut sent = 0;
     for _ in 0..6 {
-        let spans: Vec<Span> = (0..100).map(|_| g.span(1.0)).collect();
+        let spans: Vec<Span> = (0..100)
+            .map(|_| g.span_every("GET /checkout", MEDIAN_MS, 50))
+            .collect();
         sent += spans.len();
         send(spans).await;
     }
@@ -147,12 +89,12 @@ async fn an_intermittent_burst_is_tagged_throughout_and_opens_one_intermittent_e
         let spans: Vec<Span> = (0..100)
             .map(|i| {
                 if (i + sent) % 40 == 39 {
-                    let s = g.span(20.0);
+                    let s = g.span_every("GET /checkout", 20.0 * MEDIAN_MS, 50);
                     slow.insert(s.span_id.clone());
                     slow_traces.insert(hex::encode(&s.trace_id));
                     s
                 } else {
-                    g.span(1.0)
+                    g.span_every("GET /checkout", MEDIAN_MS, 50)
                 }
             })
             .collect();

@@ -18,7 +18,11 @@
 //   LOOKOUT_ALERT_NAME    (anomalies) the alertname of a firing alert
 //   LOOKOUT_LOG_FILE      (anomalies) the file lookout's filelog tails: the driver appends a
 //                         line to it (on LOOKOUT_TRACE_ID) once the Logs page has loaded
-//                         `reports`: check the Reports page (a store runs) with LOOKOUT_SERVICE
+//   LOOKOUT_RED_SERVICE   (anomalies, optional) lookout has a store and hostmetrics: check the
+//                         Host page's charts have points, and that the Services page lists
+//                         this service (with LOOKOUT_RED_COUNT spans), its operation
+//                         LOOKOUT_RED_OPERATION, and the band of its open latency episode
+//   LOOKOUT_EXPECT=reports  check the Reports page (a store runs) with LOOKOUT_SERVICE
 //
 // Any console error or uncaught exception on any page fails the run. Exits 0 when every
 // check passed; prints each failure otherwise.
@@ -162,6 +166,55 @@ async function checkAnomalies() {
     await page.goto(`${base}/#/logs?contains=${encodeURIComponent("TAIL LINE")}`);
     await page.locator("tr.log-row", { hasText: line }).first().waitFor(WAIT);
   });
+  if (process.env.LOOKOUT_RED_SERVICE) await checkHistory(episodeService);
+}
+
+/** The number of points a chart drew (its uPlot data, counted by charts.js). */
+function points(chart) {
+  return page.$eval(`.chart[data-chart="${chart}"]`, (el) => Number(el.dataset.points || 0));
+}
+
+/** The Host page charts host metrics with points; the Services page lists the service, its
+ * count and operation, and marks its open episode on the charts. */
+async function checkHistory(episodeService) {
+  const redService = env("LOOKOUT_RED_SERVICE");
+  const redOperation = env("LOOKOUT_RED_OPERATION");
+  const redCount = env("LOOKOUT_RED_COUNT");
+  const LONG = { timeout: 60000 };
+  await check("host", async () => {
+    await page.goto(`${base}/#/host?window=15m`);
+    for (const chart of ["memory", "load", "filesystem", "network"]) {
+      await page.waitForFunction((c) => Number(document.querySelector(`.chart[data-chart="${c}"]`)?.dataset.points) > 0, chart, WAIT);
+      if (!(await page.locator(`.chart[data-chart="${chart}"] canvas`).count())) throw new Error(`no canvas in the ${chart} chart`);
+    }
+    // CPU is a rate of system.cpu.time: it needs two 10 s steps, the page redraws every 10 s.
+    await page.waitForFunction(() => Number(document.querySelector('.chart[data-chart="cpu"]')?.dataset.points) > 0, null, LONG);
+    const legend = await page.locator('.chart[data-chart="memory"] .u-legend').textContent();
+    if (!/used/.test(legend) || !/iB/.test(legend)) throw new Error(`memory legend without states or units: ${legend}`);
+    const charts = ["cpu", "memory", "load", "filesystem", "disk", "network"];
+    const counts = await Promise.all(charts.map(points));
+    console.log(`     host chart points: ${charts.map((c, i) => `${c}=${counts[i]}`).join(" ")}`);
+  });
+  await check("services", async () => {
+    await page.goto(`${base}/#/services?window=15m`);
+    const row = page.locator(`tr.service-row[data-service="${redService}"]`);
+    await row.waitFor(WAIT);
+    const count = (await row.locator("td.count").textContent()).replace(/,/g, "");
+    if (count !== redCount) throw new Error(`${redService} has ${count} spans, not ${redCount}`);
+    const rate = parseFloat(await row.locator("td.rate").textContent());
+    if (!(rate > 0)) throw new Error(`${redService}'s rate is ${rate}`);
+    await row.locator("a").first().click();
+    const op = page.locator(`tr.operation-row[data-operation="${redOperation}"]`);
+    await op.waitFor(WAIT);
+    const opCount = (await op.locator("td.count").textContent()).replace(/,/g, "");
+    if (opCount !== redCount) throw new Error(`operation ${redOperation} has ${opCount} spans, not ${redCount}`);
+    for (const chart of ["rate", "errors", "p95"]) {
+      await page.waitForFunction((c) => Number(document.querySelector(`.chart[data-chart="${c}"]`)?.dataset.points) > 0, chart, WAIT);
+    }
+    // The open episode is a band on each chart.
+    await page.waitForFunction((svc) => document.querySelectorAll(`.chart .episode-band.open[data-service="${svc}"]`).length === 3,
+      episodeService, WAIT);
+  });
 }
 
 /** Without correlate: the graph still draws, and every trace-backed part says what to add. */
@@ -185,6 +238,16 @@ async function checkBare() {
   await check("bare-logs", async () => {
     await page.goto(`${base}/#/logs`);
     await note("#tail-state");
+  }, false);
+  await check("bare-host", async () => {
+    await page.goto(`${base}/#/host`);
+    await page.waitForFunction(() => (document.querySelector("#host-state .no-store")?.textContent || "").includes("/api/v1/metrics/series"), null, WAIT);
+    if (await page.locator(".chart").count()) throw new Error("the Host page draws charts without a store");
+  }, false);
+  await check("bare-services", async () => {
+    await page.goto(`${base}/#/services`);
+    await page.waitForFunction(() => (document.querySelector("#services-state .no-store")?.textContent || "").includes("/api/v1/services/red"), null, WAIT);
+    if (await page.locator(".chart").count()) throw new Error("the Services page draws charts without a store");
   }, false);
   await check("bare-anomalies", async () => {
     await page.goto(`${base}/#/anomalies`);

@@ -16,6 +16,7 @@ pub(crate) mod prometheus;
 pub(crate) mod sink;
 pub(crate) mod smtp;
 pub(crate) mod spans;
+pub(crate) mod store_api;
 pub(crate) mod webhook;
 
 use std::net::TcpListener;
@@ -184,6 +185,32 @@ impl Lookout {
         Lookout::start_with_env(make_config, |_| Vec::new()).await
     }
 
+    /// Starts `lookout` with no `--config` (its embedded default configuration), on picked
+    /// ports through the `LOOKOUT_*` variables that configuration reads, in a temporary
+    /// working directory (where it keeps `./lookout-data`).
+    pub(crate) async fn start_default() -> Lookout {
+        Lookout::start_with_env(
+            |_| String::new(),
+            |p| {
+                [
+                    ("LOOKOUT_GRPC_ENDPOINT", p.grpc),
+                    ("LOOKOUT_HTTP_ENDPOINT", p.http),
+                    ("LOOKOUT_HEALTH_ENDPOINT", p.health),
+                    ("LOOKOUT_METRICS_ADDRESS", p.metrics),
+                ]
+                .into_iter()
+                .map(|(k, port)| (k.to_string(), format!("127.0.0.1:{port}")))
+                .collect()
+            },
+        )
+        .await
+    }
+
+    /// `http://127.0.0.1:<admin port><path>` (self-metrics, console, APIs).
+    pub(crate) fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.ports.metrics)
+    }
+
     /// [`Lookout::start`] with extra environment variables (for configs that read
     /// `${env:...}`), made for the picked ports by `make_env`.
     pub(crate) async fn start_with_env(
@@ -212,9 +239,13 @@ impl Lookout {
         std::fs::write(&config_path, config).expect("write config");
         let log = dir.path().join("lookout.log");
         let log_file = std::fs::File::create(&log).expect("create log file");
-        let child = Command::new(lookout_bin())
-            .arg("--config")
-            .arg(&config_path)
+        let mut command = Command::new(lookout_bin());
+        if config.is_empty() {
+            // The embedded default configuration, as `lookout` with no argument runs it.
+        } else {
+            command.arg("--config").arg(&config_path);
+        }
+        let child = command
             .current_dir(dir.path())
             .env("RUST_LOG", "warn")
             .envs(env.iter().map(|(k, v)| (k, v)))

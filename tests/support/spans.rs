@@ -1,7 +1,10 @@
 //! Deterministic server spans with log-normal durations (σ = 0.3) around a median: enough to
 //! warm the latency detector up and then shift it, for the alert tests.
 
-use opentelemetry_proto::tonic::trace::v1::Span;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
 /// One millisecond in nanoseconds.
 const MS: u64 = 1_000_000;
@@ -27,9 +30,15 @@ impl Gen {
 
     /// A span named `name`, ending 5 ms after the previous one, of a duration around `median_ms`.
     pub(crate) fn span(&mut self, name: &str, median_ms: f64) -> Span {
+        self.span_every(name, median_ms, 5)
+    }
+
+    /// A span named `name`, ending `step_ms` after the previous one, of a duration around
+    /// `median_ms`.
+    pub(crate) fn span_every(&mut self, name: &str, median_ms: f64, step_ms: u64) -> Span {
         let n = (-2.0 * self.unit().ln()).sqrt() * (std::f64::consts::TAU * self.unit()).cos();
         let dur = (median_ms * (0.3 * n).exp() * MS as f64) as u64;
-        self.clock += 5 * MS;
+        self.clock += step_ms * MS;
         self.next_id += 1;
         let mut trace_id = [0x5au8; 16];
         trace_id[8..].copy_from_slice(&self.next_id.to_be_bytes());
@@ -42,5 +51,33 @@ impl Gen {
             end_time_unix_nano: self.clock,
             ..Default::default()
         }
+    }
+}
+
+/// A resource with only `service.name`.
+pub(crate) fn resource(service: &str) -> Option<Resource> {
+    Some(Resource {
+        attributes: vec![KeyValue {
+            key: "service.name".into(),
+            value: Some(AnyValue {
+                value: Some(Value::StringValue(service.into())),
+            }),
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
+}
+
+/// One export request holding `spans` of `service`.
+pub(crate) fn request(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: resource(service),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
     }
 }

@@ -378,3 +378,48 @@ fn start_time_checks_run_at_load() {
         );
     }
 }
+
+#[test]
+fn an_admin_listener_off_loopback_needs_auth_or_the_opt_out() {
+    let parse = |metrics: &str, extensions: &str| {
+        let text = format!(
+            "extensions:\n  bearertokenauth/admin: {{token: t}}\nreceivers:\n  otlp:\n    protocols:\n      http:\nexporters:\n  debug:\nservice:\n  extensions: [{extensions}]\n  telemetry:\n    metrics:\n{metrics}  pipelines:\n    logs:\n      receivers: [otlp]\n      exporters: [debug]\n"
+        );
+        Config::parse("test.yaml", &text).map_err(|e| e.to_string())
+    };
+    let bearer = "bearertokenauth/admin";
+    let err = parse("      address: 0.0.0.0:8888\n", bearer).unwrap_err();
+    assert!(
+        err.contains("service.telemetry.metrics.address") && err.contains("needs authentication"),
+        "{err}"
+    );
+    let err = parse("      address: 10.1.2.3:8888\n", bearer).unwrap_err();
+    assert!(err.contains("needs authentication"), "{err}");
+    // Loopback (either family), the opt-out, an authenticator, or no listener at all: fine.
+    parse("      address: 127.0.0.1:8888\n", bearer).unwrap();
+    parse("      address: '[::1]:8888'\n", bearer).unwrap();
+    parse(
+        "      address: 0.0.0.0:8888\n      insecure_no_auth: true\n",
+        bearer,
+    )
+    .unwrap();
+    parse("      address: 0.0.0.0:8888\n      level: none\n", bearer).unwrap();
+    let with_auth =
+        "      address: 0.0.0.0:8888\n      auth: {authenticator: bearertokenauth/admin}\n";
+    let config = parse(with_auth, bearer).unwrap();
+    assert_eq!(
+        config
+            .service
+            .telemetry
+            .metrics
+            .auth
+            .map(|a| a.authenticator.to_string()),
+        Some("bearertokenauth/admin".to_string())
+    );
+    // The authenticator must be enabled.
+    let err = parse(with_auth, "").unwrap_err();
+    assert!(
+        err.contains("service.telemetry.metrics.auth") && err.contains("not enabled"),
+        "{err}"
+    );
+}

@@ -192,3 +192,54 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
         .body(net::full(text))
         .unwrap_or_else(|_| Response::new(net::full("")))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use futures::future::BoxFuture;
+    use http::{HeaderMap, HeaderValue};
+
+    use super::*;
+    use crate::core::ComponentId;
+    use crate::extensions::auth::{Authenticate, Denied, ServerAuthenticator};
+    use crate::extensions::health_check::Health;
+
+    /// Accepts the header `x-ok`, refuses anything else.
+    struct HeaderCheck;
+
+    impl Authenticate for HeaderCheck {
+        fn authenticate<'a>(&'a self, headers: &'a HeaderMap) -> BoxFuture<'a, Result<(), Denied>> {
+            let ok = headers.contains_key("x-ok");
+            Box::pin(async move { if ok { Ok(()) } else { Err(Denied::Missing) } })
+        }
+        fn challenge(&self) -> HeaderValue {
+            HeaderValue::from_static("Basic realm=\"test\"")
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_are_refused_until_the_authenticator_runs_and_accepts_them() {
+        let host = Host::new(Telemetry::new(), Health::default(), AdminRoutes::default());
+        let id = ComponentId::parse("basicauth/admin").unwrap();
+        let auth = AdminAuth {
+            config: AuthConfig {
+                authenticator: id.clone(),
+            },
+            host: host.clone(),
+        };
+        let mut ok = HeaderMap::new();
+        ok.insert("x-ok", HeaderValue::from_static("1"));
+        // Not running (yet): closed.
+        let refused = auth.refuse(&ok).await.expect("refused");
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        host.add_extension(id, Some(Arc::new(ServerAuthenticator::new(HeaderCheck))));
+        let refused = auth.refuse(&HeaderMap::new()).await.expect("refused");
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            refused.headers()[header::WWW_AUTHENTICATE],
+            "Basic realm=\"test\""
+        );
+        assert!(auth.refuse(&ok).await.is_none(), "accepted");
+    }
+}

@@ -13,7 +13,8 @@ use http::{Request, Response, StatusCode, header};
 use serde_json::{Value as Json, json};
 
 use super::db::{Store, now_ns};
-use super::query::Search;
+use super::query::{Red, RedQuery, Search};
+use super::rollup::MINUTE_NS;
 use super::rows::{LogRow, SpanRow};
 use crate::component::Host;
 use crate::component::admin::Handler;
@@ -451,26 +452,77 @@ fn series(store: &Store, q: &HashMap<String, String>) -> Answer {
 }
 
 fn red(store: &Store, q: &HashMap<String, String>) -> Answer {
+    let bad = |m: &str| (StatusCode::BAD_REQUEST, json!({ "error": m }));
     let (start, end) = match range(q) {
         Ok(r) => r,
-        Err(m) => return (StatusCode::BAD_REQUEST, json!({ "error": m })),
+        Err(m) => return bad(&m),
     };
-    let secs = (end - start) as f64 / 1e9;
-    let services: Vec<Json> = store
-        .red(start, end)
-        .into_iter()
-        .map(|r| {
-            json!({"service": r.service, "count": r.count, "errors": r.errors,
-                   "rate": r.count as f64 / secs,
-                   "error_rate": if r.count == 0 { 0.0 } else { r.errors as f64 / r.count as f64 },
-                   "avg_ms": r.dur_sum as f64 / r.count.max(1) as f64 / 1e6,
-                   "p50_ms": r.p50 / 1e6, "p95_ms": r.p95 / 1e6, "p99_ms": r.p99 / 1e6})
-        })
-        .collect();
+    let step = match q.get("step").filter(|v| !v.is_empty()) {
+        None => None,
+        Some(v) => match duration_ns(v) {
+            Some(s) if s % MINUTE_NS == 0 => Some(s),
+            _ => {
+                return bad(
+                    "step must be a whole number of minutes such as 1m or 15m (RED is kept per minute)",
+                );
+            }
+        },
+    };
+    if step.is_some_and(|s| (end - start) / s > MAX_STEPS) {
+        return bad("too many steps: raise step or narrow the range");
+    }
+    let service = q.get("service").filter(|s| !s.is_empty()).cloned();
+    let answer = store.red_query(&RedQuery {
+        from: start,
+        to: end,
+        service: service.clone(),
+        step,
+    });
+    let list = |key: &str, rows: &[Red]| -> Vec<Json> {
+        rows.iter()
+            .map(|r| {
+                let mut entry = red_json(
+                    r.count,
+                    r.errors,
+                    r.dur_sum,
+                    [r.p50, r.p95, r.p99],
+                    (end - start) as f64 / 1e9,
+                );
+                entry[key] = Json::from(r.name.clone());
+                if let Some(step) = step {
+                    entry["points"] = r
+                        .points
+                        .iter()
+                        .map(|p| {
+                            // The last step may be cut by the range's end.
+                            let secs = (p.t.saturating_add(step).min(end) - p.t) as f64 / 1e9;
+                            let mut point =
+                                red_json(p.count, p.errors, p.dur_sum, [p.p50, p.p95, p.p99], secs);
+                            point["t"] = Json::from(p.t as f64 / 1e9);
+                            point
+                        })
+                        .collect();
+                }
+                entry
+            })
+            .collect()
+    };
     (
         StatusCode::OK,
-        json!({"start": start as f64 / 1e9, "end": end as f64 / 1e9, "services": services}),
+        json!({"start": start as f64 / 1e9, "end": end as f64 / 1e9,
+                "step": step.map(|s| s as f64 / 1e9), "service": service,
+                "services": list("service", &answer.services),
+                "operations": list("operation", &answer.operations)}),
     )
+}
+
+/// RED figures over `secs` seconds: counts, rates, mean and percentiles in milliseconds.
+fn red_json(count: u64, errors: u64, dur_sum: i64, pct: [f64; 3], secs: f64) -> Json {
+    json!({"count": count, "errors": errors,
+           "rate": if secs > 0.0 { count as f64 / secs } else { 0.0 },
+           "error_rate": if count == 0 { 0.0 } else { errors as f64 / count as f64 },
+           "avg_ms": dur_sum as f64 / count.max(1) as f64 / 1e6,
+           "p50_ms": pct[0] / 1e6, "p95_ms": pct[1] / 1e6, "p99_ms": pct[2] / 1e6})
 }
 
 fn tags(attrs: &str) -> Vec<Json> {

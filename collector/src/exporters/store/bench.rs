@@ -372,6 +372,31 @@ fn store_cost() {
     };
     run("red_1h", &mut |_| store.red(end - HOUR_NS, end).len());
     run("red_24h", &mut |_| store.red(start, end).len());
+    // The Services page over 24 h: every service per 15 min, then one service per operation.
+    run("red_24h_step_15m", &mut |_| {
+        store
+            .red_query(&super::query::RedQuery {
+                from: start,
+                to: end,
+                service: None,
+                step: Some(15 * MINUTE_NS),
+            })
+            .services
+            .iter()
+            .map(|r| r.points.len())
+            .sum()
+    });
+    run("red_24h_one_service_per_operation", &mut |i| {
+        store
+            .red_query(&super::query::RedQuery {
+                from: start,
+                to: end,
+                service: Some(SERVICES[i % SERVICES.len()].into()),
+                step: None,
+            })
+            .operations
+            .len()
+    });
     run("trace", &mut |i| {
         store.trace(&ids[(i * 97) % ids.len()]).len()
     });
@@ -407,4 +432,115 @@ fn store_cost() {
             .series(&format!("system.metric_{}", i % 50), start, end, HOUR_NS)
             .len()
     });
+}
+
+/// Episodes and alerts over a day of logs (ignored; a measurement):
+/// `cargo test -p lookout-collector --release --lib store_events_cost -- --ignored --nocapture`.
+/// `STORE_BENCH_LOGS_PER_MIN` (default 1,000: 1.44 M log records a day) ordinary log records
+/// a minute, an anomaly episode firing every 30 minutes and resolving 10 minutes later, and an
+/// alert firing and resolving with it, written minute by minute with a flush per minute. The
+/// figures: `Store::episodes` and `Store::alerts` over the day, against reading every log
+/// record of the day (what finding them among the logs would cost).
+#[test]
+#[ignore = "a measurement: run with --ignored --nocapture"]
+fn store_events_cost() {
+    use super::events_tests::{alert_at, episode_at};
+    use super::segment::{self, Kind, Select};
+
+    let per_min = env("STORE_BENCH_LOGS_PER_MIN", 1000);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StoreConfig {
+        directory: dir.path().to_path_buf(),
+        fsync: super::config::FsyncPolicy::Never,
+        ..StoreConfig::default()
+    };
+    config.retention.max_bytes = None;
+    let telemetry = Telemetry::new();
+    let store = Store::open(&config, StoreMetrics::new(&telemetry, "store")).unwrap();
+    let end = now_ns().div_euclid(MINUTE_NS) * MINUTE_NS;
+    let start = end - 24 * HOUR_NS;
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let wall = Instant::now();
+    let mut logs = 0;
+    for m in 0..24 * 60 {
+        let t = start + m * MINUTE_NS;
+        let records: Vec<LogRecord> = (0..per_min)
+            .map(|i| LogRecord {
+                time_unix_nano: (t + i as i64 * 1000) as u64,
+                severity_number: 9,
+                severity_text: "INFO".into(),
+                body: Some(AnyValue {
+                    value: Some(any_value::Value::StringValue(format!(
+                        "handled request {}",
+                        rng.below(1_000_000)
+                    ))),
+                }),
+                ..Default::default()
+            })
+            .collect();
+        logs += records.len();
+        let req = logs::v1::ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: resource(SERVICES[m as usize % SERVICES.len()], 0),
+                scope_logs: vec![ScopeLogs {
+                    log_records: records,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        store.append(Signal::Logs, &req.encode_to_vec()).unwrap();
+        if m % 30 == 0 {
+            store.append(Signal::Logs, &episode_at(t, None)).unwrap();
+            store.append(Signal::Logs, &alert_at("firing", t)).unwrap();
+        }
+        if m % 30 == 10 {
+            let began = t - 10 * MINUTE_NS;
+            store
+                .append(Signal::Logs, &episode_at(began, Some(t)))
+                .unwrap();
+            store
+                .append(Signal::Logs, &alert_at("resolved", t))
+                .unwrap();
+        }
+        store.flush_at(t + MINUTE_NS).unwrap();
+    }
+    println!(
+        "store_events_cost: {logs} log records, 96 episode and 96 alert records over a day, written in {:.1} s",
+        wall.elapsed().as_secs_f64()
+    );
+    let (from_s, to_s) = (start / 1_000_000_000, end / 1_000_000_000);
+    let reps = 40;
+    let run = |name: &str, f: &mut dyn FnMut() -> usize| {
+        let (mut walls, mut cpus, mut n) = (Vec::new(), Vec::new(), 0);
+        for _ in 0..reps {
+            let (w, c) = (Instant::now(), cpu());
+            n = f();
+            cpus.push((cpu() - c) * 1e3);
+            walls.push(w.elapsed().as_secs_f64() * 1e3);
+        }
+        let (w50, w95) = p50_p95(&mut walls);
+        let (c50, c95) = p50_p95(&mut cpus);
+        println!(
+            "  {name}: wall p50 {w50:.2} ms p95 {w95:.2} ms, cpu p50 {c50:.2} ms p95 {c95:.2} ms ({n} results)"
+        );
+    };
+    run("episodes_24h", &mut || {
+        store.episodes(from_s, to_s, 1000).len()
+    });
+    run("alerts_24h", &mut || store.alerts(from_s, to_s, 1000).len());
+    let select = Select {
+        from: start,
+        to: end,
+        trace_id: None,
+        footers: Some(store.footers()),
+    };
+    run(
+        "every log record of the day (a scan, for comparison)",
+        &mut || {
+            store
+                .read(Kind::Logs, start, end, |p| segment::read_logs(p, &select))
+                .len()
+        },
+    );
 }

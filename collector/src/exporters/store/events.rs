@@ -12,16 +12,11 @@ use std::path::Path;
 use arrow_array::cast::AsArray;
 use arrow_array::types::Int64Type;
 use arrow_schema::DataType;
-use lookout_proto::otlp::collector::logs::v1::ExportLogsServiceRequest;
-use lookout_proto::otlp::common::v1::any_value::Value;
-use lookout_proto::otlp::common::v1::{AnyValue, ArrayValue, KeyValue, KeyValueList};
-use lookout_proto::otlp::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, SeverityNumber};
 use serde::Serialize;
 use serde_json::Value as Json;
 
 use super::db::Store;
 use super::segment::{self, Kind, SegmentError, Select};
-use crate::core::recent::AlertRecord;
 use crate::processors::latency_anomaly::event_log::EVENT_NAME as EPISODE_EVENT;
 
 /// The event name of an alert state change record.
@@ -215,15 +210,15 @@ fn episode(e: &EventRow) -> EpisodeRow {
     }
 }
 
-// Attributes of an alert record.
-const A_FINGERPRINT: &str = "lookout.alert.fingerprint";
-const A_STATE: &str = "lookout.alert.state";
-const A_LABELS: &str = "lookout.alert.labels";
-const A_ANNOTATIONS: &str = "lookout.alert.annotations";
-const A_STARTS: &str = "lookout.alert.starts_at_ms";
-const A_ENDS: &str = "lookout.alert.ends_at_ms";
-const A_NOTIFIERS: &str = "lookout.alert.notifiers";
-const A_TRACE_IDS: &str = "lookout.alert.trace_ids";
+// Attributes of an alert record (`history.rs` writes them).
+pub(super) const A_FINGERPRINT: &str = "lookout.alert.fingerprint";
+pub(super) const A_STATE: &str = "lookout.alert.state";
+pub(super) const A_LABELS: &str = "lookout.alert.labels";
+pub(super) const A_ANNOTATIONS: &str = "lookout.alert.annotations";
+pub(super) const A_STARTS: &str = "lookout.alert.starts_at_ms";
+pub(super) const A_ENDS: &str = "lookout.alert.ends_at_ms";
+pub(super) const A_NOTIFIERS: &str = "lookout.alert.notifiers";
+pub(super) const A_TRACE_IDS: &str = "lookout.alert.trace_ids";
 
 fn alert(e: &EventRow) -> AlertRow {
     let a = attrs(e);
@@ -238,108 +233,6 @@ fn alert(e: &EventRow) -> AlertRow {
         ends_at_ms: ms(A_ENDS),
         notifiers: strings(&a, A_NOTIFIERS),
         trace_ids: strings(&a, A_TRACE_IDS),
-    }
-}
-
-fn string_value(s: &str) -> Option<AnyValue> {
-    Some(AnyValue {
-        value: Some(Value::StringValue(s.to_string())),
-    })
-}
-
-fn kv(key: &str, value: Value) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue { value: Some(value) }),
-        ..Default::default()
-    }
-}
-
-fn kvlist(map: &BTreeMap<String, String>) -> Value {
-    Value::KvlistValue(KeyValueList {
-        values: map
-            .iter()
-            .map(|(k, v)| KeyValue {
-                key: k.clone(),
-                value: string_value(v),
-                ..Default::default()
-            })
-            .collect(),
-    })
-}
-
-fn array(items: &[String]) -> Value {
-    Value::ArrayValue(ArrayValue {
-        values: items
-            .iter()
-            .map(|s| string_value(s).unwrap_or_default())
-            .collect(),
-    })
-}
-
-fn ms_i64(ms: u64) -> i64 {
-    i64::try_from(ms).unwrap_or(i64::MAX)
-}
-
-/// The OTLP log record of one alert state change, recorded at `at_ms`: event name
-/// `lookout.alert`, WARN when firing and INFO when resolved, the alert as
-/// `lookout.alert.*` attributes, its first example trace as the record's trace id, and the
-/// resource `service.name = lookout` (the collector itself reports it).
-pub(crate) fn alert_request(alert: &AlertRecord, at_ms: u64) -> ExportLogsServiceRequest {
-    let firing = alert.state == "firing";
-    let name = alert.labels.get("alertname").map_or("", String::as_str);
-    let summary = alert
-        .annotations
-        .get("summary")
-        .map(|s| format!(": {s}"))
-        .unwrap_or_default();
-    let mut attributes = vec![
-        kv(A_FINGERPRINT, Value::StringValue(alert.fingerprint.clone())),
-        kv(A_STATE, Value::StringValue(alert.state.to_string())),
-        kv(A_LABELS, kvlist(&alert.labels)),
-        kv(A_ANNOTATIONS, kvlist(&alert.annotations)),
-        kv(A_STARTS, Value::IntValue(ms_i64(alert.starts_at_ms))),
-        kv(A_NOTIFIERS, array(&alert.notifiers)),
-        kv(A_TRACE_IDS, array(&alert.trace_ids)),
-    ];
-    if let Some(end) = alert.ends_at_ms {
-        attributes.push(kv(A_ENDS, Value::IntValue(ms_i64(end))));
-    }
-    let trace_id = alert
-        .trace_ids
-        .first()
-        .and_then(|t| hex::decode(t).ok())
-        .filter(|t| t.len() == 16)
-        .unwrap_or_default();
-    let at_ns = at_ms.saturating_mul(1_000_000);
-    let record = LogRecord {
-        time_unix_nano: at_ns,
-        observed_time_unix_nano: at_ns,
-        severity_number: if firing {
-            SeverityNumber::Warn
-        } else {
-            SeverityNumber::Info
-        } as i32,
-        severity_text: if firing { "WARN" } else { "INFO" }.into(),
-        body: string_value(&format!("alert {name} {}{summary}", alert.state)),
-        attributes,
-        trace_id,
-        event_name: ALERT_EVENT.into(),
-        ..Default::default()
-    };
-    ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            resource: Some(lookout_proto::otlp::resource::v1::Resource {
-                attributes: vec![kv("service.name", Value::StringValue("lookout".into()))],
-                ..Default::default()
-            }),
-            scope_logs: vec![ScopeLogs {
-                scope: Some(crate::core::otlp_build::scope("lookout.alerting")),
-                log_records: vec![record],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
     }
 }
 

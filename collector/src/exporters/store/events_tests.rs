@@ -8,7 +8,7 @@ use lookout_anomaly::{AnomalyKind, KeyHash};
 use prost::Message;
 
 use super::config::Limits;
-use super::events::{self, AlertRow, EpisodeRow};
+use super::events::{AlertRow, EpisodeRow};
 use super::rollup::{HOUR_NS, MINUTE_NS};
 use super::segment::Kind;
 use super::tests::{T0, config, log, open};
@@ -27,6 +27,10 @@ fn at(ns: i64) -> SystemTime {
 
 /// The request the `latency_anomaly` connector sends for an episode of `checkout GET /cart`
 /// that starts at `start` (and ends at `end` when given).
+pub(super) fn episode_at(start: i64, end: Option<i64>) -> Vec<u8> {
+    episode(start, end)
+}
+
 fn episode(start: i64, end: Option<i64>) -> Vec<u8> {
     let e = EpisodeEvent {
         status: if end.is_some() {
@@ -69,9 +73,14 @@ fn alert_record(state: &'static str, at_ms: u64) -> AlertRecord {
     }
 }
 
+/// The `lookout.alert` record of a state change at `at_ns`.
+pub(super) fn alert_at(state: &'static str, at_ns: i64) -> Vec<u8> {
+    alert(state, at_ns)
+}
+
 fn alert(state: &'static str, at_ns: i64) -> Vec<u8> {
     let ms = (at_ns / MINUTE_NS * 60_000) as u64;
-    events::alert_request(&alert_record(state, ms), ms).encode_to_vec()
+    history::alert_request(&alert_record(state, ms), ms).encode_to_vec()
 }
 
 /// An episode firing at T0+5m and resolved at T0+1h10m, an alert firing at T0+7m and

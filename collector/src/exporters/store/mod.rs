@@ -35,9 +35,9 @@ mod wal;
 pub(crate) use config::FsyncPolicy;
 pub(crate) use config::StoreConfig;
 pub(crate) use db::{Store, StoreError, now_ns};
-#[cfg(test)]
-pub(crate) use events::alert_request;
 pub(crate) use factory::Factory;
+#[cfg(test)]
+pub(crate) use history::alert_request;
 #[cfg(test)]
 pub(crate) use metrics::StoreMetrics;
 pub(crate) use rollup::{HOUR_NS, MINUTE_NS, RedRow, quantile};

@@ -1,7 +1,7 @@
 //! The questions the console, the Jaeger API and the reports ask the store: a trace by id and
 //! its logs, trace search, services and operations, one metric over a range at a step, RED
-//! per service. Each merges the rows in memory with the closed segments of the range; a range
-//! with no data answers empty.
+//! per service (or per operation of one service, over the range or per step). Each merges the
+//! rows in memory with the closed segments of the range; a range with no data answers empty.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -72,7 +72,9 @@ pub(crate) struct Series {
     pub points: Vec<(i64, Agg)>,
 }
 
-/// RED of one service over a range.
+/// RED of one service over a range (the tests' and the benchmark's short form of
+/// [`Store::red_query`]).
+#[cfg(test)]
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ServiceRed {
     /// `service.name`.
@@ -297,42 +299,180 @@ impl Store {
 
     /// RED per service over `[from, to)`, from the minute rollups (whole minutes: a minute
     /// counts when it starts in the range).
+    #[cfg(test)]
     pub(crate) fn red(&self, from: i64, to: i64) -> Vec<ServiceRed> {
+        self.red_query(&RedQuery {
+            from,
+            to,
+            service: None,
+            step: None,
+        })
+        .services
+        .into_iter()
+        .map(|r| ServiceRed {
+            service: r.name,
+            count: r.count,
+            errors: r.errors,
+            dur_sum: r.dur_sum,
+            p50: r.p50,
+            p95: r.p95,
+            p99: r.p99,
+        })
+        .collect()
+    }
+
+    /// RED over `q`'s range per service (only `q.service` when set, and then per operation
+    /// of it too), with one point per `q.step` when set; from the minute rollups (a minute
+    /// counts when it starts in the range).
+    pub(crate) fn red_query(&self, q: &RedQuery) -> RedAnswer {
+        let (from, to) = (q.from, q.to);
         let select = Select {
             from,
             to,
             trace_id: None,
             footers: Some(self.footers()),
         };
-        let mut rows: Vec<RedRow> =
-            self.read(Kind::Red1m, from, to, |p| segment::read_red(p, &select));
-        for part in self.with_heads(|r| rollup::red_rollup(&r.spans)) {
-            rows.extend(
-                part.into_iter()
-                    .filter(|r| r.minute >= from && r.minute < to),
-            );
-        }
-        let mut by_service: BTreeMap<String, RedRow> = BTreeMap::new();
-        for r in rows {
-            match by_service.get_mut(&r.service) {
-                Some(acc) => acc.merge(&r),
-                None => {
-                    by_service.insert(r.service.clone(), r);
-                }
-            }
-        }
-        by_service
+        let wanted = |r: &RedRow| {
+            r.minute >= from && r.minute < to && q.service.as_deref().is_none_or(|s| s == r.service)
+        };
+        let mut rows: Vec<RedRow> = self
+            .read(Kind::Red1m, from, to, |p| segment::read_red(p, &select))
             .into_iter()
-            .map(|(service, r)| ServiceRed {
-                service,
-                count: r.count,
-                errors: r.errors,
-                dur_sum: r.dur_sum,
-                p50: rollup::quantile(&r.hist, 0.5),
-                p95: rollup::quantile(&r.hist, 0.95),
-                p99: rollup::quantile(&r.hist, 0.99),
-            })
-            .collect()
+            .filter(|r| wanted(r))
+            .collect();
+        for part in self.with_heads(|r| rollup::red_rollup(&r.spans)) {
+            rows.extend(part.into_iter().filter(|r| wanted(r)));
+        }
+        let step = q.step.map(|s| s.max(MINUTE_NS));
+        let services = red_by(&rows, |r| &r.service, from, step);
+        let operations = if q.service.is_some() {
+            red_by(&rows, |r| &r.operation, from, step)
+        } else {
+            Vec::new()
+        };
+        RedAnswer {
+            services,
+            operations,
+        }
+    }
+}
+
+/// A RED question: a range, maybe one service, maybe a step.
+#[derive(Debug, Clone)]
+pub(crate) struct RedQuery {
+    /// Range start, unix nanoseconds.
+    pub from: i64,
+    /// Range end (exclusive).
+    pub to: i64,
+    /// Only this service, and then per operation too.
+    pub service: Option<String>,
+    /// One point per this many nanoseconds (raised to a minute at least).
+    pub step: Option<i64>,
+}
+
+/// The answer to a [`RedQuery`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RedAnswer {
+    /// Per service, by name.
+    pub services: Vec<Red>,
+    /// Per operation of the asked service, by name (empty when no service was asked).
+    pub operations: Vec<Red>,
+}
+
+/// RED of one service or operation over the range, and per step when asked.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Red {
+    /// The service or operation.
+    pub name: String,
+    /// Spans.
+    pub count: u64,
+    /// Spans with error status.
+    pub errors: u64,
+    /// Duration sum, nanoseconds.
+    pub dur_sum: i64,
+    /// Percentiles (bucket upper bounds), nanoseconds.
+    pub p50: f64,
+    /// See `p50`.
+    pub p95: f64,
+    /// See `p50`.
+    pub p99: f64,
+    /// One per step that has spans, in order (empty without a step).
+    pub points: Vec<RedPoint>,
+}
+
+/// RED over one step.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RedPoint {
+    /// Step start, unix nanoseconds (`from + k * step`).
+    pub t: i64,
+    /// Spans.
+    pub count: u64,
+    /// Spans with error status.
+    pub errors: u64,
+    /// Duration sum, nanoseconds.
+    pub dur_sum: i64,
+    /// Percentiles (bucket upper bounds), nanoseconds.
+    pub p50: f64,
+    /// See `p50`.
+    pub p95: f64,
+    /// See `p50`.
+    pub p99: f64,
+}
+
+/// Merges `rows` per `key` (and per step from `from` when `step` is set).
+fn red_by(
+    rows: &[RedRow],
+    key: impl Fn(&RedRow) -> &String,
+    from: i64,
+    step: Option<i64>,
+) -> Vec<Red> {
+    type Acc = (RedRow, BTreeMap<i64, RedRow>);
+    let mut by: BTreeMap<&String, Acc> = BTreeMap::new();
+    for r in rows {
+        let entry = by
+            .entry(key(r))
+            .or_insert_with(|| (empty_red(r), BTreeMap::new()));
+        entry.0.merge(r);
+        if let Some(step) = step {
+            let t = from + (r.minute - from).div_euclid(step) * step;
+            entry.1.entry(t).or_insert_with(|| empty_red(r)).merge(r);
+        }
+    }
+    by.into_iter()
+        .map(|(name, (total, steps))| Red {
+            name: name.clone(),
+            count: total.count,
+            errors: total.errors,
+            dur_sum: total.dur_sum,
+            p50: rollup::quantile(&total.hist, 0.5),
+            p95: rollup::quantile(&total.hist, 0.95),
+            p99: rollup::quantile(&total.hist, 0.99),
+            points: steps
+                .into_iter()
+                .map(|(t, r)| RedPoint {
+                    t,
+                    count: r.count,
+                    errors: r.errors,
+                    dur_sum: r.dur_sum,
+                    p50: rollup::quantile(&r.hist, 0.5),
+                    p95: rollup::quantile(&r.hist, 0.95),
+                    p99: rollup::quantile(&r.hist, 0.99),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// A row with `r`'s key and nothing counted.
+fn empty_red(r: &RedRow) -> RedRow {
+    RedRow {
+        service: r.service.clone(),
+        operation: r.operation.clone(),
+        minute: r.minute,
+        count: 0,
+        errors: 0,
+        dur_sum: 0,
+        hist: [0; rollup::HIST_BUCKETS],
     }
 }
 

@@ -517,6 +517,26 @@ fn openapi_describes_the_store_answers() {
             "400",
         ),
         (
+            "/api/v1/services/red",
+            format!("/api/v1/services/red?start={t0}&end={t2}&service=api&step=15m"),
+            "200",
+        ),
+        (
+            "/api/v1/services/red",
+            format!("/api/v1/services/red?start={t0}&end={t2}&step=30s"),
+            "400",
+        ),
+        (
+            "/api/v1/services/red",
+            format!("/api/v1/services/red?start={t0}&end={t2}&step=bogus"),
+            "400",
+        ),
+        (
+            "/api/v1/services/red",
+            "/api/v1/services/red?start=0&end=999999999&step=1m".to_string(),
+            "400",
+        ),
+        (
             "/api/v1/history/episodes",
             format!("/api/v1/history/episodes?start={t0}&end={t2}&limit=5"),
             "200",
@@ -553,6 +573,108 @@ fn openapi_describes_the_store_answers() {
             assert_eq!(list.as_array().map(Vec::len), Some(2), "{uri}: {body}");
         }
     }
+}
+
+/// The RED answer of `uri` (a store route), as JSON.
+fn red_answer(s: &Store, uri: &str) -> serde_json::Value {
+    let req = http::Request::get(uri).body(bytes::Bytes::new()).unwrap();
+    let response = super::api::answer(s, &req);
+    assert_eq!(response.status(), http::StatusCode::OK, "{uri}");
+    let bytes = futures::executor::block_on(http_body_util::BodyExt::collect(response.into_body()))
+        .unwrap()
+        .to_bytes();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[test]
+fn red_answers_per_operation_and_per_step_from_the_head_and_from_segments() {
+    use super::query::RedQuery;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _t) = open(&config(dir.path()));
+    // api: one trace at minute 5 and two at minute 20 (each a root op1, 120 ms, and an error
+    // child op2, 80 ms); db: one at minute 20.
+    s.append(Signal::Traces, &spans(1, "api", T0 + 5 * MINUTE_NS))
+        .unwrap();
+    s.append(Signal::Traces, &spans(2, "api", T0 + 20 * MINUTE_NS))
+        .unwrap();
+    s.append(Signal::Traces, &spans(4, "db", T0 + 20 * MINUTE_NS))
+        .unwrap();
+    // One flushed, one still in the head: both count.
+    s.flush().unwrap();
+    s.append(Signal::Traces, &spans(3, "api", T0 + 20 * MINUTE_NS + 1))
+        .unwrap();
+    let q = RedQuery {
+        from: T0,
+        to: T0 + HOUR_NS,
+        service: Some("api".into()),
+        step: Some(15 * MINUTE_NS),
+    };
+    let red = s.red_query(&q);
+    assert_eq!(red.services.len(), 1, "only the asked service: {red:?}");
+    let api = &red.services[0];
+    assert_eq!((api.name.as_str(), api.count, api.errors), ("api", 6, 3));
+    let steps: Vec<(i64, u64)> = api.points.iter().map(|p| (p.t, p.count)).collect();
+    assert_eq!(steps, [(T0, 2), (T0 + 15 * MINUTE_NS, 4)], "per step");
+    let ops: Vec<(&str, u64, u64)> = red
+        .operations
+        .iter()
+        .map(|o| (o.name.as_str(), o.count, o.errors))
+        .collect();
+    assert_eq!(ops, [("op1", 3, 0), ("op2", 3, 3)], "per operation");
+    // op1 lasts 120 ms, op2 80 ms: each operation's p95 is its own bucket's bound.
+    assert!(red.operations[0].p95 > 120e6 && red.operations[0].p95 < 170e6);
+    assert!(red.operations[1].p95 > 80e6 && red.operations[1].p95 < 120e6);
+    assert_eq!(red.operations[0].points.len(), 2);
+    // Without a service: every service, no operations, no points without a step.
+    let all = s.red_query(&RedQuery {
+        service: None,
+        step: None,
+        ..q.clone()
+    });
+    let names: Vec<&str> = all.services.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["api", "db"]);
+    assert!(all.operations.is_empty() && all.services[0].points.is_empty());
+    // An unknown service or a range without data answers empty.
+    assert!(
+        s.red_query(&RedQuery {
+            service: Some("nobody".into()),
+            ..q.clone()
+        })
+        .services
+        .is_empty()
+    );
+    assert!(
+        s.red_query(&RedQuery {
+            from: T0 + 2 * HOUR_NS,
+            to: T0 + 3 * HOUR_NS,
+            ..q.clone()
+        }) == super::query::RedAnswer {
+            services: Vec::new(),
+            operations: Vec::new()
+        }
+    );
+
+    // Over HTTP: rates per second of each step (the last one cut by the range's end).
+    let (t0, end) = (T0 / 1_000_000_000, T0 / 1_000_000_000 + 1500);
+    let body = red_answer(
+        &s,
+        &format!("/api/v1/services/red?start={t0}&end={end}&service=api&step=15m"),
+    );
+    assert_eq!(body["service"], "api");
+    assert_eq!(body["step"], 900.0);
+    assert_eq!(body["services"][0]["count"], 6);
+    let points = &body["services"][0]["points"];
+    assert_eq!(points[0]["t"], t0 as f64);
+    assert_eq!(points[0]["count"], 2);
+    assert_eq!(points[0]["rate"], 2.0 / 900.0);
+    assert_eq!(points[1]["rate"], 4.0 / 600.0, "the last step lasts 600 s");
+    assert_eq!(points[1]["error_rate"], 0.5);
+    assert_eq!(body["operations"][1]["operation"], "op2");
+    assert_eq!(body["operations"][1]["error_rate"], 1.0);
+    let plain = red_answer(&s, &format!("/api/v1/services/red?start={t0}&end={end}"));
+    assert!(plain["services"][0].get("points").is_none(), "{plain}");
+    assert_eq!(plain["operations"], serde_json::json!([]));
 }
 
 #[test]

@@ -5,9 +5,11 @@ import * as overview from "./overview.js";
 import * as traces from "./traces.js";
 import * as logs from "./logs.js";
 import * as anomalies from "./anomalies.js";
+import * as host from "./host.js";
+import * as services from "./services.js";
 import * as reports from "./reports.js";
 
-const PAGES = { overview, traces, logs, anomalies, reports };
+const PAGES = { overview, host, services, traces, logs, anomalies, reports };
 let stop = () => {};
 
 function route() {
