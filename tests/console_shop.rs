@@ -4,14 +4,15 @@
 //! logs over OTLP/gRPC while `shop loadgen` drives orders; inventory adds 100 ms to each request
 //! after a warm-up long enough for the default `latency_anomaly` detector to learn its baseline
 //! (`min_samples` 100, `sequential_min_samples` 200 per key). Once `/api/v1/alerts` lists an
-//! episode of inventory and a trace of the shop holds spans of the three services with their
-//! log lines, `tests/console/drive_shop.mjs` loads every page in headless chromium: no page may
-//! log a console error; the Overview lists the shop's entry service, the Host page charts
-//! points, the Services page lists the three services and marks inventory's episode as a band,
-//! the Traces page finds the shop's traces, the known trace's waterfall spans the three
-//! services with their log lines inline, the Logs page shows the services' lines linked to
-//! their traces, and the Anomalies page shows inventory's episode (shift or degradation,
-//! baseline below observed) whose example trace link opens its waterfall.
+//! episode of inventory and an anomalous trace of inventory holds spans of the three services
+//! with their log lines and a `shift` or `degradation` verdict on an inventory span,
+//! `tests/console/drive_shop.mjs` loads every page in headless chromium: no page may log a
+//! console error; the Overview lists the shop's entry service, the Host page charts points,
+//! the Services page lists the three services and marks inventory's episode as a band, the
+//! Traces page finds inventory's traces, the known trace's waterfall spans the three services
+//! with their log lines inline and the verdict, the Logs page shows inventory's lines linked to
+//! their traces, and the Anomalies page shows inventory's episode (baseline below observed)
+//! whose example trace link opens its waterfall.
 //!
 //! Needs the shop (built here with the test's cargo profile). The browser part needs chromium
 //! and `tests/console/node_modules`; without them it is skipped with a message, except under
@@ -38,6 +39,11 @@ const LOAD_SECS: u64 = 40;
 const WARMUP_SECS: &str = "16";
 /// What inventory adds to each request once warmed up.
 const INJECT_MS: &str = "100";
+/// The least duration, ms, of an inventory span that shows the injected latency (and of the
+/// worst duration an episode of it observed): a loaded box alone opens episodes of
+/// inventory's sub-millisecond operations at ×1.5 (0.38 -> 0.6 ms seen without injection),
+/// which must not pass for the injected fault.
+const INJECTED_MIN_MS: f64 = 90.0;
 /// The verdicts of a sustained latency change.
 const SUSTAINED: [&str; 2] = ["shift", "degradation"];
 /// The kinds of episode a sustained latency change opens: `intermittent` too, when the
@@ -168,7 +174,11 @@ async fn the_console_shows_the_shop_on_the_default_config() {
         let found = seen.as_array().and_then(|items| {
             items
                 .iter()
-                .find(|e| e["service"] == FAULTY && EPISODE_KINDS.contains(&kind(e)))
+                .find(|e| {
+                    e["service"] == FAULTY
+                        && EPISODE_KINDS.contains(&kind(e))
+                        && e["observed_ms"].as_f64() >= Some(INJECTED_MIN_MS)
+                })
                 .cloned()
         });
         if let Some(episode) = found {
@@ -176,7 +186,7 @@ async fn the_console_shows_the_shop_on_the_default_config() {
         }
         assert!(
             waited.elapsed() < limit,
-            "no latency episode of {FAULTY} within {limit:?} ({WARMUP_SECS} s warm-up at {RATE}/s, then +{INJECT_MS} ms); episodes: {seen}\nlookout log:\n{}",
+            "no latency episode of {FAULTY} observing {INJECTED_MIN_MS} ms or more within {limit:?} ({WARMUP_SECS} s warm-up at {RATE}/s, then +{INJECT_MS} ms); episodes: {seen}\nlookout log:\n{}",
             lookout.logs()
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -200,8 +210,8 @@ async fn the_console_shows_the_shop_on_the_default_config() {
         .to_owned();
 
     // A known trace: a recent anomalous trace of inventory that holds the three services'
-    // spans and their log lines (the SDK exports in batches), whose inventory spans the
-    // detector judged a sustained change (`shift` or `degradation`), not a spike.
+    // spans and their log lines (the SDK exports in batches), where an inventory span slowed by
+    // the injected latency has the verdict of a sustained change (`shift` or `degradation`).
     let waited = Instant::now();
     let mut verdicts: BTreeMap<String, usize> = BTreeMap::new();
     let trace_id = 'found: loop {
@@ -219,9 +229,13 @@ async fn the_console_shows_the_shop_on_the_default_config() {
             let Some(trace) = get_json(&format!("{base}/api/v1/traces/{id}")).await else {
                 continue;
             };
+            // Verdicts on the spans that carry the injected latency.
             let kinds: Vec<&str> = spans(&trace)
                 .into_iter()
-                .filter(|s| s["service"] == FAULTY)
+                .filter(|s| {
+                    s["service"] == FAULTY
+                        && s["duration_ns"].as_f64() >= Some(INJECTED_MIN_MS * 1e6)
+                })
                 .filter_map(|s| s["verdict"]["kind"].as_str())
                 .collect();
             for k in &kinds {
@@ -233,7 +247,7 @@ async fn the_console_shows_the_shop_on_the_default_config() {
         }
         assert!(
             waited.elapsed() < Duration::from_secs(30),
-            "no anomalous trace of {FAULTY} holds {TRACE_SPANS:?} with {TRACE_LOGS:?} inline and a {SUSTAINED:?} verdict on a span of {FAULTY}; verdicts of its spans seen: {verdicts:?}; episodes: {seen}\nlookout log:\n{}",
+            "no anomalous trace of {FAULTY} holds {TRACE_SPANS:?} with {TRACE_LOGS:?} inline and a {SUSTAINED:?} verdict on a span of {FAULTY} of {INJECTED_MIN_MS} ms or more; verdicts of its spans seen: {verdicts:?}; episodes: {seen}\nlookout log:\n{}",
             lookout.logs()
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -282,6 +296,7 @@ async fn the_console_shows_the_shop_on_the_default_config() {
                 ("LOOKOUT_SERVICES", "frontend,checkout,inventory"),
                 ("LOOKOUT_FAULTY", FAULTY),
                 ("LOOKOUT_VERDICTS", &SUSTAINED.join(",")),
+                ("LOOKOUT_INJECTED_MIN_MS", &INJECTED_MIN_MS.to_string()),
                 (
                     "LOOKOUT_EPISODE_KIND",
                     episode["kind"].as_str().unwrap_or_default(),

@@ -16,6 +16,9 @@
 //                         the Anomalies page and marked as a band on the Services page
 //   LOOKOUT_VERDICTS      the verdict kinds (comma-separated) one of the known trace's spans of
 //                         LOOKOUT_FAULTY must show in the waterfall
+//   LOOKOUT_INJECTED_MIN_MS  the least duration (ms) of a span slowed by the injected latency:
+//                         the span with that verdict, and the worst duration the episode
+//                         observed, must reach it
 //   LOOKOUT_EPISODE_KIND  the kind of that episode (`shift`, `degradation`, `intermittent`)
 //   LOOKOUT_EPISODE_OPERATION  the span name of its key
 //   LOOKOUT_SCREENSHOTS   a folder for one PNG per page (optional)
@@ -51,6 +54,7 @@ const services = env("LOOKOUT_SERVICES").split(",");
 const faulty = env("LOOKOUT_FAULTY");
 const episodeKind = env("LOOKOUT_EPISODE_KIND");
 const verdicts = env("LOOKOUT_VERDICTS").split(",");
+const injectedMinMs = Number(env("LOOKOUT_INJECTED_MIN_MS"));
 const episodeOperation = env("LOOKOUT_EPISODE_OPERATION");
 const screenshots = process.env.LOOKOUT_SCREENSHOTS || "";
 const executablePath = env("LOOKOUT_CHROMIUM", "/usr/bin/chromium");
@@ -90,6 +94,13 @@ async function check(name, run) {
     failures.push(`${name}: ${error.message.split("\n")[0]}`);
     console.log(`FAIL ${name}`);
   }
+}
+
+/** Milliseconds of a duration as the console writes it (`1.23 ms`, `101 ms`, `1.20 s`, `950 µs`). */
+function milliseconds(text) {
+  const m = /([\d.]+)\s*(µs|us|ms|s)\b/.exec(text);
+  if (!m) return NaN;
+  return Number(m[1]) * { µs: 1e-3, us: 1e-3, ms: 1, s: 1000 }[m[2]];
 }
 
 /** The number of points a chart drew (its uPlot data, counted by charts.js). */
@@ -149,7 +160,8 @@ await check("shop-trace", async () => {
   const rows = await page.$$eval(".wf-row.span", (els) => els.map((el) => ({
     name: el.querySelector(".wf-name")?.textContent.replace(/\s+/g, " ").trim() || "",
     logs: el.querySelector(".wf-logs")?.textContent || "",
-  })));
+    bar: el.querySelector(".wf-bar")?.title || "",
+  }))).then((rows) => rows.map((r) => ({ ...r, ms: milliseconds(r.bar) })));
   for (const [service, name] of traceSpans) {
     if (!rows.some((r) => r.name.startsWith(`${service} ${name}`))) {
       throw new Error(`span ${service} ${name} not in the waterfall: ${rows.map((r) => r.name).join(" | ")}`);
@@ -161,8 +173,10 @@ await check("shop-trace", async () => {
     }
   }
   // The detector's verdict on the faulty service's slow spans: a sustained change.
-  const judged = rows.filter((r) => r.name.startsWith(`${faulty} `) && verdicts.some((k) => r.name.includes(`anomaly: ${k}`)));
-  if (!judged.length) throw new Error(`no span of ${faulty} shows a ${verdicts.join("/")} verdict: ${rows.map((r) => r.name).join(" | ")}`);
+  const judged = rows.filter((r) => r.name.startsWith(`${faulty} `) && r.ms >= injectedMinMs && verdicts.some((k) => r.name.includes(`anomaly: ${k}`)));
+  if (!judged.length) {
+    throw new Error(`no span of ${faulty} of ${injectedMinMs} ms or more shows a ${verdicts.join("/")} verdict: ${rows.map((r) => `${r.name} (${r.ms} ms)`).join(" | ")}`);
+  }
   const services = new Set(rows.map((r) => r.name.split(" ")[0]));
   console.log(`     trace ${traceId}: ${rows.length} spans from ${[...services].join(", ")}`);
 });
@@ -184,7 +198,7 @@ await check("shop-anomalies", async () => {
   const cells = await episode.locator("td").allTextContents();
   if (!cells[1].startsWith(faulty)) throw new Error(`the episode's key is ${cells[1]}`);
   const [baseline, observed] = [cells[3], cells[4]].map((t) => parseFloat(t));
-  if (!(observed > baseline && baseline > 0)) throw new Error(`baseline ${cells[3]} vs observed ${cells[4]}`);
+  if (!(observed > baseline && baseline > 0 && observed >= injectedMinMs)) throw new Error(`baseline ${cells[3]} vs observed ${cells[4]}`);
   const href = await episode.locator("a.trace-link").first().getAttribute("href");
   if (!/^#\/traces\/[0-9a-f]{32}$/.test(href || "")) throw new Error(`example trace link ${href}`);
   const kinds = await page.$$eval("tr.episode", (rows) => rows.map((r) => `${r.children[1].textContent.replace(/\s+/g, " ").trim()}: ${r.dataset.kind}`));
