@@ -19,70 +19,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value as Json;
+use support::browser::{drive, driver_or_skip};
 use support::sink::Sink;
-use support::{
-    Lookout, http_client, otlp_exporter, otlp_receiver, python, python_dir, service, workspace_root,
-};
+use support::{Lookout, http_client, otlp_exporter, otlp_receiver, python, python_dir, service};
 
 /// The first trace `correlate_spans.py` sends: ids chosen by the script.
 const TRACE: &str = "c0ffee00000000000000000000000001";
 const ROOT: &str = "0000000000001001";
 const CHILD: &str = "0000000000001002";
-
-fn chromium() -> PathBuf {
-    std::env::var_os("LOOKOUT_CHROMIUM")
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
-}
-
-/// Why the browser part cannot run here, if it cannot.
-fn browser_missing(driver: &Path) -> Option<String> {
-    if !chromium().exists() {
-        return Some(format!(
-            "{} is absent (apt-get install chromium)",
-            chromium().display()
-        ));
-    }
-    if !driver.join("node_modules").join("playwright-core").exists() {
-        return Some(format!(
-            "playwright-core is not installed (npm ci in {})",
-            driver.display()
-        ));
-    }
-    None
-}
-
-/// Runs `tests/console/drive.mjs` with `env` (and the browser's path); its output.
-async fn drive(driver: &Path, env: &[(&str, &str)]) -> std::process::Output {
-    let run = tokio::process::Command::new("node")
-        .arg(driver.join("drive.mjs"))
-        .current_dir(driver)
-        .envs(env.iter().copied())
-        .env("LOOKOUT_CHROMIUM", chromium())
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    tokio::time::timeout(Duration::from_secs(180), run)
-        .await
-        .expect("the browser driver finished within 3 minutes")
-        .expect("run node")
-}
-
-/// Skips (returns `None`) where the browser cannot run, except under CI, where it panics.
-fn driver_or_skip() -> Option<PathBuf> {
-    let driver = workspace_root().join("tests").join("console");
-    match browser_missing(&driver) {
-        None => Some(driver),
-        Some(why) => {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "the console's browser test cannot run under CI: {why}"
-            );
-            eprintln!("SKIPPED the browser part of the console test: {why}");
-            None
-        }
-    }
-}
 
 fn append(path: &Path, lines: &[Json]) {
     let mut file = std::fs::OpenOptions::new()
@@ -220,6 +164,7 @@ async fn console_pages_show_the_pipeline_and_the_trace_with_its_logs() {
         .map_or_else(|| shots.path().to_path_buf(), PathBuf::from);
     let output = drive(
         &driver,
+        "drive.mjs",
         &[
             ("LOOKOUT_CONSOLE_URL", base.as_str()),
             ("LOOKOUT_TRACE_ID", TRACE),
@@ -272,6 +217,7 @@ async fn without_correlate_each_page_says_what_to_configure() {
     assert_eq!(pipelines["routes"], serde_json::json!([]), "{pipelines}");
     let output = drive(
         &driver,
+        "drive.mjs",
         &[
             ("LOOKOUT_CONSOLE_URL", base.as_str()),
             ("LOOKOUT_EXPECT", "no-correlate"),
@@ -608,6 +554,7 @@ async fn anomalies_page_shows_episodes_and_alerts_and_the_log_tail_follows() {
     let trace = "c0ffee000000000000000000000000aa";
     let output = drive(
         &driver,
+        "drive.mjs",
         &[
             ("LOOKOUT_CONSOLE_URL", base.as_str()),
             ("LOOKOUT_EXPECT", "anomalies"),

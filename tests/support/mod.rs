@@ -1,18 +1,21 @@
 //! Shared helpers for the whole-process integration tests: free ports, a guard around a running
 //! `lookout` process, a `/metrics` scraper, the real Python peers, and an in-process OTLP/gRPC
 //! test sink ([`sink`]) with converters from what it received to comparable JSON ([`normalize`]),
-//! and Debian's Prometheus as a peer ([`prometheus`]).
+//! Debian's Prometheus as a peer ([`prometheus`]), the example shop ([`shop`]) and headless
+//! chromium for the console ([`browser`]).
 //!
 //! Every process started here is killed when its guard drops, and every wait is bounded.
 
 #![allow(dead_code)]
 
 pub(crate) mod alertmanager;
+pub(crate) mod browser;
 pub(crate) mod counting_client;
 pub(crate) mod health_endpoint;
 pub(crate) mod normalize;
 pub(crate) mod offer;
 pub(crate) mod prometheus;
+pub(crate) mod shop;
 pub(crate) mod sink;
 pub(crate) mod smtp;
 pub(crate) mod spans;
