@@ -641,6 +641,7 @@ async fn reports_page_shows_the_report_with_download_links() {
         .map_or_else(|| shots.path().to_path_buf(), PathBuf::from);
     let output = drive(
         &driver,
+        "drive.mjs",
         &[
             ("LOOKOUT_CONSOLE_URL", base.as_str()),
             ("LOOKOUT_EXPECT", "reports"),
