@@ -35,6 +35,7 @@
 //!     logs:   {receivers: [filelog, otlp], processors: [correlate], exporters: [otlp]}
 //! ```
 
+mod activity;
 mod api;
 mod config;
 mod enrich;
