@@ -35,8 +35,9 @@ pub(crate) const ERROR_SEVERITY: i32 = 17;
 
 /// Bytes a trace costs besides its items: its slot in the id table at worst load (power-of-two
 /// growth, 7/8 load factor: key, slab index, control byte), its slab slot and free-list entry
-/// (both vectors at worst twice their length), its activity-index entries (a live one and at
-/// most one stale, in a queue at worst twice that long).
+/// (both vectors at worst twice their length), its share of the activity index (its entry and
+/// one stale, as stale entries never outnumber live ones, in a queue whose capacity is at
+/// worst twice its length).
 pub(super) const TRACE_OVERHEAD: usize = 2 * (size_of::<TraceId>() + size_of::<usize>() + 1)
     + 2 * (size_of::<Trace>() + size_of::<usize>())
     + 4 * (size_of::<u64>() + size_of::<TraceId>());

@@ -17,8 +17,9 @@
 //! # Accounting
 //!
 //! `bytes` counts, per trace, a fixed overhead (its slot in the hash table at the table's
-//! worst load, its entry in the activity index, the `Trace` itself with its inline resource
-//! list), the capacity of its span records and of each of its vectors times the element size
+//! worst load, its share of the activity index — its entry and one stale, as stale entries
+//! never outnumber live ones for long ([`Activity`]) —, the `Trace` itself with its inline
+//! resource list), the capacity of its span records and of each of its vectors times the element size
 //! (the resource list's only once it outgrew the trace), and the length of every string it
 //! owns; a resource, shared by the traces of the request that brought it, is counted once
 //! while any trace holds it. Strings are capped when copied in (names, bodies, attribute
