@@ -290,14 +290,16 @@ fn traces_active_again_keep_the_activity_index_bounded_and_in_order() {
         assert!(w.activity_entries() <= 2 * w.len() + 1, "at span {s}");
     }
     let order: Vec<TraceId> = w.newest_first().map(|(id, _)| *id).collect();
-    let ids = |ts: &[u64]| -> Vec<TraceId> {
-        ts.iter().map(|&t| tid(t).try_into().unwrap()).collect()
-    };
+    let ids =
+        |ts: &[u64]| -> Vec<TraceId> { ts.iter().map(|&t| tid(t).try_into().unwrap()).collect() };
     assert_eq!(order, ids(&[3, 1, 4, 2]));
     // Least recently active first: 2, 4, then 1 (3 was active last).
     for (new, gone) in [(5, 2), (6, 4), (7, 1)] {
         add(&mut w, new, 1);
-        assert!(w.get(&tid(gone).try_into().unwrap()).is_none(), "trace {gone}");
+        assert!(
+            w.get(&tid(gone).try_into().unwrap()).is_none(),
+            "trace {gone}"
+        );
         assert_eq!(w.len(), 4);
     }
     let order: Vec<TraceId> = w.newest_first().map(|(id, _)| *id).collect();

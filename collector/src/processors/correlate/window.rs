@@ -443,8 +443,7 @@ impl Window {
         self.activity.push(seq, id, was);
         if self.activity.needs_compaction(self.traces.len()) {
             let traces = &self.traces;
-            self.activity
-                .compact(|seq, id| traces.is_live(seq, id));
+            self.activity.compact(|seq, id| traces.is_live(seq, id));
         }
         i
     }
@@ -452,10 +451,7 @@ impl Window {
     /// Evicts the least recently active trace; `false` if the window is empty.
     fn evict_oldest(&mut self, reason: usize) -> bool {
         let traces = &self.traces;
-        let Some(id) = self
-            .activity
-            .pop_oldest(|seq, id| traces.is_live(seq, id))
-        else {
+        let Some(id) = self.activity.pop_oldest(|seq, id| traces.is_live(seq, id)) else {
             return false;
         };
         if let Some(mut trace) = self.traces.remove(&id) {
