@@ -35,7 +35,6 @@
 //!     logs:   {receivers: [filelog, otlp], processors: [correlate], exporters: [otlp]}
 //! ```
 
-mod activity;
 mod api;
 mod config;
 mod enrich;

@@ -35,12 +35,11 @@ pub(crate) const ERROR_SEVERITY: i32 = 17;
 
 /// Bytes a trace costs besides its items: its slot in the id table at worst load (power-of-two
 /// growth, 7/8 load factor: key, slab index, control byte), its slab slot and free-list entry
-/// (both vectors at worst twice their length), its share of the activity index (its entry and
-/// one stale, as stale entries never outnumber live ones, in a queue whose capacity is at
-/// worst twice its length).
+/// (both vectors at worst twice their length), its activity-index entry.
 pub(super) const TRACE_OVERHEAD: usize = 2 * (size_of::<TraceId>() + size_of::<usize>() + 1)
     + 2 * (size_of::<Trace>() + size_of::<usize>())
-    + 4 * (size_of::<u64>() + size_of::<TraceId>());
+    + 2 * (size_of::<u64>() + size_of::<TraceId>())
+    + 32;
 
 /// A scalar attribute value (arrays, maps and bytes are not kept).
 #[derive(Debug, Clone, PartialEq)]

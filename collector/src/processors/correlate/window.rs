@@ -17,9 +17,8 @@
 //! # Accounting
 //!
 //! `bytes` counts, per trace, a fixed overhead (its slot in the hash table at the table's
-//! worst load, its share of the activity index — its entry and one stale, as stale entries
-//! never outnumber live ones for long ([`Activity`]) —, the `Trace` itself with its inline
-//! resource list), the capacity of its span records and of each of its vectors times the element size
+//! worst load, its entry in the activity index, the `Trace` itself with its inline resource
+//! list), the capacity of its span records and of each of its vectors times the element size
 //! (the resource list's only once it outgrew the trace), and the length of every string it
 //! owns; a resource, shared by the traces of the request that brought it, is counted once
 //! while any trace holds it. Strings are capped when copied in (names, bodies, attribute
@@ -32,7 +31,7 @@
 //! `2 × SETTLE_EVERY` items before the least recently active traces are evicted.
 //! BENCHMARKS.md compares the accounted bytes with the process's RSS.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::mem::size_of;
 use std::sync::Arc;
 use std::time::Instant;
@@ -41,7 +40,6 @@ use lookout_proto::wire::{AnyValueView, KeyValueView, LogsView, TracesView, Wire
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 
-use super::activity::Activity;
 use super::config::CorrelateConfig;
 pub(crate) use super::trace::{
     ERROR_SEVERITY, ExemplarSummary, LogSummary, Resource, SpanId, SpanSummary, Trace, TraceId,
@@ -133,7 +131,7 @@ impl WindowMetrics {
 pub(crate) struct Window {
     traces: Traces,
     /// Trace ids by last activity (oldest first).
-    activity: Activity,
+    activity: BTreeMap<u64, TraceId>,
     seq: u64,
     bytes: usize,
     limits: Limits,
@@ -211,11 +209,6 @@ impl Traces {
 
     fn contains_key(&self, id: &TraceId) -> bool {
         self.index.contains_key(id)
-    }
-
-    /// Whether the activity entry `(seq, id)` is trace `id`'s current one.
-    fn is_live(&self, seq: u64, id: &TraceId) -> bool {
-        self.get(id).is_some_and(|t| t.seq == seq)
     }
 
     /// The slot of trace `id`; an empty trace (`seq` 0) in a free slot if absent.
@@ -357,7 +350,7 @@ impl Window {
     pub(crate) fn new(limits: Limits, metrics: WindowMetrics) -> Window {
         Window {
             traces: Traces::default(),
-            activity: Activity::default(),
+            activity: BTreeMap::new(),
             seq: 0,
             bytes: 0,
             limits,
@@ -378,12 +371,6 @@ impl Window {
         self.spare.bytes()
     }
 
-    /// Entries of the activity index, stale ones included.
-    #[cfg(test)]
-    pub(crate) fn activity_entries(&self) -> usize {
-        self.activity.entries()
-    }
-
     /// Traces held.
     pub(crate) fn len(&self) -> usize {
         self.traces.len()
@@ -396,10 +383,10 @@ impl Window {
 
     /// Traces, most recently active first.
     pub(crate) fn newest_first(&self) -> impl Iterator<Item = (&TraceId, &Trace)> {
-        let traces = &self.traces;
         self.activity
-            .newest_first(move |seq, id| traces.is_live(seq, id))
-            .filter_map(move |id| traces.get(id).map(|t| (id, t)))
+            .values()
+            .rev()
+            .filter_map(|id| self.traces.get(id).map(|t| (id, t)))
     }
 
     /// The trace `id`, created (evicting to make room) if absent, its activity refreshed.
@@ -411,7 +398,7 @@ impl Window {
     /// [`Window::touch`], returning the trace's slot in the slab.
     fn touch_slot(&mut self, id: TraceId, now: Now) -> usize {
         // Consecutive items of one trace (the usual order) skip the activity index.
-        let newest = self.seq != 0 && self.activity.newest() == Some(&(self.seq, id));
+        let newest = self.seq != 0 && self.activity.last_key_value() == Some((&self.seq, &id));
         if newest {
             let i = self.traces.slot_or_insert(id);
             let trace = &mut self.traces.slab[i];
@@ -436,22 +423,19 @@ impl Window {
             trace.bytes = TRACE_OVERHEAD;
             self.bytes += TRACE_OVERHEAD;
         }
-        let was = (trace.seq != 0).then_some(trace.seq);
+        if trace.seq != 0 {
+            self.activity.remove(&trace.seq);
+        }
         trace.seq = seq;
         trace.last_active = Some(now.mono);
         trace.last_wall = now.wall;
-        self.activity.push(seq, id, was);
-        if self.activity.needs_compaction(self.traces.len()) {
-            let traces = &self.traces;
-            self.activity.compact(|seq, id| traces.is_live(seq, id));
-        }
+        self.activity.insert(seq, id);
         i
     }
 
     /// Evicts the least recently active trace; `false` if the window is empty.
     fn evict_oldest(&mut self, reason: usize) -> bool {
-        let traces = &self.traces;
-        let Some(id) = self.activity.pop_oldest(|seq, id| traces.is_live(seq, id)) else {
+        let Some((_, id)) = self.activity.pop_first() else {
             return false;
         };
         if let Some(mut trace) = self.traces.remove(&id) {
@@ -466,12 +450,9 @@ impl Window {
 
     /// Evicts expired traces and, beyond `max_bytes`, the least recently active ones.
     pub(crate) fn enforce(&mut self, now: Instant) {
-        loop {
-            let traces = &self.traces;
-            let Some((_, id)) = self.activity.oldest(|seq, id| traces.is_live(seq, id)) else {
-                break;
-            };
-            let expired = traces
+        while let Some((_, id)) = self.activity.first_key_value() {
+            let expired = self
+                .traces
                 .get(id)
                 .and_then(|t| t.last_active)
                 .is_none_or(|t| now.saturating_duration_since(t) >= self.limits.ttl);
