@@ -17,7 +17,7 @@ use lookout_proto::otlp::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 use prost::Message;
 use tokio::sync::mpsc;
 
-use super::window::{Limits, Now, Value, Window, WindowMetrics};
+use super::window::{Limits, Now, TraceId, Value, Window, WindowMetrics};
 use super::*;
 use crate::component::Validate;
 use crate::component::trace_sources::schema::check_schema;
@@ -265,6 +265,45 @@ fn num_traces_evicts_the_least_recently_active() {
         ),
         1.0
     );
+}
+
+#[test]
+fn traces_active_again_in_turn_keep_their_activity_order() {
+    let limits = Limits {
+        num_traces: 4,
+        ..limits()
+    };
+    let (mut w, _telemetry) = window(limits);
+    let add = |w: &mut Window, t: u64, s: u64| {
+        w.add_spans(
+            &traces("svc", vec![], vec![span(t, s, 0, "a")]),
+            Now::current(),
+        )
+        .unwrap();
+    };
+    for t in 1..=4 {
+        add(&mut w, t, 1);
+    }
+    // Traces 1 and 3 active again in turn (never consecutively).
+    for s in 2..200 {
+        add(&mut w, if s % 2 == 0 { 1 } else { 3 }, s);
+        assert_eq!(w.len(), 4);
+    }
+    let order: Vec<TraceId> = w.newest_first().map(|(id, _)| *id).collect();
+    let ids =
+        |ts: &[u64]| -> Vec<TraceId> { ts.iter().map(|&t| tid(t).try_into().unwrap()).collect() };
+    assert_eq!(order, ids(&[3, 1, 4, 2]));
+    // Least recently active first: 2, 4, then 1 (3 was active last).
+    for (new, gone) in [(5, 2), (6, 4), (7, 1)] {
+        add(&mut w, new, 1);
+        assert!(
+            w.get(&tid(gone).try_into().unwrap()).is_none(),
+            "trace {gone}"
+        );
+        assert_eq!(w.len(), 4);
+    }
+    let order: Vec<TraceId> = w.newest_first().map(|(id, _)| *id).collect();
+    assert_eq!(order, ids(&[7, 6, 5, 3]));
 }
 
 #[test]
