@@ -50,7 +50,9 @@ impl Store {
                     Kind::Points => {
                         let mut rows =
                             self.read_paths(kind, &paths, |p| segment::read_points(p, &all, None));
-                        rows.sort_by_key(|r| (r.series, r.ts));
+                        rows.sort_by(|a, b| {
+                            (&a.name, a.series, a.ts).cmp(&(&b.name, b.series, b.ts))
+                        });
                         segment::write_points(&path, &rows)?
                     }
                     Kind::Metrics1m | Kind::Metrics1h => {
@@ -72,7 +74,7 @@ impl Store {
     }
 }
 
-/// One row per (series, bucket), sorted so.
+/// One row per (series, bucket), sorted by (name, series, bucket).
 fn merge_rollups(rows: Vec<RollupRow>) -> Vec<RollupRow> {
     let mut acc: BTreeMap<(u64, i64), RollupRow> = BTreeMap::new();
     for r in rows {
@@ -83,7 +85,10 @@ fn merge_rollups(rows: Vec<RollupRow>) -> Vec<RollupRow> {
             }
         }
     }
-    acc.into_values().collect()
+    let mut out: Vec<RollupRow> = acc.into_values().collect();
+    // Stable: (series, bucket) order within a name.
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
 }
 
 /// One row per (minute, service, operation), sorted so.

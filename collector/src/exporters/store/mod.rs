@@ -6,7 +6,8 @@
 //! `config.rs` settings; `factory.rs` registration; `rows.rs` what is kept of an item;
 //! `wal.rs` the write-ahead log; `segment.rs` Parquet files; `rollup.rs` rollups;
 //! `db.rs` the store (recovery, flush, retention, quarantine); `compact.rs` merges an
-//! hour's segments; `query.rs` queries;
+//! hour's segments; `query.rs` queries (`pushdown_tests.rs`: their pruned reads against
+//! full ones);
 //! `api.rs` JSON routes; `metrics.rs` self-metrics.
 
 mod api;
@@ -17,6 +18,8 @@ mod config;
 mod db;
 mod factory;
 mod metrics;
+#[cfg(test)]
+mod pushdown_tests;
 mod query;
 mod rollup;
 mod rows;

@@ -55,7 +55,7 @@ pub(crate) struct RollupRow {
     pub agg: Agg,
 }
 
-/// Rolls `points` up into steps of `step_ns`, sorted by (series, bucket).
+/// Rolls `points` up into steps of `step_ns`, sorted by (name, series, bucket).
 pub(crate) fn metric_rollup(points: &[PointRow], step_ns: i64) -> Vec<RollupRow> {
     let mut acc: BTreeMap<(u64, i64), RollupRow> = BTreeMap::new();
     for p in points {
@@ -70,7 +70,10 @@ pub(crate) fn metric_rollup(points: &[PointRow], step_ns: i64) -> Vec<RollupRow>
                 agg: Agg::of(p.value),
             });
     }
-    acc.into_values().collect()
+    let mut out: Vec<RollupRow> = acc.into_values().collect();
+    // Stable: (series, bucket) order within a name.
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
 }
 
 /// RED of one service and operation over one minute.
