@@ -11,7 +11,7 @@ use super::config::StoreConfig;
 use super::metrics::StoreMetrics;
 use super::rollup::{self, HOUR_NS, MINUTE_NS};
 use super::rows::{self, Rows};
-use super::segment::{self, Footers, Kind, SegmentError, SegmentName};
+use super::segment::{self, Footers, Kind, Pack, SegmentError, SegmentName};
 use super::wal::{self, Wal};
 use crate::core::Signal;
 
@@ -364,12 +364,12 @@ impl Store {
             files.push((
                 Kind::Red1m,
                 name(hour),
-                Box::new(move |p| segment::write_red(p, &red)),
+                Box::new(move |p| segment::write_red(p, &red, Pack::Fast)),
             ));
             files.push((
                 Kind::Spans,
                 name(hour),
-                Box::new(move |p| segment::write_spans(p, &spans)),
+                Box::new(move |p| segment::write_spans(p, &spans, Pack::Fast)),
             ));
         }
         for (hour, mut logs) in by_hour(&rows.logs, |l| l.ts) {
@@ -377,7 +377,7 @@ impl Store {
             files.push((
                 Kind::Logs,
                 name(hour),
-                Box::new(move |p| segment::write_logs(p, &logs)),
+                Box::new(move |p| segment::write_logs(p, &logs, Pack::Fast)),
             ));
         }
         for (hour, mut points) in by_hour(&rows.points, |p| p.ts) {
@@ -388,17 +388,17 @@ impl Store {
             files.push((
                 Kind::Metrics1m,
                 name(hour),
-                Box::new(move |p| segment::write_rollups(p, &m1)),
+                Box::new(move |p| segment::write_rollups(p, Kind::Metrics1m, &m1, Pack::Fast)),
             ));
             files.push((
                 Kind::Metrics1h,
                 name(hour),
-                Box::new(move |p| segment::write_rollups(p, &h1)),
+                Box::new(move |p| segment::write_rollups(p, Kind::Metrics1h, &h1, Pack::Fast)),
             ));
             files.push((
                 Kind::Points,
                 name(hour),
-                Box::new(move |p| segment::write_points(p, &points)),
+                Box::new(move |p| segment::write_points(p, &points, Pack::Fast)),
             ));
         }
         // Room first: the new segments (estimated as the log bytes they replace, plus each

@@ -81,7 +81,7 @@ impl Kind {
         }
     }
 
-    /// The name of its time column (what statistics prune on).
+    /// The index of its time column (what statistics prune on).
     fn time_column(self) -> usize {
         match self {
             Kind::Spans => 6,
@@ -264,16 +264,59 @@ fn red_schema() -> SchemaRef {
     ])
 }
 
-/// zstd pages; delta-encoded time columns; a bloom filter on `trace_id` when asked, sized
-/// for the rows of a group (`rows`, at most `rows_per_group`: a small segment gets a small
-/// filter).
-fn props(time: &str, bloom: bool, rows_per_group: usize, rows: usize) -> WriterProperties {
-    let level = ZstdLevel::try_new(3).unwrap_or_default();
+/// How hard a segment's pages are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pack {
+    /// zstd level 1: a flush's segment, usually merged by compaction once its hour ends.
+    Fast,
+    /// zstd level 3: a compacted segment, kept until retention deletes it.
+    Small,
+}
+
+/// The Arrow schema of `kind`'s segments.
+pub(crate) fn schema_of(kind: Kind) -> SchemaRef {
+    match kind {
+        Kind::Spans => span_schema(),
+        Kind::Red1m => red_schema(),
+        Kind::Logs => log_schema(),
+        Kind::Points => point_schema(),
+        Kind::Metrics1m | Kind::Metrics1h => rollup_schema(),
+    }
+}
+
+/// Columns (nearly) every value of which differs: written without a dictionary, which would
+/// only be built, outgrow its page limit and be dropped.
+fn unique_columns(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Spans => &["span_id", "parent", "attrs"],
+        Kind::Logs => &["span_id", "body", "attrs"],
+        Kind::Red1m | Kind::Points | Kind::Metrics1m | Kind::Metrics1h => &[],
+    }
+}
+
+/// zstd pages; the time column delta-encoded; spans and logs in row groups of 8,192 rows
+/// with a bloom filter on `trace_id` sized for the rows of a group (`rows`, at most a
+/// group: a small segment gets a small filter), metrics in groups of 16,384.
+fn props(kind: Kind, rows: usize, pack: Pack) -> WriterProperties {
+    let level = match pack {
+        Pack::Fast => 1,
+        Pack::Small => 3,
+    };
+    let level = ZstdLevel::try_new(level).unwrap_or_default();
+    let time = schema_of(kind).field(kind.time_column()).name().clone();
+    let bloom = matches!(kind, Kind::Spans | Kind::Logs);
+    let rows_per_group = if bloom { 8192 } else { 16384 };
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
         .set_max_row_group_row_count(Some(rows_per_group))
-        .set_column_dictionary_enabled(ColumnPath::from(time), false)
-        .set_column_encoding(ColumnPath::from(time), Encoding::DELTA_BINARY_PACKED);
+        .set_column_dictionary_enabled(ColumnPath::from(time.as_str()), false)
+        .set_column_encoding(
+            ColumnPath::from(time.as_str()),
+            Encoding::DELTA_BINARY_PACKED,
+        );
+    for c in unique_columns(kind) {
+        b = b.set_column_dictionary_enabled(ColumnPath::from(*c), false);
+    }
     if bloom {
         let c = || ColumnPath::from("trace_id");
         b = b
@@ -283,6 +326,17 @@ fn props(time: &str, bloom: bool, rows_per_group: usize, rows: usize) -> WriterP
             .set_column_bloom_filter_max_ndv(c(), rows.clamp(1, rows_per_group) as u64);
     }
     b.build()
+}
+
+/// Writes `batch`, rows of `kind` sorted as its segments are, to `path` (see
+/// [`write_file`]).
+pub(crate) fn write_batch(
+    path: &Path,
+    kind: Kind,
+    batch: &RecordBatch,
+    pack: Pack,
+) -> Result<u64, SegmentError> {
+    write_file(path, batch, props(kind, batch.num_rows(), pack))
 }
 
 /// Writes `batch` to `path` through `path.tmp`, fsynced, then renamed; returns its size.
@@ -315,7 +369,7 @@ fn batch(
 }
 
 /// Writes span rows (sorted by start) to `path`.
-pub(crate) fn write_spans(path: &Path, rows: &[SpanRow]) -> Result<u64, SegmentError> {
+pub(crate) fn write_spans(path: &Path, rows: &[SpanRow], pack: Pack) -> Result<u64, SegmentError> {
     let b = batch(
         path,
         span_schema(),
@@ -333,11 +387,11 @@ pub(crate) fn write_spans(path: &Path, rows: &[SpanRow]) -> Result<u64, SegmentE
             string(rows.iter().map(|r| &r.attrs)),
         ],
     )?;
-    write_file(path, &b, props("start", true, 8192, rows.len()))
+    write_batch(path, Kind::Spans, &b, pack)
 }
 
 /// Writes log rows (sorted by time) to `path`.
-pub(crate) fn write_logs(path: &Path, rows: &[LogRow]) -> Result<u64, SegmentError> {
+pub(crate) fn write_logs(path: &Path, rows: &[LogRow], pack: Pack) -> Result<u64, SegmentError> {
     let b = batch(
         path,
         log_schema(),
@@ -352,11 +406,15 @@ pub(crate) fn write_logs(path: &Path, rows: &[LogRow]) -> Result<u64, SegmentErr
             string(rows.iter().map(|r| &r.attrs)),
         ],
     )?;
-    write_file(path, &b, props("ts", true, 8192, rows.len()))
+    write_batch(path, Kind::Logs, &b, pack)
 }
 
 /// Writes points (sorted by name, series, then time) to `path`.
-pub(crate) fn write_points(path: &Path, rows: &[PointRow]) -> Result<u64, SegmentError> {
+pub(crate) fn write_points(
+    path: &Path,
+    rows: &[PointRow],
+    pack: Pack,
+) -> Result<u64, SegmentError> {
     let b = batch(
         path,
         point_schema(),
@@ -368,11 +426,16 @@ pub(crate) fn write_points(path: &Path, rows: &[PointRow]) -> Result<u64, Segmen
             f64s(rows.iter().map(|r| r.value)),
         ],
     )?;
-    write_file(path, &b, props("ts", false, 16384, rows.len()))
+    write_batch(path, Kind::Points, &b, pack)
 }
 
 /// Writes metric rollup rows (sorted by name, series, then bucket) to `path`.
-pub(crate) fn write_rollups(path: &Path, rows: &[RollupRow]) -> Result<u64, SegmentError> {
+pub(crate) fn write_rollups(
+    path: &Path,
+    kind: Kind,
+    rows: &[RollupRow],
+    pack: Pack,
+) -> Result<u64, SegmentError> {
     let b = batch(
         path,
         rollup_schema(),
@@ -387,11 +450,11 @@ pub(crate) fn write_rollups(path: &Path, rows: &[RollupRow]) -> Result<u64, Segm
             u64s(rows.iter().map(|r| r.agg.count)),
         ],
     )?;
-    write_file(path, &b, props("bucket", false, 16384, rows.len()))
+    write_batch(path, kind, &b, pack)
 }
 
 /// Writes RED rows to `path`.
-pub(crate) fn write_red(path: &Path, rows: &[RedRow]) -> Result<u64, SegmentError> {
+pub(crate) fn write_red(path: &Path, rows: &[RedRow], pack: Pack) -> Result<u64, SegmentError> {
     let b = batch(
         path,
         red_schema(),
@@ -407,7 +470,7 @@ pub(crate) fn write_red(path: &Path, rows: &[RedRow]) -> Result<u64, SegmentErro
             )),
         ],
     )?;
-    write_file(path, &b, props("minute", false, 16384, rows.len()))
+    write_batch(path, Kind::Red1m, &b, pack)
 }
 
 // === reading ===
@@ -634,6 +697,37 @@ fn read_named(
         .map_err(|e| SegmentError::format(path, e))
 }
 
+/// Every row of `path` as record batches of its kind's schema (what compaction merges).
+pub(crate) fn read_batches(
+    path: &Path,
+    kind: Kind,
+    footers: Option<&Footers>,
+) -> Result<Vec<RecordBatch>, SegmentError> {
+    let select = Select {
+        from: i64::MIN,
+        to: i64::MAX,
+        trace_id: None,
+        footers,
+    };
+    let want = schema_of(kind);
+    let batches = read(path, kind, &select)?;
+    for b in &batches {
+        let same = b.num_columns() == want.fields().len()
+            && b.schema()
+                .fields()
+                .iter()
+                .zip(want.fields())
+                .all(|(a, w)| a.data_type() == w.data_type());
+        if !same {
+            return Err(SegmentError::format(
+                path,
+                format!("not a {} segment", kind.dir()),
+            ));
+        }
+    }
+    Ok(batches)
+}
+
 fn expect<'a, T: 'static>(path: &Path, v: Option<&'a T>) -> Result<&'a T, SegmentError> {
     v.ok_or_else(|| SegmentError::format(path, "unexpected column type"))
 }
@@ -756,8 +850,10 @@ impl SpanFilter {
         true
     }
 
-    /// The row filter: the cheapest and most selective columns first, each predicate
-    /// decoding its column only for the rows the ones before it kept.
+    /// The row filter: the cheapest columns first, each predicate decoding its column only
+    /// for the rows the ones before it kept (a row group none of whose rows is left is not
+    /// read further). Status, service, name and verdict are small (few distinct values:
+    /// dictionary pages); duration and start are 8 bytes a row, read last.
     fn row_filter(&self, schema: &SchemaDescriptor, from: i64, to: i64, time: bool) -> RowFilter {
         let mut preds: Vec<Box<dyn ArrowPredicate>> = Vec::new();
         let mask = |col: usize| ProjectionMask::leaves(schema, [col]);
@@ -767,25 +863,6 @@ impl SpanFilter {
                 move |b| {
                     let c = column::<UInt8Type>(&b)?;
                     Ok(bools(c.values().iter().map(|&s| (s == STATUS_ERROR) == e)))
-                },
-            )));
-        }
-        if self.min_dur.is_some() || self.max_dur.is_some() {
-            let (lo, hi) = (
-                self.min_dur.unwrap_or(i64::MIN),
-                self.max_dur.unwrap_or(i64::MAX),
-            );
-            preds.push(Box::new(ArrowPredicateFn::new(mask(SPAN_DUR), move |b| {
-                let c = column::<Int64Type>(&b)?;
-                Ok(bools(c.values().iter().map(|&d| d >= lo && d <= hi)))
-            })));
-        }
-        if time {
-            preds.push(Box::new(ArrowPredicateFn::new(
-                mask(SPAN_START),
-                move |b| {
-                    let c = column::<Int64Type>(&b)?;
-                    Ok(bools(c.values().iter().map(|&t| t >= from && t < to)))
                 },
             )));
         }
@@ -805,6 +882,25 @@ impl SpanFilter {
                     Ok(bools(
                         c.iter().map(|s| s.is_some_and(|s| s.contains(v.as_str()))),
                     ))
+                },
+            )));
+        }
+        if self.min_dur.is_some() || self.max_dur.is_some() {
+            let (lo, hi) = (
+                self.min_dur.unwrap_or(i64::MIN),
+                self.max_dur.unwrap_or(i64::MAX),
+            );
+            preds.push(Box::new(ArrowPredicateFn::new(mask(SPAN_DUR), move |b| {
+                let c = column::<Int64Type>(&b)?;
+                Ok(bools(c.values().iter().map(|&d| d >= lo && d <= hi)))
+            })));
+        }
+        if time {
+            preds.push(Box::new(ArrowPredicateFn::new(
+                mask(SPAN_START),
+                move |b| {
+                    let c = column::<Int64Type>(&b)?;
+                    Ok(bools(c.values().iter().map(|&t| t >= from && t < to)))
                 },
             )));
         }
@@ -841,7 +937,7 @@ const SPAN_VERDICT: usize = 9;
 
 /// (start, trace id) of the span rows of `path` in `select`'s range that `filter` accepts.
 /// Row groups whose statistics exclude a match are skipped; in the others the predicate
-/// columns are decoded first (status, duration, start, service, name, verdict: each only
+/// columns are decoded first (status, service, name, verdict, duration, start: each only
 /// for the rows the ones before kept), then the trace id and start of the matching rows.
 pub(crate) fn search_spans(
     path: &Path,
