@@ -360,7 +360,7 @@ impl Store {
         };
         for (hour, mut spans) in by_hour(&rows.spans, |s| s.start) {
             spans.sort_by_key(|s| s.start);
-            let red = rollup::red_rollup(&spans);
+            let red = rollup::red_rollup(spans.iter().copied());
             files.push((
                 Kind::Red1m,
                 name(hour),
@@ -383,8 +383,8 @@ impl Store {
         for (hour, mut points) in by_hour(&rows.points, |p| p.ts) {
             // By name first: a query for one metric reads only the row groups of its name.
             points.sort_by(|a, b| (&a.name, a.series, a.ts).cmp(&(&b.name, b.series, b.ts)));
-            let m1 = rollup::metric_rollup(&points, MINUTE_NS);
-            let h1 = rollup::metric_rollup(&points, HOUR_NS);
+            let m1 = rollup::metric_rollup(points.iter().copied(), MINUTE_NS);
+            let h1 = rollup::metric_rollup(points.iter().copied(), HOUR_NS);
             files.push((
                 Kind::Metrics1m,
                 name(hour),
@@ -649,12 +649,11 @@ fn wal_bytes(state: &State, signal: Signal) -> u64 {
             .sum::<u64>()
 }
 
-fn by_hour<T: Clone>(rows: &[T], ts: impl Fn(&T) -> i64) -> BTreeMap<i64, Vec<T>> {
-    let mut out: BTreeMap<i64, Vec<T>> = BTreeMap::new();
+/// `rows` by the hour of their time (references: a flush copies no row).
+fn by_hour<T>(rows: &[T], ts: impl Fn(&T) -> i64) -> BTreeMap<i64, Vec<&T>> {
+    let mut out: BTreeMap<i64, Vec<&T>> = BTreeMap::new();
     for r in rows {
-        out.entry(ts(r).div_euclid(HOUR_NS))
-            .or_default()
-            .push(r.clone());
+        out.entry(ts(r).div_euclid(HOUR_NS)).or_default().push(r);
     }
     out
 }

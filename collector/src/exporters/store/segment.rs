@@ -369,7 +369,7 @@ fn batch(
 }
 
 /// Writes span rows (sorted by start) to `path`.
-pub(crate) fn write_spans(path: &Path, rows: &[SpanRow], pack: Pack) -> Result<u64, SegmentError> {
+pub(crate) fn write_spans(path: &Path, rows: &[&SpanRow], pack: Pack) -> Result<u64, SegmentError> {
     let b = batch(
         path,
         span_schema(),
@@ -391,7 +391,7 @@ pub(crate) fn write_spans(path: &Path, rows: &[SpanRow], pack: Pack) -> Result<u
 }
 
 /// Writes log rows (sorted by time) to `path`.
-pub(crate) fn write_logs(path: &Path, rows: &[LogRow], pack: Pack) -> Result<u64, SegmentError> {
+pub(crate) fn write_logs(path: &Path, rows: &[&LogRow], pack: Pack) -> Result<u64, SegmentError> {
     let b = batch(
         path,
         log_schema(),
@@ -412,7 +412,7 @@ pub(crate) fn write_logs(path: &Path, rows: &[LogRow], pack: Pack) -> Result<u64
 /// Writes points (sorted by name, series, then time) to `path`.
 pub(crate) fn write_points(
     path: &Path,
-    rows: &[PointRow],
+    rows: &[&PointRow],
     pack: Pack,
 ) -> Result<u64, SegmentError> {
     let b = batch(
