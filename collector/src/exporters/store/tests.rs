@@ -543,9 +543,13 @@ fn an_hour_of_flushes_is_compacted_into_one_segment_per_kind() {
     s.flush().unwrap();
     s.append(Signal::Traces, &spans(2, "api", T0 + 2 * MINUTE_NS))
         .unwrap();
-    // The same minute and operations as trace 1, in another flush.
-    s.append(Signal::Traces, &spans(3, "api", T0 + MINUTE_NS))
-        .unwrap();
+    // The same minute and operations as trace 1, in another flush (a second later: search
+    // order is by start).
+    s.append(
+        Signal::Traces,
+        &spans(3, "api", T0 + MINUTE_NS + 1_000_000_000),
+    )
+    .unwrap();
     s.append(Signal::Metrics, &gauge("cpu", "h1", &pts[2..]))
         .unwrap();
     s.append(Signal::Logs, &log(1, T0 + 5 * MINUTE_NS, "boom"))
