@@ -7,9 +7,16 @@
 //! 4 spans, encoded as OTLP (one request per service and minute, six resource attributes), is
 //! written minute by minute through `Store::append`, with a flush (and the hourly compaction
 //! it runs) after every simulated minute, as a real-time load with `flush_interval: 1m` gets.
+//! While the day is written a second thread plays the console in use: it runs the console's
+//! queries over the last 24 h of the simulated clock, one every
+//! `STORE_BENCH_CONSOLE_PAUSE_MS` (default 100; `STORE_BENCH_CONSOLE=0`: no console).
 //! Figures: items per CPU-second of the writing thread (append + flush), disk bytes per item
-//! against the OTLP bytes, and the console's queries over the day (wall and thread CPU).
+//! against the OTLP bytes, the console's queries while writing and over the whole day (wall
+//! and thread CPU), and the trace search without its pushdown, for comparison.
 
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Instant;
 
 use prost::Message;
@@ -274,6 +281,43 @@ fn p50_p95(v: &mut [f64]) -> (f64, f64) {
     (at(0.5), at(0.95))
 }
 
+/// A console query over `[from, to)`: store, from, to, a known trace id, iteration.
+type ConsoleQuery = fn(&Store, i64, i64, Option<&[u8; 16]>, usize) -> usize;
+
+/// The console's queries, as the after-the-day measurement runs them.
+fn console_queries() -> [(&'static str, ConsoleQuery); 7] {
+    [
+        ("red_1h", |s, _, to, _, _| s.red(to - HOUR_NS, to).len()),
+        ("red_24h", |s, from, to, _, _| s.red(from, to).len()),
+        ("trace", |s, _, _, id, _| {
+            id.map_or(0, |id| s.trace(id).len())
+        }),
+        ("trace_logs", |s, _, _, id, _| {
+            id.map_or(0, |id| s.trace_logs(id).len())
+        }),
+        ("search_24h", |s, from, to, _, i| {
+            s.search(&Search {
+                service: Some(SERVICES[i % SERVICES.len()].into()),
+                min_duration: Some(100_000_000),
+                error: Some(true),
+                from,
+                to,
+                limit: 20,
+                ..Search::default()
+            })
+            .len()
+        }),
+        ("series_24h_1m", |s, from, to, _, i| {
+            s.series(&format!("system.metric_{}", i % 50), from, to, MINUTE_NS)
+                .len()
+        }),
+        ("series_24h_1h", |s, from, to, _, i| {
+            s.series(&format!("system.metric_{}", i % 50), from, to, HOUR_NS)
+                .len()
+        }),
+    ]
+}
+
 #[test]
 #[ignore = "a measurement: run in release with --ignored --nocapture"]
 fn store_cost() {
@@ -295,34 +339,73 @@ fn store_cost() {
     let (mut spans, mut logs, mut points) = (0usize, 0usize, 0usize);
     let (mut otlp_spans, mut otlp_logs, mut otlp_points) = (0usize, 0usize, 0usize);
     let (mut cpu_spans, mut cpu_points, mut cpu_flush) = (0.0, 0.0, 0.0);
+    // The console in use: while the day is written, another thread runs the console's
+    // queries over the last 24 h of the simulated clock, one every `pause`.
+    let pause = std::time::Duration::from_millis(env("STORE_BENCH_CONSOLE_PAUSE_MS", 100) as u64);
+    let console_on = env("STORE_BENCH_CONSOLE", 1) != 0;
+    let clock = AtomicI64::new(start);
+    let done = AtomicBool::new(false);
+    let shared_ids: Mutex<Vec<[u8; 16]>> = Mutex::new(Vec::new());
     let wall = Instant::now();
-    for m in 0..24 * 60 {
-        let t = start + m * MINUTE_NS;
-        let (treqs, lreq, ns, nl) = minute_of_traces(&mut rng, t, traces_per_min, &mut ids);
-        let (preqs, np) = minute_of_points(&mut rng, t, series);
-        let c0 = cpu();
-        for r in &treqs {
-            store.append(Signal::Traces, r).unwrap();
+    let during = std::thread::scope(|scope| {
+        let console = console_on.then(|| {
+            scope.spawn(|| {
+                let mut times: BTreeMap<&'static str, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+                let mut i = 0usize;
+                while !done.load(Ordering::Relaxed) {
+                    let now = clock.load(Ordering::Relaxed);
+                    let id = {
+                        let ids = shared_ids.lock().unwrap_or_else(|e| e.into_inner());
+                        (!ids.is_empty()).then(|| ids[(i * 97) % ids.len()])
+                    };
+                    for (name, q) in console_queries() {
+                        let (w, c) = (Instant::now(), cpu());
+                        q(&store, now - 24 * HOUR_NS, now, id.as_ref(), i);
+                        let e = times.entry(name).or_default();
+                        e.0.push(w.elapsed().as_secs_f64() * 1e3);
+                        e.1.push((cpu() - c) * 1e3);
+                        std::thread::sleep(pause);
+                    }
+                    i += 1;
+                }
+                times
+            })
+        });
+        for m in 0..24 * 60 {
+            let t = start + m * MINUTE_NS;
+            let (treqs, lreq, ns, nl) = minute_of_traces(&mut rng, t, traces_per_min, &mut ids);
+            let (preqs, np) = minute_of_points(&mut rng, t, series);
+            let c0 = cpu();
+            for r in &treqs {
+                store.append(Signal::Traces, r).unwrap();
+            }
+            store.append(Signal::Logs, &lreq).unwrap();
+            let c1 = cpu();
+            for r in &preqs {
+                store.append(Signal::Metrics, r).unwrap();
+            }
+            let c2 = cpu();
+            // The clock of the simulated day: each hour is compacted once, after it ended.
+            store.flush_at(t + MINUTE_NS).unwrap();
+            let c3 = cpu();
+            cpu_spans += c1 - c0;
+            cpu_points += c2 - c1;
+            cpu_flush += c3 - c2;
+            spans += ns;
+            logs += nl;
+            points += np;
+            otlp_spans += treqs.iter().map(Vec::len).sum::<usize>();
+            otlp_logs += lreq.len();
+            otlp_points += preqs.iter().map(Vec::len).sum::<usize>();
+            clock.store(t + MINUTE_NS, Ordering::Relaxed);
+            shared_ids
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone_from(&ids);
         }
-        store.append(Signal::Logs, &lreq).unwrap();
-        let c1 = cpu();
-        for r in &preqs {
-            store.append(Signal::Metrics, r).unwrap();
-        }
-        let c2 = cpu();
-        // The clock of the simulated day: each hour is compacted once, after it ended.
-        store.flush_at(t + MINUTE_NS).unwrap();
-        let c3 = cpu();
-        cpu_spans += c1 - c0;
-        cpu_points += c2 - c1;
-        cpu_flush += c3 - c2;
-        spans += ns;
-        logs += nl;
-        points += np;
-        otlp_spans += treqs.iter().map(Vec::len).sum::<usize>();
-        otlp_logs += lreq.len();
-        otlp_points += preqs.iter().map(Vec::len).sum::<usize>();
-    }
+        done.store(true, Ordering::Relaxed);
+        console.map(|c| c.join().unwrap())
+    });
     let wall = wall.elapsed().as_secs_f64();
     let span_disk = dir_bytes(dir.path(), &["spans", "red_1m"]);
     let log_disk = dir_bytes(dir.path(), &["logs"]);
@@ -336,6 +419,22 @@ fn store_cost() {
     println!(
         "  CPU: traces+logs append {cpu_spans:.2} s, points append {cpu_points:.2} s, flush+compaction {cpu_flush:.2} s"
     );
+    if let Some(during) = during {
+        println!(
+            "  console while writing (one query every {} ms, over the last 24 h of the clock):",
+            pause.as_millis()
+        );
+        for (name, (mut walls, mut cpus)) in during {
+            let (w50, w95) = p50_p95(&mut walls);
+            let (c50, c95) = p50_p95(&mut cpus);
+            println!(
+                "    {name}: {} runs, wall p50 {w50:.1} ms p95 {w95:.1} ms, cpu p50 {c50:.1} ms p95 {c95:.1} ms",
+                walls.len()
+            );
+        }
+    } else {
+        println!("  console off while writing (STORE_BENCH_CONSOLE=0)");
+    }
     println!(
         "  spans/s per CPU-second (append + its share of flush, logs included): {:.0}",
         spans as f64 / (cpu_spans + flush_spans)
@@ -408,6 +507,22 @@ fn store_cost() {
         &mut |i| {
             store
                 .search(&Search {
+                    service: Some(SERVICES[i % SERVICES.len()].into()),
+                    min_duration: Some(100_000_000),
+                    error: Some(true),
+                    from: start,
+                    to: end,
+                    limit: 20,
+                    ..Search::default()
+                })
+                .len()
+        },
+    );
+    run(
+        "search_24h without pushdown (the path it replaced, same searches)",
+        &mut |i| {
+            store
+                .search_scan(&Search {
                     service: Some(SERVICES[i % SERVICES.len()].into()),
                     min_duration: Some(100_000_000),
                     error: Some(true),

@@ -12,7 +12,7 @@ use super::events;
 use super::metrics::StoreMetrics;
 use super::rollup::{self, HOUR_NS, MINUTE_NS};
 use super::rows::{self, Rows};
-use super::segment::{self, Footers, Kind, SegmentError, SegmentName};
+use super::segment::{self, Footers, Kind, Pack, SegmentError, SegmentName};
 use super::wal::{self, Wal};
 use crate::core::Signal;
 use crate::core::dir_lock::{DirLock, DirLockError};
@@ -433,16 +433,16 @@ impl Store {
         };
         for (hour, mut spans) in by_hour(&rows.spans, |s| s.start) {
             spans.sort_by_key(|s| s.start);
-            let red = rollup::red_rollup(&spans);
+            let red = rollup::red_rollup(spans.iter().copied());
             files.push((
                 Kind::Red1m,
                 name(hour),
-                Box::new(move |p| segment::write_red(p, &red)),
+                Box::new(move |p| segment::write_red(p, &red, Pack::Fast)),
             ));
             files.push((
                 Kind::Spans,
                 name(hour),
-                Box::new(move |p| segment::write_spans(p, &spans)),
+                Box::new(move |p| segment::write_spans(p, &spans, Pack::Fast)),
             ));
         }
         for (hour, mut logs) in by_hour(&rows.logs, |l| l.ts) {
@@ -450,7 +450,7 @@ impl Store {
             files.push((
                 Kind::Logs,
                 name(hour),
-                Box::new(move |p| segment::write_logs(p, &logs)),
+                Box::new(move |p| segment::write_logs(p, &logs, Pack::Fast)),
             ));
         }
         for (hour, mut events) in by_hour(&rows.events, |e| e.ts) {
@@ -462,23 +462,24 @@ impl Store {
             ));
         }
         for (hour, mut points) in by_hour(&rows.points, |p| p.ts) {
-            points.sort_by_key(|p| (p.series, p.ts));
-            let m1 = rollup::metric_rollup(&points, MINUTE_NS);
-            let h1 = rollup::metric_rollup(&points, HOUR_NS);
+            // By name first: a query for one metric reads only the row groups of its name.
+            points.sort_by(|a, b| (&a.name, a.series, a.ts).cmp(&(&b.name, b.series, b.ts)));
+            let m1 = rollup::metric_rollup(points.iter().copied(), MINUTE_NS);
+            let h1 = rollup::metric_rollup(points.iter().copied(), HOUR_NS);
             files.push((
                 Kind::Metrics1m,
                 name(hour),
-                Box::new(move |p| segment::write_rollups(p, &m1)),
+                Box::new(move |p| segment::write_rollups(p, Kind::Metrics1m, &m1, Pack::Fast)),
             ));
             files.push((
                 Kind::Metrics1h,
                 name(hour),
-                Box::new(move |p| segment::write_rollups(p, &h1)),
+                Box::new(move |p| segment::write_rollups(p, Kind::Metrics1h, &h1, Pack::Fast)),
             ));
             files.push((
                 Kind::Points,
                 name(hour),
-                Box::new(move |p| segment::write_points(p, &points)),
+                Box::new(move |p| segment::write_points(p, &points, Pack::Fast)),
             ));
         }
         // Room first: the new segments (estimated as the log bytes they replace, plus each
@@ -792,12 +793,11 @@ fn wal_bytes(state: &State, signal: Signal) -> u64 {
             .sum::<u64>()
 }
 
-fn by_hour<T: Clone>(rows: &[T], ts: impl Fn(&T) -> i64) -> BTreeMap<i64, Vec<T>> {
-    let mut out: BTreeMap<i64, Vec<T>> = BTreeMap::new();
+/// `rows` by the hour of their time (references: a flush copies no row).
+fn by_hour<T>(rows: &[T], ts: impl Fn(&T) -> i64) -> BTreeMap<i64, Vec<&T>> {
+    let mut out: BTreeMap<i64, Vec<&T>> = BTreeMap::new();
     for r in rows {
-        out.entry(ts(r).div_euclid(HOUR_NS))
-            .or_default()
-            .push(r.clone());
+        out.entry(ts(r).div_euclid(HOUR_NS)).or_default().push(r);
     }
     out
 }

@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use super::db::Store;
-use super::segment::{self, Kind, SegmentError, Select};
+use super::segment::{self, Kind, Pack, SegmentError, Select};
 use crate::processors::latency_anomaly::event_log::EVENT_NAME as EPISODE_EVENT;
 
 /// The event name of an alert state change record.
@@ -238,7 +238,7 @@ fn alert(e: &EventRow) -> AlertRow {
 
 // === segments ===
 
-fn event_schema() -> arrow_schema::SchemaRef {
+pub(super) fn event_schema() -> arrow_schema::SchemaRef {
     segment::schema(&[
         ("ts", DataType::Int64),
         ("name", DataType::Utf8),
@@ -250,7 +250,7 @@ fn event_schema() -> arrow_schema::SchemaRef {
 }
 
 /// Writes event rows (sorted by time) to `path`.
-pub(crate) fn write_events(path: &Path, rows: &[EventRow]) -> Result<u64, SegmentError> {
+pub(crate) fn write_events(path: &Path, rows: &[&EventRow]) -> Result<u64, SegmentError> {
     let b = segment::batch(
         path,
         event_schema(),
@@ -263,7 +263,7 @@ pub(crate) fn write_events(path: &Path, rows: &[EventRow]) -> Result<u64, Segmen
             segment::string(rows.iter().map(|r| &r.attrs)),
         ],
     )?;
-    segment::write_file(path, &b, segment::props("ts", false, 8192, rows.len()))
+    segment::write_batch(path, Kind::Events, &b, Pack::Fast)
 }
 
 /// Event rows of `path` in `select`'s range.

@@ -6,9 +6,9 @@
 //! `config.rs` settings; `factory.rs` registration; `rows.rs` what is kept of an item;
 //! `wal.rs` the write-ahead log; `segment.rs` Parquet files; `rollup.rs` rollups;
 //! `db.rs` the store (recovery, flush, retention, quarantine); `compact.rs` merges an
-//! hour's segments; `query.rs` queries; `events.rs` anomaly episodes and alert state changes
-//! (event records kept apart); `history.rs` the store as the alerting extension's alert history
-//! sink;
+//! hour's segments; `query.rs` queries (`pushdown_tests.rs`: their pruned reads against
+//! full ones); `events.rs` anomaly episodes and alert state changes (event records kept
+//! apart); `history.rs` the store as the alerting extension's alert history sink;
 //! `api.rs` JSON routes; `metrics.rs` self-metrics.
 
 mod api;
@@ -23,6 +23,8 @@ mod events_tests;
 mod factory;
 mod history;
 mod metrics;
+#[cfg(test)]
+mod pushdown_tests;
 mod query;
 mod rollup;
 mod rows;

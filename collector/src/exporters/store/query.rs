@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use super::db::Store;
 use super::rollup::{self, Agg, HOUR_NS, MINUTE_NS, RedRow};
 use super::rows::{LogRow, SpanRow};
-use super::segment::{self, Kind, Select, SpanKeys};
+use super::segment::{self, Kind, Select, SpanFilter, SpanKeys};
 
 /// How an anomalous span's verdict reads (`rows.rs` writes it without spaces).
 const ANOMALOUS: &str = r#""lookout.latency.anomaly":true"#;
@@ -49,6 +49,18 @@ impl Search {
             status: s.status,
             verdict: &s.verdict,
         })
+    }
+
+    /// What the segment reader tests (the time range apart).
+    fn filter(&self) -> SpanFilter {
+        SpanFilter {
+            service: self.service.clone(),
+            name: self.operation.clone(),
+            min_dur: self.min_duration,
+            max_dur: self.max_duration,
+            error: self.error,
+            verdict_contains: self.anomalous.then(|| ANOMALOUS.to_string()),
+        }
     }
 
     fn matches_keys(&self, s: &SpanKeys<'_>) -> bool {
@@ -146,8 +158,31 @@ impl Store {
     }
 
     /// Ids of the traces with a span matching `q`, newest match first, at most `q.limit`.
+    /// Segments are read with the predicates pushed down ([`segment::search_spans`]).
     pub(crate) fn search(&self, q: &Search) -> Vec<[u8; 16]> {
-        let mut hits: Vec<(i64, [u8; 16])> = self
+        let filter = q.filter();
+        self.search_with(q, |p, select| segment::search_spans(p, select, &filter))
+    }
+
+    /// [`Store::search`] reading the segments without pushdown (the path it replaced), to
+    /// check and measure it against.
+    #[cfg(test)]
+    pub(crate) fn search_scan(&self, q: &Search) -> Vec<[u8; 16]> {
+        self.search_with(q, |p, select| {
+            segment::scan_spans(p, select, |s| q.matches_keys(s))
+        })
+    }
+
+    /// [`Store::search`] with `hits` reading one segment's matches.
+    fn search_with(
+        &self,
+        q: &Search,
+        hits: impl Fn(
+            &std::path::Path,
+            &Select<'_>,
+        ) -> Result<Vec<(i64, [u8; 16])>, segment::SegmentError>,
+    ) -> Vec<[u8; 16]> {
+        let mut heads: Vec<(i64, [u8; 16])> = self
             .with_heads(|r| {
                 r.spans
                     .iter()
@@ -170,7 +205,7 @@ impl Store {
         };
         // The heads are newer than every segment; segments come newest hour first, so the
         // search stops as soon as it has enough.
-        take(&mut hits, &mut out);
+        take(&mut heads, &mut out);
         let select = Select {
             from: q.from,
             to: q.to,
@@ -182,9 +217,7 @@ impl Store {
                 break;
             }
             let one = std::slice::from_ref(&path);
-            let mut h = self.read_paths(Kind::Spans, one, |p| {
-                segment::search_spans(p, &select, |s| q.matches_keys(s))
-            });
+            let mut h = self.read_paths(Kind::Spans, one, |p| hits(p, &select));
             take(&mut h, &mut out);
         }
         out

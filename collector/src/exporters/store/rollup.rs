@@ -55,8 +55,11 @@ pub(crate) struct RollupRow {
     pub agg: Agg,
 }
 
-/// Rolls `points` up into steps of `step_ns`, sorted by (series, bucket).
-pub(crate) fn metric_rollup(points: &[PointRow], step_ns: i64) -> Vec<RollupRow> {
+/// Rolls `points` up into steps of `step_ns`, sorted by (name, series, bucket).
+pub(crate) fn metric_rollup<'a>(
+    points: impl IntoIterator<Item = &'a PointRow>,
+    step_ns: i64,
+) -> Vec<RollupRow> {
     let mut acc: BTreeMap<(u64, i64), RollupRow> = BTreeMap::new();
     for p in points {
         let bucket = p.ts.div_euclid(step_ns) * step_ns;
@@ -70,7 +73,10 @@ pub(crate) fn metric_rollup(points: &[PointRow], step_ns: i64) -> Vec<RollupRow>
                 agg: Agg::of(p.value),
             });
     }
-    acc.into_values().collect()
+    let mut out: Vec<RollupRow> = acc.into_values().collect();
+    // Stable: (series, bucket) order within a name.
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
 }
 
 /// RED of one service and operation over one minute.
@@ -144,7 +150,7 @@ pub(crate) fn quantile(hist: &[u32; HIST_BUCKETS], q: f64) -> f64 {
 
 /// RED rows of `spans` per service, operation and minute, sorted by (minute, service,
 /// operation).
-pub(crate) fn red_rollup(spans: &[SpanRow]) -> Vec<RedRow> {
+pub(crate) fn red_rollup<'a>(spans: impl IntoIterator<Item = &'a SpanRow>) -> Vec<RedRow> {
     let mut acc: BTreeMap<(i64, &str, &str), RedRow> = BTreeMap::new();
     for s in spans {
         let minute = s.start.div_euclid(MINUTE_NS) * MINUTE_NS;

@@ -1,8 +1,6 @@
 //! What the store keeps of each item: a span summary, a log record, a metric point, decoded
 //! from an OTLP export request.
 
-use std::collections::BTreeMap;
-
 use prost::Message;
 use serde_json::Value as Json;
 
@@ -149,8 +147,8 @@ fn spans(req: &trace::v1::ExportTraceServiceRequest, out: &mut Vec<SpanRow>) {
                         .status
                         .as_ref()
                         .map_or(0, |s| u8::try_from(s.code).unwrap_or(0)),
-                    verdict: object(verdict.into_iter()).to_string(),
-                    attrs: object(attrs.into_iter()).to_string(),
+                    verdict: object_text(verdict.into_iter()),
+                    attrs: object_text(attrs.into_iter()),
                 });
             }
         }
@@ -179,7 +177,7 @@ fn log_records(
                     severity: u8::try_from(rec.severity_number).unwrap_or(0),
                     severity_text: rec.severity_text.clone(),
                     body: text(rec.body.as_ref()),
-                    attrs: object(rec.attributes.iter()).to_string(),
+                    attrs: object_text(rec.attributes.iter()),
                 };
                 if events::is_event(&rec.event_name) {
                     events.push(EventRow {
@@ -288,11 +286,7 @@ fn points(req: &metrics::v1::ExportMetricsServiceRequest, out: &mut Vec<PointRow
 
 /// Resource attributes then point attributes (which win on a clash), keys sorted.
 fn labels(resource: &[KeyValue], attrs: &[KeyValue]) -> String {
-    let mut map: BTreeMap<&str, Json> = BTreeMap::new();
-    for kv in resource.iter().chain(attrs) {
-        map.insert(&kv.key, kv.value.as_ref().map_or(Json::Null, json));
-    }
-    serde_json::to_string(&map).unwrap_or_default()
+    object_text(resource.iter().chain(attrs))
 }
 
 /// A series' identity: FNV-1a over its name and labels (stable across versions and runs).
@@ -303,6 +297,60 @@ pub(crate) fn series_id(name: &str, labels: &str) -> u64 {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h
+}
+
+/// `object(kvs).to_string()` (a JSON object, keys sorted, the last of equal keys kept),
+/// written directly when every value is a string, a boolean, an integer or empty (the
+/// common case) instead of through a `Json` tree of copied keys and values.
+fn object_text<'a>(kvs: impl Iterator<Item = &'a KeyValue>) -> String {
+    let mut kvs: Vec<&KeyValue> = kvs.collect();
+    if !kvs.iter().all(|kv| scalar(kv.value.as_ref())) {
+        return object(kvs.into_iter()).to_string();
+    }
+    // Stable: of equal keys the last given stays last, and is the one kept.
+    kvs.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut out: Vec<u8> = Vec::with_capacity(2 + kvs.len() * 32);
+    out.push(b'{');
+    for (i, kv) in kvs.iter().enumerate() {
+        if kvs.get(i + 1).is_some_and(|next| next.key == kv.key) {
+            continue;
+        }
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        push_json_str(&mut out, &kv.key);
+        out.push(b':');
+        match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+            Some(any_value::Value::StringValue(s)) => push_json_str(&mut out, s),
+            Some(any_value::Value::BoolValue(b)) => {
+                out.extend_from_slice(if *b { b"true" } else { b"false" })
+            }
+            Some(any_value::Value::IntValue(i)) => out.extend_from_slice(i.to_string().as_bytes()),
+            _ => out.extend_from_slice(b"null"),
+        }
+    }
+    out.push(b'}');
+    // Only UTF-8 went in (keys and strings are `String`s, the rest ASCII).
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Whether [`object_text`] writes this value itself.
+fn scalar(value: Option<&AnyValue>) -> bool {
+    matches!(
+        value.and_then(|v| v.value.as_ref()),
+        None | Some(
+            any_value::Value::StringValue(_)
+                | any_value::Value::BoolValue(_)
+                | any_value::Value::IntValue(_)
+                | any_value::Value::StringValueStrindex(_)
+        )
+    )
+}
+
+/// `s` as a JSON string, escaped as `serde_json` escapes it.
+fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    // Writing to a Vec cannot fail, and a &str always serializes.
+    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 fn object<'a>(kvs: impl Iterator<Item = &'a KeyValue>) -> Json {
@@ -331,5 +379,45 @@ fn json(value: &AnyValue) -> Json {
         Some(any_value::Value::ArrayValue(a)) => Json::Array(a.values.iter().map(json).collect()),
         Some(any_value::Value::KvlistValue(kv)) => object(kv.values.iter()),
         Some(any_value::Value::StringValueStrindex(_)) | None => Json::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv(key: &str, value: Option<any_value::Value>) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: value.map(|v| AnyValue { value: Some(v) }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn object_text_writes_what_the_json_tree_writes() {
+        use any_value::Value as V;
+        let s = |v: &str| Some(V::StringValue(v.into()));
+        let cases: Vec<Vec<KeyValue>> = vec![
+            vec![],
+            vec![kv("b", s("2")), kv("a", s("1"))],
+            // Equal keys: the last wins, wherever they are.
+            vec![kv("k", s("first")), kv("a", None), kv("k", s("last"))],
+            vec![
+                kv("q\"uote\n", s("tab\t \u{1} é \u{1F600} </")),
+                kv("n", Some(V::IntValue(-42))),
+                kv("t", Some(V::BoolValue(true))),
+                kv("f", Some(V::BoolValue(false))),
+                kv("e", Some(V::StringValueStrindex(3))),
+                kv("", None),
+            ],
+            // Not all scalar: the tree writes it.
+            vec![kv("d", Some(V::DoubleValue(1.5))), kv("a", s("x"))],
+            vec![kv("b", Some(V::BytesValue(vec![1, 255])))],
+        ];
+        for kvs in cases {
+            let want = object(kvs.iter()).to_string();
+            assert_eq!(object_text(kvs.iter()), want, "{kvs:?}");
+        }
     }
 }

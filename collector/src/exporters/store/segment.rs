@@ -6,20 +6,27 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arrow_array::BooleanArray;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type, UInt8Type, UInt64Type};
 use arrow_array::{
     ArrayRef, BinaryArray, FixedSizeBinaryArray, Float64Array, Int64Array, RecordBatch,
     StringArray, UInt8Array, UInt64Array,
 };
+use arrow_schema::ArrowError;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowPredicate, ArrowPredicateFn, ArrowReaderMetadata, ParquetRecordBatchReaderBuilder,
+    RowFilter,
+};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::{ParquetMetaData, RowGroupMetaData};
 use parquet::file::properties::WriterProperties;
 use parquet::file::statistics::Statistics;
 use parquet::schema::types::ColumnPath;
+use parquet::schema::types::SchemaDescriptor;
 
 use super::rollup::{Agg, RedRow, RollupRow};
 use super::rows::{LogRow, PointRow, SpanRow};
@@ -78,7 +85,7 @@ impl Kind {
         }
     }
 
-    /// The name of its time column (what statistics prune on).
+    /// The index of its time column (what statistics prune on).
     fn time_column(self) -> usize {
         match self {
             Kind::Spans => 6,
@@ -261,21 +268,61 @@ fn red_schema() -> SchemaRef {
     ])
 }
 
-/// zstd pages; delta-encoded time columns; a bloom filter on `trace_id` when asked, sized
-/// for the rows of a group (`rows`, at most `rows_per_group`: a small segment gets a small
-/// filter).
-pub(super) fn props(
-    time: &str,
-    bloom: bool,
-    rows_per_group: usize,
-    rows: usize,
-) -> WriterProperties {
-    let level = ZstdLevel::try_new(3).unwrap_or_default();
+/// How hard a segment's pages are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pack {
+    /// zstd level 1: a flush's segment, usually merged by compaction once its hour ends.
+    Fast,
+    /// zstd level 3: a compacted segment, kept until retention deletes it.
+    Small,
+}
+
+/// The Arrow schema of `kind`'s segments.
+pub(crate) fn schema_of(kind: Kind) -> SchemaRef {
+    match kind {
+        Kind::Spans => span_schema(),
+        Kind::Red1m => red_schema(),
+        Kind::Logs => log_schema(),
+        Kind::Points => point_schema(),
+        Kind::Metrics1m | Kind::Metrics1h => rollup_schema(),
+        Kind::Events => super::events::event_schema(),
+    }
+}
+
+/// Columns (nearly) every value of which differs: written without a dictionary, which would
+/// only be built, outgrow its page limit and be dropped.
+fn unique_columns(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Spans => &["span_id", "parent", "attrs"],
+        Kind::Logs => &["span_id", "body", "attrs"],
+        Kind::Events => &["body", "attrs"],
+        Kind::Red1m | Kind::Points | Kind::Metrics1m | Kind::Metrics1h => &[],
+    }
+}
+
+/// zstd pages; the time column delta-encoded; spans and logs in row groups of 8,192 rows
+/// with a bloom filter on `trace_id` sized for the rows of a group (`rows`, at most a
+/// group: a small segment gets a small filter), metrics in groups of 16,384.
+fn props(kind: Kind, rows: usize, pack: Pack) -> WriterProperties {
+    let level = match pack {
+        Pack::Fast => 1,
+        Pack::Small => 3,
+    };
+    let level = ZstdLevel::try_new(level).unwrap_or_default();
+    let time = schema_of(kind).field(kind.time_column()).name().clone();
+    let bloom = matches!(kind, Kind::Spans | Kind::Logs);
+    let rows_per_group = if bloom { 8192 } else { 16384 };
     let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
         .set_max_row_group_row_count(Some(rows_per_group))
-        .set_column_dictionary_enabled(ColumnPath::from(time), false)
-        .set_column_encoding(ColumnPath::from(time), Encoding::DELTA_BINARY_PACKED);
+        .set_column_dictionary_enabled(ColumnPath::from(time.as_str()), false)
+        .set_column_encoding(
+            ColumnPath::from(time.as_str()),
+            Encoding::DELTA_BINARY_PACKED,
+        );
+    for c in unique_columns(kind) {
+        b = b.set_column_dictionary_enabled(ColumnPath::from(*c), false);
+    }
     if bloom {
         let c = || ColumnPath::from("trace_id");
         b = b
@@ -285,6 +332,17 @@ pub(super) fn props(
             .set_column_bloom_filter_max_ndv(c(), rows.clamp(1, rows_per_group) as u64);
     }
     b.build()
+}
+
+/// Writes `batch`, rows of `kind` sorted as its segments are, to `path` (see
+/// [`write_file`]).
+pub(crate) fn write_batch(
+    path: &Path,
+    kind: Kind,
+    batch: &RecordBatch,
+    pack: Pack,
+) -> Result<u64, SegmentError> {
+    write_file(path, batch, props(kind, batch.num_rows(), pack))
 }
 
 /// Writes `batch` to `path` through `path.tmp`, fsynced, then renamed; returns its size.
@@ -317,7 +375,7 @@ pub(super) fn batch(
 }
 
 /// Writes span rows (sorted by start) to `path`.
-pub(crate) fn write_spans(path: &Path, rows: &[SpanRow]) -> Result<u64, SegmentError> {
+pub(crate) fn write_spans(path: &Path, rows: &[&SpanRow], pack: Pack) -> Result<u64, SegmentError> {
     let b = batch(
         path,
         span_schema(),
@@ -335,11 +393,11 @@ pub(crate) fn write_spans(path: &Path, rows: &[SpanRow]) -> Result<u64, SegmentE
             string(rows.iter().map(|r| &r.attrs)),
         ],
     )?;
-    write_file(path, &b, props("start", true, 8192, rows.len()))
+    write_batch(path, Kind::Spans, &b, pack)
 }
 
 /// Writes log rows (sorted by time) to `path`.
-pub(crate) fn write_logs(path: &Path, rows: &[LogRow]) -> Result<u64, SegmentError> {
+pub(crate) fn write_logs(path: &Path, rows: &[&LogRow], pack: Pack) -> Result<u64, SegmentError> {
     let b = batch(
         path,
         log_schema(),
@@ -354,11 +412,15 @@ pub(crate) fn write_logs(path: &Path, rows: &[LogRow]) -> Result<u64, SegmentErr
             string(rows.iter().map(|r| &r.attrs)),
         ],
     )?;
-    write_file(path, &b, props("ts", true, 8192, rows.len()))
+    write_batch(path, Kind::Logs, &b, pack)
 }
 
-/// Writes points (sorted by series then time) to `path`.
-pub(crate) fn write_points(path: &Path, rows: &[PointRow]) -> Result<u64, SegmentError> {
+/// Writes points (sorted by name, series, then time) to `path`.
+pub(crate) fn write_points(
+    path: &Path,
+    rows: &[&PointRow],
+    pack: Pack,
+) -> Result<u64, SegmentError> {
     let b = batch(
         path,
         point_schema(),
@@ -370,11 +432,16 @@ pub(crate) fn write_points(path: &Path, rows: &[PointRow]) -> Result<u64, Segmen
             f64s(rows.iter().map(|r| r.value)),
         ],
     )?;
-    write_file(path, &b, props("ts", false, 16384, rows.len()))
+    write_batch(path, Kind::Points, &b, pack)
 }
 
-/// Writes metric rollup rows to `path`.
-pub(crate) fn write_rollups(path: &Path, rows: &[RollupRow]) -> Result<u64, SegmentError> {
+/// Writes metric rollup rows (sorted by name, series, then bucket) to `path`.
+pub(crate) fn write_rollups(
+    path: &Path,
+    kind: Kind,
+    rows: &[RollupRow],
+    pack: Pack,
+) -> Result<u64, SegmentError> {
     let b = batch(
         path,
         rollup_schema(),
@@ -389,11 +456,11 @@ pub(crate) fn write_rollups(path: &Path, rows: &[RollupRow]) -> Result<u64, Segm
             u64s(rows.iter().map(|r| r.agg.count)),
         ],
     )?;
-    write_file(path, &b, props("bucket", false, 16384, rows.len()))
+    write_batch(path, kind, &b, pack)
 }
 
 /// Writes RED rows to `path`.
-pub(crate) fn write_red(path: &Path, rows: &[RedRow]) -> Result<u64, SegmentError> {
+pub(crate) fn write_red(path: &Path, rows: &[RedRow], pack: Pack) -> Result<u64, SegmentError> {
     let b = batch(
         path,
         red_schema(),
@@ -409,7 +476,7 @@ pub(crate) fn write_red(path: &Path, rows: &[RedRow]) -> Result<u64, SegmentErro
             )),
         ],
     )?;
-    write_file(path, &b, props("minute", false, 16384, rows.len()))
+    write_batch(path, Kind::Red1m, &b, pack)
 }
 
 // === reading ===
@@ -479,6 +546,23 @@ fn i64_stats(s: Option<&Statistics>) -> Option<(i64, i64)> {
     }
 }
 
+/// Min and max of an integer column of any width (a `UInt8` is stored as INT32).
+fn int_stats(s: Option<&Statistics>) -> Option<(i64, i64)> {
+    match s? {
+        Statistics::Int32(v) => Some((i64::from(*v.min_opt()?), i64::from(*v.max_opt()?))),
+        Statistics::Int64(v) => Some((*v.min_opt()?, *v.max_opt()?)),
+        _ => None,
+    }
+}
+
+/// Min and max of a string column (bounds: a truncated max is rounded up).
+fn bytes_stats(s: Option<&Statistics>) -> Option<(&[u8], &[u8])> {
+    match s? {
+        Statistics::ByteArray(v) => Some((v.min_opt()?.data(), v.max_opt()?.data())),
+        _ => None,
+    }
+}
+
 /// The record batches of the row groups of `path` that `select` may match.
 pub(super) fn read(
     path: &Path,
@@ -488,14 +572,22 @@ pub(super) fn read(
     read_columns(path, kind, select, None)
 }
 
-/// [`read`], decoding only the columns `columns` (indexes into the segment's schema, in
-/// order; `None`: all of them).
-fn read_columns(
+/// A segment opened for reading: its footer, a reader builder, and the row groups a query
+/// may need.
+struct Opened {
+    md: Arc<ParquetMetaData>,
+    builder: ParquetRecordBatchReaderBuilder<File>,
+    groups: Vec<usize>,
+}
+
+/// Opens `path` and picks the row groups `select` may match (time statistics, the trace id's
+/// bloom filter) that `keep` accepts too; `None` when there are none.
+fn open_groups(
     path: &Path,
     kind: Kind,
     select: &Select<'_>,
-    columns: Option<&[usize]>,
-) -> Result<Vec<RecordBatch>, SegmentError> {
+    keep: impl Fn(&RowGroupMetaData) -> bool,
+) -> Result<Option<Opened>, SegmentError> {
     let meta = match select.footers {
         Some(footers) => footers.get(path)?,
         None => check(path)?,
@@ -510,7 +602,7 @@ fn read_columns(
             Some((lo, hi)) => hi >= select.from && lo < select.to,
             None => true,
         };
-        if !in_range {
+        if !in_range || !keep(md.row_group(rg)) {
             continue;
         }
         if let Some(id) = select.trace_id {
@@ -525,23 +617,125 @@ fn read_columns(
         groups.push(rg);
     }
     if groups.is_empty() {
-        return Ok(Vec::new());
+        return Ok(None);
     }
+    Ok(Some(Opened {
+        md,
+        builder,
+        groups,
+    }))
+}
+
+/// [`read`], decoding only the columns `columns` (indexes into the segment's schema, in
+/// order; `None`: all of them).
+fn read_columns(
+    path: &Path,
+    kind: Kind,
+    select: &Select<'_>,
+    columns: Option<&[usize]>,
+) -> Result<Vec<RecordBatch>, SegmentError> {
+    read_groups(path, kind, select, columns, |_| true)
+}
+
+/// [`read_columns`] of the row groups `keep` accepts.
+fn read_groups(
+    path: &Path,
+    kind: Kind,
+    select: &Select<'_>,
+    columns: Option<&[usize]>,
+    keep: impl Fn(&RowGroupMetaData) -> bool,
+) -> Result<Vec<RecordBatch>, SegmentError> {
+    let Some(open) = open_groups(path, kind, select, keep)? else {
+        return Ok(Vec::new());
+    };
     let builder = match columns {
         Some(columns) => {
-            let mask = ProjectionMask::leaves(md.file_metadata().schema_descr(), columns.to_vec());
-            builder.with_projection(mask)
+            let mask =
+                ProjectionMask::leaves(open.md.file_metadata().schema_descr(), columns.to_vec());
+            open.builder.with_projection(mask)
         }
-        None => builder,
+        None => open.builder,
     };
     let reader = builder
-        .with_row_groups(groups)
+        .with_row_groups(open.groups)
         .with_batch_size(8192)
         .build()
         .map_err(|e| SegmentError::format(path, e))?;
     reader
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| SegmentError::format(path, e))
+}
+
+/// Column of the metric name in point and rollup segments.
+const METRIC_NAME: usize = 1;
+
+/// The record batches of a point or rollup segment in `select`'s range whose metric is `name`
+/// (every metric with `None`). Segments are sorted by name: row groups whose name statistics
+/// exclude it are skipped, and in the others the other columns are decoded only for the
+/// rows of that name.
+fn read_named(
+    path: &Path,
+    kind: Kind,
+    select: &Select<'_>,
+    name: Option<&str>,
+) -> Result<Vec<RecordBatch>, SegmentError> {
+    let Some(name) = name else {
+        return read(path, kind, select);
+    };
+    let keep = |rg: &RowGroupMetaData| {
+        bytes_stats(rg.column(METRIC_NAME).statistics())
+            .is_none_or(|(lo, hi)| lo <= name.as_bytes() && name.as_bytes() <= hi)
+    };
+    let Some(open) = open_groups(path, kind, select, keep)? else {
+        return Ok(Vec::new());
+    };
+    let schema = open.md.file_metadata().schema_descr_ptr();
+    let want = name.to_string();
+    let pred = ArrowPredicateFn::new(ProjectionMask::leaves(&schema, [METRIC_NAME]), move |b| {
+        let c = strings(&b)?;
+        Ok(bools(c.iter().map(|s| s == Some(want.as_str()))))
+    });
+    let reader = open
+        .builder
+        .with_row_groups(open.groups)
+        .with_row_filter(RowFilter::new(vec![Box::new(pred)]))
+        .with_batch_size(8192)
+        .build()
+        .map_err(|e| SegmentError::format(path, e))?;
+    reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SegmentError::format(path, e))
+}
+
+/// Every row of `path` as record batches of its kind's schema (what compaction merges).
+pub(crate) fn read_batches(
+    path: &Path,
+    kind: Kind,
+    footers: Option<&Footers>,
+) -> Result<Vec<RecordBatch>, SegmentError> {
+    let select = Select {
+        from: i64::MIN,
+        to: i64::MAX,
+        trace_id: None,
+        footers,
+    };
+    let want = schema_of(kind);
+    let batches = read(path, kind, &select)?;
+    for b in &batches {
+        let same = b.num_columns() == want.fields().len()
+            && b.schema()
+                .fields()
+                .iter()
+                .zip(want.fields())
+                .all(|(a, w)| a.data_type() == w.data_type());
+        if !same {
+            return Err(SegmentError::format(
+                path,
+                format!("not a {} segment", kind.dir()),
+            ));
+        }
+    }
+    Ok(batches)
 }
 
 pub(super) fn expect<'a, T: 'static>(path: &Path, v: Option<&'a T>) -> Result<&'a T, SegmentError> {
@@ -611,9 +805,191 @@ pub(crate) struct SpanKeys<'r> {
     pub verdict: &'r str,
 }
 
-/// (start, trace id) of the span rows of `path` in `select`'s range that `keep` accepts,
-/// decoding only the columns a search tests (not ids, parents or attributes).
+/// What a trace search asks of single span rows, pushed down into the segment reader
+/// (every `None` accepts anything). The time range is the [`Select`]'s.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SpanFilter {
+    /// `service.name` equals this.
+    pub service: Option<String>,
+    /// The span name equals this.
+    pub name: Option<String>,
+    /// Duration at least this (nanoseconds).
+    pub min_dur: Option<i64>,
+    /// Duration at most this (nanoseconds).
+    pub max_dur: Option<i64>,
+    /// Status is error (`Some(true)`) or not (`Some(false)`).
+    pub error: Option<bool>,
+    /// The verdict text contains this.
+    pub verdict_contains: Option<String>,
+}
+
+/// OTLP's error status code.
+const STATUS_ERROR: u8 = 2;
+
+impl SpanFilter {
+    /// Whether a row group whose statistics are those of `rg` may hold a matching row.
+    fn may_match(&self, rg: &RowGroupMetaData) -> bool {
+        let dur = i64_stats(rg.column(SPAN_DUR).statistics());
+        if let (Some(min), Some((_, hi))) = (self.min_dur, dur)
+            && hi < min
+        {
+            return false;
+        }
+        if let (Some(max), Some((lo, _))) = (self.max_dur, dur)
+            && lo > max
+        {
+            return false;
+        }
+        if let (Some(e), Some((lo, hi))) =
+            (self.error, int_stats(rg.column(SPAN_STATUS).statistics()))
+        {
+            let (lo, hi) = (lo == i64::from(STATUS_ERROR), hi == i64::from(STATUS_ERROR));
+            // All errors, or none (the status codes are 0, 1, 2).
+            let may = if e { hi } else { !(lo && hi) };
+            if !may {
+                return false;
+            }
+        }
+        for (want, col) in [(&self.service, SPAN_SERVICE), (&self.name, SPAN_NAME)] {
+            if let (Some(v), Some((lo, hi))) = (want, bytes_stats(rg.column(col).statistics()))
+                && (v.as_bytes() < lo || v.as_bytes() > hi)
+            {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The row filter: the cheapest columns first, each predicate decoding its column only
+    /// for the rows the ones before it kept (a row group none of whose rows is left is not
+    /// read further). Status, service, name and verdict are small (few distinct values:
+    /// dictionary pages); duration and start are 8 bytes a row, read last.
+    fn row_filter(&self, schema: &SchemaDescriptor, from: i64, to: i64, time: bool) -> RowFilter {
+        let mut preds: Vec<Box<dyn ArrowPredicate>> = Vec::new();
+        let mask = |col: usize| ProjectionMask::leaves(schema, [col]);
+        if let Some(e) = self.error {
+            preds.push(Box::new(ArrowPredicateFn::new(
+                mask(SPAN_STATUS),
+                move |b| {
+                    let c = column::<UInt8Type>(&b)?;
+                    Ok(bools(c.values().iter().map(|&s| (s == STATUS_ERROR) == e)))
+                },
+            )));
+        }
+        for (want, col) in [(&self.service, SPAN_SERVICE), (&self.name, SPAN_NAME)] {
+            if let Some(v) = want.clone() {
+                preds.push(Box::new(ArrowPredicateFn::new(mask(col), move |b| {
+                    let c = strings(&b)?;
+                    Ok(bools(c.iter().map(|s| s == Some(v.as_str()))))
+                })));
+            }
+        }
+        if let Some(v) = self.verdict_contains.clone() {
+            preds.push(Box::new(ArrowPredicateFn::new(
+                mask(SPAN_VERDICT),
+                move |b| {
+                    let c = strings(&b)?;
+                    Ok(bools(
+                        c.iter().map(|s| s.is_some_and(|s| s.contains(v.as_str()))),
+                    ))
+                },
+            )));
+        }
+        if self.min_dur.is_some() || self.max_dur.is_some() {
+            let (lo, hi) = (
+                self.min_dur.unwrap_or(i64::MIN),
+                self.max_dur.unwrap_or(i64::MAX),
+            );
+            preds.push(Box::new(ArrowPredicateFn::new(mask(SPAN_DUR), move |b| {
+                let c = column::<Int64Type>(&b)?;
+                Ok(bools(c.values().iter().map(|&d| d >= lo && d <= hi)))
+            })));
+        }
+        if time {
+            preds.push(Box::new(ArrowPredicateFn::new(
+                mask(SPAN_START),
+                move |b| {
+                    let c = column::<Int64Type>(&b)?;
+                    Ok(bools(c.values().iter().map(|&t| t >= from && t < to)))
+                },
+            )));
+        }
+        RowFilter::new(preds)
+    }
+}
+
+fn bools(values: impl Iterator<Item = bool>) -> BooleanArray {
+    BooleanArray::from_iter(values.map(Some))
+}
+
+fn wrong_type() -> ArrowError {
+    ArrowError::SchemaError("unexpected column type".into())
+}
+
+fn column<T: arrow_array::ArrowPrimitiveType>(
+    b: &RecordBatch,
+) -> Result<&arrow_array::PrimitiveArray<T>, ArrowError> {
+    b.column(0).as_primitive_opt::<T>().ok_or_else(wrong_type)
+}
+
+fn strings(b: &RecordBatch) -> Result<&StringArray, ArrowError> {
+    b.column(0).as_string_opt::<i32>().ok_or_else(wrong_type)
+}
+
+// Columns of a span segment.
+const SPAN_TRACE_ID: usize = 0;
+const SPAN_SERVICE: usize = 3;
+const SPAN_NAME: usize = 4;
+const SPAN_START: usize = 6;
+const SPAN_DUR: usize = 7;
+const SPAN_STATUS: usize = 8;
+const SPAN_VERDICT: usize = 9;
+
+/// (start, trace id) of the span rows of `path` in `select`'s range that `filter` accepts.
+/// Row groups whose statistics exclude a match are skipped; in the others the predicate
+/// columns are decoded first (status, service, name, verdict, duration, start: each only
+/// for the rows the ones before kept), then the trace id and start of the matching rows.
 pub(crate) fn search_spans(
+    path: &Path,
+    select: &Select<'_>,
+    filter: &SpanFilter,
+) -> Result<Vec<(i64, [u8; 16])>, SegmentError> {
+    let Some(open) = open_groups(path, Kind::Spans, select, |rg| filter.may_match(rg))? else {
+        return Ok(Vec::new());
+    };
+    let schema = open.md.file_metadata().schema_descr_ptr();
+    // The time predicate only where a row group reaches out of the range.
+    let time = open.groups.iter().any(|&rg| {
+        i64_stats(open.md.row_group(rg).column(SPAN_START).statistics())
+            .is_none_or(|(lo, hi)| lo < select.from || hi >= select.to)
+    });
+    let reader = open
+        .builder
+        .with_row_groups(open.groups)
+        .with_row_filter(filter.row_filter(&schema, select.from, select.to, time))
+        .with_projection(ProjectionMask::leaves(&schema, [SPAN_TRACE_ID, SPAN_START]))
+        .with_batch_size(8192)
+        .build()
+        .map_err(|e| SegmentError::format(path, e))?;
+    let mut out = Vec::new();
+    for b in reader {
+        let b = b.map_err(|e| SegmentError::format(path, e))?;
+        if b.num_columns() != 2 {
+            return Err(SegmentError::format(path, "not a span segment"));
+        }
+        let tid = expect(path, b.column(0).as_fixed_size_binary_opt())?;
+        let start = expect(path, b.column(1).as_primitive_opt::<Int64Type>())?;
+        for i in 0..b.num_rows() {
+            out.push((start.value(i), tid.value(i).try_into().unwrap_or([0; 16])));
+        }
+    }
+    Ok(out)
+}
+
+/// [`search_spans`] without pushdown, for comparison: decodes the tested columns of every
+/// row group in range and filters the rows with `keep`.
+#[cfg(test)]
+pub(crate) fn scan_spans(
     path: &Path,
     select: &Select<'_>,
     keep: impl Fn(&SpanKeys<'_>) -> bool,
@@ -701,7 +1077,7 @@ pub(crate) fn read_points(
     name: Option<&str>,
 ) -> Result<Vec<PointRow>, SegmentError> {
     let mut out = Vec::new();
-    for b in read(path, Kind::Points, select)? {
+    for b in read_named(path, Kind::Points, select, name)? {
         if b.num_columns() != 5 {
             return Err(SegmentError::format(path, "not a point segment"));
         }
@@ -736,7 +1112,7 @@ pub(crate) fn read_rollups(
     name: Option<&str>,
 ) -> Result<Vec<RollupRow>, SegmentError> {
     let mut out = Vec::new();
-    for b in read(path, kind, select)? {
+    for b in read_named(path, kind, select, name)? {
         if b.num_columns() != 8 {
             return Err(SegmentError::format(path, "not a rollup segment"));
         }

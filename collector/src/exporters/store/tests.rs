@@ -9,7 +9,7 @@ use super::db::Store;
 use super::metrics::StoreMetrics;
 use super::query::Search;
 use super::rollup::{HOUR_NS, MINUTE_NS};
-use super::segment::Kind;
+use super::segment::{self, Kind, Select};
 use crate::core::Signal;
 use crate::telemetry::Telemetry;
 use lookout_proto::otlp::collector::{logs, metrics, trace};
@@ -690,6 +690,13 @@ fn an_hour_of_flushes_is_compacted_into_one_segment_per_kind() {
     s.flush().unwrap();
     s.append(Signal::Traces, &spans(2, "api", T0 + 2 * MINUTE_NS))
         .unwrap();
+    // The same minute and operations as trace 1, in another flush (a second later: search
+    // order is by start).
+    s.append(
+        Signal::Traces,
+        &spans(3, "api", T0 + MINUTE_NS + 1_000_000_000),
+    )
+    .unwrap();
     s.append(Signal::Metrics, &gauge("cpu", "h1", &pts[2..]))
         .unwrap();
     s.append(Signal::Logs, &log(1, T0 + 5 * MINUTE_NS, "boom"))
@@ -715,9 +722,27 @@ fn an_hour_of_flushes_is_compacted_into_one_segment_per_kind() {
     let red = s.red(T0, T0 + HOUR_NS);
     assert_eq!(
         (red[0].count, red[0].errors),
-        (4, 2),
+        (6, 3),
         "rollup rows merged, not doubled"
     );
+    // The hour's rollup rows of the two flushes are one row in the merged segment.
+    let h1 = s.segments(Kind::Metrics1h, T0, T0 + HOUR_NS);
+    let all = Select {
+        from: i64::MIN,
+        to: i64::MAX,
+        trace_id: None,
+        footers: None,
+    };
+    let rows = segment::read_rollups(&h1[0], Kind::Metrics1h, &all, None).unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((rows[0].agg.count, rows[0].agg.sum), (4, 6.0));
+    let red_rows = segment::read_red(&s.segments(Kind::Red1m, T0, T0 + HOUR_NS)[0], &all).unwrap();
+    assert_eq!(
+        red_rows.len(),
+        4,
+        "one row per operation and minute: {red_rows:?}"
+    );
+    assert_eq!(red_rows.iter().map(|r| r.count).sum::<u64>(), 6);
 
     // A compaction cut short after writing: its sources are still there at start-up.
     let merged = s.segments(Kind::Spans, T0, T0 + HOUR_NS)[0].clone();
