@@ -11,59 +11,13 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::Value as Json;
-use support::{Lookout, free_port, http_client, otlp_receiver, service};
+use support::spans::{Gen, request};
+use support::store_api::{get_json, post};
+use support::{Lookout, free_port, otlp_receiver, service};
 
 const MS: u64 = 1_000_000;
-
-/// Deterministic log-normal durations (σ = 0.3) around a median.
-struct Durations(u64);
-
-impl Durations {
-    fn unit(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (((z ^ (z >> 31)) >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    fn around(&mut self, median_ms: f64) -> u64 {
-        let n = (-2.0 * self.unit().ln()).sqrt() * (std::f64::consts::TAU * self.unit()).cos();
-        (median_ms * (0.3 * n).exp() * MS as f64) as u64
-    }
-}
-
-/// Spans of `GET /search` in their own traces, on a span clock that starts a minute ago (the
-/// store keeps recent hours; the history routes default to the last 24 h).
-struct Gen {
-    clock: u64,
-    next_id: u64,
-    durations: Durations,
-}
-
-impl Gen {
-    fn single(&mut self, median_ms: f64) -> Span {
-        self.clock += 5 * MS;
-        self.next_id += 1;
-        let dur = self.durations.around(median_ms);
-        let mut trace_id = [0x5au8; 16];
-        trace_id[8..].copy_from_slice(&self.next_id.to_be_bytes());
-        Span {
-            trace_id: trace_id.to_vec(),
-            span_id: self.next_id.to_be_bytes().to_vec(),
-            name: "GET /search".into(),
-            kind: 2,
-            start_time_unix_nano: self.clock - dur,
-            end_time_unix_nano: self.clock,
-            ..Default::default()
-        }
-    }
-}
 
 fn config(p: &support::Ports, dir: &Path) -> String {
     let pipelines = "    traces:\n      receivers: [otlp]\n      processors: [latency_anomaly]\n      exporters: [store, latency_anomaly]\n    logs/anomaly:\n      receivers: [latency_anomaly]\n      exporters: [store]\n";
@@ -85,43 +39,14 @@ fn config(p: &support::Ports, dir: &Path) -> String {
     )
 }
 
+/// Sends `spans` of the service `shop` over OTLP/HTTP; asserts 200.
 async fn send(lookout: &Lookout, spans: Vec<Span>) {
-    let request = ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![KeyValue {
-                    key: "service.name".into(),
-                    value: Some(AnyValue {
-                        value: Some(Value::StringValue("shop".into())),
-                    }),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    };
-    let response = http_client()
-        .post(lookout.http_url("/v1/traces"))
-        .header("content-type", "application/x-protobuf")
-        .body(support::encode(&request))
-        .send()
-        .await
-        .expect("POST");
-    assert_eq!(response.status().as_u16(), 200);
-}
-
-async fn get_json(lookout: &Lookout, path: &str) -> (u16, Json) {
-    let url = format!("http://127.0.0.1:{}{path}", lookout.ports.metrics);
-    let response = http_client().get(&url).send().await.expect("GET");
-    let status = response.status().as_u16();
-    let body = response.text().await.expect("body");
-    let json = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{url}: {e}: {body}"));
-    (status, json)
+    post(
+        lookout,
+        "/v1/traces",
+        support::encode(&request("shop", spans)),
+    )
+    .await;
 }
 
 /// The states listed by a history route (`status` of episodes, `state` of alerts).
@@ -165,17 +90,27 @@ async fn an_injected_shift_is_kept_as_an_episode_and_an_alert_across_restarts() 
     let start_s = now.as_secs() - 3600;
     let range = format!("?start={start_s}&end={}", now.as_secs() + 3600);
     let lookout = Lookout::start(|p| config(p, &dir)).await;
+    // Spans in their own traces, on a span clock that starts a minute ago (the store keeps
+    // recent hours; the history routes default to the last 24 h).
     let mut g = Gen {
+        state: 7,
         clock: now.as_nanos() as u64 - 60_000 * MS,
         next_id: 0,
-        durations: Durations(7),
     };
     for _ in 0..10 {
-        send(&lookout, (0..40).map(|_| g.single(10.0)).collect()).await;
+        send(
+            &lookout,
+            (0..40).map(|_| g.span("GET /search", 10.0)).collect(),
+        )
+        .await;
     }
     // A lasting shift of `GET /search` (10 ms -> 40 ms).
     for _ in 0..5 {
-        send(&lookout, (0..40).map(|_| g.single(40.0)).collect()).await;
+        send(
+            &lookout,
+            (0..40).map(|_| g.span("GET /search", 40.0)).collect(),
+        )
+        .await;
     }
     let (episodes, alerts) = histories(&lookout, &range).await;
     let firing = &episodes["episodes"][0];
