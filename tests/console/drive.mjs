@@ -27,19 +27,9 @@
 // Any console error or uncaught exception on any page fails the run. Exits 0 when every
 // check passed; prints each failure otherwise.
 
-import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { appendFileSync } from "node:fs";
+import { env, openBrowser } from "./browser.mjs";
 
-const env = (name, fallback) => {
-  const value = process.env[name] ?? fallback;
-  if (value === undefined) {
-    console.error(`${name} is not set`);
-    process.exit(2);
-  }
-  return value;
-};
 
 const base = env("LOOKOUT_CONSOLE_URL");
 const bare = process.env.LOOKOUT_EXPECT === "no-correlate";
@@ -51,43 +41,9 @@ const spanNames = full ? env("LOOKOUT_SPAN_NAMES").split(",") : [];
 const logLine = full ? env("LOOKOUT_LOG_LINE") : "";
 const service = full ? env("LOOKOUT_SERVICE") : "";
 const verdictSpan = full ? env("LOOKOUT_VERDICT_SPAN") : "";
-const screenshots = process.env.LOOKOUT_SCREENSHOTS || "";
-const executablePath = env("LOOKOUT_CHROMIUM", "/usr/bin/chromium");
 const WAIT = { timeout: 20000 };
 
-const profile = mkdtempSync(join(tmpdir(), "lookout-console-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath,
-  headless: true,
-  viewport: { width: 1280, height: 800 },
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-  ],
-});
-const failures = [];
-const page = context.pages()[0] ?? (await context.newPage());
-let current = "start";
-page.on("console", (message) => {
-  if (message.type() === "error") failures.push(`${current}: console error: ${message.text()}`);
-});
-page.on("pageerror", (error) => failures.push(`${current}: uncaught: ${error.message}`));
-
-async function check(name, run, shot = true) {
-  current = name;
-  try {
-    await run();
-    if (screenshots && shot) await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
-    console.log(`ok   ${name}`);
-  } catch (error) {
-    failures.push(`${name}: ${error.message.split("\n")[0]}`);
-    console.log(`FAIL ${name}`);
-  }
-}
+const { page, check, finish } = await openBrowser();
 
 if (bare) {
   await checkBare();
@@ -324,10 +280,4 @@ async function checkAll() {
   }, false);
 }
 
-await context.close();
-rmSync(profile, { recursive: true, force: true });
-if (failures.length) {
-  console.error(failures.join("\n"));
-  process.exit(1);
-}
-console.log("console: every page loaded without errors and showed the data");
+await finish("console: every page loaded without errors and showed the data");

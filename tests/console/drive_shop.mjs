@@ -27,19 +27,8 @@
 // Any console error or uncaught exception on any page fails the run. Exits 0 when every
 // check passed; prints each failure otherwise.
 
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { env, openBrowser } from "./browser.mjs";
 
-const env = (name, fallback) => {
-  const value = process.env[name] ?? fallback;
-  if (value === undefined) {
-    console.error(`${name} is not set`);
-    process.exit(2);
-  }
-  return value;
-};
 const pairs = (name) => env(name).split(",").map((p) => {
   const at = p.indexOf(":");
   return [p.slice(0, at), p.slice(at + 1)];
@@ -56,45 +45,11 @@ const episodeKind = env("LOOKOUT_EPISODE_KIND");
 const verdicts = env("LOOKOUT_VERDICTS").split(",");
 const injectedMinMs = Number(env("LOOKOUT_INJECTED_MIN_MS"));
 const episodeOperation = env("LOOKOUT_EPISODE_OPERATION");
-const screenshots = process.env.LOOKOUT_SCREENSHOTS || "";
-const executablePath = env("LOOKOUT_CHROMIUM", "/usr/bin/chromium");
 const WAIT = { timeout: 20000 };
 // The history pages redraw every 10 s and the store's RED is per minute.
 const LONG = { timeout: 60000 };
 
-const profile = mkdtempSync(join(tmpdir(), "lookout-console-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath,
-  headless: true,
-  viewport: { width: 1280, height: 800 },
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-  ],
-});
-const failures = [];
-const page = context.pages()[0] ?? (await context.newPage());
-let current = "start";
-page.on("console", (message) => {
-  if (message.type() === "error") failures.push(`${current}: console error: ${message.text()}`);
-});
-page.on("pageerror", (error) => failures.push(`${current}: uncaught: ${error.message}`));
-
-async function check(name, run) {
-  current = name;
-  try {
-    await run();
-    if (screenshots) await page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
-    console.log(`ok   ${name}`);
-  } catch (error) {
-    failures.push(`${name}: ${error.message.split("\n")[0]}`);
-    console.log(`FAIL ${name}`);
-  }
-}
+const { page, check, finish } = await openBrowser();
 
 /** Milliseconds of a duration as the console writes it (`1.23 ms`, `101 ms`, `1.20 s`, `950 µs`). */
 function milliseconds(text) {
@@ -214,10 +169,4 @@ await check("shop-anomalies-to-trace", async () => {
   if (!names.some((n) => n.includes(faulty))) throw new Error(`the example trace has no span of ${faulty}: ${names}`);
 });
 
-await context.close();
-rmSync(profile, { recursive: true, force: true });
-if (failures.length) {
-  console.error(failures.join("\n"));
-  process.exit(1);
-}
-console.log("console: every page loaded without errors and showed the shop's data");
+await finish("console: every page loaded without errors and showed the shop's data");
