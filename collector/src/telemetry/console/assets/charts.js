@@ -45,6 +45,26 @@ export async function missingStoreRoutes(needed) {
   return needed.filter((route) => !answer.routes.includes(route));
 }
 
+/**
+ * Whether the store serves `route`, said in `state`: an error reading the routes is shown
+ * there (`null`); a missing route is named by the page's note and `body` is removed (`false`).
+ */
+export async function storeServes(state, page, route, body) {
+  let missing;
+  try {
+    missing = await missingStoreRoutes([route]);
+  } catch (err) {
+    state.innerHTML = `<p class="bad">${esc(err.message)}</p>`;
+    return null;
+  }
+  if (missing.length) {
+    state.innerHTML = noStore(page, missing);
+    body.remove();
+    return false;
+  }
+  return true;
+}
+
 /** The note shown when there is no store. */
 export function noStore(page, missing) {
   return `<p class="note no-store">The ${esc(page)} page reads the history <code>store</code>, and this lookout serves no ` +

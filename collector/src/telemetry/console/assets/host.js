@@ -4,7 +4,7 @@
 // system.network.io) are charted as rates between the last values of consecutive steps.
 
 import { esc, getJSON } from "./api.js";
-import { episodeBands, missingStoreRoutes, noStore, range, steps, timeChart, windowOf, windowPicker } from "./charts.js";
+import { episodeBands, range, steps, storeServes, timeChart, windowOf, windowPicker } from "./charts.js";
 
 const SERIES_ROUTE = "/api/v1/metrics/series";
 /** Lines per chart at most (the busiest devices, mounts or interfaces). */
@@ -43,18 +43,9 @@ export function render(main, { query }) {
 
 async function load(main, win, plots, stopped) {
   const state = main.querySelector("#host-state");
-  let missing;
-  try {
-    missing = await missingStoreRoutes([SERIES_ROUTE]);
-  } catch (err) {
-    state.innerHTML = `<p class="bad">${esc(err.message)}</p>`;
-    return true;
-  }
-  if (missing.length) {
-    state.innerHTML = noStore("Host", missing);
-    main.querySelector("#host-charts").remove();
-    return false;
-  }
+  const serves = await storeServes(state, "Host", SERIES_ROUTE, main.querySelector("#host-charts"));
+  if (serves === null) return true;
+  if (!serves) return false;
   const r = range(win, win.step);
   const x = steps(r);
   const names = [...new Set(CHARTS.flatMap((c) => c.metrics))];

@@ -2,7 +2,8 @@
 // when a `store` exporter runs), shown in a sandboxed frame, with download links for HTML,
 // JSON and CSV.
 
-import { esc, getJSON } from "./api.js";
+import { esc } from "./api.js";
+import { missingStoreRoutes } from "./charts.js";
 
 const WINDOWS = ["1h", "6h", "24h", "7d", "30d"];
 
@@ -23,9 +24,9 @@ export function render(main, { query }) {
     try {
       // Only a running store serves the route: ask which routes exist first, so that a
       // console without one never requests a missing route.
-      const { routes } = await getJSON("/api/v1/pipelines");
+      const missing = await missingStoreRoutes(["/api/v1/report"]);
       if (stopped) return;
-      if (!routes.includes("/api/v1/report")) {
+      if (missing.length) {
         body.innerHTML = `<p class="note">Reports read the history store: add a <code>store</code> exporter to your pipelines (the embedded default config has one).</p>`;
         return;
       }

@@ -4,7 +4,7 @@
 // latency anomaly episodes of /api/v1/alerts marked as bands.
 
 import { count, esc, getJSON } from "./api.js";
-import { episodeBands, format, missingStoreRoutes, noStore, range, steps, timeChart, windowOf, windowPicker } from "./charts.js";
+import { episodeBands, format, range, steps, storeServes, timeChart, windowOf, windowPicker } from "./charts.js";
 
 const RED_ROUTE = "/api/v1/services/red";
 /** Services charted at most (the busiest). */
@@ -55,18 +55,9 @@ const RED_HEAD = `<th class="num">spans</th><th class="num">rate</th><th class="
 
 async function load(main, win, selected, href, plots, stopped) {
   const state = main.querySelector("#services-state");
-  let missing;
-  try {
-    missing = await missingStoreRoutes([RED_ROUTE]);
-  } catch (err) {
-    state.innerHTML = `<p class="bad">${esc(err.message)}</p>`;
-    return true;
-  }
-  if (missing.length) {
-    state.innerHTML = noStore("Services", missing);
-    main.querySelector("#services-body").remove();
-    return false;
-  }
+  const serves = await storeServes(state, "Services", RED_ROUTE, main.querySelector("#services-body"));
+  if (serves === null) return true;
+  if (!serves) return false;
   const r = range(win, win.redStep);
   const x = steps(r);
   let all;
