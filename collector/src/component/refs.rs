@@ -29,6 +29,11 @@ impl<'a> Refs<'a> {
         Ok(ext.about().type_name)
     }
 
+    /// The settings of extension `id` as their concrete type, if it is defined with that type.
+    pub(crate) fn extension_settings<T: 'static>(&self, id: &ComponentId) -> Option<&'a T> {
+        self.config.extensions.get(id)?.settings::<T>()
+    }
+
     /// Whether processor `id` is defined and listed in a pipeline.
     pub fn processor_in_use(&self, id: &ComponentId) -> bool {
         self.config.processors.get(id).is_some()

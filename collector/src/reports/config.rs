@@ -19,6 +19,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::Format;
+use crate::component::Refs;
+use crate::core::ComponentId;
+use crate::extensions::alerting::config::AlertingConfig;
+use crate::extensions::alerting::source;
 
 /// One scheduled report.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -109,6 +113,36 @@ pub(crate) fn validate(list: &[ScheduleConfig]) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks that each schedule's notifiers are email notifiers of its enabled `alerting`
+/// extension, so `lookout validate` refuses what building the store would.
+pub(crate) fn check_refs(list: &[ScheduleConfig], refs: &Refs<'_>) -> Result<(), String> {
+    for s in list.iter().filter(|s| !s.notifiers.is_empty()) {
+        let id = ComponentId::parse(&s.alerting).map_err(|e| format!("reports.{}: {e}", s.name))?;
+        source::check_ref(Some(&id), refs).map_err(|e| format!("reports.{}: {e}", s.name))?;
+        let Some(alerting) = refs.extension_settings::<AlertingConfig>(&id) else {
+            continue;
+        };
+        for name in &s.notifiers {
+            match alerting.notifiers.get(name).map(|n| n.kind.name()) {
+                None => {
+                    return Err(format!(
+                        "reports.{}: the alerting extension has no notifier {name:?}",
+                        s.name
+                    ));
+                }
+                Some("email") => {}
+                Some(kind) => {
+                    return Err(format!(
+                        "reports.{}: notifier {name:?} is a {kind} notifier; reports go through email notifiers",
+                        s.name
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::Config;
@@ -155,6 +189,34 @@ mod tests {
         ] {
             let err = config(bad).expect_err(bad);
             assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
+
+    /// A config with an `alerting` extension (an email and a console notifier) and a store
+    /// whose schedule names `notifiers`.
+    fn with_alerting(notifiers: &str, enabled: bool) -> Result<Config, String> {
+        let extensions = if enabled { "[alerting]" } else { "[]" };
+        let text = format!(
+            "receivers: {{otlp: {{protocols: {{http: {{endpoint: 127.0.0.1:0}}}}}}}}\n\
+             extensions:\n  alerting:\n    notifiers:\n      ops:\n        email: {{endpoint: 127.0.0.1:25, from: a@b.c, to: [d@e.f]}}\n      log:\n        console: {{}}\n    route: {{notifiers: [log]}}\n\
+             exporters:\n  store:\n    directory: d\n    reports:\n      - {{name: daily, interval: 24h, notifiers: {notifiers}}}\n\
+             service: {{extensions: {extensions}, pipelines: {{traces: {{receivers: [otlp], exporters: [store]}}}}}}\n"
+        );
+        Config::parse("t.yaml", &text).map_err(|e| e.to_string())
+    }
+
+    /// `lookout validate` (Config::parse) refuses the notifier names that building the store
+    /// would refuse.
+    #[test]
+    fn schedule_notifiers_are_checked_against_the_alerting_extension() {
+        with_alerting("[ops]", true).unwrap();
+        for (notifiers, enabled, says) in [
+            ("[nope]", true, "no notifier \"nope\""),
+            ("[log]", true, "is a console notifier"),
+            ("[ops]", false, "not enabled in service.extensions"),
+        ] {
+            let err = with_alerting(notifiers, enabled).expect_err(notifiers);
+            assert!(err.contains(says), "{notifiers}: {err}");
         }
     }
 }

@@ -6,7 +6,7 @@ use super::metrics::StoreMetrics;
 use super::{Store, StoreConfig, StoreExporter};
 use crate::Error;
 use crate::component::{
-    About, BuiltExporter, ExporterFactory, Factory as FactoryTrait, Host, Stability,
+    About, BuiltExporter, ExporterFactory, Factory as FactoryTrait, Host, Refs, Stability,
 };
 use crate::config::shared::{NumConsumers, QueueConfig, RetryConfig};
 use crate::core::alert_history::{ALERT_HISTORY_KEY, AlertHistory, AlertHistorySink};
@@ -24,6 +24,10 @@ impl FactoryTrait for Factory {
         signals: &Signal::ALL,
         stability: Stability::Development,
     };
+
+    fn check_refs(config: &StoreConfig, _id: &ComponentId, refs: &Refs<'_>) -> Result<(), String> {
+        crate::reports::config::check_refs(&config.reports, refs)
+    }
 }
 
 impl ExporterFactory for Factory {

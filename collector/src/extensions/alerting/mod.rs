@@ -28,7 +28,7 @@
 //! alert with example trace ids gets their log lines from the `correlate` windows of the same
 //! collector, if any ([`evidence`]).
 
-mod config;
+pub(crate) mod config;
 mod dispatch;
 mod evidence;
 mod factory;
@@ -36,7 +36,7 @@ mod group;
 mod host;
 pub(crate) mod notifiers;
 mod route;
-mod source;
+pub(crate) mod source;
 mod worker;
 
 #[cfg(test)]
