@@ -183,6 +183,8 @@ impl Service {
             Err(err) => Err(ReloadError::Refused(err.into())),
             Ok(config) => self.replace(Arc::new(config)).await,
         };
+        // The gauges first: a scrape that sees the counter move sees the gauges it implies.
+        self.reload_metrics.record(result.is_ok());
         let result = match result {
             Ok(()) => {
                 self.reload_metrics.success.inc();
@@ -200,7 +202,6 @@ impl Service {
                 Err(error.to_string())
             }
         };
-        self.reload_metrics.record(result.is_ok());
         result
     }
 
