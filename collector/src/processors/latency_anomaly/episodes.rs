@@ -106,7 +106,13 @@ impl EpisodeEvent {
 struct Open {
     event: EpisodeEvent,
     last_tag: Instant,
+    /// `max_ratio` and example count as last shown (at firing or the last refresh).
+    shown: (f64, usize),
 }
+
+/// How much an open episode's worst ratio must grow before the console's record of it is
+/// refreshed.
+const REFRESH_GROWTH: f64 = 1.1;
 
 /// One tagged episode span, as the tracker needs it.
 #[derive(Debug, Clone, Copy)]
@@ -216,11 +222,31 @@ impl Episodes {
         self.open.insert(
             tag.key,
             Open {
+                shown: (event.max_ratio, event.example_trace_ids.len()),
                 event: event.clone(),
                 last_tag: now,
             },
         );
         Some(event)
+    }
+
+    /// Open episodes that grew since they were last shown — a worst ratio up by
+    /// [`REFRESH_GROWTH`] or more, or more example traces — as firing events for the console's
+    /// record of them (which a firing event of the same key refreshes); not for alerts, which
+    /// fire once per episode. A warm-up episode at ×1.5 that a later fault drives to ×250 then
+    /// shows ×250 while it is open, not only once it resolves.
+    pub(crate) fn grown(&mut self) -> Vec<EpisodeEvent> {
+        self.open
+            .values_mut()
+            .filter(|o| {
+                o.event.max_ratio >= o.shown.0 * REFRESH_GROWTH
+                    || o.event.example_trace_ids.len() > o.shown.1
+            })
+            .map(|o| {
+                o.shown = (o.event.max_ratio, o.event.example_trace_ids.len());
+                o.event.clone()
+            })
+            .collect()
     }
 
     /// Closes episodes quiet for `resolve_after`, or all of them when `detector_open` (the
@@ -274,6 +300,34 @@ mod tests {
 
     fn labels() -> (Vec<(String, String)>, Vec<KeyValue>) {
         (vec![("service".into(), "svc".into())], Vec::new())
+    }
+
+    #[test]
+    fn an_open_episode_that_grows_is_shown_again_once_per_growth() {
+        let cfg = EpisodeConfig {
+            resolve_after: Duration::from_secs(10),
+            max_open: 10,
+            max_examples: 1,
+        };
+        let mut eps = Episodes::new(cfg);
+        let t0 = Instant::now();
+        let wall = SystemTime::UNIX_EPOCH;
+        eps.on_tag(tag(1, AnomalyKind::Shift, 1.5, 1), t0, wall, labels)
+            .expect("opens");
+        assert!(eps.grown().is_empty(), "nothing grew since the firing");
+        // Below the refresh growth: not shown again.
+        eps.on_tag(tag(1, AnomalyKind::Shift, 1.6, 2), t0, wall, labels);
+        assert!(eps.grown().is_empty());
+        // A fault drives the same open episode to x250.
+        eps.on_tag(tag(1, AnomalyKind::Shift, 250.0, 3), t0, wall, labels);
+        let grown = eps.grown();
+        assert_eq!(grown.len(), 1);
+        assert_eq!(grown[0].status, EpisodeStatus::Firing);
+        assert_eq!(grown[0].max_ratio, 250.0);
+        assert_eq!(grown[0].kind, AnomalyKind::Shift);
+        assert_eq!(grown[0].record("p").observed_ms, 10.0 * 250.0);
+        assert!(eps.grown().is_empty(), "shown once per growth");
+        assert_eq!(eps.len(), 1, "still open");
     }
 
     #[test]

@@ -148,6 +148,7 @@ pub(crate) async fn run(
                 metrics.episodes_resolved.inc_by(resolved.len() as u64);
                 metrics.episodes_open.set(t.episodes.len() as i64);
                 sinks.emit(resolved);
+                sinks.show(t.episodes.grown());
             }
             next = ctx.input.recv() => {
                 let Some(batch) = next else { break };
@@ -187,6 +188,14 @@ struct Sinks {
 }
 
 impl Sinks {
+    /// Refreshes the console's records of open episodes that grew (see [`episodes::Episodes::grown`]).
+    fn show(&self, grown: Vec<EpisodeEvent>) {
+        if let (Some((recent, id)), false) = (&self.recent, grown.is_empty()) {
+            let mut history = recent.episodes();
+            grown.iter().for_each(|e| history.record(e.record(id)));
+        }
+    }
+
     fn emit(&self, events: Vec<EpisodeEvent>) {
         if events.is_empty() {
             return;
