@@ -70,6 +70,23 @@ fn an_episode_opens_then_resolves_in_place_and_open_ones_list_first() {
 }
 
 #[test]
+fn an_open_episode_shown_again_refreshes_its_record_in_place() {
+    let mut h = EpisodeHistory::new(10);
+    h.record(episode("a", 1, None));
+    let grown = EpisodeRecord {
+        observed_ms: 2_500.0,
+        max_ratio: 250.0,
+        ..episode("a", 1, None)
+    };
+    h.record(grown);
+    assert_eq!(h.len(), 1, "the same open episode, not a new one");
+    let listed = h.listed();
+    assert_eq!(listed.items[0].observed_ms, 2_500.0);
+    assert_eq!(listed.items[0].max_ratio, 250.0);
+    assert_eq!(listed.items[0].ends_at_ms, None, "still open");
+}
+
+#[test]
 fn a_full_history_evicts_the_oldest_closed_record_and_counts_it() {
     let mut h = EpisodeHistory::new(3);
     h.record(episode("open", 1, None));
