@@ -185,7 +185,7 @@ impl Service {
         };
         // The gauges first: a scrape that sees the counter move sees the gauges it implies.
         self.reload_metrics.record(result.is_ok());
-        let result = match result {
+        match result {
             Ok(()) => {
                 self.reload_metrics.success.inc();
                 tracing::info!("configuration reloaded");
@@ -201,8 +201,7 @@ impl Service {
                 tracing::error!(%error, "configuration reload partly failed");
                 Err(error.to_string())
             }
-        };
-        result
+        }
     }
 
     /// Extensions, the admin listener and the log level first (staged: nothing stops yet),
