@@ -336,7 +336,13 @@ async fn a_bad_config_is_refused_and_the_old_one_keeps_delivering() {
             reloads(m, "failure") >= (i + 1) as f64
         })
         .await;
-        assert_eq!(reloads(&metrics, "success"), 0.0);
+        assert_eq!(
+            reloads(&metrics, "success"),
+            0.0,
+            "a refused config counted as a successful reload ({} refused); log:\n{}",
+            reloads(&metrics, "failure"),
+            lookout.logs()
+        );
         assert_eq!(
             metrics.value("lookout_config_last_reload_successful", &[]),
             0.0
