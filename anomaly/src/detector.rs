@@ -328,8 +328,7 @@ impl KeyState {
         // and the threshold low (the stationary bimodal test went from 39
         // to 44–61 tags per 400,000 spans, past its bound of 40).
         let inter_hit = ln_x as f32 > self.th.inter_ln;
-        let inter_tag = ln_x as f32 > self.th.inter_tag_ln;
-        let (weight, learn_ln) = if accepted || !(outlier || self.inter_open && inter_tag) {
+        let (weight, learn_ln) = if accepted || !(outlier || self.inter_open && inter_hit) {
             (1.0, ln_x)
         } else if self.inter_open || self.s_inter > d.llr_inter_hit {
             (cfg.outlier_weight, ln_x.min(self.th.spike_ln()))
@@ -383,7 +382,7 @@ impl KeyState {
             if self.inter_open {
                 if verdict.kind == Some(AnomalyKind::Spike) {
                     verdict.kind = Some(AnomalyKind::Intermittent);
-                } else if inter_tag {
+                } else if inter_hit {
                     verdict.kind = Some(AnomalyKind::Intermittent);
                     verdict.score = self.tail.tail_probability(ln_x);
                     verdict.category = Some(Category::Slow);
@@ -749,11 +748,7 @@ impl Detector {
                 spike_p: cfg.spike_tail_probability,
                 inter_p: INTERMITTENT_TAG_FACTOR * cfg.spike_tail_probability,
                 tail_margin: cfg.tail_margin,
-                levels: LevelPlan::new(
-                    cfg.exceedance_quantile,
-                    cfg.episode_tag_quantile,
-                    1.0 - INTERMITTENT_TAG_FACTOR * cfg.spike_tail_probability,
-                ),
+                levels: LevelPlan::new(cfg.exceedance_quantile, cfg.episode_tag_quantile),
                 mix_eps: cfg.partial_shift_fraction,
                 eps_per_band_mass: ThresholdParams::eps_per_band_mass(cfg.partial_shift_fraction),
                 mix_ln_factor: cfg.partial_shift_factor.ln(),

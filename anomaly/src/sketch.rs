@@ -43,9 +43,8 @@ pub(crate) const BANDS: usize = 6;
 /// and the two tail starts.
 pub(crate) const MAX_LEVELS: usize = STATIC_LEVELS + 2;
 /// p10, p50, p90, the band edges p97, p99, p99.7, the exceedance and the
-/// tagging quantile, the intermittent test's lower level (before duplicates
-/// are merged).
-const STATIC_LEVELS: usize = 9;
+/// tagging quantile (before duplicates are merged).
+const STATIC_LEVELS: usize = 8;
 
 /// The quantile levels every refresh reads, sorted and deduplicated once
 /// per detector rather than sorted in every refresh, with where each
@@ -66,14 +65,13 @@ pub(crate) struct LevelIdx {
     p90: u8,
     exceed: u8,
     tag: u8,
-    inter: u8,
     band: [u8; BANDS - 1],
     qa: u8,
     qb: u8,
 }
 
 impl LevelPlan {
-    pub(crate) fn new(exceed_q: f64, tag_q: f64, inter_q: f64) -> Self {
+    pub(crate) fn new(exceed_q: f64, tag_q: f64) -> Self {
         let named = [
             0.1,
             0.5,
@@ -83,7 +81,6 @@ impl LevelPlan {
             BAND_LEVELS[4],
             exceed_q,
             tag_q,
-            inter_q,
         ];
         let mut levels = named;
         levels.sort_by(f64::total_cmp);
@@ -104,7 +101,6 @@ impl LevelPlan {
                 p90: at(0.9),
                 exceed: at(exceed_q),
                 tag: at(tag_q),
-                inter: at(inter_q),
                 band: BAND_LEVELS.map(at),
                 qa: 0,
                 qb: 0,
@@ -139,7 +135,6 @@ impl LevelPlan {
             p90: moved(s.p90),
             exceed: moved(s.exceed),
             tag: moved(s.tag),
-            inter: moved(s.inter),
             band: s.band.map(moved),
             qa: ia,
             qb: ib,
@@ -593,9 +588,6 @@ pub(crate) struct Thresholds {
     /// The intermittent test's lower level (log): where the tail model
     /// gives `ThresholdParams::inter_p`. In the struct's tail padding.
     pub(crate) inter_ln: f32,
-    /// Where the tail model gives `ThresholdParams::inter_p`: while an intermittent
-    /// episode is open, spans beyond it are tagged and not learned.
-    pub(crate) inter_tag_ln: f32,
     /// Exceedance quantile (log) watched by the Bernoulli CUSUM (an `f32`
     /// beside the other levels, so that `tag_spike_ln` fits in the struct's
     /// 104 bytes).
@@ -683,10 +675,6 @@ impl ThresholdParams {
         out
     }
 }
-
-/// Sketch weight from which the intermittent test's lower level may be the sketch's own
-/// quantile (see [`Baseline::compute`]).
-const EMPIRICAL_LEVEL_MIN_WEIGHT: f64 = 1000.0;
 
 /// Range the GPD shape of the log tail is clamped to: beyond it the
 /// mean-excess slope of ~100 tail samples is noise (measured: −0.4 raised
@@ -856,15 +844,7 @@ impl Baseline {
         } else {
             inter_ratio
         };
-        let inter_model = qb_ln + beta * inter_excess;
-        // The test counts from the sketch's own quantile at `inter_p` where it lies below
-        // the model's level (a padded or burst-fattened fit), once the sketch holds enough
-        // spans for that quantile to be one of them (EVALUATION.md, seventh pass).
-        let inter_ln = if n >= EMPIRICAL_LEVEL_MIN_WEIGHT {
-            inter_model.min(at(idx.inter))
-        } else {
-            inter_model
-        };
+        let inter_ln = qb_ln + beta * inter_excess;
         let clip_lo = med - 3.0 * scale;
         let clip_hi = med + 3.0 * scale;
         // A location correction: the shape comes from the slow sketch, the
@@ -903,8 +883,7 @@ impl Baseline {
                 inv_sd_c: 1.0 / sc.sd.max(p.width * 0.5),
                 band_ln,
                 band_llr,
-                inter_ln: (inter_ln + s).min(spike_ln) as f32,
-                inter_tag_ln: (inter_model + s).min(spike_ln) as f32,
+                inter_ln: (inter_ln + s) as f32,
                 exceed_ln: (at(idx.exceed) + s) as f32,
                 tag_spike_ln: (tag_spike_ln + s).min(spike_ln) as f32,
             },
@@ -1069,8 +1048,8 @@ mod tests {
         let (first, last) = sk.range();
         let empty = sk.bins[first..=last].iter().filter(|&&b| b == 0.0).count();
         assert!(empty > 3, "the sketch should have gaps: {empty}");
-        let mut levels = [0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99, 0.995, 1.0];
-        let n_levels = 10;
+        let mut levels = [0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99, 1.0];
+        let n_levels = 9;
         let pts = [9.0, 11.01, 12.5, 16.44, 20.0];
         let spec = ScanSpec {
             levels,
@@ -1108,7 +1087,7 @@ mod tests {
     #[test]
     fn level_plan_places_every_named_level() {
         for (exceed, tag) in [(0.99, 0.9), (0.95, 0.8), (0.999, 0.97)] {
-            let plan = LevelPlan::new(exceed, tag, 0.999);
+            let plan = LevelPlan::new(exceed, tag);
             for (qa, qb) in [(0.7, 0.9), (0.97, 0.99), (0.985, 0.995), (0.95, 0.95)] {
                 let (lv, n, idx) = plan.with_tail_starts(qa, qb);
                 assert!(lv.windows(2).all(|p| p[0] <= p[1]), "{lv:?}");
@@ -1119,7 +1098,6 @@ mod tests {
                     (idx.p90, 0.9),
                     (idx.exceed, exceed),
                     (idx.tag, tag),
-                    (idx.inter, 0.999),
                     (idx.qa, qa),
                     (idx.qb, qb),
                 ];
@@ -1145,7 +1123,7 @@ mod tests {
             spike_p: 1e-4,
             inter_p: 1e-3,
             tail_margin: 1.35,
-            levels: LevelPlan::new(0.99, 0.9, 0.999),
+            levels: LevelPlan::new(0.99, 0.9),
             mix_eps: 0.1,
             mix_ln_factor: 2.5f64.ln(),
             eps_per_band_mass: ThresholdParams::eps_per_band_mass(0.1),
