@@ -98,7 +98,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         for (i, sc) in scorers.iter_mut().enumerate() {
             let tags = sc.run(&spans);
-            let (row, delays): (Row, _) = metrics::score(&w, &spans, &tags);
+            let (row, delays): (Row, _) = metrics::score(&w, &spans, &tags, &cfg);
             if i == 0 {
                 tail_diag::tail_events(&w, &spans, &tags, &mut diag);
             }

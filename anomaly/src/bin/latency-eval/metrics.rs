@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use lookout_anomaly::AnomalyKind;
+use lookout_anomaly::{AnomalyKind, DetectorConfig};
 
 use crate::baselines::Tagged;
 use crate::synth::{CATS, CONTAMINATION_LEVELS, Cat, InjKind, Label, NONE, NS, SpanRec, World};
@@ -60,7 +60,12 @@ struct Ep {
     cv_first: Option<(usize, f32)>,
 }
 
-pub(crate) fn score(w: &World, spans: &[SpanRec], tags: &[Tagged]) -> (Row, Delays) {
+pub(crate) fn score(
+    w: &World,
+    spans: &[SpanRec],
+    tags: &[Tagged],
+    cfg: &DetectorConfig,
+) -> (Row, Delays) {
     let mut row = Row::new();
     // False positives on normal spans, per category.
     let mut n_cat = [0u64; 5];
@@ -354,7 +359,7 @@ pub(crate) fn score(w: &World, spans: &[SpanRec], tags: &[Tagged]) -> (Row, Dela
     row.insert("tagged propagated-truth spans".into(), prop_tagged as f64);
     let steady = CATS.iter().position(|&c| c == Cat::Steady).unwrap_or(0);
     let steady_rate = fp_cat[steady] as f64 / n_cat[steady].max(1) as f64;
-    intermittent_rows(w, spans, tags, &bursts, steady_rate, &mut row);
+    intermittent_rows(w, spans, tags, &bursts, steady_rate, cfg, &mut row);
     (row, delays)
 }
 
@@ -367,6 +372,7 @@ fn intermittent_rows(
     tags: &[Tagged],
     bursts: &[[u64; 4]],
     steady_rate: f64,
+    cfg: &DetectorConfig,
     row: &mut Row,
 ) {
     // The clairvoyant per-span reference: a test that knows every span's
@@ -383,77 +389,21 @@ fn intermittent_rows(
     for (i, o) in w.ops.iter().enumerate() {
         op_of.insert(o.key_ok, i);
     }
-    let near = (15.0 * 60.0 * NS) as u64;
-    let mut by_op: HashMap<usize, Vec<usize>> = HashMap::new();
-    for (id, j) in w.injections.iter().enumerate() {
-        by_op.entry(j.op).or_default().push(id);
-    }
-    // Per contamination injection: (bursts, tail events) seen when its
-    // intermittent episode opened.
-    let mut opened: Vec<Option<(u64, u64)>> = vec![None; w.injections.len()];
-    let mut seen: Vec<(u64, u64)> = vec![(0, 0); w.injections.len()];
-    let mut was: HashMap<u64, bool> = HashMap::new();
-    // False openings: [bimodal, heavy-tailed (Pareto on ≥ 1 %), other].
-    let mut false_open = [0u64; 3];
-    let mut true_open = 0u64;
-    let mut other_open = 0u64;
-    for (s, t) in spans.iter().zip(tags) {
-        let prev = was.insert(s.key, t.intermittent).unwrap_or(false);
-        let Some(&op) = op_of.get(&s.key) else {
-            continue;
-        };
-        let start = s.end_ns - s.dur_ns;
-        let mut in_contamination = false;
-        let mut near_other = false;
-        for &id in by_op.get(&op).map_or(&[][..], |v| v.as_slice()) {
-            let j = &w.injections[id];
-            if start + 1 < j.start || start >= j.end + near {
-                continue;
-            }
-            if j.kind != InjKind::Contamination {
-                near_other = true;
-                continue;
-            }
-            in_contamination = true;
-            if start >= j.end {
-                continue;
-            }
-            if s.label == Label::Burst && s.inj as usize == id {
-                seen[id].0 += 1;
-                seen[id].1 += (s.oracle_p < TAIL_EVENT_P) as u64;
-            }
-            if t.intermittent && opened[id].is_none() {
-                opened[id] = Some(seen[id]);
-            }
-        }
-        if t.intermittent && !prev {
-            if in_contamination {
-                true_open += 1;
-            } else if near_other || s.cat == Cat::NearEpisode {
-                other_open += 1;
-            } else {
-                let o = &w.ops[op];
-                let shape = if o.bimodal.is_some() {
-                    0
-                } else if o.pareto_p >= 0.01 {
-                    1
-                } else {
-                    2
-                };
-                false_open[shape] += 1;
-                if std::env::var_os("LATENCY_EVAL_DEBUG").is_some() {
-                    eprintln!(
-                        "false intermittent: key {:x} at {:.2} h, {:?}; {}",
-                        s.key,
-                        s.end_ns as f64 / NS / 3600.0,
-                        s.cat,
-                        w.describe(s.key)
-                    );
-                }
-            }
-        }
-    }
-    if std::env::var_os("LATENCY_EVAL_DEBUG").is_some() {
+    let debug = std::env::var_os("LATENCY_EVAL_DEBUG").is_some();
+    let flags: Vec<bool> = tags.iter().map(|t| t.intermittent).collect();
+    let Openings {
+        at: opened,
+        false_open,
+        in_windows: true_open,
+        near_other: other_open,
+    } = intermittent_openings(w, spans, &flags, &op_of, debug);
+    let clairvoyant = clairvoyant_intermittent(w, spans, &op_of, cfg);
+    let Openings {
+        at: cv_opened,
+        false_open: cv_false,
+        ..
+    } = intermittent_openings(w, spans, &clairvoyant, &op_of, false);
+    if debug {
         for (id, j) in w.injections.iter().enumerate() {
             if j.kind == InjKind::Contamination {
                 eprintln!(
@@ -522,6 +472,18 @@ fn intermittent_rows(
                 enough.len() as f64,
             ),
         );
+        row.insert(
+            format!(
+                "{name}: opened within 10 tail events (of those), clairvoyant intermittent test"
+            ),
+            ratio(
+                enough
+                    .iter()
+                    .filter(|&&i| cv_opened[i].is_some_and(|o| o.1 <= 10))
+                    .count() as f64,
+                enough.len() as f64,
+            ),
+        );
         let mut tails: Vec<f64> = open.iter().map(|o| o.1 as f64).collect();
         row.insert(
             format!("{name}: tail events before opening (median)"),
@@ -545,5 +507,173 @@ fn intermittent_rows(
             format!("intermittent episodes: opened elsewhere (false), {shape} keys"),
             false_open[i] as f64,
         );
+        row.insert(
+            format!(
+                "intermittent episodes: opened elsewhere (false), {shape} keys, clairvoyant intermittent test"
+            ),
+            cv_false[i] as f64,
+        );
     }
+}
+
+/// Where intermittent episodes opened (see [`intermittent_openings`]).
+struct Openings {
+    /// Per contamination injection: (bursts, tail events) seen when an episode first held in it.
+    at: Vec<Option<(u64, u64)>>,
+    /// Openings away from any injection, by the key's shape: [bimodal, heavy-tailed (Pareto on
+    /// ≥ 1 %), other].
+    false_open: [u64; 3],
+    /// Openings in contamination windows.
+    in_windows: u64,
+    /// Openings near other injections (same or caller key).
+    near_other: u64,
+}
+
+/// Where the intermittent episodes of `flags` opened (`flags[i]`: span `i`'s key was in an
+/// intermittent episode after it).
+fn intermittent_openings(
+    w: &World,
+    spans: &[SpanRec],
+    flags: &[bool],
+    op_of: &HashMap<u64, usize>,
+    debug: bool,
+) -> Openings {
+    let near = (15.0 * 60.0 * NS) as u64;
+    let mut by_op: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (id, j) in w.injections.iter().enumerate() {
+        by_op.entry(j.op).or_default().push(id);
+    }
+    // Per contamination injection: (bursts, tail events) seen when its
+    // intermittent episode opened.
+    let mut opened: Vec<Option<(u64, u64)>> = vec![None; w.injections.len()];
+    let mut seen: Vec<(u64, u64)> = vec![(0, 0); w.injections.len()];
+    let mut was: HashMap<u64, bool> = HashMap::new();
+    // False openings: [bimodal, heavy-tailed (Pareto on ≥ 1 %), other].
+    let mut false_open = [0u64; 3];
+    let mut true_open = 0u64;
+    let mut other_open = 0u64;
+    for (s, &open) in spans.iter().zip(flags) {
+        let prev = was.insert(s.key, open).unwrap_or(false);
+        let Some(&op) = op_of.get(&s.key) else {
+            continue;
+        };
+        let start = s.end_ns - s.dur_ns;
+        let mut in_contamination = false;
+        let mut near_other = false;
+        for &id in by_op.get(&op).map_or(&[][..], |v| v.as_slice()) {
+            let j = &w.injections[id];
+            if start + 1 < j.start || start >= j.end + near {
+                continue;
+            }
+            if j.kind != InjKind::Contamination {
+                near_other = true;
+                continue;
+            }
+            in_contamination = true;
+            if start >= j.end {
+                continue;
+            }
+            if s.label == Label::Burst && s.inj as usize == id {
+                seen[id].0 += 1;
+                seen[id].1 += (s.oracle_p < TAIL_EVENT_P) as u64;
+            }
+            if open && opened[id].is_none() {
+                opened[id] = Some(seen[id]);
+            }
+        }
+        if open && !prev {
+            if in_contamination {
+                true_open += 1;
+            } else if near_other || s.cat == Cat::NearEpisode {
+                other_open += 1;
+            } else {
+                let o = &w.ops[op];
+                let shape = if o.bimodal.is_some() {
+                    0
+                } else if o.pareto_p >= 0.01 {
+                    1
+                } else {
+                    2
+                };
+                false_open[shape] += 1;
+                if debug {
+                    eprintln!(
+                        "false intermittent: key {:x} at {:.2} h, {:?}; {}",
+                        s.key,
+                        s.end_ns as f64 / NS / 3600.0,
+                        s.cat,
+                        w.describe(s.key)
+                    );
+                }
+            }
+        }
+    }
+    Openings {
+        at: opened,
+        false_open,
+        in_windows: true_open,
+        near_other: other_open,
+    }
+}
+
+/// The detector's intermittent test (its rates, the 1:1 split of the
+/// alternative between the two levels, `intermittent_h`) run on the oracle's levels: a span
+/// counts beyond the spike level when its true tail probability is below
+/// `spike_tail_probability`, beyond the lower level when below 10 times that. It knows each
+/// leaf key's true distribution, so it shows what the test's rates and threshold allow when the
+/// levels are exact, as the clairvoyant CUSUM does for shifts (keys that call others are left
+/// out: their spans hold their children's time, which the oracle does not model).
+fn clairvoyant_intermittent(
+    w: &World,
+    spans: &[SpanRec],
+    op_of: &HashMap<u64, usize>,
+    cfg: &DetectorConfig,
+) -> Vec<bool> {
+    let (p_top, rate, h) = (
+        cfg.spike_tail_probability,
+        cfg.intermittent_rate,
+        cfg.intermittent_h,
+    );
+    let p_low = 10.0 * p_top;
+    let hit = ((p_top + 0.5 * rate) / p_top).ln();
+    let mid = ((p_low - p_top + 0.5 * rate) / (p_low - p_top)).ln();
+    let miss = ((1.0 - p_low - rate) / (1.0 - p_low)).ln();
+    // Per key: spans seen, the opening CUSUM, open, the closing CUSUM.
+    let mut state: HashMap<u64, (u32, f64, bool, f64)> = HashMap::new();
+    spans
+        .iter()
+        .map(|s| {
+            let Some(&op) = op_of.get(&s.key) else {
+                return false;
+            };
+            if !w.is_leaf(op) {
+                return false;
+            }
+            let st = state.entry(s.key).or_insert((0, 0.0, false, 0.0));
+            st.0 = st.0.saturating_add(1);
+            if st.0 <= cfg.sequential_min_samples {
+                return false;
+            }
+            let p = w.oracle_tail(op, s.end_ns - s.dur_ns, s.dur_ns as f64);
+            let llr = if p < p_top {
+                hit
+            } else if p < p_low {
+                mid
+            } else {
+                miss
+            };
+            if st.2 {
+                st.3 = (st.3 - llr).max(0.0);
+                if st.3 >= h {
+                    *st = (st.0, 0.0, false, 0.0);
+                }
+            } else {
+                st.1 = (st.1 + llr).max(0.0);
+                if st.1 >= h {
+                    *st = (st.0, 0.0, true, 0.0);
+                }
+            }
+            st.2
+        })
+        .collect()
 }

@@ -522,6 +522,12 @@ impl World {
     }
 
     /// True P(duration ≥ d) of a leaf span under the normal model at time t.
+    /// Whether `op` calls no other operation: its span's duration is its own work, the
+    /// quantity [`World::oracle_tail`] models.
+    pub(crate) fn is_leaf(&self, op: usize) -> bool {
+        self.ops[op].children.is_empty()
+    }
+
     pub(crate) fn oracle_tail(&self, op: usize, t: u64, dur_ns: f64) -> f64 {
         let o = &self.ops[op];
         let y = dur_ns.ln() - self.base_ln(op, t);
