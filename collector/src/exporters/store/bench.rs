@@ -6,7 +6,8 @@
 //! A day ending now, 10 services, 3–12 spans per trace with 8 attributes, 1 log record per
 //! 4 spans, encoded as OTLP (one request per service and minute, six resource attributes), is
 //! written minute by minute through `Store::append`, with a flush (and the hourly compaction
-//! it runs) after every simulated minute, as a real-time load with `flush_interval: 1m` gets.
+//! it runs) every `flush_interval` of the simulated clock (the default, 5 minutes;
+//! `STORE_BENCH_FLUSH_MINUTES` sets another), as a real-time load gets.
 //! While the day is written a second thread plays the console in use: it runs the console's
 //! queries over the last 24 h of the simulated clock, one every
 //! `STORE_BENCH_CONSOLE_PAUSE_MS` (default 100; `STORE_BENCH_CONSOLE=0`: no console).
@@ -343,6 +344,8 @@ fn store_cost() {
     // queries over the last 24 h of the simulated clock, one every `pause`.
     let pause = std::time::Duration::from_millis(env("STORE_BENCH_CONSOLE_PAUSE_MS", 100) as u64);
     let console_on = env("STORE_BENCH_CONSOLE", 1) != 0;
+    let default_flush = (StoreConfig::default().flush_interval.as_secs() / 60).max(1);
+    let flush_every = env("STORE_BENCH_FLUSH_MINUTES", default_flush as usize).max(1) as i64;
     let clock = AtomicI64::new(start);
     let done = AtomicBool::new(false);
     let shared_ids: Mutex<Vec<[u8; 16]>> = Mutex::new(Vec::new());
@@ -386,7 +389,9 @@ fn store_cost() {
             }
             let c2 = cpu();
             // The clock of the simulated day: each hour is compacted once, after it ended.
-            store.flush_at(t + MINUTE_NS).unwrap();
+            if (m + 1) % flush_every == 0 || m + 1 == 24 * 60 {
+                store.flush_at(t + MINUTE_NS).unwrap();
+            }
             let c3 = cpu();
             cpu_spans += c1 - c0;
             cpu_points += c2 - c1;
@@ -414,7 +419,9 @@ fn store_cost() {
     let total_otlp = (otlp_spans + otlp_logs + otlp_points) as f64;
     let flush_spans = cpu_flush * (otlp_spans + otlp_logs) as f64 / total_otlp;
     let flush_points = cpu_flush * otlp_points as f64 / total_otlp;
-    println!("store_cost: one day, {traces_per_min} traces/min, {series} series");
+    println!(
+        "store_cost: one day, {traces_per_min} traces/min, {series} series, a flush every {flush_every} min"
+    );
     println!("  written: {spans} spans, {logs} log records, {points} points in {wall:.1} s wall");
     println!(
         "  CPU: traces+logs append {cpu_spans:.2} s, points append {cpu_points:.2} s, flush+compaction {cpu_flush:.2} s"

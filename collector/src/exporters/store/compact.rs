@@ -42,17 +42,47 @@ impl Store {
                 let batches = self.read_paths(kind, &paths, |p| {
                     segment::read_batches(p, kind, Some(self.footers()))
                 });
-                let batch = merge(kind, &batches).map_err(|e| SegmentError::Format {
-                    path: path.clone(),
-                    message: e.to_string(),
-                })?;
-                let bytes = segment::write_batch(&path, kind, &batch, Pack::Small)?;
+                let bytes = if in_order(kind, &batches) {
+                    // Flushes of a real-time load: each source's rows come after the previous
+                    // one's, so they are written as they are, neither concatenated nor sorted.
+                    segment::write_batches(&path, kind, &batches, Pack::Small)?
+                } else {
+                    let batch = merge(kind, &batches).map_err(|e| SegmentError::Format {
+                        path: path.clone(),
+                        message: e.to_string(),
+                    })?;
+                    segment::write_batch(&path, kind, &batch, Pack::Small)?
+                };
                 self.replace(kind, &names, new, bytes);
                 merged += 1;
             }
         }
         Ok(merged)
     }
+}
+
+/// Whether `batches` (segments of `kind`, in generation order) are, one after the other,
+/// already sorted as [`merge`] sorts them: spans, logs and events whose times never go back.
+/// Rollups (whose rows of one key are merged) and points (sorted by name first) never are.
+fn in_order(kind: Kind, batches: &[RecordBatch]) -> bool {
+    let time = match kind {
+        Kind::Spans => 6,
+        Kind::Logs | Kind::Events => 0,
+        Kind::Red1m | Kind::Points | Kind::Metrics1m | Kind::Metrics1h => return false,
+    };
+    let mut last = i64::MIN;
+    for b in batches {
+        let Some(t) = b.column(time).as_primitive_opt::<Int64Type>() else {
+            return false;
+        };
+        for &v in t.values().iter() {
+            if v < last {
+                return false;
+            }
+            last = v;
+        }
+    }
+    true
 }
 
 /// The rows of `batches` (segments of `kind`) as one batch sorted as a flush sorts them:

@@ -13,7 +13,7 @@ pub(crate) struct StoreConfig {
     pub directory: PathBuf,
     /// How long and how much each signal keeps.
     pub retention: RetentionConfig,
-    /// How often the in-memory head is written out as Parquet segments (default 1 m). Until
+    /// How often the in-memory head is written out as Parquet segments (default 5 m). Until
     /// then the rows are in the write-ahead log and answered from memory.
     #[serde(with = "humantime_serde")]
     pub flush_interval: Duration,
@@ -28,7 +28,7 @@ impl Default for StoreConfig {
         StoreConfig {
             directory: PathBuf::from("./lookout-data/store"),
             retention: RetentionConfig::default(),
-            flush_interval: Duration::from_secs(60),
+            flush_interval: Duration::from_secs(300),
             fsync: FsyncPolicy::EveryBatch,
             reports: Vec::new(),
         }

@@ -94,11 +94,11 @@ pub(crate) fn decode(signal: Signal, payload: &[u8]) -> Result<Rows, DecodeError
     match signal {
         Signal::Traces => {
             let req = trace::v1::ExportTraceServiceRequest::decode(payload).map_err(bad)?;
-            spans(&req, &mut rows.spans);
+            spans(req, &mut rows.spans);
         }
         Signal::Logs => {
             let req = logs::v1::ExportLogsServiceRequest::decode(payload).map_err(bad)?;
-            log_records(&req, &mut rows.logs, &mut rows.events);
+            log_records(req, &mut rows.logs, &mut rows.events);
         }
         Signal::Metrics => {
             let req = metrics::v1::ExportMetricsServiceRequest::decode(payload).map_err(bad)?;
@@ -124,11 +124,19 @@ fn service_of(attributes: &[KeyValue]) -> String {
         .unwrap_or_else(|| "unknown_service".to_string())
 }
 
-fn spans(req: &trace::v1::ExportTraceServiceRequest, out: &mut Vec<SpanRow>) {
-    for rs in &req.resource_spans {
+/// The spans of `req`, their strings moved out of it rather than copied.
+fn spans(req: trace::v1::ExportTraceServiceRequest, out: &mut Vec<SpanRow>) {
+    out.reserve(
+        req.resource_spans
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .map(|ss| ss.spans.len())
+            .sum(),
+    );
+    for rs in req.resource_spans {
         let service = service_of(rs.resource.as_ref().map_or(&[][..], |r| &r.attributes));
-        for ss in &rs.scope_spans {
-            for span in &ss.spans {
+        for ss in rs.scope_spans {
+            for span in ss.spans {
                 let (verdict, attrs): (Vec<&KeyValue>, Vec<&KeyValue>) = span
                     .attributes
                     .iter()
@@ -139,7 +147,7 @@ fn spans(req: &trace::v1::ExportTraceServiceRequest, out: &mut Vec<SpanRow>) {
                     span_id: id(&span.span_id),
                     parent: id(&span.parent_span_id),
                     service: service.clone(),
-                    name: span.name.clone(),
+                    name: span.name,
                     kind: u8::try_from(span.kind).unwrap_or(0),
                     start,
                     dur: ns(span.end_time_unix_nano).saturating_sub(start).max(0),
@@ -155,34 +163,36 @@ fn spans(req: &trace::v1::ExportTraceServiceRequest, out: &mut Vec<SpanRow>) {
     }
 }
 
+/// The log records of `req`, their strings moved out of it rather than copied.
 fn log_records(
-    req: &logs::v1::ExportLogsServiceRequest,
+    req: logs::v1::ExportLogsServiceRequest,
     out: &mut Vec<LogRow>,
     events: &mut Vec<EventRow>,
 ) {
-    for rl in &req.resource_logs {
+    for rl in req.resource_logs {
         let service = service_of(rl.resource.as_ref().map_or(&[][..], |r| &r.attributes));
-        for sl in &rl.scope_logs {
-            for rec in &sl.log_records {
+        for sl in rl.scope_logs {
+            for rec in sl.log_records {
                 let ts = if rec.time_unix_nano != 0 {
                     rec.time_unix_nano
                 } else {
                     rec.observed_time_unix_nano
                 };
+                let attrs = object_text(rec.attributes.iter());
                 let row = LogRow {
                     ts: ns(ts),
                     trace_id: id(&rec.trace_id),
                     span_id: id(&rec.span_id),
                     service: service.clone(),
                     severity: u8::try_from(rec.severity_number).unwrap_or(0),
-                    severity_text: rec.severity_text.clone(),
-                    body: text(rec.body.as_ref()),
-                    attrs: object_text(rec.attributes.iter()),
+                    severity_text: rec.severity_text,
+                    body: into_text(rec.body),
+                    attrs,
                 };
                 if events::is_event(&rec.event_name) {
                     events.push(EventRow {
                         ts: row.ts,
-                        name: rec.event_name.clone(),
+                        name: rec.event_name,
                         service: row.service.clone(),
                         trace_id: row.trace_id,
                         body: row.body.clone(),
@@ -358,6 +368,16 @@ fn object<'a>(kvs: impl Iterator<Item = &'a KeyValue>) -> Json {
         kvs.map(|kv| (kv.key.clone(), kv.value.as_ref().map_or(Json::Null, json)))
             .collect(),
     )
+}
+
+/// [`text`], a string moved rather than copied.
+fn into_text(value: Option<AnyValue>) -> String {
+    match value {
+        Some(AnyValue {
+            value: Some(any_value::Value::StringValue(s)),
+        }) => s,
+        other => text(other.as_ref()),
+    }
 }
 
 /// An attribute's value as text (strings unquoted, composites as JSON).

@@ -271,7 +271,9 @@ fn red_schema() -> SchemaRef {
 /// How hard a segment's pages are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pack {
-    /// zstd level 1: a flush's segment, usually merged by compaction once its hour ends.
+    /// Uncompressed pages: a flush's segment, read back and merged by compaction once its
+    /// hour ends (compressing it would cost more, to write and to read back, than the disk it
+    /// saves for an hour).
     Fast,
     /// zstd level 3: a compacted segment, kept until retention deletes it.
     Small,
@@ -300,20 +302,19 @@ fn unique_columns(kind: Kind) -> &'static [&'static str] {
     }
 }
 
-/// zstd pages; the time column delta-encoded; spans and logs in row groups of 8,192 rows
+/// zstd pages (none for a flush's segment); the time column delta-encoded; spans and logs in row groups of 8,192 rows
 /// with a bloom filter on `trace_id` sized for the rows of a group (`rows`, at most a
 /// group: a small segment gets a small filter), metrics in groups of 16,384.
 fn props(kind: Kind, rows: usize, pack: Pack) -> WriterProperties {
-    let level = match pack {
-        Pack::Fast => 1,
-        Pack::Small => 3,
+    let compression = match pack {
+        Pack::Fast => Compression::UNCOMPRESSED,
+        Pack::Small => Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()),
     };
-    let level = ZstdLevel::try_new(level).unwrap_or_default();
     let time = schema_of(kind).field(kind.time_column()).name().clone();
     let bloom = matches!(kind, Kind::Spans | Kind::Logs);
     let rows_per_group = if bloom { 8192 } else { 16384 };
     let mut b = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(level))
+        .set_compression(compression)
         .set_max_row_group_row_count(Some(rows_per_group))
         .set_column_dictionary_enabled(ColumnPath::from(time.as_str()), false)
         .set_column_encoding(
@@ -342,20 +343,36 @@ pub(crate) fn write_batch(
     batch: &RecordBatch,
     pack: Pack,
 ) -> Result<u64, SegmentError> {
-    write_file(path, batch, props(kind, batch.num_rows(), pack))
+    write_batches(path, kind, std::slice::from_ref(batch), pack)
 }
 
-/// Writes `batch` to `path` through `path.tmp`, fsynced, then renamed; returns its size.
+/// Writes `batches` one after the other, their rows (all together) of `kind` sorted as its
+/// segments are, to `path` (see [`write_file`]).
+pub(crate) fn write_batches(
+    path: &Path,
+    kind: Kind,
+    batches: &[RecordBatch],
+    pack: Pack,
+) -> Result<u64, SegmentError> {
+    let rows = batches.iter().map(RecordBatch::num_rows).sum();
+    write_file(path, &schema_of(kind), batches, props(kind, rows, pack))
+}
+
+/// Writes `batches` (of `schema`) to `path` through `path.tmp`, fsynced, then renamed;
+/// returns its size.
 pub(super) fn write_file(
     path: &Path,
-    batch: &RecordBatch,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
     props: WriterProperties,
 ) -> Result<u64, SegmentError> {
     let tmp = path.with_extension("parquet.tmp");
     let file = File::create(&tmp).map_err(|e| SegmentError::io(&tmp, e))?;
-    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props))
+    let mut w = ArrowWriter::try_new(file, schema.clone(), Some(props))
         .map_err(|e| SegmentError::format(&tmp, e))?;
-    w.write(batch).map_err(|e| SegmentError::format(&tmp, e))?;
+    for batch in batches {
+        w.write(batch).map_err(|e| SegmentError::format(&tmp, e))?;
+    }
     let file = w.into_inner().map_err(|e| SegmentError::format(&tmp, e))?;
     file.sync_all().map_err(|e| SegmentError::io(&tmp, e))?;
     let len = file

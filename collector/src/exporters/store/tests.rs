@@ -761,6 +761,48 @@ fn an_hour_of_flushes_is_compacted_into_one_segment_per_kind() {
 }
 
 #[test]
+fn compaction_keeps_spans_in_time_order_whether_flushes_arrived_in_order_or_not() {
+    // In order: each flush's spans start after the previous flush's (written as they are).
+    // Late: the second flush holds spans older than the first's (merged and sorted).
+    for late in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _t) = open(&config(dir.path()));
+        let (first, second) = if late {
+            (T0 + 30 * MINUTE_NS, T0 + MINUTE_NS)
+        } else {
+            (T0 + MINUTE_NS, T0 + 30 * MINUTE_NS)
+        };
+        s.append(Signal::Traces, &spans(1, "api", first)).unwrap();
+        s.append(Signal::Traces, &spans(2, "api", first + 1_000))
+            .unwrap();
+        s.flush().unwrap();
+        s.append(Signal::Traces, &spans(3, "api", second)).unwrap();
+        s.append(Signal::Traces, &spans(4, "api", second + 1_000))
+            .unwrap();
+        s.flush().unwrap();
+        let segs = s.segments(Kind::Spans, T0, T0 + HOUR_NS);
+        assert_eq!(segs.len(), 1, "late {late}: {segs:?}");
+        let all = Select {
+            from: i64::MIN,
+            to: i64::MAX,
+            trace_id: None,
+            footers: None,
+        };
+        let rows = segment::read_spans(&segs[0], &all).unwrap();
+        let starts: Vec<i64> = rows.iter().map(|r| r.start).collect();
+        assert_eq!(starts.len(), 8, "late {late}: every span kept once");
+        assert!(
+            starts.is_sorted(),
+            "late {late}: the merged segment is sorted by start: {starts:?}"
+        );
+        let mut traces: Vec<u8> = rows.iter().map(|r| r.trace_id[0]).collect();
+        traces.dedup();
+        let want = if late { [3, 4, 1, 2] } else { [1, 2, 3, 4] };
+        assert_eq!(traces, want, "late {late}");
+    }
+}
+
+#[test]
 fn a_data_directory_has_one_store_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
     let c = config(dir.path());
