@@ -271,9 +271,10 @@ fn red_schema() -> SchemaRef {
 /// How hard a segment's pages are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pack {
-    /// Uncompressed pages: a flush's segment, read back and merged by compaction once its
-    /// hour ends (compressing it would cost more, to write and to read back, than the disk it
-    /// saves for an hour).
+    /// zstd level 1: a flush's segment, usually merged by compaction once its hour ends.
+    /// Not uncompressed: retention makes room for a flush's segments by the size of the
+    /// write-ahead log they replace, which an uncompressed segment can exceed (the disk then
+    /// went past `max_bytes` until the flush committed: `tests/store_retention.rs`).
     Fast,
     /// zstd level 3: a compacted segment, kept until retention deletes it.
     Small,
@@ -302,12 +303,12 @@ fn unique_columns(kind: Kind) -> &'static [&'static str] {
     }
 }
 
-/// zstd pages (none for a flush's segment); the time column delta-encoded; spans and logs in row groups of 8,192 rows
+/// zstd pages (level 1 for a flush's segment, 3 once compacted); the time column delta-encoded; spans and logs in row groups of 8,192 rows
 /// with a bloom filter on `trace_id` sized for the rows of a group (`rows`, at most a
 /// group: a small segment gets a small filter), metrics in groups of 16,384.
 fn props(kind: Kind, rows: usize, pack: Pack) -> WriterProperties {
     let compression = match pack {
-        Pack::Fast => Compression::UNCOMPRESSED,
+        Pack::Fast => Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()),
         Pack::Small => Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()),
     };
     let time = schema_of(kind).field(kind.time_column()).name().clone();
