@@ -11,8 +11,10 @@
 //! one allocation (its records, exactly sized), and evicting it frees that one; its list of
 //! resources stays inside the trace up to two of them. In the steady state of a full window
 //! (each new trace evicts an old one) not even that: an evicted trace's buffer is emptied and
-//! kept, and the next new trace whose spans fit takes it ([`Spare`]), so neither the
-//! allocator nor the evicted trace's cold memory is touched at eviction.
+//! kept, and a new trace takes the smallest kept buffer its spans fit ([`Spare`]), so neither
+//! the allocator nor the evicted trace's cold memory is touched at eviction. A run's resource
+//! slots are set before its records are copied: the copy writes memory last touched a window
+//! ago, and the atomic increment of a resource's count after it would wait for those writes.
 //!
 //! # Accounting
 //!
@@ -144,11 +146,16 @@ pub(crate) struct Window {
 }
 
 /// Emptied span-record buffers of evicted traces (at most [`SPARE_BUFFERS`], each at most
-/// [`SPARE_CAPACITY`] bytes): a new trace takes the last one if it fits its first spans, so
-/// in the steady state (each new trace evicts an old one) a trace costs no allocation and its
+/// [`SPARE_CAPACITY`] bytes): a new trace takes the smallest that fits its first spans, so in
+/// the steady state (each new trace evicts an old one) a trace costs no allocation and its
 /// eviction no free.
 #[derive(Debug, Default)]
-struct Spare(Vec<Vec<u8>>);
+struct Spare {
+    buffers: Vec<Vec<u8>>,
+    /// Where the next buffer goes once [`SPARE_BUFFERS`] are kept (the one there is freed),
+    /// so buffers that fit no new trace do not stay.
+    next: usize,
+}
 
 /// Buffers kept in [`Spare`].
 const SPARE_BUFFERS: usize = 64;
@@ -156,24 +163,36 @@ const SPARE_BUFFERS: usize = 64;
 const SPARE_CAPACITY: usize = 16 << 10;
 
 impl Spare {
-    /// Keeps `buffer` (emptied) if it is small and there is room; else frees it.
+    /// Keeps `buffer` (emptied) if it is small, in place of an older one if
+    /// [`SPARE_BUFFERS`] are kept; else frees it.
     fn put(&mut self, mut buffer: Vec<u8>) {
-        if buffer.capacity() > 0
-            && buffer.capacity() <= SPARE_CAPACITY
-            && self.0.len() < SPARE_BUFFERS
-        {
-            buffer.clear();
-            self.0.push(buffer);
+        if buffer.capacity() == 0 || buffer.capacity() > SPARE_CAPACITY {
+            return;
+        }
+        buffer.clear();
+        if self.buffers.len() < SPARE_BUFFERS {
+            self.buffers.push(buffer);
+        } else if let Some(old) = self.buffers.get_mut(self.next % SPARE_BUFFERS) {
+            *old = buffer;
+            self.next = self.next.wrapping_add(1);
         }
     }
 
-    /// The last buffer kept if it holds `need` bytes without wasting more than as much again;
-    /// else an empty one (the caller allocates), and the last buffer is freed, so buffers that
-    /// fit no new trace do not stay.
+    /// The smallest buffer kept that holds `need` bytes without wasting more than as much
+    /// again (plus 256 B); else an empty one (the caller allocates). Traces' sizes vary, so
+    /// taking only the last buffer kept would often miss (and allocate) while another fits.
     fn take(&mut self, need: usize) -> Vec<u8> {
-        match self.0.pop() {
-            Some(b) if b.capacity() >= need && b.capacity() <= 2 * need + 256 => b,
-            _ => Vec::new(),
+        let fits = |c: usize| c >= need && c <= 2 * need + 256;
+        let best = self
+            .buffers
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| fits(b.capacity()))
+            .min_by_key(|(_, b)| b.capacity())
+            .map(|(i, _)| i);
+        match best {
+            Some(i) => self.buffers.swap_remove(i),
+            None => Vec::new(),
         }
     }
 
@@ -181,7 +200,7 @@ impl Spare {
     /// `SPARE_BUFFERS × SPARE_CAPACITY`).
     #[cfg(test)]
     fn bytes(&self) -> usize {
-        self.0.iter().map(Vec::capacity).sum()
+        self.buffers.iter().map(Vec::capacity).sum()
     }
 }
 
@@ -543,20 +562,12 @@ impl Window {
         let mut shared = 0;
         let mut unresourced = 0;
         if take > 0 {
-            let base = trace.records.len();
             let (records_before, resources_before) =
                 (trace.records.capacity(), resources_heap(&trace.resources));
-            // Exact for a new trace (its spans usually arrive together; an evicted trace's
-            // buffer if one fits), amortised after.
-            if trace.span_count == 0 {
-                if trace.records.capacity() == 0 {
-                    trace.records = self.spare.take(records_end);
-                }
-                trace.records.reserve_exact(records_end);
-            }
-            trace
-                .records
-                .extend_from_slice(run.text.get(..records_end).unwrap_or_default());
+            // Resource slots first, set in the scratch records: cloning a resource's `Arc` is
+            // a locked instruction, which waits for every store before it, and the copy below
+            // writes into memory last touched a window ago; after it, the copy's stores drain
+            // while the next spans are read.
             // The request resource last mapped, and its index in the trace.
             let mut last: Option<(usize, Option<u8>)> = None;
             for &(at, r) in run.spans.get(..take).unwrap_or_default() {
@@ -586,8 +597,19 @@ impl Window {
                     }
                 };
                 unresourced += usize::from(slot.is_none());
-                set_resource(&mut trace.records, base + at, slot);
+                set_resource(&mut run.text, at, slot);
             }
+            // Exact for a new trace (its spans usually arrive together; an evicted trace's
+            // buffer if one fits), amortised after.
+            if trace.span_count == 0 {
+                if trace.records.capacity() == 0 {
+                    trace.records = self.spare.take(records_end);
+                }
+                trace.records.reserve_exact(records_end);
+            }
+            trace
+                .records
+                .extend_from_slice(run.text.get(..records_end).unwrap_or_default());
             trace.span_count += take;
             delta += (trace.records.capacity() - records_before)
                 + (resources_heap(&trace.resources) - resources_before);
