@@ -33,11 +33,13 @@
 //! `2 × SETTLE_EVERY` items before the least recently active traces are evicted.
 //! BENCHMARKS.md compares the accounted bytes with the process's RSS.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::hash::BuildHasher;
 use std::mem::size_of;
 use std::sync::Arc;
 use std::time::Instant;
 
+use hashbrown::HashTable;
 use lookout_proto::wire::{AnyValueView, KeyValueView, LogsView, TracesView, WireError};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -204,14 +206,17 @@ impl Spare {
     }
 }
 
-/// The traces held: a table from trace id to a slot of a slab of traces. The table's entries
-/// are small (id and index), so probing it stays in cache; a new trace takes the slot the
+/// The traces held: a table from trace id to a slot of a slab of traces. The table holds
+/// only the slot (4 bytes and a control byte per bucket; the id is compared in the slab, and
+/// only when the control byte's hash bits match), so at 100k traces it stays in cache where
+/// a table of ids and slots (25 bytes per bucket) did not; a new trace takes the slot the
 /// last evicted one left, which is still in cache too.
 #[derive(Debug, Default)]
 struct Traces {
+    index: HashTable<u32>,
     /// Trace ids are chosen by clients, so the table keeps a seeded hasher (foldhash: fast on
     /// 16-byte keys, unlike SipHash, and still randomised per process).
-    index: HashMap<TraceId, usize, foldhash::fast::RandomState>,
+    hasher: foldhash::fast::RandomState,
     slab: Vec<Trace>,
     /// Slots of the slab no trace uses (each an empty `Trace`, nothing allocated).
     free: Vec<usize>,
@@ -222,33 +227,66 @@ impl Traces {
         self.index.len()
     }
 
+    fn hash(&self, id: &TraceId) -> u64 {
+        self.hasher.hash_one(id)
+    }
+
+    /// The slot of trace `id`, whose hash is `hash`.
+    fn find(&self, hash: u64, id: &TraceId) -> Option<usize> {
+        let slab = &self.slab;
+        self.index
+            .find(hash, |&i| slab.get(i as usize).is_some_and(|t| t.id == *id))
+            .map(|&i| i as usize)
+    }
+
     fn get(&self, id: &TraceId) -> Option<&Trace> {
-        self.index.get(id).and_then(|&i| self.slab.get(i))
+        self.find(self.hash(id), id).and_then(|i| self.slab.get(i))
     }
 
     fn contains_key(&self, id: &TraceId) -> bool {
-        self.index.contains_key(id)
+        self.find(self.hash(id), id).is_some()
     }
 
     /// The slot of trace `id`; an empty trace (`seq` 0) in a free slot if absent.
     fn slot_or_insert(&mut self, id: TraceId) -> usize {
-        let (slab, free) = (&mut self.slab, &mut self.free);
-        let i = *self.index.entry(id).or_insert_with(|| {
-            free.pop().unwrap_or_else(|| {
-                slab.push(Trace::default());
-                slab.len() - 1
-            })
+        let hash = self.hash(&id);
+        if let Some(i) = self.find(hash, &id) {
+            return i;
+        }
+        let i = self.free.pop().unwrap_or_else(|| {
+            self.slab.push(Trace::default());
+            self.slab.len() - 1
         });
         if i >= self.slab.len() {
-            // Unreachable: every index points into the slab. Keep the invariant anyway.
+            // Unreachable: every free slot is in the slab. Keep the invariant anyway.
             self.slab.resize_with(i + 1, Trace::default);
         }
+        if let Some(t) = self.slab.get_mut(i) {
+            t.id = id;
+        }
+        let Traces {
+            index,
+            hasher,
+            slab,
+            ..
+        } = self;
+        // The window holds at most `num_traces` (at most `u32::MAX`), so a slot fits.
+        let slot = u32::try_from(i).unwrap_or(u32::MAX);
+        index.insert_unique(hash, slot, |&j| {
+            slab.get(j as usize).map_or(0, |t| hasher.hash_one(t.id))
+        });
         i
     }
 
     /// Takes the trace `id` out, leaving its slot free.
     fn remove(&mut self, id: &TraceId) -> Option<Trace> {
-        let i = self.index.remove(id)?;
+        let hash = self.hash(id);
+        let Traces { index, slab, .. } = self;
+        let entry = index
+            .find_entry(hash, |&i| slab.get(i as usize).is_some_and(|t| t.id == *id))
+            .ok()?;
+        let (i, _) = entry.remove();
+        let i = i as usize;
         let trace = std::mem::take(self.slab.get_mut(i)?);
         self.free.push(i);
         Some(trace)
@@ -367,6 +405,11 @@ fn body_text(body: Option<AnyValueView<'_>>) -> Box<str> {
 impl Window {
     /// An empty window.
     pub(crate) fn new(limits: Limits, metrics: WindowMetrics) -> Window {
+        // The id table holds slab slots as `u32`.
+        let limits = Limits {
+            num_traces: limits.num_traces.min(u32::MAX as usize),
+            ..limits
+        };
         Window {
             traces: Traces::default(),
             activity: BTreeMap::new(),
