@@ -362,6 +362,36 @@ fn a_new_trace_takes_an_evicted_traces_buffer_and_spare_buffers_stay_bounded() {
 }
 
 #[test]
+fn a_new_trace_takes_the_spare_buffer_that_fits_not_only_the_last_one_kept() {
+    // Two traces at a time: each new trace evicts the least recently active one.
+    let limits = Limits {
+        num_traces: 2,
+        ..limits()
+    };
+    let (mut w, _telemetry) = window(limits);
+    let shaped = |t: u64, n: u64| {
+        let spans = (1..=n).map(|i| span(t, i, 0, "GET /a/route")).collect();
+        traces("svc", vec![], spans)
+    };
+    w.add_spans(&shaped(1, 8), Now::current()).unwrap();
+    let eight = w.get(&tid(1).try_into().unwrap()).unwrap().bytes();
+    w.add_spans(&shaped(2, 30), Now::current()).unwrap();
+    // Trace 3 evicts trace 1; its one span does not fit trace 1's buffer, which stays kept.
+    w.add_spans(&shaped(3, 1), Now::current()).unwrap();
+    // Trace 4 evicts trace 2: of the two buffers kept, the last (30 spans) is too large for
+    // seven spans, the first (eight spans) fits, and trace 4 takes it.
+    w.add_spans(&shaped(4, 7), Now::current()).unwrap();
+    let trace = w.get(&tid(4).try_into().unwrap()).unwrap();
+    assert_eq!(trace.span_count(), 7);
+    assert_eq!(
+        trace.bytes(),
+        eight,
+        "the fitting spare buffer was not taken"
+    );
+    assert_eq!(trace.bytes(), trace.account());
+}
+
+#[test]
 fn spare_buffers_of_evicted_traces_are_capped_in_number_and_size() {
     let limits = Limits {
         num_traces: 1_000_000,

@@ -34,9 +34,9 @@ const MAX_SPAN_ATTR_BYTES: usize = 1024;
 pub(crate) const ERROR_SEVERITY: i32 = 17;
 
 /// Bytes a trace costs besides its items: its slot in the id table at worst load (power-of-two
-/// growth, 7/8 load factor: key, slab index, control byte), its slab slot and free-list entry
+/// growth, 7/8 load factor: slab index, control byte), its slab slot and free-list entry
 /// (both vectors at worst twice their length), its activity-index entry.
-pub(super) const TRACE_OVERHEAD: usize = 2 * (size_of::<TraceId>() + size_of::<usize>() + 1)
+pub(super) const TRACE_OVERHEAD: usize = 2 * (size_of::<u32>() + 1)
     + 2 * (size_of::<Trace>() + size_of::<usize>())
     + 2 * (size_of::<u64>() + size_of::<TraceId>())
     + 32;
@@ -293,6 +293,8 @@ pub(crate) struct Trace {
     pub(crate) exemplars: Vec<ExemplarSummary>,
     /// Accounted bytes (see the window's module docs).
     pub(super) bytes: usize,
+    /// Its id (the window's table holds only its slot in the slab).
+    pub(super) id: TraceId,
     /// Position in the activity index.
     pub(super) seq: u64,
     pub(super) last_active: Option<std::time::Instant>,

@@ -11,8 +11,10 @@
 //! one allocation (its records, exactly sized), and evicting it frees that one; its list of
 //! resources stays inside the trace up to two of them. In the steady state of a full window
 //! (each new trace evicts an old one) not even that: an evicted trace's buffer is emptied and
-//! kept, and the next new trace whose spans fit takes it ([`Spare`]), so neither the
-//! allocator nor the evicted trace's cold memory is touched at eviction.
+//! kept, and a new trace takes the smallest kept buffer its spans fit ([`Spare`]), so neither
+//! the allocator nor the evicted trace's cold memory is touched at eviction. A run's resource
+//! slots are set before its records are copied: the copy writes memory last touched a window
+//! ago, and the atomic increment of a resource's count after it would wait for those writes.
 //!
 //! # Accounting
 //!
@@ -31,11 +33,13 @@
 //! `2 × SETTLE_EVERY` items before the least recently active traces are evicted.
 //! BENCHMARKS.md compares the accounted bytes with the process's RSS.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::hash::BuildHasher;
 use std::mem::size_of;
 use std::sync::Arc;
 use std::time::Instant;
 
+use hashbrown::HashTable;
 use lookout_proto::wire::{AnyValueView, KeyValueView, LogsView, TracesView, WireError};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -144,11 +148,16 @@ pub(crate) struct Window {
 }
 
 /// Emptied span-record buffers of evicted traces (at most [`SPARE_BUFFERS`], each at most
-/// [`SPARE_CAPACITY`] bytes): a new trace takes the last one if it fits its first spans, so
-/// in the steady state (each new trace evicts an old one) a trace costs no allocation and its
+/// [`SPARE_CAPACITY`] bytes): a new trace takes the smallest that fits its first spans, so in
+/// the steady state (each new trace evicts an old one) a trace costs no allocation and its
 /// eviction no free.
 #[derive(Debug, Default)]
-struct Spare(Vec<Vec<u8>>);
+struct Spare {
+    buffers: Vec<Vec<u8>>,
+    /// Where the next buffer goes once [`SPARE_BUFFERS`] are kept (the one there is freed),
+    /// so buffers that fit no new trace do not stay.
+    next: usize,
+}
 
 /// Buffers kept in [`Spare`].
 const SPARE_BUFFERS: usize = 64;
@@ -156,24 +165,36 @@ const SPARE_BUFFERS: usize = 64;
 const SPARE_CAPACITY: usize = 16 << 10;
 
 impl Spare {
-    /// Keeps `buffer` (emptied) if it is small and there is room; else frees it.
+    /// Keeps `buffer` (emptied) if it is small, in place of an older one if
+    /// [`SPARE_BUFFERS`] are kept; else frees it.
     fn put(&mut self, mut buffer: Vec<u8>) {
-        if buffer.capacity() > 0
-            && buffer.capacity() <= SPARE_CAPACITY
-            && self.0.len() < SPARE_BUFFERS
-        {
-            buffer.clear();
-            self.0.push(buffer);
+        if buffer.capacity() == 0 || buffer.capacity() > SPARE_CAPACITY {
+            return;
+        }
+        buffer.clear();
+        if self.buffers.len() < SPARE_BUFFERS {
+            self.buffers.push(buffer);
+        } else if let Some(old) = self.buffers.get_mut(self.next % SPARE_BUFFERS) {
+            *old = buffer;
+            self.next = self.next.wrapping_add(1);
         }
     }
 
-    /// The last buffer kept if it holds `need` bytes without wasting more than as much again;
-    /// else an empty one (the caller allocates), and the last buffer is freed, so buffers that
-    /// fit no new trace do not stay.
+    /// The smallest buffer kept that holds `need` bytes without wasting more than as much
+    /// again (plus 256 B); else an empty one (the caller allocates). Traces' sizes vary, so
+    /// taking only the last buffer kept would often miss (and allocate) while another fits.
     fn take(&mut self, need: usize) -> Vec<u8> {
-        match self.0.pop() {
-            Some(b) if b.capacity() >= need && b.capacity() <= 2 * need + 256 => b,
-            _ => Vec::new(),
+        let fits = |c: usize| c >= need && c <= 2 * need + 256;
+        let best = self
+            .buffers
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| fits(b.capacity()))
+            .min_by_key(|(_, b)| b.capacity())
+            .map(|(i, _)| i);
+        match best {
+            Some(i) => self.buffers.swap_remove(i),
+            None => Vec::new(),
         }
     }
 
@@ -181,18 +202,21 @@ impl Spare {
     /// `SPARE_BUFFERS × SPARE_CAPACITY`).
     #[cfg(test)]
     fn bytes(&self) -> usize {
-        self.0.iter().map(Vec::capacity).sum()
+        self.buffers.iter().map(Vec::capacity).sum()
     }
 }
 
-/// The traces held: a table from trace id to a slot of a slab of traces. The table's entries
-/// are small (id and index), so probing it stays in cache; a new trace takes the slot the
+/// The traces held: a table from trace id to a slot of a slab of traces. The table holds
+/// only the slot (4 bytes and a control byte per bucket; the id is compared in the slab, and
+/// only when the control byte's hash bits match), so at 100k traces it stays in cache where
+/// a table of ids and slots (25 bytes per bucket) did not; a new trace takes the slot the
 /// last evicted one left, which is still in cache too.
 #[derive(Debug, Default)]
 struct Traces {
+    index: HashTable<u32>,
     /// Trace ids are chosen by clients, so the table keeps a seeded hasher (foldhash: fast on
     /// 16-byte keys, unlike SipHash, and still randomised per process).
-    index: HashMap<TraceId, usize, foldhash::fast::RandomState>,
+    hasher: foldhash::fast::RandomState,
     slab: Vec<Trace>,
     /// Slots of the slab no trace uses (each an empty `Trace`, nothing allocated).
     free: Vec<usize>,
@@ -203,33 +227,66 @@ impl Traces {
         self.index.len()
     }
 
+    fn hash(&self, id: &TraceId) -> u64 {
+        self.hasher.hash_one(id)
+    }
+
+    /// The slot of trace `id`, whose hash is `hash`.
+    fn find(&self, hash: u64, id: &TraceId) -> Option<usize> {
+        let slab = &self.slab;
+        self.index
+            .find(hash, |&i| slab.get(i as usize).is_some_and(|t| t.id == *id))
+            .map(|&i| i as usize)
+    }
+
     fn get(&self, id: &TraceId) -> Option<&Trace> {
-        self.index.get(id).and_then(|&i| self.slab.get(i))
+        self.find(self.hash(id), id).and_then(|i| self.slab.get(i))
     }
 
     fn contains_key(&self, id: &TraceId) -> bool {
-        self.index.contains_key(id)
+        self.find(self.hash(id), id).is_some()
     }
 
     /// The slot of trace `id`; an empty trace (`seq` 0) in a free slot if absent.
     fn slot_or_insert(&mut self, id: TraceId) -> usize {
-        let (slab, free) = (&mut self.slab, &mut self.free);
-        let i = *self.index.entry(id).or_insert_with(|| {
-            free.pop().unwrap_or_else(|| {
-                slab.push(Trace::default());
-                slab.len() - 1
-            })
+        let hash = self.hash(&id);
+        if let Some(i) = self.find(hash, &id) {
+            return i;
+        }
+        let i = self.free.pop().unwrap_or_else(|| {
+            self.slab.push(Trace::default());
+            self.slab.len() - 1
         });
         if i >= self.slab.len() {
-            // Unreachable: every index points into the slab. Keep the invariant anyway.
+            // Unreachable: every free slot is in the slab. Keep the invariant anyway.
             self.slab.resize_with(i + 1, Trace::default);
         }
+        if let Some(t) = self.slab.get_mut(i) {
+            t.id = id;
+        }
+        let Traces {
+            index,
+            hasher,
+            slab,
+            ..
+        } = self;
+        // The window holds at most `num_traces` (at most `u32::MAX`), so a slot fits.
+        let slot = u32::try_from(i).unwrap_or(u32::MAX);
+        index.insert_unique(hash, slot, |&j| {
+            slab.get(j as usize).map_or(0, |t| hasher.hash_one(t.id))
+        });
         i
     }
 
     /// Takes the trace `id` out, leaving its slot free.
     fn remove(&mut self, id: &TraceId) -> Option<Trace> {
-        let i = self.index.remove(id)?;
+        let hash = self.hash(id);
+        let Traces { index, slab, .. } = self;
+        let entry = index
+            .find_entry(hash, |&i| slab.get(i as usize).is_some_and(|t| t.id == *id))
+            .ok()?;
+        let (i, _) = entry.remove();
+        let i = i as usize;
         let trace = std::mem::take(self.slab.get_mut(i)?);
         self.free.push(i);
         Some(trace)
@@ -348,6 +405,11 @@ fn body_text(body: Option<AnyValueView<'_>>) -> Box<str> {
 impl Window {
     /// An empty window.
     pub(crate) fn new(limits: Limits, metrics: WindowMetrics) -> Window {
+        // The id table holds slab slots as `u32`.
+        let limits = Limits {
+            num_traces: limits.num_traces.min(u32::MAX as usize),
+            ..limits
+        };
         Window {
             traces: Traces::default(),
             activity: BTreeMap::new(),
@@ -543,20 +605,12 @@ impl Window {
         let mut shared = 0;
         let mut unresourced = 0;
         if take > 0 {
-            let base = trace.records.len();
             let (records_before, resources_before) =
                 (trace.records.capacity(), resources_heap(&trace.resources));
-            // Exact for a new trace (its spans usually arrive together; an evicted trace's
-            // buffer if one fits), amortised after.
-            if trace.span_count == 0 {
-                if trace.records.capacity() == 0 {
-                    trace.records = self.spare.take(records_end);
-                }
-                trace.records.reserve_exact(records_end);
-            }
-            trace
-                .records
-                .extend_from_slice(run.text.get(..records_end).unwrap_or_default());
+            // Resource slots first, set in the scratch records: cloning a resource's `Arc` is
+            // a locked instruction, which waits for every store before it, and the copy below
+            // writes into memory last touched a window ago; after it, the copy's stores drain
+            // while the next spans are read.
             // The request resource last mapped, and its index in the trace.
             let mut last: Option<(usize, Option<u8>)> = None;
             for &(at, r) in run.spans.get(..take).unwrap_or_default() {
@@ -586,8 +640,19 @@ impl Window {
                     }
                 };
                 unresourced += usize::from(slot.is_none());
-                set_resource(&mut trace.records, base + at, slot);
+                set_resource(&mut run.text, at, slot);
             }
+            // Exact for a new trace (its spans usually arrive together; an evicted trace's
+            // buffer if one fits), amortised after.
+            if trace.span_count == 0 {
+                if trace.records.capacity() == 0 {
+                    trace.records = self.spare.take(records_end);
+                }
+                trace.records.reserve_exact(records_end);
+            }
+            trace
+                .records
+                .extend_from_slice(run.text.get(..records_end).unwrap_or_default());
             trace.span_count += take;
             delta += (trace.records.capacity() - records_before)
                 + (resources_heap(&trace.resources) - resources_before);
