@@ -323,6 +323,12 @@ fn ttl_evicts_idle_traces() {
     assert_eq!(w.bytes(), 0);
 }
 
+/// Trace `t` of `n` root-level spans of one route.
+fn shaped(t: u64, n: u64) -> Vec<u8> {
+    let spans = (1..=n).map(|i| span(t, i, 0, "GET /a/route")).collect();
+    traces("svc", vec![], spans)
+}
+
 #[test]
 fn a_new_trace_takes_an_evicted_traces_buffer_and_spare_buffers_stay_bounded() {
     // One trace at a time: each new trace evicts the previous one.
@@ -331,10 +337,6 @@ fn a_new_trace_takes_an_evicted_traces_buffer_and_spare_buffers_stay_bounded() {
         ..limits()
     };
     let (mut w, _telemetry) = window(limits);
-    let shaped = |t: u64, n: u64| {
-        let spans = (1..=n).map(|i| span(t, i, 0, "GET /a/route")).collect();
-        traces("svc", vec![], spans)
-    };
     w.add_spans(&shaped(1, 8), Now::current()).unwrap();
     let eight = w.get(&tid(1).try_into().unwrap()).unwrap().bytes();
     // Seven spans fit in the eight-span buffer trace 1 left: the new trace holds that buffer
@@ -369,10 +371,6 @@ fn a_new_trace_takes_the_spare_buffer_that_fits_not_only_the_last_one_kept() {
         ..limits()
     };
     let (mut w, _telemetry) = window(limits);
-    let shaped = |t: u64, n: u64| {
-        let spans = (1..=n).map(|i| span(t, i, 0, "GET /a/route")).collect();
-        traces("svc", vec![], spans)
-    };
     w.add_spans(&shaped(1, 8), Now::current()).unwrap();
     let eight = w.get(&tid(1).try_into().unwrap()).unwrap().bytes();
     w.add_spans(&shaped(2, 30), Now::current()).unwrap();
