@@ -15,11 +15,11 @@
 mod support;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value as Json;
-use support::browser::{drive, driver_or_skip};
+use support::browser::{assert_driven, assert_screenshots, drive, driver_or_skip, screenshot_dir};
 use support::sink::Sink;
 use support::{Lookout, http_client, otlp_exporter, otlp_receiver, python, python_dir, service};
 
@@ -159,9 +159,7 @@ async fn console_pages_show_the_pipeline_and_the_trace_with_its_logs() {
         return;
     };
     let shots = tempfile::tempdir().expect("tempdir");
-    let screenshots = std::env::var_os("LOOKOUT_CONSOLE_SCREENSHOTS")
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| shots.path().to_path_buf(), PathBuf::from);
+    let screenshots = screenshot_dir(shots.path());
     let output = drive(
         &driver,
         "drive.mjs",
@@ -176,19 +174,8 @@ async fn console_pages_show_the_pipeline_and_the_trace_with_its_logs() {
         ],
     )
     .await;
-    assert!(
-        output.status.success(),
-        "the console failed in the browser:\n{}\n{}\nlookout log:\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-        lookout.logs()
-    );
-    for page in ["overview", "traces", "trace", "logs"] {
-        assert!(
-            screenshots.join(format!("{page}.png")).exists(),
-            "screenshot of {page}"
-        );
-    }
+    assert_driven(&output, "the console", &lookout.logs());
+    assert_screenshots(&screenshots, &["overview", "traces", "trace", "logs"]);
     lookout.stop_ok().await;
 }
 
@@ -224,12 +211,7 @@ async fn without_correlate_each_page_says_what_to_configure() {
         ],
     )
     .await;
-    assert!(
-        output.status.success(),
-        "the console without correlate failed in the browser:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-    );
+    assert_driven(&output, "the console without correlate", &lookout.logs());
     lookout.stop_ok().await;
 }
 
@@ -548,9 +530,7 @@ async fn anomalies_page_shows_episodes_and_alerts_and_the_log_tail_follows() {
         return;
     };
     let shots = tempfile::tempdir().expect("tempdir");
-    let screenshots = std::env::var_os("LOOKOUT_CONSOLE_SCREENSHOTS")
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| shots.path().to_path_buf(), PathBuf::from);
+    let screenshots = screenshot_dir(shots.path());
     let trace = "c0ffee000000000000000000000000aa";
     let output = drive(
         &driver,
@@ -569,19 +549,15 @@ async fn anomalies_page_shows_episodes_and_alerts_and_the_log_tail_follows() {
         ],
     )
     .await;
-    assert!(
-        output.status.success(),
-        "the anomalies page or the live tail failed in the browser:\n{}\n{}\nlookout log:\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-        lookout.logs()
+    assert_driven(
+        &output,
+        "the anomalies page or the live tail",
+        &lookout.logs(),
     );
-    for page in ["anomalies", "logs-tail", "host", "services"] {
-        assert!(
-            screenshots.join(format!("{page}.png")).exists(),
-            "screenshot of {page}"
-        );
-    }
+    assert_screenshots(
+        &screenshots,
+        &["anomalies", "logs-tail", "host", "services"],
+    );
     keep_up.abort();
     lookout.stop_ok().await;
 }
@@ -636,9 +612,7 @@ async fn reports_page_shows_the_report_with_download_links() {
     }
     assert!(stored, "the span is not in the report: {}", lookout.logs());
     let shots = tempfile::tempdir().expect("tempdir");
-    let screenshots = std::env::var_os("LOOKOUT_CONSOLE_SCREENSHOTS")
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| shots.path().to_path_buf(), PathBuf::from);
+    let screenshots = screenshot_dir(shots.path());
     let output = drive(
         &driver,
         "drive.mjs",
@@ -650,13 +624,7 @@ async fn reports_page_shows_the_report_with_download_links() {
         ],
     )
     .await;
-    assert!(
-        output.status.success(),
-        "the reports page failed in the browser:\n{}\n{}\nlookout log:\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-        lookout.logs()
-    );
-    assert!(screenshots.join("reports.png").exists());
+    assert_driven(&output, "the reports page", &lookout.logs());
+    assert_screenshots(&screenshots, &["reports"]);
     lookout.stop_ok().await;
 }

@@ -21,12 +21,11 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
-use support::browser::{drive, driver_or_skip};
+use support::browser::{assert_driven, assert_screenshots, drive, driver_or_skip, screenshot_dir};
 use support::shop::{Service, build_shop};
 use support::{Lookout, http_client};
 
@@ -282,9 +281,7 @@ async fn the_console_shows_the_shop_on_the_default_config() {
 
     if let Some(driver) = driver {
         let shots = tempfile::tempdir().expect("tempdir");
-        let screenshots = std::env::var_os("LOOKOUT_CONSOLE_SCREENSHOTS")
-            .filter(|v| !v.is_empty())
-            .map_or_else(|| shots.path().to_path_buf(), PathBuf::from);
+        let screenshots = screenshot_dir(shots.path());
         let join = |pairs: &[(&str, &str)]| {
             pairs
                 .iter()
@@ -314,28 +311,20 @@ async fn the_console_shows_the_shop_on_the_default_config() {
             ],
         )
         .await;
-        assert!(
-            output.status.success(),
-            "the console failed in the browser:\n{}\n{}\nlookout log:\n{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr),
-            lookout.logs()
-        );
+        assert_driven(&output, "the console", &lookout.logs());
         eprintln!("{}", String::from_utf8_lossy(&output.stdout));
-        for page in [
-            "shop-overview",
-            "shop-host",
-            "shop-services",
-            "shop-traces",
-            "shop-trace",
-            "shop-logs",
-            "shop-anomalies",
-        ] {
-            assert!(
-                screenshots.join(format!("{page}.png")).exists(),
-                "screenshot of {page}"
-            );
-        }
+        assert_screenshots(
+            &screenshots,
+            &[
+                "shop-overview",
+                "shop-host",
+                "shop-services",
+                "shop-traces",
+                "shop-trace",
+                "shop-logs",
+                "shop-anomalies",
+            ],
+        );
     }
 
     // The load ran to its end and orders succeeded.

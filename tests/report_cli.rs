@@ -11,11 +11,12 @@ use std::process::Command;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 use serde_json::Value as Json;
+use support::store_api::{kv, post};
 use support::{Lookout, encode, http_client, lookout_bin, otlp_receiver, service};
 
 /// Spans per batch, of which errors.
@@ -36,32 +37,11 @@ fn config(p: &support::Ports, dir: &Path) -> String {
     )
 }
 
-fn kv(key: &str, value: &str) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(value.into())),
-        }),
-        ..Default::default()
-    }
-}
-
 fn resource() -> Option<Resource> {
     Some(Resource {
         attributes: vec![kv("service.name", "checkout")],
         ..Default::default()
     })
-}
-
-async fn post(lookout: &Lookout, path: &str, body: Vec<u8>) {
-    let response = http_client()
-        .post(lookout.http_url(path))
-        .header("content-type", "application/x-protobuf")
-        .body(body)
-        .send()
-        .await
-        .expect("POST");
-    assert_eq!(response.status().as_u16(), 200, "{path}");
 }
 
 /// `SPANS` spans (`ERRORS` failed) and `ERROR_LOGS` error records, acknowledged.

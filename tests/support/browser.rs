@@ -66,3 +66,32 @@ pub(crate) async fn drive(
         .expect("the browser driver finished within 3 minutes")
         .expect("run node")
 }
+
+/// Where a browser run saves its screenshots: `LOOKOUT_CONSOLE_SCREENSHOTS` when set, else
+/// `fallback` (a temporary directory of the test).
+pub(crate) fn screenshot_dir(fallback: &Path) -> PathBuf {
+    std::env::var_os("LOOKOUT_CONSOLE_SCREENSHOTS")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| fallback.to_path_buf(), PathBuf::from)
+}
+
+/// Asserts that the driver's run succeeded; on failure names `what` failed and prints the
+/// driver's output and `log` (lookout's).
+pub(crate) fn assert_driven(output: &std::process::Output, what: &str, log: &str) {
+    assert!(
+        output.status.success(),
+        "{what} failed in the browser:\n{}\n{}\nlookout log:\n{log}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+}
+
+/// Asserts that the driver saved a screenshot `<page>.png` of each page in `dir`.
+pub(crate) fn assert_screenshots(dir: &Path, pages: &[&str]) {
+    for page in pages {
+        assert!(
+            dir.join(format!("{page}.png")).exists(),
+            "screenshot of {page}"
+        );
+    }
+}

@@ -319,11 +319,8 @@ fn console_queries() -> [(&'static str, ConsoleQuery); 7] {
     ]
 }
 
-#[test]
-#[ignore = "a measurement: run in release with --ignored --nocapture"]
-fn store_cost() {
-    let traces_per_min = env("STORE_BENCH_TRACES_PER_MIN", 442);
-    let series = env("STORE_BENCH_SERIES", 2000);
+/// A store in a temporary directory, as the benchmarks write it: no fsync, no size limit.
+fn open_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = StoreConfig {
         directory: dir.path().to_path_buf(),
@@ -333,6 +330,15 @@ fn store_cost() {
     config.retention.max_bytes = None;
     let telemetry = Telemetry::new();
     let store = Store::open(&config, StoreMetrics::new(&telemetry, "store")).unwrap();
+    (dir, store)
+}
+
+#[test]
+#[ignore = "a measurement: run in release with --ignored --nocapture"]
+fn store_cost() {
+    let traces_per_min = env("STORE_BENCH_TRACES_PER_MIN", 442);
+    let series = env("STORE_BENCH_SERIES", 2000);
+    let (dir, store) = open_store();
     let end = now_ns().div_euclid(MINUTE_NS) * MINUTE_NS;
     let start = end - 24 * HOUR_NS;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
@@ -570,15 +576,7 @@ fn store_events_cost() {
     use super::segment::{self, Kind, Select};
 
     let per_min = env("STORE_BENCH_LOGS_PER_MIN", 1000);
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = StoreConfig {
-        directory: dir.path().to_path_buf(),
-        fsync: super::config::FsyncPolicy::Never,
-        ..StoreConfig::default()
-    };
-    config.retention.max_bytes = None;
-    let telemetry = Telemetry::new();
-    let store = Store::open(&config, StoreMetrics::new(&telemetry, "store")).unwrap();
+    let (_dir, store) = open_store();
     let end = now_ns().div_euclid(MINUTE_NS) * MINUTE_NS;
     let start = end - 24 * HOUR_NS;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);

@@ -148,7 +148,7 @@ pub(crate) async fn run(
                 metrics.episodes_resolved.inc_by(resolved.len() as u64);
                 metrics.episodes_open.set(t.episodes.len() as i64);
                 sinks.emit(resolved);
-                sinks.show(t.episodes.grown());
+                sinks.show(&t.episodes.grown());
             }
             next = ctx.input.recv() => {
                 let Some(batch) = next else { break };
@@ -188,11 +188,12 @@ struct Sinks {
 }
 
 impl Sinks {
-    /// Refreshes the console's records of open episodes that grew (see [`episodes::Episodes::grown`]).
-    fn show(&self, grown: Vec<EpisodeEvent>) {
-        if let (Some((recent, id)), false) = (&self.recent, grown.is_empty()) {
+    /// Records `events` in the console's episode list: firings, resolutions, and the open
+    /// episodes that grew (see [`episodes::Episodes::grown`]), which refresh their record.
+    fn show(&self, events: &[EpisodeEvent]) {
+        if let (Some((recent, id)), false) = (&self.recent, events.is_empty()) {
             let mut history = recent.episodes();
-            grown.iter().for_each(|e| history.record(e.record(id)));
+            events.iter().for_each(|e| history.record(e.record(id)));
         }
     }
 
@@ -206,10 +207,7 @@ impl Sinks {
         if let Some(a) = &self.alerting {
             events.iter().for_each(|e| a.send(e));
         }
-        if let Some((recent, id)) = &self.recent {
-            let mut history = recent.episodes();
-            events.iter().for_each(|e| history.record(e.record(id)));
-        }
+        self.show(&events);
         if let Some(n) = &self.notifier {
             events.into_iter().for_each(|e| n.notify(e));
         }
