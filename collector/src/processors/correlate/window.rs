@@ -27,7 +27,8 @@
 //! values), so no single item can be large. What is not counted is the allocator's rounding
 //! (each string, vector and boxed slice is one allocation), the spare capacity of the id
 //! table and the slab after traces left them, and the emptied span-record buffers of evicted
-//! traces kept for new traces to take ([`Spare`]: at most 64 of at most 16 KiB, 1 MiB). Bytes are checked against `max_bytes` after each
+//! traces kept for new traces to take ([`Spare`]: at most 8 per size class, each at most 16 KiB;
+//! under 1 MiB). Bytes are checked against `max_bytes` after each
 //! run of spans once [`SETTLE_EVERY`] items were added since the last check (and every
 //! [`SETTLE_EVERY`] log records or exemplars), so the window overshoots by less than
 //! `2 × SETTLE_EVERY` items before the least recently active traces are evicted.
@@ -147,62 +148,81 @@ pub(crate) struct Window {
     spare: Spare,
 }
 
-/// Emptied span-record buffers of evicted traces (at most [`SPARE_BUFFERS`], each at most
-/// [`SPARE_CAPACITY`] bytes): a new trace takes the smallest that fits its first spans, so in
-/// the steady state (each new trace evicts an old one) a trace costs no allocation and its
-/// eviction no free.
-#[derive(Debug, Default)]
+/// Emptied span-record buffers of evicted traces, by size class (a quarter power of two of
+/// their capacity; at most [`SPARE_PER_CLASS`] per class, each at most [`SPARE_CAPACITY`]
+/// bytes): a new trace takes the smallest that fits its first spans, so in the steady state
+/// (each new trace evicts an old one) a trace costs no allocation and its eviction no free.
+/// Finding one looks at four classes' ends, not at every buffer kept.
+#[derive(Debug)]
 struct Spare {
-    buffers: Vec<Vec<u8>>,
-    /// Where the next buffer goes once [`SPARE_BUFFERS`] are kept (the one there is freed),
-    /// so buffers that fit no new trace do not stay.
-    next: usize,
+    /// Per class, its buffers (any order).
+    classes: Vec<Vec<Vec<u8>>>,
 }
 
-/// Buffers kept in [`Spare`].
-const SPARE_BUFFERS: usize = 64;
+impl Default for Spare {
+    fn default() -> Spare {
+        Spare {
+            classes: (0..=size_class(SPARE_CAPACITY))
+                .map(|_| Vec::new())
+                .collect(),
+        }
+    }
+}
+
+/// Buffers kept per size class in [`Spare`].
+const SPARE_PER_CLASS: usize = 8;
 /// Largest buffer kept in [`Spare`], bytes.
 const SPARE_CAPACITY: usize = 16 << 10;
 
+/// The size class of a capacity: `4 × log2` rounded down, so the capacities of one class are
+/// within a factor 2^¼ of each other and those three classes up are at most twice as large.
+fn size_class(capacity: usize) -> usize {
+    let log = (usize::BITS - 1 - capacity.max(1).leading_zeros()) as usize;
+    let quarter = if log >= 2 {
+        (capacity >> (log - 2)) & 3
+    } else {
+        0
+    };
+    4 * log + quarter
+}
+
 impl Spare {
-    /// Keeps `buffer` (emptied) if it is small, in place of an older one if
-    /// [`SPARE_BUFFERS`] are kept; else frees it.
+    /// Keeps `buffer` (emptied) if it is small and its class has room; else frees it.
     fn put(&mut self, mut buffer: Vec<u8>) {
         if buffer.capacity() == 0 || buffer.capacity() > SPARE_CAPACITY {
             return;
         }
-        buffer.clear();
-        if self.buffers.len() < SPARE_BUFFERS {
-            self.buffers.push(buffer);
-        } else if let Some(old) = self.buffers.get_mut(self.next % SPARE_BUFFERS) {
-            *old = buffer;
-            self.next = self.next.wrapping_add(1);
+        if let Some(class) = self.classes.get_mut(size_class(buffer.capacity()))
+            && class.len() < SPARE_PER_CLASS
+        {
+            buffer.clear();
+            class.push(buffer);
         }
     }
 
-    /// The smallest buffer kept that holds `need` bytes without wasting more than as much
-    /// again (plus 256 B); else an empty one (the caller allocates). Traces' sizes vary, so
-    /// taking only the last buffer kept would often miss (and allocate) while another fits.
+    /// The smallest buffer kept, as far as classes tell, that holds `need` bytes without
+    /// wasting more than as much again: one of `need`'s class that is large enough, else one
+    /// of the next three classes; else an empty one (the caller allocates).
     fn take(&mut self, need: usize) -> Vec<u8> {
-        let fits = |c: usize| c >= need && c <= 2 * need + 256;
-        let best = self
-            .buffers
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| fits(b.capacity()))
-            .min_by_key(|(_, b)| b.capacity())
-            .map(|(i, _)| i);
-        match best {
-            Some(i) => self.buffers.swap_remove(i),
-            None => Vec::new(),
+        let first = size_class(need);
+        if let Some(class) = self.classes.get_mut(first)
+            && let Some(i) = class.iter().position(|b| b.capacity() >= need)
+        {
+            return class.swap_remove(i);
         }
+        for c in first + 1..first + 4 {
+            if let Some(buffer) = self.classes.get_mut(c).and_then(Vec::pop) {
+                return buffer;
+            }
+        }
+        Vec::new()
     }
 
-    /// Bytes kept (outside the window's accounting; at most
-    /// `SPARE_BUFFERS × SPARE_CAPACITY`).
+    /// Bytes kept (outside the window's accounting; at most [`SPARE_PER_CLASS`] buffers of
+    /// each class up to [`SPARE_CAPACITY`], under 1 MiB).
     #[cfg(test)]
     fn bytes(&self) -> usize {
-        self.buffers.iter().map(Vec::capacity).sum()
+        self.classes.iter().flatten().map(Vec::capacity).sum()
     }
 }
 
@@ -510,6 +530,19 @@ impl Window {
         true
     }
 
+    /// Reads the table entries and slab slots of the [`EVICT_AHEAD`] least recently active
+    /// traces, so that evicting them finds them in cache: each lookup's loads miss (the
+    /// traces were last touched a window ago), and lookups of several traces in a row,
+    /// independent of each other, overlap their misses where one eviction after another
+    /// would wait for each in turn.
+    fn warm_oldest(&self) {
+        for id in self.activity.values().take(EVICT_AHEAD) {
+            let slot = self.traces.find(self.traces.hash(id), id);
+            let trace = slot.and_then(|i| self.traces.slab.get(i));
+            std::hint::black_box(trace.map(|t| (t.records.capacity(), t.resources.len())));
+        }
+    }
+
     /// Evicts expired traces and, beyond `max_bytes`, the least recently active ones.
     pub(crate) fn enforce(&mut self, now: Instant) {
         while let Some((_, id)) = self.activity.first_key_value() {
@@ -523,9 +556,12 @@ impl Window {
             }
             self.evict_oldest(2);
         }
-        while self.bytes > self.limits.max_bytes {
-            if !self.evict_oldest(1) {
-                break;
+        'evict: while self.bytes > self.limits.max_bytes {
+            self.warm_oldest();
+            for _ in 0..EVICT_AHEAD {
+                if self.bytes <= self.limits.max_bytes || !self.evict_oldest(1) {
+                    break 'evict;
+                }
             }
         }
         self.metrics.traces.set(self.traces.len() as i64);
@@ -753,6 +789,9 @@ impl Window {
         self.settle(&mut pending, now);
     }
 }
+
+/// Traces whose eviction [`Window::warm_oldest`] prepares at once.
+const EVICT_AHEAD: usize = 8;
 
 /// Items indexed between two checks of `max_bytes`: bounds the overshoot to this many items.
 const SETTLE_EVERY: usize = 64;
