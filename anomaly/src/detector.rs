@@ -101,9 +101,6 @@ struct Derived {
     /// earlier, the CUSUM adds up the baseline's own estimation error: a young stationary
     /// key opened false `shift` episodes at `trend_k` 0.1.
     trend_warmup: u32,
-    /// EXPERIMENT: LLRs of a span beyond the far level (`spike_tail_probability` / 10) and
-    /// of one between the spike threshold and it; `None`: no far band.
-    llr_far: Option<(f32, f32)>,
 }
 
 // === impl Episode ===
@@ -375,11 +372,7 @@ impl KeyState {
                 self.s_mix = (self.s_mix + self.th.band_score(ln_x)).max(0.0);
             }
             let llr = if outlier {
-                match d.llr_far {
-                    Some((far, _)) if ln_x as f32 > self.th.far_ln => far,
-                    Some((_, top)) => top,
-                    None => d.llr_inter_hit,
-                }
+                d.llr_inter_hit
             } else if inter_hit {
                 d.llr_inter_mid
             } else {
@@ -780,18 +773,6 @@ impl Detector {
                 - cfg.intermittent_rate)
                 / (1.0 - INTERMITTENT_TAG_FACTOR * cfg.spike_tail_probability))
                 .ln() as f32,
-            llr_far: std::env::var("LX_FAR")
-                .ok()
-                .and_then(|v| v.parse::<f64>().ok())
-                .map(|share| {
-                    let p_far = 0.1 * cfg.spike_tail_probability;
-                    let p_top = cfg.spike_tail_probability - p_far;
-                    let a = INTER_TOP_SHARE * cfg.intermittent_rate;
-                    (
-                        ((p_far + share * a) / p_far).ln() as f32,
-                        ((p_top + (1.0 - share) * a) / p_top).ln() as f32,
-                    )
-                }),
             relearn_ns: cfg.relearn_after.as_nanos().min(u64::MAX as u128) as u64,
             trend_warmup: if cfg.trend_k > 0.0 {
                 (3.0 / cfg.trend_k).powi(2).min(f64::from(u32::MAX)) as u32

@@ -597,8 +597,6 @@ pub(crate) struct Thresholds {
     /// one (see [`MATURE_TAG_MARGIN`]). `spike_ns` stays the level the
     /// intermittent test counts and the bounded influence guards.
     pub(crate) tag_spike_ln: f32,
-    /// EXPERIMENT: where the tail model gives `spike_p` / 10.
-    pub(crate) far_ln: f32,
 }
 
 /// The part of a [`Baseline`] that spikes, episodes and refreshes read.
@@ -847,13 +845,6 @@ impl Baseline {
             inter_ratio
         };
         let inter_ln = qb_ln + beta * inter_excess;
-        let far_ratio = (tail_mass / (0.1 * p.spike_p)).max(1.0).ln();
-        let far_excess = if xi.abs() > 1e-6 {
-            ((xi * far_ratio).exp() - 1.0) / xi
-        } else {
-            far_ratio
-        };
-        let far_ln = qb_ln + beta * far_excess;
         let clip_lo = med - 3.0 * scale;
         let clip_hi = med + 3.0 * scale;
         // A location correction: the shape comes from the slow sketch, the
@@ -893,7 +884,6 @@ impl Baseline {
                 band_ln,
                 band_llr,
                 inter_ln: (inter_ln + s) as f32,
-                far_ln: (far_ln + s) as f32,
                 exceed_ln: (at(idx.exceed) + s) as f32,
                 tag_spike_ln: (tag_spike_ln + s).min(spike_ln) as f32,
             },
