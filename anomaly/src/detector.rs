@@ -101,15 +101,6 @@ struct Derived {
     /// earlier, the CUSUM adds up the baseline's own estimation error: a young stationary
     /// key opened false `shift` episodes at `trend_k` 0.1.
     trend_warmup: u32,
-    /// EXPERIMENT knobs.
-    x_top: bool,
-    x_tagmove: bool,
-    x_restore: bool,
-    x_f44: bool,
-    x_guard: Option<f64>,
-    x_cal: bool,
-    cal_prior: f64,
-    cal_keep: f32,
 }
 
 // === impl Episode ===
@@ -176,8 +167,6 @@ struct Episode {
     /// [`Detector::after_attribution`]).
     tagged: f32,
     explained: f32,
-    /// EXPERIMENT: the intermittent test's statistic when a shift reset it.
-    s_inter_saved: f32,
 }
 
 // === impl KeyState ===
@@ -232,9 +221,6 @@ struct KeyState {
     inter_back: f32,
     /// `seen` when the intermittent episode opened.
     inter_open_seen: u32,
-    /// EXPERIMENT: decayed count of exceedances of the sketch's p99.9 and exposure.
-    cal_c: f32,
-    cal_n: f32,
     sketch: LogSketch,
 }
 
@@ -256,8 +242,6 @@ impl KeyState {
             inter_start_ns: 0,
             inter_back: 0.0,
             inter_open_seen: 0,
-            cal_c: 0.0,
-            cal_n: 0.0,
             loc: 0.0,
             loc_init: false,
             th: Thresholds::default(),
@@ -288,10 +272,7 @@ impl KeyState {
     /// bucket lines and the pass state.)
     fn refresh(&mut self, d: &Derived, scratch: &mut ScanScratch) {
         let loc = self.loc_init.then_some(self.loc);
-        let cal = d.x_cal.then(|| {
-            (f64::from(self.cal_c) + d.cal_prior * 1e-3) / (f64::from(self.cal_n) + d.cal_prior)
-        });
-        let b = Baseline::compute(&self.sketch, &d.params, Some(&self.tail), loc, scratch, cal);
+        let b = Baseline::compute(&self.sketch, &d.params, Some(&self.tail), loc, scratch);
         (self.th, self.tail) = (b.th, b.tail);
         if !self.loc_init {
             self.loc = self.th.mean_c;
@@ -346,23 +327,10 @@ impl KeyState {
         // at the threshold or one tail scale above, biases the fit light
         // and the threshold low (the stationary bimodal test went from 39
         // to 44–61 tags per 400,000 spans, past its bound of 40).
-        let inter_count = ln_x as f32 > self.th.inter_ln;
-        let inter_hit = if d.x_tagmove {
-            inter_count
-        } else {
-            ln_x as f32 > self.th.inter_tag_ln
-        };
-        let top_hit = if d.x_top {
-            ln_x as f32 > self.th.inter_top_ln
-        } else {
-            outlier
-        };
-        let evidence = self.inter_open || (d.x_f44 && self.s_inter > d.llr_inter_mid);
-        let (weight, learn_ln) = if accepted || !(outlier || evidence && inter_hit) {
+        let inter_hit = ln_x as f32 > self.th.inter_ln;
+        let (weight, learn_ln) = if accepted || !(outlier || self.inter_open && inter_hit) {
             (1.0, ln_x)
-        } else if evidence && (!outlier || self.inter_open || self.s_inter > d.llr_inter_hit)
-            || self.s_inter > d.llr_inter_hit
-        {
+        } else if self.inter_open || self.s_inter > d.llr_inter_hit {
             (cfg.outlier_weight, ln_x.min(self.th.spike_ln()))
         } else if self.seen < YOUNG_KEY_SPANS {
             (1.0, ln_x.min(self.th.spike_ln()))
@@ -370,11 +338,6 @@ impl KeyState {
             (1.0, ln_x)
         };
         let bounded = weight < 1.0;
-        if d.x_cal && !bounded && !self.inter_open {
-            self.cal_n = self.cal_n * d.cal_keep + 1.0;
-            self.cal_c =
-                self.cal_c * d.cal_keep + f32::from(u8::from(ln_x as f32 > self.th.q999_ln));
-        }
         let clipped = learn_ln.clamp(self.th.clip_lo, self.th.clip_hi);
         // A running mean until the average's own decay weighs more than 1/n: the first spans
         // after warm-up would otherwise pull the level only at the slow rate, and a young
@@ -399,7 +362,7 @@ impl KeyState {
             // degradation tests': counted there too, a few percent of
             // timeouts opened a `degradation` that tagged every normal span
             // above the p99.
-            if !bounded || d.x_f44 && !(outlier || self.inter_open) {
+            if !bounded {
                 let llr = if ln_x > f64::from(self.th.exceed_ln) {
                     d.llr_exceed
                 } else {
@@ -408,14 +371,9 @@ impl KeyState {
                 self.s_exceed = (self.s_exceed + llr).max(0.0);
                 self.s_mix = (self.s_mix + self.th.band_score(ln_x)).max(0.0);
             }
-            let rising = d.x_guard.is_some_and(|f| {
-                self.s_mean >= f * cfg.cusum_h || f64::from(self.s_trend) >= f * cfg.trend_h
-            });
-            let llr = if rising && (top_hit || inter_count) {
-                0.0
-            } else if top_hit {
+            let llr = if outlier {
                 d.llr_inter_hit
-            } else if inter_count {
+            } else if inter_hit {
                 d.llr_inter_mid
             } else {
                 d.llr_inter_miss
@@ -449,7 +407,6 @@ impl KeyState {
             };
             if let Some(trigger) = trigger {
                 let kind = trigger.kind();
-                let mut s_inter_saved = 0.0;
                 if matches!(trigger, Trigger::Mean | Trigger::Trend)
                     && (!self.inter_open
                         || self.seen.wrapping_sub(self.inter_open_seen) <= SHIFT_RUN_UP_SPANS)
@@ -459,7 +416,6 @@ impl KeyState {
                     // key opened an intermittent episode with its first spans
                     // that outlived the shift by ~1,700 spans). An older
                     // intermittent episode is another matter and stays open.
-                    s_inter_saved = self.s_inter;
                     self.s_inter = 0.0;
                     self.inter_open = false;
                     self.inter_back = 0.0;
@@ -492,7 +448,6 @@ impl KeyState {
                     confirmed: false,
                     tagged: 0.0,
                     explained: 0.0,
-                    s_inter_saved,
                 }));
                 if verdict.kind.is_none() && ln_x > tag_ln {
                     verdict = Self::episode_verdict(cfg, kind, dur_ns, ln_x, &self.th, &self.tail);
@@ -695,18 +650,11 @@ impl KeyState {
             self.s_inter = 0.0;
             self.inter_open = false;
             self.loc_init = false;
-            self.cal_c = 0.0;
-            self.cal_n = 0.0;
             // A different sketch: the last tail start and clip range are stale.
             self.tail.drop_anchors();
             self.refresh(d, scratch);
         } else if ended {
             // Back to the old level: resume the untouched pre-episode baseline.
-            if d.x_restore
-                && let Some(ep) = self.episode.as_ref()
-            {
-                self.s_inter = self.s_inter.max(ep.s_inter_saved);
-            }
             self.episode = None;
             self.s_mean = 0.0;
             self.s_trend = 0.0;
@@ -800,24 +748,6 @@ impl Detector {
                 spike_p: cfg.spike_tail_probability,
                 inter_p: INTERMITTENT_TAG_FACTOR * cfg.spike_tail_probability,
                 tail_margin: cfg.tail_margin,
-                inter_margin: std::env::var("LX_INTER_MARGIN")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(cfg.tail_margin),
-                inter_xi_cap: std::env::var("LX_XICAP")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(1.0),
-                cal_lo: std::env::var("LX_CAL_LO")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0.1),
-                cal_hi: std::env::var("LX_CAL_HI")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(10.0),
-                cal_min_weight: 1000.0,
-                cal_dbg: std::env::var("LX_CAL_DBG").is_ok(),
                 levels: LevelPlan::new(cfg.exceedance_quantile, cfg.episode_tag_quantile),
                 mix_eps: cfg.partial_shift_fraction,
                 eps_per_band_mass: ThresholdParams::eps_per_band_mass(cfg.partial_shift_fraction),
@@ -843,22 +773,6 @@ impl Detector {
                 - cfg.intermittent_rate)
                 / (1.0 - INTERMITTENT_TAG_FACTOR * cfg.spike_tail_probability))
                 .ln() as f32,
-            x_top: std::env::var("LX_INTER_MARGIN").is_ok(),
-            x_tagmove: std::env::var("LX_TAGMOVE").is_ok(),
-            x_restore: std::env::var("LX_RESTORE").is_ok(),
-            x_f44: std::env::var("LX_F44").is_ok(),
-            x_guard: std::env::var("LX_GUARD").ok().and_then(|v| v.parse().ok()),
-            x_cal: std::env::var("LX_CAL").is_ok(),
-            cal_prior: std::env::var("LX_CAL_PRIOR")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(2000.0),
-            cal_keep: (-std::f64::consts::LN_2
-                / std::env::var("LX_CAL_HL")
-                    .ok()
-                    .and_then(|v| v.parse::<f64>().ok())
-                    .unwrap_or(20000.0))
-            .exp() as f32,
             relearn_ns: cfg.relearn_after.as_nanos().min(u64::MAX as u128) as u64,
             trend_warmup: if cfg.trend_k > 0.0 {
                 (3.0 / cfg.trend_k).powi(2).min(f64::from(u32::MAX)) as u32
