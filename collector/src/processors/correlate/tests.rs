@@ -405,8 +405,7 @@ fn spare_buffers_of_evicted_traces_are_capped_in_number_and_size() {
     let small_buffer = small.bytes() - super::trace::TRACE_OVERHEAD;
     assert!(w.len() > 64, "{} traces held", w.len());
     // Two traces of half the window each (records beyond 16 KiB) evict all the small ones,
-    // then the first of them: 8 small buffers are kept (their size class is full), the large
-    // one is not.
+    // then the first of them: 64 small buffers are kept, the large one is not.
     for t in [5000, 5001] {
         let spans = (1..=300u64).map(|i| span(t, i, 0, "GET /a/route"));
         w.add_spans(&traces("svc", vec![], spans.collect()), Now::current())
@@ -414,7 +413,7 @@ fn spare_buffers_of_evicted_traces_are_capped_in_number_and_size() {
     }
     assert_eq!(w.len(), 1);
     assert!(w.get(&tid(5001).try_into().unwrap()).is_some());
-    assert_eq!(w.spare_bytes(), 8 * small_buffer);
+    assert_eq!(w.spare_bytes(), 64 * small_buffer);
 
     // A buffer beyond 16 KiB is freed, not kept.
     let (mut w, _telemetry) = window(Limits {

@@ -27,8 +27,7 @@
 //! values), so no single item can be large. What is not counted is the allocator's rounding
 //! (each string, vector and boxed slice is one allocation), the spare capacity of the id
 //! table and the slab after traces left them, and the emptied span-record buffers of evicted
-//! traces kept for new traces to take ([`Spare`]: at most 8 per size class, each at most 16 KiB;
-//! under 1 MiB). Bytes are checked against `max_bytes` after each
+//! traces kept for new traces to take ([`Spare`]: at most 64 of at most 16 KiB, 1 MiB). Bytes are checked against `max_bytes` after each
 //! run of spans once [`SETTLE_EVERY`] items were added since the last check (and every
 //! [`SETTLE_EVERY`] log records or exemplars), so the window overshoots by less than
 //! `2 × SETTLE_EVERY` items before the least recently active traces are evicted.
@@ -149,14 +148,19 @@ pub(crate) struct Window {
 }
 
 /// Emptied span-record buffers of evicted traces, by size class (a quarter power of two of
-/// their capacity; at most [`SPARE_PER_CLASS`] per class, each at most [`SPARE_CAPACITY`]
-/// bytes): a new trace takes the smallest that fits its first spans, so in the steady state
-/// (each new trace evicts an old one) a trace costs no allocation and its eviction no free.
-/// Finding one looks at four classes' ends, not at every buffer kept.
+/// their capacity; at most [`SPARE_BUFFERS`] in all, each at most [`SPARE_CAPACITY`] bytes):
+/// a new trace takes the smallest that fits its first spans, so in the steady state (each new
+/// trace evicts an old one) a trace costs no allocation and its eviction no free. Finding one
+/// looks at four classes, not at every buffer kept.
 #[derive(Debug)]
 struct Spare {
     /// Per class, its buffers (any order).
     classes: Vec<Vec<Vec<u8>>>,
+    /// Buffers kept.
+    count: usize,
+    /// The class a buffer leaves from next when [`SPARE_BUFFERS`] are kept and another comes,
+    /// taken in turn, so that buffers of sizes no new trace needs do not stay.
+    next: usize,
 }
 
 impl Default for Spare {
@@ -165,12 +169,14 @@ impl Default for Spare {
             classes: (0..=size_class(SPARE_CAPACITY))
                 .map(|_| Vec::new())
                 .collect(),
+            count: 0,
+            next: 0,
         }
     }
 }
 
-/// Buffers kept per size class in [`Spare`].
-const SPARE_PER_CLASS: usize = 8;
+/// Buffers kept in [`Spare`].
+const SPARE_BUFFERS: usize = 64;
 /// Largest buffer kept in [`Spare`], bytes.
 const SPARE_CAPACITY: usize = 16 << 10;
 
@@ -187,16 +193,28 @@ fn size_class(capacity: usize) -> usize {
 }
 
 impl Spare {
-    /// Keeps `buffer` (emptied) if it is small and its class has room; else frees it.
+    /// Keeps `buffer` (emptied) if it is small, in place of one of another class taken in
+    /// turn if [`SPARE_BUFFERS`] are kept; else frees it.
     fn put(&mut self, mut buffer: Vec<u8>) {
         if buffer.capacity() == 0 || buffer.capacity() > SPARE_CAPACITY {
             return;
         }
-        if let Some(class) = self.classes.get_mut(size_class(buffer.capacity()))
-            && class.len() < SPARE_PER_CLASS
-        {
+        let classes = self.classes.len();
+        if self.count >= SPARE_BUFFERS {
+            // Some class holds one: the count says so.
+            for _ in 0..classes {
+                self.next = (self.next + 1) % classes;
+                if let Some(old) = self.classes.get_mut(self.next).and_then(Vec::pop) {
+                    drop(old);
+                    self.count -= 1;
+                    break;
+                }
+            }
+        }
+        if let Some(class) = self.classes.get_mut(size_class(buffer.capacity())) {
             buffer.clear();
             class.push(buffer);
+            self.count += 1;
         }
     }
 
@@ -208,18 +226,20 @@ impl Spare {
         if let Some(class) = self.classes.get_mut(first)
             && let Some(i) = class.iter().position(|b| b.capacity() >= need)
         {
+            self.count -= 1;
             return class.swap_remove(i);
         }
         for c in first + 1..first + 4 {
             if let Some(buffer) = self.classes.get_mut(c).and_then(Vec::pop) {
+                self.count -= 1;
                 return buffer;
             }
         }
         Vec::new()
     }
 
-    /// Bytes kept (outside the window's accounting; at most [`SPARE_PER_CLASS`] buffers of
-    /// each class up to [`SPARE_CAPACITY`], under 1 MiB).
+    /// Bytes kept (outside the window's accounting; at most
+    /// `SPARE_BUFFERS × SPARE_CAPACITY`).
     #[cfg(test)]
     fn bytes(&self) -> usize {
         self.classes.iter().flatten().map(Vec::capacity).sum()
