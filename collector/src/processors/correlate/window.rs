@@ -815,3 +815,66 @@ const EVICT_AHEAD: usize = 8;
 
 /// Items indexed between two checks of `max_bytes`: bounds the overshoot to this many items.
 const SETTLE_EVERY: usize = 64;
+
+#[cfg(test)]
+mod spare_tests {
+    use super::{SPARE_BUFFERS, SPARE_CAPACITY, Spare, size_class};
+
+    #[test]
+    fn size_classes_grow_with_capacity_and_span_a_quarter_power_of_two() {
+        // Below 4 bytes a power of two has no quarters: 1 is class 0, 2 and 3 class 4.
+        let mut last = size_class(4);
+        for capacity in 5..=SPARE_CAPACITY {
+            let class = size_class(capacity);
+            assert!(class >= last, "class fell at {capacity}");
+            assert!(class <= last + 1, "class skipped at {capacity}");
+            last = class;
+        }
+        // Every capacity of a class lies within 2^¼ of the class's smallest.
+        for capacity in [64usize, 100, 480, 1000, 4096, 12_000] {
+            let lowest = (1..=capacity)
+                .rev()
+                .take_while(|&c| size_class(c) == size_class(capacity))
+                .last()
+                .unwrap_or(capacity);
+            assert!(capacity as f64 <= lowest as f64 * 2f64.powf(0.25) + 1.0);
+        }
+    }
+
+    fn buffer(capacity: usize) -> Vec<u8> {
+        Vec::with_capacity(capacity)
+    }
+
+    #[test]
+    fn a_need_takes_a_buffer_of_its_class_or_up_to_three_classes_up_never_a_smaller_one() {
+        let mut spare = Spare::default();
+        spare.put(buffer(1000));
+        spare.put(buffer(300));
+        // 1000 is within three classes of 600 (a factor below 2): taken.
+        let taken = spare.take(600);
+        assert_eq!(taken.capacity(), 1000);
+        // 300 does not hold 400, and nothing larger is kept.
+        assert_eq!(spare.take(400).capacity(), 0);
+        // 300 is too large for 100 (more than three classes up): not taken.
+        assert_eq!(spare.take(100).capacity(), 0);
+        assert_eq!(spare.take(290).capacity(), 300);
+        assert_eq!(spare.count, 0);
+    }
+
+    #[test]
+    fn a_full_pool_keeps_a_buffer_of_a_new_size_in_place_of_another_class() {
+        let mut spare = Spare::default();
+        for _ in 0..SPARE_BUFFERS {
+            spare.put(buffer(500));
+        }
+        assert_eq!(spare.count, SPARE_BUFFERS);
+        // A buffer of a size no kept one has is kept; one of the 500-byte ones leaves.
+        spare.put(buffer(4000));
+        assert_eq!(spare.count, SPARE_BUFFERS);
+        assert_eq!(spare.take(3500).capacity(), 4000);
+        assert_eq!(spare.bytes(), (SPARE_BUFFERS - 1) * 500);
+        // Beyond SPARE_CAPACITY nothing is kept.
+        spare.put(buffer(SPARE_CAPACITY + 1));
+        assert_eq!(spare.count, SPARE_BUFFERS - 1);
+    }
+}
