@@ -188,6 +188,8 @@ struct Filter {
     max_duration_ns: Option<u64>,
     /// Last activity at or after this (Unix ns).
     since_ns: u64,
+    /// First span started at or before this (Unix ns): Jaeger's `end`.
+    until_ns: Option<u64>,
     error: bool,
     anomalous: bool,
     has_error_logs: bool,
@@ -268,18 +270,35 @@ impl Filter {
                 None => 0,
             },
         };
+        let until_ns = nonempty(query, "end")
+            .map(|end| {
+                end.parse::<u64>()
+                    .map(|us| us.saturating_mul(1000))
+                    .map_err(|_| format!("end must be microseconds, got {end:?}"))
+            })
+            .transpose()?;
         Ok(Filter {
             service: nonempty(query, "service"),
             operation: nonempty(query, "operation"),
             min_duration_ns: duration("minDuration")?.unwrap_or(0),
             max_duration_ns: duration("maxDuration")?,
             since_ns,
+            until_ns,
             ..Filter::default()
         })
     }
 
     fn keeps(&self, trace: &Trace) -> bool {
         if trace.last_wall < self.since_ns {
+            return false;
+        }
+        if let Some(until) = self.until_ns
+            && trace
+                .spans()
+                .map(|s| s.start)
+                .min()
+                .is_some_and(|t| t > until)
+        {
             return false;
         }
         let spans = || {

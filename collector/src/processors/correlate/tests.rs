@@ -1247,6 +1247,21 @@ fn jaeger_api_answers_in_jaegers_shape() {
         &format!("/api/traces?service=checkout&start={future}"),
     );
     assert_eq!(none["data"].as_array().unwrap().len(), 0);
+    // `end` (µs): the trace started at T0 + 1 ms at the earliest.
+    let (_, before) = get(
+        &shared,
+        &format!("/api/traces?service=checkout&start=0&end={}", T0 / 1000),
+    );
+    assert_eq!(before["data"].as_array().unwrap().len(), 0);
+    let (_, within) = get(
+        &shared,
+        &format!(
+            "/api/traces?service=checkout&start=0&end={}",
+            (T0 + 3 * MS) / 1000
+        ),
+    );
+    assert_eq!(within["data"].as_array().unwrap().len(), 1);
+    assert_eq!(get(&shared, "/api/traces?end=yesterday").0, 400);
     let (status, missing) = get(&shared, &format!("/api/traces/{}", hex::encode(tid(3))));
     assert_eq!(status, 404);
     assert_eq!(missing["errors"][0]["code"], 404);
