@@ -258,25 +258,26 @@ impl Filter {
         let duration = |key: &str| -> Result<Option<u64>, String> {
             nonempty(query, key).map(|v| go_duration(&v)).transpose()
         };
+        // Jaeger's `start` and `end`, microseconds, as nanoseconds.
+        let micros = |key: &str| -> Result<Option<u64>, String> {
+            nonempty(query, key)
+                .map(|v| {
+                    v.parse::<u64>()
+                        .map(|us| us.saturating_mul(1000))
+                        .map_err(|_| format!("{key} must be microseconds, got {v:?}"))
+                })
+                .transpose()
+        };
         let now = crate::core::otlp_build::unix_nanos(std::time::SystemTime::now());
-        // `start` (microseconds) wins; Grafana sends `lookback=custom` beside it.
-        let since_ns = match nonempty(query, "start") {
-            Some(start) => start
-                .parse::<u64>()
-                .map_err(|_| format!("start must be microseconds, got {start:?}"))?
-                .saturating_mul(1000),
+        // `start` wins; Grafana sends `lookback=custom` beside it.
+        let since_ns = match micros("start")? {
+            Some(start) => start,
             None => match nonempty(query, "lookback").filter(|l| l != "custom") {
                 Some(lookback) => now.saturating_sub(go_duration(&lookback)?),
                 None => 0,
             },
         };
-        let until_ns = nonempty(query, "end")
-            .map(|end| {
-                end.parse::<u64>()
-                    .map(|us| us.saturating_mul(1000))
-                    .map_err(|_| format!("end must be microseconds, got {end:?}"))
-            })
-            .transpose()?;
+        let until_ns = micros("end")?;
         Ok(Filter {
             service: nonempty(query, "service"),
             operation: nonempty(query, "operation"),
@@ -293,11 +294,7 @@ impl Filter {
             return false;
         }
         if let Some(until) = self.until_ns
-            && trace
-                .spans()
-                .map(|s| s.start)
-                .min()
-                .is_some_and(|t| t > until)
+            && trace_start(trace).is_some_and(|t| t > until)
         {
             return false;
         }
@@ -373,11 +370,16 @@ fn service_of<'t>(trace: &'t Trace, span: &SpanSummary) -> &'t str {
 }
 
 /// The root's duration, or the trace's extent when it has no root.
+/// When the trace's earliest span started (Unix ns); `None` for a trace without spans.
+fn trace_start(trace: &Trace) -> Option<u64> {
+    trace.spans().map(|s| s.start).min()
+}
+
 fn trace_duration(trace: &Trace) -> u64 {
     if let Some(root) = trace.spans().find(|s| s.is_root()) {
         return root.duration();
     }
-    let start = trace.spans().map(|s| s.start).min().unwrap_or(0);
+    let start = trace_start(trace).unwrap_or(0);
     let end = trace.spans().map(|s| s.end).max().unwrap_or(0);
     end.saturating_sub(start)
 }

@@ -874,15 +874,23 @@ mod spare_tests {
     }
 
     #[test]
-    fn a_full_pool_keeps_a_buffer_of_a_new_size_in_place_of_another_class() {
+    fn a_full_pool_keeps_a_new_buffer_in_place_of_the_one_kept_longest() {
         let mut spare = Spare::default();
-        for _ in 0..SPARE_BUFFERS {
+        // The oldest is of another class than the rest.
+        spare.put(buffer(2000));
+        for _ in 1..SPARE_BUFFERS {
             spare.put(buffer(500));
         }
         assert_eq!(spare.count, SPARE_BUFFERS);
-        // A buffer of a size no kept one has is kept; the oldest 500-byte one leaves.
+        // A buffer of a size no kept one has is kept; the 2000-byte one (the oldest) leaves,
+        // not one of the more recent 500-byte ones.
         spare.put(buffer(4000));
         assert_eq!(spare.count, SPARE_BUFFERS);
+        assert_eq!(
+            spare.bytes(),
+            (SPARE_BUFFERS - 1) * 500 + 4000,
+            "the oldest buffer stayed"
+        );
         assert_eq!(spare.take(3500).capacity(), 4000);
         assert_eq!(spare.bytes(), (SPARE_BUFFERS - 1) * 500);
         // Beyond SPARE_CAPACITY nothing is kept.
