@@ -322,3 +322,17 @@ impl CorrelateWindow {
         self.window.bytes()
     }
 }
+
+/// What the OTLP/gRPC exporter does with one batch before sending it: compress `payload` with
+/// gzip at `level` and frame it. Returns the frame's length.
+pub fn otlp_grpc_frame(payload: &[u8], level: i32) -> usize {
+    crate::exporters::otlp::frame(crate::compression::Codec::Gzip, Some(level), payload)
+        .0
+        .len()
+}
+
+/// What the OTLP/HTTP exporter does with one batch before sending it: compress `payload` with
+/// gzip at `level` into the request body. Returns the body's length.
+pub fn otlp_http_body(payload: &[u8], level: i32) -> usize {
+    crate::compression::compress(crate::compression::Codec::Gzip, Some(level), payload).len()
+}

@@ -108,7 +108,11 @@ impl Export for OtlpGrpcExporter {
 }
 
 /// The gRPC length-prefixed message, compressed with `codec`.
-fn frame(codec: Codec, level: Option<i32>, payload: &[u8]) -> (Bytes, Option<&'static str>) {
+pub(crate) fn frame(
+    codec: Codec,
+    level: Option<i32>,
+    payload: &[u8],
+) -> (Bytes, Option<&'static str>) {
     let (body, flag, encoding) = match codec {
         Codec::Identity => (None, 0u8, None),
         codec => (
