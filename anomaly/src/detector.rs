@@ -281,7 +281,11 @@ impl KeyState {
         self.since_refresh = 0;
     }
 
-    fn observe(
+    /// `LEARN` is false only for [`Detector::observe_hashed_unlearned`]
+    /// (evaluation): the span is judged and counted by every test, but the
+    /// baseline (sketch, location, tail fit, an episode's fresh sketch) does
+    /// not see it.
+    fn observe<const LEARN: bool>(
         &mut self,
         cfg: &DetectorConfig,
         d: &Derived,
@@ -292,16 +296,22 @@ impl KeyState {
         let ln_x = (dur_ns.max(1) as f64).ln();
         self.seen = self.seen.saturating_add(1);
         if self.episode.is_some() {
-            return self.observe_in_episode(cfg, d, scratch, dur_ns, ln_x, now_ns);
+            return self.observe_in_episode::<LEARN>(cfg, d, scratch, dur_ns, ln_x, now_ns);
         }
         let (decay, loc_keep) = if self.seen == 1 {
             (1.0, 1.0)
         } else {
             Self::decays(d, self.last_ns, now_ns)
         };
-        self.last_ns = self.last_ns.max(now_ns);
+        // An unlearned span leaves the decay clock where the last learned
+        // one set it, so the next learned span decays the sketch over both.
+        if LEARN {
+            self.last_ns = self.last_ns.max(now_ns);
+        }
         if self.seen <= cfg.min_samples {
-            self.sketch.insert(ln_x, d.inv_width, decay);
+            if LEARN {
+                self.sketch.insert(ln_x, d.inv_width, decay);
+            }
             if self.seen == cfg.min_samples {
                 self.refresh(d, scratch);
             }
@@ -342,8 +352,10 @@ impl KeyState {
         // A running mean until the average's own decay weighs more than 1/n: the first spans
         // after warm-up would otherwise pull the level only at the slow rate, and a young
         // key's level error reaches the trend CUSUM.
-        let lk = 1.0 - (1.0 - loc_keep).max(1.0 / f64::from(self.seen)) * weight;
-        self.loc = lk * self.loc + (1.0 - lk) * clipped;
+        if LEARN {
+            let lk = 1.0 - (1.0 - loc_keep).max(1.0 / f64::from(self.seen)) * weight;
+            self.loc = lk * self.loc + (1.0 - lk) * clipped;
+        }
 
         if self.seen > cfg.sequential_min_samples {
             let z = self.th.z(ln_x);
@@ -421,7 +433,9 @@ impl KeyState {
                     self.inter_back = 0.0;
                 }
                 let mut fresh = LogSketch::new();
-                fresh.insert(ln_x, d.inv_width, 1.0);
+                if LEARN {
+                    fresh.insert(ln_x, d.inv_width, 1.0);
+                }
                 let tag_ln = match trigger {
                     Trigger::Mean | Trigger::Trend => self.tail.tag_ln,
                     Trigger::Exceedance | Trigger::Partial => f64::from(self.th.exceed_ln),
@@ -458,11 +472,13 @@ impl KeyState {
             }
         }
 
-        self.sketch
-            .insert_weighted(learn_ln, d.inv_width, decay, weight as f32);
-        self.since_refresh += 1;
-        if self.since_refresh >= cfg.refresh_every {
-            self.refresh(d, scratch);
+        if LEARN {
+            self.sketch
+                .insert_weighted(learn_ln, d.inv_width, decay, weight as f32);
+            self.since_refresh += 1;
+            if self.since_refresh >= cfg.refresh_every {
+                self.refresh(d, scratch);
+            }
         }
         verdict
     }
@@ -548,7 +564,7 @@ impl KeyState {
         v
     }
 
-    fn observe_in_episode(
+    fn observe_in_episode<const LEARN: bool>(
         &mut self,
         cfg: &DetectorConfig,
         d: &Derived,
@@ -560,9 +576,11 @@ impl KeyState {
         let Some(ep) = self.episode.as_mut() else {
             unreachable!("checked by caller")
         };
-        let (decay, _) = Self::decays(d, ep.fresh_last_ns, now_ns);
-        ep.fresh_last_ns = ep.fresh_last_ns.max(now_ns);
-        ep.fresh.insert(ln_x, d.inv_width, decay);
+        if LEARN {
+            let (decay, _) = Self::decays(d, ep.fresh_last_ns, now_ns);
+            ep.fresh_last_ns = ep.fresh_last_ns.max(now_ns);
+            ep.fresh.insert(ln_x, d.inv_width, decay);
+        }
         // The episode ends when spans look like the frozen baseline again.
         // Shift: a reverse CUSUM on z with half the reference value. Degradation:
         // an exceedance-rate average over ~100 spans back under twice the
@@ -813,7 +831,31 @@ impl Detector {
     ) -> Verdict {
         let idx = self.slot_for(key.0);
         let st = &mut self.slots[idx as usize];
-        st.observe(
+        st.observe::<true>(
+            &self.cfg,
+            &self.d,
+            &mut self.scratch,
+            duration_ns,
+            now_unix_nanos,
+        )
+    }
+
+    /// Evaluation only (`latency-eval --oracle-clean`): like
+    /// [`Detector::observe_hashed`], but the span does not update the key's
+    /// baseline — its sketch, location, tail fit, or an open episode's
+    /// fresh sketch. Every test still scores and counts it. With the
+    /// generator's labels this is an oracle that never learns injected
+    /// contamination, a bound for any bounded-influence scheme.
+    #[doc(hidden)]
+    pub fn observe_hashed_unlearned(
+        &mut self,
+        key: KeyHash,
+        duration_ns: u64,
+        now_unix_nanos: u64,
+    ) -> Verdict {
+        let idx = self.slot_for(key.0);
+        let st = &mut self.slots[idx as usize];
+        st.observe::<false>(
             &self.cfg,
             &self.d,
             &mut self.scratch,
@@ -1477,6 +1519,48 @@ mod tests {
         let v = d.observe_hashed(KEY, 200_000_000, t);
         assert_eq!(v.kind, Some(AnomalyKind::Spike));
         assert!(v.score < 1e-6 && v.ratio > 15.0, "{v:?}");
+    }
+
+    #[test]
+    fn unlearned_spans_are_judged_but_leave_the_baseline_as_it_was() {
+        // Three detectors on the same normal stream; two of them also get an
+        // isolated ×20 span now and then, one learning it, one not.
+        let (mut clean, mut unlearned, mut learned) = (det(), det(), det());
+        let mut probe = Vec::new();
+        for (i, d) in [&mut clean, &mut unlearned, &mut learned]
+            .into_iter()
+            .enumerate()
+        {
+            let mut rng = Rng(21);
+            let mut t = 0;
+            feed(d, &mut rng, &mut t, 20_000, |r| r.duration(10.0, 0.3, 0.0));
+            for round in 0..4 {
+                feed(d, &mut rng, &mut t, 5_000, |r| r.duration(10.0, 0.3, 0.0));
+                // The same clock for all three: the sketch decays with time.
+                t += STEP_NS / 2;
+                if i == 0 {
+                    continue;
+                }
+                let slow = 200_000_000 + round * 10_000_000;
+                let v = if i == 1 {
+                    d.observe_hashed_unlearned(KEY, slow, t)
+                } else {
+                    d.observe_hashed(KEY, slow, t)
+                };
+                assert_eq!(v.kind, Some(AnomalyKind::Spike), "{v:?}");
+                assert!(!v.episode_open, "{v:?}");
+            }
+            t += STEP_NS;
+            probe.push(d.observe_hashed(KEY, 10_000_000, t));
+        }
+        assert_eq!(probe[0].threshold_ms, probe[1].threshold_ms);
+        assert_eq!(probe[0].baseline_ms, probe[1].baseline_ms);
+        assert!(
+            probe[2].threshold_ms > probe[0].threshold_ms,
+            "learned {} vs clean {}",
+            probe[2].threshold_ms,
+            probe[0].threshold_ms
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use lookout_anomaly::{
     AnomalyKind, Attributor, Detector, DetectorConfig, KeyHash, LogQuantileSketch, SpanTiming,
 };
 
-use crate::synth::{NS, SpanRec};
+use crate::synth::{InjKind, Label, NS, SpanRec, World};
 
 /// One detector's output for one span.
 #[derive(Clone, Copy, Debug, Default)]
@@ -45,11 +45,51 @@ fn run_simple(spans: &[SpanRec], mut f: impl FnMut(&SpanRec) -> bool) -> Vec<Tag
 
 pub(crate) struct Lookout {
     cfg: DetectorConfig,
+    /// Oracle-clean learning: per span, true when its key's baseline must
+    /// not learn it (`None`: the detector as it is).
+    unlearned: Option<Vec<bool>>,
 }
 
 impl Lookout {
-    pub(crate) fn new(cfg: DetectorConfig) -> Self {
-        Self { cfg }
+    pub(crate) fn new(cfg: DetectorConfig, unlearned: Option<Vec<bool>>) -> Self {
+        Self { cfg, unlearned }
+    }
+}
+
+/// Which labelled spans oracle-clean learning keeps out of the baseline.
+/// Shifts, ramps and the other episode injections are always learned as
+/// usual: a lasting change must still be relearned (`relearn_after`), and
+/// that is part of what the reference measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum OracleClean {
+    /// Contamination bursts, and the callers' spans they slowed (labelled
+    /// `Propagated` from a contamination injection): the injected intermittent
+    /// failures wherever they show.
+    #[value(alias = "1")]
+    Bursts,
+    /// Contamination bursts on their own key only.
+    Leaf,
+    /// `bursts`, plus the isolated background spikes (label `Spike`).
+    WithSpikes,
+}
+
+impl OracleClean {
+    /// Per span of `spans`, whether it stays out of its key's baseline.
+    pub(crate) fn unlearned(self, w: &World, spans: &[SpanRec]) -> Vec<bool> {
+        let contamination = |inj: u32| {
+            w.injections
+                .get(inj as usize)
+                .is_some_and(|j| j.kind == InjKind::Contamination)
+        };
+        spans
+            .iter()
+            .map(|s| match s.label {
+                Label::Burst => true,
+                Label::Propagated => self != Self::Leaf && contamination(s.inj),
+                Label::Spike => self == Self::WithSpikes,
+                _ => false,
+            })
+            .collect()
     }
 }
 
@@ -77,12 +117,16 @@ impl Scorer for Lookout {
         // as a processor holding the batch would.
         let mut pos: HashMap<u64, usize> = HashMap::new();
         let mut cur_trace = u64::MAX;
-        for s in spans {
+        for (i, s) in spans.iter().enumerate() {
             if s.trace != cur_trace {
                 pos.clear();
                 cur_trace = s.trace;
             }
-            let mut v = det.observe_hashed(KeyHash(s.key), s.dur_ns, s.end_ns);
+            let mut v = if self.unlearned.as_ref().is_some_and(|u| u[i]) {
+                det.observe_hashed_unlearned(KeyHash(s.key), s.dur_ns, s.end_ns)
+            } else {
+                det.observe_hashed(KeyHash(s.key), s.dur_ns, s.end_ns)
+            };
             let tail_test = v.kind == Some(AnomalyKind::Spike);
             let fix = attr.attribute(&timing(s), &mut v);
             det.after_attribution(KeyHash(s.key), s.dur_ns, &mut v);

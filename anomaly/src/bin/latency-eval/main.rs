@@ -17,7 +17,7 @@ use std::time::Instant;
 use clap::Parser;
 use lookout_anomaly::{Detector, DetectorConfig};
 
-use crate::baselines::{Ewma, Lookout, Scorer, SketchP99, StaticThreshold};
+use crate::baselines::{Ewma, Lookout, OracleClean, Scorer, SketchP99, StaticThreshold};
 use crate::metrics::Row;
 
 /// Command line.
@@ -42,6 +42,18 @@ struct Args {
     /// Optional detector config (JSON) overriding the defaults.
     #[arg(long)]
     config: Option<std::path::PathBuf>,
+    /// Reference, not a detector: Lookout scores every span as usual, but
+    /// the spans the generator labels as injected contamination do not
+    /// update their key's baseline (see `OracleClean`). Without a value,
+    /// `bursts`; `LX_ORACLE_CLEAN=1` does the same.
+    #[arg(
+        long,
+        env = "LX_ORACLE_CLEAN",
+        value_enum,
+        num_args = 0..=1,
+        default_missing_value = "bursts"
+    )]
+    oracle_clean: Option<OracleClean>,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -51,6 +63,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => DetectorConfig::default(),
     };
     cfg.validate()?;
+    if let Some(o) = args.oracle_clean {
+        eprintln!("oracle-clean learning: {o:?} (a reference, not the detector)");
+    }
     let started = Instant::now();
     let mut names: Vec<&'static str> = Vec::new();
     // detector -> metric -> per-seed values
@@ -77,7 +92,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             started.elapsed().as_secs_f64()
         );
         let mut scorers: Vec<Box<dyn Scorer>> = vec![
-            Box::new(Lookout::new(cfg.clone())),
+            Box::new(Lookout::new(
+                cfg.clone(),
+                args.oracle_clean.map(|o| o.unlearned(&w, &spans)),
+            )),
             Box::new(StaticThreshold),
             Box::new(Ewma {
                 log_space: false,
@@ -101,6 +119,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (row, delays): (Row, _) = metrics::score(&w, &spans, &tags, &cfg);
             if i == 0 {
                 tail_diag::tail_events(&w, &spans, &tags, &mut diag);
+                tail_diag::steady_fp_split(&w, &spans, &tags);
             }
             for (k, v) in row {
                 all[i].entry(k).or_default().push(v);

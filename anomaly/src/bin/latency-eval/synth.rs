@@ -607,6 +607,43 @@ impl World {
         out
     }
 
+    /// Keys of the operations that host a contamination window (the first
+    /// set), and of their callers up the tree, whose durations the bursts
+    /// also reach (the second).
+    pub(crate) fn contamination_keys(
+        &self,
+    ) -> (
+        std::collections::HashSet<u64>,
+        std::collections::HashSet<u64>,
+    ) {
+        let mut callers: Vec<Vec<usize>> = vec![Vec::new(); self.ops.len()];
+        for (i, o) in self.ops.iter().enumerate() {
+            for c in &o.children {
+                callers[c.op].push(i);
+            }
+        }
+        let hosts: std::collections::HashSet<usize> = self
+            .injections
+            .iter()
+            .filter(|j| j.kind == InjKind::Contamination)
+            .map(|j| j.op)
+            .collect();
+        let mut stack: Vec<usize> = hosts.iter().flat_map(|&o| &callers[o]).copied().collect();
+        let mut up = std::collections::HashSet::new();
+        while let Some(o) = stack.pop() {
+            if up.insert(o) {
+                stack.extend(&callers[o]);
+            }
+        }
+        let keys = |ops: &mut dyn Iterator<Item = usize>| {
+            ops.flat_map(|o| [self.ops[o].key_ok, self.ops[o].key_err])
+                .collect()
+        };
+        let host_keys = keys(&mut hosts.iter().copied());
+        let caller_keys = keys(&mut up.difference(&hosts).copied());
+        (host_keys, caller_keys)
+    }
+
     fn categorise(&self, spans: &mut [SpanRec]) {
         let mut seen: HashMap<u64, u32> = HashMap::new();
         let mut op_of: HashMap<u64, usize> = HashMap::new();

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::baselines::Tagged;
-use crate::synth::{Label, SpanRec, World};
+use crate::synth::{Cat, Label, SpanRec, World};
 
 /// Same definition as the contamination rows (see `metrics.rs`).
 const TAIL_EVENT_P: f64 = 1e-4;
@@ -166,6 +166,38 @@ pub(crate) fn tail_events(w: &World, spans: &[SpanRec], tags: &[Tagged], diag: &
             e[1] += t.flagged as u64;
         }
     }
+}
+
+/// With `LATENCY_EVAL_DEBUG`, prints on stderr the false positives on steady
+/// normal spans (more than 15 minutes after any window of the key: before,
+/// they count as near an episode) of three groups of keys: those that host a
+/// contamination window, their callers, and the others. Shows whether
+/// contamination learned as normal keeps a key's threshold high after its
+/// windows.
+pub(crate) fn steady_fp_split(w: &World, spans: &[SpanRec], tags: &[Tagged]) {
+    if std::env::var_os("LATENCY_EVAL_DEBUG").is_none() {
+        return;
+    }
+    let (hosts, callers) = w.contamination_keys();
+    // [hosts, callers, other keys] × [normal spans, false positives]
+    let mut n = [[0u64; 2]; 3];
+    for (s, t) in spans.iter().zip(tags) {
+        if s.label == Label::Normal && s.cat == Cat::Steady {
+            let k = if hosts.contains(&s.key) {
+                0
+            } else if callers.contains(&s.key) {
+                1
+            } else {
+                2
+            };
+            n[k][0] += 1;
+            n[k][1] += u64::from(t.flagged);
+        }
+    }
+    eprintln!(
+        "steady FP: contamination hosts {} / {} spans, their callers {} / {} spans, other keys {} / {} spans",
+        n[0][1], n[0][0], n[1][1], n[1][0], n[2][1], n[2][0]
+    );
 }
 
 /// Prints `diag` as a Markdown table (events, tagged, recall, missed).
