@@ -141,19 +141,6 @@ struct Derived {
     own_cap: f32,
     own_keep: f32,
     own_prior: f32,
-    /// EXPERIMENT (eleventh pass): the test may open only at age >= open_min (0 = off);
-    /// age counted from `seen` instead of the fit's start when `open_seen`.
-    open_min: u32,
-    open_seen: bool,
-    /// EXPERIMENT (eleventh pass): h multiplied by 1 + c·(n0 / age)^p (c = 0: off; n0, p as
-    /// the age factor's).
-    age_h: f32,
-    /// EXPERIMENT (eleventh pass): counting levels follow a fast average of log-durations:
-    /// its per-span weight (0 = off), up-only, lower level only.
-    follow_rate: f64,
-    follow_up: bool,
-    follow_lower: bool,
-    follow_dbg: bool,
 }
 
 // === impl Episode ===
@@ -293,10 +280,6 @@ struct KeyState {
     own_n: f32,
     own_top: f32,
     own_mid: f32,
-    /// EXPERIMENT (eleventh pass): fast average of clipped log-durations, and `loc` at the
-    /// last refresh (where the levels were placed).
-    fast: f64,
-    th_loc: f64,
     sketch: LogSketch,
 }
 
@@ -328,8 +311,6 @@ impl KeyState {
             own_n: 0.0,
             own_top: 0.0,
             own_mid: 0.0,
-            fast: 0.0,
-            th_loc: 0.0,
             loc: 0.0,
             loc_init: false,
             th: Thresholds::default(),
@@ -367,10 +348,8 @@ impl KeyState {
         (self.th, self.tail) = (b.th, b.tail);
         if !self.loc_init {
             self.loc = self.th.mean_c;
-            self.fast = self.loc;
             self.loc_init = true;
         }
-        self.th_loc = self.loc;
         self.since_refresh = 0;
     }
 
@@ -420,25 +399,13 @@ impl KeyState {
         // at the threshold or one tail scale above, biases the fit light
         // and the threshold low (the stationary bimodal test went from 39
         // to 44–61 tags per 400,000 spans, past its bound of 40).
-        let follow = if d.follow_rate > 0.0 && self.loc_init {
-            let s = (self.fast - self.th_loc) as f32;
-            if d.follow_up { s.max(0.0) } else { s }
-        } else {
-            0.0
-        };
-        let inter_count = ln_x as f32 > self.th.inter_ln + follow;
+        let inter_count = ln_x as f32 > self.th.inter_ln;
         let inter_hit = if d.x_tagmove {
             inter_count
         } else {
             ln_x as f32 > self.th.inter_tag_ln
         };
-        let top_hit = if d.follow_rate > 0.0 && !d.follow_lower {
-            if d.x_top {
-                ln_x as f32 > self.th.inter_top_ln + follow
-            } else {
-                ln_x > self.th.spike_ln() + f64::from(follow)
-            }
-        } else if d.x_top {
+        let top_hit = if d.x_top {
             ln_x as f32 > self.th.inter_top_ln
         } else {
             outlier
@@ -477,10 +444,6 @@ impl KeyState {
         // key's level error reaches the trend CUSUM.
         let lk = 1.0 - (1.0 - loc_keep).max(1.0 / f64::from(self.seen)) * weight;
         self.loc = lk * self.loc + (1.0 - lk) * clipped;
-        if d.follow_rate > 0.0 {
-            let fk = 1.0 - d.follow_rate.max(1.0 / f64::from(self.seen)) * weight;
-            self.fast = fk * self.fast + (1.0 - fk) * clipped;
-        }
 
         if self.seen > cfg.sequential_min_samples {
             let z = self.th.z(ln_x);
@@ -517,17 +480,7 @@ impl KeyState {
                 self.x_llr(d, top_hit, inter_count)
             };
             let was_open = self.inter_open;
-            self.intermittent_step_aged(cfg, d, llr, now_ns);
-            if d.follow_dbg && self.inter_open && !was_open {
-                eprintln!(
-                    "follow open key {:x} at {:.2} h seen {} shift {:.3} fast-loc {:.3}",
-                    self.key,
-                    now_ns as f64 / 3.6e12,
-                    self.seen,
-                    follow,
-                    self.fast - self.loc
-                );
-            }
+            self.intermittent_step(cfg, llr, now_ns);
             if d.null_dbg && self.inter_open && !was_open {
                 let r = (self.null_c + d.null_prior * d.null_nom) / (self.null_n + d.null_prior);
                 eprintln!(
@@ -686,35 +639,6 @@ impl KeyState {
         } else {
             self.exc_llr = llr;
             llr
-        }
-    }
-
-    /// EXPERIMENT (eleventh pass): `intermittent_step` with the age rules: no opening
-    /// before `open_min` (the statistic counts, held at h), and h raised on young keys.
-    fn intermittent_step_aged(&mut self, cfg: &DetectorConfig, d: &Derived, llr: f32, now_ns: u64) {
-        if self.inter_open || (d.open_min == 0 && d.age_h == 0.0) {
-            return self.intermittent_step(cfg, llr, now_ns);
-        }
-        let age = if d.open_seen {
-            self.seen
-        } else {
-            self.seen.wrapping_sub(self.age0)
-        }
-        .max(1);
-        let mut h = cfg.intermittent_h as f32;
-        if d.age_h > 0.0 {
-            h *= 1.0 + d.age_h * (d.age_n0 / age as f32).powf(d.age_pow);
-        }
-        self.s_inter = (self.s_inter + llr).max(0.0);
-        if self.s_inter >= h {
-            if age < d.open_min {
-                self.s_inter = h;
-            } else {
-                self.inter_open = true;
-                self.inter_start_ns = now_ns;
-                self.inter_open_seen = self.seen;
-                self.inter_back = 0.0;
-            }
         }
     }
 
@@ -1167,22 +1091,6 @@ impl Detector {
                 .ok()
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(20000.0),
-            open_min: std::env::var("LX_OPEN_MIN")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0),
-            open_seen: std::env::var("LX_OPEN_SEEN").is_ok(),
-            age_h: std::env::var("LX_AGE_H")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0.0),
-            follow_rate: std::env::var("LX_FOLLOW_HL")
-                .ok()
-                .and_then(|v| v.parse::<f64>().ok())
-                .map_or(0.0, |hl| 1.0 - (-std::f64::consts::LN_2 / hl).exp()),
-            follow_up: std::env::var("LX_FOLLOW_UP").is_ok(),
-            follow_lower: std::env::var("LX_FOLLOW_LOWER").is_ok(),
-            follow_dbg: std::env::var("LX_FOLLOW_DBG").is_ok(),
             runup_max: std::env::var("LX_RUNUP_MAX")
                 .ok()
                 .and_then(|v| v.parse().ok())
