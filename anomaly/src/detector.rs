@@ -101,46 +101,6 @@ struct Derived {
     /// earlier, the CUSUM adds up the baseline's own estimation error: a young stationary
     /// key opened false `shift` episodes at `trend_k` 0.1.
     trend_warmup: u32,
-    /// EXPERIMENT knobs.
-    x_top: bool,
-    x_tagmove: bool,
-    x_restore: bool,
-    x_f44: bool,
-    x_guard: Option<f64>,
-    x_cal: bool,
-    cal_prior: f64,
-    cal_keep: f32,
-    /// EXPERIMENT (ninth pass): null scaled by the body's p99 exceedance rate (cap; 0 = off),
-    /// its decay per counted span, prior (spans at nominal), nominal rate, and whether only
-    /// exceedances below the test's lower level count.
-    null_cap: f32,
-    null_keep: f32,
-    null_prior: f32,
-    null_nom: f32,
-    null_band: bool,
-    /// LLR ingredients: top / mid null rates, total null, alternative shares.
-    p_top: f32,
-    p_mid: f32,
-    alt_top: f32,
-    alt_mid: f32,
-    alt_all: f32,
-    /// EXPERIMENT: excursion gap in spans (0 = off).
-    exc_gap: u32,
-    /// EXPERIMENT: shadow intermittent test in shift episodes, applied when they end.
-    x_runup: bool,
-    x_runup_shift: bool,
-    x_runup_fresh: bool,
-    runup_max: f64,
-    null_dbg: bool,
-    /// EXPERIMENT (tenth pass): null inflated by 1 + c·sqrt(n0 / age) (c = 0: off).
-    age_c: f32,
-    age_n0: f32,
-    age_pow: f32,
-    /// EXPERIMENT (tenth pass): null measured at the test's own two levels (cap; 0 = off),
-    /// decay per counted span, prior spans at nominal.
-    own_cap: f32,
-    own_keep: f32,
-    own_prior: f32,
 }
 
 // === impl Episode ===
@@ -207,10 +167,6 @@ struct Episode {
     /// [`Detector::after_attribution`]).
     tagged: f32,
     explained: f32,
-    /// EXPERIMENT: the intermittent test's statistic when a shift reset it.
-    s_inter_saved: f32,
-    /// EXPERIMENT: shadow intermittent statistic during a shift episode.
-    s_shadow: f32,
 }
 
 // === impl KeyState ===
@@ -265,21 +221,6 @@ struct KeyState {
     inter_back: f32,
     /// `seen` when the intermittent episode opened.
     inter_open_seen: u32,
-    /// EXPERIMENT: decayed count of exceedances of the sketch's p99.9 and exposure.
-    cal_c: f32,
-    cal_n: f32,
-    /// EXPERIMENT: decayed p99 exceedance count and exposure (null scaling).
-    null_c: f32,
-    null_n: f32,
-    /// EXPERIMENT: excursion state: `seen` of the last hit, LLR credited to the excursion.
-    exc_last: u32,
-    exc_llr: f32,
-    /// EXPERIMENT (tenth pass): `seen` when the current fit's data began.
-    age0: u32,
-    /// EXPERIMENT (tenth pass): decayed exposure and counts at the test's own levels.
-    own_n: f32,
-    own_top: f32,
-    own_mid: f32,
     sketch: LogSketch,
 }
 
@@ -301,16 +242,6 @@ impl KeyState {
             inter_start_ns: 0,
             inter_back: 0.0,
             inter_open_seen: 0,
-            cal_c: 0.0,
-            cal_n: 0.0,
-            null_c: 0.0,
-            null_n: 0.0,
-            exc_last: 0,
-            exc_llr: 0.0,
-            age0: 0,
-            own_n: 0.0,
-            own_top: 0.0,
-            own_mid: 0.0,
             loc: 0.0,
             loc_init: false,
             th: Thresholds::default(),
@@ -341,10 +272,7 @@ impl KeyState {
     /// bucket lines and the pass state.)
     fn refresh(&mut self, d: &Derived, scratch: &mut ScanScratch) {
         let loc = self.loc_init.then_some(self.loc);
-        let cal = d.x_cal.then(|| {
-            (f64::from(self.cal_c) + d.cal_prior * 1e-3) / (f64::from(self.cal_n) + d.cal_prior)
-        });
-        let b = Baseline::compute(&self.sketch, &d.params, Some(&self.tail), loc, scratch, cal);
+        let b = Baseline::compute(&self.sketch, &d.params, Some(&self.tail), loc, scratch);
         (self.th, self.tail) = (b.th, b.tail);
         if !self.loc_init {
             self.loc = self.th.mean_c;
@@ -399,23 +327,10 @@ impl KeyState {
         // at the threshold or one tail scale above, biases the fit light
         // and the threshold low (the stationary bimodal test went from 39
         // to 44–61 tags per 400,000 spans, past its bound of 40).
-        let inter_count = ln_x as f32 > self.th.inter_ln;
-        let inter_hit = if d.x_tagmove {
-            inter_count
-        } else {
-            ln_x as f32 > self.th.inter_tag_ln
-        };
-        let top_hit = if d.x_top {
-            ln_x as f32 > self.th.inter_top_ln
-        } else {
-            outlier
-        };
-        let evidence = self.inter_open || (d.x_f44 && self.s_inter > d.llr_inter_mid);
-        let (weight, learn_ln) = if accepted || !(outlier || evidence && inter_hit) {
+        let inter_hit = ln_x as f32 > self.th.inter_ln;
+        let (weight, learn_ln) = if accepted || !(outlier || self.inter_open && inter_hit) {
             (1.0, ln_x)
-        } else if evidence && (!outlier || self.inter_open || self.s_inter > d.llr_inter_hit)
-            || self.s_inter > d.llr_inter_hit
-        {
+        } else if self.inter_open || self.s_inter > d.llr_inter_hit {
             (cfg.outlier_weight, ln_x.min(self.th.spike_ln()))
         } else if self.seen < YOUNG_KEY_SPANS {
             (1.0, ln_x.min(self.th.spike_ln()))
@@ -423,21 +338,6 @@ impl KeyState {
             (1.0, ln_x)
         };
         let bounded = weight < 1.0;
-        if d.x_cal && !bounded && !self.inter_open {
-            self.cal_n = self.cal_n * d.cal_keep + 1.0;
-            self.cal_c =
-                self.cal_c * d.cal_keep + f32::from(u8::from(ln_x as f32 > self.th.q999_ln));
-        }
-        if d.null_cap > 0.0 && !bounded && !(d.null_band && inter_count) {
-            self.null_n = self.null_n * d.null_keep + 1.0;
-            self.null_c = self.null_c * d.null_keep
-                + f32::from(u8::from(ln_x > f64::from(self.th.exceed_ln)));
-        }
-        if d.own_cap > 0.0 && !bounded && !self.inter_open && self.episode.is_none() {
-            self.own_n = self.own_n * d.own_keep + 1.0;
-            self.own_top = self.own_top * d.own_keep + f32::from(u8::from(top_hit));
-            self.own_mid = self.own_mid * d.own_keep + f32::from(u8::from(inter_count && !top_hit));
-        }
         let clipped = learn_ln.clamp(self.th.clip_lo, self.th.clip_hi);
         // A running mean until the average's own decay weighs more than 1/n: the first spans
         // after warm-up would otherwise pull the level only at the slow rate, and a young
@@ -462,7 +362,7 @@ impl KeyState {
             // degradation tests': counted there too, a few percent of
             // timeouts opened a `degradation` that tagged every normal span
             // above the p99.
-            if !bounded || d.x_f44 && !(outlier || self.inter_open) {
+            if !bounded {
                 let llr = if ln_x > f64::from(self.th.exceed_ln) {
                     d.llr_exceed
                 } else {
@@ -471,26 +371,14 @@ impl KeyState {
                 self.s_exceed = (self.s_exceed + llr).max(0.0);
                 self.s_mix = (self.s_mix + self.th.band_score(ln_x)).max(0.0);
             }
-            let rising = d.x_guard.is_some_and(|f| {
-                self.s_mean >= f * cfg.cusum_h || f64::from(self.s_trend) >= f * cfg.trend_h
-            });
-            let llr = if rising && (top_hit || inter_count) {
-                0.0
+            let llr = if outlier {
+                d.llr_inter_hit
+            } else if inter_hit {
+                d.llr_inter_mid
             } else {
-                self.x_llr(d, top_hit, inter_count)
+                d.llr_inter_miss
             };
-            let was_open = self.inter_open;
             self.intermittent_step(cfg, llr, now_ns);
-            if d.null_dbg && self.inter_open && !was_open {
-                let r = (self.null_c + d.null_prior * d.null_nom) / (self.null_n + d.null_prior);
-                eprintln!(
-                    "inter open key {:x} at {:.2} h seen {} k {:.2}",
-                    self.key,
-                    now_ns as f64 / 3.6e12,
-                    self.seen,
-                    r / d.null_nom
-                );
-            }
             if self.inter_open {
                 if verdict.kind == Some(AnomalyKind::Spike) {
                     verdict.kind = Some(AnomalyKind::Intermittent);
@@ -519,7 +407,6 @@ impl KeyState {
             };
             if let Some(trigger) = trigger {
                 let kind = trigger.kind();
-                let mut s_inter_saved = 0.0;
                 if matches!(trigger, Trigger::Mean | Trigger::Trend)
                     && (!self.inter_open
                         || self.seen.wrapping_sub(self.inter_open_seen) <= SHIFT_RUN_UP_SPANS)
@@ -529,7 +416,6 @@ impl KeyState {
                     // key opened an intermittent episode with its first spans
                     // that outlived the shift by ~1,700 spans). An older
                     // intermittent episode is another matter and stays open.
-                    s_inter_saved = self.s_inter;
                     self.s_inter = 0.0;
                     self.inter_open = false;
                     self.inter_back = 0.0;
@@ -562,12 +448,6 @@ impl KeyState {
                     confirmed: false,
                     tagged: 0.0,
                     explained: 0.0,
-                    s_inter_saved,
-                    s_shadow: if d.x_runup_fresh {
-                        0.0
-                    } else {
-                        s_inter_saved.max(self.s_inter)
-                    },
                 }));
                 if verdict.kind.is_none() && ln_x > tag_ln {
                     verdict = Self::episode_verdict(cfg, kind, dur_ns, ln_x, &self.th, &self.tail);
@@ -591,57 +471,6 @@ impl KeyState {
     /// the spike threshold opens the episode; a reverse one (the same
     /// log-likelihood ratios, negated) ends it once tail spans are back at
     /// the baseline rate.
-    /// EXPERIMENT: the test's LLR for a span, with the null scaled by the
-    /// body's p99 exceedance rate and closely spaced hits counted once.
-    fn x_llr(&mut self, d: &Derived, top: bool, mid: bool) -> f32 {
-        let mut k = if d.null_cap > 0.0 {
-            let r = (self.null_c + d.null_prior * d.null_nom) / (self.null_n + d.null_prior);
-            (r / d.null_nom).clamp(1.0, d.null_cap)
-        } else {
-            1.0
-        };
-        if d.age_c > 0.0 {
-            let age = self.seen.wrapping_sub(self.age0).max(1) as f32;
-            k *= 1.0 + d.age_c * (d.age_n0 / age).powf(d.age_pow);
-        }
-        let (mut k_top, mut k_mid) = (k, k);
-        if d.own_cap > 0.0 {
-            let rt = (self.own_top + d.own_prior * d.p_top) / (self.own_n + d.own_prior);
-            let rm = (self.own_mid + d.own_prior * d.p_mid) / (self.own_n + d.own_prior);
-            k_top *= (rt / d.p_top).clamp(1.0, d.own_cap);
-            k_mid *= (rm / d.p_mid).clamp(1.0, d.own_cap);
-        }
-        let llr = if k_top == 1.0 && k_mid == 1.0 {
-            if top {
-                d.llr_inter_hit
-            } else if mid {
-                d.llr_inter_mid
-            } else {
-                d.llr_inter_miss
-            }
-        } else if top {
-            (1.0 + d.alt_top / (k_top * d.p_top)).ln()
-        } else if mid {
-            (1.0 + d.alt_mid / (k_mid * d.p_mid)).ln()
-        } else {
-            let p = k_top * d.p_top + k_mid * d.p_mid;
-            ((1.0 - p - d.alt_all) / (1.0 - p)).ln()
-        };
-        if d.exc_gap == 0 || !(top || mid) {
-            return llr;
-        }
-        let close = self.exc_llr > 0.0 && self.seen.wrapping_sub(self.exc_last) <= d.exc_gap;
-        self.exc_last = self.seen;
-        if close {
-            let credit = (llr - self.exc_llr).max(0.0);
-            self.exc_llr = self.exc_llr.max(llr);
-            credit
-        } else {
-            self.exc_llr = llr;
-            llr
-        }
-    }
-
     fn intermittent_step(&mut self, cfg: &DetectorConfig, llr: f32, now_ns: u64) {
         let h = cfg.intermittent_h as f32;
         if self.inter_open {
@@ -787,30 +616,6 @@ impl KeyState {
                 ep.back < 2.0 * (1.0 - cfg.exceedance_quantile)
             }
         };
-        if d.x_runup && matches!(ep.trigger, Trigger::Mean | Trigger::Trend) {
-            let th = &ep.frozen.th;
-            // LX_RUNUP=2: the levels move up by the episode's estimated level.
-            let sh = if d.x_runup_shift {
-                (ep.lvl_sum / (ep.lvl_n + 8.0)).max(0.0) / th.inv_sd_c
-            } else {
-                0.0
-            };
-            let lx = ln_x - sh;
-            let top = if d.x_top {
-                lx as f32 > th.inter_top_ln
-            } else {
-                lx > th.spike_ln()
-            };
-            let mid = lx as f32 > th.inter_ln;
-            let llr = if top {
-                d.llr_inter_hit
-            } else if mid {
-                d.llr_inter_mid
-            } else {
-                d.llr_inter_miss
-            };
-            ep.s_shadow = (ep.s_shadow + llr).max(0.0);
-        }
         let relearn = now_ns.saturating_sub(ep.start_ns) >= d.relearn_ns
             && ep.fresh.weight() >= cfg.min_samples as f64;
         let kind = ep.kind;
@@ -845,40 +650,11 @@ impl KeyState {
             self.s_inter = 0.0;
             self.inter_open = false;
             self.loc_init = false;
-            self.cal_c = 0.0;
-            self.cal_n = 0.0;
-            self.null_c = 0.0;
-            self.null_n = 0.0;
-            self.own_n = 0.0;
-            self.own_top = 0.0;
-            self.own_mid = 0.0;
-            self.age0 = self
-                .seen
-                .saturating_sub(self.sketch.weight().min(f64::from(u32::MAX)) as u32);
             // A different sketch: the last tail start and clip range are stale.
             self.tail.drop_anchors();
             self.refresh(d, scratch);
         } else if ended {
             // Back to the old level: resume the untouched pre-episode baseline.
-            if d.x_restore
-                && let Some(ep) = self.episode.as_ref()
-            {
-                self.s_inter = self.s_inter.max(ep.s_inter_saved);
-            }
-            if d.x_runup
-                && let Some(ep) = self.episode.as_ref()
-                && matches!(ep.trigger, Trigger::Mean | Trigger::Trend)
-                && !self.inter_open
-                && ep.lvl_n <= d.runup_max
-            {
-                self.s_inter = self.s_inter.max(ep.s_shadow);
-                if self.s_inter >= cfg.intermittent_h as f32 {
-                    self.inter_open = true;
-                    self.inter_start_ns = now_ns;
-                    self.inter_open_seen = self.seen;
-                    self.inter_back = 0.0;
-                }
-            }
             self.episode = None;
             self.s_mean = 0.0;
             self.s_trend = 0.0;
@@ -972,24 +748,6 @@ impl Detector {
                 spike_p: cfg.spike_tail_probability,
                 inter_p: INTERMITTENT_TAG_FACTOR * cfg.spike_tail_probability,
                 tail_margin: cfg.tail_margin,
-                inter_margin: std::env::var("LX_INTER_MARGIN")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(cfg.tail_margin),
-                inter_xi_cap: std::env::var("LX_XICAP")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(1.0),
-                cal_lo: std::env::var("LX_CAL_LO")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0.1),
-                cal_hi: std::env::var("LX_CAL_HI")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(10.0),
-                cal_min_weight: 1000.0,
-                cal_dbg: std::env::var("LX_CAL_DBG").is_ok(),
                 levels: LevelPlan::new(cfg.exceedance_quantile, cfg.episode_tag_quantile),
                 mix_eps: cfg.partial_shift_fraction,
                 eps_per_band_mass: ThresholdParams::eps_per_band_mass(cfg.partial_shift_fraction),
@@ -1015,86 +773,6 @@ impl Detector {
                 - cfg.intermittent_rate)
                 / (1.0 - INTERMITTENT_TAG_FACTOR * cfg.spike_tail_probability))
                 .ln() as f32,
-            x_top: std::env::var("LX_INTER_MARGIN").is_ok(),
-            x_tagmove: std::env::var("LX_TAGMOVE").is_ok(),
-            x_restore: std::env::var("LX_RESTORE").is_ok(),
-            x_f44: std::env::var("LX_F44").is_ok(),
-            x_guard: std::env::var("LX_GUARD").ok().and_then(|v| v.parse().ok()),
-            x_cal: std::env::var("LX_CAL").is_ok(),
-            cal_prior: std::env::var("LX_CAL_PRIOR")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(2000.0),
-            cal_keep: (-std::f64::consts::LN_2
-                / std::env::var("LX_CAL_HL")
-                    .ok()
-                    .and_then(|v| v.parse::<f64>().ok())
-                    .unwrap_or(20000.0))
-            .exp() as f32,
-            null_cap: std::env::var("LX_NULL_CAP")
-                .ok()
-                .and_then(|v| v.parse::<f32>().ok())
-                .unwrap_or(0.0),
-            null_keep: (-std::f32::consts::LN_2
-                / std::env::var("LX_NULL_HL")
-                    .ok()
-                    .and_then(|v| v.parse::<f32>().ok())
-                    .unwrap_or(1000.0))
-            .exp(),
-            null_prior: std::env::var("LX_NULL_PRIOR")
-                .ok()
-                .and_then(|v| v.parse::<f32>().ok())
-                .unwrap_or(1000.0),
-            null_nom: if std::env::var("LX_NULL_BAND").is_ok() {
-                (1.0 - cfg.exceedance_quantile
-                    - INTERMITTENT_TAG_FACTOR * cfg.spike_tail_probability) as f32
-            } else {
-                (1.0 - cfg.exceedance_quantile) as f32
-            },
-            null_band: std::env::var("LX_NULL_BAND").is_ok(),
-            p_top: cfg.spike_tail_probability as f32,
-            p_mid: ((INTERMITTENT_TAG_FACTOR - 1.0) * cfg.spike_tail_probability) as f32,
-            alt_top: (INTER_TOP_SHARE * cfg.intermittent_rate) as f32,
-            alt_mid: ((1.0 - INTER_TOP_SHARE) * cfg.intermittent_rate) as f32,
-            alt_all: cfg.intermittent_rate as f32,
-            exc_gap: std::env::var("LX_EXC")
-                .ok()
-                .and_then(|v| v.parse::<u32>().ok())
-                .unwrap_or(0),
-            x_runup: std::env::var("LX_RUNUP").is_ok(),
-            x_runup_shift: std::env::var("LX_RUNUP").is_ok_and(|v| v == "2" || v == "3"),
-            x_runup_fresh: std::env::var("LX_RUNUP").is_ok_and(|v| v == "3"),
-            null_dbg: std::env::var("LX_NULL_DBG").is_ok(),
-            age_c: std::env::var("LX_AGE_C")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0.0),
-            age_n0: std::env::var("LX_AGE_N0")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(YOUNG_KEY_SPANS as f32),
-            age_pow: std::env::var("LX_AGE_POW")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0.5),
-            own_cap: std::env::var("LX_OWN_CAP")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0.0),
-            own_keep: (-std::f32::consts::LN_2
-                / std::env::var("LX_OWN_HL")
-                    .ok()
-                    .and_then(|v| v.parse::<f32>().ok())
-                    .unwrap_or(20000.0))
-            .exp(),
-            own_prior: std::env::var("LX_OWN_PRIOR")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(20000.0),
-            runup_max: std::env::var("LX_RUNUP_MAX")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(f64::INFINITY),
             relearn_ns: cfg.relearn_after.as_nanos().min(u64::MAX as u128) as u64,
             trend_warmup: if cfg.trend_k > 0.0 {
                 (3.0 / cfg.trend_k).powi(2).min(f64::from(u32::MAX)) as u32

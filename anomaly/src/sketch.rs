@@ -44,7 +44,7 @@ pub(crate) const BANDS: usize = 6;
 pub(crate) const MAX_LEVELS: usize = STATIC_LEVELS + 2;
 /// p10, p50, p90, the band edges p97, p99, p99.7, the exceedance and the
 /// tagging quantile (before duplicates are merged).
-const STATIC_LEVELS: usize = 9;
+const STATIC_LEVELS: usize = 8;
 
 /// The quantile levels every refresh reads, sorted and deduplicated once
 /// per detector rather than sorted in every refresh, with where each
@@ -65,7 +65,6 @@ pub(crate) struct LevelIdx {
     p90: u8,
     exceed: u8,
     tag: u8,
-    p999: u8,
     band: [u8; BANDS - 1],
     qa: u8,
     qb: u8,
@@ -82,7 +81,6 @@ impl LevelPlan {
             BAND_LEVELS[4],
             exceed_q,
             tag_q,
-            0.999,
         ];
         let mut levels = named;
         levels.sort_by(f64::total_cmp);
@@ -103,7 +101,6 @@ impl LevelPlan {
                 p90: at(0.9),
                 exceed: at(exceed_q),
                 tag: at(tag_q),
-                p999: at(0.999),
                 band: BAND_LEVELS.map(at),
                 qa: 0,
                 qb: 0,
@@ -138,7 +135,6 @@ impl LevelPlan {
             p90: moved(s.p90),
             exceed: moved(s.exceed),
             tag: moved(s.tag),
-            p999: moved(s.p999),
             band: s.band.map(moved),
             qa: ia,
             qb: ib,
@@ -601,12 +597,6 @@ pub(crate) struct Thresholds {
     /// one (see [`MATURE_TAG_MARGIN`]). `spike_ns` stays the level the
     /// intermittent test counts and the bounded influence guards.
     pub(crate) tag_spike_ln: f32,
-    /// EXPERIMENT: top counting level of the intermittent test.
-    pub(crate) inter_top_ln: f32,
-    /// EXPERIMENT: the lower level the tags and bounded influence use.
-    pub(crate) inter_tag_ln: f32,
-    /// EXPERIMENT: the sketch's p99.9.
-    pub(crate) q999_ln: f32,
 }
 
 /// The part of a [`Baseline`] that spikes, episodes and refreshes read.
@@ -661,15 +651,6 @@ pub(crate) struct ThresholdParams {
     /// spike threshold's `spike_p`).
     pub(crate) inter_p: f64,
     pub(crate) tail_margin: f64,
-    /// EXPERIMENT: the intermittent test's counting levels use this margin.
-    pub(crate) inter_margin: f64,
-    /// EXPERIMENT: cap on the GPD shape for the intermittent levels.
-    pub(crate) inter_xi_cap: f64,
-    /// EXPERIMENT: calibration bounds (× spike_p) and min sketch weight.
-    pub(crate) cal_lo: f64,
-    pub(crate) cal_hi: f64,
-    pub(crate) cal_min_weight: f64,
-    pub(crate) cal_dbg: bool,
     /// Quantile levels of a refresh (exceedance and tagging quantile
     /// included).
     pub(crate) levels: LevelPlan,
@@ -747,7 +728,6 @@ impl Baseline {
         prev: Option<&TailModel>,
         loc: Option<f64>,
         scratch: &mut ScanScratch,
-        cal: Option<f64>,
     ) -> Self {
         let n = sk.weight().max(1.0);
         // Beyond the top ~40 samples the tail is extrapolated (a GPD in log
@@ -789,7 +769,7 @@ impl Baseline {
             pts: anchors.band.map(|e| e - p.mix_ln_factor),
         };
         let out = sk.scan(&spec, p.width, scratch);
-        Self::finish(&out, &idx, (n, qb), p, loc, prev.map(|t| t.fit), cal)
+        Self::finish(&out, &idx, (n, qb), p, loc, prev.map(|t| t.fit))
     }
 
     /// Thresholds from a completed pass.
@@ -800,7 +780,6 @@ impl Baseline {
         p: &ThresholdParams,
         loc: Option<f64>,
         prev_fit: Option<(f32, f32, u32)>,
-        cal: Option<f64>,
     ) -> Self {
         let at = |i: u8| sc.q[i as usize];
         let (q10, med, q90, qb_ln, qa_ln) = (
@@ -865,41 +844,7 @@ impl Baseline {
         } else {
             inter_ratio
         };
-        let inter_tag_ln = qb_ln + beta * inter_excess;
-        let margin_i = p.inter_margin * ((1.0 + k.sqrt().recip()) / YOUNG_KEY_NORM).max(1.0);
-        let xi_i = xi.min(p.inter_xi_cap);
-        let beta_i = (margin_i * me * (1.0 - xi_i)).max(p.width);
-        let ex = |r: f64| {
-            if xi_i.abs() > 1e-6 {
-                ((xi_i * r).exp() - 1.0) / xi_i
-            } else {
-                r
-            }
-        };
-        let inter_ln = qb_ln + beta_i * ex(inter_ratio);
-        let q999 = at(idx.p999);
-        let inter_top_ln = match cal {
-            // EXPERIMENT: the top level where the model's tail beyond the sketch's p99.9,
-            // scaled to the counted exceedance rate `r` of that p99.9, gives `spike_p`.
-            Some(r) if n >= p.cal_min_weight => {
-                let pq = if q999 <= qb_ln {
-                    tail_mass
-                } else {
-                    let y = (q999 - qb_ln) / beta_i;
-                    if xi_i.abs() <= 1e-6 {
-                        tail_mass * (-y).exp()
-                    } else {
-                        tail_mass * (1.0 + xi_i * y).max(1e-12).powf(-1.0 / xi_i)
-                    }
-                };
-                let target = (p.spike_p * pq / r).clamp(p.spike_p * p.cal_lo, p.spike_p * p.cal_hi);
-                if p.cal_dbg {
-                    eprintln!("cal n {n:.0} pq {pq:.2e} r {r:.2e} f {:.3}", pq / r);
-                }
-                qb_ln + beta_i * ex((tail_mass / target).max(1.0).ln())
-            }
-            _ => qb_ln + beta_i * ex(ln_ratio),
-        };
+        let inter_ln = qb_ln + beta * inter_excess;
         let clip_lo = med - 3.0 * scale;
         let clip_hi = med + 3.0 * scale;
         // A location correction: the shape comes from the slow sketch, the
@@ -939,9 +884,6 @@ impl Baseline {
                 band_ln,
                 band_llr,
                 inter_ln: (inter_ln + s) as f32,
-                inter_top_ln: (inter_top_ln + s) as f32,
-                q999_ln: (q999 + s) as f32,
-                inter_tag_ln: (inter_tag_ln + s) as f32,
                 exceed_ln: (at(idx.exceed) + s) as f32,
                 tag_spike_ln: (tag_spike_ln + s).min(spike_ln) as f32,
             },
@@ -1106,8 +1048,8 @@ mod tests {
         let (first, last) = sk.range();
         let empty = sk.bins[first..=last].iter().filter(|&&b| b == 0.0).count();
         assert!(empty > 3, "the sketch should have gaps: {empty}");
-        let mut levels = [0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99, 0.995, 1.0];
-        let n_levels = 10;
+        let mut levels = [0.1, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99, 1.0];
+        let n_levels = 9;
         let pts = [9.0, 11.01, 12.5, 16.44, 20.0];
         let spec = ScanSpec {
             levels,
@@ -1181,12 +1123,6 @@ mod tests {
             spike_p: 1e-4,
             inter_p: 1e-3,
             tail_margin: 1.35,
-            inter_margin: 1.35,
-            inter_xi_cap: 1.0,
-            cal_lo: 0.1,
-            cal_hi: 10.0,
-            cal_min_weight: 1000.0,
-            cal_dbg: false,
             levels: LevelPlan::new(0.99, 0.9),
             mix_eps: 0.1,
             mix_ln_factor: 2.5f64.ln(),
@@ -1216,8 +1152,8 @@ mod tests {
             if i >= 10_000 && i % 32 == 0 {
                 let mut fresh = avg.clone().unwrap_or_default();
                 fresh.fit = (0.0, 0.0, 0);
-                let raw = Baseline::compute(&sk, &p, Some(&fresh), None, &mut scratch, None);
-                let b = Baseline::compute(&sk, &p, avg.as_ref(), None, &mut scratch, None);
+                let raw = Baseline::compute(&sk, &p, Some(&fresh), None, &mut scratch);
+                let b = Baseline::compute(&sk, &p, avg.as_ref(), None, &mut scratch);
                 if i >= 50_000 {
                     raw_ln.push((raw.th.spike_ns as f64).ln());
                     avg_ln.push((b.th.spike_ns as f64).ln());
