@@ -101,31 +101,6 @@ struct Derived {
     /// earlier, the CUSUM adds up the baseline's own estimation error: a young stationary
     /// key opened false `shift` episodes at `trend_k` 0.1.
     trend_warmup: u32,
-    /// Quarantine knobs (measurement): 0 off, 1 spans beyond the test's
-    /// lower level, 2 spans beyond the spike threshold.
-    q_mode: u8,
-    q_h: u32,
-    q_eps: f32,
-    q_n: u8,
-    q_clear_on_episode: bool,
-    r_mode: u8,
-    r_h: u32,
-    e_lvl: bool,
-    q_arm: f32,
-}
-
-/// Pending tail spans of a key, learned only once the intermittent test
-/// has stayed quiet for a while (quarantine).
-const PENDING_CAP: usize = 8;
-
-#[derive(Debug, Clone, Default)]
-struct Pending {
-    ln: [f32; PENDING_CAP],
-    seen: [u32; PENDING_CAP],
-    ns: [u64; PENDING_CAP],
-    w: [f32; PENDING_CAP],
-    head: u8,
-    n: u8,
 }
 
 // === impl Episode ===
@@ -247,8 +222,6 @@ struct KeyState {
     /// `seen` when the intermittent episode opened.
     inter_open_seen: u32,
     sketch: LogSketch,
-    pend: Pending,
-    recent: Pending,
 }
 
 impl KeyState {
@@ -275,82 +248,7 @@ impl KeyState {
             sketch: LogSketch::new(),
             tail: TailModel::default(),
             episode: None,
-            pend: Pending::default(),
-            recent: Pending::default(),
         }
-    }
-
-    /// Remembers a learned tail span (retroactive removal).
-    fn push_recent(&mut self, ln: f64, w: f64, now_ns: u64) {
-        let p = &mut self.recent;
-        if p.n as usize == PENDING_CAP {
-            p.head = ((p.head as usize + 1) % PENDING_CAP) as u8;
-            p.n -= 1;
-        }
-        let i = (p.head as usize + p.n as usize) % PENDING_CAP;
-        p.ln[i] = ln as f32;
-        p.seen[i] = self.seen;
-        p.ns[i] = now_ns;
-        p.w[i] = w as f32;
-        p.n += 1;
-    }
-
-    /// Takes the recent tail spans that built the intermittent evidence
-    /// back out of the sketch, at their decayed weight, and refits.
-    fn unlearn_recent(&mut self, d: &Derived, scratch: &mut ScanScratch, now_ns: u64) {
-        let mut any = false;
-        for k in 0..self.recent.n as usize {
-            let i = (self.recent.head as usize + k) % PENDING_CAP;
-            let spans = self.seen.wrapping_sub(self.recent.seen[i]);
-            if spans > d.r_h {
-                continue;
-            }
-            let dt = self.last_ns.saturating_sub(self.recent.ns[i]) as f64;
-            let _ = now_ns;
-            let w = (dt * d.neg_ln2_per_ns)
-                .exp()
-                .max(d.min_decay.powf(f64::from(spans)));
-            self.sketch.remove_weighted(
-                f64::from(self.recent.ln[i]),
-                d.inv_width,
-                (w * f64::from(self.recent.w[i])) as f32,
-            );
-            any = true;
-        }
-        self.recent.n = 0;
-        if any {
-            self.refresh(d, scratch);
-        }
-    }
-
-    /// Learns or drops the oldest pending span.
-    fn release_oldest(&mut self, d: &Derived, now_ns: u64) {
-        let p = &mut self.pend;
-        let i = p.head as usize;
-        let (ln, seen, ns) = (p.ln[i], p.seen[i], p.ns[i]);
-        p.head = ((i + 1) % PENDING_CAP) as u8;
-        p.n -= 1;
-        if self.inter_open || self.s_inter > d.q_eps {
-            return;
-        }
-        let dt = now_ns.saturating_sub(ns) as f64;
-        let spans = self.seen.wrapping_sub(seen) as f64;
-        let w = (dt * d.neg_ln2_per_ns).exp().max(d.min_decay.powf(spans));
-        self.sketch
-            .insert_weighted(f64::from(ln), d.inv_width, 1.0, w as f32);
-        self.since_refresh += 1;
-    }
-
-    fn push_pending(&mut self, d: &Derived, ln: f64, now_ns: u64) {
-        if self.pend.n >= d.q_n {
-            self.release_oldest(d, now_ns);
-        }
-        let p = &mut self.pend;
-        let i = (p.head as usize + p.n as usize) % PENDING_CAP;
-        p.ln[i] = ln as f32;
-        p.seen[i] = self.seen;
-        p.ns[i] = now_ns;
-        p.n += 1;
     }
 
     /// Per-span decay factors since `last_ns`: the sketch's and the
@@ -440,12 +338,7 @@ impl KeyState {
         // and the threshold low (the stationary bimodal test went from 39
         // to 44–61 tags per 400,000 spans, past its bound of 40).
         let inter_hit = ln_x as f32 > self.th.inter_ln;
-        let ep_hit = if d.e_lvl {
-            ln_x > f64::from(self.th.exceed_ln)
-        } else {
-            inter_hit
-        };
-        let (weight, learn_ln) = if accepted || !(outlier || self.inter_open && ep_hit) {
+        let (weight, learn_ln) = if accepted || !(outlier || self.inter_open && inter_hit) {
             (1.0, ln_x)
         } else if self.inter_open || self.s_inter > d.llr_inter_hit {
             (cfg.outlier_weight, ln_x.min(self.th.spike_ln()))
@@ -455,16 +348,6 @@ impl KeyState {
             (1.0, ln_x)
         };
         let bounded = weight < 1.0;
-        let quarantine = !bounded
-            && !accepted
-            && !self.inter_open
-            && self.s_inter > d.q_arm
-            && match d.q_mode {
-                1 => inter_hit,
-                2 => outlier,
-                _ => false,
-            };
-        let sketch_weight = if quarantine { 0.0 } else { weight };
         let clipped = learn_ln.clamp(self.th.clip_lo, self.th.clip_hi);
         // A running mean until the average's own decay weighs more than 1/n: the first spans
         // after warm-up would otherwise pull the level only at the slow rate, and a young
@@ -507,11 +390,7 @@ impl KeyState {
             } else {
                 d.llr_inter_miss
             };
-            let was_open = self.inter_open;
             self.intermittent_step(cfg, llr, now_ns);
-            if LEARN && d.r_mode > 0 && self.inter_open && !was_open {
-                self.unlearn_recent(d, scratch, now_ns);
-            }
             if self.inter_open {
                 if verdict.kind == Some(AnomalyKind::Spike) {
                     verdict.kind = Some(AnomalyKind::Intermittent);
@@ -552,9 +431,6 @@ impl KeyState {
                     self.s_inter = 0.0;
                     self.inter_open = false;
                     self.inter_back = 0.0;
-                }
-                if d.q_clear_on_episode {
-                    self.pend.n = 0;
                 }
                 let mut fresh = LogSketch::new();
                 if LEARN {
@@ -598,34 +474,8 @@ impl KeyState {
 
         if LEARN {
             self.sketch
-                .insert_weighted(learn_ln, d.inv_width, decay, sketch_weight as f32);
+                .insert_weighted(learn_ln, d.inv_width, decay, weight as f32);
             self.since_refresh += 1;
-            if d.r_mode > 0
-                && sketch_weight > 0.0
-                && !self.inter_open
-                && (if d.r_mode == 1 { inter_hit } else { outlier })
-            {
-                self.push_recent(learn_ln, sketch_weight, now_ns);
-            }
-            if quarantine {
-                let ql = if self.seen < YOUNG_KEY_SPANS {
-                    learn_ln
-                } else {
-                    ln_x
-                };
-                self.push_pending(d, ql, now_ns);
-            }
-            if self.inter_open {
-                self.pend.n = 0;
-            }
-            while self.pend.n > 0
-                && self
-                    .seen
-                    .wrapping_sub(self.pend.seen[self.pend.head as usize])
-                    >= d.q_h
-            {
-                self.release_oldest(d, now_ns);
-            }
             if self.since_refresh >= cfg.refresh_every {
                 self.refresh(d, scratch);
             }
@@ -818,8 +668,6 @@ impl KeyState {
             self.s_inter = 0.0;
             self.inter_open = false;
             self.loc_init = false;
-            self.pend.n = 0;
-            self.recent.n = 0;
             // A different sketch: the last tail start and clip range are stale.
             self.tail.drop_anchors();
             self.refresh(d, scratch);
@@ -859,13 +707,6 @@ impl KeyState {
 }
 
 // === impl Detector ===
-
-fn env_or(name: &str, default: f64) -> f64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Identity hasher for keys that are already well-mixed 64-bit hashes.
 #[derive(Default, Clone, Copy)]
@@ -956,15 +797,6 @@ impl Detector {
             } else {
                 0
             },
-            q_mode: env_or("LX_Q_MODE", 0.0) as u8,
-            q_h: env_or("LX_Q_H", 200.0) as u32,
-            q_eps: env_or("LX_Q_EPS", 3.3) as f32,
-            r_mode: env_or("LX_R_MODE", 0.0) as u8,
-            r_h: env_or("LX_R_H", 800.0) as u32,
-            e_lvl: env_or("LX_E_LVL", 0.0) > 0.0,
-            q_arm: env_or("LX_Q_ARM", -1.0) as f32,
-            q_clear_on_episode: env_or("LX_Q_CLEAR", 0.0) > 0.0,
-            q_n: (env_or("LX_Q_N", 8.0) as u8).clamp(1, PENDING_CAP as u8),
         };
         let cap = cfg.max_keys.min(1 << 20);
         Ok(Self {

@@ -303,19 +303,6 @@ impl LogSketch {
         self.total += self.growth * weight;
     }
 
-    /// Takes `weight` (decayed, in sample units) back out of the bucket of
-    /// `ln_x`, at most what the bucket holds.
-    pub(crate) fn remove_weighted(&mut self, ln_x: f64, inv_width: f64, weight: f32) {
-        if !self.anchored || weight <= 0.0 {
-            return;
-        }
-        let abs = (ln_x * inv_width).floor() as i64;
-        let idx = (abs - self.base).clamp(0, BINS as i64 - 1) as usize;
-        let amount = (self.growth * weight).min(self.bins[idx]);
-        self.bins[idx] -= amount;
-        self.total -= amount;
-    }
-
     /// Moves the window `s` buckets towards smaller values; the top buckets
     /// that fall off are collapsed into the new top bucket.
     fn shift_down(&mut self, s: i64) {
