@@ -180,6 +180,18 @@ pub(crate) fn score(
                     }
                 }
             }
+            // How often the key appears more than once in a trace: spans
+            // started together end in duration order.
+            let mut per_trace: BTreeMap<u64, u32> = BTreeMap::new();
+            for s in spans.iter().filter(|s| s.key == k) {
+                *per_trace.entry(s.trace).or_default() += 1;
+            }
+            let mut hist: BTreeMap<u32, u32> = BTreeMap::new();
+            for n in per_trace.values() {
+                *hist.entry(*n).or_default() += 1;
+            }
+            eprintln!("  key {k:x}: {}", w.describe(k));
+            eprintln!("  traces by the key's spans in them: {hist:?}");
             for j in &w.injections {
                 eprintln!(
                     "  inj {:?} op {} {}..{} min",

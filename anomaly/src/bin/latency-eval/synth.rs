@@ -476,10 +476,45 @@ impl World {
     pub(crate) fn describe(&self, key: u64) -> String {
         self.ops
             .iter()
-            .find(|o| o.key_ok == key || o.key_err == key)
-            .map(|o| {
+            .enumerate()
+            .find(|(_, o)| o.key_ok == key || o.key_err == key)
+            .map(|(i, o)| {
+                let kids: Vec<String> = o
+                    .children
+                    .iter()
+                    .map(|c| {
+                        let k = &self.ops[c.op];
+                        format!(
+                            "op {} p {:.2} med {:.1}ms σ {:.2} pareto {:.3}/α{:.1}",
+                            c.op,
+                            c.p,
+                            k.mu.exp() / 1e6,
+                            k.sigma,
+                            k.pareto_p,
+                            k.alpha
+                        )
+                    })
+                    .collect();
+                let mut desc = Vec::new();
+                let mut stack: Vec<usize> = o.children.iter().map(|c| c.op).collect();
+                while let Some(d) = stack.pop() {
+                    desc.push(d);
+                    stack.extend(self.ops[d].children.iter().map(|c| c.op));
+                }
+                desc.sort_unstable();
+                desc.dedup();
+                // Callers, with how many of their calls go to this operation.
+                let callers: Vec<String> = self
+                    .ops
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(j, p)| {
+                        let n = p.children.iter().filter(|c| c.op == i).count();
+                        (n > 0).then(|| format!("op {j} ×{n} par {}", p.parallel))
+                    })
+                    .collect();
                 format!(
-                    "level {} σ {:.2} pareto {:.3}/α{:.1} bimodal {:?} kids {} par {} err {} rate {:.2} drift {:.2}",
+                    "level {} σ {:.2} pareto {:.3}/α{:.1} bimodal {:?} kids {} par {} err {} rate {:.2} drift {:.2}; op {i} median {:.1}ms calls {kids:?} descendants {desc:?} called by {callers:?}",
                     o.level,
                     o.sigma,
                     o.pareto_p,
@@ -489,7 +524,8 @@ impl World {
                     o.parallel,
                     o.key_err == key,
                     o.rate,
-                    self.drift[o.service]
+                    self.drift[o.service],
+                    o.mu.exp() / 1e6,
                 )
             })
             .unwrap_or_default()
