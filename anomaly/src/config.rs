@@ -57,7 +57,7 @@ pub struct DetectorConfig {
     /// rather than `slow`. Default 1e-6.
     pub very_slow_tail_probability: f64,
     /// Cached thresholds are recomputed from the sketch every this many
-    /// spans of a key (and at once after warm-up or relearn). Default 32.
+    /// spans of a key (and at once after warm-up or relearn). Default 32, at most 65,535.
     pub refresh_every: u32,
     /// CUSUM reference value k on the standardised log-duration: shifts
     /// smaller than k standard deviations are ignored. Default 0.5.
@@ -230,7 +230,12 @@ impl DetectorConfig {
         let tm = self.tail_margin;
         check((1.0..=4.0).contains(&tm), "tail_margin", tm, "in [1, 4]")?;
         let r = self.refresh_every as f64;
-        check(r >= 1.0, "refresh_every", r, ">= 1")?;
+        check(
+            (1.0..=f64::from(u16::MAX)).contains(&r),
+            "refresh_every",
+            r,
+            "in [1, 65535]",
+        )?;
         check(self.cusum_k >= 0.0, "cusum_k", self.cusum_k, ">= 0")?;
         check(self.cusum_h > 0.0, "cusum_h", self.cusum_h, "> 0")?;
         check(self.trend_k >= 0.0, "trend_k", self.trend_k, ">= 0")?;
@@ -336,6 +341,14 @@ mod tests {
             c.validate(),
             Err(ConfigError::OutOfRange {
                 field: "spike_tail_probability",
+                ..
+            })
+        ));
+        let c: DetectorConfig = serde_json::from_str(r#"{"refresh_every": 70000}"#).unwrap();
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::OutOfRange {
+                field: "refresh_every",
                 ..
             })
         ));

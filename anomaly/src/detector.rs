@@ -101,7 +101,7 @@ struct Derived {
     /// earlier, the CUSUM adds up the baseline's own estimation error: a young stationary
     /// key opened false `shift` episodes at `trend_k` 0.1.
     trend_warmup: u32,
-    /// `refresh_every`, at most `u16::MAX` (see `KeyState::since_refresh`).
+    /// `refresh_every` (validated to fit a `u16`, see `KeyState::since_refresh`).
     refresh_every: u16,
     /// 1 / (1 − keep) at the location average's fastest decay
     /// (`location_min_half_life_spans`): its steady weight there, and the
