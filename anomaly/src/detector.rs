@@ -856,15 +856,7 @@ impl Detector {
         duration_ns: u64,
         now_unix_nanos: u64,
     ) -> Verdict {
-        let idx = self.slot_for(key.0);
-        let st = &mut self.slots[idx as usize];
-        st.observe::<true>(
-            &self.cfg,
-            &self.d,
-            &mut self.scratch,
-            duration_ns,
-            now_unix_nanos,
-        )
+        self.observe_slot::<true>(key, duration_ns, now_unix_nanos)
     }
 
     /// Evaluation only (`latency-eval --oracle-clean`): like
@@ -880,9 +872,20 @@ impl Detector {
         duration_ns: u64,
         now_unix_nanos: u64,
     ) -> Verdict {
+        self.observe_slot::<false>(key, duration_ns, now_unix_nanos)
+    }
+
+    /// The key's slot judges the span, and learns it if `LEARN`.
+    #[inline(always)]
+    fn observe_slot<const LEARN: bool>(
+        &mut self,
+        key: KeyHash,
+        duration_ns: u64,
+        now_unix_nanos: u64,
+    ) -> Verdict {
         let idx = self.slot_for(key.0);
         let st = &mut self.slots[idx as usize];
-        st.observe::<false>(
+        st.observe::<LEARN>(
             &self.cfg,
             &self.d,
             &mut self.scratch,
