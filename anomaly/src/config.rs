@@ -50,7 +50,7 @@ pub struct DetectorConfig {
     /// shape is estimated per key): a margin for the noise of a fit to the
     /// top ~100 samples. Default 1.35. A key with a settled fit and a light
     /// tail (a log-normal-like body, no Pareto regime or second mode) tags
-    /// spikes at 0.78 of this margin; the intermittent test and the bounded
+    /// spikes at 0.80 of this margin; the intermittent test and the bounded
     /// influence of tail spans keep the full margin (see EVALUATION.md).
     pub tail_margin: f64,
     /// Tail probability below which `latency.category` is `very_slow`
