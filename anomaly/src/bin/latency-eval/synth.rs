@@ -643,6 +643,17 @@ impl World {
         out
     }
 
+    /// Per operation, the operations that call it (one entry per call).
+    fn callers(&self) -> Vec<Vec<usize>> {
+        let mut callers: Vec<Vec<usize>> = vec![Vec::new(); self.ops.len()];
+        for (i, o) in self.ops.iter().enumerate() {
+            for c in &o.children {
+                callers[c.op].push(i);
+            }
+        }
+        callers
+    }
+
     /// Keys of the operations that host a contamination window (the first
     /// set), and of their callers up the tree, whose durations the bursts
     /// also reach (the second).
@@ -652,12 +663,7 @@ impl World {
         std::collections::HashSet<u64>,
         std::collections::HashSet<u64>,
     ) {
-        let mut callers: Vec<Vec<usize>> = vec![Vec::new(); self.ops.len()];
-        for (i, o) in self.ops.iter().enumerate() {
-            for c in &o.children {
-                callers[c.op].push(i);
-            }
-        }
+        let callers = self.callers();
         let hosts: std::collections::HashSet<usize> = self
             .injections
             .iter()
@@ -689,12 +695,7 @@ impl World {
         }
         let near = (15.0 * 60.0 * NS) as u64;
         // An injection also moves the durations of every caller up the tree.
-        let mut callers: Vec<Vec<usize>> = vec![Vec::new(); self.ops.len()];
-        for (i, o) in self.ops.iter().enumerate() {
-            for c in &o.children {
-                callers[c.op].push(i);
-            }
-        }
+        let callers = self.callers();
         let mut near_ops: HashMap<usize, Vec<u32>> = HashMap::new();
         for (id, j) in self.injections.iter().enumerate() {
             let mut stack = vec![j.op];
